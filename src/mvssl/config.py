@@ -1,0 +1,232 @@
+"""Run configuration: nested dicts with defaults, strict validation and overrides.
+
+Every value a run uses is in the resolved config saved in the run folder. Unknown keys,
+wrong types and bad values fail before training starts, naming the key and what is
+allowed. A method's section is validated against its constructor's signature, so its
+hyperparameters need no second list here.
+"""
+from __future__ import annotations
+
+import copy
+import inspect
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    pass
+
+
+DEFAULTS: dict[str, Any] = {
+    "method": {"name": "simclr"},
+    "data": {
+        "dataset": "cmnist",
+        "image_size": 32,
+        "digit_size": 16,
+        "digits": "offline",
+        "backgrounds": "photos",
+        "root": "data",
+        "download": False,
+        "seed": 0,
+    },
+    "views": {
+        "name": "factor-shared",  # or an augmentation recipe: simclr
+        "shared": ["digit"],  # factor-shared views: what the two views have in common
+        "augment": "none",  # extra augmentation on factor-shared views: none | simclr
+        "strength": 0.5,  # colour-distortion strength s of the simclr recipe
+        "min_scale": 0.08,  # smallest crop area of the simclr recipe
+        "n_views": 2,
+    },
+    "backbone": {"name": "convnet", "width": 32, "cifar_stem": True},
+    "optim": {
+        "name": "adamw",
+        "lr": 2e-3,
+        "weight_decay": 1e-4,
+        "momentum": 0.9,
+        "batch_size": 256,
+        "warmup_steps": 50,
+        "schedule": "cosine",
+    },
+    "trainer": {
+        "max_steps": 1200,
+        "seed": 0,
+        "precision": "auto",
+        "channels_last": True,
+        "accelerator": "auto",
+        "devices": 1,
+        "num_nodes": 1,
+        "strategy": "auto",
+        "log_every": 10,
+        "checkpoint_every": 200,
+        "keep_checkpoints": 2,
+        "progress": True,
+        "compile": False,
+        "out_dir": "runs",
+        "name": None,
+    },
+    "eval": {"enabled": True, "random_baseline": True, "knn_k": 20, "knn_temperature": 0.07},
+}
+
+CHOICES = {
+    ("data", "dataset"): ("cmnist",),
+    ("data", "digits"): ("offline", "mnist"),
+    ("data", "backgrounds"): ("photos", "stl10"),
+    ("views", "name"): ("factor-shared", "simclr"),
+    ("views", "augment"): ("none", "simclr"),
+    ("backbone", "name"): ("convnet", "resnet18", "resnet34", "resnet50"),
+    ("optim", "name"): ("adamw", "sgd", "lars"),
+    ("optim", "schedule"): ("cosine", "constant"),
+    ("trainer", "precision"): ("auto", "32", "bf16-mixed", "16-mixed"),
+}
+POSITIVE = {("data", "image_size"), ("data", "digit_size"), ("optim", "lr"), ("optim", "batch_size"),
+            ("trainer", "max_steps"), ("trainer", "log_every"), ("trainer", "checkpoint_every"),
+            ("trainer", "keep_checkpoints"), ("trainer", "devices"), ("trainer", "num_nodes"),
+            ("backbone", "width"), ("eval", "knn_k"), ("eval", "knn_temperature"), ("views", "n_views")}
+
+
+def method_defaults(name: str) -> dict[str, Any]:
+    from .methods import METHODS
+
+    if name not in METHODS:
+        raise ConfigError(f"method.name: unknown method {name!r}; choose from {sorted(METHODS)}")
+    sig = inspect.signature(METHODS[name].__init__)
+    return {k: p.default for k, p in sig.parameters.items()
+            if k not in ("self", "backbone", "feature_dim") and p.default is not inspect.Parameter.empty}
+
+
+def _check_type(key: str, value: Any, default: Any) -> Any:
+    if default is None or value is None and default is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, int) and not isinstance(default, bool):
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            value = str(value)
+        return value
+    if isinstance(default, (list, tuple)):
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return list(value)
+    return value
+
+
+def _merge(defaults: dict, user: dict, prefix: str = "") -> dict:
+    out = copy.deepcopy(defaults)
+    for key, value in user.items():
+        full = f"{prefix}{key}"
+        if key not in defaults:
+            raise ConfigError(f"unknown config key {full!r}; allowed here: {sorted(defaults)}")
+        if isinstance(defaults[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{full}: expected a section (mapping), got {value!r}")
+            out[key] = _merge(defaults[key], value, full + ".")
+        else:
+            out[key] = _check_type(full, value, defaults[key])
+    return out
+
+
+def resolve(user: dict | None = None) -> dict:
+    """Defaults + user values, validated. The method section gets the chosen method's
+    constructor defaults."""
+    user = copy.deepcopy(user or {})
+    method = user.get("method", {})
+    if isinstance(method, str):
+        method = {"name": method}
+    name = method.get("name", DEFAULTS["method"]["name"])
+    defaults = copy.deepcopy(DEFAULTS)
+    defaults["method"] = {"name": name, **method_defaults(name)}
+    user["method"] = method
+    cfg = _merge(defaults, user)
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: dict) -> None:
+    from .data import FACTORS
+
+    for (section, key), allowed in CHOICES.items():
+        if cfg[section][key] not in allowed:
+            raise ConfigError(f"{section}.{key}: {cfg[section][key]!r} is not one of {list(allowed)}")
+    for section, key in POSITIVE:
+        if cfg[section][key] <= 0:
+            raise ConfigError(f"{section}.{key}: must be > 0, got {cfg[section][key]}")
+    bad = set(cfg["views"]["shared"]) - set(FACTORS)
+    if bad or not cfg["views"]["shared"]:
+        raise ConfigError(f"views.shared: {cfg['views']['shared']} must be a non-empty subset of {list(FACTORS)}")
+    d = cfg["data"]
+    if d["digit_size"] > d["image_size"]:
+        raise ConfigError(f"data.digit_size ({d['digit_size']}) cannot exceed data.image_size ({d['image_size']})")
+    if cfg["views"]["name"] == "factor-shared" and cfg["views"]["n_views"] != 2:
+        raise ConfigError("views.n_views: factor-shared views come in pairs; set it to 2")
+    if not 0 < cfg["views"]["min_scale"] <= 1:
+        raise ConfigError(f"views.min_scale: must be in (0, 1], got {cfg['views']['min_scale']}")
+    if cfg["optim"]["warmup_steps"] >= cfg["trainer"]["max_steps"]:
+        raise ConfigError("optim.warmup_steps must be smaller than trainer.max_steps")
+    if cfg["method"].get("temperature", 1.0) <= 0:
+        raise ConfigError(f"method.temperature: must be > 0, got {cfg['method']['temperature']}")
+
+
+def parse_overrides(args: list[str]) -> dict:
+    """``["--optim.lr", "0.1", "--method", "simclr"]`` -> nested dict. Values are parsed
+    as YAML scalars; ``--method X`` is short for ``--method.name X``."""
+    out: dict = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--"):
+            raise ConfigError(f"expected --key value, got {arg!r}")
+        key, eq, value = arg[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(args):
+                raise ConfigError(f"--{key} needs a value")
+            value = args[i + 1]
+            i += 1
+        i += 1
+        parts = key.replace("-", "_").split(".") if key != "method" else ["method", "name"]
+        if len(parts) == 1:
+            raise ConfigError(f"--{key}: use --section.key (sections: {sorted(DEFAULTS)})")
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = yaml.safe_load(value) if value != "" else ""
+    return out
+
+
+def deep_update(base: dict, extra: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_update(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_yaml(path: str | Path) -> dict:
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError as err:
+        raise ConfigError(f"config file not found: {path}") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(data).__name__}")
+    return data

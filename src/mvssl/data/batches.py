@@ -1,0 +1,50 @@
+"""Index batches: the training loader for in-memory datasets. Views are made from the
+indices on the training device, so the loader only shuffles integers."""
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+
+class IndexBatches:
+    """Shuffled index batches, a fresh permutation every epoch from (seed, epoch).
+
+    Under DDP each rank takes a disjoint slice of every global batch, so the global batch
+    is the same whatever the number of processes. ``state_dict`` records the epoch and
+    the batches already served, so a resumed run continues the same order.
+    """
+
+    def __init__(self, num_items: int, batch_size: int, seed: int = 0, drop_last: bool = True):
+        if batch_size > num_items:
+            raise ValueError(f"batch size {batch_size} is larger than the dataset ({num_items} items)")
+        self.num_items, self.batch_size, self.seed, self.drop_last = num_items, batch_size, seed, drop_last
+        self.epoch, self.served = 0, 0
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.num_items, self.batch_size)
+        return full if self.drop_last or rest == 0 else full + 1
+
+    def _rank_world(self) -> tuple[int, int]:
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+        return 0, 1
+
+    def __iter__(self):
+        rank, world = self._rank_world()
+        if self.batch_size % world:
+            raise ValueError(f"batch size {self.batch_size} must be divisible by the {world} processes")
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(self.num_items, generator=g)
+        start = self.served
+        for b in range(start, len(self)):
+            batch = order[b * self.batch_size:(b + 1) * self.batch_size]
+            per_rank = len(batch) // world
+            self.served = b + 1
+            yield batch[rank * per_rank:(rank + 1) * per_rank]
+        self.epoch, self.served = self.epoch + 1, 0
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "served": self.served}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.served = int(state["epoch"]), int(state["served"])

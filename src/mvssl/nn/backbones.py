@@ -1,0 +1,59 @@
+"""Backbones: torchvision ResNets (with the small-image "CIFAR" stem) and a small
+convolutional network with a width knob for fast CPU runs. Each returns pooled
+features [N, D]; ``build_backbone`` also returns D."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+class ConvNet(nn.Module):
+    """Four stages of two 3x3 conv-BN-ReLU layers, widths w, 2w, 4w, 8w, downsampling by
+    stride 2 at the start of stages 2-4, then global average pooling (D = 8w)."""
+
+    def __init__(self, width: int = 32, in_channels: int = 3):
+        super().__init__()
+        widths = [width, 2 * width, 4 * width, 8 * width]
+        layers: list[nn.Module] = []
+        cin = in_channels
+        for i, w in enumerate(widths):
+            layers += _conv_bn_relu(cin, w, stride=1 if i == 0 else 2) + _conv_bn_relu(w, w)
+            cin = w
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.out_dim = widths[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.features(x)).flatten(1)
+
+
+def torchvision_resnet(name: str, cifar_stem: bool, in_channels: int = 3) -> tuple[nn.Module, int]:
+    import torchvision
+
+    net = getattr(torchvision.models, name)(weights=None)
+    if cifar_stem:  # 3x3 stride-1 first conv and no max-pool, for 32-96 px images
+        net.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
+        net.maxpool = nn.Identity()
+    elif in_channels != 3:
+        net.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+    dim = net.fc.in_features
+    net.fc = nn.Identity()
+    return net, dim
+
+
+BACKBONES = ("convnet", "resnet18", "resnet34", "resnet50")
+
+
+def build_backbone(name: str = "convnet", width: int = 32, cifar_stem: bool = True,
+                   in_channels: int = 3) -> tuple[nn.Module, int]:
+    """Make a backbone by name; returns (module, feature dimension)."""
+    if name == "convnet":
+        net = ConvNet(width, in_channels)
+        return net, net.out_dim
+    if name in BACKBONES:
+        return torchvision_resnet(name, cifar_stem, in_channels)
+    raise ValueError(f"unknown backbone {name!r}; choose from {list(BACKBONES)}")

@@ -1,0 +1,209 @@
+"""Batched, per-sample random augmentations on the training device.
+
+Every op has two halves: ``sample(n, generator, device) -> params`` draws one set of
+parameters per image, and ``apply(x, params) -> x`` uses them. Keeping the halves apart
+is what lets a recipe record every parameter it drew and reuse any of them for another
+view (LooC's leave-one-out keys, factor-shared views). Images are float [B, 3, H, W]
+in [0, 1]; no op loops over images in Python.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+Params = dict[str, torch.Tensor]
+
+
+def _uniform(n, lo, hi, g, device):
+    return torch.rand(n, generator=g, device=device) * (hi - lo) + lo
+
+
+def _coin(n, p, g, device):
+    return torch.rand(n, generator=g, device=device) < p
+
+
+class Op:
+    name = "op"
+
+    def sample(self, n: int, g: torch.Generator, device) -> Params:
+        raise NotImplementedError
+
+    def apply(self, x: torch.Tensor, p: Params) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class ResizedCrop(Op):
+    """Random resized crop (area fraction ``scale``, aspect ``ratio``) + horizontal flip,
+    resampled with one batched ``grid_sample`` to ``size``."""
+
+    name = "crop"
+
+    def __init__(self, size: int, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip_p: float = 0.5):
+        self.size, self.scale, self.ratio, self.flip_p = size, tuple(scale), tuple(ratio), flip_p
+
+    def sample(self, n, g, device):
+        area = _uniform(n, *self.scale, g, device)
+        log_r = _uniform(n, math.log(self.ratio[0]), math.log(self.ratio[1]), g, device)
+        aspect = torch.exp(log_r)
+        w = torch.sqrt(area * aspect).clamp(max=1.0)  # fraction of the image width
+        h = torch.sqrt(area / aspect).clamp(max=1.0)
+        cy = _uniform(n, 0, 1, g, device) * (1 - h) + h / 2
+        cx = _uniform(n, 0, 1, g, device) * (1 - w) + w / 2
+        flip = _coin(n, self.flip_p, g, device)
+        return {"box": torch.stack([cy, cx, h, w], 1), "flip": flip}
+
+    def apply(self, x, p):
+        cy, cx, h, w = p["box"].unbind(1)
+        sx = torch.where(p["flip"], -w, w)
+        theta = torch.zeros(len(x), 2, 3, device=x.device, dtype=x.dtype)
+        theta[:, 0, 0] = sx.to(x.dtype)
+        theta[:, 0, 2] = (cx * 2 - 1).to(x.dtype)
+        theta[:, 1, 1] = h.to(x.dtype)
+        theta[:, 1, 2] = (cy * 2 - 1).to(x.dtype)
+        grid = F.affine_grid(theta, [len(x), x.shape[1], self.size, self.size], align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+class Rotate(Op):
+    """Rotation by a multiple of 90 degrees (``quarter=True``, LooC's four-way rotation)
+    or by a uniform angle in [-degrees, degrees]."""
+
+    name = "rotate"
+
+    def __init__(self, degrees: float = 180.0, quarter: bool = True, p: float = 1.0):
+        self.degrees, self.quarter, self.p = degrees, quarter, p
+
+    def sample(self, n, g, device):
+        if self.quarter:
+            k = torch.randint(4, (n,), generator=g, device=device)
+            angle = k.float() * 90.0
+        else:
+            angle = _uniform(n, -self.degrees, self.degrees, g, device)
+        angle = torch.where(_coin(n, self.p, g, device), angle, torch.zeros_like(angle))
+        return {"angle": angle}
+
+    def apply(self, x, p):
+        if self.quarter:  # exact pixel permutations, no resampling blur
+            out = x.clone()
+            k = (p["angle"] / 90).round().long() % 4
+            for turns in (1, 2, 3):
+                m = k == turns
+                if m.any():
+                    out[m] = torch.rot90(x[m], turns, dims=(2, 3))
+            return out
+        a = torch.deg2rad(p["angle"]).to(x.dtype)
+        theta = torch.zeros(len(x), 2, 3, device=x.device, dtype=x.dtype)
+        theta[:, 0, 0], theta[:, 0, 1] = torch.cos(a), -torch.sin(a)
+        theta[:, 1, 0], theta[:, 1, 1] = torch.sin(a), torch.cos(a)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _gray(x):
+    return (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+
+
+def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
+    r, g, b = x.unbind(1)
+    maxc, _ = x.max(1)
+    minc, _ = x.min(1)
+    delta = maxc - minc
+    safe = torch.where(delta > 0, delta, torch.ones_like(delta))
+    h = torch.where(maxc == r, ((g - b) / safe) % 6,
+                    torch.where(maxc == g, (b - r) / safe + 2, (r - g) / safe + 4))
+    h = torch.where(delta > 0, h / 6.0, torch.zeros_like(h))
+    s = torch.where(maxc > 0, delta / torch.where(maxc > 0, maxc, torch.ones_like(maxc)), torch.zeros_like(maxc))
+    return torch.stack([h, s, maxc], 1)
+
+
+def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    h, s, v = x.unbind(1)
+    k = torch.stack([(5 + h * 6) % 6, (3 + h * 6) % 6, (1 + h * 6) % 6], 1)
+    return v[:, None] - v[:, None] * s[:, None] * torch.clamp(torch.minimum(k, 4 - k), 0, 1)
+
+
+class ColorJitter(Op):
+    """Brightness, contrast, saturation and hue jitter, applied with probability ``p``
+    (SimCLR: strength s gives 0.8s, 0.8s, 0.8s, 0.2s, p = 0.8). The four adjustments run
+    in a fixed order (torchvision shuffles it per image)."""
+
+    name = "color"
+
+    def __init__(self, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, p: float = 0.8):
+        self.b, self.c, self.s, self.h, self.p = brightness, contrast, saturation, hue, p
+
+    def sample(self, n, g, device):
+        on = _coin(n, self.p, g, device)
+        one = torch.ones(n, device=device)
+        factor = lambda v: torch.where(on, _uniform(n, max(0.0, 1 - v), 1 + v, g, device), one)
+        hue = torch.where(on, _uniform(n, -self.h, self.h, g, device), torch.zeros(n, device=device))
+        return {"brightness": factor(self.b), "contrast": factor(self.c), "saturation": factor(self.s), "hue": hue}
+
+    def apply(self, x, p):
+        col = lambda t: t.to(x.dtype)[:, None, None, None]
+        x = (x * col(p["brightness"])).clamp(0, 1)
+        mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)
+        x = ((x - mean) * col(p["contrast"]) + mean).clamp(0, 1)
+        gray = _gray(x)
+        x = ((x - gray) * col(p["saturation"]) + gray).clamp(0, 1)
+        if bool((p["hue"] != 0).any()):
+            hsv = rgb_to_hsv(x.float())
+            hsv[:, 0] = (hsv[:, 0] + p["hue"].float()[:, None, None]) % 1.0
+            x = hsv_to_rgb(hsv).to(x.dtype)
+        return x
+
+
+class Grayscale(Op):
+    name = "gray"
+
+    def __init__(self, p: float = 0.2):
+        self.p = p
+
+    def sample(self, n, g, device):
+        return {"apply": _coin(n, self.p, g, device)}
+
+    def apply(self, x, p):
+        m = p["apply"][:, None, None, None]
+        return torch.where(m, _gray(x).expand_as(x), x)
+
+
+class GaussianBlur(Op):
+    """Gaussian blur with sigma ~ U(sigma) applied with probability ``p``; the kernel is
+    10% of the image side (SimCLR). One grouped convolution blurs the whole batch."""
+
+    name = "blur"
+
+    def __init__(self, sigma=(0.1, 2.0), p: float = 0.5, kernel_fraction: float = 0.1):
+        self.sigma, self.p, self.kernel_fraction = tuple(sigma), p, kernel_fraction
+
+    def sample(self, n, g, device):
+        return {"apply": _coin(n, self.p, g, device), "sigma": _uniform(n, *self.sigma, g, device)}
+
+    def apply(self, x, p):
+        b, c, h, w = x.shape
+        k = max(3, int(self.kernel_fraction * min(h, w)) // 2 * 2 + 1)
+        r = torch.arange(k, device=x.device, dtype=torch.float32) - k // 2
+        sigma = torch.where(p["apply"], p["sigma"], torch.full_like(p["sigma"], 1e-3))
+        kern = torch.exp(-(r[None] ** 2) / (2 * sigma[:, None] ** 2))
+        kern = (kern / kern.sum(1, keepdim=True)).to(x.dtype)  # [B, k]; sigma 1e-3 is the identity
+        kern = kern.repeat_interleave(c, 0)
+        y = x.reshape(1, b * c, h, w)
+        y = F.conv2d(F.pad(y, (k // 2, k // 2, 0, 0), mode="reflect"), kern[:, None, None, :], groups=b * c)
+        y = F.conv2d(F.pad(y, (0, 0, k // 2, k // 2), mode="reflect"), kern[:, None, :, None], groups=b * c)
+        return y.reshape(b, c, h, w)
+
+
+class Solarize(Op):
+    name = "solarize"
+
+    def __init__(self, p: float = 0.2, threshold: float = 0.5):
+        self.p, self.threshold = p, threshold
+
+    def sample(self, n, g, device):
+        return {"apply": _coin(n, self.p, g, device)}
+
+    def apply(self, x, p):
+        m = p["apply"][:, None, None, None]
+        return torch.where(m & (x >= self.threshold), 1 - x, x)

@@ -1,0 +1,79 @@
+"""View recipes: an ordered list of ops that turns a uint8 batch into one view and
+records every parameter it sampled, so another view can reuse any of them."""
+from __future__ import annotations
+
+import torch
+
+from .ops import ColorJitter, GaussianBlur, Grayscale, Op, Params, ResizedCrop, Solarize
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    return images.float().div_(255.0) if images.dtype == torch.uint8 else images
+
+class Recipe:
+    """``recipe(images, generator, reuse={"color": params}) -> (view, params_by_op)``.
+
+    ``reuse`` maps an op name to parameters recorded by an earlier call: that op applies
+    them instead of drawing new ones (they must have been drawn for the same batch).
+    The view is normalised with ``mean`` / ``std``.
+    """
+
+    def __init__(self, ops: list[Op], mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)):
+        names = [op.name for op in ops]
+        if len(set(names)) != len(names):
+            raise ValueError(f"op names in a recipe must be unique, got {names}")
+        self.ops, self.mean, self.std = ops, tuple(mean), tuple(std)
+
+    @property
+    def op_names(self) -> list[str]:
+        return [op.name for op in self.ops]
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator, reuse: dict[str, Params] | None = None):
+        reuse = reuse or {}
+        unknown = set(reuse) - set(self.op_names)
+        if unknown:
+            raise KeyError(f"cannot reuse parameters of {sorted(unknown)}: this recipe has {self.op_names}")
+        x = to_float(images)
+        params: dict[str, Params] = {}
+        for op in self.ops:
+            p = reuse[op.name] if op.name in reuse else op.sample(len(x), generator, x.device)
+            x = op.apply(x, p)
+            params[op.name] = p
+        return normalize(x, self.mean, self.std), params
+
+def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
+    m = torch.tensor(mean, device=x.device, dtype=x.dtype)[:, None, None]
+    s = torch.tensor(std, device=x.device, dtype=x.dtype)[:, None, None]
+    return (x - m) / s
+
+def simclr(size: int, strength: float = 0.5, blur: bool | None = None, min_scale: float = 0.08, **norm) -> Recipe:
+    """SimCLR (Chen et al. 2020, App. A): random resized crop + flip, colour distortion of
+    strength s (jitter 0.8s/0.8s/0.8s/0.2s with p=0.8, grayscale p=0.2), Gaussian blur
+    p=0.5 for large images. The paper uses s=1 on ImageNet and s=0.5 on CIFAR-10, where
+    blur is left out; by default blur is on for images of 64 px and up."""
+    blur = size >= 64 if blur is None else blur
+    ops: list[Op] = [
+        ResizedCrop(size, scale=(min_scale, 1.0)),
+        ColorJitter(0.8 * strength, 0.8 * strength, 0.8 * strength, 0.2 * strength, p=0.8),
+        Grayscale(p=0.2),
+    ]
+    if blur:
+        ops.append(GaussianBlur(p=0.5))
+    return Recipe(ops, **norm)
+
+def byol(size: int, **norm) -> list[Recipe]:
+    """BYOL's two asymmetric recipes (Grill et al. 2020, Table 6): blur 1.0/0.1, solarize 0/0.2."""
+    def one(blur_p, sol_p):
+        return Recipe([
+            ResizedCrop(size, scale=(0.08, 1.0)),
+            ColorJitter(0.4, 0.4, 0.2, 0.1, p=0.8),
+            Grayscale(p=0.2),
+            GaussianBlur(p=blur_p),
+            Solarize(p=sol_p),
+        ], **norm)
+    return [one(1.0, 0.0), one(0.1, 0.2)]
+
+def identity(size: int | None = None, **norm) -> Recipe:
+    """No augmentation: only conversion to float and normalisation."""
+    return Recipe([], **norm)
+
+RECIPES = {"simclr": simclr, "identity": identity}

@@ -1,0 +1,55 @@
+"""View sources: what a training step asks for. ``source(indices, generator)`` returns
+the list of views for those dataset indices and their targets (for the online probe)."""
+from __future__ import annotations
+
+import torch
+
+from ..data import ColorfulMovingMNIST
+from .recipes import Recipe, identity, to_float
+
+
+class AugmentedViews:
+    """Views made by augmenting in-memory uint8 images, one recipe per view."""
+
+    def __init__(self, images: torch.Tensor, targets: dict[str, torch.Tensor], recipes: list[Recipe]):
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise ValueError(f"images must be uint8 [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
+        self.images, self.targets, self.recipes = images, targets, recipes
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def to(self, device) -> "AugmentedViews":
+        self.images = self.images.to(device)
+        self.targets = {k: v.to(device) for k, v in self.targets.items()}
+        return self
+
+    def __call__(self, indices: torch.Tensor, generator: torch.Generator):
+        indices = indices.to(self.images.device)
+        batch = self.images[indices]
+        views = [recipe(batch, generator)[0] for recipe in self.recipes]
+        return views, {k: v[indices] for k, v in self.targets.items()}
+
+
+class FactorSharedViews:
+    """Colorful-Moving-MNIST pairs that share exactly the factors in ``shared``
+    (InfoMin Table 1), optionally augmented further by ``recipe``."""
+
+    def __init__(self, dataset: ColorfulMovingMNIST, shared=("digit",), recipe: Recipe | None = None):
+        self.dataset, self.shared = dataset, tuple(shared)
+        self.recipe = recipe or identity()
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def to(self, device) -> "FactorSharedViews":
+        self.dataset.to(device)
+        return self
+
+    def __call__(self, indices: torch.Tensor, generator: torch.Generator):
+        first, second = self.dataset.pair(indices, self.shared, generator)
+        views = [self.recipe(self.dataset.render(f), generator)[0] for f in (first, second)]
+        return views, self.dataset.factors(first)
+
+
+__all__ = ["AugmentedViews", "FactorSharedViews", "to_float"]
