@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from mvssl.views import ColorJitter, GaussianBlur, Grayscale, Recipe, ResizedCrop, Rotate, Solarize, simclr
-from mvssl.views.ops import hsv_to_rgb, rgb_to_hsv
+from mvssl.views.ops import hue_rotation
 
 
 def images(n=8, size=16, seed=0):
@@ -70,13 +70,14 @@ def test_grayscale_solarize_and_blur_when_on():
     assert torch.allclose(GaussianBlur().apply(const, {"apply": on["apply"], "sigma": torch.full((n,), 2.0)}), const, atol=1e-6)
 
 
-def test_hue_round_trip_and_shift():
-    x = torch.rand(4, 3, 5, 5)
-    assert torch.allclose(hsv_to_rgb(rgb_to_hsv(x)), x, atol=1e-5)
-    red = torch.tensor([1.0, 0.0, 0.0])[None, :, None, None]
-    h = rgb_to_hsv(red)
-    h[:, 0] = (h[:, 0] + 1 / 3) % 1
-    assert torch.allclose(hsv_to_rgb(h), torch.tensor([0.0, 1.0, 0.0])[None, :, None, None], atol=1e-5)
+def test_hue_rotation_cycles_primaries_and_keeps_grey():
+    third = hue_rotation(torch.tensor([1 / 3, 0.0, 0.5]))
+    red, green = torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0])
+    assert torch.allclose(third[0] @ red, green, atol=1e-6)  # like HSV: +120 degrees takes red to green
+    assert torch.allclose(third[1], torch.eye(3), atol=1e-6)
+    grey = torch.tensor([0.4, 0.4, 0.4])
+    assert torch.allclose(third[2] @ grey, grey, atol=1e-6)
+    assert torch.allclose(third[0] @ third[0].t(), torch.eye(3), atol=1e-6)
 
 
 def test_each_image_gets_its_own_parameters_and_reuse_reproduces_a_view():
@@ -107,3 +108,19 @@ def test_recipe_normalises():
     x = torch.full((2, 3, 4, 4), 128, dtype=torch.uint8)
     out, _ = Recipe([], mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))(x, torch.Generator())
     assert torch.allclose(out, torch.full_like(out, (128 / 255 - 0.5) / 0.25), atol=1e-6)
+
+
+def test_color_jitter_matches_sequential_adjustments_inside_the_gamut():
+    """The composed affine map equals brightness, contrast, saturation, hue applied one by one
+    (no clamping needed for mid-range pixels and mild factors)."""
+    g = torch.Generator().manual_seed(4)
+    x = 0.35 + 0.3 * torch.rand(6, 3, 5, 5, generator=g)
+    p = {"brightness": torch.full((6,), 1.1), "contrast": torch.full((6,), 0.9),
+         "saturation": torch.full((6,), 0.8), "hue": torch.linspace(-0.1, 0.1, 6)}
+    ours = ColorJitter().apply(x, p)
+    grey = lambda t: 0.299 * t[:, 0:1] + 0.587 * t[:, 1:2] + 0.114 * t[:, 2:3]  # noqa: E731
+    ref = x * 1.1
+    ref = (ref - grey(ref).mean(dim=(1, 2, 3), keepdim=True)) * 0.9 + grey(ref).mean(dim=(1, 2, 3), keepdim=True)
+    ref = (ref - grey(ref)) * 0.8 + grey(ref)
+    ref = torch.einsum("bij,bjhw->bihw", hue_rotation(p["hue"]), ref)
+    assert torch.allclose(ours, ref, atol=1e-5)
