@@ -35,13 +35,14 @@ class IndexBatches:
             raise ValueError(f"batch size {self.batch_size} must be divisible by the {world} processes")
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         order = torch.randperm(self.num_items, generator=g)
-        start = self.served
-        for b in range(start, len(self)):
+        for b in range(self.served, len(self)):
             batch = order[b * self.batch_size:(b + 1) * self.batch_size]
             per_rank = len(batch) // world
-            self.served = b + 1
+            # advance the state before handing the batch out: a loop that stops after the
+            # last batch (as Lightning does) must still find the next epoch on its next iter()
+            last = b == len(self) - 1
+            self.epoch, self.served = (self.epoch + 1, 0) if last else (self.epoch, b + 1)
             yield batch[rank * per_rank:(rank + 1) * per_rank]
-        self.epoch, self.served = self.epoch + 1, 0
 
     def state_dict(self) -> dict:
         return {"epoch": self.epoch, "served": self.served}
