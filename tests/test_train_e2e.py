@@ -11,9 +11,9 @@ from mvssl.cli import main
 from mvssl.train import train
 
 TINY = {
-    "data": {"image_size": 16, "digit_size": 10},
+    "data": {"image_size": 16, "digit_size": 12},
     "backbone": {"width": 8},
-    "method": {"temperature": 0.2, "proj_hidden_dim": 128, "proj_dim": 64},
+    "method": {"proj_hidden_dim": 128, "proj_dim": 64},
     "optim": {"batch_size": 128, "warmup_steps": 10, "lr": 3e-3},
     "trainer": {"max_steps": 120, "progress": False, "checkpoint_every": 60},
 }
