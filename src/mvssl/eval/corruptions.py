@@ -1,5 +1,5 @@
 """ImageNet-C-style corruptions (Hendrycks & Dietterich 2019) on batches of uint8 images
-[N, 3, H, W], each at severities 1-5, in batched torch (JPEG encodes image by image).
+[N, 3, H, W], each at severities 1-5, in batched torch (JPEG goes through PIL image by image).
 
 Severity parameters (index = severity - 1), from the ImageNet-C tables where they do not
 depend on resolution:
@@ -7,16 +7,22 @@ depend on resolution:
 - gaussian_noise: add N(0, sigma^2) per pixel and channel, sigma on [0, 1] images.
 - gaussian_blur: separable Gaussian of std sigma pixels, edges replicated. ImageNet-C's
   sigmas are for 224-px images; the library's are 16-96 px, so the CIFAR-10-C sigmas
-  (for 32 px) are used, scaled by side / 32.
+  (for 32 px) are used, scaled by side / 32 for larger images (never scaled below them:
+  a 0.2-px blur on a 16-px image would change nothing).
 - contrast: x -> (x - m) * c + m, with m the image's mean intensity.
 - brightness: add c to the HSV value channel (hue and saturation kept), clipped to 1.
-- pixelate: area-downsample to c * side, then nearest-upsample back.
+- pixelate: replace every c x c block of pixels by its mean (c = 2..6 pixels).
+  ImageNet-C resamples to a fraction of the side (0.6 ... 0.25); at non-integer ratios
+  that aliases, so severity 1 (0.6) changes a 32-px image more than severity 2 (0.5).
+  Whole-pixel blocks grow monotonically and match ImageNet-C's 1.7-4 px blocks at 224 px.
 - jpeg: re-encode at JPEG quality c.
 """
 from __future__ import annotations
 
+import io
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -26,7 +32,7 @@ PARAMETERS = {
     "gaussian_blur": (0.4, 0.6, 0.7, 0.8, 1.0),
     "contrast": (0.4, 0.3, 0.2, 0.1, 0.05),
     "brightness": (0.1, 0.2, 0.3, 0.4, 0.5),
-    "pixelate": (0.6, 0.5, 0.4, 0.3, 0.25),
+    "pixelate": (2, 3, 4, 5, 6),
     "jpeg": (25, 18, 15, 10, 7),
 }
 CORRUPTIONS = tuple(PARAMETERS)
@@ -61,17 +67,22 @@ def brightness(x: torch.Tensor, shift: float) -> torch.Tensor:
     return torch.where(value > 0, scaled, new_value.expand_as(x))
 
 
-def pixelate(x: torch.Tensor, fraction: float) -> torch.Tensor:
+def pixelate(x: torch.Tensor, block: int) -> torch.Tensor:
     h, w = x.shape[-2:]
-    small = F.interpolate(x, size=(max(1, int(h * fraction)), max(1, int(w * fraction))), mode="area")
-    return F.interpolate(small, size=(h, w), mode="nearest")
+    means = F.avg_pool2d(x, block, block, ceil_mode=True)  # edge blocks average their pixels only
+    return means.repeat_interleave(block, -2).repeat_interleave(block, -1)[..., :h, :w]
 
 
 def jpeg(images: torch.Tensor, quality: int) -> torch.Tensor:
-    from torchvision.io import decode_jpeg, encode_jpeg
+    """Round trip through PIL's JPEG codec, one image at a time (torchvision's codec is deprecated)."""
+    from PIL import Image
 
-    encoded = encode_jpeg(list(images.cpu()), quality=quality)
-    return torch.stack(decode_jpeg(encoded)).to(images.device)
+    out = []
+    for img in images.permute(0, 2, 3, 1).cpu().numpy():
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="JPEG", quality=quality)
+        out.append(np.asarray(Image.open(buf).convert("RGB")))
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous().to(images.device)
 
 
 def corrupt(images: torch.Tensor, name: str, severity: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -89,7 +100,7 @@ def corrupt(images: torch.Tensor, name: str, severity: int, generator: torch.Gen
             raise ValueError("gaussian_noise needs a torch.Generator")
         x = gaussian_noise(x, c, generator)
     elif name == "gaussian_blur":
-        x = gaussian_blur(x, c * images.shape[-1] / 32)
+        x = gaussian_blur(x, c * max(1.0, images.shape[-1] / 32))
     elif name == "contrast":
         x = contrast(x, c)
     elif name == "brightness":
