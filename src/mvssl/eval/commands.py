@@ -77,7 +77,7 @@ def linear(ctx: Context):
     f = ctx.features()
     res = linear_probe(f["train_x"], f["train_y"], f["test_x"], f["test_y"], seed=ctx.args.seed)
     result = {**ctx.header("linear", f), **res}
-    row = [ctx.spec.name, pct(res["top1"]), pct(res["top5"]) if "top5" in res else "-", res["l2"]]
+    row = [ctx.spec.name, pct(res["top1"]), pct(res["top5"]) if "top5" in res else "-", f"{res['l2']:g}"]
     return result, "Linear probe (logistic regression, frozen features)", markdown_table(
         ["dataset", "top-1 (%)", "top-5 (%)", "chosen L2"], [row])
 
@@ -91,7 +91,7 @@ def knn(ctx: Context):
     result = {**ctx.header("knn", f), "top1": top1, "k": a.k, "temperature": a.temperature,
               "chunk_size": a.chunk_size, "device": str(ctx.device)}
     return result, "Weighted cosine kNN", markdown_table(
-        ["dataset", "k", "T", "top-1 (%)"], [[ctx.spec.name, a.k, a.temperature, pct(top1)]])
+        ["dataset", "k", "T", "top-1 (%)"], [[ctx.spec.name, a.k, f"{a.temperature:g}", pct(top1)]])
 
 
 def fewshot(ctx: Context):
@@ -135,9 +135,9 @@ def robustness(ctx: Context):
     result = {**ctx.header("robustness", feats["encoder"]), "reference": ref_name, "num_corrupted": len(keep),
               "clean_error": clean, "errors": errors, **mce}
     rows = [[c, *(pct(1 - errors["encoder"][c][s]) for s in SEVERITIES), mce["ce"][c]] for c in a.corruptions]
-    rows.append(["clean", *[pct(1 - clean["encoder"])] * len(SEVERITIES), "-"])
     table = markdown_table(["corruption", *(f"sev {s} acc (%)" for s in SEVERITIES), "CE (%)"], rows)
-    table += f"\n\nmCE = {mce['mce']:.1f}% relative to {ref_name} (100% = as robust as the reference)."
+    table += (f"\n\nClean accuracy {pct(1 - clean['encoder']):.2f}% (reference {pct(1 - clean['reference']):.2f}%). "
+              f"mCE = {mce['mce']:.1f}% relative to {ref_name} (100% = as robust as the reference).")
     return result, "Robustness to corruptions (linear probe trained on clean features)", table
 
 
@@ -145,6 +145,8 @@ def probes(ctx: Context):
     from .probes import factor_probes, format_table, probe_frames
 
     a = ctx.args
+    if a.dataset != "cmnist":
+        raise ValueError("the factor probes run on Colorful-Moving-MNIST only (--dataset cmnist)")
     result = factor_probes(ctx.encoder, probe_frames(ctx.encoder.config["data"]), a.k, a.temperature)
     return ({"protocol": "probes", "encoder": str(a.run), "dataset": "cmnist", **result},
             "Colorful-Moving-MNIST factor probes", format_table({str(a.run): result}))
