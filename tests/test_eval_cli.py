@@ -58,6 +58,8 @@ def test_robustness_and_embed(run, cifar, tmp_path):
     assert main(["eval", "robustness", str(run), *common, "--reference", str(run / "encoder.pt"),
                  "--corruptions", "contrast", "--max-test", "10"]) == 0
     assert report(out, "robustness-cifar10")["mce"] == pytest.approx(100.0)  # an encoder against itself
+    assert main(["eval", "knn", str(run), *common[:-2], "--out", str(out / "named.json")]) == 0
+    assert report(out, "named")["protocol"] == "knn"
     assert main(["eval", "embed", str(run), *common, "--method", "pca"]) == 0
     em = report(out, "embed-cifar10")
     assert em["method"] == "pca" and em["points"] == 30

@@ -47,7 +47,8 @@ def _eval_parsers(sub) -> None:
                         "encoder's image size; others keep their own size)")
     common.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping")
     common.add_argument("--target", default="digit", choices=["digit", "background"], help="cmnist label")
-    common.add_argument("--out", help="folder for the JSON and markdown (default: RUN_FOLDER/eval)")
+    common.add_argument("--out", help="folder for the JSON and markdown (default: RUN_FOLDER/eval), "
+                        "or FILE.json (markdown beside it as FILE.md)")
     common.add_argument("--no-cache", action="store_true", help="recompute features, write no cache")
     common.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (embedding and kNN)")
     common.add_argument("--batch-size", type=int, default=500, help="images per embedding batch")

@@ -37,7 +37,9 @@ class Context:
         self.encoder = load(args.run).to(self.device)
         self.spec = DatasetSpec(args.dataset, args.root, args.image_size, args.target)
         folder = run_folder(args.run) / "eval"
-        self.out_dir = Path(args.out) if args.out else folder
+        out = Path(args.out) if args.out else folder
+        # --out FILE.json names the JSON (markdown beside it); --out DIR takes the default names
+        self.out_dir, self.out_stem = (out.parent, out.stem) if out.suffix == ".json" else (out, None)
         self.cache_dir = None if args.no_cache else folder / "features"
         self._images: LabelledImages | None = None
 
@@ -64,6 +66,10 @@ class Context:
                 "feature_cache": feats["cache"]}
 
     def stem(self, protocol: str) -> str:
+        if self.out_stem:
+            return self.out_stem
+        if protocol == "probes":
+            return protocol
         return f"{protocol}-{self.spec.name}" + (f"-{self.spec.target}" if self.spec.name == "cmnist" else "")
 
 
@@ -172,7 +178,6 @@ PROTOCOLS = {"linear": linear, "knn": knn, "fewshot": fewshot, "robustness": rob
 def run_protocol(args) -> dict:
     ctx = Context(args)
     result, title, table = PROTOCOLS[args.protocol](ctx)
-    stem = "probes" if args.protocol == "probes" else ctx.stem(args.protocol)
-    json_path, md_path = write_report(ctx.out_dir, stem, result, title, table)
+    json_path, md_path = write_report(ctx.out_dir, ctx.stem(args.protocol), result, title, table)
     print(f"{title}\n\n{table}\n\nwrote {json_path} and {md_path}")
     return result
