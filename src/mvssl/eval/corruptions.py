@@ -14,7 +14,8 @@ depend on resolution:
 - pixelate: replace every c x c block of pixels by its mean (c = 2..6 pixels).
   ImageNet-C resamples to a fraction of the side (0.6 ... 0.25); at non-integer ratios
   that aliases, so severity 1 (0.6) changes a 32-px image more than severity 2 (0.5).
-  Whole-pixel blocks grow monotonically and match ImageNet-C's 1.7-4 px blocks at 224 px.
+  Whole-pixel blocks grow monotonically and are on the scale of ImageNet-C's 1.7-4 px
+  blocks at 224 px.
 - jpeg: re-encode at JPEG quality c.
 """
 from __future__ import annotations
