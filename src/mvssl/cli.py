@@ -9,12 +9,22 @@ from .config import ConfigError, deep_update, load_yaml, parse_overrides
 TRAIN_HELP = """Train a method; with no arguments, SimCLR on Colorful-Moving-MNIST with views that
 share the digit. Any config value can be overridden as --section.key value, e.g.
 --optim.lr 0.001 --trainer.max_steps 500 --views.shared digit,position --method simclr.
-See configs/default.yaml for every key."""
+See configs/default.yaml for every key.
+
+--resume RUN_DIR continues a killed or stopped run exactly, from its newest complete
+checkpoint and with its saved config; only keys that do not change the computation
+(e.g. --trainer.on_nan skip, --trainer.progress false, --eval.enabled false) may be
+given beside it. See docs/reliability.md."""
 
 
 def _cmd_train(args, extra: list[str]) -> int:
     from .train import train
 
+    if args.resume:
+        if args.config:
+            raise ConfigError("--resume continues a run with its saved config; drop --config")
+        train(parse_overrides(extra), resume=args.resume)
+        return 0
     user = load_yaml(args.config) if args.config else {}
     user = deep_update(user, parse_overrides(extra))
     train(user)
@@ -86,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="train a method", description=TRAIN_HELP)
     tr.add_argument("--config", help="YAML file with config sections (overrides come on top)")
+    tr.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its newest complete checkpoint")
     tr.set_defaults(func=_cmd_train)
     _eval_parsers(sub)
     return parser
@@ -99,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"mvssl: error: {err}", file=sys.stderr)
         return 2
+    except FloatingPointError as err:  # a non-finite loss: the run stopped, its checkpoints are kept
+        print(f"mvssl: training stopped: {err}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":
