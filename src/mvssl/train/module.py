@@ -106,8 +106,9 @@ class SSLModule(L.LightningModule):
             views = [v.contiguous(memory_format=torch.channels_last) for v in views]
         saved_buffers = self._snapshot_buffers() if t["on_nan"] == "skip" else None
         out = self.method(views)
-        if not math.isfinite(float(out.loss.detach())):
-            return self._non_finite(float(out.loss), saved_buffers)
+        value = float(out.loss.detach())
+        if not math.isfinite(value):
+            return self._non_finite(value, saved_buffers)
         self._skipping, self.skips_in_a_row = False, 0
         loss = out.loss
         logs = {"train/loss": out.loss.detach(), **{f"train/{k}": v for k, v in out.logs.items()}}

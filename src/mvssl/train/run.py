@@ -140,6 +140,8 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
     with warnings.catch_warnings():
         # IndexBatches is resumed by mvssl itself (see data/batches.py), not by Lightning
         warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+        if ckpt_path is not None:  # a resumed run continues in its own, non-empty folder
+            warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
         try:
             trainer.fit(module, train_dataloaders=loader, ckpt_path=ckpt_path)
         except FloatingPointError as err:
