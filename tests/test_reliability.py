@@ -246,3 +246,39 @@ def test_collapsed_embeddings_warn_once(tmp_path, monkeypatch, caplog, capsys):
     assert "trainer.collapse_rank" in capsys.readouterr().out
     header = (run_dir / "logs" / "metrics.csv").read_text().splitlines()[0]
     assert "monitor/effective_rank" in header and "monitor/embedding_std" in header
+
+
+# ---------------------------------------------------------------------- method state
+class _EmaSimCLR(SimCLR):
+    """SimCLR plus an EMA of its projector kept in buffers and updated in on_step_end,
+    as methods with momentum targets do."""
+
+    def __init__(self, backbone, feature_dim, proj_hidden_dim=2048, proj_dim=128, temperature=0.5):
+        super().__init__(backbone, feature_dim, proj_hidden_dim, proj_dim, temperature)
+        for i, p in enumerate(self.projector.parameters()):
+            self.register_buffer(f"ema{i}", p.detach().clone())
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def on_step_end(self, step: int, max_steps: int) -> None:
+        for i, p in enumerate(self.projector.parameters()):
+            getattr(self, f"ema{i}").lerp_(p, 1.0 - 0.9 * step / max_steps)
+        self.updates += 1
+
+
+def test_method_buffers_updated_after_the_step_are_in_the_checkpoint_and_resume_exactly(tmp_path, monkeypatch):
+    from mvssl.methods import METHODS
+
+    monkeypatch.setitem(METHODS, "ema-test", _EmaSimCLR)
+    cfg = tiny(tmp_path, "ema")
+    cfg["method"]["name"] = "ema-test"
+    run_dir, _ = train(cfg, echo=lambda *_: None)
+    ckpts = run_dir / "checkpoints"
+    step8 = torch.load(ckpts / "step0000008.ckpt", weights_only=True)["state_dict"]
+    assert int(step8["method.updates"]) == 8  # the update of step 8 itself is in the step-8 checkpoint
+    final = torch.load(ckpts / "last.ckpt", weights_only=True)["state_dict"]
+    (ckpts / "last.ckpt").unlink()
+    (ckpts / "step0000012.ckpt").unlink()
+    train(resume=run_dir, echo=lambda *_: None)
+    again = torch.load(ckpts / "last.ckpt", weights_only=True)["state_dict"]
+    assert int(again["method.updates"]) == 12 and same_weights(final, again)

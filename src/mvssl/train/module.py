@@ -165,9 +165,10 @@ class SSLModule(L.LightningModule):
         optimizer.step(closure=optimizer_closure)  # runs training_step and backward
         hook = getattr(self.method, "on_step_end", None)
         if hook is not None and not self._skipping:
-            # EMA targets and schedules that live in the method. Here, not in on_train_batch_end:
-            # the step checkpoint is written before that hook runs, and would miss this update.
-            hook(self.global_step, self.trainer.max_steps)
+            # EMA targets and schedules that live in the method, given the number of steps done
+            # including this one. Here, not in on_train_batch_end: the step checkpoint is
+            # written before that hook runs, and would miss this update.
+            hook(self.global_step + 1, self.trainer.max_steps)
 
     # ------------------------------------------------------------------ optimiser
     def configure_optimizers(self):
