@@ -42,6 +42,7 @@ def test_overrides_parse_types_and_shorthand():
     ({"trainer": {"collapse_rank": -1}}, "trainer.collapse_rank: must be >= 0"),
     ({"trainer": {"accelerator": "tpu9"}}, "trainer.accelerator: 'tpu9' is not one of"),
     ({"trainer": {"devices": 3}}, "optim.batch_size (256) must be divisible by trainer.devices x trainer.num_nodes (3)"),
+    ({"trainer": {"on_nan": "skip", "devices": 2}}, "trainer.on_nan: 'skip' works in a single process only"),
     ({"trainer": {"name": "a/b"}}, "trainer.name: a folder name without '/'"),
     ({"trainer": {"deterministic": "yes"}}, "trainer.deterministic: expected true or false"),
     ({"optim": {"momentum": 1.5}}, "optim.momentum: must be in [0, 1)"),

@@ -212,6 +212,9 @@ def _validate_trainer(cfg: dict) -> None:
     if o["batch_size"] % processes:
         raise ConfigError(f"optim.batch_size ({o['batch_size']}) must be divisible by trainer.devices x "
                           f"trainer.num_nodes ({processes}): every process takes an equal slice of the batch")
+    if t["on_nan"] == "skip" and processes > 1:
+        raise ConfigError(f"trainer.on_nan: 'skip' works in a single process only (skipping on one of "
+                          f"{processes} processes would leave the others waiting); use 'stop'")
     if t["name"] is not None and (not isinstance(t["name"], str) or not t["name"] or "/" in t["name"]
                                   or t["name"] in (".", "..")):
         raise ConfigError(f"trainer.name: a folder name without '/', or null for a dated name; got {t['name']!r}")

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def step_seed(seed: int, rank: int, batch: int) -> int:
     """The views' generator seed for one batch on one process: a pure function of the
     position, so a resumed run draws the same views without saving generator state."""
-    return (seed * 1_000_003 + rank) * 1_000_000_007 + batch
+    return ((seed * 1_000_003 + rank) * 1_000_000_007 + batch) % 2**63
 
 
 def capture_rng() -> dict:
