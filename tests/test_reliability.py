@@ -3,6 +3,7 @@ collapse warning. Tiny runs on CPU."""
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -189,10 +190,12 @@ def nan_at(monkeypatch, calls: set[int], on_call=None):
     monkeypatch.setattr(SimCLR, "forward", forward)
 
 
-def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
     nan_at(monkeypatch, {5})
-    with pytest.raises(FloatingPointError, match=r"loss is nan at step 5: training stopped.*step0000004.ckpt"):
-        train(tiny(tmp_path, "nan"), echo=lambda *_: None)
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny(tmp_path, "nan")))
+    assert main(["train", "--config", str(tmp_path / "tiny.yaml")]) == 3
+    err = capsys.readouterr().err
+    assert re.search(r"mvssl: training stopped: the simclr loss is nan at step 5: .*'step0000004.ckpt'", err), err
     run = tmp_path / "nan"
     assert not (run / "encoder.pt").exists()
     path, state = latest_complete_checkpoint(run, print)
@@ -282,3 +285,16 @@ def test_method_buffers_updated_after_the_step_are_in_the_checkpoint_and_resume_
     train(resume=run_dir, echo=lambda *_: None)
     again = torch.load(ckpts / "last.ckpt", weights_only=True)["state_dict"]
     assert int(again["method.updates"]) == 12 and same_weights(final, again)
+
+
+def test_resume_at_an_epoch_boundary_continues_with_the_next_epoch(tmp_path):
+    cfg = tiny(tmp_path, "epochs", max_steps=8)
+    cfg["optim"]["batch_size"] = 1000  # 4 batches an epoch: step 4 ends the first epoch
+    run_dir, _ = train(cfg, echo=lambda *_: None)
+    reference = encoder_weights(run_dir)
+    for name in ("last.ckpt", "step0000008.ckpt"):
+        (run_dir / "checkpoints" / name).unlink()
+    messages = []
+    train(resume=run_dir, echo=messages.append)
+    assert any("from step0000004.ckpt (step 4)" in m for m in messages)
+    assert same_weights(reference, encoder_weights(run_dir))
