@@ -30,7 +30,8 @@ def make_run_dir(cfg: dict) -> Path:
     name = t["name"] or f"{cfg['method']['name']}-{datetime.now():%Y%m%d-%H%M%S}"
     run_dir = Path(t["out_dir"]) / name
     if (run_dir / "config.yaml").exists():
-        raise FileExistsError(f"{run_dir} already holds a run; choose another trainer.name or resume it")
+        raise FileExistsError(f"{run_dir} already holds a run; choose another trainer.name, or continue it "
+                              f"with: mvssl train --resume {run_dir}")
     (run_dir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
     return run_dir
 
@@ -77,9 +78,10 @@ def trim_metrics_log(csv_path: Path, step: int) -> list[str]:
 
 def _loggers(run_dir: Path, resume_step: int | None):
     from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.utilities import rank_zero_only
 
     csv_logger = CSVLogger(run_dir, name="logs", version="")
-    if resume_step is not None:
+    if resume_step is not None and rank_zero_only.rank == 0:
         with warnings.catch_warnings():  # "logs directory exists": intended, we continue its file
             warnings.simplefilter("ignore")
             writer = csv_logger.experiment
