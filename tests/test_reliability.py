@@ -101,6 +101,10 @@ def test_resume_from_a_damaged_latest_checkpoint_falls_back_to_the_last_complete
     assert any("last.ckpt" in m for m in messages) and any("step0000012.ckpt" in m for m in messages)
     train(resume=run, echo=messages.append)  # redoes steps 9..12 in this process
     assert same_weights(encoder_weights(finished_run), encoder_weights(run))
+    assert {p.name for p in ckpts.glob("*.ckpt")} == {"last.ckpt", "step0000008.ckpt", "step0000012.ckpt"}
+    after = []
+    assert latest_complete_checkpoint(run, after.append)[1]["global_step"] == 12
+    assert after == [] and not list(ckpts.glob("*.tmp"))  # the damaged files were rewritten in place
 
 
 def test_resume_fails_clearly_when_no_checkpoint_is_complete(finished_run, tmp_path):

@@ -127,7 +127,8 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
 
     checkpoint = ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, filename="step{step:07d}",
                                  auto_insert_metric_name=False, every_n_train_steps=t["checkpoint_every"],
-                                 save_top_k=t["keep_checkpoints"], monitor="step", mode="max", save_last=True)
+                                 save_top_k=t["keep_checkpoints"], monitor="step", mode="max", save_last=True,
+                                 enable_version_counter=False)  # a resumed run rewrites a step's file in place
     precision = resolve_precision(t["precision"], t["accelerator"])
     trainer = L.Trainer(
         max_steps=t["max_steps"], accelerator=t["accelerator"], devices=t["devices"], num_nodes=t["num_nodes"],
