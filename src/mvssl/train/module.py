@@ -2,6 +2,7 @@
 loss, an online linear probe on detached features, and the step-indexed schedule."""
 from __future__ import annotations
 
+import inspect
 import math
 
 import lightning as L
@@ -20,6 +21,8 @@ class SSLModule(L.LightningModule):
         self.probe_target = probe_target
         self.probe = nn.Linear(feature_dim, probe_classes) if probe_target else None
         self.channels_last = config["trainer"]["channels_last"]
+        # methods that need them (CMC's memory bank) declare ``indices`` / ``generator`` in forward
+        self.forward_extras = [k for k in ("indices", "generator") if k in inspect.signature(method.forward).parameters]
         self.view_generator: torch.Generator | None = None
         self._pending_generator_state: torch.Tensor | None = None
 
@@ -50,7 +53,8 @@ class SSLModule(L.LightningModule):
         views, targets = self.view_source(indices, self.view_generator)
         if self.channels_last:
             views = [v.contiguous(memory_format=torch.channels_last) for v in views]
-        out = self.method(views)
+        extras = {"indices": indices, "generator": self.view_generator}
+        out = self.method(views, **{k: extras[k] for k in self.forward_extras})
         loss = out.loss
         logs = {"train/loss": out.loss.detach(), **{f"train/{k}": v for k, v in out.logs.items()}}
         if self.probe is not None:
