@@ -10,7 +10,7 @@ from mvssl.nn import build_backbone
 def _moco(**kw):
     torch.manual_seed(0)
     backbone, dim = build_backbone("convnet", width=4, in_channels=3)
-    return MoCo(backbone, dim, proj_hidden_dim=32, proj_dim=16, **kw)
+    return MoCo(backbone, dim, num_samples=kw.pop("num_samples", 1000), proj_hidden_dim=32, proj_dim=16, **kw)
 
 
 def _views(n=8, seed=1):
@@ -20,8 +20,8 @@ def _views(n=8, seed=1):
 
 def test_registered_with_paper_defaults():
     assert METHODS["moco"] is MoCo
-    m = MoCo(*build_backbone("convnet", width=4))
-    assert (m.temperature, m.momentum, len(m.queue), m.symmetric) == (0.2, 0.99, 4096, False)
+    m = MoCo(*build_backbone("convnet", width=4), num_samples=4000)
+    assert (m.temperature, m.momentum, len(m.queue), m.symmetric) == (0.2, 0.99, 1024, False)
     assert [type(x).__name__ for x in m.projector] == ["Linear", "ReLU", "Linear"]  # v2 head: no BN
     assert m.projector[0].out_features == 2048 and m.projector[-1].out_features == 128
 
@@ -77,13 +77,15 @@ def test_symmetric_loss_averages_both_directions_and_enqueues_both_keys():
     assert int(m.queue.pointer) == 16
 
 
-def test_needs_two_views():
+def test_needs_two_views_and_a_queue_smaller_than_the_dataset():
     with pytest.raises(ValueError):
         _moco(queue_size=8)(_views()[:1])
+    with pytest.raises(ValueError):
+        _moco(queue_size=1000, num_samples=1000)
 
 
 def test_tiny_training_run_lowers_the_loss():
-    m = _moco(queue_size=128, momentum=0.9)
+    m = _moco(queue_size=128, momentum=0.9, num_samples=512)
     losses = train_losses(m, view_source("simclr", 2), steps=40)
     first, last = sum(losses[4:10]) / 6, sum(losses[-6:]) / 6  # after the queue holds real keys
     assert last < first - 0.1, (first, last)

@@ -11,10 +11,15 @@ Algorithm (MoCo Alg. 1), per step:
 
 Shuffle-free: there is no shuffling BN across GPUs; the queue is kept correct under DDP
 by enqueuing the keys of every rank. Defaults for small data (Colorful-Moving-MNIST,
-CIFAR-sized runs of a few thousand steps): m = 0.99, because with the paper's 0.999 the
-key encoder's memory (~1/(1-m) = 1000 steps) would span most of a short run and keep
-keys close to the random initialisation; K = 4096, because the paper's 65536 is larger
-than these datasets (keys from the same image would sit in the queue as negatives).
+runs of a few hundred to a few thousand steps):
+
+- m = 0.99, not the paper's 0.999: the key encoder remembers ~1/(1-m) steps, and 1000
+  steps would span most of a short run and keep keys near the random initialisation.
+- K = 1024, not the paper's 65536 (ImageNet) or 4096 (CIFAR): the queue must stay a
+  small fraction of the training set, because a sample's own key from its previous
+  epoch sits in the queue as a negative for about K/N of the queries (N = 4000 frames
+  in Colorful-Moving-MNIST; the paper's 65536 / 1.28M is 5%). K >= N is refused.
+- The symmetric variant averages InfoNCE(q1, k2) and InfoNCE(q2, k1) and enqueues both keys.
 """
 from __future__ import annotations
 
@@ -27,10 +32,13 @@ from .base import MethodOutput
 
 
 class MoCo(nn.Module):
-    def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 2048, proj_dim: int = 128,
-                 queue_size: int = 4096, momentum: float = 0.99, temperature: float = 0.2,
+    def __init__(self, backbone: nn.Module, feature_dim: int, num_samples: int, proj_hidden_dim: int = 2048,
+                 proj_dim: int = 128, queue_size: int = 1024, momentum: float = 0.99, temperature: float = 0.2,
                  symmetric: bool = False):
         super().__init__()
+        if queue_size >= num_samples:
+            raise ValueError(f"queue_size {queue_size} must be smaller than the {num_samples} training samples: "
+                             "otherwise every query meets its own earlier key as a negative")
         self.backbone = backbone
         self.projector = mlp([feature_dim, proj_hidden_dim, proj_dim], batch_norm=False)  # v2: fc-ReLU-fc
         self.key_backbone, self.key_projector = frozen_copy(backbone), frozen_copy(self.projector)
