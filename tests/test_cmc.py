@@ -80,7 +80,7 @@ def test_memory_bank_negatives_and_update():
         untouched[idx] = False
         torch.testing.assert_close(bank.memory[untouched], old[untouched])
     # the loss: positives and negatives read from the bank before the update
-    negatives = m.banks[0].sample(6, 10, torch.Generator().manual_seed(5))
+    negatives = m.banks[0].sample(10, torch.Generator().manual_seed(5))
     memory = [(old[idx], old[negatives]) for old in before]
     torch.testing.assert_close(out.loss, cmc_loss(out.embeddings, m.pairs, m.temperature, memory))
     with pytest.raises(ValueError):
@@ -94,14 +94,16 @@ def test_bad_options_are_refused():
         _cmc(graph="ring")
     with pytest.raises(ValueError):
         _cmc(channels="L,Y")
+    with pytest.raises(ValueError):
+        _cmc(negatives="bank", num_negatives=50, num_samples=50)
 
 
 def test_build_passes_factory_and_dataset_size_and_encoder_matches():
     cfg = resolve({"method": {"name": "cmc", "channels": "Y,Db,Dr", "negatives": "bank"},
                    "backbone": {"width": 4}})
     assert "num_samples" not in cfg["method"] and cfg["method"]["channels"] == "Y,Db,Dr"
-    method, dim = build_method(cfg, num_samples=123)
-    assert dim == 3 * 32 and len(method.banks[0]) == 123
+    method, dim = build_method(cfg, num_samples=2000)
+    assert dim == 3 * 32 and len(method.banks[0]) == 2000
     encoder_backbone = build_encoder_backbone(cfg)
     encoder_backbone.load_state_dict(method.backbone.state_dict())  # the saved encoder has CMC's architecture
     with pytest.raises(ValueError):

@@ -25,7 +25,8 @@ def one_sided_bank_loop(za, pos, neg, tau):
     for i in range(len(za)):
         u = _unit(za[i])
         p = torch.exp(torch.dot(u, _unit(pos[i])) / tau)
-        n = sum(torch.exp(torch.dot(u, _unit(neg[i, k])) / tau) for k in range(neg.shape[1]))
+        rows = neg if neg.ndim == 2 else neg[i]  # shared by all anchors, or per anchor
+        n = sum(torch.exp(torch.dot(u, _unit(r)) / tau) for r in rows)
         total = total - torch.log(p / (p + n))
     return total / len(za)
 
@@ -80,11 +81,13 @@ def test_cmc_loss_matches_loop(m, graph):
         torch.testing.assert_close(a.double(), b, atol=1e-5, rtol=1e-4)
 
 
-def test_cmc_loss_with_memory_bank_matches_loop():
+@pytest.mark.parametrize("negatives_shape", [(6, 4), (5, 6, 4)])
+def test_cmc_loss_with_memory_bank_matches_loop(negatives_shape):
     z = _views(3, seed=7)
     g = torch.Generator().manual_seed(3)
     memory = [(torch.randn(5, 4, generator=g, dtype=torch.float64, requires_grad=True),
-               torch.randn(5, 6, 4, generator=g, dtype=torch.float64, requires_grad=True)) for _ in range(3)]
+               torch.randn(*negatives_shape, generator=g, dtype=torch.float64, requires_grad=True))
+              for _ in range(3)]
     pairs = view_pairs(3, "full")
     ours = cmc_loss(z, pairs, 0.1, [(p.detach(), n.detach()) for p, n in memory])
     ref = sum(one_sided_bank_loop(z[i], *memory[j], 0.1) + one_sided_bank_loop(z[j], *memory[i], 0.1)

@@ -80,8 +80,9 @@ def cmc_loss(z: list[torch.Tensor], pairs: list[tuple[int, int]], temperature: f
 
     (Tian et al. 2019, Eq. 3 with ``view_pairs(M, "core")`` = Eq. 5, with ``"full"`` = Eq. 6).
     Without ``memory``, L^{V_i, V_j} is ``cross_view_nce(z[i], z[j])`` (in-batch negatives).
-    With a memory bank, ``memory[j] = (positives [N, D], negatives [N, K, D])`` are view j's
-    stored embeddings of the batch's samples and of K sampled ones, and L^{V_i, V_j} is
+    With a memory bank, ``memory[j] = (positives [N, D], negatives [K, D] or [N, K, D])`` are
+    view j's stored embeddings of the batch's samples and of K sampled ones (shared by all
+    anchors, or drawn per anchor), and L^{V_i, V_j} is
     ``info_nce(z[i], *memory[j])``: the anchor of view i scores its own sample among K + 1.
     """
     def one_sided(i: int, j: int) -> torch.Tensor:

@@ -10,7 +10,12 @@ views are contrasted pairwise over a view graph:
 
 Negatives are the batch's other samples (``negatives="batch"``) or, as in the paper,
 ``num_negatives`` entries drawn from a per-view memory bank of embeddings indexed by
-dataset sample (``negatives="bank"``), refreshed by momentum after each step.
+dataset sample (``negatives="bank"``), refreshed by momentum (0.5) after each step. The
+paper draws K negatives per anchor; here one draw of K is shared by the step's anchors
+(the same expected loss, and a [K, D] read instead of [N, K, D]). K must stay well below
+the training-set size N, or an anchor's own stored embedding turns up among its
+negatives (for about K/N of the draws): the default K = 1024 suits Colorful-Moving-MNIST's
+4000 frames (the paper's 16384 is for ImageNet), and K >= N is refused.
 
 Inputs: the view source gives either one RGB image per sample (every channel view comes
 from it: the paper's setting, with crop + flip and no colour augmentation) or one RGB
@@ -34,11 +39,13 @@ from .base import MethodOutput
 class CMC(nn.Module):
     def __init__(self, backbone_factory: BackboneFactory, num_samples: int, channels: str = "L,ab",
                  graph: str = "full", proj_hidden_dim: int = 2048, proj_dim: int = 128,
-                 temperature: float = 0.07, negatives: str = "batch", num_negatives: int = 4096,
+                 temperature: float = 0.07, negatives: str = "batch", num_negatives: int = 1024,
                  bank_momentum: float = 0.5):
         super().__init__()
         if negatives not in ("batch", "bank"):
             raise ValueError(f"negatives must be 'batch' or 'bank', got {negatives!r}")
+        if negatives == "bank" and num_negatives >= num_samples:
+            raise ValueError(f"num_negatives {num_negatives} must be smaller than the {num_samples} training samples")
         self.backbone = SplitEncoder(channels, backbone_factory)
         self.feature_dim = self.backbone.out_dim
         self.projectors = nn.ModuleList(mlp([d, proj_hidden_dim, proj_dim]) for d in self.backbone.dims)
@@ -56,7 +63,7 @@ class CMC(nn.Module):
         else:
             if indices is None or generator is None:
                 raise ValueError("CMC's memory bank needs the batch's dataset indices and a generator")
-            negatives = self.banks[0].sample(len(indices), self.num_negatives, generator)
+            negatives = self.banks[0].sample(self.num_negatives, generator)
             memory = [(bank[indices], bank[negatives]) for bank in self.banks]
             loss = cmc_loss(z, self.pairs, self.temperature, memory)
             for bank, zv in zip(self.banks, z):

@@ -27,9 +27,9 @@ class MemoryBank(nn.Module):
     def __getitem__(self, indices: torch.Tensor) -> torch.Tensor:
         return self.memory[indices]
 
-    def sample(self, n: int, k: int, generator: torch.Generator) -> torch.Tensor:
-        """[n, k] indices drawn uniformly with replacement (negatives for n queries)."""
-        return torch.randint(len(self), (n, k), generator=generator, device=generator.device).to(self.memory.device)
+    def sample(self, k: int, generator: torch.Generator) -> torch.Tensor:
+        """[k] indices drawn uniformly with replacement: the negatives every query of a step shares."""
+        return torch.randint(len(self), (k,), generator=generator, device=generator.device).to(self.memory.device)
 
     @torch.no_grad()
     def update(self, indices: torch.Tensor, z: torch.Tensor, momentum: float) -> None:

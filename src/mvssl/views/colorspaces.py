@@ -6,8 +6,9 @@ Every function maps float [B, 3, H, W] to float [B, 3, H, W]; RGB is sRGB in [0,
   with L in [0, 100] and a, b roughly in [-128, 127].
 - YDbDr (the SECAM colour space): a linear map, Y in [0, 1], Db and Dr in [-1.333, 1.333].
 
-``channel_ranges(space)`` gives each channel's range over the sRGB cube, which CMC uses to
-scale every channel to [-1, 1] before an encoder sees it.
+``channel_ranges(space)`` gives each channel's range over the sRGB cube; ``ChannelSplit``
+turns normalised RGB views into CMC's channel views (``"L,ab"``, ``"Y,Db,Dr"``, ...) with
+every channel scaled from that range to [-1, 1].
 """
 from __future__ import annotations
 
