@@ -44,7 +44,7 @@ def _probe_errors(tmp_path, method: dict, views: dict, steps: int = 300):
 def test_moco_short_run_beats_random_init_on_the_digit(tmp_path):
     # factor-shared views: the digit is the only factor the two views share
     trained, random_init = _probe_errors(tmp_path, {"name": "moco"}, {"name": "factor-shared"})
-    assert trained["digit_error_pct"] < random_init["digit_error_pct"] - 5, (trained, random_init)
+    assert trained["digit_error_pct"] < random_init["digit_error_pct"] - 10, (trained, random_init)
 
 
 @pytest.mark.slow

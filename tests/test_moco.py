@@ -21,7 +21,7 @@ def _views(n=8, seed=1):
 def test_registered_with_paper_defaults():
     assert METHODS["moco"] is MoCo
     m = MoCo(*build_backbone("convnet", width=4), num_samples=4000)
-    assert (m.temperature, m.momentum, len(m.queue), m.symmetric) == (0.2, 0.99, 1024, False)
+    assert (m.temperature, m.momentum, len(m.queue), m.symmetric) == (0.2, 0.99, 256, False)
     assert [type(x).__name__ for x in m.projector] == ["Linear", "ReLU", "Linear"]  # v2 head: no BN
     assert m.projector[0].out_features == 2048 and m.projector[-1].out_features == 128
 

@@ -14,8 +14,9 @@ dataset sample (``negatives="bank"``), refreshed by momentum (0.5) after each st
 paper draws K negatives per anchor; here one draw of K is shared by the step's anchors
 (the same expected loss, and a [K, D] read instead of [N, K, D]). K must stay well below
 the training-set size N, or an anchor's own stored embedding turns up among its
-negatives (for about K/N of the draws): the default K = 1024 suits Colorful-Moving-MNIST's
-4000 frames (the paper's 16384 is for ImageNet), and K >= N is refused.
+negatives (for about K/N of the anchors): the default K = 256 is 6% of Colorful-Moving-
+MNIST's 4000 frames, the fraction that worked for MoCo's queue (see ``moco.py``; the
+paper's 16384 is for ImageNet's 1.28M), and K >= N is refused.
 
 Inputs: the view source gives either one RGB image per sample (every channel view comes
 from it: the paper's setting, with crop + flip and no colour augmentation) or one RGB
@@ -39,7 +40,7 @@ from .base import MethodOutput
 class CMC(nn.Module):
     def __init__(self, backbone_factory: BackboneFactory, num_samples: int, channels: str = "L,ab",
                  graph: str = "full", proj_hidden_dim: int = 2048, proj_dim: int = 128,
-                 temperature: float = 0.07, negatives: str = "batch", num_negatives: int = 1024,
+                 temperature: float = 0.07, negatives: str = "batch", num_negatives: int = 256,
                  bank_momentum: float = 0.5):
         super().__init__()
         if negatives not in ("batch", "bank"):
