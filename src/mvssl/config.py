@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
         "seed": 0,
     },
     "views": {
-        "name": "factor-shared",  # or an augmentation recipe: simclr
+        "name": "factor-shared",  # or an augmentation recipe: simclr | crop (crop + flip only, for CMC)
         "shared": ["digit"],  # factor-shared views: what the two views have in common
         "augment": "none",  # extra augmentation on factor-shared views: none | simclr
         "strength": 0.5,  # colour-distortion strength s of the simclr recipe
@@ -78,7 +78,7 @@ CHOICES = {
     ("data", "dataset"): ("cmnist",),
     ("data", "digits"): ("offline", "mnist"),
     ("data", "backgrounds"): ("photos", "stl10"),
-    ("views", "name"): ("factor-shared", "simclr"),
+    ("views", "name"): ("factor-shared", "simclr", "crop"),
     ("views", "augment"): ("none", "simclr"),
     ("backbone", "name"): ("convnet", "resnet18", "resnet34", "resnet50"),
     ("optim", "name"): ("adamw", "sgd", "lars"),

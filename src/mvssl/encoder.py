@@ -9,8 +9,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .nn import build_backbone
-
 ENCODER_FILE = "encoder.pt"
 
 
@@ -31,8 +29,9 @@ class Encoder(nn.Module):
 
     @classmethod
     def from_config(cls, config: dict) -> "Encoder":
-        bb = config["backbone"]
-        backbone, _ = build_backbone(bb["name"], bb["width"], bb["cifar_stem"])
+        from .train.build import build_encoder_backbone
+
+        backbone = build_encoder_backbone(config)
         pre = preprocessing(config)
         return cls(backbone, pre["image_size"], pre["mean"], pre["std"], config)
 

@@ -1,6 +1,8 @@
 """Contrastive losses (pure functions)."""
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 
@@ -42,3 +44,50 @@ def info_nce(query: torch.Tensor, positive: torch.Tensor, negatives: torch.Tenso
     neg_logits = q @ neg.t() if neg.ndim == 2 else torch.einsum("nd,nkd->nk", q, neg)
     logits = torch.cat([pos_logit, neg_logits], 1) / temperature
     return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
+
+
+def cross_view_nce(anchors: torch.Tensor, candidates: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
+    """CMC's one-sided contrastive loss L^{V1,V2} with in-batch negatives: anchor i of view 1
+    must pick its own view-2 embedding out of the N view-2 embeddings of the batch,
+
+        L = -mean_i log( exp(u_i . v_i / tau) / sum_j exp(u_i . v_j / tau) )
+
+    with u = anchors / ||anchors||, v = candidates / ||candidates|| (Tian et al. 2019, Eq. 2).
+    Unlike NT-Xent, negatives come from the other view only.
+    """
+    u = F.normalize(anchors.float(), dim=1)
+    v = F.normalize(candidates.float(), dim=1)
+    return F.cross_entropy(u @ v.t() / temperature, torch.arange(len(u), device=u.device))
+
+
+def view_pairs(n_views: int, graph: str) -> list[tuple[int, int]]:
+    """CMC's view graphs over views 0..M-1: ``"core"`` pairs every view with view 0 (M - 1
+    pairs); ``"full"`` takes every pair (M(M - 1)/2)."""
+    if n_views < 2:
+        raise ValueError(f"contrasting views needs at least 2, got {n_views}")
+    if graph == "core":
+        return [(0, j) for j in range(1, n_views)]
+    if graph == "full":
+        return list(itertools.combinations(range(n_views), 2))
+    raise ValueError(f"unknown view graph {graph!r}; choose 'core' or 'full'")
+
+
+def cmc_loss(z: list[torch.Tensor], pairs: list[tuple[int, int]], temperature: float = 0.07,
+             memory: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> torch.Tensor:
+    """CMC's multi-view loss: the two-sided loss summed over the pairs of a view graph,
+
+        L = sum_{(i, j) in pairs} ( L^{V_i, V_j} + L^{V_j, V_i} )
+
+    (Tian et al. 2019, Eq. 3 with ``view_pairs(M, "core")`` = Eq. 5, with ``"full"`` = Eq. 6).
+    Without ``memory``, L^{V_i, V_j} is ``cross_view_nce(z[i], z[j])`` (in-batch negatives).
+    With a memory bank, ``memory[j] = (positives [N, D], negatives [K, D] or [N, K, D])`` are
+    view j's stored embeddings of the batch's samples and of K sampled ones (shared by all
+    anchors, or drawn per anchor), and L^{V_i, V_j} is
+    ``info_nce(z[i], *memory[j])``: the anchor of view i scores its own sample among K + 1.
+    """
+    def one_sided(i: int, j: int) -> torch.Tensor:
+        if memory is None:
+            return cross_view_nce(z[i], z[j], temperature)
+        return info_nce(z[i], *memory[j], temperature)
+
+    return sum(one_sided(i, j) + one_sided(j, i) for i, j in pairs)

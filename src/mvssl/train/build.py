@@ -1,12 +1,15 @@
 """Turning a resolved config into the parts of a run: dataset, view source, method."""
 from __future__ import annotations
 
+import functools
+import inspect
+
 import torch
 
 from ..data import ColorfulMovingMNIST
 from ..methods import METHODS
-from ..nn import build_backbone
-from ..views import AugmentedViews, FactorSharedViews, simclr
+from ..nn import SplitEncoder, build_backbone
+from ..views import AugmentedViews, FactorSharedViews, crop, simclr
 
 
 def build_dataset(cfg: dict, split: str = "train") -> ColorfulMovingMNIST:
@@ -18,19 +21,50 @@ def build_dataset(cfg: dict, split: str = "train") -> ColorfulMovingMNIST:
 
 def build_view_source(cfg: dict, dataset: ColorfulMovingMNIST):
     v, size = cfg["views"], cfg["data"]["image_size"]
-    make_recipe = lambda: simclr(size, strength=v["strength"], min_scale=v["min_scale"])  # noqa: E731
+    make_recipe = {
+        "simclr": lambda: simclr(size, strength=v["strength"], min_scale=v["min_scale"]),
+        "crop": lambda: crop(size, min_scale=v["min_scale"]),
+    }
     if v["name"] == "factor-shared":
-        return FactorSharedViews(dataset, v["shared"], make_recipe() if v["augment"] == "simclr" else None)
+        return FactorSharedViews(dataset, v["shared"], make_recipe["simclr"]() if v["augment"] == "simclr" else None)
     images, factors = dataset.frames()
-    return AugmentedViews(images, factors, [make_recipe() for _ in range(v["n_views"])])
+    return AugmentedViews(images, factors, [make_recipe[v["name"]]() for _ in range(v["n_views"])])
+
+
+def backbone_factory(cfg: dict):
+    """``factory(in_channels) -> (module, feature dim)`` for the configured backbone."""
+    b = cfg["backbone"]
+    return functools.partial(build_backbone, b["name"], b["width"], b["cifar_stem"])
 
 
 def build_backbone_from(cfg: dict) -> tuple[torch.nn.Module, int]:
-    b = cfg["backbone"]
-    return build_backbone(b["name"], b["width"], b["cifar_stem"])
+    return backbone_factory(cfg)(in_channels=3)
 
 
-def build_method(cfg: dict) -> tuple[torch.nn.Module, int]:
-    backbone, dim = build_backbone_from(cfg)
+def build_encoder_backbone(cfg: dict) -> torch.nn.Module:
+    """The architecture of ``method.backbone`` for this config: what a run saves as its encoder
+    and ``mvssl.load`` rebuilds."""
+    if cfg["method"]["name"] == "cmc":  # one encoder per colour-channel view
+        return SplitEncoder(cfg["method"]["channels"], backbone_factory(cfg))
+    return build_backbone_from(cfg)[0]
+
+
+def build_method(cfg: dict, num_samples: int | None = None) -> tuple[torch.nn.Module, int]:
+    """The method and the dimension of the features its online probe reads.
+
+    Most methods take a built ``backbone`` and its ``feature_dim``. A method whose constructor
+    asks for ``backbone_factory`` builds its own encoders (CMC: one per view, each with its own
+    number of input channels) and reports ``feature_dim``; one that asks for ``num_samples``
+    (a memory bank) gets the training-set size."""
+    cls = METHODS[cfg["method"]["name"]]
     kwargs = {k: v for k, v in cfg["method"].items() if k != "name"}
-    return METHODS[cfg["method"]["name"]](backbone, dim, **kwargs), dim
+    wants = inspect.signature(cls).parameters
+    if "num_samples" in wants:
+        if num_samples is None:
+            raise ValueError(f"method {cfg['method']['name']} needs the number of training samples")
+        kwargs["num_samples"] = num_samples
+    if "backbone_factory" in wants:
+        method = cls(backbone_factory(cfg), **kwargs)
+        return method, method.feature_dim
+    backbone, dim = build_backbone_from(cfg)
+    return cls(backbone, dim, **kwargs), dim

@@ -7,6 +7,7 @@ state that Lightning saves, or derived from ``batches_trained`` (the data positi
 the views' generator, reseeded every step), plus the global RNG states saved here."""
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import random
@@ -63,6 +64,8 @@ class SSLModule(L.LightningModule):
         self.probe_target = probe_target
         self.probe = nn.Linear(feature_dim, probe_classes) if probe_target else None
         self.channels_last = config["trainer"]["channels_last"]
+        # methods that need them (CMC's memory bank) declare ``indices`` / ``generator`` in forward
+        self.forward_extras = [k for k in ("indices", "generator") if k in inspect.signature(method.forward).parameters]
         self.view_generator: torch.Generator | None = None
         self.batches_trained = 0  # batches that reached training_step, skipped ones included
         self.skipped_steps = 0
@@ -105,7 +108,8 @@ class SSLModule(L.LightningModule):
         if self.channels_last:
             views = [v.contiguous(memory_format=torch.channels_last) for v in views]
         saved_buffers = self._snapshot_buffers() if t["on_nan"] == "skip" else None
-        out = self.method(views)
+        extras = {"indices": indices, "generator": self.view_generator}
+        out = self.method(views, **{k: extras[k] for k in self.forward_extras})
         value = float(out.loss.detach())
         if not math.isfinite(value):
             return self._non_finite(value, saved_buffers)

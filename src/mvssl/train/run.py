@@ -115,7 +115,7 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
     dataset = build_dataset(cfg, "train")
     check_batch_fits(cfg, len(dataset))
     source = build_view_source(cfg, dataset)
-    method, dim = build_method(cfg)
+    method, dim = build_method(cfg, num_samples=len(source))
     if t["channels_last"]:
         method = method.to(memory_format=torch.channels_last)
     module = SSLModule(cfg, method, source, dim, probe_target="digit", probe_classes=10)

@@ -1,9 +1,11 @@
 """The views engine: batched augmentations with recorded parameters, recipes, sources."""
 from .ops import ColorJitter, GaussianBlur, Grayscale, Op, ResizedCrop, Rotate, Solarize
-from .recipes import Recipe, byol, identity, normalize, simclr
+from .colorspaces import ChannelSplit, lab_to_rgb, rgb_to_lab, rgb_to_ydbdr, ydbdr_to_rgb
+from .recipes import Recipe, byol, crop, identity, normalize, simclr
 from .sources import AugmentedViews, FactorSharedViews
 
 __all__ = [
     "Op", "ResizedCrop", "Rotate", "ColorJitter", "Grayscale", "GaussianBlur", "Solarize",
-    "Recipe", "simclr", "byol", "identity", "normalize", "AugmentedViews", "FactorSharedViews",
+    "Recipe", "simclr", "byol", "crop", "identity", "normalize", "AugmentedViews", "FactorSharedViews",
+    "ChannelSplit", "rgb_to_lab", "lab_to_rgb", "rgb_to_ydbdr", "ydbdr_to_rgb",
 ]

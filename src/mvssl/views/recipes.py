@@ -72,8 +72,13 @@ def byol(size: int, **norm) -> list[Recipe]:
         ], **norm)
     return [one(1.0, 0.0), one(0.1, 0.2)]
 
+def crop(size: int, min_scale: float = 0.08, **norm) -> Recipe:
+    """Random resized crop + horizontal flip only (CMC, Tian et al. 2019): no colour
+    augmentation, since colour is what CMC's channel views split."""
+    return Recipe([ResizedCrop(size, scale=(min_scale, 1.0))], **norm)
+
 def identity(size: int | None = None, **norm) -> Recipe:
     """No augmentation: only conversion to float and normalisation."""
     return Recipe([], **norm)
 
-RECIPES = {"simclr": simclr, "identity": identity}
+RECIPES = {"simclr": simclr, "crop": crop, "identity": identity}

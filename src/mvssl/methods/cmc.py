@@ -1,0 +1,77 @@
+"""CMC, Contrastive Multiview Coding (Tian, Krishnan & Isola 2019): an image is split into
+colour-channel views (L | ab of Lab, Y | DbDr of YDbDr, or any number of channel groups
+such as Y | Db | Dr), each view has its own encoder f_v and projection head g_v, and the
+views are contrasted pairwise over a view graph:
+
+    z_v = g_v(f_v(view_v))                         for v = 1..M
+    core view:  L = sum_{j>1} L(V_1, V_j)          every view against view 1
+    full graph: L = sum_{i<j} L(V_i, V_j)          every pair
+    L(V_i, V_j) = L^{V_i,V_j} + L^{V_j,V_i}        (``losses.cmc_loss``)
+
+Negatives are the batch's other samples (``negatives="batch"``) or, as in the paper,
+``num_negatives`` entries drawn from a per-view memory bank of embeddings indexed by
+dataset sample (``negatives="bank"``), refreshed by momentum (0.5) after each step. The
+paper draws K negatives per anchor; here one draw of K is shared by the step's anchors
+(the same expected loss, and a [K, D] read instead of [N, K, D]). K must stay well below
+the training-set size N, or an anchor's own stored embedding turns up among its
+negatives (for about K/N of the anchors): the default K = 256 is 6% of Colorful-Moving-
+MNIST's 4000 frames, the fraction that worked for MoCo's queue (see ``moco.py``; the
+paper's 16384 is for ImageNet's 1.28M), and K >= N is refused.
+
+Inputs: the view source gives either one RGB image per sample (every channel view comes
+from it: the paper's setting, with crop + flip and no colour augmentation) or one RGB
+image per channel view (view v is split from image v, e.g. different crops per view).
+The images arrive normalised by the recipe; ``SplitEncoder`` undoes that before the
+colour conversion. The features the online probe reads, and the ``backbone`` a run
+saves, are the concatenated per-view features of the first image (the paper evaluates
+the concatenation of the L and ab features).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..losses import cmc_loss, view_pairs
+from ..nn import MemoryBank, SplitEncoder, mlp
+from ..nn.split_encoder import BackboneFactory
+from .base import MethodOutput
+
+
+class CMC(nn.Module):
+    def __init__(self, backbone_factory: BackboneFactory, num_samples: int, channels: str = "L,ab",
+                 graph: str = "full", proj_hidden_dim: int = 2048, proj_dim: int = 128,
+                 temperature: float = 0.07, negatives: str = "batch", num_negatives: int = 256,
+                 bank_momentum: float = 0.5):
+        super().__init__()
+        if negatives not in ("batch", "bank"):
+            raise ValueError(f"negatives must be 'batch' or 'bank', got {negatives!r}")
+        if negatives == "bank" and num_negatives >= num_samples:
+            raise ValueError(f"num_negatives {num_negatives} must be smaller than the {num_samples} training samples")
+        self.backbone = SplitEncoder(channels, backbone_factory)
+        self.feature_dim = self.backbone.out_dim
+        self.projectors = nn.ModuleList(mlp([d, proj_hidden_dim, proj_dim]) for d in self.backbone.dims)
+        self.pairs = view_pairs(len(self.projectors), graph)
+        self.banks = nn.ModuleList(MemoryBank(num_samples, proj_dim) for _ in self.projectors) \
+            if negatives == "bank" else None
+        self.temperature, self.num_negatives, self.bank_momentum = temperature, num_negatives, bank_momentum
+
+    def forward(self, views: list[torch.Tensor], indices: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> MethodOutput:
+        h = self.backbone.encode(views)
+        z = [g(hv) for g, hv in zip(self.projectors, h)]
+        if self.banks is None:
+            loss = cmc_loss(z, self.pairs, self.temperature)
+        else:
+            if indices is None or generator is None:
+                raise ValueError("CMC's memory bank needs the batch's dataset indices and a generator")
+            negatives = self.banks[0].sample(self.num_negatives, generator)
+            memory = [(bank[indices], bank[negatives]) for bank in self.banks]
+            loss = cmc_loss(z, self.pairs, self.temperature, memory)
+            for bank, zv in zip(self.banks, z):
+                bank.update(indices, zv, self.bank_momentum)
+        if len(views) == 1:
+            features = torch.cat(h, 1)
+        else:
+            with torch.no_grad():
+                features = self.backbone(views[0])
+        return MethodOutput(loss=loss, features=features, embeddings=z)

@@ -1,0 +1,34 @@
+"""MoCo's queue of negative keys: a FIFO ring buffer of L2-normalised embeddings."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .distributed import gather_from_all_ranks
+
+
+class NegativesQueue(nn.Module):
+    """``size`` keys of dimension ``dim``, initialised to random unit vectors.
+
+    ``enqueue(keys)`` gathers the keys of every DDP rank (so all ranks hold the same
+    queue) and overwrites the oldest entries; ``pointer`` is where the next key goes.
+    Both live in buffers, so checkpoints carry the queue.
+    """
+
+    def __init__(self, size: int, dim: int):
+        super().__init__()
+        if size < 1:
+            raise ValueError(f"queue size must be >= 1, got {size}")
+        self.register_buffer("keys", F.normalize(torch.randn(size, dim), dim=1))
+        self.register_buffer("pointer", torch.zeros((), dtype=torch.long))
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @torch.no_grad()
+    def enqueue(self, keys: torch.Tensor) -> None:
+        keys = gather_from_all_ranks(F.normalize(keys.detach().float(), dim=1))[-len(self):]
+        slots = (self.pointer + torch.arange(len(keys), device=self.keys.device)) % len(self)
+        self.keys[slots] = keys.to(self.keys.dtype)
+        self.pointer.copy_((self.pointer + len(keys)) % len(self))

@@ -1,0 +1,140 @@
+"""Batched, differentiable colour-space conversions for CMC's channel-split views.
+
+Every function maps float [B, 3, H, W] to float [B, 3, H, W]; RGB is sRGB in [0, 1].
+
+- Lab (CIE 1976 L*a*b*, D65 white, 2-degree observer): sRGB -> linear RGB -> XYZ -> Lab,
+  with L in [0, 100] and a, b roughly in [-128, 127].
+- YDbDr (the SECAM colour space): a linear map, Y in [0, 1], Db and Dr in [-1.333, 1.333].
+
+``channel_ranges(space)`` gives each channel's range over the sRGB cube; ``ChannelSplit``
+turns normalised RGB views into CMC's channel views (``"L,ab"``, ``"Y,Db,Dr"``, ...) with
+every channel scaled from that range to [-1, 1].
+"""
+from __future__ import annotations
+
+import functools
+import re
+
+import torch
+from torch import nn
+
+from .recipes import Recipe
+
+# sRGB (linear) -> XYZ for the D65 white point (IEC 61966-2-1)
+_RGB_TO_XYZ = torch.tensor([[0.412453, 0.357580, 0.180423],
+                            [0.212671, 0.715160, 0.072169],
+                            [0.019334, 0.119193, 0.950227]], dtype=torch.float64)
+_D65_WHITE = torch.tensor([0.95047, 1.0, 1.08883], dtype=torch.float64)
+_RGB_TO_YDBDR = torch.tensor([[0.299, 0.587, 0.114],
+                              [-0.450, -0.883, 1.333],
+                              [-1.333, 1.116, 0.217]], dtype=torch.float64)
+_DELTA = 6 / 29  # the CIE f(t) switches from the cube root to a line at t = delta^3
+
+SPACES = {"lab": ("L", "a", "b"), "ydbdr": ("Y", "Db", "Dr")}
+
+
+def _mix(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("ij,bjhw->bihw", matrix.to(x.device, x.dtype), x)
+
+
+def rgb_to_linear(x: torch.Tensor) -> torch.Tensor:
+    """Undo the sRGB transfer curve."""
+    x = x.clamp(0, 1)
+    return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    x = x.clamp(0, 1)
+    return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp(min=0.0031308) ** (1 / 2.4) - 0.055)
+
+
+def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
+    """L = 116 f(Y/Yn) - 16, a = 500 (f(X/Xn) - f(Y/Yn)), b = 200 (f(Y/Yn) - f(Z/Zn)) with
+    f(t) = t^(1/3) above delta^3 and t / (3 delta^2) + 4/29 below (delta = 6/29)."""
+    xyz = _mix(rgb_to_linear(x), _RGB_TO_XYZ) / _D65_WHITE.to(x.device, x.dtype)[:, None, None]
+    # the cube-root branch only ever sees t > delta^3, so its gradient stays finite
+    f = torch.where(xyz > _DELTA ** 3, xyz.clamp(min=_DELTA ** 3) ** (1 / 3), xyz / (3 * _DELTA ** 2) + 4 / 29)
+    fx, fy, fz = f.unbind(1)
+    return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], 1)
+
+
+def lab_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of ``rgb_to_lab`` (colours outside the sRGB gamut are clipped)."""
+    L, a, b = x.unbind(1)
+    fy = (L + 16) / 116
+    f = torch.stack([fy + a / 500, fy, fy - b / 200], 1)
+    xyz = torch.where(f > _DELTA, f ** 3, 3 * _DELTA ** 2 * (f - 4 / 29))
+    xyz = xyz * _D65_WHITE.to(x.device, x.dtype)[:, None, None]
+    return linear_to_rgb(_mix(xyz, torch.linalg.inv(_RGB_TO_XYZ)))
+
+
+def rgb_to_ydbdr(x: torch.Tensor) -> torch.Tensor:
+    """Y = 0.299 R + 0.587 G + 0.114 B, Db = -0.450 R - 0.883 G + 1.333 B,
+    Dr = -1.333 R + 1.116 G + 0.217 B."""
+    return _mix(x, _RGB_TO_YDBDR)
+
+
+def ydbdr_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    return _mix(x, torch.linalg.inv(_RGB_TO_YDBDR))
+
+
+CONVERT = {"lab": rgb_to_lab, "ydbdr": rgb_to_ydbdr}
+
+
+@functools.lru_cache(maxsize=None)
+def channel_ranges(space: str) -> torch.Tensor:
+    """[3, 2] (min, max) of each channel of ``space`` over a 33^3 grid of the sRGB cube
+    (the extremes lie on the cube's surface, which the grid samples finely)."""
+    t = torch.linspace(0, 1, 33, dtype=torch.float64)
+    grid = torch.stack(torch.meshgrid(t, t, t, indexing="ij")).reshape(1, 3, -1, 1)
+    out = CONVERT[space](grid).reshape(3, -1)
+    return torch.stack([out.min(1).values, out.max(1).values], 1).float()
+
+
+def parse_views(views) -> tuple[str, list[list[int]]]:
+    """``"L,ab"`` (or ``["L", "ab"]``) -> ("lab", [[0], [1, 2]]): the colour space and each
+    view's channels. Channel names: L, a, b (Lab) or Y, Db, Dr (YDbDr); one space per split,
+    no channel twice."""
+    if isinstance(views, str):
+        views = views.split(",")
+    names = {name: (space, i) for space, chans in SPACES.items() for i, name in enumerate(chans)}
+    token = re.compile("|".join(sorted(names, key=len, reverse=True)))
+    groups = []
+    for view in views:
+        found = token.findall(view)
+        if "".join(found) != view or not found:
+            raise ValueError(f"cannot read view {view!r}: use channel names {list(names)}")
+        groups.append(found)
+    spaces = {names[c][0] for g in groups for c in g}
+    flat = [c for g in groups for c in g]
+    if len(spaces) != 1 or len(set(flat)) != len(flat) or len(groups) < 2:
+        raise ValueError(f"views {list(views)} must be at least two disjoint channel groups of one colour "
+                         f"space ({', '.join(''.join(c) for c in SPACES.values())})")
+    return spaces.pop(), [[names[c][1] for c in g] for g in groups]
+
+
+class ChannelSplit(nn.Module):
+    """Normalised RGB views -> colour space -> one tensor per channel group, each channel
+    scaled from its sRGB-gamut range to [-1, 1].
+
+    Images reach the method normalised by the recipe (``mean``, ``std``); undoing that here,
+    inside the model, keeps one preprocessing for every method and for ``Encoder.embed``.
+    The conversion runs in float32 outside autocast (the cube root is poorly conditioned in bf16).
+    """
+
+    def __init__(self, views, mean=Recipe([]).mean, std=Recipe([]).std):
+        super().__init__()
+        self.space, self.groups = parse_views(views)
+        lo, hi = channel_ranges(self.space).unbind(1)
+        for name, value in (("mean", mean), ("std", std), ("low", lo), ("high", hi)):
+            self.register_buffer(name, torch.as_tensor(value, dtype=torch.float32)[:, None, None], persistent=False)
+
+    @property
+    def channels(self) -> list[int]:
+        return [len(g) for g in self.groups]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        with torch.autocast(x.device.type, enabled=False):
+            c = CONVERT[self.space](x.float() * self.std + self.mean)
+            c = (c - self.low) / (self.high - self.low) * 2 - 1
+        return [c[:, g] for g in self.groups]

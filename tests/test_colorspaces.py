@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+import torch
+from skimage.color import rgb2lab
+
+from mvssl.views import ChannelSplit, lab_to_rgb, normalize, rgb_to_lab, rgb_to_ydbdr, ydbdr_to_rgb
+from mvssl.views.colorspaces import channel_ranges, parse_views
+
+
+def _pixels():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 3, 5, 4, generator=g, dtype=torch.float64)
+    x[0, :, 0, 0] = torch.tensor([0.0, 0.0, 0.0])  # black, white and the primaries
+    x[0, :, 0, 1] = torch.tensor([1.0, 1.0, 1.0])
+    x[0, :, 0, 2] = torch.tensor([1.0, 0.0, 0.0])
+    x[0, :, 0, 3] = torch.tensor([0.0, 0.0, 1.0])
+    x[0, :, 1, 0] = torch.tensor([0.01, 0.02, 0.005])  # dark enough for the linear branch of f
+    return x
+
+
+def test_rgb_to_lab_matches_skimage():
+    x = _pixels()
+    ref = rgb2lab(x.permute(0, 2, 3, 1).numpy())
+    ours = rgb_to_lab(x).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_allclose(ours, ref, atol=1e-3)
+
+
+def test_known_lab_values():
+    white_red = torch.tensor([[1.0, 1.0], [1.0, 0.0], [1.0, 0.0]], dtype=torch.float64)[None, :, :, None]
+    lab = rgb_to_lab(white_red)[0, :, :, 0].t()
+    torch.testing.assert_close(lab[0], torch.tensor([100.0, 0.0, 0.0], dtype=torch.float64), atol=1e-2, rtol=0)
+    torch.testing.assert_close(lab[1], torch.tensor([53.24, 80.09, 67.20], dtype=torch.float64), atol=2e-2, rtol=0)
+
+
+def test_ydbdr_formula_on_a_pixel():
+    rgb = torch.tensor([0.2, 0.5, 0.9], dtype=torch.float64)
+    y = 0.299 * 0.2 + 0.587 * 0.5 + 0.114 * 0.9
+    db = -0.450 * 0.2 - 0.883 * 0.5 + 1.333 * 0.9
+    dr = -1.333 * 0.2 + 1.116 * 0.5 + 0.217 * 0.9
+    out = rgb_to_ydbdr(rgb[None, :, None, None])[0, :, 0, 0]
+    torch.testing.assert_close(out, torch.tensor([y, db, dr], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("forward, inverse", [(rgb_to_lab, lab_to_rgb), (rgb_to_ydbdr, ydbdr_to_rgb)])
+def test_round_trip(forward, inverse):
+    x = _pixels()
+    torch.testing.assert_close(inverse(forward(x)), x, atol=1e-6, rtol=0)
+
+
+def test_lab_gradient_is_finite_at_black_and_white():
+    x = _pixels().requires_grad_(True)
+    rgb_to_lab(x).sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def test_channel_ranges_bound_every_colour():
+    x = _pixels().float()
+    for space, convert in (("lab", rgb_to_lab), ("ydbdr", rgb_to_ydbdr)):
+        lo, hi = channel_ranges(space).unbind(1)
+        c = convert(x).transpose(0, 1).reshape(3, -1)
+        assert (c.min(1).values >= lo[:] - 1e-4).all() and (c.max(1).values <= hi + 1e-4).all()
+    torch.testing.assert_close(channel_ranges("lab")[0], torch.tensor([0.0, 100.0]), atol=1e-3, rtol=0)
+
+
+def test_parse_views():
+    assert parse_views("L,ab") == ("lab", [[0], [1, 2]])
+    assert parse_views("Y,DbDr") == ("ydbdr", [[0], [1, 2]])
+    assert parse_views(["Y", "Db", "Dr"]) == ("ydbdr", [[0], [1], [2]])
+    assert parse_views("L,a,b") == ("lab", [[0], [1], [2]])
+    for bad in ("L,Db", "L,La", "Lab", "L,xy", "L,"):
+        with pytest.raises(ValueError):
+            parse_views(bad)
+
+
+def test_channel_split_undoes_normalisation_and_scales_to_unit_range():
+    x = _pixels().float()
+    split = ChannelSplit("L,ab")
+    lum, ab = split(normalize(x, split.mean[:, 0, 0].tolist(), split.std[:, 0, 0].tolist()))
+    assert lum.shape == (3, 1, 5, 4) and ab.shape == (3, 2, 5, 4)
+    lab = rgb_to_lab(x)
+    torch.testing.assert_close(lum, lab[:, :1] / 50 - 1, atol=1e-4, rtol=0)
+    assert ab.abs().max() <= 1 + 1e-5
