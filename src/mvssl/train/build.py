@@ -6,7 +6,8 @@ import torch
 from ..data import ColorfulMovingMNIST
 from ..methods import METHODS
 from ..nn import build_backbone
-from ..views import AugmentedViews, FactorSharedViews, simclr
+from ..config import multicrop_sizes
+from ..views import AugmentedViews, FactorSharedViews, byol, multicrop, simclr
 
 
 def build_dataset(cfg: dict, split: str = "train") -> ColorfulMovingMNIST:
@@ -22,6 +23,13 @@ def build_view_source(cfg: dict, dataset: ColorfulMovingMNIST):
     if v["name"] == "factor-shared":
         return FactorSharedViews(dataset, v["shared"], make_recipe() if v["augment"] == "simclr" else None)
     images, factors = dataset.frames()
+    if v["name"] == "byol":
+        return AugmentedViews(images, factors, byol(size))
+    if v["name"] == "multicrop":
+        global_size, local_size = multicrop_sizes(v, size)
+        recipes = multicrop(global_size, local_size, v["n_global"], v["n_local"], (v["global_min_scale"], 1.0),
+                            (v["local_min_scale"], v["local_max_scale"]), strength=v["strength"])
+        return AugmentedViews(images, factors, recipes)
     return AugmentedViews(images, factors, [make_recipe() for _ in range(v["n_views"])])
 
 
