@@ -13,7 +13,8 @@ from tiny_training import first_and_last, train_losses
 
 def test_ema_update_formula():
     torch.manual_seed(0)
-    online, target = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)), nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    online = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    target = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
     online[1].running_mean.fill_(0.5)
     before = copy.deepcopy(target)
     ema_update(target, online, 0.9)

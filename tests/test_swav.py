@@ -65,7 +65,8 @@ def swav_reference(scores, codes, temperature):
             for i in range(n):
                 den = sum(torch.exp(scores[v][i, j] / temperature) for j in range(k))
                 for j in range(k):
-                    total = total - codes[t][i, j].item() * torch.log(torch.exp(scores[v][i, j] / temperature) / den) / n
+                    log_p = torch.log(torch.exp(scores[v][i, j] / temperature) / den)
+                    total = total - codes[t][i, j].item() * log_p / n
             pairs += 1
     return total / pairs
 

@@ -185,6 +185,7 @@ def _validate(cfg: dict) -> None:
         raise ConfigError(f"views.min_scale: must be in (0, 1], got {cfg['views']['min_scale']}")
     if cfg["views"]["name"] == "multicrop":
         _validate_multicrop(cfg["views"], d["image_size"])
+        _check_method_takes_multicrop(cfg)
     if cfg["optim"]["warmup_steps"] >= cfg["trainer"]["max_steps"]:
         raise ConfigError("optim.warmup_steps must be smaller than trainer.max_steps")
     if cfg["method"].get("temperature", 1.0) <= 0:
@@ -215,6 +216,16 @@ def _validate_multicrop(v: dict, image_size: int) -> None:
     if not 0 < v["local_min_scale"] <= v["local_max_scale"] <= 1:
         raise ConfigError("views.local_min_scale and views.local_max_scale: need 0 < min <= max <= 1, got "
                           f"{v['local_min_scale']} and {v['local_max_scale']}")
+
+
+def _check_method_takes_multicrop(cfg: dict) -> None:
+    from .methods import METHODS
+
+    name = cfg["method"]["name"]
+    if cfg["views"]["n_local"] > 0 and not getattr(METHODS[name], "accepts_multicrop", False):
+        takers = sorted(m for m, cls in METHODS.items() if getattr(cls, "accepts_multicrop", False))
+        raise ConfigError(f"views.name multicrop: method {name!r} takes views of one size only; use views.n_local 0 "
+                          f"or one of {takers}")
 
 
 def parse_overrides(args: list[str]) -> dict:

@@ -17,7 +17,8 @@ class MethodOutput:
 def n_global_views(views: list[torch.Tensor]) -> int:
     """How many views are global (large) crops: the leading views with the size of
     ``views[0]``. Multi-crop recipes put the global crops first and make local crops
-    smaller; with views all of one size (pairs), every view is global."""
+    smaller; with views all of one size (pairs), every view is global. Methods that take
+    such views set the class attribute ``accepts_multicrop = True`` (config checks it)."""
     size = views[0].shape[-2:]
     n = 1
     while n < len(views) and views[n].shape[-2:] == size:

@@ -22,14 +22,17 @@ class DINO(nn.Module):
 
     Global views are the leading views of ``views[0]``'s size (see ``n_global_views``)."""
 
+    accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
+
     def __init__(self, backbone: nn.Module, feature_dim: int, head_hidden_dim: int = 1024,
                  bottleneck_dim: int = 256, out_dim: int = 4096, norm_last_layer: bool = True,
+                 head_batch_norm: bool = False,
                  student_temperature: float = 0.1, warmup_teacher_temperature: float = 0.04,
                  teacher_temperature: float = 0.07, teacher_temperature_warmup_steps: int = 100,
                  centre_momentum: float = 0.9, base_momentum: float = 0.996):
         super().__init__()
         self.backbone = backbone
-        self.head = DINOHead(feature_dim, out_dim, head_hidden_dim, bottleneck_dim, norm_last_layer)
+        self.head = DINOHead(feature_dim, out_dim, head_hidden_dim, bottleneck_dim, norm_last_layer, head_batch_norm)
         self.teacher_backbone = frozen_copy(backbone)
         self.teacher_head = frozen_copy(self.head)
         self.centre = Centre(out_dim, centre_momentum)
@@ -57,7 +60,7 @@ class DINO(nn.Module):
         if self.training:
             self.centre.update(teacher)
         return MethodOutput(loss=loss, features=h[:n], embeddings=list(student),
-                            logs={"teacher_temperature": h.new_tensor(teacher_temperature)})
+                            logs={"teacher_temperature": torch.tensor(teacher_temperature, device=h.device)})
 
     def on_step_end(self, step: int, max_steps: int) -> None:
         """After each optimiser step: the teacher follows the student by EMA (cosine momentum)."""

@@ -19,6 +19,8 @@ class SimSiam(nn.Module):
     L = D(p1, sg(z2)) / 2 + D(p2, sg(z1)) / 2. With more than two views, the mean over
     ordered pairs (prediction of any view, projection of another global view)."""
 
+    accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
+
     def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 1024, proj_dim: int = 1024,
                  pred_hidden_dim: int = 256):
         super().__init__()

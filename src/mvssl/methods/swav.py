@@ -23,6 +23,8 @@ class SwAV(nn.Module):
     global view's stored embeddings (``queue_views`` must equal the number of global
     views) are scored alongside the batch once ``queue_start_step`` steps have passed."""
 
+    accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
+
     def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 1024, proj_dim: int = 128,
                  n_prototypes: int = 300, temperature: float = 0.1, epsilon: float = 0.05,
                  sinkhorn_iterations: int = 3, freeze_prototypes_steps: int = 100, queue_length: int = 0,
