@@ -18,7 +18,10 @@ class DINO(nn.Module):
     the last layer's norm fixed, student temperature 0.1, teacher temperature warmed up
     linearly from 0.04 to 0.07 over the first 30 epochs, centre momentum 0.9, teacher
     momentum 0.996 -> 1 on a cosine. Defaults here scale the head down (1024 hidden,
-    K = 4096) and count the warm-up in steps.
+    K = 4096), count the warm-up in steps, and put BN in the head (the official code's
+    ``use_bn_in_head``, off for ViTs): with a small ConvNet the pooled features of all
+    images point almost the same way, so without BN the teacher's centred outputs are
+    nearly constant and its targets go uniform within a few dozen steps.
 
     Global views are the leading views of ``views[0]``'s size (see ``n_global_views``)."""
 
@@ -26,7 +29,7 @@ class DINO(nn.Module):
 
     def __init__(self, backbone: nn.Module, feature_dim: int, head_hidden_dim: int = 1024,
                  bottleneck_dim: int = 256, out_dim: int = 4096, norm_last_layer: bool = True,
-                 head_batch_norm: bool = False,
+                 head_batch_norm: bool = True,
                  student_temperature: float = 0.1, warmup_teacher_temperature: float = 0.04,
                  teacher_temperature: float = 0.07, teacher_temperature_warmup_steps: int = 100,
                  centre_momentum: float = 0.9, base_momentum: float = 0.996):
