@@ -56,7 +56,7 @@ class SwAV(nn.Module):
             raise ValueError(f"the queue holds {len(self.queue.embeddings)} views (method.queue_views) "
                              f"but the batch has {n_global} global views")
         codes = [self.assign(scores[v], self.queue_scores(v)) for v in range(n_global)]
-        if self.queue is not None:
+        if self.queue is not None and self.training:
             self.queue.push(list(z[: n_global * n].split(n)))
         loss = swav_loss(list(scores), codes, self.temperature)
         return MethodOutput(loss=loss, features=h[:n], embeddings=list(z.split(n)),
