@@ -2,21 +2,29 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 from .config import ConfigError, deep_update, load_yaml, parse_overrides
 
 TRAIN_HELP = """Train a method; with no arguments, SimCLR on Colorful-Moving-MNIST with views that
 share the digit. Any config value can be overridden as --section.key value, e.g.
 --optim.lr 0.001 --trainer.max_steps 500 --views.shared digit,position --method simclr.
-See configs/default.yaml for every key."""
+See configs/default.yaml for every key.
+
+--resume RUN_DIR continues a killed or stopped run exactly, from its newest complete
+checkpoint and with its saved config; only keys that do not change the computation
+(e.g. --trainer.on_nan skip, --trainer.progress false, --eval.enabled false) may be
+given beside it. See docs/reliability.md."""
 
 
 def _cmd_train(args, extra: list[str]) -> int:
     from .train import train
 
+    if args.resume:
+        if args.config:
+            raise ConfigError("--resume continues a run with its saved config; drop --config")
+        train(parse_overrides(extra), resume=args.resume)
+        return 0
     user = load_yaml(args.config) if args.config else {}
     user = deep_update(user, parse_overrides(extra))
     train(user)
@@ -26,30 +34,61 @@ def _cmd_train(args, extra: list[str]) -> int:
 def _cmd_eval(args, extra: list[str]) -> int:
     if extra:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
-    from . import load
-    from .eval import knn_accuracy, linear_probe
-    from .eval.probes import factor_probes, format_table, probe_frames
+    from .eval.commands import run_protocol
 
-    encoder = load(args.run)
-    data_cfg = encoder.config["data"]
-    frames = probe_frames(data_cfg)
-    if args.protocol == "probes":
-        result = factor_probes(encoder, frames, args.k, args.temperature)
-        print(format_table({str(args.run): result}))
-    else:
-        (xtr, ftr), (xte, fte) = frames["train"], frames["test"]
-        htr, hte = encoder.embed(xtr), encoder.embed(xte)
-        target = args.target
-        if args.protocol == "linear":
-            result = linear_probe(htr, ftr[target], hte, fte[target])
-        else:
-            result = {"top1": knn_accuracy(htr, ftr[target], hte, fte[target], args.k, args.temperature),
-                      "k": args.k, "temperature": args.temperature}
-        result = {"protocol": args.protocol, "target": target, **result}
-        print(json.dumps(result, indent=2))
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2))
+    run_protocol(args)
     return 0
+
+
+def _eval_parsers(sub) -> None:
+    from .data.datasets import DATASETS
+    from .eval.corruptions import CORRUPTIONS
+    from .eval.embed import MAP_METHODS
+    from .eval.fewshot import EPISODES, QUERIES, SHOTS, WAYS
+    from .eval.knn import KNN_CHUNK, KNN_K, KNN_TEMPERATURE
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("run", help="run folder, encoder.pt or checkpoint")
+    common.add_argument("--dataset", default="cmnist", choices=DATASETS,
+                        help="cmnist: the encoder's Colorful-Moving-MNIST; folder: an ImageFolder at --root")
+    common.add_argument("--root", default="data", help="where torchvision datasets or the image folder live")
+    common.add_argument("--download", action="store_true", help="fetch a torchvision dataset if missing")
+    common.add_argument("--image-size", type=int, help="resize images to this side (folder default: the "
+                        "encoder's image size; others keep their own size)")
+    common.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping")
+    common.add_argument("--target", default="digit", choices=["digit", "background"], help="cmnist label")
+    common.add_argument("--out", help="folder for the JSON and markdown (default: RUN_FOLDER/eval), "
+                        "or FILE.json (markdown beside it as FILE.md)")
+    common.add_argument("--no-cache", action="store_true", help="recompute features, write no cache")
+    common.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (embedding and kNN)")
+    common.add_argument("--batch-size", type=int, default=500, help="images per embedding batch")
+    common.add_argument("--seed", type=int, default=0, help="validation split, episodes, noise, subsets")
+
+    ev = sub.add_parser("eval", help="evaluate a trained encoder",
+                        description="Evaluate a frozen encoder; see docs/evaluation.md for each protocol.")
+    protocols = ev.add_subparsers(dest="protocol", required=True)
+    protocols.add_parser("linear", parents=[common], help="logistic-regression probe (top-1, top-5)")
+    for name, helptext in (("knn", "weighted cosine kNN"), ("probes", "Colorful-Moving-MNIST factor probes")):
+        p = protocols.add_parser(name, parents=[common], help=helptext)
+        p.add_argument("--k", type=int, default=KNN_K, help=f"kNN neighbours (DINO default {KNN_K})")
+        p.add_argument("--temperature", type=float, default=KNN_TEMPERATURE,
+                       help=f"kNN temperature (DINO default {KNN_TEMPERATURE})")
+        if name == "knn":
+            p.add_argument("--chunk-size", type=int, default=KNN_CHUNK,
+                           help=f"test features per similarity block (default {KNN_CHUNK})")
+    fs = protocols.add_parser("fewshot", parents=[common], help="N-way K-shot episodes, cosine prototypes")
+    fs.add_argument("--ways", type=int, default=WAYS)
+    fs.add_argument("--shots", type=int, nargs="+", default=list(SHOTS))
+    fs.add_argument("--queries", type=int, default=QUERIES, help="query items per class per episode")
+    fs.add_argument("--episodes", type=int, default=EPISODES)
+    rb = protocols.add_parser("robustness", parents=[common], help="accuracy under corruptions, mCE")
+    rb.add_argument("--reference", help="reference encoder for mCE (default: random init, same architecture)")
+    rb.add_argument("--corruptions", nargs="+", default=list(CORRUPTIONS), choices=CORRUPTIONS)
+    rb.add_argument("--max-test", type=int, help="corrupt a seeded subset of this many test images")
+    em = protocols.add_parser("embed", parents=[common], help="2-D map of test embeddings as PNG")
+    em.add_argument("--method", default="auto", choices=MAP_METHODS, help="auto: UMAP, else t-SNE, else PCA")
+    em.add_argument("--max-points", type=int, default=2000, help="seeded subset of test embeddings to map")
+    ev.set_defaults(func=_cmd_eval)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,16 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="train a method", description=TRAIN_HELP)
     tr.add_argument("--config", help="YAML file with config sections (overrides come on top)")
+    tr.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its newest complete checkpoint")
     tr.set_defaults(func=_cmd_train)
-
-    ev = sub.add_parser("eval", help="evaluate a trained encoder on Colorful-Moving-MNIST")
-    ev.add_argument("protocol", choices=["linear", "knn", "probes"])
-    ev.add_argument("run", help="run folder, encoder.pt or checkpoint")
-    ev.add_argument("--target", default="digit", choices=["digit", "background"])
-    ev.add_argument("--k", type=int, default=20, help="kNN neighbours (DINO default 20)")
-    ev.add_argument("--temperature", type=float, default=0.07, help="kNN temperature (DINO default 0.07)")
-    ev.add_argument("--out", help="also write the result as JSON here")
-    ev.set_defaults(func=_cmd_eval)
+    _eval_parsers(sub)
     return parser
 
 
@@ -78,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"mvssl: error: {err}", file=sys.stderr)
         return 2
+    except FloatingPointError as err:  # a non-finite loss: the run stopped, its checkpoints are kept
+        print(f"mvssl: training stopped: {err}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

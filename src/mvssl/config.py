@@ -68,6 +68,11 @@ DEFAULTS: dict[str, Any] = {
         "log_every": 10,
         "checkpoint_every": 200,
         "keep_checkpoints": 2,
+        "deterministic": False,  # force deterministic kernels (bitwise resume on GPU; slower)
+        "on_nan": "stop",  # a non-finite loss: stop (keep the last good checkpoint) | skip the step
+        "max_nan_skips": 5,  # with on_nan skip: stop after this many skipped steps in a row
+        "collapse_std": 0.1,  # warn below this embedding std (x sqrt(dim): 1 = spread over the sphere)
+        "collapse_rank": 1.5,  # warn below this effective rank of the embeddings (1 = all on a line)
         "progress": True,
         "compile": False,
         "out_dir": "runs",
@@ -86,11 +91,21 @@ CHOICES = {
     ("optim", "name"): ("adamw", "sgd", "lars"),
     ("optim", "schedule"): ("cosine", "constant"),
     ("trainer", "precision"): ("auto", "32", "bf16-mixed", "16-mixed"),
+    ("trainer", "accelerator"): ("auto", "cpu", "gpu", "cuda", "mps"),
+    ("trainer", "on_nan"): ("stop", "skip"),
 }
 POSITIVE = {("data", "image_size"), ("data", "digit_size"), ("optim", "lr"), ("optim", "batch_size"),
             ("trainer", "max_steps"), ("trainer", "log_every"), ("trainer", "checkpoint_every"),
             ("trainer", "keep_checkpoints"), ("trainer", "devices"), ("trainer", "num_nodes"),
-            ("backbone", "width"), ("eval", "knn_k"), ("eval", "knn_temperature"), ("views", "n_views")}
+            ("backbone", "width"), ("eval", "knn_k"), ("eval", "knn_temperature"), ("views", "n_views"),
+            ("trainer", "max_nan_skips")}
+NON_NEGATIVE = {("optim", "weight_decay"), ("optim", "warmup_steps"), ("trainer", "seed"), ("data", "seed"),
+                ("trainer", "collapse_std"), ("trainer", "collapse_rank")}
+# keys a resumed run may change: none of them alters what is computed, so resume stays exact
+RESUME_OVERRIDABLE = {("trainer", "progress"), ("trainer", "on_nan"), ("trainer", "max_nan_skips"),
+                      ("trainer", "collapse_std"), ("trainer", "collapse_rank"), ("trainer", "log_every"),
+                      ("eval", "enabled"), ("eval", "random_baseline"), ("eval", "knn_k"),
+                      ("eval", "knn_temperature")}
 
 
 def method_defaults(name: str) -> dict[str, Any]:
@@ -173,6 +188,9 @@ def _validate(cfg: dict) -> None:
     for section, key in POSITIVE:
         if cfg[section][key] <= 0:
             raise ConfigError(f"{section}.{key}: must be > 0, got {cfg[section][key]}")
+    for section, key in NON_NEGATIVE:
+        if cfg[section][key] < 0:
+            raise ConfigError(f"{section}.{key}: must be >= 0, got {cfg[section][key]}")
     bad = set(cfg["views"]["shared"]) - set(FACTORS)
     if bad or not cfg["views"]["shared"]:
         raise ConfigError(f"views.shared: {cfg['views']['shared']} must be a non-empty subset of {list(FACTORS)}")
@@ -190,6 +208,47 @@ def _validate(cfg: dict) -> None:
         raise ConfigError("optim.warmup_steps must be smaller than trainer.max_steps")
     if cfg["method"].get("temperature", 1.0) <= 0:
         raise ConfigError(f"method.temperature: must be > 0, got {cfg['method']['temperature']}")
+    _validate_trainer(cfg)
+
+
+def _validate_trainer(cfg: dict) -> None:
+    t, o = cfg["trainer"], cfg["optim"]
+    if not 0 <= o["momentum"] < 1:
+        raise ConfigError(f"optim.momentum: must be in [0, 1), got {o['momentum']}")
+    if t["checkpoint_every"] > t["max_steps"]:
+        raise ConfigError(f"trainer.checkpoint_every ({t['checkpoint_every']}) is larger than trainer.max_steps "
+                          f"({t['max_steps']}): no checkpoint would be written; choose 1..{t['max_steps']}")
+    processes = t["devices"] * t["num_nodes"]
+    if o["batch_size"] % processes:
+        raise ConfigError(f"optim.batch_size ({o['batch_size']}) must be divisible by trainer.devices x "
+                          f"trainer.num_nodes ({processes}): every process takes an equal slice of the batch")
+    if t["on_nan"] == "skip" and processes > 1:
+        raise ConfigError(f"trainer.on_nan: 'skip' works in a single process only (skipping on one of "
+                          f"{processes} processes would leave the others waiting); use 'stop'")
+    if t["name"] is not None and (not isinstance(t["name"], str) or not t["name"] or "/" in t["name"]
+                                  or t["name"] in (".", "..")):
+        raise ConfigError(f"trainer.name: a folder name without '/', or null for a dated name; got {t['name']!r}")
+
+
+def check_batch_fits(cfg: dict, num_items: int) -> None:
+    """The one check that needs the dataset: a full batch must fit in it."""
+    if cfg["optim"]["batch_size"] > num_items:
+        raise ConfigError(f"optim.batch_size ({cfg['optim']['batch_size']}) is larger than the training set "
+                          f"({num_items} images of data.dataset {cfg['data']['dataset']!r}); choose at most "
+                          f"{num_items}")
+
+
+def check_resume_overrides(overrides: dict) -> None:
+    """A resumed run keeps its saved config; only keys that do not change the computation
+    may be overridden."""
+    for section, values in overrides.items():
+        keys = values.items() if isinstance(values, dict) else [(None, values)]
+        for key, _ in keys:
+            if (section, key) not in RESUME_OVERRIDABLE:
+                name = section if key is None else f"{section}.{key}"
+                allowed = sorted(f"{s}.{k}" for s, k in RESUME_OVERRIDABLE)
+                raise ConfigError(f"{name}: cannot be changed when resuming (the run would no longer continue "
+                                  f"exactly); keys a resume may change: {allowed}")
 
 
 def multicrop_sizes(views: dict, image_size: int) -> tuple[int, int]:

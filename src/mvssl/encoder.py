@@ -1,6 +1,8 @@
 """A trained backbone you can load and embed with: ``mvssl.load(path).embed(images)``."""
 from __future__ import annotations
 
+import os
+import pickletools
 from pathlib import Path
 
 import torch
@@ -67,24 +69,75 @@ def preprocessing(config: dict) -> dict:
     return {"image_size": config["data"]["image_size"], "mean": Recipe([]).mean, "std": Recipe([]).std}
 
 
+class CorruptCheckpointError(ValueError):
+    """A file that is truncated, damaged or not written by ``torch.save``."""
+
+
+class UnsafeCheckpointError(ValueError):
+    """A file whose unpickling would import Python objects, i.e. could run code."""
+
+
 def save_atomic(obj, path: str | Path) -> None:
-    """Write to a temporary file and rename, so a crash never leaves a half-written file."""
+    """Write beside the target, flush to disk, then rename over it: a crash or a kill at
+    any moment leaves either the old file or the new one, never a half-written file."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    try:  # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def safe_torch_load(path: str | Path) -> dict:
     """``torch.load`` with ``weights_only=True``: tensors and plain containers only, never
-    arbitrary pickled objects."""
+    arbitrary pickled objects. A file that asks for Python objects raises
+    ``UnsafeCheckpointError`` naming them; a damaged file raises ``CorruptCheckpointError``."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise
     except Exception as err:  # noqa: BLE001 - every unpickling failure means "not a safe checkpoint"
-        raise ValueError(f"{path} is not a loadable mvssl checkpoint (refused by the safe loader: "
-                         f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
+        unsafe = pickled_globals(path)
+        if unsafe:
+            raise UnsafeCheckpointError(
+                f"{path} was refused by the safe loader: loading it would import {unsafe}, which can run "
+                "arbitrary code. mvssl files hold only tensors and plain containers; delete the file unless "
+                "you know where it came from.") from err
+        reason = str(err).split(". ")[0] if str(err) else ""
+        raise CorruptCheckpointError(f"{path} is not a loadable mvssl checkpoint: truncated, damaged or not "
+                                     f"written by torch.save (refused by the safe loader: "
+                                     f"{type(err).__name__}: {reason})") from err
+
+
+def pickled_globals(path: str | Path) -> list[str]:
+    """The Python objects outside the weights-only allow-list that a file would import on
+    load, found without unpickling it; [] for a damaged file."""
+    try:
+        return list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:  # noqa: BLE001 - not a torch zip file; try it as a plain pickle below
+        pass
+    found, strings = [], []
+    try:
+        for op, arg, _ in pickletools.genops(Path(path).read_bytes()):
+            if op.name == "GLOBAL":
+                found.append(str(arg).replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.append(f"{strings[-2]}.{strings[-1]}")
+            elif isinstance(arg, str):
+                strings.append(arg)
+    except Exception:  # noqa: BLE001 - not a pickle either: damaged, nothing to report
+        return []
+    return found
 
 
 def load(path: str | Path) -> Encoder:

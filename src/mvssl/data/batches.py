@@ -10,15 +10,20 @@ class IndexBatches:
     """Shuffled index batches, a fresh permutation every epoch from (seed, epoch).
 
     Under DDP each rank takes a disjoint slice of every global batch, so the global batch
-    is the same whatever the number of processes. ``state_dict`` records the epoch and
-    the batches already served, so a resumed run continues the same order.
+    is the same whatever the number of processes. ``start`` is the number of batches
+    already trained on (counted over all epochs): a resumed run passes it and continues
+    the same order from the next batch.
+
+    There is deliberately no ``state_dict``: Lightning snapshots a stateful loader after
+    its fetcher has already drawn the *next* batch, one batch ahead of the weights in the
+    same checkpoint. The trainer counts the batches that reached ``training_step`` instead.
     """
 
-    def __init__(self, num_items: int, batch_size: int, seed: int = 0, drop_last: bool = True):
+    def __init__(self, num_items: int, batch_size: int, seed: int = 0, drop_last: bool = True, start: int = 0):
         if batch_size > num_items:
             raise ValueError(f"batch size {batch_size} is larger than the dataset ({num_items} items)")
         self.num_items, self.batch_size, self.seed, self.drop_last = num_items, batch_size, seed, drop_last
-        self.epoch, self.served = 0, 0
+        self.epoch, self.served = divmod(start, len(self))
 
     def __len__(self) -> int:
         full, rest = divmod(self.num_items, self.batch_size)
@@ -35,16 +40,16 @@ class IndexBatches:
             raise ValueError(f"batch size {self.batch_size} must be divisible by the {world} processes")
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         order = torch.randperm(self.num_items, generator=g)
-        start = self.served
-        for b in range(start, len(self)):
+        for b in range(self.served, len(self)):
             batch = order[b * self.batch_size:(b + 1) * self.batch_size]
             per_rank = len(batch) // world
-            self.served = b + 1
+            # advance the state before handing the batch out: a loop that stops after the
+            # last batch (as Lightning does) must still find the next epoch on its next iter()
+            last = b == len(self) - 1
+            self.epoch, self.served = (self.epoch + 1, 0) if last else (self.epoch, b + 1)
             yield batch[rank * per_rank:(rank + 1) * per_rank]
-        self.epoch, self.served = self.epoch + 1, 0
 
-    def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "served": self.served}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.served = int(state["epoch"]), int(state["served"])
+    @property
+    def position(self) -> int:
+        """Batches handed out so far, over all epochs (the ``start`` that continues from here)."""
+        return self.epoch * len(self) + self.served

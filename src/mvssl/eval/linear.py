@@ -8,9 +8,13 @@ L-BFGS. Regression: closed-form ridge.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ..data.splits import validation_split
 
 L2_GRID = (1e-5, 1e-4, 1e-3, 1e-2)
 RIDGE_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0)
@@ -23,23 +27,6 @@ def _t(x) -> torch.Tensor:
 def _standardize(train: torch.Tensor, test: torch.Tensor):
     mean, std = train.mean(0), train.std(0) + 1e-6
     return (train - mean) / std, (test - mean) / std
-
-
-def validation_split(n: int, labels: torch.Tensor | None, fraction: float = 0.2, seed: int = 0):
-    """Indices (fit, val); stratified by label when labels are given."""
-    g = torch.Generator().manual_seed(seed)
-    if labels is None:
-        perm = torch.randperm(n, generator=g)
-        k = int(round(n * fraction))
-        return perm[k:], perm[:k]
-    fit, val = [], []
-    for c in labels.unique():
-        idx = torch.nonzero(labels == c).flatten()
-        idx = idx[torch.randperm(len(idx), generator=g)]
-        k = int(round(len(idx) * fraction))
-        val.append(idx[:k])
-        fit.append(idx[k:])
-    return torch.cat(fit), torch.cat(val)
 
 
 def fit_logistic(x: torch.Tensor, y: torch.Tensor, num_classes: int, l2: float, max_iter: int = 300,
@@ -65,21 +52,48 @@ def _predict(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1) @ w
 
 
-def linear_probe(train_x, train_y, test_x, test_y, l2_grid=L2_GRID, seed: int = 0) -> dict:
-    """Top-1 (and top-5 with more than 5 classes) accuracy of a logistic-regression probe."""
-    xtr, xte = _standardize(_t(train_x), _t(test_x))
-    ytr, yte = _t(train_y).long(), _t(test_y).long()
-    classes = int(max(ytr.max(), yte.max())) + 1
-    fit, val = validation_split(len(xtr), ytr, seed=seed)
+@dataclass
+class LinearClassifier:
+    """A logistic-regression probe with the standardisation it was fitted under."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+    weights: torch.Tensor  # [D + 1, C]
+    l2: float
+    val_top1: float
+
+    def logits(self, x) -> torch.Tensor:
+        return _predict(self.weights, (_t(x) - self.mean) / self.std)
+
+
+def fit_linear_classifier(train_x, train_y, num_classes: int | None = None, l2_grid=L2_GRID,
+                          seed: int = 0) -> LinearClassifier:
+    """Choose the L2 strength on a stratified 20% validation split, then refit on all of ``train_x``."""
+    x, y = _t(train_x), _t(train_y).long()
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    x = (x - mean) / std
+    classes = num_classes or int(y.max()) + 1
+    fit, val = validation_split(len(x), y, seed=seed)
     val_acc, weights, w = {}, {}, None
     for l2 in sorted(l2_grid, reverse=True):  # strongest first: each fit warm-starts the next
-        w = weights[l2] = fit_logistic(xtr[fit], ytr[fit], classes, l2, init=w)
-        val_acc[l2] = float((_predict(w, xtr[val]).argmax(1) == ytr[val]).float().mean())
+        w = weights[l2] = fit_logistic(x[fit], y[fit], classes, l2, init=w)
+        val_acc[l2] = float((_predict(w, x[val]).argmax(1) == y[val]).float().mean())
     best = max(val_acc, key=val_acc.get)
-    logits = _predict(fit_logistic(xtr, ytr, classes, best, init=weights[best]), xte)
-    out = {"top1": float((logits.argmax(1) == yte).float().mean()), "l2": best, "val_top1": val_acc[best]}
+    return LinearClassifier(mean, std, fit_logistic(x, y, classes, best, init=weights[best]), best, val_acc[best])
+
+
+def topk_accuracy(logits: torch.Tensor, labels: torch.Tensor, k: int = 1) -> float:
+    return float((logits.topk(k, 1).indices == _t(labels).long()[:, None]).any(1).float().mean())
+
+
+def linear_probe(train_x, train_y, test_x, test_y, l2_grid=L2_GRID, seed: int = 0) -> dict:
+    """Top-1 (and top-5 with more than 5 classes) accuracy of a logistic-regression probe."""
+    classes = int(max(_t(train_y).max(), _t(test_y).max())) + 1
+    probe = fit_linear_classifier(train_x, train_y, classes, l2_grid, seed)
+    logits = probe.logits(test_x)
+    out = {"top1": topk_accuracy(logits, test_y), "l2": probe.l2, "val_top1": probe.val_top1}
     if classes > 5:
-        out["top5"] = float((logits.topk(5, 1).indices == yte[:, None]).any(1).float().mean())
+        out["top5"] = topk_accuracy(logits, test_y, 5)
     return out
 
 

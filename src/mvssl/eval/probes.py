@@ -7,19 +7,14 @@ scored on the fixed frames of the test split (digits never seen in training).
 """
 from __future__ import annotations
 
-
-from ..data import ColorfulMovingMNIST
+from ..data.datasets import cmnist_splits
 from .knn import knn_accuracy
 from .linear import linear_probe, ridge_probe
 
 
 def probe_frames(data_cfg: dict):
     """The train and test frames (uint8) and factors the probes use."""
-    kw = {k: data_cfg[k] for k in ("image_size", "digit_size", "digits", "backgrounds", "root", "download", "seed")}
-    out = {}
-    for split in ("train", "test"):
-        out[split] = ColorfulMovingMNIST(split=split, **kw).frames()
-    return out
+    return {split: ds.frames() for split, ds in cmnist_splits(data_cfg).items()}
 
 
 def factor_probes(encoder, frames: dict, knn_k: int = 20, knn_temperature: float = 0.07) -> dict:

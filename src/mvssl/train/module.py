@@ -1,18 +1,61 @@
 """The LightningModule that trains any method: views from a view source, the method's
-loss, an online linear probe on detached features, and the step-indexed schedule."""
+loss, an online linear probe on detached features, and the step-indexed schedule.
+
+Resume is exact because everything a step depends on is either module state (the
+method's parameters and buffers: EMA targets, queues, centres), optimiser/scheduler
+state that Lightning saves, or derived from ``batches_trained`` (the data position and
+the views' generator, reseeded every step), plus the global RNG states saved here."""
 from __future__ import annotations
 
+import logging
 import math
+import random
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .monitor import collapse_message, effective_rank, embedding_std
 from .optim import build_optimizer, warmup_cosine
+
+log = logging.getLogger(__name__)
+
+
+def step_seed(seed: int, rank: int, batch: int) -> int:
+    """The views' generator seed for one batch on one process: a pure function of the
+    position, so a resumed run draws the same views without saving generator state."""
+    return ((seed * 1_000_003 + rank) * 1_000_000_007 + batch) % 2**63
+
+
+def capture_rng() -> dict:
+    """Global torch / CUDA / numpy / python RNG states as tensors and plain containers
+    (so the checkpoint loads with ``weights_only=True``)."""
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    version, state, gauss_next = random.getstate()
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+            "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "cached": float(cached)},
+            "python": [version, list(state), gauss_next]}
+
+
+def restore_rng(rng: dict) -> None:
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    n = rng["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    version, state, gauss_next = rng["python"]
+    random.setstate((version, tuple(state), gauss_next))
 
 
 class SSLModule(L.LightningModule):
+    """Methods must keep every piece of state that evolves during training (EMA
+    teachers, queues, centres, counters) in parameters or buffers: those are saved and
+    restored with the checkpoint; plain attributes are not."""
+
     def __init__(self, config: dict, method: nn.Module, view_source, feature_dim: int,
                  probe_target: str | None = None, probe_classes: int = 0):
         super().__init__()
@@ -21,36 +64,52 @@ class SSLModule(L.LightningModule):
         self.probe = nn.Linear(feature_dim, probe_classes) if probe_target else None
         self.channels_last = config["trainer"]["channels_last"]
         self.view_generator: torch.Generator | None = None
-        self._pending_generator_state: torch.Tensor | None = None
+        self.batches_trained = 0  # batches that reached training_step, skipped ones included
+        self.skipped_steps = 0
+        self.skips_in_a_row = 0
+        self.collapse_warned = False
+        self._skipping = False
+        self._pending_rng: dict | None = None
 
-    # ------------------------------------------------------------------ setup
+    # ------------------------------------------------------------------ state
     def setup(self, stage: str) -> None:
         self.view_source.to(self.device)
-        rank = self.global_rank
         self.view_generator = torch.Generator(device=self.device)
-        self.view_generator.manual_seed(self.config["trainer"]["seed"] * 1000 + rank)
-        if self._pending_generator_state is not None:
-            self.view_generator.set_state(self._pending_generator_state)
-            self._pending_generator_state = None
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        bad = [k for k, v in checkpoint["state_dict"].items() if v.is_floating_point() and not v.isfinite().all()]
+        if bad:
+            raise FloatingPointError(f"non-finite weights at step {self.global_step} ({bad[:3]}...): refusing to "
+                                     "write a checkpoint; the last good one is kept")
         checkpoint["mvssl_config"] = self.config
-        checkpoint["view_generator_state"] = self.view_generator.get_state()
+        checkpoint["mvssl_state"] = {"batches_trained": self.batches_trained, "skipped_steps": self.skipped_steps,
+                                     "skips_in_a_row": self.skips_in_a_row, "rng": capture_rng()}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        state = checkpoint.get("view_generator_state")
-        if state is not None:
-            if self.view_generator is None:
-                self._pending_generator_state = state
-            else:
-                self.view_generator.set_state(state)
+        state = checkpoint["mvssl_state"]
+        self.batches_trained, self.skipped_steps = state["batches_trained"], state["skipped_steps"]
+        self.skips_in_a_row = state["skips_in_a_row"]
+        self._pending_rng = state["rng"]
+
+    def on_train_start(self) -> None:
+        if self._pending_rng is not None:  # as late as possible: nothing may draw after it
+            restore_rng(self._pending_rng)
+            self._pending_rng = None
 
     # ------------------------------------------------------------------ step
-    def training_step(self, indices: torch.Tensor, batch_idx: int) -> torch.Tensor:
+    def training_step(self, indices: torch.Tensor, batch_idx: int) -> torch.Tensor | None:
+        t = self.config["trainer"]
+        self.view_generator.manual_seed(step_seed(t["seed"], self.global_rank, self.batches_trained))
+        self.batches_trained += 1
         views, targets = self.view_source(indices, self.view_generator)
         if self.channels_last:
             views = [v.contiguous(memory_format=torch.channels_last) for v in views]
+        saved_buffers = self._snapshot_buffers() if t["on_nan"] == "skip" else None
         out = self.method(views)
+        value = float(out.loss.detach())
+        if not math.isfinite(value):
+            return self._non_finite(value, saved_buffers)
+        self._skipping, self.skips_in_a_row = False, 0
         loss = out.loss
         logs = {"train/loss": out.loss.detach(), **{f"train/{k}": v for k, v in out.logs.items()}}
         if self.probe is not None:
@@ -58,19 +117,58 @@ class SSLModule(L.LightningModule):
             probe_loss = F.cross_entropy(logits, targets[self.probe_target])
             loss = loss + probe_loss
             logs["train/probe_acc"] = (logits.argmax(1) == targets[self.probe_target]).float().mean()
-        if not math.isfinite(float(out.loss.detach())):
-            raise FloatingPointError(
-                f"the {self.config['method']['name']} loss is {float(out.loss)} at step {self.global_step}: "
-                "training stopped; the last complete checkpoint is kept. Lower optim.lr or use "
-                "trainer.precision 32.")
+        if out.embeddings and (self.global_step + 1) % t["log_every"] == 0:  # when Lightning logs
+            logs.update(self._monitor_collapse(out.embeddings[0]))
+        logs["train/skipped_steps"] = float(self.skipped_steps)
         self.log_dict(logs, prog_bar=False, on_step=True, sync_dist=False)
         self.log("loss", out.loss.detach(), prog_bar=True, logger=False)
         return loss
 
-    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+    def _snapshot_buffers(self) -> dict[str, torch.Tensor]:
+        return {name: b.detach().clone() for name, b in self.method.named_buffers()}
+
+    def _non_finite(self, value: float, saved_buffers: dict[str, torch.Tensor] | None) -> None:
+        t, name = self.config["trainer"], self.config["method"]["name"]
+        if saved_buffers is None:
+            raise FloatingPointError(
+                f"the {name} loss is {value} at step {self.global_step}: training stopped; the last complete "
+                "checkpoint is kept. Lower optim.lr, use trainer.precision 32, or set trainer.on_nan skip.")
+        # a skipped step changes nothing: no update, and buffers (BN statistics, queues) as before
+        buffers = dict(self.method.named_buffers())
+        with torch.no_grad():
+            for key, saved in saved_buffers.items():
+                buffers[key].copy_(saved)
+        self._skipping = True
+        self.skipped_steps += 1
+        self.skips_in_a_row += 1
+        if self.skips_in_a_row >= t["max_nan_skips"]:
+            raise FloatingPointError(
+                f"the {name} loss was non-finite for {self.skips_in_a_row} steps in a row (trainer.max_nan_skips "
+                f"{t['max_nan_skips']}), last at step {self.global_step}: training stopped; the last complete "
+                "checkpoint is kept. Lower optim.lr or use trainer.precision 32.")
+        log.warning(f"the {name} loss is {value} at step {self.global_step}: step skipped (trainer.on_nan skip; "
+                    f"{self.skipped_steps} skipped so far, {self.skips_in_a_row} in a row)")
+        self.log("train/skipped_steps", float(self.skipped_steps), on_step=True)
+        return None
+
+    def _monitor_collapse(self, embeddings: torch.Tensor) -> dict[str, float]:
+        t = self.config["trainer"]
+        std, rank = embedding_std(embeddings), effective_rank(embeddings)
+        message = collapse_message(std, rank, t["collapse_std"], t["collapse_rank"], self.global_step)
+        if message and not self.collapse_warned and self.global_rank == 0:
+            self.collapse_warned = True
+            log.warning(message)
+            print(f"warning: {message}", flush=True)
+        return {"monitor/embedding_std": std, "monitor/effective_rank": rank}
+
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
+        optimizer.step(closure=optimizer_closure)  # runs training_step and backward
         hook = getattr(self.method, "on_step_end", None)
-        if hook is not None:  # EMA targets, schedules that live in the method
-            hook(self.global_step, self.trainer.max_steps)
+        if hook is not None and not self._skipping:
+            # EMA targets and schedules that live in the method, given the number of steps done
+            # including this one. Here, not in on_train_batch_end: the step checkpoint is
+            # written before that hook runs, and would miss this update.
+            hook(self.global_step + 1, self.trainer.max_steps)
 
     # ------------------------------------------------------------------ optimiser
     def configure_optimizers(self):

@@ -2,8 +2,11 @@
 metrics and the trained encoder, evaluated beside a random-init encoder."""
 from __future__ import annotations
 
+import csv
 import json
+import os
 import time
+import warnings
 from datetime import datetime
 from pathlib import Path
 
@@ -11,11 +14,12 @@ import lightning as L
 import torch
 import yaml
 
-from ..config import resolve
+from ..config import ConfigError, check_batch_fits, check_resume_overrides, deep_update, resolve
 from ..data.batches import IndexBatches
 from ..encoder import ENCODER_FILE, Encoder
 from ..eval.probes import factor_probes, format_table, probe_frames
 from .build import build_dataset, build_method, build_view_source
+from .checkpoints import CHECKPOINT_DIR, SafeCheckpointIO, latest_complete_checkpoint, remove_partial_writes
 from .module import SSLModule
 from .plots import plot_training_curves
 from .precision import resolve_precision
@@ -26,15 +30,63 @@ def make_run_dir(cfg: dict) -> Path:
     name = t["name"] or f"{cfg['method']['name']}-{datetime.now():%Y%m%d-%H%M%S}"
     run_dir = Path(t["out_dir"]) / name
     if (run_dir / "config.yaml").exists():
-        raise FileExistsError(f"{run_dir} already holds a run; choose another trainer.name or resume it")
-    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        raise FileExistsError(f"{run_dir} already holds a run; choose another trainer.name, or continue it "
+                              f"with: mvssl train --resume {run_dir}")
+    (run_dir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
     return run_dir
 
 
-def _loggers(run_dir: Path):
-    from lightning.pytorch.loggers import CSVLogger
+def write_config(run_dir: Path, cfg: dict) -> None:
+    tmp = run_dir / "config.yaml.tmp"
+    tmp.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    os.replace(tmp, run_dir / "config.yaml")
 
-    loggers = [CSVLogger(run_dir, name="logs", version="")]
+
+def prepare_resume(run_dir: Path, overrides: dict, echo) -> tuple[dict, Path, dict]:
+    """The run's saved config (plus overrides that keep resume exact), the newest
+    complete checkpoint, and where it stands: ``{"batches_trained", "global_step"}``."""
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"--resume {run_dir}: not an mvssl run folder (no config.yaml)")
+    check_resume_overrides(overrides)
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    cfg = resolve(deep_update(saved, overrides))
+    path, checkpoint = latest_complete_checkpoint(run_dir, echo)
+    remove_partial_writes(run_dir)
+    if overrides:
+        write_config(run_dir, cfg)
+    echo(f"resuming {run_dir} from {path.name} (step {checkpoint['global_step']})")
+    return cfg, path, {"batches_trained": checkpoint["mvssl_state"]["batches_trained"],
+                       "global_step": checkpoint["global_step"]}
+
+
+def trim_metrics_log(csv_path: Path, step: int) -> list[str]:
+    """Drop the rows a killed run logged after the checkpoint (they are logged again) and
+    return the header, so the logger appends rows under the same columns."""
+    if not csv_path.is_file():
+        return []
+    with csv_path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        header, rows = list(reader.fieldnames or []), [r for r in reader if int(float(r["step"])) < step]
+    tmp = csv_path.with_name(csv_path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, csv_path)
+    return header
+
+
+def _loggers(run_dir: Path, resume_step: int | None):
+    from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.utilities import rank_zero_only
+
+    csv_logger = CSVLogger(run_dir, name="logs", version="")
+    if resume_step is not None and rank_zero_only.rank == 0:
+        with warnings.catch_warnings():  # "logs directory exists": intended, we continue its file
+            warnings.simplefilter("ignore")
+            writer = csv_logger.experiment
+        writer.metrics_keys = trim_metrics_log(Path(writer.metrics_file_path), resume_step)
+    loggers = [csv_logger]
     try:
         import tensorboard  # noqa: F401
         from lightning.pytorch.loggers import TensorBoardLogger
@@ -45,14 +97,23 @@ def _loggers(run_dir: Path):
     return loggers
 
 
-def train(user_config: dict | None = None, echo=print) -> tuple[Path, dict]:
-    cfg = resolve(user_config)
+def train(user_config: dict | None = None, echo=print, resume: str | Path | None = None) -> tuple[Path, dict]:
+    """Train from a config, or with ``resume=RUN_DIR`` continue that run exactly from its
+    newest complete checkpoint (``user_config`` may then only hold the keys in
+    ``config.RESUME_OVERRIDABLE``)."""
+    if resume is None:
+        cfg = resolve(user_config)
+        run_dir = make_run_dir(cfg)
+        write_config(run_dir, cfg)
+        ckpt_path, start = None, {"batches_trained": 0, "global_step": None}
+    else:
+        run_dir = Path(resume)
+        cfg, ckpt_path, start = prepare_resume(run_dir, user_config or {}, echo)
     t = cfg["trainer"]
-    run_dir = make_run_dir(cfg)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     L.seed_everything(t["seed"], workers=True, verbose=False)
 
     dataset = build_dataset(cfg, "train")
+    check_batch_fits(cfg, len(dataset))
     source = build_view_source(cfg, dataset)
     method, dim = build_method(cfg)
     if t["channels_last"]:
@@ -60,25 +121,37 @@ def train(user_config: dict | None = None, echo=print) -> tuple[Path, dict]:
     module = SSLModule(cfg, method, source, dim, probe_target="digit", probe_classes=10)
     if t["compile"]:
         module.method = torch.compile(module.method)
-    loader = IndexBatches(len(dataset), cfg["optim"]["batch_size"], seed=t["seed"])
+    loader = IndexBatches(len(dataset), cfg["optim"]["batch_size"], seed=t["seed"], start=start["batches_trained"])
 
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="step{step:07d}",
+    checkpoint = ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, filename="step{step:07d}",
                                  auto_insert_metric_name=False, every_n_train_steps=t["checkpoint_every"],
-                                 save_top_k=t["keep_checkpoints"], monitor="step", mode="max", save_last=True)
+                                 save_top_k=t["keep_checkpoints"], monitor="step", mode="max", save_last=True,
+                                 enable_version_counter=False)  # a resumed run rewrites a step's file in place
     precision = resolve_precision(t["precision"], t["accelerator"])
     trainer = L.Trainer(
         max_steps=t["max_steps"], accelerator=t["accelerator"], devices=t["devices"], num_nodes=t["num_nodes"],
-        strategy=t["strategy"], precision=precision, logger=_loggers(run_dir), callbacks=[checkpoint],
+        strategy=t["strategy"], precision=precision, logger=_loggers(run_dir, start["global_step"]),
+        callbacks=[checkpoint], plugins=[SafeCheckpointIO()], deterministic=t["deterministic"],
         log_every_n_steps=t["log_every"], enable_progress_bar=t["progress"], enable_model_summary=False,
         default_root_dir=run_dir, use_distributed_sampler=False,
     )
     echo(f"run folder: {run_dir}  (method {cfg['method']['name']}, backbone {cfg['backbone']['name']}, "
          f"precision {precision}, {t['max_steps']} steps of batch {cfg['optim']['batch_size']})")
-    start = time.perf_counter()
-    trainer.fit(module, train_dataloaders=loader)
-    train_seconds = time.perf_counter() - start
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        # IndexBatches is resumed by mvssl itself (see data/batches.py), not by Lightning
+        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+        if ckpt_path is not None:  # a resumed run continues in its own, non-empty folder
+            warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+        try:
+            trainer.fit(module, train_dataloaders=loader, ckpt_path=ckpt_path)
+        except FloatingPointError as err:
+            kept = sorted((run_dir / CHECKPOINT_DIR).glob("*.ckpt"))
+            raise FloatingPointError(f"{err} Checkpoints kept: {[p.name for p in kept] or 'none yet'} in "
+                                     f"{run_dir / CHECKPOINT_DIR}.") from err
+    train_seconds = time.perf_counter() - started
     if trainer.global_rank != 0:
         return run_dir, {}
 
@@ -86,7 +159,8 @@ def train(user_config: dict | None = None, echo=print) -> tuple[Path, dict]:
     encoder.backbone.load_state_dict(method.backbone.state_dict())
     encoder.backbone.to(memory_format=torch.contiguous_format)
     encoder.save(run_dir / ENCODER_FILE)
-    metrics = {"train_seconds": train_seconds, "steps": trainer.global_step, "precision": precision}
+    metrics = {"train_seconds": train_seconds, "steps": trainer.global_step, "precision": precision,
+               "skipped_steps": module.skipped_steps, "resumed_from_step": start["global_step"]}
     if cfg["eval"]["enabled"]:
         metrics.update(evaluate_run(cfg, encoder.eval(), echo))
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -101,33 +101,34 @@ class Rotate(Op):
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+GREY_WEIGHTS = (0.299, 0.587, 0.114)
+
+
 def _gray(x):
-    return (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    r, g, b = GREY_WEIGHTS
+    return r * x[:, 0:1] + g * x[:, 1:2] + b * x[:, 2:3]
 
 
-def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
-    r, g, b = x.unbind(1)
-    maxc, _ = x.max(1)
-    minc, _ = x.min(1)
-    delta = maxc - minc
-    safe = torch.where(delta > 0, delta, torch.ones_like(delta))
-    h = torch.where(maxc == r, ((g - b) / safe) % 6,
-                    torch.where(maxc == g, (b - r) / safe + 2, (r - g) / safe + 4))
-    h = torch.where(delta > 0, h / 6.0, torch.zeros_like(h))
-    s = torch.where(maxc > 0, delta / torch.where(maxc > 0, maxc, torch.ones_like(maxc)), torch.zeros_like(maxc))
-    return torch.stack([h, s, maxc], 1)
-
-
-def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
-    h, s, v = x.unbind(1)
-    k = torch.stack([(5 + h * 6) % 6, (3 + h * 6) % 6, (1 + h * 6) % 6], 1)
-    return v[:, None] - v[:, None] * s[:, None] * torch.clamp(torch.minimum(k, 4 - k), 0, 1)
+def hue_rotation(shift: torch.Tensor) -> torch.Tensor:
+    """[B, 3, 3] rotations of RGB space about the grey axis by ``shift`` turns. A hue
+    shift of h in HSV is close to this rotation by h and costs one batched matmul."""
+    theta = 2 * math.pi * shift.float()
+    cos, sin = torch.cos(theta)[:, None, None], torch.sin(theta)[:, None, None]
+    u = torch.full((3,), 1 / math.sqrt(3), device=shift.device)
+    cross = torch.tensor([[0.0, -u[2], u[1]], [u[2], 0.0, -u[0]], [-u[1], u[0], 0.0]], device=shift.device)
+    eye = torch.eye(3, device=shift.device)
+    return cos * eye + sin * cross + (1 - cos) * torch.outer(u, u)
 
 
 class ColorJitter(Op):
     """Brightness, contrast, saturation and hue jitter, applied with probability ``p``
-    (SimCLR: strength s gives 0.8s, 0.8s, 0.8s, 0.2s, p = 0.8). The four adjustments run
-    in a fixed order (torchvision shuffles it per image)."""
+    (SimCLR: strength s gives 0.8s, 0.8s, 0.8s, 0.2s, p = 0.8).
+
+    The four adjustments are linear in RGB, so they are composed into one affine map
+    per image (brightness, then contrast about the mean grey, then saturation about the
+    pixel's grey, then a hue rotation about the grey axis) and applied with one batched
+    matmul, clamping to [0, 1] once at the end. torchvision instead clamps after each
+    adjustment, shuffles their order per image and shifts hue in HSV."""
 
     name = "color"
 
@@ -137,22 +138,19 @@ class ColorJitter(Op):
     def sample(self, n, g, device):
         on = _coin(n, self.p, g, device)
         one = torch.ones(n, device=device)
-        factor = lambda v: torch.where(on, _uniform(n, max(0.0, 1 - v), 1 + v, g, device), one)
+        factor = lambda v: torch.where(on, _uniform(n, max(0.0, 1 - v), 1 + v, g, device), one)  # noqa: E731
         hue = torch.where(on, _uniform(n, -self.h, self.h, g, device), torch.zeros(n, device=device))
         return {"brightness": factor(self.b), "contrast": factor(self.c), "saturation": factor(self.s), "hue": hue}
 
     def apply(self, x, p):
-        col = lambda t: t.to(x.dtype)[:, None, None, None]
-        x = (x * col(p["brightness"])).clamp(0, 1)
-        mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)
-        x = ((x - mean) * col(p["contrast"]) + mean).clamp(0, 1)
-        gray = _gray(x)
-        x = ((x - gray) * col(p["saturation"]) + gray).clamp(0, 1)
-        if bool((p["hue"] != 0).any()):
-            hsv = rgb_to_hsv(x.float())
-            hsv[:, 0] = (hsv[:, 0] + p["hue"].float()[:, None, None]) % 1.0
-            x = hsv_to_rgb(hsv).to(x.dtype)
-        return x
+        b, c, s = (p[k].float()[:, None, None] for k in ("brightness", "contrast", "saturation"))
+        grey_row = torch.tensor(GREY_WEIGHTS, device=x.device).expand(3, 3)  # G @ rgb = grey in every channel
+        saturate = s * torch.eye(3, device=x.device) + (1 - s) * grey_row
+        matrix = hue_rotation(p["hue"]) @ saturate * (c * b)
+        # contrast pulls towards the image's mean grey; G and the hue rotation both keep grey fixed
+        offset = (1 - c[:, :, 0]) * b[:, :, 0] * _gray(x).mean(dim=(1, 2, 3))[:, None].float()
+        out = torch.bmm(matrix.to(x.dtype), x.flatten(2)) + offset.to(x.dtype)[:, :, None]
+        return out.view_as(x).clamp_(0, 1)
 
 
 class Grayscale(Op):

@@ -1,0 +1,183 @@
+"""The ``mvssl eval PROTOCOL RUN`` commands: each returns (result, title, markdown table);
+``run_protocol`` loads the encoder and data, runs one, writes JSON + markdown and prints."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+from ..data.datasets import LabelledImages
+from ..data.splits import seeded_subset
+from ..encoder import Encoder, load
+from .features import DatasetSpec, cached_features
+from .report import markdown_table, write_report
+
+
+def run_folder(path: str | Path) -> Path:
+    """The run folder of a run folder, an ``encoder.pt`` or a ``checkpoints/*.ckpt``."""
+    path = Path(path)
+    if path.is_dir():
+        return path
+    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Context:
+    """The encoder, the dataset and the switches one command runs with; images load lazily, once."""
+
+    def __init__(self, args):
+        self.args = args
+        self.device = resolve_device(args.device)
+        self.encoder = load(args.run).to(self.device)
+        self.spec = DatasetSpec(args.dataset, args.root, args.image_size, args.target)
+        folder = run_folder(args.run) / "eval"
+        out = Path(args.out) if args.out else folder
+        # --out FILE.json names the JSON (markdown beside it); --out DIR takes the default names
+        self.out_dir, self.out_stem = (out.parent, out.stem) if out.suffix == ".json" else (out, None)
+        self.cache_dir = None if args.no_cache else folder / "features"
+        self._images: LabelledImages | None = None
+
+    def images(self) -> LabelledImages:
+        if self._images is None:
+            self._images = self.spec.load(self.encoder, self.args.download, self.args.strict)
+        return self._images
+
+    def features(self, encoder: Encoder | None = None) -> dict:
+        feats = cached_features(encoder or self.encoder, self.spec, self.cache_dir, self.images,
+                                self.args.batch_size)
+        if feats["skipped"] and self.args.strict:  # features cached by an earlier, lenient run
+            raise ValueError(f"unreadable image {feats['skipped'][0]} (and {len(feats['skipped']) - 1} more)")
+        if feats["skipped"]:
+            print(f"mvssl: skipped {len(feats['skipped'])} unreadable image(s), e.g. {feats['skipped'][0]} "
+                  "(--strict fails instead)", file=sys.stderr)
+        return feats
+
+    def header(self, protocol: str, feats: dict) -> dict:
+        return {"protocol": protocol, "encoder": str(self.args.run), "dataset": self.spec.name,
+                **({"target": self.spec.target} if self.spec.name == "cmnist" else {"root": self.spec.root}),
+                "num_classes": len(feats["classes"]), "num_train": len(feats["train_y"]),
+                "num_test": len(feats["test_y"]), "skipped_images": len(feats["skipped"]),
+                "feature_cache": feats["cache"]}
+
+    def stem(self, protocol: str) -> str:
+        if self.out_stem:
+            return self.out_stem
+        if protocol == "probes":
+            return protocol
+        return f"{protocol}-{self.spec.name}" + (f"-{self.spec.target}" if self.spec.name == "cmnist" else "")
+
+
+def pct(x: float) -> float:
+    return 100.0 * x
+
+
+def linear(ctx: Context):
+    from .linear import linear_probe
+
+    f = ctx.features()
+    res = linear_probe(f["train_x"], f["train_y"], f["test_x"], f["test_y"], seed=ctx.args.seed)
+    result = {**ctx.header("linear", f), **res}
+    row = [ctx.spec.name, pct(res["top1"]), pct(res["top5"]) if "top5" in res else "-", f"{res['l2']:g}"]
+    return result, "Linear probe (logistic regression, frozen features)", markdown_table(
+        ["dataset", "top-1 (%)", "top-5 (%)", "chosen L2"], [row])
+
+
+def knn(ctx: Context):
+    from .knn import knn_accuracy
+
+    a, f = ctx.args, ctx.features()
+    top1 = knn_accuracy(f["train_x"], f["train_y"], f["test_x"], f["test_y"], a.k, a.temperature, a.chunk_size,
+                        ctx.device)
+    result = {**ctx.header("knn", f), "top1": top1, "k": a.k, "temperature": a.temperature,
+              "chunk_size": a.chunk_size, "device": str(ctx.device)}
+    return result, "Weighted cosine kNN", markdown_table(
+        ["dataset", "k", "T", "top-1 (%)"], [[ctx.spec.name, a.k, f"{a.temperature:g}", pct(top1)]])
+
+
+def fewshot(ctx: Context):
+    from .fewshot import fewshot_eval
+
+    a, f = ctx.args, ctx.features()
+    runs = [fewshot_eval(f["test_x"], f["test_y"], a.ways, k, a.queries, a.episodes, a.seed) for k in a.shots]
+    result = {**ctx.header("fewshot", f), "split": "test", "classifier": "cosine prototypes", "results": runs}
+    rows = [[f"{r['ways']}-way {r['shots']}-shot", r["episodes"], f"{pct(r['accuracy']):.2f} ± {pct(r['ci95']):.2f}"]
+            for r in runs]
+    return result, "Few-shot episodes on test features (cosine prototypes, mean ± 95% interval)", markdown_table(
+        ["episodes of", "episodes", "accuracy (%)"], rows)
+
+
+def reference_encoder(ctx: Context) -> tuple[Encoder, str]:
+    if ctx.args.reference:
+        return load(ctx.args.reference).to(ctx.device), str(ctx.args.reference)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(ctx.args.seed)
+        return Encoder.from_config(ctx.encoder.config).eval().to(ctx.device), "random init"
+
+
+def robustness(ctx: Context):
+    from .corruptions import SEVERITIES
+    from .linear import fit_linear_classifier, topk_accuracy
+    from .robustness import corruption_errors, mean_corruption_error
+
+    a = ctx.args
+    reference, ref_name = reference_encoder(ctx)
+    encoders = {"encoder": ctx.encoder, "reference": reference}
+    feats = {name: ctx.features(enc) for name, enc in encoders.items()}
+    probes = {name: fit_linear_classifier(f["train_x"], f["train_y"], len(f["classes"]), seed=a.seed)
+              for name, f in feats.items()}
+    keep = seeded_subset(len(feats["encoder"]["test_y"]), a.max_test, a.seed)
+    clean = {name: 1 - topk_accuracy(probes[name].logits(f["test_x"][keep]), f["test_y"][keep])
+             for name, f in feats.items()}
+    data = ctx.images()
+    errors = corruption_errors(encoders, probes, data.test_images[keep], data.test_labels[keep],
+                               a.corruptions, SEVERITIES, a.seed)
+    mce = mean_corruption_error(errors["encoder"], errors["reference"])
+    result = {**ctx.header("robustness", feats["encoder"]), "reference": ref_name, "num_corrupted": len(keep),
+              "clean_error": clean, "errors": errors, **mce}
+    rows = [[c, *(pct(1 - errors["encoder"][c][s]) for s in SEVERITIES), mce["ce"][c]] for c in a.corruptions]
+    table = markdown_table(["corruption", *(f"sev {s} acc (%)" for s in SEVERITIES), "CE (%)"], rows)
+    table += (f"\n\nClean accuracy {pct(1 - clean['encoder']):.2f}% (reference {pct(1 - clean['reference']):.2f}%). "
+              f"mCE = {mce['mce']:.1f}% relative to {ref_name} (100% = as robust as the reference).")
+    return result, "Robustness to corruptions (linear probe trained on clean features)", table
+
+
+def probes(ctx: Context):
+    from .probes import factor_probes, format_table, probe_frames
+
+    a = ctx.args
+    if a.dataset != "cmnist":
+        raise ValueError("the factor probes run on Colorful-Moving-MNIST only (--dataset cmnist)")
+    result = factor_probes(ctx.encoder, probe_frames(ctx.encoder.config["data"]), a.k, a.temperature)
+    return ({"protocol": "probes", "encoder": str(a.run), "dataset": "cmnist", **result},
+            "Colorful-Moving-MNIST factor probes", format_table({str(a.run): result}))
+
+
+def embed(ctx: Context):
+    from .embed import plot_map, project_2d
+
+    a, f = ctx.args, ctx.features()
+    keep = seeded_subset(len(f["test_y"]), a.max_points, a.seed)
+    coords, method = project_2d(f["test_x"][keep], a.method, a.seed)
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    png = ctx.out_dir / f"{ctx.stem('embed')}.png"
+    plot_map(coords, f["test_y"][keep], f["classes"], png, f"{a.run} · {ctx.spec.name} test · {method}")
+    result = {**ctx.header("embed", f), "method": method, "points": len(keep), "png": str(png)}
+    return result, "2-D map of test embeddings", f"{method} of {len(keep)} test embeddings: ![map]({png.name})"
+
+
+PROTOCOLS = {"linear": linear, "knn": knn, "fewshot": fewshot, "robustness": robustness, "probes": probes,
+             "embed": embed}
+
+
+def run_protocol(args) -> dict:
+    ctx = Context(args)
+    result, title, table = PROTOCOLS[args.protocol](ctx)
+    json_path, md_path = write_report(ctx.out_dir, ctx.stem(args.protocol), result, title, table)
+    print(f"{title}\n\n{table}\n\nwrote {json_path} and {md_path}")
+    return result

@@ -1,0 +1,77 @@
+"""Frozen features of a dataset, computed once per (encoder, dataset) and cached.
+
+The cache file is ``<cache_dir>/<dataset>-<key>.pt`` where the key hashes the dataset
+description and the encoder's config and weights, so a different checkpoint or dataset
+never reuses stale features. Delete the file (or pass ``cache_dir=None``) to recompute;
+an image folder whose files changed on disk keeps its key, so recompute after editing it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..data.datasets import LabelledImages, load_dataset
+from ..encoder import Encoder, safe_torch_load, save_atomic
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What ``load_dataset`` needs, minus the switches that do not change the data."""
+
+    name: str = "cmnist"
+    root: str = "data"
+    image_size: int | None = None
+    target: str = "digit"  # cmnist only
+
+    def load(self, encoder: Encoder, download: bool = False, strict: bool = False) -> LabelledImages:
+        size = self.image_size or (encoder.image_size if self.name == "folder" else None)
+        return load_dataset(self.name, self.root, size, download, strict, encoder.config.get("data"), self.target)
+
+    def describe(self, encoder: Encoder) -> dict:
+        spec = asdict(self)
+        if self.name == "cmnist":
+            spec["cmnist"] = encoder.config.get("data")
+            spec.pop("root")
+        else:
+            spec.pop("target")
+            spec["root"] = str(Path(self.root).resolve())
+        return spec
+
+
+def encoder_fingerprint(encoder: Encoder) -> str:
+    h = hashlib.sha1(json.dumps(encoder.config, sort_keys=True, default=str).encode())
+    for name, t in encoder.backbone.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def cache_path(encoder: Encoder, spec: DatasetSpec, cache_dir: Path) -> Path:
+    key = hashlib.sha1(json.dumps([spec.describe(encoder), encoder_fingerprint(encoder)],
+                                  sort_keys=True).encode()).hexdigest()[:16]
+    return Path(cache_dir) / f"{spec.name}-{key}.pt"
+
+
+def embed_dataset(encoder: Encoder, data: LabelledImages, batch_size: int = 500) -> dict:
+    return {"train_x": encoder.embed(data.train_images, batch_size), "train_y": data.train_labels,
+            "test_x": encoder.embed(data.test_images, batch_size), "test_y": data.test_labels,
+            "classes": list(data.classes), "skipped": list(data.skipped)}
+
+
+def cached_features(encoder: Encoder, spec: DatasetSpec, cache_dir: Path | None,
+                    load_images: Callable[[], LabelledImages], batch_size: int = 500) -> dict:
+    """Features ``{train_x, train_y, test_x, test_y, classes, skipped, cache}``: read from the
+    cache when present, else embedded from ``load_images()`` and written there."""
+    path = cache_path(encoder, spec, cache_dir) if cache_dir is not None else None
+    if path is not None and path.exists():
+        return {**safe_torch_load(path), "cache": str(path)}
+    feats = embed_dataset(encoder, load_images(), batch_size)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_atomic(feats, path)
+    return {**feats, "cache": str(path) if path else None}

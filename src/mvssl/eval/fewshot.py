@@ -1,0 +1,65 @@
+"""N-way K-shot episodes on frozen features, classified by prototypes (Snell et al. 2017,
+with cosine similarity).
+
+An episode draws ``n_way`` classes (among those with at least ``k_shot + n_query``
+items), then ``k_shot`` support and ``n_query`` query items per class, all without
+replacement. Features are L2-normalised; each class prototype is the mean of its
+normalised support features; a query takes the class of the prototype with the highest
+cosine similarity. The score is the mean episode accuracy with a 95% interval,
+1.96 * std / sqrt(episodes) (std over episodes, Bessel-corrected). Everything is drawn
+from one ``torch.Generator``, so a seed fixes every episode.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+WAYS, SHOTS, QUERIES, EPISODES = 5, (1, 5), 15, 600
+
+
+def sample_episodes(labels: torch.Tensor, n_way: int, k_shot: int, n_query: int, episodes: int,
+                    generator: torch.Generator) -> torch.Tensor:
+    """Item indices [episodes, n_way, k_shot + n_query]: the first ``k_shot`` of each row are the support."""
+    labels = labels.long().cpu()
+    per = k_shot + n_query
+    classes, counts = labels.unique(return_counts=True)
+    eligible = classes[counts >= per]
+    if len(eligible) < n_way:
+        raise ValueError(f"{n_way}-way {k_shot}-shot episodes with {n_query} queries need {n_way} classes "
+                         f"with >= {per} items; only {len(eligible)} have that many")
+    order = torch.argsort(labels, stable=True)  # items grouped by class
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.searchsorted(classes, eligible)
+    chosen = torch.rand(episodes, len(eligible), generator=generator).argsort(1)[:, :n_way]  # [E, N]
+    chosen = slot[chosen]
+    width = int(counts[slot].max())
+    keys = torch.rand(episodes, n_way, width, generator=generator)
+    keys.masked_fill_(torch.arange(width) >= counts[chosen][..., None], float("inf"))  # pad past each class's count
+    picks = keys.argsort(-1)[..., :per]  # distinct positions within the class
+    return order[starts[chosen][..., None] + picks]
+
+
+@torch.no_grad()
+def prototype_accuracy(features: torch.Tensor, episodes: torch.Tensor, k_shot: int) -> torch.Tensor:
+    """Accuracy of each episode [E] of indices [E, N, K + Q] under cosine prototypes."""
+    x = F.normalize(features.float(), dim=1)[episodes]  # [E, N, K+Q, D]
+    prototypes = F.normalize(x[:, :, :k_shot].mean(2), dim=-1)  # [E, N, D]
+    queries = x[:, :, k_shot:]  # [E, N, Q, D]
+    pred = torch.einsum("enqd,ecd->enqc", queries, prototypes).argmax(-1)
+    truth = torch.arange(episodes.shape[1])[None, :, None]
+    return (pred == truth).float().mean((1, 2))
+
+
+def fewshot_eval(features: torch.Tensor, labels: torch.Tensor, n_way: int = WAYS, k_shot: int = 1,
+                 n_query: int = QUERIES, episodes: int = EPISODES, seed: int = 0,
+                 chunk: int = 100) -> dict:
+    """Mean accuracy and 95% interval over ``episodes`` N-way K-shot episodes."""
+    g = torch.Generator().manual_seed(seed)
+    index = sample_episodes(labels, n_way, k_shot, n_query, episodes, g)
+    acc = torch.cat([prototype_accuracy(features.cpu(), index[i:i + chunk], k_shot)
+                     for i in range(0, episodes, chunk)])
+    std = float(acc.std()) if episodes > 1 else 0.0
+    return {"ways": n_way, "shots": k_shot, "queries": n_query, "episodes": episodes, "seed": seed,
+            "accuracy": float(acc.mean()), "ci95": 1.96 * std / math.sqrt(episodes)}

@@ -1,0 +1,93 @@
+import itertools
+
+import pytest
+import torch
+
+from mvssl.data import FACTORS, ColorfulMovingMNIST
+
+
+def test_item_format_and_determinism(cmnist16):
+    image, factors = cmnist16[5]
+    assert image.dtype == torch.uint8 and image.shape == (3, 16, 16)
+    assert set(factors) == {"digit", "background", "position"}
+    assert 0 <= factors["digit"] < 10 and 0 <= factors["background"] < 10
+    y, x = factors["position"]
+    assert 0 <= y <= 8 and 0 <= x <= 8
+    again = ColorfulMovingMNIST(split="train", seed=0, image_size=16, digit_size=8)
+    assert torch.equal(again[5][0], image)
+    other_seed = ColorfulMovingMNIST(split="train", seed=1, image_size=16, digit_size=8)
+    assert not torch.equal(torch.stack([other_seed[i][0] for i in range(20)]),
+                           torch.stack([cmnist16[i][0] for i in range(20)]))
+
+
+def test_splits_have_disjoint_digit_instances_and_all_classes():
+    train = ColorfulMovingMNIST(split="train", image_size=16, digit_size=8)
+    test = ColorfulMovingMNIST(split="test", image_size=16, digit_size=8)
+    assert len(train) == 4000 and len(test) == 1000
+    assert torch.bincount(train.labels).tolist() == [400] * 10
+    assert torch.bincount(test.labels).tolist() == [100] * 10
+    tr = {bytes(d.numpy().tobytes()) for d in train.digits}
+    te = {bytes(d.numpy().tobytes()) for d in test.digits}
+    assert not tr & te
+
+
+def test_render_composites_white_digit_over_background_crop(cmnist16):
+    ds = cmnist16
+    f = ds._frames.index(torch.arange(3))
+    frames = ds.render(f)
+    for b in range(3):
+        py, px = f.position[b].tolist()
+        cy, cx = f.crop[b].tolist()
+        crop = ds.backgrounds[f.background_index[b], cy:cy + 16, cx:cx + 16].permute(2, 0, 1)
+        digit = ds.digits[f.digit_index[b]]
+        box = frames[b, :, py:py + 8, px:px + 8]
+        full = digit == 255
+        assert torch.all(box[:, full] == 255)
+        empty = digit == 0
+        assert torch.equal(box[:, empty], crop[:, py:py + 8, px:px + 8][:, empty])
+        outside = torch.ones(16, 16, dtype=torch.bool)
+        outside[py:py + 8, px:px + 8] = False
+        assert torch.equal(frames[b][:, outside], crop[:, outside])
+
+
+@pytest.mark.parametrize("shared", [s for r in range(1, 4) for s in itertools.combinations(FACTORS, r)])
+def test_factor_shared_pairs_keep_exactly_the_requested_factors(cmnist16, shared):
+    g = torch.Generator().manual_seed(3)
+    idx = torch.arange(200)
+    a, b = cmnist16.pair(idx, shared, g)
+    assert torch.equal(a.digit_index, idx)
+    same = {
+        "digit": a.digit_index == b.digit_index,
+        "background": (a.background_index == b.background_index) & (a.crop == b.crop).all(1),
+        "position": (a.position == b.position).all(1),
+    }
+    for factor in FACTORS:
+        if factor in shared:
+            assert same[factor].all(), factor
+        else:  # drawn afresh: equal only by chance
+            assert same[factor].float().mean() < 0.2, factor
+    fa, fb = cmnist16.factors(a), cmnist16.factors(b)
+    if "digit" in shared:
+        assert torch.equal(fa["digit"], fb["digit"])
+
+
+def test_pairs_reject_unknown_factor(cmnist16):
+    with pytest.raises(ValueError, match="unknown factor"):
+        cmnist16.pair(torch.arange(4), ["colour"], torch.Generator())
+
+
+def test_sequence_moves_digit_within_the_frame(cmnist16):
+    frames, factors = cmnist16.sequence(7, length=30)
+    assert frames.shape == (30, 3, 16, 16)
+    pos = factors["position"]
+    assert pos.min() >= 0 and pos.max() <= cmnist16.max_position
+    steps = (pos[1:] - pos[:-1]).abs().sum(1)
+    assert (steps > 0).all()  # the digit moves every frame
+    assert len(set(factors["digit"].tolist())) == 1 and len(set(factors["background"].tolist())) == 1
+
+
+def test_bad_arguments_fail_clearly():
+    with pytest.raises(ValueError, match="split"):
+        ColorfulMovingMNIST(split="val")
+    with pytest.raises(ValueError, match="digit_size"):
+        ColorfulMovingMNIST(image_size=16, digit_size=20)

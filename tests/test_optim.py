@@ -1,0 +1,26 @@
+import math
+
+import torch
+
+from mvssl.train.optim import LARS, warmup_cosine
+
+
+def test_warmup_cosine_shape():
+    total, warm = 100, 10
+    lrs = [warmup_cosine(s, warm, total) for s in range(total + 1)]
+    assert lrs[0] == 0.1 and lrs[9] == 1.0
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    assert math.isclose(lrs[55], 0.5, abs_tol=1e-9) and lrs[-1] == 0.0
+
+
+def test_lars_step_matches_the_trust_ratio_formula():
+    w = torch.nn.Parameter(torch.tensor([[3.0, 4.0]]))  # ||w|| = 5
+    b = torch.nn.Parameter(torch.tensor([1.0, 1.0]))
+    opt = LARS([w, b], lr=0.1, momentum=0.9, weight_decay=0.5, eta=0.01)
+    w.grad = torch.tensor([[1.0, 0.0]])
+    b.grad = torch.tensor([2.0, -2.0])
+    opt.step()
+    g = torch.tensor([[1.0, 0.0]]) + 0.5 * torch.tensor([[3.0, 4.0]])
+    trust = 0.01 * 5.0 / g.norm()
+    assert torch.allclose(w.data, torch.tensor([[3.0, 4.0]]) - 0.1 * trust * g)
+    assert torch.allclose(b.data, torch.tensor([1.0, 1.0]) - 0.1 * torch.tensor([2.0, -2.0]))  # 1-D: plain SGD
