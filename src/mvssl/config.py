@@ -32,12 +32,19 @@ DEFAULTS: dict[str, Any] = {
         "seed": 0,
     },
     "views": {
-        "name": "factor-shared",  # or an augmentation recipe: simclr | crop (crop + flip only, for CMC)
+        "name": "factor-shared",  # or an augmentation recipe: simclr | byol | multicrop | crop (crop + flip only, for CMC)
         "shared": ["digit"],  # factor-shared views: what the two views have in common
         "augment": "none",  # extra augmentation on factor-shared views: none | simclr
         "strength": 0.5,  # colour-distortion strength s of the simclr recipe
         "min_scale": 0.08,  # smallest crop area of the simclr recipe
         "n_views": 2,
+        "n_global": 2,  # multicrop: large crops (methods tell them apart by size)
+        "n_local": 6,  # multicrop: small crops
+        "global_size": None,  # multicrop: side of the large crops; None = data.image_size
+        "local_size": None,  # multicrop: side of the small crops; None = DINO's 96/224 of global_size
+        "global_min_scale": 0.4,  # multicrop: large crops cover [global_min_scale, 1] of the area
+        "local_min_scale": 0.05,  # multicrop: small crops cover [local_min_scale, local_max_scale]
+        "local_max_scale": 0.4,
     },
     "backbone": {"name": "convnet", "width": 32, "cifar_stem": True},
     "optim": {
@@ -78,7 +85,7 @@ CHOICES = {
     ("data", "dataset"): ("cmnist",),
     ("data", "digits"): ("offline", "mnist"),
     ("data", "backgrounds"): ("photos", "stl10"),
-    ("views", "name"): ("factor-shared", "simclr", "crop"),
+    ("views", "name"): ("factor-shared", "simclr", "byol", "multicrop", "crop"),
     ("views", "augment"): ("none", "simclr"),
     ("backbone", "name"): ("convnet", "resnet18", "resnet34", "resnet50"),
     ("optim", "name"): ("adamw", "sgd", "lars"),
@@ -194,6 +201,9 @@ def _validate(cfg: dict) -> None:
         raise ConfigError("views.n_views: factor-shared views come in pairs; set it to 2")
     if not 0 < cfg["views"]["min_scale"] <= 1:
         raise ConfigError(f"views.min_scale: must be in (0, 1], got {cfg['views']['min_scale']}")
+    if cfg["views"]["name"] == "multicrop":
+        _validate_multicrop(cfg["views"], d["image_size"])
+        _check_method_takes_multicrop(cfg)
     if cfg["optim"]["warmup_steps"] >= cfg["trainer"]["max_steps"]:
         raise ConfigError("optim.warmup_steps must be smaller than trainer.max_steps")
     if cfg["method"].get("temperature", 1.0) <= 0:
@@ -239,6 +249,42 @@ def check_resume_overrides(overrides: dict) -> None:
                 allowed = sorted(f"{s}.{k}" for s, k in RESUME_OVERRIDABLE)
                 raise ConfigError(f"{name}: cannot be changed when resuming (the run would no longer continue "
                                   f"exactly); keys a resume may change: {allowed}")
+
+
+def multicrop_sizes(views: dict, image_size: int) -> tuple[int, int]:
+    """(global, local) crop sides of the multicrop recipe, defaults filled in."""
+    global_size = views["global_size"] or image_size
+    return global_size, views["local_size"] or max(1, round(global_size * 96 / 224))
+
+
+def _validate_multicrop(v: dict, image_size: int) -> None:
+    for key in ("global_size", "local_size"):
+        if v[key] is not None and (isinstance(v[key], bool) or not isinstance(v[key], int) or v[key] <= 0):
+            raise ConfigError(f"views.{key}: expected a positive integer number of pixels, got {v[key]!r}")
+    global_size, local_size = multicrop_sizes(v, image_size)
+    if global_size > image_size:
+        raise ConfigError(f"views.global_size ({global_size}) cannot exceed data.image_size ({image_size})")
+    if local_size >= global_size:
+        raise ConfigError(f"views.local_size ({local_size}) must be smaller than views.global_size ({global_size}): "
+                          "methods tell local crops from global ones by size")
+    if v["n_global"] < 1 or v["n_local"] < 0 or v["n_global"] + v["n_local"] < 2:
+        raise ConfigError(f"views.n_global ({v['n_global']}) must be >= 1 and views.n_local ({v['n_local']}) >= 0, "
+                          "with at least two crops in all")
+    if not 0 < v["global_min_scale"] <= 1:
+        raise ConfigError(f"views.global_min_scale: must be in (0, 1], got {v['global_min_scale']}")
+    if not 0 < v["local_min_scale"] <= v["local_max_scale"] <= 1:
+        raise ConfigError("views.local_min_scale and views.local_max_scale: need 0 < min <= max <= 1, got "
+                          f"{v['local_min_scale']} and {v['local_max_scale']}")
+
+
+def _check_method_takes_multicrop(cfg: dict) -> None:
+    from .methods import METHODS
+
+    name = cfg["method"]["name"]
+    if cfg["views"]["n_local"] > 0 and not getattr(METHODS[name], "accepts_multicrop", False):
+        takers = sorted(m for m, cls in METHODS.items() if getattr(cls, "accepts_multicrop", False))
+        raise ConfigError(f"views.name multicrop: method {name!r} takes views of one size only; use views.n_local 0 "
+                          f"or one of {takers}")
 
 
 def parse_overrides(args: list[str]) -> dict:

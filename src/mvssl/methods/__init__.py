@@ -2,11 +2,17 @@
 constructors take ``backbone`` and ``feature_dim`` and then their own hyperparameters (a
 method that builds its own encoders takes ``backbone_factory`` instead: see
 ``train.build.build_method``)."""
-from .base import MethodOutput
+from .base import MethodOutput, encode_views, n_global_views
+from .byol import BYOL
 from .cmc import CMC
+from .dino import DINO
 from .moco import MoCo
 from .simclr import SimCLR
+from .simsiam import SimSiam
+from .swav import SwAV
 
-METHODS = {"simclr": SimCLR, "moco": MoCo, "cmc": CMC}
+METHODS = {"simclr": SimCLR, "moco": MoCo, "cmc": CMC, "byol": BYOL, "simsiam": SimSiam, "swav": SwAV,
+           "dino": DINO}
 
-__all__ = ["METHODS", "MethodOutput", "SimCLR", "MoCo", "CMC"]
+__all__ = ["METHODS", "MethodOutput", "encode_views", "n_global_views", "SimCLR", "MoCo", "CMC", "BYOL",
+           "SimSiam", "SwAV", "DINO"]

@@ -1,10 +1,12 @@
 from .backbones import BACKBONES, ConvNet, build_backbone
 from .distributed import gather_from_all_ranks
-from .ema import ema_update, frozen_copy
-from .heads import mlp
+from .ema import cosine_momentum, ema_update, frozen_copy
+from .heads import DINOHead, mlp
 from .memory_bank import MemoryBank
 from .queue import NegativesQueue
 from .split_encoder import SplitEncoder
+from .state import Centre, EmbeddingQueue
 
-__all__ = ["BACKBONES", "ConvNet", "build_backbone", "mlp", "ema_update", "frozen_copy", "NegativesQueue",
-           "MemoryBank", "SplitEncoder", "gather_from_all_ranks"]
+__all__ = ["BACKBONES", "ConvNet", "build_backbone", "mlp", "DINOHead", "ema_update", "cosine_momentum",
+           "frozen_copy", "NegativesQueue", "MemoryBank", "SplitEncoder", "gather_from_all_ranks", "Centre",
+           "EmbeddingQueue"]

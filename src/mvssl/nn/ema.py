@@ -1,8 +1,9 @@
-"""Exponential moving average of one network's weights into another (MoCo's momentum
-encoder, BYOL's and DINO's targets)."""
+"""Exponential moving averages of networks (MoCo's key encoder, BYOL's target, DINO's
+teacher) and the cosine momentum schedule."""
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import nn
@@ -16,11 +17,12 @@ def frozen_copy(online: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
+def ema_update(target: nn.Module, online: nn.Module, momentum: float, copy_buffers: bool = False) -> None:
     """theta_target <- m * theta_target + (1 - m) * theta_online, parameter by parameter.
 
-    Buffers (BatchNorm running statistics) are not averaged: the target keeps the ones its
-    own forward passes accumulate, as in MoCo's reference implementation.
+    Buffers (BatchNorm running statistics) are left alone by default, so the target keeps
+    the ones its own forward passes accumulate (MoCo's reference code); with
+    ``copy_buffers`` they are copied from the online network (BYOL's and DINO's code).
     """
     if not 0.0 <= momentum <= 1.0:
         raise ValueError(f"EMA momentum must be in [0, 1], got {momentum}")
@@ -29,3 +31,14 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
         raise ValueError("target and online networks must have parameters of the same shapes")
     for t, o in zip(target_params, online_params):
         t.lerp_(o.detach(), 1.0 - momentum)
+    if copy_buffers:
+        for t, o in zip(target.buffers(), online.buffers(), strict=True):
+            t.copy_(o)
+
+
+def cosine_momentum(step: int, total_steps: int, base: float) -> float:
+    """BYOL's schedule (Grill et al. 2020, Sec. 3.2), also DINO's:
+    tau_k = 1 - (1 - tau_base) (cos(pi k / K) + 1) / 2, rising from tau_base at k = 0
+    to 1 at k = K."""
+    k = min(step, total_steps)
+    return 1 - (1 - base) * (math.cos(math.pi * k / total_steps) + 1) / 2

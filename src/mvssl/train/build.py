@@ -8,8 +8,9 @@ import torch
 
 from ..data import ColorfulMovingMNIST
 from ..methods import METHODS
+from ..config import multicrop_sizes
 from ..nn import SplitEncoder, build_backbone
-from ..views import AugmentedViews, FactorSharedViews, crop, simclr
+from ..views import AugmentedViews, FactorSharedViews, byol, crop, multicrop, simclr
 
 
 def build_dataset(cfg: dict, split: str = "train") -> ColorfulMovingMNIST:
@@ -28,6 +29,13 @@ def build_view_source(cfg: dict, dataset: ColorfulMovingMNIST):
     if v["name"] == "factor-shared":
         return FactorSharedViews(dataset, v["shared"], make_recipe["simclr"]() if v["augment"] == "simclr" else None)
     images, factors = dataset.frames()
+    if v["name"] == "byol":
+        return AugmentedViews(images, factors, byol(size))
+    if v["name"] == "multicrop":
+        global_size, local_size = multicrop_sizes(v, size)
+        recipes = multicrop(global_size, local_size, v["n_global"], v["n_local"], (v["global_min_scale"], 1.0),
+                            (v["local_min_scale"], v["local_max_scale"]), strength=v["strength"])
+        return AugmentedViews(images, factors, recipes)
     return AugmentedViews(images, factors, [make_recipe[v["name"]]() for _ in range(v["n_views"])])
 
 

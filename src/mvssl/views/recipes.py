@@ -77,6 +77,43 @@ def crop(size: int, min_scale: float = 0.08, **norm) -> Recipe:
     augmentation, since colour is what CMC's channel views split."""
     return Recipe([ResizedCrop(size, scale=(min_scale, 1.0))], **norm)
 
+
+def multicrop(global_size: int, local_size: int, n_global: int = 2, n_local: int = 6,
+              global_scale=(0.4, 1.0), local_scale=(0.05, 0.4), strength: float = 0.5, blur: bool | None = None,
+              **norm) -> list[Recipe]:
+    """Multi-crop (SwAV, Caron et al. 2020, Sec. 3.2; DINO's recipe, Caron et al. 2021,
+    App. D): ``n_global`` crops of ``global_size`` px covering ``global_scale`` of the
+    image area, then ``n_local`` crops of ``local_size`` px covering ``local_scale``;
+    one recipe per view, global crops first. Every crop gets flip, colour jitter of
+    strength s (0.8s, 0.8s, 0.4s, 0.2s with p=0.8; s=0.5 is DINO's 0.4/0.4/0.2/0.1) and
+    grayscale p=0.2; global crops after the first also get solarize p=0.2. With blur
+    (default on from 64 px, as in ``simclr``) the crops get DINO's asymmetric blur
+    probabilities: 1.0 on the first global crop, 0.1 on the other global crops, 0.5 on
+    local crops.
+
+    Methods tell the crops apart by size (``mvssl.methods.n_global_views``), so local
+    crops must be smaller than global ones."""
+    if local_size >= global_size:
+        raise ValueError(f"local crops ({local_size} px) must be smaller than global crops ({global_size} px)")
+    blur = global_size >= 64 if blur is None else blur
+
+    def one_crop(size, scale, blur_p, solarize_p):
+        ops: list[Op] = [
+            ResizedCrop(size, scale=scale),
+            ColorJitter(0.8 * strength, 0.8 * strength, 0.4 * strength, 0.2 * strength, p=0.8),
+            Grayscale(p=0.2),
+        ]
+        if blur:
+            ops.append(GaussianBlur(p=blur_p))
+        if solarize_p > 0:
+            ops.append(Solarize(p=solarize_p))
+        return Recipe(ops, **norm)
+
+    globals_ = [one_crop(global_size, global_scale, 1.0 if i == 0 else 0.1, 0.0 if i == 0 else 0.2)
+                for i in range(n_global)]
+    return globals_ + [one_crop(local_size, local_scale, 0.5, 0.0) for _ in range(n_local)]
+
+
 def identity(size: int | None = None, **norm) -> Recipe:
     """No augmentation: only conversion to float and normalisation."""
     return Recipe([], **norm)

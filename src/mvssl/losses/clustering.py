@@ -1,0 +1,58 @@
+"""Clustering losses (pure functions): Sinkhorn-Knopp codes and SwAV's swapped prediction."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..distributed import all_reduce_max, all_reduce_sum
+
+
+@torch.no_grad()
+def sinkhorn(scores: torch.Tensor, epsilon: float = 0.05, iterations: int = 3) -> torch.Tensor:
+    """Soft cluster assignments (codes) by the Sinkhorn-Knopp algorithm (SwAV, Caron et
+    al. 2020, Eq. 3-4 and Alg. 1; Cuturi 2013).
+
+    ``scores`` is [B, K]: the similarity of each of B samples to each of K prototypes.
+    The codes solve max_Q Tr(Q^T C^T Z) + epsilon H(Q) over the transportation polytope
+    where every sample carries mass 1/B and every prototype receives mass 1/K:
+    Q = exp(scores / epsilon) is normalised to total mass 1, then each of ``iterations``
+    rounds scales the prototype columns to sum to 1/K and then the sample rows to sum
+    to 1/B. The result is multiplied by B, so that
+
+      * each row (sample) of the returned [B, K] codes sums to exactly 1 (a distribution
+        over prototypes: the last step of every round normalises rows), and
+      * each column (prototype) sums to B/K up to the error left after ``iterations``
+        rounds (exact in the limit; equal partition of the batch among prototypes).
+
+    Under DDP the sums run over the samples of every process (B is the global batch).
+    No gradient flows through the codes.
+    """
+    q = scores.detach().float() / epsilon
+    q = torch.exp(q - all_reduce_max(q.max().clone()))  # a common shift cancels in the normalisations
+    batch = q.new_tensor(float(len(q)))
+    all_reduce_sum(batch)
+    n_prototypes = q.shape[1]
+    q /= all_reduce_sum(q.sum())
+    for _ in range(iterations):
+        q /= all_reduce_sum(q.sum(0, keepdim=True)) * n_prototypes
+        q /= q.sum(1, keepdim=True) * batch
+    return q * batch
+
+
+def swav_loss(scores: list[torch.Tensor], codes: list[torch.Tensor], temperature: float = 0.1) -> torch.Tensor:
+    """SwAV's swapped prediction (Caron et al. 2020, Eq. 1-2 and multi-crop, Sec. 3.2):
+
+        p_v = softmax(z_v^T C / tau),   l(z_v, q_t) = -mean_i sum_k q_t,ik log p_v,ik
+        L = mean over pairs (t, v), v != t, of l(z_v, q_t)
+
+    ``scores`` holds z_v^T C [N, K] for every crop (crops that get codes first, in the
+    same order as ``codes``); ``codes`` holds the Sinkhorn codes q_t [N, K] of the crops
+    that are assigned (the large ones), which get no gradient. Each code is predicted
+    from every other crop, never from its own.
+    """
+    log_probs = [F.log_softmax(s.float() / temperature, dim=-1) for s in scores]
+    terms = [-(q.detach() * log_probs[v]).sum(-1).mean()
+             for t, q in enumerate(codes) for v in range(len(log_probs)) if v != t]
+    if not terms:
+        raise ValueError("SwAV needs at least two crops: one assigned crop and one crop that predicts its code")
+    return sum(terms) / len(terms)

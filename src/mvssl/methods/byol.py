@@ -1,0 +1,53 @@
+"""BYOL (Grill et al. 2020): an online network (encoder f_theta, projector g_theta,
+predictor q_theta) learns to predict the projection of another view made by a target
+network (f_xi, g_xi), an exponential moving average of the online one. No negatives."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..losses import byol_loss
+from ..nn import cosine_momentum, ema_update, frozen_copy, mlp
+from .base import MethodOutput, encode_views, n_global_views
+
+
+class BYOL(nn.Module):
+    """Paper sizes: projector 4096 -> 256, predictor 4096 -> 256, tau_base 0.996 (the
+    default here is 0.99, which suits short runs; tau rises to 1 on a cosine either way).
+    Sizes are scaled to small images and CPU budgets; every one is a config key.
+
+    Views: the target encodes the global views (those of ``views[0]``'s size), the online
+    network every view; each online prediction is regressed on the target projection of
+    every *other* global view, and the loss is the mean over those pairs (with two views
+    the symmetrised loss of the paper, halved)."""
+
+    accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 1024, proj_dim: int = 256,
+                 pred_hidden_dim: int = 1024, base_momentum: float = 0.99):
+        super().__init__()
+        self.backbone = backbone
+        self.projector = mlp([feature_dim, proj_hidden_dim, proj_dim])
+        self.predictor = mlp([proj_dim, pred_hidden_dim, proj_dim])
+        self.target_backbone = frozen_copy(backbone)
+        self.target_projector = frozen_copy(self.projector)
+        self.base_momentum = base_momentum
+        self.momentum = base_momentum
+
+    def forward(self, views: list[torch.Tensor]) -> MethodOutput:
+        n, n_global = len(views[0]), n_global_views(views)
+        h = encode_views(self.backbone, views)
+        z = self.projector(h)
+        p = self.predictor(z).split(n)
+        with torch.no_grad():
+            z_target = self.target_projector(encode_views(self.target_backbone, views[:n_global])).split(n)
+        pairs = [(v, t) for t in range(n_global) for v in range(len(views)) if v != t]
+        loss = sum(byol_loss(p[v], z_target[t]) for v, t in pairs) / len(pairs)
+        return MethodOutput(loss=loss, features=h[:n], embeddings=list(z.split(n)),
+                            logs={"momentum": torch.tensor(self.momentum, device=h.device)})
+
+    def on_step_end(self, step: int, max_steps: int) -> None:
+        """After each optimiser step: xi <- tau xi + (1 - tau) theta, with tau on the cosine schedule."""
+        self.momentum = cosine_momentum(step, max_steps, self.base_momentum)
+        ema_update(self.target_backbone, self.backbone, self.momentum, copy_buffers=True)
+        ema_update(self.target_projector, self.projector, self.momentum, copy_buffers=True)

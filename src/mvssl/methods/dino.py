@@ -1,0 +1,73 @@
+"""DINO (Caron et al. 2021): self-distillation with no labels. A student (backbone +
+DINO head) sees every crop and matches, crop for crop, the sharpened and centred output
+distribution of a teacher that sees only the global crops; the teacher is an EMA of the
+student, and centring (subtracting an EMA of the teacher's mean output) with sharpening
+(a low teacher temperature) keeps the pair from collapsing."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..losses import dino_loss
+from ..nn import Centre, DINOHead, cosine_momentum, ema_update, frozen_copy
+from .base import MethodOutput, encode_views, n_global_views
+
+
+class DINO(nn.Module):
+    """Paper values (Alg. 1, App. C): head 2048-2048 -> bottleneck 256 -> K = 65536 with
+    the last layer's norm fixed, student temperature 0.1, teacher temperature warmed up
+    linearly from 0.04 to 0.07 over the first 30 epochs, centre momentum 0.9, teacher
+    momentum 0.996 -> 1 on a cosine. Defaults here scale the head down (1024 hidden,
+    K = 4096), count the warm-up in steps, and put BN in the head (the official code's
+    ``use_bn_in_head``, off for ViTs): with a small ConvNet the pooled features of all
+    images point almost the same way, so without BN the teacher's centred outputs are
+    nearly constant and its targets go uniform within a few dozen steps.
+
+    Global views are the leading views of ``views[0]``'s size (see ``n_global_views``)."""
+
+    accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, head_hidden_dim: int = 1024,
+                 bottleneck_dim: int = 256, out_dim: int = 4096, norm_last_layer: bool = True,
+                 head_batch_norm: bool = True,
+                 student_temperature: float = 0.1, warmup_teacher_temperature: float = 0.04,
+                 teacher_temperature: float = 0.07, teacher_temperature_warmup_steps: int = 100,
+                 centre_momentum: float = 0.9, base_momentum: float = 0.996):
+        super().__init__()
+        self.backbone = backbone
+        self.head = DINOHead(feature_dim, out_dim, head_hidden_dim, bottleneck_dim, norm_last_layer, head_batch_norm)
+        self.teacher_backbone = frozen_copy(backbone)
+        self.teacher_head = frozen_copy(self.head)
+        self.centre = Centre(out_dim, centre_momentum)
+        self.student_temperature = student_temperature
+        self.warmup_teacher_temperature, self.teacher_temperature = warmup_teacher_temperature, teacher_temperature
+        self.teacher_temperature_warmup_steps, self.base_momentum = teacher_temperature_warmup_steps, base_momentum
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+
+    def current_teacher_temperature(self) -> float:
+        """Linear warm-up from ``warmup_teacher_temperature`` to ``teacher_temperature``, then constant."""
+        if int(self.step) >= self.teacher_temperature_warmup_steps:
+            return self.teacher_temperature
+        fraction = int(self.step) / self.teacher_temperature_warmup_steps
+        return self.warmup_teacher_temperature + fraction * (self.teacher_temperature - self.warmup_teacher_temperature)
+
+    def forward(self, views: list[torch.Tensor]) -> MethodOutput:
+        n, n_global = len(views[0]), n_global_views(views)
+        h = encode_views(self.backbone, views)
+        student = self.head(h).split(n)
+        with torch.no_grad():
+            teacher = self.teacher_head(encode_views(self.teacher_backbone, views[:n_global]))
+        teacher_temperature = self.current_teacher_temperature()
+        loss = dino_loss(list(student), list(teacher.split(n)), self.centre.value, self.student_temperature,
+                         teacher_temperature)
+        if self.training:
+            self.centre.update(teacher)
+        return MethodOutput(loss=loss, features=h[:n], embeddings=list(student),
+                            logs={"teacher_temperature": torch.tensor(teacher_temperature, device=h.device)})
+
+    def on_step_end(self, step: int, max_steps: int) -> None:
+        """After each optimiser step: the teacher follows the student by EMA (cosine momentum)."""
+        self.step.fill_(step)
+        momentum = cosine_momentum(step, max_steps, self.base_momentum)
+        ema_update(self.teacher_backbone, self.backbone, momentum, copy_buffers=True)
+        ema_update(self.teacher_head, self.head, momentum, copy_buffers=True)

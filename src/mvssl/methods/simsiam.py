@@ -1,0 +1,41 @@
+"""SimSiam (Chen & He 2021): one encoder f (backbone + projection MLP) and a prediction
+MLP h; each view's prediction matches the other view's projection, which is treated as
+a constant (stop-gradient). No negatives, no momentum encoder."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..losses import simsiam_loss
+from ..nn import mlp
+from .base import MethodOutput, encode_views, n_global_views
+
+
+class SimSiam(nn.Module):
+    """Paper sizes (ImageNet): projector 3 layers of 2048 with BN on every layer output,
+    predictor 2048 -> 512 -> 2048 (a bottleneck). Defaults here are halved.
+
+    Algorithm 1: z1, z2 = f(x1), f(x2); p1, p2 = h(z1), h(z2);
+    L = D(p1, sg(z2)) / 2 + D(p2, sg(z1)) / 2. With more than two views, the mean over
+    ordered pairs (prediction of any view, projection of another global view)."""
+
+    accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 1024, proj_dim: int = 1024,
+                 pred_hidden_dim: int = 256):
+        super().__init__()
+        self.backbone = backbone
+        self.projector = mlp([feature_dim, proj_hidden_dim, proj_hidden_dim, proj_dim], last_batch_norm=True)
+        self.predictor = mlp([proj_dim, pred_hidden_dim, proj_dim])
+
+    def forward(self, views: list[torch.Tensor]) -> MethodOutput:
+        n, n_global = len(views[0]), n_global_views(views)
+        h = encode_views(self.backbone, views)
+        z = self.projector(h)
+        p = self.predictor(z).split(n)
+        z = z.split(n)
+        pairs = [(v, t) for t in range(n_global) for v in range(len(views)) if v != t]
+        loss = sum(simsiam_loss(p[v], z[t]) for v, t in pairs) / len(pairs)
+        # collapse monitor from the paper (Fig. 2): std of the l2-normalised projection, ~1/sqrt(d) when healthy
+        z_std = nn.functional.normalize(z[0].detach().float(), dim=1).std(0).mean()
+        return MethodOutput(loss=loss, features=h[:n], embeddings=list(z), logs={"z_std": z_std})

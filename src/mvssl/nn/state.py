@@ -1,0 +1,50 @@
+"""Small stateful parts of clustering and distillation methods: DINO's centre and
+SwAV's queue. Both are buffers, so they travel with checkpoints and devices."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..distributed import all_reduce_sum, world_size
+
+
+class Centre(nn.Module):
+    """DINO's centre c (Caron et al. 2021, Eq. 4): an EMA of the teacher's mean output,
+
+        c <- m c + (1 - m) (1 / B) sum_i g_t(x_i)
+
+    where the mean runs over the whole batch of every process under DDP."""
+
+    def __init__(self, dim: int, momentum: float = 0.9):
+        super().__init__()
+        self.momentum = momentum
+        self.register_buffer("value", torch.zeros(dim))
+
+    @torch.no_grad()
+    def update(self, teacher_outputs: torch.Tensor) -> None:
+        batch_sum = all_reduce_sum(teacher_outputs.detach().float().sum(0))
+        batch_mean = batch_sum / (len(teacher_outputs) * world_size())
+        self.value.mul_(self.momentum).add_(batch_mean, alpha=1 - self.momentum)
+
+
+class EmbeddingQueue(nn.Module):
+    """SwAV's queue: the last ``length`` embeddings of each assigned crop, per process.
+    Their prototype scores join the batch's when Sinkhorn computes codes (more samples
+    for the equipartition constraint with small batches); they get no loss themselves.
+    ``filled`` counts how many rows hold embeddings so far."""
+
+    def __init__(self, n_crops: int, length: int, dim: int):
+        super().__init__()
+        self.register_buffer("embeddings", torch.zeros(n_crops, length, dim))
+        self.register_buffer("filled", torch.zeros((), dtype=torch.long))
+
+    def stored(self, crop: int) -> torch.Tensor:
+        return self.embeddings[crop, : int(self.filled)]
+
+    @torch.no_grad()
+    def push(self, embeddings: list[torch.Tensor]) -> None:
+        """Insert one [N, D] batch per crop at the front, dropping the oldest rows."""
+        n = len(embeddings[0])
+        new = torch.stack([e.detach().to(self.embeddings.dtype) for e in embeddings])
+        self.embeddings.copy_(torch.cat([new, self.embeddings[:, :-n]], 1)[:, : self.embeddings.shape[1]])
+        self.filled.fill_(min(int(self.filled) + n, self.embeddings.shape[1]))
