@@ -23,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "method": {"name": "simclr"},
     "data": {
         "dataset": "cmnist",
-        "image_size": 32,
+        "image_size": 24,
         "digit_size": 16,
         "digits": "offline",
         "backgrounds": "photos",
@@ -46,20 +46,20 @@ DEFAULTS: dict[str, Any] = {
         "local_min_scale": 0.05,  # multicrop: small crops cover [local_min_scale, local_max_scale]
         "local_max_scale": 0.4,
     },
-    "backbone": {"name": "convnet", "width": 32, "cifar_stem": True},
+    "backbone": {"name": "convnet", "width": 16, "cifar_stem": True},
     "optim": {
         "name": "adamw",
         "lr": 2e-3,
         "weight_decay": 1e-4,
         "momentum": 0.9,
-        "batch_size": 256,
+        "batch_size": 128,
         "warmup_steps": 50,
         "schedule": "cosine",
     },
     "trainer": {
-        "max_steps": 1200,
+        "max_steps": 1500,
         "seed": 0,
-        "precision": "auto",
+        "precision": "32",  # auto: bf16 autocast where the CPU/GPU has native bf16
         "channels_last": True,
         "accelerator": "auto",
         "devices": 1,
