@@ -41,7 +41,7 @@ def test_overrides_parse_types_and_shorthand():
     ({"trainer": {"max_nan_skips": 0}}, "trainer.max_nan_skips: must be > 0"),
     ({"trainer": {"collapse_rank": -1}}, "trainer.collapse_rank: must be >= 0"),
     ({"trainer": {"accelerator": "tpu9"}}, "trainer.accelerator: 'tpu9' is not one of"),
-    ({"trainer": {"devices": 3}}, "optim.batch_size (256) must be divisible by trainer.devices x trainer.num_nodes (3)"),
+    ({"trainer": {"devices": 3}, "optim": {"batch_size": 256}}, "optim.batch_size (256) must be divisible by trainer.devices x trainer.num_nodes (3)"),
     ({"trainer": {"on_nan": "skip", "devices": 2}}, "trainer.on_nan: 'skip' works in a single process only"),
     ({"trainer": {"name": "a/b"}}, "trainer.name: a folder name without '/'"),
     ({"trainer": {"deterministic": "yes"}}, "trainer.deterministic: expected true or false"),
@@ -58,8 +58,8 @@ def test_batch_larger_than_the_dataset_names_the_key_and_the_limit():
 
     with pytest.raises(ConfigError, match=r"optim.batch_size \(256\) is larger than the training set \(100 images"
                                           r" of data.dataset 'cmnist'\); choose at most 100"):
-        check_batch_fits(resolve(), 100)
-    check_batch_fits(resolve(), 256)
+        check_batch_fits(resolve({"optim": {"batch_size": 256}}), 100)
+    check_batch_fits(resolve({"optim": {"batch_size": 256}}), 256)
 
 
 def test_resume_accepts_only_overrides_that_keep_it_exact():

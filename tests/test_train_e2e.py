@@ -15,7 +15,7 @@ TINY = {
     "backbone": {"width": 8},
     "method": {"proj_hidden_dim": 128, "proj_dim": 64},
     "optim": {"batch_size": 128, "warmup_steps": 10, "lr": 3e-3},
-    "trainer": {"max_steps": 120, "progress": False, "checkpoint_every": 60},
+    "trainer": {"max_steps": 300, "progress": False, "checkpoint_every": 150},
 }
 
 
