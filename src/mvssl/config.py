@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
         "backgrounds": "photos",
         "root": "data",
         "download": False,
+        "strict": False,  # folder: fail on an unreadable image instead of skipping and counting it
         "seed": 0,
     },
     "views": {
@@ -82,7 +83,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 CHOICES = {
-    ("data", "dataset"): ("cmnist",),
+    ("data", "dataset"): ("cmnist", "cifar10", "cifar100", "stl10", "folder"),
     ("data", "digits"): ("offline", "mnist"),
     ("data", "backgrounds"): ("photos", "stl10"),
     ("views", "name"): ("factor-shared", "simclr", "byol", "multicrop", "crop"),
@@ -197,6 +198,9 @@ def _validate(cfg: dict) -> None:
     d = cfg["data"]
     if d["digit_size"] > d["image_size"]:
         raise ConfigError(f"data.digit_size ({d['digit_size']}) cannot exceed data.image_size ({d['image_size']})")
+    if cfg["views"]["name"] == "factor-shared" and d["dataset"] != "cmnist":
+        raise ConfigError(f"views.name: factor-shared views need data.dataset cmnist (got {d['dataset']!r}); "
+                          "use an augmentation recipe such as --views.name simclr")
     if cfg["views"]["name"] == "factor-shared" and cfg["views"]["n_views"] != 2:
         raise ConfigError("views.n_views: factor-shared views come in pairs; set it to 2")
     if not 0 < cfg["views"]["min_scale"] <= 1:

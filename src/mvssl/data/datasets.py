@@ -32,6 +32,9 @@ class LabelledImages:
     classes: list[str]
     skipped: list[str] = field(default_factory=list)  # unreadable files left out (folder only)
 
+    def __len__(self) -> int:
+        return len(self.train_images)
+
 
 def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
     """Resize uint8 [N, 3, s, s] to [N, 3, size, size] (antialiased bilinear)."""

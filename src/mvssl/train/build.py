@@ -7,14 +7,19 @@ import inspect
 import torch
 
 from ..data import ColorfulMovingMNIST
+from ..data.datasets import LabelledImages, load_dataset
 from ..methods import METHODS
 from ..config import multicrop_sizes
 from ..nn import SplitEncoder, build_backbone
 from ..views import AugmentedViews, FactorSharedViews, byol, crop, multicrop, simclr
 
 
-def build_dataset(cfg: dict, split: str = "train") -> ColorfulMovingMNIST:
+def build_dataset(cfg: dict, split: str = "train") -> ColorfulMovingMNIST | LabelledImages:
+    """Colorful-Moving-MNIST, or the train/test images of another dataset (``LabelledImages``,
+    resized to ``data.image_size``; an image folder's unreadable files are skipped and listed)."""
     d = cfg["data"]
+    if d["dataset"] != "cmnist":
+        return load_dataset(d["dataset"], d["root"], d["image_size"], d["download"], d["strict"])
     return ColorfulMovingMNIST(split=split, seed=d["seed"], image_size=d["image_size"], digit_size=d["digit_size"],
                                digits=d["digits"], backgrounds=d["backgrounds"], root=d["root"],
                                download=d["download"])
@@ -28,7 +33,10 @@ def build_view_source(cfg: dict, dataset: ColorfulMovingMNIST):
     }
     if v["name"] == "factor-shared":
         return FactorSharedViews(dataset, v["shared"], make_recipe["simclr"]() if v["augment"] == "simclr" else None)
-    images, factors = dataset.frames()
+    if isinstance(dataset, LabelledImages):
+        images, factors = dataset.train_images, {"label": dataset.train_labels}
+    else:
+        images, factors = dataset.frames()
     if v["name"] == "byol":
         return AugmentedViews(images, factors, byol(size))
     if v["name"] == "multicrop":

@@ -17,6 +17,8 @@ import yaml
 from ..config import ConfigError, check_batch_fits, check_resume_overrides, deep_update, resolve
 from ..data.batches import IndexBatches
 from ..encoder import ENCODER_FILE, Encoder
+from ..data.datasets import LabelledImages
+from ..eval import knn_accuracy, linear_probe
 from ..eval.probes import factor_probes, format_table, probe_frames
 from .build import build_dataset, build_method, build_view_source
 from .checkpoints import CHECKPOINT_DIR, SafeCheckpointIO, latest_complete_checkpoint, remove_partial_writes
@@ -114,11 +116,19 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
 
     dataset = build_dataset(cfg, "train")
     check_batch_fits(cfg, len(dataset))
+    skipped = list(getattr(dataset, "skipped", []))
+    if skipped:
+        echo(f"skipped {len(skipped)} unreadable image(s) (data.strict true fails instead): "
+             f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
     source = build_view_source(cfg, dataset)
     method, dim = build_method(cfg, num_samples=len(source))
     if t["channels_last"]:
         method = method.to(memory_format=torch.channels_last)
-    module = SSLModule(cfg, method, source, dim, probe_target="digit", probe_classes=10)
+    if isinstance(dataset, LabelledImages):
+        probe_target, probe_classes = "label", len(dataset.classes)
+    else:
+        probe_target, probe_classes = "digit", 10
+    module = SSLModule(cfg, method, source, dim, probe_target=probe_target, probe_classes=probe_classes)
     if t["compile"]:
         module.method = torch.compile(module.method)
     loader = IndexBatches(len(dataset), cfg["optim"]["batch_size"], seed=t["seed"], start=start["batches_trained"])
@@ -160,25 +170,53 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
     encoder.backbone.to(memory_format=torch.contiguous_format)
     encoder.save(run_dir / ENCODER_FILE)
     metrics = {"train_seconds": train_seconds, "steps": trainer.global_step, "precision": precision,
-               "skipped_steps": module.skipped_steps, "resumed_from_step": start["global_step"]}
+               "skipped_steps": module.skipped_steps, "resumed_from_step": start["global_step"],
+               "skipped_images": skipped}
     if cfg["eval"]["enabled"]:
-        metrics.update(evaluate_run(cfg, encoder.eval(), echo))
+        evaluate = evaluate_labelled if isinstance(dataset, LabelledImages) else evaluate_run
+        metrics.update(evaluate(cfg, encoder.eval(), echo, dataset))
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     plot_training_curves(run_dir / "logs" / "metrics.csv", run_dir / "plots")
     echo(f"wrote {run_dir / 'metrics.json'}")
     return run_dir, metrics
 
 
-def evaluate_run(cfg: dict, encoder: Encoder, echo=print) -> dict:
+def _random_init_encoder(cfg: dict) -> Encoder:
+    torch.manual_seed(cfg["trainer"]["seed"])
+    return Encoder.from_config(cfg).eval()
+
+
+def evaluate_labelled(cfg: dict, encoder: Encoder, echo=print, dataset: LabelledImages | None = None) -> dict:
+    """Linear-probe and kNN accuracy on the dataset's own train/test split, beside a
+    random-init encoder of the same architecture."""
+    e, start = cfg["eval"], time.perf_counter()
+    encoders = {"trained": encoder}
+    if e["random_baseline"]:
+        encoders["random init"] = _random_init_encoder(cfg)
+    results = {}
+    for name, enc in encoders.items():
+        htr, hte = enc.embed(dataset.train_images), enc.embed(dataset.test_images)
+        results[name] = {
+            "linear_top1_pct": 100 * linear_probe(htr, dataset.train_labels, hte, dataset.test_labels)["top1"],
+            "knn_top1_pct": 100 * knn_accuracy(htr, dataset.train_labels, hte, dataset.test_labels, e["knn_k"],
+                                               e["knn_temperature"]),
+        }
+    names = list(results)
+    table = "\n".join(["| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)] + [
+        f"| {label} | " + " | ".join(f"{results[n][key]:.1f}" for n in names) + " |"
+        for key, label in (("linear_top1_pct", "linear-probe accuracy (%)"), ("knn_top1_pct", "kNN accuracy (%)"))])
+    echo(f"\nFrozen-encoder evaluation on {cfg['data']['dataset']} (its test split):\n" + table)
+    return {"eval": results, "eval_seconds": time.perf_counter() - start, "eval_table": table}
+
+
+def evaluate_run(cfg: dict, encoder: Encoder, echo=print, dataset=None) -> dict:
     """Factor probes of the trained encoder beside a random-init encoder of the same architecture."""
     e = cfg["eval"]
     start = time.perf_counter()
     frames = probe_frames(cfg["data"])
     results = {"trained": factor_probes(encoder, frames, e["knn_k"], e["knn_temperature"])}
     if e["random_baseline"]:
-        torch.manual_seed(cfg["trainer"]["seed"])
-        results["random init"] = factor_probes(Encoder.from_config(cfg).eval(), frames, e["knn_k"],
-                                               e["knn_temperature"])
+        results["random init"] = factor_probes(_random_init_encoder(cfg), frames, e["knn_k"], e["knn_temperature"])
     table = format_table(results)
     echo("\nFrozen-encoder probes on Colorful-Moving-MNIST (test digits never seen in training):\n" + table)
     return {"eval": results, "eval_seconds": time.perf_counter() - start, "eval_table": table}
