@@ -25,3 +25,14 @@ def all_reduce_max(x: torch.Tensor) -> torch.Tensor:
     if is_distributed():
         dist.all_reduce(x, op=dist.ReduceOp.MAX)
     return x
+
+
+@torch.no_grad()
+def gather_from_all_ranks(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``x`` from every process along dim 0, in rank order (no gradient).
+    Every rank must pass a tensor of the same shape; a single process gets ``x`` back."""
+    if not is_distributed():
+        return x
+    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts)

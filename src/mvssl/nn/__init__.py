@@ -1,5 +1,5 @@
 from .backbones import BACKBONES, ConvNet, build_backbone
-from .distributed import gather_from_all_ranks
+from ..distributed import gather_from_all_ranks
 from .ema import cosine_momentum, ema_update, frozen_copy
 from .heads import DINOHead, mlp
 from .memory_bank import MemoryBank

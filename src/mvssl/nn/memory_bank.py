@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .distributed import gather_from_all_ranks
+from ..distributed import gather_from_all_ranks
 
 
 class MemoryBank(nn.Module):
