@@ -4,11 +4,19 @@ from __future__ import annotations
 import torch
 
 
-def cpu_has_fast_bf16() -> bool:
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+        with open(cpuinfo) as f:
+            return next((set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags")), set())
+    except OSError:
+        return set()
+
+
+def cpu_has_fast_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """True only where the CPU computes in bf16 natively (AVX512-BF16 or AMX). oneDNN
+    also "supports" bf16 on plain AVX-512 by emulation, which was 4x slower than fp32
+    for a matmul on such a machine (see benchmarks/), so that does not count."""
+    return bool(cpu_flags(cpuinfo) & {"avx512_bf16", "amx_bf16"})
 
 
 def resolve_precision(precision: str, accelerator: str) -> str:
