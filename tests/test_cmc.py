@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from _tiny import train_losses, view_source
+from tiny_training import train_on_source, view_source
 from mvssl.config import resolve
 from mvssl.losses import cmc_loss, view_pairs
 from mvssl.methods import CMC, METHODS
@@ -113,7 +113,6 @@ def test_build_passes_factory_and_dataset_size_and_encoder_matches():
 @pytest.mark.parametrize("negatives", ["batch", "bank"])
 def test_tiny_training_run_lowers_the_loss(negatives):
     m = _cmc(negatives=negatives, num_samples=512, num_negatives=64, temperature=0.2)
-    kw = {"indices": "indices", "generator": "generator"} if negatives == "bank" else {}
-    losses = train_losses(m, view_source("crop", 1), steps=25, **kw)
+    losses = train_on_source(m, view_source("crop", 1), steps=25, pass_indices=negatives == "bank")
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     assert last < first - 0.1, (first, last)

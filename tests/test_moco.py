@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from _tiny import train_losses, view_source
+from tiny_training import train_on_source, view_source
 from mvssl.losses import info_nce
 from mvssl.methods import METHODS, MoCo
 from mvssl.nn import build_backbone
@@ -86,6 +86,6 @@ def test_needs_two_views_and_a_queue_smaller_than_the_dataset():
 
 def test_tiny_training_run_lowers_the_loss():
     m = _moco(queue_size=128, momentum=0.9, num_samples=512)
-    losses = train_losses(m, view_source("simclr", 2), steps=40)
+    losses = train_on_source(m, view_source("simclr", 2), steps=40)
     first, last = sum(losses[4:10]) / 6, sum(losses[-6:]) / 6  # after the queue holds real keys
     assert last < first - 0.1, (first, last)

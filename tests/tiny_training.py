@@ -1,11 +1,33 @@
 """A few optimiser steps of a method on a tiny backbone, the way SSLModule drives it
-(forward, backward, step, then ``on_step_end``), for tests that training lowers the loss."""
+(forward, backward, step, then ``on_step_end`` with the number of steps done), for tests
+that training lowers the loss."""
 from __future__ import annotations
+
+import functools
 
 import torch
 
+from mvssl.data import ColorfulMovingMNIST
 from mvssl.nn import build_backbone
-from mvssl.views import simclr
+from mvssl.views import AugmentedViews, crop, simclr
+
+
+def optimise(method, next_batch, steps: int, lr: float, seed: int) -> list[float]:
+    """Adam steps; ``next_batch(generator) -> (views, forward kwargs)``. The loss of every step."""
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam([p for p in method.parameters() if p.requires_grad], lr=lr)
+    losses = []
+    for step in range(steps):
+        views, kwargs = next_batch(g)
+        loss = method(views, **kwargs).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if hasattr(method, "on_step_end"):
+            method.on_step_end(step + 1, steps)
+        losses.append(float(loss.detach()))
+    return losses
 
 
 def tiny_images(n: int = 32, size: int = 16, seed: int = 0) -> torch.Tensor:
@@ -16,23 +38,36 @@ def tiny_images(n: int = 32, size: int = 16, seed: int = 0) -> torch.Tensor:
 
 
 def train_losses(make_method, recipes=None, steps: int = 30, lr: float = 1e-3, seed: int = 0) -> list[float]:
+    """``make_method(backbone, dim)`` on a width-4 ConvNet, views of ``tiny_images``."""
     torch.manual_seed(seed)
     backbone, dim = build_backbone("convnet", width=4)
     method = make_method(backbone, dim)
     recipes = recipes or [simclr(16, min_scale=0.3), simclr(16, min_scale=0.3)]
-    images, g = tiny_images(), torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam([p for p in method.parameters() if p.requires_grad], lr=lr)
-    losses = []
-    for step in range(steps):
-        views = [recipe(images, g)[0] for recipe in recipes]
-        loss = method(views).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if hasattr(method, "on_step_end"):
-            method.on_step_end(step + 1, steps)
-        losses.append(float(loss.detach()))
-    return losses
+    images = tiny_images()
+    return optimise(method, lambda g: ([recipe(images, g)[0] for recipe in recipes], {}), steps, lr, seed)
+
+
+@functools.lru_cache(maxsize=None)
+def cmnist_frames16():
+    return ColorfulMovingMNIST(split="train", seed=0, image_size=16, digit_size=8).frames()
+
+
+def view_source(recipe: str, n_views: int) -> AugmentedViews:
+    images, factors = cmnist_frames16()
+    make = {"simclr": lambda: simclr(16), "crop": lambda: crop(16, min_scale=0.5)}[recipe]
+    return AugmentedViews(images[:512], factors, [make() for _ in range(n_views)])
+
+
+def train_on_source(method, source, steps: int, batch: int = 64, lr: float = 2e-3, seed: int = 0,
+                    pass_indices: bool = False) -> list[float]:
+    """Shuffled batches of ``source``; with ``pass_indices`` the method's forward also gets
+    the batch indices and the generator (as SSLModule passes them to memory-bank methods)."""
+    def next_batch(g):
+        idx = torch.randperm(len(source), generator=g)[:batch]
+        views, _ = source(idx, g)
+        return views, ({"indices": idx, "generator": g} if pass_indices else {})
+
+    return optimise(method, next_batch, steps, lr, seed)
 
 
 def first_and_last(losses: list[float], k: int = 5) -> tuple[float, float]:
