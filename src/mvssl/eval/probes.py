@@ -39,11 +39,12 @@ PROBE_LABELS = {
 }
 
 
-def format_table(results: dict[str, dict]) -> str:
-    """Markdown table: one row per metric, one column per encoder."""
+def format_table(results: dict[str, dict], labels: dict[str, str] = PROBE_LABELS) -> str:
+    """Markdown table: one row per metric (``labels`` maps result keys to row names), one
+    column per encoder."""
     names = list(results)
     lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    for key, label in PROBE_LABELS.items():
+    for key, label in labels.items():
         lines.append(f"| {label} | " + " | ".join(f"{results[n][key]:.1f}" for n in names) + " |")
     return "\n".join(lines)
 

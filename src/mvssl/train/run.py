@@ -173,8 +173,10 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
                "skipped_steps": module.skipped_steps, "resumed_from_step": start["global_step"],
                "skipped_images": skipped}
     if cfg["eval"]["enabled"]:
-        evaluate = evaluate_labelled if isinstance(dataset, LabelledImages) else evaluate_run
-        metrics.update(evaluate(cfg, encoder.eval(), echo, dataset))
+        if isinstance(dataset, LabelledImages):
+            metrics.update(evaluate_labelled(cfg, encoder.eval(), dataset, echo))
+        else:
+            metrics.update(evaluate_run(cfg, encoder.eval(), echo))
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     plot_training_curves(run_dir / "logs" / "metrics.csv", run_dir / "plots")
     echo(f"wrote {run_dir / 'metrics.json'}")
@@ -186,7 +188,7 @@ def _random_init_encoder(cfg: dict) -> Encoder:
     return Encoder.from_config(cfg).eval()
 
 
-def evaluate_labelled(cfg: dict, encoder: Encoder, echo=print, dataset: LabelledImages | None = None) -> dict:
+def evaluate_labelled(cfg: dict, encoder: Encoder, dataset: LabelledImages, echo=print) -> dict:
     """Linear-probe and kNN accuracy on the dataset's own train/test split, beside a
     random-init encoder of the same architecture."""
     e, start = cfg["eval"], time.perf_counter()
@@ -201,15 +203,12 @@ def evaluate_labelled(cfg: dict, encoder: Encoder, echo=print, dataset: Labelled
             "knn_top1_pct": 100 * knn_accuracy(htr, dataset.train_labels, hte, dataset.test_labels, e["knn_k"],
                                                e["knn_temperature"]),
         }
-    names = list(results)
-    table = "\n".join(["| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)] + [
-        f"| {label} | " + " | ".join(f"{results[n][key]:.1f}" for n in names) + " |"
-        for key, label in (("linear_top1_pct", "linear-probe accuracy (%)"), ("knn_top1_pct", "kNN accuracy (%)"))])
+    table = format_table(results, {"linear_top1_pct": "linear-probe accuracy (%)", "knn_top1_pct": "kNN accuracy (%)"})
     echo(f"\nFrozen-encoder evaluation on {cfg['data']['dataset']} (its test split):\n" + table)
     return {"eval": results, "eval_seconds": time.perf_counter() - start, "eval_table": table}
 
 
-def evaluate_run(cfg: dict, encoder: Encoder, echo=print, dataset=None) -> dict:
+def evaluate_run(cfg: dict, encoder: Encoder, echo=print) -> dict:
     """Factor probes of the trained encoder beside a random-init encoder of the same architecture."""
     e = cfg["eval"]
     start = time.perf_counter()

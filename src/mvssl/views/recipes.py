@@ -117,5 +117,3 @@ def multicrop(global_size: int, local_size: int, n_global: int = 2, n_local: int
 def identity(size: int | None = None, **norm) -> Recipe:
     """No augmentation: only conversion to float and normalisation."""
     return Recipe([], **norm)
-
-RECIPES = {"simclr": simclr, "crop": crop, "identity": identity}

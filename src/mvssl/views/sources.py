@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..data import ColorfulMovingMNIST
-from .recipes import Recipe, identity, to_float
+from .recipes import Recipe, identity
 
 
 class AugmentedViews:
@@ -52,4 +52,4 @@ class FactorSharedViews:
         return views, self.dataset.factors(first)
 
 
-__all__ = ["AugmentedViews", "FactorSharedViews", "to_float"]
+__all__ = ["AugmentedViews", "FactorSharedViews"]
