@@ -36,3 +36,9 @@ def test_strict_folder_fails_on_the_first_bad_file(tmp_path):
 def test_factor_shared_views_need_colorful_mnist():
     with pytest.raises(ConfigError, match="factor-shared views need data.dataset cmnist"):
         resolve({"data": {"dataset": "folder"}})
+
+
+def test_missing_folder_fails_clearly_and_creates_no_run_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        train(folder_config(tmp_path / "nowhere", tmp_path / "runs"), echo=lambda *_: None)
+    assert not (tmp_path / "runs" / "f").exists()

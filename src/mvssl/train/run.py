@@ -105,8 +105,6 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
     ``config.RESUME_OVERRIDABLE``)."""
     if resume is None:
         cfg = resolve(user_config)
-        run_dir = make_run_dir(cfg)
-        write_config(run_dir, cfg)
         ckpt_path, start = None, {"batches_trained": 0, "global_step": None}
     else:
         run_dir = Path(resume)
@@ -114,8 +112,11 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
     t = cfg["trainer"]
     L.seed_everything(t["seed"], workers=True, verbose=False)
 
-    dataset = build_dataset(cfg, "train")
+    dataset = build_dataset(cfg, "train")  # before a new run folder: a missing dataset leaves nothing behind
     check_batch_fits(cfg, len(dataset))
+    if resume is None:
+        run_dir = make_run_dir(cfg)
+        write_config(run_dir, cfg)
     skipped = list(getattr(dataset, "skipped", []))
     if skipped:
         echo(f"skipped {len(skipped)} unreadable image(s) (data.strict true fails instead): "
