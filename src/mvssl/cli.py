@@ -1,7 +1,14 @@
-"""``mvssl train | eval``: the command line."""
+"""``mvssl train | eval | experiment | info | bench``: the command line.
+
+``experiment``, ``info`` and ``bench`` are command groups filled from packages: every module of
+``mvssl.experiments`` (or ``mvssl.info``, ``mvssl.bench``) that defines ``COMMAND`` (its name),
+``HELP``, ``add_arguments(parser)`` and ``run(args) -> int`` becomes ``mvssl GROUP COMMAND``.
+A new experiment is a new module; nothing here changes."""
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 
 from .config import ConfigError, deep_update, load_yaml, parse_overrides
@@ -91,6 +98,42 @@ def _eval_parsers(sub) -> None:
     ev.set_defaults(func=_cmd_eval)
 
 
+COMMAND_GROUPS = {
+    "experiment": ("mvssl.experiments", "run one of the papers' experiments; its tables and plots go in a run folder"),
+    "info": ("mvssl.info", "information estimates: I_NCE of a view pair, entropy/reconstruction of an encoder"),
+    "bench": ("mvssl.bench", "measure this machine: matmul peak, training and views throughput, memory"),
+}
+
+
+def command_modules(package: str) -> list:
+    """The modules of ``package`` that define a command (see the module docstring), by name."""
+    try:
+        pkg = importlib.import_module(package)
+    except ModuleNotFoundError:
+        return []
+    modules = [importlib.import_module(f"{package}.{info.name}") for info in pkgutil.iter_modules(pkg.__path__)]
+    return sorted((m for m in modules if hasattr(m, "COMMAND")), key=lambda m: m.COMMAND)
+
+
+def _group_parsers(sub) -> None:
+    for group, (package, helptext) in COMMAND_GROUPS.items():
+        modules = command_modules(package)
+        if not modules:
+            continue
+        gp = sub.add_parser(group, help=helptext, description=helptext)
+        commands = gp.add_subparsers(dest="subcommand", required=True)
+        for module in modules:
+            p = commands.add_parser(module.COMMAND, help=module.HELP, description=module.HELP)
+            module.add_arguments(p)
+            p.set_defaults(func=lambda args, extra, m=module: _run_command(m, args, extra))
+
+
+def _run_command(module, args, extra: list[str]) -> int:
+    if extra:
+        raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
+    return module.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mvssl", description="Multi-view self-supervised learning.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its newest complete checkpoint")
     tr.set_defaults(func=_cmd_train)
     _eval_parsers(sub)
+    _group_parsers(sub)
     return parser
 
 
