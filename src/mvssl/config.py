@@ -74,6 +74,8 @@ DEFAULTS: dict[str, Any] = {
         "max_nan_skips": 5,  # with on_nan skip: stop after this many skipped steps in a row
         "collapse_std": 0.1,  # warn below this embedding std (x sqrt(dim): 1 = spread over the sphere)
         "collapse_rank": 1.5,  # warn below this effective rank of the embeddings (1 = all on a line)
+        "er_monitor": True,  # log entropy, reconstruction and I_ER of the projections (docs/er.md)
+        "er_kappa": 10.0,  # vMF concentration of the monitor's entropy KDE and reconstruction
         "progress": True,
         "compile": False,
         "out_dir": "runs",
@@ -99,12 +101,13 @@ POSITIVE = {("data", "image_size"), ("data", "digit_size"), ("optim", "lr"), ("o
             ("trainer", "max_steps"), ("trainer", "log_every"), ("trainer", "checkpoint_every"),
             ("trainer", "keep_checkpoints"), ("trainer", "devices"), ("trainer", "num_nodes"),
             ("backbone", "width"), ("eval", "knn_k"), ("eval", "knn_temperature"), ("views", "n_views"),
-            ("trainer", "max_nan_skips")}
+            ("trainer", "max_nan_skips"), ("trainer", "er_kappa")}
 NON_NEGATIVE = {("optim", "weight_decay"), ("optim", "warmup_steps"), ("trainer", "seed"), ("data", "seed"),
                 ("trainer", "collapse_std"), ("trainer", "collapse_rank")}
 # keys a resumed run may change: none of them alters what is computed, so resume stays exact
 RESUME_OVERRIDABLE = {("trainer", "progress"), ("trainer", "on_nan"), ("trainer", "max_nan_skips"),
                       ("trainer", "collapse_std"), ("trainer", "collapse_rank"), ("trainer", "log_every"),
+                      ("trainer", "er_monitor"), ("trainer", "er_kappa"),
                       ("eval", "enabled"), ("eval", "random_baseline"), ("eval", "knn_k"),
                       ("eval", "knn_temperature")}
 

@@ -18,7 +18,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .monitor import collapse_message, effective_rank, embedding_std
 from .optim import build_optimizer, warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -70,7 +69,8 @@ class SSLModule(L.LightningModule):
         self.batches_trained = 0  # batches that reached training_step, skipped ones included
         self.skipped_steps = 0
         self.skips_in_a_row = 0
-        self.collapse_warned = False
+        # the step's detached embeddings on logging steps, for the EmbeddingMonitor callback
+        self.monitor_embeddings: list[torch.Tensor] | None = None
         self._skipping = False
         self._pending_rng: dict | None = None
 
@@ -122,7 +122,7 @@ class SSLModule(L.LightningModule):
             loss = loss + probe_loss
             logs["train/probe_acc"] = (logits.argmax(1) == targets[self.probe_target]).float().mean()
         if out.embeddings and (self.global_step + 1) % t["log_every"] == 0:  # when Lightning logs
-            logs.update(self._monitor_collapse(out.embeddings[0]))
+            self.monitor_embeddings = [e.detach() for e in out.embeddings[:2]]
         logs["train/skipped_steps"] = float(self.skipped_steps)
         self.log_dict(logs, prog_bar=False, on_step=True, sync_dist=False)
         self.log("loss", out.loss.detach(), prog_bar=True, logger=False)
@@ -154,16 +154,6 @@ class SSLModule(L.LightningModule):
                     f"{self.skipped_steps} skipped so far, {self.skips_in_a_row} in a row)")
         self.log("train/skipped_steps", float(self.skipped_steps), on_step=True)
         return None
-
-    def _monitor_collapse(self, embeddings: torch.Tensor) -> dict[str, float]:
-        t = self.config["trainer"]
-        std, rank = embedding_std(embeddings), effective_rank(embeddings)
-        message = collapse_message(std, rank, t["collapse_std"], t["collapse_rank"], self.global_step)
-        if message and not self.collapse_warned and self.global_rank == 0:
-            self.collapse_warned = True
-            log.warning(message)
-            print(f"warning: {message}", flush=True)
-        return {"monitor/embedding_std": std, "monitor/effective_rank": rank}
 
     def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
         optimizer.step(closure=optimizer_closure)  # runs training_step and backward

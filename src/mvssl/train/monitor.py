@@ -1,10 +1,18 @@
-"""Cheap health measures of a batch of embeddings, to catch representation collapse."""
+"""Cheap health measures of a batch of embeddings, to catch representation collapse, and
+the callback that logs them during training (on the step's own embeddings: no extra
+forward pass)."""
 from __future__ import annotations
 
+import logging
 import math
 
+import lightning as L
 import torch
 import torch.nn.functional as F
+
+from ..losses.er import vmf_kde_entropy, vmf_reconstruction_error
+
+log = logging.getLogger(__name__)
 
 
 def embedding_std(z: torch.Tensor) -> float:
@@ -28,6 +36,17 @@ def effective_rank(z: torch.Tensor, eps: float = 1e-7) -> float:
     return float(torch.exp(-(p * p.log()).sum()))
 
 
+@torch.no_grad()
+def er_measures(z1: torch.Tensor, z2: torch.Tensor, kappa: float) -> dict[str, float]:
+    """Entropy and reconstruction of a pair of views' projections [N, D] (docs/er.md):
+    ``entropy`` = H(Z2) by the plug-in vMF KDE, ``reconstruction`` = E[log q(z2 | z1)] with
+    q = vMF(mean direction z1, kappa) (both absolute, vMF constants included, nats), and
+    ``i_er`` = entropy + reconstruction, the I_ER lower bound on I(Z1; Z2)."""
+    entropy = float(vmf_kde_entropy(z2.detach(), kappa, "plugin"))
+    reconstruction = -float(vmf_reconstruction_error(z2.detach(), z1.detach(), kappa))
+    return {"entropy": entropy, "reconstruction": reconstruction, "i_er": entropy + reconstruction}
+
+
 def collapse_message(std: float, rank: float, min_std: float, min_rank: float, step: int) -> str | None:
     """A warning when either measure is below its threshold, else None."""
     if std >= min_std and rank >= min_rank:
@@ -36,3 +55,39 @@ def collapse_message(std: float, rank: float, min_std: float, min_rank: float, s
             f"trainer.collapse_std {min_std}), effective rank {rank:.2f} (warn below trainer.collapse_rank "
             f"{min_rank}). The embeddings are (nearly) the same for every image; check the views, "
             "optim.lr and the method's temperature/predictor.")
+
+
+class EmbeddingMonitor(L.Callback):
+    """Logs ``monitor/embedding_std``, ``monitor/effective_rank`` (of view 1's projections)
+    and, with ``trainer.er_monitor`` (on by default) and at least two views,
+    ``monitor/entropy``, ``monitor/reconstruction`` and ``monitor/i_er`` (``er_measures``
+    with kappa ``trainer.er_kappa``), every ``trainer.log_every`` steps, from the
+    embeddings ``SSLModule`` keeps of that step (``monitor_embeddings``, detached). Warns
+    once, on the log and on stdout, when the std or the effective rank says collapse.
+    Cost per logged step: one N x N similarity matrix and one SVD of [N, D]."""
+
+    def __init__(self, min_std: float, min_rank: float, er: bool = True, kappa: float = 10.0):
+        self.min_std, self.min_rank, self.er, self.kappa = min_std, min_rank, er, kappa
+        self.collapse_warned = False
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        embeddings = getattr(pl_module, "monitor_embeddings", None)
+        if not embeddings:
+            return
+        pl_module.monitor_embeddings = None
+        logs = self.measure(embeddings, trainer.global_step, trainer.global_rank == 0)
+        pl_module.log_dict({f"monitor/{k}": v for k, v in logs.items()}, on_step=True, prog_bar=False)
+
+    def measure(self, embeddings: list[torch.Tensor], step: int, warn: bool = True) -> dict[str, float]:
+        z = embeddings[0]
+        logs = {"embedding_std": embedding_std(z), "effective_rank": effective_rank(z)}
+        if self.er and len(embeddings) >= 2 and len(z) >= 2 and embeddings[1].shape == z.shape:
+            logs.update(er_measures(z, embeddings[1], self.kappa))
+        message = collapse_message(logs["embedding_std"], logs["effective_rank"], self.min_std, self.min_rank, step)
+        if message and warn and not self.collapse_warned:
+            self.collapse_warned = True
+            if "entropy" in logs:
+                message += f" vMF-KDE entropy {logs['entropy']:.2f} nats (kappa {self.kappa})."
+            log.warning(message)
+            print(f"warning: {message}", flush=True)
+        return logs

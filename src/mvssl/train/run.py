@@ -23,6 +23,7 @@ from ..eval.probes import factor_probes, format_table, probe_frames
 from .build import build_dataset, build_method, build_view_source
 from .checkpoints import CHECKPOINT_DIR, SafeCheckpointIO, latest_complete_checkpoint, remove_partial_writes
 from .module import SSLModule
+from .monitor import EmbeddingMonitor
 from .plots import plot_training_curves
 from .precision import resolve_precision
 
@@ -140,11 +141,12 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
                                  auto_insert_metric_name=False, every_n_train_steps=t["checkpoint_every"],
                                  save_top_k=t["keep_checkpoints"], monitor="step", mode="max", save_last=True,
                                  enable_version_counter=False)  # a resumed run rewrites a step's file in place
+    monitor = EmbeddingMonitor(t["collapse_std"], t["collapse_rank"], er=t["er_monitor"], kappa=t["er_kappa"])
     precision = resolve_precision(t["precision"], t["accelerator"])
     trainer = L.Trainer(
         max_steps=t["max_steps"], accelerator=t["accelerator"], devices=t["devices"], num_nodes=t["num_nodes"],
         strategy=t["strategy"], precision=precision, logger=_loggers(run_dir, start["global_step"]),
-        callbacks=[checkpoint], plugins=[SafeCheckpointIO()], deterministic=t["deterministic"],
+        callbacks=[checkpoint, monitor], plugins=[SafeCheckpointIO()], deterministic=t["deterministic"],
         log_every_n_steps=t["log_every"], enable_progress_bar=t["progress"], enable_model_summary=False,
         default_root_dir=run_dir, use_distributed_sampler=False,
     )
