@@ -10,7 +10,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from ..losses.er import vmf_kde_entropy, vmf_reconstruction_error
+from ..losses.er import cross_entropy_reconstruction, marginal_entropy, vmf_kde_entropy, vmf_reconstruction_error
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,20 @@ def er_measures(z1: torch.Tensor, z2: torch.Tensor, kappa: float) -> dict[str, f
     return {"entropy": entropy, "reconstruction": reconstruction, "i_er": entropy + reconstruction}
 
 
+@torch.no_grad()
+def discrete_er_measures(logits1: torch.Tensor, logits2: torch.Tensor, temperature: float) -> dict[str, float]:
+    """The discrete counterparts for methods whose embeddings are cluster logits (DINO's
+    student head): p_v = softmax(logits_v / temperature); ``discrete_entropy`` = H of the
+    batch-mean of p_2, ``discrete_reconstruction`` = -CE(p_2, p_1) = E[sum_k p_2k log p_1k],
+    ``discrete_i_er`` their sum. Both views are the student's (the monitor sees only the
+    step's embeddings, not the teacher's centred targets)."""
+    p2 = F.softmax(logits2.detach().float() / temperature, dim=1)
+    entropy = float(marginal_entropy(p2))
+    reconstruction = -float(cross_entropy_reconstruction(p2, F.log_softmax(logits1.detach().float() / temperature, 1)))
+    return {"discrete_entropy": entropy, "discrete_reconstruction": reconstruction,
+            "discrete_i_er": entropy + reconstruction}
+
+
 def collapse_message(std: float, rank: float, min_std: float, min_rank: float, step: int) -> str | None:
     """A warning when either measure is below its threshold, else None."""
     if std >= min_std and rank >= min_rank:
@@ -61,7 +75,8 @@ class EmbeddingMonitor(L.Callback):
     """Logs ``monitor/embedding_std``, ``monitor/effective_rank`` (of view 1's projections)
     and, with ``trainer.er_monitor`` (on by default) and at least two views,
     ``monitor/entropy``, ``monitor/reconstruction`` and ``monitor/i_er`` (``er_measures``
-    with kappa ``trainer.er_kappa``), every ``trainer.log_every`` steps, from the
+    with kappa ``trainer.er_kappa``; for a method with a ``student_temperature``, DINO, also
+    ``monitor/discrete_*``, ``discrete_er_measures``), every ``trainer.log_every`` steps, from the
     embeddings ``SSLModule`` keeps of that step (``monitor_embeddings``, detached). Warns
     once, on the log and on stdout, when the std or the effective rank says collapse.
     Cost per logged step: one N x N similarity matrix and one SVD of [N, D]."""
@@ -75,14 +90,19 @@ class EmbeddingMonitor(L.Callback):
         if not embeddings:
             return
         pl_module.monitor_embeddings = None
-        logs = self.measure(embeddings, trainer.global_step, trainer.global_rank == 0)
+        # DINO-like methods: the embeddings are the student's cluster logits at this temperature
+        temperature = getattr(pl_module.method, "student_temperature", None)
+        logs = self.measure(embeddings, trainer.global_step, trainer.global_rank == 0, temperature)
         pl_module.log_dict({f"monitor/{k}": v for k, v in logs.items()}, on_step=True, prog_bar=False)
 
-    def measure(self, embeddings: list[torch.Tensor], step: int, warn: bool = True) -> dict[str, float]:
+    def measure(self, embeddings: list[torch.Tensor], step: int, warn: bool = True,
+                temperature: float | None = None) -> dict[str, float]:
         z = embeddings[0]
         logs = {"embedding_std": embedding_std(z), "effective_rank": effective_rank(z)}
         if self.er and len(embeddings) >= 2 and len(z) >= 2 and embeddings[1].shape == z.shape:
             logs.update(er_measures(z, embeddings[1], self.kappa))
+            if temperature is not None:
+                logs.update(discrete_er_measures(z, embeddings[1], temperature))
         message = collapse_message(logs["embedding_std"], logs["effective_rank"], self.min_std, self.min_rank, step)
         if message and warn and not self.collapse_warned:
             self.collapse_warned = True

@@ -6,7 +6,9 @@ from pathlib import Path
 
 
 def plot_training_curves(metrics_csv: Path, out_dir: Path) -> list[Path]:
-    """One PNG per logged ``train/*`` series against the step; returns the files written."""
+    """One PNG per logged ``train/*`` series (``NAME.png``) and per ``monitor/*`` series
+    (``monitor_NAME.png``: embedding std, effective rank, entropy, reconstruction, I_ER)
+    against the step; returns the files written."""
     if not Path(metrics_csv).exists():
         return []
     import matplotlib
@@ -18,7 +20,7 @@ def plot_training_curves(metrics_csv: Path, out_dir: Path) -> list[Path]:
     with open(metrics_csv) as f:
         for row in csv.DictReader(f):
             for key, value in row.items():
-                if key.startswith("train/") and value not in ("", None):
+                if key.startswith(("train/", "monitor/")) and value not in ("", None):
                     steps, values = series.setdefault(key, ([], []))
                     steps.append(int(row["step"]))
                     values.append(float(value))
@@ -31,7 +33,7 @@ def plot_training_curves(metrics_csv: Path, out_dir: Path) -> list[Path]:
         ax.set_ylabel(key.removeprefix("train/"))
         ax.grid(alpha=0.3)
         fig.tight_layout()
-        path = out_dir / f"{key.removeprefix('train/')}.png"
+        path = out_dir / f"{key.removeprefix('train/').replace('/', '_')}.png"
         fig.savefig(path, dpi=100)
         plt.close(fig)
         written.append(path)

@@ -1,0 +1,1 @@
+"""Information estimates of trained runs: ``mvssl info NAME`` commands."""
