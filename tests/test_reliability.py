@@ -1,5 +1,6 @@
 """Reliability: exact resume after SIGKILL, atomic and safe checkpoints, NaN policy,
 collapse warning. Tiny runs on CPU."""
+import csv
 import json
 import logging
 import os
@@ -83,7 +84,8 @@ def test_sigkilled_run_resumed_ends_with_bitwise_equal_weights(tmp_path):
     assert "resuming" in resumed.stdout and "(step 0)" not in resumed.stdout
     assert reference.wait() == 0, reference.stderr.read().decode()[-2000:]
     assert same_weights(encoder_weights(tmp_path / "reference"), encoder_weights(killed))
-    steps = [int(float(line.split(",")[3])) for line in (killed / "logs" / "metrics.csv").read_text().splitlines()[1:]]
+    with open(killed / "logs" / "metrics.csv") as f:  # by name: the column order follows the logged keys
+        steps = [int(float(row["step"])) for row in csv.DictReader(f)]
     assert steps == sorted(set(steps))  # the killed part's extra rows were dropped, not duplicated
 
 
