@@ -24,6 +24,7 @@ from .dino import DINO
 from .simsiam import SimSiam
 from .swav import SwAV
 
+
 def _signature_with_er(base: type, continuous: bool) -> inspect.Signature:
     """The base constructor's signature plus the ER keys, so config validation and
     ``build_method`` see every hyperparameter by name (they read the signature)."""
