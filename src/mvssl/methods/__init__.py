@@ -6,13 +6,14 @@ from .base import MethodOutput, encode_views, n_global_views
 from .byol import BYOL
 from .cmc import CMC
 from .dino import DINO
+from .looc import LooC
 from .moco import MoCo
 from .simclr import SimCLR
 from .simsiam import SimSiam
 from .swav import SwAV
 
 METHODS = {"simclr": SimCLR, "moco": MoCo, "cmc": CMC, "byol": BYOL, "simsiam": SimSiam, "swav": SwAV,
-           "dino": DINO}
+           "dino": DINO, "looc": LooC}
 
 __all__ = ["METHODS", "MethodOutput", "encode_views", "n_global_views", "SimCLR", "MoCo", "CMC", "BYOL",
-           "SimSiam", "SwAV", "DINO"]
+           "SimSiam", "SwAV", "DINO", "LooC"]
