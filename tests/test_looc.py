@@ -205,3 +205,14 @@ def test_looc_plus_plus_needs_a_looc_encoder():
     assert enc.heads is None
     with pytest.raises(ValueError, match="--method looc"):
         enc.embed(tiny_images(2), representation="looc++")
+
+
+def test_claim_checks_need_differences_beyond_two_standard_errors():
+    from mvssl.experiments.looc import claim_checks, difference_se
+
+    assert difference_se(50, 50, 1000) == pytest.approx(100 * (0.5 / 1000) ** 0.5)
+    acc = {"MoCo v2": {"rotation": 40.0, "hue": 40.0, "digit": 60.0}, "random init": {"digit": 12.0},
+           "LooC": {"rotation": 41.0, "hue": 60.0, "digit": 58.0}, "LooC++": {"rotation": 50.0, "hue": 39.0, "digit": 50.0}}
+    checks = list(claim_checks(acc, 1000).values())
+    # LooC: rotation +1 (noise), hue +20, digit -2 (within noise); LooC++: rotation +10, hue -1, digit -10
+    assert checks == [False, True, True, True, False, False, True, True]

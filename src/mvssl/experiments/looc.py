@@ -20,6 +20,7 @@ training runs (``looc/`` and ``moco/``).
 from __future__ import annotations
 
 import json
+import math
 import time
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +34,7 @@ TASKS = {"rotation": "rotation prediction, 4-way (%)", "hue": "hue-shift predict
          "background": "background photo, 10-way (%)", "digit": "digit, 10-way (%)"}
 REPRESENTATIONS = {"LooC": ("looc", "backbone"), "LooC++": ("looc", "looc++"), "MoCo v2": ("moco", "backbone"),
                    "random init": ("random", "backbone")}
-DIGIT_TOLERANCE_PTS = 2.0
+SIGNIFICANT_SE = 2.0  # a difference counts when it exceeds two standard errors (about a 95% two-sided test)
 
 
 def add_arguments(p) -> None:
@@ -109,18 +110,30 @@ def evaluate(reps: dict, tasks: dict, quick: bool, seed: int, echo) -> dict:
             "corruptions": {"test_images": n_test, "severities": list(severities)}}
 
 
-def claim_checks(acc: dict) -> dict[str, bool]:
-    looc, plus, moco = acc["LooC"], acc["LooC++"], acc["MoCo v2"]
-    return {
-        "LooC predicts rotation better than MoCo": looc["rotation"] > moco["rotation"],
-        "LooC predicts hue shift better than MoCo": looc["hue"] > moco["hue"],
-        "LooC++ predicts rotation better than MoCo": plus["rotation"] > moco["rotation"],
-        "LooC++ predicts hue shift better than MoCo": plus["hue"] > moco["hue"],
-        f"LooC digit accuracy within {DIGIT_TOLERANCE_PTS} pts of MoCo or above":
-            looc["digit"] >= moco["digit"] - DIGIT_TOLERANCE_PTS,
-        f"LooC++ digit accuracy within {DIGIT_TOLERANCE_PTS} pts of MoCo or above":
-            plus["digit"] >= moco["digit"] - DIGIT_TOLERANCE_PTS,
-    }
+def difference_se(a_pct: float, b_pct: float, n: int) -> float:
+    """Standard error (pts) of the difference of two accuracies, each on ``n`` test items
+    (binomial, treated as independent)."""
+    a, b = a_pct / 100, b_pct / 100
+    return 100 * math.sqrt((a * (1 - a) + b * (1 - b)) / n)
+
+
+def claim_checks(acc: dict, n_test: int) -> dict[str, bool]:
+    """The paper's claim as checks: better than MoCo on the augmentation-dependent tasks by
+    more than ``SIGNIFICANT_SE`` standard errors, and not worse by more than that on digits."""
+    moco, checks = acc["MoCo v2"], {}
+    for name in ("LooC", "LooC++"):
+        ours = acc[name]
+        for task in ("rotation", "hue"):
+            margin = SIGNIFICANT_SE * difference_se(ours[task], moco[task], n_test)
+            checks[f"{name} beats MoCo on {task} by more than {margin:.1f} pts"] = ours[task] - moco[task] > margin
+        margin = SIGNIFICANT_SE * difference_se(ours["digit"], moco["digit"], n_test)
+        checks[f"{name} digit accuracy not below MoCo's by more than {margin:.1f} pts"] = \
+            ours["digit"] >= moco["digit"] - margin
+    for name in ("MoCo v2", "LooC"):  # without this the digit checks above say little
+        margin = SIGNIFICANT_SE * difference_se(acc[name]["digit"], acc["random init"]["digit"], n_test)
+        checks[f"{name} learns the digit (beats random init by more than {margin:.1f} pts)"] = \
+            acc[name]["digit"] - acc["random init"]["digit"] > margin
+    return checks
 
 
 def markdown(report: dict) -> str:
@@ -130,14 +143,17 @@ def markdown(report: dict) -> str:
     lines = ["| linear probe / task | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     lines += [f"| {label} | " + " | ".join(f"{acc[n][key]:.1f}" for n in names) + " |" for key, label in rows]
     spaces = report["space_names"]
-    lines += ["", "Which embedding space the LooC++ linear classifier relies on (share of correct test "
+    lines += ["", "Chance: 25% for rotation and hue, 10% for background and digit, 20% for 5-way episodes.", "",
+              "Which embedding space the LooC++ linear classifier relies on (share of correct test "
               "predictions whose largest contribution comes from the space / share of |weight|):", "",
               "| task | " + " | ".join(f"Z_{s} ({'all' if s == 0 else n})" for s, n in enumerate(spaces)) + " |",
               "|---|" + "---:|" * len(spaces)]
     for task, r in report["reliance"].items():
         lines.append(f"| {task} | " + " | ".join(f"{100 * t:.0f}% / {100 * w:.0f}%" for t, w in
                                                  zip(r["top_contributor"], r["weight_share"])) + " |")
-    lines += ["", "Claim checks: " + "; ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in report["checks"].items()),
+    lines += ["", f"Claim checks (margins: {SIGNIFICANT_SE:g} standard errors of the difference on "
+              f"{report['test_items']} test frames):", "",
+              *(f"- {k}: {'yes' if v else 'NO'}" for k, v in report["checks"].items()),
               "", f"Budget: {report['steps']} steps of batch {report['batch_size']} per encoder, augmentations "
               f"crop+flip, {', '.join(report['augmentations'])}; wall time {report['seconds']['total']:.0f} s "
               f"(training LooC {report['seconds']['train_looc']:.0f} s, MoCo {report['seconds']['train_moco']:.0f} s, "
@@ -179,9 +195,10 @@ def run(args) -> int:
     seconds["evaluate"] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - started
     space_names = ["all", *augmentations]
-    report.update({"steps": steps, "batch_size": args.batch_size, "augmentations": augmentations, "seed": args.seed,
+    report.update({"test_items": len(tasks["digit"]["test"][1]), "steps": steps, "batch_size": args.batch_size, "augmentations": augmentations, "seed": args.seed,
                    "quick": args.quick, "space_names": space_names, "seconds": seconds,
-                   "checks": claim_checks(report["accuracy"]), "runs": {k: str(v) for k, v in run_dirs.items()}})
+                   "checks": claim_checks(report["accuracy"], len(tasks["digit"]["test"][1])),
+                   "runs": {k: str(v) for k, v in run_dirs.items()}})
     plot_reliance(report["reliance"], space_names, out / "looc_heads.png")
     table = markdown(report)
     (out / "results.md").write_text(table + "\n")
