@@ -52,7 +52,6 @@ def test_masks_on_a_hand_made_batch():
     # two augmentations (spaces Z_0, Z_1, Z_2; keys k_0, k_1, k_2) and two images a, b:
     # column m * 2 + image is key k_m of that image
     positive, negative = leave_one_out_masks(2, 2)
-    P, N, _ = True, False, None  # noqa: E741
     expected_positive = [
         [[1, 0, 1, 0, 1, 0], [0, 1, 0, 1, 0, 1]],  # Z_0: every key of the same image
         [[0, 0, 1, 0, 0, 0], [0, 0, 0, 1, 0, 0]],  # Z_1: only k_1 of the same image
@@ -216,3 +215,20 @@ def test_claim_checks_need_differences_beyond_two_standard_errors():
     checks = list(claim_checks(acc, 1000).values())
     # LooC: rotation +1 (noise), hue +20, digit -2 (within noise); LooC++: rotation +10, hue -1, digit -10
     assert checks == [False, True, True, True, False, False, True, True]
+
+
+def test_a_looc_run_saves_an_encoder_with_both_representations(tmp_path):
+    from mvssl.train import train
+
+    cfg = {"method": {"name": "looc", "proj_hidden_dim": 32, "proj_dim": 16, "queue_size": 64},
+           "views": {"name": "looc", "augmentations": ["color", "rotate"]}, "backbone": {"width": 4},
+           "data": {"image_size": 16, "digit_size": 8}, "optim": {"batch_size": 32, "warmup_steps": 2},
+           "trainer": {"max_steps": 6, "checkpoint_every": 6, "progress": False, "out_dir": str(tmp_path),
+                       "name": "looc"}, "eval": {"enabled": False}}
+    run_dir, _ = train(cfg, echo=lambda *_: None)
+    images = tiny_images(4)
+    from_encoder, from_checkpoint = load(run_dir / "encoder.pt"), load(run_dir / "checkpoints" / "last.ckpt")
+    for rep, dim in (("backbone", 32), ("looc++", 3 * 16)):
+        v = from_encoder.embed(images, representation=rep)
+        assert v.shape == (4, dim)
+        torch.testing.assert_close(v, from_checkpoint.embed(images, representation=rep))
