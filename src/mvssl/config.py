@@ -46,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
         "global_min_scale": 0.4,  # multicrop: large crops cover [global_min_scale, 1] of the area
         "local_min_scale": 0.05,  # multicrop: small crops cover [local_min_scale, local_max_scale]
         "local_max_scale": 0.4,
+        "augmentations": ["color", "rotate", "blur"],  # looc / looc-pair: the a_1..a_n after crop + flip
     },
     "backbone": {"name": "convnet", "width": 16, "cifar_stem": True},
     "optim": {
@@ -88,7 +89,7 @@ CHOICES = {
     ("data", "dataset"): ("cmnist", "cifar10", "cifar100", "stl10", "folder"),
     ("data", "digits"): ("offline", "mnist"),
     ("data", "backgrounds"): ("photos", "stl10"),
-    ("views", "name"): ("factor-shared", "simclr", "byol", "multicrop", "crop"),
+    ("views", "name"): ("factor-shared", "simclr", "byol", "multicrop", "crop", "looc", "looc-pair"),
     ("views", "augment"): ("none", "simclr"),
     ("backbone", "name"): ("convnet", "resnet18", "resnet34", "resnet50"),
     ("optim", "name"): ("adamw", "sgd", "lars"),
@@ -211,6 +212,7 @@ def _validate(cfg: dict) -> None:
     if cfg["views"]["name"] == "multicrop":
         _validate_multicrop(cfg["views"], d["image_size"])
         _check_method_takes_multicrop(cfg)
+    _validate_looc(cfg)
     if cfg["optim"]["warmup_steps"] >= cfg["trainer"]["max_steps"]:
         raise ConfigError("optim.warmup_steps must be smaller than trainer.max_steps")
     if cfg["method"].get("temperature", 1.0) <= 0:
@@ -282,6 +284,22 @@ def _validate_multicrop(v: dict, image_size: int) -> None:
     if not 0 < v["local_min_scale"] <= v["local_max_scale"] <= 1:
         raise ConfigError("views.local_min_scale and views.local_max_scale: need 0 < min <= max <= 1, got "
                           f"{v['local_min_scale']} and {v['local_max_scale']}")
+
+
+def _validate_looc(cfg: dict) -> None:
+    """LooC trains on leave-one-out views and nothing else trains on them (``looc-pair`` gives
+    other methods two views with the same augmentations)."""
+    from .views.looc import AUGMENTATIONS
+
+    v = cfg["views"]
+    bad = [a for a in v["augmentations"] if a not in AUGMENTATIONS]
+    if bad or not v["augmentations"] or len(set(v["augmentations"])) != len(v["augmentations"]):
+        raise ConfigError(f"views.augmentations: {v['augmentations']} must be distinct names from "
+                          f"{sorted(AUGMENTATIONS)} (bad: {bad})")
+    if (cfg["method"]["name"] == "looc") != (v["name"] == "looc"):
+        raise ConfigError(f"views.name {v['name']!r} with method {cfg['method']['name']!r}: method looc takes "
+                          "--views.name looc (leave-one-out views), and only it does; other methods can use "
+                          "the same augmentations with --views.name looc-pair")
 
 
 def _check_method_takes_multicrop(cfg: dict) -> None:

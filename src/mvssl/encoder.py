@@ -12,28 +12,55 @@ from torch import nn
 ENCODER_FILE = "encoder.pt"
 
 
+REPRESENTATIONS = ("backbone", "looc", "looc++")
+
+
 class Encoder(nn.Module):
     """A frozen backbone plus the preprocessing it was trained with.
 
     ``embed(uint8 [N, 3, H, W]) -> float [N, D]`` resizes to ``image_size`` if needed,
     normalises with the training mean/std and runs the backbone in eval mode, in batches.
     ``backbone`` is a plain ``nn.Module`` to take downstream.
+
+    An encoder trained with LooC also keeps its n + 1 projection ``heads``:
+    ``embed(x, representation="looc++")`` is the concatenation of the L2-normalised
+    embedding spaces [N, (n + 1) d]; the default (``"backbone"``, alias ``"looc"``) is the
+    backbone feature V.
     """
 
-    def __init__(self, backbone: nn.Module, image_size: int, mean, std, config: dict | None = None):
+    def __init__(self, backbone: nn.Module, image_size: int, mean, std, config: dict | None = None,
+                 heads: nn.ModuleList | None = None):
         super().__init__()
-        self.backbone, self.image_size = backbone, image_size
+        self.backbone, self.image_size, self.heads = backbone, image_size, heads
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32)[:, None, None], persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32)[:, None, None], persistent=False)
         self.config = config or {}
 
     @classmethod
     def from_config(cls, config: dict) -> "Encoder":
-        from .train.build import build_encoder_backbone
+        from .train.build import build_encoder_backbone, build_encoder_heads
 
         backbone = build_encoder_backbone(config)
         pre = preprocessing(config)
-        return cls(backbone, pre["image_size"], pre["mean"], pre["std"], config)
+        return cls(backbone, pre["image_size"], pre["mean"], pre["std"], config, build_encoder_heads(config))
+
+    def load_method_weights(self, method: nn.Module) -> None:
+        """Copy the trained weights a run keeps: ``method.backbone`` (and LooC's ``method.projectors``)."""
+        self.backbone.load_state_dict(method.backbone.state_dict())
+        if self.heads is not None:
+            self.heads.load_state_dict(method.projectors.state_dict())
+
+    def _representation_fn(self, representation: str):
+        if representation not in REPRESENTATIONS:
+            raise ValueError(f"representation must be one of {list(REPRESENTATIONS)}, got {representation!r}")
+        if representation != "looc++":
+            return self.backbone
+        if self.heads is None:
+            raise ValueError("representation 'looc++' needs an encoder trained with --method looc (this one has no "
+                             f"embedding heads; method {self.config.get('method', {}).get('name')!r})")
+        from .methods.looc import embed_spaces
+
+        return lambda x: embed_spaces(self.heads, self.backbone(x))
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
@@ -44,22 +71,25 @@ class Encoder(nn.Module):
         return (x - self.mean) / self.std
 
     @torch.no_grad()
-    def embed(self, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-        was_training = self.backbone.training
-        self.backbone.eval()
+    def embed(self, images: torch.Tensor, batch_size: int = 500, representation: str = "backbone") -> torch.Tensor:
+        network = self._representation_fn(representation)
+        was_training = self.training
+        self.eval()
         try:
-            out = [self.backbone(self.preprocess(images[i:i + batch_size])).float().cpu()
+            out = [network(self.preprocess(images[i:i + batch_size])).float().cpu()
                    for i in range(0, len(images), batch_size)]
         finally:
-            self.backbone.train(was_training)
+            self.train(was_training)
         return torch.cat(out) if out else torch.empty(0)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.embed(images)
 
     def save(self, path: str | Path) -> None:
-        save_atomic({"format": "mvssl-encoder", "config": self.config,
-                     "state_dict": self.backbone.state_dict()}, path)
+        state = {"format": "mvssl-encoder", "config": self.config, "state_dict": self.backbone.state_dict()}
+        if self.heads is not None:
+            state["heads_state_dict"] = self.heads.state_dict()
+        save_atomic(state, path)
 
 
 def preprocessing(config: dict) -> dict:
@@ -152,13 +182,20 @@ def load(path: str | Path) -> Encoder:
         raise FileNotFoundError(path)
     state = safe_torch_load(path)
     if state.get("format") == "mvssl-encoder":
-        config, weights = state["config"], state["state_dict"]
+        config, weights, heads = state["config"], state["state_dict"], state.get("heads_state_dict")
     elif "mvssl_config" in state and "state_dict" in state:  # a Lightning training checkpoint
         config = state["mvssl_config"]
-        prefix = "method.backbone."
-        weights = {k[len(prefix):]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
+
+        def under(prefix):
+            return {k[len(prefix):]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
+
+        weights, heads = under("method.backbone."), under("method.projectors.")
     else:
         raise ValueError(f"{path} is neither an mvssl encoder nor an mvssl training checkpoint")
     enc = Encoder.from_config(config)
     enc.backbone.load_state_dict(weights)
+    if enc.heads is not None:
+        if not heads:
+            raise ValueError(f"{path} is a LooC encoder without its embedding heads")
+        enc.heads.load_state_dict(heads)
     return enc.eval()

@@ -7,13 +7,14 @@ from .byol import BYOL
 from .cmc import CMC
 from .dino import DINO
 from .er import ER_METHODS
+from .looc import LooC
 from .moco import MoCo
 from .simclr import SimCLR
 from .simsiam import SimSiam
 from .swav import SwAV
 
 METHODS = {"simclr": SimCLR, "moco": MoCo, "cmc": CMC, "byol": BYOL, "simsiam": SimSiam, "swav": SwAV,
-           "dino": DINO, **ER_METHODS}
+           "dino": DINO, "looc": LooC, **ER_METHODS}
 
 __all__ = ["METHODS", "MethodOutput", "encode_views", "n_global_views", "SimCLR", "MoCo", "CMC", "BYOL",
-           "SimSiam", "SwAV", "DINO"]
+           "SimSiam", "SwAV", "DINO", "LooC"]

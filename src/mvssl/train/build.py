@@ -12,6 +12,7 @@ from ..methods import METHODS
 from ..config import multicrop_sizes
 from ..nn import SplitEncoder, build_backbone
 from ..views import AugmentedViews, FactorSharedViews, byol, crop, multicrop, simclr
+from ..views.looc import augmentation_recipe, looc_views
 
 
 def build_dataset(cfg: dict, split: str = "train") -> ColorfulMovingMNIST | LabelledImages:
@@ -37,6 +38,11 @@ def build_view_source(cfg: dict, dataset: ColorfulMovingMNIST):
         images, factors = dataset.train_images, {"label": dataset.train_labels}
     else:
         images, factors = dataset.frames()
+    if v["name"] == "looc":
+        return looc_views(images, factors, size, v["augmentations"], v["min_scale"])
+    if v["name"] == "looc-pair":
+        return AugmentedViews(images, factors, [augmentation_recipe(size, v["augmentations"], v["min_scale"])
+                                                for _ in range(2)])
     if v["name"] == "byol":
         return AugmentedViews(images, factors, byol(size))
     if v["name"] == "multicrop":
@@ -65,6 +71,18 @@ def build_encoder_backbone(cfg: dict) -> torch.nn.Module:
     return build_backbone_from(cfg)[0]
 
 
+def build_encoder_heads(cfg: dict) -> torch.nn.ModuleList | None:
+    """The heads a run saves beside its encoder: LooC's n + 1 query heads (the LooC++
+    representation), None for other methods."""
+    if cfg["method"]["name"] != "looc":
+        return None
+    from ..methods.looc import looc_heads
+
+    m = cfg["method"]
+    return looc_heads(build_backbone_from(cfg)[1], len(cfg["views"]["augmentations"]) + 1, m["proj_hidden_dim"],
+                      m["proj_dim"])
+
+
 def build_method(cfg: dict, num_samples: int | None = None) -> tuple[torch.nn.Module, int]:
     """The method and the dimension of the features its online probe reads.
 
@@ -79,6 +97,8 @@ def build_method(cfg: dict, num_samples: int | None = None) -> tuple[torch.nn.Mo
         if num_samples is None:
             raise ValueError(f"method {cfg['method']['name']} needs the number of training samples")
         kwargs["num_samples"] = num_samples
+    if "augmentations" in wants:  # LooC: one embedding space per augmentation of its views
+        kwargs["augmentations"] = list(cfg["views"]["augmentations"])
     if "backbone_factory" in wants:
         method = cls(backbone_factory(cfg), **kwargs)
         return method, method.feature_dim

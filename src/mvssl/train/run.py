@@ -169,7 +169,7 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
         return run_dir, {}
 
     encoder = Encoder.from_config(cfg)
-    encoder.backbone.load_state_dict(method.backbone.state_dict())
+    encoder.load_method_weights(method)
     encoder.backbone.to(memory_format=torch.contiguous_format)
     encoder.save(run_dir / ENCODER_FILE)
     metrics = {"train_seconds": train_seconds, "steps": trainer.global_step, "precision": precision,

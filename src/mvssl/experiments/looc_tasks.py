@@ -1,0 +1,108 @@
+"""Downstream tasks and head analysis for ``mvssl experiment looc``.
+
+Tasks on Colorful-Moving-MNIST frames (probes train on the 4,000 fixed train frames and
+are scored on the 1,000 fixed test frames, whose digits were never seen in training):
+
+- ``rotation``: each frame is turned by k x 90 degrees, k drawn per frame; predict k (4 classes).
+  Needs exactly what an encoder invariant to four-way rotation discards.
+- ``hue``: each frame's colours are rotated about the grey axis by k / 4 of a turn; predict k
+  (4 classes). Training jitters hue over the whole circle, so this needs exactly what an
+  encoder invariant to colour jitter discards. It is recoverable from one image because
+  the backgrounds are crops of ten natural photographs with their own colours (the digit
+  is white, so it carries no hue).
+- ``background``: which of the ten photographs is behind the digit (colour and texture).
+- ``digit``: the digit class, which no augmentation changes (the invariant task).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..eval.linear import LinearClassifier
+from ..views.ops import hue_rotation
+
+TRANSFORM_CLASSES = 4
+
+
+def rotated(images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 frames turned by k x 90 degrees (k per frame) and the labels k."""
+    k = torch.randint(TRANSFORM_CLASSES, (len(images),), generator=generator)
+    out = images.clone()
+    for turns in range(1, TRANSFORM_CLASSES):  # four batched rotations, not a loop over images
+        out[k == turns] = torch.rot90(images[k == turns], turns, dims=(2, 3))
+    return out, k
+
+
+def hue_shifted(images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 frames with hue rotated by k / 4 turns about the grey axis and the labels k."""
+    k = torch.randint(TRANSFORM_CLASSES, (len(images),), generator=generator)
+    matrix = hue_rotation(k.float() / TRANSFORM_CLASSES)  # [N, 3, 3]
+    x = images.float() / 255.0
+    shifted = torch.bmm(matrix, x.flatten(2)).view_as(x).clamp(0, 1)
+    return (shifted * 255.0).round().to(torch.uint8), k
+
+
+def make_tasks(frames: dict, seed: int) -> dict[str, dict]:
+    """{task: {"train": (uint8 images, labels), "test": (...)}} from ``probe_frames`` output."""
+    g = torch.Generator().manual_seed(seed)
+    tasks: dict[str, dict] = {"digit": {}, "background": {}, "rotation": {}, "hue": {}}
+    for split in ("train", "test"):
+        images, factors = frames[split]
+        images = images.cpu()
+        tasks["digit"][split] = (images, factors["digit"].cpu())
+        tasks["background"][split] = (images, factors["background"].cpu())
+        tasks["rotation"][split] = rotated(images, g)
+        tasks["hue"][split] = hue_shifted(images, g)
+    return tasks
+
+
+def space_reliance(probe: LinearClassifier, features: torch.Tensor, labels: torch.Tensor,
+                   n_spaces: int) -> dict[str, list[float]]:
+    """How much a linear classifier on LooC++ features (n_spaces equal blocks) leans on each
+    embedding space.
+
+    - ``top_contributor``: the paper's Fig. 4: over the correctly classified items, the share
+      for which a space's block gives the largest contribution (standardised activations x
+      weights, summed over the block) to the predicted class's logit.
+    - ``weight_share``: the share of the classifier's total |weight| (all classes) on each block.
+    """
+    x = (features.float() - probe.mean) / probe.std
+    w = probe.weights[:-1]  # [D, C], bias row dropped
+    d = x.shape[1] // n_spaces
+    logits = probe.logits(features)
+    pred = logits.argmax(1)
+    correct = pred == labels.long()
+    contribution = (x[:, :, None] * w[None]).gather(2, pred[:, None, None].expand(-1, x.shape[1], 1))[..., 0]
+    per_space = contribution.view(len(x), n_spaces, d).sum(2)  # [N, S]
+    top = per_space[correct].argmax(1)
+    counts = torch.bincount(top, minlength=n_spaces).float()
+    magnitude = w.abs().sum(1).view(n_spaces, d).sum(1)
+    return {"top_contributor": (counts / counts.sum().clamp(min=1)).tolist(),
+            "weight_share": (magnitude / magnitude.sum()).tolist(),
+            "correct": int(correct.sum())}
+
+
+def plot_reliance(reliance: dict[str, dict], space_names: list[str], path) -> None:
+    """Grouped bars per task: the share per embedding space, one panel per measure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(reliance)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    width = 0.8 / len(space_names)
+    panels = (("top_contributor", "correct predictions whose largest\ncontribution (activation x weight) is from the head"),
+              ("weight_share", "share of the linear classifier's |weight|"))
+    for ax, (key, title) in zip(axes, panels):
+        for s, name in enumerate(space_names):
+            xs = [t + (s - (len(space_names) - 1) / 2) * width for t in range(len(tasks))]
+            label = "Z_0: invariant to all" if s == 0 else f"Z_{s}: keeps {name}"
+            ax.bar(xs, [reliance[t][key][s] for t in tasks], width, label=label)
+        ax.set_xticks(range(len(tasks)), tasks)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("task (linear classifier on LooC++)")
+    axes[0].set_ylabel("share")
+    axes[0].legend(fontsize=8, title="embedding space", title_fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,107 @@
+"""Leave-one-out views (LooC, Xiao et al. 2021, Sec. 3 and Fig. 2).
+
+For augmentations a_1..a_n (applied after an independent random crop + flip):
+
+- the query q draws every parameter;
+- the key k_0 draws every parameter afresh (q and k_0 share only the image);
+- the key k_i reuses the query's parameters of a_i and draws every other one afresh, so
+  q and k_i differ in everything but a_i.
+
+Built on the views engine's recorded parameters: one ``Recipe`` makes every view, and
+k_i passes ``reuse={a_i: params_of_q[a_i]}``. Crop and flip are drawn independently for
+every view (they are not among the a_i).
+
+Views come in the order [q, k_0, k_1, ..., k_n] (``n + 2`` tensors).
+"""
+from __future__ import annotations
+
+import torch
+
+from .ops import ColorJitter, GaussianBlur, Grayscale, Op, Params, ResizedCrop, Rotate
+from .recipes import Recipe
+
+# Each augmentation a_i is one op of the views engine; its op name is what k_i reuses.
+# Colour jitter covers the whole hue circle (hue 0.5 turns, brightness/contrast/saturation
+# 0.4 as in MoCo v2): an invariant space then cannot tell hues apart, which is what the
+# colour-dependent space has to keep. Rotation is LooC's four-way rotation; blur is the
+# texture augmentation (Gaussian blur, sigma 0.1-2 px, p = 0.5).
+AUGMENTATIONS = {
+    "color": lambda: ColorJitter(0.4, 0.4, 0.4, 0.5, p=0.8),
+    "rotate": lambda: Rotate(quarter=True),
+    "blur": lambda: GaussianBlur(sigma=(0.1, 2.0), p=0.5),
+    "gray": lambda: Grayscale(p=0.2),
+}
+DEFAULT_AUGMENTATIONS = ("color", "rotate", "blur")
+
+
+def augmentation_ops(names) -> list[Op]:
+    names = list(names)
+    unknown = [n for n in names if n not in AUGMENTATIONS]
+    if unknown or not names:
+        raise ValueError(f"views.augmentations: {unknown or names} is not a non-empty list of "
+                         f"{sorted(AUGMENTATIONS)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"views.augmentations: {names} names an augmentation twice")
+    ops = [AUGMENTATIONS[n]() for n in names]
+    for name, op in zip(names, ops):
+        assert op.name == name, f"augmentation {name!r} builds op {op.name!r}"
+    return ops
+
+
+def augmentation_recipe(size: int, augmentations=DEFAULT_AUGMENTATIONS, min_scale: float = 0.08, **norm) -> Recipe:
+    """Random resized crop + flip, then every augmentation in ``augmentations`` (all drawn
+    independently): one view of LooC, and both views of its MoCo baseline."""
+    return Recipe([ResizedCrop(size, scale=(min_scale, 1.0)), *augmentation_ops(augmentations)], **norm)
+
+
+class LeaveOneOutViews:
+    """``source(indices, generator) -> ([q, k_0, ..., k_n], targets)`` from in-memory uint8
+    images; ``make(images, generator)`` also returns every view's recorded parameters."""
+
+    def __init__(self, images: torch.Tensor, targets: dict[str, torch.Tensor], recipe: Recipe,
+                 augmentations=DEFAULT_AUGMENTATIONS):
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise ValueError(f"images must be uint8 [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
+        missing = [a for a in augmentations if a not in recipe.op_names]
+        if missing:
+            raise ValueError(f"augmentations {missing} are not ops of the recipe ({recipe.op_names})")
+        self.images, self.targets, self.recipe = images, targets, recipe
+        self.augmentations = tuple(augmentations)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def n_views(self) -> int:
+        return len(self.augmentations) + 2
+
+    def to(self, device) -> "LeaveOneOutViews":
+        self.images = self.images.to(device)
+        self.targets = {k: v.to(device) for k, v in self.targets.items()}
+        return self
+
+    def make(self, images: torch.Tensor, generator: torch.Generator):
+        """Views [q, k_0, ..., k_n] and their parameters (a dict op name -> params per view)."""
+        query, query_params = self.recipe(images, generator)
+        views, params = [query], [query_params]
+        for shared in (None, *self.augmentations):
+            reuse: dict[str, Params] = {} if shared is None else {shared: query_params[shared]}
+            view, p = self.recipe(images, generator, reuse=reuse)
+            views.append(view)
+            params.append(p)
+        return views, params
+
+    def __call__(self, indices: torch.Tensor, generator: torch.Generator):
+        indices = indices.to(self.images.device)
+        views, _ = self.make(self.images[indices], generator)
+        return views, {k: v[indices] for k, v in self.targets.items()}
+
+
+def looc_views(images: torch.Tensor, targets: dict[str, torch.Tensor], size: int,
+               augmentations=DEFAULT_AUGMENTATIONS, min_scale: float = 0.08, **norm) -> LeaveOneOutViews:
+    return LeaveOneOutViews(images, targets, augmentation_recipe(size, augmentations, min_scale, **norm),
+                            augmentations)
+
+
+__all__ = ["AUGMENTATIONS", "DEFAULT_AUGMENTATIONS", "augmentation_ops", "augmentation_recipe",
+           "LeaveOneOutViews", "looc_views"]
