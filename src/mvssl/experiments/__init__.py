@@ -1,0 +1,1 @@
+"""Experiments from the papers: each module with COMMAND is an ``mvssl experiment`` command."""
