@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from ..data.datasets import load_dataset
+from ..data.splits import seeded_subset
 from ..eval.linear import linear_probe
 from ..eval.report import write_report
 from ..views.generator import COLOUR_SPACES, COUPLINGS, ViewGenerator
@@ -52,6 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--generator-lr", type=float, default=1e-3)
     p.add_argument("--temperature", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--probe-size", type=int, help="probe on a seeded subset of at most this many train "
+                   "(and test) images (default: all)")
     p.add_argument("--quick", action="store_true", help=f"a few-minute version: {QUICK}")
     p.add_argument("--out", help="run folder (default runs/view-learning-<time>)")
 
@@ -62,6 +65,11 @@ def _data(args):
         return CMNISTViews(size, max(8, round(size * 2 / 3)), args.labels_per_class, args.seed)
     data = load_dataset(args.dataset, args.root, args.image_size or 32, args.download)
     return ImageSetViews(data, args.labels_per_class, args.seed)
+
+
+def _subset(images, labels: dict, max_items: int | None, seed: int):
+    keep = seeded_subset(len(images), max_items, seed)
+    return images[keep], {t: y[keep] for t, y in labels.items()}
 
 
 def run_row(space: str, kind: str, data, probe: dict, cfg: dict, seed: int) -> dict:
@@ -98,7 +106,8 @@ def run(args) -> int:
     cfg.update(layers=args.layers, coupling=args.coupling, batch_size=args.batch_size,
                generator_lr=args.generator_lr, temperature=args.temperature)
     data = _data(args)  # before the run folder: a missing dataset leaves nothing behind
-    probe = data.probe_sets()
+    probe = {split: _subset(*images_labels, args.probe_size, args.seed)
+             for split, images_labels in data.probe_sets().items()}
     out = Path(args.out or f"runs/view-learning-{datetime.now():%Y%m%d-%H%M%S}")
     out.mkdir(parents=True, exist_ok=True)
     start, rows = time.time(), []
