@@ -141,10 +141,10 @@ def test_generator_step_lowers_and_critic_step_raises_the_bound():
     assert after_critic > start + 1e-5
 
 
-def test_generator_gets_the_reversed_nce_gradient_plus_the_ce_gradient():
+def test_generator_gets_the_reversed_nce_gradient_plus_the_weighted_ce_gradient():
     x, xl, yl = _correlated_batch(seed=1), _correlated_batch(n=12, seed=2), torch.arange(12) % 3
     gen, critic = _players(seed=3)
-    learning_step(gen, critic, "semi-supervised", x, (xl, yl))
+    learning_step(gen, critic, "semi-supervised", x, (xl, yl), ce_weight=2.0)
     got = [p.grad.clone() for p in gen.parameters()]
     critic_got = [p.grad.clone() for p in critic.encoders.parameters()]
     # independent reference: the two terms' gradients taken separately
@@ -154,9 +154,9 @@ def test_generator_gets_the_reversed_nce_gradient_plus_the_ce_gradient():
     d_nce = torch.autograd.grad(nce, params, retain_graph=True)
     d_ce = torch.autograd.grad(ce, params, retain_graph=True)
     enc = list(critic.encoders.parameters())
-    d_enc = torch.autograd.grad(nce + ce, enc)
+    d_enc = torch.autograd.grad(nce + 2.0 * ce, enc)
     for g_, a, b in zip(got, d_nce, d_ce):
-        torch.testing.assert_close(g_, -a + b, atol=1e-6, rtol=1e-4)
+        torch.testing.assert_close(g_, -a + 2.0 * b, atol=1e-6, rtol=1e-4)
     for g_, r in zip(critic_got, d_enc):  # the encoders descend both terms
         torch.testing.assert_close(g_, r, atol=1e-6, rtol=1e-4)
 

@@ -12,10 +12,12 @@ Both are linear, so with no coupling layers ``g`` is exactly the raw channel spl
 Coupling layers (Dinh et al.): the channels are partitioned into a conditioning set c and a
 transformed set t; a per-pixel MLP m (1x1 convolutions) reads x_c only:
 
-    additive (volume-preserving, NICE):  y_t = x_t + m(x_c),                  log|det J| = 0
+    additive (volume-preserving, NICE):  y_t = x_t + t(x_c),                  log|det J| = 0
     affine (RealNVP):                    y_t = x_t * exp(s(x_c)) + t(x_c),    log|det J| = sum_t s
 
-with s = tanh(.) bounded to [-1, 1] per layer. y_c = x_c in both, so each layer inverts in closed
+with s = tanh(.) and t = tanh(.) bounded to [-1, 1] per layer: the views stay in a bounded range,
+so the adversarial generator cannot "lower" the critic's bound just by blowing up their scale
+(it did, unbounded, in trial runs). y_c = x_c in both, so each layer inverts in closed
 form. The MLPs' last layers start at zero: an untrained generator *is* the raw colour space, and
 learning moves away from it. ``forward`` returns log|det dg/dx| summed over pixels, front end included.
 """
@@ -50,11 +52,11 @@ class Coupling(nn.Module):
         self.net = _pixel_mlp(len(self.cond), hidden, len(self.trans) * (2 if affine else 1))
 
     def _params(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.net(x[:, self.cond])
+        out = torch.tanh(self.net(x[:, self.cond]))
         if not self.affine:
             return torch.zeros_like(out), out
         log_s, shift = out.chunk(2, 1)
-        return torch.tanh(log_s), shift
+        return log_s, shift
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         log_s, shift = self._params(x)

@@ -4,7 +4,7 @@ f1, f2 (each with a projection head) and classifiers c1, c2 on the encoders' fea
 
     unsupervised:     min_g max_{f1,f2} I_NCE(v1; v2)
     supervised:       min_{g,f,c} CE(c1(f1(v1)), y) + CE(c2(f2(v2)), y)        (labelled batches only)
-    semi-supervised:  min_{g,c} max_{f1,f2} I_NCE(v1; v2) + CE(c1(f1(v1)), y) + CE(c2(f2(v2)), y)
+    semi-supervised:  min_{g,c} max_{f1,f2} I_NCE(v1; v2) + lambda [CE(c1(f1(v1)), y) + CE(c2(f2(v2)), y)]
     contrastive:      g frozen, max_{f1,f2} I_NCE(v1; v2)                     (CMC on the learned views)
 
 I_NCE = log N - L_NCE, with L_NCE CMC's two-sided in-batch loss averaged over the two
@@ -14,7 +14,8 @@ gets the *reversed* gradient of the same loss (a gradient-reversal layer between
 encoders), so it lowers the bound. As in the paper, labelled and unlabelled batches are used
 in turn within a step: the cross-entropy terms are computed on a labelled batch only, and
 there the encoders, classifiers and generator all descend the CE (the encoders carry the
-classifiers' features, so they are not adversaries of the CE).
+classifiers' features, so they are not adversaries of the CE). The paper has lambda = 1
+(``ce_weight``).
 """
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ def nce_bound(loss: torch.Tensor | float, batch_size: int) -> float:
 
 
 def learning_step(generator: ViewGenerator, critic: TwoViewCritic, mode: str, unlabelled: torch.Tensor | None,
-                  labelled: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, float]:
+                  labelled: tuple[torch.Tensor, torch.Tensor] | None = None, ce_weight: float = 1.0) -> dict[str, float]:
     """Fill the gradients of one step of ``mode`` (see the module docstring); returns the
     step's I_NCE bound and cross-entropy (NaN where the mode has none)."""
     if mode not in MODES:
@@ -110,7 +111,7 @@ def learning_step(generator: ViewGenerator, critic: TwoViewCritic, mode: str, un
             raise ValueError(f"mode {mode!r} needs a labelled batch")
         x, y = labelled
         ce = critic.ce_loss(critic.encode(generator.views(x)), y)
-        total = total + ce
+        total = total + ce_weight * ce
         out["ce"] = float(ce.detach())
     total.backward()
     return out
@@ -118,7 +119,7 @@ def learning_step(generator: ViewGenerator, critic: TwoViewCritic, mode: str, un
 
 def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData, mode: str, steps: int,
                 batch_size: int = 128, labelled_batch_size: int = 64, lr: float = 1e-3, generator_lr: float = 1e-3,
-                seed: int = 0, on_step: Callable[[int, dict], None] | None = None) -> list[dict]:
+                seed: int = 0, ce_weight: float = 1.0, on_step: Callable[[int, dict], None] | None = None) -> list[dict]:
     """Run ``steps`` steps of ``mode``; returns each step's ``learning_step`` output.
     In "contrastive" mode the generator is frozen (not updated)."""
     g = torch.Generator().manual_seed(seed)
@@ -134,7 +135,7 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
         opt_critic.zero_grad(set_to_none=True)
         if opt_gen is not None:
             opt_gen.zero_grad(set_to_none=True)
-        stats = learning_step(generator, critic, mode, xu, xl)
+        stats = learning_step(generator, critic, mode, xu, xl, ce_weight)
         if not all(math.isfinite(v) for v in stats.values() if v == v):
             raise FloatingPointError(f"view learning ({mode}) diverged at step {step}: {stats}")
         opt_critic.step()
