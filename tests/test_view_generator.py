@@ -171,6 +171,8 @@ def test_contrastive_mode_leaves_the_generator_alone_and_modes_need_their_batche
         learning_step(gen, critic, "supervised", None, None)
     with pytest.raises(ValueError, match="bogus"):
         learning_step(gen, critic, "bogus", x)
+    with pytest.raises(FloatingPointError, match="not finite"):
+        learning_step(gen, critic, "unsupervised", torch.full_like(x, float("nan")))
 
 
 # ------------------------------------------------------------------ the experiment, end to end

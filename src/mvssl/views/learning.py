@@ -113,6 +113,8 @@ def learning_step(generator: ViewGenerator, critic: TwoViewCritic, mode: str, un
         ce = critic.ce_loss(critic.encode(generator.views(x)), y)
         total = total + ce_weight * ce
         out["ce"] = float(ce.detach())
+    if not torch.isfinite(total):
+        raise FloatingPointError(f"view learning ({mode}) loss is not finite: {out}")
     total.backward()
     return out
 
@@ -136,8 +138,6 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
         if opt_gen is not None:
             opt_gen.zero_grad(set_to_none=True)
         stats = learning_step(generator, critic, mode, xu, xl, ce_weight)
-        if not all(math.isfinite(v) for v in stats.values() if v == v):
-            raise FloatingPointError(f"view learning ({mode}) diverged at step {step}: {stats}")
         opt_critic.step()
         if opt_gen is not None:
             opt_gen.step()
