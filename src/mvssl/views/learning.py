@@ -1,0 +1,168 @@
+"""Learning InfoMin's view generator, then contrastive learning on its frozen views
+(Tian et al. 2020, Sec. 4.1 and Fig. 2). With views v1 = g(X)_1, v2 = g(X)_{2:3}, encoders
+f1, f2 (each with a projection head) and classifiers c1, c2 on the encoders' features:
+
+    unsupervised:     min_g max_{f1,f2} I_NCE(v1; v2)
+    supervised:       min_{g,f,c} CE(c1(f1(v1)), y) + CE(c2(f2(v2)), y)        (labelled batches only)
+    semi-supervised:  min_{g,c} max_{f1,f2} I_NCE(v1; v2) + lambda [CE(c1(f1(v1)), y) + CE(c2(f2(v2)), y)]
+    contrastive:      g frozen, max_{f1,f2} I_NCE(v1; v2)                     (CMC on the learned views)
+
+I_NCE = log N - L_NCE, with L_NCE CMC's two-sided in-batch loss averaged over the two
+directions (``losses.cmc_loss`` / 2) over a batch of N images. Every step makes one update
+of all players: the encoders and heads descend L_NCE (raising the bound) while the generator
+gets the *reversed* gradient of the same loss (a gradient-reversal layer between g and the
+encoders), so it lowers the bound. As in the paper, labelled and unlabelled batches are used
+in turn within a step: the cross-entropy terms are computed on a labelled batch only, and
+there the encoders, classifiers and generator all descend the CE (the encoders carry the
+classifiers' features, so they are not adversaries of the CE). The paper has lambda = 1
+(``ce_weight``).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..losses import cmc_loss
+from ..nn import build_backbone, mlp
+from .generator import ViewGenerator
+
+MODES = ("unsupervised", "supervised", "semi-supervised", "contrastive")
+
+
+class ViewData(Protocol):
+    """Batches of RGB float images in [0, 1] drawn with an explicit generator."""
+
+    def unlabelled(self, n: int, g: torch.Generator) -> torch.Tensor: ...
+
+    def labelled(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+class _ReverseGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+def reverse_grad(x: torch.Tensor) -> torch.Tensor:
+    """Identity forward, negated gradient backward."""
+    return _ReverseGrad.apply(x)
+
+
+class TwoViewCritic(nn.Module):
+    """f1, f2 (one backbone per view: 1 and 2 input channels), projection heads, and linear
+    classifiers c1, c2 on the features. ``features`` (the concatenation, as CMC evaluates) is
+    what the linear probe reads."""
+
+    def __init__(self, num_classes: int, backbone: str = "convnet", width: int = 16, proj_dim: int = 64,
+                 temperature: float = 0.1, channels: tuple[int, int] = (1, 2)):
+        super().__init__()
+        built = [build_backbone(backbone, width, in_channels=c) for c in channels]
+        self.encoders = nn.ModuleList(m for m, _ in built)
+        dims = [d for _, d in built]
+        self.heads = nn.ModuleList(mlp([d, 2 * d, proj_dim]) for d in dims)
+        self.classifiers = nn.ModuleList(nn.Linear(d, num_classes) for d in dims)
+        self.temperature = temperature
+
+    def encode(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [f(v) for f, v in zip(self.encoders, views)]
+
+    def nce_loss(self, h: list[torch.Tensor]) -> torch.Tensor:
+        z = [head(hv) for head, hv in zip(self.heads, h)]
+        return cmc_loss(z, [(0, 1)], self.temperature) / 2
+
+    def ce_loss(self, h: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+        return sum(F.cross_entropy(c(hv), labels) for c, hv in zip(self.classifiers, h))
+
+    def features(self, views: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(self.encode(views), 1)
+
+
+def nce_bound(loss: torch.Tensor | float, batch_size: int) -> float:
+    """I_NCE = log N - L_NCE (a lower bound on I(v1; v2) for in-batch negatives)."""
+    return math.log(batch_size) - float(loss)
+
+
+def learning_step(generator: ViewGenerator, critic: TwoViewCritic, mode: str, unlabelled: torch.Tensor | None,
+                  labelled: tuple[torch.Tensor, torch.Tensor] | None = None, ce_weight: float = 1.0) -> dict[str, float]:
+    """Fill the gradients of one step of ``mode`` (see the module docstring); returns the
+    step's I_NCE bound and cross-entropy (NaN where the mode has none)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown view-learning mode {mode!r}; choose from {list(MODES)}")
+    total, out = torch.zeros(()), {"i_nce": float("nan"), "ce": float("nan")}
+    if mode != "supervised":
+        if mode == "contrastive":
+            with torch.no_grad():
+                views = generator.views(unlabelled)
+        else:
+            views = [reverse_grad(v) for v in generator.views(unlabelled)]
+        nce = critic.nce_loss(critic.encode(views))
+        total = total + nce
+        out["i_nce"] = nce_bound(nce.detach(), len(unlabelled))
+    if mode in ("supervised", "semi-supervised"):
+        if labelled is None:
+            raise ValueError(f"mode {mode!r} needs a labelled batch")
+        x, y = labelled
+        ce = critic.ce_loss(critic.encode(generator.views(x)), y)
+        total = total + ce_weight * ce
+        out["ce"] = float(ce.detach())
+    if not torch.isfinite(total):
+        raise FloatingPointError(f"view learning ({mode}) loss is not finite: {out}")
+    total.backward()
+    return out
+
+
+def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData, mode: str, steps: int,
+                batch_size: int = 128, labelled_batch_size: int = 64, lr: float = 1e-3, generator_lr: float = 1e-3,
+                seed: int = 0, ce_weight: float = 1.0, on_step: Callable[[int, dict], None] | None = None) -> list[dict]:
+    """Run ``steps`` steps of ``mode``; returns each step's ``learning_step`` output.
+    In "contrastive" mode the generator is frozen (not updated)."""
+    g = torch.Generator().manual_seed(seed)
+    critic.train()
+    frozen = mode == "contrastive" or not any(True for _ in generator.parameters())
+    generator.requires_grad_(not frozen)
+    opt_critic = torch.optim.Adam(critic.parameters(), lr=lr, weight_decay=1e-5)
+    opt_gen = None if frozen else torch.optim.Adam(generator.parameters(), lr=generator_lr)
+    history = []
+    for step in range(steps):
+        xu = data.unlabelled(batch_size, g) if mode != "supervised" else None
+        xl = data.labelled(labelled_batch_size, g) if mode in ("supervised", "semi-supervised") else None
+        opt_critic.zero_grad(set_to_none=True)
+        if opt_gen is not None:
+            opt_gen.zero_grad(set_to_none=True)
+        stats = learning_step(generator, critic, mode, xu, xl, ce_weight)
+        opt_critic.step()
+        if opt_gen is not None:
+            opt_gen.step()
+        history.append(stats)
+        if on_step is not None:
+            on_step(step, stats)
+    generator.requires_grad_(False)
+    return history
+
+
+@torch.no_grad()
+def embed(generator: ViewGenerator, critic: TwoViewCritic, images: torch.Tensor, batch: int = 500) -> torch.Tensor:
+    """Frozen concatenated features of uint8 images [N, 3, H, W]."""
+    critic.eval()
+    return torch.cat([critic.features(generator.views(images[i:i + batch].float() / 255))
+                      for i in range(0, len(images), batch)])
+
+
+@torch.no_grad()
+def held_out_bound(generator: ViewGenerator, critic: TwoViewCritic, images: torch.Tensor, batch: int = 256) -> float:
+    """Mean I_NCE bound of the frozen critic over full batches of ``batch`` held-out uint8 images."""
+    critic.eval()
+    n = len(images) // batch
+    if n == 0:
+        raise ValueError(f"need at least {batch} images for the held-out I_NCE, got {len(images)}")
+    losses = [critic.nce_loss(critic.encode(generator.views(images[i * batch:(i + 1) * batch].float() / 255)))
+              for i in range(n)]
+    return nce_bound(torch.stack(losses).mean(), batch)

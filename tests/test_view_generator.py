@@ -1,0 +1,229 @@
+"""InfoMin's view generator: invertibility, log-determinants against autograd, and the
+direction of the adversarial (min over g, max over the critic) updates."""
+import math
+
+import pytest
+import torch
+from torch.autograd.functional import jacobian
+
+from mvssl.views.colorspaces import channel_ranges, rgb_to_ydbdr
+from mvssl.views.generator import Coupling, ViewGenerator
+from mvssl.views.learning import TwoViewCritic, learning_step, nce_bound
+
+
+def _randomised(gen: ViewGenerator, scale: float = 0.5, seed: int = 0) -> ViewGenerator:
+    """Move every weight off its (identity) initialisation so the flow is a real nonlinear map."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in gen.parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * scale)
+    return gen
+
+
+@pytest.mark.parametrize("space", ["rgb", "ydbdr"])
+@pytest.mark.parametrize("coupling", ["additive", "affine", "mixed"])
+def test_inverse_undoes_forward(space, coupling):
+    gen = _randomised(ViewGenerator(space, num_layers=6, coupling=coupling)).double()
+    x = torch.rand(4, 3, 5, 6, dtype=torch.float64)
+    y, _ = gen(x)
+    assert (y - gen.front(x)).abs().max() > 0.1  # the flow really changed the colours
+    torch.testing.assert_close(gen.inverse(y), x, atol=1e-9, rtol=0)
+    torch.testing.assert_close(gen(gen.inverse(y))[0], y, atol=1e-9, rtol=0)
+
+
+def test_untrained_generator_is_the_raw_colour_space():
+    x = torch.rand(2, 3, 4, 4)
+    lo, hi = channel_ranges("ydbdr").unbind(1)
+    raw = (rgb_to_ydbdr(x) - lo[:, None, None]) / (hi - lo)[:, None, None] * 2 - 1
+    v1, v23 = ViewGenerator("ydbdr", num_layers=4).views(x)
+    torch.testing.assert_close(torch.cat([v1, v23], 1), raw, atol=1e-5, rtol=0)
+    assert v1.shape[1] == 1 and v23.shape[1] == 2
+
+
+def _per_pixel_logdets(fn, x):
+    """log|det| of each pixel's 3x3 Jacobian, summed over pixels, from autograd's full Jacobian;
+    also the largest entry linking two different pixels or images (zero for a per-pixel map)."""
+    b, c, h, w = x.shape
+    jac = jacobian(fn, x).reshape(b, c, h * w, b, c, h * w)
+    logdets = [sum(torch.linalg.slogdet(jac[i, :, p, i, :, p])[1].item() for p in range(h * w)) for i in range(b)]
+    same = torch.eye(b, dtype=torch.bool)[:, None, None, :, None, None] & \
+        torch.eye(h * w, dtype=torch.bool)[None, None, :, None, None, :]
+    cross = jac[~same.expand_as(jac)].abs().max().item()
+    return torch.tensor(logdets, dtype=torch.float64), cross
+
+
+@pytest.mark.parametrize("space", ["rgb", "ydbdr"])
+@pytest.mark.parametrize("coupling", ["affine", "mixed", "additive"])
+def test_logdet_matches_autograd_jacobian(space, coupling):
+    gen = _randomised(ViewGenerator(space, num_layers=4, coupling=coupling), seed=1).double()
+    x = torch.rand(2, 3, 2, 3, dtype=torch.float64)
+    _, logdet = gen(x)
+    ref, cross = _per_pixel_logdets(lambda t: gen(t)[0], x)
+    assert cross < 1e-12  # pixels never mix: the generator is 1x1
+    torch.testing.assert_close(logdet, ref, atol=1e-8, rtol=0)
+    if coupling == "additive":  # only the fixed front end changes volume
+        torch.testing.assert_close(logdet, torch.full_like(logdet, 6 * gen.front.logdet_per_pixel))
+
+
+def test_volume_preserving_layer_has_zero_logdet_and_unit_jacobian():
+    layer = Coupling([0], [1, 2], affine=False).double()
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.normal_(0, 0.7)
+    x = torch.randn(3, 3, 2, 2, dtype=torch.float64)
+    y, logdet = layer(x)
+    assert torch.equal(logdet, torch.zeros(3, dtype=torch.float64))
+    ref, _ = _per_pixel_logdets(lambda t: layer(t)[0], x)
+    torch.testing.assert_close(ref, torch.zeros(3, dtype=torch.float64), atol=1e-12, rtol=0)
+    assert (y - x).abs().max() > 0.1
+
+
+def test_affine_scale_is_bounded_and_rgb_front_end_volume():
+    assert ViewGenerator("rgb", 0).front.logdet_per_pixel == pytest.approx(3 * math.log(2))
+    layer = Coupling([0, 1], [2], affine=True)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.fill_(50.0)
+    _, logdet = layer(torch.ones(1, 3, 2, 2))
+    assert logdet.item() <= 4 * 1.0 + 1e-6  # tanh-bounded log-scale: at most 1 per pixel per channel
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="lab"):
+        ViewGenerator("lab")
+    with pytest.raises(ValueError, match="bogus"):
+        ViewGenerator("rgb", coupling="bogus")
+    with pytest.raises(ValueError, match=r"\[B, 3, H, W\]"):
+        ViewGenerator("rgb")(torch.rand(2, 1, 4, 4))
+
+
+# ------------------------------------------------------------------ adversarial updates
+
+
+def _correlated_batch(n=24, size=8, seed=0):
+    """Images whose three channels share a common signal, so the views carry mutual information."""
+    g = torch.Generator().manual_seed(seed)
+    common = torch.rand(n, 1, size, size, generator=g)
+    return (0.7 * common + 0.3 * torch.rand(n, 3, size, size, generator=g)).clamp(0, 1)
+
+
+def _players(seed=0):
+    torch.manual_seed(seed)
+    gen = _randomised(ViewGenerator("rgb", num_layers=2, coupling="mixed"), scale=0.3, seed=seed)
+    critic = TwoViewCritic(num_classes=3, width=4, proj_dim=8, temperature=0.5)
+    return gen, critic
+
+
+def _bound(gen, critic, x):
+    with torch.no_grad():  # train-mode BN: batch statistics, so this is deterministic for a fixed batch
+        return nce_bound(critic.nce_loss(critic.encode(gen.views(x))), len(x))
+
+
+def _sgd(params, lr):
+    with torch.no_grad():
+        for p in params:
+            if p.grad is not None:
+                p -= lr * p.grad
+
+
+def test_generator_step_lowers_and_critic_step_raises_the_bound():
+    x = _correlated_batch()
+    gen, critic = _players()
+    start = _bound(gen, critic, x)
+    learning_step(gen, critic, "unsupervised", x)
+    g_state = {k: v.clone() for k, v in gen.state_dict().items()}
+    _sgd(gen.parameters(), 1e-2)
+    after_gen = _bound(gen, critic, x)
+    gen.load_state_dict(g_state)
+    _sgd(critic.parameters(), 1e-2)
+    after_critic = _bound(gen, critic, x)
+    assert after_gen < start - 1e-5
+    assert after_critic > start + 1e-5
+
+
+def test_generator_gets_the_reversed_nce_gradient_plus_the_weighted_ce_gradient():
+    x, xl, yl = _correlated_batch(seed=1), _correlated_batch(n=12, seed=2), torch.arange(12) % 3
+    gen, critic = _players(seed=3)
+    learning_step(gen, critic, "semi-supervised", x, (xl, yl), ce_weight=2.0)
+    got = [p.grad.clone() for p in gen.parameters()]
+    critic_got = [p.grad.clone() for p in critic.encoders.parameters()]
+    # independent reference: the two terms' gradients taken separately
+    params = list(gen.parameters())
+    nce = critic.nce_loss(critic.encode(gen.views(x)))
+    ce = critic.ce_loss(critic.encode(gen.views(xl)), yl)
+    d_nce = torch.autograd.grad(nce, params, retain_graph=True)
+    d_ce = torch.autograd.grad(ce, params, retain_graph=True)
+    enc = list(critic.encoders.parameters())
+    d_enc = torch.autograd.grad(nce + 2.0 * ce, enc)
+    for g_, a, b in zip(got, d_nce, d_ce):
+        torch.testing.assert_close(g_, -a + 2.0 * b, atol=1e-6, rtol=1e-4)
+    for g_, r in zip(critic_got, d_enc):  # the encoders descend both terms
+        torch.testing.assert_close(g_, r, atol=1e-6, rtol=1e-4)
+
+
+def test_contrastive_mode_leaves_the_generator_alone_and_modes_need_their_batches():
+    x = _correlated_batch()
+    gen, critic = _players()
+    learning_step(gen, critic, "contrastive", x)
+    assert all(p.grad is None for p in gen.parameters())
+    assert all(p.grad is not None for p in critic.encoders.parameters())
+    with pytest.raises(ValueError, match="labelled batch"):
+        learning_step(gen, critic, "supervised", None, None)
+    with pytest.raises(ValueError, match="bogus"):
+        learning_step(gen, critic, "bogus", x)
+    with pytest.raises(FloatingPointError, match="not finite"):
+        learning_step(gen, critic, "unsupervised", torch.full_like(x, float("nan")))
+
+
+# ------------------------------------------------------------------ the experiment, end to end
+
+
+def _check_run(out, views, spaces, task):
+    import json
+
+    from mvssl.experiments.view_learning_report import CLAIMS
+
+    for name in ("view_learning.md", "view_learning.json", "view_learning.png"):
+        assert (out / name).stat().st_size > 0
+    result = json.loads((out / "view_learning.json").read_text())
+    rows = {(r["space"], r["views"]): r for r in result["rows"]}
+    assert set(rows) == {(s, v) for s in spaces for v in views}
+    for r in rows.values():
+        assert 0 <= r["accuracy"][task] <= 1 and math.isfinite(r["i_nce_test"])
+        assert (r["i_nce_generator_end"] is None) == (r["views"] in ("raw", "supervised"))
+    # every claim is computed from the rows, and every claim with both rows present is checked
+    expected = {(s, f"{a} > {b}") for s in spaces for a, b in CLAIMS if a in views and b in views}
+    assert {(c["space"], c["claim"]) for c in result["claims"]} == expected
+    for c in result["claims"]:
+        a, b = c["claim"].split(" > ")
+        left, right = rows[c["space"], a]["accuracy"][task], rows[c["space"], b]["accuracy"][task]
+        assert (c["left"], c["right"], c["holds"]) == (left, right, left > right)
+    md = (out / "view_learning.md").read_text()
+    assert md.count("\n| ") >= len(rows) + 1 and "holds here" in md
+
+
+def test_experiment_on_colorful_moving_mnist_writes_table_json_and_plot(tmp_path):
+    from mvssl import cli
+
+    out = tmp_path / "run"
+    argv = ["experiment", "view-learning", "--quick", "--gen-steps", "2", "--cmc-steps", "2", "--width", "4",
+            "--image-size", "16", "--probe-size", "300", "--batch-size", "32", "--spaces", "ydbdr",
+            "--views", "raw", "supervised", "semi-supervised", "--out", str(out)]
+    assert cli.main(argv) == 0
+    _check_run(out, ["raw", "supervised", "semi-supervised"], ["ydbdr"], "digit")
+
+
+def test_experiment_reads_stl10_from_root_and_never_downloads(tmp_path, monkeypatch, capsys):
+    from fakedata import trust_checksums, write_stl10
+
+    from mvssl import cli
+
+    argv = ["experiment", "view-learning", "--dataset", "stl10", "--root", str(tmp_path / "data"),
+            "--gen-steps", "2", "--cmc-steps", "2", "--width", "4", "--image-size", "16", "--batch-size", "16",
+            "--labels-per-class", "2", "--views", "raw", "unsupervised", "--out", str(tmp_path / "run")]
+    assert cli.main(argv) == 2  # not there, not fetched: a clear error and no run folder
+    assert "stl10 not found" in capsys.readouterr().err and not (tmp_path / "run").exists()
+    write_stl10(tmp_path / "data", per_split=60)
+    trust_checksums(monkeypatch)
+    assert cli.main(argv) == 0
+    _check_run(tmp_path / "run", ["raw", "unsupervised"], ["rgb", "ydbdr"], "class")
