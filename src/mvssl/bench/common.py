@@ -3,6 +3,7 @@ timing (variants run in turn, repeated, medians taken, so other processes on a s
 machine slow them alike), peak memory of a call, and the report files."""
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import platform
@@ -67,6 +68,15 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _release_free_memory() -> None:
+    """Hand memory freed by earlier steps back to the OS (glibc keeps it otherwise, and a
+    repeated step would then show no growth of the resident set)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def peak_memory(fn) -> int:
     """Bytes a call of ``fn`` needs above what was allocated before it: on CUDA from the
     allocator's peak; on CPU the peak resident set size (sampled every millisecond by a
@@ -78,6 +88,7 @@ def peak_memory(fn) -> int:
         fn()
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - before
+    _release_free_memory()
     before, peak, done = _rss_bytes(), [0], threading.Event()
 
     def sample():
@@ -108,8 +119,13 @@ def write_report(out: str | None, name: str, text: str, data: dict) -> None:
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{name}.md").write_text(text + "\n")
-        (folder / f"{name}.json").write_text(json.dumps(data, indent=2))
+        (folder / f"{name}.json").write_text(json.dumps(data, indent=2, default=str))
         print(f"wrote {folder / name}.md and .json")
+
+
+def plain_args(args) -> dict:
+    """The command's arguments for a JSON report (without argparse's callables)."""
+    return {k: v for k, v in vars(args).items() if not callable(v)}
 
 
 def add_common_arguments(parser) -> None:

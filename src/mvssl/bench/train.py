@@ -17,7 +17,7 @@ from ..config import resolve
 from ..train.build import build_method
 from ..train.optim import build_optimizer
 from ..views import AugmentedViews, multicrop, simclr
-from .common import (add_common_arguments, apply_threads, describe, interleaved, machine, markdown_table,
+from .common import (add_common_arguments, plain_args, apply_threads, describe, interleaved, machine, markdown_table,
                      peak_memory, write_report)
 from .matmul import matmul_fns, peaks
 
@@ -168,7 +168,7 @@ def run(args) -> int:
     if args.profile:
         for name, s in steps.items():
             text += f"\n\nprofile of {name}:\n" + profile_step(s[0])
-    write_report(args.out, "train", text, {"machine": info, "args": vars(args), "forward_flops": forward_flops,
+    write_report(args.out, "train", text, {"machine": info, "args": plain_args(args), "forward_flops": forward_flops,
                                            "counted_fwd_bwd_flops": counted_flops, "matmul_peak_gflops": peak,
                                            "views_seconds": seconds["views only"], "variants": data})
     return 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from ..views import simclr
-from .common import add_common_arguments, apply_threads, describe, interleaved, machine, markdown_table, write_report
+from .common import add_common_arguments, plain_args, apply_threads, describe, interleaved, machine, markdown_table, write_report
 
 COMMAND = "views"
 HELP = "SimCLR views/s: the batched views engine vs a per-image PIL (torchvision) pipeline"
@@ -52,6 +52,6 @@ def run(args) -> int:
     text = (f"machine: {describe(info)}\nSimCLR views at {args.size}x{args.size}, batch {args.batch}, on "
             f"{args.device}, medians of {max(args.repeats, 3)} interleaved rounds\n\n"
             + markdown_table(["pipeline", "views/s"], rows) + f"\n\nviews engine / PIL: {pil / engine:.1f}x")
-    write_report(args.out, "views", text, {"machine": info, "args": vars(args), "seconds": seconds,
+    write_report(args.out, "views", text, {"machine": info, "args": plain_args(args), "seconds": seconds,
                                            "speedup": pil / engine})
     return 0
