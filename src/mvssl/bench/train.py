@@ -57,7 +57,9 @@ def make_step(args, variant: dict, num_samples: int):
     if variant["cl"]:
         method = method.to(memory_format=torch.channels_last)
     opt = build_optimizer(method, "sgd", 0.01, 1e-4, 0.9, fused=variant["fused"])
-    forward = torch.compile(method) if variant["compile"] else method
+    forward = method
+    if variant["compile"]:
+        method.compile()  # in place, as the trainer does
     source = view_source(args.size, args.views, args.local_crops, args.local_size, num_samples, args.device)
     generator = torch.Generator(device=args.device).manual_seed(0)
     indices = torch.arange(args.batch, device=args.device)

@@ -165,7 +165,8 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
         probe_target, probe_classes = "digit", 10
     module = SSLModule(cfg, method, source, dim, probe_target=probe_target, probe_classes=probe_classes)
     if t["compile"]:
-        module.method = torch.compile(module.method)
+        # in place (nn.Module.compile): checkpoint keys stay "method.backbone...", not "method._orig_mod..."
+        module.method.compile()
     loader = IndexBatches(len(dataset), cfg["optim"]["batch_size"], seed=t["seed"], start=start["batches_trained"])
 
     from lightning.pytorch.callbacks import ModelCheckpoint
