@@ -44,7 +44,7 @@ def view_source(size: int, views: int, local_crops: int, local_size: int, pool: 
 
 
 def build(args, num_samples: int):
-    overrides = {"method": {"name": args.method}, "data": {"image_size": args.size},
+    overrides = {"method": {"name": args.method}, "data": {"image_size": args.size, "digit_size": min(16, args.size)},
                  "backbone": {"name": args.backbone, "width": args.width, "cifar_stem": True}}
     method, _ = build_method(resolve(overrides), num_samples=num_samples)
     return method.to(args.device)
