@@ -145,6 +145,10 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
     check_batch_fits(cfg, len(dataset))
     if resume is None and launched_by_ddp():
         run_dir = Path(os.environ[RUN_DIR_ENV])  # rank 0 made it (and a dated name may differ here)
+    elif resume is None and int(os.environ.get("NODE_RANK", "0")) > 0:  # another node: node 0 writes the folder
+        if not t["name"]:
+            raise ConfigError("trainer.num_nodes > 1: give every node the same trainer.name (one run folder)")
+        run_dir = Path(t["out_dir"]) / t["name"]
     elif resume is None:
         run_dir = make_run_dir(cfg)
         write_config(run_dir, cfg)
