@@ -141,7 +141,7 @@ def run(args) -> int:
     seconds = interleaved(fns, repeats=args.repeats, warmup=1)
     info = machine()
     peak = peaks({k: seconds[k] for k in mm_fns}, mm_flops)
-    images = args.batch
+    images, n_crops = args.batch, args.views + args.local_crops  # images/s counts images, each seen as n_crops views
     rows, data = [], {}
     for name in steps:
         sec = seconds[name]
@@ -158,7 +158,7 @@ def run(args) -> int:
     text = (f"machine: {describe(info)} (load before: {info_before['load_average_1min']:.2f})\n"
             f"{args.method}, {args.backbone}{'' if args.backbone != 'convnet' else f' width {args.width}'} "
             f"(CIFAR stem), {args.size} px, batch {args.batch}, {crops}; views made in the step\n"
-            f"forward {forward_flops / 1e9:.2f} GFLOP per step ({forward_flops / images / 1e9:.3f} per image), "
+            f"forward {forward_flops / 1e9:.2f} GFLOP per step ({forward_flops / (images * n_crops) / 1e9:.3f} per view), "
             f"step counted as 3x forward = {step_flops / 1e9:.1f} GFLOP (counted forward+backward: "
             f"{counted_flops / 1e9:.1f})\n"
             f"matmul peak in the same rounds: fp32 {peak['fp32']:.1f}, bf16 {peak['bf16']:.1f} GFLOP/s\n"
