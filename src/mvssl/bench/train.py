@@ -123,7 +123,8 @@ def add_arguments(parser) -> None:
                         help="PRECISION[+cl][+compile][+fused], e.g. bf16+cl+compile")
     parser.add_argument("--matmul-sizes", type=int, nargs="+", default=[1024, 2048])
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory pass")
-    parser.add_argument("--profile", action="store_true", help="print torch.profiler's top ops of each variant")
+    parser.add_argument("--profile", nargs="*", default=[], metavar="VARIANT",
+                        help="print torch.profiler's top ops of one step of these variants")
     add_common_arguments(parser)
 
 
@@ -167,9 +168,8 @@ def run(args) -> int:
                               "GFLOP/s (counted)", "peak MiB"], rows)
             + f"\n\nmaking the views alone: {seconds['views only'] * 1000:.1f} ms ({100 * views_share:.1f}% of the "
               "fastest step)")
-    if args.profile:
-        for name, s in steps.items():
-            text += f"\n\nprofile of {name}:\n" + profile_step(s[0])
+    for name in args.profile:
+        text += f"\n\nprofile of one {name} step:\n" + profile_step(steps[name][0])
     write_report(args.out, "train", text, {"machine": info, "args": plain_args(args), "forward_flops": forward_flops,
                                            "counted_fwd_bwd_flops": counted_flops, "matmul_peak_gflops": peak,
                                            "views_seconds": seconds["views only"], "variants": data})
