@@ -53,3 +53,21 @@ def test_cli_trains_with_two_ddp_processes_into_one_run_folder(tmp_path):
     assert (run / "encoder.pt").is_file() and (run / "metrics.json").is_file()
     checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
     assert checkpoint["global_step"] == 4
+
+
+@pytest.mark.slow
+def test_compiled_run_writes_checkpoints_that_load_as_an_encoder(tmp_path):
+    """trainer.compile compiles the method in place, so checkpoint keys are the uncompiled ones."""
+    import mvssl
+    from mvssl.train import train
+
+    cfg = {"data": {"image_size": 16, "digit_size": 8}, "backbone": {"width": 4},
+           "optim": {"batch_size": 32, "warmup_steps": 1},
+           "trainer": {"compile": True, "max_steps": 2, "checkpoint_every": 2, "progress": False,
+                       "out_dir": str(tmp_path), "name": "compiled"},
+           "eval": {"enabled": False}}
+    run_dir, _ = train(cfg, echo=lambda *_: None)
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    assert not any("_orig_mod" in k for k in state["state_dict"])
+    encoder = mvssl.load(run_dir / "checkpoints" / "last.ckpt")
+    assert encoder.embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)).shape[0] == 2

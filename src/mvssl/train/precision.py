@@ -17,7 +17,7 @@ def cpu_has_fast_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     not faster than fp32 on the CPUs measured: with plain AVX-512 oneDNN emulates it (a
     bf16 matmul at 0.22x fp32), and with AVX512-BF16 but no AMX (a Xeon listing
     ``avx512_bf16``/``avx512_fp16``) a bf16 matmul ran at ~0.5x fp32 and a bf16-autocast
-    SimCLR step was 0.88x (default ConvNet) and 0.70x (ResNet-18) as fast as fp32 with
+    SimCLR step was 0.88x (default ConvNet) and 0.85x (ResNet-18) as fast as fp32 with
     channels_last: VDPBF16PS does as many FLOPs per cycle as two fp32 FMA units, plus
     conversions. See README "Performance" and ``mvssl bench train``."""
     return "amx_bf16" in cpu_flags(cpuinfo)
