@@ -26,14 +26,17 @@ def test_lars_step_matches_the_trust_ratio_formula():
     assert torch.allclose(b.data, torch.tensor([1.0, 1.0]) - 0.1 * torch.tensor([2.0, -2.0]))  # 1-D: plain SGD
 
 
-def test_auto_precision_uses_bf16_only_on_cpus_with_native_bf16(tmp_path, monkeypatch):
+def test_auto_precision_uses_bf16_only_on_cpus_with_amx_bf16(tmp_path, monkeypatch):
     from mvssl.train import precision
 
     native = tmp_path / "native"
-    native.write_text("processor : 0\nflags : fpu avx512f avx512_bf16 amx_tile\n")
+    native.write_text("processor : 0\nflags : fpu avx512f avx512_bf16 amx_tile amx_bf16\n")
     emulated = tmp_path / "emulated"
     emulated.write_text("processor : 0\nflags : fpu avx512f avx512_vnni\n")
+    no_amx = tmp_path / "no_amx"  # AVX512-BF16 only: measured slower than fp32 (README Performance)
+    no_amx.write_text("processor : 0\nflags : fpu avx512f avx512_bf16 avx512_fp16\n")
     assert precision.cpu_has_fast_bf16(str(native)) and not precision.cpu_has_fast_bf16(str(emulated))
+    assert not precision.cpu_has_fast_bf16(str(no_amx))
     assert not precision.cpu_has_fast_bf16(str(tmp_path / "missing"))
     monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: False)
     assert precision.resolve_precision("auto", "cpu") == "32"

@@ -61,12 +61,13 @@ DEFAULTS: dict[str, Any] = {
     "trainer": {
         "max_steps": 1500,
         "seed": 0,
-        "precision": "auto",  # bf16 autocast where the CPU (AVX512-BF16/AMX) or GPU computes bf16 natively, else 32
+        "precision": "auto",  # bf16 autocast on GPUs with bf16 and CPUs with AMX (faster there), else 32
         "channels_last": True,
         "accelerator": "auto",
         "devices": 1,
         "num_nodes": 1,
         "strategy": "auto",
+        "sync_batchnorm": False,  # DDP: BatchNorm statistics over the global batch (SyncBatchNorm)
         "log_every": 10,
         "checkpoint_every": 200,
         "keep_checkpoints": 2,
@@ -312,9 +313,14 @@ def _check_method_takes_multicrop(cfg: dict) -> None:
                           f"or one of {takers}")
 
 
+# short flags: --devices N, --num-nodes N, --strategy ddp (Lightning's names) for --trainer.KEY
+TRAINER_ALIASES = ("devices", "num_nodes", "strategy")
+
+
 def parse_overrides(args: list[str]) -> dict:
     """``["--optim.lr", "0.1", "--method", "simclr"]`` -> nested dict. Values are parsed
-    as YAML scalars; ``--method X`` is short for ``--method.name X``."""
+    as YAML scalars; ``--method X`` is short for ``--method.name X``, and ``--devices``,
+    ``--num-nodes``, ``--strategy`` for ``--trainer.devices`` etc."""
     out: dict = {}
     i = 0
     while i < len(args):
@@ -329,6 +335,8 @@ def parse_overrides(args: list[str]) -> dict:
             i += 1
         i += 1
         parts = key.replace("-", "_").split(".") if key != "method" else ["method", "name"]
+        if parts[0] in TRAINER_ALIASES:
+            parts = ["trainer", parts[0]]
         if len(parts) == 1:
             raise ConfigError(f"--{key}: use --section.key (sections: {sorted(DEFAULTS)})")
         node = out

@@ -36,3 +36,33 @@ def gather_from_all_ranks(x: torch.Tensor) -> torch.Tensor:
     parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
     dist.all_gather(parts, x.contiguous())
     return torch.cat(parts)
+
+
+class _GatherWithGradient(torch.autograd.Function):
+    """All-gather whose backward sends every rank's gradient for a slice back to the rank
+    that owns it: grad_local = sum over ranks of dLoss_r / d(slice of this rank)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.rank, ctx.rows = dist.get_rank(), len(x)
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x.contiguous())
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad[ctx.rank * ctx.rows:(ctx.rank + 1) * ctx.rows]
+
+
+def gather_with_grad(x: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """``x`` of every process concatenated along dim 0 in rank order, differentiable, and
+    the offset of this process's rows in it (0 in a single process, where ``x`` comes back).
+
+    Used for in-batch negatives that span the global batch (SimCLR, CMC). The loss of each
+    rank is a mean over its own anchors; DDP averages the gradients over ranks, so with the
+    backward above the update equals one process's on the global batch."""
+    if not is_distributed():
+        return x, 0
+    return _GatherWithGradient.apply(x), dist.get_rank() * len(x)

@@ -12,6 +12,8 @@ train and test images with int64 labels.
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,15 +82,24 @@ def read_folder(root: Path, classes: list[str], size: int, strict: bool) -> tupl
 
     items = make_dataset(str(root), {c: i for i, c in enumerate(classes)}, extensions=IMG_EXTENSIONS,
                          allow_empty=True)
-    images, labels, skipped = [], [], []
-    for path, label in items:
+    def decode(path: str) -> torch.Tensor | Exception:
         try:
-            images.append(_decode(Path(path), size))
+            return _decode(Path(path), size)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+            return err
+
+    # decoded once, up front, into one uint8 tensor (training then never waits on files); PIL
+    # releases the GIL while decoding and resizing, so threads decode in parallel
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        decoded = list(pool.map(decode, [path for path, _ in items]))
+    images, labels, skipped = [], [], []
+    for (path, label), image in zip(items, decoded):
+        if isinstance(image, Exception):
             if strict:
-                raise ValueError(f"unreadable image {path}: {err}") from err
+                raise ValueError(f"unreadable image {path}: {image}") from image
             skipped.append(str(path))
             continue
+        images.append(image)
         labels.append(label)
     if not images:
         raise ValueError(f"no readable images under {root}")

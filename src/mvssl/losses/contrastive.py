@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 
-def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, rows: slice | None = None) -> torch.Tensor:
     """SimCLR's normalised temperature-scaled cross entropy over 2N anchors.
 
     With u = z / ||z|| for the 2N projections and s_ij = u_i . u_j / tau, anchor i with
@@ -16,14 +16,19 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
         l_i = -log( exp(s_{i,p(i)}) / sum_{k != i} exp(s_{i,k}) )
 
     and the result is the mean of l_i over all 2N anchors (Chen et al. 2020, Alg. 1).
+    With ``rows``, only the anchors of those rows (in both views) are averaged, against
+    all 2N candidates: under DDP a process passes the gathered global batch and its own
+    rows, so the negatives span every process and the anchors are split between them.
     """
     if z1.shape != z2.shape or z1.ndim != 2:
         raise ValueError(f"z1 and z2 must both be [N, D], got {tuple(z1.shape)} and {tuple(z2.shape)}")
     n = len(z1)
     z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
-    sim = z @ z.t() / temperature
-    sim.fill_diagonal_(float("-inf"))
-    positive = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    own = torch.arange(n, device=z.device)[rows if rows is not None else slice(None)]
+    anchors = torch.cat([own, own + n])  # rows of z that are anchors here
+    sim = z[anchors] @ z.t() / temperature
+    sim[torch.arange(len(anchors), device=z.device), anchors] = float("-inf")  # not its own negative
+    positive = torch.cat([own + n, own])
     return F.cross_entropy(sim, positive)
 
 
@@ -46,18 +51,21 @@ def info_nce(query: torch.Tensor, positive: torch.Tensor, negatives: torch.Tenso
     return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
 
 
-def cross_view_nce(anchors: torch.Tensor, candidates: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
+def cross_view_nce(anchors: torch.Tensor, candidates: torch.Tensor, temperature: float = 0.07,
+                   offset: int = 0) -> torch.Tensor:
     """CMC's one-sided contrastive loss L^{V1,V2} with in-batch negatives: anchor i of view 1
     must pick its own view-2 embedding out of the N view-2 embeddings of the batch,
 
         L = -mean_i log( exp(u_i . v_i / tau) / sum_j exp(u_i . v_j / tau) )
 
     with u = anchors / ||anchors||, v = candidates / ||candidates|| (Tian et al. 2019, Eq. 2).
-    Unlike NT-Xent, negatives come from the other view only.
+    Unlike NT-Xent, negatives come from the other view only. ``candidates`` may hold more
+    rows than ``anchors`` (under DDP: the gathered global batch); anchor i's own embedding
+    is then ``candidates[offset + i]``.
     """
     u = F.normalize(anchors.float(), dim=1)
     v = F.normalize(candidates.float(), dim=1)
-    return F.cross_entropy(u @ v.t() / temperature, torch.arange(len(u), device=u.device))
+    return F.cross_entropy(u @ v.t() / temperature, torch.arange(offset, offset + len(u), device=u.device))
 
 
 def view_pairs(n_views: int, graph: str) -> list[tuple[int, int]]:
@@ -73,7 +81,8 @@ def view_pairs(n_views: int, graph: str) -> list[tuple[int, int]]:
 
 
 def cmc_loss(z: list[torch.Tensor], pairs: list[tuple[int, int]], temperature: float = 0.07,
-             memory: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> torch.Tensor:
+             memory: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+             candidates: list[torch.Tensor] | None = None, offset: int = 0) -> torch.Tensor:
     """CMC's multi-view loss: the two-sided loss summed over the pairs of a view graph,
 
         L = sum_{(i, j) in pairs} ( L^{V_i, V_j} + L^{V_j, V_i} )
@@ -84,10 +93,14 @@ def cmc_loss(z: list[torch.Tensor], pairs: list[tuple[int, int]], temperature: f
     view j's stored embeddings of the batch's samples and of K sampled ones (shared by all
     anchors, or drawn per anchor), and L^{V_i, V_j} is
     ``info_nce(z[i], *memory[j])``: the anchor of view i scores its own sample among K + 1.
+    ``candidates`` (default ``z``) are the in-batch embeddings each view is contrasted with,
+    under DDP gathered from every process, with this process's rows from ``offset``.
     """
+    candidates = z if candidates is None else candidates
+
     def one_sided(i: int, j: int) -> torch.Tensor:
         if memory is None:
-            return cross_view_nce(z[i], z[j], temperature)
+            return cross_view_nce(z[i], candidates[j], temperature, offset)
         return info_nce(z[i], *memory[j], temperature)
 
     return sum(one_sided(i, j) + one_sided(j, i) for i, j in pairs)

@@ -8,7 +8,7 @@ views are contrasted pairwise over a view graph:
     full graph: L = sum_{i<j} L(V_i, V_j)          every pair
     L(V_i, V_j) = L^{V_i,V_j} + L^{V_j,V_i}        (``losses.cmc_loss``)
 
-Negatives are the batch's other samples (``negatives="batch"``) or, as in the paper,
+Negatives are the batch's other samples (``negatives="batch"``; under DDP the global batch's) or, as in the paper,
 ``num_negatives`` entries drawn from a per-view memory bank of embeddings indexed by
 dataset sample (``negatives="bank"``), refreshed by momentum (0.5) after each step. The
 paper draws K negatives per anchor; here one draw of K is shared by the step's anchors
@@ -31,6 +31,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..distributed import gather_with_grad
 from ..losses import cmc_loss, view_pairs
 from ..nn import MemoryBank, SplitEncoder, mlp
 from ..nn.split_encoder import BackboneFactory
@@ -60,7 +61,8 @@ class CMC(nn.Module):
         h = self.backbone.encode(views)
         z = [g(hv) for g, hv in zip(self.projectors, h)]
         if self.banks is None:
-            loss = cmc_loss(z, self.pairs, self.temperature)
+            everyone, offset = gather_with_grad(torch.stack(z, 1))  # negatives span every DDP process
+            loss = cmc_loss(z, self.pairs, self.temperature, candidates=list(everyone.unbind(1)), offset=offset)
         else:
             if indices is None or generator is None:
                 raise ValueError("CMC's memory bank needs the batch's dataset indices and a generator")

@@ -1,5 +1,6 @@
 """SimCLR (Chen et al. 2020): one encoder f, a projection MLP g, NT-Xent between the
-projections of two (or more) views of each image."""
+projections of two (or more) views of each image. Under DDP the projections are gathered
+(differentiably) from every process, so each anchor's negatives span the global batch."""
 from __future__ import annotations
 
 import itertools
@@ -7,6 +8,7 @@ import itertools
 import torch
 from torch import nn
 
+from ..distributed import gather_with_grad
 from ..losses import nt_xent
 from ..nn import mlp
 from .base import MethodOutput
@@ -24,6 +26,8 @@ class SimCLR(nn.Module):
         n = len(views[0])
         h = self.backbone(torch.cat(views))  # one pass: BN statistics span every view
         z = self.projector(h).chunk(len(views))
+        everyone, offset = gather_with_grad(torch.stack(z, 1))  # [global N, views, D]: one collective
+        rows, zg = slice(offset, offset + n), everyone.unbind(1)
         pairs = list(itertools.combinations(range(len(views)), 2))
-        loss = sum(nt_xent(z[a], z[b], self.temperature) for a, b in pairs) / len(pairs)
+        loss = sum(nt_xent(zg[a], zg[b], self.temperature, rows) for a, b in pairs) / len(pairs)
         return MethodOutput(loss=loss, features=h[:n], embeddings=list(z))

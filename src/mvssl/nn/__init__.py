@@ -6,7 +6,8 @@ from .memory_bank import MemoryBank
 from .queue import NegativesQueue
 from .split_encoder import SplitEncoder
 from .state import Centre, EmbeddingQueue
+from .sync_batchnorm import GlobalBatchNorm, convert_to_global_batchnorm
 
 __all__ = ["BACKBONES", "ConvNet", "build_backbone", "mlp", "DINOHead", "ema_update", "cosine_momentum",
            "frozen_copy", "NegativesQueue", "MemoryBank", "SplitEncoder", "gather_from_all_ranks", "Centre",
-           "EmbeddingQueue"]
+           "EmbeddingQueue", "GlobalBatchNorm", "convert_to_global_batchnorm"]

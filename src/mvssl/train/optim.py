@@ -48,14 +48,16 @@ def param_groups(module: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def build_optimizer(module: nn.Module, name: str, lr: float, weight_decay: float, momentum: float):
+def build_optimizer(module: nn.Module, name: str, lr: float, weight_decay: float, momentum: float,
+                    fused: bool = False):
+    """``fused``: torch's single-kernel SGD/AdamW step (all parameters at once, no Python loop)."""
     if name == "lars":
         return LARS(module.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     groups = param_groups(module, weight_decay)
     if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum)
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, fused=fused or None)
     if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr)
+        return torch.optim.AdamW(groups, lr=lr, fused=fused or None)
     raise ValueError(f"unknown optimiser {name!r}; choose from adamw, sgd, lars")
 
 

@@ -1,4 +1,4 @@
-"""Choosing numeric precision: bf16 autocast where the hardware runs it fast."""
+"""Choosing numeric precision: bf16 autocast where the hardware runs it faster than fp32."""
 from __future__ import annotations
 
 import torch
@@ -13,15 +13,19 @@ def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
 
 
 def cpu_has_fast_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """True only where the CPU computes in bf16 natively (AVX512-BF16 or AMX). oneDNN
-    also "supports" bf16 on plain AVX-512 by emulation, which was 4x slower than fp32
-    for a matmul on such a machine (see benchmarks/), so that does not count."""
-    return bool(cpu_flags(cpuinfo) & {"avx512_bf16", "amx_bf16"})
+    """True only where the CPU has AMX tiles for bf16 (``amx_bf16``). Without AMX, bf16 is
+    not faster than fp32 on the CPUs measured: with plain AVX-512 oneDNN emulates it (a
+    bf16 matmul at 0.22x fp32), and with AVX512-BF16 but no AMX (a Xeon listing
+    ``avx512_bf16``/``avx512_fp16``) a bf16 matmul ran at ~0.5x fp32 and a bf16-autocast
+    SimCLR step was 0.88x (default ConvNet) and 0.85x (ResNet-18) as fast as fp32 with
+    channels_last: VDPBF16PS does as many FLOPs per cycle as two fp32 FMA units, plus
+    conversions. See README "Performance" and ``mvssl bench train``."""
+    return "amx_bf16" in cpu_flags(cpuinfo)
 
 
 def resolve_precision(precision: str, accelerator: str) -> str:
-    """"auto" -> bf16-mixed on CPUs with native bf16 (AVX512-BF16/AMX) and on GPUs that
-    support it, 16-mixed on older GPUs, else 32."""
+    """"auto" -> bf16-mixed on CPUs with AMX bf16 and on GPUs that support bf16, 16-mixed
+    on older GPUs, else 32."""
     if precision != "auto":
         return precision
     on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())

@@ -17,6 +17,7 @@ import yaml
 from ..config import ConfigError, check_batch_fits, check_resume_overrides, deep_update, resolve
 from ..data.batches import IndexBatches
 from ..encoder import ENCODER_FILE, Encoder
+from ..nn import convert_to_global_batchnorm
 from ..data.datasets import LabelledImages
 from ..eval import knn_accuracy, linear_probe
 from ..eval.probes import factor_probes, format_table, probe_frames
@@ -28,6 +29,15 @@ from .plots import plot_training_curves
 from .precision import resolve_precision
 
 
+RUN_DIR_ENV = "MVSSL_RUN_DIR"  # the run folder, handed to the processes Lightning's DDP launches
+
+
+def launched_by_ddp() -> bool:
+    """True in a process that Lightning's DDP launcher started (local rank > 0): it re-runs
+    the same command, and must join the run folder of the process that launched it."""
+    return int(os.environ.get("LOCAL_RANK", "0")) > 0 and RUN_DIR_ENV in os.environ
+
+
 def make_run_dir(cfg: dict) -> Path:
     t = cfg["trainer"]
     name = t["name"] or f"{cfg['method']['name']}-{datetime.now():%Y%m%d-%H%M%S}"
@@ -37,6 +47,25 @@ def make_run_dir(cfg: dict) -> Path:
                               f"with: mvssl train --resume {run_dir}")
     (run_dir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
     return run_dir
+
+
+def build_strategy(t: dict):
+    """Lightning's strategy for ``trainer.strategy``. Multi-process DDP gets
+    ``broadcast_buffers=False``: by default DDP copies every buffer from rank 0 before each
+    forward, which would resend memory banks and queues (megabytes) every step although
+    they are kept equal on all ranks by gathering (queues, banks) or all-reducing (DINO's
+    centre); BatchNorm statistics stay per process unless ``trainer.sync_batchnorm``."""
+    processes = t["devices"] * t["num_nodes"]
+    if processes == 1 or t["strategy"] not in ("auto", "ddp", "ddp_spawn"):
+        return t["strategy"]
+    from lightning.pytorch.strategies import DDPStrategy
+
+    import inspect
+
+    # torch >= 2.12 names it forward_sync_buffers (broadcast_buffers is deprecated there)
+    new_name = "forward_sync_buffers" in inspect.signature(torch.nn.parallel.DistributedDataParallel).parameters
+    no_sync = {"forward_sync_buffers" if new_name else "broadcast_buffers": False}
+    return DDPStrategy(start_method="spawn" if t["strategy"] == "ddp_spawn" else "popen", **no_sync)
 
 
 def write_config(run_dir: Path, cfg: dict) -> None:
@@ -115,15 +144,24 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
 
     dataset = build_dataset(cfg, "train")  # before a new run folder: a missing dataset leaves nothing behind
     check_batch_fits(cfg, len(dataset))
-    if resume is None:
+    if resume is None and launched_by_ddp():
+        run_dir = Path(os.environ[RUN_DIR_ENV])  # rank 0 made it (and a dated name may differ here)
+    elif resume is None and int(os.environ.get("NODE_RANK", "0")) > 0:  # another node: node 0 writes the folder
+        if not t["name"]:
+            raise ConfigError("trainer.num_nodes > 1: give every node the same trainer.name (one run folder)")
+        run_dir = Path(t["out_dir"]) / t["name"]
+    elif resume is None:
         run_dir = make_run_dir(cfg)
         write_config(run_dir, cfg)
+    os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by the DDP processes trainer.fit launches
     skipped = list(getattr(dataset, "skipped", []))
     if skipped:
         echo(f"skipped {len(skipped)} unreadable image(s) (data.strict true fails instead): "
              f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
     source = build_view_source(cfg, dataset)
     method, dim = build_method(cfg, num_samples=len(source))
+    if t["sync_batchnorm"]:  # also on CPU, where torch.nn.SyncBatchNorm does not run
+        method = convert_to_global_batchnorm(method)
     if t["channels_last"]:
         method = method.to(memory_format=torch.channels_last)
     if isinstance(dataset, LabelledImages):
@@ -132,7 +170,8 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
         probe_target, probe_classes = "digit", 10
     module = SSLModule(cfg, method, source, dim, probe_target=probe_target, probe_classes=probe_classes)
     if t["compile"]:
-        module.method = torch.compile(module.method)
+        # in place (nn.Module.compile): checkpoint keys stay "method.backbone...", not "method._orig_mod..."
+        module.method.compile()
     loader = IndexBatches(len(dataset), cfg["optim"]["batch_size"], seed=t["seed"], start=start["batches_trained"])
 
     from lightning.pytorch.callbacks import ModelCheckpoint
@@ -145,7 +184,7 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
     precision = resolve_precision(t["precision"], t["accelerator"])
     trainer = L.Trainer(
         max_steps=t["max_steps"], accelerator=t["accelerator"], devices=t["devices"], num_nodes=t["num_nodes"],
-        strategy=t["strategy"], precision=precision, logger=_loggers(run_dir, start["global_step"]),
+        strategy=build_strategy(t), precision=precision, logger=_loggers(run_dir, start["global_step"]),
         callbacks=[checkpoint, monitor], plugins=[SafeCheckpointIO()], deterministic=t["deterministic"],
         log_every_n_steps=t["log_every"], enable_progress_bar=t["progress"], enable_model_summary=False,
         default_root_dir=run_dir, use_distributed_sampler=False,

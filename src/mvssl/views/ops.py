@@ -55,14 +55,14 @@ class ResizedCrop(Op):
         return {"box": torch.stack([cy, cx, h, w], 1), "flip": flip}
 
     def apply(self, x, p):
-        cy, cx, h, w = p["box"].unbind(1)
+        cy, cx, h, w = (v.to(x.dtype) for v in p["box"].unbind(1))
         sx = torch.where(p["flip"], -w, w)
-        theta = torch.zeros(len(x), 2, 3, device=x.device, dtype=x.dtype)
-        theta[:, 0, 0] = sx.to(x.dtype)
-        theta[:, 0, 2] = (cx * 2 - 1).to(x.dtype)
-        theta[:, 1, 1] = h.to(x.dtype)
-        theta[:, 1, 2] = (cy * 2 - 1).to(x.dtype)
-        grid = F.affine_grid(theta, [len(x), x.shape[1], self.size, self.size], align_corners=False)
+        # the grid F.affine_grid makes for theta = [[sx, 0, 2cx-1], [0, h, 2cy-1]] (align_corners=False),
+        # built by broadcasting: affine_grid's batched [HW, 3] @ [3, 2] matmul is far slower on CPU
+        base = (torch.arange(self.size, device=x.device, dtype=x.dtype) * 2 + 1) / self.size - 1
+        gx = sx[:, None, None] * base[None, None, :] + (cx * 2 - 1)[:, None, None]
+        gy = h[:, None, None] * base[None, :, None] + (cy * 2 - 1)[:, None, None]
+        grid = torch.stack(torch.broadcast_tensors(gx, gy), -1)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
@@ -148,8 +148,12 @@ class ColorJitter(Op):
         saturate = s * torch.eye(3, device=x.device) + (1 - s) * grey_row
         matrix = hue_rotation(p["hue"]) @ saturate * (c * b)
         # contrast pulls towards the image's mean grey; G and the hue rotation both keep grey fixed
-        offset = (1 - c[:, :, 0]) * b[:, :, 0] * _gray(x).mean(dim=(1, 2, 3))[:, None].float()
-        out = torch.bmm(matrix.to(x.dtype), x.flatten(2)) + offset.to(x.dtype)[:, :, None]
+        mean_grey = x.float().mean(dim=(2, 3)) @ torch.tensor(GREY_WEIGHTS, device=x.device)  # = mean of _gray(x)
+        offset = (1 - c[:, :, 0]) * b[:, :, 0] * mean_grey[:, None]
+        # out_c = sum_j M_cj x_j + offset_c as three broadcast multiply-adds (a batched 3x3 matmul is slow on CPU)
+        m, flat = matrix.to(x.dtype)[..., None], x.flatten(2)[:, None]  # [B, 3, 3, 1], [B, 1, 3, HW]
+        out = offset.to(x.dtype)[:, :, None] + m[:, :, 0] * flat[:, :, 0]
+        out = out.addcmul_(m[:, :, 1], flat[:, :, 1]).addcmul_(m[:, :, 2], flat[:, :, 2])
         return out.view_as(x).clamp_(0, 1)
 
 

@@ -41,9 +41,8 @@ class Recipe:
         return normalize(x, self.mean, self.std), params
 
 def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
-    m = torch.tensor(mean, device=x.device, dtype=x.dtype)[:, None, None]
-    s = torch.tensor(std, device=x.device, dtype=x.dtype)[:, None, None]
-    return (x - m) / s
+    scale = 1 / torch.tensor(std, device=x.device, dtype=x.dtype)[:, None, None]
+    return torch.addcmul(-torch.tensor(mean, device=x.device, dtype=x.dtype)[:, None, None] * scale, x, scale)
 
 def simclr(size: int, strength: float = 0.5, blur: bool | None = None, min_scale: float = 0.08, **norm) -> Recipe:
     """SimCLR (Chen et al. 2020, App. A): random resized crop + flip, colour distortion of

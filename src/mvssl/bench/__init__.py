@@ -1,0 +1,1 @@
+"""`mvssl bench`: measure this machine (matmul peak, training and views throughput, memory, scaling)."""

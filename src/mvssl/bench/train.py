@@ -1,0 +1,176 @@
+"""Training throughput of one method: images/s of the whole step (views made on the device,
+forward, backward, optimiser step, EMA hooks) and achieved FLOP/s as a fraction of this
+machine's matmul peak, measured in the same rounds so load from other processes hits both.
+
+FLOPs: the method's forward is counted by ``torch.utils.flop_counter.FlopCounterMode``
+(convolutions, matmuls; element-wise ops are not counted), and a training step is counted
+as 3x the forward (forward + backward). The counted forward+backward is reported beside."""
+from __future__ import annotations
+
+import contextlib
+import copy
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..config import resolve
+from ..train.build import build_method
+from ..train.optim import build_optimizer
+from ..views import AugmentedViews, multicrop, simclr
+from .common import (add_common_arguments, plain_args, apply_threads, describe, interleaved, machine, markdown_table,
+                     peak_memory, write_report)
+from .matmul import matmul_fns, peaks
+
+COMMAND = "train"
+HELP = "images/s, achieved FLOP/s vs the matmul peak, and peak memory of a training step"
+FLAGS = {"cl": "channels_last", "compile": "torch.compile", "fused": "fused optimiser step"}
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def parse_variant(text: str) -> dict:
+    """``"bf16+cl+compile"`` -> {"precision": "bf16", "cl": True, "compile": True, "fused": False}."""
+    precision, *flags = text.split("+")
+    if precision not in PRECISIONS or any(f not in FLAGS for f in flags):
+        raise ValueError(f"variant {text!r}: PRECISION[+FLAG...] with PRECISION in {list(PRECISIONS)} and "
+                         f"FLAG in {list(FLAGS)}")
+    return {"precision": precision, **{f: f in flags for f in FLAGS}}
+
+
+def view_source(size: int, views: int, local_crops: int, local_size: int, pool: int, device: str):
+    images = torch.randint(0, 256, (pool, 3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    recipes = ([simclr(size) for _ in range(views)] if local_crops == 0 else
+               multicrop(size, local_size, views, local_crops, (0.4, 1.0), (0.05, 0.4)))
+    return AugmentedViews(images, {}, recipes).to(device)
+
+
+def build(args, num_samples: int):
+    overrides = {"method": {"name": args.method}, "data": {"image_size": args.size, "digit_size": min(16, args.size)},
+                 "backbone": {"name": args.backbone, "width": args.width, "cifar_stem": True}}
+    method, _ = build_method(resolve(overrides), num_samples=num_samples)
+    return method.to(args.device)
+
+
+def make_step(args, variant: dict, num_samples: int):
+    """A closure running one training step of a fresh copy of the method, as SSLModule does it."""
+    torch.manual_seed(0)
+    method = build(args, num_samples).train()
+    if variant["cl"]:
+        method = method.to(memory_format=torch.channels_last)
+    opt = build_optimizer(method, "sgd", 0.01, 1e-4, 0.9, fused=variant["fused"])
+    forward = method
+    if variant["compile"]:
+        method.compile()  # in place, as the trainer does
+    source = view_source(args.size, args.views, args.local_crops, args.local_size, num_samples, args.device)
+    generator = torch.Generator(device=args.device).manual_seed(0)
+    indices = torch.arange(args.batch, device=args.device)
+    dtype = PRECISIONS[variant["precision"]]
+    scaler = torch.amp.GradScaler(args.device) if dtype == torch.float16 else None
+
+    def step():
+        views, _ = source(indices, generator)
+        if variant["cl"]:
+            views = [v.contiguous(memory_format=torch.channels_last) for v in views]
+        with torch.autocast(args.device, dtype=dtype) if dtype else contextlib.nullcontext():
+            loss = forward(views).loss
+        if scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        opt.zero_grad(set_to_none=True)
+        hook = getattr(method, "on_step_end", None)
+        if hook is not None:
+            hook(1, 1000)
+
+    def views_only():
+        source(indices, generator)
+
+    return step, views_only, method, source, generator, indices
+
+
+def count_flops(method, source, generator, indices) -> tuple[int, int]:
+    """(forward FLOPs, counted forward+backward FLOPs) of one step, on a copy of the method."""
+    method = copy.deepcopy(method).float()
+    views, _ = source(indices, generator)
+    with FlopCounterMode(display=False) as forward_counter:
+        out = method(views)
+    with FlopCounterMode(display=False) as both_counter:
+        out = method(views)
+        out.loss.backward()
+    return forward_counter.get_total_flops(), both_counter.get_total_flops()
+
+
+def profile_step(step, rows: int = 15) -> str:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--method", default="simclr")
+    parser.add_argument("--backbone", default="resnet18", help="convnet or resnet18/34/50 (CIFAR stem)")
+    parser.add_argument("--width", type=int, default=16, help="convnet width")
+    parser.add_argument("--size", type=int, default=32, help="image side (global crops)")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--views", type=int, default=2, help="views (global crops) per image")
+    parser.add_argument("--local-crops", type=int, default=0, help="extra small crops (multi-crop)")
+    parser.add_argument("--local-size", type=int, default=16)
+    parser.add_argument("--variants", nargs="+", default=["fp32", "fp32+cl", "bf16+cl"],
+                        help="PRECISION[+cl][+compile][+fused], e.g. bf16+cl+compile")
+    parser.add_argument("--matmul-sizes", type=int, nargs="+", default=[1024, 2048])
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory pass")
+    parser.add_argument("--profile", nargs="*", default=[], metavar="VARIANT",
+                        help="print torch.profiler's top ops of one step of these variants")
+    add_common_arguments(parser)
+
+
+def run(args) -> int:
+    apply_threads(args)
+    variants = {v: parse_variant(v) for v in args.variants}
+    num_samples = max(4 * args.batch, 1024)
+    steps = {name: make_step(args, v, num_samples) for name, v in variants.items()}
+    first = next(iter(steps.values()))
+    forward_flops, counted_flops = count_flops(first[2], first[3], first[4], first[5])
+    step_flops = 3 * forward_flops
+    mm_fns, mm_flops = matmul_fns(args.matmul_sizes, ["fp32", "bf16"], args.device)
+    fns = {**{name: s[0] for name, s in steps.items()}, "views only": first[1], **mm_fns}
+    info_before = machine()
+    seconds = interleaved(fns, repeats=args.repeats, warmup=1)
+    info = machine()
+    peak = peaks({k: seconds[k] for k in mm_fns}, mm_flops)
+    images, n_crops = args.batch, args.views + args.local_crops  # images/s counts images, each seen as n_crops views
+    rows, data = [], {}
+    for name in steps:
+        sec = seconds[name]
+        achieved = step_flops / sec / 1e9
+        memory = None if args.no_memory else peak_memory(steps[name][0]) / 2**20
+        data[name] = {"seconds_per_step": sec, "images_per_second": images / sec, "achieved_gflops": achieved,
+                      "fraction_of_bf16_peak": achieved / peak["bf16"], "fraction_of_fp32_peak": achieved / peak["fp32"],
+                      "counted_fwd_bwd_gflops": counted_flops / sec / 1e9, "peak_memory_mib": memory}
+        rows.append([name, f"{sec * 1000:.0f}", f"{images / sec:.1f}", f"{achieved:.1f}",
+                     f"{100 * achieved / peak['bf16']:.0f}%", f"{100 * achieved / peak['fp32']:.0f}%",
+                     f"{counted_flops / sec / 1e9:.1f}", "-" if memory is None else f"{memory:.0f}"])
+    views_share = seconds["views only"] / min(seconds[n] for n in steps)
+    crops = f"{args.views} views" + (f" + {args.local_crops} local crops of {args.local_size} px" if args.local_crops else "")
+    text = (f"machine: {describe(info)} (load before: {info_before['load_average_1min']:.2f})\n"
+            f"{args.method}, {args.backbone}{'' if args.backbone != 'convnet' else f' width {args.width}'} "
+            f"(CIFAR stem), {args.size} px, batch {args.batch}, {crops}; views made in the step\n"
+            f"forward {forward_flops / 1e9:.2f} GFLOP per step ({forward_flops / (images * n_crops) / 1e9:.3f} per view), "
+            f"step counted as 3x forward = {step_flops / 1e9:.1f} GFLOP (counted forward+backward: "
+            f"{counted_flops / 1e9:.1f})\n"
+            f"matmul peak in the same rounds: fp32 {peak['fp32']:.1f}, bf16 {peak['bf16']:.1f} GFLOP/s\n"
+            f"medians of {args.repeats} interleaved rounds\n\n"
+            + markdown_table(["variant", "ms/step", "images/s", "GFLOP/s (3x fwd)", "of bf16 peak", "of fp32 peak",
+                              "GFLOP/s (counted)", "peak MiB"], rows)
+            + f"\n\nmaking the views alone: {seconds['views only'] * 1000:.1f} ms ({100 * views_share:.1f}% of the "
+              "fastest step)")
+    for name in args.profile:
+        text += f"\n\nprofile of one {name} step:\n" + profile_step(steps[name][0])
+    write_report(args.out, "train", text, {"machine": info, "args": plain_args(args), "forward_flops": forward_flops,
+                                           "counted_fwd_bwd_flops": counted_flops, "matmul_peak_gflops": peak,
+                                           "views_seconds": seconds["views only"], "variants": data})
+    return 0

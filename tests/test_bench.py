@@ -1,0 +1,117 @@
+"""`mvssl bench`: FLOP counting against a hand count, the variant syntax, tiny real runs;
+and the fast paths the benchmarks rely on agree with the plain ones."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mvssl.bench.train import count_flops, parse_variant
+from mvssl.cli import main
+from mvssl.nn import GlobalBatchNorm, build_backbone, convert_to_global_batchnorm
+from mvssl.views.ops import ColorJitter, ResizedCrop
+
+
+def hand_count_forward_flops(net: nn.Module, x: torch.Tensor) -> int:
+    """2 * multiply-adds of every conv and linear layer, from hooks (an independent count)."""
+    total = [0]
+
+    def hook(module, inputs, output):
+        if isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            total[0] += 2 * output.numel() * k
+        elif isinstance(module, nn.Linear):
+            total[0] += 2 * output.numel() * module.in_features
+
+    handles = [m.register_forward_hook(hook) for m in net.modules()]
+    net(x)
+    for h in handles:
+        h.remove()
+    return total[0]
+
+
+def test_flop_count_of_a_cifar_resnet18_matches_a_hand_count():
+    net, _ = build_backbone("resnet18", cifar_stem=True)
+    x = torch.randn(2, 3, 32, 32)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        net(x)
+    assert counter.get_total_flops() == hand_count_forward_flops(net, x)
+    assert counter.get_total_flops() / 2 == pytest.approx(1.11e9, rel=0.01)  # ~1.1 GFLOP per 32x32 image
+
+
+def test_count_flops_counts_backward_about_twice_the_forward():
+    from mvssl.bench.train import view_source
+    from mvssl.methods import SimCLR
+
+    backbone, dim = build_backbone("convnet", 4)
+    method = SimCLR(backbone, dim, proj_hidden_dim=16, proj_dim=8)
+    source = view_source(8, 2, 0, 4, 16, "cpu")
+    forward, both = count_flops(method, source, torch.Generator().manual_seed(0), torch.arange(8))
+    assert forward > 0 and 2 * forward < both < 3 * forward  # no input gradient for the first conv
+
+
+def test_variant_syntax():
+    assert parse_variant("bf16+cl+compile") == {"precision": "bf16", "cl": True, "compile": True, "fused": False}
+    with pytest.raises(ValueError, match="variant 'fp8'"):
+        parse_variant("fp8")
+
+
+def test_bench_train_writes_its_report(tmp_path, capsys):
+    assert main(["bench", "train", "--backbone", "convnet", "--width", "4", "--size", "8", "--batch", "8",
+                 "--variants", "fp32", "bf16+cl+fused", "--repeats", "1", "--matmul-sizes", "64",
+                 "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "train.json").read_text())
+    assert set(report["variants"]) == {"fp32", "bf16+cl+fused"}
+    for v in report["variants"].values():
+        assert v["images_per_second"] > 0 and v["peak_memory_mib"] is not None
+    assert "of bf16 peak" in capsys.readouterr().out
+
+
+def test_bench_views_and_matmul_run(tmp_path):
+    assert main(["bench", "views", "--batch", "16", "--size", "8", "--repeats", "1", "--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "views.json").read_text())["speedup"] > 0
+    assert main(["bench", "matmul", "--sizes", "64", "--out", str(tmp_path)]) == 0
+    assert set(json.loads((tmp_path / "matmul.json").read_text())["peak"]) == {"fp32", "bf16"}
+
+
+def test_crop_grid_is_the_affine_grid_it_replaces():
+    op, g = ResizedCrop(12), torch.Generator().manual_seed(0)
+    x, p = torch.rand(6, 3, 16, 16), op.sample(6, g, "cpu")
+    cy, cx, h, w = p["box"].unbind(1)
+    theta = torch.zeros(6, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2] = torch.where(p["flip"], -w, w), cx * 2 - 1
+    theta[:, 1, 1], theta[:, 1, 2] = h, cy * 2 - 1
+    grid = F.affine_grid(theta, [6, 3, 12, 12], align_corners=False)
+    expected = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    torch.testing.assert_close(op.apply(x, p), expected, atol=1e-5, rtol=0)
+
+
+def test_colour_jitter_is_a_per_image_affine_map_of_rgb():
+    op, g = ColorJitter(0.4, 0.4, 0.4, 0.1, p=1.0), torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 5, 5) * 0.5 + 0.25  # away from the clamp
+    p = op.sample(4, g, "cpu")
+    out = op.apply(x, p)
+    for i in range(4):  # recover each image's 3x3 matrix + offset by least squares and check the fit
+        rgb = x[i].flatten(1).t()
+        design = torch.cat([rgb, torch.ones(len(rgb), 1)], 1)
+        solution = torch.linalg.lstsq(design, out[i].flatten(1).t()).solution
+        torch.testing.assert_close(design @ solution, out[i].flatten(1).t(), atol=1e-5, rtol=0)
+
+
+def test_global_batchnorm_is_batchnorm_in_one_process():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 5),
+                        nn.BatchNorm1d(5))
+    with torch.no_grad():
+        net[1].weight.uniform_(0.5, 1.5)
+    converted = convert_to_global_batchnorm(__import__("copy").deepcopy(net))
+    assert isinstance(converted[1], GlobalBatchNorm) and isinstance(converted[5], GlobalBatchNorm)
+    x = torch.randn(6, 3, 8, 8)
+    torch.testing.assert_close(converted(x), net(x))
+    torch.testing.assert_close(converted.state_dict(), net.state_dict())
+    net.load_state_dict(converted.state_dict())
