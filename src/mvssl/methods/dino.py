@@ -60,10 +60,14 @@ class DINO(nn.Module):
         teacher_temperature = self.current_teacher_temperature()
         loss = dino_loss(list(student), list(teacher.split(n)), self.centre.value, self.student_temperature,
                          teacher_temperature)
+        # mean entropy of the teacher's targets: log K when they have gone uniform (collapse)
+        targets = torch.softmax((teacher.float() - self.centre.value) / teacher_temperature, dim=-1)
+        teacher_entropy = -(targets * targets.clamp_min(1e-12).log()).sum(-1).mean()
         if self.training:
             self.centre.update(teacher)
         return MethodOutput(loss=loss, features=h[:n], embeddings=list(student),
-                            logs={"teacher_temperature": torch.tensor(teacher_temperature, device=h.device)})
+                            logs={"teacher_temperature": torch.tensor(teacher_temperature, device=h.device),
+                                  "teacher_entropy": teacher_entropy})
 
     def on_step_end(self, step: int, max_steps: int) -> None:
         """After each optimiser step: the teacher follows the student by EMA (cosine momentum)."""

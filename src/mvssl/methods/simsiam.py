@@ -22,8 +22,9 @@ class SimSiam(nn.Module):
     accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
 
     def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 1024, proj_dim: int = 1024,
-                 pred_hidden_dim: int = 256):
+                 pred_hidden_dim: int = 256, predictor_lr_scale: float = 1.0):
         super().__init__()
+        self.lr_scales = {"predictor": predictor_lr_scale}  # the trainer's optimiser reads it
         self.backbone = backbone
         self.projector = mlp([feature_dim, proj_hidden_dim, proj_hidden_dim, proj_dim], last_batch_norm=True)
         self.predictor = mlp([proj_dim, pred_hidden_dim, proj_dim])

@@ -28,10 +28,10 @@ class SwAV(nn.Module):
     def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 1024, proj_dim: int = 128,
                  n_prototypes: int = 300, temperature: float = 0.1, epsilon: float = 0.05,
                  sinkhorn_iterations: int = 3, freeze_prototypes_steps: int = 100, queue_length: int = 0,
-                 queue_start_step: int = 0, queue_views: int = 2):
+                 queue_start_step: int = 0, queue_views: int = 2, output_batch_norm: bool = False):
         super().__init__()
         self.backbone = backbone
-        self.projector = mlp([feature_dim, proj_hidden_dim, proj_dim])
+        self.projector = mlp([feature_dim, proj_hidden_dim, proj_dim], last_batch_norm=output_batch_norm)
         self.prototypes = nn.Linear(proj_dim, n_prototypes, bias=False)
         self.temperature, self.epsilon, self.sinkhorn_iterations = temperature, epsilon, sinkhorn_iterations
         self.freeze_prototypes_steps, self.queue_start_step = freeze_prototypes_steps, queue_start_step

@@ -1,0 +1,1 @@
+"""Experiments: each module with COMMAND, HELP, add_arguments and run is an `mvssl experiment` command."""
