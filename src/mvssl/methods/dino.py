@@ -25,7 +25,7 @@ class DINO(nn.Module):
     0.02 -> 0.04, teacher momentum 0.99 -> 1. Measured on Colorful-Moving-MNIST views sharing
     only the digit (batch 128, width-16 ConvNet): with K = 256 and momentum 0.99 but the
     paper's temperatures (0.04 -> 0.07) and a fixed norm, the loss sat at log K from step ~30
-    to step 70, when the run was stopped (targets uniform, nothing learnt); with these
+    to step 80, when the run was stopped (targets uniform, nothing learnt); with these
     defaults the teacher entropy stays below log K and the linear-probe digit error fell to
     76.0% in 250 steps (random init ~88%).
 
