@@ -18,15 +18,15 @@ HELP = "train each method (simclr, moco, cmc, byol, simsiam, swav, dino) briefly
 
 STEPS = 400  # the budget every recipe is measured at (batch 128, width-16 ConvNet, 24 px frames)
 QUICK_STEPS = 20
-QUICK_ARGS = ["--backbone.width", "4", "--optim.batch_size", "32", "--optim.warmup_steps", "1"]
+QUICK_ARGS = ["--backbone.width", "4", "--optim.batch_size", "32", "--optim.warmup_steps", "1",
+              "--data.image_size", "16", "--data.digit_size", "8"]
 
 # family, paper, and the arguments of ``mvssl train`` beyond ``--trainer.max_steps``
 RECIPES: dict[str, dict] = {
     "simclr": {"family": "contrastive", "paper": "Chen et al. 2020", "args": ["--method", "simclr"]},
     "moco": {"family": "contrastive", "paper": "He et al. 2020; Chen et al. 2020 (v2)", "args": ["--method", "moco"]},
-    # L and ab of one crop share every factor: the only views CMC's colour-space split makes sense for
-    "cmc": {"family": "contrastive", "paper": "Tian et al. 2019",
-            "args": ["--method", "cmc", "--views.name", "crop", "--views.n_views", "1"]},
+    # the L channels of one frame against the ab channels of the other: they share only the digit
+    "cmc": {"family": "contrastive", "paper": "Tian et al. 2019", "args": ["--method", "cmc"]},
     "byol": {"family": "distillation", "paper": "Grill et al. 2020", "args": ["--method", "byol"]},
     "simsiam": {"family": "distillation", "paper": "Chen & He 2021", "args": ["--method", "simsiam"]},
     "swav": {"family": "clustering", "paper": "Caron et al. 2020", "args": ["--method", "swav"]},
@@ -128,7 +128,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--steps", type=int, default=STEPS, help="training steps per method")
     parser.add_argument("--out", help="run folder (default runs/methods-<time>/)")
     parser.add_argument("--quick", action="store_true",
-                        help=f"{QUICK_STEPS} steps of a width-4 encoder, batch 32: checks the pipeline, measures nothing")
+                        help=f"{QUICK_STEPS} steps of a width-4 encoder, batch 32, 16 px frames: "
+                             "checks the pipeline, measures nothing")
     parser.add_argument("--from-runs", metavar="DIR",
                         help="tabulate DIR/<method>/ run folders already trained (e.g. by the slow tests) instead")
 
