@@ -7,6 +7,8 @@ import mvssl
 from mvssl.train import train
 from test_methods_slow import MARGIN, train_recipe
 
+CMC_MARGIN = 1.5  # percentage points: CMC's channel views of one crop gain less on the digit
+
 
 def _tiny_config(tmp_path, method: dict, **sections):
     cfg = {"method": method, "backbone": {"width": 4}, "data": {"image_size": 16, "digit_size": 8},
@@ -41,9 +43,11 @@ def test_moco_short_run_beats_random_init_on_the_digit(tmp_path):
 
 
 @pytest.mark.slow
-def test_cmc_short_run_beats_random_init_on_the_digit(tmp_path):
-    # the recipe: L of one frame against ab of the other frame of a factor-shared pair, so the
-    # two channel views share only the digit (crops of one frame share the background, which a
-    # random encoder already decodes: 80.5% vs 81.9% digit error there at 400 steps)
+def test_cmc_short_run_beats_random_init_on_digit_and_position(tmp_path):
+    # the recipe: L and ab of one crop, which share every factor; background is already linearly
+    # decodable from a random encoder, so the gains can show only on the digit and its position.
+    # Measured at the recipe's 400 steps: digit 80.5% vs 81.9% (fails this margin), position
+    # 1.75 vs 2.07 px
     trained, random_init = train_recipe("cmc", tmp_path)
-    assert trained["digit_error_pct"] < random_init["digit_error_pct"] - MARGIN, (trained, random_init)
+    assert trained["digit_error_pct"] < random_init["digit_error_pct"] - CMC_MARGIN, (trained, random_init)
+    assert trained["position_error_px"] < random_init["position_error_px"] - 0.3, (trained, random_init)
