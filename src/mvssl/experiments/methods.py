@@ -19,7 +19,7 @@ HELP = "train each method (simclr, moco, cmc, byol, simsiam, swav, dino) briefly
 STEPS = 400  # the budget every recipe is measured at (batch 128, width-16 ConvNet, 24 px frames)
 QUICK_STEPS = 20
 QUICK_ARGS = ["--backbone.width", "4", "--optim.batch_size", "32", "--optim.warmup_steps", "1",
-              "--data.image_size", "16", "--data.digit_size", "8"]
+              "--data.image_size", "16", "--data.digit_size", "8", "--trainer.checkpoint_every", str(QUICK_STEPS)]
 
 # family, paper, and the arguments of ``mvssl train`` beyond ``--trainer.max_steps``
 RECIPES: dict[str, dict] = {
