@@ -1,5 +1,5 @@
 """``mvssl experiment methods``: train every method family on Colorful-Moving-MNIST views
-that share only the digit, and tabulate the frozen-encoder linear-probe digit error of
+that share only the digit (CMC: the L and ab channels of one crop), and tabulate the frozen-encoder linear-probe digit error of
 each trained encoder beside a random-init encoder of the same architecture.
 
 Each method's recipe is the exact ``mvssl train`` command line in ``RECIPES`` (the slow
