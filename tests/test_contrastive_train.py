@@ -5,6 +5,9 @@ import torch
 
 import mvssl
 from mvssl.train import train
+from test_methods_slow import MARGIN, train_recipe
+
+CMC_MARGIN = 1.5  # percentage points: CMC's channel views of one crop gain less on the digit
 
 
 def _tiny_config(tmp_path, method: dict, **sections):
@@ -32,25 +35,19 @@ def test_cmc_memory_bank_run_saves_a_loadable_split_encoder(tmp_path):
     assert bank.shape == (4000, 128)  # one entry per training frame, carried by checkpoints
 
 
-def _probe_errors(tmp_path, method: dict, views: dict, steps: int = 300):
-    """The measured budget (README figures): width-16 convnet, batch 128, 300 steps."""
-    cfg = {"method": method, "views": views, "backbone": {"width": 16}, "optim": {"batch_size": 128},
-           "trainer": {"max_steps": steps, "out_dir": str(tmp_path), "name": method["name"], "progress": False}}
-    _, metrics = train(cfg, echo=lambda *a: None)
-    return metrics["eval"]["trained"], metrics["eval"]["random init"]
-
-
 @pytest.mark.slow
 def test_moco_short_run_beats_random_init_on_the_digit(tmp_path):
-    # factor-shared views: the digit is the only factor the two views share
-    trained, random_init = _probe_errors(tmp_path, {"name": "moco"}, {"name": "factor-shared"})
-    assert trained["digit_error_pct"] < random_init["digit_error_pct"] - 10, (trained, random_init)
+    # the recipe of ``mvssl experiment methods``: factor-shared views, the digit is all they share
+    trained, random_init = train_recipe("moco", tmp_path)
+    assert trained["digit_error_pct"] < random_init["digit_error_pct"] - MARGIN, (trained, random_init)
 
 
 @pytest.mark.slow
 def test_cmc_short_run_beats_random_init_on_digit_and_position(tmp_path):
-    # L and ab of one crop share every factor; background is already linearly decodable from a
-    # random encoder, so the gains show on the digit and its position
-    trained, random_init = _probe_errors(tmp_path, {"name": "cmc"}, {"name": "crop", "n_views": 1})
-    assert trained["digit_error_pct"] < random_init["digit_error_pct"] - 1.5, (trained, random_init)
+    # the recipe: L and ab of one crop, which share every factor; background is already linearly
+    # decodable from a random encoder, so the gains can show only on the digit and its position.
+    # Measured at the recipe's 400 steps: digit 80.5% vs 81.9% (fails this margin), position
+    # 1.75 vs 2.07 px
+    trained, random_init = train_recipe("cmc", tmp_path)
+    assert trained["digit_error_pct"] < random_init["digit_error_pct"] - CMC_MARGIN, (trained, random_init)
     assert trained["position_error_px"] < random_init["position_error_px"] - 0.3, (trained, random_init)

@@ -43,3 +43,22 @@ def test_auto_precision_uses_bf16_only_on_cpus_with_amx_bf16(tmp_path, monkeypat
     monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)
     assert precision.resolve_precision("auto", "cpu") == "bf16-mixed"
     assert precision.resolve_precision("32", "cpu") == "32"
+
+
+def test_lr_scales_give_a_submodule_its_own_learning_rate_and_keep_decay_rules():
+    from mvssl.train.optim import build_optimizer
+
+    model = torch.nn.ModuleDict({"encoder": torch.nn.Linear(3, 4), "predictor": torch.nn.Linear(4, 4),
+                                 "predictor_extra": torch.nn.Linear(4, 2)})  # a name prefix, not a submodule
+    opt = build_optimizer(model, "adamw", lr=0.01, weight_decay=0.1, momentum=0.9, lr_scales={"predictor": 10.0})
+    groups = {(g["lr"], g["weight_decay"]): {id(p) for p in g["params"]} for g in opt.param_groups}
+    pred, enc, extra = model["predictor"], model["encoder"], model["predictor_extra"]
+    assert groups[(0.1, 0.1)] == {id(pred.weight)} and groups[(0.1, 0.0)] == {id(pred.bias)}
+    assert groups[(0.01, 0.1)] == {id(enc.weight), id(extra.weight)}
+    assert groups[(0.01, 0.0)] == {id(enc.bias), id(extra.bias)}
+    lars = build_optimizer(model, "lars", lr=0.01, weight_decay=0.1, momentum=0.9, lr_scales={"predictor": 10.0})
+    assert sorted(g["lr"] for g in lars.param_groups) == [0.01, 0.1]
+    # the schedule multiplies every group's lr alike, so the ratio holds
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5)
+    assert sorted(g["lr"] for g in opt.param_groups) == [0.005, 0.005, 0.05, 0.05]
+    del sched

@@ -17,22 +17,28 @@ class DINO(nn.Module):
     """Paper values (Alg. 1, App. C): head 2048-2048 -> bottleneck 256 -> K = 65536 with
     the last layer's norm fixed, student temperature 0.1, teacher temperature warmed up
     linearly from 0.04 to 0.07 over the first 30 epochs, centre momentum 0.9, teacher
-    momentum 0.996 -> 1 on a cosine. Defaults here scale the head down (1024 hidden,
-    K = 4096), count the warm-up in steps, and put BN in the head (the official code's
-    ``use_bn_in_head``, off for ViTs): with a small ConvNet the pooled features of all
-    images point almost the same way, so without BN the teacher's centred outputs are
-    nearly constant and its targets go uniform within a few dozen steps.
+    momentum 0.996 -> 1 on a cosine. Defaults here are scaled down for small images and
+    CPU budgets: head 1024 hidden, K = 256, warm-up counted in steps, BN in the head (the
+    official code's ``use_bn_in_head``, off for ViTs: with a small ConvNet the pooled
+    features of all images point almost the same way, so without BN the teacher's centred
+    outputs are nearly constant), the last layer's norm learnable, teacher temperature
+    0.02 -> 0.04, teacher momentum 0.99 -> 1. Measured on Colorful-Moving-MNIST views sharing
+    only the digit (batch 128, width-16 ConvNet): with K = 256 and momentum 0.99 but the
+    paper's temperatures (0.04 -> 0.07) and a fixed norm, the loss sat at log K from step ~30
+    to step 80, when the run was stopped (targets uniform, nothing learnt); with these
+    defaults the teacher entropy stays below log K and the linear-probe digit error fell to
+    76.0% in 250 steps (random init ~88%).
 
     Global views are the leading views of ``views[0]``'s size (see ``n_global_views``)."""
 
     accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
 
     def __init__(self, backbone: nn.Module, feature_dim: int, head_hidden_dim: int = 1024,
-                 bottleneck_dim: int = 256, out_dim: int = 4096, norm_last_layer: bool = True,
+                 bottleneck_dim: int = 256, out_dim: int = 256, norm_last_layer: bool = False,
                  head_batch_norm: bool = True,
-                 student_temperature: float = 0.1, warmup_teacher_temperature: float = 0.04,
-                 teacher_temperature: float = 0.07, teacher_temperature_warmup_steps: int = 100,
-                 centre_momentum: float = 0.9, base_momentum: float = 0.996):
+                 student_temperature: float = 0.1, warmup_teacher_temperature: float = 0.02,
+                 teacher_temperature: float = 0.04, teacher_temperature_warmup_steps: int = 100,
+                 centre_momentum: float = 0.9, base_momentum: float = 0.99):
         super().__init__()
         self.backbone = backbone
         self.head = DINOHead(feature_dim, out_dim, head_hidden_dim, bottleneck_dim, norm_last_layer, head_batch_norm)
@@ -60,10 +66,14 @@ class DINO(nn.Module):
         teacher_temperature = self.current_teacher_temperature()
         loss = dino_loss(list(student), list(teacher.split(n)), self.centre.value, self.student_temperature,
                          teacher_temperature)
+        # mean entropy of the teacher's targets: log K when they have gone uniform (collapse)
+        targets = torch.softmax((teacher.float() - self.centre.value) / teacher_temperature, dim=-1)
+        teacher_entropy = -(targets * targets.clamp_min(1e-12).log()).sum(-1).mean()
         if self.training:
             self.centre.update(teacher)
         return MethodOutput(loss=loss, features=h[:n], embeddings=list(student),
-                            logs={"teacher_temperature": torch.tensor(teacher_temperature, device=h.device)})
+                            logs={"teacher_temperature": torch.tensor(teacher_temperature, device=h.device),
+                                  "teacher_entropy": teacher_entropy})
 
     def on_step_end(self, step: int, max_steps: int) -> None:
         """After each optimiser step: the teacher follows the student by EMA (cosine momentum)."""

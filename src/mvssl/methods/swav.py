@@ -17,7 +17,14 @@ class SwAV(nn.Module):
     """Paper values: projector 2048 -> 128, K = 3000 prototypes, epsilon 0.05, 3 Sinkhorn
     iterations, temperature 0.1, prototypes frozen for the first epoch (313 iterations),
     a queue of 3840 embeddings from epoch 15 for small batches. Defaults here are scaled
-    down (K = 300) and the queue is off (``queue_length`` 0).
+    down for small images and CPU budgets (K = 300, projector 1024 -> 128, queue off with
+    ``queue_length`` 0, prototypes frozen for 100 steps) and the projector ends in a BN
+    without affine parameters (``output_batch_norm``), which centres the batch's embeddings
+    before the L2 norm. Measured on Colorful-Moving-MNIST views sharing only the digit (250
+    steps, batch 128, width-16 ConvNet): without that BN the embeddings of all images drew
+    together, the codes went uniform (entropy log K) and nothing was learnt (86.9% digit
+    error with K = 32, epsilon 0.03; codes uniform by step 40 with K = 32 and the BN); with it and K = 300 the
+    code entropy fell below log K and the digit error reached 67.6% (random init ~88%).
 
     Codes are computed for the global views (``views[0]``'s size) only. With a queue, each
     global view's stored embeddings (``queue_views`` must equal the number of global
@@ -28,10 +35,10 @@ class SwAV(nn.Module):
     def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 1024, proj_dim: int = 128,
                  n_prototypes: int = 300, temperature: float = 0.1, epsilon: float = 0.05,
                  sinkhorn_iterations: int = 3, freeze_prototypes_steps: int = 100, queue_length: int = 0,
-                 queue_start_step: int = 0, queue_views: int = 2):
+                 queue_start_step: int = 0, queue_views: int = 2, output_batch_norm: bool = True):
         super().__init__()
         self.backbone = backbone
-        self.projector = mlp([feature_dim, proj_hidden_dim, proj_dim])
+        self.projector = mlp([feature_dim, proj_hidden_dim, proj_dim], last_batch_norm=output_batch_norm)
         self.prototypes = nn.Linear(proj_dim, n_prototypes, bias=False)
         self.temperature, self.epsilon, self.sinkhorn_iterations = temperature, epsilon, sinkhorn_iterations
         self.freeze_prototypes_steps, self.queue_start_step = freeze_prototypes_steps, queue_start_step

@@ -167,7 +167,9 @@ class SSLModule(L.LightningModule):
     # ------------------------------------------------------------------ optimiser
     def configure_optimizers(self):
         o, t = self.config["optim"], self.config["trainer"]
-        opt = build_optimizer(self, o["name"], o["lr"], o["weight_decay"], o["momentum"])
+        # a method may train some of its parts faster: ``lr_scales`` maps its submodule names to multipliers
+        scales = {f"method.{name}": s for name, s in getattr(self.method, "lr_scales", {}).items()}
+        opt = build_optimizer(self, o["name"], o["lr"], o["weight_decay"], o["momentum"], scales)
         if o["schedule"] == "constant":
             return opt
         sched = torch.optim.lr_scheduler.LambdaLR(

@@ -39,21 +39,34 @@ class LARS(torch.optim.Optimizer):
         return loss
 
 
-def param_groups(module: nn.Module, weight_decay: float) -> list[dict]:
-    """No weight decay on biases and normalisation parameters."""
-    decay, no_decay = [], []
-    for p in module.parameters():
-        if p.requires_grad:
-            (decay if p.ndim > 1 else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+def param_groups(module: nn.Module, weight_decay: float, lr: float,
+                 lr_scales: dict[str, float] | None = None) -> list[dict]:
+    """No weight decay on biases and normalisation parameters. ``lr_scales`` maps a
+    parameter-name prefix (e.g. ``"method.predictor"``) to a multiplier of ``lr`` for the
+    parameters under it (SimSiam's and BYOL's faster predictor); the schedule scales every
+    group's lr alike, so the ratio holds throughout."""
+    lr_scales = lr_scales or {}
+    groups: dict[tuple[float, bool], list] = {}
+    for name, p in module.named_parameters():
+        if not p.requires_grad:
+            continue
+        scale = next((s for prefix, s in lr_scales.items() if name == prefix or name.startswith(prefix + ".")), 1.0)
+        groups.setdefault((scale, p.ndim > 1), []).append(p)
+    return [{"params": params, "lr": lr * scale, "weight_decay": weight_decay if decay else 0.0}
+            for (scale, decay), params in sorted(groups.items(), key=lambda kv: (kv[0][0], not kv[0][1]))]
 
 
 def build_optimizer(module: nn.Module, name: str, lr: float, weight_decay: float, momentum: float,
-                    fused: bool = False):
-    """``fused``: torch's single-kernel SGD/AdamW step (all parameters at once, no Python loop)."""
-    if name == "lars":
-        return LARS(module.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    groups = param_groups(module, weight_decay)
+                    lr_scales: dict[str, float] | None = None, fused: bool = False):
+    """``lr_scales``: a learning-rate multiplier per submodule name (e.g. a predictor's);
+    ``fused``: torch's single-kernel SGD/AdamW step (all parameters at once, no Python loop)."""
+    groups = param_groups(module, weight_decay, lr, lr_scales)
+    if name == "lars":  # one group per lr: LARS skips weight decay and the trust ratio on 1-D tensors itself
+        by_lr: dict[float, list] = {}
+        for g in groups:
+            by_lr.setdefault(g["lr"], []).extend(g["params"])
+        return LARS([{"params": p, "lr": group_lr} for group_lr, p in by_lr.items()], lr=lr, momentum=momentum,
+                    weight_decay=weight_decay)
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, fused=fused or None)
     if name == "adamw":
