@@ -1,0 +1,1 @@
+"""The papers' experiments, one module per claim; each is ``mvssl experiment NAME``."""

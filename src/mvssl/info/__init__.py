@@ -1,0 +1,1 @@
+"""Information estimates of views and encoders (``mvssl info NAME``)."""
