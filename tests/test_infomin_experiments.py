@@ -1,0 +1,30 @@
+"""The InfoMin experiments' computed statements: Table 1 patterns and the reverse-U peak."""
+from mvssl.experiments.infomin_factors import PAPER_TABLE1, check_patterns
+from mvssl.experiments.reverse_u import find_peak
+
+
+def test_paper_table1_satisfies_its_own_patterns():
+    assert all(check_patterns(PAPER_TABLE1).values())
+
+
+def test_patterns_fail_when_the_numbers_say_so():
+    table = dict(PAPER_TABLE1)
+    table["position"] = (10.0, 87.6, 3.95)  # position beats digit on digit error
+    table["background,digit"] = (12.0, 53.9, 16.3)  # background no longer hurts the digit
+    checks = check_patterns(table)
+    assert not checks["sharing digit gives the lowest digit error among single factors"]
+    assert not checks["whenever background is shared, digit error is higher than with digit alone"]
+    assert checks["sharing position gives the lowest localisation error among single factors"]
+
+
+def point(value, nce, acc):
+    return {"value": value, "nce": {"mean": nce}, "digit_accuracy_pct": acc}
+
+
+def test_find_peak_interior_and_monotone():
+    peak = find_peak([point(0, 4.0, 60.0), point(1, 3.0, 75.0), point(2, 2.0, 70.0), point(3, 1.0, 50.0)])
+    assert peak["interior_peak"] and peak["best_value"] == 1 and "peak at knob 1" in peak["verdict"]
+    mono = find_peak([point(0, 4.0, 80.0), point(1, 3.0, 70.0), point(2, 2.0, 60.0)])
+    assert not mono["interior_peak"] and "highest I_NCE" in mono["verdict"]
+    flat = find_peak([point(0, 4.0, 70.0), point(1, 3.0, 70.5), point(2, 2.0, 60.0)])
+    assert not flat["interior_peak"]  # beats an end by less than the margin
