@@ -30,6 +30,7 @@ QUICK_POINTS = {"patch distance (px)": [0.0, 8.0, 15.0], "crop min scale": [1.0,
                 "colour-jitter strength": [0.0, 0.75, 1.5]}
 DEFAULT = {"train_steps": 250, "nce_steps": 150, "nce_seeds": 2}
 QUICK = {"train_steps": 40, "nce_steps": 40, "nce_seeds": 1}
+SHORT_NAMES = {"patch": "patch distance (px)", "crop": "crop min scale", "jitter": "colour-jitter strength"}
 PEAK_MARGIN = 1.0  # percentage points an interior peak must beat both ends by
 
 
@@ -38,6 +39,8 @@ def add_arguments(p) -> None:
     p.add_argument("--train-steps", type=int, help=f"SimCLR steps per point (default {DEFAULT['train_steps']})")
     p.add_argument("--nce-steps", type=int, help=f"critic steps per seed (default {DEFAULT['nce_steps']})")
     p.add_argument("--nce-seeds", type=int, help=f"critic seeds per point (default {DEFAULT['nce_seeds']})")
+    p.add_argument("--knobs", default="patch,crop,jitter", help="which knobs to sweep (comma-separated: "
+                   "patch, crop, jitter)")
     p.add_argument("--k", type=int, default=64, help="I_NCE candidates per query")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="run folder (default runs/reverse-u-<time>)")
@@ -143,18 +146,25 @@ def run(args) -> int:
             settings[key] = getattr(args, key)
     if min(settings.values()) < 1 or settings["train_steps"] < 10:
         raise ValueError(f"steps and seeds must be positive (train steps at least 10), got {settings}")
+    unknown = [k for k in args.knobs.split(",") if k not in SHORT_NAMES]
+    if unknown or not args.knobs:
+        raise ValueError(f"--knobs: unknown knob(s) {unknown}; choose from {list(SHORT_NAMES)}")
+    chosen = [SHORT_NAMES[k] for k in args.knobs.split(",")]
     out_dir = Path(args.out or f"runs/reverse-u-{datetime.now():%Y%m%d-%H%M%S}")
     if (out_dir / "reverse_u.json").exists():
         raise FileExistsError(f"{out_dir} already holds a reverse-u result; choose another --out")
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     sweeps = {}
-    for knob, (key, values, _) in KNOBS.items():
+    for knob in chosen:
+        key, values, _ = KNOBS[knob]
         points = []
         for value in (QUICK_POINTS[knob] if args.quick else values):
             cfg = point_config(knob, value, settings["train_steps"], args.seed, out_dir)
             point = {"value": value, **measure_point(cfg, settings, args.k, args.seed)}
             points.append(point)
+            partial = {**sweeps, knob: {"key": key, "points": points}}  # kept if the run is cut off
+            (out_dir / "reverse_u.partial.json").write_text(json.dumps({"settings": settings, "sweeps": partial}))
             print(f"[{knob} = {value:g}] I_NCE {point['nce']['mean']:.2f} +- {point['nce']['std']:.2f}, "
                   f"digit accuracy {point['digit_accuracy_pct']:.1f}% ({point['seconds']:.0f} s)", flush=True)
         sweeps[knob] = {"key": key, "points": points, "peak": find_peak(points)}
@@ -166,5 +176,6 @@ def run(args) -> int:
                                                         "quick": args.quick, "sweeps": sweeps, "wall_seconds": wall},
                                                        indent=2))
     plot(sweeps, out_dir / "reverse_u.png")
+    (out_dir / "reverse_u.partial.json").unlink(missing_ok=True)
     print(f"\n{table}\n\nwall time {wall:.0f} s; wrote {out_dir}/reverse_u.{{md,json,png}}")
     return 0
