@@ -28,3 +28,28 @@ def test_find_peak_interior_and_monotone():
     assert not mono["interior_peak"] and "highest I_NCE" in mono["verdict"]
     flat = find_peak([point(0, 4.0, 70.0), point(1, 3.0, 70.5), point(2, 2.0, 60.0)])
     assert not flat["interior_peak"]  # beats an end by less than the margin
+
+
+def test_reverse_u_run_writes_table_json_and_plot(tmp_path, monkeypatch):
+    """The sweep loop and its outputs, with the measurement (training) replaced by a fake."""
+    import argparse
+    import json
+
+    from mvssl.experiments import reverse_u
+
+    def fake_measure(cfg, settings, k, seed, echo=print):
+        value = cfg["views"].get("patch_distance", 0.0)
+        nce = {"mean": 4.0 - value / 5, "std": 0.1, "log_k": 4.16, "saturated": value == 0}
+        return {"nce": nce, "digit_accuracy_pct": 50 + value * (15 - value), "seconds": 0.0}
+
+    monkeypatch.setattr(reverse_u, "measure_point", fake_measure)
+    parser = argparse.ArgumentParser()
+    reverse_u.add_arguments(parser)
+    args = parser.parse_args(["--knobs", "patch", "--out", str(tmp_path)])
+    assert reverse_u.run(args) == 0
+    result = json.loads((tmp_path / "reverse_u.json").read_text())
+    sweep = result["sweeps"]["patch distance (px)"]
+    assert [p["value"] for p in sweep["points"]] == [0.0, 5.0, 10.0, 15.0]
+    assert sweep["peak"]["interior_peak"] and result["pending"] == []
+    assert "reverse-U peak at knob" in (tmp_path / "reverse_u.md").read_text()
+    assert (tmp_path / "reverse_u.png").stat().st_size > 0 and not (tmp_path / "reverse_u.partial.json").exists()

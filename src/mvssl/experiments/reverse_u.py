@@ -139,6 +139,18 @@ def report(sweeps: dict, settings: dict, k: int) -> str:
             f"features of the test frames.\n\n{verdicts}")
 
 
+def write_outputs(out_dir: Path, sweeps: dict, settings: dict, args, wall: float, pending: list[str]) -> None:
+    table = report(sweeps, settings, args.k)
+    note = f"\n\nNot yet swept (run still going or cut off): {', '.join(pending)}." if pending else ""
+    (out_dir / "reverse_u.md").write_text(f"# Reverse-U: digit accuracy against I_NCE of the views\n\n{table}{note}\n\n"
+                                          f"Wall time: {wall:.0f} s.\n")
+    (out_dir / "reverse_u.json").write_text(json.dumps({"settings": settings, "k": args.k, "seed": args.seed,
+                                                        "quick": args.quick, "sweeps": sweeps, "pending": pending,
+                                                        "wall_seconds": wall}, indent=2))
+    plot(sweeps, out_dir / "reverse_u.png")
+    print(f"\n{table}{note}\n\nwall time {wall:.0f} s; wrote {out_dir}/reverse_u.{{md,json,png}}", flush=True)
+
+
 def run(args) -> int:
     settings = dict(QUICK if args.quick else DEFAULT)
     for key in settings:
@@ -168,14 +180,7 @@ def run(args) -> int:
             print(f"[{knob} = {value:g}] I_NCE {point['nce']['mean']:.2f} +- {point['nce']['std']:.2f}, "
                   f"digit accuracy {point['digit_accuracy_pct']:.1f}% ({point['seconds']:.0f} s)", flush=True)
         sweeps[knob] = {"key": key, "points": points, "peak": find_peak(points)}
-    wall = time.perf_counter() - started
-    table = report(sweeps, settings, args.k)
-    (out_dir / "reverse_u.md").write_text(f"# Reverse-U: digit accuracy against I_NCE of the views\n\n{table}\n\n"
-                                          f"Wall time: {wall:.0f} s.\n")
-    (out_dir / "reverse_u.json").write_text(json.dumps({"settings": settings, "k": args.k, "seed": args.seed,
-                                                        "quick": args.quick, "sweeps": sweeps, "wall_seconds": wall},
-                                                       indent=2))
-    plot(sweeps, out_dir / "reverse_u.png")
+        # the tables and plot cover every finished knob, so a run cut off later keeps them
+        write_outputs(out_dir, sweeps, settings, args, time.perf_counter() - started, pending=chosen[len(sweeps):])
     (out_dir / "reverse_u.partial.json").unlink(missing_ok=True)
-    print(f"\n{table}\n\nwall time {wall:.0f} s; wrote {out_dir}/reverse_u.{{md,json,png}}")
     return 0

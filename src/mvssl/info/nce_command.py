@@ -48,7 +48,7 @@ def build_pair_source(args):
 
     cfg = resolve(view_config(args))
     source = build_view_source(cfg, build_dataset(cfg, "train"))
-    if args.views == "colorspace":  # one unaugmented frame per image (crop of the whole area), split by channel
+    if args.views == "colorspace":  # one full-area crop (+ flip) per image, split by channel
         source = ChannelSplitViews(source, args.split)
     return source, cfg
 
