@@ -40,7 +40,8 @@ def test_reverse_u_run_writes_table_json_and_plot(tmp_path, monkeypatch):
     def fake_measure(cfg, settings, k, seed, echo=print):
         value = cfg["views"].get("patch_distance", 0.0)
         nce = {"mean": 4.0 - value / 5, "std": 0.1, "log_k": 4.16, "saturated": value == 0}
-        return {"nce": nce, "digit_accuracy_pct": 50 + value * (15 - value), "seconds": 0.0}
+        return {"nce": nce, "digit_accuracy_pct": 50 + value * (15 - value), "background_accuracy_pct": 90 - value,
+                "seconds": 0.0}
 
     monkeypatch.setattr(reverse_u, "measure_point", fake_measure)
     parser = argparse.ArgumentParser()
@@ -52,4 +53,5 @@ def test_reverse_u_run_writes_table_json_and_plot(tmp_path, monkeypatch):
     assert [p["value"] for p in sweep["points"]] == [0.0, 5.0, 10.0, 15.0]
     assert sweep["peak"]["interior_peak"] and result["pending"] == []
     assert "reverse-U peak at knob" in (tmp_path / "reverse_u.md").read_text()
+    assert not reverse_u.find_peak(sweep["points"], "background")["interior_peak"]  # falls monotonically
     assert (tmp_path / "reverse_u.png").stat().st_size > 0 and not (tmp_path / "reverse_u.partial.json").exists()
