@@ -29,6 +29,12 @@ def test_infomin_recipe_runs_records_params_and_is_reproducible():
     assert torch.allclose(again, v1, atol=1e-5)
 
 
+def test_infomin_recipe_runs_under_bf16_autocast():
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        view, _ = infomin(16)(images(), torch.Generator().manual_seed(0))
+    assert view.shape == (16, 3, 16, 16) and torch.isfinite(view.float()).all()
+
+
 def test_randaugment_applies_the_drawn_op_to_each_image():
     x = images(n=4).float() / 255
     ra = RandAugment(n_ops=1, magnitude=0.5, ops=("posterize", "solarize"))

@@ -115,7 +115,9 @@ class RandAugment(Op):
             for k, name in enumerate(self.ops):
                 chosen = p["ops"][:, slot] == k
                 if chosen.any():
-                    out[chosen] = RANDAUGMENT_OPS[name](x[chosen], p["magnitude"][chosen, slot]).clamp(0, 1)
+                    # under autocast an op may return another float type than its input (grid_sample: fp32)
+                    y = RANDAUGMENT_OPS[name](x[chosen], p["magnitude"][chosen, slot])
+                    out[chosen] = y.clamp(0, 1).to(out.dtype)
             x = out
         return x
 
