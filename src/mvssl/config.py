@@ -33,7 +33,7 @@ DEFAULTS: dict[str, Any] = {
         "seed": 0,
     },
     "views": {
-        "name": "factor-shared",  # or an augmentation recipe: simclr | byol | multicrop | crop (crop + flip only, for CMC)
+        "name": "factor-shared",  # or an augmentation recipe: simclr | byol | multicrop | crop (crop + flip only, for CMC) | infomin | patches
         "shared": ["digit"],  # factor-shared views: what the two views have in common
         "augment": "none",  # extra augmentation on factor-shared views: none | simclr
         "strength": 0.5,  # colour-distortion strength s of the simclr recipe
@@ -47,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
         "local_min_scale": 0.05,  # multicrop: small crops cover [local_min_scale, local_max_scale]
         "local_max_scale": 0.4,
         "augmentations": ["color", "rotate", "blur"],  # looc / looc-pair: the a_1..a_n after crop + flip
+        "patch_size": 12,  # patches: side of the two patches cut from each image (InfoMin Fig. 3)
+        "patch_distance": 0.0,  # patches: pixels between the two patch centres
     },
     "backbone": {"name": "convnet", "width": 16, "cifar_stem": True},
     "optim": {
@@ -90,7 +92,8 @@ CHOICES = {
     ("data", "dataset"): ("cmnist", "cifar10", "cifar100", "stl10", "folder"),
     ("data", "digits"): ("offline", "mnist"),
     ("data", "backgrounds"): ("photos", "stl10"),
-    ("views", "name"): ("factor-shared", "simclr", "byol", "multicrop", "crop", "looc", "looc-pair"),
+    ("views", "name"): ("factor-shared", "simclr", "byol", "multicrop", "crop", "infomin", "patches", "looc",
+                        "looc-pair"),
     ("views", "augment"): ("none", "simclr"),
     ("backbone", "name"): ("convnet", "resnet18", "resnet34", "resnet50"),
     ("optim", "name"): ("adamw", "sgd", "lars"),
@@ -210,6 +213,8 @@ def _validate(cfg: dict) -> None:
         raise ConfigError("views.n_views: factor-shared views come in pairs; set it to 2")
     if not 0 < cfg["views"]["min_scale"] <= 1:
         raise ConfigError(f"views.min_scale: must be in (0, 1], got {cfg['views']['min_scale']}")
+    if cfg["views"]["name"] == "patches":
+        _validate_patches(cfg["views"], d["image_size"])
     if cfg["views"]["name"] == "multicrop":
         _validate_multicrop(cfg["views"], d["image_size"])
         _check_method_takes_multicrop(cfg)
@@ -301,6 +306,18 @@ def _validate_looc(cfg: dict) -> None:
         raise ConfigError(f"views.name {v['name']!r} with method {cfg['method']['name']!r}: method looc takes "
                           "--views.name looc (leave-one-out views), and only it does; other methods can use "
                           "the same augmentations with --views.name looc-pair")
+
+
+def _validate_patches(v: dict, image_size: int) -> None:
+    from .views.patches import max_distance
+
+    if not 0 < v["patch_size"] <= image_size:
+        raise ConfigError(f"views.patch_size: must be in (0, data.image_size={image_size}], got {v['patch_size']}")
+    if not 0 <= v["patch_distance"] <= max_distance(image_size, v["patch_size"]):
+        raise ConfigError(f"views.patch_distance: must be in [0, {max_distance(image_size, v['patch_size']):.2f}] "
+                          f"for {v['patch_size']}-px patches of {image_size}-px images, got {v['patch_distance']}")
+    if v["n_views"] != 2:
+        raise ConfigError("views.n_views: patch views come in pairs; set it to 2")
 
 
 def _check_method_takes_multicrop(cfg: dict) -> None:

@@ -11,8 +11,9 @@ from ..data.datasets import LabelledImages, load_dataset
 from ..methods import METHODS
 from ..config import multicrop_sizes
 from ..nn import SplitEncoder, build_backbone
-from ..views import AugmentedViews, FactorSharedViews, byol, crop, multicrop, simclr
+from ..views import AugmentedViews, FactorSharedViews, byol, crop, infomin, multicrop, simclr
 from ..views.looc import augmentation_recipe, looc_views
+from ..views.patches import PatchPairViews
 
 
 def build_dataset(cfg: dict, split: str = "train") -> ColorfulMovingMNIST | LabelledImages:
@@ -31,6 +32,7 @@ def build_view_source(cfg: dict, dataset: ColorfulMovingMNIST):
     make_recipe = {
         "simclr": lambda: simclr(size, strength=v["strength"], min_scale=v["min_scale"]),
         "crop": lambda: crop(size, min_scale=v["min_scale"]),
+        "infomin": lambda: infomin(size, min_scale=v["min_scale"]),
     }
     if v["name"] == "factor-shared":
         return FactorSharedViews(dataset, v["shared"], make_recipe["simclr"]() if v["augment"] == "simclr" else None)
@@ -43,6 +45,8 @@ def build_view_source(cfg: dict, dataset: ColorfulMovingMNIST):
     if v["name"] == "looc-pair":
         return AugmentedViews(images, factors, [augmentation_recipe(size, v["augmentations"], v["min_scale"])
                                                 for _ in range(2)])
+    if v["name"] == "patches":
+        return PatchPairViews(images, factors, v["patch_size"], v["patch_distance"])
     if v["name"] == "byol":
         return AugmentedViews(images, factors, byol(size))
     if v["name"] == "multicrop":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .ops import ColorJitter, GaussianBlur, Grayscale, Op, Params, ResizedCrop, Solarize
+from .randaugment import RandAugment
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(255.0) if images.dtype == torch.uint8 else images
@@ -111,6 +112,20 @@ def multicrop(global_size: int, local_size: int, n_global: int = 2, n_local: int
     globals_ = [one_crop(global_size, global_scale, 1.0 if i == 0 else 0.1, 0.0 if i == 0 else 0.2)
                 for i in range(n_global)]
     return globals_ + [one_crop(local_size, local_scale, 0.5, 0.0) for _ in range(n_local)]
+
+
+def infomin(size: int, min_scale: float = 0.08, n_ops: int = 2, magnitude: float = 10 / 30, **norm) -> Recipe:
+    """InfoMin Aug (Tian et al. 2020, Sec. 4.2): augmentations strong enough to lower the
+    information two views share -- random resized crop (area ``min_scale``-1) + flip,
+    colour jitter (0.4, 0.4, 0.4, 0.1 with p=0.8), grayscale p=0.2, Gaussian blur p=0.5,
+    then RandAugment (``n_ops`` ops at ``magnitude``; the paper's N=2, M=10 -> 10/30)."""
+    return Recipe([
+        ResizedCrop(size, scale=(min_scale, 1.0)),
+        ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8),
+        Grayscale(p=0.2),
+        GaussianBlur(p=0.5),
+        RandAugment(n_ops, magnitude),
+    ], **norm)
 
 
 def identity(size: int | None = None, **norm) -> Recipe:

@@ -1,0 +1,135 @@
+"""I_NCE of a view pair: the InfoNCE lower bound on the mutual information two views share
+(van den Oord et al. 2018; the estimate InfoMin plots, Tian et al. 2020, Sec. 3).
+
+A fresh critic pair -- two small encoders f1, f2 (a ConvNet and a linear map to an
+embedding) -- is trained to pick, for each view-1 sample, its own view 2 among K
+candidates (itself and K - 1 other samples' views 2), by minimising the InfoNCE loss
+``mvssl.losses.cross_view_nce`` in both directions. On held-out pairs, never seen while
+training the critic,
+
+    I_NCE = log K - L_NCE  <=  I(v1; v2),
+
+so the estimate is a lower bound that can never exceed log K: an estimate within
+``saturation_margin`` of log K is *saturated* -- the views may share far more than it says.
+Estimates are repeated over seeds (critic initialisation, train/held-out split, batches and
+views all follow the seed) and reported as mean and standard deviation.
+
+A view pair is any view source (``source(indices, generator) -> ([v1, v2], targets)``):
+augmentation recipes (``AugmentedViews``), factor-shared views (``FactorSharedViews``),
+patch pairs (``PatchPairViews``), colour-space splits (``ChannelSplitViews``).
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from ..losses import cross_view_nce
+from ..nn import build_backbone
+
+
+@dataclass
+class NCEEstimate:
+    k: int  # candidates per query: the positive and k - 1 negatives
+    per_seed: list[float]  # I_NCE in nats, one per seed
+    steps: int
+    saturation_margin: float
+
+    @property
+    def log_k(self) -> float:
+        return math.log(self.k)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.per_seed)
+
+    @property
+    def std(self) -> float:
+        return statistics.stdev(self.per_seed) if len(self.per_seed) > 1 else 0.0
+
+    @property
+    def saturated(self) -> bool:
+        return self.mean >= self.log_k - self.saturation_margin
+
+    def summary(self) -> str:
+        text = (f"I_NCE = {self.mean:.3f} +- {self.std:.3f} nats over {len(self.per_seed)} seed(s), "
+                f"K = {self.k} (bound log K = {self.log_k:.3f})")
+        if self.saturated:
+            text += (f"; SATURATED: within {self.saturation_margin} nats of log K, so it says only that the "
+                     "views share at least this much (a larger K would be needed)")
+        return text
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "log_k": self.log_k, "mean": self.mean, "std": self.std, "saturated": self.saturated}
+
+
+class Critic(nn.Module):
+    """One side of the critic pair: ConvNet features, then a linear map to the embedding."""
+
+    def __init__(self, in_channels: int, width: int, embed_dim: int):
+        super().__init__()
+        self.backbone, dim = build_backbone("convnet", width, in_channels=in_channels)
+        self.head = nn.Linear(dim, embed_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+def nce_loss(f1: nn.Module, f2: nn.Module, views: list[torch.Tensor], temperature: float) -> torch.Tensor:
+    """Mean of the two one-sided InfoNCE losses over a batch of K pairs (in-batch negatives)."""
+    if len(views) != 2:
+        raise ValueError(f"I_NCE needs a view pair, the source gave {len(views)} views")
+    z1, z2 = f1(views[0]), f2(views[1])
+    return 0.5 * (cross_view_nce(z1, z2, temperature) + cross_view_nce(z2, z1, temperature))
+
+
+def _one_seed(source, k, steps, seed, width, embed_dim, temperature, lr, heldout_fraction, eval_batches, device):
+    g = torch.Generator(device=device).manual_seed(seed)
+    order = torch.randperm(len(source), generator=g, device=device)
+    n_held = max(k, int(heldout_fraction * len(source)))
+    held, train = order[:n_held], order[n_held:]
+    if len(train) < k:
+        raise ValueError(f"k={k} needs at least {k + n_held} items (k for training batches plus a held-out set), "
+                         f"the view source has {len(source)}")
+
+    def batch(pool):
+        return source(pool[torch.randperm(len(pool), generator=g, device=device)[:k]], g)[0]
+
+    first = batch(train)
+    torch.manual_seed(seed)
+    f1 = Critic(first[0].shape[1], width, embed_dim).to(device)
+    f2 = Critic(first[1].shape[1], width, embed_dim).to(device)
+    opt = torch.optim.Adam([*f1.parameters(), *f2.parameters()], lr=lr)
+    for step in range(steps):
+        loss = nce_loss(f1, f2, first if step == 0 else batch(train), temperature)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    f1.eval(), f2.eval()
+    with torch.no_grad():
+        held_loss = statistics.fmean(float(nce_loss(f1, f2, batch(held), temperature)) for _ in range(eval_batches))
+    return math.log(k) - held_loss
+
+
+def estimate_nce(view_source, k: int = 64, steps: int = 300, seeds=(0, 1, 2), width: int = 8, embed_dim: int = 64,
+                 temperature: float = 0.1, lr: float = 2e-3, heldout_fraction: float = 0.2, eval_batches: int = 8,
+                 saturation_margin: float = 0.1, device="cpu") -> NCEEstimate:
+    """Train a fresh critic pair per seed for ``steps`` Adam steps on batches of ``k`` pairs
+    and estimate I_NCE = log k - L_NCE on ``eval_batches`` batches of held-out pairs (the
+    ``heldout_fraction`` of the source's items never used for training the critic).
+
+    ``temperature`` scales the cosine similarities (logits lie in [-1/t, 1/t], so t = 0.1
+    lets the critic reach log k for k up to a few thousand)."""
+    if k < 2:
+        raise ValueError(f"k (candidates per query) must be at least 2, got {k}")
+    if steps < 1 or not seeds:
+        raise ValueError(f"need steps >= 1 and at least one seed, got steps={steps}, seeds={list(seeds)}")
+    per_seed = [_one_seed(view_source, k, steps, int(s), width, embed_dim, temperature, lr, heldout_fraction,
+                          eval_batches, device) for s in seeds]
+    return NCEEstimate(k=k, per_seed=per_seed, steps=steps, saturation_margin=saturation_margin)
+
+
+__all__ = ["NCEEstimate", "estimate_nce", "nce_loss", "Critic"]
