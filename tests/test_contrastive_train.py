@@ -7,8 +7,6 @@ import mvssl
 from mvssl.train import train
 from test_methods_slow import MARGIN, train_recipe
 
-CMC_MARGIN = 1.5  # percentage points: CMC's channel views of one crop gain less on the digit
-
 
 def _tiny_config(tmp_path, method: dict, **sections):
     cfg = {"method": method, "backbone": {"width": 4}, "data": {"image_size": 16, "digit_size": 8},
@@ -44,10 +42,9 @@ def test_moco_short_run_beats_random_init_on_the_digit(tmp_path):
 
 @pytest.mark.slow
 def test_cmc_short_run_beats_random_init_on_digit_and_position(tmp_path):
-    # the recipe: L and ab of one crop, which share every factor; background is already linearly
-    # decodable from a random encoder, so the gains can show only on the digit and its position.
-    # Measured at the recipe's 400 steps: digit 80.5% vs 81.9% (fails this margin), position
-    # 1.75 vs 2.07 px
+    # the recipe: L of one frame against ab of another that shares the digit and its position
+    # (not the background). Measured at the recipe's 400 steps: digit 59.2% vs 81.9%, position
+    # 0.8 vs 2.1 px
     trained, random_init = train_recipe("cmc", tmp_path)
-    assert trained["digit_error_pct"] < random_init["digit_error_pct"] - CMC_MARGIN, (trained, random_init)
-    assert trained["position_error_px"] < random_init["position_error_px"] - 0.3, (trained, random_init)
+    assert trained["digit_error_pct"] < random_init["digit_error_pct"] - MARGIN, (trained, random_init)
+    assert trained["position_error_px"] < random_init["position_error_px"] - 0.5, (trained, random_init)
