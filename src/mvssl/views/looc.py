@@ -19,6 +19,7 @@ import torch
 
 from .ops import ColorJitter, GaussianBlur, Grayscale, Op, Params, ResizedCrop, Rotate
 from .recipes import Recipe
+from .sources import InMemoryViews
 
 # Each augmentation a_i is one op of the views engine; its op name is what k_i reuses.
 # Colour jitter covers the whole hue circle (hue 0.5 turns, brightness/contrast/saturation
@@ -54,31 +55,21 @@ def augmentation_recipe(size: int, augmentations=DEFAULT_AUGMENTATIONS, min_scal
     return Recipe([ResizedCrop(size, scale=(min_scale, 1.0)), *augmentation_ops(augmentations)], **norm)
 
 
-class LeaveOneOutViews:
+class LeaveOneOutViews(InMemoryViews):
     """``source(indices, generator) -> ([q, k_0, ..., k_n], targets)`` from in-memory uint8
     images; ``make(images, generator)`` also returns every view's recorded parameters."""
 
     def __init__(self, images: torch.Tensor, targets: dict[str, torch.Tensor], recipe: Recipe,
                  augmentations=DEFAULT_AUGMENTATIONS):
-        if images.dtype != torch.uint8 or images.ndim != 4:
-            raise ValueError(f"images must be uint8 [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
+        super().__init__(images, targets)
         missing = [a for a in augmentations if a not in recipe.op_names]
         if missing:
             raise ValueError(f"augmentations {missing} are not ops of the recipe ({recipe.op_names})")
-        self.images, self.targets, self.recipe = images, targets, recipe
-        self.augmentations = tuple(augmentations)
-
-    def __len__(self) -> int:
-        return len(self.images)
+        self.recipe, self.augmentations = recipe, tuple(augmentations)
 
     @property
     def n_views(self) -> int:
         return len(self.augmentations) + 2
-
-    def to(self, device) -> "LeaveOneOutViews":
-        self.images = self.images.to(device)
-        self.targets = {k: v.to(device) for k, v in self.targets.items()}
-        return self
 
     def make(self, images: torch.Tensor, generator: torch.Generator):
         """Views [q, k_0, ..., k_n] and their parameters (a dict op name -> params per view)."""
@@ -91,10 +82,8 @@ class LeaveOneOutViews:
             params.append(p)
         return views, params
 
-    def __call__(self, indices: torch.Tensor, generator: torch.Generator):
-        indices = indices.to(self.images.device)
-        views, _ = self.make(self.images[indices], generator)
-        return views, {k: v[indices] for k, v in self.targets.items()}
+    def make_views(self, batch: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
+        return self.make(batch, generator)[0]
 
 
 def looc_views(images: torch.Tensor, targets: dict[str, torch.Tensor], size: int,

@@ -14,6 +14,7 @@ import torch
 
 from .ops import ResizedCrop
 from .recipes import Recipe, identity, to_float
+from .sources import InMemoryViews
 
 
 def max_distance(image_size: int, patch: int) -> float:
@@ -55,32 +56,23 @@ def cut_patches(images: torch.Tensor, centres: torch.Tensor, patch: int) -> torc
     return ResizedCrop(patch).apply(images, {"box": box, "flip": no_flip})
 
 
-class PatchPairViews:
+class PatchPairViews(InMemoryViews):
     """A view source: two ``patch``-pixel patches of each image, centres ``distance`` px
     apart, each then passed through ``recipe`` (identity by default: normalisation only)."""
 
     def __init__(self, images: torch.Tensor, targets: dict[str, torch.Tensor], patch: int, distance: float,
                  recipe: Recipe | None = None):
-        if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] != images.shape[-2]:
-            raise ValueError(f"images must be square uint8 [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
+        super().__init__(images, targets)
+        if images.shape[-1] != images.shape[-2]:
+            raise ValueError(f"patch pairs need square images, got {tuple(images.shape)}")
         sample_patch_pairs(1, images.shape[-1], patch, distance, torch.Generator())  # fail early on bad sizes
-        self.images, self.targets, self.patch, self.distance = images, targets, patch, float(distance)
+        self.patch, self.distance = patch, float(distance)
         self.recipe = recipe or identity()
 
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def to(self, device) -> "PatchPairViews":
-        self.images = self.images.to(device)
-        self.targets = {k: v.to(device) for k, v in self.targets.items()}
-        return self
-
-    def __call__(self, indices: torch.Tensor, generator: torch.Generator):
-        indices = indices.to(self.images.device)
-        x = to_float(self.images[indices])
+    def make_views(self, batch: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
+        x = to_float(batch)
         first, second = sample_patch_pairs(len(x), x.shape[-1], self.patch, self.distance, generator, x.device)
-        views = [self.recipe(cut_patches(x, c, self.patch), generator)[0] for c in (first, second)]
-        return views, {k: v[indices] for k, v in self.targets.items()}
+        return [self.recipe(cut_patches(x, c, self.patch), generator)[0] for c in (first, second)]
 
 
 __all__ = ["PatchPairViews", "sample_patch_pairs", "cut_patches", "max_distance"]

@@ -8,27 +8,42 @@ from ..data import ColorfulMovingMNIST
 from .recipes import Recipe, identity
 
 
-class AugmentedViews:
-    """Views made by augmenting in-memory uint8 images, one recipe per view."""
+class InMemoryViews:
+    """Base of the view sources over in-memory uint8 images ``[N, C, H, W]`` and their targets:
+    holds and moves them, picks a step's batch; a subclass says how a batch becomes views
+    (``make_views``)."""
 
-    def __init__(self, images: torch.Tensor, targets: dict[str, torch.Tensor], recipes: list[Recipe]):
+    def __init__(self, images: torch.Tensor, targets: dict[str, torch.Tensor]):
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError(f"images must be uint8 [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
-        self.images, self.targets, self.recipes = images, targets, recipes
+        self.images, self.targets = images, targets
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def to(self, device) -> "AugmentedViews":
+    def to(self, device):
         self.images = self.images.to(device)
         self.targets = {k: v.to(device) for k, v in self.targets.items()}
         return self
 
+    def make_views(self, batch: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
+        raise NotImplementedError
+
     def __call__(self, indices: torch.Tensor, generator: torch.Generator):
         indices = indices.to(self.images.device)
-        batch = self.images[indices]
-        views = [recipe(batch, generator)[0] for recipe in self.recipes]
+        views = self.make_views(self.images[indices], generator)
         return views, {k: v[indices] for k, v in self.targets.items()}
+
+
+class AugmentedViews(InMemoryViews):
+    """Views made by augmenting in-memory uint8 images, one recipe per view."""
+
+    def __init__(self, images: torch.Tensor, targets: dict[str, torch.Tensor], recipes: list[Recipe]):
+        super().__init__(images, targets)
+        self.recipes = recipes
+
+    def make_views(self, batch: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
+        return [recipe(batch, generator)[0] for recipe in self.recipes]
 
 
 class FactorSharedViews:
