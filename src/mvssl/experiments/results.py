@@ -1,0 +1,162 @@
+"""What every experiment shares (CLAIMS.md, "Output of every experiment"): its output folder,
+one progress line per finished run with an ETA, encoders kept in run folders under the output
+folder, and one writer for ``results.json`` and ``results.md``.
+
+An experiment builds an :class:`Experiment` from its parsed arguments (see
+:func:`add_common_arguments`), trains through :meth:`Experiment.train`, and ends with
+:meth:`Experiment.write`. ``--resume`` continues an experiment that was cut off: finished run
+folders are reused, unfinished ones trained again.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import shutil
+import sys
+import time
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+
+RESULTS_JSON, RESULTS_MD, ENCODERS = "results.json", "results.md", "encoders"
+
+
+def add_common_arguments(p, seeds: int = 3, quick_help: str = "a smoke run of a few minutes (its verdicts are "
+                         "marked quick and never quoted as results)") -> None:
+    p.add_argument("--seeds", type=int, default=seeds,
+                   help=f"training seeds per arm (default {seeds}; the rules ask for at least 3)")
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    p.add_argument("--out", help="output folder (default runs/<experiment>-<time>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the experiment in --out: reuse its finished runs, train the rest")
+
+
+def machine_description() -> str:
+    from ..bench.common import describe, machine
+
+    return describe(machine())
+
+
+def fmt(summary: dict, digits: int = 1) -> str:
+    """``mean ± ci95`` of a :func:`stats.summarize` result (``mean`` alone for one seed)."""
+    if summary["ci95"] is None or not math.isfinite(summary["ci95"]):
+        return f"{summary['mean']:.{digits}f}"
+    return f"{summary['mean']:.{digits}f} ± {summary['ci95']:.{digits}f}"
+
+
+class Experiment:
+    def __init__(self, name: str, args, total_runs: int, echo=partial(print, flush=True)):
+        if args.seeds < 1:
+            raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+        if args.resume and not args.out:
+            raise ValueError("--resume continues the experiment in --out; name that folder")
+        self.name, self.quick, self.echo = name, bool(args.quick), echo
+        self.seeds = list(range(args.seeds))
+        self.out = Path(args.out or f"runs/{name}-{datetime.now():%Y%m%d-%H%M%S}")
+        if (self.out / RESULTS_JSON).exists() and not args.resume:
+            raise FileExistsError(f"{self.out} already holds {RESULTS_JSON}; choose another --out (or --resume "
+                                  "to reuse its finished runs)")
+        if args.resume and not self.out.is_dir():
+            raise FileNotFoundError(f"--resume: {self.out} does not exist")
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.command = "mvssl " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else f"mvssl experiment {name}"
+        self.total, self.done_runs, self.started = max(1, total_runs), 0, time.perf_counter()
+        self.resume = bool(args.resume)
+
+    # --- progress -------------------------------------------------------------------------
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def progress(self, what: str, headline: str) -> None:
+        """One line per finished unit of work: what it was, its headline, elapsed and ETA."""
+        self.done_runs += 1
+        elapsed = self.elapsed()
+        left = max(0, self.total - self.done_runs)
+        eta = elapsed / self.done_runs * left
+        self.echo(f"[{self.done_runs}/{self.total}] {what}: {headline}  ({_clock(elapsed)} elapsed, "
+                  f"ETA {_clock(eta)})")
+
+    # --- runs -----------------------------------------------------------------------------
+    def run_path(self, name: str) -> Path:
+        return self.out / ENCODERS / name
+
+    def train(self, cfg: dict, name: str) -> tuple[str, dict]:
+        """Train ``cfg`` into ``OUT/encoders/NAME`` (quietly) and return (path relative to OUT,
+        metrics). With ``--resume`` a finished run folder is reused and an unfinished one redone."""
+        from ..config import deep_update
+        from ..train import train
+
+        run_dir = self.run_path(name)
+        if (run_dir / "metrics.json").exists() and (run_dir / "encoder.pt").exists() and self.resume:
+            return str(run_dir.relative_to(self.out)), json.loads((run_dir / "metrics.json").read_text())
+        if run_dir.exists():
+            if not self.resume:
+                raise FileExistsError(f"{run_dir} exists; use a new --out or --resume")
+            shutil.rmtree(run_dir)  # cut off before it finished: train it again
+        cfg = deep_update(cfg, {"trainer": {"out_dir": str(self.out / ENCODERS), "name": name, "progress": False}})
+        _, metrics = train(cfg, echo=lambda *a, **k: None)
+        return str(run_dir.relative_to(self.out)), metrics
+
+    # --- results --------------------------------------------------------------------------
+    def write(self, points: list[dict], claims: list[dict], markdown: str, title: str,
+              extra: dict | None = None, plots: list[str] = (), complete: bool = True) -> None:
+        """Write ``results.json`` (CLAIMS.md's shape) and ``results.md``. Call it again as arms
+        finish (``complete=False``) so that a run cut off later keeps what it measured."""
+        for c in claims:
+            c["quick"] = self.quick
+        wall = self.elapsed()
+        data = {"experiment": self.name, "command": self.command, "quick": self.quick, "complete": complete,
+                "wall_seconds": wall, "machine": machine_description(), "seeds": self.seeds,
+                "points": points, "claims": claims, **(extra or {})}
+        tmp = self.out / (RESULTS_JSON + ".tmp")
+        tmp.write_text(json.dumps(_finite(data), indent=2, default=_json_default))
+        tmp.replace(self.out / RESULTS_JSON)
+        status = "" if complete else "\n\n**Incomplete**: the run was still going or was cut off.\n"
+        quick = ("\n\n**Quick mode**: a smoke run; its verdicts are not results.\n" if self.quick else "")
+        images = "".join(f"\n\n![{p}]({p})" for p in plots)
+        text = (f"# {title}\n{status}{quick}\n{markdown}\n\n## Verdicts\n\n{claims_table(claims)}{images}\n\n"
+                f"## Budget\n\nWall time {wall:.0f} s ({wall / 60:.1f} min), seeds {self.seeds}, "
+                f"machine: {data['machine']}.\n\nCommand: `{self.command}`\n")
+        (self.out / RESULTS_MD).write_text(text)
+        if complete:
+            self.echo(f"\n{markdown}\n\n{claims_table(claims)}\n\nwall time {wall:.0f} s; wrote {self.out}/"
+                      f"{RESULTS_MD} and {RESULTS_JSON}")
+
+
+def claims_table(claims: list[dict], with_command: str | None = None) -> str:
+    from ..eval.report import markdown_table
+
+    rows = []
+    for c in claims:
+        finite = c["ci95"] is not None and math.isfinite(c["ci95"])
+        effect = f"{c['effect']:+.2f}" + (f" ± {c['ci95']:.2f}" if finite else " (no interval)")
+        verdict = c["verdict"] + (" (quick)" if c.get("quick") else "")
+        row = [c["id"], c["prediction"], verdict, f"{effect} {c.get('unit', '')}".strip(), c["evidence"]]
+        rows.append(row + ([with_command] if with_command is not None else []))
+    headers = ["claim", "prediction", "verdict", "effect (95% CI)", "evidence"]
+    return markdown_table(headers + (["command"] if with_command is not None else []), rows) if rows else "(no claims)"
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _finite(value):
+    """JSON has no infinity: an interval that does not exist (one seed) is written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _json_default(value):
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)

@@ -1,0 +1,107 @@
+"""The statistics every experiment reports (rules 2 and 3 of CLAIMS.md): mean and 95%
+Student-t interval over seeds, differences of arms with their own interval (paired by seed
+where the arms share seeds), and verdicts computed from those intervals."""
+from __future__ import annotations
+
+import math
+
+from scipy import stats as _scipy_stats
+
+SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
+
+
+def t_halfwidth(values: list[float]) -> float:
+    """Half-width of the 95% Student-t interval of the mean (inf for fewer than 2 values)."""
+    n = len(values)
+    if n < 2:
+        return math.inf
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return float(_scipy_stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n))
+
+
+def summarize(values) -> dict:
+    """``{"mean", "ci95", "per_seed"}`` of per-seed values."""
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("summarize: no values")
+    return {"mean": sum(values) / len(values), "ci95": t_halfwidth(values), "per_seed": values}
+
+
+def difference(a, b, paired: bool = True) -> dict:
+    """Mean of ``a - b`` with its 95% interval. ``paired``: seed i of ``a`` against seed i of
+    ``b`` (the arms share seeds); otherwise Welch's interval for two independent samples."""
+    a, b = [float(v) for v in a], [float(v) for v in b]
+    if paired:
+        if len(a) != len(b):
+            raise ValueError(f"paired difference needs as many values on both sides, got {len(a)} and {len(b)}")
+        d = [x - y for x, y in zip(a, b)]
+        return {"mean": sum(d) / len(d), "ci95": t_halfwidth(d), "n": len(d), "paired": True}
+    ma, mb = sum(a) / len(a), sum(b) / len(b)
+    if len(a) < 2 or len(b) < 2:
+        return {"mean": ma - mb, "ci95": math.inf, "n": min(len(a), len(b)), "paired": False}
+    va = sum((x - ma) ** 2 for x in a) / (len(a) - 1) / len(a)
+    vb = sum((x - mb) ** 2 for x in b) / (len(b) - 1) / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return {"mean": ma - mb, "ci95": 0.0, "n": min(len(a), len(b)), "paired": False}
+    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    return {"mean": ma - mb, "ci95": float(_scipy_stats.t.ppf(0.975, dof) * se), "n": min(len(a), len(b)),
+            "paired": False}
+
+
+def verdict(diff: dict) -> str:
+    """The verdict on a prediction written as ``diff = predicted larger - predicted smaller``:
+    supported when the interval lies above 0, contradicted when it lies below, else inconclusive."""
+    lo, hi = diff["mean"] - diff["ci95"], diff["mean"] + diff["ci95"]
+    if lo > 0:
+        return SUPPORTED
+    if hi < 0:
+        return CONTRADICTED
+    return INCONCLUSIVE
+
+
+def claim(claim_id: str, prediction: str, diff: dict, evidence: str, quick: bool = False, unit: str = "") -> dict:
+    """One entry of ``results.json``'s ``claims``: the verdict computed from ``diff`` and the
+    effect size beside it. ``quick`` marks a smoke run's verdict, never quoted as a result."""
+    return {"id": claim_id, "prediction": prediction, "verdict": verdict(diff), "effect": diff["mean"],
+            "ci95": diff["ci95"], "unit": unit, "evidence": evidence, "quick": quick}
+
+
+def all_of(claim_id: str, prediction: str, parts: list[dict], evidence: str, quick: bool = False,
+           unit: str = "") -> dict:
+    """A claim that holds only if every part holds: supported when every part is supported,
+    contradicted when any part is contradicted, otherwise inconclusive. The effect quoted is the
+    weakest part's (smallest lower interval end)."""
+    verdicts = [verdict(p) for p in parts]
+    weakest = min(parts, key=lambda p: p["mean"] - p["ci95"])
+    result = claim(claim_id, prediction, weakest, evidence, quick, unit)
+    result["verdict"] = (CONTRADICTED if CONTRADICTED in verdicts else
+                         SUPPORTED if all(v == SUPPORTED for v in verdicts) else INCONCLUSIVE)
+    return result
+
+
+def peak(xs: list[float], per_seed: list[list[float]]) -> dict:
+    """Is there a reverse-U? Points are sorted by ``xs``; each has per-seed values (the same
+    seeds at every point, so differences are paired). A peak is *supported* when some interior
+    point beats both ends with each difference's interval above 0; *contradicted* when the
+    better end beats every interior point with the interval above 0 (a monotone or U-shaped
+    curve); otherwise inconclusive. Returns the verdict, the best interior point and both
+    differences (the effect is the smaller of the two)."""
+    if len(xs) < 3:
+        raise ValueError("a peak needs at least 3 points")
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    vals = [per_seed[i] for i in order]
+    means = [sum(v) / len(v) for v in vals]
+    best = max(range(1, len(vals) - 1), key=lambda i: means[i])
+    left, right = difference(vals[best], vals[0]), difference(vals[best], vals[-1])
+    if verdict(left) == SUPPORTED and verdict(right) == SUPPORTED:
+        result = SUPPORTED
+    else:
+        end = 0 if means[0] >= means[-1] else len(vals) - 1
+        worst_gap = min((difference(vals[end], vals[i]) for i in range(1, len(vals) - 1)),
+                        key=lambda d: d["mean"] - d["ci95"])
+        result = CONTRADICTED if verdict(worst_gap) == SUPPORTED else INCONCLUSIVE
+    weaker = min((left, right), key=lambda d: d["mean"])
+    return {"verdict": result, "best_index": order[best], "best_x": xs[order[best]], "vs_low_end": left,
+            "vs_high_end": right, "effect": weaker["mean"], "ci95": weaker["ci95"]}

@@ -1,0 +1,112 @@
+"""The shared experiment machinery: intervals, verdicts, the peak test, the results writer and
+``mvssl experiment report``."""
+import argparse
+import json
+import math
+
+import pytest
+
+from mvssl.cli import main
+from mvssl.experiments import stats
+from mvssl.experiments.report import END, START, replace_between_markers
+from mvssl.experiments.results import Experiment, add_common_arguments
+
+
+def test_t_interval_matches_textbook_values():
+    # [1, 2, 3]: sd 1, t(0.975, 2) = 4.302653 -> half-width 4.302653 / sqrt(3)
+    assert stats.t_halfwidth([1.0, 2.0, 3.0]) == pytest.approx(4.302653 / math.sqrt(3), rel=1e-5)
+    # 5 values, t(0.975, 4) = 2.776445
+    v = [10.0, 12.0, 11.0, 13.0, 9.0]
+    sd = math.sqrt(sum((x - 11.0) ** 2 for x in v) / 4)
+    assert stats.t_halfwidth(v) == pytest.approx(2.776445 * sd / math.sqrt(5), rel=1e-5)
+    assert math.isinf(stats.t_halfwidth([3.0]))
+
+
+def test_paired_difference_removes_shared_seed_effects():
+    a, b = [50.0, 60.0, 70.0], [48.0, 58.5, 67.0]  # big seed effect, steady gain of 2-3
+    paired, unpaired = stats.difference(a, b), stats.difference(a, b, paired=False)
+    assert paired["mean"] == pytest.approx(unpaired["mean"]) == pytest.approx(2.1666667)
+    assert paired["ci95"] < unpaired["ci95"]
+    assert stats.verdict(paired) == stats.SUPPORTED
+    assert stats.verdict(unpaired) == stats.INCONCLUSIVE
+    with pytest.raises(ValueError):
+        stats.difference([1.0, 2.0], [1.0])
+
+
+def test_verdicts_follow_the_interval():
+    assert stats.verdict({"mean": 2.0, "ci95": 1.0}) == stats.SUPPORTED
+    assert stats.verdict({"mean": -2.0, "ci95": 1.0}) == stats.CONTRADICTED
+    assert stats.verdict({"mean": 2.0, "ci95": 3.0}) == stats.INCONCLUSIVE
+    assert stats.verdict({"mean": 2.0, "ci95": math.inf}) == stats.INCONCLUSIVE
+    c = stats.all_of("x", "p", [{"mean": 2.0, "ci95": 1.0}, {"mean": 5.0, "ci95": 1.0}], "e")
+    assert c["verdict"] == stats.SUPPORTED and c["effect"] == 2.0
+    c = stats.all_of("x", "p", [{"mean": 2.0, "ci95": 1.0}, {"mean": -5.0, "ci95": 1.0}], "e")
+    assert c["verdict"] == stats.CONTRADICTED
+
+
+def test_peak_is_found_only_when_an_interior_point_beats_both_ends():
+    seeds = lambda m: [m - 0.5, m, m + 0.5]  # noqa: E731
+    rev_u = stats.peak([0.0, 1.0, 2.0, 3.0], [seeds(20), seeds(30), seeds(35), seeds(25)])
+    assert rev_u["verdict"] == stats.SUPPORTED and rev_u["best_x"] == 2.0
+    assert rev_u["effect"] == pytest.approx(10.0)
+    rising = stats.peak([0.0, 1.0, 2.0, 3.0], [seeds(20), seeds(25), seeds(30), seeds(35)])
+    assert rising["verdict"] == stats.CONTRADICTED
+    noisy = stats.peak([0.0, 1.0, 2.0], [[20, 30, 10], [25, 15, 20], [22, 18, 21]])
+    assert noisy["verdict"] == stats.INCONCLUSIVE
+    # the order of the points is the x order, not the input order
+    shuffled = stats.peak([3.0, 0.0, 2.0, 1.0], [seeds(25), seeds(20), seeds(35), seeds(30)])
+    assert shuffled["verdict"] == stats.SUPPORTED and shuffled["best_x"] == 2.0
+
+
+def _args(tmp_path, **kw):
+    p = argparse.ArgumentParser()
+    add_common_arguments(p)
+    args = p.parse_args(["--out", str(tmp_path / "exp")])
+    for k, v in kw.items():
+        setattr(args, k, v)
+    return args
+
+
+def test_experiment_writes_results_json_and_md(tmp_path):
+    lines = []
+    exp = Experiment("demo", _args(tmp_path), total_runs=2, echo=lines.append)
+    exp.progress("run a", "acc 50%")
+    assert lines[-1].startswith("[1/2] run a: acc 50%") and "ETA" in lines[-1]
+    point = {"arm": "a", "value": 1.0, "metrics": {"acc": stats.summarize([50.0])}, "runs": []}
+    claim = stats.claim("demo.claim", "a > b", stats.difference([2.0], [1.0]), "one seed")
+    exp.write([point], [claim], "| t |\n|---|", "Demo")
+    data = json.loads((tmp_path / "exp" / "results.json").read_text())  # strict JSON: no Infinity
+    assert data["experiment"] == "demo" and data["claims"][0]["verdict"] == "inconclusive"
+    assert data["points"][0]["metrics"]["acc"]["ci95"] is None
+    assert "machine" in data and data["wall_seconds"] >= 0 and data["quick"] is False
+    md = (tmp_path / "exp" / "results.md").read_text()
+    assert "# Demo" in md and "demo.claim" in md and "Command:" in md
+    with pytest.raises(FileExistsError, match="already holds results.json"):
+        Experiment("demo", _args(tmp_path), total_runs=1)
+    Experiment("demo", _args(tmp_path, resume=True), total_runs=1)  # --resume may reuse it
+
+
+def test_experiment_refuses_bad_options(tmp_path):
+    with pytest.raises(ValueError, match="--seeds"):
+        Experiment("demo", _args(tmp_path, seeds=0), total_runs=1)
+    with pytest.raises(FileNotFoundError, match="--resume"):
+        Experiment("demo", _args(tmp_path, resume=True), total_runs=1)
+
+
+def test_report_gathers_claims_into_the_readme(tmp_path, capsys):
+    out = tmp_path / "exp"
+    exp = Experiment("demo", _args(tmp_path), total_runs=1, echo=lambda *_: None)
+    exp.write([], [stats.claim("demo.claim", "a beats b", {"mean": 3.0, "ci95": 1.0}, "e", unit="points")], "", "D")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{START}\nold table\n{END}\noutro\n")
+    assert main(["experiment", "report", str(out), "--readme", str(readme), "--docs", "demo=docs/demo.md"]) == 0
+    text = readme.read_text()
+    assert "old table" not in text and "intro" in text and "outro" in text
+    assert "`demo.claim`" in text and "**supported**" in text and "+3.0 ± 1.0 points" in text
+    assert "[demo](docs/demo.md)" in text
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "results.json").write_text("[1, 2]")
+    assert main(["experiment", "report", str(tmp_path / "bad")]) == 2
+    assert "not written by an mvssl experiment" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="markers"):
+        replace_between_markers("no markers", "t")
