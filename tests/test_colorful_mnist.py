@@ -91,3 +91,41 @@ def test_bad_arguments_fail_clearly():
         ColorfulMovingMNIST(split="val")
     with pytest.raises(ValueError, match="digit_size"):
         ColorfulMovingMNIST(image_size=16, digit_size=20)
+
+
+def test_pairs_share_each_factor_with_its_probability(cmnist16):
+    g = torch.Generator().manual_seed(5)
+    idx = torch.arange(len(cmnist16)).repeat(2)[:4000]
+    a, b = cmnist16.pair(idx, ["digit:0.3", "background:0.75", "position:0"], g)
+    same_digit = (a.digit_index == b.digit_index).float().mean().item()
+    same_bg = ((a.background_index == b.background_index) & (a.crop == b.crop).all(1)).float().mean().item()
+    same_pos = (a.position == b.position).all(1).float().mean().item()
+    n = len(cmnist16)
+    assert abs(same_digit - (0.3 + 0.7 / n)) < 0.03  # shared, or the fresh draw hits the same instance
+    assert abs(same_bg - 0.75) < 0.03
+    assert same_pos < 0.1
+    # a mapping means the same; the pairs that share the background keep its crop too
+    a2, b2 = cmnist16.pair(idx[:8], {"background": 1.0}, torch.Generator().manual_seed(1))
+    assert torch.equal(a2.crop, b2.crop) and not torch.equal(a2.digit_index, b2.digit_index)
+    # sharing "digit" with probability 1 draws exactly what the plain list draws
+    x = cmnist16.pair(idx[:50], ["digit"], torch.Generator().manual_seed(2))
+    y = cmnist16.pair(idx[:50], ["digit:1"], torch.Generator().manual_seed(2))
+    assert all(torch.equal(getattr(x[1], k), getattr(y[1], k)) for k in ("digit_index", "crop", "position"))
+
+
+@pytest.mark.parametrize("shared, message", [(["digit:1.5"], "outside"), (["digit:x"], "must be a number"),
+                                            (["digit", "digit:0.5"], "twice"), (["colour:0.5"], "unknown factor")])
+def test_share_probabilities_reject_bad_entries(shared, message):
+    from mvssl.data.colorful_mnist import share_probabilities
+
+    with pytest.raises(ValueError, match=message):
+        share_probabilities(shared)
+
+
+def test_config_names_the_key_for_bad_share_probabilities():
+    from mvssl.config import ConfigError, resolve
+
+    with pytest.raises(ConfigError, match="views.shared.*outside"):
+        resolve({"views": {"shared": ["digit:2"]}})
+    assert resolve({"views": {"shared": "digit:0.5,background:0.25"}})["views"]["shared"] == ["digit:0.5",
+                                                                                              "background:0.25"]

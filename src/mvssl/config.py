@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "views": {
         "name": "factor-shared",  # or an augmentation recipe: simclr | byol | multicrop | crop (crop + flip only, for CMC) | infomin | patches
-        "shared": ["digit"],  # factor-shared views: what the two views have in common
+        "shared": ["digit"],  # factor-shared views: what the two views have in common; "factor:p" = shared with probability p
         "augment": "none",  # extra augmentation on factor-shared views: none | simclr
         "strength": 0.5,  # colour-distortion strength s of the simclr recipe
         "min_scale": 0.08,  # smallest crop area of the simclr recipe
@@ -190,6 +190,7 @@ def resolve(user: dict | None = None) -> dict:
 
 def _validate(cfg: dict) -> None:
     from .data import FACTORS
+    from .data.colorful_mnist import share_probabilities
 
     for (section, key), allowed in CHOICES.items():
         if cfg[section][key] not in allowed:
@@ -200,9 +201,12 @@ def _validate(cfg: dict) -> None:
     for section, key in NON_NEGATIVE:
         if cfg[section][key] < 0:
             raise ConfigError(f"{section}.{key}: must be >= 0, got {cfg[section][key]}")
-    bad = set(cfg["views"]["shared"]) - set(FACTORS)
-    if bad or not cfg["views"]["shared"]:
-        raise ConfigError(f"views.shared: {cfg['views']['shared']} must be a non-empty subset of {list(FACTORS)}")
+    try:
+        share_probabilities(cfg["views"]["shared"])
+    except ValueError as err:
+        raise ConfigError(f"views.shared: {err}") from None
+    if not cfg["views"]["shared"]:
+        raise ConfigError(f"views.shared: must name at least one of {list(FACTORS)} (with ':0' to share it never)")
     d = cfg["data"]
     if d["digit_size"] > d["image_size"]:
         raise ConfigError(f"data.digit_size ({d['digit_size']}) cannot exceed data.image_size ({d['image_size']})")

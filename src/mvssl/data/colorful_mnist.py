@@ -122,24 +122,32 @@ class ColorfulMovingMNIST:
     def pair(
         self, indices: torch.Tensor, shared, generator: torch.Generator
     ) -> tuple[FrameFactors, FrameFactors]:
-        """Factors of two frames per index that share exactly the factors in ``shared``.
+        """Factors of two frames per index that share the factors in ``shared``.
 
         The first frame shows digit instance ``indices[b]``; every factor of the second
-        frame not in ``shared`` is drawn afresh (a digit is a new random instance).
+        frame not shared is drawn afresh (a digit is a new random instance). ``shared`` lists
+        factors (shared by every pair) or maps factors to the probability that a pair shares
+        them, drawn per pair (see :func:`share_probabilities`).
         """
-        shared = set(shared)
-        unknown = shared - set(FACTORS)
-        if unknown:
-            raise ValueError(f"unknown factor(s) {sorted(unknown)}; choose from {list(FACTORS)}")
+        probs = share_probabilities(shared)
         first = self.draw(indices, generator)
         other = self.draw(indices, generator)
-        if "digit" not in shared:
-            other.digit_index = torch.randint(len(self.labels), (len(indices),), generator=generator,
-                                              device=generator.device).to(self.device)
-        if "background" in shared:
-            other.background_index, other.crop = first.background_index, first.crop
-        if "position" in shared:
-            other.position = first.position
+        n = len(indices)
+
+        def shares(factor: str) -> torch.Tensor:  # [n] bool: which pairs share ``factor``
+            p = probs.get(factor, 0.0)
+            if p in (0.0, 1.0):
+                return torch.full((n,), p == 1.0, dtype=torch.bool, device=self.device)
+            return (torch.rand(n, generator=generator, device=generator.device) < p).to(self.device)
+
+        other.digit_index = first.digit_index
+        if probs.get("digit", 0.0) < 1.0:
+            fresh = torch.randint(len(self.labels), (n,), generator=generator, device=generator.device).to(self.device)
+            other.digit_index = torch.where(shares("digit"), first.digit_index, fresh)
+        bg = shares("background")
+        other.background_index = torch.where(bg, first.background_index, other.background_index)
+        other.crop = torch.where(bg[:, None], first.crop, other.crop)
+        other.position = torch.where(shares("position")[:, None], first.position, other.position)
         return first, other
 
     # ---------------------------------------------------------------- rendering
@@ -208,6 +216,31 @@ class ColorfulMovingMNIST:
             "background": int(factors["background"][0]),
             "position": (int(factors["position"][0, 0]), int(factors["position"][0, 1])),
         }
+
+
+def share_probabilities(shared) -> dict[str, float]:
+    """``{factor: probability that a pair shares it}`` from a list of factors (each shared
+    always), entries ``"factor:p"`` (shared with probability p), or a mapping."""
+    if isinstance(shared, dict):
+        items = list(shared.items())
+    else:
+        items = []
+        for entry in shared:
+            name, _, p = str(entry).partition(":")
+            try:
+                items.append((name.strip(), float(p) if p else 1.0))
+            except ValueError:
+                raise ValueError(f"shared factor {entry!r}: the probability after ':' must be a number") from None
+    probs = {}
+    for name, p in items:
+        if name not in FACTORS:
+            raise ValueError(f"unknown factor {name!r}; choose from {list(FACTORS)}")
+        if name in probs:
+            raise ValueError(f"factor {name!r} is listed twice")
+        if not 0.0 <= float(p) <= 1.0:
+            raise ValueError(f"shared factor {name!r}: probability {p} is outside [0, 1]")
+        probs[name] = float(p)
+    return probs
 
 
 def _resize_digits(digits: torch.Tensor, size: int) -> torch.Tensor:
