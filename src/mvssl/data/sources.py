@@ -96,6 +96,19 @@ def photo_backgrounds(size: int) -> Backgrounds:
     return Backgrounds(torch.stack(imgs), torch.arange(len(imgs)), PHOTO_NAMES)
 
 
+NOISE_BANK, NOISE_MAX = 256, 160
+
+
+@functools.lru_cache(maxsize=4)
+def noise_backgrounds(size: int, count: int = NOISE_BANK, seed: int = 1234) -> Backgrounds:
+    """``count`` images of i.i.d. uniform colour noise in [0, NOISE_MAX] (darker than the white
+    digit): two crops share a background pixel only where they overlap, so no background cue
+    survives between non-overlapping patches. Their "class" (index mod 10) carries nothing."""
+    g = torch.Generator().manual_seed(seed)
+    imgs = torch.randint(NOISE_MAX + 1, (count, size, size, 3), generator=g, dtype=torch.uint8)
+    return Backgrounds(imgs, torch.arange(count) % 10, tuple(f"noise{i}" for i in range(10)))
+
+
 def stl10_backgrounds(size: int, root: str, download: bool, per_class: int = 50) -> Backgrounds:
     """STL-10 labelled training images as backgrounds (their class is the background class)."""
     from torchvision.datasets import STL10

@@ -1,22 +1,20 @@
-"""InfoMin Table 1 (Tian et al. 2020, Sec. 3.3): which factors the two views share
-decides what a contrastive encoder keeps.
+"""InfoMin Table 1 (Tian et al. 2020, Sec. 3.3): which factors the two views share decides
+what a contrastive encoder keeps. docs/infomin_factors.md gives the design argument.
 
-For each set of shared factors a SimCLR encoder is trained with ``mvssl.train`` on
-factor-shared Colorful-Moving-MNIST views, frozen, and probed (``mvssl.eval.probes``) for
-digit error, background error and digit localisation error. A supervised reference
-(same architecture, digit cross-entropy, see ``supervised.py``) and a random-init encoder
-are probed the same way. The paper's numbers are quoted beside ours, and each of the
-paper's patterns is checked on both sets of numbers.
+For each set of shared factors, SimCLR encoders (several seeds) are trained with
+``mvssl.train`` on factor-shared Colorful-Moving-MNIST views, frozen, and probed
+(``mvssl.eval.probes``) for digit error, background error and digit localisation error. A
+supervised reference (same architecture, digit cross-entropy, ``supervised.py``) and
+random-init encoders are probed the same way. Each of the paper's patterns is a computed
+verdict on paired seed differences, and is also checked on the paper's own numbers.
 """
 from __future__ import annotations
 
-import json
-import time
-from datetime import datetime
-from pathlib import Path
+from . import stats
+from .results import Experiment, add_common_arguments, fmt
 
 COMMAND = "infomin-factors"
-HELP = "InfoMin Table 1: train one contrastive encoder per set of shared factors and probe each factor"
+HELP = "InfoMin Table 1: one contrastive encoder per set of shared factors, every factor probed, over seeds"
 
 FACTOR_SETS = [("digit",), ("background",), ("position",), ("background", "digit", "position"),
                ("background", "digit"), ("background", "position"), ("digit", "position")]
@@ -28,133 +26,201 @@ PAPER_TABLE1 = {
     "background,position": (88.8, 53.8, 15.9), "digit,position": (14.5, 88.9, 13.7), SUPERVISED: (3.4, 45.3, 0.93),
 }
 METRICS = ("digit_error_pct", "background_error_pct", "position_error_px")
-DEFAULT_STEPS, QUICK_STEPS = 400, 60
+METRIC_NAMES = {"digit_error_pct": "digit err %", "background_error_pct": "bkgd err %",
+                "position_error_px": "loc err px"}
+DEFAULT = {"steps": 1500, "image_size": 16, "digit_size": 12}
+QUICK = {"steps": 30}
 
 
 def label(shared) -> str:
     return ",".join(sorted(shared))
 
 
+SINGLES = ["digit", "background", "position"]
+WITH_BACKGROUND = [label(s) for s in FACTOR_SETS if "background" in s]
+
+
+def patterns(has_supervised: bool = True) -> list[tuple[str, str, list[tuple[str, str, str]]]]:
+    """The paper's Table 1 patterns as (id, statement, [(metric, row predicted higher, row
+    predicted lower), ...]): a pattern holds when every listed difference is above 0."""
+    out = [
+        ("digit-shared-keeps-digit", "sharing the digit gives the lowest digit error among single factors",
+         [("digit_error_pct", r, "digit") for r in SINGLES if r != "digit"]),
+        ("background-shared-keeps-background",
+         "sharing the background gives the lowest background error among single factors",
+         [("background_error_pct", r, "background") for r in SINGLES if r != "background"]),
+        ("position-shared-keeps-position", "sharing the position gives the lowest localisation error among single "
+         "factors", [("position_error_px", r, "position") for r in SINGLES if r != "position"]),
+        ("background-overwhelms-digit", "whenever the background is shared, digit error is higher than with the "
+         "digit alone", [("digit_error_pct", r, "digit") for r in WITH_BACKGROUND]),
+        ("background-overwhelms-position", "whenever the background is shared, localisation error is higher than "
+         "with the position alone", [("position_error_px", r, "position") for r in WITH_BACKGROUND]),
+        ("digit-and-position-beats-digit", "sharing digit and position gives a lower digit error than the digit "
+         "alone", [("digit_error_pct", "digit", "digit,position")]),
+    ]
+    if has_supervised:
+        out.append(("supervised-best-on-digit", "the supervised encoder has the lowest digit error",
+                    [("digit_error_pct", label(s), SUPERVISED) for s in FACTOR_SETS]))
+    return out
+
+
 def check_patterns(table: dict[str, tuple[float, float, float]]) -> dict[str, bool]:
-    """The paper's Table 1 claims as checks on a table {row label: (digit err, bkgd err, loc err)}."""
-    digit, bg, loc = (lambda r: table[r][0]), (lambda r: table[r][1]), (lambda r: table[r][2])
-    singles = ["digit", "background", "position"]
-    with_bg = [r for r in map(label, FACTOR_SETS) if "background" in r]
-    checks = {
-        "sharing digit gives the lowest digit error among single factors": min(singles, key=digit) == "digit",
-        "sharing background gives the lowest background error among single factors": min(singles, key=bg) == "background",
-        "sharing position gives the lowest localisation error among single factors": min(singles, key=loc) == "position",
-        "whenever background is shared, digit error is higher than with digit alone":
-            all(digit(r) > digit("digit") for r in with_bg),
-        "whenever background is shared, localisation error is higher than with position alone":
-            all(loc(r) > loc("position") for r in with_bg),
-        "sharing digit and position gives a lower digit error than digit alone": digit("digit,position") < digit("digit"),
-    }
-    if SUPERVISED in table:
-        checks["the supervised encoder has the lowest digit error"] = all(
-            digit(SUPERVISED) <= digit(r) for r in map(label, FACTOR_SETS))
-    return checks
+    """The patterns on a table of single numbers {row: (digit err, bkgd err, loc err)} (the
+    paper's numbers): a pattern holds when every listed difference is positive."""
+    col = {m: i for i, m in enumerate(METRICS)}
+    return {statement: all(table[hi][col[m]] > table[lo][col[m]] for m, hi, lo in parts)
+            for _, statement, parts in patterns(SUPERVISED in table)}
+
+
+def pattern_claims(per_seed: dict[str, dict[str, list[float]]]) -> list[dict]:
+    """Each pattern as a computed verdict on paired seed differences."""
+    paper = check_patterns(PAPER_TABLE1)
+    claims = []
+    for pid, statement, parts in patterns(SUPERVISED in per_seed):
+        diffs = [stats.difference(per_seed[hi][m], per_seed[lo][m]) for m, hi, lo in parts]
+        unit = "px" if parts[0][0] == "position_error_px" else "points"
+        evidence = "; ".join(f"{hi} - {lo}: {d['mean']:+.1f}" for (m, hi, lo), d in zip(parts, diffs))
+        c = stats.all_of(f"infomin.factors/{pid}", statement, diffs,
+                         f"{evidence} ({'holds' if paper[statement] else 'fails'} in the paper's numbers)", unit=unit)
+        claims.append(c)
+    return claims
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
-                   help=f"training steps per encoder (default {DEFAULT_STEPS}; --quick {QUICK_STEPS})")
-    p.add_argument("--quick", action="store_true", help=f"{QUICK_STEPS} steps per encoder: a few minutes")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="run folder (default runs/infomin-factors-<time>)")
+    add_common_arguments(p)
+    p.add_argument("--steps", type=int, help=f"training steps per encoder (default {DEFAULT['steps']}, the default "
+                   f"`mvssl train` budget; --quick {QUICK['steps']})")
+    p.add_argument("--image-size", type=int, default=DEFAULT["image_size"],
+                   help=f"frame side in px (default {DEFAULT['image_size']}; the digit is 3/4 of it)")
 
 
-def encoder_config(shared, steps: int, seed: int, out_dir: Path, name: str, random_baseline: bool) -> dict:
-    """The default ``mvssl train`` config (SimCLR, 24 px frames, ConvNet width 16) with the
-    views sharing ``shared`` and a shorter schedule."""
-    return {"views": {"name": "factor-shared", "shared": list(shared)},
-            "optim": {"warmup_steps": min(50, steps // 5)},
-            "trainer": {"max_steps": steps, "seed": seed, "out_dir": str(out_dir), "name": name, "progress": False,
-                        "checkpoint_every": steps, "keep_checkpoints": 1},
-            "eval": {"random_baseline": random_baseline}}
+def encoder_config(shared, steps: int, seed: int, image_size: int) -> dict:
+    """The default ``mvssl train`` config (SimCLR, ConvNet width 16, batch 128) with the views
+    sharing ``shared``, on frames of ``image_size`` px."""
+    return {"data": {"image_size": image_size, "digit_size": round(image_size * 3 / 4)},
+            "views": {"name": "factor-shared", "shared": list(shared)},
+            "optim": {"warmup_steps": min(50, max(1, steps // 10))},
+            "trainer": {"max_steps": steps, "seed": seed, "checkpoint_every": steps, "keep_checkpoints": 1},
+            "eval": {"enabled": False}}
 
 
-def measure(steps: int, seed: int, out_dir: Path, echo=print) -> tuple[dict, dict]:
-    """{row label: probe results} for every factor set, the supervised and the random encoder,
-    and {row label: wall seconds}."""
+def train_supervised(exp: Experiment, cfg: dict, steps: int, seed: int, name: str) -> str:
+    """The supervised reference, saved as a run folder (encoder.pt + config.yaml) so it can be
+    re-probed like the others. With --resume a saved one is reused."""
     from ..config import resolve
-    from ..eval.probes import factor_probes, probe_frames
-    from ..train import train
+    from ..train.run import write_config
     from .supervised import train_supervised_digit
 
-    results, seconds = {}, {}
-    for i, shared in enumerate(FACTOR_SETS):
-        start = time.perf_counter()
-        cfg = encoder_config(shared, steps, seed, out_dir / "encoders", "shared-" + "-".join(sorted(shared)), i == 0)
-        _, metrics = train(cfg, echo=echo)
-        results[label(shared)] = metrics["eval"]["trained"]
-        if i == 0:
-            results[RANDOM] = metrics["eval"][RANDOM]
-        seconds[label(shared)] = time.perf_counter() - start
-        echo(f"[{label(shared)}] {seconds[label(shared)]:.0f} s: " + json.dumps(results[label(shared)]))
-    start = time.perf_counter()
-    cfg = resolve(encoder_config(("digit",), steps, seed, out_dir, "supervised", False))
-    encoder = train_supervised_digit(cfg, steps, seed)
-    results[SUPERVISED] = factor_probes(encoder, probe_frames(cfg["data"]), cfg["eval"]["knn_k"],
-                                        cfg["eval"]["knn_temperature"])
-    seconds[SUPERVISED] = time.perf_counter() - start
-    echo(f"[{SUPERVISED}] {seconds[SUPERVISED]:.0f} s: " + json.dumps(results[SUPERVISED]))
-    return results, seconds
+    run_dir = exp.run_path(name)
+    if not (exp.resume and (run_dir / "encoder.pt").exists()):
+        resolved = resolve(cfg)
+        encoder = train_supervised_digit(resolved, steps, seed)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_config(run_dir, resolved)
+        encoder.save(run_dir / "encoder.pt")
+    return str(run_dir.relative_to(exp.out))
 
 
-def report(results: dict, steps: int) -> tuple[str, dict]:
+def measure(exp: Experiment, steps: int, image_size: int, on_row=None) -> tuple[dict, dict]:
+    """{row: {metric: [per seed]}} and {row: [run folders]} for every factor set, the supervised
+    and the random-init encoder."""
+    import torch
+
+    from ..config import resolve
+    from ..encoder import Encoder, load
+    from ..eval.probes import factor_probes, probe_frames
+
+    frames = probe_frames(resolve(encoder_config(("digit",), steps, 0, image_size))["data"])
+    per_seed, runs = {}, {}
+
+    def record(row, seed, result, run=None):
+        for m in METRICS:
+            per_seed.setdefault(row, {k: [] for k in METRICS})[m].append(result[m])
+        if run:
+            runs.setdefault(row, []).append(run)
+        exp.progress(f"{row} seed {seed}", ", ".join(f"{METRIC_NAMES[m]} {result[m]:.1f}" for m in METRICS))
+
+    for shared in FACTOR_SETS:
+        for seed in exp.seeds:
+            run, _ = exp.train(encoder_config(shared, steps, seed, image_size), f"shared-{'-'.join(sorted(shared))}-"
+                               f"seed{seed}")
+            record(label(shared), seed, factor_probes(load(exp.out / run), frames), run)
+        if on_row:
+            on_row(per_seed, runs)
+    for seed in exp.seeds:
+        cfg = encoder_config(("digit",), steps, seed, image_size)
+        run = train_supervised(exp, cfg, steps, seed, f"supervised-seed{seed}")
+        record(SUPERVISED, seed, factor_probes(load(exp.out / run), frames), run)
+        torch.manual_seed(seed)
+        record(RANDOM, seed, factor_probes(Encoder.from_config(resolve(cfg)).eval(), frames))
+    return per_seed, runs
+
+
+def table(per_seed: dict, steps: int, image_size: int, seeds: int) -> str:
     from ..eval.report import markdown_table
 
     rows = []
     for name in [label(s) for s in FACTOR_SETS] + [SUPERVISED, RANDOM]:
-        ours, paper = results[name], PAPER_TABLE1.get(name, ("-",) * 3)
-        rows.append([name] + [x for m, p in zip(METRICS, paper) for x in (round(ours[m], 1), p)])
+        if name not in per_seed:
+            continue
+        paper = PAPER_TABLE1.get(name, ("-",) * 3)
+        rows.append([name] + [x for m, p in zip(METRICS, paper)
+                              for x in (fmt(stats.summarize(per_seed[name][m])), p)])
+    rows.append(["chance", "90.0", "-", "90.0", "-", "-", "-"])
     headers = ["shared factors", "digit err % (ours)", "(paper)", "bkgd err % (ours)", "(paper)",
                "loc err px (ours)", "(paper)"]
-    ours = {n: tuple(results[n][m] for m in METRICS) for n in results if n != RANDOM}
-    checks = {"ours": check_patterns(ours), "paper": check_patterns(PAPER_TABLE1)}
-    check_rows = [[claim, checks["ours"][claim], checks["paper"][claim]] for claim in checks["paper"]]
-    text = (markdown_table(headers, rows) + f"\n\nOurs: 24 px frames, {steps} SimCLR steps of batch 128 per encoder "
-            "(supervised: the same steps of digit cross-entropy); paper: 64 px frames, their schedule.\n\n"
-            + markdown_table(["the paper's pattern", "holds in ours", "holds in the paper's numbers"], check_rows))
-    return text, checks
+    return (markdown_table(headers, rows) + f"\n\nOurs: {image_size} px frames ({round(image_size * 3 / 4)} px "
+            f"digits), {steps} SimCLR steps of batch 128 per encoder (supervised: the same steps of digit "
+            f"cross-entropy), mean ± 95% interval over {seeds} seeds; paper: 64 px frames, their schedule, one run.")
 
 
-def plot(results: dict, path: Path) -> None:
+def plot(per_seed: dict, path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [label(s) for s in FACTOR_SETS] + [SUPERVISED, RANDOM]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    for ax, metric, title in zip(axes, METRICS, ("digit error (%)", "background error (%)", "localisation error (px)")):
-        ax.barh(names, [results[n][metric] for n in names], color="tab:blue")
+    names = [n for n in [label(s) for s in FACTOR_SETS] + [SUPERVISED, RANDOM] if n in per_seed]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    titles = ("digit classification error (%)", "background classification error (%)",
+              "digit localisation error (px)")
+    for ax, metric, title in zip(axes, METRICS, titles):
+        summaries = [stats.summarize(per_seed[n][metric]) for n in names]
+        err = [s["ci95"] if s["ci95"] == s["ci95"] and s["ci95"] != float("inf") else 0 for s in summaries]
+        ax.barh(names, [s["mean"] for s in summaries], xerr=err, color="tab:blue", capsize=3)
+        paper = [PAPER_TABLE1.get(n, (None,) * 3)[METRICS.index(metric)] for n in names]
+        ax.scatter([p for p in paper if p is not None], [n for n, p in zip(names, paper) if p is not None],
+                   color="tab:red", marker="x", zorder=3, label="paper (64 px)")
+        if metric != "position_error_px":
+            ax.axvline(90, color="grey", ls=":", lw=1, label="chance")
         ax.set_title(title)
+        ax.set_xlabel(title.split(" (")[0] + (" (px)" if metric == "position_error_px" else " (%)"))
         ax.invert_yaxis()
+        ax.legend(fontsize=7)
     axes[0].set_ylabel("factors the views share")
+    fig.suptitle("InfoMin Table 1 on Colorful-Moving-MNIST: mean ± 95% interval over seeds")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def run(args) -> int:
-    steps = QUICK_STEPS if args.quick and args.steps == DEFAULT_STEPS else args.steps
+    steps = args.steps if args.steps is not None else (QUICK["steps"] if args.quick else DEFAULT["steps"])
     if steps < 10:
         raise ValueError(f"--steps must be at least 10, got {steps}")
-    out_dir = Path(args.out or f"runs/infomin-factors-{datetime.now():%Y%m%d-%H%M%S}")
-    if (out_dir / "infomin_factors.json").exists():
-        raise FileExistsError(f"{out_dir} already holds an infomin-factors result; choose another --out")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    results, seconds = measure(steps, args.seed, out_dir)
-    table, checks = report(results, steps)
-    wall = time.perf_counter() - started
-    (out_dir / "infomin_factors.md").write_text(f"# InfoMin Table 1 on Colorful-Moving-MNIST\n\n{table}\n\n"
-                                                f"Wall time: {wall:.0f} s.\n")
-    (out_dir / "infomin_factors.json").write_text(json.dumps(
-        {"steps": steps, "seed": args.seed, "results": results, "paper_table1": PAPER_TABLE1, "checks": checks,
-         "seconds": seconds, "wall_seconds": wall}, indent=2))
-    plot(results, out_dir / "infomin_factors.png")
-    print(f"\n{table}\n\nwall time {wall:.0f} s; wrote {out_dir}/infomin_factors.{{md,json,png}}")
+    if args.image_size < 8:
+        raise ValueError(f"--image-size must be at least 8, got {args.image_size}")
+    exp = Experiment(COMMAND, args, total_runs=(len(FACTOR_SETS) + 2) * args.seeds)
+
+    def write(per_seed, runs, complete=False):
+        points = [{"arm": row, "value": None, "metrics": {m: stats.summarize(v) for m, v in metrics.items()},
+                   "runs": runs.get(row, [])} for row, metrics in per_seed.items()]
+        claims = pattern_claims(per_seed) if complete else []
+        plot(per_seed, exp.out / "infomin_factors.png")
+        exp.write(points, claims, table(per_seed, steps, args.image_size, len(exp.seeds)),
+                  "InfoMin Table 1 on Colorful-Moving-MNIST", extra={"paper_table1": PAPER_TABLE1, "steps": steps},
+                  plots=["infomin_factors.png"], complete=complete)
+
+    per_seed, runs = measure(exp, steps, args.image_size, on_row=write)
+    write(per_seed, runs, complete=True)
     return 0

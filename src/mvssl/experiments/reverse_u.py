@@ -1,198 +1,333 @@
-"""InfoMin's reverse-U (Tian et al. 2020, Sec. 3.2, Fig. 3): lower what two views share
-with a knob, and downstream accuracy first rises (less nuisance shared) and then falls
-(task information lost).
+"""InfoMin's reverse-U (Tian et al. 2020, Sec. 3.2, Figs. 2-3): as the information two views
+share moves from *missing* (not even the task's label is shared) through the *sweet spot*
+(only the label is shared) to *excess noise* (nuisance shared too), downstream accuracy
+should first rise and then fall. docs/reverse_u.md gives the design argument.
 
-Three knobs, each swept on Colorful-Moving-MNIST training frames (24 px, 16-px digits):
-the distance between the centres of two 12-px patches of a frame, the smallest area of a
-random resized crop (crop + flip views), and the colour-jitter strength of the SimCLR recipe
-(crops of at least half the area). At each point: I_NCE of the view pair
-(``mvssl.info.nce.estimate_nce``, a fresh critic) and the frozen-encoder linear-probe digit
-and background accuracy on the test frames (digits never seen in training) of a SimCLR
-encoder trained with ``mvssl.train`` on those views. The peak is found from the measured
-points, on the task ``--target`` names (digit by default).
+Two knobs, each a sweep of view pairs, each point measured the same way: I_NCE of the pair
+(a fresh critic, ``mvssl.info.nce.estimate_nce``, the x axis), then SimCLR encoders trained
+on those views over several seeds, frozen, and linear-probed on the test frames (digits never
+seen in training) for digit (the task) and background (the nuisance) accuracy.
+
+- ``shared-information``: Colorful-Moving-MNIST factor-shared pairs. Knob v in [-1, 2]:
+  v < 0 keeps view 1's digit in view 2 with probability 1 + v (otherwise another digit:
+  missing information); v = 0 shares only the digit (the sweet spot); 0 < v <= 1 also shares
+  view 1's background crop with probability v, and 1 < v <= 2 then its position with
+  probability v - 1 (excess noise; at v = 2 the views are the same frame).
+- ``patch-distance``: the paper's own knob, the distance between the centres of two patches
+  of one frame, on frames whose digit fills the frame and whose background is i.i.d. colour
+  noise: overlapping (near) patches share noise pixels, patches far apart share only the digit
+  and, at the farthest, little of it.
 """
 from __future__ import annotations
 
-import json
-import time
-from datetime import datetime
-from pathlib import Path
+import math
+
+from .results import Experiment, add_common_arguments, fmt
+from . import stats
 
 COMMAND = "reverse-u"
-HELP = "InfoMin's reverse-U: sweep patch distance, crop scale and colour-jitter strength; probe accuracy vs I_NCE"
+HELP = "InfoMin's reverse-U: accuracy against I_NCE along a shared-information knob and patch distance"
+CHANCE = {"digit": 10.0, "background": 10.0}
 
-# knob -> (config views key, values from most to least shared, fixed view settings)
-KNOBS = {
-    "patch distance (px)": ("patch_distance", [0.0, 5.0, 10.0, 15.0], {"name": "patches", "patch_size": 12}),
-    "crop min scale": ("min_scale", [1.0, 0.5, 0.2, 0.05], {"name": "crop"}),
-    "colour-jitter strength": ("strength", [0.0, 0.5, 1.0, 1.5], {"name": "simclr", "min_scale": 0.5}),
-}
-QUICK_POINTS = {"patch distance (px)": [0.0, 8.0, 15.0], "crop min scale": [1.0, 0.3, 0.05],
-                "colour-jitter strength": [0.0, 0.75, 1.5]}
-DEFAULT = {"train_steps": 250, "nce_steps": 150, "nce_seeds": 2}
-QUICK = {"train_steps": 40, "nce_steps": 40, "nce_seeds": 1}
-SHORT_NAMES = {"patch": "patch distance (px)", "crop": "crop min scale", "jitter": "colour-jitter strength"}
-TARGETS = ("digit", "background")  # linear probes at every point; --target picks the one the peak is read on
-PEAK_MARGIN = 1.0  # percentage points an interior peak must beat both ends by
+
+def shared_factors(v: float) -> list[str]:
+    """The ``views.shared`` entries of shared-information knob value ``v`` (see the docstring)."""
+    if not -1.0 <= v <= 2.0:
+        raise ValueError(f"shared-information knob values lie in [-1, 2], got {v:g}")
+    if v < 0:
+        return [f"digit:{1.0 + v:g}"]
+    if v <= 1:
+        return ["digit", f"background:{v:g}"] if v > 0 else ["digit"]
+    return ["digit", "background", f"position:{v - 1.0:g}"]
+
+
+def shared_label(v: float) -> str:
+    if v < 0:
+        return f"digit kept {100 * (1 + v):.0f}%"
+    if v == 0:
+        return "digit only"
+    if v <= 1:
+        return f"digit + background {100 * v:.0f}%"
+    return f"digit + background + position {100 * (v - 1):.0f}%"
+
+
+class Knob:
+    """One sweep: its values, the data and views at each value, the probes it is read on."""
+
+    def __init__(self, name: str, values: list[float], quick_values: list[float], targets: tuple[str, ...]):
+        self.name, self.values, self.quick_values, self.targets = name, values, quick_values, targets
+
+    def config(self, value: float, s: dict) -> dict:
+        raise NotImplementedError
+
+    def label(self, value: float) -> str:
+        raise NotImplementedError
+
+    def check(self, value: float, s: dict) -> None:
+        self.config(value, s)
+
+
+class SharedInformation(Knob):
+    def __init__(self):
+        super().__init__("shared-information", [-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0], [-1.0, 0.0, 2.0],
+                         ("digit", "background"))
+
+    def config(self, value: float, s: dict) -> dict:
+        return {"data": {"image_size": s["image_size"], "digit_size": s["digit_size"], "backgrounds": "photos"},
+                "views": {"name": "factor-shared", "shared": shared_factors(value)}}
+
+    def label(self, value: float) -> str:
+        return shared_label(value)
+
+
+class PatchDistance(Knob):
+    """Distances are fractions of the largest one at which two patches fit (corner to corner)."""
+
+    def __init__(self):
+        super().__init__("patch-distance", [0.0, 0.25, 0.5, 0.75, 1.0], [0.0, 0.5, 1.0], ("digit",))
+
+    def distance(self, value: float, s: dict) -> float:
+        from ..views.patches import max_distance
+
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"patch-distance knob values are fractions of the largest distance, in [0, 1]; "
+                             f"got {value:g}")
+        return round(value * max_distance(s["image_size"], s["patch_size"]), 3)
+
+    def config(self, value: float, s: dict) -> dict:
+        return {"data": {"image_size": s["image_size"], "digit_size": s["image_size"], "backgrounds": "noise"},
+                "views": {"name": "patches", "patch_size": s["patch_size"],
+                          "patch_distance": self.distance(value, s)}}
+
+    def label(self, value: float) -> str:
+        return f"{value:g} of the largest distance"
+
+
+KNOBS = {k.name: k for k in (SharedInformation(), PatchDistance())}
+DEFAULT = {"train_steps": 300, "nce_steps": 200, "nce_seeds": 3, "image_size": 16, "digit_size": 12,
+           "patch_size": 8, "width": 16}
+QUICK = {"train_steps": 40, "nce_steps": 40, "nce_seeds": 2}
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--quick", action="store_true", help="3 points per knob, 40 training and critic steps")
-    p.add_argument("--train-steps", type=int, help=f"SimCLR steps per point (default {DEFAULT['train_steps']})")
-    p.add_argument("--nce-steps", type=int, help=f"critic steps per seed (default {DEFAULT['nce_steps']})")
+    add_common_arguments(p)
+    p.add_argument("--knobs", default=",".join(KNOBS), help=f"comma-separated knobs to sweep: {', '.join(KNOBS)}")
+    for knob in KNOBS.values():
+        p.add_argument(f"--{knob.name}-values", type=float_list, metavar="V,V,...",
+                       help=f"{knob.name} knob values (default {','.join(f'{v:g}' for v in knob.values)}; write "
+                       f"--{knob.name}-values=-1,0,2 when the first is negative)")
+    p.add_argument("--train-steps", type=int, help=f"SimCLR steps per encoder (default {DEFAULT['train_steps']}, "
+                   f"--quick {QUICK['train_steps']})")
+    p.add_argument("--nce-steps", type=int, help=f"critic steps per I_NCE seed (default {DEFAULT['nce_steps']})")
     p.add_argument("--nce-seeds", type=int, help=f"critic seeds per point (default {DEFAULT['nce_seeds']})")
-    p.add_argument("--knobs", default="patch,crop,jitter", help="which knobs to sweep (comma-separated: "
-                   "patch, crop, jitter)")
-    p.add_argument("--target", default="digit", choices=TARGETS, help="the downstream task the peak is read on")
-    p.add_argument("--k", type=int, default=64, help="I_NCE candidates per query")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="run folder (default runs/reverse-u-<time>)")
+    p.add_argument("--k", type=int, default=64, help="I_NCE candidates per query (log K is its ceiling)")
+    p.add_argument("--image-size", type=int, help=f"frame side in px (default {DEFAULT['image_size']})")
 
 
-def point_config(knob: str, value: float, steps: int, seed: int, out_dir: Path) -> dict:
-    key, _, fixed = KNOBS[knob]
-    name = f"{fixed['name']}-{key}-{value:g}"
-    return {"views": {**fixed, key: value},
-            "optim": {"warmup_steps": min(50, steps // 5)},
-            "trainer": {"max_steps": steps, "seed": seed, "out_dir": str(out_dir / "encoders"), "name": name,
-                        "progress": False, "checkpoint_every": steps, "keep_checkpoints": 1},
-            "eval": {"enabled": False}}
+def float_list(text: str) -> list[float]:
+    import argparse
+
+    try:
+        return [float(v) for v in text.split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
-def measure_point(cfg: dict, settings: dict, k: int, seed: int, echo=print) -> dict:
-    from ..config import resolve
-    from ..encoder import load
+def settings_from(args) -> dict:
+    s = {**DEFAULT, **(QUICK if args.quick else {})}
+    for key in ("train_steps", "nce_steps", "nce_seeds", "image_size"):
+        if getattr(args, key) is not None:
+            s[key] = getattr(args, key)
+    if s["image_size"] != DEFAULT["image_size"]:  # keep the digit and patch in proportion
+        s["digit_size"] = round(s["image_size"] * DEFAULT["digit_size"] / DEFAULT["image_size"])
+        s["patch_size"] = round(s["image_size"] * DEFAULT["patch_size"] / DEFAULT["image_size"])
+    for key in ("train_steps", "nce_steps", "nce_seeds", "k"):
+        value = s.get(key, getattr(args, key, None))
+        if value is not None and value < 1:
+            raise ValueError(f"--{key.replace('_', '-')} must be at least 1, got {value}")
+    if args.k < 2:
+        raise ValueError(f"--k must be at least 2, got {args.k}")
+    if s["train_steps"] < 10:
+        raise ValueError(f"--train-steps must be at least 10, got {s['train_steps']}")
+    return s
+
+
+def chosen_knobs(args) -> list[tuple[Knob, list[float]]]:
+    names = [k for k in args.knobs.split(",") if k]
+    unknown = [k for k in names if k not in KNOBS]
+    if unknown or not names:
+        raise ValueError(f"--knobs: unknown knob(s) {unknown}; choose from {list(KNOBS)}")
+    chosen = []
+    for name in names:
+        knob = KNOBS[name]
+        values = getattr(args, f"{name.replace('-', '_')}_values") or (knob.quick_values if args.quick else knob.values)
+        if len(values) < 3:
+            raise ValueError(f"--{name}-values: a peak needs at least 3 values, got {values}")
+        chosen.append((knob, sorted(values)))
+    return chosen
+
+
+def encoder_config(knob: Knob, value: float, s: dict, seed: int) -> dict:
+    cfg = knob.config(value, s)
+    cfg.update({"backbone": {"width": s["width"]},
+                "optim": {"warmup_steps": max(1, s["train_steps"] // 10)},
+                "trainer": {"max_steps": s["train_steps"], "seed": seed, "checkpoint_every": s["train_steps"],
+                            "keep_checkpoints": 1},
+                "eval": {"enabled": False}})
+    cfg["data"]["seed"] = 0
+    return cfg
+
+
+def probe(encoder, frames, targets) -> dict[str, float]:
     from ..eval.linear import linear_probe
+
+    (xtr, ftr), (xte, fte) = frames["train"], frames["test"]
+    htr, hte = encoder.embed(xtr), encoder.embed(xte)
+    return {t: 100 * linear_probe(htr, ftr[t], hte, fte[t])["top1"] for t in targets}
+
+
+def measure_knob(exp: Experiment, knob: Knob, values: list[float], s: dict, k: int, on_point=None
+                 ) -> tuple[list[dict], dict]:
+    """Every point of one knob (``on_point(points_so_far)`` after each), and the random-init
+    reference on its data."""
+    import torch
+
+    from ..config import resolve
+    from ..encoder import Encoder, load
     from ..eval.probes import probe_frames
     from ..info.nce import estimate_nce
-    from ..train import train
     from ..train.build import build_dataset, build_view_source
 
-    resolved = resolve(cfg)
-    start = time.perf_counter()
-    source = build_view_source(resolved, build_dataset(resolved, "train"))
-    nce = estimate_nce(source, k=k, steps=settings["nce_steps"], seeds=range(seed, seed + settings["nce_seeds"]))
-    nce_seconds = time.perf_counter() - start
-    run_dir, metrics = train(cfg, echo=echo)
-    encoder = load(run_dir)
-    (xtr, ftr), (xte, fte) = probe_frames(resolved["data"]).values()
-    htr, hte = encoder.embed(xtr), encoder.embed(xte)
-    acc = {f"{t}_accuracy_pct": 100 * linear_probe(htr, ftr[t], hte, fte[t])["top1"] for t in TARGETS}
-    return {"nce": nce.to_dict(), **acc, "nce_seconds": nce_seconds,
-            "train_seconds": metrics["train_seconds"], "seconds": time.perf_counter() - start}
+    frames = probe_frames(resolve(encoder_config(knob, values[0], s, 0))["data"])
+    points = []
+    for value in values:
+        resolved = resolve(encoder_config(knob, value, s, 0))
+        source = build_view_source(resolved, build_dataset(resolved, "train"))
+        nce = estimate_nce(source, k=k, steps=s["nce_steps"], seeds=range(s["nce_seeds"]))
+        exp.progress(f"{knob.name} = {value:g} I_NCE", f"{nce.mean:.2f} nats (log K = {nce.log_k:.2f})")
+        per_seed, runs = {t: [] for t in knob.targets}, []
+        for seed in exp.seeds:
+            name = f"{knob.name}-{value:g}-seed{seed}"
+            run, _ = exp.train(encoder_config(knob, value, s, seed), name)
+            acc = probe(load(exp.out / run), frames, knob.targets)
+            for t in knob.targets:
+                per_seed[t].append(acc[t])
+            runs.append(run)
+            exp.progress(name, ", ".join(f"{t} {acc[t]:.1f}%" for t in knob.targets))
+        metrics = {"i_nce": {**stats.summarize(nce.per_seed), "k": k, "log_k": nce.log_k,
+                             "saturated": nce.saturated, "critic_steps": nce.steps}}
+        metrics.update({f"{t}_acc": stats.summarize(v) for t, v in per_seed.items()})
+        points.append({"arm": knob.name, "value": value, "label": knob.label(value), "metrics": metrics,
+                       "runs": runs})
+        if on_point is not None:
+            on_point(points)
+    random_init = {t: [] for t in knob.targets}
+    for seed in exp.seeds:
+        torch.manual_seed(seed)
+        acc = probe(Encoder.from_config(resolve(encoder_config(knob, values[0], s, seed))).eval(), frames,
+                    knob.targets)
+        for t in knob.targets:
+            random_init[t].append(acc[t])
+    return points, {f"{t}_acc": stats.summarize(v) for t, v in random_init.items()}
 
 
-def find_peak(points: list[dict], target: str = "digit") -> dict:
-    """The point of highest ``target`` accuracy, and whether it is an interior peak on the
-    I_NCE axis (beating the lowest- and the highest-I_NCE points by ``PEAK_MARGIN`` points)."""
-    key = f"{target}_accuracy_pct"
-    by_mi = sorted(points, key=lambda p: p["nce"]["mean"])
-    best = max(by_mi, key=lambda p: p[key])
-    i = by_mi.index(best)
-    interior = 0 < i < len(by_mi) - 1 and all(best[key] >= end[key] + PEAK_MARGIN for end in (by_mi[0], by_mi[-1]))
-    where = "lowest" if i == 0 else "highest" if i == len(by_mi) - 1 else "an intermediate"
-    if interior:
-        verdict = (f"reverse-U peak at knob {best['value']:g} (I_NCE {best['nce']['mean']:.2f} nats, "
-                   f"{best[key]:.1f}% {target} accuracy)")
-    else:
-        verdict = (f"no reverse-U peak in the swept range: the best {target} accuracy ({best[key]:.1f}%, "
-                   f"knob {best['value']:g}) is at {where} I_NCE" +
-                   ("" if where != "an intermediate" else f" but within {PEAK_MARGIN} points of an end"))
-    return {"target": target, "best_value": best["value"], "best_nce": best["nce"]["mean"], "interior_peak": interior,
-            "verdict": verdict}
+def peak_claim(knob: Knob, points: list[dict], target: str = "digit") -> dict:
+    xs = [p["metrics"]["i_nce"]["mean"] for p in points]
+    per_seed = [p["metrics"][f"{target}_acc"]["per_seed"] for p in points]
+    result = stats.peak(xs, per_seed)
+    best = points[result["best_index"]]
+    evidence = (f"best interior point: {best['label']} (I_NCE {best['metrics']['i_nce']['mean']:.2f} nats, "
+                f"{target} {fmt(best['metrics'][f'{target}_acc'])}%); minus the lowest-I_NCE end "
+                f"{result['vs_low_end']['mean']:+.1f}, minus the highest-I_NCE end {result['vs_high_end']['mean']:+.1f} "
+                "points")
+    c = stats.claim(f"infomin.reverse-u/{knob.name}", f"an interior I_NCE beats both ends on {target} accuracy",
+                    {"mean": result["effect"], "ci95": result["ci95"]}, evidence, unit="points")
+    c["verdict"] = result["verdict"]
+    return c
 
 
-def plot(sweeps: dict, path: Path) -> None:
+def table(points: list[dict], references: dict) -> str:
+    from ..eval.report import markdown_table
+
+    rows = []
+    for p in points:
+        m, n = p["metrics"], p["metrics"]["i_nce"]
+        rows.append([p["arm"], f"{p['value']:g}", p["label"], f"{fmt(n, 2)}{' (saturated)' if n['saturated'] else ''}",
+                     fmt(m["digit_acc"]), fmt(m["background_acc"]) if "background_acc" in m else "-"])
+    for arm, ref in references.items():
+        rows.append([arm, "-", "random-init encoder", "-", fmt(ref["digit_acc"]),
+                     fmt(ref["background_acc"]) if "background_acc" in ref else "-"])
+    rows.append(["-", "-", "chance", "-", f"{CHANCE['digit']:.1f}", f"{CHANCE['background']:.1f}"])
+    return markdown_table(["knob", "value", "what view 2 shares with view 1", "I_NCE (nats)", "digit acc. (%)",
+                           "background acc. (%)"], rows)
+
+
+def plot(points: list[dict], references: dict, path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(sweeps), figsize=(4.5 * len(sweeps), 3.8), squeeze=False)
-    for ax, (knob, sweep) in zip(axes[0], sweeps.items()):
-        pts = sorted(sweep["points"], key=lambda p: p["nce"]["mean"])
-        x = [p["nce"]["mean"] for p in pts]
-        for target in TARGETS:
-            key = f"{target}_accuracy_pct"
-            if key not in pts[0]:
+    arms = list(dict.fromkeys(p["arm"] for p in points))
+    fig, axes = plt.subplots(1, len(arms), figsize=(5.5 * len(arms), 4.2), squeeze=False)
+    for ax, arm in zip(axes[0], arms):
+        pts = [p for p in points if p["arm"] == arm]
+        x = [p["metrics"]["i_nce"]["mean"] for p in pts]
+        xerr = [_err(p["metrics"]["i_nce"]) for p in pts]
+        for target, colour in (("digit", "tab:blue"), ("background", "tab:orange")):
+            key = f"{target}_acc"
+            if key not in pts[0]["metrics"]:
                 continue
-            ax.errorbar(x, [p[key] for p in pts], xerr=[p["nce"]["std"] for p in pts], marker="o", label=target)
-            for p in pts:
-                ax.annotate(f"{p['value']:g}", (p["nce"]["mean"], p[key]), textcoords="offset points",
-                            xytext=(4, 4), fontsize=8)
-        ax.legend(title="linear probe", fontsize=8)
-        ax.axvline(pts[0]["nce"]["log_k"], color="grey", ls=":", lw=1)
-        ax.set_title(knob)
-        ax.set_xlabel(f"I_NCE of the views (nats; dotted: log K = {pts[0]['nce']['log_k']:.2f})")
-        ax.set_ylabel("linear-probe accuracy (%), test frames")
+            y = [p["metrics"][key]["mean"] for p in pts]
+            ax.errorbar(x, y, xerr=xerr, yerr=[_err(p["metrics"][key]) for p in pts], marker="o", capsize=3,
+                        color=colour, label=f"{target} (trained)")
+            if arm in references:  # measured after the knob's points
+                ax.axhline(references[arm][key]["mean"], color=colour, ls="--", lw=1,
+                           label=f"{target} (random init)")
+            for p, xi, yi in zip(pts, x, y):
+                ax.annotate(f"{p['value']:g}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        ax.axhline(CHANCE["digit"], color="grey", ls=":", lw=1, label="chance")
+        ax.axvline(pts[0]["metrics"]["i_nce"]["log_k"], color="grey", ls="-.", lw=0.8, label="log K")
+        ax.set_title(f"{arm}: linear-probe accuracy vs I_NCE")
+        ax.set_xlabel("I_NCE of the view pair (nats), knob value annotated")
+        ax.set_ylabel("linear-probe accuracy on test frames (%)")
         ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def report(sweeps: dict, settings: dict, k: int) -> str:
-    from ..eval.report import markdown_table
-
-    rows = []
-    for knob, sweep in sweeps.items():
-        for p in sweep["points"]:
-            n = p["nce"]
-            rows.append([knob, f"{p['value']:g}", f"{n['mean']:.2f} +- {n['std']:.2f}",
-                         "yes" if n["saturated"] else "no"]
-                        + [f"{p[f'{t}_accuracy_pct']:.1f}" if f"{t}_accuracy_pct" in p else "-" for t in TARGETS])
-    verdicts = "\n".join(f"- {knob}: {sweep['peak']['verdict']}" for knob, sweep in sweeps.items())
-    return (markdown_table(["knob", "value", "I_NCE (nats)", "saturated"] + [f"{t} accuracy (%)" for t in TARGETS], rows)
-            + f"\n\nI_NCE: K = {k} (log K = {sweeps[next(iter(sweeps))]['points'][0]['nce']['log_k']:.2f}), "
-            f"{settings['nce_seeds']} critic seed(s) x {settings['nce_steps']} steps, mean +- std. Encoders: SimCLR, "
-            f"ConvNet width 16, {settings['train_steps']} steps of batch 128; probe: logistic regression on frozen "
-            f"features of the test frames; the peak is read on {settings['target']} accuracy.\n\n{verdicts}")
-
-
-def write_outputs(out_dir: Path, sweeps: dict, settings: dict, args, wall: float, pending: list[str]) -> None:
-    table = report(sweeps, settings, args.k)
-    note = f"\n\nNot yet swept (run still going or cut off): {', '.join(pending)}." if pending else ""
-    (out_dir / "reverse_u.md").write_text(f"# Reverse-U: digit accuracy against I_NCE of the views\n\n{table}{note}\n\n"
-                                          f"Wall time: {wall:.0f} s.\n")
-    (out_dir / "reverse_u.json").write_text(json.dumps({"settings": settings, "k": args.k, "seed": args.seed,
-                                                        "quick": args.quick, "sweeps": sweeps, "pending": pending,
-                                                        "wall_seconds": wall}, indent=2))
-    plot(sweeps, out_dir / "reverse_u.png")
-    print(f"\n{table}{note}\n\nwall time {wall:.0f} s; wrote {out_dir}/reverse_u.{{md,json,png}}", flush=True)
+def _err(summary: dict) -> float:
+    return summary["ci95"] if summary["ci95"] is not None and math.isfinite(summary["ci95"]) else 0.0
 
 
 def run(args) -> int:
-    settings = dict(QUICK if args.quick else DEFAULT)
-    for key in settings:
-        if getattr(args, key) is not None:
-            settings[key] = getattr(args, key)
-    settings["target"] = args.target
-    if min(v for v in settings.values() if not isinstance(v, str)) < 1 or settings["train_steps"] < 10:
-        raise ValueError(f"steps and seeds must be positive (train steps at least 10), got {settings}")
-    unknown = [k for k in args.knobs.split(",") if k not in SHORT_NAMES]
-    if unknown or not args.knobs:
-        raise ValueError(f"--knobs: unknown knob(s) {unknown}; choose from {list(SHORT_NAMES)}")
-    chosen = [SHORT_NAMES[k] for k in args.knobs.split(",")]
-    out_dir = Path(args.out or f"runs/reverse-u-{datetime.now():%Y%m%d-%H%M%S}")
-    if (out_dir / "reverse_u.json").exists():
-        raise FileExistsError(f"{out_dir} already holds a reverse-u result; choose another --out")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    sweeps = {}
-    for knob in chosen:
-        key, values, _ = KNOBS[knob]
-        points = []
-        for value in (QUICK_POINTS[knob] if args.quick else values):
-            cfg = point_config(knob, value, settings["train_steps"], args.seed, out_dir)
-            point = {"value": value, **measure_point(cfg, settings, args.k, args.seed)}
-            points.append(point)
-            partial = {**sweeps, knob: {"key": key, "points": points}}  # kept if the run is cut off
-            (out_dir / "reverse_u.partial.json").write_text(json.dumps({"settings": settings, "sweeps": partial}))
-            print(f"[{knob} = {value:g}] I_NCE {point['nce']['mean']:.2f} +- {point['nce']['std']:.2f}, "
-                  f"digit / background accuracy {point['digit_accuracy_pct']:.1f}% / "
-                  f"{point['background_accuracy_pct']:.1f}% ({point['seconds']:.0f} s)", flush=True)
-        sweeps[knob] = {"key": key, "points": points, "peak": find_peak(points, args.target)}
-        # the tables and plot cover every finished knob, so a run cut off later keeps them
-        write_outputs(out_dir, sweeps, settings, args, time.perf_counter() - started, pending=chosen[len(sweeps):])
-    (out_dir / "reverse_u.partial.json").unlink(missing_ok=True)
+    s = settings_from(args)
+    knobs = chosen_knobs(args)
+    for knob, values in knobs:  # bad values fail before anything trains
+        for v in values:
+            knob.check(v, s)
+    total = sum(len(values) * (1 + args.seeds) for _, values in knobs)
+    exp = Experiment(COMMAND, args, total_runs=total)
+    points, references, claims = [], {}, []
+
+    def write(knob_points=(), complete=False):
+        shown = points + list(knob_points)
+        plot(shown, references, exp.out / "reverse_u.png")
+        text = (f"{table(shown, references)}\n\nEncoders: SimCLR, ConvNet width {s['width']}, "
+                f"{s['train_steps']} steps of batch 128, {s['image_size']} px frames ({s['digit_size']} px digits; "
+                f"patch-distance: the digit fills the frame, {s['patch_size']} px patches, noise backgrounds). "
+                f"I_NCE: K = {args.k}, {s['nce_seeds']} critic seeds x {s['nce_steps']} steps. Accuracies: mean ± "
+                f"95% interval over {len(exp.seeds)} training seeds. Peak verdicts use paired seed differences.")
+        exp.write(shown, claims, text, "Reverse-U: accuracy against I_NCE of the views",
+                  extra={"settings": s, "references": references, "chance": CHANCE}, plots=["reverse_u.png"],
+                  complete=complete)
+
+    for i, (knob, values) in enumerate(knobs):
+        knob_points, references[knob.name] = measure_knob(exp, knob, values, s, args.k,
+                                                          on_point=write)
+        points += knob_points
+        claims.append(peak_claim(knob, knob_points))
+        write(complete=i == len(knobs) - 1)
     return 0
