@@ -47,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
         "local_min_scale": 0.05,  # multicrop: small crops cover [local_min_scale, local_max_scale]
         "local_max_scale": 0.4,
         "augmentations": ["color", "rotate", "blur"],  # looc / looc-pair: the a_1..a_n after crop + flip
+        "compose": ["crop", "color"],  # compose: SimCLR's augmentations in order (views/compositions.py)
+        "branches": "both",  # compose: augment one branch (the other is the image itself) or both
         "patch_size": 12,  # patches: side of the two patches cut from each image (InfoMin Fig. 3)
         "patch_distance": 0.0,  # patches: pixels between the two patch centres
     },
@@ -89,11 +91,12 @@ DEFAULTS: dict[str, Any] = {
 }
 
 CHOICES = {
-    ("data", "dataset"): ("cmnist", "cifar10", "cifar100", "stl10", "folder"),
+    ("data", "dataset"): ("cmnist", "shapes", "cifar10", "cifar100", "stl10", "folder"),
     ("data", "digits"): ("offline", "mnist"),
     ("data", "backgrounds"): ("photos", "stl10", "noise"),
     ("views", "name"): ("factor-shared", "simclr", "byol", "multicrop", "crop", "infomin", "patches", "looc",
-                        "looc-pair"),
+                        "looc-pair", "compose"),
+    ("views", "branches"): ("one", "both"),
     ("views", "augment"): ("none", "simclr"),
     ("backbone", "name"): ("convnet", "resnet18", "resnet34", "resnet50"),
     ("optim", "name"): ("adamw", "sgd", "lars"),
@@ -223,6 +226,7 @@ def _validate(cfg: dict) -> None:
         _validate_multicrop(cfg["views"], d["image_size"])
         _check_method_takes_multicrop(cfg)
     _validate_looc(cfg)
+    _validate_compose(cfg["views"])
     if cfg["optim"]["warmup_steps"] >= cfg["trainer"]["max_steps"]:
         raise ConfigError("optim.warmup_steps must be smaller than trainer.max_steps")
     if cfg["method"].get("temperature", 1.0) <= 0:
@@ -310,6 +314,15 @@ def _validate_looc(cfg: dict) -> None:
         raise ConfigError(f"views.name {v['name']!r} with method {cfg['method']['name']!r}: method looc takes "
                           "--views.name looc (leave-one-out views), and only it does; other methods can use "
                           "the same augmentations with --views.name looc-pair")
+
+
+def _validate_compose(v: dict) -> None:
+    from .views.compositions import check_composition
+
+    try:
+        check_composition(v["compose"])
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _validate_patches(v: dict, image_size: int) -> None:

@@ -5,6 +5,8 @@ train and test images with int64 labels.
 - ``cifar10``, ``cifar100``, ``stl10``: through torchvision, read from ``root``; fetched
   only when ``download=True``. torchvision reads the CIFAR batches with ``pickle``, so
   point ``root`` only at files you downloaded from the official source.
+- ``shapes``: Colour Shapes (``data.shapes``), generated offline: five shapes in random colours
+  over tinted textured backgrounds (labels: the shape).
 - ``folder``: any ImageFolder (``root/<class>/<image>``), with ``train/`` and ``test/``
   (or ``val/``) subfolders, or one folder split 80/20 per class with a fixed seed.
   Images are centre-cropped square and resized to ``image_size``; unreadable files are
@@ -22,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 TORCHVISION = {"cifar10": "CIFAR10", "cifar100": "CIFAR100", "stl10": "STL10"}
-DATASETS = ("cmnist", *TORCHVISION, "folder")
+DATASETS = ("cmnist", "shapes", *TORCHVISION, "folder")
 
 
 @dataclass
@@ -149,6 +151,10 @@ def load_dataset(name: str, root: str = "data", image_size: int | None = None, d
         if cmnist_config is None:
             raise ValueError("cmnist needs the data config of the encoder it evaluates")
         data = cmnist_dataset(cmnist_config, target)
+    elif name == "shapes":
+        from .shapes import colour_shapes
+
+        return colour_shapes(image_size or 16)
     elif name in TORCHVISION:
         data = torchvision_dataset(name, root, download)
     elif name == "folder":

@@ -12,6 +12,7 @@ from ..methods import METHODS
 from ..config import multicrop_sizes
 from ..nn import SplitEncoder, build_backbone
 from ..views import AugmentedViews, FactorSharedViews, byol, crop, infomin, multicrop, simclr
+from ..views.compositions import composition_views
 from ..views.looc import augmentation_recipe, looc_views
 from ..views.patches import PatchPairViews
 
@@ -45,6 +46,8 @@ def build_view_source(cfg: dict, dataset: ColorfulMovingMNIST):
     if v["name"] == "looc-pair":
         return AugmentedViews(images, factors, [augmentation_recipe(size, v["augmentations"], v["min_scale"])
                                                 for _ in range(2)])
+    if v["name"] == "compose":
+        return composition_views(images, factors, size, v["compose"], v["branches"], v["strength"], v["min_scale"])
     if v["name"] == "patches":
         return PatchPairViews(images, factors, v["patch_size"], v["patch_distance"])
     if v["name"] == "byol":

@@ -209,3 +209,76 @@ class Solarize(Op):
     def apply(self, x, p):
         m = p["apply"][:, None, None, None]
         return torch.where(m & (x >= self.threshold), 1 - x, x)
+
+
+class Cutout(Op):
+    """Cutout (DeVries & Taylor 2017; SimCLR Fig. 4): a square whose side is a fraction
+    U(``side``) of the image side, at a uniform position (it may overhang the border), is
+    filled with ``fill``; applied with probability ``p``."""
+
+    name = "cutout"
+
+    def __init__(self, side=(0.25, 0.5), p: float = 1.0, fill: float = 0.0):
+        self.side, self.p, self.fill = tuple(side), p, fill
+
+    def sample(self, n, g, device):
+        side = _uniform(n, *self.side, g, device)
+        return {"apply": _coin(n, self.p, g, device), "side": side,
+                "cy": _uniform(n, 0, 1, g, device), "cx": _uniform(n, 0, 1, g, device)}
+
+    def apply(self, x, p):
+        h, w = x.shape[-2:]
+        ys = (torch.arange(h, device=x.device, dtype=torch.float32) + 0.5) / h  # pixel centres in [0, 1]
+        xs = (torch.arange(w, device=x.device, dtype=torch.float32) + 0.5) / w
+        half = p["side"][:, None] / 2
+        in_y = (ys[None] - p["cy"][:, None]).abs() < half  # [B, H]
+        in_x = (xs[None] - p["cx"][:, None]).abs() < half  # [B, W]
+        box = in_y[:, :, None] & in_x[:, None, :] & p["apply"][:, None, None]
+        return torch.where(box[:, None], torch.full_like(x, self.fill), x)
+
+
+SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
+
+
+class Sobel(Op):
+    """Sobel filtering (SimCLR Fig. 4): the gradient magnitude of the grey image,
+    sqrt(G_x^2 + G_y^2) with the 3x3 Sobel kernels and replicated borders, divided by its
+    largest possible value (4 sqrt 2) and written to all three channels; applied with
+    probability ``p``. Every colour is gone, edges stay."""
+
+    name = "sobel"
+
+    def __init__(self, p: float = 1.0):
+        self.p = p
+
+    def sample(self, n, g, device):
+        return {"apply": _coin(n, self.p, g, device)}
+
+    def apply(self, x, p):
+        kx = torch.tensor(SOBEL_X, device=x.device, dtype=x.dtype)
+        kernels = torch.stack([kx, kx.t()])[:, None]  # [2, 1, 3, 3]: G_x, G_y
+        grad = F.conv2d(F.pad(_gray(x), (1, 1, 1, 1), mode="replicate"), kernels)
+        edges = (grad.pow(2).sum(1, keepdim=True).sqrt() / (4 * math.sqrt(2))).expand_as(x)
+        return torch.where(p["apply"][:, None, None, None], edges, x)
+
+
+class GaussianNoise(Op):
+    """Additive Gaussian noise with a per-image standard deviation U(``sigma``), clamped to
+    [0, 1]; applied with probability ``p``. The noise itself is drawn in ``sample`` (it is a
+    parameter like any other, so another view can reuse it), hence the op knows the image
+    ``size``."""
+
+    name = "noise"
+
+    def __init__(self, size: int, sigma=(0.05, 0.2), p: float = 1.0):
+        self.size, self.sigma, self.p = size, tuple(sigma), p
+
+    def sample(self, n, g, device):
+        sigma = torch.where(_coin(n, self.p, g, device), _uniform(n, *self.sigma, g, device),
+                            torch.zeros(n, device=device))
+        return {"sigma": sigma, "noise": torch.randn(n, 3, self.size, self.size, generator=g, device=device)}
+
+    def apply(self, x, p):
+        if x.shape[-2:] != p["noise"].shape[-2:]:
+            raise ValueError(f"noise was drawn for {self.size}-px images, got {tuple(x.shape[-2:])}")
+        return (x + p["sigma"].to(x.dtype)[:, None, None, None] * p["noise"].to(x.dtype)).clamp(0, 1)
