@@ -83,7 +83,18 @@ def test_composition_applies_its_names_in_order_and_one_branch_leaves_the_image(
     assert not torch.allclose(v1, v2)  # drawn independently on each branch
 
 
-@pytest.mark.parametrize("bad", [["crop", "colour"], [], ["crop", "crop"]])
+def test_empty_composition_is_no_augmentation_and_randaugment_composes():
+    x = (images(size=12) * 255).to(torch.uint8)
+    none = composition_views(x, {"label": torch.arange(len(x))}, 12, [], branches="both")
+    v1, v2 = none(torch.arange(4), torch.Generator().manual_seed(0))[0]
+    assert torch.equal(v1, v2)
+    full = composition_views(x, {"label": torch.arange(len(x))}, 12, ["crop", "color", "blur", "randaugment"],
+                             branches="both")
+    v1, v2 = full(torch.arange(4), torch.Generator().manual_seed(0))[0]
+    assert v1.shape == (4, 3, 12, 12) and not torch.allclose(v1, v2)
+
+
+@pytest.mark.parametrize("bad", [["crop", "colour"], ["crop", "crop"]])
 def test_unknown_or_repeated_augmentations_fail_naming_the_option(bad):
     with pytest.raises(ValueError, match="views.compose"):
         composition_recipe(10, bad)

@@ -18,9 +18,9 @@ def test_patterns_fail_when_the_numbers_say_so():
     table["position"] = (10.0, 87.6, 3.95)  # position beats digit on digit error
     table["background,digit"] = (12.0, 53.9, 16.3)  # background no longer hurts the digit
     checks = check_patterns(table)
-    assert not checks["sharing digit gives the lowest digit error among single factors"]
-    assert not checks["whenever background is shared, digit error is higher than with digit alone"]
-    assert checks["sharing position gives the lowest localisation error among single factors"]
+    assert not checks["sharing the digit gives the lowest digit error among single factors"]
+    assert not checks["whenever the background is shared, digit error is higher than with the digit alone"]
+    assert checks["sharing the position gives the lowest localisation error among single factors"]
 
 
 def test_shared_information_knob_moves_through_the_three_regimes(cmnist16):
@@ -69,6 +69,7 @@ def test_reverse_u_refuses_bad_options_before_training(tmp_path, argv, message):
     assert not (tmp_path / "o" / "encoders").exists()
 
 
+@pytest.mark.slow
 def test_tiny_reverse_u_sweep_writes_results_and_keeps_encoders(tmp_path, capsys):
     """A real (tiny) sweep end to end: I_NCE, training, probes, verdict, files."""
     import mvssl

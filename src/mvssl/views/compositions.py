@@ -11,7 +11,11 @@ Each name stands for what SimCLR calls one transformation:
 - ``sobel``: Sobel gradient magnitude of the grey image (every colour gone);
 - ``noise``: additive Gaussian noise, sigma U(0.05, 0.2);
 - ``blur``: Gaussian blur, sigma U(0.1, 2) px, kernel 10% of the side;
-- ``rotate``: rotation by 0, 90, 180 or 270 degrees.
+- ``rotate``: rotation by 0, 90, 180 or 270 degrees;
+- ``randaugment``: RandAugment, N = 2 ops at magnitude 10/30 (InfoMin Aug's last addition).
+
+An empty composition is no augmentation: with ``branches="both"`` the two views are the
+same image (the first rung of InfoMin's augmentation ladder).
 
 A composition applies its names in order (``["crop", "color"]``: crop, then colour).
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 import torch
 
 from .ops import ColorJitter, Cutout, GaussianBlur, GaussianNoise, Grayscale, Op, ResizedCrop, Rotate, Sobel
+from .randaugment import RandAugment
 from .recipes import Recipe
 from .sources import AugmentedViews
 
@@ -31,15 +36,17 @@ AUGMENTATIONS = {
     "noise": lambda size, strength, min_scale: [GaussianNoise(size)],
     "blur": lambda size, strength, min_scale: [GaussianBlur(p=1.0)],
     "rotate": lambda size, strength, min_scale: [Rotate(quarter=True)],
+    "randaugment": lambda size, strength, min_scale: [RandAugment(2, 10 / 30)],
 }
 BRANCHES = ("one", "both")
 
 
 def check_composition(names, option: str = "views.compose") -> list[str]:
-    """The names as a list, or a ValueError naming ``option`` and the known names."""
+    """The names as a list (empty: no augmentation), or a ValueError naming ``option`` and the
+    known names."""
     names = [names] if isinstance(names, str) else list(names)
     unknown = [n for n in names if n not in AUGMENTATIONS]
-    if unknown or not names or len(set(names)) != len(names):
+    if unknown or len(set(names)) != len(names):
         raise ValueError(f"{option}: {names} must be distinct names from {list(AUGMENTATIONS)}"
                          + (f" (unknown: {unknown})" if unknown else ""))
     return names
