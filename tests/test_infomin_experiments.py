@@ -142,3 +142,13 @@ def test_infomin_factors_writes_rows_claims_and_plot(tmp_path, monkeypatch):
     assert "16.8" in md and "infomin.factors/background-overwhelms-digit" in md
     with pytest.raises(ValueError, match="--steps"):
         infomin_factors.run(parser.parse_args(["--steps", "3", "--out", str(tmp_path / "t2")]))
+
+
+@pytest.mark.parametrize("knob", list(reverse_u.KNOBS))
+def test_every_default_knob_value_is_a_valid_config(knob):
+    from mvssl.config import resolve
+
+    k = reverse_u.KNOBS[knob]
+    for s in (dict(reverse_u.DEFAULT), {**reverse_u.DEFAULT, "image_size": 24, "digit_size": 18, "patch_size": 12}):
+        for v in k.values + k.quick_values:
+            resolve(reverse_u.encoder_config(k, v, s, 0))  # the farthest patch distance included

@@ -63,9 +63,6 @@ class Knob:
     def label(self, value: float) -> str:
         raise NotImplementedError
 
-    def check(self, value: float, s: dict) -> None:
-        self.config(value, s)
-
 
 class SharedInformation(Knob):
     def __init__(self):
@@ -92,7 +89,7 @@ class PatchDistance(Knob):
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"patch-distance knob values are fractions of the largest distance, in [0, 1]; "
                              f"got {value:g}")
-        return round(value * max_distance(s["image_size"], s["patch_size"]), 3)
+        return math.floor(value * max_distance(s["image_size"], s["patch_size"]) * 1000) / 1000  # never past the end
 
     def config(self, value: float, s: dict) -> dict:
         return {"data": {"image_size": s["image_size"], "digit_size": s["image_size"], "backgrounds": "noise"},
@@ -305,9 +302,11 @@ def _err(summary: dict) -> float:
 def run(args) -> int:
     s = settings_from(args)
     knobs = chosen_knobs(args)
+    from ..config import resolve
+
     for knob, values in knobs:  # bad values fail before anything trains
         for v in values:
-            knob.check(v, s)
+            resolve(encoder_config(knob, v, s, 0))
     total = sum(len(values) * (1 + args.seeds) for _, values in knobs)
     exp = Experiment(COMMAND, args, total_runs=total)
     points, references, claims = [], {}, []
