@@ -45,9 +45,9 @@ def test_kde_entropy_matches_a_plain_loop_for_both_estimators():
     plugin = -sum(math.log(sum(math.exp(log_c + kappa * dot(a, b)) for b in points) / n) for a in points) / n
     loo = -sum(math.log(sum(math.exp(log_c + kappa * dot(a, b)) for j, b in enumerate(points) if j != i) / (n - 1))
                for i, a in enumerate(points)) / n
-    assert float(vmf_kde_entropy(z, kappa, "plugin")) == pytest.approx(plugin, rel=1e-5)
+    assert float(vmf_kde_entropy(z, kappa, "average")) == pytest.approx(plugin, rel=1e-5)
     assert float(vmf_kde_entropy(z, kappa, "loo")) == pytest.approx(loo, rel=1e-5)
-    assert float(vmf_kde_entropy(z, kappa, "plugin", include_constant=False)) == pytest.approx(plugin + log_c, rel=1e-5)
+    assert float(vmf_kde_entropy(z, kappa, "average", include_constant=False)) == pytest.approx(plugin + log_c, rel=1e-5)
     with pytest.raises(ValueError, match="estimator"):
         vmf_kde_entropy(z, kappa, "average")
 
@@ -65,7 +65,7 @@ def test_kde_entropy_of_uniform_points_converges_to_log_sphere_area():
     errors = {}
     for n in (250, 4000):
         z = uniform_sphere(n, 3, seed=n)
-        errors[n] = abs(float(vmf_kde_entropy(z, 20.0, "plugin")) - truth)
+        errors[n] = abs(float(vmf_kde_entropy(z, 20.0, "average")) - truth)
         assert abs(float(vmf_kde_entropy(z, 20.0, "loo")) - truth) < (0.15 if n == 250 else 0.02)
     assert errors[4000] < 0.03 < errors[250]
     assert errors[4000] < errors[250] / 4
