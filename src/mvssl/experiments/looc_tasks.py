@@ -43,12 +43,14 @@ def hue_shifted(images: torch.Tensor, generator: torch.Generator) -> tuple[torch
 
 def make_tasks(frames: dict, seed: int, sizes: tuple[int, int] | None = None) -> dict[str, dict]:
     """{task: {"train": (uint8 images, labels), "test": (...)}} from ``probe_frames`` output,
-    on the first ``sizes = (train, test)`` frames of each split (all by default)."""
+    on ``sizes = (train, test)`` frames of each split drawn at random (all by default; the
+    frames are stored in digit order, so a prefix would not do)."""
     g = torch.Generator().manual_seed(seed)
     tasks: dict[str, dict] = {"rotation": {}, "hue": {}, "digit": {}}
     for split, size in zip(("train", "test"), sizes or (None, None)):
         images, factors = frames[split]
-        images, digits = images[:size].cpu(), factors["digit"][:size].cpu()
+        keep = torch.randperm(len(images), generator=g)[:size]
+        images, digits = images.cpu()[keep], factors["digit"].cpu()[keep]
         tasks["digit"][split] = (images, digits)
         tasks["rotation"][split] = rotated(images, g)
         tasks["hue"][split] = hue_shifted(images, g)
