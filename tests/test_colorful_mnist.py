@@ -129,3 +129,22 @@ def test_config_names_the_key_for_bad_share_probabilities():
         resolve({"views": {"shared": ["digit:2"]}})
     assert resolve({"views": {"shared": "digit:0.5,background:0.25"}})["views"]["shared"] == ["digit:0.5",
                                                                                               "background:0.25"]
+def test_black_background_and_warm_digits_show_only_the_digit_in_its_own_hue():
+    import math
+
+    import torch
+
+    from mvssl.data import ColorfulMovingMNIST
+
+    ds = ColorfulMovingMNIST("train", image_size=16, digit_size=12, backgrounds="black", digit_colors="warm")
+    x, f = ds.frames(torch.arange(64))
+    assert set(f["background"].tolist()) == {0}
+    ink = x.float().amax(1) > 0  # any channel lit
+    assert 0.05 < float(ink.float().mean()) < 0.6  # the digit, nothing behind it
+    again, _ = ds.frames(torch.arange(64))
+    assert torch.equal(x, again)  # a digit instance keeps its colour
+    rgb = ds.digit_rgb[:64] / 255
+    hue = torch.atan2(math.sqrt(3) * (rgb[:, 1] - rgb[:, 2]), 2 * rgb[:, 0] - rgb[:, 1] - rgb[:, 2]) / (2 * math.pi)
+    assert float(hue.min()) >= -0.01 and float(hue.max()) <= 0.3 and float(hue.std()) > 0.03  # ~first quadrant (after clamping), spread
+    white = ColorfulMovingMNIST("train", image_size=16, digit_size=12)
+    assert torch.equal(white.digit_rgb, torch.full_like(white.digit_rgb, 255.0))

@@ -1,4 +1,7 @@
 """DINO: centre, teacher-temperature warm-up, head, teacher EMA and stop-gradient, tiny run."""
+import math
+
+import pytest
 import torch
 
 from mvssl.methods import DINO
@@ -79,3 +82,19 @@ def test_dino_tiny_training_lowers_the_loss():
                           multicrop(16, 8, n_local=2), steps=20)
     first, last = first_and_last(losses)
     assert last < first - 0.3, losses
+
+
+def test_dino_logs_the_entropy_and_reconstruction_of_its_teachers_centred_sharpened_targets():
+    from mvssl.methods.dino import target_er_measures
+
+    g = torch.Generator().manual_seed(0)
+    targets = tuple(torch.softmax(torch.randn(6, 5, generator=g) * 3, -1) for _ in range(2))
+    student = tuple(torch.randn(6, 5, generator=g) for _ in range(2))
+    m = target_er_measures(targets, student, 0.1)
+    mean = [sum(float(targets[1][i, k]) for i in range(6)) / 6 for k in range(5)]
+    entropy = -sum(p * math.log(p) for p in mean)
+    log_q = torch.log_softmax(student[0] / 0.1, -1)
+    reconstruction = sum(float(targets[1][i, k] * log_q[i, k]) for i in range(6) for k in range(5)) / 6
+    assert float(m["target_entropy"]) == pytest.approx(entropy, rel=1e-5)
+    assert float(m["target_reconstruction"]) == pytest.approx(reconstruction, rel=1e-5)
+    assert target_er_measures(targets[:1], student[:1], 0.1) == {}

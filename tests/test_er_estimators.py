@@ -36,7 +36,7 @@ def test_vmf_normaliser_in_three_dimensions_is_kappa_over_four_pi_sinh_kappa():
         assert vmf_log_normaliser(3, kappa) == pytest.approx(math.log(kappa / (4 * math.pi * math.sinh(kappa))))
 
 
-def test_kde_entropy_matches_a_plain_loop_for_both_estimators():
+def test_kde_entropy_matches_a_plain_loop_for_every_estimator():
     g = torch.Generator().manual_seed(1)
     z = torch.randn(7, 5, generator=g, dtype=torch.float64)
     points = [unit(row) for row in z.tolist()]
@@ -45,11 +45,32 @@ def test_kde_entropy_matches_a_plain_loop_for_both_estimators():
     plugin = -sum(math.log(sum(math.exp(log_c + kappa * dot(a, b)) for b in points) / n) for a in points) / n
     loo = -sum(math.log(sum(math.exp(log_c + kappa * dot(a, b)) for j, b in enumerate(points) if j != i) / (n - 1))
                for i, a in enumerate(points)) / n
-    assert float(vmf_kde_entropy(z, kappa, "plugin")) == pytest.approx(plugin, rel=1e-5)
+    # the ER authors' "expectation": each point's -log p_i weighted by p_i / sum_j p_j
+    density = [sum(math.exp(log_c + kappa * dot(a, b)) for b in points) / n for a in points]
+    expectation = -sum(p / sum(density) * math.log(p) for p in density)
+    assert float(vmf_kde_entropy(z, kappa, "average")) == pytest.approx(plugin, rel=1e-5)
+    assert float(vmf_kde_entropy(z, kappa, "expectation")) == pytest.approx(expectation, rel=1e-5)
     assert float(vmf_kde_entropy(z, kappa, "loo")) == pytest.approx(loo, rel=1e-5)
-    assert float(vmf_kde_entropy(z, kappa, "plugin", include_constant=False)) == pytest.approx(plugin + log_c, rel=1e-5)
+    assert float(vmf_kde_entropy(z, kappa, "average", include_constant=False)) == pytest.approx(plugin + log_c, rel=1e-5)
     with pytest.raises(ValueError, match="estimator"):
-        vmf_kde_entropy(z, kappa, "average")
+        vmf_kde_entropy(z, kappa, "bogus")
+    with pytest.raises(ValueError, match="ambiguous.*average.*expectation"):
+        vmf_kde_entropy(z, kappa, "plugin")
+
+
+def test_only_leave_one_out_moves_when_the_kernel_cannot_reach_the_neighbours():
+    """Spread projections and a narrow kernel: average and expectation sit on their ceiling
+    log N - kappa - log C_d whatever the spread; leave-one-out still sees it."""
+    kappa, n, d = 10.0, 64, 128
+    g = torch.Generator().manual_seed(0)
+    spread = torch.randn(n, d, generator=g, dtype=torch.float64)
+    common = torch.nn.functional.normalize(torch.randn(1, d, generator=g, dtype=torch.float64), dim=1)
+    tighter = spread + 0.5 * common * spread.norm(dim=1).mean()  # pairwise cosines ~0.2 instead of ~0
+    ceiling = math.log(n) - kappa - vmf_log_normaliser(d, kappa)
+    for z in (spread, tighter):
+        for e in ("average", "expectation"):
+            assert float(vmf_kde_entropy(z, kappa, e)) == pytest.approx(ceiling, abs=0.06)
+    assert float(vmf_kde_entropy(spread, kappa, "loo")) - float(vmf_kde_entropy(tighter, kappa, "loo")) > 0.5
 
 
 def uniform_sphere(n, d, seed):
@@ -65,7 +86,7 @@ def test_kde_entropy_of_uniform_points_converges_to_log_sphere_area():
     errors = {}
     for n in (250, 4000):
         z = uniform_sphere(n, 3, seed=n)
-        errors[n] = abs(float(vmf_kde_entropy(z, 20.0, "plugin")) - truth)
+        errors[n] = abs(float(vmf_kde_entropy(z, 20.0, "average")) - truth)
         assert abs(float(vmf_kde_entropy(z, 20.0, "loo")) - truth) < (0.15 if n == 250 else 0.02)
     assert errors[4000] < 0.03 < errors[250]
     assert errors[4000] < errors[250] / 4

@@ -1,46 +1,65 @@
-"""The ER experiment's verdicts are computed from its results and can go either way."""
+"""The ER experiment's measures and verdicts are computed from its runs and can go either way."""
+import argparse
 import math
 
-from mvssl.experiments.er import FAMILIES, read_curves, summarise, table, verdicts
+import pytest
+
+from mvssl.experiments.er import FAMILIES, METHODS, check_options, claims, ends, read_curves, summarise_run
 
 
-def result(error, entropy_start, entropy_end, entropy_range=math.log(128), rank=10.0):
-    change = entropy_end - entropy_start
-    return {"digit_error_pct": error, "entropy_measure": "entropy", "entropy_first": entropy_start,
-            "entropy_last": entropy_end, "reconstruction_last": 1.0, "i_er_last": 0.5, "entropy_range": entropy_range,
-            "entropy_change": change, "entropy_change_fraction": change / entropy_range,
-            "final": {"effective_rank": rank}}
+def _args(**kw):
+    base = dict(steps=None, quick=False, batch=64, small_batch=16, low_momentum=0.5, kappa=10.0, entropy_weight=1.0)
+    return argparse.Namespace(**{**base, **kw})
 
 
-def results(base_change, er_change, base_hard_error, er_hard_error):
-    normal = {m: result(80.0, -10.0, -10.0 + (er_change if m.startswith("er-") else base_change))
-              for fam in FAMILIES for m in (fam, FAMILIES[fam])}
-    hard = {m: result(er_hard_error if m.startswith("er-") else base_hard_error, -10.0, -10.0)
-            for fam in FAMILIES for m in (fam, FAMILIES[fam])}
-    return {"batch 128": normal, "batch 16": hard}
+def _values(entropy_change, reconstruction_change, base_error, er_error, noise=(0.0, 0.05, -0.05)):
+    """values[setting][method][measure] over three seeds."""
+    def run(error, rank):
+        m = {"digit_error": [error + n for n in noise], "effective_rank": [rank + n for n in noise],
+             "reconstruction_change": [reconstruction_change + n for n in noise]}
+        for name in ("leave-one-out", "expectation", "expectation (teacher targets)"):
+            m[f"entropy_change[{name}]"] = [entropy_change + n for n in noise]
+        return m
+    out = {}
+    for setting in ("default batch", "small batch", "weak EMA"):
+        out[setting] = {m: run(er_error if m.startswith("er-") else base_error, 20 if m.startswith("er-") else 10)
+                        for m in METHODS}
+        out[setting]["random init"] = {"digit_error": [85.0, 86.0, 84.0]}
+    return out
 
 
-def test_verdicts_follow_the_measurements():
-    good = verdicts(results(base_change=0.05, er_change=1.0, base_hard_error=88.0, er_hard_error=75.0), ["batch 128", "batch 16"])
-    assert sum("Claim 1" in line and ": SUPPORTED." in line for line in good) == 2
-    assert sum("Claim 2" in line and line.rstrip().split(": ")[-1].startswith("SUPPORTED") for line in good) == 2
-    bad = verdicts(results(base_change=2.0, er_change=0.0, base_hard_error=75.0, er_hard_error=88.0), ["batch 128", "batch 16"])
-    assert sum("NOT SUPPORTED" in line for line in bad) == 4
-    assert all("does NOT end with a larger entropy change" in line for line in bad if "Claim 1" in line)
-    falling = verdicts(results(base_change=-2.0, er_change=0.0, base_hard_error=80.0, er_hard_error=80.5),
-                       ["batch 128", "batch 16"])
-    assert sum("PARTLY SUPPORTED" in line for line in falling) == 2
-    assert sum("INCONCLUSIVE" in line for line in falling) == 2
-    assert table(results(0.0, 0.0, 80.0, 80.0)).count("\n") == 2 + 8 - 1
+def _verdicts(values):
+    return [(c["id"], c["verdict"]) for c in claims(values, _args(), False)]
 
 
-def test_curves_are_read_from_the_monitor_columns_and_summarised(tmp_path):
+def test_verdicts_follow_the_measurements_either_way():
+    tolerance = 0.1 * math.log(64)
+    good = _verdicts(_values(entropy_change=0.1 * tolerance, reconstruction_change=2.0, base_error=60, er_error=40))
+    assert all(v == "supported" for _, v in good), good
+    assert sum(i == "er.entropy" for i, _ in good) == 3 and sum(i == "er.stability" for i, _ in good) == 8
+    moving = _verdicts(_values(entropy_change=3 * tolerance, reconstruction_change=2.0, base_error=40, er_error=60))
+    assert [v for i, v in moving if i == "er.entropy"] == ["contradicted"] * 3
+    assert [v for i, v in moving if i == "er.stability" and v == "contradicted"] == ["contradicted"] * 4
+
+
+def test_ends_change_and_run_summary_from_the_logged_columns(tmp_path):
     csv_path = tmp_path / "metrics.csv"
-    csv_path.write_text("epoch,monitor/entropy,monitor/reconstruction,monitor/i_er,monitor/effective_rank,step,train/loss\n"
-                        "0,-5.0,3.0,-2.0,4.0,9,1.0\n0,,,,,10,0.9\n0,-4.0,3.5,-0.5,6.0,19,0.8\n")
+    csv_path.write_text("epoch,monitor/entropy_loo,monitor/entropy_expectation,monitor/reconstruction,"
+                        "monitor/effective_rank,step,train/loss\n"
+                        "0,-5.0,-1.0,3.0,4.0,9,1.0\n0,,,,,10,0.9\n0,-4.0,-1.0,3.5,6.0,19,0.8\n")
     curves = read_curves(csv_path)
-    assert curves["entropy"] == ([9, 19], [-5.0, -4.0])
-    assert curves["discrete_entropy"] == ([], [])
-    s = summarise(curves, {"eval": {"trained": {"digit_error_pct": 70.0}}, "train_seconds": 1.0}, "byol", math.log(16))
-    assert s["entropy_change"] == 1.0 and s["reconstruction_last"] == 3.5 and s["i_er_last"] == -0.5
-    assert s["entropy_change_fraction"] == 1.0 / math.log(16)
+    assert curves["monitor/entropy_loo"] == ([9, 19], [-5.0, -4.0])
+    assert curves["train/target_entropy"] == ([], [])
+    assert ends([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]) == (2.0, 5.0)  # windows of min(3, len // 2)
+    s = summarise_run(curves, "byol", 70.0)
+    assert s["entropy_change[leave-one-out]"] == 1.0 and s["entropy_change[expectation]"] == 0.0
+    assert s["reconstruction_change"] == 0.5 and s["effective_rank"] == 6.0 and s["digit_error"] == 70.0
+
+
+@pytest.mark.parametrize("bad, message", [({"small_batch": 1}, "--small-batch 1"), ({"batch": 1}, "--batch 1"),
+                                          ({"small_batch": 24}, "divide"), ({"steps": 2}, "--steps"),
+                                          ({"low_momentum": 1.0}, "--low-momentum")])
+def test_bad_options_fail_naming_them(bad, message):
+    with pytest.raises(ValueError, match=message):
+        check_options(_args(**bad))
+    assert check_options(_args()) == 200 and FAMILIES["dino"] == "er-dino"

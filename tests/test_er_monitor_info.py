@@ -33,13 +33,14 @@ def tiny_byol(tmp_path_factory):
 
 def test_monitor_logs_er_keys_every_log_every_steps_and_plots_them(tiny_byol):
     with open(tiny_byol / "logs" / "metrics.csv") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("monitor/entropy")]
+        rows = [r for r in csv.DictReader(f) if r.get("monitor/entropy_average")]
     assert [int(r["step"]) for r in rows] == [3, 7, 11]
     for r in rows:
-        entropy, reconstruction = float(r["monitor/entropy"]), float(r["monitor/reconstruction"])
+        entropy, reconstruction = float(r["monitor/entropy_average"]), float(r["monitor/reconstruction"])
+        assert float(r["monitor/entropy_loo"]) != entropy and float(r["monitor/entropy_expectation"])
         assert float(r["monitor/i_er"]) == pytest.approx(entropy + reconstruction, rel=1e-4, abs=1e-4)
         assert float(r["monitor/effective_rank"]) > 0 and float(r["monitor/embedding_std"]) > 0
-    for name in ("monitor_entropy", "monitor_reconstruction", "monitor_i_er", "loss"):
+    for name in ("monitor_entropy_loo", "monitor_reconstruction", "monitor_i_er", "loss"):
         assert (tiny_byol / "plots" / f"{name}.png").exists(), name
 
 
@@ -47,16 +48,17 @@ def test_monitor_measures_match_the_estimators_and_warn_on_collapse(capsys):
     g = torch.Generator().manual_seed(0)
     z1, z2 = torch.randn(16, 8, generator=g), torch.randn(16, 8, generator=g)
     logs = EmbeddingMonitor(0.1, 1.5, kappa=6.0).measure([z1, z2], step=5)
-    assert logs["entropy"] == pytest.approx(float(vmf_kde_entropy(z2, 6.0, "plugin")), rel=1e-5)
+    for estimator in ("average", "expectation", "loo"):
+        assert logs[f"entropy_{estimator}"] == pytest.approx(float(vmf_kde_entropy(z2, 6.0, estimator)), rel=1e-5)
     assert logs["reconstruction"] == pytest.approx(-float(vmf_reconstruction_error(z2, z1, 6.0)), rel=1e-5)
     assert "collapse" not in capsys.readouterr().out
     same = torch.zeros(16, 8)
     same[:, 0] = 10.0  # every image the same embedding: one cluster, zero std
-    logs = EmbeddingMonitor(0.1, 1.5, kappa=6.0).measure([same, same], step=9, temperature=0.1)
-    assert logs["discrete_entropy"] == pytest.approx(0.0, abs=1e-6)
+    logs = EmbeddingMonitor(0.1, 1.5, kappa=6.0).measure([same, same], step=9)
+    assert logs["entropy_loo"] == pytest.approx(logs["entropy_average"], abs=1e-5)  # all kernels equal
     out = capsys.readouterr().out
     assert "representation collapse at step 9" in out and "entropy" in out
-    assert not EmbeddingMonitor(0.1, 1.5, er=False).measure([z1, z2], step=1).keys() & {"entropy", "i_er"}
+    assert not EmbeddingMonitor(0.1, 1.5, er=False).measure([z1, z2], step=1).keys() & {"entropy_average", "i_er"}
 
 
 def test_info_er_on_a_tiny_run_writes_json_and_markdown(tiny_byol, tmp_path, capsys):
@@ -66,7 +68,7 @@ def test_info_er_on_a_tiny_run_writes_json_and_markdown(tiny_byol, tmp_path, cap
     assert result["kappa"] == 7.0 and result["batch_size"] == 16 and result["method"] == "byol"
     assert result["projection_dim"] == 16 and len(result["per_batch"]) == 2
     e = result["estimates"]
-    assert e["i_er"] == pytest.approx(e["entropy_plugin"] + e["reconstruction"])
+    assert e["i_er"] == pytest.approx(e["entropy_average"] + e["reconstruction"])
     assert "reconstruction_predictor" in e  # BYOL's head: q's mean direction from the predictor
     assert "kappa 7.0" in (tmp_path / "er.md").read_text()
     assert main(["info", "er", str(tiny_byol), "--batch-size", "1", "--out", str(tmp_path)]) != 0

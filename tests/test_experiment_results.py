@@ -41,7 +41,10 @@ def test_verdicts_follow_the_interval():
     c = stats.all_of("x", "p", [{"mean": 2.0, "ci95": 1.0}, {"mean": 5.0, "ci95": 1.0}], "e")
     assert c["verdict"] == stats.SUPPORTED and c["effect"] == 2.0
     c = stats.all_of("x", "p", [{"mean": 2.0, "ci95": 1.0}, {"mean": -5.0, "ci95": 1.0}], "e")
-    assert c["verdict"] == stats.CONTRADICTED
+    assert c["verdict"] == stats.CONTRADICTED and c["effect"] == -5.0
+    # the part that contradicts is quoted, even when another part has a wider, lower interval
+    c = stats.all_of("x", "p", [{"mean": 1.0, "ci95": 20.0}, {"mean": -3.0, "ci95": 1.0}], "e")
+    assert c["verdict"] == stats.CONTRADICTED and c["effect"] == -3.0
 
 
 def test_peak_is_found_only_when_an_interior_point_beats_both_ends():

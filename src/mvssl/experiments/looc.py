@@ -1,77 +1,115 @@
 """LooC vs MoCo v2 (Xiao et al. 2021, "What Should Not Be Contrastive in Contrastive
-Learning", Sec. 4): does leave-one-out contrastive learning keep the information of its
-augmentations that an invariant MoCo loses, without losing accuracy on tasks that need
-invariance?
+Learning", Sec. 4), as a multi-seed test of ``looc.dependent`` and ``looc.invariant``
+(docs/looc.md states the design and why it can show and refute them).
 
-Two encoders are trained with ``mvssl.train`` on Colorful-Moving-MNIST with the same
-augmentations (crop + flip, then ``--augmentations``, by default colour jitter over the
-whole hue circle, four-way rotation and blur), backbone, batch and number of steps:
-LooC on leave-one-out views (``--views.name looc``) and MoCo v2 on two independently
-augmented views (``--views.name looc-pair``). Frozen features are then probed
-(``mvssl.eval``) on the tasks of ``looc_tasks`` (rotation and hue prediction need an
-augmentation's information; background and digit do not depend on it), by 5-way
-few-shot digit episodes and by digit accuracy under corruptions, for LooC (backbone V),
-LooC++ (concatenated embedding spaces Z), MoCo and a random-init encoder. For the LooC++
-classifiers the share each embedding space carries is measured (the paper's Fig. 4).
+Data: Colorful-Moving-MNIST with a black background and warm-coloured digits
+(``data.backgrounds black``, ``data.digit_colors warm``): nothing outside the digit tells
+frames apart, so instance discrimination has to use the digit; each digit instance has its
+own hue in the first quarter of the hue circle, so a frame's hue quadrant is visible.
 
-Writes results.md, results.json and looc_heads.png into the run folder, beside the two
-training runs (``looc/`` and ``moco/``).
+Arms (``mvssl.train``, same backbone, batch, steps and seeds; crop + flip, then
+``--augmentations``, by default colour jitter over the whole hue circle and four-way
+rotation):
+
+- MoCo v2 trained with every augmentation (two independently augmented views);
+- MoCo v2 without the augmentation a_i, for each a_i (the information a_i destroys stays
+  shared by the views: the ceiling of what an encoder can keep of it in this budget);
+- LooC on leave-one-out views (keys differ from the query in every augmentation they do
+  not share with it: no contradictory negatives), probed as its backbone V (LooC) and as
+  the concatenated embedding spaces Z (LooC++).
+
+Frozen features are probed (``mvssl.eval``) on the tasks of ``looc_tasks``: rotation and
+hue quadrant (augmentation-dependent) and the digit (invariant), plus 5-way few-shot digit
+episodes and digit accuracy under corruptions; a random-init encoder of the same
+architecture is probed beside them. Verdicts come from ``mvssl.experiments.stats``.
 """
 from __future__ import annotations
 
-import json
-import math
-import time
-from datetime import datetime
-from pathlib import Path
+from .results import Experiment, add_common_arguments, fmt
 
 COMMAND = "looc"
-HELP = "LooC vs MoCo v2 with the same augmentations: augmentation-dependent and invariant downstream tasks"
+HELP = "LooC, LooC++ vs MoCo v2 with and without each augmentation: dependent and invariant tasks, several seeds"
 
-DEFAULT_STEPS, QUICK_STEPS = 800, 60
-MIN_SCALE = 0.3  # crops keep most of a 16-px digit in a 24-px frame
-TASKS = {"rotation": "rotation prediction, 4-way (%)", "hue": "hue-shift prediction, 4-way (%)",
-         "background": "background photo, 10-way (%)", "digit": "digit, 10-way (%)"}
-REPRESENTATIONS = {"LooC": ("looc", "backbone"), "LooC++": ("looc", "looc++"), "MoCo v2": ("moco", "backbone"),
-                   "random init": ("random", "backbone")}
-SIGNIFICANT_SE = 2.0  # a difference counts when it exceeds two standard errors (about a 95% two-sided test)
+DEFAULT_STEPS, QUICK_STEPS = 300, 25
+DEFAULT_AUGMENTATIONS = "color,rotate"
+# the downstream task each augmentation destroys (an augmentation without one is trained, not probed)
+DEPENDENT_TASK = {"color": "hue", "rotate": "rotation"}
+DATA = {"image_size": 16, "digit_size": 12, "backgrounds": "black", "digit_colors": "warm"}
+MIN_SCALE = 0.5  # crops keep most of the 12-px digit in the 16-px frame
+WIDTH, PROJ_HIDDEN = 16, 512
+PROBE_FRAMES = {"default": (2000, 1000), "quick": (800, 400)}  # (train, test) frames the probes use
+NON_INFERIORITY = 2.0  # looc.invariant: LooC's digit accuracy may be at most this many points below MoCo's
+LOOC, LOOC_PP, MOCO_ALL, RANDOM = "LooC", "LooC++", "MoCo (all augmentations)", "random init"
+CHANCE = {"rotation": 25.0, "hue": 25.0, "digit": 10.0, "fewshot_1": 20.0, "fewshot_5": 20.0, "corrupted": 10.0}
+ROWS = {"rotation": "rotation, 4-way (%)", "hue": "hue quadrant, 4-way (%)", "digit": "digit, 10-way (%)",
+        "fewshot_1": "digit, 5-way 1-shot (%)", "fewshot_5": "digit, 5-way 5-shot (%)",
+        "corrupted": "digit under corruptions (%)", "mce": "digit mCE vs random init (%, lower is better)"}
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--steps", type=int, help=f"training steps per encoder (default {DEFAULT_STEPS}; "
-                   f"--quick {QUICK_STEPS})")
-    p.add_argument("--quick", action="store_true", help="a few minutes: short training, fewer episodes and corruptions")
-    p.add_argument("--augmentations", default="color,rotate,blur",
+    p.add_argument("--steps", type=int, help=f"training steps per encoder (default {DEFAULT_STEPS}; --quick "
+                   f"{QUICK_STEPS})")
+    p.add_argument("--augmentations", default=DEFAULT_AUGMENTATIONS,
                    help="comma-separated a_1..a_n after crop + flip (from mvssl.views.looc.AUGMENTATIONS)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="run folder (default runs/looc-<time>)")
+    p.add_argument("--batch-size", type=int, default=64)
+    add_common_arguments(p)
 
 
-def training_config(method: str, steps: int, seed: int, augmentations: list[str], batch_size: int,
-                    out_dir: Path) -> dict:
+def without(augmentation: str) -> str:
+    return f"MoCo without {augmentation}"
+
+
+def arms(augmentations: list[str]) -> dict[str, tuple[str, list[str]]]:
+    """{arm: (method, augmentations it trains with)}."""
+    out = {MOCO_ALL: ("moco", list(augmentations))}
+    if len(augmentations) > 1:
+        out.update({without(a): ("moco", [b for b in augmentations if b != a]) for a in augmentations})
+    out[LOOC] = ("looc", list(augmentations))
+    return out
+
+
+def training_config(method: str, augmentations: list[str], steps: int, seed: int, batch_size: int) -> dict:
     views = {"name": "looc" if method == "looc" else "looc-pair", "augmentations": augmentations,
              "min_scale": MIN_SCALE}
-    return {"method": {"name": method}, "views": views,
+    return {"method": {"name": method, "proj_hidden_dim": PROJ_HIDDEN}, "views": views, "data": dict(DATA),
+            "backbone": {"width": WIDTH},
             "optim": {"batch_size": batch_size, "warmup_steps": min(50, steps // 5)},
-            "trainer": {"max_steps": steps, "seed": seed, "out_dir": str(out_dir), "name": method, "progress": False,
-                        "checkpoint_every": steps, "keep_checkpoints": 1},
+            "trainer": {"max_steps": steps, "seed": seed, "checkpoint_every": steps, "keep_checkpoints": 1},
             "eval": {"enabled": False}}
+
+
+def check_options(args) -> tuple[list[str], int]:
+    """The augmentations and steps, or a clear error naming the option (before anything trains)."""
+    from ..config import ConfigError, resolve
+
+    augmentations = [a for a in args.augmentations.split(",") if a]
+    steps = args.steps or (QUICK_STEPS if args.quick else DEFAULT_STEPS)
+    if steps < 5:
+        raise ValueError(f"--steps must be at least 5, got {steps}")
+    views = len(augmentations) + 2  # LooC's views per image: q, k_0, ..., k_n
+    if args.batch_size < views:
+        raise ValueError(f"--batch-size {args.batch_size} is smaller than the {views} views LooC makes of each "
+                         f"image with --augmentations {args.augmentations}")
+    try:
+        for method, augs in arms(augmentations).values():
+            resolve(training_config(method, augs, steps, 0, args.batch_size))
+    except ConfigError as err:
+        raise ValueError(f"--augmentations {args.augmentations!r}: {err}") from err
+    return augmentations, steps
 
 
 class Representation:
     """One of an encoder's representations, with the ``embed`` that the eval code calls."""
 
-    def __init__(self, encoder, representation: str):
+    def __init__(self, encoder, representation: str = "backbone"):
         self.encoder, self.representation = encoder, representation
 
     def embed(self, images):
         return self.encoder.embed(images, representation=self.representation)
 
 
-def evaluate(reps: dict, tasks: dict, quick: bool, seed: int, echo) -> dict:
-    """Probe accuracies, few-shot and corruption results for every representation, and the
-    LooC++ classifiers' reliance on each embedding space."""
+def evaluate(reps: dict, tasks: dict, quick: bool, seed: int) -> tuple[dict, dict]:
+    """({representation: {metric: value}}, LooC++ reliance on each embedding space per task)."""
     from ..eval import corruption_errors, fewshot_eval, fit_linear_classifier, mean_corruption_error
     from ..eval.linear import topk_accuracy
     from .looc_tasks import space_reliance
@@ -88,77 +126,123 @@ def evaluate(reps: dict, tasks: dict, quick: bool, seed: int, echo) -> dict:
             probe = fit_linear_classifier(cache[id(xtr)], ytr, int(ytr.max()) + 1, seed=seed)
             results[name][task] = 100 * topk_accuracy(probe.logits(cache[id(xte)]), yte)
             probes[name, task], features[name, task] = probe, cache[id(xte)]
-        digit_test = features[name, "digit"]
         for shots in (1, 5):
-            fs = fewshot_eval(digit_test, tasks["digit"]["test"][1], k_shot=shots, episodes=200 if quick else 600,
-                              seed=seed)
+            fs = fewshot_eval(features[name, "digit"], tasks["digit"]["test"][1], k_shot=shots,
+                              episodes=50 if quick else 300, seed=seed)
             results[name][f"fewshot_{shots}"] = 100 * fs["accuracy"]
-        echo(f"  {name}: " + ", ".join(f"{k} {v:.1f}" for k, v in results[name].items()))
     images, labels = tasks["digit"]["test"]
-    n_test = 300 if quick else len(images)
-    severities = (1, 3, 5) if quick else (1, 2, 3, 4, 5)
+    n_test, severities = (100, (3,)) if quick else (300, (1, 3, 5))
     errors = corruption_errors(reps, {name: probes[name, "digit"] for name in reps}, images[:n_test],
                                labels[:n_test], severities=severities, seed=seed)
     for name, errs in errors.items():
         flat = [e for per in errs.values() for e in per.values()]
         results[name]["corrupted"] = 100 * (1 - sum(flat) / len(flat))
-        results[name]["mce"] = mean_corruption_error(errs, errors["random init"])["mce"]
-    n_spaces = len(reps["LooC"].encoder.heads)
-    reliance = {task: space_reliance(probes["LooC++", task], features["LooC++", task], tasks[task]["test"][1],
+        results[name]["mce"] = mean_corruption_error(errs, errors[RANDOM])["mce"]
+    n_spaces = len(reps[LOOC].encoder.heads)
+    reliance = {task: space_reliance(probes[LOOC_PP, task], features[LOOC_PP, task], tasks[task]["test"][1],
                                      n_spaces) for task in tasks}
-    return {"accuracy": results, "reliance": reliance,
-            "corruptions": {"test_images": n_test, "severities": list(severities)}}
+    return results, reliance
 
 
-def difference_se(a_pct: float, b_pct: float, n: int) -> float:
-    """Standard error (pts) of the difference of two accuracies, each on ``n`` test items
-    (binomial, treated as independent)."""
-    a, b = a_pct / 100, b_pct / 100
-    return 100 * math.sqrt((a * (1 - a) + b * (1 - b)) / n)
+def claims(per_seed: dict, augmentations: list[str], quick: bool) -> list[dict]:
+    """The verdicts. ``per_seed[rep][metric]`` lists one value per seed (same seeds for every
+    representation: differences are paired)."""
+    from . import stats
+
+    def diff(a, b, metric, offset=0.0):
+        return stats.difference([v + offset for v in per_seed[a][metric]], per_seed[b][metric])
+
+    dependent = [a for a in augmentations if a in DEPENDENT_TASK]
+    out = []
+    for a in dependent:  # design: the information is visible and learnable when the views share it
+        if len(augmentations) > 1:
+            task = DEPENDENT_TASK[a]
+            out.append(stats.claim("looc.design", f"{without(a)} beats {MOCO_ALL} on {task}: the views' "
+                                   f"shared {a} is learnable here", diff(without(a), MOCO_ALL, task),
+                                   f"{task} accuracy, {without(a)} - {MOCO_ALL}", quick, "pts"))
+    learned = stats.claim("looc.design", f"{MOCO_ALL} learns the invariant task (beats random init on digit)",
+                          diff(MOCO_ALL, RANDOM, "digit"), f"digit accuracy, {MOCO_ALL} - random init", quick, "pts")
+    out.append(learned)
+    for rep in (LOOC, LOOC_PP):
+        parts = [diff(rep, MOCO_ALL, DEPENDENT_TASK[a]) for a in dependent]
+        if parts:
+            tasks = ", ".join(DEPENDENT_TASK[a] for a in dependent)
+            out.append(stats.all_of("looc.dependent", f"{rep} beats {MOCO_ALL} on every augmentation-dependent "
+                                    f"task ({tasks})", parts, f"accuracy, {rep} - {MOCO_ALL}, weakest task",
+                                    quick, "pts"))
+    for rep in (LOOC, LOOC_PP):
+        c = stats.claim("looc.invariant", f"{rep}'s digit accuracy is no more than {NON_INFERIORITY:g} pts below "
+                        f"{MOCO_ALL}'s", diff(rep, MOCO_ALL, "digit", NON_INFERIORITY),
+                        f"digit accuracy, {rep} - {MOCO_ALL} + {NON_INFERIORITY:g}", quick, "pts")
+        out.append(gated(c, learned))
+    others = [r for r in per_seed if r not in (LOOC_PP, RANDOM)]
+    per_seed_mean = {r: [sum(v) / 3 for v in zip(*(per_seed[r][t] for t in ("rotation", "hue", "digit")))]
+                     for r in per_seed}
+    parts = [stats.difference(per_seed_mean[LOOC_PP], per_seed_mean[r]) for r in others]
+    out.append(stats.all_of("looc.invariant", "LooC++ has the best mean accuracy over rotation, hue and digit",
+                            parts, f"mean of the three accuracies, LooC++ - the closest of {', '.join(others)}",
+                            quick, "pts"))
+    return out
 
 
-def claim_checks(acc: dict, n_test: int) -> dict[str, bool]:
-    """The paper's claim as checks: better than MoCo on the augmentation-dependent tasks by
-    more than ``SIGNIFICANT_SE`` standard errors, and not worse by more than that on digits."""
-    moco, checks = acc["MoCo v2"], {}
-    for name in ("LooC", "LooC++"):
-        ours = acc[name]
-        for task in ("rotation", "hue"):
-            margin = SIGNIFICANT_SE * difference_se(ours[task], moco[task], n_test)
-            checks[f"{name} beats MoCo on {task} by more than {margin:.1f} pts"] = ours[task] - moco[task] > margin
-        margin = SIGNIFICANT_SE * difference_se(ours["digit"], moco["digit"], n_test)
-        checks[f"{name} digit accuracy not below MoCo's by more than {margin:.1f} pts"] = \
-            ours["digit"] >= moco["digit"] - margin
-    for name in ("MoCo v2", "LooC"):  # without this the digit checks above say little
-        margin = SIGNIFICANT_SE * difference_se(acc[name]["digit"], acc["random init"]["digit"], n_test)
-        checks[f"{name} learns the digit (beats random init by more than {margin:.1f} pts)"] = \
-            acc[name]["digit"] - acc["random init"]["digit"] > margin
-    return checks
+def gated(c: dict, design: dict) -> dict:
+    """A verdict that means something only if the design check holds: inconclusive otherwise."""
+    if design["verdict"] != "supported" and c["verdict"] != "inconclusive":
+        c = {**c, "verdict": "inconclusive",
+             "evidence": c["evidence"] + f" (design check failed: {design['prediction']})"}
+    return c
 
 
-def markdown(report: dict) -> str:
-    acc, names = report["accuracy"], list(report["accuracy"])
-    rows = [*TASKS.items(), ("fewshot_1", "digit, 5-way 1-shot (%)"), ("fewshot_5", "digit, 5-way 5-shot (%)"),
-            ("corrupted", "digit under corruptions (%)"), ("mce", "digit mCE vs random init (%, lower is better)")]
-    lines = ["| linear probe / task | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    lines += [f"| {label} | " + " | ".join(f"{acc[n][key]:.1f}" for n in names) + " |" for key, label in rows]
-    spaces = report["space_names"]
-    lines += ["", "Chance: 25% for rotation and hue, 10% for background and digit, 20% for 5-way episodes.", "",
-              "Which embedding space the LooC++ linear classifier relies on (share of correct test "
-              "predictions whose largest contribution comes from the space / share of |weight|):", "",
-              "| task | " + " | ".join(f"Z_{s} ({'all' if s == 0 else n})" for s, n in enumerate(spaces)) + " |",
-              "|---|" + "---:|" * len(spaces)]
-    for task, r in report["reliance"].items():
-        lines.append(f"| {task} | " + " | ".join(f"{100 * t:.0f}% / {100 * w:.0f}%" for t, w in
-                                                 zip(r["top_contributor"], r["weight_share"])) + " |")
-    lines += ["", f"Claim checks (margins: {SIGNIFICANT_SE:g} standard errors of the difference on "
-              f"{report['test_items']} test frames):", "",
-              *(f"- {k}: {'yes' if v else 'NO'}" for k, v in report["checks"].items()),
-              "", f"Budget: {report['steps']} steps of batch {report['batch_size']} per encoder, augmentations "
-              f"crop+flip, {', '.join(report['augmentations'])}; wall time {report['seconds']['total']:.0f} s "
-              f"(training LooC {report['seconds']['train_looc']:.0f} s, MoCo {report['seconds']['train_moco']:.0f} s, "
-              f"evaluation {report['seconds']['evaluate']:.0f} s)."]
-    return "\n".join(lines)
+def markdown(points: list[dict], reliance: dict, space_names: list[str], budget: str) -> str:
+    from ..eval.report import markdown_table
+
+    names = [p["arm"] for p in points]
+    rows = [[label] + [fmt(p["metrics"][key]) for p in points] + [f"{CHANCE[key]:g}" if key in CHANCE else "-"]
+            for key, label in ROWS.items()]
+    text = [markdown_table(["linear probe / task (mean ± 95% CI over seeds)", *names, "chance"], rows), "",
+            "The paper (seed 002) gives these comparisons as figures (nearest-neighbour retrieval, ImageNet-100, "
+            "iNat-1k), not as numbers for these tasks: there is no paper column.", "",
+            "Which embedding space the LooC++ linear classifier relies on (mean over seeds; share of correct test "
+            "predictions whose largest contribution comes from the space / share of |weight|):", ""]
+    rel_rows = [[task] + [f"{100 * t:.0f}% / {100 * w:.0f}%" for t, w in zip(r["top_contributor"], r["weight_share"])]
+                for task, r in reliance.items()]
+    text.append(markdown_table(["task", *(f"Z_{s} ({'all' if s == 0 else n})" for s, n in enumerate(space_names))],
+                               rel_rows))
+    text += ["", budget]
+    return "\n".join(text)
+
+
+def mean_reliance(per_seed: list[dict]) -> dict:
+    tasks = per_seed[0]
+    return {t: {k: [sum(vals) / len(per_seed) for vals in zip(*(r[t][k] for r in per_seed))]
+                for k in ("top_contributor", "weight_share")} for t in tasks}
+
+
+def plot_accuracy(points: list[dict], path) -> None:
+    """Grouped bars: accuracy per task and representation, 95% intervals, chance lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = ["rotation", "hue", "digit"]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / len(points)
+    for i, p in enumerate(points):
+        xs = [t + (i - (len(points) - 1) / 2) * width for t in range(len(tasks))]
+        ci = [p["metrics"][t]["ci95"] if p["metrics"][t]["ci95"] is not None else 0 for t in tasks]
+        ax.bar(xs, [p["metrics"][t]["mean"] for t in tasks], width, yerr=ci, capsize=2, label=p["arm"])
+    for t, task in enumerate(tasks):
+        ax.hlines(CHANCE[task], t - 0.45, t + 0.45, colors="k", linestyles="--",
+                  label="chance" if t == 0 else None)
+    ax.set_xticks(range(len(tasks)), ["rotation (dependent)", "hue quadrant (dependent)", "digit (invariant)"])
+    ax.set_ylabel("linear-probe accuracy (%)")
+    ax.set_xlabel("downstream task")
+    ax.set_title("LooC vs MoCo v2: frozen features, mean and 95% interval over seeds")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def run(args) -> int:
@@ -167,42 +251,54 @@ def run(args) -> int:
     from ..config import resolve
     from ..encoder import Encoder, load
     from ..eval.probes import probe_frames
-    from ..train import train
+    from . import stats
     from .looc_tasks import make_tasks, plot_reliance
 
-    started = time.perf_counter()
-    steps = args.steps or (QUICK_STEPS if args.quick else DEFAULT_STEPS)
-    augmentations = [a for a in args.augmentations.split(",") if a]
-    out = Path(args.out or f"runs/looc-{datetime.now():%Y%m%d-%H%M%S}")
-    if (out / "results.json").exists():
-        raise FileExistsError(f"{out} already holds results; choose another --out")
-    seconds = {}
-    run_dirs = {}
-    for method in ("looc", "moco"):
-        t0 = time.perf_counter()
-        cfg = training_config(method, steps, args.seed, augmentations, args.batch_size, out)
-        resolve(cfg)  # a bad --augmentations fails before anything trains
-        run_dirs[method], _ = train(cfg)
-        seconds[f"train_{method}"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    looc, moco = load(run_dirs["looc"]), load(run_dirs["moco"])
-    torch.manual_seed(args.seed)
-    encoders = {"looc": looc, "moco": moco, "random": Encoder.from_config(moco.config).eval()}
-    reps = {name: Representation(encoders[enc], rep) for name, (enc, rep) in REPRESENTATIONS.items()}
-    tasks = make_tasks(probe_frames(resolve(moco.config)["data"]), args.seed)
-    print("evaluating frozen representations:")
-    report = evaluate(reps, tasks, args.quick, args.seed, print)
-    seconds["evaluate"] = time.perf_counter() - t0
-    seconds["total"] = time.perf_counter() - started
+    augmentations, steps = check_options(args)
+    plan = arms(augmentations)
+    exp = Experiment(COMMAND, args, total_runs=args.seeds * (len(plan) + 1))
+    reps_per_seed: dict[str, dict[str, list]] = {}
+    runs: dict[str, list[str]] = {}
+    reliance_per_seed = []
+    frames = probe_frames(resolve(training_config("moco", augmentations, steps, 0, args.batch_size))["data"])
     space_names = ["all", *augmentations]
-    report.update({"test_items": len(tasks["digit"]["test"][1]), "steps": steps, "batch_size": args.batch_size, "augmentations": augmentations, "seed": args.seed,
-                   "quick": args.quick, "space_names": space_names, "seconds": seconds,
-                   "checks": claim_checks(report["accuracy"], len(tasks["digit"]["test"][1])),
-                   "runs": {k: str(v) for k, v in run_dirs.items()}})
-    plot_reliance(report["reliance"], space_names, out / "looc_heads.png")
-    table = markdown(report)
-    (out / "results.md").write_text(table + "\n")
-    (out / "results.json").write_text(json.dumps(report, indent=2))
-    print(table)
-    print(f"wrote {out / 'results.md'}, {out / 'results.json'}, {out / 'looc_heads.png'}")
+    budget = (f"Budget: {steps} steps of batch {args.batch_size} per encoder, ConvNet width {WIDTH}, "
+              f"{DATA['image_size']}-px frames (digits {DATA['digit_size']} px, black background, warm colours); "
+              f"augmentations crop+flip (min scale {MIN_SCALE}), then {', '.join(augmentations)}.")
+    for seed in exp.seeds:
+        encoders = {}
+        for arm, (method, augs) in plan.items():
+            name = f"{arm_slug(arm)}-seed{seed}"
+            path, metrics = exp.train(training_config(method, augs, steps, seed, args.batch_size), name)
+            encoders[arm] = load(exp.out / path)
+            runs.setdefault(arm, []).append(path)
+            exp.progress(f"{arm}, seed {seed}", f"trained {metrics['steps']} steps in {metrics['train_seconds']:.0f} s")
+        torch.manual_seed(seed)
+        reps = {arm: Representation(encoders[arm]) for arm in plan if arm != LOOC}
+        reps[LOOC], reps[LOOC_PP] = Representation(encoders[LOOC]), Representation(encoders[LOOC], "looc++")
+        reps[RANDOM] = Representation(Encoder.from_config(encoders[MOCO_ALL].config).eval())
+        runs[LOOC_PP] = runs[LOOC]
+        tasks = make_tasks(frames, seed, PROBE_FRAMES["quick" if exp.quick else "default"])
+        results, reliance = evaluate(reps, tasks, exp.quick, seed)
+        reliance_per_seed.append(reliance)
+        for rep, metrics in results.items():
+            for key, value in metrics.items():
+                reps_per_seed.setdefault(rep, {}).setdefault(key, []).append(value)
+        exp.progress(f"probes, seed {seed}", ", ".join(f"{r} digit {results[r]['digit']:.1f} hue "
+                                                       f"{results[r]['hue']:.1f} rot {results[r]['rotation']:.1f}"
+                                                       for r in (MOCO_ALL, LOOC, LOOC_PP)))
+        points = [{"arm": rep, "metrics": {k: stats.summarize(v) for k, v in m.items()}, "runs": runs.get(rep, [])}
+                  for rep, m in reps_per_seed.items()]
+        reliance = mean_reliance(reliance_per_seed)
+        plot_reliance(reliance, space_names, exp.out / "looc_heads.png")
+        plot_accuracy(points, exp.out / "looc_accuracy.png")
+        verdicts = claims(reps_per_seed, augmentations, exp.quick)
+        exp.write(points, verdicts, markdown(points, reliance, space_names, budget),
+                  "LooC vs MoCo v2 on coloured digits", extra={"reliance": reliance, "steps": steps,
+                                                                "augmentations": augmentations},
+                  plots=["looc_accuracy.png", "looc_heads.png"], complete=seed == exp.seeds[-1])
     return 0
+
+
+def arm_slug(arm: str) -> str:
+    return arm.lower().replace("(", "").replace(")", "").replace("+", "p").replace(" ", "-")

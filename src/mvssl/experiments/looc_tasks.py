@@ -1,16 +1,16 @@
 """Downstream tasks and head analysis for ``mvssl experiment looc``.
 
-Tasks on Colorful-Moving-MNIST frames (probes train on the 4,000 fixed train frames and
-are scored on the 1,000 fixed test frames, whose digits were never seen in training):
+Tasks on the experiment's Colorful-Moving-MNIST frames (black background, warm-coloured
+digits; probes train on the 4,000 fixed train frames and are scored on the 1,000 fixed test
+frames, whose digits were never seen in training):
 
 - ``rotation``: each frame is turned by k x 90 degrees, k drawn per frame; predict k (4 classes).
-  Needs exactly what an encoder invariant to four-way rotation discards.
+  Needs exactly what an encoder invariant to four-way rotation discards; the digit's upright
+  is the only cue (the background is black).
 - ``hue``: each frame's colours are rotated about the grey axis by k / 4 of a turn; predict k
-  (4 classes). Training jitters hue over the whole circle, so this needs exactly what an
-  encoder invariant to colour jitter discards. It is recoverable from one image because
-  the backgrounds are crops of ten natural photographs with their own colours (the digit
-  is white, so it carries no hue).
-- ``background``: which of the ten photographs is behind the digit (colour and texture).
+  (4 classes). Every digit's own hue lies in the first quarter of the circle, so k is the
+  frame's hue quadrant; training jitters hue over the whole circle, so this needs exactly
+  what an encoder invariant to colour jitter discards.
 - ``digit``: the digit class, which no augmentation changes (the invariant task).
 """
 from __future__ import annotations
@@ -41,15 +41,17 @@ def hue_shifted(images: torch.Tensor, generator: torch.Generator) -> tuple[torch
     return (shifted * 255.0).round().to(torch.uint8), k
 
 
-def make_tasks(frames: dict, seed: int) -> dict[str, dict]:
-    """{task: {"train": (uint8 images, labels), "test": (...)}} from ``probe_frames`` output."""
+def make_tasks(frames: dict, seed: int, sizes: tuple[int, int] | None = None) -> dict[str, dict]:
+    """{task: {"train": (uint8 images, labels), "test": (...)}} from ``probe_frames`` output,
+    on ``sizes = (train, test)`` frames of each split drawn at random (all by default; the
+    frames are stored in digit order, so a prefix would not do)."""
     g = torch.Generator().manual_seed(seed)
-    tasks: dict[str, dict] = {"digit": {}, "background": {}, "rotation": {}, "hue": {}}
-    for split in ("train", "test"):
+    tasks: dict[str, dict] = {"rotation": {}, "hue": {}, "digit": {}}
+    for split, size in zip(("train", "test"), sizes or (None, None)):
         images, factors = frames[split]
-        images = images.cpu()
-        tasks["digit"][split] = (images, factors["digit"].cpu())
-        tasks["background"][split] = (images, factors["background"].cpu())
+        keep = torch.randperm(len(images), generator=g)[:size]
+        images, digits = images.cpu()[keep], factors["digit"].cpu()[keep]
+        tasks["digit"][split] = (images, digits)
         tasks["rotation"][split] = rotated(images, g)
         tasks["hue"][split] = hue_shifted(images, g)
     return tasks

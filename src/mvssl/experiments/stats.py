@@ -72,10 +72,14 @@ def all_of(claim_id: str, prediction: str, parts: list[dict], evidence: str, qui
            unit: str = "") -> dict:
     """A claim that holds only if every part holds: supported when every part is supported,
     contradicted when any part is contradicted, otherwise inconclusive. The effect quoted is the
-    weakest part's (smallest lower interval end)."""
+    part that decides the verdict: the most contradicted part (highest interval end furthest
+    below 0) when contradicted, otherwise the weakest part (smallest lower interval end)."""
     verdicts = [verdict(p) for p in parts]
-    weakest = min(parts, key=lambda p: p["mean"] - p["ci95"])
-    result = claim(claim_id, prediction, weakest, evidence, quick, unit)
+    if CONTRADICTED in verdicts:
+        deciding = min(parts, key=lambda p: p["mean"] + p["ci95"])
+    else:
+        deciding = min(parts, key=lambda p: p["mean"] - p["ci95"])
+    result = claim(claim_id, prediction, deciding, evidence, quick, unit)
     result["verdict"] = (CONTRADICTED if CONTRADICTED in verdicts else
                          SUPPORTED if all(v == SUPPORTED for v in verdicts) else INCONCLUSIVE)
     return result

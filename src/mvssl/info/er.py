@@ -5,8 +5,8 @@ The run's method (backbone *and* heads: projector, predictor, DINO head and teac
 SwAV prototypes) is rebuilt from its config and newest complete checkpoint; view pairs
 are made by the run's own view source (``train.build``), on the training split by
 default. Continuous measures (every method): Z1, Z2 = the L2-normalised projections of
-views 1 and 2; H(Z2) by the vMF KDE (plug-in and leave-one-out, absolute: vMF constant
-included); reconstruction E[log q(Z2 | Z1)] with q = vMF(mean direction, kappa) where the
+views 1 and 2; H(Z2) by the vMF KDE (the ER authors' average and expectation estimators and
+leave-one-out, absolute: vMF constant included); reconstruction E[log q(Z2 | Z1)] with q = vMF(mean direction, kappa) where the
 mean direction is Z1 itself, and also the predictor's output for BYOL/SimSiam. Discrete
 measures (DINO, SwAV): Y2 = view 2's training target (DINO's centred, sharpened teacher
 distribution; SwAV's Sinkhorn codes), H(Y2) of its batch mean, reconstruction = minus
@@ -22,7 +22,7 @@ import yaml
 
 from ..config import resolve
 from ..losses import sinkhorn
-from ..losses.er import (cross_entropy_reconstruction, marginal_entropy, vmf_kde_entropy,
+from ..losses.er import (ENTROPY_ESTIMATORS, cross_entropy_reconstruction, marginal_entropy, vmf_kde_entropy,
                          vmf_log_normaliser, vmf_reconstruction_error)
 from ..train.build import build_dataset, build_method, build_view_source
 from ..train.checkpoints import latest_complete_checkpoint
@@ -71,8 +71,7 @@ def discrete_pair(method, v1: torch.Tensor, v2: torch.Tensor):
 def batch_measures(method, views: list[torch.Tensor], kappa: float) -> dict[str, float]:
     out = method(views)
     z1, z2 = out.embeddings[0].float(), out.embeddings[1].float()
-    m = {"entropy_plugin": float(vmf_kde_entropy(z2, kappa, "plugin")),
-         "entropy_loo": float(vmf_kde_entropy(z2, kappa, "loo")),
+    m = {**{f"entropy_{e}": float(vmf_kde_entropy(z2, kappa, e)) for e in ENTROPY_ESTIMATORS},
          "reconstruction": -float(vmf_reconstruction_error(z2, z1, kappa)), "projection_dim": z1.shape[1]}
     if hasattr(method, "predictor"):  # BYOL / SimSiam: q's mean direction is the prediction from view 1
         m["reconstruction_predictor"] = -float(vmf_reconstruction_error(z2, method.predictor(out.embeddings[0]), kappa))
@@ -104,9 +103,9 @@ def measure_run(run_dir: str | Path, kappa: float = 10.0, batch_size: int | None
             raise ValueError(f"{run_dir}: its view source makes {len(views)} view(s); I_ER needs two")
         per_batch.append(batch_measures(method, views, kappa))
     mean = {k: sum(b[k] for b in per_batch) / len(per_batch) for k in per_batch[0]}  # projection_dim: constant
-    mean["i_er"] = mean["entropy_plugin"] + mean["reconstruction"]
+    mean["i_er"] = mean["entropy_average"] + mean["reconstruction"]
     if "reconstruction_predictor" in mean:
-        mean["i_er_predictor"] = mean["entropy_plugin"] + mean["reconstruction_predictor"]
+        mean["i_er_predictor"] = mean["entropy_average"] + mean["reconstruction_predictor"]
     if "discrete_entropy" in mean:
         mean["discrete_i_er"] = mean["discrete_entropy"] + mean["discrete_reconstruction"]
     dim = int(mean.pop("projection_dim"))
@@ -116,10 +115,11 @@ def measure_run(run_dir: str | Path, kappa: float = 10.0, batch_size: int | None
 
 
 LABELS = {
-    "entropy_plugin": "H(Z2), vMF KDE plug-in (leave-in)",
+    "entropy_average": "H(Z2), vMF KDE, ER authors' average (resubstitution)",
+    "entropy_expectation": "H(Z2), vMF KDE, ER authors' expectation (their plug-in)",
     "entropy_loo": "H(Z2), vMF KDE leave-one-out",
     "reconstruction": "reconstruction E[log q(Z2|Z1)], q = vMF(Z1, kappa)",
-    "i_er": "I_ER = H plug-in + reconstruction",
+    "i_er": "I_ER = H average + reconstruction",
     "reconstruction_predictor": "reconstruction, q = vMF(predictor(Z1), kappa)",
     "i_er_predictor": "I_ER with the predictor",
     "discrete_entropy": "H(Y2) of the batch-mean assignment (discrete)",

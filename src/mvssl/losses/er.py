@@ -21,7 +21,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-ENTROPY_ESTIMATORS = ("plugin", "loo")
+# named as the ER authors' code (apple/ml-entropy-reconstruction, ``entropy(reduction=...)``) names
+# them: "average" (their "Joe's estimator"), "expectation" (their default, which they call the
+# plug-in estimator); "loo" (leave-one-out) is mvssl's own. docs/er.md defines all three.
+ENTROPY_ESTIMATORS = ("average", "expectation", "loo")
 
 
 def log_bessel_iv(order: float, x: float) -> float:
@@ -55,20 +58,28 @@ def log_sphere_area(dim: int) -> float:
     return math.log(2) + (dim / 2) * math.log(math.pi) - math.lgamma(dim / 2)
 
 
-def vmf_kde_entropy(z: torch.Tensor, kappa: float, estimator: str = "plugin",
+def vmf_kde_entropy(z: torch.Tensor, kappa: float, estimator: str = "average",
                     include_constant: bool = True) -> torch.Tensor:
     """Entropy of the N projections ``z`` [N, d] (L2-normalised here) from a vMF kernel
-    density estimate over the batch:
+    density estimate over the batch. With log p_i = log( 1/N sum_j C_d(k) exp(k z_i.z_j) ) the
+    density at z_i (every kernel, its own included):
 
-        plugin (resubstitution, "leave-in"): H = -1/N sum_i log( 1/N     sum_j      C_d(k) exp(k z_i.z_j) )
-        loo    (leave-one-out):              H = -1/N sum_i log( 1/(N-1) sum_{j!=i} C_d(k) exp(k z_i.z_j) )
+        average:     H = -1/N sum_i log p_i                                 (resubstitution)
+        expectation: H = -sum_i w_i log p_i,   w = softmax(log p)           (weights p_i / sum_j p_j)
+        loo:         H = -1/N sum_i log( 1/(N-1) sum_{j!=i} C_d(k) exp(k z_i.z_j) )   (leave-one-out)
 
-    plugin is the estimator the ER paper trains with (each point's own kernel included,
-    a downward bias of at most log N that vanishes as the density gets resolved); loo
-    drops the self term, the consistent estimator as N grows. With
-    ``include_constant=False`` the -log C_d(kappa) term is left out: the estimate is then
-    the entropy *up to an additive constant* that depends only on (d, kappa), which is
-    all a loss needs. Differentiable in ``z``."""
+    ``average`` is what the ER losses train with. Its own-kernel term keeps
+    H + kappa + log C_d(kappa) inside [0, log N], and when no two projections are within the
+    kernel's reach (kappa large for the spread) it sits at log N: on its ceiling, it cannot
+    move. ``expectation`` weighs each point by its estimated density and has the same
+    ceiling. ``loo`` drops the own kernel: it measures how close each projection's
+    neighbours are, stays informative where the other two saturate, and is the consistent
+    one as N grows. With ``include_constant=False`` the -log C_d(kappa) term is left out (the
+    entropy up to a constant that depends only on (d, kappa), all a loss needs).
+    Differentiable in ``z``."""
+    if estimator == "plugin":
+        raise ValueError("entropy estimator 'plugin' is ambiguous: mvssl's former 'plugin' is the ER authors' "
+                         "'average'; what their code calls the plug-in estimator is 'expectation'")
     if estimator not in ENTROPY_ESTIMATORS:
         raise ValueError(f"entropy estimator {estimator!r}: choose one of {list(ENTROPY_ESTIMATORS)}")
     if z.ndim != 2 or len(z) < 2:
@@ -81,7 +92,10 @@ def vmf_kde_entropy(z: torch.Tensor, kappa: float, estimator: str = "plugin",
         log_density = torch.logsumexp(logits, 1) - math.log(n - 1)
     else:
         log_density = torch.logsumexp(logits, 1) - math.log(n)
-    entropy = -log_density.mean()
+    if estimator == "expectation":
+        entropy = -(torch.softmax(log_density, 0) * log_density).sum()
+    else:
+        entropy = -log_density.mean()
     if include_constant:
         entropy = entropy - vmf_log_normaliser(u.shape[1], kappa)
     return entropy

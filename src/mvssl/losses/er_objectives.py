@@ -19,11 +19,11 @@ def er_continuous_loss(method_loss: torch.Tensor, loss_per_unit_cosine: float, p
     BYOL's loss is 2 - 2 cos (c = 2) and SimSiam's is -cos (c = 1), so (kappa / c) L_method
     is the vMF reconstruction error -kappa E[cos(prediction, sg(target))] up to a constant:
     exactly the reconstruction term of I_ER with q = vMF(prediction, kappa). H_KDE is the
-    plug-in vMF-KDE entropy (``vmf_kde_entropy``, constant dropped) of each view's online
-    projections, which carry the gradient (the target side has none). With the two
+    vMF-KDE entropy (``vmf_kde_entropy``, the ER authors' ``average`` estimator, constant
+    dropped) of each view's online projections, which carry the gradient (the target side has none). With the two
     weights at 1 the loss is -I_ER up to a constant. Returns (loss, logs)."""
     reconstruction = kappa / loss_per_unit_cosine * method_loss
-    entropy = sum(vmf_kde_entropy(z, kappa, "plugin", include_constant=False) for z in projections) / len(projections)
+    entropy = sum(vmf_kde_entropy(z, kappa, "average", include_constant=False) for z in projections) / len(projections)
     loss = reconstruction_weight * reconstruction - entropy_weight * entropy
     return loss, {"er_reconstruction_error": reconstruction.detach(), "er_entropy_up_to_constant": entropy.detach()}
 

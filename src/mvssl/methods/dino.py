@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..losses import dino_loss
+from ..losses.er import cross_entropy_reconstruction, marginal_entropy
 from ..nn import Centre, DINOHead, cosine_momentum, ema_update, frozen_copy
 from .base import MethodOutput, encode_views, n_global_views
 
@@ -69,11 +70,12 @@ class DINO(nn.Module):
         # mean entropy of the teacher's targets: log K when they have gone uniform (collapse)
         targets = torch.softmax((teacher.float() - self.centre.value) / teacher_temperature, dim=-1)
         teacher_entropy = -(targets * targets.clamp_min(1e-12).log()).sum(-1).mean()
+        er_logs = target_er_measures(targets.split(n), student, self.student_temperature)
         if self.training:
             self.centre.update(teacher)
         return MethodOutput(loss=loss, features=h[:n], embeddings=list(student),
                             logs={"teacher_temperature": torch.tensor(teacher_temperature, device=h.device),
-                                  "teacher_entropy": teacher_entropy})
+                                  "teacher_entropy": teacher_entropy, **er_logs})
 
     def on_step_end(self, step: int, max_steps: int) -> None:
         """After each optimiser step: the teacher follows the student by EMA (cosine momentum)."""
@@ -81,3 +83,19 @@ class DINO(nn.Module):
         momentum = cosine_momentum(step, max_steps, self.base_momentum)
         ema_update(self.teacher_backbone, self.backbone, momentum, copy_buffers=True)
         ema_update(self.teacher_head, self.head, momentum, copy_buffers=True)
+
+
+@torch.no_grad()
+def target_er_measures(targets: tuple[torch.Tensor, ...], student: tuple[torch.Tensor, ...],
+                       student_temperature: float) -> dict[str, torch.Tensor]:
+    """ER's discrete entropy and reconstruction of what DINO trains on (docs/er.md): Y2 =
+    view 2's centred, sharpened teacher targets [N, K]; ``target_entropy`` = H of their batch
+    mean (the ER authors' discrete ``expectation`` estimator), ``target_reconstruction`` =
+    -CE(Y2, student distribution of view 1), ``target_i_er`` their sum (nats). Needs two views."""
+    if len(targets) < 2:
+        return {}
+    y2 = targets[1]
+    entropy = marginal_entropy(y2)
+    reconstruction = -cross_entropy_reconstruction(y2, torch.log_softmax(student[0].float() / student_temperature, -1))
+    return {"target_entropy": entropy, "target_reconstruction": reconstruction,
+            "target_i_er": entropy + reconstruction}

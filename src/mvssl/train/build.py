@@ -25,7 +25,7 @@ def build_dataset(cfg: dict, split: str = "train") -> ColorfulMovingMNIST | Labe
         return load_dataset(d["dataset"], d["root"], d["image_size"], d["download"], d["strict"])
     return ColorfulMovingMNIST(split=split, seed=d["seed"], image_size=d["image_size"], digit_size=d["digit_size"],
                                digits=d["digits"], backgrounds=d["backgrounds"], root=d["root"],
-                               download=d["download"])
+                               download=d["download"], digit_colors=d["digit_colors"])
 
 
 def build_view_source(cfg: dict, dataset: ColorfulMovingMNIST):

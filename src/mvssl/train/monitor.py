@@ -10,7 +10,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from ..losses.er import cross_entropy_reconstruction, marginal_entropy, vmf_kde_entropy, vmf_reconstruction_error
+from ..losses.er import ENTROPY_ESTIMATORS, vmf_kde_entropy, vmf_reconstruction_error
 
 log = logging.getLogger(__name__)
 
@@ -38,27 +38,16 @@ def effective_rank(z: torch.Tensor, eps: float = 1e-7) -> float:
 
 @torch.no_grad()
 def er_measures(z1: torch.Tensor, z2: torch.Tensor, kappa: float) -> dict[str, float]:
-    """Entropy and reconstruction of a pair of views' projections [N, D] (docs/er.md):
-    ``entropy`` = H(Z2) by the plug-in vMF KDE, ``reconstruction`` = E[log q(z2 | z1)] with
-    q = vMF(mean direction z1, kappa) (both absolute, vMF constants included, nats), and
-    ``i_er`` = entropy + reconstruction, the I_ER lower bound on I(Z1; Z2)."""
-    entropy = float(vmf_kde_entropy(z2.detach(), kappa, "plugin"))
-    reconstruction = -float(vmf_reconstruction_error(z2.detach(), z1.detach(), kappa))
-    return {"entropy": entropy, "reconstruction": reconstruction, "i_er": entropy + reconstruction}
-
-
-@torch.no_grad()
-def discrete_er_measures(logits1: torch.Tensor, logits2: torch.Tensor, temperature: float) -> dict[str, float]:
-    """The discrete counterparts for methods whose embeddings are cluster logits (DINO's
-    student head): p_v = softmax(logits_v / temperature); ``discrete_entropy`` = H of the
-    batch-mean of p_2, ``discrete_reconstruction`` = -CE(p_2, p_1) = E[sum_k p_2k log p_1k],
-    ``discrete_i_er`` their sum. Both views are the student's (the monitor sees only the
-    step's embeddings, not the teacher's centred targets)."""
-    p2 = F.softmax(logits2.detach().float() / temperature, dim=1)
-    entropy = float(marginal_entropy(p2))
-    reconstruction = -float(cross_entropy_reconstruction(p2, F.log_softmax(logits1.detach().float() / temperature, 1)))
-    return {"discrete_entropy": entropy, "discrete_reconstruction": reconstruction,
-            "discrete_i_er": entropy + reconstruction}
+    """Entropy and reconstruction of a pair of views' projections [N, D] (docs/er.md), nats,
+    absolute (vMF constants included): H(Z2) by the vMF KDE with the ER authors' ``average``
+    and ``expectation`` estimators and by leave-one-out (``entropy_average``,
+    ``entropy_expectation``, ``entropy_loo``), ``reconstruction`` = E[log q(z2 | z1)] with
+    q = vMF(mean direction z1, kappa), and ``i_er`` = entropy_average + reconstruction, the
+    I_ER lower bound on I(Z1; Z2) the ER losses train on."""
+    z1, z2 = z1.detach(), z2.detach()
+    entropy = {f"entropy_{e}": float(vmf_kde_entropy(z2, kappa, e)) for e in ENTROPY_ESTIMATORS}
+    reconstruction = -float(vmf_reconstruction_error(z2, z1, kappa))
+    return {**entropy, "reconstruction": reconstruction, "i_er": entropy["entropy_average"] + reconstruction}
 
 
 def collapse_message(std: float, rank: float, min_std: float, min_rank: float, step: int) -> str | None:
@@ -74,11 +63,12 @@ def collapse_message(std: float, rank: float, min_std: float, min_rank: float, s
 class EmbeddingMonitor(L.Callback):
     """Logs ``monitor/embedding_std``, ``monitor/effective_rank`` (of view 1's projections)
     and, with ``trainer.er_monitor`` (on by default) and at least two views,
-    ``monitor/entropy``, ``monitor/reconstruction`` and ``monitor/i_er`` (``er_measures``
-    with kappa ``trainer.er_kappa``; for a method with a ``student_temperature``, DINO, also
-    ``monitor/discrete_*``, ``discrete_er_measures``), every ``trainer.log_every`` steps, from the
-    embeddings ``SSLModule`` keeps of that step (``monitor_embeddings``, detached). Warns
-    once, on the log and on stdout, when the std or the effective rank says collapse.
+    ``monitor/entropy_average``, ``monitor/entropy_expectation``, ``monitor/entropy_loo``,
+    ``monitor/reconstruction`` and ``monitor/i_er`` (``er_measures`` with kappa
+    ``trainer.er_kappa``), every ``trainer.log_every`` steps, from the embeddings
+    ``SSLModule`` keeps of that step (``monitor_embeddings``, detached). (DINO logs the
+    entropy and reconstruction of its teacher's targets itself: ``train/target_entropy``.)
+    Warns once, on the log and on stdout, when the std or the effective rank says collapse.
     Cost per logged step: one N x N similarity matrix and one SVD of [N, D]."""
 
     def __init__(self, min_std: float, min_rank: float, er: bool = True, kappa: float = 10.0):
@@ -90,24 +80,19 @@ class EmbeddingMonitor(L.Callback):
         if not embeddings:
             return
         pl_module.monitor_embeddings = None
-        # DINO-like methods: the embeddings are the student's cluster logits at this temperature
-        temperature = getattr(pl_module.method, "student_temperature", None)
-        logs = self.measure(embeddings, trainer.global_step, trainer.global_rank == 0, temperature)
+        logs = self.measure(embeddings, trainer.global_step, trainer.global_rank == 0)
         pl_module.log_dict({f"monitor/{k}": v for k, v in logs.items()}, on_step=True, prog_bar=False)
 
-    def measure(self, embeddings: list[torch.Tensor], step: int, warn: bool = True,
-                temperature: float | None = None) -> dict[str, float]:
+    def measure(self, embeddings: list[torch.Tensor], step: int, warn: bool = True) -> dict[str, float]:
         z = embeddings[0]
         logs = {"embedding_std": embedding_std(z), "effective_rank": effective_rank(z)}
         if self.er and len(embeddings) >= 2 and len(z) >= 2 and embeddings[1].shape == z.shape:
             logs.update(er_measures(z, embeddings[1], self.kappa))
-            if temperature is not None:
-                logs.update(discrete_er_measures(z, embeddings[1], temperature))
         message = collapse_message(logs["embedding_std"], logs["effective_rank"], self.min_std, self.min_rank, step)
         if message and warn and not self.collapse_warned:
             self.collapse_warned = True
-            if "entropy" in logs:
-                message += f" vMF-KDE entropy {logs['entropy']:.2f} nats (kappa {self.kappa})."
+            if "entropy_loo" in logs:
+                message += f" vMF-KDE leave-one-out entropy {logs['entropy_loo']:.2f} nats (kappa {self.kappa})."
             log.warning(message)
             print(f"warning: {message}", flush=True)
         return logs

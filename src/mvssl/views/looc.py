@@ -3,9 +3,17 @@
 For augmentations a_1..a_n (applied after an independent random crop + flip):
 
 - the query q draws every parameter;
-- the key k_0 draws every parameter afresh (q and k_0 share only the image);
-- the key k_i reuses the query's parameters of a_i and draws every other one afresh, so
-  q and k_i differ in everything but a_i.
+- the key k_0 draws every parameter afresh (q and k_0 share only the image), each a_j with
+  a value different from the query's;
+- the key k_i reuses the query's parameters of a_i and draws every other a_j with a value
+  different from the query's, so q and k_i differ in everything but a_i.
+
+"Different" (``Op.differ``) is what keeps the negatives of the loss honest: in space Z_i
+every key of the image but k_i is a negative of q, and a negative that happened to share
+q's value of a_i (a 1-in-4 chance for an independent four-way rotation, 1 in 2 for the
+on/off of blur) would be a positive in disguise. Drawn independently, a query has about
+0.75 such contradictory negatives per space with four-way rotation; drawn to differ, none
+(tested).
 
 Built on the views engine's recorded parameters: one ``Recipe`` makes every view, and
 k_i passes ``reuse={a_i: params_of_q[a_i]}``. Crop and flip are drawn independently for
@@ -77,7 +85,8 @@ class LeaveOneOutViews(InMemoryViews):
         views, params = [query], [query_params]
         for shared in (None, *self.augmentations):
             reuse: dict[str, Params] = {} if shared is None else {shared: query_params[shared]}
-            view, p = self.recipe(images, generator, reuse=reuse)
+            differ = {a: query_params[a] for a in self.augmentations if a != shared}
+            view, p = self.recipe(images, generator, reuse=reuse, differ=differ)
             views.append(view)
             params.append(p)
         return views, params

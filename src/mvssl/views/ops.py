@@ -1,7 +1,10 @@
 """Batched, per-sample random augmentations on the training device.
 
 Every op has two halves: ``sample(n, generator, device) -> params`` draws one set of
-parameters per image, and ``apply(x, params) -> x`` uses them. Keeping the halves apart
+parameters per image, and ``apply(x, params) -> x`` uses them. Ops that can be one of LooC's
+augmentations also have ``differ(params, generator) -> params``: parameters that give every
+image a value of the op *different* from the given one (LooC's keys that must differ from
+the query in that augmentation). Keeping the halves apart
 is what lets a recipe record every parameter it drew and reuse any of them for another
 view (LooC's leave-one-out keys, factor-shared views). Images are float [B, 3, H, W]
 in [0, 1]; no op loops over images in Python.
@@ -32,6 +35,9 @@ class Op:
 
     def apply(self, x: torch.Tensor, p: Params) -> torch.Tensor:
         raise NotImplementedError
+
+    def differ(self, p: Params, g: torch.Generator) -> Params:
+        raise NotImplementedError(f"op {self.name!r} cannot draw parameters that differ from given ones")
 
 
 class ResizedCrop(Op):
@@ -83,6 +89,17 @@ class Rotate(Op):
             angle = _uniform(n, -self.degrees, self.degrees, g, device)
         angle = torch.where(_coin(n, self.p, g, device), angle, torch.zeros_like(angle))
         return {"angle": angle}
+
+    def differ(self, p, g):
+        """Another quarter turn than ``p``'s (uniform over the other three), or for free
+        angles one at least ``degrees / 2`` away."""
+        angle = p["angle"]
+        if self.quarter:
+            shift = torch.randint(1, 4, angle.shape, generator=g, device=angle.device).float() * 90.0
+            return {"angle": (angle + shift) % 360.0}
+        away = _uniform(len(angle), self.degrees / 2, self.degrees, g, angle.device)
+        sign = torch.where(_coin(len(angle), 0.5, g, angle.device), 1.0, -1.0)
+        return {"angle": angle + sign * away}
 
     def apply(self, x, p):
         if self.quarter:  # exact pixel permutations, no resampling blur
@@ -142,6 +159,19 @@ class ColorJitter(Op):
         hue = torch.where(on, _uniform(n, -self.h, self.h, g, device), torch.zeros(n, device=device))
         return {"brightness": factor(self.b), "contrast": factor(self.c), "saturation": factor(self.s), "hue": hue}
 
+    def differ(self, p, g):
+        """Jitter always on, brightness/contrast/saturation drawn afresh, and a hue at least
+        ``hue / 2`` turns from ``p``'s (between ``hue / 2`` and ``hue`` away, either way round
+        the circle; with hue 0.5, the whole circle, this is a quarter to three quarters of a
+        turn away)."""
+        n, device = len(p["hue"]), p["hue"].device
+        fresh = {k: _uniform(n, max(0.0, 1 - v), 1 + v, g, device)
+                 for k, v in (("brightness", self.b), ("contrast", self.c), ("saturation", self.s))}
+        away = _uniform(n, self.h / 2, self.h, g, device)
+        sign = torch.where(_coin(n, 0.5, g, device), 1.0, -1.0)
+        hue = torch.remainder(p["hue"] + sign * away + 0.5, 1.0) - 0.5  # hue turns, wrapped to [-1/2, 1/2)
+        return {**fresh, "hue": hue}
+
     def apply(self, x, p):
         b, c, s = (p[k].float()[:, None, None] for k in ("brightness", "contrast", "saturation"))
         grey_row = torch.tensor(GREY_WEIGHTS, device=x.device).expand(3, 3)  # G @ rgb = grey in every channel
@@ -166,6 +196,9 @@ class Grayscale(Op):
     def sample(self, n, g, device):
         return {"apply": _coin(n, self.p, g, device)}
 
+    def differ(self, p, g):
+        return {"apply": ~p["apply"]}
+
     def apply(self, x, p):
         m = p["apply"][:, None, None, None]
         return torch.where(m, _gray(x).expand_as(x), x)
@@ -182,6 +215,10 @@ class GaussianBlur(Op):
 
     def sample(self, n, g, device):
         return {"apply": _coin(n, self.p, g, device), "sigma": _uniform(n, *self.sigma, g, device)}
+
+    def differ(self, p, g):
+        """Blurred where ``p`` is not and not where it is."""
+        return {"apply": ~p["apply"], "sigma": _uniform(len(p["sigma"]), *self.sigma, g, p["sigma"].device)}
 
     def apply(self, x, p):
         b, c, h, w = x.shape
@@ -205,6 +242,9 @@ class Solarize(Op):
 
     def sample(self, n, g, device):
         return {"apply": _coin(n, self.p, g, device)}
+
+    def differ(self, p, g):
+        return {"apply": ~p["apply"]}
 
     def apply(self, x, p):
         m = p["apply"][:, None, None, None]

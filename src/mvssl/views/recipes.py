@@ -15,6 +15,8 @@ class Recipe:
 
     ``reuse`` maps an op name to parameters recorded by an earlier call: that op applies
     them instead of drawing new ones (they must have been drawn for the same batch).
+    ``differ`` maps an op name to such parameters too: that op draws parameters giving every
+    image a different value (``Op.differ``).
     The view is normalised with ``mean`` / ``std``.
     """
 
@@ -28,15 +30,24 @@ class Recipe:
     def op_names(self) -> list[str]:
         return [op.name for op in self.ops]
 
-    def __call__(self, images: torch.Tensor, generator: torch.Generator, reuse: dict[str, Params] | None = None):
-        reuse = reuse or {}
-        unknown = set(reuse) - set(self.op_names)
+    def __call__(self, images: torch.Tensor, generator: torch.Generator, reuse: dict[str, Params] | None = None,
+                 differ: dict[str, Params] | None = None):
+        reuse, differ = reuse or {}, differ or {}
+        unknown = (set(reuse) | set(differ)) - set(self.op_names)
         if unknown:
-            raise KeyError(f"cannot reuse parameters of {sorted(unknown)}: this recipe has {self.op_names}")
+            raise KeyError(f"cannot reuse or differ from parameters of {sorted(unknown)}: this recipe has "
+                           f"{self.op_names}")
+        if set(reuse) & set(differ):
+            raise ValueError(f"ops {sorted(set(reuse) & set(differ))} cannot both reuse and differ")
         x = to_float(images)
         params: dict[str, Params] = {}
         for op in self.ops:
-            p = reuse[op.name] if op.name in reuse else op.sample(len(x), generator, x.device)
+            if op.name in reuse:
+                p = reuse[op.name]
+            elif op.name in differ:
+                p = op.differ(differ[op.name], generator)
+            else:
+                p = op.sample(len(x), generator, x.device)
             x = op.apply(x, p)
             params[op.name] = p
         return normalize(x, self.mean, self.std), params
