@@ -224,9 +224,20 @@ def _validate(cfg: dict) -> None:
     _validate_looc(cfg)
     if cfg["optim"]["warmup_steps"] >= cfg["trainer"]["max_steps"]:
         raise ConfigError("optim.warmup_steps must be smaller than trainer.max_steps")
-    if cfg["method"].get("temperature", 1.0) <= 0:
-        raise ConfigError(f"method.temperature: must be > 0, got {cfg['method']['temperature']}")
+    _validate_method_ranges(cfg["method"])
     _validate_trainer(cfg)
+
+
+def _validate_method_ranges(m: dict) -> None:
+    """Ranges the method constructors do not check up front (an EMA momentum would
+    otherwise fail only at the first step, after the run folder exists)."""
+    for key, value in m.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        if key.endswith("temperature") and value <= 0:
+            raise ConfigError(f"method.{key}: must be > 0, got {value}")
+        if key.endswith("momentum") and not 0 <= value <= 1:
+            raise ConfigError(f"method.{key}: must be in [0, 1], got {value}")
 
 
 def _validate_trainer(cfg: dict) -> None:

@@ -144,8 +144,10 @@ def save_atomic(obj, path: str | Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno is not None and err.filename is None:
+            raise OSError(err.errno, err.strerror, str(tmp)) from err  # say which file could not be written
         raise
     try:  # make the rename itself durable
         fd = os.open(path.parent, os.O_RDONLY)

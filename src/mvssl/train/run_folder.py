@@ -35,6 +35,9 @@ def run_lock(run_dir: Path):
                                 "it to finish or stop it, or use another trainer.name") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
+        probe = run_dir / (LOCK_FILE + ".tmp")  # a read-only folder fails here, not at the first checkpoint
+        probe.write_bytes(b"")
+        probe.unlink()
         yield
     finally:
         os.close(fd)
