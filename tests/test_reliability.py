@@ -481,7 +481,7 @@ def test_6_embed_validates_batch_size_returns_0_by_d_for_no_images_and_takes_num
     dim = encoder.embed(images).shape[1]
     assert encoder.embed(images[:0]).shape == (0, dim)
     assert encoder.embed(np.zeros((0, 3, 16, 16), np.uint8)).shape == (0, dim)
-    assert torch.equal(encoder.embed(images.numpy(), batch_size=3), encoder.embed(images))
+    assert torch.equal(encoder.embed(images.numpy(), batch_size=3), encoder.embed(images, batch_size=3))
     with pytest.raises(ValueError, match=r"expects uint8 images \[N, 3, H, W\], got torch.float64"):
         encoder.embed(images.numpy().astype(np.float64))
     with pytest.raises(ValueError, match="as a tensor or numpy array, got list"):
