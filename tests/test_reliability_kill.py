@@ -18,11 +18,11 @@ from mvssl.experiments.methods import recipe_args
 from mvssl.methods import METHODS
 
 SRC = str(Path(mvssl.__file__).resolve().parents[1])
-STEPS = 16
+STEPS = 24
 EXTRA = ["--trainer.checkpoint_every", "4", "--trainer.log_every", "2", "--trainer.progress", "false",
          "--eval.enabled", "false"]
-WRITE_KILLS = 2  # kills that must land while a checkpoint's temporary file exists
-RANDOM_KILLS = 2  # kills at a random moment after start (start-up, resume, training, checkpoint writes)
+WRITE_KILLS = 2  # kills during the 1st, 2nd or 3rd checkpoint write of an attempt (while its .tmp exists)
+RANDOM_KILLS = 2  # kills at a random moment within a second of the attempt's first logged row
 MAX_ATTEMPTS = 12
 
 
@@ -58,11 +58,29 @@ def test_random_sigkills_then_resume_end_bitwise_equal_with_an_intact_metrics_lo
         attempts += 1
         mode = plan[0]
         victim = subprocess.Popen(command, **quiet)
-        deadline = time.time() + (300 if mode == "write" else rng.uniform(2.0, 14.0))
+        # a .tmp left by the previous kill is not a new write: only its next appearance counts
+        nth_write, writes_seen, writing = rng.randint(1, 3), 0, any((run / "checkpoints").glob("*.tmp"))
+        log = run / "logs" / "metrics.csv"
+        # the log changes once when a resume cuts it back, then with every row: count on from there
+        log_state, log_changes, needed = (log.stat().st_mtime_ns if log.exists() else None), 0, 1 + (
+            "--resume" in command)
+        deadline, kill_at = time.time() + 300, None
         while victim.poll() is None and time.time() < deadline:
-            if mode == "write" and any((run / "checkpoints").glob("*.tmp")):
+            if mode == "write":
+                now_writing = any((run / "checkpoints").glob("*.tmp"))
+                writes_seen += now_writing and not writing
+                writing = now_writing
+                if writes_seen == nth_write and writing:
+                    break
+            elif kill_at is None:
+                state = log.stat().st_mtime_ns if log.exists() else None
+                log_changes += state != log_state
+                log_state = state
+                if log_changes >= needed:  # training has started in this attempt
+                    kill_at = time.time() + rng.uniform(0.0, 1.0)
+            elif time.time() >= kill_at:
                 break
-            time.sleep(0.0005 if mode == "write" else 0.01)
+            time.sleep(0.0005 if mode == "write" else 0.005)
         if victim.poll() is not None:  # finished (or failed) before the kill
             assert victim.returncode == 0, victim.stderr.read().decode()[-3000:]
             assert False, f"{method}: the run finished before all kills ({kills}); nothing left to kill"
