@@ -66,8 +66,9 @@ def test_resume_accepts_only_overrides_that_keep_it_exact():
     from mvssl.config import check_resume_overrides
 
     check_resume_overrides({"trainer": {"on_nan": "skip", "progress": False}, "eval": {"enabled": False}})
-    with pytest.raises(ConfigError, match="trainer.max_steps: cannot be changed when resuming"):
-        check_resume_overrides({"trainer": {"max_steps": 10}})
+    check_resume_overrides({"trainer": {"max_steps": 10}})  # extends a run (checked against it on resume)
+    with pytest.raises(ConfigError, match="trainer.seed: cannot be changed when resuming"):
+        check_resume_overrides({"trainer": {"seed": 1}})
     with pytest.raises(ConfigError, match="method: cannot be changed when resuming"):
         check_resume_overrides({"method": "simclr"})
 

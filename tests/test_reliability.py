@@ -1,5 +1,6 @@
 """Reliability: exact resume after SIGKILL, atomic and safe checkpoints, NaN policy,
 collapse warning. Tiny runs on CPU."""
+import contextlib
 import csv
 import json
 import logging
@@ -7,11 +8,14 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -19,7 +23,7 @@ import yaml
 import mvssl
 from mvssl.cli import main
 from mvssl.config import ConfigError
-from mvssl.encoder import UnsafeCheckpointError, save_atomic
+from mvssl.encoder import CorruptCheckpointError, UnsafeCheckpointError, save_atomic
 from mvssl.methods.simclr import SimCLR
 from mvssl.train import train
 from mvssl.train.checkpoints import latest_complete_checkpoint
@@ -103,6 +107,8 @@ def test_resume_from_a_damaged_latest_checkpoint_falls_back_to_the_last_complete
     assert any("last.ckpt" in m for m in messages) and any("step0000012.ckpt" in m for m in messages)
     train(resume=run, echo=messages.append)  # redoes steps 9..12 in this process
     assert same_weights(encoder_weights(finished_run), encoder_weights(run))
+    # the log of steps 1..8 survives the resume, and 9..12 are logged once more, with the same values
+    assert (run / "logs" / "metrics.csv").read_text() == (finished_run / "logs" / "metrics.csv").read_text()
     assert {p.name for p in ckpts.glob("*.ckpt")} == {"last.ckpt", "step0000008.ckpt", "step0000012.ckpt"}
     after = []
     assert latest_complete_checkpoint(run, after.append)[1]["global_step"] == 12
@@ -117,15 +123,12 @@ def test_resume_fails_clearly_when_no_checkpoint_is_complete(finished_run, tmp_p
         train(resume=run)
 
 
-def test_resume_of_a_folder_without_checkpoints_or_config(tmp_path, capsys):
+def test_resume_of_a_folder_without_config(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["train", "--resume", str(tmp_path / "empty")]) == 2
     assert "not an mvssl run folder (no config.yaml)" in capsys.readouterr().err
-    run = tmp_path / "fresh"
-    (run / "checkpoints").mkdir(parents=True)
-    (run / "config.yaml").write_text(yaml.safe_dump(tiny(tmp_path, "fresh")))
-    assert main(["train", "--resume", str(run)]) == 2
-    assert "no checkpoint to resume from" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "missing")]) == 2
+    assert "no such run folder" in capsys.readouterr().err
 
 
 def test_resume_refuses_overrides_that_change_the_computation(finished_run, capsys):
@@ -162,15 +165,13 @@ def test_a_checkpoint_that_would_run_code_is_refused_by_resume_and_load(finished
 
 
 def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path):
-    class Unpicklable:
-        def __reduce__(self):
-            raise RuntimeError("killed mid-write")
-
     target = tmp_path / "x.ckpt"
     save_atomic({"w": torch.ones(3)}, target)
-    with pytest.raises(RuntimeError, match="mid-write"):
-        save_atomic({"w": torch.zeros(3), "bad": Unpicklable()}, target)
-    assert torch.equal(torch.load(target, weights_only=True)["w"], torch.ones(3))
+    (tmp_path / "x.ckpt.tmp").symlink_to("/dev/full")  # the kernel answers every write with ENOSPC
+    with pytest.raises(OSError, match=r"No space left on device: .*x.ckpt.tmp"):
+        save_atomic({"w": torch.zeros(3)}, target)
+    assert not (tmp_path / "x.ckpt.tmp").exists() and not (tmp_path / "x.ckpt.tmp").is_symlink()
+    assert torch.equal(mvssl.encoder.safe_torch_load(target)["w"], torch.ones(3))
 
 
 def test_lightning_writes_and_reads_checkpoints_through_the_safe_io(finished_run):
@@ -304,3 +305,241 @@ def test_resume_at_an_epoch_boundary_continues_with_the_next_epoch(tmp_path):
     train(resume=run_dir, echo=messages.append)
     assert any("from step0000004.ckpt (step 4)" in m for m in messages)
     assert same_weights(reference, encoder_weights(run_dir))
+
+
+# ---------------------------------------------------------------------- issue 16, one test per item
+def csv_steps(run_dir: Path) -> list[int]:
+    with open(run_dir / "logs" / "metrics.csv") as f:
+        return [int(row["step"]) for row in csv.DictReader(f)]
+
+
+def test_1_resume_keeps_the_metrics_log_and_restores_the_row_logged_after_the_checkpoint(finished_run, tmp_path):
+    run = copy_run(finished_run, tmp_path)
+    log, reference = run / "logs" / "metrics.csv", (finished_run / "logs" / "metrics.csv").read_text()
+    assert csv_steps(run) == [1, 3, 5, 7, 9, 11]
+    train(resume=run, echo=lambda *_: None)  # a finished run resumed, e.g. after a kill during its evaluation
+    assert log.read_text() == reference
+    # killed after the step-12 checkpoint but before Lightning wrote that step's row (step 11), mid-line
+    log.write_text(reference[: reference.rindex("\n0,", 0, len(reference) - 1) + 4])
+    (run / "checkpoints" / "last.ckpt").unlink()
+    train(resume=run, echo=lambda *_: None)
+    assert log.read_text() == reference  # the checkpoint carried the row; the cut line is gone
+
+
+def test_2_dead_end_folders_resume_from_step_0_and_bad_method_arguments_make_no_folder(finished_run, tmp_path,
+                                                                                        capsys):
+    run = tmp_path / "done"  # killed before its first checkpoint: config.yaml and stray temporary files only
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(finished_run / "config.yaml", run / "config.yaml")
+    (run / "checkpoints" / "step0000004.ckpt.tmp").write_bytes(b"half a checkpoint")
+    assert main(["train", "--config", str(run / "config.yaml"), "--trainer.out_dir", str(tmp_path)]) == 2
+    assert "has no checkpoint yet: --resume trains it from step 0" in capsys.readouterr().err
+    messages = []
+    train(resume=run, echo=messages.append)
+    assert any("from step 0: it has no checkpoint yet" in m for m in messages)
+    assert same_weights(encoder_weights(finished_run), encoder_weights(run))
+    assert not list(run.rglob("*.tmp"))
+    out = tmp_path / "byol"
+    assert main(["train", "--method", "byol", "--method.base_momentum", "5", "--trainer.out_dir", str(out),
+                 "--trainer.max_steps", "10", "--trainer.checkpoint_every", "5", "--optim.warmup_steps", "1"]) == 2
+    assert "method.base_momentum: must be in [0, 1], got 5.0" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def flip_a_bit_in_tensor_data(path: Path) -> None:
+    """Flip one bit in the middle of the largest tensor's bytes inside a torch zip file."""
+    with zipfile.ZipFile(path) as z:
+        info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    data = bytearray(path.read_bytes())
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26:info.header_offset + 30])
+    data[info.header_offset + 30 + name_len + extra_len + info.file_size // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def test_3_a_flipped_bit_in_an_encoder_or_checkpoint_is_detected(finished_run, tmp_path, capsys):
+    run = copy_run(finished_run, tmp_path)
+    shutil.copy(finished_run / "encoder.pt", run / "encoder.pt")
+    flip_a_bit_in_tensor_data(run / "encoder.pt")
+    damaged = torch.load(run / "encoder.pt", weights_only=True)["state_dict"]  # torch itself loads it silently
+    assert not same_weights(damaged, encoder_weights(finished_run))
+    with pytest.raises(CorruptCheckpointError, match="encoder.pt failed its content checksum"):
+        mvssl.load(run / "encoder.pt")
+    assert main(["eval", "knn", str(run / "encoder.pt")]) == 2
+    assert "failed its content checksum" in capsys.readouterr().err
+    flip_a_bit_in_tensor_data(run / "checkpoints" / "last.ckpt")
+    messages = []
+    path, state = latest_complete_checkpoint(run, messages.append)
+    assert path.name == "step0000012.ckpt" and state["global_step"] == 12
+    assert len(messages) == 1 and re.search(r"last.ckpt failed its content checksum", messages[0])
+    mvssl.load(finished_run / "encoder.pt")  # an intact file verifies
+
+
+def test_4_config_yaml_invalid_empty_or_edited_is_refused_naming_the_problem(finished_run, tmp_path, capsys):
+    run = copy_run(finished_run, tmp_path)
+    config = run / "config.yaml"
+    saved = config.read_text()
+    config.write_text("method: [simclr\n")
+    assert main(["train", "--resume", str(run)]) == 2
+    assert re.search(r"config.yaml is not valid YAML \(line \d+, column \d+\)", capsys.readouterr().err)
+    config.write_text("")
+    assert main(["train", "--resume", str(run)]) == 2
+    assert "config.yaml is empty" in capsys.readouterr().err
+    edited = yaml.safe_load(saved)
+    edited["optim"]["lr"] = 0.1
+    config.write_text(yaml.safe_dump(edited))
+    assert main(["train", "--resume", str(run)]) == 2
+    assert "optim.lr is 0.1, but last.ckpt was trained with 0.002" in capsys.readouterr().err
+    edited["optim"]["lr"], edited["eval"]["knn_k"] = 0.002, 5  # a key a resume may change
+    config.write_text(yaml.safe_dump(edited))
+    train(resume=run, echo=lambda *_: None)
+
+
+def one_clean_line(err: str) -> str:
+    """The one error line (Lightning's own warnings may come before it), with no traceback."""
+    lines = [line for line in err.splitlines() if line.startswith("mvssl:")]
+    assert len(lines) == 1 and lines[0].startswith("mvssl: error: ") and "Traceback" not in err, err
+    assert err.rstrip().endswith(lines[0]), err
+    return lines[0]
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """No new entries in ``folder``: chmod for a user, the immutable attribute for root."""
+    if os.geteuid() != 0:
+        mode = folder.stat().st_mode
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(mode)
+        return
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode:
+        pytest.skip("root cannot make a folder read-only here (no chattr)")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def test_5_files_that_are_not_encoders_and_read_only_folders_give_one_line_and_status_2(finished_run, tmp_path,
+                                                                                        capsys):
+    good = torch.load(finished_run / "encoder.pt", weights_only=True)
+    del good["mvssl_checksum"]  # hand-made files, with no checksum to fail
+    wider = json.loads(json.dumps(good["config"]))
+    wider["backbone"]["width"] = 8
+    bad = {"list.pt": [1, 2], "tensor.pt": torch.ones(3), "noconfig.pt": {"format": "mvssl-encoder",
+           "state_dict": good["state_dict"]}, "width.pt": {**good, "config": wider}}
+    expected = {"list.pt": "it holds a list", "tensor.pt": "it holds a Tensor", "noconfig.pt": "has no config",
+                "width.pt": "weights do not fit the architecture its config describes (Error(s) in loading"}
+    for name, obj in bad.items():
+        torch.save(obj, tmp_path / name)
+        assert main(["eval", "knn", str(tmp_path / name)]) == 2
+        assert expected[name] in one_clean_line(capsys.readouterr().err)
+    run = copy_run(finished_run, tmp_path)
+    shutil.copy(finished_run / "encoder.pt", run / "encoder.pt")
+    with read_only(run):
+        assert main(["train", "--resume", str(run)]) == 2
+        assert str(run) in one_clean_line(capsys.readouterr().err)
+        assert main(["eval", "knn", str(run), "--no-cache"]) == 2  # writes RUN/eval
+        assert str(run / "eval") in one_clean_line(capsys.readouterr().err)
+    out = tmp_path / "ro"
+    out.mkdir()
+    with read_only(out):
+        assert main(["train", "--trainer.out_dir", str(out), "--trainer.max_steps", "10",
+                     "--trainer.checkpoint_every", "5", "--optim.warmup_steps", "1"]) == 2
+        assert str(out) in one_clean_line(capsys.readouterr().err)
+
+
+def test_5_a_full_disk_during_a_checkpoint_leaves_no_temporary_file_and_the_last_checkpoint_intact(
+        tmp_path, monkeypatch, capsys):
+    import mvssl.train.checkpoints as checkpoints
+
+    real_save = checkpoints.save_atomic
+
+    def disk_full_at_step_8(obj, path):
+        if Path(path).name == "step0000008.ckpt":  # every write of this file's bytes fails with ENOSPC
+            Path(str(path) + ".tmp").symlink_to("/dev/full")
+        real_save(obj, path)
+
+    monkeypatch.setattr(checkpoints, "save_atomic", disk_full_at_step_8)
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny(tmp_path, "full")))
+    assert main(["train", "--config", str(tmp_path / "tiny.yaml")]) == 2
+    assert re.fullmatch(r"mvssl: error: No space left on device: .*step0000008.ckpt.tmp",
+                        one_clean_line(capsys.readouterr().err).strip())
+    ckpts = tmp_path / "full" / "checkpoints"
+    assert not list(ckpts.glob("*.tmp")) and not any(p.is_symlink() for p in ckpts.iterdir())
+    path, state = latest_complete_checkpoint(tmp_path / "full", print)  # verifies its checksum
+    assert state["global_step"] == 4 and {p.name for p in ckpts.glob("*.ckpt")} == {"last.ckpt", "step0000004.ckpt"}
+
+
+def test_6_embed_validates_batch_size_returns_0_by_d_for_no_images_and_takes_numpy(finished_run):
+    encoder = mvssl.load(finished_run)
+    images = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
+    for bad in (-1, 0, 2.5, True):
+        with pytest.raises(ValueError, match=f"batch_size: expected a positive integer, got {bad!r}"):
+            encoder.embed(images, batch_size=bad)
+    dim = encoder.embed(images).shape[1]
+    assert encoder.embed(images[:0]).shape == (0, dim)
+    assert encoder.embed(np.zeros((0, 3, 16, 16), np.uint8)).shape == (0, dim)
+    assert torch.equal(encoder.embed(images.numpy(), batch_size=3), encoder.embed(images, batch_size=3))
+    with pytest.raises(ValueError, match=r"expects uint8 images \[N, 3, H, W\], got torch.float64"):
+        encoder.embed(images.numpy().astype(np.float64))
+    with pytest.raises(ValueError, match="as a tensor or numpy array, got list"):
+        encoder.embed([images])
+
+
+def test_7_a_run_folder_being_written_is_locked(finished_run, tmp_path, capsys):
+    from mvssl.train.run_folder import RunFolderBusy, run_lock
+
+    run = copy_run(finished_run, tmp_path)
+    with run_lock(run):  # as another process writing it would hold it
+        assert main(["train", "--resume", str(run)]) == 2
+        assert f"is being written by another mvssl process (pid {os.getpid()})" in capsys.readouterr().err
+        cfg = tiny(tmp_path, run.name)
+        with pytest.raises(RunFolderBusy):
+            train(cfg, echo=lambda *_: None)
+        with pytest.raises(RunFolderBusy):
+            with run_lock(run):
+                pass
+    with run_lock(run):  # released when its holder ends
+        pass
+
+
+def test_8_scientific_notation_parses_on_the_command_line_and_in_yaml(tmp_path):
+    from mvssl.config import load_yaml, parse_overrides, resolve
+
+    assert parse_overrides(["--optim.lr", "1e-3", "--optim.weight_decay=5E-4"])["optim"] == {
+        "lr": 0.001, "weight_decay": 0.0005}
+    (tmp_path / "c.yaml").write_text("optim:\n  lr: 1e-3\n  weight_decay: -1.5e+2\n")
+    assert load_yaml(tmp_path / "c.yaml")["optim"] == {"lr": 0.001, "weight_decay": -150.0}
+    assert resolve(parse_overrides(["--optim.lr", "2.5e-4"]))["optim"]["lr"] == 0.00025
+    assert parse_overrides(["--trainer.name", "e3"])["trainer"]["name"] == "e3"  # not a number
+
+
+def test_9_resume_with_more_max_steps_extends_the_run_and_says_it_is_not_bitwise(finished_run, tmp_path, capsys):
+    run = copy_run(finished_run, tmp_path)
+    assert main(["train", "--resume", str(run), "--trainer.max_steps", "8"]) == 2
+    assert "can extend a run (above its 12 steps), not shorten it" in capsys.readouterr().err
+    messages = []
+    train({"trainer": {"max_steps": 20}}, resume=run, echo=messages.append)
+    assert any("extending the run from 12 to 20 steps, from step 12" in m and "no longer bitwise the same as a "
+               "20-step run from scratch" in m for m in messages)
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 20
+    assert yaml.safe_load((run / "config.yaml").read_text())["trainer"]["max_steps"] == 20
+    assert csv_steps(run) == list(range(1, 20, 2))
+    extended = encoder_weights(run)
+    within = copy_run(run, tmp_path / "within")  # killed after step 16 of the extension: resumes exactly
+    for name in ("last.ckpt", "step0000020.ckpt"):
+        (within / "checkpoints" / name).unlink()
+    messages.clear()
+    train(resume=within, echo=messages.append)
+    assert any("from step0000016.ckpt" in m for m in messages) and not any("extending" in m for m in messages)
+    assert same_weights(extended, encoder_weights(within))
+    before = copy_run(run, tmp_path / "before")  # config.yaml says 20; the newest good checkpoint was trained for 12
+    for name in ("last.ckpt", "step0000016.ckpt", "step0000020.ckpt"):
+        (before / "checkpoints" / name).unlink()
+    shutil.copy(finished_run / "checkpoints" / "step0000012.ckpt", before / "checkpoints")
+    messages.clear()
+    train(resume=before, echo=messages.append)
+    assert any("extending the run from 12 to 20 steps, from step 12" in m for m in messages)
+    assert same_weights(extended, encoder_weights(before))

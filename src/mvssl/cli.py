@@ -146,13 +146,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def os_error_message(err: OSError) -> str:
+    """One line for a failed file operation: what failed, on which path."""
+    if err.errno is None or not err.strerror:
+        return str(err)
+    paths = " -> ".join(str(p) for p in (err.filename, err.filename2) if p is not None)
+    return f"{err.strerror}: {paths}" if paths else err.strerror
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     try:
         return args.func(args, extra)
-    except (ConfigError, FileNotFoundError, FileExistsError, ValueError) as err:
+    except (ConfigError, ValueError) as err:
         print(f"mvssl: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a missing file, a read-only folder, a full disk, a locked run folder
+        print(f"mvssl: error: {os_error_message(err)}", file=sys.stderr)
         return 2
     except FloatingPointError as err:  # a non-finite loss: the run stopped, its checkpoints are kept
         print(f"mvssl: training stopped: {err}", file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,8 @@ POSITIVE = {("data", "image_size"), ("data", "digit_size"), ("optim", "lr"), ("o
             ("trainer", "max_nan_skips"), ("trainer", "er_kappa")}
 NON_NEGATIVE = {("optim", "weight_decay"), ("optim", "warmup_steps"), ("trainer", "seed"), ("data", "seed"),
                 ("trainer", "collapse_std"), ("trainer", "collapse_rank")}
+# a resumed run may raise it to train longer (not bitwise an N-step run from scratch: the schedule stretches)
+RESUME_EXTENDABLE = ("trainer", "max_steps")
 # keys a resumed run may change: none of them alters what is computed, so resume stays exact
 RESUME_OVERRIDABLE = {("trainer", "progress"), ("trainer", "on_nan"), ("trainer", "max_nan_skips"),
                       ("trainer", "collapse_std"), ("trainer", "collapse_rank"), ("trainer", "log_every"),
@@ -231,9 +234,20 @@ def _validate(cfg: dict) -> None:
     _validate_compose(cfg["views"])
     if cfg["optim"]["warmup_steps"] >= cfg["trainer"]["max_steps"]:
         raise ConfigError("optim.warmup_steps must be smaller than trainer.max_steps")
-    if cfg["method"].get("temperature", 1.0) <= 0:
-        raise ConfigError(f"method.temperature: must be > 0, got {cfg['method']['temperature']}")
+    _validate_method_ranges(cfg["method"])
     _validate_trainer(cfg)
+
+
+def _validate_method_ranges(m: dict) -> None:
+    """Ranges the method constructors do not check up front (an EMA momentum would
+    otherwise fail only at the first step, after the run folder exists)."""
+    for key, value in m.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        if key.endswith("temperature") and value <= 0:
+            raise ConfigError(f"method.{key}: must be > 0, got {value}")
+        if key.endswith("momentum") and not 0 <= value <= 1:
+            raise ConfigError(f"method.{key}: must be in [0, 1], got {value}")
 
 
 def _validate_trainer(cfg: dict) -> None:
@@ -265,15 +279,23 @@ def check_batch_fits(cfg: dict, num_items: int) -> None:
 
 def check_resume_overrides(overrides: dict) -> None:
     """A resumed run keeps its saved config; only keys that do not change the computation
-    may be overridden."""
+    may be overridden, and ``trainer.max_steps`` raised to extend the run."""
     for section, values in overrides.items():
         keys = values.items() if isinstance(values, dict) else [(None, values)]
         for key, _ in keys:
-            if (section, key) not in RESUME_OVERRIDABLE:
+            if (section, key) not in RESUME_OVERRIDABLE | {RESUME_EXTENDABLE}:
                 name = section if key is None else f"{section}.{key}"
                 allowed = sorted(f"{s}.{k}" for s, k in RESUME_OVERRIDABLE)
                 raise ConfigError(f"{name}: cannot be changed when resuming (the run would no longer continue "
-                                  f"exactly); keys a resume may change: {allowed}")
+                                  f"exactly); keys a resume may change: {allowed}, and trainer.max_steps may be "
+                                  "raised to train longer")
+
+
+def config_differences(a: dict, b: dict) -> list[tuple[str, str]]:
+    """The (section, key) pairs whose values differ between two resolved configs."""
+    return [(section, key) for section in sorted(set(a) | set(b))
+            for key in sorted(set(a.get(section, {})) | set(b.get(section, {})))
+            if a.get(section, {}).get(key) != b.get(section, {}).get(key)]
 
 
 def multicrop_sizes(views: dict, image_size: int) -> tuple[int, int]:
@@ -378,7 +400,7 @@ def parse_overrides(args: list[str]) -> dict:
         node = out
         for p in parts[:-1]:
             node = node.setdefault(p, {})
-        node[parts[-1]] = yaml.safe_load(value) if value != "" else ""
+        node[parts[-1]] = parse_yaml(value, f"--{key}") if value != "" else ""
     return out
 
 
@@ -392,13 +414,34 @@ def deep_update(base: dict, extra: dict) -> dict:
     return out
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader (YAML 1.1), plus YAML 1.2's floats: ``1e-3`` is a number
+    (YAML 1.1 wants ``1.0e-3`` and reads ``1e-3`` as a string)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def parse_yaml(text: str, source: str):
+    """``text`` as YAML (``_Loader``); ``ConfigError`` naming ``source`` if it is not YAML."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        at = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{source} is not valid YAML{at}: {problem}") from err
+
+
 def load_yaml(path: str | Path) -> dict:
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        text = Path(path).read_text()
     except FileNotFoundError as err:
         raise ConfigError(f"config file not found: {path}") from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+    data = parse_yaml(text, f"config file {path}")
     if data is None:
         return {}
     if not isinstance(data, dict):

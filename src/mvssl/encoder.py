@@ -1,13 +1,18 @@
 """A trained backbone you can load and embed with: ``mvssl.load(path).embed(images)``."""
 from __future__ import annotations
 
+import io
+import numbers
 import os
 import pickletools
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .checksum import CHECKSUM_KEY, checksum_mismatch, with_checksum
 
 ENCODER_FILE = "encoder.pt"
 
@@ -63,24 +68,29 @@ class Encoder(nn.Module):
         return lambda x: embed_spaces(self.heads, self.backbone(x))
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"embed expects uint8 images [N, 3, H, W], got {images.dtype} {tuple(images.shape)}")
+        images = as_image_tensor(images)
         x = images.to(self.mean.device).float() / 255.0
         if x.shape[-2:] != (self.image_size, self.image_size):
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", antialias=True)
         return (x - self.mean) / self.std
 
     @torch.no_grad()
-    def embed(self, images: torch.Tensor, batch_size: int = 500, representation: str = "backbone") -> torch.Tensor:
+    def embed(self, images, batch_size: int = 500, representation: str = "backbone") -> torch.Tensor:
+        """uint8 images [N, 3, H, W] (a tensor or a numpy array) -> float features [N, D];
+        N may be 0."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+            raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+        images = as_image_tensor(images)
         network = self._representation_fn(representation)
         was_training = self.training
         self.eval()
         try:
+            # an empty input still goes through the network once, so the result is [0, D]
             out = [network(self.preprocess(images[i:i + batch_size])).float().cpu()
-                   for i in range(0, len(images), batch_size)]
+                   for i in range(0, max(len(images), 1), batch_size)]
         finally:
             self.train(was_training)
-        return torch.cat(out) if out else torch.empty(0)
+        return torch.cat(out)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.embed(images)
@@ -90,6 +100,18 @@ class Encoder(nn.Module):
         if self.heads is not None:
             state["heads_state_dict"] = self.heads.state_dict()
         save_atomic(state, path)
+
+
+def as_image_tensor(images) -> torch.Tensor:
+    """uint8 images [N, 3, H, W] as a tensor (numpy arrays are taken as they are)."""
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(images)
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"embed expects uint8 images [N, 3, H, W] as a tensor or numpy array, got "
+                         f"{type(images).__name__}")
+    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"embed expects uint8 images [N, 3, H, W], got {images.dtype} {tuple(images.shape)}")
+    return images
 
 
 def preprocessing(config: dict) -> dict:
@@ -108,15 +130,25 @@ class UnsafeCheckpointError(ValueError):
 
 def save_atomic(obj, path: str | Path) -> None:
     """Write beside the target, flush to disk, then rename over it: a crash or a kill at
-    any moment leaves either the old file or the new one, never a half-written file."""
+    any moment leaves either the old file or the new one, never a half-written file. A dict
+    is stamped with its content checksum (``mvssl.checksum``). A failed write (a full disk,
+    a read-only folder) raises ``OSError`` and leaves no temporary file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    data = io.BytesIO()
+    torch.save(with_checksum(obj), data)  # in memory first: a failing disk then raises a real OSError
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno is not None and err.filename is None:
+            raise OSError(err.errno, err.strerror, str(tmp)) from err  # say which file could not be written
+        raise
     try:  # make the rename itself durable
         fd = os.open(path.parent, os.O_RDONLY)
     except OSError:
@@ -130,9 +162,11 @@ def save_atomic(obj, path: str | Path) -> None:
 def safe_torch_load(path: str | Path) -> dict:
     """``torch.load`` with ``weights_only=True``: tensors and plain containers only, never
     arbitrary pickled objects. A file that asks for Python objects raises
-    ``UnsafeCheckpointError`` naming them; a damaged file raises ``CorruptCheckpointError``."""
+    ``UnsafeCheckpointError`` naming them; a damaged file, or one whose content checksum
+    does not match (``mvssl.checksum``), raises ``CorruptCheckpointError``. The checksum
+    is removed from what is returned."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise
     except Exception as err:  # noqa: BLE001 - every unpickling failure means "not a safe checkpoint"
@@ -146,6 +180,12 @@ def safe_torch_load(path: str | Path) -> dict:
         raise CorruptCheckpointError(f"{path} is not a loadable mvssl checkpoint: truncated, damaged or not "
                                      f"written by torch.save (refused by the safe loader: "
                                      f"{type(err).__name__}: {reason})") from err
+    if checksum_mismatch(state):
+        raise CorruptCheckpointError(f"{path} failed its content checksum: its bytes changed after mvssl wrote "
+                                     "them (disk or copy damage, or an edit); it is not used")
+    if isinstance(state, dict):
+        state.pop(CHECKSUM_KEY, None)
+    return state
 
 
 def pickled_globals(path: str | Path) -> list[str]:
@@ -181,9 +221,30 @@ def load(path: str | Path) -> Encoder:
     if not path.exists():
         raise FileNotFoundError(path)
     state = safe_torch_load(path)
+    config, weights, heads = _encoder_parts(path, state)
+    try:
+        enc = Encoder.from_config(config)
+        enc.backbone.load_state_dict(weights)
+        if enc.heads is not None:
+            if not heads:
+                raise ValueError("it is a LooC encoder without its embedding heads")
+            enc.heads.load_state_dict(heads)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path} is not a usable mvssl encoder: its weights do not fit the architecture its "
+                         f"config describes ({first})") from err
+    return enc.eval()
+
+
+def _encoder_parts(path: Path, state) -> tuple[dict, dict, dict | None]:
+    """(config, backbone weights, LooC heads or None) of a loaded encoder or training
+    checkpoint; ``ValueError`` naming what is missing for anything else."""
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} is not an mvssl encoder or training checkpoint: it holds a "
+                         f"{type(state).__name__}, not the dict mvssl writes")
     if state.get("format") == "mvssl-encoder":
-        config, weights, heads = state["config"], state["state_dict"], state.get("heads_state_dict")
-    elif "mvssl_config" in state and "state_dict" in state:  # a Lightning training checkpoint
+        config, weights, heads = state.get("config"), state.get("state_dict"), state.get("heads_state_dict")
+    elif "mvssl_config" in state and isinstance(state.get("state_dict"), dict):  # a Lightning training checkpoint
         config = state["mvssl_config"]
 
         def under(prefix):
@@ -191,11 +252,11 @@ def load(path: str | Path) -> Encoder:
 
         weights, heads = under("method.backbone."), under("method.projectors.")
     else:
-        raise ValueError(f"{path} is neither an mvssl encoder nor an mvssl training checkpoint")
-    enc = Encoder.from_config(config)
-    enc.backbone.load_state_dict(weights)
-    if enc.heads is not None:
-        if not heads:
-            raise ValueError(f"{path} is a LooC encoder without its embedding heads")
-        enc.heads.load_state_dict(heads)
-    return enc.eval()
+        raise ValueError(f"{path} is not an mvssl encoder or training checkpoint (it has neither "
+                         f"format 'mvssl-encoder' nor mvssl_config and state_dict; keys: {sorted(map(str, state))[:8]})")
+    if not isinstance(config, dict) or not all(isinstance(config.get(k), dict) for k in ("method", "data", "backbone")):
+        raise ValueError(f"{path} is not a usable mvssl encoder: it has no config with method, data and backbone "
+                         "sections")
+    if not isinstance(weights, dict) or not weights:
+        raise ValueError(f"{path} is not a usable mvssl encoder: it holds no backbone weights")
+    return config, weights, heads

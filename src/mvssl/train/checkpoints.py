@@ -46,14 +46,14 @@ def load_training_checkpoint(path: Path) -> dict:
     return state
 
 
-def latest_complete_checkpoint(run_dir: Path, warn: Callable[[str], None]) -> tuple[Path, dict]:
-    """The newest checkpoint of a run that loads completely. Damaged files are skipped
-    with a warning naming them; a file that would run code stops the search."""
+def latest_complete_checkpoint(run_dir: Path, warn: Callable[[str], None]) -> tuple[Path, dict] | None:
+    """The newest checkpoint of a run that loads completely and passes its checksum, or
+    None when the run has no checkpoint file yet. Damaged files are skipped with a warning
+    naming them; a file that would run code stops the search."""
     folder = run_dir / CHECKPOINT_DIR
     files = sorted(folder.glob("*.ckpt")) if folder.is_dir() else []
     if not files:
-        raise ConfigError(f"--resume {run_dir}: no checkpoint to resume from ({folder}/*.ckpt is empty); "
-                          "start a new run instead")
+        return None
     skipped: list[str] = []
 
     def attempt(path: Path) -> dict | None:
@@ -74,13 +74,15 @@ def latest_complete_checkpoint(run_dir: Path, warn: Callable[[str], None]) -> tu
             best = (path, state)
             break
     if best is None:
-        raise ConfigError(f"--resume {run_dir}: none of its checkpoints is complete:\n  " + "\n  ".join(skipped))
+        raise ConfigError(f"--resume {run_dir}: none of its checkpoints is complete:\n  " + "\n  ".join(skipped)
+                          + f"\nto train it again from step 0 with its config, move the files out of {folder}")
     for message in skipped:
         warn(f"warning: skipped a damaged checkpoint: {message}")
     return best
 
 
 def remove_partial_writes(run_dir: Path) -> None:
-    """Temporary files left by a kill during a checkpoint write."""
-    for tmp in (run_dir / CHECKPOINT_DIR).glob("*.tmp"):
-        tmp.unlink()
+    """Temporary files left by a kill during a write (checkpoints, config, metrics log)."""
+    for folder in (run_dir, run_dir / CHECKPOINT_DIR, run_dir / "logs"):
+        for tmp in folder.glob("*.tmp"):
+            tmp.unlink()

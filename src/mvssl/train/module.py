@@ -73,6 +73,7 @@ class SSLModule(L.LightningModule):
         self.monitor_embeddings: list[torch.Tensor] | None = None
         self._skipping = False
         self._pending_rng: dict | None = None
+        self._in_batch = False  # from on_train_batch_start until the step's row is about to be logged
 
     # ------------------------------------------------------------------ state
     def setup(self, stage: str) -> None:
@@ -86,7 +87,26 @@ class SSLModule(L.LightningModule):
                                      "write a checkpoint; the last good one is kept")
         checkpoint["mvssl_config"] = self.config
         checkpoint["mvssl_state"] = {"batches_trained": self.batches_trained, "skipped_steps": self.skipped_steps,
-                                     "skips_in_a_row": self.skips_in_a_row, "rng": capture_rng()}
+                                     "skips_in_a_row": self.skips_in_a_row, "rng": capture_rng(),
+                                     "log_row": self._unlogged_row()}
+
+    def _unlogged_row(self) -> dict | None:
+        """The metrics row of this step when it is a logging step, for a checkpoint written
+        during the step: Lightning logs the row only after the step's checkpoint, so a kill
+        in between would lose it (``metrics_log.continue_metrics_log`` puts it back). The
+        values are the ones Lightning is about to log (its logger connector's step metrics)."""
+        connector = self.trainer._logger_connector
+        if not self._in_batch or not connector.should_update_logs:
+            return None
+        values = {k: v.item() for k, v in connector.metrics["log"].items()}
+        # Lightning's row: the logged values, the epoch, and the 0-based index of the batch as its step
+        return {**values, "epoch": self.trainer.current_epoch, "step": self.global_step - 1}
+
+    def on_train_batch_start(self, batch, batch_idx) -> None:
+        self._in_batch = True
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        self._in_batch = False  # runs after the callbacks (the checkpoint), before Lightning logs the row
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint["mvssl_state"]

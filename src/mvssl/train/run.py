@@ -2,19 +2,17 @@
 metrics and the trained encoder, evaluated beside a random-init encoder."""
 from __future__ import annotations
 
-import csv
+import contextlib
 import json
 import os
 import time
 import warnings
-from datetime import datetime
 from pathlib import Path
 
 import lightning as L
 import torch
-import yaml
 
-from ..config import ConfigError, check_batch_fits, check_resume_overrides, deep_update, resolve
+from ..config import ConfigError, check_batch_fits, resolve
 from ..data.batches import IndexBatches
 from ..encoder import ENCODER_FILE, Encoder
 from ..nn import convert_to_global_batchnorm
@@ -22,11 +20,14 @@ from ..data.datasets import LabelledImages
 from ..eval import knn_accuracy, linear_probe
 from ..eval.probes import factor_probes, format_table, probe_frames
 from .build import build_dataset, build_method, build_view_source
-from .checkpoints import CHECKPOINT_DIR, SafeCheckpointIO, latest_complete_checkpoint, remove_partial_writes
+from .checkpoints import CHECKPOINT_DIR, SafeCheckpointIO
+from .metrics_log import METRICS_FILE, MetricsLogger, continue_metrics_log
 from .module import SSLModule
 from .monitor import EmbeddingMonitor
 from .plots import plot_training_curves
 from .precision import resolve_precision
+from .resume import prepare_resume
+from .run_folder import make_run_dir, run_lock, write_config
 
 
 RUN_DIR_ENV = "MVSSL_RUN_DIR"  # the run folder, handed to the processes Lightning's DDP launches
@@ -36,17 +37,6 @@ def launched_by_ddp() -> bool:
     """True in a process that Lightning's DDP launcher started (local rank > 0): it re-runs
     the same command, and must join the run folder of the process that launched it."""
     return int(os.environ.get("LOCAL_RANK", "0")) > 0 and RUN_DIR_ENV in os.environ
-
-
-def make_run_dir(cfg: dict) -> Path:
-    t = cfg["trainer"]
-    name = t["name"] or f"{cfg['method']['name']}-{datetime.now():%Y%m%d-%H%M%S}"
-    run_dir = Path(t["out_dir"]) / name
-    if (run_dir / "config.yaml").exists():
-        raise FileExistsError(f"{run_dir} already holds a run; choose another trainer.name, or continue it "
-                              f"with: mvssl train --resume {run_dir}")
-    (run_dir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
-    return run_dir
 
 
 def build_strategy(t: dict):
@@ -68,56 +58,13 @@ def build_strategy(t: dict):
     return DDPStrategy(start_method="spawn" if t["strategy"] == "ddp_spawn" else "popen", **no_sync)
 
 
-def write_config(run_dir: Path, cfg: dict) -> None:
-    tmp = run_dir / "config.yaml.tmp"
-    tmp.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    os.replace(tmp, run_dir / "config.yaml")
-
-
-def prepare_resume(run_dir: Path, overrides: dict, echo) -> tuple[dict, Path, dict]:
-    """The run's saved config (plus overrides that keep resume exact), the newest
-    complete checkpoint, and where it stands: ``{"batches_trained", "global_step"}``."""
-    if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"--resume {run_dir}: not an mvssl run folder (no config.yaml)")
-    check_resume_overrides(overrides)
-    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
-    cfg = resolve(deep_update(saved, overrides))
-    path, checkpoint = latest_complete_checkpoint(run_dir, echo)
-    remove_partial_writes(run_dir)
-    if overrides:
-        write_config(run_dir, cfg)
-    echo(f"resuming {run_dir} from {path.name} (step {checkpoint['global_step']})")
-    return cfg, path, {"batches_trained": checkpoint["mvssl_state"]["batches_trained"],
-                       "global_step": checkpoint["global_step"]}
-
-
-def trim_metrics_log(csv_path: Path, step: int) -> list[str]:
-    """Drop the rows a killed run logged after the checkpoint (they are logged again) and
-    return the header, so the logger appends rows under the same columns."""
-    if not csv_path.is_file():
-        return []
-    with csv_path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        header, rows = list(reader.fieldnames or []), [r for r in reader if int(float(r["step"])) < step]
-    tmp = csv_path.with_name(csv_path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, csv_path)
-    return header
-
-
-def _loggers(run_dir: Path, resume_step: int | None):
-    from lightning.pytorch.loggers import CSVLogger
+def _loggers(run_dir: Path, start: dict):
     from lightning.pytorch.utilities import rank_zero_only
 
-    csv_logger = CSVLogger(run_dir, name="logs", version="")
-    if resume_step is not None and rank_zero_only.rank == 0:
-        with warnings.catch_warnings():  # "logs directory exists": intended, we continue its file
-            warnings.simplefilter("ignore")
-            writer = csv_logger.experiment
-        writer.metrics_keys = trim_metrics_log(Path(writer.metrics_file_path), resume_step)
+    csv_logger = MetricsLogger(run_dir)
+    if rank_zero_only.rank == 0:  # cut back to the checkpoint (a new run: start afresh)
+        csv_logger.experiment.metrics_keys = continue_metrics_log(run_dir / METRICS_FILE, start["global_step"] or 0,
+                                                                  start.get("log_row"))
     loggers = [csv_logger]
     try:
         import tensorboard  # noqa: F401
@@ -132,28 +79,28 @@ def _loggers(run_dir: Path, resume_step: int | None):
 def train(user_config: dict | None = None, echo=print, resume: str | Path | None = None) -> tuple[Path, dict]:
     """Train from a config, or with ``resume=RUN_DIR`` continue that run exactly from its
     newest complete checkpoint (``user_config`` may then only hold the keys in
-    ``config.RESUME_OVERRIDABLE``)."""
+    ``config.RESUME_OVERRIDABLE``, or a larger ``trainer.max_steps`` to train longer).
+    The run folder is locked while this writes it."""
+    with contextlib.ExitStack() as held:
+        return _train(user_config, echo, resume, held)
+
+
+def _train(user_config: dict | None, echo, resume: str | Path | None, held: contextlib.ExitStack):
     if resume is None:
         cfg = resolve(user_config)
         ckpt_path, start = None, {"batches_trained": 0, "global_step": None}
     else:
         run_dir = Path(resume)
+        if not run_dir.is_dir():
+            raise ConfigError(f"--resume {run_dir}: no such run folder")
+        if not launched_by_ddp():
+            held.enter_context(run_lock(run_dir))
         cfg, ckpt_path, start = prepare_resume(run_dir, user_config or {}, echo)
     t = cfg["trainer"]
     L.seed_everything(t["seed"], workers=True, verbose=False)
 
     dataset = build_dataset(cfg, "train")  # before a new run folder: a missing dataset leaves nothing behind
     check_batch_fits(cfg, len(dataset))
-    if resume is None and launched_by_ddp():
-        run_dir = Path(os.environ[RUN_DIR_ENV])  # rank 0 made it (and a dated name may differ here)
-    elif resume is None and int(os.environ.get("NODE_RANK", "0")) > 0:  # another node: node 0 writes the folder
-        if not t["name"]:
-            raise ConfigError("trainer.num_nodes > 1: give every node the same trainer.name (one run folder)")
-        run_dir = Path(t["out_dir"]) / t["name"]
-    elif resume is None:
-        run_dir = make_run_dir(cfg)
-        write_config(run_dir, cfg)
-    os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by the DDP processes trainer.fit launches
     skipped = list(getattr(dataset, "skipped", []))
     if skipped:
         echo(f"skipped {len(skipped)} unreadable image(s) (data.strict true fails instead): "
@@ -172,6 +119,17 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
     if t["compile"]:
         # in place (nn.Module.compile): checkpoint keys stay "method.backbone...", not "method._orig_mod..."
         module.method.compile()
+    # the folder only now: a method argument its constructor rejects leaves nothing behind
+    if resume is None and launched_by_ddp():
+        run_dir = Path(os.environ[RUN_DIR_ENV])  # rank 0 made it (and a dated name may differ here)
+    elif resume is None and int(os.environ.get("NODE_RANK", "0")) > 0:  # another node: node 0 writes the folder
+        if not t["name"]:
+            raise ConfigError("trainer.num_nodes > 1: give every node the same trainer.name (one run folder)")
+        run_dir = Path(t["out_dir"]) / t["name"]
+    elif resume is None:
+        run_dir = make_run_dir(cfg, held)
+        write_config(run_dir, cfg)
+    os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by the DDP processes trainer.fit launches
     loader = IndexBatches(len(dataset), cfg["optim"]["batch_size"], seed=t["seed"], start=start["batches_trained"])
 
     from lightning.pytorch.callbacks import ModelCheckpoint
@@ -184,7 +142,7 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
     precision = resolve_precision(t["precision"], t["accelerator"])
     trainer = L.Trainer(
         max_steps=t["max_steps"], accelerator=t["accelerator"], devices=t["devices"], num_nodes=t["num_nodes"],
-        strategy=build_strategy(t), precision=precision, logger=_loggers(run_dir, start["global_step"]),
+        strategy=build_strategy(t), precision=precision, logger=_loggers(run_dir, start),
         callbacks=[checkpoint, monitor], plugins=[SafeCheckpointIO()], deterministic=t["deterministic"],
         log_every_n_steps=t["log_every"], enable_progress_bar=t["progress"], enable_model_summary=False,
         default_root_dir=run_dir, use_distributed_sampler=False,

@@ -1,0 +1,86 @@
+"""The run folder: making it, its ``config.yaml``, and the lock held while it is written."""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+from ..config import ConfigError, parse_yaml
+from .checkpoints import CHECKPOINT_DIR
+
+CONFIG_FILE = "config.yaml"
+LOCK_FILE = ".lock"
+
+
+class RunFolderBusy(BlockingIOError):
+    """Another process is writing this run folder."""
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """Hold ``RUN/.lock`` (an exclusive ``flock``) while the run folder is written; a second
+    writer gets ``RunFolderBusy`` at once. The kernel drops the lock when its process dies,
+    so a killed run leaves nothing stale behind."""
+    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            raise RunFolderBusy(f"{run_dir} is being written by another mvssl process (pid {holder}); wait for "
+                                "it to finish or stop it, or use another trainer.name") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        probe = run_dir / (LOCK_FILE + ".tmp")  # a read-only folder fails here, not at the first checkpoint
+        probe.write_bytes(b"")
+        probe.unlink()
+        yield
+    finally:
+        os.close(fd)
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return any((run_dir / CHECKPOINT_DIR).glob("*.ckpt"))
+
+
+def make_run_dir(cfg: dict, held: contextlib.ExitStack) -> Path:
+    """A new run folder, locked (the lock stays in ``held``); refuses a folder that holds a run."""
+    t = cfg["trainer"]
+    name = t["name"] or f"{cfg['method']['name']}-{datetime.now():%Y%m%d-%H%M%S}"
+    run_dir = Path(t["out_dir"]) / name
+    (run_dir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
+    held.enter_context(run_lock(run_dir))
+    if (run_dir / CONFIG_FILE).exists():
+        started = "" if has_checkpoint(run_dir) else " (it has no checkpoint yet: --resume trains it from step 0)"
+        raise FileExistsError(f"{run_dir} already holds a run{started}; choose another trainer.name, or continue it "
+                              f"with: mvssl train --resume {run_dir}")
+    return run_dir
+
+
+def write_config(run_dir: Path, cfg: dict) -> None:
+    tmp = run_dir / (CONFIG_FILE + ".tmp")
+    try:
+        tmp.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        os.replace(tmp, run_dir / CONFIG_FILE)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_run_config(run_dir: Path) -> dict:
+    """The run's saved config as written (not yet resolved); ``ConfigError`` for a file
+    that is missing, empty, not YAML or not a mapping."""
+    path = run_dir / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(f"--resume {run_dir}: not an mvssl run folder (no {CONFIG_FILE})")
+    saved = parse_yaml(path.read_text(), str(path))
+    if saved is None:
+        raise ConfigError(f"{path} is empty; it must hold the run's config (each checkpoint keeps a copy under "
+                          "mvssl_config)")
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{path} must hold a mapping of config sections, got {type(saved).__name__}")
+    return saved

@@ -1,0 +1,108 @@
+"""Slow: every method, SIGKILLed at random moments and while a checkpoint is being written,
+resumed each time, must end bitwise equal to an uninterrupted run with the same metrics log."""
+import csv
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+import torch
+
+import mvssl
+from mvssl.experiments.methods import recipe_args
+from mvssl.methods import METHODS
+
+SRC = str(Path(mvssl.__file__).resolve().parents[1])
+STEPS = 24
+EXTRA = ["--trainer.checkpoint_every", "4", "--trainer.log_every", "2", "--trainer.progress", "false",
+         "--eval.enabled", "false"]
+WRITE_KILLS = 2  # kills during the 1st, 2nd or 3rd checkpoint write of an attempt (while its .tmp exists)
+RANDOM_KILLS = 2  # kills at a random moment within a second of the attempt's first logged row
+MAX_ATTEMPTS = 12
+
+
+def temporary_files(run_dir: Path) -> list[Path]:
+    return [p for folder in (run_dir, run_dir / "checkpoints", run_dir / "logs") if folder.is_dir()
+            for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def rows(run_dir: Path) -> list[dict]:
+    with open(run_dir / "logs" / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def weights(run_dir: Path) -> dict:
+    return torch.load(run_dir / "encoder.pt", weights_only=True)["state_dict"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_random_sigkills_then_resume_end_bitwise_equal_with_an_intact_metrics_log(method, tmp_path):
+    rng = random.Random(zlib.crc32(method.encode()))  # the same "random" moments on every run of the test
+    env = dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS="1")
+    train = [sys.executable, "-m", "mvssl.cli", "train"]
+    fresh = [*recipe_args(method, STEPS, quick=True), *EXTRA, "--trainer.out_dir", str(tmp_path)]
+    quiet = dict(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    reference = subprocess.Popen(train + fresh + ["--trainer.name", "reference"], **quiet)
+    run = tmp_path / "killed"
+    command = train + fresh + ["--trainer.name", "killed"]
+    plan = ["write"] * WRITE_KILLS + ["random"] * RANDOM_KILLS
+    rng.shuffle(plan)
+    kills, write_kills, attempts = [], 0, 0
+    while plan and attempts < MAX_ATTEMPTS:
+        attempts += 1
+        mode = plan[0]
+        victim = subprocess.Popen(command, **quiet)
+        # a .tmp left by the previous kill is not a new write: only its next appearance counts
+        nth_write, writes_seen, writing = rng.randint(1, 3), 0, any((run / "checkpoints").glob("*.tmp"))
+        log = run / "logs" / "metrics.csv"
+        # the log changes once when a resume cuts it back, then with every row: count on from there
+        log_state, log_changes, needed = (log.stat().st_mtime_ns if log.exists() else None), 0, 1 + (
+            "--resume" in command)
+        deadline, kill_at = time.time() + 300, None
+        while victim.poll() is None and time.time() < deadline:
+            if mode == "write":
+                now_writing = any((run / "checkpoints").glob("*.tmp"))
+                writes_seen += now_writing and not writing
+                writing = now_writing
+                if writes_seen == nth_write and writing:
+                    break
+            elif kill_at is None:
+                state = log.stat().st_mtime_ns if log.exists() else None
+                log_changes += state != log_state
+                log_state = state
+                if log_changes >= needed:  # training has started in this attempt
+                    kill_at = time.time() + rng.uniform(0.0, 1.0)
+            elif time.time() >= kill_at:
+                break
+            time.sleep(0.0005 if mode == "write" else 0.005)
+        if victim.poll() is not None:  # finished (or failed) before the kill
+            assert victim.returncode == 0, victim.stderr.read().decode()[-3000:]
+            assert False, f"{method}: the run finished before all kills ({kills}); nothing left to kill"
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        left = temporary_files(run)
+        mid_write = any(p.parent.name == "checkpoints" for p in left)
+        kills.append((mode, [p.name for p in left]))
+        if mode == "random" or mid_write:
+            plan.pop(0)
+            write_kills += mid_write
+        command = train + ["--resume", str(run)]  # also for a kill before the run folder existed
+        if not (run / "config.yaml").exists():
+            command = train + fresh + ["--trainer.name", "killed"]
+    assert not plan, f"{method}: could not kill during a checkpoint write in {MAX_ATTEMPTS} attempts: {kills}"
+    assert write_kills >= WRITE_KILLS, kills
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert reference.wait() == 0, reference.stderr.read().decode()[-3000:]
+    ref, got = weights(tmp_path / "reference"), weights(run)
+    assert ref.keys() == got.keys() and all(torch.equal(ref[k], got[k]) for k in ref), f"{method}: {kills}"
+    assert rows(run) == rows(tmp_path / "reference"), f"{method}: metrics logs differ after kills {kills}"
+    assert [int(r["step"]) for r in rows(run)] == list(range(1, STEPS, 2))
+    assert not temporary_files(run)
+    print(f"{method}: {len(kills)} SIGKILLs (mode, temporary files left): {kills}")
