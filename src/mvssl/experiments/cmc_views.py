@@ -9,7 +9,7 @@ the **L encoder's** features, whose size is the same in every arm, so more views
 by a larger representation; the probe of all encoders' features concatenated is reported
 beside it. The predictive baseline (``method.objective predictive``) has the same encoders,
 views, steps and batch and predicts every other view's pooled channels from each view's
-features. Design argument: docs/simclr_claims.md.
+features. Design argument: docs/cmc_views.md.
 """
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ more than 10% over no head, more than a linear head does; and h is better than z
 Three SimCLR encoders per seed, identical but for the head (``method.head``: none, linear,
 MLP), trained on crop + colour views of both branches; each is probed (linear probe on the
 test split) on h (the backbone features) and on z (the head's output; z = h without a
-head). The projection head is read from the run's last checkpoint.
+head). The projection head is read from the run's last checkpoint. Design argument:
+docs/simclr_head.md.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ features on the test split). The gains are paired by seed:
     length gain = acc(largest batch, longest) - acc(largest batch, shortest)
 
 and the claim is that each gain is larger for SimCLR than for the supervised encoder
-(difference of gains, paired by seed). Design argument: docs/simclr_claims.md.
+(difference of gains, paired by seed). Design argument: docs/simclr_scale.md.
 """
 from __future__ import annotations
 
