@@ -3,7 +3,7 @@ from, the better its representation captures what the views share; and the contr
 objective beats cross-view prediction at equal budget.
 
 Views are colour-channel groups of one random crop + flip of each image (CMC's setting):
-2 views L | ab, 3 views L | a | b with the core graph (every view against L) and the full
+2 views L vs ab, 3 views L, a, b with the core graph (every view against L) and the full
 graph (every pair). As in the paper's NYU experiment, the headline is the linear probe of
 the **L encoder's** features, whose size is the same in every arm, so more views cannot win
 by a larger representation; the probe of all encoders' features concatenated is reported
@@ -22,11 +22,11 @@ from .simclr_setup import add_data_arguments, base_config, chance_pct, linear_ac
 COMMAND = "cmc-views"
 HELP = "CMC: 2 or 3 colour-channel views, core and full graph, against cross-view prediction"
 # arm: (channels, graph, objective)
-ARMS = {"2 views (L|ab), contrastive": ("L,ab", "full", "contrastive"),
-        "3 views (L|a|b), core, contrastive": ("L,a,b", "core", "contrastive"),
-        "3 views (L|a|b), full, contrastive": ("L,a,b", "full", "contrastive"),
-        "2 views (L|ab), predictive": ("L,ab", "full", "predictive"),
-        "3 views (L|a|b), full, predictive": ("L,a,b", "full", "predictive")}
+ARMS = {"2 views (L / ab), contrastive": ("L,ab", "full", "contrastive"),
+        "3 views (L / a / b), core, contrastive": ("L,a,b", "core", "contrastive"),
+        "3 views (L / a / b), full, contrastive": ("L,a,b", "full", "contrastive"),
+        "2 views (L / ab), predictive": ("L,ab", "full", "predictive"),
+        "3 views (L / a / b), full, predictive": ("L,a,b", "full", "predictive")}
 DEFAULT_STEPS, QUICK_STEPS = 200, 60
 
 
@@ -130,7 +130,6 @@ def run(args) -> int:
             method = {"name": "cmc", "channels": channels, "graph": graph, "objective": objective}
             cfg = base_config(args, n_steps, seed, {"name": "crop", "n_views": 1}, method=method,
                               random_baseline=i == 0)
-            method.pop("name")
             path, metrics = exp.train(cfg, f"{channels.replace(',', '-')}-{graph}-{objective}-seed{seed}")
             if data is None:
                 data = build_dataset(resolve(cfg))
