@@ -21,6 +21,13 @@ paper's 16384 is for ImageNet's 1.28M), and K >= N is refused.
 Inputs: the view source gives either one RGB image per sample (every channel view comes
 from it: the paper's setting, with crop + flip and no colour augmentation) or one RGB
 image per channel view (view v is split from image v, e.g. different crops per view).
+``objective="predictive"`` is the cross-view prediction baseline the paper compares with
+(colorization / split-brain style, its Sec. 4): the same encoders, and for every edge (i, j)
+of the view graph, both directions, an MLP decoder predicts view j's channels (average-pooled
+to ``target_size`` x ``target_size``) from view i's features h_i, with a squared-error loss:
+
+    L = mean over directed edges (i -> j) of || d_ij(h_i) - pool(view_j) ||^2
+
 The images arrive normalised by the recipe; ``SplitEncoder`` undoes that before the
 colour conversion. The features the online probe reads, and the ``backbone`` a run
 saves, are the concatenated per-view features of the first image (the paper evaluates
@@ -29,6 +36,7 @@ the concatenation of the L and ab features).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..distributed import gather_with_grad
@@ -42,8 +50,10 @@ class CMC(nn.Module):
     def __init__(self, backbone_factory: BackboneFactory, num_samples: int, channels: str = "L,ab",
                  graph: str = "full", proj_hidden_dim: int = 2048, proj_dim: int = 128,
                  temperature: float = 0.07, negatives: str = "batch", num_negatives: int = 256,
-                 bank_momentum: float = 0.5):
+                 bank_momentum: float = 0.5, objective: str = "contrastive", target_size: int = 8):
         super().__init__()
+        if objective not in ("contrastive", "predictive"):
+            raise ValueError(f"method.objective: {objective!r} is not 'contrastive' or 'predictive'")
         if negatives not in ("batch", "bank"):
             raise ValueError(f"negatives must be 'batch' or 'bank', got {negatives!r}")
         if negatives == "bank" and num_negatives >= num_samples:
@@ -55,12 +65,27 @@ class CMC(nn.Module):
         self.banks = nn.ModuleList(MemoryBank(num_samples, proj_dim) for _ in self.projectors) \
             if negatives == "bank" else None
         self.temperature, self.num_negatives, self.bank_momentum = temperature, num_negatives, bank_momentum
+        self.objective, self.target_size = objective, target_size
+        directed = [(i, j) for a, b in self.pairs for i, j in ((a, b), (b, a))]
+        self.directed = directed if objective == "predictive" else []
+        channels = self.backbone.split.channels
+        self.decoders = nn.ModuleList(mlp([self.backbone.dims[i], proj_hidden_dim, channels[j] * target_size ** 2])
+                                      for i, j in self.directed)
+
+    def prediction_loss(self, views: list[torch.Tensor], h: list[torch.Tensor]) -> torch.Tensor:
+        parts = [self.backbone.split(x) for x in views]
+        targets = [F.adaptive_avg_pool2d(parts[v if len(parts) > 1 else 0][v], self.target_size).flatten(1)
+                   for v in range(len(h))]
+        losses = [F.mse_loss(d(h[i]), targets[j].detach()) for d, (i, j) in zip(self.decoders, self.directed)]
+        return sum(losses) / len(losses)
 
     def forward(self, views: list[torch.Tensor], indices: torch.Tensor | None = None,
                 generator: torch.Generator | None = None) -> MethodOutput:
         h = self.backbone.encode(views)
         z = [g(hv) for g, hv in zip(self.projectors, h)]
-        if self.banks is None:
+        if self.objective == "predictive":
+            loss = self.prediction_loss(views, h)
+        elif self.banks is None:
             everyone, offset = gather_with_grad(torch.stack(z, 1))  # negatives span every DDP process
             loss = cmc_loss(z, self.pairs, self.temperature, candidates=list(everyone.unbind(1)), offset=offset)
         else:
