@@ -44,7 +44,7 @@ def add_arguments(p) -> None:
     p.add_argument("--low-momentum", type=float, default=0.5, help="base EMA momentum of the weak-EMA setting")
     p.add_argument("--kappa", type=float, default=10.0, help="vMF kappa of the monitor and of ER-BYOL")
     p.add_argument("--entropy-weight", type=float, default=1.0, help="er_entropy_weight of the ER variants")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="training seed of every run (initialisation, views, data order)")
     p.add_argument("--quick", action="store_true", help="a few-minutes version (30 steps, batch 64)")
     p.add_argument("--out", help="run folder (default runs/er-<time>)")
 

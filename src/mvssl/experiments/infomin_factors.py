@@ -60,7 +60,7 @@ def add_arguments(p) -> None:
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                    help=f"training steps per encoder (default {DEFAULT_STEPS}; --quick {QUICK_STEPS})")
     p.add_argument("--quick", action="store_true", help=f"{QUICK_STEPS} steps per encoder: a few minutes")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="training seed of every encoder (initialisation, views, data order)")
     p.add_argument("--out", help="run folder (default runs/infomin-factors-<time>)")
 
 

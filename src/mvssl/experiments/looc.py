@@ -43,8 +43,8 @@ def add_arguments(p) -> None:
     p.add_argument("--quick", action="store_true", help="a few minutes: short training, fewer episodes and corruptions")
     p.add_argument("--augmentations", default="color,rotate,blur",
                    help="comma-separated a_1..a_n after crop + flip (from mvssl.views.looc.AUGMENTATIONS)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=128, help="training batch of LooC and MoCo")
+    p.add_argument("--seed", type=int, default=0, help="training and evaluation seed")
     p.add_argument("--out", help="run folder (default runs/looc-<time>)")
 
 

@@ -45,7 +45,7 @@ def add_arguments(p) -> None:
                    "patch, crop, jitter)")
     p.add_argument("--target", default="digit", choices=TARGETS, help="the downstream task the peak is read on")
     p.add_argument("--k", type=int, default=64, help="I_NCE candidates per query")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the encoders and of the I_NCE critics")
     p.add_argument("--out", help="run folder (default runs/reverse-u-<time>)")
 
 
