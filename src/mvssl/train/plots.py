@@ -23,10 +23,10 @@ LABELS = {
     "train/er_reconstruction_error": "ER reconstruction\nerror term",
     "monitor/embedding_std": "embedding std\n(x sqrt(dim))",
     "monitor/effective_rank": "effective rank\n(dimensions)",
-    "monitor/entropy": "nats",
+    "monitor/entropy": "entropy and\nreconstruction (nats)",
     "monitor/reconstruction": "nats",
     "monitor/i_er": "I_ER (nats)",
-    "monitor/discrete_entropy": "nats",
+    "monitor/discrete_entropy": "discrete entropy and\nreconstruction (nats)",
     "monitor/discrete_reconstruction": "nats",
     "monitor/discrete_i_er": "discrete I_ER (nats)",
 }
