@@ -122,11 +122,11 @@ DERIVED = {
 # to a run's config.yaml (the others keep their defaults in memory and mean nothing there)
 DATA_KEYS = {"cmnist": ("digit_size", "digits", "backgrounds", "root", "download", "seed"),
              "cifar10": ("root", "download"), "cifar100": ("root", "download"), "stl10": ("root", "download"),
-             "folder": ("root", "strict")}
+             "folder": ("root", "strict"), "shapes": ()}
 VIEW_KEYS = {"factor-shared": ("shared", "augment"), "simclr": ("strength", "min_scale", "n_views"),
              "byol": (), "crop": ("min_scale", "n_views"), "infomin": ("min_scale", "n_views"),
              "patches": ("patch_size", "patch_distance"), "looc": ("augmentations", "min_scale"),
-             "looc-pair": ("augmentations", "min_scale"),
+             "looc-pair": ("augmentations", "min_scale"), "compose": ("compose", "branches", "strength", "min_scale"),
              "multicrop": ("strength", "n_global", "n_local", "global_size", "local_size", "global_min_scale",
                            "local_min_scale", "local_max_scale")}
 POSITIVE = {("data", "image_size"), ("data", "digit_size"), ("optim", "lr"), ("optim", "batch_size"),
@@ -231,8 +231,9 @@ def written_config(cfg: dict) -> dict:
     gives them back their defaults)."""
     out = copy.deepcopy(cfg)
     dataset, recipe = cfg["data"]["dataset"], cfg["views"]["name"]
-    data_keys = {"dataset", "image_size", *DATA_KEYS[dataset]}
-    view_keys = {"name", *VIEW_KEYS[recipe]}
+    # a dataset or recipe missing from the tables keeps all its keys: nothing it reads is dropped
+    data_keys = {"dataset", "image_size", *DATA_KEYS.get(dataset, cfg["data"])}
+    view_keys = {"name", *VIEW_KEYS.get(recipe, cfg["views"])}
     if recipe == "factor-shared" and cfg["views"]["augment"] == "simclr":
         view_keys |= {"strength", "min_scale"}
     out["data"] = {k: v for k, v in cfg["data"].items() if k in data_keys}
