@@ -78,7 +78,7 @@ def test_image_folder_skips_or_fails_and_missing_data_is_a_clear_error(run, tmp_
     assert main(["eval", "knn", str(run), "--dataset", "cifar10", "--root", str(tmp_path / "none")]) == 2
     assert "--download" in capsys.readouterr().err
     assert main(["eval", "probes", str(run), "--dataset", "cifar10"]) == 2
-    assert "Colorful-Moving-MNIST only" in capsys.readouterr().err
+    assert "takes no --dataset" in capsys.readouterr().err
 
 
 def test_cmnist_probes_and_linear(run):

@@ -38,7 +38,7 @@ def test_tiny_run_beats_random_init_on_the_shared_factor(tiny_run):
 def test_run_folder_holds_config_checkpoints_metrics_logs_plots(tiny_run):
     run_dir, _ = tiny_run
     for name in ("config.yaml", "metrics.json", "encoder.pt", "checkpoints/last.ckpt", "logs/metrics.csv",
-                 "plots/loss.png"):
+                 "plots/training.png", "summary.md"):
         assert (run_dir / name).exists(), name
     assert len(list((run_dir / "checkpoints").glob("step*.ckpt"))) >= 1
 

@@ -35,7 +35,7 @@ def test_strict_folder_fails_on_the_first_bad_file(tmp_path):
 
 def test_factor_shared_views_need_colorful_mnist():
     with pytest.raises(ConfigError, match="factor-shared views need data.dataset cmnist"):
-        resolve({"data": {"dataset": "folder"}})
+        resolve({"data": {"dataset": "folder"}, "views": {"name": "factor-shared"}})
 
 
 def test_missing_folder_fails_clearly_and_creates_no_run_folder(tmp_path):

@@ -39,6 +39,7 @@ def _cmd_train(args, extra: list[str]) -> int:
 
 
 def _cmd_eval(args, extra: list[str]) -> int:
+    _refuse_data_options(f"eval {args.protocol}", extra, "it probes the encoder's own Colorful-Moving-MNIST frames")
     if extra:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
     from .eval.commands import run_protocol
@@ -54,45 +55,58 @@ def _eval_parsers(sub) -> None:
     from .eval.fewshot import EPISODES, QUERIES, SHOTS, WAYS
     from .eval.knn import KNN_CHUNK, KNN_K, KNN_TEMPERATURE
 
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("run", help="run folder, encoder.pt or checkpoint")
-    common.add_argument("--dataset", default="cmnist", choices=DATASETS,
-                        help="cmnist: the encoder's Colorful-Moving-MNIST; folder: an ImageFolder at --root")
-    common.add_argument("--root", default="data", help="where torchvision datasets or the image folder live")
-    common.add_argument("--download", action="store_true", help="fetch a torchvision dataset if missing")
-    common.add_argument("--image-size", type=int, help="resize images to this side (folder default: the "
-                        "encoder's image size; others keep their own size)")
-    common.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping")
-    common.add_argument("--target", default="digit", choices=["digit", "background"], help="cmnist label")
-    common.add_argument("--out", help="folder for the JSON and markdown (default: RUN_FOLDER/eval), "
-                        "or FILE.json (markdown beside it as FILE.md)")
-    common.add_argument("--no-cache", action="store_true", help="recompute features, write no cache")
-    common.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (embedding and kNN)")
-    common.add_argument("--batch-size", type=int, default=500, help="images per embedding batch")
-    common.add_argument("--seed", type=int, default=0, help="validation split, episodes, noise, subsets")
+    encoder = argparse.ArgumentParser(add_help=False)  # every protocol
+    encoder.add_argument("run", help="run folder, encoder.pt or checkpoint")
+    encoder.add_argument("--out", help="folder for the JSON and markdown (default: RUN_FOLDER/eval), "
+                         "or FILE.json (markdown beside it as FILE.md)")
+    encoder.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (embedding and kNN)")
+    data = argparse.ArgumentParser(add_help=False)  # protocols that read a labelled dataset
+    data.add_argument("--dataset", default="cmnist", choices=DATASETS,
+                      help="cmnist: the encoder's Colorful-Moving-MNIST; folder: an ImageFolder at --root")
+    data.add_argument("--root", default="data", help="where torchvision datasets or the image folder live")
+    data.add_argument("--download", action="store_true", help="fetch a torchvision dataset if missing")
+    data.add_argument("--image-size", type=int, help="resize images to this side (folder default: the "
+                      "encoder's image size; others keep their own size)")
+    data.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping")
+    data.add_argument("--target", default="digit", choices=["digit", "background"], help="cmnist label")
+    data.add_argument("--no-cache", action="store_true", help="recompute features, write no cache")
+    data.add_argument("--batch-size", type=int, default=500, help="images per embedding batch")
+    data.add_argument("--seed", type=int, default=0, help="validation split, episodes, noise, subsets")
+    common = [encoder, data]
 
     ev = sub.add_parser("eval", help="evaluate a trained encoder",
                         description="Evaluate a frozen encoder; see docs/evaluation.md for each protocol.")
     protocols = ev.add_subparsers(dest="protocol", required=True)
-    protocols.add_parser("linear", parents=[common], help="logistic-regression probe (top-1, top-5)")
-    for name, helptext in (("knn", "weighted cosine kNN"), ("probes", "Colorful-Moving-MNIST factor probes")):
-        p = protocols.add_parser(name, parents=[common], help=helptext)
+    protocols.add_parser("linear", parents=common, help="logistic-regression probe (top-1, top-5)")
+    for name, helptext in (("knn", "weighted cosine kNN"),
+                           ("probes", "Colorful-Moving-MNIST factor probes (digit, background, position) of an "
+                                      "encoder trained on Colorful-Moving-MNIST; its own frames, no data options")):
+        p = protocols.add_parser(name, parents=common if name == "knn" else [encoder], help=helptext,
+                                 description=helptext)
         p.add_argument("--k", type=int, default=KNN_K, help=f"kNN neighbours (DINO default {KNN_K})")
         p.add_argument("--temperature", type=float, default=KNN_TEMPERATURE,
                        help=f"kNN temperature (DINO default {KNN_TEMPERATURE})")
         if name == "knn":
             p.add_argument("--chunk-size", type=int, default=KNN_CHUNK,
                            help=f"test features per similarity block (default {KNN_CHUNK})")
-    fs = protocols.add_parser("fewshot", parents=[common], help="N-way K-shot episodes, cosine prototypes")
-    fs.add_argument("--ways", type=int, default=WAYS)
-    fs.add_argument("--shots", type=int, nargs="+", default=list(SHOTS))
-    fs.add_argument("--queries", type=int, default=QUERIES, help="query items per class per episode")
-    fs.add_argument("--episodes", type=int, default=EPISODES)
-    rb = protocols.add_parser("robustness", parents=[common], help="accuracy under corruptions, mCE")
+        else:  # the probes read the encoder's own rendered frames
+            p.set_defaults(dataset="cmnist", root="data", download=False, image_size=None, strict=False,
+                           target="digit", no_cache=True, batch_size=500, seed=0)
+    fs = protocols.add_parser("fewshot", parents=common, help="N-way K-shot episodes, cosine prototypes")
+    fs.add_argument("--ways", type=int, default=WAYS, help=f"classes per episode (default {WAYS})")
+    fs.add_argument("--shots", type=int, nargs="+", default=list(SHOTS),
+                    help=f"labelled support items per class; one result per value (default {' '.join(map(str, SHOTS))})")
+    fs.add_argument("--queries", type=int, default=QUERIES,
+                    help=f"query items per class per episode (default {QUERIES}); a class needs shots + queries "
+                         "test items")
+    fs.add_argument("--episodes", type=int, default=EPISODES,
+                    help=f"episodes per shot value, averaged with a 95%% interval (default {EPISODES})")
+    rb = protocols.add_parser("robustness", parents=common, help="accuracy under corruptions, mCE")
     rb.add_argument("--reference", help="reference encoder for mCE (default: random init, same architecture)")
-    rb.add_argument("--corruptions", nargs="+", default=list(CORRUPTIONS), choices=CORRUPTIONS)
+    rb.add_argument("--corruptions", nargs="+", default=list(CORRUPTIONS), choices=CORRUPTIONS,
+                    help="corruptions to apply, each at 5 severities (default: all)")
     rb.add_argument("--max-test", type=int, help="corrupt a seeded subset of this many test images")
-    em = protocols.add_parser("embed", parents=[common], help="2-D map of test embeddings as PNG")
+    em = protocols.add_parser("embed", parents=common, help="2-D map of test embeddings as PNG")
     em.add_argument("--method", default="auto", choices=MAP_METHODS, help="auto: UMAP, else t-SNE, else PCA")
     em.add_argument("--max-points", type=int, default=2000, help="seeded subset of test embeddings to map")
     ev.set_defaults(func=_cmd_eval)
@@ -125,10 +139,24 @@ def _group_parsers(sub) -> None:
         for module in modules:
             p = commands.add_parser(module.COMMAND, help=module.HELP, description=module.HELP)
             module.add_arguments(p)
-            p.set_defaults(func=lambda args, extra, m=module: _run_command(m, args, extra))
+            p.set_defaults(func=lambda args, extra, m=module, g=group: _run_command(m, args, extra, g))
 
 
-def _run_command(module, args, extra: list[str]) -> int:
+DATA_OPTIONS = ("--dataset", "--root", "--download", "--strict", "--image-size")
+# why a command without data options has none (a module may say it itself, as ``DATA_REFUSAL``)
+GROUP_DATA = {"experiment": "it runs on Colorful-Moving-MNIST only, whose rendered factors its claims are about",
+              "bench": "it measures this machine on generated images"}
+
+
+def _refuse_data_options(command: str, extra: list[str], why: str) -> None:
+    data = [a.split("=")[0] for a in extra if a.split("=")[0] in DATA_OPTIONS]
+    if data:
+        raise ConfigError(f"mvssl {command} takes no {', '.join(data)}: {why}")
+
+
+def _run_command(module, args, extra: list[str], group: str = "") -> int:
+    _refuse_data_options(f"{group} {module.COMMAND}", extra,
+                         getattr(module, "DATA_REFUSAL", GROUP_DATA.get(group, "it has no data options")))
     if extra:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
     return module.run(args)
@@ -140,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train a method", description=TRAIN_HELP)
     tr.add_argument("--config", help="YAML file with config sections (overrides come on top)")
     tr.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its newest complete checkpoint")
+    tr.epilog = ("--section.key value: any config key (configs/default.yaml lists them all, "
+                 "--data.dataset folder --data.root DIR trains on your own images)")
     tr.set_defaults(func=_cmd_train)
     _eval_parsers(sub)
     _group_parsers(sub)

@@ -61,7 +61,7 @@ DEFAULTS: dict[str, Any] = {
         "weight_decay": 1e-4,
         "momentum": 0.9,
         "batch_size": 128,
-        "warmup_steps": 50,
+        "warmup_steps": None,  # None: min(50, trainer.max_steps // 5)
         "schedule": "cosine",
     },
     "trainer": {
@@ -75,7 +75,7 @@ DEFAULTS: dict[str, Any] = {
         "strategy": "auto",
         "sync_batchnorm": False,  # DDP: BatchNorm statistics over the global batch (SyncBatchNorm)
         "log_every": 10,
-        "checkpoint_every": 200,
+        "checkpoint_every": None,  # None: min(200, trainer.max_steps)
         "keep_checkpoints": 2,
         "deterministic": False,  # force deterministic kernels (bitwise resume on GPU; slower)
         "on_nan": "stop",  # a non-finite loss: stop (keep the last good checkpoint) | skip the step
@@ -84,7 +84,8 @@ DEFAULTS: dict[str, Any] = {
         "collapse_rank": 1.5,  # warn below this effective rank of the embeddings (1 = all on a line)
         "er_monitor": True,  # log entropy, reconstruction and I_ER of the projections (docs/er.md)
         "er_kappa": 10.0,  # vMF concentration of the monitor's entropy KDE and reconstruction
-        "progress": True,
+        "progress": True,  # a bar over the global steps; false: a plain line every ~5% of the steps
+        "logger": "csv",  # csv (logs/metrics.csv, always written) | tensorboard | wandb: a second logger beside it
         "compile": False,
         "out_dir": "runs",
         "name": None,
@@ -107,7 +108,33 @@ CHOICES = {
     ("trainer", "precision"): ("auto", "32", "bf16-mixed", "16-mixed"),
     ("trainer", "accelerator"): ("auto", "cpu", "gpu", "cuda", "mps"),
     ("trainer", "on_nan"): ("stop", "skip"),
+    ("trainer", "logger"): ("csv", "tensorboard", "wandb"),
 }
+# what a dataset other than Colorful-Moving-MNIST starts from: its own image size and an
+# augmentation recipe (factor-shared views need the rendered factors), with SimCLR's colour
+# strength for that kind of image (0.5 on CIFAR, 1.0 on ImageNet-like photos)
+DATASET_DEFAULTS = {
+    "cifar10": {"data": {"image_size": 32}, "views": {"name": "simclr", "strength": 0.5}},
+    "cifar100": {"data": {"image_size": 32}, "views": {"name": "simclr", "strength": 0.5}},
+    "stl10": {"data": {"image_size": 96}, "views": {"name": "simclr", "strength": 1.0}},
+    "folder": {"data": {"image_size": 64}, "views": {"name": "simclr", "strength": 1.0}},
+}
+# defaults that follow trainer.max_steps, so a short run works without touching them
+DERIVED = {
+    ("optim", "warmup_steps"): ("min(50, trainer.max_steps // 5)", lambda steps: min(50, steps // 5)),
+    ("trainer", "checkpoint_every"): ("min(200, trainer.max_steps)", lambda steps: min(200, steps)),
+}
+# the data and views keys that apply, by dataset and by view recipe: only these are written
+# to a run's config.yaml (the others keep their defaults in memory and mean nothing there)
+DATA_KEYS = {"cmnist": ("digit_size", "digits", "backgrounds", "root", "download", "seed"),
+             "cifar10": ("root", "download"), "cifar100": ("root", "download"), "stl10": ("root", "download"),
+             "folder": ("root", "strict"), "shapes": ()}
+VIEW_KEYS = {"factor-shared": ("shared", "augment"), "simclr": ("strength", "min_scale", "n_views"),
+             "byol": (), "crop": ("min_scale", "n_views"), "infomin": ("min_scale", "n_views"),
+             "patches": ("patch_size", "patch_distance"), "looc": ("augmentations", "min_scale"),
+             "looc-pair": ("augmentations", "min_scale"), "compose": ("compose", "branches", "strength", "min_scale"),
+             "multicrop": ("strength", "n_global", "n_local", "global_size", "local_size", "global_min_scale",
+                           "local_min_scale", "local_max_scale")}
 POSITIVE = {("data", "image_size"), ("data", "digit_size"), ("optim", "lr"), ("optim", "batch_size"),
             ("trainer", "max_steps"), ("trainer", "log_every"), ("trainer", "checkpoint_every"),
             ("trainer", "keep_checkpoints"), ("trainer", "devices"), ("trainer", "num_nodes"),
@@ -120,7 +147,7 @@ RESUME_EXTENDABLE = ("trainer", "max_steps")
 # keys a resumed run may change: none of them alters what is computed, so resume stays exact
 RESUME_OVERRIDABLE = {("trainer", "progress"), ("trainer", "on_nan"), ("trainer", "max_nan_skips"),
                       ("trainer", "collapse_std"), ("trainer", "collapse_rank"), ("trainer", "log_every"),
-                      ("trainer", "er_monitor"), ("trainer", "er_kappa"),
+                      ("trainer", "er_monitor"), ("trainer", "er_kappa"), ("trainer", "logger"),
                       ("eval", "enabled"), ("eval", "random_baseline"), ("eval", "knn_k"),
                       ("eval", "knn_temperature")}
 
@@ -188,12 +215,45 @@ def resolve(user: dict | None = None) -> dict:
     if isinstance(method, str):
         method = {"name": method}
     name = method.get("name", DEFAULTS["method"]["name"])
-    defaults = copy.deepcopy(DEFAULTS)
+    data = user.get("data")
+    dataset = data.get("dataset", DEFAULTS["data"]["dataset"]) if isinstance(data, dict) else None
+    defaults = deep_update(DEFAULTS, DATASET_DEFAULTS.get(dataset, {}))
     defaults["method"] = {"name": name, **method_defaults(name)}
     user["method"] = method
     cfg = _merge(defaults, user)
+    _fill_derived(cfg)
     _validate(cfg)
     return cfg
+
+
+def _fill_derived(cfg: dict) -> None:
+    steps = cfg["trainer"]["max_steps"]
+    for (section, key), (_, rule) in DERIVED.items():
+        value = cfg[section][key]
+        cfg[section][key] = rule(steps) if value is None else _check_type(f"{section}.{key}", value, 0)
+
+
+def written_config(cfg: dict) -> dict:
+    """The config as a run folder records it: without the data keys that do not apply to
+    ``data.dataset`` nor the views keys that the chosen recipe does not read (``resolve``
+    gives them back their defaults)."""
+    out = copy.deepcopy(cfg)
+    dataset, recipe = cfg["data"]["dataset"], cfg["views"]["name"]
+    # a dataset or recipe missing from the tables keeps all its keys: nothing it reads is dropped
+    data_keys = {"dataset", "image_size", *DATA_KEYS.get(dataset, cfg["data"])}
+    view_keys = {"name", *VIEW_KEYS.get(recipe, cfg["views"])}
+    if recipe == "factor-shared" and cfg["views"]["augment"] == "simclr":
+        view_keys |= {"strength", "min_scale"}
+    out["data"] = {k: v for k, v in cfg["data"].items() if k in data_keys}
+    out["views"] = {k: v for k, v in cfg["views"].items() if k in view_keys}
+    return out
+
+
+def describe_data(cfg: dict) -> str:
+    """``data folder at 64 px, views simclr``: what the run trains on, for its first line."""
+    d, v = cfg["data"], cfg["views"]
+    views = f"views factor-shared ({','.join(v['shared'])})" if v["name"] == "factor-shared" else f"views {v['name']}"
+    return f"data {d['dataset']} at {d['image_size']} px, {views}"
 
 
 def _validate(cfg: dict) -> None:
@@ -233,7 +293,9 @@ def _validate(cfg: dict) -> None:
     _validate_looc(cfg)
     _validate_compose(cfg["views"])
     if cfg["optim"]["warmup_steps"] >= cfg["trainer"]["max_steps"]:
-        raise ConfigError("optim.warmup_steps must be smaller than trainer.max_steps")
+        raise ConfigError(f"optim.warmup_steps ({cfg['optim']['warmup_steps']}) must be smaller than trainer.max_steps "
+                          f"({cfg['trainer']['max_steps']}); leave it out for the default "
+                          f"{DERIVED[('optim', 'warmup_steps')][0]}")
     _validate_method_ranges(cfg["method"])
     _validate_trainer(cfg)
 
@@ -256,7 +318,8 @@ def _validate_trainer(cfg: dict) -> None:
         raise ConfigError(f"optim.momentum: must be in [0, 1), got {o['momentum']}")
     if t["checkpoint_every"] > t["max_steps"]:
         raise ConfigError(f"trainer.checkpoint_every ({t['checkpoint_every']}) is larger than trainer.max_steps "
-                          f"({t['max_steps']}): no checkpoint would be written; choose 1..{t['max_steps']}")
+                          f"({t['max_steps']}): no checkpoint would be written; choose 1..{t['max_steps']}, or leave it "
+                          f"out for the default {DERIVED[('trainer', 'checkpoint_every')][0]}")
     processes = t["devices"] * t["num_nodes"]
     if o["batch_size"] % processes:
         raise ConfigError(f"optim.batch_size ({o['batch_size']}) must be divisible by trainer.devices x "

@@ -23,8 +23,8 @@ REPRESENTATIONS = ("backbone", "looc", "looc++")
 class Encoder(nn.Module):
     """A frozen backbone plus the preprocessing it was trained with.
 
-    ``embed(uint8 [N, 3, H, W]) -> float [N, D]`` resizes to ``image_size`` if needed,
-    normalises with the training mean/std and runs the backbone in eval mode, in batches.
+    ``embed(uint8 [N, 3, H, W]) -> float [N, D]`` keeps the centred square of a non-square
+    image, resizes to ``image_size`` if needed (``preprocess``), normalises with the training mean/std and runs the backbone in eval mode, in batches.
     ``backbone`` is a plain ``nn.Module`` to take downstream.
 
     An encoder trained with LooC also keeps its n + 1 projection ``heads``:
@@ -68,8 +68,15 @@ class Encoder(nn.Module):
         return lambda x: embed_spaces(self.heads, self.backbone(x))
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 [N, 3, H, W] -> the float [N, 3, S, S] the backbone was trained on: the centred
+        square of a non-square image (as the folder loader keeps it), resized to ``image_size``
+        (antialiased bilinear) and normalised with the training mean and std. Use it to feed
+        ``backbone`` yourself, e.g. when fine-tuning downstream."""
+        from .data.datasets import centre_square
+
         images = as_image_tensor(images)
-        x = images.to(self.mean.device).float() / 255.0
+        top, left, side = centre_square(*images.shape[-2:])
+        x = images[..., top:top + side, left:left + side].to(self.mean.device).float() / 255.0
         if x.shape[-2:] != (self.image_size, self.image_size):
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", antialias=True)
         return (x - self.mean) / self.std

@@ -33,7 +33,8 @@ def peaks(seconds: dict[str, float], flops: dict[str, int]) -> dict[str, float]:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048], help="matrix sides")
-    parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=list(DTYPES))
+    parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=list(DTYPES),
+                        help="matmul precisions to measure")
     add_common_arguments(parser)
 
 

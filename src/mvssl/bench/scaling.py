@@ -36,13 +36,16 @@ def step_args(args, method: str, batch: int, local_crops: int) -> argparse.Names
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--loss-batches", type=int, nargs="+", default=[64, 256, 1024, 4096])
-    parser.add_argument("--step-batches", type=int, nargs="+", default=[64, 256, 1024])
-    parser.add_argument("--local-crops", type=int, nargs="+", default=[0, 2, 4, 6])
-    parser.add_argument("--crops-batch", type=int, default=128)
+    parser.add_argument("--loss-batches", type=int, nargs="+", default=[64, 256, 1024, 4096],
+                        help="batch sizes of the NT-Xent loss alone")
+    parser.add_argument("--step-batches", type=int, nargs="+", default=[64, 256, 1024],
+                        help="batch sizes of a whole SimCLR step")
+    parser.add_argument("--local-crops", type=int, nargs="+", default=[0, 2, 4, 6],
+                        help="numbers of DINO local crops to measure")
+    parser.add_argument("--crops-batch", type=int, default=128, help="batch of the DINO multi-crop steps")
     parser.add_argument("--width", type=int, default=8, help="convnet width of the SimCLR / DINO steps")
     parser.add_argument("--size", type=int, default=16, help="global crop side (local crops: half)")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="step precision")
     add_common_arguments(parser)
 
 

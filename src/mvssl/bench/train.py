@@ -111,17 +111,18 @@ def profile_step(step, rows: int = 15) -> str:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--method", default="simclr")
+    parser.add_argument("--method", default="simclr", help="the method whose training step is measured")
     parser.add_argument("--backbone", default="resnet18", help="convnet or resnet18/34/50 (CIFAR stem)")
     parser.add_argument("--width", type=int, default=16, help="convnet width")
     parser.add_argument("--size", type=int, default=32, help="image side (global crops)")
-    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=128, help="images per step")
     parser.add_argument("--views", type=int, default=2, help="views (global crops) per image")
     parser.add_argument("--local-crops", type=int, default=0, help="extra small crops (multi-crop)")
-    parser.add_argument("--local-size", type=int, default=16)
+    parser.add_argument("--local-size", type=int, default=16, help="side of the local crops")
     parser.add_argument("--variants", nargs="+", default=["fp32", "fp32+cl", "bf16+cl"],
                         help="PRECISION[+cl][+compile][+fused], e.g. bf16+cl+compile")
-    parser.add_argument("--matmul-sizes", type=int, nargs="+", default=[1024, 2048])
+    parser.add_argument("--matmul-sizes", type=int, nargs="+", default=[1024, 2048],
+                        help="square matmul sides for the peak measured in the same rounds")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory pass")
     parser.add_argument("--profile", nargs="*", default=[], metavar="VARIANT",
                         help="print torch.profiler's top ops of one step of these variants")

@@ -28,8 +28,8 @@ def pil_pipeline(size: int, strength: float = 0.5, min_scale: float = 0.08):
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--size", type=int, default=32, help="image side")
+    parser.add_argument("--batch", type=int, default=512, help="images per batch")
     add_common_arguments(parser)
 
 

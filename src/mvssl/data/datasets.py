@@ -69,12 +69,22 @@ def torchvision_dataset(name: str, root: str, download: bool = False) -> Labelle
     return LabelledImages(images(train), labels(train), images(test), labels(test), list(train.classes))
 
 
+def centre_square(height: int, width: int) -> tuple[int, int, int]:
+    """(top, left, side) of the largest centred square of a height x width image: what the
+    folder loader and ``Encoder.embed`` both keep of a non-square image before resizing."""
+    side = min(height, width)
+    return (height - side) // 2, (width - side) // 2, side
+
+
 def _decode(path: Path, size: int) -> torch.Tensor:
     """uint8 [3, size, size]: centre square crop resized with PIL; raises OSError/ValueError if unreadable."""
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     with Image.open(path) as im:
-        im = ImageOps.fit(im.convert("RGB"), (size, size), Image.Resampling.BICUBIC)
+        top, left, side = centre_square(im.height, im.width)
+        im = im.convert("RGB").crop((left, top, left + side, top + side))
+        if im.size != (size, size):
+            im = im.resize((size, size), Image.Resampling.BICUBIC)
     return torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1)
 
 

@@ -42,6 +42,7 @@ class Context:
         self.out_dir, self.out_stem = (out.parent, out.stem) if out.suffix == ".json" else (out, None)
         self.cache_dir = None if args.no_cache else folder / "features"
         self._images: LabelledImages | None = None
+        self._skips_reported = False
 
     def images(self) -> LabelledImages:
         if self._images is None:
@@ -53,7 +54,8 @@ class Context:
                                 self.args.batch_size)
         if feats["skipped"] and self.args.strict:  # features cached by an earlier, lenient run
             raise ValueError(f"unreadable image {feats['skipped'][0]} (and {len(feats['skipped']) - 1} more)")
-        if feats["skipped"]:
+        if feats["skipped"] and not self._skips_reported:  # once, however many encoders read the images
+            self._skips_reported = True
             print(f"mvssl: skipped {len(feats['skipped'])} unreadable image(s), e.g. {feats['skipped'][0]} "
                   "(--strict fails instead)", file=sys.stderr)
         return feats
@@ -151,8 +153,11 @@ def probes(ctx: Context):
     from .probes import factor_probes, format_table, probe_frames
 
     a = ctx.args
-    if a.dataset != "cmnist":
-        raise ValueError("the factor probes run on Colorful-Moving-MNIST only (--dataset cmnist)")
+    trained_on = ctx.encoder.config.get("data", {}).get("dataset", "cmnist")
+    if trained_on != "cmnist":
+        raise ValueError(f"the factor probes read digit, background and position from Colorful-Moving-MNIST frames: "
+                         f"{a.run} was trained on {trained_on}, whose images have none of them; use mvssl eval linear "
+                         f"or knn with --dataset {trained_on}" + (" --root DIR" if trained_on == "folder" else ""))
     result = factor_probes(ctx.encoder, probe_frames(ctx.encoder.config["data"]), a.k, a.temperature)
     return ({"protocol": "probes", "encoder": str(a.run), "dataset": "cmnist", **result},
             "Colorful-Moving-MNIST factor probes", format_table({str(a.run): result}))

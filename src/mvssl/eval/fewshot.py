@@ -28,7 +28,9 @@ def sample_episodes(labels: torch.Tensor, n_way: int, k_shot: int, n_query: int,
     eligible = classes[counts >= per]
     if len(eligible) < n_way:
         raise ValueError(f"{n_way}-way {k_shot}-shot episodes with {n_query} queries need {n_way} classes "
-                         f"with >= {per} items; only {len(eligible)} have that many")
+                         f"with >= {per} test items ({k_shot} shots + {n_query} queries); only {len(eligible)} of "
+                         f"{len(classes)} have that many (the smallest has {int(counts.min())}): lower --queries (or "
+                         f"--ways, --shots)")
     order = torch.argsort(labels, stable=True)  # items grouped by class
     starts = torch.cumsum(counts, 0) - counts
     slot = torch.searchsorted(classes, eligible)

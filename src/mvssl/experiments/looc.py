@@ -51,7 +51,7 @@ def add_arguments(p) -> None:
                    f"{QUICK_STEPS})")
     p.add_argument("--augmentations", default=DEFAULT_AUGMENTATIONS,
                    help="comma-separated a_1..a_n after crop + flip (from mvssl.views.looc.AUGMENTATIONS)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64, help="training batch size of every encoder (at least the n + 2 views; default 64)")
     add_common_arguments(p)
 
 

@@ -81,7 +81,7 @@ def table_row(method: str, run_dir: Path, quick: bool = False) -> dict:
     import yaml
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config = resolve(yaml.safe_load((run_dir / "config.yaml").read_text()))  # with the keys that do not apply
     check_recipe(method, config, quick)
     trained, random_init = metrics["eval"]["trained"], metrics["eval"].get("random init", {})
     return {"method": method, "family": RECIPES[method]["family"], "paper": RECIPES[method]["paper"],

@@ -41,20 +41,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", default="data", help="where a torchvision dataset lives")
     p.add_argument("--download", action="store_true", help="fetch a torchvision dataset if missing")
     p.add_argument("--image-size", type=int, help="image side (cmnist default 16, digit 2/3 of it; others default 32)")
-    p.add_argument("--spaces", nargs="+", default=list(COLOUR_SPACES), choices=COLOUR_SPACES)
-    p.add_argument("--views", nargs="+", default=list(VIEW_KINDS), choices=VIEW_KINDS)
+    p.add_argument("--spaces", nargs="+", default=list(COLOUR_SPACES), choices=COLOUR_SPACES,
+                   help="colour spaces the generator starts from (default: all)")
+    p.add_argument("--views", nargs="+", default=list(VIEW_KINDS), choices=VIEW_KINDS,
+                   help="which views to compare: raw channel split or generators trained each way (default: all)")
     p.add_argument("--coupling", default="mixed", choices=COUPLINGS, help="generator coupling layers")
     p.add_argument("--layers", type=int, default=6, help="coupling layers in the generator")
     p.add_argument("--labels-per-class", type=int, default=10, help="labelled images per class (sup., semi-sup.)")
     p.add_argument("--gen-steps", type=int, help=f"generator training steps (default {DEFAULTS['gen_steps']})")
     p.add_argument("--cmc-steps", type=int, help=f"contrastive steps on frozen views (default {DEFAULTS['cmc_steps']})")
     p.add_argument("--width", type=int, help=f"convnet width of each view's encoder (default {DEFAULTS['width']})")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--generator-lr", type=float, default=3e-3)
+    p.add_argument("--batch-size", type=int, default=128, help="batch of generator and CMC training")
+    p.add_argument("--generator-lr", type=float, default=3e-3, help="Adam learning rate of the view generator")
     p.add_argument("--ce-weight", type=float, default=5.0, help="weight of the semi-supervised cross-entropy "
                    "terms (the paper: 1; at 1 they did not move in trial runs of this budget)")
-    p.add_argument("--temperature", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=0.1, help="InfoNCE temperature of critic and CMC")
+    p.add_argument("--seed", type=int, default=0, help="labelled subset, initialisation and data stream")
     p.add_argument("--probe-size", type=int, help="probe on a seeded subset of at most this many train "
                    "(and test) images (default: all)")
     p.add_argument("--quick", action="store_true", help=f"a few-minute version: {QUICK}")

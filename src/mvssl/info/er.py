@@ -29,6 +29,7 @@ from ..train.checkpoints import latest_complete_checkpoint
 
 COMMAND = "er"
 HELP = "entropy, reconstruction and I_ER of a trained run's projections (docs/er.md)"
+DATA_REFUSAL = "it measures the run on the run's own dataset and views (its config.yaml); only --root (where that data lives now) applies"
 
 
 def add_arguments(parser) -> None:
@@ -36,7 +37,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--kappa", type=float, default=10.0, help="vMF concentration (KDE kernel and q)")
     parser.add_argument("--batch-size", type=int, help="images per batch (default: the run's optim.batch_size)")
     parser.add_argument("--batches", type=int, default=4, help="batches to average the estimates over")
-    parser.add_argument("--split", default="train", choices=["train", "test"], help="cmnist split")
+    parser.add_argument("--split", default="train", choices=["train", "test"],
+                        help="which Colorful-Moving-MNIST digits make the views (cmnist runs only; other datasets "
+                             "use the run's training images)")
+    parser.add_argument("--root", help="where the run's dataset lives now, if moved (default: the run's data.root); "
+                                       "the dataset and views are always the run's own")
     parser.add_argument("--seed", type=int, default=0, help="which images and views")
     parser.add_argument("--out", help="folder for er.json and er.md (default: RUN/info)")
 
@@ -84,11 +89,16 @@ def batch_measures(method, views: list[torch.Tensor], kappa: float) -> dict[str,
 
 
 def measure_run(run_dir: str | Path, kappa: float = 10.0, batch_size: int | None = None, batches: int = 4,
-                split: str = "train", seed: int = 0) -> dict:
+                split: str = "train", seed: int = 0, root: str | None = None) -> dict:
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise ValueError(f"{run_dir}: not an mvssl run folder (no config.yaml)")
     saved = resolve(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    if root is not None:
+        saved["data"]["root"] = root
+    if split != "train" and saved["data"]["dataset"] != "cmnist":
+        raise ValueError(f"--split {split}: {run_dir} trained on {saved['data']['dataset']}, whose views are made "
+                         "from its training images; --split applies to Colorful-Moving-MNIST runs only")
     dataset = build_dataset(saved, split)
     source = build_view_source(saved, dataset)
     cfg, method = load_run_method(run_dir, len(source))
@@ -139,7 +149,7 @@ def markdown(result: dict) -> str:
 
 
 def run(args) -> int:
-    result = measure_run(args.run, args.kappa, args.batch_size, args.batches, args.split, args.seed)
+    result = measure_run(args.run, args.kappa, args.batch_size, args.batches, args.split, args.seed, args.root)
     out = Path(args.out) if args.out else Path(args.run) / "info"
     out.mkdir(parents=True, exist_ok=True)
     (out / "er.json").write_text(json.dumps(result, indent=2))

@@ -116,19 +116,24 @@ def _one_seed(source, k, steps, seed, width, embed_dim, temperature, lr, heldout
 
 def estimate_nce(view_source, k: int = 64, steps: int = 300, seeds=(0, 1, 2), width: int = 8, embed_dim: int = 64,
                  temperature: float = 0.1, lr: float = 2e-3, heldout_fraction: float = 0.2, eval_batches: int = 8,
-                 saturation_margin: float = 0.1, device="cpu") -> NCEEstimate:
+                 saturation_margin: float = 0.1, device="cpu", on_seed=None) -> NCEEstimate:
     """Train a fresh critic pair per seed for ``steps`` Adam steps on batches of ``k`` pairs
     and estimate I_NCE = log k - L_NCE on ``eval_batches`` batches of held-out pairs (the
     ``heldout_fraction`` of the source's items never used for training the critic).
 
     ``temperature`` scales the cosine similarities (logits lie in [-1/t, 1/t], so t = 0.1
-    lets the critic reach log k for k up to a few thousand)."""
+    lets the critic reach log k for k up to a few thousand). ``on_seed(done, total, value)``
+    is called after each seed (progress)."""
     if k < 2:
         raise ValueError(f"k (candidates per query) must be at least 2, got {k}")
     if steps < 1 or not seeds:
         raise ValueError(f"need steps >= 1 and at least one seed, got steps={steps}, seeds={list(seeds)}")
-    per_seed = [_one_seed(view_source, k, steps, int(s), width, embed_dim, temperature, lr, heldout_fraction,
-                          eval_batches, device) for s in seeds]
+    seeds, per_seed = list(seeds), []
+    for s in seeds:
+        per_seed.append(_one_seed(view_source, k, steps, int(s), width, embed_dim, temperature, lr, heldout_fraction,
+                                  eval_batches, device))
+        if on_seed is not None:
+            on_seed(len(per_seed), len(seeds), per_seed[-1])
     return NCEEstimate(k=k, per_seed=per_seed, steps=steps, saturation_margin=saturation_margin)
 
 

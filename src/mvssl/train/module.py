@@ -135,7 +135,8 @@ class SSLModule(L.LightningModule):
             return self._non_finite(value, saved_buffers)
         self._skipping, self.skips_in_a_row = False, 0
         loss = out.loss
-        logs = {"train/loss": out.loss.detach(), **{f"train/{k}": v for k, v in out.logs.items()}}
+        logs = {"train/loss": out.loss.detach(), "train/lr": self._scheduled_lr(),
+                **{f"train/{k}": v for k, v in out.logs.items()}}
         if self.probe is not None:
             logits = self.probe(out.features.detach().float())
             probe_loss = F.cross_entropy(logits, targets[self.probe_target])
@@ -147,6 +148,11 @@ class SSLModule(L.LightningModule):
         self.log_dict(logs, prog_bar=False, on_step=True, sync_dist=False)
         self.log("loss", out.loss.detach(), prog_bar=True, logger=False)
         return loss
+
+    def _scheduled_lr(self) -> float:
+        """optim.lr times the schedule's factor at this step (groups with an lr scale move with it)."""
+        group = self.optimizers().param_groups[0]
+        return self.config["optim"]["lr"] * group["lr"] / group.get("initial_lr", group["lr"])
 
     def _snapshot_buffers(self) -> dict[str, torch.Tensor]:
         return {name: b.detach().clone() for name, b in self.method.named_buffers()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import (RESUME_EXTENDABLE, RESUME_OVERRIDABLE, ConfigError, check_resume_overrides,
-                      config_differences, deep_update, resolve)
+                      config_differences, deep_update, resolve, written_config)
 from .checkpoints import latest_complete_checkpoint, remove_partial_writes
 from .run_folder import CONFIG_FILE, read_run_config, write_config
 
@@ -58,7 +58,7 @@ def prepare_resume(run_dir: Path, overrides: dict, echo) -> tuple[dict, Path | N
         step, state = checkpoint["global_step"], checkpoint["mvssl_state"]
     cfg = resolve(deep_update(saved, overrides))
     extension = extension_message(saved, trained, cfg, step)
-    if cfg != saved_raw:
+    if written_config(cfg) != saved_raw:
         write_config(run_dir, cfg)
     if path is None:
         echo(f"resuming {run_dir} from step 0: it has no checkpoint yet (killed or stopped before its first one)")

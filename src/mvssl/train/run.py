@@ -12,7 +12,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from ..config import ConfigError, check_batch_fits, resolve
+from ..config import ConfigError, check_batch_fits, describe_data, resolve
 from ..data.batches import IndexBatches
 from ..encoder import ENCODER_FILE, Encoder
 from ..nn import convert_to_global_batchnorm
@@ -21,11 +21,14 @@ from ..eval import knn_accuracy, linear_probe
 from ..eval.probes import factor_probes, format_table, probe_frames
 from .build import build_dataset, build_method, build_view_source
 from .checkpoints import CHECKPOINT_DIR, SafeCheckpointIO
+from .console import quiet_lightning
+from .loggers import extra_logger, require_logger
 from .metrics_log import METRICS_FILE, MetricsLogger, continue_metrics_log
 from .module import SSLModule
 from .monitor import EmbeddingMonitor
 from .plots import plot_training_curves
 from .precision import resolve_precision
+from .progress import StepProgress
 from .resume import prepare_resume
 from .run_folder import make_run_dir, run_lock, write_config
 
@@ -58,22 +61,14 @@ def build_strategy(t: dict):
     return DDPStrategy(start_method="spawn" if t["strategy"] == "ddp_spawn" else "popen", **no_sync)
 
 
-def _loggers(run_dir: Path, start: dict):
+def _loggers(run_dir: Path, start: dict, extra: str):
     from lightning.pytorch.utilities import rank_zero_only
 
     csv_logger = MetricsLogger(run_dir)
     if rank_zero_only.rank == 0:  # cut back to the checkpoint (a new run: start afresh)
         csv_logger.experiment.metrics_keys = continue_metrics_log(run_dir / METRICS_FILE, start["global_step"] or 0,
                                                                   start.get("log_row"))
-    loggers = [csv_logger]
-    try:
-        import tensorboard  # noqa: F401
-        from lightning.pytorch.loggers import TensorBoardLogger
-
-        loggers.append(TensorBoardLogger(run_dir, name="tensorboard", version=""))
-    except ImportError:
-        pass
-    return loggers
+    return [csv_logger] + [logger for logger in [extra_logger(extra, run_dir)] if logger is not None]
 
 
 def train(user_config: dict | None = None, echo=print, resume: str | Path | None = None) -> tuple[Path, dict]:
@@ -97,6 +92,7 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
             held.enter_context(run_lock(run_dir))
         cfg, ckpt_path, start = prepare_resume(run_dir, user_config or {}, echo)
     t = cfg["trainer"]
+    require_logger(t["logger"])
     L.seed_everything(t["seed"], workers=True, verbose=False)
 
     dataset = build_dataset(cfg, "train")  # before a new run folder: a missing dataset leaves nothing behind
@@ -140,19 +136,18 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
                                  enable_version_counter=False)  # a resumed run rewrites a step's file in place
     monitor = EmbeddingMonitor(t["collapse_std"], t["collapse_rank"], er=t["er_monitor"], kappa=t["er_kappa"])
     precision = resolve_precision(t["precision"], t["accelerator"])
-    trainer = L.Trainer(
-        max_steps=t["max_steps"], accelerator=t["accelerator"], devices=t["devices"], num_nodes=t["num_nodes"],
-        strategy=build_strategy(t), precision=precision, logger=_loggers(run_dir, start),
-        callbacks=[checkpoint, monitor], plugins=[SafeCheckpointIO()], deterministic=t["deterministic"],
-        log_every_n_steps=t["log_every"], enable_progress_bar=t["progress"], enable_model_summary=False,
-        default_root_dir=run_dir, use_distributed_sampler=False,
-    )
+    with quiet_lightning():
+        trainer = L.Trainer(
+            max_steps=t["max_steps"], accelerator=t["accelerator"], devices=t["devices"], num_nodes=t["num_nodes"],
+            strategy=build_strategy(t), precision=precision, logger=_loggers(run_dir, start, t["logger"]),
+            callbacks=[checkpoint, monitor, StepProgress(t["progress"], echo=echo)], plugins=[SafeCheckpointIO()],
+            deterministic=t["deterministic"], log_every_n_steps=t["log_every"], enable_progress_bar=False,
+            enable_model_summary=False, default_root_dir=run_dir, use_distributed_sampler=False,
+        )
     echo(f"run folder: {run_dir}  (method {cfg['method']['name']}, backbone {cfg['backbone']['name']}, "
-         f"precision {precision}, {t['max_steps']} steps of batch {cfg['optim']['batch_size']})")
+         f"{describe_data(cfg)}, precision {precision}, {t['max_steps']} steps of batch {cfg['optim']['batch_size']})")
     started = time.perf_counter()
-    with warnings.catch_warnings():
-        # IndexBatches is resumed by mvssl itself (see data/batches.py), not by Lightning
-        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+    with quiet_lightning():
         if ckpt_path is not None:  # a resumed run continues in its own, non-empty folder
             warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
         try:
@@ -178,9 +173,29 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
         else:
             metrics.update(evaluate_run(cfg, encoder.eval(), echo))
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    plot_training_curves(run_dir / "logs" / "metrics.csv", run_dir / "plots")
-    echo(f"wrote {run_dir / 'metrics.json'}")
+    figures = plot_training_curves(run_dir / "logs" / "metrics.csv", run_dir / "plots", cfg["method"]["name"],
+                                   probe_classes, t["collapse_std"], t["collapse_rank"])
+    write_summary(run_dir, cfg, metrics, figures)
+    echo(f"wrote {run_dir / 'metrics.json'} and {run_dir / 'summary.md'} (the evaluation and what each plot shows)")
     return run_dir, metrics
+
+
+def write_summary(run_dir: Path, cfg: dict, metrics: dict, figures: dict[Path, str]) -> Path:
+    """``RUN/summary.md``: what was trained, the evaluation table, and a caption per figure."""
+    lines = [f"# {run_dir.name}", "",
+             f"Method {cfg['method']['name']}, backbone {cfg['backbone']['name']} (width {cfg['backbone']['width']}), "
+             f"{describe_data(cfg)}; {metrics['steps']} steps of batch {cfg['optim']['batch_size']} in "
+             f"{metrics['train_seconds']:.0f} s (precision {metrics['precision']}). The full config: config.yaml.", ""]
+    if "eval_table" in metrics:
+        lines += ["## Frozen-encoder evaluation", "", metrics["eval_table"], ""]
+    if figures:
+        lines += ["## Training curves", ""]
+        lines += [f"- [`{p.relative_to(run_dir)}`]({p.relative_to(run_dir)}): {caption}." for p, caption in
+                  figures.items()]
+        lines.append("")
+    path = run_dir / "summary.md"
+    path.write_text("\n".join(lines))
+    return path
 
 
 def _random_init_encoder(cfg: dict) -> Encoder:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from ..config import ConfigError, parse_yaml
+from ..config import ConfigError, parse_yaml, written_config
 from .checkpoints import CHECKPOINT_DIR
 
 CONFIG_FILE = "config.yaml"
@@ -64,7 +64,7 @@ def make_run_dir(cfg: dict, held: contextlib.ExitStack) -> Path:
 def write_config(run_dir: Path, cfg: dict) -> None:
     tmp = run_dir / (CONFIG_FILE + ".tmp")
     try:
-        tmp.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        tmp.write_text(yaml.safe_dump(written_config(cfg), sort_keys=False))
         os.replace(tmp, run_dir / CONFIG_FILE)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -1,0 +1,66 @@
+"""Progress a person can read: one bar over a run's global steps (not one per epoch) with
+the loss and an ETA, or with ``trainer.progress false`` a plain line every few percent of
+the steps; ``progress_line`` is the same line for any long command's units of work."""
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+from lightning.pytorch.callbacks import Callback
+
+
+def clock(seconds: float) -> str:
+    """``1:02:03`` or ``2:03``."""
+    seconds = max(0, round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def progress_line(what: str, done: int, total: int, elapsed: float, done_before: int = 0) -> str:
+    """``step 300/1500 (20%), 1:00 elapsed, ETA 4:00`` -- the ETA from the rate of the units
+    done in this process (``done_before``: units a resumed run had already done)."""
+    rate = (done - done_before) / elapsed if elapsed > 0 and done > done_before else 0.0
+    eta = clock((total - done) / rate) if rate > 0 else "?"
+    return f"{what} {done}/{total} ({100 * done / total:.0f}%), {clock(elapsed)} elapsed, ETA {eta}"
+
+
+class StepProgress(Callback):
+    """Replaces Lightning's per-epoch bar. ``bar``: a tqdm bar over ``trainer.max_steps`` with
+    the loss; otherwise ``lines`` plain lines over the run (each with the loss and an ETA)."""
+
+    def __init__(self, bar: bool, lines: int = 20, echo=print):
+        self.bar_enabled, self.lines, self.echo = bar, lines, echo
+        self.bar, self.last = None, None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if trainer.global_rank != 0:
+            return
+        self.total, self.first, self.started = trainer.max_steps, trainer.global_step, time.perf_counter()
+        self.every = max(1, math.ceil(self.total / self.lines))
+        if self.bar_enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.total, initial=self.first, desc="training", unit="step", dynamic_ncols=True,
+                            file=sys.stderr)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_rank != 0:
+            return
+        step, loss = trainer.global_step, trainer.progress_bar_metrics.get("loss")
+        if self.bar is not None:
+            self.bar.update(step - self.bar.n)
+            if loss is not None:
+                self.bar.set_postfix(loss=f"{float(loss):.4f}", refresh=False)
+            if step >= self.total:
+                self.on_train_end(trainer, pl_module)
+        elif step != self.last and (step % self.every == 0 or step == self.total):
+            self.last = step
+            text = progress_line("step", step, self.total, time.perf_counter() - self.started, self.first)
+            self.echo(text + (f", loss {float(loss):.4f}" if loss is not None else ""))
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

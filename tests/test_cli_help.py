@@ -1,0 +1,25 @@
+"""Every option of every mvssl command explains itself in --help."""
+import argparse
+
+from mvssl.cli import build_parser
+
+
+def walk(parser: argparse.ArgumentParser, path: str = "mvssl"):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                yield f"{path} {name}", "(the command itself)", helps.get(name)
+                yield from walk(sub, f"{path} {name}")
+        elif not isinstance(action, argparse._HelpAction):
+            yield path, "/".join(action.option_strings) or action.dest, action.help
+
+
+def test_every_command_and_option_has_help_text():
+    entries = list(walk(build_parser()))
+    missing = [f"{command}: {option}" for command, option, text in entries if not (text or "").strip()]
+    assert not missing, "no help text for:\n" + "\n".join(missing)
+    commands = {command for command, _, _ in entries}
+    # the walk reaches the discovered groups, not just train and eval
+    assert {"mvssl train", "mvssl eval fewshot", "mvssl info nce", "mvssl info er"} <= commands
+    assert any(c.startswith("mvssl experiment ") for c in commands) and any(c.startswith("mvssl bench ") for c in commands)
