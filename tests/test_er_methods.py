@@ -80,7 +80,9 @@ def test_er_simsiam_keeps_the_stop_gradient_of_simsiam():
     variant(x).loss.backward()
     for (name, p), q in zip(base.named_parameters(), variant.parameters()):
         if p.grad is not None:
-            assert torch.allclose(3.0 * p.grad, q.grad, rtol=1e-4, atol=1e-6), name
+            # float32 rounding of the two backward passes differs by ~1e-5 relative (seen up to 2e-4 on
+            # some elements); a gradient through the stop-gradient target would change them by O(1)
+            assert torch.allclose(3.0 * p.grad, q.grad, rtol=1e-3, atol=1e-5), name
 
 
 def test_continuous_objective_gives_no_gradient_to_the_target_projection():
