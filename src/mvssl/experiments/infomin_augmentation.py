@@ -13,7 +13,7 @@ accuracy of SimCLR encoders over seeds.
 from __future__ import annotations
 
 from . import stats
-from .results import Experiment, add_common_arguments, fmt
+from .results import Experiment, add_common_arguments, error_bar, fmt
 
 COMMAND = "infomin-augmentation"
 HELP = "InfoMin Aug: I_NCE and accuracy along a ladder of augmentation, from none to the InfoMin recipe"
@@ -143,13 +143,11 @@ def plot(points: list[dict], random_init: dict | None, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .reverse_u import _err
-
     fig, ax = plt.subplots(figsize=(6, 4.4))
     x = [p["metrics"]["i_nce"]["mean"] for p in points]
     y = [p["metrics"]["digit_acc"]["mean"] for p in points]
-    ax.errorbar(x, y, xerr=[_err(p["metrics"]["i_nce"]) for p in points],
-                yerr=[_err(p["metrics"]["digit_acc"]) for p in points], marker="o", capsize=3, label="trained")
+    ax.errorbar(x, y, xerr=[error_bar(p["metrics"]["i_nce"]) for p in points],
+                yerr=[error_bar(p["metrics"]["digit_acc"]) for p in points], marker="o", capsize=3, label="trained")
     for p, xi, yi in zip(points, x, y):
         ax.annotate(p["label"], (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
     if random_init:

@@ -11,7 +11,7 @@ verdict on paired seed differences, and is also checked on the paper's own numbe
 from __future__ import annotations
 
 from . import stats
-from .results import Experiment, add_common_arguments, fmt
+from .results import Experiment, add_common_arguments, error_bar, fmt
 
 COMMAND = "infomin-factors"
 HELP = "InfoMin Table 1: one contrastive encoder per set of shared factors, every factor probed, over seeds"
@@ -186,7 +186,7 @@ def plot(per_seed: dict, path) -> None:
               "digit localisation error (px)")
     for ax, metric, title in zip(axes, METRICS, titles):
         summaries = [stats.summarize(per_seed[n][metric]) for n in names]
-        err = [s["ci95"] if s["ci95"] == s["ci95"] and s["ci95"] != float("inf") else 0 for s in summaries]
+        err = [error_bar(s) for s in summaries]
         ax.barh(names, [s["mean"] for s in summaries], xerr=err, color="tab:blue", capsize=3)
         paper = [PAPER_TABLE1.get(n, (None,) * 3)[METRICS.index(metric)] for n in names]
         ax.scatter([p for p in paper if p is not None], [n for n, p in zip(names, paper) if p is not None],

@@ -45,6 +45,12 @@ def fmt(summary: dict, digits: int = 1) -> str:
     return f"{summary['mean']:.{digits}f} ± {summary['ci95']:.{digits}f}"
 
 
+def error_bar(summary: dict) -> float:
+    """The 95% half-width to draw as an error bar (0 where one seed gives no interval)."""
+    ci = summary["ci95"]
+    return ci if ci is not None and math.isfinite(ci) else 0.0
+
+
 class Experiment:
     def __init__(self, name: str, args, total_runs: int, echo=partial(print, flush=True)):
         if args.seeds < 1:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 
-from .results import Experiment, add_common_arguments, fmt
+from .results import Experiment, add_common_arguments, error_bar, fmt
 from . import stats
 
 COMMAND = "reverse-u"
@@ -138,10 +138,9 @@ def settings_from(args) -> dict:
     if s["image_size"] != DEFAULT["image_size"]:  # keep the digit and patch in proportion
         s["digit_size"] = round(s["image_size"] * DEFAULT["digit_size"] / DEFAULT["image_size"])
         s["patch_size"] = round(s["image_size"] * DEFAULT["patch_size"] / DEFAULT["image_size"])
-    for key in ("train_steps", "nce_steps", "nce_seeds", "k"):
-        value = s.get(key, getattr(args, key, None))
-        if value is not None and value < 1:
-            raise ValueError(f"--{key.replace('_', '-')} must be at least 1, got {value}")
+    for key in ("train_steps", "nce_steps", "nce_seeds"):
+        if s[key] < 1:
+            raise ValueError(f"--{key.replace('_', '-')} must be at least 1, got {s[key]}")
     if args.k < 2:
         raise ValueError(f"--k must be at least 2, got {args.k}")
     if s["train_steps"] < 10:
@@ -270,13 +269,13 @@ def plot(points: list[dict], references: dict, path) -> None:
     for ax, arm in zip(axes[0], arms):
         pts = [p for p in points if p["arm"] == arm]
         x = [p["metrics"]["i_nce"]["mean"] for p in pts]
-        xerr = [_err(p["metrics"]["i_nce"]) for p in pts]
+        xerr = [error_bar(p["metrics"]["i_nce"]) for p in pts]
         for target, colour in (("digit", "tab:blue"), ("background", "tab:orange")):
             key = f"{target}_acc"
             if key not in pts[0]["metrics"]:
                 continue
             y = [p["metrics"][key]["mean"] for p in pts]
-            ax.errorbar(x, y, xerr=xerr, yerr=[_err(p["metrics"][key]) for p in pts], marker="o", capsize=3,
+            ax.errorbar(x, y, xerr=xerr, yerr=[error_bar(p["metrics"][key]) for p in pts], marker="o", capsize=3,
                         color=colour, label=f"{target} (trained)")
             if arm in references:  # measured after the knob's points
                 ax.axhline(references[arm][key]["mean"], color=colour, ls="--", lw=1,
@@ -293,10 +292,6 @@ def plot(points: list[dict], references: dict, path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def _err(summary: dict) -> float:
-    return summary["ci95"] if summary["ci95"] is not None and math.isfinite(summary["ci95"]) else 0.0
 
 
 def run(args) -> int:

@@ -22,25 +22,12 @@ def train_supervised_digit(cfg: dict, steps: int, seed: int = 0) -> Encoder:
     torch.manual_seed(seed)
     dataset = build_dataset(cfg, "train")
     encoder = Encoder.from_config(cfg)
-    model = torch.nn.Sequential(encoder.backbone, torch.nn.LazyLinear(10))
-    with torch.no_grad():
-        model(torch.zeros(2, 3, dataset.image_size, dataset.image_size))  # materialise the head
-    o = cfg["optim"]
-    opt = build_optimizer(model, o["name"], o["lr"], o["weight_decay"], o["momentum"])
-    warmup = min(o["warmup_steps"], steps // 2)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, warmup, steps))
-    g = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(steps):
-        idx = torch.randint(len(dataset), (o["batch_size"],), generator=g)
-        frames = dataset.draw(idx, g)
-        x = encoder.preprocess(dataset.render(frames))
-        loss = F.cross_entropy(model(x), dataset.factors(frames)["digit"])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-    return encoder.eval()
+
+    def batch(g):
+        frames = dataset.draw(torch.randint(len(dataset), (cfg["optim"]["batch_size"],), generator=g), g)
+        return encoder.preprocess(dataset.render(frames)), dataset.factors(frames)["digit"]
+
+    return _train_classifier(cfg, encoder, 10, dataset.image_size, steps, batch, seed)
 
 
 def train_supervised_labels(cfg: dict, images: torch.Tensor, labels: torch.Tensor, steps: int, batch_size: int,
@@ -55,11 +42,24 @@ def train_supervised_labels(cfg: dict, images: torch.Tensor, labels: torch.Tenso
     torch.manual_seed(seed)
     encoder = Encoder.from_config(cfg)
     size = images.shape[-1]
-    model = torch.nn.Sequential(encoder.backbone, torch.nn.LazyLinear(int(labels.max()) + 1))
-    with torch.no_grad():
-        model(torch.zeros(2, 3, size, size))  # materialise the head
     recipe = Recipe([ResizedCrop(size, scale=(cfg["views"]["min_scale"], 1.0))], encoder.mean.flatten().tolist(),
                     encoder.std.flatten().tolist())
+
+    def batch(g):
+        idx = torch.randint(len(images), (batch_size,), generator=g)
+        return recipe(images[idx], g)[0], labels[idx]
+
+    return _train_classifier(cfg, encoder, int(labels.max()) + 1, size, steps, batch, seed)
+
+
+def _train_classifier(cfg: dict, encoder: Encoder, num_classes: int, size: int, steps: int, next_batch,
+                      seed: int) -> Encoder:
+    """``steps`` AdamW (``cfg``'s optimiser) steps of cross-entropy through a linear head on
+    ``encoder``'s backbone, batches from ``next_batch(generator) -> (x, y)``, with the run
+    config's warm-up + cosine schedule."""
+    model = torch.nn.Sequential(encoder.backbone, torch.nn.LazyLinear(num_classes))
+    with torch.no_grad():
+        model(torch.zeros(2, 3, size, size))  # materialise the head
     o = cfg["optim"]
     opt = build_optimizer(model, o["name"], o["lr"], o["weight_decay"], o["momentum"])
     warmup = min(o["warmup_steps"], steps // 2)
@@ -67,9 +67,8 @@ def train_supervised_labels(cfg: dict, images: torch.Tensor, labels: torch.Tenso
     g = torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(steps):
-        idx = torch.randint(len(images), (batch_size,), generator=g)
-        x, _ = recipe(images[idx], g)
-        loss = F.cross_entropy(model(x), labels[idx])
+        x, y = next_batch(g)
+        loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
