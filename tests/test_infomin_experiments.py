@@ -125,7 +125,10 @@ def test_table1_pattern_verdicts_follow_paired_intervals():
 def test_infomin_factors_writes_rows_claims_and_plot(tmp_path, monkeypatch):
     from mvssl.experiments import infomin_factors
 
-    def fake_measure(exp, steps, image_size, on_row=None):
+    seen_frames = []
+
+    def fake_measure(exp, steps, image_size, on_row=None, frames=None):
+        seen_frames.append(frames)
         per_seed = _table1_per_seed()
         runs = {row: [f"encoders/{row}-seed{s}" for s in range(3)] for row in per_seed}
         on_row(per_seed, runs)
@@ -142,6 +145,23 @@ def test_infomin_factors_writes_rows_claims_and_plot(tmp_path, monkeypatch):
     assert "16.8" in md and "infomin.factors/background-overwhelms-digit" in md
     with pytest.raises(ValueError, match="--steps"):
         infomin_factors.run(parser.parse_args(["--steps", "3", "--out", str(tmp_path / "t2")]))
+    # the sequence setting: clip views, its own claim ids and default steps
+    assert infomin_factors.run(parser.parse_args(["--sequence", "--frames", "4", "--out", str(tmp_path / "seq")])) == 0
+    assert seen_frames == [None, 4]
+    data = json.loads((tmp_path / "seq" / "results.json").read_text())
+    assert data["steps"] == infomin_factors.SEQUENCE_STEPS and data["sequence_frames"] == 4
+    assert all(c["id"].startswith("infomin.factors-sequence/") for c in data["claims"])
+    with pytest.raises(ValueError, match="--frames"):
+        infomin_factors.run(parser.parse_args(["--sequence", "--frames", "0", "--out", str(tmp_path / "t3")]))
+
+
+def test_sequence_config_trains_clip_views_with_clip_simclr():
+    from mvssl.config import resolve
+    from mvssl.experiments.infomin_factors import encoder_config
+
+    cfg = resolve(encoder_config(("position",), 100, 0, 16, frames=3))
+    assert cfg["method"]["name"] == "clip-simclr" and cfg["views"]["name"] == "clip"
+    assert cfg["views"]["frames"] == 3 and cfg["views"]["shared"] == ["position"]
 
 
 @pytest.mark.parametrize("knob", list(reverse_u.KNOBS))

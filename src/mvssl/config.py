@@ -53,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
         "branches": "both",  # compose: augment one branch (the other is the image itself) or both
         "patch_size": 12,  # patches: side of the two patches cut from each image (InfoMin Fig. 3)
         "patch_distance": 0.0,  # patches: pixels between the two patch centres
+        "frames": 3,  # clip: frames of the moving digit in view 1 (method clip-simclr; InfoMin Fig. 4)
     },
     "backbone": {"name": "convnet", "width": 16, "cifar_stem": True},
     "optim": {
@@ -99,7 +100,7 @@ CHOICES = {
     ("data", "backgrounds"): ("photos", "stl10", "noise", "black"),
     ("data", "digit_colors"): ("white", "warm"),
     ("views", "name"): ("factor-shared", "simclr", "byol", "multicrop", "crop", "infomin", "patches", "looc",
-                        "looc-pair", "compose"),
+                        "looc-pair", "compose", "clip"),
     ("views", "branches"): ("one", "both"),
     ("views", "augment"): ("none", "simclr"),
     ("backbone", "name"): ("convnet", "resnet18", "resnet34", "resnet50"),
@@ -129,7 +130,7 @@ DERIVED = {
 DATA_KEYS = {"cmnist": ("digit_size", "digits", "backgrounds", "root", "download", "seed"),
              "cifar10": ("root", "download"), "cifar100": ("root", "download"), "stl10": ("root", "download"),
              "folder": ("root", "strict"), "shapes": ()}
-VIEW_KEYS = {"factor-shared": ("shared", "augment"), "simclr": ("strength", "min_scale", "n_views"),
+VIEW_KEYS = {"factor-shared": ("shared", "augment"), "clip": ("shared", "frames"), "simclr": ("strength", "min_scale", "n_views"),
              "byol": (), "crop": ("min_scale", "n_views"), "infomin": ("min_scale", "n_views"),
              "patches": ("patch_size", "patch_distance"), "looc": ("augmentations", "min_scale"),
              "looc-pair": ("augmentations", "min_scale"), "compose": ("compose", "branches", "strength", "min_scale"),
@@ -281,6 +282,7 @@ def _validate(cfg: dict) -> None:
     if cfg["views"]["name"] == "factor-shared" and d["dataset"] != "cmnist":
         raise ConfigError(f"views.name: factor-shared views need data.dataset cmnist (got {d['dataset']!r}); "
                           "use an augmentation recipe such as --views.name simclr")
+    _validate_clip(cfg)
     if cfg["views"]["name"] == "factor-shared" and cfg["views"]["n_views"] != 2:
         raise ConfigError("views.n_views: factor-shared views come in pairs; set it to 2")
     if not 0 < cfg["views"]["min_scale"] <= 1:
@@ -401,6 +403,18 @@ def _validate_looc(cfg: dict) -> None:
         raise ConfigError(f"views.name {v['name']!r} with method {cfg['method']['name']!r}: method looc takes "
                           "--views.name looc (leave-one-out views), and only it does; other methods can use "
                           "the same augmentations with --views.name looc-pair")
+
+
+def _validate_clip(cfg: dict) -> None:
+    """Clip views (a moving-digit clip against a frame) are for method clip-simclr, and only they are."""
+    v = cfg["views"]
+    if (cfg["method"]["name"] == "clip-simclr") != (v["name"] == "clip"):
+        raise ConfigError(f"views.name {v['name']!r} with method {cfg['method']['name']!r}: method clip-simclr "
+                          "takes --views.name clip (a clip of frames against one frame), and only it does")
+    if v["name"] == "clip" and cfg["data"]["dataset"] != "cmnist":
+        raise ConfigError(f"views.name: clip views need data.dataset cmnist (got {cfg['data']['dataset']!r})")
+    if isinstance(v["frames"], bool) or not isinstance(v["frames"], int) or not 1 <= v["frames"] <= 16:
+        raise ConfigError(f"views.frames: expected a whole number of frames in 1..16, got {v['frames']!r}")
 
 
 def _validate_compose(v: dict) -> None:

@@ -143,6 +143,11 @@ class ColorfulMovingMNIST:
         factors (shared by every pair) or maps factors to the probability that a pair shares
         them, drawn per pair (see :func:`share_probabilities`).
         """
+        first, other, _ = self._pair(indices, shared, generator)
+        return first, other
+
+    def _pair(self, indices: torch.Tensor, shared, generator: torch.Generator):
+        """``pair`` and the [n] bool mask of the pairs that share the position."""
         probs = share_probabilities(shared)
         first = self.draw(indices, generator)
         other = self.draw(indices, generator)
@@ -161,8 +166,9 @@ class ColorfulMovingMNIST:
         bg = shares("background")
         other.background_index = torch.where(bg, first.background_index, other.background_index)
         other.crop = torch.where(bg[:, None], first.crop, other.crop)
-        other.position = torch.where(shares("position")[:, None], first.position, other.position)
-        return first, other
+        same_position = shares("position")
+        other.position = torch.where(same_position[:, None], first.position, other.position)
+        return first, other, same_position
 
     # ---------------------------------------------------------------- rendering
     def render(self, f: FrameFactors) -> torch.Tensor:
@@ -198,6 +204,20 @@ class ColorfulMovingMNIST:
         f = self._frames if indices is None else self._frames.index(indices)
         return self.render(f), self.factors(f)
 
+    def _velocities(self, n: int, g: torch.Generator) -> torch.Tensor:
+        """[n, 2] per-frame steps of a moving digit: each of dy, dx in {-3..3} but never 0."""
+        velocity = torch.randint(-3, 4, (n, 2), generator=g, device=g.device).to(self.device)
+        velocity[velocity == 0] = 1
+        return velocity
+
+    def _bounce(self, start: torch.Tensor, velocity: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Positions at times ``t`` of digits starting at ``start`` [..., 2] with ``velocity``
+        [..., 2], bouncing off the frame's edges (the unfolded path reflected into [0, span])."""
+        span = self.max_position
+        period = 2 * max(span, 1)
+        raw = (start + t * velocity).remainder(period)
+        return torch.where(raw > span, period - raw, raw)
+
     def sequence(self, index: int, length: int = 20, generator: torch.Generator | None = None):
         """A moving-digit clip: digit ``index`` bounces across a fixed background crop.
 
@@ -205,17 +225,29 @@ class ColorfulMovingMNIST:
         """
         g = generator or torch.Generator().manual_seed(self.seed * 7919 + index)
         start = self.draw(torch.tensor([index], device=self.device), g)
-        velocity = torch.randint(-3, 4, (2,), generator=g, device=g.device).to(self.device)
-        velocity[velocity == 0] = 1
-        span = self.max_position
+        velocity = self._velocities(1, g)
         t = torch.arange(length, device=self.device)[:, None]
-        raw = start.position + t * velocity  # unfold the bounce: reflect into [0, span]
-        period = 2 * max(span, 1)
-        raw = raw.remainder(period)
-        pos = torch.where(raw > span, period - raw, raw)
+        pos = self._bounce(start.position, velocity, t)
         f = FrameFactors(start.digit_index.expand(length), start.background_index.expand(length),
                          start.crop.expand(length, 2), pos)
         return self.render(f), self.factors(f)
+
+    def clip_pair(self, indices: torch.Tensor, shared, frames: int,
+                  generator: torch.Generator) -> tuple[list[FrameFactors], FrameFactors]:
+        """InfoMin's sequence setting (Fig. 4): view 1 is a clip x_1..x_k of ``frames`` frames
+        in which digit instance ``indices[b]`` moves over a fixed background crop; view 2 is
+        one frame that shares the factors in ``shared`` with the clip's *next* frame x_{k+1}
+        (its digit instance, its background crop, or the position the digit moves on to, which
+        the clip predicts from the motion) and draws the rest afresh, as ``pair`` does."""
+        if frames < 1:
+            raise ValueError(f"a clip needs at least one frame, got {frames}")
+        start, second, same_position = self._pair(indices, shared, generator)
+        velocity = self._velocities(len(indices), generator)
+        clip = [FrameFactors(start.digit_index, start.background_index, start.crop,
+                             self._bounce(start.position, velocity, t)) for t in range(frames)]
+        next_position = self._bounce(start.position, velocity, frames)
+        second.position = torch.where(same_position[:, None], next_position, second.position)
+        return clip, second
 
     # ---------------------------------------------------------------- dataset protocol
     def __len__(self) -> int:

@@ -7,6 +7,10 @@ For each set of shared factors, SimCLR encoders (several seeds) are trained with
 supervised reference (same architecture, digit cross-entropy, ``supervised.py``) and
 random-init encoders are probed the same way. Each of the paper's patterns is a computed
 verdict on paired seed differences, and is also checked on the paper's own numbers.
+
+``--sequence`` is the paper's own setting (Fig. 4): view 1 is a clip of ``--frames`` frames of
+the moving digit, view 2 one frame sharing the factors with the clip's next frame
+(``views.name clip``, method ``clip-simclr``); the frame encoder is probed the same way.
 """
 from __future__ import annotations
 
@@ -28,8 +32,11 @@ PAPER_TABLE1 = {
 METRICS = ("digit_error_pct", "background_error_pct", "position_error_px")
 METRIC_NAMES = {"digit_error_pct": "digit err %", "background_error_pct": "bkgd err %",
                 "position_error_px": "loc err px"}
-DEFAULT = {"steps": 1500, "image_size": 16, "digit_size": 12}
+DEFAULT = {"steps": 1500, "image_size": 16, "digit_size": 12, "frames": 3}
 QUICK = {"steps": 30}
+# the sequence setting reads frames + 1 frames per sample (2 for frame pairs): at equal steps it
+# costs about (frames + 1) / 2 times as much; its default steps keep it inside its own budget
+SEQUENCE_STEPS = 1000
 
 
 def label(shared) -> str:
@@ -38,6 +45,10 @@ def label(shared) -> str:
 
 SINGLES = ["digit", "background", "position"]
 WITH_BACKGROUND = [label(s) for s in FACTOR_SETS if "background" in s]
+
+
+def claim_prefix(sequence: bool) -> str:
+    return "infomin.factors-sequence" if sequence else "infomin.factors"
 
 
 def patterns(has_supervised: bool = True) -> list[tuple[str, str, list[tuple[str, str, str]]]]:
@@ -72,7 +83,7 @@ def check_patterns(table: dict[str, tuple[float, float, float]]) -> dict[str, bo
             for _, statement, parts in patterns(SUPERVISED in table)}
 
 
-def pattern_claims(per_seed: dict[str, dict[str, list[float]]]) -> list[dict]:
+def pattern_claims(per_seed: dict[str, dict[str, list[float]]], prefix: str = "infomin.factors") -> list[dict]:
     """Each pattern as a computed verdict on paired seed differences."""
     paper = check_patterns(PAPER_TABLE1)
     claims = []
@@ -80,7 +91,7 @@ def pattern_claims(per_seed: dict[str, dict[str, list[float]]]) -> list[dict]:
         diffs = [stats.difference(per_seed[hi][m], per_seed[lo][m]) for m, hi, lo in parts]
         unit = "px" if parts[0][0] == "position_error_px" else "points"
         evidence = "; ".join(f"{hi} - {lo}: {d['mean']:+.1f}" for (m, hi, lo), d in zip(parts, diffs))
-        c = stats.all_of(f"infomin.factors/{pid}", statement, diffs,
+        c = stats.all_of(f"{prefix}/{pid}", statement, diffs,
                          f"{evidence} ({'holds' if paper[statement] else 'fails'} in the paper's numbers)", unit=unit)
         claims.append(c)
     return claims
@@ -92,13 +103,22 @@ def add_arguments(p) -> None:
                    f"`mvssl train` budget; --quick {QUICK['steps']})")
     p.add_argument("--image-size", type=int, default=DEFAULT["image_size"],
                    help=f"frame side in px (default {DEFAULT['image_size']}; the digit is 3/4 of it)")
+    p.add_argument("--sequence", action="store_true",
+                   help="the paper's sequence setting: view 1 a clip of --frames frames of the moving digit, view 2 "
+                   f"a frame sharing factors with the clip's next frame (default steps {SEQUENCE_STEPS})")
+    p.add_argument("--frames", type=int, default=DEFAULT["frames"],
+                   help=f"--sequence: frames in the clip view (default {DEFAULT['frames']})")
 
 
-def encoder_config(shared, steps: int, seed: int, image_size: int) -> dict:
+def encoder_config(shared, steps: int, seed: int, image_size: int, frames: int | None = None) -> dict:
     """The default ``mvssl train`` config (SimCLR, ConvNet width 16, batch 128) with the views
-    sharing ``shared``, on frames of ``image_size`` px."""
+    sharing ``shared``, on frames of ``image_size`` px; with ``frames``, a clip of that many
+    frames against one frame (clip-simclr)."""
+    views = {"name": "factor-shared", "shared": list(shared)} if frames is None else \
+        {"name": "clip", "shared": list(shared), "frames": frames}
     return {"data": {"image_size": image_size, "digit_size": round(image_size * 3 / 4)},
-            "views": {"name": "factor-shared", "shared": list(shared)},
+            **({"method": {"name": "clip-simclr"}} if frames is not None else {}),
+            "views": views,
             "optim": {"warmup_steps": min(50, max(1, steps // 10))},
             "trainer": {"max_steps": steps, "seed": seed, "checkpoint_every": steps, "keep_checkpoints": 1},
             "eval": {"enabled": False}}
@@ -121,7 +141,7 @@ def train_supervised(exp: Experiment, cfg: dict, steps: int, seed: int, name: st
     return str(run_dir.relative_to(exp.out))
 
 
-def measure(exp: Experiment, steps: int, image_size: int, on_row=None) -> tuple[dict, dict]:
+def measure(exp: Experiment, steps: int, image_size: int, on_row=None, frames: int | None = None) -> tuple[dict, dict]:
     """{row: {metric: [per seed]}} and {row: [run folders]} for every factor set, the supervised
     and the random-init encoder."""
     import torch
@@ -130,7 +150,7 @@ def measure(exp: Experiment, steps: int, image_size: int, on_row=None) -> tuple[
     from ..encoder import Encoder, load
     from ..eval.probes import factor_probes, probe_frames
 
-    frames = probe_frames(resolve(encoder_config(("digit",), steps, 0, image_size))["data"])
+    probe_set = probe_frames(resolve(encoder_config(("digit",), steps, 0, image_size))["data"])
     per_seed, runs = {}, {}
 
     def record(row, seed, result, run=None):
@@ -142,21 +162,21 @@ def measure(exp: Experiment, steps: int, image_size: int, on_row=None) -> tuple[
 
     for shared in FACTOR_SETS:
         for seed in exp.seeds:
-            run, _ = exp.train(encoder_config(shared, steps, seed, image_size), f"shared-{'-'.join(sorted(shared))}-"
-                               f"seed{seed}")
-            record(label(shared), seed, factor_probes(load(exp.out / run), frames), run)
+            run, _ = exp.train(encoder_config(shared, steps, seed, image_size, frames),
+                               f"shared-{'-'.join(sorted(shared))}-seed{seed}")
+            record(label(shared), seed, factor_probes(load(exp.out / run), probe_set), run)
         if on_row:
             on_row(per_seed, runs)
     for seed in exp.seeds:
         cfg = encoder_config(("digit",), steps, seed, image_size)
         run = train_supervised(exp, cfg, steps, seed, f"supervised-seed{seed}")
-        record(SUPERVISED, seed, factor_probes(load(exp.out / run), frames), run)
+        record(SUPERVISED, seed, factor_probes(load(exp.out / run), probe_set), run)
         torch.manual_seed(seed)
-        record(RANDOM, seed, factor_probes(Encoder.from_config(resolve(cfg)).eval(), frames))
+        record(RANDOM, seed, factor_probes(Encoder.from_config(resolve(cfg)).eval(), probe_set))
     return per_seed, runs
 
 
-def table(per_seed: dict, steps: int, image_size: int, seeds: int) -> str:
+def table(per_seed: dict, steps: int, image_size: int, seeds: int, frames: int | None = None) -> str:
     from ..eval.report import markdown_table
 
     rows = []
@@ -169,12 +189,14 @@ def table(per_seed: dict, steps: int, image_size: int, seeds: int) -> str:
     rows.append(["chance", "90.0", "-", "90.0", "-", "-", "-"])
     headers = ["shared factors", "digit err % (ours)", "(paper)", "bkgd err % (ours)", "(paper)",
                "loc err px (ours)", "(paper)"]
+    views = "frame pairs" if frames is None else f"a clip of {frames} frames against the next frame (clip-simclr)"
     return (markdown_table(headers, rows) + f"\n\nOurs: {image_size} px frames ({round(image_size * 3 / 4)} px "
-            f"digits), {steps} SimCLR steps of batch 128 per encoder (supervised: the same steps of digit "
-            f"cross-entropy), mean ± 95% interval over {seeds} seeds; paper: 64 px frames, their schedule, one run.")
+            f"digits), views {views}, {steps} SimCLR steps of batch 128 per encoder (supervised: the same steps of "
+            f"digit cross-entropy), mean ± 95% interval over {seeds} seeds; paper: 64 px frames, their schedule, one "
+            "run.")
 
 
-def plot(per_seed: dict, path) -> None:
+def plot(per_seed: dict, path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -198,29 +220,34 @@ def plot(per_seed: dict, path) -> None:
         ax.invert_yaxis()
         ax.legend(fontsize=7)
     axes[0].set_ylabel("factors the views share")
-    fig.suptitle("InfoMin Table 1 on Colorful-Moving-MNIST: mean ± 95% interval over seeds")
+    fig.suptitle(f"{title}: mean ± 95% interval over seeds")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def run(args) -> int:
-    steps = args.steps if args.steps is not None else (QUICK["steps"] if args.quick else DEFAULT["steps"])
+    default_steps = SEQUENCE_STEPS if args.sequence else DEFAULT["steps"]
+    steps = args.steps if args.steps is not None else (QUICK["steps"] if args.quick else default_steps)
     if steps < 10:
         raise ValueError(f"--steps must be at least 10, got {steps}")
     if args.image_size < 8:
         raise ValueError(f"--image-size must be at least 8, got {args.image_size}")
+    if not 1 <= args.frames <= 16:
+        raise ValueError(f"--frames must be in 1..16, got {args.frames}")
+    frames = args.frames if args.sequence else None
     exp = Experiment(COMMAND, args, total_runs=(len(FACTOR_SETS) + 2) * args.seeds)
+    title = "InfoMin Table 1 on Colorful-Moving-MNIST" + (f", sequence setting ({frames}-frame clips)" if frames else "")
 
     def write(per_seed, runs, complete=False):
         points = [{"arm": row, "value": None, "metrics": {m: stats.summarize(v) for m, v in metrics.items()},
                    "runs": runs.get(row, [])} for row, metrics in per_seed.items()]
-        claims = pattern_claims(per_seed) if complete else []
-        plot(per_seed, exp.out / "infomin_factors.png")
-        exp.write(points, claims, table(per_seed, steps, args.image_size, len(exp.seeds)),
-                  "InfoMin Table 1 on Colorful-Moving-MNIST", extra={"paper_table1": PAPER_TABLE1, "steps": steps},
+        claims = pattern_claims(per_seed, claim_prefix(args.sequence)) if complete else []
+        plot(per_seed, exp.out / "infomin_factors.png", title)
+        exp.write(points, claims, table(per_seed, steps, args.image_size, len(exp.seeds), frames), title,
+                  extra={"paper_table1": PAPER_TABLE1, "steps": steps, "sequence_frames": frames},
                   plots=["infomin_factors.png"], complete=complete)
 
-    per_seed, runs = measure(exp, steps, args.image_size, on_row=write)
+    per_seed, runs = measure(exp, steps, args.image_size, on_row=write, frames=frames)
     write(per_seed, runs, complete=True)
     return 0

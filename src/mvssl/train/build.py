@@ -11,7 +11,7 @@ from ..data.datasets import LabelledImages, load_dataset
 from ..methods import METHODS
 from ..config import multicrop_sizes
 from ..nn import SplitEncoder, build_backbone
-from ..views import AugmentedViews, FactorSharedViews, byol, crop, infomin, multicrop, simclr
+from ..views import AugmentedViews, ClipViews, FactorSharedViews, byol, crop, infomin, multicrop, simclr
 from ..views.compositions import composition_views
 from ..views.looc import augmentation_recipe, looc_views
 from ..views.patches import PatchPairViews
@@ -37,6 +37,8 @@ def build_view_source(cfg: dict, dataset: ColorfulMovingMNIST):
     }
     if v["name"] == "factor-shared":
         return FactorSharedViews(dataset, v["shared"], make_recipe["simclr"]() if v["augment"] == "simclr" else None)
+    if v["name"] == "clip":
+        return ClipViews(dataset, v["shared"], v["frames"])
     if isinstance(dataset, LabelledImages):
         images, factors = dataset.train_images, {"label": dataset.train_labels}
     else:
@@ -106,6 +108,8 @@ def build_method(cfg: dict, num_samples: int | None = None) -> tuple[torch.nn.Mo
         kwargs["num_samples"] = num_samples
     if "augmentations" in wants:  # LooC: one embedding space per augmentation of its views
         kwargs["augmentations"] = list(cfg["views"]["augmentations"])
+    if "frames" in wants:  # clip-simclr: the clip view's length
+        kwargs["frames"] = cfg["views"]["frames"]
     if "backbone_factory" in wants:
         method = cls(backbone_factory(cfg), **kwargs)
         return method, method.feature_dim

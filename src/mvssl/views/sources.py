@@ -67,4 +67,22 @@ class FactorSharedViews:
         return views, self.dataset.factors(first)
 
 
-__all__ = ["AugmentedViews", "FactorSharedViews"]
+class ClipViews(FactorSharedViews):
+    """InfoMin's sequence setting (Fig. 4): view 1 a clip of ``frames`` frames of a moving
+    digit, stacked along channels (uint8 frames rendered, then normalised by ``recipe``:
+    [B, 3 * frames, H, W]); view 2 one frame sharing ``shared`` with the clip's next frame
+    (``ColorfulMovingMNIST.clip_pair``). The targets are view 2's factors: the frame an
+    encoder of single frames (and its online probe) sees."""
+
+    def __init__(self, dataset: ColorfulMovingMNIST, shared=("digit",), frames: int = 3):
+        super().__init__(dataset, shared)
+        self.frames = frames
+
+    def __call__(self, indices: torch.Tensor, generator: torch.Generator):
+        clip, second = self.dataset.clip_pair(indices, self.shared, self.frames, generator)
+        frames = [self.recipe(self.dataset.render(f), generator)[0] for f in clip]
+        views = [torch.cat(frames, 1), self.recipe(self.dataset.render(second), generator)[0]]
+        return views, self.dataset.factors(second)
+
+
+__all__ = ["AugmentedViews", "ClipViews", "FactorSharedViews"]
