@@ -210,6 +210,28 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, mon
                                              if v.is_floating_point())
 
 
+def test_deferred_nan_check_stops_at_the_next_logging_step_and_keeps_a_good_checkpoint(tmp_path, monkeypatch):
+    """The accelerator path (no host read of the loss per step), forced on the CPU: a NaN at
+    step 5 spoils the weights, the run stops at the next logging step, and the checkpoint
+    written in between is refused, so the last complete one still has finite weights."""
+    from mvssl.train.module import SSLModule
+
+    original_setup = SSLModule.setup
+
+    def setup(self, stage):
+        original_setup(self, stage)
+        self.deferred_checks = True
+
+    monkeypatch.setattr(SSLModule, "setup", setup)
+    nan_at(monkeypatch, {5})
+    # logging steps are the 4th and 8th; the check, not the step-8 checkpoint's refusal, stops the run
+    with pytest.raises(FloatingPointError, match="non-finite at a step up to 7"):
+        train(tiny(tmp_path, "deferred", log_every=4, checkpoint_every=4), echo=lambda *_: None)
+    path, state = latest_complete_checkpoint(tmp_path / "deferred", print)
+    assert state["global_step"] == 4 and all(v.isfinite().all() for v in state["state_dict"].values()
+                                             if v.is_floating_point())
+
+
 def test_nan_loss_with_skip_leaves_the_step_without_any_update(tmp_path, monkeypatch, caplog):
     snapshots = {}
 

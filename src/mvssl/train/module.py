@@ -72,6 +72,10 @@ class SSLModule(L.LightningModule):
         # the step's detached embeddings on logging steps, for the EmbeddingMonitor callback
         self.monitor_embeddings: list[torch.Tensor] | None = None
         self._skipping = False
+        # on an accelerator with on_nan stop, the loss's finiteness is kept on the device and read
+        # on logging steps only (reading it every step would stall the device's stream); set in setup
+        self.deferred_checks = False
+        self._non_finite_seen: torch.Tensor | None = None
         self._pending_rng: dict | None = None
         self._in_batch = False  # from on_train_batch_start until the step's row is about to be logged
 
@@ -79,6 +83,7 @@ class SSLModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         self.view_source.to(self.device)
         self.view_generator = torch.Generator(device=self.device)
+        self.deferred_checks = self.device.type != "cpu" and self.config["trainer"]["on_nan"] == "stop"
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         bad = [k for k, v in checkpoint["state_dict"].items() if v.is_floating_point() and not v.isfinite().all()]
@@ -130,9 +135,13 @@ class SSLModule(L.LightningModule):
         saved_buffers = self._snapshot_buffers() if t["on_nan"] == "skip" else None
         extras = {"indices": indices, "generator": self.view_generator}
         out = self.method(views, **{k: extras[k] for k in self.forward_extras})
-        value = float(out.loss.detach())
-        if not math.isfinite(value):
-            return self._non_finite(value, saved_buffers)
+        logging_step = (self.global_step + 1) % t["log_every"] == 0  # when Lightning logs
+        if self.deferred_checks:
+            self._check_finite_on_device(out.loss.detach(), logging_step)
+        else:
+            value = float(out.loss.detach())
+            if not math.isfinite(value):
+                return self._non_finite(value, saved_buffers)
         self._skipping, self.skips_in_a_row = False, 0
         loss = out.loss
         logs = {"train/loss": out.loss.detach(), "train/lr": self._scheduled_lr(),
@@ -142,12 +151,28 @@ class SSLModule(L.LightningModule):
             probe_loss = F.cross_entropy(logits, targets[self.probe_target])
             loss = loss + probe_loss
             logs["train/probe_acc"] = (logits.argmax(1) == targets[self.probe_target]).float().mean()
-        if out.embeddings and (self.global_step + 1) % t["log_every"] == 0:  # when Lightning logs
+        if out.embeddings and logging_step:
             self.monitor_embeddings = [e.detach() for e in out.embeddings[:2]]
         logs["train/skipped_steps"] = float(self.skipped_steps)
         self.log_dict(logs, prog_bar=False, on_step=True, sync_dist=False)
-        self.log("loss", out.loss.detach(), prog_bar=True, logger=False)
+        if logging_step or not self.deferred_checks:  # the bar's loss is read on the host: not every step there
+            self.log("loss", out.loss.detach(), prog_bar=True, logger=False)
         return loss
+
+    def _check_finite_on_device(self, loss: torch.Tensor, logging_step: bool) -> None:
+        """on_nan stop on an accelerator: remember on the device whether any loss since the last
+        check was non-finite, and stop on the next logging step. The weights a non-finite step
+        spoils are never saved (``on_save_checkpoint`` refuses them), so the last good checkpoint
+        is kept, as when the check is made every step."""
+        bad = ~torch.isfinite(loss)
+        self._non_finite_seen = bad if self._non_finite_seen is None else self._non_finite_seen | bad
+        if logging_step:
+            seen, self._non_finite_seen = bool(self._non_finite_seen), None  # the one host read
+            if seen:
+                raise FloatingPointError(
+                    f"the {self.config['method']['name']} loss was non-finite at a step up to {self.global_step}: "
+                    "training stopped; the last complete checkpoint is kept. Lower optim.lr, use trainer.precision "
+                    "32, or set trainer.on_nan skip (which checks every step).")
 
     def _scheduled_lr(self) -> float:
         """optim.lr times the schedule's factor at this step (groups with an lr scale move with it)."""
