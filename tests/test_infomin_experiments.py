@@ -172,3 +172,22 @@ def test_every_default_knob_value_is_a_valid_config(knob):
     for s in (dict(reverse_u.DEFAULT), {**reverse_u.DEFAULT, "image_size": 24, "digit_size": 18, "patch_size": 12}):
         for v in k.values + k.quick_values:
             resolve(reverse_u.encoder_config(k, v, s, 0))  # the farthest patch distance included
+
+
+def test_reverse_u_peak_is_judged_along_the_knob_not_along_noisy_i_nce():
+    """Three knob values whose I_NCE the critic cannot tell apart (noise around 0 puts the
+    middle value lowest): the peak test still takes the knob's ends as the ends."""
+    knob = reverse_u.KNOBS["shared-information"]
+
+    def point(value, nce, accs):
+        return {"arm": knob.name, "value": value, "label": knob.label(value),
+                "metrics": {"i_nce": {"mean": nce, "ci95": 0.01, "per_seed": [nce] * 3},
+                            "digit_acc": {"mean": sum(accs) / 3, "ci95": 1.0, "per_seed": accs}}}
+
+    points = [point(-1.0, 0.01, [17.0, 18.0, 17.5]), point(0.0, -0.02, [40.0, 42.0, 41.0]),
+              point(2.0, 2.5, [19.0, 20.0, 19.5])]
+    claim = reverse_u.peak_claim(knob, points)
+    assert claim["verdict"] == "supported" and "digit only" in claim["evidence"]
+    flat = [point(-1.0, 0.0, [17.0, 18.0, 17.5]), point(0.0, 0.0, [17.2, 18.1, 17.4]),
+            point(2.0, 2.5, [30.0, 31.0, 30.5])]
+    assert reverse_u.peak_claim(knob, flat)["verdict"] == "contradicted"
