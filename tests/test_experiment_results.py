@@ -86,7 +86,13 @@ def test_experiment_writes_results_json_and_md(tmp_path):
     assert "# Demo" in md and "demo.claim" in md and "Command:" in md
     with pytest.raises(FileExistsError, match="already holds results.json"):
         Experiment("demo", _args(tmp_path), total_runs=1)
-    Experiment("demo", _args(tmp_path, resume=True), total_runs=1)  # --resume may reuse it
+    resumed = Experiment("demo", _args(tmp_path, resume=True), total_runs=1)  # --resume may reuse it
+    resumed.write([point], [claim], "| t |\n|---|", "Demo")
+    again = json.loads((tmp_path / "exp" / "results.json").read_text())
+    first = data["wall_seconds"]
+    assert again["wall_seconds_attempts"][0] == pytest.approx(first) and len(again["wall_seconds_attempts"]) == 2
+    assert again["wall_seconds"] == pytest.approx(sum(again["wall_seconds_attempts"]))
+    assert "over 2 attempts" in (tmp_path / "exp" / "results.md").read_text()
 
 
 def test_experiment_refuses_bad_options(tmp_path):

@@ -69,6 +69,15 @@ class Experiment:
         self.command = "mvssl " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else f"mvssl experiment {name}"
         self.total, self.done_runs, self.started = max(1, total_runs), 0, time.perf_counter()
         self.resume = bool(args.resume)
+        self.earlier_walls = self._earlier_walls() if self.resume else []
+
+    def _earlier_walls(self) -> list[float]:
+        """Wall times of the earlier attempts of a resumed experiment (from its results.json)."""
+        try:
+            earlier = json.loads((self.out / RESULTS_JSON).read_text())
+        except (OSError, ValueError):
+            return []
+        return list(earlier.get("wall_seconds_attempts") or [earlier.get("wall_seconds", 0.0)])
 
     # --- progress -------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -111,9 +120,11 @@ class Experiment:
         finish (``complete=False``) so that a run cut off later keeps what it measured."""
         for c in claims:
             c["quick"] = self.quick
-        wall = self.elapsed()
+        attempts = self.earlier_walls + [self.elapsed()]
+        wall = sum(attempts)
         data = {"experiment": self.name, "command": self.command, "quick": self.quick, "complete": complete,
-                "wall_seconds": wall, "machine": machine_description(), "seeds": self.seeds,
+                "wall_seconds": wall, "wall_seconds_attempts": attempts, "machine": machine_description(),
+                "seeds": self.seeds,
                 "points": points, "claims": claims, **(extra or {})}
         tmp = self.out / (RESULTS_JSON + ".tmp")
         tmp.write_text(json.dumps(_finite(data), indent=2, default=_json_default))
@@ -122,7 +133,10 @@ class Experiment:
         quick = ("\n\n**Quick mode**: a smoke run; its verdicts are not results.\n" if self.quick else "")
         images = "".join(f"\n\n![{p}]({p})" for p in plots)
         text = (f"# {title}\n{status}{quick}\n{markdown}\n\n## Verdicts\n\n{claims_table(claims)}{images}\n\n"
-                f"## Budget\n\nWall time {wall:.0f} s ({wall / 60:.1f} min), seeds {self.seeds}, "
+                f"## Budget\n\nWall time {wall:.0f} s ({wall / 60:.1f} min)"
+                + (f" over {len(attempts)} attempts ({' + '.join(f'{a:.0f} s' for a in attempts)}; a resumed attempt "
+                   "reuses the finished encoders and measures the rest)" if len(attempts) > 1 else "")
+                + f", seeds {self.seeds}, "
                 f"machine: {data['machine']}.\n\nCommand: `{self.command}`\n")
         (self.out / RESULTS_MD).write_text(text)
         if complete:
