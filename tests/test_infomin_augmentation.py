@@ -29,7 +29,7 @@ def test_every_rung_builds_views_and_the_first_shares_every_pixel():
 
 
 def _point(i, nce, acc):
-    return {"label": f"r{i}", "ops": [], "metrics": {"i_nce": stats.summarize(nce), "digit_acc": stats.summarize(acc)}}
+    return {"label": f"r{i}", "value": i, "ops": [], "metrics": {"i_nce": stats.summarize(nce), "digit_acc": stats.summarize(acc)}}
 
 
 def test_ladder_verdicts():
@@ -43,6 +43,12 @@ def test_ladder_verdicts():
     points[3] = _point(3, [1.5, 1.6, 1.4], [60, 61, 62])  # I_NCE rises again, accuracy keeps climbing
     claims = {c["id"]: c for c in aug.ladder_claims(points)}
     assert claims["infomin.augmentation/lower-nce"]["verdict"] == "contradicted"
+    # the turning point is judged along the ladder: rungs whose I_NCE the critic cannot tell apart
+    # (noise puts the peak rung last in I_NCE order) still have the ladder's ends as their ends
+    noisy = [_point(0, [3.0, 3.1, 2.9], [20, 21, 22]), _point(1, [0.1, 0.12, 0.08], [50, 52, 51]),
+             _point(2, [0.12, 0.14, 0.1], [40, 41, 42])]
+    turn = {c["id"]: c for c in aug.ladder_claims(noisy)}["infomin.augmentation/turning-point"]
+    assert turn["verdict"] == "supported" and "'r1'" in turn["evidence"]
 
 
 @pytest.mark.parametrize("argv, message", [(["--seeds", "0"], "--seeds"), (["--train-steps", "3"], "--train-steps"),

@@ -115,12 +115,16 @@ def ladder_claims(points: list[dict]) -> list[dict]:
                     f"vs {points[0]['metrics']['i_nce']['mean']:.2f} nats (both must hold)", unit="points")
     c["verdict"] = stats.all_of("", "", [gain, lower], "")["verdict"]
     claims.append(c)
-    turn = stats.peak([p["metrics"]["i_nce"]["mean"] for p in points], acc)
+    # along the ladder (each rung adds an augmentation), not by I_NCE: neighbouring rungs' I_NCE can
+    # lie within the critics' noise of each other, and ordering by it would pick the ends at random
+    turn = stats.peak([p["value"] for p in points], acc)
     c = stats.claim("infomin.augmentation/turning-point",
                     "a turning point is reached: an intermediate rung beats both the weakest and the strongest",
                     {"mean": turn["effect"], "ci95": turn["ci95"]},
-                    f"best intermediate rung by I_NCE order: '{names[turn['best_index']]}'; the paper reports it "
-                    "may not have reached one", unit="points")
+                    f"best intermediate rung: '{names[turn['best_index']]}' "
+                    f"({fmt(points[turn['best_index']]['metrics']['digit_acc'])}%), minus none "
+                    f"{turn['vs_low_end']['mean']:+.1f}, minus '{names[-1]}' {turn['vs_high_end']['mean']:+.1f} points; "
+                    "the paper reports it may not have reached one", unit="points")
     c["verdict"] = turn["verdict"]
     return claims + [c]
 
