@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Rewrite the README's claims table from the measured experiment outputs kept in docs/*_results,
+# each claim linked to its experiment's docs page.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mvssl experiment report docs/reverse_u_results docs/infomin_factors_results docs/infomin_factors_sequence_results \
+  docs/infomin_augmentation_results docs/looc_results docs/simclr_head_results --readme README.md \
+  --docs reverse-u=docs/reverse_u.md infomin-factors=docs/infomin_factors.md \
+  infomin-augmentation=docs/infomin_augmentation.md looc=docs/looc.md simclr-head=docs/simclr_head.md
