@@ -1,6 +1,8 @@
 """The streaming data path (data.in_memory false): the same batches and the same trained
 weights as the in-memory path, whatever the number of decoding workers; unreadable files
 replaced and counted; data.in_memory auto by the memory budget."""
+import shutil
+
 import pytest
 import torch
 
@@ -98,3 +100,20 @@ def test_streamed_run_counts_unreadable_files_and_strict_fails_naming_one(tmp_pa
     cfg["trainer"]["name"], cfg["data"]["strict"] = "strict", True
     with pytest.raises(ValueError, match=r"unreadable image .*broken\d.png"):
         train(cfg, echo=quiet)
+
+
+def test_a_streamed_run_resumed_mid_epoch_ends_bitwise_equal_to_an_uninterrupted_one(folder, tmp_path):
+    cfg = tiny_run(folder, tmp_path, "whole", steps=6, in_memory=False, workers=2)
+    cfg["optim"]["batch_size"] = 8  # 3 batches an epoch: step 4 is the 2nd batch of the 2nd epoch
+    cfg["trainer"]["checkpoint_every"] = 4
+    reference, _ = train(cfg, echo=quiet)
+    run_dir = tmp_path / "resumed"
+    shutil.copytree(reference, run_dir)
+    for name in ("last.ckpt", "step0000006.ckpt"):
+        (run_dir / "checkpoints" / name).unlink()
+    (run_dir / "encoder.pt").unlink()
+    messages = []
+    train({"data": {"workers": 0}}, echo=messages.append, resume=run_dir)  # the workers may change on resume
+    assert any("(step 4)" in m for m in messages)
+    a, b = weights(reference), weights(run_dir)
+    assert all(torch.equal(a[k], b[k]) for k in a)
