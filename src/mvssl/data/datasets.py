@@ -101,16 +101,19 @@ def folder_files(root: Path, classes: list[str], size: int) -> FolderFiles:
     return FolderFiles([path for path, _ in items], torch.tensor([y for _, y in items], dtype=torch.int64), size)
 
 
+def _check_not_empty(files: FolderFiles, root: Path) -> None:
+    if not len(files):
+        from torchvision.datasets.folder import IMG_EXTENSIONS
+
+        raise ValueError(f"no images under {root} (looked for {', '.join(IMG_EXTENSIONS)} in its class folders)")
+
+
 def _without_empty_classes(train: FolderFiles, test: FolderFiles, classes: list[str], root: Path):
     """Classes with no training image are left out (with a warning), the rest renumbered."""
     counts = torch.bincount(train.labels, minlength=len(classes))
     empty = [c for c, n in zip(classes, counts.tolist()) if n == 0]
     if not empty:
         return train, test, classes
-    if len(empty) == len(classes):
-        from torchvision.datasets.folder import IMG_EXTENSIONS
-
-        raise ValueError(f"no images under {root} (looked for {', '.join(IMG_EXTENSIONS)} in its class folders)")
     warnings.warn(f"image folder {root}: class(es) {', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''} have no "
                   f"images and are left out ({len(classes) - len(empty)} classes remain)", stacklevel=3)
     new = torch.cumsum(counts > 0, 0) - 1
@@ -137,9 +140,11 @@ def image_folder_files(root: str, image_size: int, classes_file: str | None = No
     if (root_path / "train").is_dir() and test_dir is not None:
         classes = folder_classes(root_path / "train", classes_file)
         train, test = folder_files(root_path / "train", classes, image_size), folder_files(test_dir, classes, image_size)
+        _check_not_empty(train, root_path / "train")
     else:
         classes = folder_classes(root_path, classes_file)
         files = folder_files(root_path, classes, image_size)
+        _check_not_empty(files, root_path)
         fit, held_out = validation_split(len(files), files.labels, fraction=test_fraction, seed=seed)
         train, test = files.subset(fit), files.subset(held_out)
     train, test, classes = _without_empty_classes(train, test, classes, root_path)

@@ -29,10 +29,13 @@ class DatasetSpec:
     root: str = "data"
     image_size: int | None = None
     target: str = "digit"  # cmnist only
+    classes_file: str | None = None  # folder only
 
-    def load(self, encoder: Encoder, download: bool = False, strict: bool = False) -> LabelledImages:
+    def load(self, encoder: Encoder, download: bool = False, strict: bool = False, in_memory=True,
+             memory_budget_gb: float | None = None) -> LabelledImages | FileSplits:
         size = self.image_size or (encoder.image_size if self.name == "folder" else None)
-        return load_dataset(self.name, self.root, size, download, strict, encoder.config.get("data"), self.target)
+        return load_dataset(self.name, self.root, size, download, strict, encoder.config.get("data"), self.target,
+                            in_memory=in_memory, memory_budget_gb=memory_budget_gb, classes_file=self.classes_file)
 
     def describe(self, encoder: Encoder) -> dict:
         spec = asdict(self)
@@ -42,6 +45,10 @@ class DatasetSpec:
         else:
             spec.pop("target")
             spec["root"] = str(Path(self.root).resolve())
+        if self.classes_file is None:  # the key of features cached before the option existed
+            spec.pop("classes_file")
+        else:
+            spec["classes_file"] = str(Path(self.classes_file).resolve())
         return spec
 
 
@@ -89,13 +96,15 @@ def embed_dataset(encoder: Encoder, data: LabelledImages | FileSplits, batch_siz
 
 
 def cached_features(encoder: Encoder, spec: DatasetSpec, cache_dir: Path | None,
-                    load_images: Callable[[], LabelledImages], batch_size: int = 500) -> dict:
+                    load_images: Callable[[], LabelledImages | FileSplits], batch_size: int = 500,
+                    workers: int = 0) -> dict:
     """Features ``{train_x, train_y, test_x, test_y, classes, skipped, cache}``: read from the
-    cache when present, else embedded from ``load_images()`` and written there."""
+    cache when present, else embedded from ``load_images()`` (streamed ones by ``workers``)
+    and written there."""
     path = cache_path(encoder, spec, cache_dir) if cache_dir is not None else None
     if path is not None and path.exists():
         return {**safe_torch_load(path), "cache": str(path)}
-    feats = embed_dataset(encoder, load_images(), batch_size)
+    feats = embed_dataset(encoder, load_images(), batch_size, workers)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_atomic(feats, path)
