@@ -1,7 +1,7 @@
 """The data path, in memory against streamed from disk, on generated JPEG folders:
 
-- peak resident memory of a short ``mvssl train`` (a subprocess; its ``ru_maxrss`` from
-  ``wait4``) on folders of, by default, 5,000 and 40,000 images, with ``data.in_memory``
+- peak resident memory of a short ``mvssl train`` (a subprocess; its ``VmHWM``, read until
+  it exits) on folders of, by default, 5,000 and 40,000 images, with ``data.in_memory``
   true and false: the in-memory run holds every decoded image, the streamed one a few batches;
 - images/s of the data path with the views engine (a batch of images, then its views), in
   memory and streamed with 0, 1 and 2 decoding workers, in interleaved rounds beside a
@@ -58,18 +58,29 @@ def train_command(root: Path, out: Path, args, in_memory: bool) -> list[str]:
             "--trainer.progress", "false", "--trainer.out_dir", str(out), "--trainer.accelerator", "cpu"]
 
 
-def peak_rss_of(command: list[str]) -> tuple[int, float]:
-    """(peak resident bytes of ``command``'s process, or of a larger process it waited for;
-    seconds it ran), from ``wait4`` on that one child."""
-    started = time.perf_counter()
+def high_water_rss(pid: int) -> int:
+    """Peak resident bytes of process ``pid`` so far (``VmHWM``: its own, reset by exec, unlike
+    ``ru_maxrss``, which a child inherits from the process that started it)."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+
+def peak_rss_of(command: list[str], every: float = 0.05) -> tuple[int, float]:
+    """(peak resident bytes of ``command``'s process, read every ``every`` seconds until it
+    exits; seconds it ran)."""
+    started, peak = time.perf_counter(), 0
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        while proc.poll() is None:
+            try:
+                peak = max(peak, high_water_rss(proc.pid))
+            except (OSError, StopIteration):  # exiting: the last reading stands
+                pass
+            time.sleep(every)
         if proc.returncode:
             err.seek(0)
             raise RuntimeError(f"{' '.join(command[:4])} ... failed: {err.read().decode()[-1500:]}")
-    return usage.ru_maxrss * 1024, time.perf_counter() - started
+    return peak, time.perf_counter() - started
 
 
 def memory_rows(args, work: Path) -> tuple[list[list], dict]:
