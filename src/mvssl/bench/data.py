@@ -13,7 +13,6 @@ measuring process, which the table's machine line (cores, load) lets the reader 
 from __future__ import annotations
 
 import itertools
-import os
 import subprocess
 import sys
 import tempfile
@@ -175,8 +174,8 @@ def run(args) -> int:
         seconds = interleaved(timed, repeats=args.repeats, warmup=1)
         per_round = {name: args.batches * args.batch if name in fns else args.step_batch for name in timed}
         rate = {name: per_round[name] / sec for name, sec in seconds.items()}
-        rows = [[name, f"{rate[name]:,.0f}", f"{rate['in memory'] / rate[name]:.2f}x" if name in fns else "-"]
-                for name in timed]
+        rows = [[name, f"{rate[name]:,.0f}" if rate[name] >= 100 else f"{rate[name]:.2f}",
+                 f"{rate['in memory'] / rate[name]:.2f}x"] for name in timed]
         data["images_per_second"] = rate
         text.append(f"Images/s of the data path (batch {args.batch} of {args.size} px from the {args.counts[0]:,}-image "
                     "folder, then its two SimCLR views), medians of "

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -129,8 +128,7 @@ class FileSplits:
 
     train: ImageFiles
     test: ImageFiles
-    classes: list[str]
-    skipped: list[str] = field(default_factory=list)  # filled while streaming
+    classes: list[str]  # unreadable files are found (and counted) only while streaming
 
     def __len__(self) -> int:
         return len(self.train)
