@@ -33,7 +33,9 @@ def write_cifar(root: Path, classes: int = 10, per_batch: int = 20, seed: int = 
         pickle.dump(names, f)
 
 
-def write_stl10(root: Path, per_split: int = 20, seed: int = 0) -> None:
+def write_stl10(root: Path, per_split: int = 20, seed: int = 0, unlabelled: int = 0) -> None:
+    """STL-10's binary files: train/test images and labels 1..10, and ``unlabelled`` images
+    in unlabeled_X.bin (drawn like class-0 images with another seed)."""
     folder = root / "stl10_binary"
     folder.mkdir(parents=True)
     for i, split in enumerate(("train", "test")):
@@ -41,6 +43,9 @@ def write_stl10(root: Path, per_split: int = 20, seed: int = 0) -> None:
         # STL-10 stores images column-major: [N, 3, W, H]
         class_images(labels, 96, seed + i).transpose(0, 1, 3, 2).tofile(folder / f"{split}_X.bin")
         (labels + 1).astype(np.uint8).tofile(folder / f"{split}_y.bin")
+    if unlabelled:
+        class_images(np.zeros(unlabelled, dtype=np.int64), 96, seed + 7).transpose(0, 1, 3, 2).tofile(
+            folder / "unlabeled_X.bin")
     (folder / "class_names.txt").write_text("\n".join(f"class{c}" for c in range(10)))
 
 

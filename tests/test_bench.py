@@ -115,3 +115,22 @@ def test_global_batchnorm_is_batchnorm_in_one_process():
     torch.testing.assert_close(converted(x), net(x))
     torch.testing.assert_close(converted.state_dict(), net.state_dict())
     net.load_state_dict(converted.state_dict())
+
+
+def test_bench_data_measures_a_subprocess_peak_and_the_data_path(tmp_path):
+    import sys
+
+    from mvssl.bench.data import peak_rss_of, write_jpeg_folder
+
+    allocate = "import time; import numpy as np; a = np.ones({}, dtype=np.uint8); time.sleep(1)"
+    small, _ = peak_rss_of([sys.executable, "-c", allocate.format(10 * 2**20)])
+    large, _ = peak_rss_of([sys.executable, "-c", allocate.format(200 * 2**20)])
+    assert large - small > 150 * 2**20  # that child's own peak
+    assert peak_rss_of([sys.executable, "-c", allocate.format(10 * 2**20)])[0] < small + 50 * 2**20  # not inherited
+    root = write_jpeg_folder(tmp_path / "jpegs", 30, 8, classes=3)
+    assert len(list(root.glob("class*/*.jpg"))) == 30
+    assert main(["bench", "data", "--no-memory", "--no-step", "--counts", "30", "--size", "8", "--batch", "4",
+                 "--batches", "2", "--workers", "0", "1", "--repeats", "1", "--work-dir", str(tmp_path),
+                 "--out", str(tmp_path)]) == 0
+    rates = json.loads((tmp_path / "data.json").read_text())["images_per_second"]
+    assert set(rates) == {"in memory", "streamed, 0 workers", "streamed, 1 worker"} and min(rates.values()) > 0

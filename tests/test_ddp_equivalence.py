@@ -130,3 +130,53 @@ def test_without_the_gather_the_negatives_would_differ(ddp_results):
     split = (nt_xent(z1, z2, rows=slice(0, half)) + nt_xent(z1, z2, rows=slice(half, None))) / 2
     assert float(split) == pytest.approx(float(nt_xent(z1, z2)), rel=1e-6)
     assert abs(float(local) - float(nt_xent(z1, z2))) > 1e-3
+
+
+# ---------------------------------------------------------------------- the streamed data path
+def _stream_worker(rank: int, port: int, root: str, results) -> None:
+    from mvssl.data.datasets import load_dataset
+    from mvssl.data.streaming import streamed_batches
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    try:
+        files = load_dataset("folder", root, SIZE, in_memory=False).train
+        epochs = [list(streamed_batches(files, GLOBAL_BATCH, seed=5, start=start, workers=1)) for start in (0, 1)]
+        results[rank] = [[{k: b[k] for k in ("images", "indices")} for b in epoch] for epoch in epochs]
+    finally:
+        dist.destroy_process_group()
+
+
+def test_each_process_streams_its_own_slice_of_the_single_process_batches(tmp_path):
+    """Two gloo processes, each with a decoding worker: rank r streams the r-th half of every
+    global batch of the one-process order (also when resumed), and no image twice an epoch."""
+    from fakedata import write_image_folder
+    from mvssl.data.datasets import load_dataset
+    from mvssl.data.streaming import streamed_batches
+
+    write_image_folder(tmp_path, classes=2, per_class=10, corrupt=0)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("fork")
+    manager = ctx.Manager()
+    results = manager.dict()
+    workers = [ctx.Process(target=_stream_worker, args=(rank, port, str(tmp_path), results)) for rank in range(WORLD)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+    assert all(w.exitcode == 0 for w in workers), [w.exitcode for w in workers]
+    per_rank = dict(results)
+    manager.shutdown()
+    files = load_dataset("folder", str(tmp_path), SIZE, in_memory=False).train
+    for e, start in enumerate((0, 1)):
+        single = list(streamed_batches(files, GLOBAL_BATCH, seed=5, start=start))
+        assert len(single) == len(files) // GLOBAL_BATCH - start and len(per_rank[0][e]) == len(single)
+        for b, whole in enumerate(single):
+            for key in ("images", "indices"):
+                joined = torch.cat([per_rank[r][e][b][key] for r in range(WORLD)])
+                assert torch.equal(joined, whole[key]), (start, b, key)
+    seen = torch.cat([b["indices"] for r in range(WORLD) for b in per_rank[r][0]])
+    assert len(seen) == len(files) // GLOBAL_BATCH * GLOBAL_BATCH and len(seen.unique()) == len(seen)

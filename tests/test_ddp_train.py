@@ -71,3 +71,36 @@ def test_compiled_run_writes_checkpoints_that_load_as_an_encoder(tmp_path):
     assert not any("_orig_mod" in k for k in state["state_dict"])
     encoder = mvssl.load(run_dir / "checkpoints" / "last.ckpt")
     assert encoder.embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)).shape[0] == 2
+
+
+@pytest.mark.slow
+def test_two_nodes_on_one_machine_stream_their_shards_into_one_run_folder(tmp_path):
+    """Two "nodes" (processes started by hand with MASTER_ADDR, MASTER_PORT and NODE_RANK, as on
+    a cluster) train a streamed image folder for a few steps into node 0's run folder."""
+    import socket
+
+    from fakedata import write_image_folder
+
+    write_image_folder(tmp_path / "imgs", classes=2, per_class=16, corrupt=0)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"),
+            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    base.pop(RUN_DIR_ENV, None)
+    cmd = [sys.executable, "-m", "mvssl.cli", "train", "--data.dataset", "folder", "--data.root", str(tmp_path / "imgs"),
+           "--data.image_size", "16", "--data.in_memory", "false", "--data.workers", "1", "--trainer.num_nodes", "2",
+           "--trainer.devices", "1", "--trainer.strategy", "ddp", "--trainer.accelerator", "cpu",
+           "--trainer.max_steps", "4", "--optim.warmup_steps", "1", "--trainer.checkpoint_every", "2",
+           "--optim.batch_size", "8", "--backbone.width", "4", "--eval.enabled", "false", "--trainer.progress", "false",
+           "--trainer.out_dir", str(tmp_path / "runs"), "--trainer.name", "two-nodes"]
+    nodes = [subprocess.Popen(cmd, env={**base, "NODE_RANK": str(rank)}, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
+    outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], "\n".join(o[-2000:] for o in outputs)
+    assert list((tmp_path / "runs").iterdir()) == [tmp_path / "runs" / "two-nodes"]
+    run = tmp_path / "runs" / "two-nodes"
+    assert (run / "encoder.pt").is_file()
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    assert checkpoint["global_step"] == 4 and checkpoint["mvssl_state"]["batches_trained"] == 4
+    assert all("streaming 26 images" in out for out in outputs)  # 32 split 80/20 per class

@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import torch
 from fakedata import tiny_encoder, trust_checksums, write_cifar, write_image_folder
 
 from mvssl.cli import main
@@ -88,3 +89,59 @@ def test_cmnist_probes_and_linear(run):
     assert main(["eval", "linear", str(run), "--target", "background"]) == 0
     linear = report(run / "eval", "linear-cmnist-background")
     assert linear["num_classes"] == 10 and linear["num_test"] == 1000
+
+
+def evaluate_both_ways(run, tmp_path, monkeypatch, protocols: dict) -> dict:
+    """Each protocol on a folder with --in-memory true, then false with decode_all (the
+    whole-set decoder) failing the test if called: the streamed run reads images in batches."""
+    import mvssl.data.datasets as datasets
+
+    write_image_folder(tmp_path / "images", classes=4, per_class=12, corrupt=1)
+    folder = ["--dataset", "folder", "--root", str(tmp_path / "images"), "--device", "cpu", "--no-cache"]
+    results = {}
+    for mode in ("true", "false"):
+        if mode == "false":
+            monkeypatch.setattr(datasets, "decode_all", lambda *a: pytest.fail("the folder was decoded whole"))
+        for protocol, extra in protocols.items():
+            out = tmp_path / mode
+            assert main(["eval", protocol, str(run), *folder, "--in-memory", mode, "--workers", "1",
+                         "--batch-size", "7", "--out", str(out), *extra]) == 0
+            results[mode, protocol] = report(out, f"{protocol}-folder")
+    for protocol in protocols:
+        memory, streamed = results["true", protocol], results["false", protocol]
+        assert streamed["skipped_images"] == memory["skipped_images"] == 1
+        assert streamed == memory, protocol
+    return results
+
+
+def test_streamed_linear_knn_fewshot_of_a_folder_equal_the_in_memory_ones(run, tmp_path, monkeypatch):
+    evaluate_both_ways(run, tmp_path, monkeypatch, {
+        "linear": [], "knn": ["--k", "5"], "fewshot": ["--ways", "3", "--shots", "1", "--queries", "1",
+                                                      "--episodes", "5"]})
+
+
+@pytest.mark.slow  # two probe fits per mode
+def test_streamed_robustness_of_a_folder_equals_the_in_memory_one(run, tmp_path, monkeypatch):
+    evaluate_both_ways(run, tmp_path, monkeypatch, {"robustness": ["--corruptions", "gaussian_noise", "--max-test", "9"]})
+
+
+def test_robustness_streams_the_same_test_chunks_as_memory_holds(tmp_path):
+    """The corrupted test images come in the same chunks from disk as from memory (the
+    noise of each chunk is seeded from its first index), the unreadable one left out."""
+    from argparse import Namespace
+
+    from mvssl.data.datasets import load_dataset
+    from mvssl.eval.commands import test_chunks
+
+    write_image_folder(tmp_path / "images", classes=3, per_class=15, corrupt=2)
+    chunks = {}
+    for in_memory in (True, False):
+        data = load_dataset("folder", str(tmp_path / "images"), 16, in_memory=in_memory)
+        skipped = data.skipped if in_memory else [data.test.name(i) for i in range(len(data.test))
+                                                  if "broken" in data.test.name(i)]
+        ctx = Namespace(images=lambda data=data: data, workers=1)
+        keep = torch.tensor([5, 0, 3, 2, 6, 1])  # of at least 7 readable test images
+        chunks[in_memory] = list(test_chunks(ctx, skipped, keep, chunk=4))
+    assert [len(x) for x, _ in chunks[True]] == [4, 2]
+    for (x1, y1), (x2, y2) in zip(chunks[True], chunks[False], strict=True):
+        assert torch.equal(x1, x2) and torch.equal(y1, y2)

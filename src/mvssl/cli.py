@@ -68,6 +68,13 @@ def _eval_parsers(sub) -> None:
     data.add_argument("--image-size", type=int, help="resize images to this side (folder default: the "
                       "encoder's image size; others keep their own size)")
     data.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping")
+    data.add_argument("--in-memory", default="auto", choices=["auto", "true", "false"],
+                      help="folder, stl10: decode all images up front (true) or stream them from disk in batches "
+                      "(false); auto: in memory when they fit --memory-budget-gb")
+    data.add_argument("--memory-budget-gb", type=float, help="--in-memory auto: GiB the decoded images may take "
+                      "(default: a quarter of the RAM)")
+    data.add_argument("--workers", type=int, help="streaming: decoding processes (default: the cores - 1, at most 8)")
+    data.add_argument("--classes-file", help="folder: a text file listing the class folders to keep")
     data.add_argument("--target", default="digit", choices=["digit", "background"], help="cmnist label")
     data.add_argument("--no-cache", action="store_true", help="recompute features, write no cache")
     data.add_argument("--batch-size", type=int, default=500, help="images per embedding batch")
@@ -91,7 +98,8 @@ def _eval_parsers(sub) -> None:
                            help=f"test features per similarity block (default {KNN_CHUNK})")
         else:  # the probes read the encoder's own rendered frames
             p.set_defaults(dataset="cmnist", root="data", download=False, image_size=None, strict=False,
-                           target="digit", no_cache=True, batch_size=500, seed=0)
+                           target="digit", no_cache=True, batch_size=500, seed=0, in_memory="auto",
+                           memory_budget_gb=None, workers=None, classes_file=None)
     fs = protocols.add_parser("fewshot", parents=common, help="N-way K-shot episodes, cosine prototypes")
     fs.add_argument("--ways", type=int, default=WAYS, help=f"classes per episode (default {WAYS})")
     fs.add_argument("--shots", type=int, nargs="+", default=list(SHOTS),
@@ -142,7 +150,8 @@ def _group_parsers(sub) -> None:
             p.set_defaults(func=lambda args, extra, m=module, g=group: _run_command(m, args, extra, g))
 
 
-DATA_OPTIONS = ("--dataset", "--root", "--download", "--strict", "--image-size")
+DATA_OPTIONS = ("--dataset", "--root", "--download", "--strict", "--image-size", "--in-memory", "--memory-budget-gb",
+                "--workers", "--classes-file")
 # why a command without data options has none (a module may say it itself, as ``DATA_REFUSAL``)
 GROUP_DATA = {"experiment": "it runs on Colorful-Moving-MNIST only, whose rendered factors its claims are about",
               "bench": "it measures this machine on generated images"}

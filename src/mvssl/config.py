@@ -33,6 +33,11 @@ DEFAULTS: dict[str, Any] = {
         "download": False,
         "strict": False,  # folder: fail on an unreadable image instead of skipping and counting it
         "seed": 0,
+        "in_memory": "auto",  # folder, stl10: decode all up front (true), stream from disk (false), auto: by budget
+        "memory_budget_gb": None,  # in_memory auto: what the decoded images may take; None = a quarter of the RAM
+        "workers": None,  # streaming: decoding processes per training process; None = cores per process - 1, <= 8
+        "classes_file": None,  # folder: a text file listing the class folders to keep (ImageNet-100 style)
+        "unlabelled": True,  # stl10: train on the 100,000 unlabelled images too (not in the evaluation)
     },
     "views": {
         "name": "factor-shared",  # or an augmentation recipe: simclr | byol | multicrop | crop (crop + flip only, for CMC) | infomin | patches
@@ -99,6 +104,7 @@ CHOICES = {
     ("data", "digits"): ("offline", "mnist"),
     ("data", "backgrounds"): ("photos", "stl10", "noise", "black"),
     ("data", "digit_colors"): ("white", "warm"),
+    ("data", "in_memory"): ("auto", True, False),
     ("views", "name"): ("factor-shared", "simclr", "byol", "multicrop", "crop", "infomin", "patches", "looc",
                         "looc-pair", "compose", "clip"),
     ("views", "branches"): ("one", "both"),
@@ -128,8 +134,9 @@ DERIVED = {
 # the data and views keys that apply, by dataset and by view recipe: only these are written
 # to a run's config.yaml (the others keep their defaults in memory and mean nothing there)
 DATA_KEYS = {"cmnist": ("digit_size", "digits", "backgrounds", "root", "download", "seed"),
-             "cifar10": ("root", "download"), "cifar100": ("root", "download"), "stl10": ("root", "download"),
-             "folder": ("root", "strict"), "shapes": ()}
+             "cifar10": ("root", "download"), "cifar100": ("root", "download"),
+             "stl10": ("root", "download", "strict", "in_memory", "memory_budget_gb", "workers", "unlabelled"),
+             "folder": ("root", "strict", "in_memory", "memory_budget_gb", "workers", "classes_file"), "shapes": ()}
 VIEW_KEYS = {"factor-shared": ("shared", "augment"), "clip": ("shared", "frames"), "simclr": ("strength", "min_scale", "n_views"),
              "byol": (), "crop": ("min_scale", "n_views"), "infomin": ("min_scale", "n_views"),
              "patches": ("patch_size", "patch_distance"), "looc": ("augmentations", "min_scale"),
@@ -150,7 +157,7 @@ RESUME_OVERRIDABLE = {("trainer", "progress"), ("trainer", "on_nan"), ("trainer"
                       ("trainer", "collapse_std"), ("trainer", "collapse_rank"), ("trainer", "log_every"),
                       ("trainer", "er_monitor"), ("trainer", "er_kappa"), ("trainer", "logger"),
                       ("eval", "enabled"), ("eval", "random_baseline"), ("eval", "knn_k"),
-                      ("eval", "knn_temperature")}
+                      ("eval", "knn_temperature"), ("data", "workers")}
 
 
 def method_defaults(name: str) -> dict[str, Any]:
@@ -181,6 +188,8 @@ def _check_type(key: str, value: Any, default: Any) -> Any:
             raise ConfigError(f"{key}: expected a number, got {value!r}")
         return float(value)
     if isinstance(default, str):
+        if isinstance(value, bool):  # a switch with a third choice (data.in_memory: auto | true | false)
+            return value
         if not isinstance(value, str):
             value = str(value)
         return value
@@ -283,6 +292,7 @@ def _validate(cfg: dict) -> None:
         raise ConfigError(f"views.name: factor-shared views need data.dataset cmnist (got {d['dataset']!r}); "
                           "use an augmentation recipe such as --views.name simclr")
     _validate_clip(cfg)
+    _validate_streaming(d)
     if cfg["views"]["name"] == "factor-shared" and cfg["views"]["n_views"] != 2:
         raise ConfigError("views.n_views: factor-shared views come in pairs; set it to 2")
     if not 0 < cfg["views"]["min_scale"] <= 1:
@@ -300,6 +310,21 @@ def _validate(cfg: dict) -> None:
                           f"{DERIVED[('optim', 'warmup_steps')][0]}")
     _validate_method_ranges(cfg["method"])
     _validate_trainer(cfg)
+
+
+def _validate_streaming(d: dict) -> None:
+    from .data.datasets import STREAMABLE
+
+    if d["in_memory"] is False and d["dataset"] not in STREAMABLE:
+        raise ConfigError(f"data.in_memory false: only {' and '.join(STREAMABLE)} can be streamed from disk, not "
+                          f"{d['dataset']!r}; use true or auto")
+    if d["workers"] is not None and (isinstance(d["workers"], bool) or not isinstance(d["workers"], int)
+                                     or d["workers"] < 0):
+        raise ConfigError(f"data.workers: a number of processes >= 0 (0: decode in the training process), or null "
+                          f"for the default; got {d['workers']!r}")
+    budget = d["memory_budget_gb"]
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
+        raise ConfigError(f"data.memory_budget_gb: a number of GiB > 0, or null for a quarter of the RAM; got {budget!r}")
 
 
 def _validate_method_ranges(m: dict) -> None:

@@ -72,7 +72,7 @@ class Encoder(nn.Module):
         square of a non-square image (as the folder loader keeps it), resized to ``image_size``
         (antialiased bilinear) and normalised with the training mean and std. Use it to feed
         ``backbone`` yourself, e.g. when fine-tuning downstream."""
-        from .data.datasets import centre_square
+        from .data.files import centre_square
 
         images = as_image_tensor(images)
         top, left, side = centre_square(*images.shape[-2:])

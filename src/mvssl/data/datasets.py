@@ -2,29 +2,38 @@
 train and test images with int64 labels.
 
 - ``cmnist``: the built-in Colorful-Moving-MNIST fixed frames (labels: digit or background).
-- ``cifar10``, ``cifar100``, ``stl10``: through torchvision, read from ``root``; fetched
-  only when ``download=True``. torchvision reads the CIFAR batches with ``pickle``, so
-  point ``root`` only at files you downloaded from the official source.
+- ``cifar10``, ``cifar100``: through torchvision, read from ``root``; fetched only when
+  ``download=True``. torchvision reads the CIFAR batches with ``pickle``, so point ``root``
+  only at files you downloaded from the official source.
+- ``stl10``: its official binary files under ``root/stl10_binary`` (``data.stl10``), with the
+  100,000 unlabelled images (label -1) beside the labelled train split when ``unlabelled``.
 - ``shapes``: Colour Shapes (``data.shapes``), generated offline: five shapes in random colours
   over tinted textured backgrounds (labels: the shape).
 - ``folder``: any ImageFolder (``root/<class>/<image>``), with ``train/`` and ``test/``
   (or ``val/``) subfolders, or one folder split 80/20 per class with a fixed seed.
-  Images are centre-cropped square and resized to ``image_size``; unreadable files are
-  skipped and listed (``strict=True`` raises instead).
+  Images of any size and mode are centre-cropped square and resized to ``image_size``;
+  unreadable files are skipped and listed (``strict=True`` raises instead); ``classes_file``
+  keeps only the classes it lists (ImageNet-100 style); classes without images are left out.
+
+``stl10`` and ``folder`` are first listed as files (``files.FileSplits``); ``in_memory``
+(true, false or ``"auto"``: whether the decoded set fits ``memory_budget_gb``) decides
+whether they are decoded into ``LabelledImages`` now or returned as files to stream.
 """
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-TORCHVISION = {"cifar10": "CIFAR10", "cifar100": "CIFAR100", "stl10": "STL10"}
-DATASETS = ("cmnist", "shapes", *TORCHVISION, "folder")
+from .files import FileSplits, FolderFiles, decode_all, resize_square
+
+TORCHVISION = {"cifar10": "CIFAR10", "cifar100": "CIFAR100"}
+STREAMABLE = ("stl10", "folder")  # the datasets that can stay on disk
+DATASETS = ("cmnist", "shapes", *TORCHVISION, "stl10", "folder")
 
 
 @dataclass
@@ -40,88 +49,88 @@ class LabelledImages:
         return len(self.train_images)
 
 
-def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize uint8 [N, 3, s, s] to [N, 3, size, size] (antialiased bilinear)."""
-    if images.shape[-2:] == (size, size):
-        return images
-    out = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return out.round_().clamp_(0, 255).to(torch.uint8)
-
-
 def torchvision_dataset(name: str, root: str, download: bool = False) -> LabelledImages:
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, TORCHVISION[name])
-    splits = [{"split": s} for s in ("train", "test")] if name == "stl10" else [{"train": t} for t in (True, False)]
     try:
-        train, test = (cls(root, download=download, **kw) for kw in splits)
+        train, test = (cls(root, train=t, download=download) for t in (True, False))
     except RuntimeError as err:
         raise FileNotFoundError(f"{name} not found under {root!r} ({err}); pass --download (download=True) to "
                                 "fetch it from its official source") from err
 
     def images(ds) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(ds.data))
-        return x if name == "stl10" else x.permute(0, 3, 1, 2).contiguous()  # CIFAR is stored HWC
+        return torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()  # stored HWC
 
     def labels(ds) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(ds.labels if name == "stl10" else ds.targets), dtype=torch.int64)
+        return torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
 
     return LabelledImages(images(train), labels(train), images(test), labels(test), list(train.classes))
 
 
-def centre_square(height: int, width: int) -> tuple[int, int, int]:
-    """(top, left, side) of the largest centred square of a height x width image: what the
-    folder loader and ``Encoder.embed`` both keep of a non-square image before resizing."""
-    side = min(height, width)
-    return (height - side) // 2, (width - side) // 2, side
+def folder_classes(root: Path, classes_file: str | None) -> list[str]:
+    """The class folders under ``root``, or the subset ``classes_file`` lists (one folder name
+    a line, ``#`` comments; ImageNet-100 style), in sorted order as ImageFolder numbers them."""
+    from torchvision.datasets.folder import find_classes
+
+    try:
+        found, _ = find_classes(str(root))
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"image folder {str(root)!r} has no class folders ({err})") from err
+    if classes_file is None:
+        return found
+    path = Path(classes_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"data.classes_file {classes_file!r} does not exist")
+    names = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    names = [n.split()[0] for n in names if n]  # "n01440764 tench" lists keep only the folder name
+    missing = sorted(set(names) - set(found))
+    if missing:
+        raise ValueError(f"data.classes_file {classes_file} names {len(missing)} class(es) with no folder under "
+                         f"{root}: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    if not names:
+        raise ValueError(f"data.classes_file {classes_file} lists no classes")
+    return sorted(set(names))
 
 
-def _decode(path: Path, size: int) -> torch.Tensor:
-    """uint8 [3, size, size]: centre square crop resized with PIL; raises OSError/ValueError if unreadable."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        top, left, side = centre_square(im.height, im.width)
-        im = im.convert("RGB").crop((left, top, left + side, top + side))
-        if im.size != (size, size):
-            im = im.resize((size, size), Image.Resampling.BICUBIC)
-    return torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1)
-
-
-def read_folder(root: Path, classes: list[str], size: int, strict: bool) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    from PIL import Image
+def folder_files(root: Path, classes: list[str], size: int) -> FolderFiles:
     from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
 
     items = make_dataset(str(root), {c: i for i, c in enumerate(classes)}, extensions=IMG_EXTENSIONS,
                          allow_empty=True)
-    def decode(path: str) -> torch.Tensor | Exception:
-        try:
-            return _decode(Path(path), size)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-            return err
-
-    # decoded once, up front, into one uint8 tensor (training then never waits on files); PIL
-    # releases the GIL while decoding and resizing, so threads decode in parallel
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        decoded = list(pool.map(decode, [path for path, _ in items]))
-    images, labels, skipped = [], [], []
-    for (path, label), image in zip(items, decoded):
-        if isinstance(image, Exception):
-            if strict:
-                raise ValueError(f"unreadable image {path}: {image}") from image
-            skipped.append(str(path))
-            continue
-        images.append(image)
-        labels.append(label)
-    if not images:
-        raise ValueError(f"no readable images under {root}")
-    return torch.stack(images), torch.tensor(labels, dtype=torch.int64), skipped
+    return FolderFiles([path for path, _ in items], torch.tensor([y for _, y in items], dtype=torch.int64), size)
 
 
-def image_folder(root: str, image_size: int, strict: bool = False, test_fraction: float = 0.2,
-                 seed: int = 0) -> LabelledImages:
-    from torchvision.datasets.folder import find_classes
+def _check_not_empty(files: FolderFiles, root: Path) -> None:
+    if not len(files):
+        from torchvision.datasets.folder import IMG_EXTENSIONS
 
+        raise ValueError(f"no images under {root} (looked for {', '.join(IMG_EXTENSIONS)} in its class folders)")
+
+
+def _without_empty_classes(train: FolderFiles, test: FolderFiles, classes: list[str], root: Path):
+    """Classes with no training image are left out (with a warning), the rest renumbered."""
+    counts = torch.bincount(train.labels, minlength=len(classes))
+    empty = [c for c, n in zip(classes, counts.tolist()) if n == 0]
+    if not empty:
+        return train, test, classes
+    warnings.warn(f"image folder {root}: class(es) {', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''} have no "
+                  f"images and are left out ({len(classes) - len(empty)} classes remain)", stacklevel=3)
+    new = torch.cumsum(counts > 0, 0) - 1
+
+    def renumber(files: FolderFiles) -> FolderFiles:
+        files = files.subset(torch.nonzero(counts[files.labels] > 0).flatten())
+        files.labels = new[files.labels]
+        return files
+
+    return renumber(train), renumber(test), [c for c, n in zip(classes, counts.tolist()) if n > 0]
+
+
+def image_folder_files(root: str, image_size: int, classes_file: str | None = None, test_fraction: float = 0.2,
+                       seed: int = 0) -> FileSplits:
+    """The files of an ImageFolder: ``train/`` and ``test/`` (or ``val/``) subfolders, or one
+    folder split ``test_fraction`` per class with ``seed``; only the classes in ``classes_file``
+    if given."""
     from .splits import validation_split
 
     root_path = Path(root)
@@ -129,15 +138,48 @@ def image_folder(root: str, image_size: int, strict: bool = False, test_fraction
         raise FileNotFoundError(f"image folder {root!r} does not exist")
     test_dir = next((root_path / d for d in ("test", "val") if (root_path / d).is_dir()), None)
     if (root_path / "train").is_dir() and test_dir is not None:
-        classes, _ = find_classes(str(root_path / "train"))
-        xtr, ytr, skip_tr = read_folder(root_path / "train", classes, image_size, strict)
-        xte, yte, skip_te = read_folder(test_dir, classes, image_size, strict)
-        return LabelledImages(xtr, ytr, xte, yte, classes, skip_tr + skip_te)
-    classes, _ = find_classes(str(root_path))
-    x, y, skipped = read_folder(root_path, classes, image_size, strict)
-    train, test = validation_split(len(x), y, fraction=test_fraction, seed=seed)
-    return LabelledImages(x[train], y[train], x[test], y[test], classes, skipped)
+        classes = folder_classes(root_path / "train", classes_file)
+        train, test = folder_files(root_path / "train", classes, image_size), folder_files(test_dir, classes, image_size)
+        _check_not_empty(train, root_path / "train")
+    else:
+        classes = folder_classes(root_path, classes_file)
+        files = folder_files(root_path, classes, image_size)
+        _check_not_empty(files, root_path)
+        fit, held_out = validation_split(len(files), files.labels, fraction=test_fraction, seed=seed)
+        train, test = files.subset(fit), files.subset(held_out)
+    train, test, classes = _without_empty_classes(train, test, classes, root_path)
+    return FileSplits(train, test, classes)
 
+
+def in_memory_budget(budget_gb: float | None) -> int:
+    """Bytes the decoded images may take: ``budget_gb``, or a quarter of this machine's RAM."""
+    if budget_gb is not None:
+        return int(budget_gb * 2**30)
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+
+
+def decoded_bytes(files: FileSplits, copies: int = 1) -> int:
+    """What decoding both splits into uint8 tensors takes, in each of ``copies`` processes."""
+    return (len(files.train) + len(files.test)) * 3 * files.train.size ** 2 * copies
+
+
+def keep_in_memory(files: FileSplits, in_memory, budget_gb: float | None = None, copies: int = 1) -> bool:
+    """``in_memory`` true / false, or ``"auto"``: true when the decoded set fits the budget."""
+    if in_memory == "auto":
+        return decoded_bytes(files, copies) <= in_memory_budget(budget_gb)
+    return bool(in_memory)
+
+
+def to_memory(files: FileSplits, strict: bool) -> LabelledImages:
+    xtr, ytr, skip_tr = decode_all(files.train, strict)
+    xte, yte, skip_te = decode_all(files.test, strict) if len(files.test) else (
+        torch.empty(0, *xtr.shape[1:], dtype=torch.uint8), torch.empty(0, dtype=torch.int64), [])
+    return LabelledImages(xtr, ytr, xte, yte, files.classes, skip_tr + skip_te)
+
+
+def image_folder(root: str, image_size: int, strict: bool = False, test_fraction: float = 0.2,
+                 seed: int = 0) -> LabelledImages:
+    return to_memory(image_folder_files(root, image_size, test_fraction=test_fraction, seed=seed), strict)
 
 def cmnist_splits(data_cfg: dict) -> dict:
     """The train and test Colorful-Moving-MNIST datasets a data config describes."""
@@ -156,8 +198,25 @@ def cmnist_dataset(data_cfg: dict, target: str = "digit") -> LabelledImages:
 
 
 def load_dataset(name: str, root: str = "data", image_size: int | None = None, download: bool = False,
-                 strict: bool = False, cmnist_config: dict | None = None, target: str = "digit") -> LabelledImages:
-    """Train and test images of a dataset in ``DATASETS``; ``image_size`` resizes (required for ``folder``)."""
+                 strict: bool = False, cmnist_config: dict | None = None, target: str = "digit",
+                 in_memory=True, memory_budget_gb: float | None = None, classes_file: str | None = None,
+                 unlabelled: bool = False, copies: int = 1) -> LabelledImages | FileSplits:
+    """Train and test images of a dataset in ``DATASETS``; ``image_size`` resizes (required for
+    ``folder``). ``stl10`` and ``folder`` come as ``FileSplits`` to stream unless ``in_memory``
+    (``"auto"``: when ``copies`` decoded copies fit ``memory_budget_gb``)."""
+    if name in STREAMABLE:
+        if name == "folder" and image_size is None:
+            raise ValueError("an image folder needs image_size")
+        if name == "stl10":
+            from .stl10 import SIDE, stl10_files
+
+            files = stl10_files(root, image_size or SIDE, unlabelled, download)
+        else:
+            files = image_folder_files(root, image_size, classes_file)
+        return to_memory(files, strict) if keep_in_memory(files, in_memory, memory_budget_gb, copies) else files
+    if in_memory is False:
+        raise ValueError(f"data.in_memory false: only {' and '.join(STREAMABLE)} can be streamed from disk; "
+                         f"{name} is decoded in memory (use true or auto)")
     if name == "cmnist":
         if cmnist_config is None:
             raise ValueError("cmnist needs the data config of the encoder it evaluates")
@@ -168,10 +227,6 @@ def load_dataset(name: str, root: str = "data", image_size: int | None = None, d
         return colour_shapes(image_size or 16)
     elif name in TORCHVISION:
         data = torchvision_dataset(name, root, download)
-    elif name == "folder":
-        if image_size is None:
-            raise ValueError("an image folder needs image_size")
-        return image_folder(root, image_size, strict)
     else:
         raise ValueError(f"unknown dataset {name!r}; choose from {list(DATASETS)}")
     if image_size is not None:

@@ -111,15 +111,14 @@ def noise_backgrounds(size: int, count: int = NOISE_BANK, seed: int = 1234) -> B
 
 def stl10_backgrounds(size: int, root: str, download: bool, per_class: int = 50) -> Backgrounds:
     """STL-10 labelled training images as backgrounds (their class is the background class)."""
-    from torchvision.datasets import STL10
+    from .files import decode_all
+    from .stl10 import stl10_files
 
     try:
-        ds = STL10(root, split="train", download=download)
-    except RuntimeError as err:
+        stl = stl10_files(root, size, download=download)
+    except FileNotFoundError as err:
         raise RuntimeError(f"STL-10 not found under {root!r}; pass download=True to fetch it") from err
-    data = torch.from_numpy(ds.data)  # uint8 [N, 3, 96, 96]
-    labels = torch.from_numpy(ds.labels.astype(np.int64))
+    labels = stl.train.labels
     keep = torch.cat([torch.nonzero(labels == c).flatten()[:per_class] for c in range(10)])
-    imgs = F.interpolate(data[keep].float(), size=(size, size), mode="bilinear", antialias=True)
-    imgs = imgs.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
-    return Backgrounds(imgs, labels[keep], tuple(ds.classes))
+    imgs, _, _ = decode_all(stl.train.subset(keep), strict=True)
+    return Backgrounds(imgs.permute(0, 2, 3, 1).contiguous(), labels[keep], tuple(stl.classes))

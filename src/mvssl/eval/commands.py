@@ -8,9 +8,12 @@ from pathlib import Path
 import torch
 
 from ..data.datasets import LabelledImages
+from ..data.files import FileSplits
+from ..data.streaming import image_batches, resolve_workers
 from ..data.splits import seeded_subset
 from ..encoder import Encoder, load
 from .features import DatasetSpec, cached_features
+from .robustness import CHUNK, in_chunks
 from .report import markdown_table, write_report
 
 
@@ -35,23 +38,27 @@ class Context:
         self.args = args
         self.device = resolve_device(args.device)
         self.encoder = load(args.run).to(self.device)
-        self.spec = DatasetSpec(args.dataset, args.root, args.image_size, args.target)
+        self.spec = DatasetSpec(args.dataset, args.root, args.image_size, args.target, args.classes_file)
+        self.in_memory = {"true": True, "false": False}.get(args.in_memory, args.in_memory)
+        self.workers = resolve_workers(args.workers)
         folder = run_folder(args.run) / "eval"
         out = Path(args.out) if args.out else folder
         # --out FILE.json names the JSON (markdown beside it); --out DIR takes the default names
         self.out_dir, self.out_stem = (out.parent, out.stem) if out.suffix == ".json" else (out, None)
         self.cache_dir = None if args.no_cache else folder / "features"
-        self._images: LabelledImages | None = None
+        self._images: LabelledImages | FileSplits | None = None
         self._skips_reported = False
 
-    def images(self) -> LabelledImages:
+    def images(self) -> LabelledImages | FileSplits:
+        """The dataset, decoded in memory or (``--in-memory``) left on disk to stream."""
         if self._images is None:
-            self._images = self.spec.load(self.encoder, self.args.download, self.args.strict)
+            self._images = self.spec.load(self.encoder, self.args.download, self.args.strict, self.in_memory,
+                                          self.args.memory_budget_gb)
         return self._images
 
     def features(self, encoder: Encoder | None = None) -> dict:
         feats = cached_features(encoder or self.encoder, self.spec, self.cache_dir, self.images,
-                                self.args.batch_size)
+                                self.args.batch_size, self.workers)
         if feats["skipped"] and self.args.strict:  # features cached by an earlier, lenient run
             raise ValueError(f"unreadable image {feats['skipped'][0]} (and {len(feats['skipped']) - 1} more)")
         if feats["skipped"] and not self._skips_reported:  # once, however many encoders read the images
@@ -122,6 +129,18 @@ def reference_encoder(ctx: Context) -> tuple[Encoder, str]:
         return Encoder.from_config(ctx.encoder.config).eval().to(ctx.device), "random init"
 
 
+def test_chunks(ctx: Context, skipped: list[str], keep: torch.Tensor, chunk: int = CHUNK):
+    """(uint8 images, labels) of the readable test images ``keep`` indexes, ``chunk`` at a
+    time: sliced from memory, or streamed from disk."""
+    data = ctx.images()
+    if isinstance(data, LabelledImages):
+        return in_chunks(data.test_images[keep], data.test_labels[keep], chunk)
+    unreadable = set(skipped)
+    readable = [i for i in range(len(data.test)) if data.test.name(i) not in unreadable]
+    files = data.test.subset(torch.tensor(readable, dtype=torch.int64)[keep])
+    return ((b["images"], b["labels"]) for b in image_batches(files, chunk, ctx.workers))
+
+
 def robustness(ctx: Context):
     from .corruptions import SEVERITIES
     from .linear import fit_linear_classifier, topk_accuracy
@@ -136,8 +155,7 @@ def robustness(ctx: Context):
     keep = seeded_subset(len(feats["encoder"]["test_y"]), a.max_test, a.seed)
     clean = {name: 1 - topk_accuracy(probes[name].logits(f["test_x"][keep]), f["test_y"][keep])
              for name, f in feats.items()}
-    data = ctx.images()
-    errors = corruption_errors(encoders, probes, data.test_images[keep], data.test_labels[keep],
+    errors = corruption_errors(encoders, probes, test_chunks(ctx, feats["encoder"]["skipped"], keep),
                                a.corruptions, SEVERITIES, a.seed)
     mce = mean_corruption_error(errors["encoder"], errors["reference"])
     result = {**ctx.header("robustness", feats["encoder"]), "reference": ref_name, "num_corrupted": len(keep),

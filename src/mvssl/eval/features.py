@@ -16,6 +16,8 @@ from typing import Callable
 import torch
 
 from ..data.datasets import LabelledImages, load_dataset
+from ..data.files import FileSplits, ImageFiles, labelled
+from ..data.streaming import image_batches
 from ..encoder import Encoder, safe_torch_load, save_atomic
 
 
@@ -27,10 +29,13 @@ class DatasetSpec:
     root: str = "data"
     image_size: int | None = None
     target: str = "digit"  # cmnist only
+    classes_file: str | None = None  # folder only
 
-    def load(self, encoder: Encoder, download: bool = False, strict: bool = False) -> LabelledImages:
+    def load(self, encoder: Encoder, download: bool = False, strict: bool = False, in_memory=True,
+             memory_budget_gb: float | None = None) -> LabelledImages | FileSplits:
         size = self.image_size or (encoder.image_size if self.name == "folder" else None)
-        return load_dataset(self.name, self.root, size, download, strict, encoder.config.get("data"), self.target)
+        return load_dataset(self.name, self.root, size, download, strict, encoder.config.get("data"), self.target,
+                            in_memory=in_memory, memory_budget_gb=memory_budget_gb, classes_file=self.classes_file)
 
     def describe(self, encoder: Encoder) -> dict:
         spec = asdict(self)
@@ -40,6 +45,10 @@ class DatasetSpec:
         else:
             spec.pop("target")
             spec["root"] = str(Path(self.root).resolve())
+        if self.classes_file is None:  # the key of features cached before the option existed
+            spec.pop("classes_file")
+        else:
+            spec["classes_file"] = str(Path(self.classes_file).resolve())
         return spec
 
 
@@ -57,20 +66,45 @@ def cache_path(encoder: Encoder, spec: DatasetSpec, cache_dir: Path) -> Path:
     return Path(cache_dir) / f"{spec.name}-{key}.pt"
 
 
-def embed_dataset(encoder: Encoder, data: LabelledImages, batch_size: int = 500) -> dict:
-    return {"train_x": encoder.embed(data.train_images, batch_size), "train_y": data.train_labels,
+def embed_files(encoder: Encoder, files: ImageFiles, batch_size: int = 500,
+                workers: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Features and labels of the readable images of ``files``, streamed batch by batch (no
+    image is kept), and the names of the unreadable ones."""
+    feats, labels, skipped = [encoder.embed(torch.empty(0, 3, files.size, files.size, dtype=torch.uint8))], [], []
+    pin = encoder.mean.device.type == "cuda"
+    for batch in image_batches(files, batch_size, workers, pin):
+        feats.append(encoder.embed(batch["images"], batch_size))
+        labels.append(batch["labels"])
+        skipped += batch["unreadable"]
+    return torch.cat(feats), torch.cat(labels) if labels else torch.empty(0, dtype=torch.int64), skipped
+
+
+def embed_dataset(encoder: Encoder, data: LabelledImages | FileSplits, batch_size: int = 500, workers: int = 0) -> dict:
+    """Features of the labelled training images and of the test images: from memory, or
+    streamed from disk (``FileSplits``)."""
+    if isinstance(data, FileSplits):
+        train_x, train_y, skip_train = embed_files(encoder, labelled(data.train), batch_size, workers)
+        test_x, test_y, skip_test = embed_files(encoder, data.test, batch_size, workers)
+        return {"train_x": train_x, "train_y": train_y, "test_x": test_x, "test_y": test_y,
+                "classes": list(data.classes), "skipped": skip_train + skip_test}
+    known = data.train_labels >= 0  # STL-10's unlabelled images are not fitted on
+    train_images, train_labels = (data.train_images, data.train_labels) if bool(known.all()) else (
+        data.train_images[known], data.train_labels[known])
+    return {"train_x": encoder.embed(train_images, batch_size), "train_y": train_labels,
             "test_x": encoder.embed(data.test_images, batch_size), "test_y": data.test_labels,
             "classes": list(data.classes), "skipped": list(data.skipped)}
 
 
 def cached_features(encoder: Encoder, spec: DatasetSpec, cache_dir: Path | None,
-                    load_images: Callable[[], LabelledImages], batch_size: int = 500) -> dict:
+                    load_images: Callable[[], LabelledImages | FileSplits], batch_size: int = 500,
+                    workers: int = 0) -> dict:
     """Features ``{train_x, train_y, test_x, test_y, classes, skipped, cache}``: read from the
-    cache when present, else embedded from ``load_images()`` and written there."""
+    cache when present, else embedded from ``load_images()`` (streamed ones by ``workers``)
+    and written there."""
     path = cache_path(encoder, spec, cache_dir) if cache_dir is not None else None
     if path is not None and path.exists():
         return {**safe_torch_load(path), "cache": str(path)}
-    feats = embed_dataset(encoder, load_images(), batch_size)
+    feats = embed_dataset(encoder, load_images(), batch_size, workers)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_atomic(feats, path)

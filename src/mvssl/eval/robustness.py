@@ -12,21 +12,33 @@ reference). The reference is by default a random-init encoder of the same archit
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 import torch
 
 from .corruptions import CORRUPTIONS, SEVERITIES, corrupt
 from .linear import LinearClassifier
 
 
+CHUNK = 1000  # test images corrupted at a time; each chunk's noise is seeded from its first index
+
+
+def in_chunks(images: torch.Tensor, labels: torch.Tensor, chunk: int = CHUNK):
+    """In-memory images and labels as the consecutive chunks ``corruption_errors`` reads."""
+    return ((images[i:i + chunk], labels[i:i + chunk]) for i in range(0, len(images), chunk))
+
+
 @torch.no_grad()
-def corruption_errors(encoders: dict, probes: dict[str, LinearClassifier], images: torch.Tensor,
-                      labels: torch.Tensor, corruptions=CORRUPTIONS, severities=SEVERITIES, seed: int = 0,
-                      chunk: int = 1000) -> dict[str, dict[str, dict[int, float]]]:
-    """Top-1 error ``[encoder][corruption][severity]`` of each encoder's probe on corrupted ``images``."""
-    labels = labels.long().cpu()
+def corruption_errors(encoders: dict, probes: dict[str, LinearClassifier], chunks: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                      corruptions=CORRUPTIONS, severities=SEVERITIES,
+                      seed: int = 0) -> dict[str, dict[str, dict[int, float]]]:
+    """Top-1 error ``[encoder][corruption][severity]`` of each encoder's probe on the corrupted
+    uint8 test images, given as consecutive (images, labels) ``chunks`` of ``CHUNK`` (the last
+    may be shorter): from memory, or streamed from disk."""
     wrong = {name: {c: {s: 0 for s in severities} for c in corruptions} for name in encoders}
-    for start in range(0, len(images), chunk):
-        batch, truth = images[start:start + chunk], labels[start:start + chunk]
+    start = 0
+    for batch, truth in chunks:
+        truth = truth.long().cpu()
         for ci, c in enumerate(corruptions):
             for s in severities:
                 g = torch.Generator().manual_seed(((seed * 100 + ci) * 10 + s) * 1_000_003 + start)
@@ -34,7 +46,8 @@ def corruption_errors(encoders: dict, probes: dict[str, LinearClassifier], image
                 for name, encoder in encoders.items():
                     pred = probes[name].logits(encoder.embed(corrupted)).argmax(1)
                     wrong[name][c][s] += int((pred != truth).sum())
-    n = len(images)
+        start += len(batch)
+    n = max(start, 1)
     return {name: {c: {s: w / n for s, w in per.items()} for c, per in errs.items()} for name, errs in wrong.items()}
 
 

@@ -111,6 +111,7 @@ class Representation:
 def evaluate(reps: dict, tasks: dict, quick: bool, seed: int) -> tuple[dict, dict]:
     """({representation: {metric: value}}, LooC++ reliance on each embedding space per task)."""
     from ..eval import corruption_errors, fewshot_eval, fit_linear_classifier, mean_corruption_error
+    from ..eval.robustness import in_chunks
     from ..eval.linear import topk_accuracy
     from .looc_tasks import space_reliance
 
@@ -132,8 +133,8 @@ def evaluate(reps: dict, tasks: dict, quick: bool, seed: int) -> tuple[dict, dic
             results[name][f"fewshot_{shots}"] = 100 * fs["accuracy"]
     images, labels = tasks["digit"]["test"]
     n_test, severities = (100, (3,)) if quick else (300, (1, 3, 5))
-    errors = corruption_errors(reps, {name: probes[name, "digit"] for name in reps}, images[:n_test],
-                               labels[:n_test], severities=severities, seed=seed)
+    errors = corruption_errors(reps, {name: probes[name, "digit"] for name in reps},
+                               in_chunks(images[:n_test], labels[:n_test]), severities=severities, seed=seed)
     for name, errs in errors.items():
         flat = [e for per in errs.values() for e in per.values()]
         results[name]["corrupted"] = 100 * (1 - sum(flat) / len(flat))

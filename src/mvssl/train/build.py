@@ -8,6 +8,7 @@ import torch
 
 from ..data import ColorfulMovingMNIST
 from ..data.datasets import LabelledImages, load_dataset
+from ..data.files import FileSplits
 from ..methods import METHODS
 from ..config import multicrop_sizes
 from ..nn import SplitEncoder, build_backbone
@@ -17,18 +18,23 @@ from ..views.looc import augmentation_recipe, looc_views
 from ..views.patches import PatchPairViews
 
 
-def build_dataset(cfg: dict, split: str = "train") -> ColorfulMovingMNIST | LabelledImages:
-    """Colorful-Moving-MNIST, or the train/test images of another dataset (``LabelledImages``,
-    resized to ``data.image_size``; an image folder's unreadable files are skipped and listed)."""
+def build_dataset(cfg: dict, split: str = "train") -> ColorfulMovingMNIST | LabelledImages | FileSplits:
+    """Colorful-Moving-MNIST, or the train/test images of another dataset resized to
+    ``data.image_size``: decoded (``LabelledImages``; an image folder's unreadable files are
+    skipped and listed) or, by ``data.in_memory``, left on disk to stream (``FileSplits``)."""
     d = cfg["data"]
     if d["dataset"] != "cmnist":
-        return load_dataset(d["dataset"], d["root"], d["image_size"], d["download"], d["strict"])
+        return load_dataset(d["dataset"], d["root"], d["image_size"], d["download"], d["strict"],
+                            in_memory=d["in_memory"], memory_budget_gb=d["memory_budget_gb"],
+                            classes_file=d["classes_file"], unlabelled=d["unlabelled"], copies=cfg["trainer"]["devices"])
     return ColorfulMovingMNIST(split=split, seed=d["seed"], image_size=d["image_size"], digit_size=d["digit_size"],
                                digits=d["digits"], backgrounds=d["backgrounds"], root=d["root"],
                                download=d["download"], digit_colors=d["digit_colors"])
 
 
-def build_view_source(cfg: dict, dataset: ColorfulMovingMNIST):
+def build_view_source(cfg: dict, dataset: ColorfulMovingMNIST | LabelledImages | FileSplits):
+    """The views of a step; over streamed ``FileSplits`` a source without images, which the
+    loader's batches go through (``InMemoryViews.views_of``)."""
     v, size = cfg["views"], cfg["data"]["image_size"]
     make_recipe = {
         "simclr": lambda: simclr(size, strength=v["strength"], min_scale=v["min_scale"]),
@@ -39,7 +45,9 @@ def build_view_source(cfg: dict, dataset: ColorfulMovingMNIST):
         return FactorSharedViews(dataset, v["shared"], make_recipe["simclr"]() if v["augment"] == "simclr" else None)
     if v["name"] == "clip":
         return ClipViews(dataset, v["shared"], v["frames"])
-    if isinstance(dataset, LabelledImages):
+    if isinstance(dataset, FileSplits):
+        images, factors = None, {}
+    elif isinstance(dataset, LabelledImages):
         images, factors = dataset.train_images, {"label": dataset.train_labels}
     else:
         images, factors = dataset.frames()

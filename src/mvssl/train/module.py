@@ -69,6 +69,7 @@ class SSLModule(L.LightningModule):
         self.batches_trained = 0  # batches that reached training_step, skipped ones included
         self.skipped_steps = 0
         self.skips_in_a_row = 0
+        self.unreadable: set[str] = set()  # streamed files that could not be decoded (replaced in their batch)
         # the step's detached embeddings on logging steps, for the EmbeddingMonitor callback
         self.monitor_embeddings: list[torch.Tensor] | None = None
         self._skipping = False
@@ -93,6 +94,7 @@ class SSLModule(L.LightningModule):
         checkpoint["mvssl_config"] = self.config
         checkpoint["mvssl_state"] = {"batches_trained": self.batches_trained, "skipped_steps": self.skipped_steps,
                                      "skips_in_a_row": self.skips_in_a_row, "rng": capture_rng(),
+                                     "unreadable": sorted(self.unreadable),
                                      "log_row": self._unlogged_row()}
 
     def _unlogged_row(self) -> dict | None:
@@ -117,6 +119,7 @@ class SSLModule(L.LightningModule):
         state = checkpoint["mvssl_state"]
         self.batches_trained, self.skipped_steps = state["batches_trained"], state["skipped_steps"]
         self.skips_in_a_row = state["skips_in_a_row"]
+        self.unreadable = set(state.get("unreadable", []))
         self._pending_rng = state["rng"]
 
     def on_train_start(self) -> None:
@@ -125,11 +128,24 @@ class SSLModule(L.LightningModule):
             self._pending_rng = None
 
     # ------------------------------------------------------------------ step
-    def training_step(self, indices: torch.Tensor, batch_idx: int) -> torch.Tensor | None:
+    def _views(self, batch: torch.Tensor | dict):
+        """(views, targets, dataset indices) of an index batch (in-memory images) or of a
+        streamed batch of images (``data/streaming.py``)."""
+        if not isinstance(batch, dict):
+            return *self.view_source(batch, self.view_generator), batch
+        if batch["unreadable"]:
+            if self.config["data"]["strict"]:
+                raise ValueError(f"unreadable image {batch['unreadable'][0]} ({batch['reasons'][0]}); "
+                                 "data.strict false skips and counts such files")
+            self.unreadable.update(batch["unreadable"])
+        views, targets = self.view_source.views_of(batch["images"], {"label": batch["labels"]}, self.view_generator)
+        return views, targets, batch["indices"]
+
+    def training_step(self, batch: torch.Tensor | dict, batch_idx: int) -> torch.Tensor | None:
         t = self.config["trainer"]
         self.view_generator.manual_seed(step_seed(t["seed"], self.global_rank, self.batches_trained))
         self.batches_trained += 1
-        views, targets = self.view_source(indices, self.view_generator)
+        views, targets, indices = self._views(batch)
         if self.channels_last:
             views = [v.contiguous(memory_format=torch.channels_last) for v in views]
         saved_buffers = self._snapshot_buffers() if t["on_nan"] == "skip" else None
@@ -147,10 +163,19 @@ class SSLModule(L.LightningModule):
         logs = {"train/loss": out.loss.detach(), "train/lr": self._scheduled_lr(),
                 **{f"train/{k}": v for k, v in out.logs.items()}}
         if self.probe is not None:
-            logits = self.probe(out.features.detach().float())
-            probe_loss = F.cross_entropy(logits, targets[self.probe_target])
+            logits, y = self.probe(out.features.detach().float()), targets[self.probe_target]
+            known = y >= 0  # unlabelled images (STL-10's) have label -1
+            # on an accelerator the label mask is not read on the host (no sync per step)
+            if not self.deferred_checks and bool(known.all()):
+                probe_loss = F.cross_entropy(logits, y)
+            else:  # over the labelled ones only; 0 (with a gradient of 0 for every rank) if there are none
+                probe_loss = F.cross_entropy(logits, y, ignore_index=-1, reduction="sum") / known.sum().clamp(min=1)
             loss = loss + probe_loss
-            logs["train/probe_acc"] = (logits.argmax(1) == targets[self.probe_target]).float().mean()
+            correct = (logits.argmax(1) == y) & known
+            if self.deferred_checks:
+                logs["train/probe_acc"] = correct.sum() / known.sum().clamp(min=1)
+            elif bool(known.any()):
+                logs["train/probe_acc"] = correct[known].float().mean()
         if out.embeddings and logging_step:
             self.monitor_embeddings = [e.detach() for e in out.embeddings[:2]]
         logs["train/skipped_steps"] = float(self.skipped_steps)

@@ -17,7 +17,10 @@ from ..data.batches import IndexBatches
 from ..encoder import ENCODER_FILE, Encoder
 from ..nn import convert_to_global_batchnorm
 from ..data.datasets import LabelledImages
+from ..data.files import FileSplits
+from ..data.streaming import resolve_workers, streamed_batches
 from ..eval import knn_accuracy, linear_probe
+from ..eval.features import embed_dataset
 from ..eval.probes import factor_probes, format_table, probe_frames
 from .build import build_dataset, build_method, build_view_source
 from .checkpoints import CHECKPOINT_DIR, SafeCheckpointIO
@@ -102,12 +105,12 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
         echo(f"skipped {len(skipped)} unreadable image(s) (data.strict true fails instead): "
              f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
     source = build_view_source(cfg, dataset)
-    method, dim = build_method(cfg, num_samples=len(source))
+    method, dim = build_method(cfg, num_samples=len(dataset))
     if t["sync_batchnorm"]:  # also on CPU, where torch.nn.SyncBatchNorm does not run
         method = convert_to_global_batchnorm(method)
     if t["channels_last"]:
         method = method.to(memory_format=torch.channels_last)
-    if isinstance(dataset, LabelledImages):
+    if isinstance(dataset, (LabelledImages, FileSplits)):
         probe_target, probe_classes = "label", len(dataset.classes)
     else:
         probe_target, probe_classes = "digit", 10
@@ -126,7 +129,7 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
         run_dir = make_run_dir(cfg, held)
         write_config(run_dir, cfg)
     os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by the DDP processes trainer.fit launches
-    loader = IndexBatches(len(dataset), cfg["optim"]["batch_size"], seed=t["seed"], start=start["batches_trained"])
+    loader = training_loader(cfg, dataset, start["batches_trained"], echo)
 
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -164,11 +167,17 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
     encoder.load_method_weights(method)
     encoder.backbone.to(memory_format=torch.contiguous_format)
     encoder.save(run_dir / ENCODER_FILE)
+    if isinstance(dataset, FileSplits):  # found while streaming (on this process: rank 0)
+        skipped = sorted(module.unreadable)
+        if skipped:
+            echo(f"skipped {len(skipped)} unreadable image(s) while streaming, each replaced in its batch by the next "
+                 f"readable file (data.strict true fails instead): {', '.join(skipped[:5])}"
+                 f"{' ...' if len(skipped) > 5 else ''}")
     metrics = {"train_seconds": train_seconds, "steps": trainer.global_step, "precision": precision,
                "skipped_steps": module.skipped_steps, "resumed_from_step": start["global_step"],
                "skipped_images": skipped}
     if cfg["eval"]["enabled"]:
-        if isinstance(dataset, LabelledImages):
+        if isinstance(dataset, (LabelledImages, FileSplits)):
             metrics.update(evaluate_labelled(cfg, encoder.eval(), dataset, echo))
         else:
             metrics.update(evaluate_run(cfg, encoder.eval(), echo))
@@ -178,6 +187,19 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
     write_summary(run_dir, cfg, metrics, figures)
     echo(f"wrote {run_dir / 'metrics.json'} and {run_dir / 'summary.md'} (the evaluation and what each plot shows)")
     return run_dir, metrics
+
+
+def training_loader(cfg: dict, dataset, start: int, echo=print):
+    """Index batches over in-memory images, or a DataLoader streaming ``FileSplits`` from
+    disk in the same order (``data/streaming.py``), pinned when a GPU takes the batches."""
+    t, batch_size = cfg["trainer"], cfg["optim"]["batch_size"]
+    if not isinstance(dataset, FileSplits):
+        return IndexBatches(len(dataset), batch_size, seed=t["seed"], start=start)
+    workers = resolve_workers(cfg["data"]["workers"], t["devices"])
+    pin = torch.cuda.is_available() and t["accelerator"] in ("auto", "gpu", "cuda")
+    echo(f"streaming {len(dataset.train)} images from {cfg['data']['root']} with {workers} decoding worker(s) "
+         f"(data.in_memory {cfg['data']['in_memory']})")
+    return streamed_batches(dataset.train, batch_size, t["seed"], start, workers, pin)
 
 
 def write_summary(run_dir: Path, cfg: dict, metrics: dict, figures: dict[Path, str]) -> Path:
@@ -203,19 +225,20 @@ def _random_init_encoder(cfg: dict) -> Encoder:
     return Encoder.from_config(cfg).eval()
 
 
-def evaluate_labelled(cfg: dict, encoder: Encoder, dataset: LabelledImages, echo=print) -> dict:
-    """Linear-probe and kNN accuracy on the dataset's own train/test split, beside a
-    random-init encoder of the same architecture."""
+def evaluate_labelled(cfg: dict, encoder: Encoder, dataset: LabelledImages | FileSplits, echo=print) -> dict:
+    """Linear-probe and kNN accuracy on the dataset's own train/test split (its labelled
+    images; streamed ones embedded batch by batch), beside a random-init encoder of the same
+    architecture."""
     e, start = cfg["eval"], time.perf_counter()
     encoders = {"trained": encoder}
     if e["random_baseline"]:
         encoders["random init"] = _random_init_encoder(cfg)
     results = {}
     for name, enc in encoders.items():
-        htr, hte = enc.embed(dataset.train_images), enc.embed(dataset.test_images)
+        f = embed_dataset(enc, dataset, workers=resolve_workers(cfg["data"]["workers"]))
         results[name] = {
-            "linear_top1_pct": 100 * linear_probe(htr, dataset.train_labels, hte, dataset.test_labels)["top1"],
-            "knn_top1_pct": 100 * knn_accuracy(htr, dataset.train_labels, hte, dataset.test_labels, e["knn_k"],
+            "linear_top1_pct": 100 * linear_probe(f["train_x"], f["train_y"], f["test_x"], f["test_y"])["top1"],
+            "knn_top1_pct": 100 * knn_accuracy(f["train_x"], f["train_y"], f["test_x"], f["test_y"], e["knn_k"],
                                                e["knn_temperature"]),
         }
     table = format_table(results, {"linear_top1_pct": "linear-probe accuracy (%)", "knn_top1_pct": "kNN accuracy (%)"})

@@ -9,12 +9,13 @@ from .recipes import Recipe, identity
 
 
 class InMemoryViews:
-    """Base of the view sources over in-memory uint8 images ``[N, C, H, W]`` and their targets:
-    holds and moves them, picks a step's batch; a subclass says how a batch becomes views
-    (``make_views``)."""
+    """Base of the view sources over uint8 images ``[N, C, H, W]`` and their targets: holds
+    and moves them, picks a step's batch; a subclass says how a batch becomes views
+    (``make_views``). With ``images=None`` the images are streamed: a loader hands each
+    batch to ``views_of`` (``data/streaming.py``)."""
 
-    def __init__(self, images: torch.Tensor, targets: dict[str, torch.Tensor]):
-        if images.dtype != torch.uint8 or images.ndim != 4:
+    def __init__(self, images: torch.Tensor | None, targets: dict[str, torch.Tensor]):
+        if images is not None and (images.dtype != torch.uint8 or images.ndim != 4):
             raise ValueError(f"images must be uint8 [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
         self.images, self.targets = images, targets
 
@@ -22,17 +23,20 @@ class InMemoryViews:
         return len(self.images)
 
     def to(self, device):
-        self.images = self.images.to(device)
+        self.images = self.images.to(device) if self.images is not None else None
         self.targets = {k: v.to(device) for k, v in self.targets.items()}
         return self
 
     def make_views(self, batch: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
         raise NotImplementedError
 
+    def views_of(self, batch: torch.Tensor, targets: dict[str, torch.Tensor], generator: torch.Generator):
+        """The views of uint8 images ``batch`` (already on the device) and their ``targets``."""
+        return self.make_views(batch, generator), targets
+
     def __call__(self, indices: torch.Tensor, generator: torch.Generator):
         indices = indices.to(self.images.device)
-        views = self.make_views(self.images[indices], generator)
-        return views, {k: v[indices] for k, v in self.targets.items()}
+        return self.views_of(self.images[indices], {k: v[indices] for k, v in self.targets.items()}, generator)
 
 
 class AugmentedViews(InMemoryViews):

@@ -1,0 +1,167 @@
+"""Images on disk, read one at a time: an image folder's files or rows of STL-10's binary
+files. The in-memory path decodes them all once, up front (``decode_all``); the streaming
+path (``data/streaming.py``) decodes each batch in DataLoader workers. Both read through
+``ImageFiles.read``, so a file gives the same uint8 [3, S, S] either way."""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def unreadable_errors() -> tuple[type[Exception], ...]:
+    """What decoding a damaged or non-image file raises (PIL, numpy)."""
+    from PIL import Image
+
+    return OSError, ValueError, SyntaxError, Image.DecompressionBombError
+
+
+def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize uint8 [N, 3, s, s] to [N, 3, size, size] (antialiased bilinear)."""
+    if images.shape[-2:] == (size, size):
+        return images
+    out = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return out.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def centre_square(height: int, width: int) -> tuple[int, int, int]:
+    """(top, left, side) of the largest centred square of a height x width image: what the
+    folder loader and ``Encoder.embed`` both keep of a non-square image before resizing."""
+    side = min(height, width)
+    return (height - side) // 2, (width - side) // 2, side
+
+
+def decode_image(path: str, size: int) -> torch.Tensor:
+    """uint8 [3, size, size]: any size and mode (grey, palette, RGBA, 16-bit) converted to RGB,
+    centre square crop resized with PIL (bicubic); raises one of ``unreadable_errors()``."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        top, left, side = centre_square(im.height, im.width)
+        im = im.convert("RGB").crop((left, top, left + side, top + side))
+        if im.size != (size, size):
+            im = im.resize((size, size), Image.Resampling.BICUBIC)
+    return torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1)
+
+
+class ImageFiles:
+    """``items`` (what ``read_item`` reads: a path, or a (file, row) pair) and their int64
+    ``labels`` (-1: unlabelled), decoded at ``size``."""
+
+    def __init__(self, items: list, labels: torch.Tensor, size: int):
+        if len(items) != len(labels):
+            raise ValueError(f"{len(items)} images but {len(labels)} labels")
+        self.items, self.labels, self.size = list(items), labels.to(torch.int64), size
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def read_item(self, item) -> torch.Tensor:
+        raise NotImplementedError
+
+    def name(self, i: int) -> str:
+        return str(self.items[i])
+
+    def read(self, i: int) -> torch.Tensor:
+        """uint8 [3, size, size] of item ``i``; raises one of ``unreadable_errors()``."""
+        return self.read_item(self.items[i])
+
+    def subset(self, indices) -> "ImageFiles":
+        indices = torch.as_tensor(indices, dtype=torch.int64)
+        out = object.__new__(type(self))
+        out.__dict__.update(self.__dict__)
+        out.items, out.labels = [self.items[i] for i in indices.tolist()], self.labels[indices]
+        return out
+
+    def __add__(self, other: "ImageFiles") -> "ImageFiles":
+        if type(other) is not type(self) or other.size != self.size:
+            raise ValueError("only image files of one kind and size can be joined")
+        out = object.__new__(type(self))
+        out.__dict__.update(self.__dict__)
+        out.items, out.labels = self.items + other.items, torch.cat([self.labels, other.labels])
+        return out
+
+
+class FolderFiles(ImageFiles):
+    """Image files (``items`` are paths) of any size and mode, centre-cropped square and resized."""
+
+    def read_item(self, item) -> torch.Tensor:
+        return decode_image(item, self.size)
+
+
+class BinaryFiles(ImageFiles):
+    """Rows of STL-10-style binary files: ``items`` are (file, row), each row 3 x side x side
+    uint8 stored column-major (the official format), memory-mapped per process."""
+
+    def __init__(self, items: list, labels: torch.Tensor, size: int, side: int = 96):
+        super().__init__(items, labels, size)
+        self.side, self._maps = side, {}
+
+    def _rows(self, path: str) -> np.ndarray:
+        if path not in self._maps:
+            n = os.path.getsize(path) // (3 * self.side * self.side)
+            self._maps[path] = np.memmap(path, dtype=np.uint8, mode="r", shape=(n, 3, self.side, self.side))
+        return self._maps[path]
+
+    def read_item(self, item) -> torch.Tensor:
+        path, row = item
+        image = torch.from_numpy(np.ascontiguousarray(self._rows(path)[row].transpose(0, 2, 1)))
+        return resize_square(image[None], self.size)[0]
+
+    def name(self, i: int) -> str:
+        path, row = self.items[i]
+        return f"{path}[{row}]"
+
+    def __getstate__(self) -> dict:  # a DataLoader worker opens its own maps
+        return {**self.__dict__, "_maps": {}}
+
+
+@dataclass
+class FileSplits:
+    """The train and test images of a dataset, left on disk (the streamed counterpart of
+    ``datasets.LabelledImages``). ``train`` may hold unlabelled images (label -1): they are
+    trained on and left out of the evaluation's fit (``labelled``)."""
+
+    train: ImageFiles
+    test: ImageFiles
+    classes: list[str]  # unreadable files are found (and counted) only while streaming
+
+    def __len__(self) -> int:
+        return len(self.train)
+
+
+def labelled(files: ImageFiles) -> ImageFiles:
+    return files.subset(torch.nonzero(files.labels >= 0).flatten())
+
+
+def decode_all(files: ImageFiles, strict: bool) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Every image of ``files`` decoded into one uint8 tensor (training then never waits on
+    files), with its labels; unreadable ones left out and named (``strict``: raise)."""
+    if not len(files):
+        raise ValueError("no images to decode")
+    errors = unreadable_errors()
+
+    def decode(i: int) -> torch.Tensor | Exception:
+        try:
+            return files.read(i)
+        except errors as err:
+            return err
+
+    # PIL releases the GIL while decoding and resizing, so threads decode in parallel
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        decoded = list(pool.map(decode, range(len(files))))
+    keep, skipped = [], []
+    for i, image in enumerate(decoded):
+        if isinstance(image, Exception):
+            if strict:
+                raise ValueError(f"unreadable image {files.name(i)}: {image}") from image
+            skipped.append(files.name(i))
+        else:
+            keep.append(i)
+    if not keep:
+        raise ValueError(f"no readable images among the {len(files)} files, e.g. {files.name(0)}")
+    return torch.stack([decoded[i] for i in keep]), files.labels[keep], skipped
