@@ -1,6 +1,6 @@
 """A few optimiser steps of a method on a tiny backbone, the way SSLModule drives it
-(forward, backward, step, then ``on_step_end`` with the number of steps done), for tests
-that training lowers the loss."""
+(forward, backward, ``before_optimizer_step``, step, then ``on_step_end`` with the number of
+steps done), for tests that training lowers the loss."""
 from __future__ import annotations
 
 import functools
@@ -23,6 +23,8 @@ def optimise(method, next_batch, steps: int, lr: float, seed: int) -> list[float
         loss = method(views, **kwargs).loss
         opt.zero_grad()
         loss.backward()
+        if hasattr(method, "before_optimizer_step"):
+            method.before_optimizer_step(opt, step, steps)
         opt.step()
         if hasattr(method, "on_step_end"):
             method.on_step_end(step + 1, steps)
