@@ -4,6 +4,7 @@ steps done), for tests that training lowers the loss."""
 from __future__ import annotations
 
 import functools
+import inspect
 
 import torch
 
@@ -64,10 +65,13 @@ def train_on_source(method, source, steps: int, batch: int = 64, lr: float = 2e-
                     pass_indices: bool = False) -> list[float]:
     """Shuffled batches of ``source``; with ``pass_indices`` the method's forward also gets
     the batch indices and the generator (as SSLModule passes them to memory-bank methods)."""
+    wants = inspect.signature(method.forward).parameters  # as SSLModule: only what forward declares
+
     def next_batch(g):
         idx = torch.randperm(len(source), generator=g)[:batch]
         views, _ = source(idx, g)
-        return views, ({"indices": idx, "generator": g} if pass_indices else {})
+        extras = {"indices": idx, "generator": g} if pass_indices else {}
+        return views, {k: v for k, v in extras.items() if k in wants}
 
     return optimise(method, next_batch, steps, lr, seed)
 

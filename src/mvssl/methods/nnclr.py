@@ -9,7 +9,7 @@ Algorithm, per step:
     enqueue z1 (gathered from every DDP process, so all hold the same Q), drop the oldest
 
 The support set starts empty and is searched only where it is filled; on the very first
-step, when it holds nothing, the batch's own view-1 projections stand in for it.
+step, when it holds nothing, the (global) batch's view-1 projections stand in for it.
 """
 from __future__ import annotations
 
@@ -44,9 +44,9 @@ class NNCLR(nn.Module):
     def forward(self, views: list[torch.Tensor]) -> MethodOutput:
         (h1, _), (z1, z2) = encode_pair(self.backbone, self.projector, views, "NNCLR")
         p, offset = gather_with_grad(torch.stack([self.predictor(z1), self.predictor(z2)], 1))  # global negatives
-        stored = F.normalize(z1.detach().float(), dim=1)
-        support = self.support.stored(0) if int(self.support.filled) > 0 else stored
+        new = gather_from_all_ranks(F.normalize(z1.detach().float(), dim=1))  # every process's view-1 projections
+        support = self.support.stored(0) if int(self.support.filled) > 0 else new
         loss = nnclr_loss(z1, z2, p[:, 0], p[:, 1], support, self.temperature, offset)
         if self.training:
-            self.support.push([gather_from_all_ranks(stored)])
+            self.support.push([new])
         return MethodOutput(loss=loss, features=h1, embeddings=[z1, z2])
