@@ -186,3 +186,14 @@ def test_trains_through_the_trainer_with_the_er_monitor(name, tmp_path):
     for r in rows:
         for key in ("monitor/entropy_average", "monitor/reconstruction", "monitor/i_er", "monitor/effective_rank"):
             assert math.isfinite(float(r[key])), (key, r[key])
+
+
+def test_info_er_measures_the_new_methods_continuously():
+    from mvssl.info.er import batch_measures
+
+    views = _views(n=10)
+    for method in (_deepcluster().eval(), _make(BarlowTwins, proj_hidden_dim=32, proj_dim=16).eval(),
+                   _make(NNCLR, proj_hidden_dim=32, proj_dim=16, pred_hidden_dim=32).eval()):
+        m = batch_measures(method, views, kappa=5.0)
+        assert math.isfinite(m["entropy_average"]) and math.isfinite(m["reconstruction"])
+        assert "discrete_entropy" not in m  # DeepCluster's clusters are per training sample, not per view pair

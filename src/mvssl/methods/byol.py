@@ -19,15 +19,16 @@ class BYOL(nn.Module):
     predictor helps non-contrastive learning, Tian et al. 2021). Measured on
     Colorful-Moving-MNIST views sharing only the digit (batch 128, width-16 ConvNet, AdamW
     2e-3): linear-probe digit error 75.4% after 400 steps with scale 1, 73.2% after 250 with
-    scale 10 (random init ~88%). Every one is a config key.
+    scale 10 (random init ~88%), both measured when the two views still shared one BN pass. Every
+    one is a config key.
 
     Views: each view goes through the networks in its own forward pass, so BatchNorm
     normalises each view with its own statistics, as the reference code does (its
     ``apply_once_fn`` per view). The target's BN statistics are its own (the EMA moves
     parameters only, as in the reference). The target encodes the global views (those of
-    ``views[0]``'s size), the online network every view; each online prediction is regressed on the target projection of
-    every *other* global view, and the loss is the mean over those pairs (with two views
-    the symmetrised loss of the paper, halved)."""
+    ``views[0]``'s size), the online network every view; each online prediction is regressed
+    on the target projection of every *other* global view, and the loss is the mean over
+    those pairs (with two views the symmetrised loss of the paper, halved)."""
 
     accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
 

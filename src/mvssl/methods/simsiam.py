@@ -19,7 +19,8 @@ class SimSiam(nn.Module):
     predictor helps non-contrastive learning): scaled down for small images and CPU budgets.
     Measured on Colorful-Moving-MNIST views sharing only the digit (250 steps, batch 128,
     width-16 ConvNet, AdamW 2e-3): linear-probe digit error 87.3% with scale 1 (400 steps;
-    embeddings of effective rank ~8) and 69.1% with scale 10.
+    embeddings of effective rank ~8) and 69.1% with scale 10, both measured when the two views
+    still shared one BN pass.
 
     Each view goes through the networks in its own forward pass (BN statistics per view),
     as in the reference code. Algorithm 1: z1, z2 = f(x1), f(x2); p1, p2 = h(z1), h(z2);
