@@ -138,8 +138,8 @@ VIEW_KEYS = {"factor-shared": ("shared", "augment"), "simclr": ("strength", "min
 POSITIVE = {("data", "image_size"), ("data", "digit_size"), ("optim", "lr"), ("optim", "batch_size"),
             ("trainer", "max_steps"), ("trainer", "log_every"), ("trainer", "checkpoint_every"),
             ("trainer", "keep_checkpoints"), ("trainer", "devices"), ("trainer", "num_nodes"),
-            ("backbone", "width"), ("backbone", "patch_size"), ("eval", "knn_k"), ("eval", "knn_temperature"), ("views", "n_views"),
-            ("trainer", "max_nan_skips"), ("trainer", "er_kappa")}
+            ("backbone", "width"), ("backbone", "patch_size"), ("eval", "knn_k"), ("eval", "knn_temperature"),
+            ("views", "n_views"), ("trainer", "max_nan_skips"), ("trainer", "er_kappa")}
 NON_NEGATIVE = {("optim", "weight_decay"), ("optim", "warmup_steps"), ("trainer", "seed"), ("data", "seed"),
                 ("trainer", "collapse_std"), ("trainer", "collapse_rank")}
 # a resumed run may raise it to train longer (not bitwise an N-step run from scratch: the schedule stretches)
