@@ -1,26 +1,38 @@
 """BYOL's EMA target and schedule, SimSiam's stop-gradient, and tiny runs of both."""
-import copy
 import math
 
 import torch
-from torch import nn
 
 from mvssl.methods import BYOL, SimSiam
-from mvssl.nn import build_backbone, cosine_momentum, ema_update
+from mvssl.nn import build_backbone, cosine_momentum
 from mvssl.views import multicrop
 from tiny_training import first_and_last, train_losses
 
 
-def test_ema_update_formula():
-    torch.manual_seed(0)
-    online = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
-    target = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
-    online[1].running_mean.fill_(0.5)
-    before = copy.deepcopy(target)
-    ema_update(target, online, 0.9, copy_buffers=True)
-    for t, b, o in zip(target.parameters(), before.parameters(), online.parameters()):
-        assert torch.allclose(t, 0.9 * b + 0.1 * o)
-    assert torch.equal(target[1].running_mean, online[1].running_mean)
+def test_byol_target_keeps_its_own_bn_statistics_as_the_reference_does():
+    """The EMA moves parameters only (BYOL's and DINO's reference code): the target's
+    BatchNorm running statistics are those of its own forward passes, not the online's."""
+    backbone, dim = build_backbone("convnet", width=4)
+    method = BYOL(backbone, dim, proj_hidden_dim=32, proj_dim=16, pred_hidden_dim=32)
+    method(_views())
+    online_bn, target_bn = method.projector[1], method.target_projector[1]
+    own = target_bn.running_mean.clone()
+    assert not torch.equal(own, torch.zeros_like(own))  # the target's forward pass updated them
+    online_bn.running_mean.fill_(5.0)
+    method.on_step_end(1, 10)
+    assert torch.equal(target_bn.running_mean, own)
+
+
+def test_byol_and_simsiam_normalise_each_view_in_its_own_batchnorm_pass():
+    """As the reference code: view 1's projection does not depend on view 2's images."""
+    for make in (lambda b, d: BYOL(b, d, proj_hidden_dim=32, proj_dim=16, pred_hidden_dim=32),
+                 lambda b, d: SimSiam(b, d, proj_hidden_dim=32, proj_dim=16, pred_hidden_dim=8)):
+        torch.manual_seed(0)
+        method = make(*build_backbone("convnet", width=4))
+        views = _views()
+        first = method(views).embeddings[0]
+        other = [views[0], torch.randn_like(views[1]) * 3 + 1]
+        torch.testing.assert_close(method(other).embeddings[0], first)
 
 
 def test_cosine_momentum_schedule():

@@ -87,6 +87,13 @@ def test_memory_bank_negatives_and_update():
         m(_images())
 
 
+def test_memory_bank_is_updated_in_training_only():
+    m = _cmc(negatives="bank", num_negatives=10).eval()
+    before = [b.memory.clone() for b in m.banks]
+    m(_images(), indices=torch.tensor([3, 7, 11, 19, 23, 42]), generator=torch.Generator().manual_seed(5))
+    assert all(torch.equal(b.memory, old) for b, old in zip(m.banks, before))
+
+
 def test_bad_options_are_refused():
     with pytest.raises(ValueError):
         _cmc(negatives="queue")

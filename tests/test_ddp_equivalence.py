@@ -6,6 +6,7 @@ differ by design. The views are made once and split, so only the training step i
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import socket
 
@@ -28,10 +29,20 @@ SMALL = {
     "byol": dict(proj_hidden_dim=32, proj_dim=16, pred_hidden_dim=32),
     "simsiam": dict(proj_hidden_dim=32, proj_dim=16, pred_hidden_dim=8),
     "cmc": dict(proj_hidden_dim=32, proj_dim=16, num_samples=100),
+    "barlow-twins": dict(proj_hidden_dim=32, proj_dim=16, lambda_offdiag=0.05),
+    "vicreg": dict(proj_hidden_dim=32, proj_dim=16),
+    "mocov3": dict(proj_hidden_dim=32, proj_dim=16, pred_hidden_dim=32, base_momentum=0.9, temperature=0.5),
+    "nnclr": dict(proj_hidden_dim=32, proj_dim=16, pred_hidden_dim=32, queue_size=12),
+    "deepcluster": dict(proj_hidden_dim=32, proj_dim=16, num_samples=GLOBAL_BATCH, n_prototypes=3, n_heads=2),
 }
+# a first forward (no update) fills NNCLR's support set and DeepCluster's memory from the
+# global batch, so the compared step searches a support set and has clusters to predict
+WARMUP = ("nnclr", "deepcluster")
 # state that must match after the step besides the parameters
 STATE = {"moco": ["queue.keys", "queue.pointer", "key_projector.0.weight"], "dino": ["centre.value",
-         "teacher_head.last_direction"], "byol": ["target_projector.0.weight"]}
+         "teacher_head.last_direction"], "byol": ["target_projector.0.weight"],
+         "mocov3": ["momentum_projector.0.weight"], "nnclr": ["support.embeddings"],
+         "deepcluster": ["prototypes", "assignments"]}
 
 
 def build(name: str) -> torch.nn.Module:
@@ -55,11 +66,18 @@ def train_step(name: str, rank: int = 0, world: int = 1) -> dict:
     method = build(name)
     rows = slice(rank * GLOBAL_BATCH // world, (rank + 1) * GLOBAL_BATCH // world)
     views = [v[rows] for v in global_views()]
+    extras = {"indices": torch.arange(GLOBAL_BATCH)[rows]} if "indices" in inspect.signature(method.forward).parameters \
+        else {}
+    if name in WARMUP:
+        with torch.no_grad():
+            method(views, **extras)
+        if hasattr(method, "on_step_end"):
+            method.on_step_end(1, 10)
     net = method
     if world > 1:  # averages gradients over processes, as Lightning's DDP strategy does
         net = DistributedDataParallel(method, broadcast_buffers=False)
     opt = torch.optim.SGD([p for p in method.parameters() if p.requires_grad], lr=0.5)
-    loss = net(views).loss
+    loss = net(views, **extras).loss
     loss.backward()
     opt.step()
     if hasattr(method, "on_step_end"):
@@ -94,7 +112,7 @@ def ddp_results():
     for w in workers:
         w.start()
     for w in workers:
-        w.join(timeout=120)
+        w.join(timeout=300)  # generous: a shared CPU may run the two workers slowly
     assert all(w.exitcode == 0 for w in workers), [w.exitcode for w in workers]
     out = dict(results)
     manager.shutdown()

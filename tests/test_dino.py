@@ -84,6 +84,56 @@ def test_dino_tiny_training_lowers_the_loss():
     assert last < first - 0.3, losses
 
 
+def test_stabilisers_clip_each_gradient_freeze_the_last_layer_and_schedule_weight_decay():
+    """main_dino.py's clip_gradients (per tensor, 3.0), cancel_gradients_last_layer (first
+    epoch) and the cosine weight-decay schedule 0.04 -> 0.4 of the decayed groups."""
+    from mvssl.train.optim import build_optimizer
+
+    torch.manual_seed(0)
+    method = _dino(freeze_last_layer_steps=2, norm_last_layer=False)
+    assert (method.clip_grad, method.weight_decay_start, method.weight_decay_end) == (3.0, 0.04, 0.4)
+    opt = build_optimizer(method, "adamw", 1e-3, 1e-4, 0.9)
+    views = [torch.randn(6, 3, 16, 16) for _ in range(2)]
+    for step, frozen in [(0, True), (1, True), (2, False)]:
+        opt.zero_grad()
+        (1e4 * method(views).loss).backward()  # large gradients, so clipping acts
+        raw = {name: p.grad.clone() for name, p in method.named_parameters() if p.grad is not None}
+        method.before_optimizer_step(opt, step, 10)
+        for name, p in method.named_parameters():
+            if name.startswith("head.last_"):
+                assert (p.grad is None) == frozen, (name, step)
+            elif name in raw and not name.startswith("teacher"):
+                norm = float(raw[name].norm())
+                expected = raw[name] * min(1.0, 3.0 / (norm + 1e-6))
+                torch.testing.assert_close(p.grad, expected)
+                assert float(p.grad.norm()) <= 3.0 + 1e-4
+        expected_wd = 0.4 + (0.04 - 0.4) * (math.cos(math.pi * step / 10) + 1) / 2
+        for group in opt.param_groups:
+            matrices = any(p.ndim > 1 for p in group["params"])
+            assert group["weight_decay"] == (pytest.approx(expected_wd) if matrices else 0.0)
+    assert any(float(g.norm()) > 3.0 for g in raw.values())  # the clip had something to do
+    with pytest.raises(ValueError, match="method.clip_grad"):
+        _dino(clip_grad=-1.0)
+
+
+def test_last_layer_stays_frozen_through_the_trainer(tmp_path):
+    """SSLModule calls the hook: after 3 steps with the last layer frozen for 3, the student's
+    last layer is still the teacher's (the EMA of an unchanged layer), the rest moved apart."""
+    from mvssl.train import train
+
+    cfg = {"method": {"name": "dino", "head_hidden_dim": 32, "bottleneck_dim": 16, "out_dim": 20,
+                      "freeze_last_layer_steps": 3, "norm_last_layer": False},
+           "backbone": {"width": 4}, "data": {"image_size": 16, "digit_size": 8},
+           "optim": {"batch_size": 16, "warmup_steps": 1},
+           "trainer": {"max_steps": 3, "out_dir": str(tmp_path), "name": "dino", "progress": False,
+                       "checkpoint_every": 3, "er_monitor": False}, "eval": {"enabled": False}}
+    run_dir, _ = train(cfg, echo=lambda *a: None)
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    for name in ("last_direction", "last_norm"):
+        assert torch.equal(state[f"method.head.{name}"], state[f"method.teacher_head.{name}"]), name
+    assert not torch.equal(state["method.head.mlp.0.weight"], state["method.teacher_head.mlp.0.weight"])
+
+
 def test_dino_logs_the_entropy_and_reconstruction_of_its_teachers_centred_sharpened_targets():
     from mvssl.methods.dino import target_er_measures
 

@@ -128,6 +128,13 @@ def test_method_loss_uses_queues_before_enqueue_and_enqueues_each_spaces_positiv
         m(views[:2])
 
 
+def test_queues_are_updated_in_training_only():
+    m = _looc(queue_size=20).eval()
+    before = [q.keys.clone() for q in m.queues]
+    m(_views())
+    assert all(torch.equal(q.keys, b) and int(q.pointer) == 0 for q, b in zip(m.queues, before))
+
+
 def test_gradients_reach_the_query_encoder_only():
     m = _looc(queue_size=16)
     m(_views()).loss.backward()

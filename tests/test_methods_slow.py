@@ -21,7 +21,8 @@ def train_recipe(method: str, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["simclr", "byol", "simsiam", "swav", "dino"])
+@pytest.mark.parametrize("method", ["simclr", "byol", "simsiam", "swav", "dino", "mocov3", "nnclr", "barlow-twins",
+                                    "vicreg", "deepcluster"])
 def test_short_training_beats_random_init_on_digit(method, tmp_path):
     trained, random_init = train_recipe(method, tmp_path)
     assert trained["digit_error_pct"] < random_init["digit_error_pct"] - MARGIN, (

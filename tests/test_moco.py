@@ -42,6 +42,13 @@ def test_loss_uses_the_queue_before_this_steps_keys_are_enqueued():
     assert out.features.shape == (8, 32)
 
 
+def test_queue_is_updated_in_training_only():
+    m = _moco(queue_size=20).eval()
+    before = m.queue.keys.clone()
+    m(_views())
+    assert torch.equal(m.queue.keys, before) and int(m.queue.pointer) == 0
+
+
 def test_no_gradient_reaches_the_key_encoder_or_queue():
     m = _moco(queue_size=16)
     out = m(_views())

@@ -110,18 +110,27 @@ def test_prototypes_frozen_for_first_steps_and_renormalised():
         assert torch.allclose(method.prototypes.weight.norm(dim=1), torch.ones(10), atol=1e-6)
 
 
-def test_queue_fills_and_joins_the_codes_after_its_start():
+def test_queue_fills_and_joins_the_codes_once_full_after_its_start():
     method = _swav(queue_length=12, queue_start_step=1)
-    views = _views()
-    method(views)
+    method(_views())
     assert int(method.queue.filled) == 8
     assert method.queue_scores(0) is None  # before queue_start_step
     method.on_step_end(1, 10)
+    assert method.queue_scores(0) is None  # 8 of 12 rows filled: not used yet (the reference waits until full)
     stored = method.queue.stored(0).clone()
-    assert method.queue_scores(0).shape == (8, 10)
     method(_views(seed=1))
     assert int(method.queue.filled) == 12  # capped at its length, newest first
     assert torch.allclose(method.queue.stored(0)[8:], stored[:4])
+    assert method.queue_scores(0).shape == (12, 10)
+    # codes with the full queue differ from the batch's own
+    scores = torch.nn.functional.normalize(torch.randn(8, 16), dim=1) @ method.prototypes.weight.t()
+    assert not torch.allclose(method.assign(scores, method.queue_scores(0)), method.assign(scores, None))
+
+
+def test_queue_is_left_alone_in_eval_mode():
+    method = _swav(queue_length=12).eval()
+    method(_views())
+    assert int(method.queue.filled) == 0
 
 
 def test_swav_tiny_training_lowers_the_loss():

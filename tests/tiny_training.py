@@ -1,9 +1,10 @@
 """A few optimiser steps of a method on a tiny backbone, the way SSLModule drives it
-(forward, backward, step, then ``on_step_end`` with the number of steps done), for tests
-that training lowers the loss."""
+(forward, backward, ``before_optimizer_step``, step, then ``on_step_end`` with the number of
+steps done), for tests that training lowers the loss."""
 from __future__ import annotations
 
 import functools
+import inspect
 
 import torch
 
@@ -23,6 +24,8 @@ def optimise(method, next_batch, steps: int, lr: float, seed: int) -> list[float
         loss = method(views, **kwargs).loss
         opt.zero_grad()
         loss.backward()
+        if hasattr(method, "before_optimizer_step"):
+            method.before_optimizer_step(opt, step, steps)
         opt.step()
         if hasattr(method, "on_step_end"):
             method.on_step_end(step + 1, steps)
@@ -62,10 +65,13 @@ def train_on_source(method, source, steps: int, batch: int = 64, lr: float = 2e-
                     pass_indices: bool = False) -> list[float]:
     """Shuffled batches of ``source``; with ``pass_indices`` the method's forward also gets
     the batch indices and the generator (as SSLModule passes them to memory-bank methods)."""
+    wants = inspect.signature(method.forward).parameters  # as SSLModule: only what forward declares
+
     def next_batch(g):
         idx = torch.randperm(len(source), generator=g)[:batch]
         views, _ = source(idx, g)
-        return views, ({"indices": idx, "generator": g} if pass_indices else {})
+        extras = {"indices": idx, "generator": g} if pass_indices else {}
+        return views, {k: v for k, v in extras.items() if k in wants}
 
     return optimise(method, next_batch, steps, lr, seed)
 

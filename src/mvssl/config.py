@@ -60,7 +60,8 @@ DEFAULTS: dict[str, Any] = {
         "patch_distance": 0.0,  # patches: pixels between the two patch centres
         "frames": 3,  # clip: frames of the moving digit in view 1 (method clip-simclr; InfoMin Fig. 4)
     },
-    "backbone": {"name": "convnet", "width": 16, "cifar_stem": True},
+    "backbone": {"name": "convnet", "width": 16, "cifar_stem": True,  # width: convnet; cifar_stem: resnets
+                 "patch_size": 4},  # vit-tiny, vit-small: patch side in px (4 for 24-32 px images)
     "optim": {
         "name": "adamw",
         "lr": 2e-3,
@@ -109,7 +110,6 @@ CHOICES = {
                         "looc-pair", "compose", "clip"),
     ("views", "branches"): ("one", "both"),
     ("views", "augment"): ("none", "simclr"),
-    ("backbone", "name"): ("convnet", "resnet18", "resnet34", "resnet50"),
     ("optim", "name"): ("adamw", "sgd", "lars"),
     ("optim", "schedule"): ("cosine", "constant"),
     ("trainer", "precision"): ("auto", "32", "bf16-mixed", "16-mixed"),
@@ -146,8 +146,8 @@ VIEW_KEYS = {"factor-shared": ("shared", "augment"), "clip": ("shared", "frames"
 POSITIVE = {("data", "image_size"), ("data", "digit_size"), ("optim", "lr"), ("optim", "batch_size"),
             ("trainer", "max_steps"), ("trainer", "log_every"), ("trainer", "checkpoint_every"),
             ("trainer", "keep_checkpoints"), ("trainer", "devices"), ("trainer", "num_nodes"),
-            ("backbone", "width"), ("eval", "knn_k"), ("eval", "knn_temperature"), ("views", "n_views"),
-            ("trainer", "max_nan_skips"), ("trainer", "er_kappa")}
+            ("backbone", "width"), ("backbone", "patch_size"), ("eval", "knn_k"), ("eval", "knn_temperature"),
+            ("views", "n_views"), ("trainer", "max_nan_skips"), ("trainer", "er_kappa")}
 NON_NEGATIVE = {("optim", "weight_decay"), ("optim", "warmup_steps"), ("trainer", "seed"), ("data", "seed"),
                 ("trainer", "collapse_std"), ("trainer", "collapse_rank")}
 # a resumed run may raise it to train longer (not bitwise an N-step run from scratch: the schedule stretches)
@@ -310,6 +310,30 @@ def _validate(cfg: dict) -> None:
                           f"{DERIVED[('optim', 'warmup_steps')][0]}")
     _validate_method_ranges(cfg["method"])
     _validate_trainer(cfg)
+    _validate_backbone(cfg)
+
+
+def _validate_backbone(cfg: dict) -> None:
+    from .nn.backbones import BACKBONES, TIMM_PREFIX, check_timm_model
+    from .nn.vit import VIT_SIZES
+
+    b = cfg["backbone"]
+    if b["name"].startswith(TIMM_PREFIX):
+        try:
+            check_timm_model(b["name"][len(TIMM_PREFIX):])
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    elif b["name"] not in BACKBONES:
+        raise ConfigError(f"backbone.name: {b['name']!r} is not one of {list(BACKBONES)} or {TIMM_PREFIX}NAME")
+    if b["name"] in VIT_SIZES:
+        sizes = {"data.image_size": cfg["data"]["image_size"]}
+        if cfg["views"]["name"] == "multicrop":
+            sizes.update(zip(("views.global_size", "views.local_size"), multicrop_sizes(cfg["views"],
+                                                                                      cfg["data"]["image_size"])))
+        bad = {k: v for k, v in sizes.items() if v % b["patch_size"]}
+        if bad:
+            raise ConfigError(f"backbone.patch_size {b['patch_size']}: {b['name']} needs image sides divisible by "
+                              f"it; {', '.join(f'{k} is {v}' for k, v in bad.items())}")
 
 
 def _validate_streaming(d: dict) -> None:

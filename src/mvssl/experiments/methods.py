@@ -25,6 +25,8 @@ QUICK_ARGS = ["--backbone.width", "4", "--optim.batch_size", "32", "--optim.warm
 RECIPES: dict[str, dict] = {
     "simclr": {"family": "contrastive", "paper": "Chen et al. 2020", "args": ["--method", "simclr"]},
     "moco": {"family": "contrastive", "paper": "He et al. 2020; Chen et al. 2020 (v2)", "args": ["--method", "moco"]},
+    "mocov3": {"family": "contrastive", "paper": "Chen, Xie & He 2021", "args": ["--method", "mocov3"]},
+    "nnclr": {"family": "contrastive", "paper": "Dwibedi et al. 2021", "args": ["--method", "nnclr"]},
     # L of one frame against ab of another that shares the digit and its position (not the
     # background): measured 59.2% vs 81.9% digit error at 400 steps. L and ab of one crop (the
     # paper's views, which share every factor, background included) learnt the background and
@@ -33,7 +35,11 @@ RECIPES: dict[str, dict] = {
             "args": ["--method", "cmc", "--views.shared", "digit,position", "--method.temperature", "0.2"]},
     "byol": {"family": "distillation", "paper": "Grill et al. 2020", "args": ["--method", "byol"]},
     "simsiam": {"family": "distillation", "paper": "Chen & He 2021", "args": ["--method", "simsiam"]},
+    "barlow-twins": {"family": "decorrelation", "paper": "Zbontar et al. 2021", "args": ["--method", "barlow-twins"]},
+    "vicreg": {"family": "decorrelation", "paper": "Bardes, Ponce & LeCun 2022", "args": ["--method", "vicreg"]},
     "swav": {"family": "clustering", "paper": "Caron et al. 2020", "args": ["--method", "swav"]},
+    "deepcluster": {"family": "clustering", "paper": "Caron et al. 2020 (DeepCluster v2)",
+                    "args": ["--method", "deepcluster"]},
     "dino": {"family": "distillation", "paper": "Caron et al. 2021", "args": ["--method", "dino"]},
     # leave-one-out views need their own recipe; rotation and hue jitter hide the digit-sharing frame pair
     "looc": {"family": "contrastive", "paper": "Xiao et al. 2021",

@@ -22,6 +22,7 @@ import yaml
 
 from ..config import resolve
 from ..losses import sinkhorn
+from ..methods import SwAV
 from ..losses.er import (ENTROPY_ESTIMATORS, cross_entropy_reconstruction, marginal_entropy, vmf_kde_entropy,
                          vmf_log_normaliser, vmf_reconstruction_error)
 from ..train.build import build_dataset, build_method, build_view_source
@@ -64,7 +65,7 @@ def discrete_pair(method, v1: torch.Tensor, v2: torch.Tensor):
         teacher = method.teacher_head(method.teacher_backbone(v2)).float()
         target = F.softmax((teacher - method.centre.value) / method.current_teacher_temperature(), dim=-1)
         return target, F.log_softmax(method.head(method.backbone(v1)).float() / method.student_temperature, dim=-1)
-    if hasattr(method, "prototypes"):  # SwAV
+    if isinstance(method, SwAV):  # and ER-SwAV; DeepCluster's targets are per-sample k-means clusters: none here
         def scores(v):
             return F.normalize(method.projector(method.backbone(v)).float(), dim=1) @ method.prototypes.weight.t()
         codes = sinkhorn(scores(v2), method.epsilon, method.sinkhorn_iterations)

@@ -104,3 +104,39 @@ def cmc_loss(z: list[torch.Tensor], pairs: list[tuple[int, int]], temperature: f
         return info_nce(z[i], *memory[j], temperature)
 
     return sum(one_sided(i, j) + one_sided(j, i) for i, j in pairs)
+
+
+def mocov3_loss(q1: torch.Tensor, q2: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, temperature: float = 1.0,
+                offset: int = 0) -> torch.Tensor:
+    """MoCo v3's symmetrised InfoNCE on in-batch keys (Chen, Xie & He 2021, Alg. 1), no queue:
+
+        ctr(q, k) = 2 tau * ( -1/N sum_i log( exp(u_i . v_i / tau) / sum_j exp(u_i . v_j / tau) ) )
+        L = ctr(q1, k2) + ctr(q2, k1)
+
+    with u, v the L2-normalised queries and keys (``cross_view_nce``). ``q1``, ``q2`` [N, D] are
+    the predictions of views 1 and 2; ``k1``, ``k2`` the momentum encoder's keys, which may hold
+    the global batch under DDP (this process's rows from ``offset``). The 2 tau factor is the
+    official code's; the keys should carry no gradient."""
+    return 2 * temperature * (cross_view_nce(q1, k2, temperature, offset) + cross_view_nce(q2, k1, temperature, offset))
+
+
+def nearest_neighbours(z: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
+    """For each row of ``z`` [N, D], the row of ``support`` [M, D] with the largest cosine
+    similarity to it (NNCLR's NN(z, Q)), as stored in ``support``. No gradient flows to ``z``."""
+    u, s = F.normalize(z.detach().float(), dim=1), F.normalize(support.float(), dim=1)
+    return support[(u @ s.t()).argmax(1)]
+
+
+def nnclr_loss(z1: torch.Tensor, z2: torch.Tensor, p1: torch.Tensor, p2: torch.Tensor, support: torch.Tensor,
+               temperature: float = 0.1, offset: int = 0) -> torch.Tensor:
+    """NNCLR (Dwibedi et al. 2021, Eq. 2, symmetrised): each view's projection is replaced by
+    its nearest neighbour in the support set, which must pick the other view's prediction of
+    the same image out of the batch's predictions:
+
+        L = 1/2 ( cross_view_nce(NN(z1, Q), p2) + cross_view_nce(NN(z2, Q), p1) )
+
+    ``z1``, ``z2`` [N, D] are this process's projections, ``support`` [M, D] the support set Q,
+    ``p1``, ``p2`` the predictions, which may hold the global batch under DDP (this process's
+    rows from ``offset``). The neighbours carry no gradient; the predictions do."""
+    nn1, nn2 = nearest_neighbours(z1, support), nearest_neighbours(z2, support)
+    return (cross_view_nce(nn1, p2, temperature, offset) + cross_view_nce(nn2, p1, temperature, offset)) / 2

@@ -2,20 +2,26 @@
 constructors take ``backbone`` and ``feature_dim`` and then their own hyperparameters (a
 method that builds its own encoders takes ``backbone_factory`` instead: see
 ``train.build.build_method``)."""
-from .base import MethodOutput, encode_views, n_global_views
+from .barlow_twins import BarlowTwins
+from .base import MethodOutput, encode_pair, encode_views, n_global_views
 from .byol import BYOL
 from .clip_simclr import ClipSimCLR
 from .cmc import CMC
+from .deepcluster import DeepClusterV2
 from .dino import DINO
 from .er import ER_METHODS
 from .looc import LooC
 from .moco import MoCo
+from .mocov3 import MoCoV3
+from .nnclr import NNCLR
 from .simclr import SimCLR
 from .simsiam import SimSiam
 from .swav import SwAV
+from .vicreg import VICReg
 
-METHODS = {"simclr": SimCLR, "clip-simclr": ClipSimCLR, "moco": MoCo, "cmc": CMC, "byol": BYOL, "simsiam": SimSiam, "swav": SwAV,
-           "dino": DINO, "looc": LooC, **ER_METHODS}
+METHODS = {"simclr": SimCLR, "clip-simclr": ClipSimCLR, "moco": MoCo, "mocov3": MoCoV3, "nnclr": NNCLR, "cmc": CMC,
+           "byol": BYOL, "simsiam": SimSiam, "barlow-twins": BarlowTwins, "vicreg": VICReg, "swav": SwAV,
+           "deepcluster": DeepClusterV2, "dino": DINO, "looc": LooC, **ER_METHODS}
 
-__all__ = ["METHODS", "MethodOutput", "encode_views", "n_global_views", "SimCLR", "ClipSimCLR", "MoCo", "CMC", "BYOL",
-           "SimSiam", "SwAV", "DINO", "LooC"]
+__all__ = ["METHODS", "MethodOutput", "encode_pair", "encode_views", "n_global_views", "SimCLR", "ClipSimCLR", "MoCo",
+           "MoCoV3", "NNCLR", "CMC", "BYOL", "SimSiam", "BarlowTwins", "VICReg", "SwAV", "DeepClusterV2", "DINO", "LooC"]

@@ -38,3 +38,14 @@ def encode_views(network: torch.nn.Module, views: list[torch.Tensor]) -> torch.T
         outputs.append(network(torch.cat(views[start:end])))
         start = end
     return torch.cat(outputs)
+
+
+def encode_pair(backbone: torch.nn.Module, head: torch.nn.Module, views: list[torch.Tensor], method: str
+                ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """((h1, h2), (z1, z2)) of exactly two views, h = backbone(x), z = head(h), each view in
+    its own forward pass (BN statistics per view, as the reference code of Barlow Twins,
+    VICReg, MoCo v3, NNCLR, BYOL and SimSiam computes them)."""
+    if len(views) != 2:
+        raise ValueError(f"{method} takes two views; got {len(views)}")
+    h = [backbone(v) for v in views]
+    return (h[0], h[1]), (head(h[0]), head(h[1]))

@@ -8,7 +8,7 @@ from torch import nn
 
 from ..losses import byol_loss
 from ..nn import cosine_momentum, ema_update, frozen_copy, mlp
-from .base import MethodOutput, encode_views, n_global_views
+from .base import MethodOutput, n_global_views
 
 
 class BYOL(nn.Module):
@@ -19,12 +19,16 @@ class BYOL(nn.Module):
     predictor helps non-contrastive learning, Tian et al. 2021). Measured on
     Colorful-Moving-MNIST views sharing only the digit (batch 128, width-16 ConvNet, AdamW
     2e-3): linear-probe digit error 75.4% after 400 steps with scale 1, 73.2% after 250 with
-    scale 10 (random init ~88%). Every one is a config key.
+    scale 10 (random init ~88%), both measured when the two views still shared one BN pass. Every
+    one is a config key.
 
-    Views: the target encodes the global views (those of ``views[0]``'s size), the online
-    network every view; each online prediction is regressed on the target projection of
-    every *other* global view, and the loss is the mean over those pairs (with two views
-    the symmetrised loss of the paper, halved)."""
+    Views: each view goes through the networks in its own forward pass, so BatchNorm
+    normalises each view with its own statistics, as the reference code does (its
+    ``apply_once_fn`` per view). The target's BN statistics are its own (the EMA moves
+    parameters only, as in the reference). The target encodes the global views (those of
+    ``views[0]``'s size), the online network every view; each online prediction is regressed
+    on the target projection of every *other* global view, and the loss is the mean over
+    those pairs (with two views the symmetrised loss of the paper, halved)."""
 
     accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
 
@@ -41,19 +45,19 @@ class BYOL(nn.Module):
         self.momentum = base_momentum
 
     def forward(self, views: list[torch.Tensor]) -> MethodOutput:
-        n, n_global = len(views[0]), n_global_views(views)
-        h = encode_views(self.backbone, views)
-        z = self.projector(h)
-        p = self.predictor(z).split(n)
+        n_global = n_global_views(views)
+        h = [self.backbone(v) for v in views]  # one pass per view, as the reference code
+        z = [self.projector(hv) for hv in h]
+        p = [self.predictor(zv) for zv in z]
         with torch.no_grad():
-            z_target = self.target_projector(encode_views(self.target_backbone, views[:n_global])).split(n)
+            z_target = [self.target_projector(self.target_backbone(v)) for v in views[:n_global]]
         pairs = [(v, t) for t in range(n_global) for v in range(len(views)) if v != t]
         loss = sum(byol_loss(p[v], z_target[t]) for v, t in pairs) / len(pairs)
-        return MethodOutput(loss=loss, features=h[:n], embeddings=list(z.split(n)),
-                            logs={"momentum": torch.tensor(self.momentum, device=h.device)})
+        return MethodOutput(loss=loss, features=h[0], embeddings=z,
+                            logs={"momentum": torch.tensor(self.momentum, device=h[0].device)})
 
     def on_step_end(self, step: int, max_steps: int) -> None:
         """After each optimiser step: xi <- tau xi + (1 - tau) theta, with tau on the cosine schedule."""
         self.momentum = cosine_momentum(step, max_steps, self.base_momentum)
-        ema_update(self.target_backbone, self.backbone, self.momentum, copy_buffers=True)
-        ema_update(self.target_projector, self.projector, self.momentum, copy_buffers=True)
+        ema_update(self.target_backbone, self.backbone, self.momentum)
+        ema_update(self.target_projector, self.projector, self.momentum)

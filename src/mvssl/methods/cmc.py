@@ -94,8 +94,9 @@ class CMC(nn.Module):
             negatives = self.banks[0].sample(self.num_negatives, generator)
             memory = [(bank[indices], bank[negatives]) for bank in self.banks]
             loss = cmc_loss(z, self.pairs, self.temperature, memory)
-            for bank, zv in zip(self.banks, z):
-                bank.update(indices, zv, self.bank_momentum)
+            if self.training:
+                for bank, zv in zip(self.banks, z):
+                    bank.update(indices, zv, self.bank_momentum)
         if len(views) == 1:
             features = torch.cat(h, 1)
         else:

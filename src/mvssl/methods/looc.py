@@ -67,8 +67,9 @@ class LooC(nn.Module):
             k = torch.stack([head(hk).unflatten(0, (spaces, len(h))) for head in self.key_projectors])  # [S, M, N, d]
         queues = torch.stack([queue.keys for queue in self.queues])
         loss, per_space = leave_one_out_loss(q, k, queues, self.temperature)
-        for s, queue in enumerate(self.queues):
-            queue.enqueue(k[s, s])
+        if self.training:
+            for s, queue in enumerate(self.queues):
+                queue.enqueue(k[s, s])
         logs = {f"loss_{name}": value.detach() for name, value in zip(self.space_names, per_space)}
         return MethodOutput(loss=loss, features=h, embeddings=[q[0], k[0, 0]], logs=logs)
 

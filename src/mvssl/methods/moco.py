@@ -60,7 +60,8 @@ class MoCo(nn.Module):
             keys = views[::-1] if self.symmetric else views[1:]
             k = self.key_projector(self.key_backbone(torch.cat(keys))).chunk(len(keys))
         loss = sum(info_nce(qi, ki, self.queue.keys, self.temperature) for qi, ki in zip(q, k)) / len(q)
-        self.queue.enqueue(torch.cat(k))
+        if self.training:
+            self.queue.enqueue(torch.cat(k))
         return MethodOutput(loss=loss, features=h[:n], embeddings=[q[0], k[0]])
 
     def on_step_end(self, step: int, max_steps: int) -> None:

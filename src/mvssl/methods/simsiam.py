@@ -8,7 +8,7 @@ from torch import nn
 
 from ..losses import simsiam_loss
 from ..nn import mlp
-from .base import MethodOutput, encode_views, n_global_views
+from .base import MethodOutput, n_global_views
 
 
 class SimSiam(nn.Module):
@@ -19,9 +19,11 @@ class SimSiam(nn.Module):
     predictor helps non-contrastive learning): scaled down for small images and CPU budgets.
     Measured on Colorful-Moving-MNIST views sharing only the digit (250 steps, batch 128,
     width-16 ConvNet, AdamW 2e-3): linear-probe digit error 87.3% with scale 1 (400 steps;
-    embeddings of effective rank ~8) and 69.1% with scale 10.
+    embeddings of effective rank ~8) and 69.1% with scale 10, both measured when the two views
+    still shared one BN pass.
 
-    Algorithm 1: z1, z2 = f(x1), f(x2); p1, p2 = h(z1), h(z2);
+    Each view goes through the networks in its own forward pass (BN statistics per view),
+    as in the reference code. Algorithm 1: z1, z2 = f(x1), f(x2); p1, p2 = h(z1), h(z2);
     L = D(p1, sg(z2)) / 2 + D(p2, sg(z1)) / 2. With more than two views, the mean over
     ordered pairs (prediction of any view, projection of another global view)."""
 
@@ -36,13 +38,12 @@ class SimSiam(nn.Module):
         self.predictor = mlp([proj_dim, pred_hidden_dim, proj_dim])
 
     def forward(self, views: list[torch.Tensor]) -> MethodOutput:
-        n, n_global = len(views[0]), n_global_views(views)
-        h = encode_views(self.backbone, views)
-        z = self.projector(h)
-        p = self.predictor(z).split(n)
-        z = z.split(n)
+        n_global = n_global_views(views)
+        h = [self.backbone(v) for v in views]  # one pass per view, as the reference code
+        z = [self.projector(hv) for hv in h]
+        p = [self.predictor(zv) for zv in z]
         pairs = [(v, t) for t in range(n_global) for v in range(len(views)) if v != t]
         loss = sum(simsiam_loss(p[v], z[t]) for v, t in pairs) / len(pairs)
         # collapse monitor from the paper (Fig. 2): std of the l2-normalised projection, ~1/sqrt(d) when healthy
         z_std = nn.functional.normalize(z[0].detach().float(), dim=1).std(0).mean()
-        return MethodOutput(loss=loss, features=h[:n], embeddings=list(z), logs={"z_std": z_std})
+        return MethodOutput(loss=loss, features=h[0], embeddings=z, logs={"z_std": z_std})

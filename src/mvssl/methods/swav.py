@@ -28,7 +28,8 @@ class SwAV(nn.Module):
 
     Codes are computed for the global views (``views[0]``'s size) only. With a queue, each
     global view's stored embeddings (``queue_views`` must equal the number of global
-    views) are scored alongside the batch once ``queue_start_step`` steps have passed."""
+    views) are scored alongside the batch once ``queue_start_step`` steps have passed and the
+    queue is full (the reference starts using it when its last row is filled)."""
 
     accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
 
@@ -71,7 +72,7 @@ class SwAV(nn.Module):
 
     @torch.no_grad()
     def queue_scores(self, view: int) -> torch.Tensor | None:
-        if self.queue is None or int(self.step) < self.queue_start_step or int(self.queue.filled) == 0:
+        if self.queue is None or int(self.step) < self.queue_start_step or not self.queue.full():
             return None
         return self.queue.stored(view) @ self.prototypes.weight.float().t()
 

@@ -1,10 +1,13 @@
-"""Backbones: torchvision ResNets (with the small-image "CIFAR" stem) and a small
-convolutional network with a width knob for fast CPU runs. Each returns pooled
-features [N, D]; ``build_backbone`` also returns D."""
+"""Backbones: torchvision ResNets (with the small-image "CIFAR" stem), a small
+convolutional network with a width knob for fast CPU runs, small-image ViTs, and any timm
+model (``timm:NAME``, optional). Each returns pooled features [N, D]; ``build_backbone``
+also returns D."""
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from .vit import VIT_SIZES, ViT
 
 
 def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
@@ -45,15 +48,41 @@ def torchvision_resnet(name: str, cifar_stem: bool, in_channels: int = 3) -> tup
     return net, dim
 
 
-BACKBONES = ("convnet", "resnet18", "resnet34", "resnet50")
+BACKBONES = ("convnet", "resnet18", "resnet34", "resnet50", "vit-tiny", "vit-small")  # and timm:NAME
+TIMM_PREFIX = "timm:"
+
+
+def check_timm_model(name: str):
+    """The ``timm`` module, once it is known to be installed and to have model ``name``."""
+    try:
+        import timm
+    except ImportError:
+        raise ValueError(f"backbone.name {TIMM_PREFIX}{name}: timm is not installed; "
+                         "pip install 'mvssl[timm]'") from None
+    if name not in timm.list_models():
+        raise ValueError(f"backbone.name {TIMM_PREFIX}{name}: timm has no model {name!r} (see timm.list_models())")
+    return timm
+
+
+def timm_backbone(name: str, in_channels: int = 3) -> tuple[nn.Module, int]:
+    """``timm.create_model(name)`` without its classifier, randomly initialised (nothing is
+    downloaded), and its feature dimension. Needs the optional ``timm`` extra."""
+    net = check_timm_model(name).create_model(name, pretrained=False, num_classes=0, in_chans=in_channels)
+    return net, net.num_features
 
 
 def build_backbone(name: str = "convnet", width: int = 32, cifar_stem: bool = True,
-                   in_channels: int = 3) -> tuple[nn.Module, int]:
-    """Make a backbone by name; returns (module, feature dimension)."""
+                   in_channels: int = 3, patch_size: int = 4) -> tuple[nn.Module, int]:
+    """Make a backbone by name; returns (module, feature dimension). ``width`` applies to the
+    ConvNet, ``cifar_stem`` to the ResNets, ``patch_size`` to the ViTs."""
     if name == "convnet":
         net = ConvNet(width, in_channels)
         return net, net.out_dim
+    if name in VIT_SIZES:
+        net = ViT(*VIT_SIZES[name], patch_size=patch_size, in_channels=in_channels)
+        return net, net.out_dim
+    if name.startswith(TIMM_PREFIX):
+        return timm_backbone(name[len(TIMM_PREFIX):], in_channels)
     if name in BACKBONES:
         return torchvision_resnet(name, cifar_stem, in_channels)
-    raise ValueError(f"unknown backbone {name!r}; choose from {list(BACKBONES)}")
+    raise ValueError(f"unknown backbone {name!r}; choose from {list(BACKBONES)} or {TIMM_PREFIX}NAME")

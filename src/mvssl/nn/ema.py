@@ -17,12 +17,14 @@ def frozen_copy(online: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def ema_update(target: nn.Module, online: nn.Module, momentum: float, copy_buffers: bool = False) -> None:
+def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
     """theta_target <- m * theta_target + (1 - m) * theta_online, parameter by parameter.
 
-    Buffers (BatchNorm running statistics) are left alone by default, so the target keeps
-    the ones its own forward passes accumulate (MoCo's reference code); with
-    ``copy_buffers`` they are copied from the online network (BYOL's and DINO's code).
+    Buffers (BatchNorm running statistics) are left alone: the target keeps the ones its
+    own forward passes accumulate. That is what the reference code of every EMA method here
+    does: MoCo's momentum update loops over ``parameters()`` only, DINO's teacher update
+    (``main_dino.py``) likewise, and BYOL's (``byol_experiment.py``) averages the target's
+    params while its BN state comes from the target's own forward pass.
     """
     if not 0.0 <= momentum <= 1.0:
         raise ValueError(f"EMA momentum must be in [0, 1], got {momentum}")
@@ -31,14 +33,17 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float, copy_buffe
         raise ValueError("target and online networks must have parameters of the same shapes")
     for t, o in zip(target_params, online_params):
         t.lerp_(o.detach(), 1.0 - momentum)
-    if copy_buffers:
-        for t, o in zip(target.buffers(), online.buffers(), strict=True):
-            t.copy_(o)
+
+
+def cosine_schedule(step: int, total_steps: int, start: float, end: float) -> float:
+    """A value moving from ``start`` at step 0 to ``end`` at ``total_steps`` on a half cosine:
+    end + (start - end) (cos(pi k / K) + 1) / 2 (DINO's schedules, ``utils.cosine_scheduler``)."""
+    k = min(step, total_steps)
+    return end + (start - end) * (math.cos(math.pi * k / total_steps) + 1) / 2
 
 
 def cosine_momentum(step: int, total_steps: int, base: float) -> float:
-    """BYOL's schedule (Grill et al. 2020, Sec. 3.2), also DINO's:
+    """BYOL's schedule (Grill et al. 2020, Sec. 3.2), also DINO's and MoCo v3's:
     tau_k = 1 - (1 - tau_base) (cos(pi k / K) + 1) / 2, rising from tau_base at k = 0
     to 1 at k = K."""
-    k = min(step, total_steps)
-    return 1 - (1 - base) * (math.cos(math.pi * k / total_steps) + 1) / 2
+    return cosine_schedule(step, total_steps, base, 1.0)

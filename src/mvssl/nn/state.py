@@ -1,5 +1,5 @@
 """Small stateful parts of clustering and distillation methods: DINO's centre and
-SwAV's queue. Both are buffers, so they travel with checkpoints and devices."""
+SwAV's (and NNCLR's) queue. Both are buffers, so they travel with checkpoints and devices."""
 from __future__ import annotations
 
 import torch
@@ -28,15 +28,19 @@ class Centre(nn.Module):
 
 
 class EmbeddingQueue(nn.Module):
-    """SwAV's queue: the last ``length`` embeddings of each assigned crop, per process.
-    Their prototype scores join the batch's when Sinkhorn computes codes (more samples
-    for the equipartition constraint with small batches); they get no loss themselves.
-    ``filled`` counts how many rows hold embeddings so far."""
+    """The last ``length`` embeddings of each of ``n_crops`` crops, newest first. SwAV's
+    queue (per process): their prototype scores join the batch's when Sinkhorn computes
+    codes (more samples for the equipartition constraint with small batches), once the
+    queue is full; they get no loss themselves. NNCLR's support set (one crop; it pushes
+    the embeddings of every process). ``filled`` counts how many rows hold embeddings so far."""
 
     def __init__(self, n_crops: int, length: int, dim: int):
         super().__init__()
         self.register_buffer("embeddings", torch.zeros(n_crops, length, dim))
         self.register_buffer("filled", torch.zeros((), dtype=torch.long))
+
+    def full(self) -> bool:
+        return int(self.filled) == self.embeddings.shape[1]
 
     def stored(self, crop: int) -> torch.Tensor:
         return self.embeddings[crop, : int(self.filled)]

@@ -73,7 +73,8 @@ def build_view_source(cfg: dict, dataset: ColorfulMovingMNIST | LabelledImages |
 def backbone_factory(cfg: dict):
     """``factory(in_channels) -> (module, feature dim)`` for the configured backbone."""
     b = cfg["backbone"]
-    return functools.partial(build_backbone, b["name"], b["width"], b["cifar_stem"])
+    patch_size = b.get("patch_size", 4)  # encoders saved before backbone.patch_size existed have no ViT
+    return functools.partial(build_backbone, b["name"], b["width"], b["cifar_stem"], patch_size=patch_size)
 
 
 def build_backbone_from(cfg: dict) -> tuple[torch.nn.Module, int]:

@@ -231,6 +231,13 @@ class SSLModule(L.LightningModule):
         self.log("train/skipped_steps", float(self.skipped_steps), on_step=True)
         return None
 
+    def on_before_optimizer_step(self, optimizer) -> None:
+        hook = getattr(self.method, "before_optimizer_step", None)
+        if hook is not None:
+            # a method's own gradient handling and schedules between backward and the update
+            # (DINO: gradient clipping, the frozen last layer, the weight-decay schedule)
+            hook(optimizer, self.global_step, self.trainer.max_steps)
+
     def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
         optimizer.step(closure=optimizer_closure)  # runs training_step and backward
         hook = getattr(self.method, "on_step_end", None)

@@ -1,0 +1,54 @@
+"""A Vision Transformer for small images (Dosovitskiy et al. 2021): non-overlapping
+patches, a class token, learned position embeddings, pre-norm transformer blocks, and the
+final class token (after a LayerNorm) as the feature."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# name: (width, depth, heads), the DeiT sizes DINO and MoCo v3 use (ViT-Ti/S)
+VIT_SIZES = {"vit-tiny": (192, 12, 3), "vit-small": (384, 12, 6)}
+BASE_GRID = 8  # position embeddings are learned for 8 x 8 patches (32 px at patch 4) and resized for other sizes
+
+
+class ViT(nn.Module):
+    """``patch_size`` px patches (4 suits 24-32 px images: 6 x 6 to 8 x 8 tokens), each
+    linearly embedded to ``width``; ``depth`` blocks of pre-norm multi-head self-attention
+    (``heads``) and a GELU MLP (4 x width); returns the normalised class token [N, width].
+    Images of any size divisible by the patch size are accepted (multi-crop's small crops
+    too): the 8 x 8 table of position embeddings is resized bicubically to the image's
+    grid, as DINO's ``interpolate_pos_encoding``."""
+
+    def __init__(self, width: int = 192, depth: int = 12, heads: int = 3, patch_size: int = 4, in_channels: int = 3):
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"ViT width {width} is not divisible by its {heads} heads")
+        self.patch_size, self.out_dim = patch_size, width
+        self.patch_embed = nn.Conv2d(in_channels, width, patch_size, patch_size)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, width))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + BASE_GRID * BASE_GRID, width))
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        block = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(block, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+
+    def position_embedding(self, rows: int, cols: int) -> torch.Tensor:
+        cls, grid = self.pos_embed[:, :1], self.pos_embed[:, 1:]
+        if (rows, cols) != (BASE_GRID, BASE_GRID):
+            grid = grid.reshape(1, BASE_GRID, BASE_GRID, -1).permute(0, 3, 1, 2)
+            grid = F.interpolate(grid, size=(rows, cols), mode="bicubic", align_corners=False)
+            grid = grid.permute(0, 2, 3, 1).reshape(1, rows * cols, -1)
+        return torch.cat([cls, grid], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2] % self.patch_size or x.shape[-1] % self.patch_size:
+            raise ValueError(f"image size {tuple(x.shape[-2:])} is not divisible by the ViT's patch size "
+                             f"{self.patch_size} (backbone.patch_size)")
+        tokens = self.patch_embed(x)  # [N, width, rows, cols]
+        rows, cols = tokens.shape[-2:]
+        tokens = tokens.flatten(2).transpose(1, 2)
+        tokens = torch.cat([self.cls_token.expand(len(x), -1, -1), tokens], 1) + self.position_embedding(rows, cols)
+        return self.norm(self.blocks(tokens)[:, 0])
