@@ -24,6 +24,9 @@ QUICK_ARGS = ["--backbone.width", "4", "--optim.batch_size", "32", "--optim.warm
 # family, paper, and the arguments of ``mvssl train`` beyond ``--trainer.max_steps``
 RECIPES: dict[str, dict] = {
     "simclr": {"family": "contrastive", "paper": "Chen et al. 2020", "args": ["--method", "simclr"]},
+    # InfoMin's sequence setting: a 3-frame clip of the moving digit against one frame sharing the digit
+    "clip-simclr": {"family": "contrastive", "paper": "Tian et al. 2020 (Fig. 4)",
+                    "args": ["--method", "clip-simclr", "--views.name", "clip"]},
     "moco": {"family": "contrastive", "paper": "He et al. 2020; Chen et al. 2020 (v2)", "args": ["--method", "moco"]},
     "mocov3": {"family": "contrastive", "paper": "Chen, Xie & He 2021", "args": ["--method", "mocov3"]},
     "nnclr": {"family": "contrastive", "paper": "Dwibedi et al. 2021", "args": ["--method", "nnclr"]},
