@@ -416,6 +416,29 @@ def test_4_config_yaml_invalid_empty_or_edited_is_refused_naming_the_problem(fin
     train(resume=run, echo=lambda *_: None)
 
 
+def test_a_run_from_an_earlier_mvssl_resumes_with_the_keys_added_since_at_their_defaults(finished_run, tmp_path):
+    """A checkpoint whose config lacks a key mvssl has added since (here backbone.patch_size)
+    is not refused as an edited config: the key takes its default and the resume says so."""
+    from mvssl.checksum import with_checksum
+
+    run = copy_run(finished_run, tmp_path)
+    for ckpt in (run / "checkpoints").glob("*.ckpt"):
+        state = torch.load(ckpt, weights_only=True)
+        del state["mvssl_config"]["backbone"]["patch_size"]
+        torch.save(with_checksum(state), ckpt)
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    saved["backbone"].pop("patch_size", None)
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    lines = []
+    train(resume=run, echo=lines.append)
+    assert any("backbone.patch_size take their defaults" in str(line) for line in lines), lines
+    edited = yaml.safe_load((run / "config.yaml").read_text())
+    edited["optim"]["lr"] = 0.1  # a key the checkpoint does record is still checked
+    (run / "config.yaml").write_text(yaml.safe_dump(edited))
+    with pytest.raises(ConfigError, match="optim.lr is 0.1"):
+        train(resume=run, echo=lambda *_: None)
+
+
 def one_clean_line(err: str) -> str:
     """The one error line (Lightning's own warnings may come before it), with no traceback."""
     lines = [line for line in err.splitlines() if line.startswith("mvssl:")]

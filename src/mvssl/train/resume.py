@@ -9,19 +9,26 @@ from .checkpoints import latest_complete_checkpoint, remove_partial_writes
 from .run_folder import CONFIG_FILE, read_run_config, write_config
 
 
-def check_saved_config(run_dir: Path, saved: dict, trained: dict, checkpoint: str) -> None:
+def check_saved_config(run_dir: Path, saved: dict, trained: dict, checkpoint: str) -> list[str]:
     """``config.yaml`` must describe the run its checkpoint trained: it may differ only in
     keys a resume may change (``RESUME_OVERRIDABLE``) and in a raised ``trainer.max_steps``
-    (an extension recorded by an earlier resume)."""
+    (an extension recorded by an earlier resume). Keys the checkpoint's config does not hold
+    at all were added to mvssl after it was written: they take their defaults, and their
+    names are returned so the resume can say so."""
+    added = []
     for section, key in config_differences(saved, trained):
         now, then = saved.get(section, {}).get(key), trained.get(section, {}).get(key)
         if (section, key) in RESUME_OVERRIDABLE:
+            continue
+        if key not in trained.get(section, {}):
+            added.append(f"{section}.{key}")
             continue
         if (section, key) == RESUME_EXTENDABLE and isinstance(now, int) and isinstance(then, int) and now > then:
             continue
         raise ConfigError(f"{run_dir / CONFIG_FILE}: {section}.{key} is {now!r}, but {checkpoint} was trained with "
                           f"{then!r}; a resumed run keeps the config it was trained with: put it back, or start a "
                           "new run for the new value")
+    return added
 
 
 def extension_message(saved: dict, trained: dict | None, cfg: dict, at_step: int) -> str | None:
@@ -54,7 +61,10 @@ def prepare_resume(run_dir: Path, overrides: dict, echo) -> tuple[dict, Path | N
     else:
         path, checkpoint = found
         trained = checkpoint["mvssl_config"]
-        check_saved_config(run_dir, saved, trained, path.name)
+        added = check_saved_config(run_dir, saved, trained, path.name)
+        if added:
+            echo(f"{path.name} was written by an earlier mvssl: {', '.join(added)} take their defaults "
+                 "(keys added since); the resumed steps run today's code")
         step, state = checkpoint["global_step"], checkpoint["mvssl_state"]
     cfg = resolve(deep_update(saved, overrides))
     extension = extension_message(saved, trained, cfg, step)
