@@ -102,13 +102,19 @@ def _worker(rank: int, port: int, names: list[str], results) -> None:
 
 @pytest.fixture(scope="module")
 def ddp_results():
+    return run_processes(_worker, list(SMALL))
+
+
+def run_processes(target, *args) -> dict:
+    """``target(rank, port, *args, results)`` in WORLD forked processes on a free local port;
+    the ``results`` dict they filled."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     ctx = mp.get_context("fork")  # fork: the workers skip re-importing torch
     manager = ctx.Manager()
     results = manager.dict()
-    workers = [ctx.Process(target=_worker, args=(rank, port, list(SMALL), results)) for rank in range(WORLD)]
+    workers = [ctx.Process(target=target, args=(rank, port, *args, results)) for rank in range(WORLD)]
     for w in workers:
         w.start()
     for w in workers:
@@ -174,20 +180,7 @@ def test_each_process_streams_its_own_slice_of_the_single_process_batches(tmp_pa
     from mvssl.data.streaming import streamed_batches
 
     write_image_folder(tmp_path, classes=2, per_class=10, corrupt=0)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ctx = mp.get_context("fork")
-    manager = ctx.Manager()
-    results = manager.dict()
-    workers = [ctx.Process(target=_stream_worker, args=(rank, port, str(tmp_path), results)) for rank in range(WORLD)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(timeout=120)
-    assert all(w.exitcode == 0 for w in workers), [w.exitcode for w in workers]
-    per_rank = dict(results)
-    manager.shutdown()
+    per_rank = run_processes(_stream_worker, str(tmp_path))
     files = load_dataset("folder", str(tmp_path), SIZE, in_memory=False).train
     for e, start in enumerate((0, 1)):
         single = list(streamed_batches(files, GLOBAL_BATCH, seed=5, start=start))
