@@ -153,6 +153,8 @@ def test_infomin_factors_writes_rows_claims_and_plot(tmp_path, monkeypatch):
     assert all(c["id"].startswith("infomin.factors-sequence/") for c in data["claims"])
     with pytest.raises(ValueError, match="--frames"):
         infomin_factors.run(parser.parse_args(["--sequence", "--frames", "0", "--out", str(tmp_path / "t3")]))
+    with pytest.raises(ValueError, match="add --sequence"):
+        infomin_factors.run(parser.parse_args(["--frames", "4", "--out", str(tmp_path / "t4")]))
 
 
 def test_sequence_config_trains_clip_views_with_clip_simclr():

@@ -106,7 +106,7 @@ def add_arguments(p) -> None:
     p.add_argument("--sequence", action="store_true",
                    help="the paper's sequence setting: view 1 a clip of --frames frames of the moving digit, view 2 "
                    f"a frame sharing factors with the clip's next frame (default steps {SEQUENCE_STEPS})")
-    p.add_argument("--frames", type=int, default=DEFAULT["frames"],
+    p.add_argument("--frames", type=int,
                    help=f"--sequence: frames in the clip view (default {DEFAULT['frames']})")
 
 
@@ -233,9 +233,11 @@ def run(args) -> int:
         raise ValueError(f"--steps must be at least 10, got {steps}")
     if args.image_size < 8:
         raise ValueError(f"--image-size must be at least 8, got {args.image_size}")
-    if not 1 <= args.frames <= 16:
-        raise ValueError(f"--frames must be in 1..16, got {args.frames}")
-    frames = args.frames if args.sequence else None
+    if args.frames is not None and not args.sequence:
+        raise ValueError("--frames sets the clip length of --sequence; add --sequence or leave --frames out")
+    frames = (DEFAULT["frames"] if args.frames is None else args.frames) if args.sequence else None
+    if frames is not None and not 1 <= frames <= 16:
+        raise ValueError(f"--frames must be in 1..16, got {frames}")
     exp = Experiment(COMMAND, args, total_runs=(len(FACTOR_SETS) + 2) * args.seeds)
     title = "InfoMin Table 1 on Colorful-Moving-MNIST" + (f", sequence setting ({frames}-frame clips)" if frames else "")
 
