@@ -105,13 +105,19 @@ def test_experiment_refuses_bad_options(tmp_path):
 def test_report_gathers_claims_into_the_readme(tmp_path, capsys):
     out = tmp_path / "exp"
     exp = Experiment("demo", _args(tmp_path), total_runs=1, echo=lambda *_: None)
-    exp.write([], [stats.claim("demo.claim", "a beats b", {"mean": 3.0, "ci95": 1.0}, "e", unit="points")], "", "D")
+    exp.write([], [stats.claim("demo.claim/first", "a beats b", {"mean": 3.0, "ci95": 1.0}, "e", unit="points"),
+                   stats.claim("demo.claim.second", "c beats d", {"mean": 0.5, "ci95": 2.0}, "e", unit="points"),
+                   stats.claim("demo.other", "e beats f", {"mean": 4.0, "ci95": 1.0}, "e")], "", "D")
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{START}\nold table\n{END}\noutro\n")
     assert main(["experiment", "report", str(out), "--readme", str(readme), "--docs", "demo=docs/demo.md"]) == 0
     text = readme.read_text()
     assert "old table" not in text and "intro" in text and "outro" in text
-    assert "`demo.claim`" in text and "**supported**" in text and "+3.0 ± 1.0 points" in text
+    rows = [line for line in text.splitlines() if line.startswith("| `demo.")]
+    assert len(rows) == 2  # one line per claim (demo.claim/first and demo.claim.second), its verdicts grouped
+    assert rows[0].startswith("| `demo.claim` | **1 supported, 1 inconclusive**")
+    assert "first: supported +3.0 ± 1.0 points; second: inconclusive +0.5 ± 2.0 points" in rows[0]
+    assert rows[1].startswith("| `demo.other` | **supported**") and "e beats f: supported +4.0 ± 1.0" in rows[1]
     assert "[demo](docs/demo.md)" in text
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "results.json").write_text("[1, 2]")
@@ -119,3 +125,48 @@ def test_report_gathers_claims_into_the_readme(tmp_path, capsys):
     assert "not written by an mvssl experiment" in capsys.readouterr().err
     with pytest.raises(ValueError, match="markers"):
         replace_between_markers("no markers", "t")
+
+
+def _tiny_run(seed: int) -> dict:
+    return {"method": {"name": "simclr"}, "backbone": {"width": 4}, "data": {"image_size": 16, "digit_size": 8},
+            "optim": {"batch_size": 16, "warmup_steps": 1},
+            "trainer": {"max_steps": 3, "seed": seed, "checkpoint_every": 3}, "eval": {"enabled": False}}
+
+
+def test_jobs_option_is_checked(tmp_path):
+    from mvssl.experiments.results import parse_jobs
+
+    assert parse_jobs("3") == 3 and parse_jobs("auto") >= 1
+    for bad in ("0", "two"):
+        with pytest.raises(ValueError, match="--jobs"):
+            Experiment("demo", _args(tmp_path, jobs=bad), total_runs=1)
+
+
+def test_runs_trained_ahead_in_parallel_equal_runs_trained_one_by_one(tmp_path):
+    """--jobs 2 trains the runs in two single-threaded processes; the experiment's later train
+    calls reuse them, and each encoder equals the one this process trains (one thread)."""
+    import torch
+
+    import mvssl
+
+    runs = [(_tiny_run(seed), f"run-seed{seed}") for seed in (0, 1)]
+    ahead = Experiment("demo", _args(tmp_path / "ahead", jobs="2"), total_runs=2, echo=lambda *_: None)
+    ahead.train_ahead(runs)
+    assert set(ahead.trained) == {"run-seed0", "run-seed1"}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = Experiment("demo", _args(tmp_path / "one", jobs="1"), total_runs=2, echo=lambda *_: None)
+        one.train_ahead(runs)  # one job: nothing trained ahead
+        assert one.trained == {}
+        for cfg, name in runs:
+            path, metrics = ahead.train(cfg, name)  # reused, not trained again
+            assert metrics == ahead.trained[name]
+            mine, _ = one.train(cfg, name)
+            a = mvssl.load(ahead.out / path).backbone.state_dict()
+            b = mvssl.load(one.out / mine).backbone.state_dict()
+            assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    finally:
+        torch.set_num_threads(threads)
+    with pytest.raises(FileExistsError, match="--resume"):  # a second experiment in the folder refuses
+        Experiment("demo", _args(tmp_path / "ahead", jobs="2"), total_runs=2).train_ahead(runs)

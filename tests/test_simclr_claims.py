@@ -4,6 +4,7 @@ learns, and tiny real runs (slow) write results on Colour Shapes and on CIFAR-fo
 import json
 
 import pytest
+import yaml
 import torch
 
 from mvssl.cli import main
@@ -124,6 +125,15 @@ def test_scale_gains_and_verdicts():
         simclr_scale._ints("32,x", (), "--batch-sizes")
 
 
+def test_scale_learning_rate_follows_the_batch():
+    from mvssl.experiments.simclr_scale import BASE_BATCH, BASE_LR, learning_rate
+
+    assert learning_rate(BASE_BATCH, "sqrt") == learning_rate(BASE_BATCH, "linear") == BASE_LR
+    assert learning_rate(4 * BASE_BATCH, "sqrt") == pytest.approx(2 * BASE_LR)
+    assert learning_rate(4 * BASE_BATCH, "linear") == pytest.approx(4 * BASE_LR)
+    assert learning_rate(4 * BASE_BATCH, "none") == BASE_LR
+
+
 def test_scale_refuses_a_batch_larger_than_the_dataset(tmp_path, capsys):
     out = tmp_path / "scale"
     assert main(["experiment", "simclr-scale", "--batch-sizes", "64,4096", "--out", str(out)]) == 2
@@ -140,4 +150,8 @@ def test_tiny_scale_run(tmp_path):
     from mvssl import load
 
     sup = next(p for p in res["points"] if p["arm"] == "supervised batch 128 epochs 2")
+    sim = next(p for p in res["points"] if p["arm"] == "simclr batch 128 epochs 2")
+    for run in (sup["runs"][0], sim["runs"][0]):  # both learners train at the batch's scaled rate
+        cfg = yaml.safe_load((out / run / "config.yaml").read_text())
+        assert cfg["optim"]["lr"] == pytest.approx(res["lr"]["128"]) and res["lr"]["128"] > res["lr"]["64"]
     assert load(out / sup["runs"][0]).embed(torch.zeros(1, 3, 16, 16, dtype=torch.uint8)).shape == (1, 32)

@@ -91,6 +91,10 @@ def check_options(args) -> int:
     return steps
 
 
+def run_name(method: str, setting: str, seed: int) -> str:
+    return f"{method}-{setting.replace(' ', '-').lower()}-seed{seed}"
+
+
 def run_config(method: str, setting: dict, args, seed: int) -> dict:
     family = method.removeprefix("er-")
     m = {"name": method, "base_momentum": setting["momentum"] if setting["momentum"] is not None
@@ -261,10 +265,12 @@ def run(args) -> int:
     values: dict = {s: {m: {} for m in (*METHODS, "random init")} for s in named}
     curves: dict = {s: {m: [] for m in METHODS} for s in named}
     runs: dict = {}
+    exp.train_ahead([(run_config(method, spec, args, seed), run_name(method, setting, seed))
+                     for seed in exp.seeds for setting, spec in named.items() for method in METHODS])
     for seed in exp.seeds:
         for setting, spec in named.items():
             for method in METHODS:
-                name = f"{method}-{setting.replace(' ', '-').lower()}-seed{seed}"
+                name = run_name(method, setting, seed)
                 cfg = run_config(method, spec, args, seed)
                 path, _ = exp.train(cfg, name)
                 runs.setdefault((setting, method), []).append(path)

@@ -60,6 +60,10 @@ def rung_config(ops: list[str], s: dict, seed: int) -> dict:
             "eval": {"enabled": False}}
 
 
+def run_name(ops: list[str], seed: int) -> str:
+    return f"{'-'.join(ops) or 'none'}-seed{seed}"
+
+
 def measure(exp: Experiment, s: dict, k: int, on_rung=None) -> tuple[list[dict], dict]:
     import torch
 
@@ -71,6 +75,7 @@ def measure(exp: Experiment, s: dict, k: int, on_rung=None) -> tuple[list[dict],
     from .reverse_u import probe
 
     frames = probe_frames(resolve(rung_config([], s, 0))["data"])
+    exp.train_ahead([(rung_config(ops, s, seed), run_name(ops, seed)) for _, ops in LADDER for seed in exp.seeds])
     points = []
     for name, ops in LADDER:
         resolved = resolve(rung_config(ops, s, 0))
@@ -79,7 +84,7 @@ def measure(exp: Experiment, s: dict, k: int, on_rung=None) -> tuple[list[dict],
         exp.progress(f"rung '{name}' I_NCE", f"{nce.mean:.2f} nats (log K = {nce.log_k:.2f})")
         accs, runs = [], []
         for seed in exp.seeds:
-            run, _ = exp.train(rung_config(ops, s, seed), f"{'-'.join(ops) or 'none'}-seed{seed}")
+            run, _ = exp.train(rung_config(ops, s, seed), run_name(ops, seed))
             accs.append(probe(load(exp.out / run), frames, ("digit",))["digit"])
             runs.append(run)
             exp.progress(f"rung '{name}' seed {seed}", f"digit {accs[-1]:.1f}%")

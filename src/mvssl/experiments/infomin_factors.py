@@ -160,10 +160,11 @@ def measure(exp: Experiment, steps: int, image_size: int, on_row=None, frames: i
             runs.setdefault(row, []).append(run)
         exp.progress(f"{row} seed {seed}", ", ".join(f"{METRIC_NAMES[m]} {result[m]:.1f}" for m in METRICS))
 
+    exp.train_ahead([(encoder_config(shared, steps, seed, image_size, frames), run_name(shared, seed))
+                     for shared in FACTOR_SETS for seed in exp.seeds])
     for shared in FACTOR_SETS:
         for seed in exp.seeds:
-            run, _ = exp.train(encoder_config(shared, steps, seed, image_size, frames),
-                               f"shared-{'-'.join(sorted(shared))}-seed{seed}")
+            run, _ = exp.train(encoder_config(shared, steps, seed, image_size, frames), run_name(shared, seed))
             record(label(shared), seed, factor_probes(load(exp.out / run), probe_set), run)
         if on_row:
             on_row(per_seed, runs)
@@ -174,6 +175,10 @@ def measure(exp: Experiment, steps: int, image_size: int, on_row=None, frames: i
         torch.manual_seed(seed)
         record(RANDOM, seed, factor_probes(Encoder.from_config(resolve(cfg)).eval(), probe_set))
     return per_seed, runs
+
+
+def run_name(shared, seed: int) -> str:
+    return f"shared-{'-'.join(sorted(shared))}-seed{seed}"
 
 
 def table(per_seed: dict, steps: int, image_size: int, seeds: int, frames: int | None = None) -> str:

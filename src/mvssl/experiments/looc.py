@@ -266,6 +266,8 @@ def run(args) -> int:
     budget = (f"Budget: {steps} steps of batch {args.batch_size} per encoder, ConvNet width {WIDTH}, "
               f"{DATA['image_size']}-px frames (digits {DATA['digit_size']} px, black background, warm colours); "
               f"augmentations crop+flip (min scale {MIN_SCALE}), then {', '.join(augmentations)}.")
+    exp.train_ahead([(training_config(method, augs, steps, seed, args.batch_size), f"{arm_slug(arm)}-seed{seed}")
+                     for seed in exp.seeds for arm, (method, augs) in plan.items()])
     for seed in exp.seeds:
         encoders = {}
         for arm, (method, augs) in plan.items():

@@ -34,17 +34,47 @@ def load_results(folder: str | Path) -> dict:
     return data
 
 
+VERDICT_ORDER = ("supported", "contradicted", "inconclusive")
+
+
+def claim_name(claim_id: str) -> tuple[str, str]:
+    """A verdict's id -> (the paper's claim: ``paper.claim``, the verdict's own name, empty if none):
+    ``infomin.factors/digit-shared-keeps-digit`` -> (``infomin.factors``, ``digit-shared-keeps-digit``),
+    ``simclr.head.gain`` -> (``simclr.head``, ``gain``), ``looc.design`` -> (``looc.design``, ``'')."""
+    head, _, part = claim_id.partition("/")
+    paper, _, rest = head.partition(".")
+    claim, _, sub = rest.partition(".")
+    return f"{paper}.{claim}", "/".join(x for x in (sub, part) if x)
+
+
+def effect_text(c: dict) -> str:
+    ci = c.get("ci95")
+    effect = f"{c['effect']:+.1f}" + (f" ± {ci:.1f}" if ci is not None and math.isfinite(ci) else "")
+    return f"{effect} {c.get('unit', '')}".strip()
+
+
 def claims_rows(results: list[dict], docs: dict[str, str]) -> list[list[str]]:
+    """One row per claim of each experiment (its verdicts grouped): the verdict counts and
+    every verdict's effect on one line, then where it comes from."""
     rows = []
     for data in results:
         link = docs.get(data["experiment"])
+        where = f"[{data['experiment']}]({link})" if link else data["experiment"]
+        flags = (" (quick)" if data.get("quick") else "") + ("" if data.get("complete", True) else " (incomplete)")
+        groups: dict[str, list[dict]] = {}
         for c in data["claims"]:
-            ci = c.get("ci95")
-            effect = f"{c['effect']:+.1f}" + (f" ± {ci:.1f}" if ci is not None and math.isfinite(ci) else "")
-            state = c["verdict"] + (" (quick)" if data.get("quick") else "") + \
-                ("" if data.get("complete", True) else " (incomplete)")
-            where = f"[{data['experiment']}]({link})" if link else data["experiment"]
-            rows.append([f"`{c['id']}`", c["prediction"], f"**{state}**", f"{effect} {c.get('unit', '')}".strip(),
+            groups.setdefault(claim_name(c["id"])[0], []).append(c)
+        for name, verdicts in groups.items():
+            counts: dict[str, int] = {}
+            for c in verdicts:
+                counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
+            order = sorted(counts, key=lambda v: VERDICT_ORDER.index(v) if v in VERDICT_ORDER else len(VERDICT_ORDER))
+            tally = ", ".join(f"{counts[v]} {v}" for v in order) if len(verdicts) > 1 else verdicts[0]["verdict"]
+            parts = []
+            for c in verdicts:
+                label = claim_name(c["id"])[1] or c["prediction"]
+                parts.append(f"{label}: {c['verdict']} {effect_text(c)}")
+            rows.append([f"`{name}`", f"**{tally}{flags}**", "; ".join(parts),
                          f"{where}: `{data['command']}` ({data['wall_seconds'] / 60:.0f} min)"])
     return rows
 
@@ -52,7 +82,7 @@ def claims_rows(results: list[dict], docs: dict[str, str]) -> list[list[str]]:
 def render(results: list[dict], docs: dict[str, str]) -> str:
     from ..eval.report import markdown_table
 
-    return markdown_table(["claim", "prediction", "verdict", "effect (95% CI)", "experiment, command, wall time"],
+    return markdown_table(["claim", "verdicts", "each verdict: effect (95% CI)", "experiment, command, wall time"],
                           claims_rows(results, docs))
 
 

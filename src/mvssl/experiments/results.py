@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shlex
 import shutil
 import sys
@@ -20,6 +21,7 @@ from functools import partial
 from pathlib import Path
 
 RESULTS_JSON, RESULTS_MD, ENCODERS = "results.json", "results.md", "encoders"
+MAX_AUTO_JOBS = 8  # --jobs auto: at most this many training processes (about 1 GB of memory each)
 
 
 def add_common_arguments(p, seeds: int = 3, quick_help: str = "a smoke run of a few minutes (its verdicts are "
@@ -30,6 +32,25 @@ def add_common_arguments(p, seeds: int = 3, quick_help: str = "a smoke run of a 
     p.add_argument("--out", help="output folder (default runs/<experiment>-<time>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the experiment in --out: reuse its finished runs, train the rest")
+    p.add_argument("--jobs", default="auto",
+                   help=f"encoders trained at once, each in its own single-threaded process (default auto: one "
+                   f"per CPU core this process may use, at most {MAX_AUTO_JOBS}, 1 when a GPU is visible; 1: train in "
+                   "this process)")
+
+
+def parse_jobs(text) -> int:
+    """``--jobs``: a positive integer, or ``auto`` (the usable CPU cores; 1 where CUDA is visible)."""
+    if str(text) == "auto":
+        import torch
+
+        return 1 if torch.cuda.is_available() else max(1, min(MAX_AUTO_JOBS, len(os.sched_getaffinity(0))))
+    try:
+        jobs = int(text)
+    except ValueError:
+        raise ValueError(f"--jobs must be a positive integer or auto, got {text!r}") from None
+    if jobs < 1:
+        raise ValueError(f"--jobs must be a positive integer or auto, got {jobs}")
+    return jobs
 
 
 def machine_description() -> str:
@@ -69,6 +90,8 @@ class Experiment:
         self.command = "mvssl " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else f"mvssl experiment {name}"
         self.total, self.done_runs, self.started = max(1, total_runs), 0, time.perf_counter()
         self.resume = bool(args.resume)
+        self.jobs = parse_jobs(getattr(args, "jobs", 1))
+        self.trained: dict[str, dict] = {}  # runs trained ahead by train_ahead: name -> metrics
         self.earlier_walls = self._earlier_walls() if self.resume else []
 
     def _earlier_walls(self) -> list[float]:
@@ -96,22 +119,61 @@ class Experiment:
     def run_path(self, name: str) -> Path:
         return self.out / ENCODERS / name
 
-    def train(self, cfg: dict, name: str) -> tuple[str, dict]:
-        """Train ``cfg`` into ``OUT/encoders/NAME`` (quietly) and return (path relative to OUT,
-        metrics). With ``--resume`` a finished run folder is reused and an unfinished one redone."""
-        from ..config import deep_update
-        from ..train import train
-
+    def _finished(self, name: str) -> dict | None:
+        """The metrics of a run that needs no training (trained ahead, or finished before a
+        ``--resume``); otherwise None, after clearing an unfinished folder (``--resume``) or
+        refusing to overwrite one."""
+        if name in self.trained:
+            return self.trained[name]
         run_dir = self.run_path(name)
         if (run_dir / "metrics.json").exists() and (run_dir / "encoder.pt").exists() and self.resume:
-            return str(run_dir.relative_to(self.out)), json.loads((run_dir / "metrics.json").read_text())
+            return json.loads((run_dir / "metrics.json").read_text())
         if run_dir.exists():
             if not self.resume:
                 raise FileExistsError(f"{run_dir} exists; use a new --out or --resume")
             shutil.rmtree(run_dir)  # cut off before it finished: train it again
-        cfg = deep_update(cfg, {"trainer": {"out_dir": str(self.out / ENCODERS), "name": name, "progress": False}})
-        _, metrics = train(cfg, echo=lambda *a, **k: None)
-        return str(run_dir.relative_to(self.out)), metrics
+        return None
+
+    def _run_config(self, cfg: dict, name: str) -> dict:
+        from ..config import deep_update
+
+        return deep_update(cfg, {"trainer": {"out_dir": str(self.out / ENCODERS), "name": name, "progress": False}})
+
+    def train(self, cfg: dict, name: str) -> tuple[str, dict]:
+        """Train ``cfg`` into ``OUT/encoders/NAME`` (quietly) and return (path relative to OUT,
+        metrics). A run trained ahead (:meth:`train_ahead`) or, with ``--resume``, finished
+        earlier is reused; an unfinished one is trained again."""
+        metrics = self._finished(name)
+        if metrics is None:
+            metrics = _train_quietly(self._run_config(cfg, name))
+        return str(self.run_path(name).relative_to(self.out)), metrics
+
+    def train_ahead(self, runs: list[tuple[dict, str]]) -> None:
+        """Train these (config, name) runs now, ``--jobs`` at a time, each in its own
+        single-threaded process, so that the experiment's later :meth:`train` calls find them
+        finished. A run gets the same config, seed and folder as when :meth:`train` trains it.
+        With ``--jobs 1`` this does nothing: :meth:`train` trains each run when it is asked."""
+        todo = [(self._run_config(cfg, name), name) for cfg, name in runs if self._finished(name) is None]
+        if self.jobs < 2 or len(todo) < 2:
+            return
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from multiprocessing import get_context
+
+        started = time.perf_counter()
+        with ProcessPoolExecutor(min(self.jobs, len(todo)), mp_context=get_context("spawn"),
+                                 initializer=_one_thread) as pool:
+            futures = {pool.submit(_train_quietly, cfg): name for cfg, name in todo}
+            try:
+                for i, future in enumerate(as_completed(futures), 1):
+                    name = futures[future]
+                    self.trained[name] = future.result()
+                    spent = time.perf_counter() - started
+                    self.echo(f"[trained {i}/{len(todo)}, {min(self.jobs, len(todo))} at a time] {name}  "
+                              f"({_clock(self.elapsed())} elapsed, this batch ETA "
+                              f"{_clock(spent / i * (len(todo) - i))})")
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
 
     # --- results --------------------------------------------------------------------------
     def write(self, points: list[dict], claims: list[dict], markdown: str, title: str,
@@ -156,6 +218,22 @@ def claims_table(claims: list[dict], with_command: str | None = None) -> str:
         rows.append(row + ([with_command] if with_command is not None else []))
     headers = ["claim", "prediction", "verdict", "effect (95% CI)", "evidence"]
     return markdown_table(headers + (["command"] if with_command is not None else []), rows) if rows else "(no claims)"
+
+
+def _one_thread() -> None:
+    """A worker of :meth:`Experiment.train_ahead`: one thread, so that --jobs workers share the
+    cores without oversubscribing them."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _train_quietly(cfg: dict) -> dict:
+    from ..train import train
+
+    _, metrics = train(cfg, echo=lambda *a, **k: None)
+    return metrics
 
 
 def _clock(seconds: float) -> str:

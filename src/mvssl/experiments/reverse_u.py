@@ -182,6 +182,10 @@ def probe(encoder, frames, targets) -> dict[str, float]:
     return {t: 100 * linear_probe(htr, ftr[t], hte, fte[t])["top1"] for t in targets}
 
 
+def run_name(knob: Knob, value: float, seed: int) -> str:
+    return f"{knob.name}-{value:g}-seed{seed}"
+
+
 def measure_knob(exp: Experiment, knob: Knob, values: list[float], s: dict, k: int, on_point=None
                  ) -> tuple[list[dict], dict]:
     """Every point of one knob (``on_point(points_so_far)`` after each), and the random-init
@@ -203,7 +207,7 @@ def measure_knob(exp: Experiment, knob: Knob, values: list[float], s: dict, k: i
         exp.progress(f"{knob.name} = {value:g} I_NCE", f"{nce.mean:.2f} nats (log K = {nce.log_k:.2f})")
         per_seed, runs = {t: [] for t in knob.targets}, []
         for seed in exp.seeds:
-            name = f"{knob.name}-{value:g}-seed{seed}"
+            name = run_name(knob, value, seed)
             run, _ = exp.train(encoder_config(knob, value, s, seed), name)
             acc = probe(load(exp.out / run), frames, knob.targets)
             for t in knob.targets:
@@ -314,6 +318,8 @@ def run(args) -> int:
     total = sum(len(values) * (1 + args.seeds) for _, values in knobs)
     exp = Experiment(COMMAND, args, total_runs=total)
     points, references, claims = [], {}, []
+    exp.train_ahead([(encoder_config(knob, v, s, seed), run_name(knob, v, seed))
+                     for knob, values in knobs for v in values for seed in exp.seeds])
 
     def write(knob_points=(), complete=False):
         shown = points + list(knob_points)

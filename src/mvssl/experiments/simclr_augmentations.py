@@ -139,11 +139,15 @@ def run(args) -> int:
                 f"{args.backbone} width {args.width}, SimCLR (MLP head, temperature 0.5), {n_steps} steps of batch "
                 f"{args.batch_size}; augmentations applied to {args.branches} branch"
                 f"{'es' if args.branches == 'both' else ' (the other is the image itself)'}.")
+    def cell_config(cell, seed: int, first: bool) -> dict:
+        views = {"name": "compose", "compose": list(cell), "branches": args.branches}
+        return base_config(args, n_steps, seed, views, random_baseline=first)
+
+    exp.train_ahead([(cell_config(cell, seed, i == 0), f"{'-'.join(cell)}-seed{seed}")
+                     for seed in exp.seeds for i, cell in enumerate(todo)])
     for seed in exp.seeds:
         for i, cell in enumerate(todo):
-            views = {"name": "compose", "compose": list(cell), "branches": args.branches}
-            cfg = base_config(args, n_steps, seed, views, random_baseline=i == 0)
-            path, metrics = exp.train(cfg, f"{'-'.join(cell)}-seed{seed}")
+            path, metrics = exp.train(cell_config(cell, seed, i == 0), f"{'-'.join(cell)}-seed{seed}")
             acc.setdefault(cell, []).append(linear_accuracy(metrics))
             runs.setdefault(cell, []).append(path)
             if i == 0:

@@ -137,10 +137,15 @@ def run(args) -> int:
     settings = (f"Data {args.dataset}, {args.backbone} width {args.width}, SimCLR temperature 0.5 on crop -> colour "
                 f"views of both branches, {n_steps} steps of batch {args.batch_size}; MLP head: Linear(D, 512) - BN - "
                 "ReLU - Linear(512, 128); linear head: Linear(D, 128); no head: the loss reads h.")
+    def head_config(head: str, seed: int, first: bool) -> dict:
+        views = {"name": "compose", "compose": ["crop", "color"], "branches": "both"}
+        return base_config(args, n_steps, seed, views, method={"head": head}, random_baseline=first)
+
+    exp.train_ahead([(head_config(head, seed, i == 0), f"{head}-seed{seed}")
+                     for seed in exp.seeds for i, head in enumerate(HEADS)])
     for seed in exp.seeds:
         for i, head in enumerate(HEADS):
-            views = {"name": "compose", "compose": ["crop", "color"], "branches": "both"}
-            cfg = base_config(args, n_steps, seed, views, method={"head": head}, random_baseline=i == 0)
+            cfg = head_config(head, seed, i == 0)
             path, metrics = exp.train(cfg, f"{head}-seed{seed}")
             if data is None:
                 data = build_dataset(resolve(cfg))

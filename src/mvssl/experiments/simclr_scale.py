@@ -24,6 +24,8 @@ COMMAND = "simclr-scale"
 HELP = "SimCLR Fig. 9: batch size and training length, contrastive against supervised"
 DEFAULT_BATCHES, QUICK_BATCHES = (32, 128, 512), (32, 128)
 DEFAULT_EPOCHS, QUICK_EPOCHS = (5, 20), (2, 5)
+BASE_LR, BASE_BATCH = 2e-3, 64  # the AdamW learning rate of the other experiments, at their batch
+LR_SCALINGS = ("sqrt", "linear", "none")
 
 
 def add_arguments(p) -> None:
@@ -35,6 +37,16 @@ def add_arguments(p) -> None:
                    f" --quick {','.join(map(str, QUICK_BATCHES))})")
     p.add_argument("--epochs", help=f"comma-separated training lengths in epochs (default "
                    f"{','.join(map(str, DEFAULT_EPOCHS))}; --quick {','.join(map(str, QUICK_EPOCHS))})")
+    p.add_argument("--lr-scaling", default="sqrt", choices=LR_SCALINGS,
+                   help=f"learning rate at batch B, for both learners: {BASE_LR} x sqrt(B / {BASE_BATCH}) (default; "
+                   f"the rule for Adam-type optimisers, and SimCLR's own choice for long runs, App. B.1), "
+                   f"{BASE_LR} x B / {BASE_BATCH} (SimCLR's LARS rule), or {BASE_LR} at every batch")
+
+
+def learning_rate(batch: int, scaling: str) -> float:
+    """The learning rate both learners use at ``batch`` under ``scaling`` (``LR_SCALINGS``)."""
+    factor = {"sqrt": (batch / BASE_BATCH) ** 0.5, "linear": batch / BASE_BATCH, "none": 1.0}[scaling]
+    return BASE_LR * factor
 
 
 def _ints(text: str | None, default, option: str) -> list[int]:
@@ -147,15 +159,25 @@ def run(args) -> int:
     runs: dict[tuple, dict[str, list[str]]] = {k: {"simclr": [], "supervised": []} for k in plan}
     random_init: list[float] = []
     data, chance = None, chance_pct(args)
-    settings = (f"Data {args.dataset} ({n_images} training images), {args.backbone} width {args.width}, AdamW with the "
-                "same learning rate at every batch size, warm-up + cosine; steps = epochs x images / batch: "
+    lrs = {b: learning_rate(b, args.lr_scaling) for b in batches}
+    settings = (f"Data {args.dataset} ({n_images} training images), {args.backbone} width {args.width}, AdamW, "
+                f"learning rate scaled {args.lr_scaling} with the batch ("
+                + ", ".join(f"batch {b}: {lr:.2g}" for b, lr in lrs.items())
+                + "), the same for both learners, warm-up + cosine; steps = epochs x images / batch: "
                 + ", ".join(f"batch {b} x {e} ep = {s} steps" for (b, e), s in plan.items())
                 + ". SimCLR: MLP head, temperature 0.5, crop -> colour on both branches. Supervised: cross-entropy, "
                 "crop + flip. Both probed by the same linear probe on frozen features.")
+    def simclr_config(b: int, n_steps: int, seed: int, first: bool) -> dict:
+        views = {"name": "compose", "compose": ["crop", "color"], "branches": "both"}
+        cfg = base_config(args, n_steps, seed, views, random_baseline=first, batch_size=b)
+        cfg["optim"]["lr"] = lrs[b]
+        return cfg
+
+    exp.train_ahead([(simclr_config(b, n_steps, seed, i == 0), f"simclr-b{b}-e{e}-seed{seed}")
+                     for seed in exp.seeds for i, ((b, e), n_steps) in enumerate(plan.items())])
     for seed in exp.seeds:
         for i, ((b, e), n_steps) in enumerate(plan.items()):
-            views = {"name": "compose", "compose": ["crop", "color"], "branches": "both"}
-            cfg = base_config(args, n_steps, seed, views, random_baseline=i == 0, batch_size=b)
+            cfg = simclr_config(b, n_steps, seed, i == 0)
             path, metrics = exp.train(cfg, f"simclr-b{b}-e{e}-seed{seed}")
             contrastive[b, e].append(linear_accuracy(metrics))
             runs[b, e]["simclr"].append(path)
@@ -183,6 +205,7 @@ def run(args) -> int:
         exp.write(points, claims(contrastive, supervised, batches, epochs, exp.quick),
                   markdown(contrastive, supervised, batches, epochs, random_init, chance, settings),
                   "SimCLR: batch size and training length against supervised",
-                  extra={"chance_pct": chance, "steps": {f"{b},{e}": s for (b, e), s in plan.items()}},
+                  extra={"chance_pct": chance, "steps": {f"{b},{e}": s for (b, e), s in plan.items()},
+                         "lr_scaling": args.lr_scaling, "lr": {str(b): lr for b, lr in lrs.items()}},
                   plots=plots, complete=complete)
     return 0
