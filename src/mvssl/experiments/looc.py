@@ -30,7 +30,7 @@ from .results import Experiment, add_common_arguments, fmt
 COMMAND = "looc"
 HELP = "LooC, LooC++ vs MoCo v2 with and without each augmentation: dependent and invariant tasks, several seeds"
 
-DEFAULT_STEPS, QUICK_STEPS = 300, 25
+DEFAULT_STEPS, QUICK_STEPS = 1200, 25
 DEFAULT_AUGMENTATIONS = "color,rotate"
 # the downstream task each augmentation destroys (an augmentation without one is trained, not probed)
 DEPENDENT_TASK = {"color": "hue", "rotate": "rotation"}
