@@ -12,13 +12,16 @@ def _args(**kw):
     return argparse.Namespace(**{**base, **kw})
 
 
-def _values(entropy_change, reconstruction_change, base_error, er_error, noise=(0.0, 0.05, -0.05)):
+def _values(entropy_change, reconstruction_change, base_error, er_error, noise=(0.0, 0.05, -0.05),
+            entropy_start=3.0):
     """values[setting][method][measure] over three seeds."""
     def run(error, rank):
         m = {"digit_error": [error + n for n in noise], "effective_rank": [rank + n for n in noise],
              "reconstruction_change": [reconstruction_change + n for n in noise]}
         for name in ("leave-one-out", "expectation", "expectation (teacher targets)"):
             m[f"entropy_change[{name}]"] = [entropy_change + n for n in noise]
+            m[f"entropy_start[{name}]"] = [entropy_start] * len(noise)
+            m[f"entropy_end[{name}]"] = [entropy_start + entropy_change + n for n in noise]
         return m
     out = {}
     for setting in ("default batch", "small batch", "weak EMA"):
@@ -40,6 +43,22 @@ def test_verdicts_follow_the_measurements_either_way():
     moving = _verdicts(_values(entropy_change=3 * tolerance, reconstruction_change=2.0, base_error=40, er_error=60))
     assert [v for i, v in moving if i == "er.entropy"] == ["contradicted"] * 3
     assert [v for i, v in moving if i == "er.stability" and v == "contradicted"] == ["contradicted"] * 4
+
+
+def test_entropy_is_not_judged_where_nothing_was_learnt_or_the_measure_sits_on_its_ceiling():
+    from mvssl.experiments.er import ENTROPY_CEILING
+
+    tolerance = 0.1 * math.log(64)
+    unlearnt = claims(_values(0.1 * tolerance, 2.0, base_error=85.5, er_error=40), _args(), False)
+    entropy = [c for c in unlearnt if c["id"] == "er.entropy"]
+    assert [c["verdict"] for c in entropy] == ["inconclusive"] * 3  # base error = random init: design fails
+    assert all("did not learn the digit" in c["evidence"] for c in entropy)
+    ceiling = ENTROPY_CEILING["expectation (teacher targets)"]
+    at_ceiling = claims(_values(0.01, 2.0, base_error=60, er_error=40, noise=(0.0, 0.01, -0.01),
+                                 entropy_start=ceiling - 0.02), _args(), False)
+    judged = {c["prediction"].split(":")[0].split(" (")[0]: c for c in at_ceiling if c["id"] == "er.entropy"}
+    assert judged["dino"]["verdict"] == "inconclusive" and "ceiling" in judged["dino"]["evidence"]
+    assert judged["byol"]["verdict"] == "supported"  # the KDE estimates have no such ceiling
 
 
 def test_ends_change_and_run_summary_from_the_logged_columns(tmp_path):
