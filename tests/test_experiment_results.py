@@ -170,3 +170,14 @@ def test_runs_trained_ahead_in_parallel_equal_runs_trained_one_by_one(tmp_path):
         torch.set_num_threads(threads)
     with pytest.raises(FileExistsError, match="--resume"):  # a second experiment in the folder refuses
         Experiment("demo", _args(tmp_path / "ahead", jobs="2"), total_runs=2).train_ahead(runs)
+
+
+def test_map_runs_items_in_worker_processes_in_order(tmp_path):
+    import math
+
+    lines = []
+    exp = Experiment("demo", _args(tmp_path, jobs="2"), total_runs=1, echo=lines.append)
+    assert exp.map(math.sqrt, [1.0, 4.0, 9.0, 16.0], what="rooted") == [1.0, 2.0, 3.0, 4.0]
+    assert len(lines) == 4 and lines[-1].startswith("[rooted 4/4, 2 at a time]")
+    inline = Experiment("demo", _args(tmp_path / "one", jobs="1"), total_runs=1, echo=lines.append)
+    assert inline.map(math.sqrt, [4.0, 9.0]) == [2.0, 3.0] and len(lines) == 4  # in this process, quietly

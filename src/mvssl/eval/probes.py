@@ -7,6 +7,9 @@ scored on the fixed frames of the test split (digits never seen in training).
 """
 from __future__ import annotations
 
+import functools
+import json
+
 from ..data.datasets import cmnist_splits
 from .knn import knn_accuracy
 from .linear import linear_probe, ridge_probe
@@ -15,6 +18,13 @@ from .linear import linear_probe, ridge_probe
 def probe_frames(data_cfg: dict):
     """The train and test frames (uint8) and factors the probes use."""
     return {split: ds.frames() for split, ds in cmnist_splits(data_cfg).items()}
+
+
+@functools.lru_cache(maxsize=2)
+def cached_probe_frames(data_json: str) -> dict:
+    """:func:`probe_frames` of a data config given as JSON, built once per process: what the
+    worker processes of ``Experiment.map`` probe on."""
+    return probe_frames(json.loads(data_json))
 
 
 def factor_probes(encoder, frames: dict, knn_k: int = 20, knn_temperature: float = 0.07) -> dict:
@@ -49,4 +59,4 @@ def format_table(results: dict[str, dict], labels: dict[str, str] = PROBE_LABELS
     return "\n".join(lines)
 
 
-__all__ = ["factor_probes", "probe_frames", "format_table"]
+__all__ = ["cached_probe_frames", "factor_probes", "probe_frames", "format_table"]

@@ -14,6 +14,8 @@ the moving digit, view 2 one frame sharing the factors with the clip's next fram
 """
 from __future__ import annotations
 
+import json
+
 from . import stats
 from .results import Experiment, add_common_arguments, error_bar, fmt
 
@@ -150,7 +152,8 @@ def measure(exp: Experiment, steps: int, image_size: int, on_row=None, frames: i
     from ..encoder import Encoder, load
     from ..eval.probes import factor_probes, probe_frames
 
-    probe_set = probe_frames(resolve(encoder_config(("digit",), steps, 0, image_size))["data"])
+    probe_data = resolve(encoder_config(("digit",), steps, 0, image_size))["data"]
+    probe_set = probe_frames(probe_data)
     per_seed, runs = {}, {}
 
     def record(row, seed, result, run=None):
@@ -160,12 +163,16 @@ def measure(exp: Experiment, steps: int, image_size: int, on_row=None, frames: i
             runs.setdefault(row, []).append(run)
         exp.progress(f"{row} seed {seed}", ", ".join(f"{METRIC_NAMES[m]} {result[m]:.1f}" for m in METRICS))
 
+    planned = [(shared, seed) for shared in FACTOR_SETS for seed in exp.seeds]
     exp.train_ahead([(encoder_config(shared, steps, seed, image_size, frames), run_name(shared, seed))
-                     for shared in FACTOR_SETS for seed in exp.seeds])
+                     for shared, seed in planned])
+    trained = {key: exp.train(encoder_config(key[0], steps, key[1], image_size, frames), run_name(*key))[0]
+               for key in planned}
+    probed = dict(zip(planned, exp.map(probe_run, [(str(exp.out / trained[key]), json.dumps(probe_data))
+                                                   for key in planned], what="probed")))
     for shared in FACTOR_SETS:
         for seed in exp.seeds:
-            run, _ = exp.train(encoder_config(shared, steps, seed, image_size, frames), run_name(shared, seed))
-            record(label(shared), seed, factor_probes(load(exp.out / run), probe_set), run)
+            record(label(shared), seed, probed[shared, seed], trained[shared, seed])
         if on_row:
             on_row(per_seed, runs)
     for seed in exp.seeds:
@@ -175,6 +182,16 @@ def measure(exp: Experiment, steps: int, image_size: int, on_row=None, frames: i
         torch.manual_seed(seed)
         record(RANDOM, seed, factor_probes(Encoder.from_config(resolve(cfg)).eval(), probe_set))
     return per_seed, runs
+
+
+def probe_run(item: tuple[str, str]) -> dict:
+    """The factor probes of the encoder in run folder ``item[0]`` on the probe frames of the
+    data config ``item[1]`` (JSON): what ``Experiment.map`` runs in each worker process."""
+    from ..encoder import load
+    from ..eval.probes import cached_probe_frames, factor_probes
+
+    run_dir, data_json = item
+    return factor_probes(load(run_dir), cached_probe_frames(data_json))
 
 
 def run_name(shared, seed: int) -> str:

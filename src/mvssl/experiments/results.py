@@ -175,6 +175,27 @@ class Experiment:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
 
+    def map(self, fn, items: list, what: str = "measured") -> list:
+        """``[fn(item) for item in items]``, ``--jobs`` at a time in single-threaded worker
+        processes (in this process with ``--jobs 1``), one progress line per finished item.
+        ``fn`` must be a module-level function; a worker that needs shared data (probe frames)
+        builds it once per process (cache it)."""
+        if self.jobs < 2 or len(items) < 2:
+            return [fn(item) for item in items]
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from multiprocessing import get_context
+
+        started, out = time.perf_counter(), [None] * len(items)
+        with ProcessPoolExecutor(min(self.jobs, len(items)), mp_context=get_context("spawn"),
+                                 initializer=_one_thread) as pool:
+            futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
+            for done, future in enumerate(as_completed(futures), 1):
+                out[futures[future]] = future.result()
+                spent = time.perf_counter() - started
+                self.echo(f"[{what} {done}/{len(items)}, {min(self.jobs, len(items))} at a time]  "
+                          f"({_clock(self.elapsed())} elapsed, this batch ETA {_clock(spent / done * (len(items) - done))})")
+        return out
+
     # --- results --------------------------------------------------------------------------
     def write(self, points: list[dict], claims: list[dict], markdown: str, title: str,
               extra: dict | None = None, plots: list[str] = (), complete: bool = True) -> None:

@@ -20,6 +20,8 @@ seen in training) for digit (the task) and background (the nuisance) accuracy.
 """
 from __future__ import annotations
 
+import json
+
 import math
 
 from .results import Experiment, add_common_arguments, error_bar, fmt
@@ -182,6 +184,30 @@ def probe(encoder, frames, targets) -> dict[str, float]:
     return {t: 100 * linear_probe(htr, ftr[t], hte, fte[t])["top1"] for t in targets}
 
 
+def probe_run(item: tuple[str, str, tuple[str, ...]]) -> dict[str, float]:
+    """:func:`probe` of the encoder in run folder ``item[0]`` on the probe frames of the data
+    config ``item[1]`` (JSON) for the targets ``item[2]``: what ``Experiment.map`` runs in each
+    worker process."""
+    from ..encoder import load
+    from ..eval.probes import cached_probe_frames
+
+    run_dir, data_json, targets = item
+    return probe(load(run_dir), cached_probe_frames(data_json), targets)
+
+
+def nce_of(item: tuple[str, int, int, int]):
+    """I_NCE of the views of the training config ``item[0]`` (JSON): K ``item[1]``, critic
+    steps ``item[2]``, critic seeds ``item[3]`` (a worker task of ``Experiment.map``)."""
+    from ..config import resolve
+    from ..info.nce import estimate_nce
+    from ..train.build import build_dataset, build_view_source
+
+    cfg_json, k, steps, seeds = item
+    resolved = resolve(json.loads(cfg_json))
+    source = build_view_source(resolved, build_dataset(resolved, "train"))
+    return estimate_nce(source, k=k, steps=steps, seeds=range(seeds))
+
+
 def run_name(knob: Knob, value: float, seed: int) -> str:
     return f"{knob.name}-{value:g}-seed{seed}"
 
@@ -193,27 +219,27 @@ def measure_knob(exp: Experiment, knob: Knob, values: list[float], s: dict, k: i
     import torch
 
     from ..config import resolve
-    from ..encoder import Encoder, load
+    from ..encoder import Encoder
     from ..eval.probes import probe_frames
-    from ..info.nce import estimate_nce
-    from ..train.build import build_dataset, build_view_source
 
-    frames = probe_frames(resolve(encoder_config(knob, values[0], s, 0))["data"])
+    frames_data = resolve(encoder_config(knob, values[0], s, 0))["data"]
+    frames = probe_frames(frames_data)
+    names = {(value, seed): run_name(knob, value, seed) for value in values for seed in exp.seeds}
+    trained = {key: exp.train(encoder_config(knob, key[0], s, key[1]), name)[0] for key, name in names.items()}
+    probed = dict(zip(names, exp.map(probe_run, [(str(exp.out / trained[key]), json.dumps(frames_data), knob.targets)
+                                                 for key in names], what=f"probed {knob.name}")))
+    nces = exp.map(nce_of, [(json.dumps(encoder_config(knob, value, s, 0)), k, s["nce_steps"], s["nce_seeds"])
+                            for value in values], what=f"I_NCE {knob.name}")
     points = []
-    for value in values:
-        resolved = resolve(encoder_config(knob, value, s, 0))
-        source = build_view_source(resolved, build_dataset(resolved, "train"))
-        nce = estimate_nce(source, k=k, steps=s["nce_steps"], seeds=range(s["nce_seeds"]))
+    for value, nce in zip(values, nces):
         exp.progress(f"{knob.name} = {value:g} I_NCE", f"{nce.mean:.2f} nats (log K = {nce.log_k:.2f})")
         per_seed, runs = {t: [] for t in knob.targets}, []
         for seed in exp.seeds:
-            name = run_name(knob, value, seed)
-            run, _ = exp.train(encoder_config(knob, value, s, seed), name)
-            acc = probe(load(exp.out / run), frames, knob.targets)
+            acc = probed[value, seed]
             for t in knob.targets:
                 per_seed[t].append(acc[t])
-            runs.append(run)
-            exp.progress(name, ", ".join(f"{t} {acc[t]:.1f}%" for t in knob.targets))
+            runs.append(trained[value, seed])
+            exp.progress(names[value, seed], ", ".join(f"{t} {acc[t]:.1f}%" for t in knob.targets))
         metrics = {"i_nce": {**stats.summarize(nce.per_seed), "k": k, "log_k": nce.log_k,
                              "saturated": nce.saturated, "critic_steps": nce.steps}}
         metrics.update({f"{t}_acc": stats.summarize(v) for t, v in per_seed.items()})
