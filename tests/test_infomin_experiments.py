@@ -193,3 +193,18 @@ def test_reverse_u_peak_is_judged_along_the_knob_not_along_noisy_i_nce():
     flat = [point(-1.0, 0.0, [17.0, 18.0, 17.5]), point(0.0, 0.0, [17.2, 18.1, 17.4]),
             point(2.0, 2.5, [30.0, 31.0, 30.5])]
     assert reverse_u.peak_claim(knob, flat)["verdict"] == "contradicted"
+
+
+def test_quick_probes_fit_on_a_fixed_subset_of_every_class():
+    import torch
+
+    from mvssl.eval.probes import fewer_train_frames
+
+    digits = torch.arange(10).repeat_interleave(40)  # sorted by class, as the frames are
+    frames = {"train": (torch.arange(400)[:, None], {"digit": digits}), "test": ("test", {})}
+    fewer = fewer_train_frames(frames, 100)
+    images, factors = fewer["train"]
+    assert len(images) == 100 and torch.equal(factors["digit"], digits[images[:, 0]])  # rows stay paired
+    assert set(factors["digit"].tolist()) == set(range(10)) and fewer["test"] == frames["test"]
+    assert torch.equal(fewer_train_frames(frames, 100)["train"][0], images)  # the same subset every time
+    assert fewer_train_frames(frames, None) is frames and fewer_train_frames(frames, 1000) is frames

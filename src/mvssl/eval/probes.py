@@ -20,11 +20,24 @@ def probe_frames(data_cfg: dict):
     return {split: ds.frames() for split, ds in cmnist_splits(data_cfg).items()}
 
 
+def fewer_train_frames(frames: dict, n_train: int | None, seed: int = 0) -> dict:
+    """``frames`` with at most ``n_train`` training frames, a fixed random subset (the frames
+    are sorted by digit, so a prefix would drop classes); the test frames unchanged."""
+    import torch
+
+    images, factors = frames["train"]
+    if n_train is None or n_train >= len(images):
+        return frames
+    keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n_train]
+    return {**frames, "train": (images[keep], {k: v[keep] for k, v in factors.items()})}
+
+
 @functools.lru_cache(maxsize=2)
-def cached_probe_frames(data_json: str) -> dict:
-    """:func:`probe_frames` of a data config given as JSON, built once per process: what the
-    worker processes of ``Experiment.map`` probe on."""
-    return probe_frames(json.loads(data_json))
+def cached_probe_frames(data_json: str, n_train: int | None = None) -> dict:
+    """:func:`probe_frames` of a data config given as JSON (at most ``n_train`` training frames:
+    :func:`fewer_train_frames`), built once per process: what the worker processes of
+    ``Experiment.map`` probe on."""
+    return fewer_train_frames(probe_frames(json.loads(data_json)), n_train)
 
 
 def factor_probes(encoder, frames: dict, knn_k: int = 20, knn_temperature: float = 0.07) -> dict:
@@ -59,4 +72,4 @@ def format_table(results: dict[str, dict], labels: dict[str, str] = PROBE_LABELS
     return "\n".join(lines)
 
 
-__all__ = ["cached_probe_frames", "factor_probes", "probe_frames", "format_table"]
+__all__ = ["cached_probe_frames", "factor_probes", "fewer_train_frames", "probe_frames", "format_table"]

@@ -15,6 +15,7 @@ the moving digit, view 2 one frame sharing the factors with the clip's next fram
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from . import stats
 from .results import Experiment, add_common_arguments, error_bar, fmt
@@ -35,7 +36,7 @@ METRICS = ("digit_error_pct", "background_error_pct", "position_error_px")
 METRIC_NAMES = {"digit_error_pct": "digit err %", "background_error_pct": "bkgd err %",
                 "position_error_px": "loc err px"}
 DEFAULT = {"steps": 1500, "image_size": 16, "digit_size": 12, "frames": 3}
-QUICK = {"steps": 30}
+QUICK = {"steps": 30, "probe_train_frames": 1000}  # quick probes fit on 1,000 of the 4,000 training frames
 # the sequence setting reads frames + 1 frames per sample (2 for frame pairs): at equal steps it
 # costs about (frames + 1) / 2 times as much; its default steps keep it inside its own budget
 SEQUENCE_STEPS = 1000
@@ -126,21 +127,31 @@ def encoder_config(shared, steps: int, seed: int, image_size: int, frames: int |
             "eval": {"enabled": False}}
 
 
-def train_supervised(exp: Experiment, cfg: dict, steps: int, seed: int, name: str) -> str:
-    """The supervised reference, saved as a run folder (encoder.pt + config.yaml) so it can be
-    re-probed like the others. With --resume a saved one is reused."""
+def supervised_run(item: tuple[str, int, int, str]) -> str:
+    """Train the supervised reference of config ``item[0]`` (JSON) for ``item[1]`` steps with
+    seed ``item[2]`` and save it as a run folder ``item[3]`` (encoder.pt + config.yaml), so it
+    can be re-probed like the others (a worker task of ``Experiment.map``)."""
     from ..config import resolve
     from ..train.run import write_config
     from .supervised import train_supervised_digit
 
-    run_dir = exp.run_path(name)
-    if not (exp.resume and (run_dir / "encoder.pt").exists()):
-        resolved = resolve(cfg)
-        encoder = train_supervised_digit(resolved, steps, seed)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_config(run_dir, resolved)
-        encoder.save(run_dir / "encoder.pt")
-    return str(run_dir.relative_to(exp.out))
+    cfg_json, steps, seed, run_dir = item
+    resolved = resolve(json.loads(cfg_json))
+    encoder = train_supervised_digit(resolved, steps, seed)
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    write_config(Path(run_dir), resolved)
+    encoder.save(Path(run_dir) / "encoder.pt")
+    return run_dir
+
+
+def train_supervised(exp: Experiment, configs: dict[int, dict], steps: int) -> dict[int, str]:
+    """{seed: run folder relative to OUT} of the supervised references, trained ``--jobs`` at a
+    time; with --resume a saved one is reused."""
+    paths = {seed: exp.run_path(f"supervised-seed{seed}") for seed in configs}
+    todo = [seed for seed, path in paths.items() if not (exp.resume and (path / "encoder.pt").exists())]
+    exp.map(supervised_run, [(json.dumps(configs[seed]), steps, seed, str(paths[seed])) for seed in todo],
+            what="supervised trained")
+    return {seed: str(path.relative_to(exp.out)) for seed, path in paths.items()}
 
 
 def measure(exp: Experiment, steps: int, image_size: int, on_row=None, frames: int | None = None) -> tuple[dict, dict]:
@@ -150,10 +161,11 @@ def measure(exp: Experiment, steps: int, image_size: int, on_row=None, frames: i
 
     from ..config import resolve
     from ..encoder import Encoder, load
-    from ..eval.probes import factor_probes, probe_frames
+    from ..eval.probes import factor_probes, fewer_train_frames, probe_frames
 
     probe_data = resolve(encoder_config(("digit",), steps, 0, image_size))["data"]
-    probe_set = probe_frames(probe_data)
+    n_train = QUICK["probe_train_frames"] if exp.quick else None
+    probe_set = fewer_train_frames(probe_frames(probe_data), n_train)
     per_seed, runs = {}, {}
 
     def record(row, seed, result, run=None):
@@ -168,30 +180,31 @@ def measure(exp: Experiment, steps: int, image_size: int, on_row=None, frames: i
                      for shared, seed in planned])
     trained = {key: exp.train(encoder_config(key[0], steps, key[1], image_size, frames), run_name(*key))[0]
                for key in planned}
-    probed = dict(zip(planned, exp.map(probe_run, [(str(exp.out / trained[key]), json.dumps(probe_data))
+    probed = dict(zip(planned, exp.map(probe_run, [(str(exp.out / trained[key]), json.dumps(probe_data), n_train)
                                                    for key in planned], what="probed")))
     for shared in FACTOR_SETS:
         for seed in exp.seeds:
             record(label(shared), seed, probed[shared, seed], trained[shared, seed])
         if on_row:
             on_row(per_seed, runs)
+    configs = {seed: encoder_config(("digit",), steps, seed, image_size) for seed in exp.seeds}
+    supervised = train_supervised(exp, configs, steps)
     for seed in exp.seeds:
-        cfg = encoder_config(("digit",), steps, seed, image_size)
-        run = train_supervised(exp, cfg, steps, seed, f"supervised-seed{seed}")
-        record(SUPERVISED, seed, factor_probes(load(exp.out / run), probe_set), run)
+        record(SUPERVISED, seed, factor_probes(load(exp.out / supervised[seed]), probe_set), supervised[seed])
         torch.manual_seed(seed)
-        record(RANDOM, seed, factor_probes(Encoder.from_config(resolve(cfg)).eval(), probe_set))
+        record(RANDOM, seed, factor_probes(Encoder.from_config(resolve(configs[seed])).eval(), probe_set))
     return per_seed, runs
 
 
-def probe_run(item: tuple[str, str]) -> dict:
+def probe_run(item: tuple[str, str, int | None]) -> dict:
     """The factor probes of the encoder in run folder ``item[0]`` on the probe frames of the
-    data config ``item[1]`` (JSON): what ``Experiment.map`` runs in each worker process."""
+    data config ``item[1]`` (JSON), at most ``item[2]`` of them for training the probes: what
+    ``Experiment.map`` runs in each worker process."""
     from ..encoder import load
     from ..eval.probes import cached_probe_frames, factor_probes
 
-    run_dir, data_json = item
-    return factor_probes(load(run_dir), cached_probe_frames(data_json))
+    run_dir, data_json, n_train = item
+    return factor_probes(load(run_dir), cached_probe_frames(data_json, n_train))
 
 
 def run_name(shared, seed: int) -> str:
