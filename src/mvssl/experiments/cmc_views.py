@@ -116,7 +116,7 @@ def plot(acc: dict, concat: dict, random_l: float, random_all: float, chance: fl
             s = [summarize(vals[arm_name(n, graph, objective)]) for n in LADDER]
             ax.errorbar([n + (k - 1) * 0.05 for n in LADDER], [x["mean"] for x in s], yerr=[error_bar(x) for x in s],
                         color=colour, ls=style, marker="o", capsize=3, label=label)
-        ax.axhline(random_init, color="grey", ls="--", label="random-init encoder")
+        ax.axhline(random_init, color="grey", ls="--", label="random-init encoder (2-view architecture)")
         ax.axhline(chance, color="black", ls=":", label="chance")
         ax.set_xticks(LADDER, [f"{n}\n{' / '.join(VIEWS[n].split(','))}" for n in LADDER])
         ax.set_xlabel("number of views")
