@@ -61,9 +61,9 @@ def probe_l(encoder, data) -> float:
                               view_features(encoder, data.test_images), data.test_labels)["top1"]
 
 
-def comparisons(acc: dict) -> list[tuple[str, str, str, dict]]:
-    """Every paired-by-seed difference the verdicts read: (kind, label, graph or view count,
-    difference of the L-encoder probe, predicted larger minus predicted smaller). Kinds:
+def comparisons(acc: dict) -> list[tuple[str, str, dict]]:
+    """Every paired-by-seed difference the verdicts read: (kind, label, difference of the
+    L-encoder probe, predicted larger minus predicted smaller). Kinds:
     ``step`` (one rung of the ladder), ``ends`` (4 views against 2), ``objective``
     (contrastive minus predictive, full graph)."""
     from .stats import difference
@@ -72,10 +72,10 @@ def comparisons(acc: dict) -> list[tuple[str, str, str, dict]]:
     for graph in ("core", "full"):
         for kind, (big, small) in (("step", (3, 2)), ("step", (4, 3)), ("ends", (4, 2))):
             a, b = arm_name(big, graph, "contrastive"), arm_name(small, graph, "contrastive")
-            out.append((kind, f"{big} minus {small} views, {graph} graph", graph, difference(acc[a], acc[b])))
+            out.append((kind, f"{big} minus {small} views, {graph} graph", difference(acc[a], acc[b])))
     for n in LADDER:
         a, b = arm_name(n, "full", "contrastive"), arm_name(n, "full", "predictive")
-        out.append(("objective", f"contrastive minus predictive, {n} views", str(n), difference(acc[a], acc[b])))
+        out.append(("objective", f"contrastive minus predictive, {n} views", difference(acc[a], acc[b])))
     return out
 
 
@@ -84,7 +84,7 @@ def claims(acc: dict, quick: bool) -> list[dict]:
 
     if min(len(v) for v in acc.values()) < 2:
         return []
-    parts = {kind: [d for k, _, _, d in comparisons(acc) if k == kind] for kind in ("step", "ends", "objective")}
+    parts = {kind: [d for k, _, d in comparisons(acc) if k == kind] for kind in ("step", "ends", "objective")}
     return [
         all_of("cmc.views", "more views, better: every rung of the ladder 2 -> 3 -> 4 views raises the L-encoder "
                "probe, core and full graph", parts["step"],
@@ -130,7 +130,7 @@ def plot(acc: dict, concat: dict, random_l: float, random_all: float, chance: fl
 
 
 def markdown(acc: dict, concat: dict, random_l: list[float], random_all: list[float], chance: float,
-             settings: str) -> str:
+             settings: str, quick: bool) -> str:
     from ..eval.report import markdown_table
     from .results import fmt
     from .stats import summarize, verdict
@@ -141,7 +141,8 @@ def markdown(acc: dict, concat: dict, random_l: list[float], random_all: list[fl
              ["paper (NYU RGB-D, ImageNet)", "more views better; contrastive > predictive", ""]]
     text = markdown_table(["arm", "probe of the L encoder (%)", "probe of all encoders (%)"], rows)
     if min(len(v) for v in acc.values()) >= 2:
-        diffs = [[label, fmt(d, 2), verdict(d)] for _, label, _, d in comparisons(acc)]
+        diffs = [[label, f"{d['mean']:+.2f} ± {d['ci95']:.2f}", verdict(d) + (" (quick)" if quick else "")]
+                 for _, label, d in comparisons(acc)]
         text += ("\n\n### Paired differences (L encoder, per seed)\n\n"
                  + markdown_table(["comparison", "difference (pts, 95% CI)", "verdict"], diffs))
     return text + f"\n\n{settings}"
@@ -198,7 +199,7 @@ def run(args) -> int:
             plot(acc, concat, summarize(random_l)["mean"], summarize(random_all)["mean"], chance,
                  exp.out / "cmc_views.png")
             plots = ["cmc_views.png"]
-        exp.write(points, claims(acc, exp.quick), markdown(acc, concat, random_l, random_all, chance, settings),
+        exp.write(points, claims(acc, exp.quick), markdown(acc, concat, random_l, random_all, chance, settings, exp.quick),
                   "CMC: number of views and contrastive vs predictive", extra={"chance_pct": chance, "steps": n_steps},
                   plots=plots, complete=complete)
     return 0
