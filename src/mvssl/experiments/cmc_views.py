@@ -36,7 +36,7 @@ ARM_KEYS = [(2, "full", "contrastive"), (3, "core", "contrastive"), (3, "full", 
             (4, "core", "contrastive"), (4, "full", "contrastive"),
             (2, "full", "predictive"), (3, "full", "predictive"), (4, "full", "predictive")]
 ARMS = {arm_name(*k): (VIEWS[k[0]], k[1], k[2]) for k in ARM_KEYS}  # arm: (channels, graph, objective)
-DEFAULT_STEPS, QUICK_STEPS = 600, 30  # docs/cmc_views.md: measured cost and projection
+DEFAULT_STEPS, QUICK_STEPS = 500, 30  # docs/cmc_views.md: measured cost and projection
 
 
 def add_arguments(p) -> None:
