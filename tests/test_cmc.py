@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from tiny_training import train_on_source, view_source
 from mvssl.config import resolve
@@ -24,7 +25,7 @@ def _images(n=6, k=1, seed=1):
 
 
 @pytest.mark.parametrize("channels, in_channels", [("L,ab", [1, 2]), ("Y,DbDr", [1, 2]), ("Y,Db,Dr", [1, 1, 1]),
-                                                   ("L,a,b", [1, 1, 1])])
+                                                   ("L,a,b", [1, 1, 1]), ("L,a,b,S", [1, 1, 1, 1])])
 def test_one_encoder_per_view_with_its_channels(channels, in_channels):
     m = _cmc(channels=channels)
     assert METHODS["cmc"] is CMC
@@ -42,6 +43,30 @@ def test_loss_is_the_view_graph_sum(graph):
     out = m(x)
     assert m.pairs == view_pairs(3, graph)
     torch.testing.assert_close(out.loss, cmc_loss(out.embeddings, view_pairs(3, graph), 0.1))
+
+
+def _nce_reference(za, zb, tau):
+    """-1/N sum_i log softmax_j(u_i . v_j / tau) at j = i, u and v the unit embeddings."""
+    u, v = F.normalize(za, dim=1), F.normalize(zb, dim=1)
+    return -torch.log_softmax(u @ v.T / tau, dim=1).diagonal().mean()
+
+
+@pytest.mark.parametrize("graph, n_pairs", [("core", 3), ("full", 6)])
+def test_four_views_core_and_full_graph_against_a_reference(graph, n_pairs):
+    m = _cmc(channels="L,a,b,S", graph=graph, temperature=0.1)
+    out = m(_images())
+    z = out.embeddings
+    edges = [(0, 1), (0, 2), (0, 3)] if graph == "core" else [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+    assert len(m.pairs) == n_pairs and sorted(m.pairs) == edges
+    ref = sum(_nce_reference(z[i], z[j], 0.1) + _nce_reference(z[j], z[i], 0.1) for i, j in edges)
+    torch.testing.assert_close(out.loss, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_four_view_prediction_has_a_decoder_per_directed_edge():
+    m = _cmc(channels="L,a,b,S", graph="full", objective="predictive", target_size=4)
+    assert len(m.decoders) == 12  # 6 pairs, both directions
+    assert all(d[-1].out_features == 16 for d in m.decoders)  # every target is one channel pooled to 4 x 4
+    assert torch.isfinite(m(_images()).loss)
 
 
 def test_features_are_the_concatenated_view_features_of_the_first_image():
@@ -99,8 +124,9 @@ def test_bad_options_are_refused():
         _cmc(negatives="queue")
     with pytest.raises(ValueError):
         _cmc(graph="ring")
-    with pytest.raises(ValueError):
-        _cmc(channels="L,Y")
+    for bad in ("L,Q", "L,L", "Lab"):  # unknown channel, a channel twice, one view
+        with pytest.raises(ValueError, match="method.channels"):
+            _cmc(channels=bad)
     with pytest.raises(ValueError):
         _cmc(negatives="bank", num_negatives=50, num_samples=50)
 

@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 import torch
-from skimage.color import rgb2lab
+from skimage.color import rgb2hsv, rgb2lab
 
 from mvssl.views import ChannelSplit, lab_to_rgb, normalize, rgb_to_lab, rgb_to_ydbdr, ydbdr_to_rgb
-from mvssl.views.colorspaces import channel_ranges, parse_views
+from mvssl.data.shapes import SHAPES, render_shapes, shape_masks
+from mvssl.views.colorspaces import channel_ranges, parse_views, rgb_to_hsv
 
 
 def _pixels():
@@ -63,13 +64,59 @@ def test_channel_ranges_bound_every_colour():
 
 
 def test_parse_views():
-    assert parse_views("L,ab") == ("lab", [[0], [1, 2]])
-    assert parse_views("Y,DbDr") == ("ydbdr", [[0], [1, 2]])
-    assert parse_views(["Y", "Db", "Dr"]) == ("ydbdr", [[0], [1], [2]])
-    assert parse_views("L,a,b") == ("lab", [[0], [1], [2]])
-    for bad in ("L,Db", "L,La", "Lab", "L,xy", "L,"):
-        with pytest.raises(ValueError):
+    assert parse_views("L,ab") == (("lab",), [[0], [1, 2]])
+    assert parse_views("Y,DbDr") == (("ydbdr",), [[0], [1, 2]])
+    assert parse_views(["Y", "Db", "Dr"]) == (("ydbdr",), [[0], [1], [2]])
+    assert parse_views("L,a,b") == (("lab",), [[0], [1], [2]])
+    # channels of several spaces index the spaces' channels laid end to end, in order of first use
+    assert parse_views("L,a,b,S") == (("lab", "hsv"), [[0], [1], [2], [4]])
+    assert parse_views("S,LV") == (("hsv", "lab"), [[1], [3, 2]])
+    for bad in ("L,La", "Lab", "L,xy", "L,", "L,Q"):
+        with pytest.raises(ValueError, match="channel"):
             parse_views(bad)
+    with pytest.raises(ValueError, match="'Q'"):  # the unreadable view is named
+        parse_views("L,a,Q")
+
+
+def test_rgb_to_hsv_matches_skimage():
+    x = _pixels()
+    ours = rgb_to_hsv(x)
+    ref = torch.from_numpy(rgb2hsv(x.permute(0, 2, 3, 1).numpy())).permute(0, 3, 1, 2)
+    torch.testing.assert_close(ours, ref, atol=1e-6, rtol=0)
+    pure_red, grey, dull_red = torch.tensor([[1.0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.25, 0.25]])[:, :, None, None].unbind()
+    assert rgb_to_hsv(pure_red[None]).flatten().tolist() == [0.0, 1.0, 1.0]
+    assert rgb_to_hsv(grey[None]).flatten().tolist() == [0.0, 0.0, 0.5]
+    assert rgb_to_hsv(dull_red[None]).flatten().tolist() == [0.0, 0.5, 0.5]
+
+
+def _equal_lightness_shapes(size=16):
+    """Every shape in a saturated colour over a grey of the same L: visible in S, not in L."""
+    coords = torch.arange(size, dtype=torch.float64) + 0.5
+    masks = shape_masks(coords[:, None] - size / 2, coords[None, :] - size / 2, torch.tensor(size * 0.4))
+    fill = torch.tensor([0.9, 0.2, 0.1], dtype=torch.float64)
+    grey = lab_to_rgb(torch.tensor([[[[rgb_to_lab(fill[None, :, None, None])[0, 0, 0, 0]]], [[0.0]], [[0.0]]]],
+                                   dtype=torch.float64))[0, :, 0, 0]
+    m = masks[:, None].double()
+    return fill[None, :, None, None] * m + grey[None, :, None, None] * (1 - m), masks
+
+
+def test_saturation_view_holds_the_outline_that_lightness_misses():
+    images, masks = _equal_lightness_shapes()
+    split = ChannelSplit("L,a,b,S")
+    views = split(normalize(images.float(), split.mean[:, 0, 0].tolist(), split.std[:, 0, 0].tolist()))
+    assert [tuple(v.shape) for v in views] == [(len(SHAPES), 1, 16, 16)] * 4
+    lum, sat = views[0][:, 0], views[3][:, 0]
+    assert (lum.amax((1, 2)) - lum.amin((1, 2))).max() < 0.02  # L: flat, the shape is invisible
+    assert torch.equal(sat > 0, masks)  # S: exactly the shape (grey has S = 0, scaled to -1)
+    torch.testing.assert_close(views[3], rgb_to_hsv(images.float())[:, 1:2] * 2 - 1, atol=1e-5, rtol=0)
+
+
+def test_saturation_is_not_a_copy_of_any_lab_channel_on_colour_shapes():
+    x = render_shapes(300, 16, torch.Generator().manual_seed(0))[0].double() / 255
+    sat = rgb_to_hsv(x)[:, 1].flatten()
+    for channel in rgb_to_lab(x).unbind(1):  # variance of S explained by a line in one Lab channel
+        r = torch.corrcoef(torch.stack([sat, channel.flatten()]))[0, 1]
+        assert r ** 2 < 0.2
 
 
 def test_channel_split_undoes_normalisation_and_scales_to_unit_range():

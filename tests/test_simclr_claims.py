@@ -49,6 +49,28 @@ def test_head_gain_verdict_needs_more_than_ten_points():
     assert v["simclr.head.h-vs-z"] == "supported" and v["simclr.head.nonlinear"] == "supported"
 
 
+def test_cmc_views_ladder_and_objective_verdicts_follow_the_numbers():
+    base = {(2, "full", "contrastive"): 40, (3, "core", "contrastive"): 44, (3, "full", "contrastive"): 45,
+            (4, "core", "contrastive"): 48, (4, "full", "contrastive"): 50, (2, "full", "predictive"): 30,
+            (3, "full", "predictive"): 31, (4, "full", "predictive"): 32}
+    noise = [0.0, 0.5, -0.4]
+
+    def verdicts(means):
+        acc = {cmc_views.arm_name(*k): [m + e for e in noise] for k, m in means.items()}
+        return {c["id"]: (c["verdict"], round(c["effect"], 6)) for c in cmc_views.claims(acc, quick=False)}
+
+    v = verdicts(base)
+    assert v["cmc.views"] == ("supported", 4.0)  # weakest rungs: 3 core - 2 and 4 core - 3 core, +4 each
+    assert v["cmc.views.4-vs-2"] == ("supported", 8.0) and v["cmc.contrastive-vs-predictive"] == ("supported", 10.0)
+    flat = {**base, (4, "core", "contrastive"): 44}  # the 4th view adds nothing on the core graph
+    v = verdicts(flat)
+    assert v["cmc.views"][0] == "inconclusive" and v["cmc.views.4-vs-2"][0] == "supported"
+    worse = {**base, (4, "full", "contrastive"): 40, (4, "full", "predictive"): 45}
+    v = verdicts(worse)
+    assert v["cmc.views"][0] == "contradicted" and v["cmc.contrastive-vs-predictive"][0] == "contradicted"
+    assert cmc_views.claims({k: [1.0] for k in cmc_views.ARMS}, quick=False) == []  # one seed: no verdicts
+
+
 def test_predictive_cmc_reduces_its_prediction_error():
     from mvssl.methods import CMC
     from mvssl.nn import build_backbone
@@ -99,6 +121,14 @@ def test_tiny_head_and_cmc_runs(tmp_path):
     assert len(res["claims"]) == 5
     out, res = _tiny(tmp_path, "cmc-views")
     assert len(res["points"]) == len(cmc_views.ARMS) + 1 and (out / "cmc_views.png").exists()
+    assert {c["id"] for c in res["claims"]} == {"cmc.views", "cmc.views.4-vs-2", "cmc.contrastive-vs-predictive"}
+    four = next(p for p in res["points"] if p["arm"] == cmc_views.arm_name(4, "full", "contrastive"))
+    assert four["value"] == ["L,a,b,S", "full", "contrastive"] and len(four["metrics"]["l_linear_top1_pct"]["per_seed"]) == 2
+    from mvssl import load
+
+    encoder = load(out / four["runs"][0])  # 4 encoders of width 4: 4 x 32 features
+    assert encoder.embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)).shape == (2, 128)
+    assert "4 minus 3 views, full graph" in (out / "results.md").read_text()
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 """CMC, Contrastive Multiview Coding (Tian, Krishnan & Isola 2019): an image is split into
-colour-channel views (L | ab of Lab, Y | DbDr of YDbDr, or any number of channel groups
-such as Y | Db | Dr), each view has its own encoder f_v and projection head g_v, and the
-views are contrasted pairwise over a view graph:
+colour-channel views (L | ab of Lab, Y | DbDr of YDbDr, or any number of channel groups,
+from one colour space or several, such as Y | Db | Dr or L | a | b | S with S the HSV
+saturation), each view has its own encoder f_v and projection head g_v, and the views are
+contrasted pairwise over a view graph:
 
     z_v = g_v(f_v(view_v))                         for v = 1..M
     core view:  L = sum_{j>1} L(V_1, V_j)          every view against view 1
@@ -58,7 +59,10 @@ class CMC(nn.Module):
             raise ValueError(f"negatives must be 'batch' or 'bank', got {negatives!r}")
         if negatives == "bank" and num_negatives >= num_samples:
             raise ValueError(f"num_negatives {num_negatives} must be smaller than the {num_samples} training samples")
-        self.backbone = SplitEncoder(channels, backbone_factory)
+        try:
+            self.backbone = SplitEncoder(channels, backbone_factory)
+        except ValueError as err:
+            raise ValueError(f"method.channels {channels!r}: {err}") from err
         self.feature_dim = self.backbone.out_dim
         self.projectors = nn.ModuleList(mlp([d, proj_hidden_dim, proj_dim]) for d in self.backbone.dims)
         self.pairs = view_pairs(len(self.projectors), graph)

@@ -5,10 +5,13 @@ Every function maps float [B, 3, H, W] to float [B, 3, H, W]; RGB is sRGB in [0,
 - Lab (CIE 1976 L*a*b*, D65 white, 2-degree observer): sRGB -> linear RGB -> XYZ -> Lab,
   with L in [0, 100] and a, b roughly in [-128, 127].
 - YDbDr (the SECAM colour space): a linear map, Y in [0, 1], Db and Dr in [-1.333, 1.333].
+- HSV (hexcone model): hue H in [0, 1) (0 for greys), saturation S = (max - min) / max and
+  value V = max of R, G, B, each in [0, 1].
 
 ``channel_ranges(space)`` gives each channel's range over the sRGB cube; ``ChannelSplit``
-turns normalised RGB views into CMC's channel views (``"L,ab"``, ``"Y,Db,Dr"``, ...) with
-every channel scaled from that range to [-1, 1].
+turns normalised RGB views into CMC's channel views (``"L,ab"``, ``"Y,Db,Dr"``,
+``"L,a,b,S"``, ...) with every channel scaled from that range to [-1, 1]; the views may take
+channels from more than one space.
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ _RGB_TO_YDBDR = torch.tensor([[0.299, 0.587, 0.114],
                               [-1.333, 1.116, 0.217]], dtype=torch.float64)
 _DELTA = 6 / 29  # the CIE f(t) switches from the cube root to a line at t = delta^3
 
-SPACES = {"lab": ("L", "a", "b"), "ydbdr": ("Y", "Db", "Dr")}
+SPACES = {"lab": ("L", "a", "b"), "ydbdr": ("Y", "Db", "Dr"), "hsv": ("H", "S", "V")}
 
 
 def _mix(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
@@ -78,7 +81,21 @@ def ydbdr_to_rgb(x: torch.Tensor) -> torch.Tensor:
     return _mix(x, torch.linalg.inv(_RGB_TO_YDBDR))
 
 
-CONVERT = {"lab": rgb_to_lab, "ydbdr": rgb_to_ydbdr}
+def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
+    """V = max(R, G, B), S = (V - min(R, G, B)) / V (0 at black), H = the hexcone hue / 6:
+    (G - B) / d mod 6 where R is the max, (B - R) / d + 2 where G is, (R - G) / d + 4 where B
+    is (d = V - min; 0 for greys)."""
+    x = x.clamp(0, 1)
+    r, g, b = x.unbind(1)
+    value, low = x.amax(1), x.amin(1)
+    d = value - low
+    safe = d.clamp(min=1e-8)
+    hue = torch.where(value == r, ((g - b) / safe) % 6, torch.where(value == g, (b - r) / safe + 2, (r - g) / safe + 4))
+    hue = torch.where(d > 0, hue / 6, torch.zeros_like(hue))
+    return torch.stack([hue, d / value.clamp(min=1e-8), value], 1)
+
+
+CONVERT = {"lab": rgb_to_lab, "ydbdr": rgb_to_ydbdr, "hsv": rgb_to_hsv}
 
 
 @functools.lru_cache(maxsize=None)
@@ -91,10 +108,12 @@ def channel_ranges(space: str) -> torch.Tensor:
     return torch.stack([out.min(1).values, out.max(1).values], 1).float()
 
 
-def parse_views(views) -> tuple[str, list[list[int]]]:
-    """``"L,ab"`` (or ``["L", "ab"]``) -> ("lab", [[0], [1, 2]]): the colour space and each
-    view's channels. Channel names: L, a, b (Lab) or Y, Db, Dr (YDbDr); one space per split,
-    no channel twice."""
+def parse_views(views) -> tuple[tuple[str, ...], list[list[int]]]:
+    """``"L,ab"`` (or ``["L", "ab"]``) -> (("lab",), [[0], [1, 2]]): the colour spaces the views
+    read, in order of first use, and each view's channels as indices into those spaces'
+    channels laid end to end (``"L,a,b,S"`` -> (("lab", "hsv"), [[0], [1], [2], [4]])).
+    Channel names: L, a, b (Lab), Y, Db, Dr (YDbDr), H, S, V (HSV); at least two views, no
+    channel twice."""
     if isinstance(views, str):
         views = views.split(",")
     names = {name: (space, i) for space, chans in SPACES.items() for i, name in enumerate(chans)}
@@ -105,16 +124,16 @@ def parse_views(views) -> tuple[str, list[list[int]]]:
         if "".join(found) != view or not found:
             raise ValueError(f"cannot read view {view!r}: use channel names {list(names)}")
         groups.append(found)
-    spaces = {names[c][0] for g in groups for c in g}
     flat = [c for g in groups for c in g]
-    if len(spaces) != 1 or len(set(flat)) != len(flat) or len(groups) < 2:
-        raise ValueError(f"views {list(views)} must be at least two disjoint channel groups of one colour "
-                         f"space ({', '.join(''.join(c) for c in SPACES.values())})")
-    return spaces.pop(), [[names[c][1] for c in g] for g in groups]
+    if len(set(flat)) != len(flat) or len(groups) < 2:
+        raise ValueError(f"views {list(views)} must be at least two channel groups with no channel twice "
+                         f"(channels {list(names)})")
+    spaces = tuple(dict.fromkeys(names[c][0] for c in flat))
+    return spaces, [[3 * spaces.index(names[c][0]) + names[c][1] for c in g] for g in groups]
 
 
 class ChannelSplit(nn.Module):
-    """Normalised RGB views -> colour space -> one tensor per channel group, each channel
+    """Normalised RGB views -> colour space(s) -> one tensor per channel group, each channel
     scaled from its sRGB-gamut range to [-1, 1].
 
     Images reach the method normalised by the recipe (``mean``, ``std``); undoing that here,
@@ -124,8 +143,8 @@ class ChannelSplit(nn.Module):
 
     def __init__(self, views, mean=Recipe([]).mean, std=Recipe([]).std):
         super().__init__()
-        self.space, self.groups = parse_views(views)
-        lo, hi = channel_ranges(self.space).unbind(1)
+        self.spaces, self.groups = parse_views(views)
+        lo, hi = torch.cat([channel_ranges(space) for space in self.spaces]).unbind(1)
         for name, value in (("mean", mean), ("std", std), ("low", lo), ("high", hi)):
             self.register_buffer(name, torch.as_tensor(value, dtype=torch.float32)[:, None, None], persistent=False)
 
@@ -135,7 +154,8 @@ class ChannelSplit(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         with torch.autocast(x.device.type, enabled=False):
-            c = CONVERT[self.space](x.float() * self.std + self.mean)
+            rgb = x.float() * self.std + self.mean
+            c = torch.cat([CONVERT[space](rgb) for space in self.spaces], 1)
             c = (c - self.low) / (self.high - self.low) * 2 - 1
         return [c[:, g] for g in self.groups]
 
