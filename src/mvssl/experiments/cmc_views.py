@@ -170,12 +170,21 @@ def run(args) -> int:
                 f"in-batch negatives, crop + flip views, {n_steps} steps of batch {args.batch_size}; S is HSV "
                 "saturation; predictive: MLP decoders to the other views' channels pooled to 8x8, squared error. "
                 "Random init: the 2-view architecture, one per seed.")
+    def arm_config(arm: tuple[str, str, str], seed: int, first: bool) -> dict:
+        channels, graph, objective = arm
+        method = {"name": "cmc", "channels": channels, "graph": graph, "objective": objective}
+        return base_config(args, n_steps, seed, {"name": "crop", "n_views": 1}, method=method, random_baseline=first)
+
+    def arm_name(arm: tuple[str, str, str], seed: int) -> str:
+        channels, graph, objective = arm
+        return f"{channels.replace(',', '-')}-{graph}-{objective}-seed{seed}"
+
+    exp.train_ahead([(arm_config(arm, seed, i == 0), arm_name(arm, seed))
+                     for seed in exp.seeds for i, arm in enumerate(ARMS.values())])
     for seed in exp.seeds:
-        for i, (name, (channels, graph, objective)) in enumerate(ARMS.items()):
-            method = {"name": "cmc", "channels": channels, "graph": graph, "objective": objective}
-            cfg = base_config(args, n_steps, seed, {"name": "crop", "n_views": 1}, method=method,
-                              random_baseline=i == 0)
-            path, metrics = exp.train(cfg, f"{channels.replace(',', '-')}-{graph}-{objective}-seed{seed}")
+        for i, (name, arm) in enumerate(ARMS.items()):
+            cfg = arm_config(arm, seed, i == 0)
+            path, metrics = exp.train(cfg, arm_name(arm, seed))
             if data is None:
                 data = build_dataset(resolve(cfg))
             encoder = load(exp.out / path)
