@@ -81,4 +81,4 @@ def test_ends_change_and_run_summary_from_the_logged_columns(tmp_path):
 def test_bad_options_fail_naming_them(bad, message):
     with pytest.raises(ValueError, match=message):
         check_options(_args(**bad))
-    assert check_options(_args()) == 200 and FAMILIES["dino"] == "er-dino"
+    assert check_options(_args()) == 400 and FAMILIES["dino"] == "er-dino"

@@ -181,3 +181,16 @@ def test_map_runs_items_in_worker_processes_in_order(tmp_path):
     assert len(lines) == 4 and lines[-1].startswith("[rooted 4/4, 2 at a time]")
     inline = Experiment("demo", _args(tmp_path / "one", jobs="1"), total_runs=1, echo=lines.append)
     assert inline.map(math.sqrt, [4.0, 9.0]) == [2.0, 3.0] and len(lines) == 4  # in this process, quietly
+
+
+def test_resume_refuses_a_run_trained_with_other_settings(tmp_path):
+    cfg = _tiny_run(0)
+    Experiment("demo", _args(tmp_path, jobs="1"), total_runs=1, echo=lambda *_: None).train(cfg, "run")
+    again = Experiment("demo", _args(tmp_path, jobs="1", resume=True), total_runs=1, echo=lambda *_: None)
+    path, metrics = again.train(cfg, "run")  # the same settings: reused
+    assert metrics["steps"] == 3
+    longer = {**cfg, "trainer": {**cfg["trainer"], "max_steps": 6}}
+    with pytest.raises(ValueError, match="trainer.max_steps = 3, but this experiment asks for 6"):
+        again.train(longer, "run")
+    with pytest.raises(ValueError, match="--resume"):
+        again.train_ahead([(longer, "run")])

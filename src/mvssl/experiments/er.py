@@ -42,7 +42,7 @@ TOLERANCE_FRACTION = 0.1  # |entropy change| within 0.1 log N nats = roughly con
 DINO_PROTOTYPES = 256  # DINO's out_dim K in every run: the entropy of its targets is at most log K
 ENTROPY_CEILING = {"expectation (teacher targets)": math.log(DINO_PROTOTYPES)}
 CEILING_MARGIN = 0.05  # nats: an entropy this close to its ceiling at both ends cannot show a change
-DEFAULT_STEPS, QUICK_STEPS = 200, 12
+DEFAULT_STEPS, QUICK_STEPS = 400, 12
 DATA = {"image_size": 16, "digit_size": 12}
 WIDTH = 16
 PROBE_FRAMES = {"default": (2000, 1000), "quick": (800, 400)}

@@ -119,7 +119,20 @@ class Experiment:
     def run_path(self, name: str) -> Path:
         return self.out / ENCODERS / name
 
-    def _finished(self, name: str) -> dict | None:
+    def _check_same_config(self, run_dir: Path, cfg: dict | None) -> None:
+        """A run reused by ``--resume`` must have been trained with what the experiment asks
+        now (its steps, batch, method...): every setting ``cfg`` names is compared with the run's
+        saved config.yaml; a setting that config does not record (an older mvssl) is not."""
+        import yaml
+
+        if cfg is None or not (run_dir / "config.yaml").exists():
+            return
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+        for key, want, have in _differences(json.loads(json.dumps(cfg, default=str)), saved):
+            raise ValueError(f"--resume: {run_dir} was trained with {key} = {have!r}, but this experiment asks for "
+                             f"{want!r} (other options than the first attempt's?); use a new --out to train afresh")
+
+    def _finished(self, name: str, cfg: dict | None = None) -> dict | None:
         """The metrics of a run that needs no training (trained ahead, or finished before a
         ``--resume``); otherwise None, after clearing an unfinished folder (``--resume``) or
         refusing to overwrite one."""
@@ -127,6 +140,7 @@ class Experiment:
             return self.trained[name]
         run_dir = self.run_path(name)
         if (run_dir / "metrics.json").exists() and (run_dir / "encoder.pt").exists() and self.resume:
+            self._check_same_config(run_dir, cfg)
             return json.loads((run_dir / "metrics.json").read_text())
         if run_dir.exists():
             if not self.resume:
@@ -143,7 +157,7 @@ class Experiment:
         """Train ``cfg`` into ``OUT/encoders/NAME`` (quietly) and return (path relative to OUT,
         metrics). A run trained ahead (:meth:`train_ahead`) or, with ``--resume``, finished
         earlier is reused; an unfinished one is trained again."""
-        metrics = self._finished(name)
+        metrics = self._finished(name, cfg)
         if metrics is None:
             metrics = _train_quietly(self._run_config(cfg, name))
         return str(self.run_path(name).relative_to(self.out)), metrics
@@ -153,7 +167,7 @@ class Experiment:
         single-threaded process, so that the experiment's later :meth:`train` calls find them
         finished. A run gets the same config, seed and folder as when :meth:`train` trains it.
         With ``--jobs 1`` this does nothing: :meth:`train` trains each run when it is asked."""
-        todo = [(self._run_config(cfg, name), name) for cfg, name in runs if self._finished(name) is None]
+        todo = [(self._run_config(cfg, name), name) for cfg, name in runs if self._finished(name, cfg) is None]
         if self.jobs < 2 or len(todo) < 2:
             return
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -239,6 +253,18 @@ def claims_table(claims: list[dict], with_command: str | None = None) -> str:
         rows.append(row + ([with_command] if with_command is not None else []))
     headers = ["claim", "prediction", "verdict", "effect (95% CI)", "evidence"]
     return markdown_table(headers + (["command"] if with_command is not None else []), rows) if rows else "(no claims)"
+
+
+def _differences(want: dict, have: dict, prefix: str = ""):
+    """(dotted key, wanted, recorded) for every leaf of ``want`` that ``have`` records otherwise."""
+    for key, value in want.items():
+        if key not in have or value is None:
+            continue
+        if isinstance(value, dict) and isinstance(have[key], dict):
+            yield from _differences(value, have[key], f"{prefix}{key}.")
+        elif value != have[key] and not (isinstance(value, (int, float)) and isinstance(have[key], (int, float))
+                                         and math.isclose(value, have[key])):
+            yield f"{prefix}{key}", value, have[key]
 
 
 def _one_thread() -> None:
