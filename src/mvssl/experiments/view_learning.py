@@ -131,13 +131,13 @@ def run_row(space: str, kind: str, data, probe: dict, cfg: dict, seed: int, run_
     batch = min(HELD_OUT_BATCH, len(test_images))
     torch.manual_seed(seed)
     generator = ViewGenerator(space, 0 if kind == "raw" else cfg["layers"], cfg["coupling"])
-    curve, own = [], None
+    curve, ce_curve, own = [], [], None
     if kind != "raw":
         critic = TwoViewCritic(**critic_kw)
         history = train_views(generator, critic, data, kind, cfg["gen_steps"], cfg["batch_size"],
                               generator_lr=cfg["generator_lr"], seed=seed, ce_weight=cfg["ce_weight"],
                               critic_steps=cfg["critic_steps"])
-        curve = [h["i_nce"] for h in history]
+        curve, ce_curve = [h["i_nce"] for h in history], [h["ce"] for h in history]
         if kind != "supervised":  # the adversary's bound on the final views (its BN statistics re-estimated on them)
             refresh_batch_norm(generator, critic, data, cfg["batch_size"], seed=seed)
             own = held_out_bound(generator, critic, test_images, batch)
@@ -158,7 +158,7 @@ def run_row(space: str, kind: str, data, probe: dict, cfg: dict, seed: int, run_
     torch.save(encoders.state_dict(), run_dir / "encoders.pt")
     row = {"space": space, "views": kind, "seed": seed, "accuracy": accuracy, "random_init_accuracy": random_init,
            "i_nce_fresh": sum(fresh) / len(fresh), "i_nce_fresh_per_critic": fresh, "i_nce_own_critic": own,
-           "generator_i_nce_curve": curve, "cpu_seconds": time.process_time() - t0}
+           "generator_i_nce_curve": curve, "generator_ce_curve": ce_curve, "cpu_seconds": time.process_time() - t0}
     (run_dir / "row.json").write_text(json.dumps({"config": {**cfg, "space": space, "views": kind, "seed": seed,
                                                              "num_classes": data.num_classes}, "row": row}))
     return row

@@ -67,7 +67,8 @@ def information_rows(rows: list[dict]) -> list[dict]:
     """Per learned arm: fresh-critic and own-critic I_NCE against the raw views' fresh-critic
     I_NCE, and the computed flags ``lowers_i_nce`` (the raw minus learned fresh-critic
     difference is above 0 with its interval) and ``fools_only_own_critic`` (the own critic's
-    bound is below raw views' fresh bound while the fresh critics' is not lowered)."""
+    bound is below raw views' fresh bound while the fresh critics' is not lowered); both None
+    (undecided) with a single seed."""
     fresh = per_seed(rows, lambda r: r["i_nce_fresh"])
     own = per_seed(rows, lambda r: r["i_nce_own_critic"])
     out = []
@@ -78,15 +79,17 @@ def information_rows(rows: list[dict]) -> list[dict]:
         if kind != "raw" and raw:
             d = _paired(raw, values)
             entry["raw_minus_fresh"] = d
-            entry["lowers_i_nce"] = verdict(d) == SUPPORTED
-            entry["fools_only_own_critic"] = (entry["own"] is not None and not entry["lowers_i_nce"]
+            decided = d["n"] >= 2  # one seed gives no interval: neither flag is decided
+            entry["lowers_i_nce"] = verdict(d) == SUPPORTED if decided else None
+            entry["fools_only_own_critic"] = (None if not decided else entry["own"] is not None
+                                              and not entry["lowers_i_nce"]
                                               and entry["own"]["mean"] < summarize(raw)["mean"])
         out.append(entry)
     return out
 
 
-def _yes_no(value) -> str:
-    return "-" if value is None else ("yes" if value else "no")
+def _yes_no(value, undecided: str = "-") -> str:
+    return undecided if value is None else ("yes" if value else "no")
 
 
 def accuracy_table(rows: list[dict], targets: list[str], task: str, chance: float) -> str:
@@ -107,7 +110,8 @@ def information_table(info: list[dict]) -> str:
                "raw minus fresh (nats)", "lowers I_NCE (fresh)", "fools only its own critic"]
     body = [[e["space"], e["views"], fmt(e["fresh"], 2), fmt(e["own"], 2) if e["own"] else "-",
              fmt(e["raw_minus_fresh"], 2) if "raw_minus_fresh" in e else "-",
-             _yes_no(e.get("lowers_i_nce")), _yes_no(e.get("fools_only_own_critic"))] for e in info]
+             *[_yes_no(e.get(k), "undecided (1 seed)" if "raw_minus_fresh" in e else "-")
+               for k in ("lowers_i_nce", "fools_only_own_critic")]] for e in info]
     return markdown_table(headers, body)
 
 
