@@ -261,8 +261,22 @@ def test_stl10_is_read_from_root_and_never_downloaded(tmp_path, monkeypatch, cap
             "--out", str(tmp_path / "run")]
     assert cli.main(argv) == 2  # not there, not fetched: a clear error and no run folder
     assert "stl10 not found" in capsys.readouterr().err and not (tmp_path / "run").exists()
-    write_stl10(tmp_path / "data", per_split=60)
+    write_stl10(tmp_path / "data", per_split=60, unlabelled=30)
     trust_checksums(monkeypatch)
     assert cli.main(argv) == 0
     result = json.loads((tmp_path / "run" / "results.json").read_text())
     assert {p["arm"] for p in result["points"]} == {"rgb raw", "rgb unsupervised"} and result["task"] == "class"
+
+
+def test_stl10_pool_holds_the_unlabelled_images_and_the_probe_only_labelled_ones():
+    from mvssl.data.datasets import LabelledImages
+    from mvssl.experiments.view_learning_data import ImageSetViews
+
+    labels = torch.cat([torch.full((30,), -1), torch.arange(60) % 10])
+    images = torch.randint(0, 256, (90, 3, 8, 8), dtype=torch.uint8)
+    data = LabelledImages(images, labels, images[:20], torch.arange(20) % 10, [f"c{i}" for i in range(10)])
+    views = ImageSetViews(data, labelled_fraction=1.0)
+    assert len(views.pool) == 90 and (views.pool_labels[views.labelled_index] >= 0).all()
+    assert len(views.labelled_index) == 60
+    train_x, train_y = views.probe_sets()["train"]
+    assert len(train_x) == 60 and (train_y["class"] >= 0).all()

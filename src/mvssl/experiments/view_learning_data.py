@@ -15,6 +15,8 @@ horizontal flips), and the fixed images the linear probe reads.
   argument: docs/view_learning.md.
 - ``ImageSetViews``: a labelled image dataset (STL-10, CIFAR, ...: ``data.datasets.load_dataset``)
   with random resized crops and flips; the labelled part is ``labelled_fraction`` of each class.
+  For STL-10 the pool also holds the 100,000 unlabelled images (label -1), as in the paper;
+  the probe reads the labelled training images.
 
 Both refuse, before anything trains, a labelled fraction outside (0, 1] and a labelled part with
 fewer than ``MIN_LABELS_PER_CLASS`` images of some class.
@@ -39,12 +41,13 @@ ORIENTATIONS = 4
 
 def per_class_fraction(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
     """Indices of ``round(fraction * n_c)`` items of every class c, drawn from ``seed``; refuses
-    a fraction outside (0, 1] and fewer than ``MIN_LABELS_PER_CLASS`` labelled items of a class."""
+    a fraction outside (0, 1] and fewer than ``MIN_LABELS_PER_CLASS`` labelled items of a class.
+    Items labelled -1 (STL-10's unlabelled images) belong to no class and are never picked."""
     if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
         raise ValueError(f"--labelled-fraction must be in (0, 1], got {fraction}")
     g = torch.Generator().manual_seed(seed)
     picks = []
-    for c in labels.unique():
+    for c in labels[labels >= 0].unique():
         idx = torch.nonzero(labels == c).flatten()
         k = round(fraction * len(idx))
         if k < MIN_LABELS_PER_CLASS:
@@ -142,4 +145,6 @@ class ImageSetViews(_Pool):
 
     def probe_sets(self) -> dict:
         d = self.data
-        return {"train": (d.train_images, {"class": d.train_labels}), "test": (d.test_images, {"class": d.test_labels})}
+        labelled = d.train_labels >= 0
+        return {"train": (d.train_images[labelled], {"class": d.train_labels[labelled]}),
+                "test": (d.test_images, {"class": d.test_labels})}

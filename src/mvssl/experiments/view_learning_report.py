@@ -3,6 +3,7 @@ the paper's Table 2 beside, the computed verdicts, the flags of generators that 
 their own critic's bound, and the plots."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from ..eval.report import markdown_table
@@ -186,7 +187,8 @@ def write_results(exp, rows: list[dict], task: str, cfg: dict, args, probe: dict
                f"{cfg['fresh_critics']} more fresh critic(s): convnet width {cfg['width']}, {cfg['cmc_steps']} steps "
                f"of batch {cfg['batch_size']}; I_NCE on held-out images in batches of "
                f"{min(500, len(probe['test'][0]))}; probe {len(probe['train'][0])} train / {len(probe['test'][0])} test "
-               f"images. CPU time of the rows: {sum(r['cpu_seconds'] for r in rows):.0f} s.")
+               f"images. CPU time of the rows: {sum(r['cpu_seconds'] for r in rows):.0f} s; of the whole process "
+               f"so far: {time.process_time():.0f} s (wall time below includes waiting for a shared CPU).")
     md = (f"## Linear-probe accuracy (mean ± 95% CI over seeds)\n\n{accuracy_table(rows, targets, task, chance)}\n\n"
           f"## I_NCE of the frozen views: fresh critics vs the generator's own critic\n\n{information_table(info)}"
           f"\n\n{setting}")
