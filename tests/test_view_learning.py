@@ -92,13 +92,14 @@ def test_split_shapes_is_the_same_images_for_every_seed_with_seeded_labelled_par
 
 class _Counting:
     def __init__(self, data):
-        self.data, self.unlabelled_calls = data, 0
+        self.data, self.unlabelled_calls, self.labelled_calls = data, 0, 0
 
     def unlabelled(self, n, g):
         self.unlabelled_calls += 1
         return self.data.unlabelled(n, g)
 
     def labelled(self, n, g):
+        self.labelled_calls += 1
         return self.data.labelled(n, g)
 
 
@@ -108,14 +109,16 @@ def tiny_data():
 
 
 def test_critic_catch_up_steps_run_before_every_generator_step(tiny_data):
-    for mode, critic_steps, calls in (("unsupervised", 3, 6), ("semi-supervised", 2, 4), ("contrastive", 3, 2),
-                                      ("supervised", 3, 0)):
+    # (mode, critic updates per generator step, unlabelled and labelled batches drawn in 2 steps):
+    # semi-supervised catch-up steps also train the classifiers on a labelled batch
+    for mode, critic_steps, calls, labelled_calls in (("unsupervised", 3, 6, 0), ("semi-supervised", 2, 4, 4),
+                                                      ("contrastive", 3, 2, 0), ("supervised", 3, 0, 2)):
         data = _Counting(tiny_data)
         torch.manual_seed(0)
         gen, critic = ViewGenerator("rgb", 2), TwoViewCritic(num_classes=5, width=2, proj_dim=8)
         before = [p.clone() for p in gen.parameters()]
         train_views(gen, critic, data, mode, 2, batch_size=16, labelled_batch_size=8, critic_steps=critic_steps)
-        assert data.unlabelled_calls == calls, mode
+        assert (data.unlabelled_calls, data.labelled_calls) == (calls, labelled_calls), mode
         moved = any(not torch.equal(p, q) for p, q in zip(before, gen.parameters()))
         assert moved == (mode != "contrastive"), mode
     with pytest.raises(ValueError, match="critic_steps"):

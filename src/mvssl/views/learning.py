@@ -127,7 +127,8 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
     In "contrastive" mode the generator is frozen (not updated). In the adversarial modes
     ("unsupervised", "semi-supervised") every generator step is preceded by
     ``critic_steps - 1`` critic-only steps (the critic raises the bound on the current, frozen
-    views of fresh batches), so the generator lowers the bound of a critic that has caught up
+    views of fresh batches; in "semi-supervised" its encoders and classifiers also descend the
+    CE on a labelled batch), so the generator lowers the bound of a critic that has caught up
     with it rather than one it has just outrun."""
     if critic_steps < 1:
         raise ValueError(f"critic_steps must be >= 1, got {critic_steps}")
@@ -140,9 +141,13 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
     history = []
     catch_up = critic_steps - 1 if mode in ("unsupervised", "semi-supervised") and opt_gen is not None else 0
     for step in range(steps):
-        for _ in range(catch_up):
+        for _ in range(catch_up):  # the critic's players only: the generator's gradients are dropped
             opt_critic.zero_grad(set_to_none=True)
-            learning_step(generator, critic, "contrastive", data.unlabelled(batch_size, g))
+            if mode == "semi-supervised":  # encoders and classifiers also keep descending the CE
+                learning_step(generator, critic, mode, data.unlabelled(batch_size, g),
+                              data.labelled(labelled_batch_size, g), ce_weight)
+            else:
+                learning_step(generator, critic, "contrastive", data.unlabelled(batch_size, g))
             opt_critic.step()
         xu = data.unlabelled(batch_size, g) if mode != "supervised" else None
         xl = data.labelled(labelled_batch_size, g) if mode in ("supervised", "semi-supervised") else None
