@@ -1,86 +1,150 @@
-"""Image streams for view learning: unlabelled and labelled training batches drawn with an
-explicit generator, and the fixed labelled images the linear probe reads.
+"""Image sets for view learning: a fixed unlabelled training pool with a labelled part, the
+batches the generator and the encoders train on (drawn with an explicit generator, with random
+horizontal flips), and the fixed images the linear probe reads.
 
-- ``CMNISTViews``: Colorful-Moving-MNIST. Each training batch renders fresh frames (a random
-  training digit instance at a random position over a random background crop), so the stream
-  never repeats. The labelled pool is ``labels_per_class`` digit instances of each class
-  (rendered over fresh backgrounds each time). Probe targets: the digit (the task) and the
-  background class (the nuisance the channel views share).
+- ``SplitShapes`` (``--dataset shapes``, offline): every pixel's colour is
+
+      c(p) = 0.5 + A_LABEL * m(p) * LABEL_COLOUR + A_NUISANCE * n(p) * NUISANCE_COLOUR + noise,
+
+  with m the mask of one of five shapes (the label) at a random size and position, and n a
+  texture unique to each image: a sinusoidal grating of random frequency and phase at one of
+  four orientations (the nuisance class the probe also reads) plus smooth noise. The two
+  colour directions are fixed, linearly independent and each has a large component in R and
+  in GB, and in Y and in DbDr: the raw channel splits of both colour spaces share the label
+  and the nuisance, and a per-pixel linear map can remove either one from a view. Design
+  argument: docs/view_learning.md.
 - ``ImageSetViews``: a labelled image dataset (STL-10, CIFAR, ...: ``data.datasets.load_dataset``)
-  with random resized crops and flips; the labelled pool is ``labels_per_class`` training
-  images per class. Probe target: the class.
+  with random resized crops and flips; the labelled part is ``labelled_fraction`` of each class.
+  For STL-10 the pool also holds the 100,000 unlabelled images (label -1), as in the paper;
+  the probe reads the labelled training images.
+
+Both refuse, before anything trains, a labelled fraction outside (0, 1] and a labelled part with
+fewer than ``MIN_LABELS_PER_CLASS`` images of some class.
 """
 from __future__ import annotations
 
-import torch
+import math
 
-from ..data import ColorfulMovingMNIST
+import torch
+import torch.nn.functional as F
+
 from ..data.datasets import LabelledImages
+from ..data.shapes import SHAPES, SUPERSAMPLE, shape_masks
 from ..views.ops import ResizedCrop
 
+MIN_LABELS_PER_CLASS = 5
+LABEL_COLOUR = (-0.5 / 0.7, 0.5 / 0.7, 1.0)     # a chroma-like direction (blue-green against red)
+NUISANCE_COLOUR = (1.0, 0.8, 0.4)               # a warm, luminance-like direction
+A_LABEL, A_NUISANCE, PIXEL_NOISE = 0.2, 0.2, 0.02
+ORIENTATIONS = 4
 
-def per_class_subset(labels: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
-    """Indices of ``per_class`` items of every class, drawn from ``seed``."""
-    if per_class < 1:
-        raise ValueError(f"labels_per_class must be >= 1, got {per_class}")
+
+def per_class_fraction(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
+    """Indices of ``round(fraction * n_c)`` items of every class c, drawn from ``seed``; refuses
+    a fraction outside (0, 1] and fewer than ``MIN_LABELS_PER_CLASS`` labelled items of a class.
+    Items labelled -1 (STL-10's unlabelled images) belong to no class and are never picked."""
+    if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
+        raise ValueError(f"--labelled-fraction must be in (0, 1], got {fraction}")
     g = torch.Generator().manual_seed(seed)
     picks = []
-    for c in labels.unique():
+    for c in labels[labels >= 0].unique():
         idx = torch.nonzero(labels == c).flatten()
-        if len(idx) < per_class:
-            raise ValueError(f"class {int(c)} has {len(idx)} items, fewer than labels_per_class={per_class}")
-        picks.append(idx[torch.randperm(len(idx), generator=g)[:per_class]])
+        k = round(fraction * len(idx))
+        if k < MIN_LABELS_PER_CLASS:
+            raise ValueError(f"--labelled-fraction {fraction} leaves {k} labelled images of class {int(c)} "
+                             f"(of {len(idx)}); at least {MIN_LABELS_PER_CLASS} per class are needed")
+        picks.append(idx[torch.randperm(len(idx), generator=g)[:k]])
     return torch.cat(picks)
 
 
-class CMNISTViews:
-    task = "digit"
+def _colour(direction) -> torch.Tensor:
+    return torch.tensor(direction, dtype=torch.float32)[None, :, None, None]
 
-    def __init__(self, image_size: int = 24, digit_size: int = 16, labels_per_class: int = 10, seed: int = 0):
-        kw = dict(seed=seed, image_size=image_size, digit_size=digit_size)
-        self.train, self.test = ColorfulMovingMNIST("train", **kw), ColorfulMovingMNIST("test", **kw)
-        self.labelled_index = per_class_subset(self.train.labels, labels_per_class, seed)
-        self.num_classes = 10
 
-    def _render(self, digit_index: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        return self.train.render(self.train.draw(digit_index, g)).float() / 255
+def render_split_shapes(n: int, size: int, g: torch.Generator) -> tuple[torch.Tensor, dict]:
+    """``n`` images uint8 [n, 3, size, size] and their factors {"shape", "texture"} (int64 [n])."""
+    labels = torch.randint(len(SHAPES), (n,), generator=g)
+    radius = (0.28 + 0.12 * torch.rand(n, generator=g)) * size
+    cy, cx = (radius[None] * 0.9 + torch.rand(2, n, generator=g) * (size - 1.8 * radius[None]))
+    coords = (torch.arange(size * SUPERSAMPLE, dtype=torch.float32) + 0.5) / SUPERSAMPLE
+    masks = shape_masks(coords[None, :, None] - cy[:, None, None], coords[None, None, :] - cx[:, None, None],
+                        radius[:, None, None])
+    mask = F.avg_pool2d(masks[labels, torch.arange(n)].float()[:, None], SUPERSAMPLE)  # [n, 1, size, size]
+
+    orientation = torch.randint(ORIENTATIONS, (n,), generator=g)
+    theta = orientation.float() * math.pi / ORIENTATIONS
+    freq = (1.5 + 1.5 * torch.rand(n, generator=g)) / size  # cycles per pixel
+    phase = 2 * math.pi * torch.rand(n, generator=g)
+    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
+                            indexing="ij")
+    along = xx[None] * theta.cos()[:, None, None] + yy[None] * theta.sin()[:, None, None]
+    grating = torch.sin(2 * math.pi * freq[:, None, None] * along + phase[:, None, None])
+    smooth = F.interpolate(torch.rand(n, 1, 4, 4, generator=g) * 2 - 1, size=(size, size), mode="bicubic",
+                           align_corners=False)
+    texture = (0.7 * grating[:, None] + 0.3 * smooth).clamp(-1, 1)
+
+    image = (0.5 + A_LABEL * mask * _colour(LABEL_COLOUR) + A_NUISANCE * texture * _colour(NUISANCE_COLOUR)
+             + PIXEL_NOISE * torch.randn(n, 3, size, size, generator=g))
+    return (image.clamp(0, 1) * 255).round().to(torch.uint8), {"shape": labels, "texture": orientation}
+
+
+class _Pool:
+    """A fixed uint8 training pool with a labelled part; batches with random horizontal flips."""
+
+    num_classes: int
+    task: str
+
+    def _init_pool(self, images: torch.Tensor, labels: torch.Tensor, fraction: float, seed: int):
+        self.pool, self.pool_labels = images, labels
+        self.labelled_index = per_class_fraction(labels, fraction, seed)
+
+    def _augment(self, index: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        x = self.pool[index].float() / 255
+        flip = torch.rand(len(x), generator=g) < 0.5
+        return torch.where(flip[:, None, None, None], x.flip(3), x)
 
     def unlabelled(self, n: int, g: torch.Generator) -> torch.Tensor:
-        return self._render(torch.randint(len(self.train), (n,), generator=g), g)
+        return self._augment(torch.randint(len(self.pool), (n,), generator=g), g)
 
     def labelled(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         idx = self.labelled_index[torch.randint(len(self.labelled_index), (n,), generator=g)]
-        return self._render(idx, g), self.train.labels[idx]
+        return self._augment(idx, g), self.pool_labels[idx]
+
+
+class SplitShapes(_Pool):
+    task = "shape"
+
+    def __init__(self, image_size: int = 16, train_size: int = 4000, probe_size: int = 2000, test_size: int = 1000,
+                 labelled_fraction: float = 0.05, seed: int = 0):
+        if image_size < 8:
+            raise ValueError(f"--image-size: the shapes data needs at least 8 px, got {image_size}")
+        g = torch.Generator().manual_seed(1000)  # the same images for every seed
+        images, factors = render_split_shapes(train_size, image_size, g)
+        self._init_pool(images, factors["shape"], labelled_fraction, seed)
+        self.probe = {split: render_split_shapes(n, image_size, g) for split, n in (("train", probe_size),
+                                                                                      ("test", test_size))}
+        self.num_classes = len(SHAPES)
 
     def probe_sets(self) -> dict:
         """{"train"|"test": (uint8 images, {target: labels})}; the first target is the task."""
-        out = {}
-        for split, ds in (("train", self.train), ("test", self.test)):
-            images, factors = ds.frames()
-            out[split] = (images, {"digit": factors["digit"], "background": factors["background"]})
-        return out
+        return {split: (x, dict(f)) for split, (x, f) in self.probe.items()}
 
 
-class ImageSetViews:
+class ImageSetViews(_Pool):
     task = "class"
 
-    def __init__(self, data: LabelledImages, labels_per_class: int = 10, seed: int = 0, crop_scale=(0.3, 1.0)):
+    def __init__(self, data: LabelledImages, labelled_fraction: float = 0.05, seed: int = 0, crop_scale=(0.3, 1.0)):
+        self._init_pool(data.train_images, data.train_labels, labelled_fraction, seed)
         self.data = data
-        self.labelled_index = per_class_subset(data.train_labels, labels_per_class, seed)
         self.num_classes = len(data.classes)
         self.crop = ResizedCrop(data.train_images.shape[-1], scale=crop_scale)
 
     def _augment(self, index: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        x = self.data.train_images[index].float() / 255
+        x = super()._augment(index, g)
         return self.crop.apply(x, self.crop.sample(len(x), g, x.device)).clamp(0, 1)
-
-    def unlabelled(self, n: int, g: torch.Generator) -> torch.Tensor:
-        return self._augment(torch.randint(len(self.data.train_images), (n,), generator=g), g)
-
-    def labelled(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = self.labelled_index[torch.randint(len(self.labelled_index), (n,), generator=g)]
-        return self._augment(idx, g), self.data.train_labels[idx]
 
     def probe_sets(self) -> dict:
         d = self.data
-        return {"train": (d.train_images, {"class": d.train_labels}), "test": (d.test_images, {"class": d.test_labels})}
+        labelled = d.train_labels >= 0
+        return {"train": (d.train_images[labelled], {"class": d.train_labels[labelled]}),
+                "test": (d.test_images, {"class": d.test_labels})}

@@ -121,9 +121,17 @@ def learning_step(generator: ViewGenerator, critic: TwoViewCritic, mode: str, un
 
 def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData, mode: str, steps: int,
                 batch_size: int = 128, labelled_batch_size: int = 64, lr: float = 1e-3, generator_lr: float = 1e-3,
-                seed: int = 0, ce_weight: float = 1.0, on_step: Callable[[int, dict], None] | None = None) -> list[dict]:
+                seed: int = 0, ce_weight: float = 1.0, critic_steps: int = 1,
+                on_step: Callable[[int, dict], None] | None = None) -> list[dict]:
     """Run ``steps`` steps of ``mode``; returns each step's ``learning_step`` output.
-    In "contrastive" mode the generator is frozen (not updated)."""
+    In "contrastive" mode the generator is frozen (not updated). In the adversarial modes
+    ("unsupervised", "semi-supervised") every generator step is preceded by
+    ``critic_steps - 1`` critic-only steps (the critic raises the bound on the current, frozen
+    views of fresh batches; in "semi-supervised" its encoders and classifiers also descend the
+    CE on a labelled batch), so the generator lowers the bound of a critic that has caught up
+    with it rather than one it has just outrun."""
+    if critic_steps < 1:
+        raise ValueError(f"critic_steps must be >= 1, got {critic_steps}")
     g = torch.Generator().manual_seed(seed)
     critic.train()
     frozen = mode == "contrastive" or not any(True for _ in generator.parameters())
@@ -131,7 +139,16 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
     opt_critic = torch.optim.Adam(critic.parameters(), lr=lr, weight_decay=1e-5)
     opt_gen = None if frozen else torch.optim.Adam(generator.parameters(), lr=generator_lr)
     history = []
+    catch_up = critic_steps - 1 if mode in ("unsupervised", "semi-supervised") and opt_gen is not None else 0
     for step in range(steps):
+        for _ in range(catch_up):  # the critic's players only: the generator's gradients are dropped
+            opt_critic.zero_grad(set_to_none=True)
+            if mode == "semi-supervised":  # encoders and classifiers also keep descending the CE
+                learning_step(generator, critic, mode, data.unlabelled(batch_size, g),
+                              data.labelled(labelled_batch_size, g), ce_weight)
+            else:
+                learning_step(generator, critic, "contrastive", data.unlabelled(batch_size, g))
+            opt_critic.step()
         xu = data.unlabelled(batch_size, g) if mode != "supervised" else None
         xl = data.labelled(labelled_batch_size, g) if mode in ("supervised", "semi-supervised") else None
         opt_critic.zero_grad(set_to_none=True)
@@ -156,6 +173,18 @@ def embed(generator: ViewGenerator, critic: TwoViewCritic, images: torch.Tensor,
                       for i in range(0, len(images), batch)])
 
 
+def fresh_critic_bound(generator: ViewGenerator, data: ViewData, images: torch.Tensor, critic_kw: dict,
+                       steps: int, seed: int, batch_size: int = 128, eval_batch: int = 1000) -> tuple[float, TwoViewCritic]:
+    """I_NCE of the frozen views of ``generator`` measured by a critic trained from scratch
+    (initialisation and batches from ``seed``) for ``steps`` contrastive steps, on held-out
+    ``images``. Unlike the adversarial critic's bound, a generator cannot have fooled this
+    critic: it never saw it. Returns the bound and the critic."""
+    torch.manual_seed(seed)
+    critic = TwoViewCritic(**critic_kw)
+    train_views(generator, critic, data, "contrastive", steps, batch_size, seed=seed)
+    return held_out_bound(generator, critic, images, min(eval_batch, len(images))), critic
+
+
 @torch.no_grad()
 def held_out_bound(generator: ViewGenerator, critic: TwoViewCritic, images: torch.Tensor, batch: int = 256) -> float:
     """Mean I_NCE bound of the frozen critic over full batches of ``batch`` held-out uint8 images."""
@@ -166,3 +195,23 @@ def held_out_bound(generator: ViewGenerator, critic: TwoViewCritic, images: torc
     losses = [critic.nce_loss(critic.encode(generator.views(images[i * batch:(i + 1) * batch].float() / 255)))
               for i in range(n)]
     return nce_bound(torch.stack(losses).mean(), batch)
+
+
+@torch.no_grad()
+def refresh_batch_norm(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData, batch_size: int = 128,
+                       batches: int = 8, seed: int = 0) -> None:
+    """Re-estimate the critic's batch-norm statistics on the generator's final views (their
+    plain average over ``batches`` fresh batches). An adversarial critic's running statistics
+    trail views that kept moving during training; without this its held-out bound in eval mode
+    would measure that lag, not the views."""
+    g = torch.Generator().manual_seed(seed)
+    norms = [m for m in critic.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    critic.train()
+    for _ in range(batches):
+        critic.nce_loss(critic.encode(generator.views(data.unlabelled(batch_size, g))))
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum
