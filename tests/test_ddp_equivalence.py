@@ -20,7 +20,10 @@ from mvssl.methods import METHODS
 from mvssl.nn import build_backbone, convert_to_global_batchnorm
 
 GLOBAL_BATCH, SIZE, WORLD = 8, 8, 2
-ATOL = 5e-5  # float32 sums in another order; the step moves weights by more than 100x this
+# float32 sums in another order, which Adam's per-weight normalisation can amplify where a
+# gradient is near 0 (seen on an AVX-512 CPU: 7.7e-5 on 1 of 288 Barlow Twins weights); the
+# step moves weights by more than 20x this (asserted below)
+ATOL = 1e-4
 SMALL = {
     "simclr": dict(proj_hidden_dim=32, proj_dim=16),
     "moco": dict(proj_hidden_dim=32, proj_dim=16, queue_size=24, num_samples=100, momentum=0.9),
@@ -138,7 +141,7 @@ def test_two_processes_take_the_same_step_as_one(name, ddp_results):
                                        msg=lambda m, key=key: f"{name}: {key}: {m}")
             if value.is_floating_point():
                 largest_change = max(largest_change, float((value - before[key]).abs().max()))
-        assert largest_change > 100 * ATOL, "the step moved the weights less than the tolerance"
+        assert largest_change > 20 * ATOL, "the step moved the weights less than the tolerance"
         for key in STATE.get(name, []):
             assert not torch.equal(single["state"][key], before[key]), f"{key} did not change"
 
