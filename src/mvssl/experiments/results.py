@@ -128,7 +128,9 @@ class Experiment:
         if cfg is None or not (run_dir / "config.yaml").exists():
             return
         saved = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-        for key, want, have in _differences(json.loads(json.dumps(cfg, default=str)), saved):
+        first = next(_differences(json.loads(json.dumps(cfg, default=str)), saved), None)
+        if first is not None:
+            key, want, have = first
             raise ValueError(f"--resume: {run_dir} was trained with {key} = {have!r}, but this experiment asks for "
                              f"{want!r} (other options than the first attempt's?); use a new --out to train afresh")
 
@@ -170,44 +172,36 @@ class Experiment:
         todo = [(self._run_config(cfg, name), name) for cfg, name in runs if self._finished(name, cfg) is None]
         if self.jobs < 2 or len(todo) < 2:
             return
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        from multiprocessing import get_context
+        names = [name for _, name in todo]
+        metrics = self.map(_train_quietly, [cfg for cfg, _ in todo], what="trained", labels=names)
+        self.trained.update(zip(names, metrics))
 
-        started = time.perf_counter()
-        with ProcessPoolExecutor(min(self.jobs, len(todo)), mp_context=get_context("spawn"),
-                                 initializer=_one_thread) as pool:
-            futures = {pool.submit(_train_quietly, cfg): name for cfg, name in todo}
-            try:
-                for i, future in enumerate(as_completed(futures), 1):
-                    name = futures[future]
-                    self.trained[name] = future.result()
-                    spent = time.perf_counter() - started
-                    self.echo(f"[trained {i}/{len(todo)}, {min(self.jobs, len(todo))} at a time] {name}  "
-                              f"({_clock(self.elapsed())} elapsed, this batch ETA "
-                              f"{_clock(spent / i * (len(todo) - i))})")
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-
-    def map(self, fn, items: list, what: str = "measured") -> list:
+    def map(self, fn, items: list, what: str = "measured", labels: list[str] | None = None) -> list:
         """``[fn(item) for item in items]``, ``--jobs`` at a time in single-threaded worker
-        processes (in this process with ``--jobs 1``), one progress line per finished item.
-        ``fn`` must be a module-level function; a worker that needs shared data (probe frames)
-        builds it once per process (cache it)."""
+        processes (in this process with ``--jobs 1``), one progress line per finished item
+        (``labels`` name them). ``fn`` must be a module-level function; a worker that needs
+        shared data (probe frames) builds it once per process (cache it). The first failure
+        cancels the items not yet started and is raised."""
         if self.jobs < 2 or len(items) < 2:
             return [fn(item) for item in items]
         from concurrent.futures import ProcessPoolExecutor, as_completed
         from multiprocessing import get_context
 
+        workers = min(self.jobs, len(items))
         started, out = time.perf_counter(), [None] * len(items)
-        with ProcessPoolExecutor(min(self.jobs, len(items)), mp_context=get_context("spawn"),
-                                 initializer=_one_thread) as pool:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_one_thread) as pool:
             futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
-            for done, future in enumerate(as_completed(futures), 1):
-                out[futures[future]] = future.result()
-                spent = time.perf_counter() - started
-                self.echo(f"[{what} {done}/{len(items)}, {min(self.jobs, len(items))} at a time]  "
-                          f"({_clock(self.elapsed())} elapsed, this batch ETA {_clock(spent / done * (len(items) - done))})")
+            try:
+                for done, future in enumerate(as_completed(futures), 1):
+                    i = futures[future]
+                    out[i] = future.result()
+                    spent = time.perf_counter() - started
+                    label = f" {labels[i]}" if labels else ""
+                    self.echo(f"[{what} {done}/{len(items)}, {workers} at a time]{label}  ({_clock(self.elapsed())} "
+                              f"elapsed, this batch ETA {_clock(spent / done * (len(items) - done))})")
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
         return out
 
     # --- results --------------------------------------------------------------------------
@@ -268,7 +262,7 @@ def _differences(want: dict, have: dict, prefix: str = ""):
 
 
 def _one_thread() -> None:
-    """A worker of :meth:`Experiment.train_ahead`: one thread, so that --jobs workers share the
+    """A worker of :meth:`Experiment.map`: one thread, so that --jobs workers share the
     cores without oversubscribing them."""
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch
