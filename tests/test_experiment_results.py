@@ -151,14 +151,16 @@ def test_runs_trained_ahead_in_parallel_equal_runs_trained_one_by_one(tmp_path):
 
     runs = [(_tiny_run(seed), f"run-seed{seed}") for seed in (0, 1)]
     ahead = Experiment("demo", _args(tmp_path / "ahead", jobs="2"), total_runs=2, echo=lambda *_: None)
-    ahead.train_ahead(runs)
+    import math
+
+    assert ahead.train_ahead(runs, also=[(math.sqrt, 9.0, "root"), (math.sqrt, 16.0, "root")]) == [3.0, 4.0]
     assert set(ahead.trained) == {"run-seed0", "run-seed1"}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         one = Experiment("demo", _args(tmp_path / "one", jobs="1"), total_runs=2, echo=lambda *_: None)
-        one.train_ahead(runs)  # one job: nothing trained ahead
-        assert one.trained == {}
+        assert one.train_ahead(runs, also=[(math.sqrt, 4.0, "root")]) == [2.0]  # the other work, done here
+        assert one.trained == {}  # one job: nothing trained ahead
         for cfg, name in runs:
             path, metrics = ahead.train(cfg, name)  # reused, not trained again
             assert metrics == ahead.trained[name]

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from . import stats
-from .results import Experiment, add_common_arguments, error_bar, fmt
+from .results import Experiment, add_common_arguments, call_task, error_bar, fmt
 
 COMMAND = "infomin-factors"
 HELP = "InfoMin Table 1: one contrastive encoder per set of shared factors, every factor probed, over seeds"
@@ -144,28 +144,25 @@ def supervised_run(item: tuple[str, int, int, str]) -> str:
     return run_dir
 
 
-def train_supervised(exp: Experiment, configs: dict[int, dict], steps: int) -> dict[int, str]:
-    """{seed: run folder relative to OUT} of the supervised references, trained ``--jobs`` at a
-    time; with --resume a saved one is reused."""
+def supervised_tasks(exp: Experiment, configs: dict[int, dict], steps: int) -> tuple[dict[int, str], list]:
+    """{seed: run folder relative to OUT} of the supervised references, and the
+    ``train_ahead(also=...)`` tasks that train those not saved yet (with --resume a saved one
+    is reused)."""
     paths = {seed: exp.run_path(f"supervised-seed{seed}") for seed in configs}
     todo = [seed for seed, path in paths.items() if not (exp.resume and (path / "encoder.pt").exists())]
-    exp.map(supervised_run, [(json.dumps(configs[seed]), steps, seed, str(paths[seed])) for seed in todo],
-            what="supervised trained")
-    return {seed: str(path.relative_to(exp.out)) for seed, path in paths.items()}
+    tasks = [(supervised_run, (json.dumps(configs[seed]), steps, seed, str(paths[seed])), f"supervised-seed{seed}")
+             for seed in todo]
+    return {seed: str(path.relative_to(exp.out)) for seed, path in paths.items()}, tasks
 
 
 def measure(exp: Experiment, steps: int, image_size: int, on_row=None, frames: int | None = None) -> tuple[dict, dict]:
     """{row: {metric: [per seed]}} and {row: [run folders]} for every factor set, the supervised
-    and the random-init encoder."""
-    import torch
-
+    and the random-init encoder. The SimCLR runs and the supervised references train in one
+    pool, then every encoder (random init too) is probed in one pool."""
     from ..config import resolve
-    from ..encoder import Encoder, load
-    from ..eval.probes import factor_probes, fewer_train_frames, probe_frames
 
-    probe_data = resolve(encoder_config(("digit",), steps, 0, image_size))["data"]
+    probe_data = json.dumps(resolve(encoder_config(("digit",), steps, 0, image_size))["data"])
     n_train = QUICK["probe_train_frames"] if exp.quick else None
-    probe_set = fewer_train_frames(probe_frames(probe_data), n_train)
     per_seed, runs = {}, {}
 
     def record(row, seed, result, run=None):
@@ -176,23 +173,27 @@ def measure(exp: Experiment, steps: int, image_size: int, on_row=None, frames: i
         exp.progress(f"{row} seed {seed}", ", ".join(f"{METRIC_NAMES[m]} {result[m]:.1f}" for m in METRICS))
 
     planned = [(shared, seed) for shared in FACTOR_SETS for seed in exp.seeds]
+    configs = {seed: encoder_config(("digit",), steps, seed, image_size) for seed in exp.seeds}
+    supervised, supervised_todo = supervised_tasks(exp, configs, steps)
     exp.train_ahead([(encoder_config(shared, steps, seed, image_size, frames), run_name(shared, seed))
-                     for shared, seed in planned])
+                     for shared, seed in planned], also=supervised_todo)
     trained = {key: exp.train(encoder_config(key[0], steps, key[1], image_size, frames), run_name(*key))[0]
                for key in planned}
-    probed = dict(zip(planned, exp.map(probe_run, [(str(exp.out / trained[key]), json.dumps(probe_data), n_train)
-                                                   for key in planned], what="probed")))
+    probes = [(probe_run, (str(exp.out / trained[key]), probe_data, n_train)) for key in planned]
+    probes += [(probe_run, (str(exp.out / supervised[seed]), probe_data, n_train)) for seed in exp.seeds]
+    probes += [(random_init_probe_run, (json.dumps(configs[seed]), seed, probe_data, n_train)) for seed in exp.seeds]
+    results = exp.map(call_task, probes, what="probed")
+    probed = dict(zip(planned, results))
     for shared in FACTOR_SETS:
         for seed in exp.seeds:
             record(label(shared), seed, probed[shared, seed], trained[shared, seed])
         if on_row:
             on_row(per_seed, runs)
-    configs = {seed: encoder_config(("digit",), steps, seed, image_size) for seed in exp.seeds}
-    supervised = train_supervised(exp, configs, steps)
-    for seed in exp.seeds:
-        record(SUPERVISED, seed, factor_probes(load(exp.out / supervised[seed]), probe_set), supervised[seed])
-        torch.manual_seed(seed)
-        record(RANDOM, seed, factor_probes(Encoder.from_config(resolve(configs[seed])).eval(), probe_set))
+    rest = results[len(planned):]
+    for seed, result in zip(exp.seeds, rest):
+        record(SUPERVISED, seed, result, supervised[seed])
+    for seed, result in zip(exp.seeds, rest[len(exp.seeds):]):
+        record(RANDOM, seed, result)
     return per_seed, runs
 
 
@@ -205,6 +206,21 @@ def probe_run(item: tuple[str, str, int | None]) -> dict:
 
     run_dir, data_json, n_train = item
     return factor_probes(load(run_dir), cached_probe_frames(data_json, n_train))
+
+
+def random_init_probe_run(item: tuple[str, int, str, int | None]) -> dict:
+    """The factor probes of a random-init encoder of config ``item[0]`` (JSON) drawn with seed
+    ``item[1]``, on the probe frames of ``item[2]``/``item[3]`` as in :func:`probe_run`."""
+    import torch
+
+    from ..config import resolve
+    from ..encoder import Encoder
+    from ..eval.probes import cached_probe_frames, factor_probes
+
+    cfg_json, seed, data_json, n_train = item
+    torch.manual_seed(seed)
+    return factor_probes(Encoder.from_config(resolve(json.loads(cfg_json))).eval(),
+                         cached_probe_frames(data_json, n_train))
 
 
 def run_name(shared, seed: int) -> str:

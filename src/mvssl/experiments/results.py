@@ -164,17 +164,25 @@ class Experiment:
             metrics = _train_quietly(self._run_config(cfg, name))
         return str(self.run_path(name).relative_to(self.out)), metrics
 
-    def train_ahead(self, runs: list[tuple[dict, str]]) -> None:
+    def train_ahead(self, runs: list[tuple[dict, str]], also: list[tuple] = ()) -> list:
         """Train these (config, name) runs now, ``--jobs`` at a time, each in its own
         single-threaded process, so that the experiment's later :meth:`train` calls find them
         finished. A run gets the same config, seed and folder as when :meth:`train` trains it.
-        With ``--jobs 1`` this does nothing: :meth:`train` trains each run when it is asked."""
+        With ``--jobs 1`` this trains nothing: :meth:`train` trains each run when it is asked.
+
+        ``also`` holds other work for the same pool, ``(fn, item, label)`` triples (``fn``
+        module-level, as for :meth:`map`), so that it fills the cores beside the runs instead
+        of waiting for a pool of its own; their results are returned in order (computed here,
+        one by one, with ``--jobs 1``)."""
         todo = [(self._run_config(cfg, name), name) for cfg, name in runs if self._finished(name, cfg) is None]
-        if self.jobs < 2 or len(todo) < 2:
-            return
+        also = list(also)
+        if self.jobs < 2 or len(todo) + len(also) < 2:
+            return [fn(item) for fn, item, _ in also]
         names = [name for _, name in todo]
-        metrics = self.map(_train_quietly, [cfg for cfg, _ in todo], what="trained", labels=names)
-        self.trained.update(zip(names, metrics))
+        tasks = [(_train_quietly, cfg) for cfg, _ in todo] + [(fn, item) for fn, item, _ in also]
+        results = self.map(call_task, tasks, what="trained", labels=names + [label for _, _, label in also])
+        self.trained.update(zip(names, results[:len(names)]))
+        return results[len(names):]
 
     def map(self, fn, items: list, what: str = "measured", labels: list[str] | None = None) -> list:
         """``[fn(item) for item in items]``, ``--jobs`` at a time in single-threaded worker
@@ -268,6 +276,12 @@ def _one_thread() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+def call_task(task: tuple):
+    """``fn(item)`` for a ``(fn, item)`` task of a pool that mixes kinds of work."""
+    fn, item = task
+    return fn(item)
 
 
 def _train_quietly(cfg: dict) -> dict:
