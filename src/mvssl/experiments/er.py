@@ -27,10 +27,12 @@ a batch KDE's entropy), decided before any run.
 from __future__ import annotations
 
 import csv
+import functools
+import json
 import math
 from pathlib import Path
 
-from .results import Experiment, add_common_arguments, fmt
+from .results import Experiment, add_common_arguments, call_task, fmt
 
 COMMAND = "er"
 HELP = "BYOL/DINO vs ER-BYOL/ER-DINO over seeds: entropy and reconstruction, small batch at equal images, weak EMA"
@@ -40,6 +42,10 @@ METHODS = ("byol", "er-byol", "dino", "er-dino")
 DEFAULT_MOMENTUM = {"byol": 0.99, "dino": 0.996}
 TOLERANCE_FRACTION = 0.1  # |entropy change| within 0.1 log N nats = roughly constant
 DINO_PROTOTYPES = 256  # DINO's out_dim K in every run: the entropy of its targets is at most log K
+# DINO's teacher temperature in every run, constant (no warm-up): at DINO's 0.04 the teacher's
+# targets stayed near uniform here (loss at log K, targets' entropy on its ceiling, digit error 77-78%
+# at 400 steps); at 0.02 DINO learns (70.4%, entropy 5.2 -> 4.2 nats): docs/er.md, one-seed pilots
+DINO_TEACHER_TEMPERATURE = 0.02
 ENTROPY_CEILING = {"expectation (teacher targets)": math.log(DINO_PROTOTYPES)}
 CEILING_MARGIN = 0.05  # nats: an entropy this close to its ceiling at both ends cannot show a change
 DEFAULT_STEPS, QUICK_STEPS = 400, 12
@@ -104,6 +110,7 @@ def run_config(method: str, setting: dict, args, seed: int) -> dict:
          else DEFAULT_MOMENTUM[family]}
     if family == "dino":
         m["out_dim"] = DINO_PROTOTYPES  # the ceiling of its targets' entropy (ENTROPY_CEILING)
+        m["teacher_temperature"] = m["warmup_teacher_temperature"] = DINO_TEACHER_TEMPERATURE
     if method.startswith("er-"):
         m["er_entropy_weight"] = args.entropy_weight
         if family == "byol":
@@ -137,6 +144,34 @@ def ends(values: list[float], window: int = 3) -> tuple[float, float]:
         return math.nan, math.nan
     w = max(1, min(window, len(values) // 2))
     return sum(values[:w]) / w, sum(values[-w:]) / w
+
+
+@functools.lru_cache(maxsize=2)
+def cached_digit_tasks(data_json: str, sizes: tuple[int, int]):
+    """:func:`digit_tasks` of a data config given as JSON, built once per worker process."""
+    return digit_tasks(json.loads(data_json), tuple(sizes))
+
+
+def probe_digit_error(item: tuple[str, str, tuple[int, int]]) -> float:
+    """The probe's digit error of the encoder in run folder ``item[0]`` on the frames of data
+    config ``item[1]`` (JSON) at ``item[2]`` (train, test) sizes (a worker task)."""
+    from ..encoder import load
+
+    run_dir, data_json, sizes = item
+    return digit_error(load(run_dir), cached_digit_tasks(data_json, tuple(sizes)))
+
+
+def random_init_digit_error(item: tuple[str, int, str, tuple[int, int]]) -> float:
+    """The same for a random-init encoder of config ``item[0]`` (JSON) drawn with seed ``item[1]``."""
+    import torch
+
+    from ..config import resolve
+    from ..encoder import Encoder
+
+    cfg_json, seed, data_json, sizes = item
+    torch.manual_seed(seed)
+    encoder = Encoder.from_config(resolve(json.loads(cfg_json))).eval()
+    return digit_error(encoder, cached_digit_tasks(data_json, tuple(sizes)))
 
 
 def digit_error(encoder, tasks) -> float:
@@ -279,10 +314,7 @@ def plot(curves: dict, path: Path) -> None:
 
 
 def run(args) -> int:
-    import torch
-
     from ..config import resolve
-    from ..encoder import Encoder, load
     from . import stats
 
     steps = check_options(args)
@@ -292,30 +324,34 @@ def run(args) -> int:
             resolve(run_config(method, spec, args, 0))
     exp = Experiment(COMMAND, args, total_runs=args.seeds * len(named) * len(METHODS))
     data_cfg = resolve(run_config("byol", named["default batch"], args, 0))["data"]
-    tasks = digit_tasks(data_cfg, PROBE_FRAMES["quick" if exp.quick else "default"])
     values: dict = {s: {m: {} for m in (*METHODS, "random init")} for s in named}
     curves: dict = {s: {m: [] for m in METHODS} for s in named}
     runs: dict = {}
-    exp.train_ahead([(run_config(method, spec, args, seed), run_name(method, setting, seed))
-                     for seed in exp.seeds for setting, spec in named.items() for method in METHODS])
+    planned = [(seed, setting, method) for seed in exp.seeds for setting in named for method in METHODS]
+    exp.train_ahead([(run_config(method, named[setting], args, seed), run_name(method, setting, seed))
+                     for seed, setting, method in planned])
+    trained = {key: exp.train(run_config(key[2], named[key[1]], args, key[0]), run_name(key[2], key[1], key[0]))[0]
+               for key in planned}
+    data_json, sizes = json.dumps(data_cfg), PROBE_FRAMES["quick" if exp.quick else "default"]
+    random_init = [(seed, setting) for seed in exp.seeds for setting in named]
+    errors = exp.map(call_task, [(probe_digit_error, (str(exp.out / trained[key]), data_json, sizes)) for key in planned]
+                     + [(random_init_digit_error, (json.dumps(run_config("byol", named[setting], args, seed)), seed,
+                                                   data_json, sizes)) for seed, setting in random_init], what="probed")
+    error_of = dict(zip(planned, errors))
+    random_error_of = dict(zip(random_init, errors[len(planned):]))
     for seed in exp.seeds:
         for setting, spec in named.items():
             for method in METHODS:
-                name = run_name(method, setting, seed)
-                cfg = run_config(method, spec, args, seed)
-                path, _ = exp.train(cfg, name)
+                path = trained[seed, setting, method]
                 runs.setdefault((setting, method), []).append(path)
-                encoder = load(exp.out / path)
                 run_curves = read_curves(exp.out / path / "logs" / "metrics.csv")
                 curves[setting][method].append(run_curves)
-                measures = summarise_run(run_curves, method.removeprefix("er-"), digit_error(encoder, tasks))
+                measures = summarise_run(run_curves, method.removeprefix("er-"), error_of[seed, setting, method])
                 for k, v in measures.items():
                     values[setting][method].setdefault(k, []).append(v)
                 exp.progress(f"{method}, {setting}, seed {seed}", f"digit error {measures['digit_error']:.1f}%, "
                              f"effective rank {measures['effective_rank']:.1f}")
-            torch.manual_seed(seed)
-            random_error = digit_error(Encoder.from_config(encoder.config).eval(), tasks)
-            values[setting]["random init"].setdefault("digit_error", []).append(random_error)
+            values[setting]["random init"].setdefault("digit_error", []).append(random_error_of[seed, setting])
         done = seed == exp.seeds[-1]
         if len(values["default batch"]["byol"]["digit_error"]) < 2 and not done:
             continue  # intervals need two seeds
