@@ -187,9 +187,12 @@ def test_map_runs_items_in_worker_processes_in_order(tmp_path):
 
 def test_resume_refuses_a_run_trained_with_other_settings(tmp_path):
     cfg = _tiny_run(0)
-    Experiment("demo", _args(tmp_path, jobs="1"), total_runs=1, echo=lambda *_: None).train(cfg, "run")
-    again = Experiment("demo", _args(tmp_path, jobs="1", resume=True), total_runs=1, echo=lambda *_: None)
-    path, metrics = again.train(cfg, "run")  # the same settings: reused
+    lines = []
+    Experiment("demo", _args(tmp_path, jobs="1"), total_runs=1, echo=lines.append).train(cfg, "run")
+    assert len(lines) == 1 and lines[0].startswith("[trained] run in ")  # a run trained here says so
+    again = Experiment("demo", _args(tmp_path, jobs="1", resume=True), total_runs=1, echo=lines.append)
+    path, metrics = again.train(cfg, "run")  # the same settings: reused, silently
+    assert len(lines) == 1
     assert metrics["steps"] == 3
     longer = {**cfg, "trainer": {**cfg["trainer"], "max_steps": 6}}
     with pytest.raises(ValueError, match="trainer.max_steps = 3, but this experiment asks for 6"):

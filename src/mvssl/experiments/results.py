@@ -161,7 +161,10 @@ class Experiment:
         earlier is reused; an unfinished one is trained again."""
         metrics = self._finished(name, cfg)
         if metrics is None:
+            started = time.perf_counter()
             metrics = _train_quietly(self._run_config(cfg, name))
+            self.echo(f"[trained] {name} in {_clock(time.perf_counter() - started)}  ({_clock(self.elapsed())} "
+                      "elapsed)")
         return str(self.run_path(name).relative_to(self.out)), metrics
 
     def train_ahead(self, runs: list[tuple[dict, str]], also: list[tuple] = ()) -> list:
