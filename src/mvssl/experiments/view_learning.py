@@ -23,7 +23,8 @@ from types import SimpleNamespace
 import torch
 
 from ..views.generator import COLOUR_SPACES, COUPLINGS, ViewGenerator
-from ..views.learning import TwoViewCritic, embed, fresh_critic_bound, held_out_bound, refresh_batch_norm, train_views
+from ..views.learning import (GENERATOR_SCHEDULES, TwoViewCritic, embed, fresh_critic_bound, held_out_bound,
+                              refresh_batch_norm, train_views)
 from .view_learning_data import SplitShapes
 
 COMMAND = "view-learning"
@@ -67,6 +68,8 @@ def add_arguments(p) -> None:
     p.add_argument("--width", type=int, default=8, help="convnet width of each view's encoder (default 8)")
     p.add_argument("--batch-size", type=int, default=128, help="batch of generator and CMC training")
     p.add_argument("--generator-lr", type=float, default=3e-3, help="Adam learning rate of the view generator")
+    p.add_argument("--generator-schedule", default="constant", choices=GENERATOR_SCHEDULES,
+                   help="the generator's learning rate over its steps: constant, or cosine decay to 0")
     p.add_argument("--ce-weight", type=float, default=1.0, help="weight of the cross-entropy terms (paper: 1)")
     p.add_argument("--temperature", type=float, default=0.1, help="InfoNCE temperature of critics and CMC")
 
@@ -93,9 +96,9 @@ def settings(args) -> dict:
     for key, low in minimum.items():
         if cfg[key] < low:
             raise ValueError(f"--{key.replace('_', '-')} must be at least {low}, got {cfg[key]}")
-    cfg.update(layers=args.layers, linear_layers=args.linear_layers, coupling=args.coupling, batch_size=args.batch_size, width=args.width,
-               generator_lr=args.generator_lr, ce_weight=args.ce_weight, temperature=args.temperature,
-               labelled_fraction=args.labelled_fraction, min_labels_per_class=MIN_LABELS_PER_CLASS)
+    cfg.update(layers=args.layers, linear_layers=args.linear_layers, coupling=args.coupling, batch_size=args.batch_size,
+               width=args.width, generator_lr=args.generator_lr, generator_schedule=args.generator_schedule,
+               ce_weight=args.ce_weight, temperature=args.temperature, labelled_fraction=args.labelled_fraction, min_labels_per_class=MIN_LABELS_PER_CLASS)
     return cfg
 
 
@@ -139,7 +142,8 @@ def run_row(space: str, kind: str, data, probe: dict, cfg: dict, seed: int, run_
         critic = TwoViewCritic(**critic_kw)
         history = train_views(generator, critic, data, kind, cfg["gen_steps"], cfg["batch_size"],
                               generator_lr=cfg["generator_lr"], seed=seed, ce_weight=cfg["ce_weight"],
-                              critic_steps=cfg["critic_steps"])
+                              critic_steps=cfg["critic_steps"],
+                              generator_schedule=cfg.get("generator_schedule", "constant"))
         curve, ce_curve = [h["i_nce"] for h in history], [h["ce"] for h in history]
         if kind != "supervised":  # the adversary's bound on the final views (its BN statistics re-estimated on them)
             refresh_batch_norm(generator, critic, data, cfg["batch_size"], seed=seed)
