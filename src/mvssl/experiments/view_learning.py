@@ -50,8 +50,9 @@ def add_arguments(p) -> None:
     p.add_argument("--views", nargs="+", default=list(VIEW_KINDS),
                    help=f"which views to compare (default: all of {list(VIEW_KINDS)})")
     p.add_argument("--coupling", default="mixed", choices=COUPLINGS, help="generator coupling layers")
-    p.add_argument("--layers", type=int, default=6, help="MLP coupling layers in the generator")
-    p.add_argument("--linear-layers", type=int, default=0, help="linear additive coupling layers before them")
+    p.add_argument("--layers", type=int, default=0, help="MLP coupling layers in the generator (default 0)")
+    p.add_argument("--linear-layers", type=int, default=1,
+                   help="linear additive coupling layers before them (default 1: can express the oracle views)")
     p.add_argument("--labelled-fraction", type=float, default=0.05,
                    help="fraction of each class of the training pool that is labelled (default 0.05, "
                         "STL-10's 5k of 105k; supervised and semi-supervised views)")
@@ -67,7 +68,7 @@ def add_arguments(p) -> None:
                    f"{DEFAULTS['probe_size']}, --quick {QUICK['probe_size']})")
     p.add_argument("--width", type=int, default=8, help="convnet width of each view's encoder (default 8)")
     p.add_argument("--batch-size", type=int, default=128, help="batch of generator and CMC training")
-    p.add_argument("--generator-lr", type=float, default=3e-3, help="Adam learning rate of the view generator")
+    p.add_argument("--generator-lr", type=float, default=3e-2, help="Adam learning rate of the view generator")
     p.add_argument("--generator-schedule", default="constant", choices=GENERATOR_SCHEDULES,
                    help="the generator's learning rate over its steps: constant, or cosine decay to 0")
     p.add_argument("--ce-weight", type=float, default=1.0, help="weight of the cross-entropy terms (paper: 1)")
@@ -86,6 +87,10 @@ def settings(args) -> dict:
         raise ValueError(f"--views: unknown kind(s) {bad_views}; choose from {list(VIEW_KINDS)}")
     if not 0 < args.labelled_fraction <= 1:
         raise ValueError(f"--labelled-fraction must be in (0, 1], got {args.labelled_fraction}")
+    if args.layers < 0 or args.linear_layers < 0:
+        raise ValueError(f"--layers and --linear-layers must be >= 0, got {args.layers}, {args.linear_layers}")
+    if args.layers + args.linear_layers == 0 and any(v != "raw" for v in args.views):
+        raise ValueError("--layers 0 --linear-layers 0 leaves the generator nothing to learn")
     if args.ce_weight < 0:
         raise ValueError(f"--ce-weight must be >= 0, got {args.ce_weight}")
     cfg = {**(QUICK if args.quick else DEFAULTS)}
