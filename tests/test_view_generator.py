@@ -22,8 +22,9 @@ def _randomised(gen: ViewGenerator, scale: float = 0.5, seed: int = 0) -> ViewGe
 
 @pytest.mark.parametrize("space", ["rgb", "ydbdr"])
 @pytest.mark.parametrize("coupling", ["additive", "affine", "mixed"])
-def test_inverse_undoes_forward(space, coupling):
-    gen = _randomised(ViewGenerator(space, num_layers=6, coupling=coupling)).double()
+@pytest.mark.parametrize("linear_layers", [0, 2])
+def test_inverse_undoes_forward(space, coupling, linear_layers):
+    gen = _randomised(ViewGenerator(space, num_layers=6, coupling=coupling, linear_layers=linear_layers)).double()
     x = torch.rand(4, 3, 5, 6, dtype=torch.float64)
     y, _ = gen(x)
     assert (y - gen.front(x)).abs().max() > 0.1  # the flow really changed the colours
@@ -35,7 +36,7 @@ def test_untrained_generator_is_the_raw_colour_space():
     x = torch.rand(2, 3, 4, 4)
     lo, hi = channel_ranges("ydbdr").unbind(1)
     raw = (rgb_to_ydbdr(x) - lo[:, None, None]) / (hi - lo)[:, None, None] * 2 - 1
-    v1, v23 = ViewGenerator("ydbdr", num_layers=4).views(x)
+    v1, v23 = ViewGenerator("ydbdr", num_layers=4, linear_layers=2).views(x)
     torch.testing.assert_close(torch.cat([v1, v23], 1), raw, atol=1e-5, rtol=0)
     assert v1.shape[1] == 1 and v23.shape[1] == 2
 
@@ -55,7 +56,7 @@ def _per_pixel_logdets(fn, x):
 @pytest.mark.parametrize("space", ["rgb", "ydbdr"])
 @pytest.mark.parametrize("coupling", ["affine", "mixed", "additive"])
 def test_logdet_matches_autograd_jacobian(space, coupling):
-    gen = _randomised(ViewGenerator(space, num_layers=4, coupling=coupling), seed=1).double()
+    gen = _randomised(ViewGenerator(space, num_layers=4, coupling=coupling, linear_layers=1), seed=1).double()
     x = torch.rand(2, 3, 2, 3, dtype=torch.float64)
     _, logdet = gen(x)
     ref, cross = _per_pixel_logdets(lambda t: gen(t)[0], x)
@@ -173,3 +174,22 @@ def test_contrastive_mode_leaves_the_generator_alone_and_modes_need_their_batche
         learning_step(gen, critic, "bogus", x)
     with pytest.raises(FloatingPointError, match="not finite"):
         learning_step(gen, critic, "unsupervised", torch.full_like(x, float("nan")))
+
+
+@pytest.mark.parametrize("space", ["rgb", "ydbdr"])
+def test_one_linear_coupling_can_take_the_nuisance_colour_out_of_view_1(space):
+    """The design argument's oracle is in the generator family: with one linear layer,
+    view 1 = z_0 + c . z_{1:2}, and some c within its bound cancels the nuisance colour."""
+    from mvssl.experiments.view_learning_data import LABEL_COLOUR, NUISANCE_COLOUR
+
+    gen = ViewGenerator(space, num_layers=0, linear_layers=1)
+    b = gen.front.matrix @ torch.tensor(NUISANCE_COLOUR)
+    c = -b[0] * b[1:] / (b[1:] @ b[1:])
+    layer = gen.layers[0]
+    assert c.abs().max() < layer.bound
+    with torch.no_grad():
+        layer.theta.copy_(torch.atanh(c / layer.bound)[None])
+    grey = torch.full((1, 3, 1, 1), 0.5)
+    def view1_change(direction):
+        return (gen.views(grey + 0.1 * torch.tensor(direction)[None, :, None, None])[0] - gen.views(grey)[0]).item()
+    assert abs(view1_change(NUISANCE_COLOUR)) < 1e-5 and abs(view1_change(LABEL_COLOUR)) > 0.1

@@ -204,7 +204,7 @@ def test_verdicts_and_flags_are_computed_from_the_rows():
 # ------------------------------------------------------------------ the experiment, end to end
 
 TINY = ["--gen-steps", "2", "--critic-steps", "2", "--cmc-steps", "2", "--fresh-critics", "1", "--width", "2",
-        "--image-size", "8", "--probe-size", "40", "--batch-size", "16"]
+        "--image-size", "8", "--probe-size", "40", "--batch-size", "16", "--jobs", "1"]
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -227,7 +227,7 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path, capsys, argv,
 
 def test_tiny_run_writes_results_flags_and_loadable_rows(tmp_path):
     from mvssl import cli
-    from mvssl.experiments.view_learning import load_row
+    import mvssl
     from mvssl.views.learning import embed
 
     out = tmp_path / "run"
@@ -246,11 +246,16 @@ def test_tiny_run_writes_results_flags_and_loadable_rows(tmp_path):
     assert all(c["quick"] is False for c in result["claims"])
     md = (out / "results.md").read_text()
     assert "fresh-critic I_NCE" in md and "87.0" in md and (out / "view_learning.png").stat().st_size > 0
-    gen, critic, record = load_row(out / arms["ydbdr semi-supervised"]["runs"][1])
-    row = record["row"]
+    folder = out / arms["ydbdr semi-supervised"]["runs"][1]
+    row = json.loads((folder / "row.json").read_text())["row"]
     assert row["seed"] == 1 and row["views"] == "semi-supervised" and len(row["i_nce_fresh_per_critic"]) == 2
+    encoder = mvssl.load(folder)  # a standard run folder: the generator and the CMC encoders in one backbone
+    gen, critic = encoder.backbone.generator, encoder.backbone.critic
+    assert any(p.abs().sum() > 0 for p in gen.parameters())  # the trained generator, not a fresh (identity) one
     images = SplitShapes(8, 300, 40, 40, 0.5).probe["test"][0][:4]
-    assert embed(gen, critic, images).shape == (4, 2 * 8 * 2)
+    features = encoder.embed(images)
+    assert features.shape == (4, 2 * 8 * 2)
+    torch.testing.assert_close(features, embed(gen, critic, images), atol=1e-5, rtol=1e-4)
     assert cli.main(argv) == 2  # nothing overwritten silently
 
 
@@ -283,3 +288,22 @@ def test_stl10_pool_holds_the_unlabelled_images_and_the_probe_only_labelled_ones
     assert len(views.labelled_index) == 60
     train_x, train_y = views.probe_sets()["train"]
     assert len(train_x) == 60 and (train_y["class"] >= 0).all()
+
+
+@pytest.mark.slow
+def test_jobs_2_gives_the_numbers_of_jobs_1(tmp_path):
+    """Rows run in worker processes (``Experiment.map``) give the same rows as in this process."""
+    from mvssl import cli
+
+    def rows(jobs):
+        out = tmp_path / f"jobs{jobs}"
+        argv = ["experiment", "view-learning", *TINY, "--seeds", "2", "--spaces", "rgb", "--views", "raw",
+                "semi-supervised", "--out", str(out), "--jobs", str(jobs)]
+        assert cli.main(argv) == 0
+        result = json.loads((out / "results.json").read_text())
+        return {(r["space"], r["views"], r["seed"]): {k: r[k] for k in ("accuracy", "i_nce_fresh_per_critic",
+                                                                         "i_nce_own_critic", "generator_i_nce_curve")}
+                for r in result["rows"]}
+
+    one, two = rows(1), rows(2)
+    assert len(one) == 4 and one == two

@@ -18,11 +18,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
 from ..views.generator import COLOUR_SPACES, COUPLINGS, ViewGenerator
-from ..views.learning import TwoViewCritic, embed, fresh_critic_bound, held_out_bound, refresh_batch_norm, train_views
+from ..views.learning import (GENERATOR_SCHEDULES, TwoViewCritic, embed, fresh_critic_bound, held_out_bound,
+                              refresh_batch_norm, train_views)
 from .view_learning_data import SplitShapes
 
 COMMAND = "view-learning"
@@ -48,7 +50,9 @@ def add_arguments(p) -> None:
     p.add_argument("--views", nargs="+", default=list(VIEW_KINDS),
                    help=f"which views to compare (default: all of {list(VIEW_KINDS)})")
     p.add_argument("--coupling", default="mixed", choices=COUPLINGS, help="generator coupling layers")
-    p.add_argument("--layers", type=int, default=6, help="coupling layers in the generator")
+    p.add_argument("--layers", type=int, default=0, help="MLP coupling layers in the generator (default 0)")
+    p.add_argument("--linear-layers", type=int, default=1,
+                   help="linear additive coupling layers before them (default 1: can express the oracle views)")
     p.add_argument("--labelled-fraction", type=float, default=0.05,
                    help="fraction of each class of the training pool that is labelled (default 0.05, "
                         "STL-10's 5k of 105k; supervised and semi-supervised views)")
@@ -64,7 +68,9 @@ def add_arguments(p) -> None:
                    f"{DEFAULTS['probe_size']}, --quick {QUICK['probe_size']})")
     p.add_argument("--width", type=int, default=8, help="convnet width of each view's encoder (default 8)")
     p.add_argument("--batch-size", type=int, default=128, help="batch of generator and CMC training")
-    p.add_argument("--generator-lr", type=float, default=3e-3, help="Adam learning rate of the view generator")
+    p.add_argument("--generator-lr", type=float, default=3e-2, help="Adam learning rate of the view generator")
+    p.add_argument("--generator-schedule", default="constant", choices=GENERATOR_SCHEDULES,
+                   help="the generator's learning rate over its steps: constant, or cosine decay to 0")
     p.add_argument("--ce-weight", type=float, default=1.0, help="weight of the cross-entropy terms (paper: 1)")
     p.add_argument("--temperature", type=float, default=0.1, help="InfoNCE temperature of critics and CMC")
 
@@ -81,6 +87,10 @@ def settings(args) -> dict:
         raise ValueError(f"--views: unknown kind(s) {bad_views}; choose from {list(VIEW_KINDS)}")
     if not 0 < args.labelled_fraction <= 1:
         raise ValueError(f"--labelled-fraction must be in (0, 1], got {args.labelled_fraction}")
+    if args.layers < 0 or args.linear_layers < 0:
+        raise ValueError(f"--layers and --linear-layers must be >= 0, got {args.layers}, {args.linear_layers}")
+    if args.layers + args.linear_layers == 0 and any(v != "raw" for v in args.views):
+        raise ValueError("--layers 0 --linear-layers 0 leaves the generator nothing to learn")
     if args.ce_weight < 0:
         raise ValueError(f"--ce-weight must be >= 0, got {args.ce_weight}")
     cfg = {**(QUICK if args.quick else DEFAULTS)}
@@ -91,9 +101,9 @@ def settings(args) -> dict:
     for key, low in minimum.items():
         if cfg[key] < low:
             raise ValueError(f"--{key.replace('_', '-')} must be at least {low}, got {cfg[key]}")
-    cfg.update(layers=args.layers, coupling=args.coupling, batch_size=args.batch_size, width=args.width,
-               generator_lr=args.generator_lr, ce_weight=args.ce_weight, temperature=args.temperature,
-               labelled_fraction=args.labelled_fraction, min_labels_per_class=MIN_LABELS_PER_CLASS)
+    cfg.update(layers=args.layers, linear_layers=args.linear_layers, coupling=args.coupling, batch_size=args.batch_size,
+               width=args.width, generator_lr=args.generator_lr, generator_schedule=args.generator_schedule,
+               ce_weight=args.ce_weight, temperature=args.temperature, labelled_fraction=args.labelled_fraction, min_labels_per_class=MIN_LABELS_PER_CLASS)
     return cfg
 
 
@@ -131,13 +141,14 @@ def run_row(space: str, kind: str, data, probe: dict, cfg: dict, seed: int, run_
     test_images = probe["test"][0]
     batch = min(HELD_OUT_BATCH, len(test_images))
     torch.manual_seed(seed)
-    generator = ViewGenerator(space, 0 if kind == "raw" else cfg["layers"], cfg["coupling"])
+    generator = _generator(space, kind, cfg)
     curve, ce_curve, own = [], [], None
     if kind != "raw":
         critic = TwoViewCritic(**critic_kw)
         history = train_views(generator, critic, data, kind, cfg["gen_steps"], cfg["batch_size"],
                               generator_lr=cfg["generator_lr"], seed=seed, ce_weight=cfg["ce_weight"],
-                              critic_steps=cfg["critic_steps"])
+                              critic_steps=cfg["critic_steps"],
+                              generator_schedule=cfg.get("generator_schedule", "constant"))
         curve, ce_curve = [h["i_nce"] for h in history], [h["ce"] for h in history]
         if kind != "supervised":  # the adversary's bound on the final views (its BN statistics re-estimated on them)
             refresh_batch_norm(generator, critic, data, cfg["batch_size"], seed=seed)
@@ -154,27 +165,70 @@ def run_row(space: str, kind: str, data, probe: dict, cfg: dict, seed: int, run_
     if kind == "raw":  # the reference: the same encoders untrained, on the raw views
         torch.manual_seed(1000 + seed)
         random_init = _probe(generator, TwoViewCritic(**critic_kw), probe, seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(generator.state_dict(), run_dir / "generator.pt")
-    torch.save(encoders.state_dict(), run_dir / "encoders.pt")
     row = {"space": space, "views": kind, "seed": seed, "accuracy": accuracy, "random_init_accuracy": random_init,
            "i_nce_fresh": sum(fresh) / len(fresh), "i_nce_fresh_per_critic": fresh, "i_nce_own_critic": own,
            "generator_i_nce_curve": curve, "generator_ce_curve": ce_curve, "cpu_seconds": time.process_time() - t0}
-    (run_dir / "row.json").write_text(json.dumps({"config": {**cfg, "space": space, "views": kind, "seed": seed,
-                                                             "num_classes": data.num_classes}, "row": row}))
+    save_row(run_dir, generator, encoders, row, {**cfg, "space": space, "views": kind, "seed": seed,
+                                                 "num_classes": data.num_classes}, test_images.shape[-1])
     return row
 
 
-def load_row(run_dir: str | Path) -> tuple[ViewGenerator, TwoViewCritic, dict]:
-    """The frozen generator, the CMC encoders and the record of one row's run folder."""
-    run_dir = Path(run_dir)
-    record = json.loads((run_dir / "row.json").read_text())
-    cfg = record["config"]
-    generator = ViewGenerator(cfg["space"], 0 if cfg["views"] == "raw" else cfg["layers"], cfg["coupling"])
-    generator.load_state_dict(torch.load(run_dir / "generator.pt", weights_only=True))
-    critic = TwoViewCritic(num_classes=cfg["num_classes"], width=cfg["width"], temperature=cfg["temperature"])
-    critic.load_state_dict(torch.load(run_dir / "encoders.pt", weights_only=True))
-    return generator.eval(), critic.eval(), record
+def _generator(space: str, kind: str, cfg: dict) -> ViewGenerator:
+    """The row's generator: the raw colour space for the raw views, else the configured flow."""
+    learned = kind != "raw"
+    return ViewGenerator(space, cfg["layers"] if learned else 0, cfg["coupling"],
+                         linear_layers=cfg.get("linear_layers", 0) if learned else 0)
+
+
+def save_row(run_dir: Path, generator: ViewGenerator, encoders: TwoViewCritic, row: dict, cfg: dict,
+             image_size: int) -> None:
+    """A standard run folder that ``mvssl.load`` reads: ``encoder.pt`` (generator and CMC
+    encoders as one backbone, ``views.learning.LearnedViewsEncoder``), ``config.yaml`` and
+    ``row.json`` (the row's numbers and settings)."""
+    import yaml
+
+    from ..encoder import Encoder, preprocessing
+    from ..views.learning import LearnedViewsEncoder
+
+    learned = cfg["views"] != "raw"
+    method = {"name": "view-learning", "space": cfg["space"], "views": cfg["views"], "coupling": cfg["coupling"],
+              "layers": cfg["layers"] if learned else 0,
+              "linear_layers": cfg.get("linear_layers", 0) if learned else 0,
+              "num_classes": cfg["num_classes"], "width": cfg["width"], "temperature": cfg["temperature"]}
+    config = {"method": method, "data": {"image_size": image_size}, "backbone": {"name": "convnet", "width": cfg["width"]}}
+    pre = preprocessing(config)
+    encoder = Encoder(LearnedViewsEncoder(generator, encoders, pre["mean"], pre["std"]), pre["image_size"], pre["mean"],
+                      pre["std"], config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    encoder.save(run_dir / "encoder.pt")
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (run_dir / "row.json").write_text(json.dumps({"config": cfg, "row": row}))
+
+
+def _data_spec(args, cfg: dict) -> tuple:
+    """What ``load_data`` reads, as a picklable tuple (a worker process rebuilds the data from it)."""
+    return (args.dataset, args.root, args.image_size, args.download, cfg["labelled_fraction"], cfg["probe_size"])
+
+
+_DATA: dict = {}  # data spec -> (data, probe), built once per process
+
+
+def data_and_probe(spec: tuple):
+    """The training data and the probe's fixed subsets for ``spec`` (cached per process)."""
+    if spec not in _DATA:
+        dataset, root, image_size, download, fraction, probe_size = spec
+        args = SimpleNamespace(dataset=dataset, root=root, image_size=image_size, download=download)
+        data = load_data(args, {"labelled_fraction": fraction})
+        probe = {split: _subset(*images_labels, probe_size, 0) for split, images_labels in data.probe_sets().items()}
+        _DATA[spec] = data, probe
+    return _DATA[spec]
+
+
+def row_task(item: tuple) -> dict:
+    """One row, from picklable arguments (``Experiment.map`` runs these in worker processes)."""
+    spec, space, kind, cfg, seed, run_dir = item
+    data, probe = data_and_probe(spec)
+    return run_row(space, kind, data, probe, cfg, seed, Path(run_dir))
 
 
 def run(args) -> int:
@@ -182,27 +236,40 @@ def run(args) -> int:
     from .view_learning_report import write_results
 
     cfg = settings(args)
-    data = load_data(args, cfg)  # before the output folder: a missing dataset or too few labels leaves nothing
-    probe = {split: _subset(*images_labels, cfg["probe_size"], 0)
-             for split, images_labels in data.probe_sets().items()}
+    spec = _data_spec(args, cfg)
+    data, probe = data_and_probe(spec)  # before the output folder: a missing dataset or too few labels leaves nothing
     if len(probe["test"][0]) < 2:
         raise ValueError(f"--probe-size {cfg['probe_size']}: need at least 2 test images")
     exp = Experiment(COMMAND, args, total_runs=len(args.spaces) * len(args.views) * args.seeds)
     rows = []
-    for seed in exp.seeds:
-        for space in args.spaces:
-            for kind in args.views:
-                name = f"{space}-{kind}-seed{seed}"
-                run_dir = exp.run_path(name)
-                if exp.resume and (run_dir / "row.json").exists():
-                    row = json.loads((run_dir / "row.json").read_text())["row"]
-                else:
-                    row = run_row(space, kind, data, probe, cfg, seed, run_dir)
-                row["run"] = str(run_dir.relative_to(exp.out))
-                rows.append(row)
-                own = f", own critic {row['i_nce_own_critic']:.2f}" if row["i_nce_own_critic"] is not None else ""
-                exp.progress(f"{space} {kind} seed {seed}",
-                             f"{data.task} acc {row['accuracy'][data.task]:.1f}%, fresh-critic I_NCE "
-                             f"{row['i_nce_fresh']:.2f}{own} nats ({row['cpu_seconds']:.0f} s CPU)")
+    for seed in exp.seeds:  # one seed's rows at a time, --jobs in parallel; results are written after each seed
+        names = [(space, kind) for space in args.spaces for kind in args.views]
+        todo = []
+        for space, kind in names:
+            run_dir = exp.run_path(f"{space}-{kind}-seed{seed}")
+            if not (exp.resume and (run_dir / "row.json").exists()):
+                todo.append((spec, space, kind, cfg, seed, str(run_dir)))
+        batches = [todo] if exp.jobs > 1 else [[item] for item in todo]  # --jobs 1: a progress line per row
+        trained = {}
+        for batch in batches:
+            for item, row in zip(batch, exp.map(row_task, batch, what="rows", labels=[
+                    f"{space} {kind} seed {seed}" for _, space, kind, *_ in batch])):
+                trained[item[1], item[2]] = row
+                if exp.jobs == 1:
+                    _report(exp, row, data.task)
+        for space, kind in names:
+            run_dir = exp.run_path(f"{space}-{kind}-seed{seed}")
+            row = trained.get((space, kind)) or json.loads((run_dir / "row.json").read_text())["row"]
+            row["run"] = str(run_dir.relative_to(exp.out))
+            rows.append(row)
+            if exp.jobs > 1 or (space, kind) not in trained:
+                _report(exp, row, data.task)
         write_results(exp, rows, data.task, cfg, args, probe, complete=seed == exp.seeds[-1])
     return 0
+
+
+def _report(exp, row: dict, task: str) -> None:
+    own = f", own critic {row['i_nce_own_critic']:.2f}" if row["i_nce_own_critic"] is not None else ""
+    exp.progress(f"{row['space']} {row['views']} seed {row['seed']}",
+                 f"{task} acc {row['accuracy'][task]:.1f}%, fresh-critic I_NCE {row['i_nce_fresh']:.2f}{own} nats "
+                 f"({row['cpu_seconds']:.0f} s CPU)")

@@ -181,8 +181,10 @@ def write_results(exp, rows: list[dict], task: str, cfg: dict, args, probe: dict
                          if k in info_by_arm[space, kind]},
                "runs": [r["run"] for r in rows if (r["space"], r["views"]) == (space, kind)]}
               for (space, kind), values in acc.items()]
-    setting = (f"Dataset {args.dataset} (task: {task}); generator: {cfg['layers']} {cfg['coupling']} 1x1 coupling "
-               f"layers, {cfg['gen_steps']} steps with {cfg['critic_steps']} critic updates each, CE weight "
+    setting = (f"Dataset {args.dataset} (task: {task}); generator: {cfg.get('linear_layers', 0)} linear and "
+               f"{cfg['layers']} {cfg['coupling']} MLP 1x1 coupling layers, {cfg['gen_steps']} steps (learning rate "
+               f"{cfg['generator_lr']:g}, {cfg.get('generator_schedule', 'constant')}) with {cfg['critic_steps']} "
+               f"critic updates each, CE weight "
                f"{cfg['ce_weight']}, {100 * cfg['labelled_fraction']:g}% of the pool labelled; CMC encoders and "
                f"{cfg['fresh_critics']} more fresh critic(s): convnet width {cfg['width']}, {cfg['cmc_steps']} steps "
                f"of batch {cfg['batch_size']}; I_NCE on held-out images in batches of "

@@ -86,6 +86,12 @@ def build_encoder_backbone(cfg: dict) -> torch.nn.Module:
     and ``mvssl.load`` rebuilds."""
     if cfg["method"]["name"] == "cmc":  # one encoder per colour-channel view
         return SplitEncoder(cfg["method"]["channels"], backbone_factory(cfg))
+    if cfg["method"]["name"] == "view-learning":  # a learned view generator and the CMC encoders on its views
+        from ..encoder import preprocessing
+        from ..views.learning import LearnedViewsEncoder
+
+        pre = preprocessing(cfg)
+        return LearnedViewsEncoder.from_config(cfg["method"], pre["mean"], pre["std"])
     return build_backbone_from(cfg)[0]
 
 

@@ -34,6 +34,8 @@ COUPLINGS = ("additive", "affine", "mixed")
 # by, and conditions, the others.
 PARTITIONS = (([0], [1, 2]), ([1, 2], [0]), ([2], [0, 1]), ([0, 1], [2]), ([1], [0, 2]), ([0, 2], [1]))
 
+LINEAR_PARTITIONS = (([1, 2], [0]), ([0], [1, 2]))
+
 
 def _pixel_mlp(cin: int, hidden: int, cout: int) -> nn.Sequential:
     net = nn.Sequential(nn.Conv2d(cin, hidden, 1), nn.LeakyReLU(0.2), nn.Conv2d(hidden, hidden, 1),
@@ -71,6 +73,31 @@ class Coupling(nn.Module):
         return x
 
 
+class LinearCoupling(nn.Module):
+    """An additive coupling whose shift is linear in the conditioning channels:
+    y_t = x_t + W x_c with every entry of W = ``bound`` * tanh(theta) (theta starts at zero, so
+    the layer starts as the identity; log|det J| = 0). Unlike the MLP couplings, one such layer
+    can already subtract any bounded linear combination of the other channels from a view."""
+
+    def __init__(self, conditioning: list[int], transformed: list[int], bound: float = 4.0):
+        super().__init__()
+        self.cond, self.trans, self.bound = list(conditioning), list(transformed), bound
+        self.theta = nn.Parameter(torch.zeros(len(self.trans), len(self.cond)))
+
+    def _shift(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("tc,bchw->bthw", self.bound * torch.tanh(self.theta).to(x.dtype), x[:, self.cond])
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = x.clone()
+        y[:, self.trans] = x[:, self.trans] + self._shift(x)
+        return y, torch.zeros(len(x), dtype=x.dtype, device=x.device)
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        x = y.clone()
+        x[:, self.trans] = y[:, self.trans] - self._shift(y)
+        return x
+
+
 class ColourFrontEnd(nn.Module):
     """The fixed linear per-pixel map z = A rgb + b of ``space`` (scaled to [-1, 1])."""
 
@@ -102,20 +129,25 @@ class ViewGenerator(nn.Module):
 
     ``num_layers`` coupling layers cycle through ``PARTITIONS``; ``coupling`` is "additive"
     (all volume-preserving), "affine" (all), or "mixed" (alternating, additive first).
-    ``num_layers=0`` is the raw colour space (no learnable parameters).
+    ``linear_layers`` :class:`LinearCoupling` layers come first, cycling through the partitions
+    ``([1, 2], [0])`` (view 1 gains a linear combination of view 2's channels) and
+    ``([0], [1, 2])``. ``num_layers=0`` and ``linear_layers=0`` is the raw colour space (no
+    learnable parameters).
     """
 
-    def __init__(self, space: str = "rgb", num_layers: int = 6, coupling: str = "mixed", hidden: int = 16):
+    def __init__(self, space: str = "rgb", num_layers: int = 6, coupling: str = "mixed", hidden: int = 16,
+                 linear_layers: int = 0):
         super().__init__()
         if coupling not in COUPLINGS:
             raise ValueError(f"unknown coupling {coupling!r}; choose from {list(COUPLINGS)}")
-        if num_layers < 0:
-            raise ValueError(f"num_layers must be >= 0, got {num_layers}")
+        if num_layers < 0 or linear_layers < 0:
+            raise ValueError(f"num_layers and linear_layers must be >= 0, got {num_layers}, {linear_layers}")
         self.front = ColourFrontEnd(space)
         self.space, self.coupling = space, coupling
         affine = [coupling == "affine" or (coupling == "mixed" and i % 2 == 1) for i in range(num_layers)]
-        self.layers = nn.ModuleList(Coupling(*PARTITIONS[i % len(PARTITIONS)], affine=a, hidden=hidden)
-                                    for i, a in enumerate(affine))
+        linear = [LinearCoupling(*LINEAR_PARTITIONS[i % 2]) for i in range(linear_layers)]
+        self.layers = nn.ModuleList(linear + [Coupling(*PARTITIONS[i % len(PARTITIONS)], affine=a, hidden=hidden)
+                                              for i, a in enumerate(affine)])
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.ndim != 4 or x.shape[1] != 3:

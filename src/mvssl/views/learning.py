@@ -31,6 +31,7 @@ from ..nn import build_backbone, mlp
 from .generator import ViewGenerator
 
 MODES = ("unsupervised", "supervised", "semi-supervised", "contrastive")
+GENERATOR_SCHEDULES = ("constant", "cosine")
 
 
 class ViewData(Protocol):
@@ -121,7 +122,7 @@ def learning_step(generator: ViewGenerator, critic: TwoViewCritic, mode: str, un
 
 def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData, mode: str, steps: int,
                 batch_size: int = 128, labelled_batch_size: int = 64, lr: float = 1e-3, generator_lr: float = 1e-3,
-                seed: int = 0, ce_weight: float = 1.0, critic_steps: int = 1,
+                seed: int = 0, ce_weight: float = 1.0, critic_steps: int = 1, generator_schedule: str = "constant",
                 on_step: Callable[[int, dict], None] | None = None) -> list[dict]:
     """Run ``steps`` steps of ``mode``; returns each step's ``learning_step`` output.
     In "contrastive" mode the generator is frozen (not updated). In the adversarial modes
@@ -129,7 +130,11 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
     ``critic_steps - 1`` critic-only steps (the critic raises the bound on the current, frozen
     views of fresh batches; in "semi-supervised" its encoders and classifiers also descend the
     CE on a labelled batch), so the generator lowers the bound of a critic that has caught up
-    with it rather than one it has just outrun."""
+    with it rather than one it has just outrun. ``generator_schedule="cosine"`` decays the
+    generator's learning rate from ``generator_lr`` to 0 over the steps (half a cosine), so that
+    it settles in a narrow minimum instead of stepping across it."""
+    if generator_schedule not in GENERATOR_SCHEDULES:
+        raise ValueError(f"unknown generator schedule {generator_schedule!r}; choose from {list(GENERATOR_SCHEDULES)}")
     if critic_steps < 1:
         raise ValueError(f"critic_steps must be >= 1, got {critic_steps}")
     g = torch.Generator().manual_seed(seed)
@@ -138,6 +143,9 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
     generator.requires_grad_(not frozen)
     opt_critic = torch.optim.Adam(critic.parameters(), lr=lr, weight_decay=1e-5)
     opt_gen = None if frozen else torch.optim.Adam(generator.parameters(), lr=generator_lr)
+    schedule = None
+    if opt_gen is not None and generator_schedule == "cosine":
+        schedule = torch.optim.lr_scheduler.LambdaLR(opt_gen, lambda k: 0.5 * (1 + math.cos(math.pi * k / steps)))
     history = []
     catch_up = critic_steps - 1 if mode in ("unsupervised", "semi-supervised") and opt_gen is not None else 0
     for step in range(steps):
@@ -158,6 +166,8 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
         opt_critic.step()
         if opt_gen is not None:
             opt_gen.step()
+        if schedule is not None:
+            schedule.step()
         history.append(stats)
         if on_step is not None:
             on_step(step, stats)
@@ -215,3 +225,28 @@ def refresh_batch_norm(generator: ViewGenerator, critic: TwoViewCritic, data: Vi
         critic.nce_loss(critic.encode(generator.views(data.unlabelled(batch_size, g))))
     for m, momentum in zip(norms, saved):
         m.momentum = momentum
+
+
+class LearnedViewsEncoder(nn.Module):
+    """The encoder a view-learning row keeps: its frozen generator and the CMC encoders trained
+    on its views, as one backbone for ``mvssl.load`` (``Encoder.embed``). It takes RGB images
+    normalised by the recipe (``mean``, ``std``, as every mvssl backbone does), undoes that, and
+    returns the concatenated features of the two learned views (what the linear probe reads)."""
+
+    def __init__(self, generator: ViewGenerator, critic: TwoViewCritic, mean, std):
+        super().__init__()
+        self.generator, self.critic = generator, critic
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32)[:, None, None], persistent=False)
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32)[:, None, None], persistent=False)
+
+    @classmethod
+    def from_config(cls, method: dict, mean, std) -> "LearnedViewsEncoder":
+        """From the ``method`` section a row's config.yaml holds (see ``experiments.view_learning``)."""
+        generator = ViewGenerator(method["space"], method["layers"], method["coupling"],
+                                  linear_layers=method.get("linear_layers", 0))
+        critic = TwoViewCritic(num_classes=method["num_classes"], width=method["width"],
+                               temperature=method["temperature"])
+        return cls(generator, critic, mean, std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.critic.features(self.generator.views(x.float() * self.std + self.mean))
