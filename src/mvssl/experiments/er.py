@@ -32,7 +32,7 @@ import json
 import math
 from pathlib import Path
 
-from .results import Experiment, add_common_arguments, call_task, fmt
+from .results import Experiment, add_common_arguments, call_task, fmt, random_init_encoder
 
 COMMAND = "er"
 HELP = "BYOL/DINO vs ER-BYOL/ER-DINO over seeds: entropy and reconstruction, small batch at equal images, weak EMA"
@@ -149,7 +149,7 @@ def ends(values: list[float], window: int = 3) -> tuple[float, float]:
 @functools.lru_cache(maxsize=2)
 def cached_digit_tasks(data_json: str, sizes: tuple[int, int]):
     """:func:`digit_tasks` of a data config given as JSON, built once per worker process."""
-    return digit_tasks(json.loads(data_json), tuple(sizes))
+    return digit_tasks(json.loads(data_json), sizes)
 
 
 def probe_digit_error(item: tuple[str, str, tuple[int, int]]) -> float:
@@ -158,20 +158,13 @@ def probe_digit_error(item: tuple[str, str, tuple[int, int]]) -> float:
     from ..encoder import load
 
     run_dir, data_json, sizes = item
-    return digit_error(load(run_dir), cached_digit_tasks(data_json, tuple(sizes)))
+    return digit_error(load(run_dir), cached_digit_tasks(data_json, sizes))
 
 
 def random_init_digit_error(item: tuple[str, int, str, tuple[int, int]]) -> float:
     """The same for a random-init encoder of config ``item[0]`` (JSON) drawn with seed ``item[1]``."""
-    import torch
-
-    from ..config import resolve
-    from ..encoder import Encoder
-
     cfg_json, seed, data_json, sizes = item
-    torch.manual_seed(seed)
-    encoder = Encoder.from_config(resolve(json.loads(cfg_json))).eval()
-    return digit_error(encoder, cached_digit_tasks(data_json, tuple(sizes)))
+    return digit_error(random_init_encoder(json.loads(cfg_json), seed), cached_digit_tasks(data_json, sizes))
 
 
 def digit_error(encoder, tasks) -> float:
@@ -333,12 +326,12 @@ def run(args) -> int:
     trained = {key: exp.train(run_config(key[2], named[key[1]], args, key[0]), run_name(key[2], key[1], key[0]))[0]
                for key in planned}
     data_json, sizes = json.dumps(data_cfg), PROBE_FRAMES["quick" if exp.quick else "default"]
-    random_init = [(seed, setting) for seed in exp.seeds for setting in named]
+    # one random-init encoder per seed: every setting and method has the same backbone
     errors = exp.map(call_task, [(probe_digit_error, (str(exp.out / trained[key]), data_json, sizes)) for key in planned]
-                     + [(random_init_digit_error, (json.dumps(run_config("byol", named[setting], args, seed)), seed,
-                                                   data_json, sizes)) for seed, setting in random_init], what="probed")
+                     + [(random_init_digit_error, (json.dumps(run_config("byol", named["default batch"], args, seed)),
+                                                   seed, data_json, sizes)) for seed in exp.seeds], what="probed")
     error_of = dict(zip(planned, errors))
-    random_error_of = dict(zip(random_init, errors[len(planned):]))
+    random_error_of = dict(zip(exp.seeds, errors[len(planned):]))
     for seed in exp.seeds:
         for setting, spec in named.items():
             for method in METHODS:
@@ -351,7 +344,7 @@ def run(args) -> int:
                     values[setting][method].setdefault(k, []).append(v)
                 exp.progress(f"{method}, {setting}, seed {seed}", f"digit error {measures['digit_error']:.1f}%, "
                              f"effective rank {measures['effective_rank']:.1f}")
-            values[setting]["random init"].setdefault("digit_error", []).append(random_error_of[seed, setting])
+            values[setting]["random init"].setdefault("digit_error", []).append(random_error_of[seed])
         done = seed == exp.seeds[-1]
         if len(values["default batch"]["byol"]["digit_error"]) < 2 and not done:
             continue  # intervals need two seeds

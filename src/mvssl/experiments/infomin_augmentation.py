@@ -13,7 +13,7 @@ accuracy of SimCLR encoders over seeds.
 from __future__ import annotations
 
 from . import stats
-from .results import Experiment, add_common_arguments, error_bar, fmt
+from .results import Experiment, add_common_arguments, error_bar, fmt, random_init_encoder
 
 COMMAND = "infomin-augmentation"
 HELP = "InfoMin Aug: I_NCE and accuracy along a ladder of augmentation, from none to the InfoMin recipe"
@@ -65,10 +65,8 @@ def run_name(ops: list[str], seed: int) -> str:
 
 
 def measure(exp: Experiment, s: dict, k: int, on_rung=None) -> tuple[list[dict], dict]:
-    import torch
-
     from ..config import resolve
-    from ..encoder import Encoder, load
+    from ..encoder import load
     from ..eval.probes import probe_frames
     from ..info.nce import estimate_nce
     from ..train.build import build_dataset, build_view_source
@@ -96,9 +94,7 @@ def measure(exp: Experiment, s: dict, k: int, on_rung=None) -> tuple[list[dict],
             on_rung(points)
     random_init = []
     for seed in exp.seeds:
-        torch.manual_seed(seed)
-        random_init.append(probe(Encoder.from_config(resolve(rung_config([], s, seed))).eval(), frames,
-                                 ("digit",))["digit"])
+        random_init.append(probe(random_init_encoder(rung_config([], s, seed), seed), frames, ("digit",))["digit"])
     return points, {"digit_acc": stats.summarize(random_init)}
 
 

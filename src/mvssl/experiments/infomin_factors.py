@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from . import stats
-from .results import Experiment, add_common_arguments, call_task, error_bar, fmt
+from .results import Experiment, add_common_arguments, call_task, error_bar, fmt, random_init_encoder
 
 COMMAND = "infomin-factors"
 HELP = "InfoMin Table 1: one contrastive encoder per set of shared factors, every factor probed, over seeds"
@@ -214,16 +214,10 @@ def probe_run(item: tuple[str, str, int | None]) -> dict:
 def random_init_probe_run(item: tuple[str, int, str, int | None]) -> dict:
     """The factor probes of a random-init encoder of config ``item[0]`` (JSON) drawn with seed
     ``item[1]``, on the probe frames of ``item[2]``/``item[3]`` as in :func:`probe_run`."""
-    import torch
-
-    from ..config import resolve
-    from ..encoder import Encoder
     from ..eval.probes import cached_probe_frames, factor_probes
 
     cfg_json, seed, data_json, n_train = item
-    torch.manual_seed(seed)
-    return factor_probes(Encoder.from_config(resolve(json.loads(cfg_json))).eval(),
-                         cached_probe_frames(data_json, n_train))
+    return factor_probes(random_init_encoder(json.loads(cfg_json), seed), cached_probe_frames(data_json, n_train))
 
 
 def run_name(shared, seed: int) -> str:

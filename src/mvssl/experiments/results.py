@@ -281,6 +281,18 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
+def random_init_encoder(cfg: dict, seed: int):
+    """The random-init encoder (eval mode) of the config ``cfg`` drawn with ``seed``: the
+    baseline row every experiment probes beside its trained encoders."""
+    import torch
+
+    from ..config import resolve
+    from ..encoder import Encoder
+
+    torch.manual_seed(seed)
+    return Encoder.from_config(resolve(cfg)).eval()
+
+
 def call_task(task: tuple):
     """``fn(item)`` for a ``(fn, item)`` task of a pool that mixes kinds of work."""
     fn, item = task

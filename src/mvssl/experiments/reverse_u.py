@@ -24,7 +24,7 @@ import json
 
 import math
 
-from .results import Experiment, add_common_arguments, error_bar, fmt
+from .results import Experiment, add_common_arguments, error_bar, fmt, random_init_encoder
 from . import stats
 
 COMMAND = "reverse-u"
@@ -216,10 +216,7 @@ def measure_knob(exp: Experiment, knob: Knob, values: list[float], s: dict, k: i
                  ) -> tuple[list[dict], dict]:
     """Every point of one knob (``on_point(points_so_far)`` after each), and the random-init
     reference on its data."""
-    import torch
-
     from ..config import resolve
-    from ..encoder import Encoder
     from ..eval.probes import probe_frames
 
     frames_data = resolve(encoder_config(knob, values[0], s, 0))["data"]
@@ -249,9 +246,7 @@ def measure_knob(exp: Experiment, knob: Knob, values: list[float], s: dict, k: i
             on_point(points)
     random_init = {t: [] for t in knob.targets}
     for seed in exp.seeds:
-        torch.manual_seed(seed)
-        acc = probe(Encoder.from_config(resolve(encoder_config(knob, values[0], s, seed))).eval(), frames,
-                    knob.targets)
+        acc = probe(random_init_encoder(encoder_config(knob, values[0], s, seed), seed), frames, knob.targets)
         for t in knob.targets:
             random_init[t].append(acc[t])
     return points, {f"{t}_acc": stats.summarize(v) for t, v in random_init.items()}
