@@ -2,7 +2,8 @@
 # GPU check (issue 18), about 8 minutes on one GPU:
 #   1. mvssl bench train --device cuda: fp32, bf16, bf16 + compile (SimCLR, CIFAR-stem ResNet-18, 32 px)
 #   2. a 300-step mvssl train on the GPU, SIGKILLed once its first checkpoint exists, resumed to the end
-#   3. one summary: bench table, the resumed run's steps and probe table, pass/fail per part
+#   3. mvssl experiment view-learning --quick on the GPU (issue 15: generators, critics, encoders there)
+#   4. one summary: bench table, the resumed run's steps and probe table, pass/fail per part
 # Usage: bash scripts/gpu-check.sh [OUT]   (OUT defaults to gpu-check-<time>)
 # MVSSL_GPU_CHECK_DEVICE=cpu runs the same script on the CPU with tiny sizes (a dry run of the script itself).
 set -u
@@ -11,10 +12,11 @@ DEVICE=${MVSSL_GPU_CHECK_DEVICE:-cuda}
 mkdir -p "$OUT"
 if [ "$DEVICE" = cuda ]; then
   ACCEL=gpu; STEPS=300; BENCH=(--backbone resnet18 --size 32 --batch 128 --variants fp32 bf16 bf16+compile --repeats 5)
-  TRAIN=()
+  TRAIN=(); VIEWS=(--quick)
 else
   ACCEL=cpu; STEPS=40; BENCH=(--backbone convnet --width 4 --size 16 --batch 16 --variants fp32 --repeats 1 --no-memory)
   TRAIN=(--backbone.width 4 --optim.batch_size 32 --data.image_size 16 --data.digit_size 12 --eval.random_baseline false)
+  VIEWS=(--quick --gen-steps 2 --cmc-steps 2 --width 2 --image-size 8 --probe-size 40 --batch-size 16)
 fi
 status=0
 summary="$OUT/summary.md"
@@ -43,6 +45,15 @@ else
   part2="FAIL (see $OUT/train.log, $OUT/resume.log)"; status=1
 fi
 
-{ echo; echo "## result"; echo "- bench train: $part1"; echo "- train + kill + resume: $part2"; } >> "$summary"
+echo "== 3. view-learning --quick on $ACCEL"
+if mvssl experiment view-learning --trainer.accelerator "$ACCEL" --seeds 2 --spaces ydbdr "${VIEWS[@]}" \
+    --out "$OUT/view-learning" > "$OUT/view-learning.log" 2>&1 && [ -f "$OUT/view-learning/results.md" ]; then
+  part3=pass
+  { echo; echo "## view-learning --quick"; echo; head -20 "$OUT/view-learning/results.md"; } >> "$summary"
+else
+  part3="FAIL (see $OUT/view-learning.log)"; status=1
+fi
+
+{ echo; echo "## result"; echo "- bench train: $part1"; echo "- train + kill + resume: $part2"; echo "- view-learning on $ACCEL: $part3"; } >> "$summary"
 cat "$summary"
 exit $status

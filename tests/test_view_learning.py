@@ -214,12 +214,15 @@ TINY = ["--gen-steps", "2", "--critic-steps", "2", "--cmc-steps", "2", "--fresh-
     (["--labelled-fraction", "1.5"], r"--labelled-fraction must be in \(0, 1\]"),
     (["--labelled-fraction", "0.001"], "at least 5 per class"),
     (["--critic-steps", "0"], "--critic-steps must be at least 1"),
+    (["--trainer.accelerator", "gpu"], "--trainer.accelerator gpu: no CUDA device is visible"),
 ])
 def test_bad_input_is_refused_before_anything_is_written(tmp_path, capsys, argv, message):
     import re
 
     from mvssl import cli
 
+    if "gpu" in argv and torch.cuda.is_available():
+        pytest.skip("a CUDA device is visible: --trainer.accelerator gpu is valid here")
     out = tmp_path / "run"
     assert cli.main(["experiment", "view-learning", *TINY, *argv, "--out", str(out)]) == 2
     assert re.search(message, capsys.readouterr().err) and not out.exists()
@@ -307,3 +310,16 @@ def test_jobs_2_gives_the_numbers_of_jobs_1(tmp_path):
 
     one, two = rows(1), rows(2)
     assert len(one) == 4 and one == two
+
+
+def test_batches_are_drawn_on_the_host_and_delivered_on_the_named_device():
+    """The pool stays in host memory; ``to`` moves only the batches (same draws for a seed)."""
+    data = SplitShapes(8, train_size=200, probe_size=20, test_size=20, labelled_fraction=0.5)
+    host = data.unlabelled(6, torch.Generator().manual_seed(3))
+    data.to("meta")  # a device without storage: shows where tensors go, on any machine
+    moved = data.unlabelled(6, torch.Generator().manual_seed(3))
+    x, y = data.labelled(4, torch.Generator().manual_seed(3))
+    assert moved.device.type == x.device.type == y.device.type == "meta" and moved.shape == host.shape
+    assert data.pool.device.type == "cpu"
+    data.to("cpu")
+    assert torch.equal(data.unlabelled(6, torch.Generator().manual_seed(3)), host)

@@ -33,6 +33,7 @@ VIEW_KINDS = ("raw", "unsupervised", "supervised", "semi-supervised")
 DATASETS = ("shapes", "stl10", "cifar10", "cifar100")
 DEFAULTS = {"gen_steps": 150, "critic_steps": 3, "cmc_steps": 200, "fresh_critics": 1, "probe_size": 1000}
 QUICK = {"gen_steps": 20, "critic_steps": 2, "cmc_steps": 40, "fresh_critics": 0, "probe_size": 300}
+ACCELERATORS = ("auto", "cpu", "gpu")
 HELD_OUT_BATCH = 500  # I_NCE of every critic on held-out images in batches of this many (log N = 6.2 nats)
 
 
@@ -73,6 +74,9 @@ def add_arguments(p) -> None:
                    help="the generator's learning rate over its steps: constant, or cosine decay to 0")
     p.add_argument("--ce-weight", type=float, default=1.0, help="weight of the cross-entropy terms (paper: 1)")
     p.add_argument("--temperature", type=float, default=0.1, help="InfoNCE temperature of critics and CMC")
+    p.add_argument("--trainer.accelerator", dest="accelerator", default="auto", choices=ACCELERATORS,
+                   help="where generators, critics and encoders train: auto (a CUDA GPU when one is visible, "
+                        "else the CPU), cpu, gpu; batches are drawn on the host and moved there")
 
 
 def settings(args) -> dict:
@@ -93,6 +97,7 @@ def settings(args) -> dict:
         raise ValueError("--layers 0 --linear-layers 0 leaves the generator nothing to learn")
     if args.ce_weight < 0:
         raise ValueError(f"--ce-weight must be >= 0, got {args.ce_weight}")
+    device = resolve_device(args.accelerator)
     cfg = {**(QUICK if args.quick else DEFAULTS)}
     for key in cfg:
         if getattr(args, key) is not None:
@@ -103,8 +108,19 @@ def settings(args) -> dict:
             raise ValueError(f"--{key.replace('_', '-')} must be at least {low}, got {cfg[key]}")
     cfg.update(layers=args.layers, linear_layers=args.linear_layers, coupling=args.coupling, batch_size=args.batch_size,
                width=args.width, generator_lr=args.generator_lr, generator_schedule=args.generator_schedule,
-               ce_weight=args.ce_weight, temperature=args.temperature, labelled_fraction=args.labelled_fraction, min_labels_per_class=MIN_LABELS_PER_CLASS)
+               ce_weight=args.ce_weight, temperature=args.temperature, labelled_fraction=args.labelled_fraction, min_labels_per_class=MIN_LABELS_PER_CLASS,
+               device=device)
     return cfg
+
+
+def resolve_device(accelerator: str) -> str:
+    """``--trainer.accelerator`` as a torch device name; gpu without a visible CUDA device is an error."""
+    if accelerator not in ACCELERATORS:
+        raise ValueError(f"--trainer.accelerator must be one of {list(ACCELERATORS)}, got {accelerator!r}")
+    cuda = torch.cuda.is_available()
+    if accelerator == "gpu" and not cuda:
+        raise ValueError("--trainer.accelerator gpu: no CUDA device is visible (use auto or cpu)")
+    return "cuda" if accelerator == "gpu" or (accelerator == "auto" and cuda) else "cpu"
 
 
 def load_data(args, cfg: dict):
@@ -137,14 +153,16 @@ def run_row(space: str, kind: str, data, probe: dict, cfg: dict, seed: int, run_
     """Learn (or not) the views of one row, measure their I_NCE with fresh critics, train CMC
     encoders on them and probe; keeps generator and encoders in ``run_dir``."""
     t0 = time.process_time()
+    device = torch.device(cfg.get("device", "cpu"))
+    data.to(device)
     critic_kw = dict(num_classes=data.num_classes, width=cfg["width"], temperature=cfg["temperature"])
     test_images = probe["test"][0]
     batch = min(HELD_OUT_BATCH, len(test_images))
     torch.manual_seed(seed)
-    generator = _generator(space, kind, cfg)
+    generator = _generator(space, kind, cfg).to(device)
     curve, ce_curve, own = [], [], None
     if kind != "raw":
-        critic = TwoViewCritic(**critic_kw)
+        critic = TwoViewCritic(**critic_kw).to(device)
         history = train_views(generator, critic, data, kind, cfg["gen_steps"], cfg["batch_size"],
                               generator_lr=cfg["generator_lr"], seed=seed, ce_weight=cfg["ce_weight"],
                               critic_steps=cfg["critic_steps"],
@@ -164,11 +182,11 @@ def run_row(space: str, kind: str, data, probe: dict, cfg: dict, seed: int, run_
     random_init = None
     if kind == "raw":  # the reference: the same encoders untrained, on the raw views
         torch.manual_seed(1000 + seed)
-        random_init = _probe(generator, TwoViewCritic(**critic_kw), probe, seed)
+        random_init = _probe(generator, TwoViewCritic(**critic_kw).to(device), probe, seed)
     row = {"space": space, "views": kind, "seed": seed, "accuracy": accuracy, "random_init_accuracy": random_init,
            "i_nce_fresh": sum(fresh) / len(fresh), "i_nce_fresh_per_critic": fresh, "i_nce_own_critic": own,
            "generator_i_nce_curve": curve, "generator_ce_curve": ce_curve, "cpu_seconds": time.process_time() - t0}
-    save_row(run_dir, generator, encoders, row, {**cfg, "space": space, "views": kind, "seed": seed,
+    save_row(run_dir, generator.cpu(), encoders.cpu(), row, {**cfg, "space": space, "views": kind, "seed": seed,
                                                  "num_classes": data.num_classes}, test_images.shape[-1])
     return row
 

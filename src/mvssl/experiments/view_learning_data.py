@@ -89,10 +89,18 @@ def render_split_shapes(n: int, size: int, g: torch.Generator) -> tuple[torch.Te
 
 
 class _Pool:
-    """A fixed uint8 training pool with a labelled part; batches with random horizontal flips."""
+    """A fixed uint8 training pool with a labelled part; batches with random horizontal flips.
+    The pool stays in host memory and batches are drawn there (one CPU random generator, so a
+    seed gives the same batches everywhere); :meth:`to` names the device they are moved to."""
 
     num_classes: int
     task: str
+    device = torch.device("cpu")
+
+    def to(self, device) -> "_Pool":
+        """Deliver batches on ``device`` from now on (the pool itself stays on the host)."""
+        self.device = torch.device(device)
+        return self
 
     def _init_pool(self, images: torch.Tensor, labels: torch.Tensor, fraction: float, seed: int):
         self.pool, self.pool_labels = images, labels
@@ -104,11 +112,11 @@ class _Pool:
         return torch.where(flip[:, None, None, None], x.flip(3), x)
 
     def unlabelled(self, n: int, g: torch.Generator) -> torch.Tensor:
-        return self._augment(torch.randint(len(self.pool), (n,), generator=g), g)
+        return self._augment(torch.randint(len(self.pool), (n,), generator=g), g).to(self.device)
 
     def labelled(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         idx = self.labelled_index[torch.randint(len(self.labelled_index), (n,), generator=g)]
-        return self._augment(idx, g), self.pool_labels[idx]
+        return self._augment(idx, g).to(self.device), self.pool_labels[idx].to(self.device)
 
 
 class SplitShapes(_Pool):

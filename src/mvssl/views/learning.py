@@ -86,6 +86,13 @@ class TwoViewCritic(nn.Module):
         return torch.cat(self.encode(views), 1)
 
 
+def module_device(module: nn.Module) -> torch.device:
+    """Where ``module``'s parameters (or, for a generator without any, its buffers) live."""
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
 def nce_bound(loss: torch.Tensor | float, batch_size: int) -> float:
     """I_NCE = log N - L_NCE (a lower bound on I(v1; v2) for in-batch negatives)."""
     return math.log(batch_size) - float(loss)
@@ -179,7 +186,8 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
 def embed(generator: ViewGenerator, critic: TwoViewCritic, images: torch.Tensor, batch: int = 500) -> torch.Tensor:
     """Frozen concatenated features of uint8 images [N, 3, H, W]."""
     critic.eval()
-    return torch.cat([critic.features(generator.views(images[i:i + batch].float() / 255))
+    device = module_device(critic)
+    return torch.cat([critic.features(generator.views(images[i:i + batch].to(device).float() / 255)).cpu()
                       for i in range(0, len(images), batch)])
 
 
@@ -190,7 +198,7 @@ def fresh_critic_bound(generator: ViewGenerator, data: ViewData, images: torch.T
     ``images``. Unlike the adversarial critic's bound, a generator cannot have fooled this
     critic: it never saw it. Returns the bound and the critic."""
     torch.manual_seed(seed)
-    critic = TwoViewCritic(**critic_kw)
+    critic = TwoViewCritic(**critic_kw).to(module_device(generator))
     train_views(generator, critic, data, "contrastive", steps, batch_size, seed=seed)
     return held_out_bound(generator, critic, images, min(eval_batch, len(images))), critic
 
@@ -202,7 +210,8 @@ def held_out_bound(generator: ViewGenerator, critic: TwoViewCritic, images: torc
     n = len(images) // batch
     if n == 0:
         raise ValueError(f"need at least {batch} images for the held-out I_NCE, got {len(images)}")
-    losses = [critic.nce_loss(critic.encode(generator.views(images[i * batch:(i + 1) * batch].float() / 255)))
+    device = module_device(critic)
+    losses = [critic.nce_loss(critic.encode(generator.views(images[i * batch:(i + 1) * batch].to(device).float() / 255)))
               for i in range(n)]
     return nce_bound(torch.stack(losses).mean(), batch)
 
