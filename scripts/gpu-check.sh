@@ -3,7 +3,7 @@
 #   1. mvssl bench train --device cuda: fp32, bf16, bf16 + compile (SimCLR, CIFAR-stem ResNet-18, 32 px)
 #   2. a 300-step mvssl train on the GPU, SIGKILLed once its first checkpoint exists, resumed to the end
 #   3. mvssl experiment view-learning --quick on the GPU (issue 15: generators, critics, encoders there)
-#   4. one summary: bench table, the resumed run's steps and probe table, pass/fail per part
+#   4. one summary: bench table, the resumed run's probe table, view-learning's tables, pass/fail per part
 # Usage: bash scripts/gpu-check.sh [OUT]   (OUT defaults to gpu-check-<time>)
 # MVSSL_GPU_CHECK_DEVICE=cpu runs the same script on the CPU with tiny sizes (a dry run of the script itself).
 set -u

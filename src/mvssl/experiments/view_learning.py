@@ -114,13 +114,13 @@ def settings(args) -> dict:
 
 
 def resolve_device(accelerator: str) -> str:
-    """``--trainer.accelerator`` as a torch device name; gpu without a visible CUDA device is an error."""
-    if accelerator not in ACCELERATORS:
-        raise ValueError(f"--trainer.accelerator must be one of {list(ACCELERATORS)}, got {accelerator!r}")
-    cuda = torch.cuda.is_available()
-    if accelerator == "gpu" and not cuda:
+    """``--trainer.accelerator`` (auto, cpu, gpu) as a torch device name; gpu without a visible
+    CUDA device is an error."""
+    from ..eval.commands import resolve_device as device_of
+
+    if accelerator == "gpu" and not torch.cuda.is_available():
         raise ValueError("--trainer.accelerator gpu: no CUDA device is visible (use auto or cpu)")
-    return "cuda" if accelerator == "gpu" or (accelerator == "auto" and cuda) else "cpu"
+    return str(device_of({"gpu": "cuda"}.get(accelerator, accelerator)))
 
 
 def load_data(args, cfg: dict):
