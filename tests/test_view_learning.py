@@ -41,6 +41,25 @@ def test_pixels_lie_in_the_span_of_the_two_colour_directions_and_labels_are_bala
         assert len(counts) == k and counts.min() > 400 / k / 2
 
 
+def test_the_label_layer_takes_exactly_the_layout_configurations(monkeypatch):
+    """Shape, size and position take LAYOUTS values in all (so views sharing only the label
+    layer share at most log LAYOUTS nats): without pixel noise, the image along the label
+    colour's part orthogonal to the nuisance colour is one of exactly LAYOUTS pictures."""
+    from mvssl.experiments import view_learning_data
+
+    monkeypatch.setattr(view_learning_data, "PIXEL_NOISE", 0.0)
+    images, _ = render_split_shapes(3000, 16, torch.Generator().manual_seed(2))
+    a, b = torch.tensor(LABEL_COLOUR), torch.tensor(NUISANCE_COLOUR)
+    w = a - (a @ b) / (b @ b) * b
+    proj = torch.einsum("j,bjhw->bhw", w, images.float() / 255 - 0.5)
+    level = view_learning_data.A_LABEL * float(w @ a)  # the shape's height in that picture
+    pictures = []  # one per configuration: a picture within a quarter of the level of none is new
+    for x in proj.flatten(1):
+        if not any(float((x - p).abs().max()) < level / 4 for p in pictures):
+            pictures.append(x)
+    assert len(pictures) == view_learning_data.LAYOUTS == 40
+
+
 def test_projecting_out_the_nuisance_colour_removes_the_texture_but_keeps_the_shape():
     """The separability a per-pixel generator can exploit: along the direction of the label
     colour orthogonal to the nuisance colour, images of different textures but no shape are

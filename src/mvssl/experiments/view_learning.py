@@ -165,7 +165,7 @@ def run_row(space: str, kind: str, data, probe: dict, cfg: dict, seed: int, run_
         critic = TwoViewCritic(**critic_kw).to(device)
         history = train_views(generator, critic, data, kind, cfg["gen_steps"], cfg["batch_size"],
                               generator_lr=cfg["generator_lr"], seed=seed, ce_weight=cfg["ce_weight"],
-                              critic_steps=cfg["critic_steps"],
+                              critic_steps=cfg["critic_steps"], critic_warmup=cfg.get("critic_warmup", 0),
                               generator_schedule=cfg.get("generator_schedule", "constant"))
         curve, ce_curve = [h["i_nce"] for h in history], [h["ce"] for h in history]
         if kind != "supervised":  # the adversary's bound on the final views (its BN statistics re-estimated on them)

@@ -6,7 +6,9 @@ horizontal flips), and the fixed images the linear probe reads.
 
       c(p) = 0.5 + A_LABEL * m(p) * LABEL_COLOUR + A_NUISANCE * n(p) * NUISANCE_COLOUR + noise,
 
-  with m the mask of one of five shapes (the label) at a random size and position, and n a
+  with m the mask of one of five shapes (the label) at one of two sizes and one of four
+  positions (``LAYOUTS`` = 40 configurations, so views that share only m share at most
+  log 40 = 3.7 nats, while the texture is continuous), and n a
   texture unique to each image: a sinusoidal grating of random frequency and phase at one of
   four orientations (the nuisance class the probe also reads) plus smooth noise. The two
   colour directions are fixed, linearly independent and each has a large component in R and
@@ -37,6 +39,9 @@ LABEL_COLOUR = (-0.5 / 0.7, 0.5 / 0.7, 1.0)     # a chroma-like direction (blue-
 NUISANCE_COLOUR = (1.0, 0.8, 0.4)               # a warm, luminance-like direction
 A_LABEL, A_NUISANCE, PIXEL_NOISE = 0.2, 0.2, 0.02
 ORIENTATIONS = 4
+SIZES = (0.28, 0.40)      # the shape's radius, as fractions of the side
+POSITIONS = (0.4, 0.6)    # its centre on each axis, as fractions of the side (a flip maps one onto the other)
+LAYOUTS = len(SHAPES) * len(SIZES) * len(POSITIONS) ** 2
 
 
 def per_class_fraction(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
@@ -64,8 +69,8 @@ def _colour(direction) -> torch.Tensor:
 def render_split_shapes(n: int, size: int, g: torch.Generator) -> tuple[torch.Tensor, dict]:
     """``n`` images uint8 [n, 3, size, size] and their factors {"shape", "texture"} (int64 [n])."""
     labels = torch.randint(len(SHAPES), (n,), generator=g)
-    radius = (0.28 + 0.12 * torch.rand(n, generator=g)) * size
-    cy, cx = (radius[None] * 0.9 + torch.rand(2, n, generator=g) * (size - 1.8 * radius[None]))
+    radius = torch.tensor(SIZES)[torch.randint(len(SIZES), (n,), generator=g)] * size
+    cy, cx = torch.tensor(POSITIONS)[torch.randint(len(POSITIONS), (2, n), generator=g)] * size
     coords = (torch.arange(size * SUPERSAMPLE, dtype=torch.float32) + 0.5) / SUPERSAMPLE
     masks = shape_masks(coords[None, :, None] - cy[:, None, None], coords[None, None, :] - cx[:, None, None],
                         radius[:, None, None])

@@ -130,7 +130,7 @@ def learning_step(generator: ViewGenerator, critic: TwoViewCritic, mode: str, un
 def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData, mode: str, steps: int,
                 batch_size: int = 128, labelled_batch_size: int = 64, lr: float = 1e-3, generator_lr: float = 1e-3,
                 seed: int = 0, ce_weight: float = 1.0, critic_steps: int = 1, generator_schedule: str = "constant",
-                on_step: Callable[[int, dict], None] | None = None) -> list[dict]:
+                critic_warmup: int = 0, on_step: Callable[[int, dict], None] | None = None) -> list[dict]:
     """Run ``steps`` steps of ``mode``; returns each step's ``learning_step`` output.
     In "contrastive" mode the generator is frozen (not updated). In the adversarial modes
     ("unsupervised", "semi-supervised") every generator step is preceded by
@@ -139,11 +139,15 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
     CE on a labelled batch), so the generator lowers the bound of a critic that has caught up
     with it rather than one it has just outrun. ``generator_schedule="cosine"`` decays the
     generator's learning rate from ``generator_lr`` to 0 over the steps (half a cosine), so that
-    it settles in a narrow minimum instead of stepping across it."""
+    it settles in a narrow minimum instead of stepping across it. ``critic_warmup`` critic-only
+    steps of the same kind run before the first generator step, so the generator's first
+    gradients come from a critic that already reads the views rather than from a random one."""
     if generator_schedule not in GENERATOR_SCHEDULES:
         raise ValueError(f"unknown generator schedule {generator_schedule!r}; choose from {list(GENERATOR_SCHEDULES)}")
     if critic_steps < 1:
         raise ValueError(f"critic_steps must be >= 1, got {critic_steps}")
+    if critic_warmup < 0:
+        raise ValueError(f"critic_warmup must be >= 0, got {critic_warmup}")
     g = torch.Generator().manual_seed(seed)
     critic.train()
     frozen = mode == "contrastive" or not any(True for _ in generator.parameters())
@@ -154,16 +158,22 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
     if opt_gen is not None and generator_schedule == "cosine":
         schedule = torch.optim.lr_scheduler.LambdaLR(opt_gen, lambda k: 0.5 * (1 + math.cos(math.pi * k / steps)))
     history = []
-    catch_up = critic_steps - 1 if mode in ("unsupervised", "semi-supervised") and opt_gen is not None else 0
+    adversarial = mode in ("unsupervised", "semi-supervised") and opt_gen is not None
+
+    def critic_step():  # the critic's players only: the generator's gradients are dropped
+        opt_critic.zero_grad(set_to_none=True)
+        if mode == "semi-supervised":  # encoders and classifiers also keep descending the CE
+            learning_step(generator, critic, mode, data.unlabelled(batch_size, g),
+                          data.labelled(labelled_batch_size, g), ce_weight)
+        else:
+            learning_step(generator, critic, "contrastive", data.unlabelled(batch_size, g))
+        opt_critic.step()
+
+    for _ in range(critic_warmup if adversarial else 0):
+        critic_step()
     for step in range(steps):
-        for _ in range(catch_up):  # the critic's players only: the generator's gradients are dropped
-            opt_critic.zero_grad(set_to_none=True)
-            if mode == "semi-supervised":  # encoders and classifiers also keep descending the CE
-                learning_step(generator, critic, mode, data.unlabelled(batch_size, g),
-                              data.labelled(labelled_batch_size, g), ce_weight)
-            else:
-                learning_step(generator, critic, "contrastive", data.unlabelled(batch_size, g))
-            opt_critic.step()
+        for _ in range(critic_steps - 1 if adversarial else 0):
+            critic_step()
         xu = data.unlabelled(batch_size, g) if mode != "supervised" else None
         xl = data.labelled(labelled_batch_size, g) if mode in ("supervised", "semi-supervised") else None
         opt_critic.zero_grad(set_to_none=True)
