@@ -144,6 +144,25 @@ def test_critic_catch_up_steps_run_before_every_generator_step(tiny_data):
         train_views(gen, critic, tiny_data, "unsupervised", 1, critic_steps=0)
 
 
+def test_critic_warmup_trains_only_the_critic_before_the_game(tiny_data):
+    """critic_warmup=K: K critic-only steps (the mode's own kind of batches) before the first
+    generator step; with 0 generator steps the critic has moved and the generator has not."""
+    for mode, unlabelled, labelled in (("unsupervised", 3, 0), ("semi-supervised", 3, 3)):
+        data = _Counting(tiny_data)
+        torch.manual_seed(0)
+        gen, critic = ViewGenerator("rgb", 2), TwoViewCritic(num_classes=5, width=2, proj_dim=8)
+        gen_before, critic_before = [p.clone() for p in gen.parameters()], [p.clone() for p in critic.parameters()]
+        train_views(gen, critic, data, mode, 0, batch_size=16, labelled_batch_size=8, critic_warmup=3)
+        assert (data.unlabelled_calls, data.labelled_calls) == (unlabelled, labelled), mode
+        assert all(torch.equal(p, q) for p, q in zip(gen_before, gen.parameters())), mode
+        assert any(not torch.equal(p, q) for p, q in zip(critic_before, critic.parameters())), mode
+    data = _Counting(tiny_data)
+    train_views(gen, critic, data, "contrastive", 1, batch_size=16, critic_warmup=3)  # no game, no warm-up
+    assert data.unlabelled_calls == 1
+    with pytest.raises(ValueError, match="critic_warmup"):
+        train_views(gen, critic, tiny_data, "unsupervised", 1, critic_warmup=-1)
+
+
 class _Channels:
     """Images whose three channels are one grey image (``shared``) or independent noise."""
 
@@ -233,6 +252,8 @@ TINY = ["--gen-steps", "2", "--critic-steps", "2", "--cmc-steps", "2", "--fresh-
     (["--labelled-fraction", "1.5"], r"--labelled-fraction must be in \(0, 1\]"),
     (["--labelled-fraction", "0.001"], "at least 5 per class"),
     (["--critic-steps", "0"], "--critic-steps must be at least 1"),
+    (["--critic-warmup", "-1"], "--critic-warmup must be at least 0"),
+    (["--dataset", "stl10", "--views", "raw", "oracle"], "--views oracle: the oracle views need known colour directions"),
     (["--trainer.accelerator", "gpu"], "--trainer.accelerator gpu: no CUDA device is visible"),
 ])
 def test_bad_input_is_refused_before_anything_is_written(tmp_path, capsys, argv, message):
@@ -258,7 +279,7 @@ def test_tiny_run_writes_results_flags_and_loadable_rows(tmp_path):
     result = json.loads((out / "results.json").read_text())
     assert result["experiment"] == "view-learning" and result["complete"] and result["seeds"] == [0, 1]
     arms = {p["arm"]: p for p in result["points"]}
-    assert set(arms) == {f"ydbdr {k}" for k in ("raw", "unsupervised", "supervised", "semi-supervised")}
+    assert set(arms) == {f"ydbdr {k}" for k in ("raw", "unsupervised", "supervised", "semi-supervised", "oracle")}
     for name, p in arms.items():
         assert len(p["metrics"]["shape_acc"]["per_seed"]) == 2 and len(p["runs"]) == 2
         assert ("i_nce_own_critic" in p["metrics"]) == (name.split()[1] in ("unsupervised", "semi-supervised"))
@@ -268,9 +289,15 @@ def test_tiny_run_writes_results_flags_and_loadable_rows(tmp_path):
     assert all(c["quick"] is False for c in result["claims"])
     md = (out / "results.md").read_text()
     assert "fresh-critic I_NCE" in md and "87.0" in md and (out / "view_learning.png").stat().st_size > 0
+    assert "view 1 nuisance SNR" in md and arms["ydbdr oracle"]["metrics"]["view1_nuisance_snr"]["mean"] < 1e-4
     folder = out / arms["ydbdr semi-supervised"]["runs"][1]
     row = json.loads((folder / "row.json").read_text())["row"]
     assert row["seed"] == 1 and row["views"] == "semi-supervised" and len(row["i_nce_fresh_per_critic"]) == 2
+    assert set(row["colour_snr"]) == {"view1", "view2"} and set(row["colour_snr"]["view1"]) == {"label", "nuisance"}
+    oracle = json.loads((out / arms["ydbdr oracle"]["runs"][0] / "row.json").read_text())["row"]
+    assert oracle["colour_snr"]["view1"]["nuisance"] < 1e-4 < oracle["colour_snr"]["view1"]["label"]
+    assert oracle["generator_i_nce_curve"] == [] and oracle["i_nce_own_critic"] is None  # set by hand, not trained
+    assert mvssl.load(out / arms["ydbdr oracle"]["runs"][0]).embed(SplitShapes(8, 300, 40, 40, 0.5).probe["test"][0][:2]).shape[0] == 2
     encoder = mvssl.load(folder)  # a standard run folder: the generator and the CMC encoders in one backbone
     gen, critic = encoder.backbone.generator, encoder.backbone.critic
     assert any(p.abs().sum() > 0 for p in gen.parameters())  # the trained generator, not a fresh (identity) one

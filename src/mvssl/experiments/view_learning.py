@@ -5,6 +5,9 @@ For each starting colour space (RGB, YDbDr), each kind of views
     unsupervised     a flow generator trained by  min_g max_f I_NCE(g(X)_1; g(X)_{2:3}),
     supervised       a generator trained only by the two views' classification losses,
     semi-supervised  both (the labelled part of the training pool),
+    oracle           (shapes data only) the design argument's views, set by hand: the nuisance
+                     colour cancelled in view 1, the label kept (what the measures read when
+                     the nuisance really is removed),
 and each training seed, the generator is frozen, fresh encoders are trained with CMC's
 two-view InfoNCE on its views, and their concatenated features are scored by a linear probe.
 The I_NCE of the frozen views is measured by critics the generator never saw (the fresh CMC
@@ -25,14 +28,16 @@ import torch
 from ..views.generator import COLOUR_SPACES, COUPLINGS, ViewGenerator
 from ..views.learning import (GENERATOR_SCHEDULES, TwoViewCritic, embed, fresh_critic_bound, held_out_bound,
                               refresh_batch_norm, train_views)
-from .view_learning_data import SplitShapes
+from .view_learning_data import SplitShapes, colour_snr, oracle_generator
 
 COMMAND = "view-learning"
 HELP = "InfoMin Table 2: learned colour-space views (unsupervised / supervised / semi-supervised) vs raw"
-VIEW_KINDS = ("raw", "unsupervised", "supervised", "semi-supervised")
+VIEW_KINDS = ("raw", "unsupervised", "supervised", "semi-supervised", "oracle")
+ORACLE_DATASETS = ("shapes",)  # the data whose colour directions are known
 DATASETS = ("shapes", "stl10", "cifar10", "cifar100")
-DEFAULTS = {"gen_steps": 150, "critic_steps": 3, "cmc_steps": 200, "fresh_critics": 1, "probe_size": 1000}
-QUICK = {"gen_steps": 20, "critic_steps": 2, "cmc_steps": 40, "fresh_critics": 0, "probe_size": 300}
+DEFAULTS = {"gen_steps": 150, "critic_steps": 3, "critic_warmup": 100, "cmc_steps": 200, "fresh_critics": 1,
+            "probe_size": 1000}
+QUICK = {"gen_steps": 20, "critic_steps": 2, "critic_warmup": 20, "cmc_steps": 40, "fresh_critics": 0, "probe_size": 300}
 ACCELERATORS = ("auto", "cpu", "gpu")
 HELD_OUT_BATCH = 500  # I_NCE of every critic on held-out images in batches of this many (log N = 6.2 nats)
 
@@ -48,8 +53,9 @@ def add_arguments(p) -> None:
     p.add_argument("--image-size", type=int, help="image side (default 16 for shapes, 32 for the others)")
     p.add_argument("--spaces", nargs="+", default=list(COLOUR_SPACES),
                    help=f"colour spaces the generator starts from (default: all of {list(COLOUR_SPACES)})")
-    p.add_argument("--views", nargs="+", default=list(VIEW_KINDS),
-                   help=f"which views to compare (default: all of {list(VIEW_KINDS)})")
+    p.add_argument("--views", nargs="+",
+                   help=f"which views to compare, of {list(VIEW_KINDS)} (default: all; oracle only for "
+                        f"{', '.join(ORACLE_DATASETS)})")
     p.add_argument("--coupling", default="mixed", choices=COUPLINGS, help="generator coupling layers")
     p.add_argument("--layers", type=int, default=0, help="MLP coupling layers in the generator (default 0)")
     p.add_argument("--linear-layers", type=int, default=1,
@@ -61,6 +67,9 @@ def add_arguments(p) -> None:
                    f"--quick {QUICK['gen_steps']})")
     p.add_argument("--critic-steps", type=int, help="adversarial critic updates per generator step "
                    f"(default {DEFAULTS['critic_steps']}, --quick {QUICK['critic_steps']})")
+    p.add_argument("--critic-warmup", type=int, help="critic-only updates before the first generator step, so the "
+                   f"generator starts against a critic that reads the views (default {DEFAULTS['critic_warmup']}, "
+                   f"--quick {QUICK['critic_warmup']})")
     p.add_argument("--cmc-steps", type=int, help="contrastive steps of every fresh critic and encoder on the "
                    f"frozen views (default {DEFAULTS['cmc_steps']}, --quick {QUICK['cmc_steps']})")
     p.add_argument("--fresh-critics", type=int, help="extra fresh critics (other initialisations) measuring "
@@ -86,14 +95,19 @@ def settings(args) -> dict:
     bad_spaces = [s for s in args.spaces if s not in COLOUR_SPACES]
     if bad_spaces:
         raise ValueError(f"--spaces: unknown colour space(s) {bad_spaces}; choose from {list(COLOUR_SPACES)}")
+    if args.views is None:
+        args.views = [v for v in VIEW_KINDS if v != "oracle" or args.dataset in ORACLE_DATASETS]
     bad_views = [v for v in args.views if v not in VIEW_KINDS]
     if bad_views:
         raise ValueError(f"--views: unknown kind(s) {bad_views}; choose from {list(VIEW_KINDS)}")
+    if "oracle" in args.views and args.dataset not in ORACLE_DATASETS:
+        raise ValueError(f"--views oracle: the oracle views need known colour directions, which --dataset "
+                         f"{args.dataset} has not (only {', '.join(ORACLE_DATASETS)})")
     if not 0 < args.labelled_fraction <= 1:
         raise ValueError(f"--labelled-fraction must be in (0, 1], got {args.labelled_fraction}")
     if args.layers < 0 or args.linear_layers < 0:
         raise ValueError(f"--layers and --linear-layers must be >= 0, got {args.layers}, {args.linear_layers}")
-    if args.layers + args.linear_layers == 0 and any(v != "raw" for v in args.views):
+    if args.layers + args.linear_layers == 0 and any(v not in ("raw", "oracle") for v in args.views):
         raise ValueError("--layers 0 --linear-layers 0 leaves the generator nothing to learn")
     if args.ce_weight < 0:
         raise ValueError(f"--ce-weight must be >= 0, got {args.ce_weight}")
@@ -102,7 +116,7 @@ def settings(args) -> dict:
     for key in cfg:
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
-    minimum = {"gen_steps": 1, "critic_steps": 1, "cmc_steps": 1, "fresh_critics": 0, "probe_size": 2 * 5}
+    minimum = {"gen_steps": 1, "critic_steps": 1, "critic_warmup": 0, "cmc_steps": 1, "fresh_critics": 0, "probe_size": 2 * 5}
     for key, low in minimum.items():
         if cfg[key] < low:
             raise ValueError(f"--{key.replace('_', '-')} must be at least {low}, got {cfg[key]}")
@@ -161,11 +175,11 @@ def run_row(space: str, kind: str, data, probe: dict, cfg: dict, seed: int, run_
     torch.manual_seed(seed)
     generator = _generator(space, kind, cfg).to(device)
     curve, ce_curve, own = [], [], None
-    if kind != "raw":
+    if kind not in ("raw", "oracle"):
         critic = TwoViewCritic(**critic_kw).to(device)
         history = train_views(generator, critic, data, kind, cfg["gen_steps"], cfg["batch_size"],
                               generator_lr=cfg["generator_lr"], seed=seed, ce_weight=cfg["ce_weight"],
-                              critic_steps=cfg["critic_steps"], critic_warmup=cfg.get("critic_warmup", 0),
+                              critic_steps=cfg["critic_steps"], critic_warmup=cfg["critic_warmup"],
                               generator_schedule=cfg.get("generator_schedule", "constant"))
         curve, ce_curve = [h["i_nce"] for h in history], [h["ce"] for h in history]
         if kind != "supervised":  # the adversary's bound on the final views (its BN statistics re-estimated on them)
@@ -186,13 +200,19 @@ def run_row(space: str, kind: str, data, probe: dict, cfg: dict, seed: int, run_
     row = {"space": space, "views": kind, "seed": seed, "accuracy": accuracy, "random_init_accuracy": random_init,
            "i_nce_fresh": sum(fresh) / len(fresh), "i_nce_fresh_per_critic": fresh, "i_nce_own_critic": own,
            "generator_i_nce_curve": curve, "generator_ce_curve": ce_curve, "cpu_seconds": time.process_time() - t0}
+    directions = getattr(data, "colour_directions", None)
+    if directions:  # what the generator kept and removed of each known colour (to first order)
+        row["colour_snr"] = colour_snr(generator, directions)
     save_row(run_dir, generator.cpu(), encoders.cpu(), row, {**cfg, "space": space, "views": kind, "seed": seed,
                                                  "num_classes": data.num_classes}, test_images.shape[-1])
     return row
 
 
 def _generator(space: str, kind: str, cfg: dict) -> ViewGenerator:
-    """The row's generator: the raw colour space for the raw views, else the configured flow."""
+    """The row's generator: the raw colour space for the raw views, the hand-set oracle, else
+    the configured flow."""
+    if kind == "oracle":
+        return oracle_generator(space)
     learned = kind != "raw"
     return ViewGenerator(space, cfg["layers"] if learned else 0, cfg["coupling"],
                          linear_layers=cfg.get("linear_layers", 0) if learned else 0)
@@ -208,10 +228,9 @@ def save_row(run_dir: Path, generator: ViewGenerator, encoders: TwoViewCritic, r
     from ..encoder import Encoder, preprocessing
     from ..views.learning import LearnedViewsEncoder
 
-    learned = cfg["views"] != "raw"
+    layers = {"raw": (0, 0), "oracle": (0, 1)}.get(cfg["views"], (cfg["layers"], cfg.get("linear_layers", 0)))
     method = {"name": "view-learning", "space": cfg["space"], "views": cfg["views"], "coupling": cfg["coupling"],
-              "layers": cfg["layers"] if learned else 0,
-              "linear_layers": cfg.get("linear_layers", 0) if learned else 0,
+              "layers": layers[0], "linear_layers": layers[1],
               "num_classes": cfg["num_classes"], "width": cfg["width"], "temperature": cfg["temperature"]}
     config = {"method": method, "data": {"image_size": image_size}, "backbone": {"name": "convnet", "width": cfg["width"]}}
     pre = preprocessing(config)

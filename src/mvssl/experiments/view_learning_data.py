@@ -62,6 +62,43 @@ def per_class_fraction(labels: torch.Tensor, fraction: float, seed: int) -> torc
     return torch.cat(picks)
 
 
+def oracle_generator(space: str):
+    """The design argument's oracle views of ``SplitShapes``, set by hand: the raw split of
+    ``space`` with one linear coupling, view 1 = z_0 + c . z_{1:2}, where c cancels the
+    nuisance colour in view 1 (the least-squares c) and leaves the label colour; view 2 raw."""
+    from ..views.generator import ViewGenerator
+
+    generator = ViewGenerator(space, num_layers=0, linear_layers=1)
+    b = generator.front.matrix @ torch.tensor(NUISANCE_COLOUR)
+    c = -b[0] * b[1:] / (b[1:] @ b[1:])
+    layer = generator.layers[0]
+    with torch.no_grad():
+        layer.theta.copy_(torch.atanh(c / layer.bound)[None])
+    return generator.requires_grad_(False)
+
+
+def colour_snr(generator, directions: dict) -> dict:
+    """How strongly each view carries each colour direction, against the pixel noise: for view
+    k with Jacobian J_k (per pixel, at mid-grey) and unit direction d, ||J_k d|| / ||J_k||_F,
+    the amplitude of that colour in the view over that of i.i.d. per-channel pixel noise (the
+    data's own noise). A view with 0 for a direction has removed it (to first order).
+    Returns {"view1": {name: snr}, "view2": {...}}."""
+    param = next(generator.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    grey = torch.full((3,), 0.5, device=device)
+
+    def views_of(pixel):
+        v = generator.views(pixel[None, :, None, None])
+        return v[0].flatten(), v[1].flatten()
+
+    jacobians = torch.autograd.functional.jacobian(views_of, grey)
+    out = {}
+    for k, jac in enumerate(jacobians):
+        out[f"view{k + 1}"] = {name: float((jac @ (torch.tensor(d, device=device) / torch.tensor(d).norm())).norm()
+                                           / jac.norm()) for name, d in directions.items()}
+    return out
+
+
 def _colour(direction) -> torch.Tensor:
     return torch.tensor(direction, dtype=torch.float32)[None, :, None, None]
 
@@ -126,6 +163,7 @@ class _Pool:
 
 class SplitShapes(_Pool):
     task = "shape"
+    colour_directions = {"label": LABEL_COLOUR, "nuisance": NUISANCE_COLOUR}  # known here: oracle and colour_snr
 
     def __init__(self, image_size: int = 16, train_size: int = 4000, probe_size: int = 2000, test_size: int = 1000,
                  labelled_fraction: float = 0.05, seed: int = 0):

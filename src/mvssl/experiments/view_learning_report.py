@@ -72,10 +72,14 @@ def information_rows(rows: list[dict]) -> list[dict]:
     (undecided) with a single seed."""
     fresh = per_seed(rows, lambda r: r["i_nce_fresh"])
     own = per_seed(rows, lambda r: r["i_nce_own_critic"])
+    snr = per_seed(rows, lambda r: r.get("colour_snr"))
     out = []
     for (space, kind), values in fresh.items():
         entry = {"space": space, "views": kind, "fresh": summarize(values),
                  "own": summarize(own[space, kind]) if (space, kind) in own else None}
+        if (space, kind) in snr:  # {view: {colour: summary over seeds}}
+            seeds = snr[space, kind]
+            entry["colour_snr"] = {v: {c: summarize([s[v][c] for s in seeds]) for c in seeds[0][v]} for v in seeds[0]}
         raw = fresh.get((space, "raw"))
         if kind != "raw" and raw:
             d = _paired(raw, values)
@@ -109,11 +113,18 @@ def accuracy_table(rows: list[dict], targets: list[str], task: str, chance: floa
 def information_table(info: list[dict]) -> str:
     headers = ["colour space", "views", "fresh-critic I_NCE (nats)", "own adversarial critic I_NCE (nats)",
                "raw minus fresh (nats)", "lowers I_NCE (fresh)", "fools only its own critic"]
+    colours = next((list(e["colour_snr"]["view1"]) for e in info if "colour_snr" in e), [])
+    headers += [f"view {k} {c} SNR" for k in (1, 2) for c in colours]
     body = [[e["space"], e["views"], fmt(e["fresh"], 2), fmt(e["own"], 2) if e["own"] else "-",
              fmt(e["raw_minus_fresh"], 2) if "raw_minus_fresh" in e else "-",
              *[_yes_no(e.get(k), "undecided (1 seed)" if "raw_minus_fresh" in e else "-")
-               for k in ("lowers_i_nce", "fools_only_own_critic")]] for e in info]
-    return markdown_table(headers, body)
+               for k in ("lowers_i_nce", "fools_only_own_critic")],
+             *[fmt(e["colour_snr"][f"view{k}"][c], 2) if "colour_snr" in e else "-" for k in (1, 2) for c in colours]]
+            for e in info]
+    note = ("\n\nColour SNR: how strongly a view carries the label and the nuisance colour against the pixel noise "
+            "(||J d|| / ||J||_F of the generator's Jacobian J at mid-grey, d the unit colour; 0 = removed); the "
+            "oracle's view 1 has nuisance 0.") if colours else ""
+    return markdown_table(headers, body) + note
 
 
 def _mean_curve(curves: list[list[float]], window: int = 10) -> list[float]:
@@ -176,7 +187,9 @@ def write_results(exp, rows: list[dict], task: str, cfg: dict, args, probe: dict
                "metrics": {**{f"{t}_acc": summarize([v[t] for v in values]) for t in targets},
                            "i_nce_fresh": info_by_arm[space, kind]["fresh"],
                            **({"i_nce_own_critic": info_by_arm[space, kind]["own"]}
-                              if info_by_arm[space, kind]["own"] else {})},
+                              if info_by_arm[space, kind]["own"] else {}),
+                           **{f"{view}_{colour}_snr": v for view, by_colour in
+                              info_by_arm[space, kind].get("colour_snr", {}).items() for colour, v in by_colour.items()}},
                "flags": {k: info_by_arm[space, kind][k] for k in ("lowers_i_nce", "fools_only_own_critic")
                          if k in info_by_arm[space, kind]},
                "runs": [r["run"] for r in rows if (r["space"], r["views"]) == (space, kind)]}
@@ -184,7 +197,7 @@ def write_results(exp, rows: list[dict], task: str, cfg: dict, args, probe: dict
     setting = (f"Dataset {args.dataset} (task: {task}); generator: {cfg.get('linear_layers', 0)} linear and "
                f"{cfg['layers']} {cfg['coupling']} MLP 1x1 coupling layers, {cfg['gen_steps']} steps (learning rate "
                f"{cfg['generator_lr']:g}, {cfg.get('generator_schedule', 'constant')}) with {cfg['critic_steps']} "
-               f"critic updates each, CE weight "
+               f"critic updates each after {cfg['critic_warmup']} critic-only warm-up updates, CE weight "
                f"{cfg['ce_weight']}, {100 * cfg['labelled_fraction']:g}% of the pool labelled; CMC encoders and "
                f"{cfg['fresh_critics']} more fresh critic(s): convnet width {cfg['width']}, {cfg['cmc_steps']} steps "
                f"of batch {cfg['batch_size']}; I_NCE on held-out images in batches of "
