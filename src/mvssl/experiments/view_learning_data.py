@@ -83,8 +83,9 @@ def colour_snr(generator, directions: dict) -> dict:
     the amplitude of that colour in the view over that of i.i.d. per-channel pixel noise (the
     data's own noise). A view with 0 for a direction has removed it (to first order).
     Returns {"view1": {name: snr}, "view2": {...}}."""
-    param = next(generator.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
+    from ..views.learning import module_device
+
+    device = module_device(generator)  # parameters or, for the raw split, the front end's buffers
     grey = torch.full((3,), 0.5, device=device)
 
     def views_of(pixel):
