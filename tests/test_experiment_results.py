@@ -95,6 +95,20 @@ def test_experiment_writes_results_json_and_md(tmp_path):
     assert "over 2 attempts" in (tmp_path / "exp" / "results.md").read_text()
 
 
+def test_a_complete_write_records_the_hosts_matmul_speed_and_an_incomplete_one_does_not(tmp_path):
+    import torch
+
+    threads = torch.get_num_threads()
+    exp = Experiment("demo", _args(tmp_path), total_runs=1, echo=lambda *a: None)
+    point = {"arm": "a", "value": 1.0, "metrics": {"acc": stats.summarize([50.0])}, "runs": []}
+    exp.write([point], [], "| t |\n|---|", "Demo", complete=False)
+    assert json.loads((tmp_path / "exp" / "results.json").read_text())["host_fp32_gflops_1thread"] is None
+    exp.write([point], [], "| t |\n|---|", "Demo")
+    host = json.loads((tmp_path / "exp" / "results.json").read_text())["host_fp32_gflops_1thread"]
+    assert 0.1 < host < 1e5 and torch.get_num_threads() == threads  # a measured rate; threads restored
+    assert f"fp32 matmul at the end: {host:.0f} GFLOP/s" in (tmp_path / "exp" / "results.md").read_text()
+
+
 def test_experiment_refuses_bad_options(tmp_path):
     with pytest.raises(ValueError, match="--seeds"):
         Experiment("demo", _args(tmp_path, seeds=0), total_runs=1)

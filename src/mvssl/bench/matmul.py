@@ -31,6 +31,19 @@ def peaks(seconds: dict[str, float], flops: dict[str, int]) -> dict[str, float]:
     return best
 
 
+def single_thread_fp32_gflops(n: int = 1024, repeats: int = 5) -> float:
+    """The host's speed now: median GFLOP/s of one thread's fp32 n x n matmul (about a second).
+    Experiments record it beside their wall time, since a VM's speed moves with its host's load."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        fns, flops = matmul_fns([n], ["fp32"])
+        seconds = interleaved(fns, repeats=repeats)
+    finally:
+        torch.set_num_threads(previous)
+    return peaks(seconds, flops)["fp32"]
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048], help="matrix sides")
     parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=list(DTYPES),

@@ -224,8 +224,14 @@ class Experiment:
             c["quick"] = self.quick
         attempts = self.earlier_walls + [self.elapsed()]
         wall = sum(attempts)
+        host = None
+        if complete:  # the host's speed as the run ends (a VM's speed moves with its host's load)
+            from ..bench.matmul import single_thread_fp32_gflops
+
+            host = single_thread_fp32_gflops()
         data = {"experiment": self.name, "command": self.command, "quick": self.quick, "complete": complete,
                 "wall_seconds": wall, "wall_seconds_attempts": attempts, "machine": machine_description(),
+                "host_fp32_gflops_1thread": host,
                 "seeds": self.seeds,
                 "points": points, "claims": claims, **(extra or {})}
         tmp = self.out / (RESULTS_JSON + ".tmp")
@@ -239,7 +245,9 @@ class Experiment:
                 + (f" over {len(attempts)} attempts ({' + '.join(f'{a:.0f} s' for a in attempts)}; a resumed attempt "
                    "reuses the finished encoders and measures the rest)" if len(attempts) > 1 else "")
                 + f", seeds {self.seeds}, "
-                f"machine: {data['machine']}.\n\nCommand: `{self.command}`\n")
+                f"machine: {data['machine']}"
+                + (f"; one thread's fp32 matmul at the end: {host:.0f} GFLOP/s (the host's speed then)" if host else "")
+                + f".\n\nCommand: `{self.command}`\n")
         (self.out / RESULTS_MD).write_text(text)
         if complete:
             self.echo(f"\n{markdown}\n\n{claims_table(claims)}\n\nwall time {wall:.0f} s; wrote {self.out}/"
