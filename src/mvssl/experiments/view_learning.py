@@ -89,7 +89,8 @@ def add_arguments(p) -> None:
 
 
 def settings(args) -> dict:
-    """The run's settings, checked before anything trains (each error names its option)."""
+    """The run's settings, checked before anything trains (each error names its option). Fills
+    in ``args.views`` when it was not given (every kind this dataset supports)."""
     from .view_learning_data import MIN_LABELS_PER_CLASS
 
     bad_spaces = [s for s in args.spaces if s not in COLOUR_SPACES]

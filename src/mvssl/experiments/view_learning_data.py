@@ -32,6 +32,8 @@ import torch.nn.functional as F
 
 from ..data.datasets import LabelledImages
 from ..data.shapes import SHAPES, SUPERSAMPLE, shape_masks
+from ..views.generator import ViewGenerator
+from ..views.learning import module_device
 from ..views.ops import ResizedCrop
 
 MIN_LABELS_PER_CLASS = 5
@@ -66,8 +68,6 @@ def oracle_generator(space: str):
     """The design argument's oracle views of ``SplitShapes``, set by hand: the raw split of
     ``space`` with one linear coupling, view 1 = z_0 + c . z_{1:2}, where c cancels the
     nuisance colour in view 1 (the least-squares c) and leaves the label colour; view 2 raw."""
-    from ..views.generator import ViewGenerator
-
     generator = ViewGenerator(space, num_layers=0, linear_layers=1)
     b = generator.front.matrix @ torch.tensor(NUISANCE_COLOUR)
     c = -b[0] * b[1:] / (b[1:] @ b[1:])
@@ -83,21 +83,16 @@ def colour_snr(generator, directions: dict) -> dict:
     the amplitude of that colour in the view over that of i.i.d. per-channel pixel noise (the
     data's own noise). A view with 0 for a direction has removed it (to first order).
     Returns {"view1": {name: snr}, "view2": {...}}."""
-    from ..views.learning import module_device
-
     device = module_device(generator)  # parameters or, for the raw split, the front end's buffers
-    grey = torch.full((3,), 0.5, device=device)
+    units = {name: F.normalize(torch.tensor(d, device=device), dim=0) for name, d in directions.items()}
 
     def views_of(pixel):
         v = generator.views(pixel[None, :, None, None])
         return v[0].flatten(), v[1].flatten()
 
-    jacobians = torch.autograd.functional.jacobian(views_of, grey)
-    out = {}
-    for k, jac in enumerate(jacobians):
-        out[f"view{k + 1}"] = {name: float((jac @ (torch.tensor(d, device=device) / torch.tensor(d).norm())).norm()
-                                           / jac.norm()) for name, d in directions.items()}
-    return out
+    jacobians = torch.autograd.functional.jacobian(views_of, torch.full((3,), 0.5, device=device))
+    return {f"view{k + 1}": {name: float((jac @ u).norm() / jac.norm()) for name, u in units.items()}
+            for k, jac in enumerate(jacobians)}
 
 
 def _colour(direction) -> torch.Tensor:
