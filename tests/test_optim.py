@@ -26,17 +26,22 @@ def test_lars_step_matches_the_trust_ratio_formula():
     assert torch.allclose(b.data, torch.tensor([1.0, 1.0]) - 0.1 * torch.tensor([2.0, -2.0]))  # 1-D: plain SGD
 
 
-def test_auto_precision_uses_bf16_only_on_cpus_with_amx_bf16(tmp_path, monkeypatch):
+def test_auto_precision_uses_bf16_only_on_cpus_with_amx_bf16_or_amd_avx512_bf16(tmp_path, monkeypatch):
     from mvssl.train import precision
 
     native = tmp_path / "native"
     native.write_text("processor : 0\nflags : fpu avx512f avx512_bf16 amx_tile amx_bf16\n")
     emulated = tmp_path / "emulated"
     emulated.write_text("processor : 0\nflags : fpu avx512f avx512_vnni\n")
-    no_amx = tmp_path / "no_amx"  # AVX512-BF16 only: measured slower than fp32 (README Performance)
-    no_amx.write_text("processor : 0\nflags : fpu avx512f avx512_bf16 avx512_fp16\n")
+    no_amx = tmp_path / "no_amx"  # an Intel Xeon with AVX512-BF16 only: measured slower than fp32
+    no_amx.write_text("processor : 0\nvendor_id : GenuineIntel\nflags : fpu avx512f avx512_bf16 avx512_fp16\n")
+    zen4 = tmp_path / "zen4"  # AMD with AVX512-BF16: measured faster than fp32 (docs/performance.md)
+    zen4.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nflags\t\t: fpu avx512f avx512_bf16\n")
+    zen3 = tmp_path / "zen3"  # AMD without AVX512-BF16
+    zen3.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu avx2 fma\n")
     assert precision.cpu_has_fast_bf16(str(native)) and not precision.cpu_has_fast_bf16(str(emulated))
     assert not precision.cpu_has_fast_bf16(str(no_amx))
+    assert precision.cpu_has_fast_bf16(str(zen4)) and not precision.cpu_has_fast_bf16(str(zen3))
     assert not precision.cpu_has_fast_bf16(str(tmp_path / "missing"))
     monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: False)
     assert precision.resolve_precision("auto", "cpu") == "32"

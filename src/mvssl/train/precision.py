@@ -4,23 +4,32 @@ from __future__ import annotations
 import torch
 
 
-def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
+def _cpuinfo_field(name: str, cpuinfo: str) -> str:
+    """The value of the first ``name : value`` line of ``cpuinfo`` ('' when absent or unreadable)."""
     try:
         with open(cpuinfo) as f:
-            return next((set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags")), set())
+            return next((line.split(":", 1)[1].strip() for line in f if line.split(":", 1)[0].strip() == name), "")
     except OSError:
-        return set()
+        return ""
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
+    return set(_cpuinfo_field("flags", cpuinfo).split())
 
 
 def cpu_has_fast_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """True only where the CPU has AMX tiles for bf16 (``amx_bf16``). Without AMX, bf16 is
-    not faster than fp32 on the CPUs measured: with plain AVX-512 oneDNN emulates it (a
-    bf16 matmul at 0.22x fp32), and with AVX512-BF16 but no AMX (a Xeon listing
-    ``avx512_bf16``/``avx512_fp16``) a bf16 matmul ran at ~0.5x fp32 and a bf16-autocast
-    SimCLR step was 0.88x (default ConvNet) and 0.85x (ResNet-18) as fast as fp32 with
-    channels_last: VDPBF16PS does as many FLOPs per cycle as two fp32 FMA units, plus
-    conversions. See README "Performance" and ``mvssl bench train``."""
-    return "amx_bf16" in cpu_flags(cpuinfo)
+    """True where bf16 was measured faster than fp32: CPUs with AMX tiles for bf16
+    (``amx_bf16``), and AMD CPUs with AVX512-BF16 (Zen 4 and later). On a 2-core AMD EPYC
+    (family 25, AVX512-BF16, no AMX) a bf16 matmul ran at about 2.1x fp32 and a bf16-autocast
+    default SimCLR step at 1.3-1.6x fp32 + channels_last (docs/performance.md). Not on an
+    Intel Xeon with AVX512-BF16 but no AMX (``avx512_bf16``/``avx512_fp16``): a bf16 matmul
+    there ran at ~0.5x fp32 and a bf16 SimCLR step at 0.88x (default ConvNet) and 0.85x
+    (ResNet-18); nor with plain AVX-512, where oneDNN emulates bf16 (a matmul at 0.22x fp32).
+    See ``mvssl bench train``."""
+    flags = cpu_flags(cpuinfo)
+    if "amx_bf16" in flags:
+        return True
+    return "avx512_bf16" in flags and _cpuinfo_field("vendor_id", cpuinfo) == "AuthenticAMD"
 
 
 def resolve_precision(precision: str, accelerator: str) -> str:
