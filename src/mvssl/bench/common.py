@@ -23,13 +23,13 @@ def cpu_model() -> str:
 
 
 def machine() -> dict:
-    from ..train.precision import cpu_flags
+    from ..train.precision import cpu_flags, resolve_precision
 
     flags = cpu_flags()
     info = {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "capability": torch.backends.cpu.get_cpu_capability(),
             "bf16_flags": sorted(flags & {"avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16"}),
-            "load_average_1min": os.getloadavg()[0]}
+            "auto_precision": resolve_precision("auto", "auto"), "load_average_1min": os.getloadavg()[0]}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
     return info
@@ -38,7 +38,8 @@ def machine() -> dict:
 def describe(info: dict) -> str:
     gpu = f", GPU {info['gpu']}" if "gpu" in info else ""
     return (f"{info['cpu']}, {info['logical_cpus']} logical CPUs, torch {info['torch']} ({info['threads']} "
-            f"threads), capability {info['capability']}, bf16 flags {info['bf16_flags'] or 'none'}{gpu}; "
+            f"threads), capability {info['capability']}, bf16 flags {info['bf16_flags'] or 'none'}{gpu}, "
+            f"precision auto: {info['auto_precision']}; "
             f"load average {info['load_average_1min']:.2f}")
 
 
