@@ -163,6 +163,37 @@ def test_critic_warmup_trains_only_the_critic_before_the_game(tiny_data):
         train_views(gen, critic, tiny_data, "unsupervised", 1, critic_warmup=-1)
 
 
+def test_critic_reset_redraws_the_critic_and_warms_it_up_again(tiny_data):
+    """critic_reset=R: every R generator steps the critic is drawn afresh (the same draw for the
+    same seed, BatchNorm statistics reset, the global random state untouched) and gets
+    critic_warmup more critic-only steps."""
+    from mvssl.views.learning import reinitialise
+
+    critic = TwoViewCritic(num_classes=5, width=2, proj_dim=8)
+    bn = next(m for m in critic.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    bn.running_mean.fill_(3.0)
+    state = torch.random.get_rng_state()
+    reinitialise(critic, seed=7)
+    assert torch.equal(torch.random.get_rng_state(), state) and torch.equal(bn.running_mean, torch.zeros_like(bn.running_mean))
+    first = [p.clone() for p in critic.parameters()]
+    reinitialise(critic, seed=7)
+    assert all(torch.equal(p, q) for p, q in zip(first, critic.parameters()))
+    reinitialise(critic, seed=8)
+    assert any(not torch.equal(p, q) for p, q in zip(first, critic.parameters()))
+
+    finals = {}
+    for reset, calls in ((0, 1 + 4), (2, 1 + 4 + 1)):  # warm-up, 4 generator steps, one reset (at step 2)
+        data = _Counting(tiny_data)
+        torch.manual_seed(0)
+        gen, critic = ViewGenerator("rgb", 2), TwoViewCritic(num_classes=5, width=2, proj_dim=8)
+        train_views(gen, critic, data, "unsupervised", 4, batch_size=16, critic_warmup=1, critic_reset=reset)
+        assert data.unlabelled_calls == calls, reset
+        finals[reset] = [p.clone() for p in critic.parameters()]
+    assert any(not torch.equal(p, q) for p, q in zip(finals[0], finals[2]))
+    with pytest.raises(ValueError, match="critic_reset"):
+        train_views(gen, critic, tiny_data, "unsupervised", 1, critic_reset=-1)
+
+
 class _Channels:
     """Images whose three channels are one grey image (``shared``) or independent noise."""
 

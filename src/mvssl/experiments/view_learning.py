@@ -35,9 +35,10 @@ HELP = "InfoMin Table 2: learned colour-space views (unsupervised / supervised /
 VIEW_KINDS = ("raw", "unsupervised", "supervised", "semi-supervised", "oracle")
 ORACLE_DATASETS = ("shapes",)  # the data whose colour directions are known
 DATASETS = ("shapes", "stl10", "cifar10", "cifar100")
-DEFAULTS = {"gen_steps": 150, "critic_steps": 3, "critic_warmup": 100, "cmc_steps": 200, "fresh_critics": 1,
-            "probe_size": 1000}
-QUICK = {"gen_steps": 20, "critic_steps": 2, "critic_warmup": 20, "cmc_steps": 40, "fresh_critics": 0, "probe_size": 300}
+DEFAULTS = {"gen_steps": 150, "critic_steps": 3, "critic_warmup": 100, "critic_reset": 0, "cmc_steps": 200,
+            "fresh_critics": 1, "probe_size": 1000}
+QUICK = {"gen_steps": 20, "critic_steps": 2, "critic_warmup": 20, "critic_reset": 0, "cmc_steps": 40, "fresh_critics": 0,
+         "probe_size": 300}
 ACCELERATORS = ("auto", "cpu", "gpu")
 HELD_OUT_BATCH = 500  # I_NCE of every critic on held-out images in batches of this many (log N = 6.2 nats)
 
@@ -70,6 +71,9 @@ def add_arguments(p) -> None:
     p.add_argument("--critic-warmup", type=int, help="critic-only updates before the first generator step, so the "
                    f"generator starts against a critic that reads the views (default {DEFAULTS['critic_warmup']}, "
                    f"--quick {QUICK['critic_warmup']})")
+    p.add_argument("--critic-reset", type=int, help="re-initialise the adversarial critic every this many generator "
+                   "steps and warm the new one up for --critic-warmup steps, so the generator must fool critics it "
+                   f"has not seen (default {DEFAULTS['critic_reset']}: never)")
     p.add_argument("--cmc-steps", type=int, help="contrastive steps of every fresh critic and encoder on the "
                    f"frozen views (default {DEFAULTS['cmc_steps']}, --quick {QUICK['cmc_steps']})")
     p.add_argument("--fresh-critics", type=int, help="extra fresh critics (other initialisations) measuring "
@@ -117,7 +121,7 @@ def settings(args) -> dict:
     for key in cfg:
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
-    minimum = {"gen_steps": 1, "critic_steps": 1, "critic_warmup": 0, "cmc_steps": 1, "fresh_critics": 0, "probe_size": 2 * 5}
+    minimum = {"gen_steps": 1, "critic_steps": 1, "critic_warmup": 0, "critic_reset": 0, "cmc_steps": 1, "fresh_critics": 0, "probe_size": 2 * 5}
     for key, low in minimum.items():
         if cfg[key] < low:
             raise ValueError(f"--{key.replace('_', '-')} must be at least {low}, got {cfg[key]}")
@@ -181,7 +185,7 @@ def run_row(space: str, kind: str, data, probe: dict, cfg: dict, seed: int, run_
         history = train_views(generator, critic, data, kind, cfg["gen_steps"], cfg["batch_size"],
                               generator_lr=cfg["generator_lr"], seed=seed, ce_weight=cfg["ce_weight"],
                               critic_steps=cfg["critic_steps"], critic_warmup=cfg["critic_warmup"],
-                              generator_schedule=cfg.get("generator_schedule", "constant"))
+                              critic_reset=cfg.get("critic_reset", 0), generator_schedule=cfg.get("generator_schedule", "constant"))
         curve, ce_curve = [h["i_nce"] for h in history], [h["ce"] for h in history]
         if kind != "supervised":  # the adversary's bound on the final views (its BN statistics re-estimated on them)
             refresh_batch_norm(generator, critic, data, cfg["batch_size"], seed=seed)

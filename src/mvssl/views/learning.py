@@ -130,7 +130,8 @@ def learning_step(generator: ViewGenerator, critic: TwoViewCritic, mode: str, un
 def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData, mode: str, steps: int,
                 batch_size: int = 128, labelled_batch_size: int = 64, lr: float = 1e-3, generator_lr: float = 1e-3,
                 seed: int = 0, ce_weight: float = 1.0, critic_steps: int = 1, generator_schedule: str = "constant",
-                critic_warmup: int = 0, on_step: Callable[[int, dict], None] | None = None) -> list[dict]:
+                critic_warmup: int = 0, critic_reset: int = 0,
+                on_step: Callable[[int, dict], None] | None = None) -> list[dict]:
     """Run ``steps`` steps of ``mode``; returns each step's ``learning_step`` output.
     In "contrastive" mode the generator is frozen (not updated). In the adversarial modes
     ("unsupervised", "semi-supervised") every generator step is preceded by
@@ -141,18 +142,24 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
     generator's learning rate from ``generator_lr`` to 0 over the steps (half a cosine), so that
     it settles in a narrow minimum instead of stepping across it. ``critic_warmup`` critic-only
     steps of the same kind run before the first generator step, so the generator's first
-    gradients come from a critic that already reads the views rather than from a random one."""
+    gradients come from a critic that already reads the views rather than from a random one.
+    ``critic_reset`` > 0 re-initialises the adversarial critic (weights, BatchNorm statistics,
+    optimiser state) every that many generator steps and warms the new one up for
+    ``critic_warmup`` steps, so the generator cannot keep lowering the bound of one critic by
+    exploiting its blind spots: it must remove what a critic trained from scratch reads."""
     if generator_schedule not in GENERATOR_SCHEDULES:
         raise ValueError(f"unknown generator schedule {generator_schedule!r}; choose from {list(GENERATOR_SCHEDULES)}")
     if critic_steps < 1:
         raise ValueError(f"critic_steps must be >= 1, got {critic_steps}")
     if critic_warmup < 0:
         raise ValueError(f"critic_warmup must be >= 0, got {critic_warmup}")
+    if critic_reset < 0:
+        raise ValueError(f"critic_reset must be >= 0 (0: never), got {critic_reset}")
     g = torch.Generator().manual_seed(seed)
     critic.train()
     frozen = mode == "contrastive" or not any(True for _ in generator.parameters())
     generator.requires_grad_(not frozen)
-    opt_critic = torch.optim.Adam(critic.parameters(), lr=lr, weight_decay=1e-5)
+    critic_opt = {"adam": torch.optim.Adam(critic.parameters(), lr=lr, weight_decay=1e-5)}
     opt_gen = None if frozen else torch.optim.Adam(generator.parameters(), lr=generator_lr)
     schedule = None
     if opt_gen is not None and generator_schedule == "cosine":
@@ -161,6 +168,7 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
     adversarial = mode in ("unsupervised", "semi-supervised") and opt_gen is not None
 
     def critic_step():  # the critic's players only: the generator's gradients are dropped
+        opt_critic = critic_opt["adam"]
         opt_critic.zero_grad(set_to_none=True)
         if mode == "semi-supervised":  # encoders and classifiers also keep descending the CE
             learning_step(generator, critic, mode, data.unlabelled(batch_size, g),
@@ -172,6 +180,12 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
     for _ in range(critic_warmup if adversarial else 0):
         critic_step()
     for step in range(steps):
+        if adversarial and critic_reset and step and step % critic_reset == 0:
+            reinitialise(critic, seed=seed * 1000 + step)
+            critic_opt["adam"] = torch.optim.Adam(critic.parameters(), lr=lr, weight_decay=1e-5)
+            for _ in range(critic_warmup):
+                critic_step()
+        opt_critic = critic_opt["adam"]
         for _ in range(critic_steps - 1 if adversarial else 0):
             critic_step()
         xu = data.unlabelled(batch_size, g) if mode != "supervised" else None
@@ -190,6 +204,17 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
             on_step(step, stats)
     generator.requires_grad_(False)
     return history
+
+
+@torch.no_grad()
+def reinitialise(module: nn.Module, seed: int) -> None:
+    """Draw ``module``'s weights afresh (every submodule's ``reset_parameters``, BatchNorm
+    statistics included) from ``seed``, leaving the global random state as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for m in module.modules():
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
 
 
 @torch.no_grad()
