@@ -33,7 +33,7 @@ def cpu_has_fast_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
 
 
 def resolve_precision(precision: str, accelerator: str) -> str:
-    """"auto" -> bf16-mixed on CPUs with AMX bf16 and on GPUs that support bf16, 16-mixed
+    """"auto" -> bf16-mixed on CPUs where ``cpu_has_fast_bf16`` and on GPUs that support bf16, 16-mixed
     on older GPUs, else 32."""
     if precision != "auto":
         return precision
