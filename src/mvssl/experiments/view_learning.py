@@ -35,9 +35,9 @@ HELP = "InfoMin Table 2: learned colour-space views (unsupervised / supervised /
 VIEW_KINDS = ("raw", "unsupervised", "supervised", "semi-supervised", "oracle")
 ORACLE_DATASETS = ("shapes",)  # the data whose colour directions are known
 DATASETS = ("shapes", "stl10", "cifar10", "cifar100")
-DEFAULTS = {"gen_steps": 150, "critic_steps": 3, "critic_warmup": 100, "critic_reset": 0, "cmc_steps": 200,
+DEFAULTS = {"gen_steps": 150, "critic_steps": 3, "critic_warmup": 100, "critic_reset": 25, "cmc_steps": 200,
             "fresh_critics": 1, "probe_size": 1000}
-QUICK = {"gen_steps": 20, "critic_steps": 2, "critic_warmup": 20, "critic_reset": 0, "cmc_steps": 40, "fresh_critics": 0,
+QUICK = {"gen_steps": 20, "critic_steps": 2, "critic_warmup": 20, "critic_reset": 10, "cmc_steps": 40, "fresh_critics": 0,
          "probe_size": 300}
 ACCELERATORS = ("auto", "cpu", "gpu")
 HELD_OUT_BATCH = 500  # I_NCE of every critic on held-out images in batches of this many (log N = 6.2 nats)
@@ -73,7 +73,7 @@ def add_arguments(p) -> None:
                    f"--quick {QUICK['critic_warmup']})")
     p.add_argument("--critic-reset", type=int, help="re-initialise the adversarial critic every this many generator "
                    "steps and warm the new one up for --critic-warmup steps, so the generator must fool critics it "
-                   f"has not seen (default {DEFAULTS['critic_reset']}: never)")
+                   f"has not seen (default {DEFAULTS['critic_reset']}, --quick {QUICK['critic_reset']}; 0: never)")
     p.add_argument("--cmc-steps", type=int, help="contrastive steps of every fresh critic and encoder on the "
                    f"frozen views (default {DEFAULTS['cmc_steps']}, --quick {QUICK['cmc_steps']})")
     p.add_argument("--fresh-critics", type=int, help="extra fresh critics (other initialisations) measuring "

@@ -17,6 +17,11 @@ PAPER = {("rgb", "semi-supervised"): 86.0, ("rgb", "unsupervised"): 82.4, ("rgb"
 SEMI_BEATS = ("unsupervised", "supervised", "raw")
 
 
+def reset_phrase(every: int, warmup: int) -> str:
+    """How the adversarial critic is re-drawn, for the settings line ('' when it never is)."""
+    return f", the critic re-drawn and warmed up again ({warmup} updates) every {every} generator steps" if every else ""
+
+
 def per_seed(rows: list[dict], key) -> dict:
     """{(space, views): [value of seed 0, seed 1, ...]} for ``key(row)`` (rows in seed order)."""
     out: dict = {}
@@ -197,7 +202,8 @@ def write_results(exp, rows: list[dict], task: str, cfg: dict, args, probe: dict
     setting = (f"Dataset {args.dataset} (task: {task}); generator: {cfg.get('linear_layers', 0)} linear and "
                f"{cfg['layers']} {cfg['coupling']} MLP 1x1 coupling layers, {cfg['gen_steps']} steps (learning rate "
                f"{cfg['generator_lr']:g}, {cfg.get('generator_schedule', 'constant')}) with {cfg['critic_steps']} "
-               f"critic updates each after {cfg['critic_warmup']} critic-only warm-up updates, CE weight "
+               f"critic updates each after {cfg['critic_warmup']} critic-only warm-up updates"
+               f"{reset_phrase(cfg.get('critic_reset', 0), cfg['critic_warmup'])}, CE weight "
                f"{cfg['ce_weight']}, {100 * cfg['labelled_fraction']:g}% of the pool labelled; CMC encoders and "
                f"{cfg['fresh_critics']} more fresh critic(s): convnet width {cfg['width']}, {cfg['cmc_steps']} steps "
                f"of batch {cfg['batch_size']}; I_NCE on held-out images in batches of "
