@@ -162,6 +162,35 @@ def test_generator_gets_the_reversed_nce_gradient_plus_the_weighted_ce_gradient(
         torch.testing.assert_close(g_, r, atol=1e-6, rtol=1e-4)
 
 
+@pytest.mark.parametrize("mode", ["semi-supervised", "supervised"])
+def test_held_out_ce_fits_the_classifiers_on_one_batch_and_moves_the_generator_by_the_other(mode):
+    x, xl, xh = _correlated_batch(seed=1), _correlated_batch(n=12, seed=2), _correlated_batch(n=12, seed=5)
+    yl, yh = torch.arange(12) % 3, (torch.arange(12) + 1) % 3
+    gen, critic = _players(seed=4)
+    out = learning_step(gen, critic, mode, x if mode != "supervised" else None, (xl, yl), ce_weight=2.0, held=(xh, yh))
+    got = [p.grad.clone() for p in gen.parameters()]
+    critic_params = [p for p in critic.parameters() if p.grad is not None]
+    critic_got = [p.grad.clone() for p in critic_params]
+    # independent reference: the generator's gradient is the reversed NCE plus the held batch's CE
+    # only; the critic's is the NCE plus the CE of the fit batch on views cut off from the generator
+    params = list(gen.parameters())
+    nce = critic.nce_loss(critic.encode(gen.views(x))) if mode != "supervised" else torch.zeros(())
+    ce_fit = critic.ce_loss(critic.encode([v.detach() for v in gen.views(xl)]), yl)
+    ce_held = critic.ce_loss(critic.encode(gen.views(xh)), yh)
+    d_held = torch.autograd.grad(ce_held, params, retain_graph=True)
+    d_nce = (torch.autograd.grad(nce, params, retain_graph=True) if mode != "supervised"
+             else [torch.zeros_like(p) for p in params])
+    d_critic = torch.autograd.grad(nce + 2.0 * ce_fit, critic_params)
+    for g_, a, b in zip(got, d_nce, d_held):
+        torch.testing.assert_close(g_, -a + 2.0 * b, atol=1e-6, rtol=1e-4)
+    assert len(critic_params) == len(list(critic.parameters())) - (0 if mode != "supervised" else
+                                                                    len(list(critic.heads.parameters())))
+    for g_, r in zip(critic_got, d_critic):
+        torch.testing.assert_close(g_, r, atol=1e-6, rtol=1e-4)
+    assert out["held_ce"] == pytest.approx(float(ce_held.detach()), rel=1e-5) \
+        and out["ce"] == pytest.approx(float(ce_fit.detach()), rel=1e-5)
+
+
 def test_contrastive_mode_leaves_the_generator_alone_and_modes_need_their_batches():
     x = _correlated_batch()
     gen, critic = _players()

@@ -106,20 +106,38 @@ def test_split_shapes_is_the_same_images_for_every_seed_with_seeded_labelled_par
     assert set(y.tolist()) <= set(a.pool_labels[a.labelled_index].tolist())
 
 
+def test_labelled_halves_are_disjoint_cover_every_class_and_batches_come_from_their_half():
+    data = SplitShapes(8, 200, 40, 40, 0.5, seed=0)
+    fit, held = data.labelled_parts["fit"], data.labelled_parts["held"]
+    assert not set(fit.tolist()) & set(held.tolist())
+    assert sorted(fit.tolist() + held.tolist()) == sorted(data.labelled_index.tolist())
+    counts = [torch.bincount(data.pool_labels[p], minlength=data.num_classes) for p in (fit, held)]
+    assert all(c.min() >= 1 for c in counts) and (counts[0] - counts[1]).abs().max() <= 1
+    g = torch.Generator().manual_seed(0)
+    for name, part in (("fit", fit), ("held", held)):
+        x, y = data.labelled(64, g, name)
+        pool = data.pool[part].float() / 255
+        for image in x:  # each image is one of that half's images, perhaps flipped
+            assert any(torch.allclose(image, p, atol=1e-6) or torch.allclose(image, p.flip(2), atol=1e-6) for p in pool)
+    with pytest.raises(ValueError, match="labelled part"):
+        data.labelled(4, g, "bogus")
+
+
 # ------------------------------------------------------------------ training and measurement
 
 
 class _Counting:
     def __init__(self, data):
-        self.data, self.unlabelled_calls, self.labelled_calls = data, 0, 0
+        self.data, self.unlabelled_calls, self.labelled_calls, self.parts = data, 0, 0, []
 
     def unlabelled(self, n, g):
         self.unlabelled_calls += 1
         return self.data.unlabelled(n, g)
 
-    def labelled(self, n, g):
+    def labelled(self, n, g, part=None):
         self.labelled_calls += 1
-        return self.data.labelled(n, g)
+        self.parts.append(part)
+        return self.data.labelled(n, g, part)
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +160,14 @@ def test_critic_catch_up_steps_run_before_every_generator_step(tiny_data):
         assert moved == (mode != "contrastive"), mode
     with pytest.raises(ValueError, match="critic_steps"):
         train_views(gen, critic, tiny_data, "unsupervised", 1, critic_steps=0)
+    # ce_split: the classifiers' batches come from the "fit" half, the generator's CE from "held"
+    for mode, parts in (("semi-supervised", ["fit", "fit", "held"] * 2), ("supervised", ["fit", "held"] * 2)):
+        data = _Counting(tiny_data)
+        gen, critic = ViewGenerator("rgb", 2), TwoViewCritic(num_classes=5, width=2, proj_dim=8)
+        before = [p.clone() for p in gen.parameters()]
+        train_views(gen, critic, data, mode, 2, batch_size=16, labelled_batch_size=8, critic_steps=2, ce_split=True)
+        assert data.parts == parts, mode
+        assert any(not torch.equal(p, q) for p, q in zip(before, gen.parameters())), mode
 
 
 def test_critic_warmup_trains_only_the_critic_before_the_game(tiny_data):

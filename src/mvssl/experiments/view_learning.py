@@ -40,6 +40,7 @@ DEFAULTS = {"gen_steps": 150, "critic_steps": 3, "critic_warmup": 100, "critic_r
 QUICK = {"gen_steps": 20, "critic_steps": 2, "critic_warmup": 20, "critic_reset": 10, "cmc_steps": 40, "fresh_critics": 0,
          "probe_size": 300}
 ACCELERATORS = ("auto", "cpu", "gpu")
+GENERATOR_CE = ("shared", "held-out")
 HELD_OUT_BATCH = 500  # I_NCE of every critic on held-out images in batches of this many (log N = 6.2 nats)
 
 
@@ -86,6 +87,10 @@ def add_arguments(p) -> None:
     p.add_argument("--generator-schedule", default="constant", choices=GENERATOR_SCHEDULES,
                    help="the generator's learning rate over its steps: constant, or cosine decay to 0")
     p.add_argument("--ce-weight", type=float, default=1.0, help="weight of the cross-entropy terms (paper: 1)")
+    p.add_argument("--generator-ce", default="shared", choices=GENERATOR_CE,
+                   help="which labelled images the generator's cross-entropy is computed on: shared (the paper's: "
+                        "the same images the classifiers fit) or held-out (the classifiers fit one half of the "
+                        "labelled images, the generator descends their CE on the other half)")
     p.add_argument("--temperature", type=float, default=0.1, help="InfoNCE temperature of critics and CMC")
     p.add_argument("--trainer.accelerator", dest="accelerator", default="auto", choices=ACCELERATORS,
                    help="where generators, critics and encoders train: auto (a CUDA GPU when one is visible, "
@@ -127,7 +132,7 @@ def settings(args) -> dict:
             raise ValueError(f"--{key.replace('_', '-')} must be at least {low}, got {cfg[key]}")
     cfg.update(layers=args.layers, linear_layers=args.linear_layers, coupling=args.coupling, batch_size=args.batch_size,
                width=args.width, generator_lr=args.generator_lr, generator_schedule=args.generator_schedule,
-               ce_weight=args.ce_weight, temperature=args.temperature, labelled_fraction=args.labelled_fraction, min_labels_per_class=MIN_LABELS_PER_CLASS,
+               ce_weight=args.ce_weight, generator_ce=args.generator_ce, temperature=args.temperature, labelled_fraction=args.labelled_fraction, min_labels_per_class=MIN_LABELS_PER_CLASS,
                device=device)
     return cfg
 
@@ -185,7 +190,8 @@ def run_row(space: str, kind: str, data, probe: dict, cfg: dict, seed: int, run_
         history = train_views(generator, critic, data, kind, cfg["gen_steps"], cfg["batch_size"],
                               generator_lr=cfg["generator_lr"], seed=seed, ce_weight=cfg["ce_weight"],
                               critic_steps=cfg["critic_steps"], critic_warmup=cfg["critic_warmup"],
-                              critic_reset=cfg.get("critic_reset", 0), generator_schedule=cfg.get("generator_schedule", "constant"))
+                              critic_reset=cfg.get("critic_reset", 0), generator_schedule=cfg.get("generator_schedule", "constant"),
+                              ce_split=cfg.get("generator_ce", "shared") == "held-out")
         curve, ce_curve = [h["i_nce"] for h in history], [h["ce"] for h in history]
         if kind != "supervised":  # the adversary's bound on the final views (its BN statistics re-estimated on them)
             refresh_batch_norm(generator, critic, data, cfg["batch_size"], seed=seed)

@@ -64,6 +64,17 @@ def per_class_fraction(labels: torch.Tensor, fraction: float, seed: int) -> torc
     return torch.cat(picks)
 
 
+def split_halves(index: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``index`` (labelled items, in random order within each class) split into two disjoint
+    halves with every class in both: {"fit": the first half of each class, "held": the rest}."""
+    parts = {"fit": [], "held": []}
+    for c in labels[index].unique():
+        idx = index[labels[index] == c]
+        parts["fit"].append(idx[:len(idx) // 2])
+        parts["held"].append(idx[len(idx) // 2:])
+    return {name: torch.cat(p) for name, p in parts.items()}
+
+
 def oracle_generator(space: str):
     """The design argument's oracle views of ``SplitShapes``, set by hand: the raw split of
     ``space`` with one linear coupling, view 1 = z_0 + c . z_{1:2}, where c cancels the
@@ -143,6 +154,7 @@ class _Pool:
     def _init_pool(self, images: torch.Tensor, labels: torch.Tensor, fraction: float, seed: int):
         self.pool, self.pool_labels = images, labels
         self.labelled_index = per_class_fraction(labels, fraction, seed)
+        self.labelled_parts = split_halves(self.labelled_index, labels)
 
     def _augment(self, index: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         x = self.pool[index].float() / 255
@@ -152,8 +164,12 @@ class _Pool:
     def unlabelled(self, n: int, g: torch.Generator) -> torch.Tensor:
         return self._augment(torch.randint(len(self.pool), (n,), generator=g), g).to(self.device)
 
-    def labelled(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = self.labelled_index[torch.randint(len(self.labelled_index), (n,), generator=g)]
+    def labelled(self, n: int, g: torch.Generator, part: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """From all labelled images, or from one of their two fixed halves (``"fit"``, ``"held"``)."""
+        if part is not None and part not in self.labelled_parts:
+            raise ValueError(f"unknown labelled part {part!r}; choose from {list(self.labelled_parts)} or None")
+        index = self.labelled_index if part is None else self.labelled_parts[part]
+        idx = index[torch.randint(len(index), (n,), generator=g)]
         return self._augment(idx, g).to(self.device), self.pool_labels[idx].to(self.device)
 
 

@@ -39,7 +39,10 @@ class ViewData(Protocol):
 
     def unlabelled(self, n: int, g: torch.Generator) -> torch.Tensor: ...
 
-    def labelled(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def labelled(self, n: int, g: torch.Generator, part: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """A labelled batch from all labelled images (``part=None``) or from one of the two
+        fixed, disjoint halves of them (``"fit"``, ``"held"``: see ``train_views``'s ``ce_split``)."""
+        ...
 
 
 class _ReverseGrad(torch.autograd.Function):
@@ -99,9 +102,15 @@ def nce_bound(loss: torch.Tensor | float, batch_size: int) -> float:
 
 
 def learning_step(generator: ViewGenerator, critic: TwoViewCritic, mode: str, unlabelled: torch.Tensor | None,
-                  labelled: tuple[torch.Tensor, torch.Tensor] | None = None, ce_weight: float = 1.0) -> dict[str, float]:
+                  labelled: tuple[torch.Tensor, torch.Tensor] | None = None, ce_weight: float = 1.0,
+                  held: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, float]:
     """Fill the gradients of one step of ``mode`` (see the module docstring); returns the
-    step's I_NCE bound and cross-entropy (NaN where the mode has none)."""
+    step's I_NCE bound and cross-entropy (NaN where the mode has none). With a ``held``
+    labelled batch the CE is split: the encoders and classifiers descend the CE of
+    ``labelled`` on views the generator gets no gradient from, and the generator alone descends
+    the CE of ``held`` (images the classifiers never fit), so it is rewarded for views a
+    classifier can read the label from, not for views on which the classifiers memorised their
+    labelled images."""
     if mode not in MODES:
         raise ValueError(f"unknown view-learning mode {mode!r}; choose from {list(MODES)}")
     total, out = torch.zeros(()), {"i_nce": float("nan"), "ce": float("nan")}
@@ -114,23 +123,37 @@ def learning_step(generator: ViewGenerator, critic: TwoViewCritic, mode: str, un
         nce = critic.nce_loss(critic.encode(views))
         total = total + nce
         out["i_nce"] = nce_bound(nce.detach(), len(unlabelled))
+    generator_grads = None
     if mode in ("supervised", "semi-supervised"):
         if labelled is None:
             raise ValueError(f"mode {mode!r} needs a labelled batch")
         x, y = labelled
-        ce = critic.ce_loss(critic.encode(generator.views(x)), y)
+        views = generator.views(x)
+        if held is not None:
+            views = [v.detach() for v in views]
+        ce = critic.ce_loss(critic.encode(views), y)
         total = total + ce_weight * ce
         out["ce"] = float(ce.detach())
-    if not torch.isfinite(total):
+        if held is not None:
+            params = [p for p in generator.parameters() if p.requires_grad]
+            held_ce = critic.ce_loss(critic.encode(generator.views(held[0])), held[1])
+            out["held_ce"] = float(held_ce.detach())
+            if params:
+                generator_grads = torch.autograd.grad(ce_weight * held_ce, params)
+    if not torch.isfinite(total) or not math.isfinite(out.get("held_ce", 0.0)):
         raise FloatingPointError(f"view learning ({mode}) loss is not finite: {out}")
-    total.backward()
+    if total.requires_grad:
+        total.backward()
+    if generator_grads is not None:
+        for p, grad in zip(params, generator_grads):
+            p.grad = grad if p.grad is None else p.grad + grad
     return out
 
 
 def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData, mode: str, steps: int,
                 batch_size: int = 128, labelled_batch_size: int = 64, lr: float = 1e-3, generator_lr: float = 1e-3,
                 seed: int = 0, ce_weight: float = 1.0, critic_steps: int = 1, generator_schedule: str = "constant",
-                critic_warmup: int = 0, critic_reset: int = 0,
+                critic_warmup: int = 0, critic_reset: int = 0, ce_split: bool = False,
                 on_step: Callable[[int, dict], None] | None = None) -> list[dict]:
     """Run ``steps`` steps of ``mode``; returns each step's ``learning_step`` output.
     In "contrastive" mode the generator is frozen (not updated). In the adversarial modes
@@ -146,7 +169,10 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
     ``critic_reset`` > 0 re-initialises the adversarial critic (weights, BatchNorm statistics,
     optimiser state) every that many generator steps and warms the new one up for
     ``critic_warmup`` steps, so the generator cannot keep lowering the bound of one critic by
-    exploiting its blind spots: it must remove what a critic trained from scratch reads."""
+    exploiting its blind spots: it must remove what a critic trained from scratch reads.
+    ``ce_split`` (supervised and semi-supervised modes) splits the labelled images into two
+    fixed halves: the encoders and classifiers fit the CE of one ("fit") and the generator
+    descends their CE on the other ("held"; ``learning_step``'s ``held``)."""
     if generator_schedule not in GENERATOR_SCHEDULES:
         raise ValueError(f"unknown generator schedule {generator_schedule!r}; choose from {list(GENERATOR_SCHEDULES)}")
     if critic_steps < 1:
@@ -165,6 +191,7 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
     if opt_gen is not None and generator_schedule == "cosine":
         schedule = torch.optim.lr_scheduler.LambdaLR(opt_gen, lambda k: 0.5 * (1 + math.cos(math.pi * k / steps)))
     history = []
+    fit_part = "fit" if ce_split else None
     adversarial = mode in ("unsupervised", "semi-supervised") and opt_gen is not None
 
     def critic_step():  # the critic's players only: the generator's gradients are dropped
@@ -172,7 +199,7 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
         opt_critic.zero_grad(set_to_none=True)
         if mode == "semi-supervised":  # encoders and classifiers also keep descending the CE
             learning_step(generator, critic, mode, data.unlabelled(batch_size, g),
-                          data.labelled(labelled_batch_size, g), ce_weight)
+                          data.labelled(labelled_batch_size, g, fit_part), ce_weight)
         else:
             learning_step(generator, critic, "contrastive", data.unlabelled(batch_size, g))
         opt_critic.step()
@@ -189,11 +216,13 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
         for _ in range(critic_steps - 1 if adversarial else 0):
             critic_step()
         xu = data.unlabelled(batch_size, g) if mode != "supervised" else None
-        xl = data.labelled(labelled_batch_size, g) if mode in ("supervised", "semi-supervised") else None
+        labels = mode in ("supervised", "semi-supervised")
+        xl = data.labelled(labelled_batch_size, g, fit_part) if labels else None
+        xh = data.labelled(labelled_batch_size, g, "held") if labels and ce_split and opt_gen is not None else None
         opt_critic.zero_grad(set_to_none=True)
         if opt_gen is not None:
             opt_gen.zero_grad(set_to_none=True)
-        stats = learning_step(generator, critic, mode, xu, xl, ce_weight)
+        stats = learning_step(generator, critic, mode, xu, xl, ce_weight, held=xh)
         opt_critic.step()
         if opt_gen is not None:
             opt_gen.step()
