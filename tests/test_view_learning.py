@@ -220,6 +220,30 @@ def test_critic_reset_redraws_the_critic_and_warms_it_up_again(tiny_data):
         train_views(gen, critic, tiny_data, "unsupervised", 1, critic_reset=-1)
 
 
+@pytest.mark.parametrize("mode", ["unsupervised", "semi-supervised"])
+def test_select_best_keeps_the_state_a_freshly_warmed_up_critic_scores_lowest(tiny_data, mode):
+    """Candidates: the start, every critic reset and the end; the kept generator is the
+    candidate with the lowest score, exactly as it was at that step."""
+    torch.manual_seed(0)
+    gen, critic = ViewGenerator("rgb", 0, linear_layers=1), TwoViewCritic(num_classes=5, width=2, proj_dim=8)
+    states = {0: [p.clone() for p in gen.parameters()]}
+
+    def keep(step, stats):
+        states[step + 1] = [p.detach().clone() for p in gen.parameters()]
+
+    selection = {}
+    train_views(gen, critic, tiny_data, mode, 5, batch_size=16, labelled_batch_size=8, generator_lr=0.3,
+                critic_warmup=3, critic_reset=2, select_best=True, selection=selection, ce_split=True, on_step=keep)
+    assert [c["step"] for c in selection["candidates"]] == [0, 2, 4, 5]
+    scores = {c["step"]: c["score"] for c in selection["candidates"]}
+    assert all(math.isfinite(v) for v in scores.values())
+    assert selection["step"] == min(scores, key=scores.get)
+    assert all(torch.equal(p, q) for p, q in zip(gen.parameters(), states[selection["step"]]))
+    assert len({tuple(torch.cat([p.flatten() for p in st]).tolist()) for st in states.values()}) > 1
+    with pytest.raises(ValueError, match="select_best"):
+        train_views(gen, critic, tiny_data, mode, 1, select_best=True)
+
+
 class _Channels:
     """Images whose three channels are one grey image (``shared``) or independent noise."""
 
@@ -310,6 +334,7 @@ TINY = ["--gen-steps", "2", "--critic-steps", "2", "--cmc-steps", "2", "--fresh-
     (["--labelled-fraction", "0.001"], "at least 5 per class"),
     (["--critic-steps", "0"], "--critic-steps must be at least 1"),
     (["--critic-warmup", "-1"], "--critic-warmup must be at least 0"),
+    (["--generator-select", "best", "--critic-warmup", "0"], "--generator-select best .* needs --critic-warmup > 0"),
     (["--dataset", "stl10", "--views", "raw", "oracle"], "--views oracle: the oracle views need known colour directions"),
     (["--trainer.accelerator", "gpu"], "--trainer.accelerator gpu: no CUDA device is visible"),
 ])

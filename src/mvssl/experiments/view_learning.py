@@ -41,6 +41,7 @@ QUICK = {"gen_steps": 20, "critic_steps": 2, "critic_warmup": 20, "critic_reset"
          "probe_size": 300}
 ACCELERATORS = ("auto", "cpu", "gpu")
 GENERATOR_CE = ("shared", "held-out")
+GENERATOR_SELECT = ("last", "best")
 HELD_OUT_BATCH = 500  # I_NCE of every critic on held-out images in batches of this many (log N = 6.2 nats)
 
 
@@ -91,6 +92,10 @@ def add_arguments(p) -> None:
                    help="which labelled images the generator's cross-entropy is computed on: shared (the paper's: "
                         "the same images the classifiers fit) or held-out (the classifiers fit one half of the "
                         "labelled images, the generator descends their CE on the other half)")
+    p.add_argument("--generator-select", default="last", choices=GENERATOR_SELECT,
+                   help="which generator state an adversarial row keeps: last (the end of training) or best (of "
+                        "the states at the start, at every critic reset and at the end, the one with the lowest "
+                        "objective against a critic just warmed up on its frozen views)")
     p.add_argument("--temperature", type=float, default=0.1, help="InfoNCE temperature of critics and CMC")
     p.add_argument("--trainer.accelerator", dest="accelerator", default="auto", choices=ACCELERATORS,
                    help="where generators, critics and encoders train: auto (a CUDA GPU when one is visible, "
@@ -130,9 +135,12 @@ def settings(args) -> dict:
     for key, low in minimum.items():
         if cfg[key] < low:
             raise ValueError(f"--{key.replace('_', '-')} must be at least {low}, got {cfg[key]}")
+    if args.generator_select == "best" and cfg["critic_warmup"] == 0:
+        raise ValueError("--generator-select best scores each state with a warmed-up critic: needs --critic-warmup > 0")
     cfg.update(layers=args.layers, linear_layers=args.linear_layers, coupling=args.coupling, batch_size=args.batch_size,
                width=args.width, generator_lr=args.generator_lr, generator_schedule=args.generator_schedule,
-               ce_weight=args.ce_weight, generator_ce=args.generator_ce, temperature=args.temperature, labelled_fraction=args.labelled_fraction, min_labels_per_class=MIN_LABELS_PER_CLASS,
+               ce_weight=args.ce_weight, generator_ce=args.generator_ce,
+               generator_select=args.generator_select, temperature=args.temperature, labelled_fraction=args.labelled_fraction, min_labels_per_class=MIN_LABELS_PER_CLASS,
                device=device)
     return cfg
 
@@ -184,14 +192,16 @@ def run_row(space: str, kind: str, data, probe: dict, cfg: dict, seed: int, run_
     batch = min(HELD_OUT_BATCH, len(test_images))
     torch.manual_seed(seed)
     generator = _generator(space, kind, cfg).to(device)
-    curve, ce_curve, own = [], [], None
+    curve, ce_curve, own, selection = [], [], None, {}
     if kind not in ("raw", "oracle"):
         critic = TwoViewCritic(**critic_kw).to(device)
         history = train_views(generator, critic, data, kind, cfg["gen_steps"], cfg["batch_size"],
                               generator_lr=cfg["generator_lr"], seed=seed, ce_weight=cfg["ce_weight"],
                               critic_steps=cfg["critic_steps"], critic_warmup=cfg["critic_warmup"],
                               critic_reset=cfg.get("critic_reset", 0), generator_schedule=cfg.get("generator_schedule", "constant"),
-                              ce_split=cfg.get("generator_ce", "shared") == "held-out")
+                              ce_split=cfg.get("generator_ce", "shared") == "held-out",
+                              select_best=cfg.get("generator_select", "last") == "best" and kind != "supervised",
+                              selection=selection)
         curve, ce_curve = [h["i_nce"] for h in history], [h["ce"] for h in history]
         if kind != "supervised":  # the adversary's bound on the final views (its BN statistics re-estimated on them)
             refresh_batch_norm(generator, critic, data, cfg["batch_size"], seed=seed)
@@ -210,7 +220,8 @@ def run_row(space: str, kind: str, data, probe: dict, cfg: dict, seed: int, run_
         random_init = _probe(generator, TwoViewCritic(**critic_kw).to(device), probe, seed)
     row = {"space": space, "views": kind, "seed": seed, "accuracy": accuracy, "random_init_accuracy": random_init,
            "i_nce_fresh": sum(fresh) / len(fresh), "i_nce_fresh_per_critic": fresh, "i_nce_own_critic": own,
-           "generator_i_nce_curve": curve, "generator_ce_curve": ce_curve, "cpu_seconds": time.process_time() - t0}
+           "generator_i_nce_curve": curve, "generator_ce_curve": ce_curve, "selection": selection or None,
+           "cpu_seconds": time.process_time() - t0}
     directions = getattr(data, "colour_directions", None)
     if directions:  # what the generator kept and removed of each known colour (to first order)
         row["colour_snr"] = colour_snr(generator, directions)

@@ -19,6 +19,7 @@ classifiers' features, so they are not adversaries of the CE). The paper has lam
 """
 from __future__ import annotations
 
+import copy
 import math
 from typing import Callable, Protocol
 
@@ -32,6 +33,7 @@ from .generator import ViewGenerator
 
 MODES = ("unsupervised", "supervised", "semi-supervised", "contrastive")
 GENERATOR_SCHEDULES = ("constant", "cosine")
+SELECT_STEPS = 10  # warm-up batches whose mean I_NCE scores a generator state (select_best)
 
 
 class ViewData(Protocol):
@@ -154,6 +156,7 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
                 batch_size: int = 128, labelled_batch_size: int = 64, lr: float = 1e-3, generator_lr: float = 1e-3,
                 seed: int = 0, ce_weight: float = 1.0, critic_steps: int = 1, generator_schedule: str = "constant",
                 critic_warmup: int = 0, critic_reset: int = 0, ce_split: bool = False,
+                select_best: bool = False, selection: dict | None = None,
                 on_step: Callable[[int, dict], None] | None = None) -> list[dict]:
     """Run ``steps`` steps of ``mode``; returns each step's ``learning_step`` output.
     In "contrastive" mode the generator is frozen (not updated). In the adversarial modes
@@ -172,7 +175,18 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
     exploiting its blind spots: it must remove what a critic trained from scratch reads.
     ``ce_split`` (supervised and semi-supervised modes) splits the labelled images into two
     fixed halves: the encoders and classifiers fit the CE of one ("fit") and the generator
-    descends their CE on the other ("held"; ``learning_step``'s ``held``)."""
+    descends their CE on the other ("held"; ``learning_step``'s ``held``).
+
+    ``select_best`` (adversarial modes, with ``critic_warmup`` > 0) keeps, of the generator's
+    states at the start, at every critic reset and at the end, the one whose views score lowest
+    against a critic *just warmed up on them* (re-initialised and trained ``critic_warmup`` steps
+    on the frozen views, never played against): the mean I_NCE of its last ``SELECT_STEPS``
+    warm-up batches, plus ``ce_weight`` times the CE of a labelled batch in the semi-supervised
+    mode (a held-half batch with ``ce_split``). That critic approximates the inner max of the
+    min-max objective at that state, so this is the usual pick of the iterate with the best
+    objective, made from training batches only (no probe, no label beyond the mode's own). The
+    generator and its own critic (the adversary that played it) are set to the pick;
+    ``selection`` (a dict, if given) receives every candidate's step and score and the pick."""
     if generator_schedule not in GENERATOR_SCHEDULES:
         raise ValueError(f"unknown generator schedule {generator_schedule!r}; choose from {list(GENERATOR_SCHEDULES)}")
     if critic_steps < 1:
@@ -194,24 +208,50 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
     fit_part = "fit" if ce_split else None
     adversarial = mode in ("unsupervised", "semi-supervised") and opt_gen is not None
 
-    def critic_step():  # the critic's players only: the generator's gradients are dropped
+    def critic_step() -> dict:  # the critic's players only: the generator's gradients are dropped
         opt_critic = critic_opt["adam"]
         opt_critic.zero_grad(set_to_none=True)
         if mode == "semi-supervised":  # encoders and classifiers also keep descending the CE
-            learning_step(generator, critic, mode, data.unlabelled(batch_size, g),
-                          data.labelled(labelled_batch_size, g, fit_part), ce_weight)
+            out = learning_step(generator, critic, mode, data.unlabelled(batch_size, g),
+                                data.labelled(labelled_batch_size, g, fit_part), ce_weight)
         else:
-            learning_step(generator, critic, "contrastive", data.unlabelled(batch_size, g))
+            out = learning_step(generator, critic, "contrastive", data.unlabelled(batch_size, g))
         opt_critic.step()
+        return out
 
-    for _ in range(critic_warmup if adversarial else 0):
-        critic_step()
+    if select_best and not (adversarial and critic_warmup > 0):
+        raise ValueError("select_best needs an adversarial mode and critic_warmup > 0 (the score is a warmed-up critic's)")
+    candidates, best = [], {}
+
+    def warm_up_and_score(step: int, played: dict) -> None:
+        """Warm the (new) critic up on the current views; with ``select_best``, score them and
+        keep the state if it is the best so far (``played``: the adversary's state to keep)."""
+        stats = [critic_step() for _ in range(critic_warmup)]
+        if not select_best:
+            return
+        last = stats[-SELECT_STEPS:]
+        score = sum(s["i_nce"] for s in last) / len(last)
+        if mode == "semi-supervised":
+            with torch.no_grad():
+                x, y = data.labelled(labelled_batch_size, g, "held" if ce_split else None)
+                score += ce_weight * float(critic.ce_loss(critic.encode(generator.views(x)), y))
+        candidates.append({"step": step, "score": score})
+        if not best or score < best["score"]:
+            best.update(step=step, score=score, generator=copy.deepcopy(generator.state_dict()), critic=played)
+
+    def new_critic(step: int) -> None:
+        reinitialise(critic, seed=seed * 1000 + step)
+        critic_opt["adam"] = torch.optim.Adam(critic.parameters(), lr=lr, weight_decay=1e-5)
+
+    if adversarial and critic_warmup:
+        warm_up_and_score(0, None)
+        if best:  # the untrained generator: its adversary is this warmed-up critic
+            best["critic"] = copy.deepcopy(critic.state_dict())
     for step in range(steps):
         if adversarial and critic_reset and step and step % critic_reset == 0:
-            reinitialise(critic, seed=seed * 1000 + step)
-            critic_opt["adam"] = torch.optim.Adam(critic.parameters(), lr=lr, weight_decay=1e-5)
-            for _ in range(critic_warmup):
-                critic_step()
+            played = copy.deepcopy(critic.state_dict()) if select_best else None
+            new_critic(step)
+            warm_up_and_score(step, played)
         opt_critic = critic_opt["adam"]
         for _ in range(critic_steps - 1 if adversarial else 0):
             critic_step()
@@ -231,6 +271,14 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
         history.append(stats)
         if on_step is not None:
             on_step(step, stats)
+    if select_best:  # the final state, scored the same way; then the pick
+        played = copy.deepcopy(critic.state_dict())
+        new_critic(steps)
+        warm_up_and_score(steps, played)
+        generator.load_state_dict(best["generator"])
+        critic.load_state_dict(best["critic"])
+        if selection is not None:
+            selection.update(candidates=candidates, step=best["step"], score=best["score"])
     generator.requires_grad_(False)
     return history
 
