@@ -236,3 +236,41 @@ def test_colour_snr_of_the_raw_rgb_split_is_each_channel_share_of_the_direction(
     u = d / d.norm()
     assert snr["view1"]["d"] == pytest.approx(float(u[0].abs()), rel=1e-5)
     assert snr["view2"]["d"] == pytest.approx(float(u[1:].norm() / 2 ** 0.5), rel=1e-5)
+
+
+def test_tensor_adam_is_adam_with_one_second_moment_per_tensor_and_rotation_equivariant():
+    from mvssl.views.learning import TensorAdam
+
+    target = torch.tensor([[1.0, -2.0, 0.5]])
+
+    def loss(theta):
+        return ((theta - target) ** 2 * torch.tensor([[1.0, 3.0, 0.2]])).sum()
+
+    theta = torch.zeros(1, 3, requires_grad=True)
+    opt = TensorAdam([theta], lr=0.1)
+    ref, m, v = torch.zeros(1, 3), torch.zeros(1, 3), 0.0  # the update written out
+    for t in range(1, 6):
+        opt.zero_grad()
+        loss(theta).backward()
+        opt.step()
+        r = ref.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(loss(r), r)
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * float((g ** 2).mean())
+        ref = ref - 0.1 * (m / (1 - 0.9 ** t)) / ((v / (1 - 0.999 ** t)) ** 0.5 + 1e-8)
+        torch.testing.assert_close(theta.detach(), ref, atol=1e-6, rtol=1e-5)
+
+    # a rotation of the parameters' basis rotates the iterates (per-entry Adam does not)
+    q, _ = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(0)))
+    results = {}
+    for name, optimizer in (("tensor", TensorAdam), ("adam", torch.optim.Adam)):
+        a = torch.zeros(1, 3, requires_grad=True)
+        b = torch.zeros(1, 3, requires_grad=True)  # b = a @ q.T in the rotated basis
+        oa, ob = optimizer([a], lr=0.05), optimizer([b], lr=0.05)
+        for _ in range(20):
+            for o, p, f in ((oa, a, lambda p: loss(p)), (ob, b, lambda p: loss(p @ q))):
+                o.zero_grad()
+                f(p).backward()
+                o.step()
+        results[name] = float((b.detach() - a.detach() @ q.T).abs().max())
+    assert results["tensor"] < 1e-5 and results["adam"] > 1e-2

@@ -26,7 +26,7 @@ from types import SimpleNamespace
 import torch
 
 from ..views.generator import COLOUR_SPACES, COUPLINGS, ViewGenerator
-from ..views.learning import (GENERATOR_SCHEDULES, TwoViewCritic, embed, fresh_critic_bound, held_out_bound,
+from ..views.learning import (GENERATOR_OPTIMIZERS, GENERATOR_SCHEDULES, TwoViewCritic, embed, fresh_critic_bound, held_out_bound,
                               refresh_batch_norm, train_views)
 from .view_learning_data import SplitShapes, colour_snr, oracle_generator
 
@@ -85,6 +85,10 @@ def add_arguments(p) -> None:
     p.add_argument("--width", type=int, default=8, help="convnet width of each view's encoder (default 8)")
     p.add_argument("--batch-size", type=int, default=128, help="batch of generator and CMC training")
     p.add_argument("--generator-lr", type=float, default=3e-2, help="Adam learning rate of the view generator")
+    p.add_argument("--generator-optimizer", default="adam", choices=GENERATOR_OPTIMIZERS,
+                   help="adam (one second moment per weight: steps along the weights' diagonals while the "
+                        "gradient's signs persist) or tensor-adam (one per weight tensor: steps follow the "
+                        "gradient's direction)")
     p.add_argument("--generator-schedule", default="constant", choices=GENERATOR_SCHEDULES,
                    help="the generator's learning rate over its steps: constant, or cosine decay to 0")
     p.add_argument("--ce-weight", type=float, default=1.0, help="weight of the cross-entropy terms (paper: 1)")
@@ -138,7 +142,7 @@ def settings(args) -> dict:
     if args.generator_select == "best" and cfg["critic_warmup"] == 0:
         raise ValueError("--generator-select best scores each state with a warmed-up critic: needs --critic-warmup > 0")
     cfg.update(layers=args.layers, linear_layers=args.linear_layers, coupling=args.coupling, batch_size=args.batch_size,
-               width=args.width, generator_lr=args.generator_lr, generator_schedule=args.generator_schedule,
+               width=args.width, generator_lr=args.generator_lr, generator_optimizer=args.generator_optimizer, generator_schedule=args.generator_schedule,
                ce_weight=args.ce_weight, generator_ce=args.generator_ce,
                generator_select=args.generator_select, temperature=args.temperature, labelled_fraction=args.labelled_fraction, min_labels_per_class=MIN_LABELS_PER_CLASS,
                device=device)
@@ -201,7 +205,7 @@ def run_row(space: str, kind: str, data, probe: dict, cfg: dict, seed: int, run_
                               critic_reset=cfg.get("critic_reset", 0), generator_schedule=cfg.get("generator_schedule", "constant"),
                               ce_split=cfg.get("generator_ce", "shared") == "held-out",
                               select_best=cfg.get("generator_select", "last") == "best" and kind != "supervised",
-                              selection=selection)
+                              selection=selection, generator_optimizer=cfg.get("generator_optimizer", "adam"))
         curve, ce_curve = [h["i_nce"] for h in history], [h["ce"] for h in history]
         if kind != "supervised":  # the adversary's bound on the final views (its BN statistics re-estimated on them)
             refresh_batch_norm(generator, critic, data, cfg["batch_size"], seed=seed)

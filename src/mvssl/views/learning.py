@@ -36,6 +36,39 @@ GENERATOR_SCHEDULES = ("constant", "cosine")
 SELECT_STEPS = 10  # warm-up batches whose mean I_NCE scores a generator state (select_best)
 
 
+GENERATOR_OPTIMIZERS = ("adam", "tensor-adam")
+
+
+class TensorAdam(torch.optim.Optimizer):
+    """Adam with one second-moment estimate per parameter *tensor* (the running mean of its
+    squared gradient entries) instead of one per entry. Per-entry Adam divides every coordinate
+    by its own gradient scale, so while the gradient's signs persist it steps along the
+    diagonals of the parameters' coordinate system whatever the gradient's direction; here the
+    step is the bias-corrected momentum of the gradient over one scale per tensor, so it follows
+    the gradient's direction, and a change of basis of a linear layer's weights (RGB against
+    YDbDr coordinates, say) changes only that direction, not the rule."""
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state.update(step=0, m=torch.zeros_like(p), v=torch.zeros((), device=p.device))
+                state["step"] += 1
+                state["m"].mul_(b1).add_(p.grad, alpha=1 - b1)
+                state["v"].mul_(b2).add_(p.grad.pow(2).mean(), alpha=1 - b2)
+                m_hat = state["m"] / (1 - b1 ** state["step"])
+                v_hat = state["v"] / (1 - b2 ** state["step"])
+                p.sub_(group["lr"] * m_hat / (v_hat.sqrt() + group["eps"]))
+
+
 class ViewData(Protocol):
     """Batches of RGB float images in [0, 1] drawn with an explicit generator."""
 
@@ -156,7 +189,7 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
                 batch_size: int = 128, labelled_batch_size: int = 64, lr: float = 1e-3, generator_lr: float = 1e-3,
                 seed: int = 0, ce_weight: float = 1.0, critic_steps: int = 1, generator_schedule: str = "constant",
                 critic_warmup: int = 0, critic_reset: int = 0, ce_split: bool = False,
-                select_best: bool = False, selection: dict | None = None,
+                select_best: bool = False, selection: dict | None = None, generator_optimizer: str = "adam",
                 on_step: Callable[[int, dict], None] | None = None) -> list[dict]:
     """Run ``steps`` steps of ``mode``; returns each step's ``learning_step`` output.
     In "contrastive" mode the generator is frozen (not updated). In the adversarial modes
@@ -186,7 +219,9 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
     min-max objective at that state, so this is the usual pick of the iterate with the best
     objective, made from training batches only (no probe, no label beyond the mode's own). The
     generator and its own critic (the adversary that played it) are set to the pick;
-    ``selection`` (a dict, if given) receives every candidate's step and score and the pick."""
+    ``selection`` (a dict, if given) receives every candidate's step and score and the pick.
+    ``generator_optimizer``: ``"adam"`` (per-coordinate second moments) or ``"tensor-adam"``
+    (``TensorAdam``: one second moment per parameter tensor)."""
     if generator_schedule not in GENERATOR_SCHEDULES:
         raise ValueError(f"unknown generator schedule {generator_schedule!r}; choose from {list(GENERATOR_SCHEDULES)}")
     if critic_steps < 1:
@@ -200,7 +235,10 @@ def train_views(generator: ViewGenerator, critic: TwoViewCritic, data: ViewData,
     frozen = mode == "contrastive" or not any(True for _ in generator.parameters())
     generator.requires_grad_(not frozen)
     critic_opt = {"adam": torch.optim.Adam(critic.parameters(), lr=lr, weight_decay=1e-5)}
-    opt_gen = None if frozen else torch.optim.Adam(generator.parameters(), lr=generator_lr)
+    if generator_optimizer not in GENERATOR_OPTIMIZERS:
+        raise ValueError(f"unknown generator optimizer {generator_optimizer!r}; choose from {list(GENERATOR_OPTIMIZERS)}")
+    optimizer = torch.optim.Adam if generator_optimizer == "adam" else TensorAdam
+    opt_gen = None if frozen else optimizer(generator.parameters(), lr=generator_lr)
     schedule = None
     if opt_gen is not None and generator_schedule == "cosine":
         schedule = torch.optim.lr_scheduler.LambdaLR(opt_gen, lambda k: 0.5 * (1 + math.cos(math.pi * k / steps)))
