@@ -92,10 +92,10 @@ def add_arguments(p) -> None:
     p.add_argument("--generator-schedule", default="constant", choices=GENERATOR_SCHEDULES,
                    help="the generator's learning rate over its steps: constant, or cosine decay to 0")
     p.add_argument("--ce-weight", type=float, default=1.0, help="weight of the cross-entropy terms (paper: 1)")
-    p.add_argument("--generator-ce", default="shared", choices=GENERATOR_CE,
+    p.add_argument("--generator-ce", default="held-out", choices=GENERATOR_CE,
                    help="which labelled images the generator's cross-entropy is computed on: shared (the paper's: "
                         "the same images the classifiers fit) or held-out (the classifiers fit one half of the "
-                        "labelled images, the generator descends their CE on the other half)")
+                        "labelled images, the generator descends their CE on the other half; the default)")
     p.add_argument("--generator-select", default="last", choices=GENERATOR_SELECT,
                    help="which generator state an adversarial row keeps: last (the end of training) or best (of "
                         "the states at the start, at every critic reset and at the end, the one with the lowest "

@@ -22,6 +22,17 @@ def reset_phrase(every: int, warmup: int) -> str:
     return f", the critic re-drawn and warmed up again ({warmup} updates) every {every} generator steps" if every else ""
 
 
+def select_phrase(select: str) -> str:
+    """Which generator state an adversarial row keeps, for the settings line."""
+    return ("; each adversarial row keeps the generator state (at the start, a critic reset or the end) that a "
+            "critic just warmed up on its frozen views scores lowest" if select == "best" else "")
+
+
+def ce_phrase(generator_ce: str) -> str:
+    return ("the classifiers fit one half of the labelled images, the generator descends their CE on the other"
+            if generator_ce == "held-out" else "classifiers and generator on the same labelled images")
+
+
 def per_seed(rows: list[dict], key) -> dict:
     """{(space, views): [value of seed 0, seed 1, ...]} for ``key(row)`` (rows in seed order)."""
     out: dict = {}
@@ -78,10 +89,13 @@ def information_rows(rows: list[dict]) -> list[dict]:
     fresh = per_seed(rows, lambda r: r["i_nce_fresh"])
     own = per_seed(rows, lambda r: r["i_nce_own_critic"])
     snr = per_seed(rows, lambda r: r.get("colour_snr"))
+    kept = per_seed(rows, lambda r: (r.get("selection") or {}).get("step"))
     out = []
     for (space, kind), values in fresh.items():
         entry = {"space": space, "views": kind, "fresh": summarize(values),
                  "own": summarize(own[space, kind]) if (space, kind) in own else None}
+        if (space, kind) in kept:  # the generator step each seed's kept state is from (--generator-select best)
+            entry["kept_step"] = kept[space, kind]
         if (space, kind) in snr:  # {view: {colour: summary over seeds}}
             seeds = snr[space, kind]
             entry["colour_snr"] = {v: {c: summarize([s[v][c] for s in seeds]) for c in seeds[0][v]} for v in seeds[0]}
@@ -118,12 +132,15 @@ def accuracy_table(rows: list[dict], targets: list[str], task: str, chance: floa
 def information_table(info: list[dict]) -> str:
     headers = ["colour space", "views", "fresh-critic I_NCE (nats)", "own adversarial critic I_NCE (nats)",
                "raw minus fresh (nats)", "lowers I_NCE (fresh)", "fools only its own critic"]
+    selected = any("kept_step" in e for e in info)
+    headers += ["kept generator step per seed"] if selected else []
     colours = next((list(e["colour_snr"]["view1"]) for e in info if "colour_snr" in e), [])
     headers += [f"view {k} {c} SNR" for k in (1, 2) for c in colours]
     body = [[e["space"], e["views"], fmt(e["fresh"], 2), fmt(e["own"], 2) if e["own"] else "-",
              fmt(e["raw_minus_fresh"], 2) if "raw_minus_fresh" in e else "-",
              *[_yes_no(e.get(k), "undecided (1 seed)" if "raw_minus_fresh" in e else "-")
                for k in ("lowers_i_nce", "fools_only_own_critic")],
+             *([" / ".join(map(str, e.get("kept_step", []))) or "-"] if selected else []),
              *[fmt(e["colour_snr"][f"view{k}"][c], 2) if "colour_snr" in e else "-" for k in (1, 2) for c in colours]]
             for e in info]
     note = ("\n\nColour SNR: how strongly a view carries the label and the nuisance colour against the pixel noise "
@@ -203,8 +220,11 @@ def write_results(exp, rows: list[dict], task: str, cfg: dict, args, probe: dict
                f"{cfg['layers']} {cfg['coupling']} MLP 1x1 coupling layers, {cfg['gen_steps']} steps (learning rate "
                f"{cfg['generator_lr']:g}, {cfg.get('generator_schedule', 'constant')}) with {cfg['critic_steps']} "
                f"critic updates each after {cfg['critic_warmup']} critic-only warm-up updates"
-               f"{reset_phrase(cfg.get('critic_reset', 0), cfg['critic_warmup'])}, CE weight "
-               f"{cfg['ce_weight']}, {100 * cfg['labelled_fraction']:g}% of the pool labelled; CMC encoders and "
+               f"{reset_phrase(cfg.get('critic_reset', 0), cfg['critic_warmup'])}, "
+               f"{cfg.get('generator_optimizer', 'adam')} as the generator's optimiser"
+               f"{select_phrase(cfg.get('generator_select', 'last'))}, CE weight {cfg['ce_weight']} "
+               f"({ce_phrase(cfg.get('generator_ce', 'shared'))}), {100 * cfg['labelled_fraction']:g}% of the pool "
+               f"labelled; CMC encoders and "
                f"{cfg['fresh_critics']} more fresh critic(s): convnet width {cfg['width']}, {cfg['cmc_steps']} steps "
                f"of batch {cfg['batch_size']}; I_NCE on held-out images in batches of "
                f"{min(500, len(probe['test'][0]))}; probe {len(probe['train'][0])} train / {len(probe['test'][0])} test "
