@@ -96,10 +96,10 @@ def add_arguments(p) -> None:
                    help="which labelled images the generator's cross-entropy is computed on: shared (the paper's: "
                         "the same images the classifiers fit) or held-out (the classifiers fit one half of the "
                         "labelled images, the generator descends their CE on the other half; the default)")
-    p.add_argument("--generator-select", default="last", choices=GENERATOR_SELECT,
+    p.add_argument("--generator-select", default="best", choices=GENERATOR_SELECT,
                    help="which generator state an adversarial row keeps: last (the end of training) or best (of "
                         "the states at the start, at every critic reset and at the end, the one with the lowest "
-                        "objective against a critic just warmed up on its frozen views)")
+                        "objective against a critic just warmed up on its frozen views; the default)")
     p.add_argument("--temperature", type=float, default=0.1, help="InfoNCE temperature of critics and CMC")
     p.add_argument("--trainer.accelerator", dest="accelerator", default="auto", choices=ACCELERATORS,
                    help="where generators, critics and encoders train: auto (a CUDA GPU when one is visible, "
