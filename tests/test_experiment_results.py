@@ -3,6 +3,10 @@
 import argparse
 import json
 import math
+import os
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -215,3 +219,55 @@ def test_resume_refuses_a_run_trained_with_other_settings(tmp_path):
         again.train(longer, "run")
     with pytest.raises(ValueError, match="--resume"):
         again.train_ahead([(longer, "run")])
+
+
+_ORPHAN_SCRIPT = '''
+import argparse, os, sys, time
+from pathlib import Path
+from mvssl.experiments.results import Experiment, add_common_arguments
+
+def wait(path):
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(120)
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    add_common_arguments(p)
+    args = p.parse_args(["--out", sys.argv[1], "--jobs", "2"])
+    exp = Experiment("demo", args, total_runs=2, echo=lambda *_: None)
+    exp.map(wait, [sys.argv[1] + ".a", sys.argv[1] + ".b"])
+'''
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_map_workers_exit_when_the_experiment_is_killed(tmp_path):
+    """A killed experiment (SIGKILL: no clean-up runs) leaves no worker training on."""
+    import signal
+    import subprocess
+
+    script = tmp_path / "orphans.py"
+    script.write_text(_ORPHAN_SCRIPT)
+    out = tmp_path / "exp"
+    parent = subprocess.Popen([sys.executable, str(script), str(out)])
+    marks = [Path(f"{out}.a"), Path(f"{out}.b")]
+    deadline = time.time() + 60
+    while not all(m.exists() and m.read_text() for m in marks) and time.time() < deadline:
+        time.sleep(0.2)
+    workers = [int(m.read_text()) for m in marks]
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+
+    def alive(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:  # a zombie (exited, not yet reaped) counts as gone
+                return f.read().split(")")[-1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.time() + 15
+    while any(alive(pid) for pid in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    left = [pid for pid in workers if alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"workers {left} outlived the killed experiment"

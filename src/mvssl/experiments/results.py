@@ -282,11 +282,22 @@ def _differences(want: dict, have: dict, prefix: str = ""):
 
 def _one_thread() -> None:
     """A worker of :meth:`Experiment.map`: one thread, so that --jobs workers share the
-    cores without oversubscribing them."""
+    cores without oversubscribing them; it exits when the experiment's process is gone (killed
+    or crashed), instead of training on for nobody."""
+    import threading
+
     os.environ["OMP_NUM_THREADS"] = "1"
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     import torch
 
     torch.set_num_threads(1)
+
+
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """Exit this process as soon as its parent ``parent`` is no longer its parent."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
 
 
 def random_init_encoder(cfg: dict, seed: int):
