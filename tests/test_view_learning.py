@@ -382,7 +382,10 @@ def test_tiny_run_writes_results_flags_and_loadable_rows(tmp_path):
     assert mvssl.load(out / arms["ydbdr oracle"]["runs"][0]).embed(SplitShapes(8, 300, 40, 40, 0.5).probe["test"][0][:2]).shape[0] == 2
     encoder = mvssl.load(folder)  # a standard run folder: the generator and the CMC encoders in one backbone
     gen, critic = encoder.backbone.generator, encoder.backbone.critic
-    assert any(p.abs().sum() > 0 for p in gen.parameters())  # the trained generator, not a fresh (identity) one
+    selection = row["selection"]  # --generator-select best (the default): the start and the end are the candidates
+    assert [c["step"] for c in selection["candidates"]] == [0, 2] and selection["step"] in (0, 2)
+    # the kept state is saved: the untrained (identity) generator only where the start was kept
+    assert any(p.abs().sum() > 0 for p in gen.parameters()) == (selection["step"] > 0)
     images = SplitShapes(8, 300, 40, 40, 0.5).probe["test"][0][:4]
     features = encoder.embed(images)
     assert features.shape == (4, 2 * 8 * 2)

@@ -170,7 +170,7 @@ def plot(rows: list[dict], info: list[dict], task: str, chance: float, path: Pat
         line = ax1.plot(_mean_curve(cs), label=f"{space} {kind}: own critic")[0]
         f = fresh[space, kind]
         ax1.errorbar([len(cs[0]) + 3 * (k + 1)], [f["mean"]], yerr=[error_bar(f)], fmt="o", color=line.get_color(),
-                     capsize=3, label=f"{space} {kind}: fresh critics, final views")
+                     capsize=3, label=f"{space} {kind}: fresh critics, kept views")
     for (space, kind), f in fresh.items():
         if kind == "raw":
             ax1.axhline(f["mean"], ls="--", color="grey" if space == "rgb" else "black", label=f"{space} raw: fresh critics")
