@@ -101,6 +101,9 @@ def test_split_shapes_is_the_same_images_for_every_seed_with_seeded_labelled_par
     a, b = SplitShapes(8, 200, 40, 40, 0.5, seed=0), SplitShapes(8, 200, 40, 40, 0.5, seed=1)
     assert torch.equal(a.pool, b.pool) and torch.equal(a.probe["test"][0], b.probe["test"][0])
     assert not torch.equal(a.labelled_index, b.labelled_index)
+    c = a.for_seed(1)  # a training seed's own labelled part over the same images
+    assert c.pool is a.pool and torch.equal(c.labelled_index, b.labelled_index)
+    assert torch.equal(c.labelled_parts["held"], b.labelled_parts["held"]) and a.for_seed(0).labelled_index.equal(a.labelled_index)
     x, y = a.labelled(16, torch.Generator().manual_seed(0))
     assert x.shape == (16, 3, 8, 8) and 0 <= x.min() and x.max() <= 1
     assert set(y.tolist()) <= set(a.pool_labels[a.labelled_index].tolist())

@@ -291,7 +291,7 @@ def row_task(item: tuple) -> dict:
     """One row, from picklable arguments (``Experiment.map`` runs these in worker processes)."""
     spec, space, kind, cfg, seed, run_dir = item
     data, probe = data_and_probe(spec)
-    return run_row(space, kind, data, probe, cfg, seed, Path(run_dir))
+    return run_row(space, kind, data.for_seed(seed), probe, cfg, seed, Path(run_dir))
 
 
 def run(args) -> int:

@@ -25,6 +25,7 @@ fewer than ``MIN_LABELS_PER_CLASS`` images of some class.
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -152,9 +153,17 @@ class _Pool:
         return self
 
     def _init_pool(self, images: torch.Tensor, labels: torch.Tensor, fraction: float, seed: int):
-        self.pool, self.pool_labels = images, labels
+        self.pool, self.pool_labels, self.labelled_fraction = images, labels, fraction
         self.labelled_index = per_class_fraction(labels, fraction, seed)
         self.labelled_parts = split_halves(self.labelled_index, labels)
+
+    def for_seed(self, seed: int) -> "_Pool":
+        """The same pool and probe images with the labelled part (and its halves) drawn from
+        ``seed``: a training seed's own labelled images. Shares the image tensors."""
+        other = copy.copy(self)
+        other.labelled_index = per_class_fraction(self.pool_labels, self.labelled_fraction, seed)
+        other.labelled_parts = split_halves(other.labelled_index, self.pool_labels)
+        return other
 
     def _augment(self, index: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         x = self.pool[index].float() / 255
