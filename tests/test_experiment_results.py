@@ -239,10 +239,8 @@ if __name__ == "__main__":
 '''
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_map_workers_exit_when_the_experiment_is_killed(tmp_path):
-    """A killed experiment (SIGKILL: no clean-up runs) leaves no worker training on."""
-    import signal
+def _start_sleeping_workers(tmp_path):
+    """An experiment whose two --jobs workers sleep in a row: (its process, the workers' pids)."""
     import subprocess
 
     script = tmp_path / "orphans.py"
@@ -253,21 +251,55 @@ def test_map_workers_exit_when_the_experiment_is_killed(tmp_path):
     deadline = time.time() + 60
     while not all(m.exists() and m.read_text() for m in marks) and time.time() < deadline:
         time.sleep(0.2)
-    workers = [int(m.read_text()) for m in marks]
-    os.kill(parent.pid, signal.SIGKILL)
-    parent.wait()
+    return parent, [int(m.read_text()) for m in marks]
 
-    def alive(pid):
-        try:
-            with open(f"/proc/{pid}/stat") as f:  # a zombie (exited, not yet reaped) counts as gone
-                return f.read().split(")")[-1].split()[0] != "Z"
-        except FileNotFoundError:
-            return False
 
-    deadline = time.time() + 15
-    while any(alive(pid) for pid in workers) and time.time() < deadline:
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:  # a zombie (exited, not yet reaped) counts as gone
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _left_after(pids, seconds):
+    import signal
+
+    deadline = time.time() + seconds
+    while any(_alive(pid) for pid in pids) and time.time() < deadline:
         time.sleep(0.2)
-    left = [pid for pid in workers if alive(pid)]
+    left = [pid for pid in pids if _alive(pid)]
     for pid in left:
         os.kill(pid, signal.SIGKILL)
+    return left
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_map_workers_exit_when_the_experiment_is_killed(tmp_path):
+    """A killed experiment (SIGKILL: no clean-up runs) leaves no worker training on."""
+    import signal
+
+    parent, workers = _start_sleeping_workers(tmp_path)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    left = _left_after(workers, 15)
     assert not left, f"workers {left} outlived the killed experiment"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_interrupted_experiment_stops_its_workers_at_once(tmp_path):
+    """Ctrl-C (SIGINT to the experiment's process) stops the rows in progress instead of waiting
+    for them (here: two minutes of sleep)."""
+    import signal
+    import subprocess
+
+    parent, workers = _start_sleeping_workers(tmp_path)
+    os.kill(parent.pid, signal.SIGINT)
+    try:
+        code = parent.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        parent.kill()
+        code = None
+    left = _left_after(workers, 5)
+    assert code not in (None, 0), "the interrupted experiment did not stop within 20 s"
+    assert not left, f"workers {left} kept running after the interrupt"

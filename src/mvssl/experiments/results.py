@@ -210,7 +210,12 @@ class Experiment:
                     label = f" {labels[i]}" if labels else ""
                     self.echo(f"[{what} {done}/{len(items)}, {workers} at a time]{label}  ({_clock(self.elapsed())} "
                               f"elapsed, this batch ETA {_clock(spent / done * (len(items) - done))})")
-            except BaseException:
+            except KeyboardInterrupt:  # the user stops the experiment: rows in progress are dropped now
+                for process in (getattr(pool, "_processes", None) or {}).values():  # (finished rows stay, for --resume)
+                    process.terminate()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            except BaseException:  # a row failed: the others in progress finish (and are kept) first
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
         return out
