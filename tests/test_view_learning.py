@@ -353,6 +353,28 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path, capsys, argv,
     assert re.search(message, capsys.readouterr().err) and not out.exists()
 
 
+def test_no_warm_up_is_refused_only_where_a_state_must_be_scored():
+    """--critic-warmup 0 with --generator-select best: refused with an adversarial arm (scored
+    by a warmed-up critic), accepted for arms that train no adversary, or with --generator-select last."""
+    from types import SimpleNamespace
+
+    from mvssl.experiments.view_learning import settings
+
+    base = dict(spaces=["rgb"], dataset="shapes", labelled_fraction=0.05, layers=0, linear_layers=1, ce_weight=1.0,
+                accelerator="cpu", quick=True, coupling="mixed", batch_size=16, width=2, generator_lr=0.03,
+                generator_optimizer="adam", generator_schedule="constant", generator_ce="held-out", temperature=0.1,
+                gen_steps=None, critic_steps=None, critic_warmup=0, critic_reset=None, cmc_steps=None,
+                fresh_critics=None, probe_size=None)
+    for views, select, refused in ((["unsupervised"], "best", True), (["semi-supervised", "raw"], "best", True),
+                                   (["raw", "oracle", "supervised"], "best", False), (["unsupervised"], "last", False)):
+        args = SimpleNamespace(**base, views=views, generator_select=select)
+        if refused:
+            with pytest.raises(ValueError, match="--generator-select best .* needs --critic-warmup > 0"):
+                settings(args)
+        else:
+            assert settings(args)["critic_warmup"] == 0
+
+
 def test_tiny_run_writes_results_flags_and_loadable_rows(tmp_path):
     from mvssl import cli
     import mvssl

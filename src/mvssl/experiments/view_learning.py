@@ -139,7 +139,7 @@ def settings(args) -> dict:
     for key, low in minimum.items():
         if cfg[key] < low:
             raise ValueError(f"--{key.replace('_', '-')} must be at least {low}, got {cfg[key]}")
-    if args.generator_select == "best" and cfg["critic_warmup"] == 0:
+    if args.generator_select == "best" and cfg["critic_warmup"] == 0 and set(args.views) & {"unsupervised", "semi-supervised"}:
         raise ValueError("--generator-select best scores each state with a warmed-up critic: needs --critic-warmup > 0")
     cfg.update(layers=args.layers, linear_layers=args.linear_layers, coupling=args.coupling, batch_size=args.batch_size,
                width=args.width, generator_lr=args.generator_lr, generator_optimizer=args.generator_optimizer, generator_schedule=args.generator_schedule,
@@ -203,9 +203,9 @@ def run_row(space: str, kind: str, data, probe: dict, cfg: dict, seed: int, run_
                               generator_lr=cfg["generator_lr"], seed=seed, ce_weight=cfg["ce_weight"],
                               critic_steps=cfg["critic_steps"], critic_warmup=cfg["critic_warmup"],
                               critic_reset=cfg.get("critic_reset", 0), generator_schedule=cfg.get("generator_schedule", "constant"),
-                              ce_split=cfg.get("generator_ce", "shared") == "held-out",
-                              select_best=cfg.get("generator_select", "last") == "best" and kind != "supervised",
-                              selection=selection, generator_optimizer=cfg.get("generator_optimizer", "adam"))
+                              ce_split=cfg["generator_ce"] == "held-out",
+                              select_best=cfg["generator_select"] == "best" and kind != "supervised",
+                              selection=selection, generator_optimizer=cfg["generator_optimizer"])
         curve, ce_curve = [h["i_nce"] for h in history], [h["ce"] for h in history]
         if kind != "supervised":  # the adversary's bound on the final views (its BN statistics re-estimated on them)
             refresh_batch_norm(generator, critic, data, cfg["batch_size"], seed=seed)

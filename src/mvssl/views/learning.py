@@ -33,10 +33,8 @@ from .generator import ViewGenerator
 
 MODES = ("unsupervised", "supervised", "semi-supervised", "contrastive")
 GENERATOR_SCHEDULES = ("constant", "cosine")
-SELECT_STEPS = 10  # warm-up batches whose mean I_NCE scores a generator state (select_best)
-
-
 GENERATOR_OPTIMIZERS = ("adam", "tensor-adam")
+SELECT_STEPS = 10  # warm-up batches whose mean I_NCE scores a generator state (select_best)
 
 
 class TensorAdam(torch.optim.Optimizer):
