@@ -203,6 +203,11 @@ def test_map_runs_items_in_worker_processes_in_order(tmp_path):
     assert len(lines) == 4 and lines[-1].startswith("[rooted 4/4, 2 at a time]")
     inline = Experiment("demo", _args(tmp_path / "one", jobs="1"), total_runs=1, echo=lines.append)
     assert inline.map(math.sqrt, [4.0, 9.0]) == [2.0, 3.0] and len(lines) == 4  # in this process, quietly
+    for runner in (exp, inline):  # each item is handed back as it finishes, with its index
+        seen = {}
+        before = len(lines)
+        assert runner.map(math.sqrt, [1.0, 4.0, 9.0], on_result=seen.__setitem__) == [1.0, 2.0, 3.0]
+        assert seen == {0: 1.0, 1: 2.0, 2: 3.0} and len(lines) == before  # the caller prints the progress
 
 
 def test_resume_refuses_a_run_trained_with_other_settings(tmp_path):

@@ -418,6 +418,39 @@ def test_tiny_run_writes_results_flags_and_loadable_rows(tmp_path):
     assert cli.main(argv) == 2  # nothing overwritten silently
 
 
+def test_a_run_cut_off_keeps_its_finished_seeds_and_resume_trains_only_the_missing_rows(tmp_path, monkeypatch):
+    """Rows of every seed share one queue (longest first), results are written as each seed
+    completes, in seed order; a failure later keeps them, and --resume trains only what is missing."""
+    from mvssl import cli
+    from mvssl.experiments import view_learning
+
+    out = tmp_path / "run"
+    argv = ["experiment", "view-learning", *TINY, "--seeds", "2", "--spaces", "rgb", "--views", "raw", "supervised",
+            "--out", str(out)]
+    real, trained = view_learning.row_task, []
+
+    def cut_at_seed_1_raw(item):
+        if item[4] == 1 and item[2] == "raw":
+            raise RuntimeError("killed")
+        trained.append((item[2], item[4]))
+        return real(item)
+
+    monkeypatch.setattr(view_learning, "row_task", cut_at_seed_1_raw)
+    with pytest.raises(RuntimeError, match="killed"):
+        cli.main(argv)
+    assert trained == [("supervised", 0), ("raw", 0), ("supervised", 1)]  # the longer kind first within a seed
+    cut = json.loads((out / "results.json").read_text())
+    assert not cut["complete"] and [(r["views"], r["seed"]) for r in cut["rows"]] == [("raw", 0), ("supervised", 0)]
+    trained.clear()
+    monkeypatch.setattr(view_learning, "row_task", lambda item: trained.append((item[2], item[4])) or real(item))
+    assert cli.main([*argv, "--resume"]) == 0
+    assert trained == [("raw", 1)]  # seed 1's finished row was kept when the run was cut
+    done = json.loads((out / "results.json").read_text())
+    assert done["complete"] and [(r["views"], r["seed"]) for r in done["rows"]] == [
+        ("raw", 0), ("supervised", 0), ("raw", 1), ("supervised", 1)]
+    assert done["rows"][0] == cut["rows"][0]
+
+
 def test_stl10_is_read_from_root_and_never_downloaded(tmp_path, monkeypatch, capsys):
     from fakedata import trust_checksums, write_stl10
 

@@ -187,14 +187,23 @@ class Experiment:
         self.trained.update(zip(names, results[:len(names)]))
         return results[len(names):]
 
-    def map(self, fn, items: list, what: str = "measured", labels: list[str] | None = None) -> list:
+    def map(self, fn, items: list, what: str = "measured", labels: list[str] | None = None,
+            on_result=None) -> list:
         """``[fn(item) for item in items]``, ``--jobs`` at a time in single-threaded worker
         processes (in this process with ``--jobs 1``), one progress line per finished item
         (``labels`` name them). ``fn`` must be a module-level function; a worker that needs
-        shared data (probe frames) builds it once per process (cache it). The first failure
+        shared data (probe frames) builds it once per process (cache it). ``on_result(i,
+        result)`` is called in this process as each item finishes (in the order they finish),
+        so that a caller can write what is done while the rest still runs; it then prints the
+        progress line itself. The first failure
         cancels the items not yet started and is raised."""
         if self.jobs < 2 or len(items) < 2:
-            return [fn(item) for item in items]
+            out = []
+            for i, item in enumerate(items):
+                out.append(fn(item))
+                if on_result is not None:
+                    on_result(i, out[-1])
+            return out
         from concurrent.futures import ProcessPoolExecutor, as_completed
         from multiprocessing import get_context
 
@@ -206,6 +215,9 @@ class Experiment:
                 for done, future in enumerate(as_completed(futures), 1):
                     i = futures[future]
                     out[i] = future.result()
+                    if on_result is not None:
+                        on_result(i, out[i])
+                        continue
                     spent = time.perf_counter() - started
                     label = f" {labels[i]}" if labels else ""
                     self.echo(f"[{what} {done}/{len(items)}, {workers} at a time]{label}  ({_clock(self.elapsed())} "

@@ -36,12 +36,13 @@ VIEW_KINDS = ("raw", "unsupervised", "supervised", "semi-supervised", "oracle")
 ORACLE_DATASETS = ("shapes",)  # the data whose colour directions are known
 DATASETS = ("shapes", "stl10", "cifar10", "cifar100")
 DEFAULTS = {"gen_steps": 150, "critic_steps": 3, "critic_warmup": 100, "critic_reset": 25, "cmc_steps": 200,
-            "fresh_critics": 1, "probe_size": 1000}
+            "fresh_critics": 0, "probe_size": 1000}
 QUICK = {"gen_steps": 20, "critic_steps": 2, "critic_warmup": 20, "critic_reset": 10, "cmc_steps": 40, "fresh_critics": 0,
          "probe_size": 300}
 ACCELERATORS = ("auto", "cpu", "gpu")
 GENERATOR_CE = ("shared", "held-out")
 GENERATOR_SELECT = ("last", "best")
+ROWS_LONGEST_FIRST = ("semi-supervised", "unsupervised", "supervised", "raw", "oracle")  # CPU per row, measured
 HELD_OUT_BATCH = 500  # I_NCE of every critic on held-out images in batches of this many (log N = 6.2 nats)
 
 
@@ -304,31 +305,39 @@ def run(args) -> int:
     if len(probe["test"][0]) < 2:
         raise ValueError(f"--probe-size {cfg['probe_size']}: need at least 2 test images")
     exp = Experiment(COMMAND, args, total_runs=len(args.spaces) * len(args.views) * args.seeds)
-    rows = []
-    for seed in exp.seeds:  # one seed's rows at a time, --jobs in parallel; results are written after each seed
-        names = [(space, kind) for space in args.spaces for kind in args.views]
-        todo = []
-        for space, kind in names:
+    table = [(space, kind) for space in args.spaces for kind in args.views]  # the order of the rows in the results
+    done = {seed: {} for seed in exp.seeds}  # seed -> (space, kind) -> row
+    todo = []  # every seed's rows in one queue, so that --jobs workers never wait for a seed's slowest row
+    for seed in exp.seeds:
+        for space, kind in sorted(table, key=lambda name: ROWS_LONGEST_FIRST.index(name[1])):
             run_dir = exp.run_path(f"{space}-{kind}-seed{seed}")
-            if not (exp.resume and (run_dir / "row.json").exists()):
+            if exp.resume and (run_dir / "row.json").exists():
+                done[seed][space, kind] = _finished_row(exp, json.loads((run_dir / "row.json").read_text())["row"], run_dir,
+                                                        data.task)
+            else:
                 todo.append((spec, space, kind, cfg, seed, str(run_dir)))
-        batches = [todo] if exp.jobs > 1 else [[item] for item in todo]  # --jobs 1: a progress line per row
-        trained = {}
-        for batch in batches:
-            for item, row in zip(batch, exp.map(row_task, batch, what="rows", labels=[
-                    f"{space} {kind} seed {seed}" for _, space, kind, *_ in batch])):
-                trained[item[1], item[2]] = row
-                if exp.jobs == 1:
-                    _report(exp, row, data.task)
-        for space, kind in names:
-            run_dir = exp.run_path(f"{space}-{kind}-seed{seed}")
-            row = trained.get((space, kind)) or json.loads((run_dir / "row.json").read_text())["row"]
-            row["run"] = str(run_dir.relative_to(exp.out))
-            rows.append(row)
-            if exp.jobs > 1 or (space, kind) not in trained:
-                _report(exp, row, data.task)
-        write_results(exp, rows, data.task, cfg, args, probe, complete=seed == exp.seeds[-1])
+    written = []  # the seeds whose rows are all in the results written so far
+
+    def write_finished_seeds() -> None:  # results are written after each seed, in seed order
+        while len(written) < len(exp.seeds) and len(done[exp.seeds[len(written)]]) == len(table):
+            written.append(exp.seeds[len(written)])
+            rows = [done[seed][name] for seed in written for name in table]
+            write_results(exp, rows, data.task, cfg, args, probe, complete=len(written) == len(exp.seeds))
+
+    def finished(i: int, row: dict) -> None:
+        _, space, kind, _, seed, run_dir = todo[i]
+        done[seed][space, kind] = _finished_row(exp, row, Path(run_dir), data.task)
+        write_finished_seeds()
+
+    write_finished_seeds()  # the seeds a --resume finds complete
+    exp.map(row_task, todo, on_result=finished)
     return 0
+
+
+def _finished_row(exp, row: dict, run_dir: Path, task: str) -> dict:
+    row["run"] = str(run_dir.relative_to(exp.out))
+    _report(exp, row, task)
+    return row
 
 
 def _report(exp, row: dict, task: str) -> None:
