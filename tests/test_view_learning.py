@@ -468,6 +468,33 @@ def test_stl10_is_read_from_root_and_never_downloaded(tmp_path, monkeypatch, cap
     assert {p["arm"] for p in result["points"]} == {"rgb raw", "rgb unsupervised"} and result["task"] == "class"
 
 
+def test_stl10_defaults_are_the_papers_setting(tmp_path, monkeypatch):
+    """--dataset stl10 without --image-size / --labelled-fraction: 96-px images, every labelled
+    training image labelled, the unlabelled images in the pool (shapes keep 16 px and 5%)."""
+    from types import SimpleNamespace
+
+    from fakedata import trust_checksums, write_stl10
+
+    from mvssl.experiments.view_learning import load_data, settings
+
+    write_stl10(tmp_path, per_split=60, unlabelled=30)
+    trust_checksums(monkeypatch)
+    fractions = {}
+    for dataset in ("stl10", "shapes"):
+        args = SimpleNamespace(dataset=dataset, root=str(tmp_path), download=False, image_size=None, spaces=["rgb"],
+                               views=["raw"], labelled_fraction=None, layers=0, linear_layers=1, ce_weight=1.0,
+                               accelerator="cpu", quick=True, coupling="mixed", batch_size=16, width=2,
+                               generator_lr=0.03, generator_optimizer="adam", generator_schedule="constant",
+                               generator_ce="held-out", generator_select="best", temperature=0.1, gen_steps=None,
+                               critic_steps=None, critic_warmup=None, critic_reset=None, cmc_steps=None,
+                               fresh_critics=None, probe_size=None)
+        fractions[dataset] = settings(args)["labelled_fraction"]
+        if dataset == "stl10":
+            data = load_data(args, {"labelled_fraction": fractions[dataset]})
+            assert data.pool.shape[-2:] == (96, 96) and len(data.pool) == 90 and len(data.labelled_index) == 60
+    assert fractions == {"stl10": 1.0, "shapes": 0.05}
+
+
 def test_stl10_pool_holds_the_unlabelled_images_and_the_probe_only_labelled_ones():
     from mvssl.data.datasets import LabelledImages
     from mvssl.experiments.view_learning_data import ImageSetViews

@@ -39,6 +39,8 @@ DEFAULTS = {"gen_steps": 150, "critic_steps": 3, "critic_warmup": 100, "critic_r
             "fresh_critics": 0, "probe_size": 1000}
 QUICK = {"gen_steps": 20, "critic_steps": 2, "critic_warmup": 20, "critic_reset": 10, "cmc_steps": 40, "fresh_critics": 0,
          "probe_size": 300}
+IMAGE_SIZE = {"shapes": 16, "stl10": 96}  # default --image-size (others: 32)
+LABELLED_FRACTION = {"shapes": 0.05, "stl10": 1.0}  # default --labelled-fraction (others: the shapes' value)
 ACCELERATORS = ("auto", "cpu", "gpu")
 GENERATOR_CE = ("shared", "held-out")
 GENERATOR_SELECT = ("last", "best")
@@ -54,7 +56,8 @@ def add_arguments(p) -> None:
                    help="shapes: the offline colour-split shapes (default, task = shape); the others via torchvision")
     p.add_argument("--root", default="data", help="where a torchvision dataset lives")
     p.add_argument("--download", action="store_true", help="fetch a torchvision dataset if missing")
-    p.add_argument("--image-size", type=int, help="image side (default 16 for shapes, 32 for the others)")
+    p.add_argument("--image-size", type=int, help="image side (default 16 for shapes, 96 for stl10 as in the paper, "
+                                                  "32 for the others)")
     p.add_argument("--spaces", nargs="+", default=list(COLOUR_SPACES),
                    help=f"colour spaces the generator starts from (default: all of {list(COLOUR_SPACES)})")
     p.add_argument("--views", nargs="+",
@@ -64,9 +67,10 @@ def add_arguments(p) -> None:
     p.add_argument("--layers", type=int, default=0, help="MLP coupling layers in the generator (default 0)")
     p.add_argument("--linear-layers", type=int, default=1,
                    help="linear additive coupling layers before them (default 1: can express the oracle views)")
-    p.add_argument("--labelled-fraction", type=float, default=0.05,
-                   help="fraction of each class of the training pool that is labelled (default 0.05, "
-                        "STL-10's 5k of 105k; supervised and semi-supervised views)")
+    p.add_argument("--labelled-fraction", type=float,
+                   help="fraction of each class's labelled training images that the supervised and semi-supervised "
+                        "views may use (default 0.05: 200 of the 4,000 shapes, about STL-10's 5k of 105k; stl10: 1, "
+                        "all 5k labelled beside the 100k unlabelled, the paper's setting)")
     p.add_argument("--gen-steps", type=int, help=f"generator steps (default {DEFAULTS['gen_steps']}, "
                    f"--quick {QUICK['gen_steps']})")
     p.add_argument("--critic-steps", type=int, help="adversarial critic updates per generator step "
@@ -123,6 +127,8 @@ def settings(args) -> dict:
     if "oracle" in args.views and args.dataset not in ORACLE_DATASETS:
         raise ValueError(f"--views oracle: the oracle views need known colour directions, which --dataset "
                          f"{args.dataset} has not (only {', '.join(ORACLE_DATASETS)})")
+    if args.labelled_fraction is None:
+        args.labelled_fraction = LABELLED_FRACTION.get(args.dataset, LABELLED_FRACTION["shapes"])
     if not 0 < args.labelled_fraction <= 1:
         raise ValueError(f"--labelled-fraction must be in (0, 1], got {args.labelled_fraction}")
     if args.layers < 0 or args.linear_layers < 0:
@@ -161,12 +167,13 @@ def resolve_device(accelerator: str) -> str:
 
 
 def load_data(args, cfg: dict):
+    size = args.image_size or IMAGE_SIZE.get(args.dataset, 32)
     if args.dataset == "shapes":
-        return SplitShapes(args.image_size or 16, labelled_fraction=cfg["labelled_fraction"])
+        return SplitShapes(size, labelled_fraction=cfg["labelled_fraction"])
     from ..data.datasets import load_dataset
     from .view_learning_data import ImageSetViews
 
-    data = load_dataset(args.dataset, args.root, args.image_size or 32, args.download,
+    data = load_dataset(args.dataset, args.root, size, args.download,
                         unlabelled=args.dataset == "stl10")
     return ImageSetViews(data, cfg["labelled_fraction"])
 
