@@ -8,7 +8,7 @@ from mvssl.experiments.er import FAMILIES, METHODS, check_options, claims, ends,
 
 
 def _args(**kw):
-    base = dict(steps=None, quick=False, batch=64, small_batch=16, low_momentum=0.5, kappa=10.0, entropy_weight=1.0)
+    base = dict(steps=None, dino_steps=None, quick=False, batch=64, small_batch=16, low_momentum=0.5, kappa=10.0, entropy_weight=1.0)
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -77,11 +77,13 @@ def test_ends_change_and_run_summary_from_the_logged_columns(tmp_path):
 
 @pytest.mark.parametrize("bad, message", [({"small_batch": 1}, "--small-batch 1"), ({"batch": 1}, "--batch 1"),
                                           ({"small_batch": 24}, "divide"), ({"steps": 2}, "--steps"),
+                                          ({"dino_steps": 3}, "--dino-steps must be at least 4"),
                                           ({"low_momentum": 1.0}, "--low-momentum")])
 def test_bad_options_fail_naming_them(bad, message):
     with pytest.raises(ValueError, match=message):
         check_options(_args(**bad))
-    assert check_options(_args()) == 400 and FAMILIES["dino"] == "er-dino"
+    assert check_options(_args()) == {"byol": 400, "dino": 1200} and FAMILIES["dino"] == "er-dino"
+    assert check_options(_args(quick=True, steps=8)) == {"byol": 8, "dino": 12}
 
 
 @pytest.mark.slow
@@ -97,7 +99,7 @@ def test_experiment_end_to_end_writes_every_run_and_computed_claims(tmp_path):
     from mvssl import cli
 
     out = tmp_path / "er"
-    argv = ["experiment", "er", "--quick", "--seeds", "2", "--steps", "4", "--batch", "8", "--small-batch", "4",
+    argv = ["experiment", "er", "--quick", "--seeds", "2", "--steps", "4", "--dino-steps", "6", "--batch", "8", "--small-batch", "4",
             "--jobs", "1", "--out", str(out)]
     assert cli.main(argv) == 0
     result = json.loads((out / "results.json").read_text())
@@ -107,6 +109,8 @@ def test_experiment_end_to_end_writes_every_run_and_computed_claims(tmp_path):
     for setting, (batch, steps) in {"default batch": (8, 4), "small batch": (4, 8), "weak EMA": (8, 4)}.items():
         assert len(arms[f"random init ({setting})"]["metrics"]["digit_error"]["per_seed"]) == 2
         for method in METHODS:
+            if "dino" in method:  # --dino-steps 6: the DINO family's own budget, equal images seen at the small batch
+                steps = {"default batch": 6, "small batch": 12, "weak EMA": 6}[setting]
             point = arms[f"{method} ({setting})"]
             errors = point["metrics"]["digit_error"]["per_seed"]
             assert len(point["runs"]) == 2 and all(0 <= e <= 100 for e in errors)
