@@ -123,3 +123,17 @@ def test_experiment_end_to_end_writes_every_run_and_computed_claims(tmp_path):
     assert ids.count("er.design") == 2 and ids.count("er.stability") == 8 and ids.count("er.entropy") == 3
     assert all(c["verdict"] in ("supported", "inconclusive", "contradicted") for c in result["claims"])
     assert (out / "results.md").exists() and (out / "er_curves.png").exists()
+
+
+def test_stability_on_digit_error_is_not_judged_where_neither_method_learns():
+    """Both fail (error above random init's 84-86%): one failing less is no evidence, so the
+    digit-error checks are inconclusive with the reason said; the rank checks stay judged. Where
+    the ER variant learns and the base does not, the check is judged (supported)."""
+    both_fail = claims(_values(0.0, 2.0, base_error=89.5, er_error=88.5), _args(), False)
+    error_checks = [c for c in both_fail if c["id"] == "er.stability" and "digit error" in c["prediction"]]
+    assert len(error_checks) == 4 and all(c["verdict"] == "inconclusive" for c in error_checks)
+    assert all("neither" in c["evidence"] and "learns the digit" in c["evidence"] for c in error_checks)
+    rank_checks = [c for c in both_fail if c["id"] == "er.stability" and "effective rank" in c["prediction"]]
+    assert all(c["verdict"] == "supported" for c in rank_checks)
+    rescued = claims(_values(0.0, 2.0, base_error=89.5, er_error=60.0), _args(), False)
+    assert all(c["verdict"] == "supported" for c in rescued if c["id"] == "er.stability")

@@ -197,6 +197,18 @@ def entropy_blind_spot(base: dict, estimator: str, learned: bool, family: str) -
     return None
 
 
+def neither_learns(by_method: dict, family: str, er: str, setting: str) -> str | None:
+    """Why an ``er.stability`` digit-error verdict cannot be evidence, or None: neither the base
+    method nor its ER variant learns the digit in ``setting`` (error below random init, paired by
+    seed, with its interval), so a lower error of one of them only says which failed less."""
+    from . import stats
+
+    random = by_method["random init"]["digit_error"]
+    if any(stats.verdict(stats.difference(random, by_method[m]["digit_error"])) == stats.SUPPORTED for m in (family, er)):
+        return None
+    return f"neither {family} nor {er} learns the digit ({setting}: error not below random init)"
+
+
 def not_judged(claim: dict, reason: str | None) -> dict:
     """The claim, made inconclusive with ``reason`` said in its evidence (unchanged if None)."""
     if reason is None:
@@ -232,9 +244,10 @@ def claims(values: dict, args, quick: bool) -> list[dict]:
         er = FAMILIES[family]
         for setting in ("small batch", "weak EMA"):
             b, e = values[setting][family], values[setting][er]
-            out.append(stats.claim("er.stability", f"{er} has a lower digit error than {family} ({setting})",
-                                   stats.difference(b["digit_error"], e["digit_error"]),
-                                   f"digit error, {family} - {er}", quick, "pts"))
+            c = stats.claim("er.stability", f"{er} has a lower digit error than {family} ({setting})",
+                            stats.difference(b["digit_error"], e["digit_error"]), f"digit error, {family} - {er}",
+                            quick, "pts")
+            out.append(not_judged(c, neither_learns(values[setting], family, er, setting)))
             out.append(stats.claim("er.stability", f"{er} has a larger effective rank than {family} ({setting})",
                                    stats.difference(e["effective_rank"], b["effective_rank"]),
                                    f"final effective rank of the projections, {er} - {family}", quick, ""))
