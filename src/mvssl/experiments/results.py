@@ -209,31 +209,27 @@ class Experiment:
 
         workers = min(self.jobs, len(items))
         started, out = time.perf_counter(), [None] * len(items)
-        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_one_thread)
-        try:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_one_thread) as pool:
             futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
-            for done, future in enumerate(as_completed(futures), 1):
-                i = futures[future]
-                out[i] = future.result()
-                if on_result is not None:
-                    on_result(i, out[i])
-                    continue
-                spent = time.perf_counter() - started
-                label = f" {labels[i]}" if labels else ""
-                self.echo(f"[{what} {done}/{len(items)}, {workers} at a time]{label}  ({_clock(self.elapsed())} "
-                          f"elapsed, this batch ETA {_clock(spent / done * (len(items) - done))})")
-        except KeyboardInterrupt:  # the user stops the experiment: rows in progress are dropped now, and
-            processes = list((getattr(pool, "_processes", None) or {}).values())  # nothing here waits on the pool
-            for process in processes:  # (finished rows stay, for --resume)
-                process.terminate()
-            for process in processes:
-                process.join(timeout=5)
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        except BaseException:  # a row failed: the others in progress finish (and are kept) first
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
+            try:
+                for done, future in enumerate(as_completed(futures), 1):
+                    i = futures[future]
+                    out[i] = future.result()
+                    if on_result is not None:
+                        on_result(i, out[i])
+                        continue
+                    spent = time.perf_counter() - started
+                    label = f" {labels[i]}" if labels else ""
+                    self.echo(f"[{what} {done}/{len(items)}, {workers} at a time]{label}  ({_clock(self.elapsed())} "
+                              f"elapsed, this batch ETA {_clock(spent / done * (len(items) - done))})")
+            except KeyboardInterrupt:  # the user stops the experiment: rows in progress are dropped now
+                for process in (getattr(pool, "_processes", None) or {}).values():  # (finished rows stay, for --resume)
+                    process.terminate()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            except BaseException:  # a row failed: the others in progress finish (and are kept) first
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
         return out
 
     # --- results --------------------------------------------------------------------------
