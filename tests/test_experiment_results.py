@@ -227,7 +227,7 @@ def test_resume_refuses_a_run_trained_with_other_settings(tmp_path):
 
 
 _ORPHAN_SCRIPT = '''
-import argparse, os, sys, time
+import argparse, os, signal, sys, time
 from pathlib import Path
 from mvssl.experiments.results import Experiment, add_common_arguments
 
@@ -236,6 +236,9 @@ def wait(path):
     time.sleep(120)
 
 if __name__ == "__main__":
+    # Ctrl-C as a terminal delivers it: a shell that starts a background job without job control
+    # (CI runners, nohup ... &) hands it SIGINT ignored, and Python then keeps ignoring it
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     p = argparse.ArgumentParser()
     add_common_arguments(p)
     args = p.parse_args(["--out", sys.argv[1], "--jobs", "2"])
