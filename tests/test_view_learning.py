@@ -353,21 +353,25 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path, capsys, argv,
     assert re.search(message, capsys.readouterr().err) and not out.exists()
 
 
+def _parsed(*argv):
+    """The command's arguments as its own parser reads them (its real defaults)."""
+    import argparse
+
+    from mvssl.experiments.view_learning import add_arguments
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    return p.parse_args(list(argv))
+
+
 def test_no_warm_up_is_refused_only_where_a_state_must_be_scored():
     """--critic-warmup 0 with --generator-select best: refused with an adversarial arm (scored
     by a warmed-up critic), accepted for arms that train no adversary, or with --generator-select last."""
-    from types import SimpleNamespace
-
     from mvssl.experiments.view_learning import settings
 
-    base = dict(spaces=["rgb"], dataset="shapes", labelled_fraction=0.05, layers=0, linear_layers=1, ce_weight=1.0,
-                accelerator="cpu", quick=True, coupling="mixed", batch_size=16, width=2, generator_lr=0.03,
-                generator_optimizer="adam", generator_schedule="constant", generator_ce="held-out", temperature=0.1,
-                gen_steps=None, critic_steps=None, critic_warmup=0, critic_reset=None, cmc_steps=None,
-                fresh_critics=None, probe_size=None)
     for views, select, refused in ((["unsupervised"], "best", True), (["semi-supervised", "raw"], "best", True),
                                    (["raw", "oracle", "supervised"], "best", False), (["unsupervised"], "last", False)):
-        args = SimpleNamespace(**base, views=views, generator_select=select)
+        args = _parsed("--quick", "--spaces", "rgb", "--critic-warmup", "0", "--views", *views, "--generator-select", select)
         if refused:
             with pytest.raises(ValueError, match="--generator-select best .* needs --critic-warmup > 0"):
                 settings(args)
@@ -470,9 +474,7 @@ def test_stl10_is_read_from_root_and_never_downloaded(tmp_path, monkeypatch, cap
 
 def test_stl10_defaults_are_the_papers_setting(tmp_path, monkeypatch):
     """--dataset stl10 without --image-size / --labelled-fraction: 96-px images, every labelled
-    training image labelled, the unlabelled images in the pool (shapes keep 16 px and 5%)."""
-    from types import SimpleNamespace
-
+    training image labelled, the unlabelled images in the pool (shapes keep 5%)."""
     from fakedata import trust_checksums, write_stl10
 
     from mvssl.experiments.view_learning import load_data, settings
@@ -481,13 +483,7 @@ def test_stl10_defaults_are_the_papers_setting(tmp_path, monkeypatch):
     trust_checksums(monkeypatch)
     fractions = {}
     for dataset in ("stl10", "shapes"):
-        args = SimpleNamespace(dataset=dataset, root=str(tmp_path), download=False, image_size=None, spaces=["rgb"],
-                               views=["raw"], labelled_fraction=None, layers=0, linear_layers=1, ce_weight=1.0,
-                               accelerator="cpu", quick=True, coupling="mixed", batch_size=16, width=2,
-                               generator_lr=0.03, generator_optimizer="adam", generator_schedule="constant",
-                               generator_ce="held-out", generator_select="best", temperature=0.1, gen_steps=None,
-                               critic_steps=None, critic_warmup=None, critic_reset=None, cmc_steps=None,
-                               fresh_critics=None, probe_size=None)
+        args = _parsed("--quick", "--dataset", dataset, "--root", str(tmp_path), "--views", "raw")
         fractions[dataset] = settings(args)["labelled_fraction"]
         if dataset == "stl10":
             data = load_data(args, {"labelled_fraction": fractions[dataset]})
