@@ -36,16 +36,13 @@ def centre_square(height: int, width: int) -> tuple[int, int, int]:
 
 
 def decode_image(path: str, size: int) -> torch.Tensor:
-    """uint8 [3, size, size]: any size and mode (grey, palette, RGBA, 16-bit) converted to RGB,
-    centre square crop resized with PIL (bicubic); raises one of ``unreadable_errors()``."""
-    from PIL import Image
+    """uint8 [3, size, size]: any size and mode converted to RGB by ``decode.rgb_array`` (16-bit
+    and float images scaled by their real range, transparency over black, EXIF rotation
+    applied), centre square crop resized with PIL (bicubic); raises one of
+    ``unreadable_errors()``."""
+    from .decode import decode_file
 
-    with Image.open(path) as im:
-        top, left, side = centre_square(im.height, im.width)
-        im = im.convert("RGB").crop((left, top, left + side, top + side))
-        if im.size != (size, size):
-            im = im.resize((size, size), Image.Resampling.BICUBIC)
-    return torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1)
+    return torch.from_numpy(np.array(decode_file(path, size))).permute(2, 0, 1).contiguous()
 
 
 class ImageFiles:
