@@ -1,4 +1,8 @@
-"""Turning a resolved config into the parts of a run: dataset, view source, method."""
+"""From a resolved config to the objects of a run: dataset, view source, backbone, heads,
+method, and a trained method loaded back from its run folder.
+
+It sits below ``encoder``, ``train``, ``eval`` and ``info``: loading an encoder or
+measuring a run builds through here and never imports the trainer."""
 from __future__ import annotations
 
 import functools
@@ -6,16 +10,18 @@ import inspect
 
 import torch
 
-from ..data import ColorfulMovingMNIST
-from ..data.datasets import LabelledImages, load_dataset
-from ..data.files import FileSplits
-from ..methods import METHODS
-from ..config import multicrop_sizes
-from ..nn import SplitEncoder, build_backbone
-from ..views import AugmentedViews, ClipViews, FactorSharedViews, byol, crop, infomin, multicrop, simclr
-from ..views.compositions import composition_views
-from ..views.looc import augmentation_recipe, looc_views
-from ..views.patches import PatchPairViews
+from .config import multicrop_sizes
+from .data import ColorfulMovingMNIST
+from .data.datasets import LabelledImages, load_dataset
+from .data.files import FileSplits
+from .methods import METHODS
+from .methods.looc import looc_heads
+from .nn import SplitEncoder, build_backbone
+from .views import AugmentedViews, ClipViews, FactorSharedViews, Recipe, byol, crop, infomin, multicrop, simclr
+from .views.compositions import composition_views
+from .views.learning import LearnedViewsEncoder
+from .views.looc import augmentation_recipe, looc_views
+from .views.patches import PatchPairViews
 
 
 def build_dataset(cfg: dict, split: str = "train") -> ColorfulMovingMNIST | LabelledImages | FileSplits:
@@ -81,15 +87,18 @@ def build_backbone_from(cfg: dict) -> tuple[torch.nn.Module, int]:
     return backbone_factory(cfg)(in_channels=3)
 
 
+def preprocessing(config: dict) -> dict:
+    """What ``Encoder.embed`` does to images before the backbone: the training image size and
+    the mean and std every recipe normalises with."""
+    return {"image_size": config["data"]["image_size"], "mean": Recipe([]).mean, "std": Recipe([]).std}
+
+
 def build_encoder_backbone(cfg: dict) -> torch.nn.Module:
     """The architecture of ``method.backbone`` for this config: what a run saves as its encoder
     and ``mvssl.load`` rebuilds."""
     if cfg["method"]["name"] == "cmc":  # one encoder per colour-channel view
         return SplitEncoder(cfg["method"]["channels"], backbone_factory(cfg))
     if cfg["method"]["name"] == "view-learning":  # a learned view generator and the CMC encoders on its views
-        from ..encoder import preprocessing
-        from ..views.learning import LearnedViewsEncoder
-
         pre = preprocessing(cfg)
         return LearnedViewsEncoder.from_config(cfg["method"], pre["mean"], pre["std"])
     return build_backbone_from(cfg)[0]
@@ -100,8 +109,6 @@ def build_encoder_heads(cfg: dict) -> torch.nn.ModuleList | None:
     representation), None for other methods."""
     if cfg["method"]["name"] != "looc":
         return None
-    from ..methods.looc import looc_heads
-
     m = cfg["method"]
     return looc_heads(build_backbone_from(cfg)[1], len(cfg["views"]["augmentations"]) + 1, m["proj_hidden_dim"],
                       m["proj_dim"])
