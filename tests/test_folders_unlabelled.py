@@ -1,6 +1,7 @@
 """Image folders as users have them: symlink loops and duplicate links (each file listed once,
 never on both sides of the split), flat folders of unlabelled images and one-class folders
 (trained on, evaluated by RankMe instead of a meaningless probe)."""
+import json
 import os
 import warnings
 from pathlib import Path
@@ -114,3 +115,23 @@ def test_rankme_is_the_number_of_equal_directions_and_one_for_a_line():
     spread = torch.diag(torch.tensor([4.0, 2.0, 1.0, 1.0]))
     p = torch.tensor([4, 2, 1, 1]) / 8
     assert rankme(spread) == pytest.approx(float(torch.exp(-(p * p.log()).sum())), rel=1e-5)
+
+
+def test_eval_follows_the_run_to_its_own_folder_and_says_so(tmp_path, capsys):
+    from mvssl.cli import main
+
+    labelled, flat = tmp_path / "labelled", tmp_path / "flat"
+    write_image_folder(labelled, classes=2, per_class=12, corrupt=0)
+    write_flat(flat, 16)
+    cfg = tiny(labelled, tmp_path / "runs")
+    cfg["eval"] = {"enabled": False}
+    run_dir, _ = train(cfg, echo=lambda *_: None)
+    assert main(["eval", "knn", str(run_dir), "--k", "3"]) == 0
+    err = capsys.readouterr().err
+    assert f"folder at {labelled}: the run's own dataset and root" in err, err
+    assert json.loads((run_dir / "eval" / "knn-folder.json").read_text())["root"] == str(labelled)
+    assert main(["eval", "knn", str(run_dir), "--k", "3", "--root", str(flat)]) == 2
+    err = capsys.readouterr().err
+    assert "has no class folders: no labels to evaluate with" in err and err.count("\n") == 2, err
+    assert main(["eval", "linear", str(tmp_path / "nope")]) == 2
+    assert "no such run folder, encoder.pt or checkpoint" in capsys.readouterr().err
