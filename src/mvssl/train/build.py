@@ -88,7 +88,7 @@ def build_encoder_backbone(cfg: dict) -> torch.nn.Module:
         return SplitEncoder(cfg["method"]["channels"], backbone_factory(cfg))
     if cfg["method"]["name"] == "view-learning":  # a learned view generator and the CMC encoders on its views
         from ..encoder import preprocessing
-        from ..views.learning import LearnedViewsEncoder
+        from ..methods.view_learning import LearnedViewsEncoder
 
         pre = preprocessing(cfg)
         return LearnedViewsEncoder.from_config(cfg["method"], pre["mean"], pre["std"])
