@@ -23,30 +23,18 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .files import FileSplits, FolderFiles, decode_all, resize_square
+from .labelled import LabelledImages
+from .shapes import colour_shapes
 
 TORCHVISION = {"cifar10": "CIFAR10", "cifar100": "CIFAR100"}
 STREAMABLE = ("stl10", "folder")  # the datasets that can stay on disk
 DATASETS = ("cmnist", "shapes", *TORCHVISION, "stl10", "folder")
-
-
-@dataclass
-class LabelledImages:
-    train_images: torch.Tensor  # uint8 [N, 3, H, W]
-    train_labels: torch.Tensor  # int64 [N]
-    test_images: torch.Tensor
-    test_labels: torch.Tensor
-    classes: list[str]
-    skipped: list[str] = field(default_factory=list)  # unreadable files left out (folder only)
-
-    def __len__(self) -> int:
-        return len(self.train_images)
 
 
 def torchvision_dataset(name: str, root: str, download: bool = False) -> LabelledImages:
@@ -222,8 +210,6 @@ def load_dataset(name: str, root: str = "data", image_size: int | None = None, d
             raise ValueError("cmnist needs the data config of the encoder it evaluates")
         data = cmnist_dataset(cmnist_config, target)
     elif name == "shapes":
-        from .shapes import colour_shapes
-
         return colour_shapes(image_size or 16)
     elif name in TORCHVISION:
         data = torchvision_dataset(name, root, download)

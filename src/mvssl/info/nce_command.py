@@ -73,7 +73,7 @@ def describe_images(data: dict) -> str:
 
 def build_pair_source(args):
     from ..config import resolve
-    from ..train.build import build_dataset, build_view_source
+    from ..build import build_dataset, build_view_source
     from ..views.sources import ChannelSplitViews
 
     cfg = resolve(view_config(args))

@@ -22,7 +22,7 @@ from ..data.streaming import resolve_workers, streamed_batches
 from ..eval import knn_accuracy, linear_probe
 from ..eval.features import embed_dataset
 from ..eval.probes import factor_probes, format_table, probe_frames
-from .build import build_dataset, build_method, build_view_source
+from ..build import build_dataset, build_method, build_view_source
 from .checkpoints import CHECKPOINT_DIR, SafeCheckpointIO
 from .console import quiet_lightning
 from .loggers import extra_logger, require_logger
