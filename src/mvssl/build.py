@@ -6,7 +6,6 @@ measuring a run builds through here and never imports the trainer."""
 from __future__ import annotations
 
 import functools
-import inspect
 
 import torch
 
@@ -16,10 +15,10 @@ from .data.datasets import LabelledImages, load_dataset
 from .data.files import FileSplits
 from .methods import METHODS
 from .methods.looc import looc_heads
+from .methods.view_learning import LearnedViewsEncoder
 from .nn import SplitEncoder, build_backbone
 from .views import AugmentedViews, ClipViews, FactorSharedViews, Recipe, byol, crop, infomin, multicrop, simclr
 from .views.compositions import composition_views
-from .views.learning import LearnedViewsEncoder
 from .views.looc import augmentation_recipe, looc_views
 from .views.patches import PatchPairViews
 
@@ -115,24 +114,16 @@ def build_encoder_heads(cfg: dict) -> torch.nn.ModuleList | None:
 
 
 def build_method(cfg: dict, num_samples: int | None = None) -> tuple[torch.nn.Module, int]:
-    """The method and the dimension of the features its online probe reads.
-
-    Most methods take a built ``backbone`` and its ``feature_dim``. A method whose constructor
-    asks for ``backbone_factory`` builds its own encoders (CMC: one per view, each with its own
-    number of input channels) and reports ``feature_dim``; one that asks for ``num_samples``
-    (a memory bank) gets the training-set size."""
+    """The method and the dimension of the features its online probe reads: its config section
+    as keyword arguments, plus what its class ``needs`` from the run (``methods.base.NEEDS``)."""
     cls = METHODS[cfg["method"]["name"]]
+    if "num_samples" in cls.needs and num_samples is None:
+        raise ValueError(f"method {cfg['method']['name']} needs the number of training samples")
+    from_run = {"num_samples": num_samples, "augmentations": list(cfg["views"]["augmentations"]),
+                "frames": cfg["views"]["frames"]}
     kwargs = {k: v for k, v in cfg["method"].items() if k != "name"}
-    wants = inspect.signature(cls).parameters
-    if "num_samples" in wants:
-        if num_samples is None:
-            raise ValueError(f"method {cfg['method']['name']} needs the number of training samples")
-        kwargs["num_samples"] = num_samples
-    if "augmentations" in wants:  # LooC: one embedding space per augmentation of its views
-        kwargs["augmentations"] = list(cfg["views"]["augmentations"])
-    if "frames" in wants:  # clip-simclr: the clip view's length
-        kwargs["frames"] = cfg["views"]["frames"]
-    if "backbone_factory" in wants:
+    kwargs.update({need: from_run[need] for need in cls.needs if need in from_run})
+    if "backbone_factory" in cls.needs:
         method = cls(backbone_factory(cfg), **kwargs)
         return method, method.feature_dim
     backbone, dim = build_backbone_from(cfg)

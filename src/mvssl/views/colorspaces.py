@@ -158,26 +158,3 @@ class ChannelSplit(nn.Module):
             c = torch.cat([CONVERT[space](rgb) for space in self.spaces], 1)
             c = (c - self.low) / (self.high - self.low) * 2 - 1
         return [c[:, g] for g in self.groups]
-
-
-class ChannelSplitViews:
-    """A view source of colour-space splits (CMC, Tian et al. 2019): each image of a one-view
-    source (e.g. ``AugmentedViews`` with one recipe) becomes the channel groups of ``views``
-    (``"L,ab"`` -> [L view, ab view]), so the pair shares what those channels share."""
-
-    def __init__(self, source, views="L,ab"):
-        self.source, self.split = source, ChannelSplit(views)
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def to(self, device) -> "ChannelSplitViews":
-        self.source.to(device)
-        self.split.to(device)
-        return self
-
-    def __call__(self, indices: torch.Tensor, generator: torch.Generator):
-        views, targets = self.source(indices, generator)
-        if len(views) != 1:
-            raise ValueError(f"ChannelSplitViews splits one view per image; the source gave {len(views)}")
-        return self.split(views[0]), targets
