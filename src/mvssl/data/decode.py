@@ -66,12 +66,17 @@ def rgb_array(image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
+def centre_square(height: int, width: int) -> tuple[int, int, int]:
+    """(top, left, side) of the largest centred square of a height x width image: what the
+    folder loader and ``Encoder.embed`` both keep of a non-square image before resizing."""
+    side = min(height, width)
+    return (height - side) // 2, (width - side) // 2, side
+
+
 def decode_file(path: str, size: int) -> np.ndarray:
     """uint8 [size, size, 3]: the file's centred square (``centre_square``), converted by
     ``rgb_array`` and resized with PIL (bicubic); raises what PIL raises for a bad file."""
     from PIL import Image, ImageOps
-
-    from .files import centre_square
 
     with Image.open(path) as im:
         im.load()
