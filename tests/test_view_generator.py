@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.autograd.functional import jacobian
 
-from mvssl.views.colorspaces import channel_ranges, rgb_to_ydbdr
+from mvssl.colour import channel_ranges, rgb_to_ydbdr
 from mvssl.views.generator import Coupling, ViewGenerator
 from mvssl.methods.view_learning import TwoViewCritic, learning_step, nce_bound
 

@@ -1,6 +1,6 @@
 """The views engine: batched augmentations with recorded parameters, recipes, sources."""
 from .ops import ColorJitter, GaussianBlur, Grayscale, Op, ResizedCrop, Rotate, Solarize
-from .colorspaces import ChannelSplit, lab_to_rgb, rgb_to_lab, rgb_to_ydbdr, ydbdr_to_rgb
+from ..colour import ChannelSplit, lab_to_rgb, rgb_to_lab, rgb_to_ydbdr, ydbdr_to_rgb
 from .randaugment import RandAugment
 from .recipes import Recipe, byol, crop, identity, infomin, multicrop, normalize, simclr
 from .sources import AugmentedViews, ChannelSplitViews, ClipViews, FactorSharedViews, LabelledPool, ViewSource

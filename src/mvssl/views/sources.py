@@ -9,7 +9,7 @@ import torch
 
 from ..data import ColorfulMovingMNIST
 from ..data.splits import per_class_fraction, split_halves
-from .colorspaces import ChannelSplit
+from ..colour import ChannelSplit
 from .recipes import Recipe, identity
 
 
