@@ -394,9 +394,6 @@ def _predictions(value, arms: dict, measures: dict, knob, errors: _Errors) -> li
     for i, p in enumerate(value):
         key = f"predictions[{i}]"
         p = _mapping(p, key, errors)
-        for k in p:
-            if k not in PREDICTION_KEYS:
-                errors.add(f"{key}.{k}", f"unknown key (known: {', '.join(PREDICTION_KEYS)})")
         pid = p.get("id")
         if not isinstance(pid, str) or not pid:
             errors.add(f"{key}.id", "give the prediction an id")
@@ -405,6 +402,9 @@ def _predictions(value, arms: dict, measures: dict, knob, errors: _Errors) -> li
             errors.add(f"{key}.id", f"{pid!r} is used twice")
         ids.add(pid)
         key = f"predictions.{pid}"
+        for k in p:
+            if k not in PREDICTION_KEYS:
+                errors.add(f"{key}.{k}", f"unknown key (known: {', '.join(PREDICTION_KEYS)})")
         kind = p.get("kind", "claim")
         if kind not in KINDS:
             errors.add(f"{key}.kind", f"{kind!r}: claim (a paper's claim) or design (does the setup work?)")
