@@ -66,7 +66,7 @@ def kind_and_claim(c: dict) -> tuple[str, str]:
 
 
 def verdict_text(c: dict) -> str:
-    label = claim_name(c["id"])[1] or c["id"] if not c.get("claim") else c["id"]
+    label = c["id"] if c.get("claim") else (claim_name(c["id"])[1] or c["prediction"])
     if c["verdict"] == "not testable":
         return f"{label}: not testable ({c.get('reason', 'a gate failed')})"
     return f"{label}: {c['verdict']} {effect_text(c)}"
