@@ -7,7 +7,7 @@ from mvssl.config import resolve
 from mvssl.losses import cmc_loss, view_pairs
 from mvssl.methods import CMC, METHODS
 from mvssl.nn import build_backbone
-from mvssl.train.build import build_encoder_backbone, build_method
+from mvssl.build import build_encoder_backbone, build_method
 
 
 def _factory(in_channels=3):

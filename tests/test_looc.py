@@ -9,7 +9,7 @@ from mvssl.encoder import Encoder, load
 from mvssl.losses import leave_one_out_loss, leave_one_out_masks
 from mvssl.methods import METHODS, LooC
 from mvssl.nn import build_backbone
-from mvssl.train.build import build_method
+from mvssl.build import build_method
 from mvssl.views.looc import augmentation_recipe, looc_views
 
 AUGS = ["color", "rotate", "blur"]

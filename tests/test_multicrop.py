@@ -5,7 +5,7 @@ from torch import nn
 
 from mvssl.config import ConfigError, resolve
 from mvssl.methods import encode_views, n_global_views
-from mvssl.train.build import build_view_source
+from mvssl.build import build_view_source
 from mvssl.views import AugmentedViews, multicrop
 from tiny_training import tiny_images
 

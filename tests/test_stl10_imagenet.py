@@ -8,7 +8,7 @@ from fakedata import class_images, trust_checksums, write_image_folder, write_st
 from mvssl.config import resolve
 from mvssl.data.datasets import load_dataset
 from mvssl.data.files import FileSplits, decode_all
-from mvssl.train.build import build_dataset
+from mvssl.build import build_dataset
 
 
 def test_stl10_reader_matches_torchvision_on_the_official_format(tmp_path, monkeypatch):

@@ -8,7 +8,6 @@ hyperparameters need no second list here.
 from __future__ import annotations
 
 import copy
-import inspect
 import re
 from pathlib import Path
 from typing import Any
@@ -162,12 +161,11 @@ RESUME_OVERRIDABLE = {("trainer", "progress"), ("trainer", "on_nan"), ("trainer"
 
 def method_defaults(name: str) -> dict[str, Any]:
     from .methods import METHODS
+    from .methods.base import hyperparameters
 
     if name not in METHODS:
         raise ConfigError(f"method.name: unknown method {name!r}; choose from {sorted(METHODS)}")
-    sig = inspect.signature(METHODS[name].__init__)
-    return {k: p.default for k, p in sig.parameters.items()
-            if k not in ("self", "backbone", "feature_dim") and p.default is not inspect.Parameter.empty}
+    return hyperparameters(METHODS[name])
 
 
 def _check_type(key: str, value: Any, default: Any) -> Any:

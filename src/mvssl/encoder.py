@@ -1,6 +1,7 @@
 """A trained backbone you can load and embed with: ``mvssl.load(path).embed(images)``."""
 from __future__ import annotations
 
+import errno
 import io
 import numbers
 import os
@@ -12,7 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .build import build_encoder_backbone, build_encoder_heads, preprocessing
 from .checksum import CHECKSUM_KEY, checksum_mismatch, with_checksum
+from .data.files import centre_square
+from .methods.looc import embed_spaces
 
 ENCODER_FILE = "encoder.pt"
 
@@ -43,8 +47,6 @@ class Encoder(nn.Module):
 
     @classmethod
     def from_config(cls, config: dict) -> "Encoder":
-        from .train.build import build_encoder_backbone, build_encoder_heads
-
         backbone = build_encoder_backbone(config)
         pre = preprocessing(config)
         return cls(backbone, pre["image_size"], pre["mean"], pre["std"], config, build_encoder_heads(config))
@@ -63,8 +65,6 @@ class Encoder(nn.Module):
         if self.heads is None:
             raise ValueError("representation 'looc++' needs an encoder trained with --method looc (this one has no "
                              f"embedding heads; method {self.config.get('method', {}).get('name')!r})")
-        from .methods.looc import embed_spaces
-
         return lambda x: embed_spaces(self.heads, self.backbone(x))
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
@@ -72,8 +72,6 @@ class Encoder(nn.Module):
         square of a non-square image (as the folder loader keeps it), resized to ``image_size``
         (antialiased bilinear) and normalised with the training mean and std. Use it to feed
         ``backbone`` yourself, e.g. when fine-tuning downstream."""
-        from .data.files import centre_square
-
         images = as_image_tensor(images)
         top, left, side = centre_square(*images.shape[-2:])
         x = images[..., top:top + side, left:left + side].to(self.mean.device).float() / 255.0
@@ -119,12 +117,6 @@ def as_image_tensor(images) -> torch.Tensor:
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"embed expects uint8 images [N, 3, H, W], got {images.dtype} {tuple(images.shape)}")
     return images
-
-
-def preprocessing(config: dict) -> dict:
-    from .views.recipes import Recipe
-
-    return {"image_size": config["data"]["image_size"], "mean": Recipe([]).mean, "std": Recipe([]).std}
 
 
 class CorruptCheckpointError(ValueError):
@@ -226,7 +218,7 @@ def load(path: str | Path) -> Encoder:
             raise FileNotFoundError(f"{path} holds no {ENCODER_FILE} or checkpoints/last.ckpt")
         path = found
     if not path.exists():
-        raise FileNotFoundError(path)
+        raise FileNotFoundError(errno.ENOENT, "no such run folder, encoder.pt or checkpoint", str(path))
     state = safe_torch_load(path)
     config, weights, heads = _encoder_parts(path, state)
     try:

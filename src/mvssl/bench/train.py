@@ -14,7 +14,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..config import resolve
-from ..train.build import build_method
+from ..build import build_method
 from ..train.optim import build_optimizer
 from ..views import AugmentedViews, multicrop, simclr
 from .common import (add_common_arguments, plain_args, apply_threads, describe, interleaved, machine, markdown_table,

@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .labelled import LabelledImages
+
 SHAPES = ("disk", "square", "triangle", "cross", "ring")
 SUPERSAMPLE = 4
 MIN_COLOUR_DISTANCE = 0.45  # shape and background tint differ by at least this in some channel
@@ -64,8 +66,6 @@ def render_shapes(n: int, size: int, generator: torch.Generator) -> tuple[torch.
 
 def colour_shapes(image_size: int = 16, train_size: int = 2000, test_size: int = 1000, seed: int = 0):
     """The Colour Shapes train and test splits as ``LabelledImages``."""
-    from .datasets import LabelledImages
-
     if image_size < 8:
         raise ValueError(f"data.image_size: Colour Shapes needs at least 8 px, got {image_size}")
     xtr, ytr = render_shapes(train_size, image_size, torch.Generator().manual_seed(2 * seed))

@@ -152,7 +152,7 @@ def run(args) -> int:
     from .. import load
     from ..config import resolve
     from ..encoder import Encoder
-    from ..train.build import build_dataset
+    from ..build import build_dataset
     from ..studies.results import Experiment
     from ..studies.stats import summarize
 

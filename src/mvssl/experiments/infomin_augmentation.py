@@ -69,7 +69,7 @@ def measure(exp: Experiment, s: dict, k: int, on_rung=None) -> tuple[list[dict],
     from ..encoder import load
     from ..eval.probes import probe_frames
     from ..info.nce import estimate_nce
-    from ..train.build import build_dataset, build_view_source
+    from ..build import build_dataset, build_view_source
     from .reverse_u import probe
 
     frames = probe_frames(resolve(rung_config([], s, 0))["data"])

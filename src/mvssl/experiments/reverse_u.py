@@ -200,7 +200,7 @@ def nce_of(item: tuple[str, int, int, int]):
     steps ``item[2]``, critic seeds ``item[3]`` (a worker task of ``Experiment.map``)."""
     from ..config import resolve
     from ..info.nce import estimate_nce
-    from ..train.build import build_dataset, build_view_source
+    from ..build import build_dataset, build_view_source
 
     cfg_json, k, steps, seeds = item
     resolved = resolve(json.loads(cfg_json))

@@ -37,7 +37,7 @@ def projections(run_dir: Path, images: torch.Tensor) -> torch.Tensor:
     import yaml
 
     from ..encoder import Encoder, safe_torch_load
-    from ..train.build import build_method
+    from ..build import build_method
 
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     method, _ = build_method(cfg)
@@ -121,7 +121,7 @@ def markdown(acc: dict, random_init: list[float], chance: float, settings: str) 
 
 
 def run(args) -> int:
-    from ..train.build import build_dataset
+    from ..build import build_dataset
     from ..config import resolve
     from ..studies.results import Experiment
     from ..studies.stats import summarize

@@ -145,7 +145,7 @@ def supervised_encoder(exp, cfg: dict, data, n_steps: int, batch: int, seed: int
 def run(args) -> int:
     from ..config import resolve
     from ..eval.linear import linear_probe
-    from ..train.build import build_dataset
+    from ..build import build_dataset
     from ..studies.results import Experiment
     from ..studies.stats import summarize
 

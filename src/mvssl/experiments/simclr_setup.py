@@ -35,7 +35,7 @@ def load_and_check(args, batch_sizes) -> int:
     """Load the dataset once (a missing one fails here, before any run folder) and refuse a
     batch larger than it, naming the option. Returns the number of training images."""
     from ..config import ConfigError, resolve
-    from ..train.build import build_dataset
+    from ..build import build_dataset
 
     cfg = resolve({"data": {"dataset": args.dataset, "root": args.root, "download": args.download,
                             "image_size": image_size(args)}, "views": {"name": "simclr"}})

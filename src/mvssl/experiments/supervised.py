@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..encoder import Encoder
-from ..train.build import build_dataset
+from ..build import build_dataset
 from ..train.optim import build_optimizer, warmup_cosine
 
 

@@ -3,7 +3,7 @@
 
 The run's method (backbone *and* heads: projector, predictor, DINO head and teacher,
 SwAV prototypes) is rebuilt from its config and newest complete checkpoint; view pairs
-are made by the run's own view source (``train.build``), on the training split by
+are made by the run's own view source (``build``), on the training split by
 default. Continuous measures (every method): Z1, Z2 = the L2-normalised projections of
 views 1 and 2; H(Z2) by the vMF KDE (the ER authors' average and expectation estimators and
 leave-one-out, absolute: vMF constant included); reconstruction E[log q(Z2 | Z1)] with q = vMF(mean direction, kappa) where the
@@ -25,7 +25,7 @@ from ..losses import sinkhorn
 from ..methods import SwAV
 from ..losses.er import (ENTROPY_ESTIMATORS, cross_entropy_reconstruction, marginal_entropy, vmf_kde_entropy,
                          vmf_log_normaliser, vmf_reconstruction_error)
-from ..train.build import build_dataset, build_method, build_view_source
+from ..build import build_dataset, build_method, build_view_source
 from ..train.checkpoints import latest_complete_checkpoint
 
 COMMAND = "er"

@@ -1,7 +1,7 @@
-"""Methods: one small nn.Module per paper. ``METHODS`` maps CLI names to classes; most
-constructors take ``backbone`` and ``feature_dim`` and then their own hyperparameters (a
-method that builds its own encoders takes ``backbone_factory`` instead: see
-``train.build.build_method``)."""
+"""Methods: one small nn.Module per paper. ``METHODS`` maps CLI names to classes. A class
+declares in ``needs`` what it takes from the run (``base.NEEDS``: most take ``backbone`` and
+``feature_dim``), and its other constructor arguments, with their defaults, are its
+hyperparameters (``base.hyperparameters``: the ``method`` config section)."""
 from .barlow_twins import BarlowTwins
 from .base import MethodOutput, encode_pair, encode_views, n_global_views
 from .byol import BYOL

@@ -21,6 +21,8 @@ class BarlowTwins(nn.Module):
     CPU budgets; lambda kept). Each view goes through the encoder in its own pass (BN
     statistics per view), as in the official code."""
 
+    needs = ("backbone",)  # see base.NEEDS
+
     def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 1024, proj_dim: int = 1024,
                  lambda_offdiag: float = 0.0051):
         super().__init__()

@@ -1,7 +1,9 @@
-"""What every method returns, and the hooks the trainer calls."""
+"""What every method returns, what it needs from a run, and the hooks the trainer calls."""
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -12,6 +14,32 @@ class MethodOutput:
     features: torch.Tensor  # backbone features of the first view (the online probe reads them)
     embeddings: list[torch.Tensor] = field(default_factory=list)  # per-view projections (monitors read them)
     logs: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+# What a method's constructor takes from the run, beside its hyperparameters; every method
+# class lists its own in ``needs`` and ``build.build_method`` hands exactly those over:
+NEEDS = {
+    "backbone": "a built backbone and its feature dimension, the first two arguments",
+    "backbone_factory": "factory(in_channels) -> (module, dim), the first argument: the method builds its own "
+                        "encoders and sets feature_dim (CMC: one per colour-channel view)",
+    "num_samples": "the training-set size (memory banks, and queues that must stay smaller than it)",
+    "augmentations": "views.augmentations (LooC: one embedding space per augmentation)",
+    "frames": "views.frames, the clip view's length (clip-simclr)",
+}
+
+
+def hyperparameters(method: type) -> dict[str, Any]:
+    """A method's hyperparameters with their defaults (its config section): the constructor's
+    arguments that have a default. A constructor that passes ``**kwargs`` on to its base class
+    (the ER variants) has the base's hyperparameters first, then its own."""
+    own, inherited = {}, {}
+    for name, p in inspect.signature(method.__init__).parameters.items():
+        if p.kind is p.VAR_KEYWORD:
+            base = next(c for c in method.__mro__[1:] if "__init__" in vars(c) and hasattr(c, "needs"))
+            inherited = hyperparameters(base)
+        elif name not in ("self", *method.needs, "feature_dim") and p.default is not p.empty:
+            own[name] = p.default
+    return {**inherited, **own}
 
 
 def n_global_views(views: list[torch.Tensor]) -> int:

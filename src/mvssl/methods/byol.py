@@ -16,11 +16,8 @@ class BYOL(nn.Module):
     predictor trained at the encoder's learning rate. Defaults here are scaled down for small
     images and CPU budgets: heads 1024 wide, tau_base 0.99 (tau rises to 1 on a cosine either
     way), and the predictor learns 10x faster (``predictor_lr_scale``; a relatively faster
-    predictor helps non-contrastive learning, Tian et al. 2021). Measured on
-    Colorful-Moving-MNIST views sharing only the digit (batch 128, width-16 ConvNet, AdamW
-    2e-3): linear-probe digit error 75.4% after 400 steps with scale 1, 73.2% after 250 with
-    scale 10 (random init ~88%), both measured when the two views still shared one BN pass. Every
-    one is a config key.
+    predictor helps non-contrastive learning, Tian et al. 2021; what the two scales reached:
+    docs/methods.md). Every one is a config key.
 
     Views: each view goes through the networks in its own forward pass, so BatchNorm
     normalises each view with its own statistics, as the reference code does (its
@@ -31,6 +28,8 @@ class BYOL(nn.Module):
     those pairs (with two views the symmetrised loss of the paper, halved)."""
 
     accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
+
+    needs = ("backbone",)  # see base.NEEDS
 
     def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 1024, proj_dim: int = 256,
                  pred_hidden_dim: int = 1024, base_momentum: float = 0.99, predictor_lr_scale: float = 10.0):

@@ -24,6 +24,8 @@ from .base import MethodOutput
 
 
 class ClipSimCLR(nn.Module):
+    needs = ("backbone", "frames")  # see base.NEEDS
+
     def __init__(self, backbone: nn.Module, feature_dim: int, frames: int, proj_hidden_dim: int = 2048,
                  proj_dim: int = 128, temperature: float = 0.5):
         super().__init__()

@@ -48,6 +48,8 @@ from .base import MethodOutput
 
 
 class CMC(nn.Module):
+    needs = ("backbone_factory", "num_samples")  # see base.NEEDS
+
     def __init__(self, backbone_factory: BackboneFactory, num_samples: int, channels: str = "L,ab",
                  graph: str = "full", proj_hidden_dim: int = 2048, proj_dim: int = 128,
                  temperature: float = 0.07, negatives: str = "batch", num_negatives: int = 256,

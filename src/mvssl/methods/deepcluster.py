@@ -42,6 +42,8 @@ class DeepClusterV2(nn.Module):
 
     accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
 
+    needs = ("backbone", "num_samples")  # see base.NEEDS
+
     def __init__(self, backbone: nn.Module, feature_dim: int, num_samples: int, proj_hidden_dim: int = 1024,
                  proj_dim: int = 128, n_prototypes: int = 300, n_heads: int = 3, temperature: float = 0.1,
                  kmeans_iterations: int = 10):

@@ -23,12 +23,9 @@ class DINO(nn.Module):
     official code's ``use_bn_in_head``, off for ViTs: with a small ConvNet the pooled
     features of all images point almost the same way, so without BN the teacher's centred
     outputs are nearly constant), the last layer's norm learnable, teacher temperature
-    0.02 -> 0.04, teacher momentum 0.99 -> 1. Measured on Colorful-Moving-MNIST views sharing
-    only the digit (batch 128, width-16 ConvNet): with K = 256 and momentum 0.99 but the
-    paper's temperatures (0.04 -> 0.07) and a fixed norm, the loss sat at log K from step ~30
-    to step 80, when the run was stopped (targets uniform, nothing learnt); with these
-    defaults the teacher entropy stays below log K and the linear-probe digit error fell to
-    76.0% in 250 steps (random init ~88%), measured before the stabilisers below were added.
+    0.02 -> 0.04, teacher momentum 0.99 -> 1: with the paper's temperatures and a fixed norm
+    the teacher's targets went uniform here (loss at log K, nothing learnt), with these its
+    entropy stays below log K (the runs: docs/methods.md).
 
     The three stabilisers of the official ``main_dino.py`` run between the backward pass and
     the optimiser step (``before_optimizer_step``), with the paper's values: each student
@@ -44,6 +41,8 @@ class DINO(nn.Module):
     Global views are the leading views of ``views[0]``'s size (see ``n_global_views``)."""
 
     accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
+
+    needs = ("backbone",)  # see base.NEEDS
 
     def __init__(self, backbone: nn.Module, feature_dim: int, head_hidden_dim: int = 1024,
                  bottleneck_dim: int = 256, out_dim: int = 256, norm_last_layer: bool = False,

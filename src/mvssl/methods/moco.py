@@ -19,10 +19,8 @@ runs of a few hundred to a few thousand steps):
   stay a small fraction of the training set N, because a sample's own key from its
   previous epoch sits in the queue as a negative for about K/N of the queries, and
   pushes away exactly what the views share. The paper's 65536 / 1.28M is 5%; 256 of
-  Colorful-Moving-MNIST's 4000 frames is 6%. There, the digit probe error fell as K
-  shrank: 89.6% (K = 4096), 81.5% (1024), 72.9% (256), random init 88.2%, from
-  ``mvssl train --method moco --method.queue_size K --backbone.width 16
-  --optim.batch_size 128 --trainer.max_steps 300``. Raise K with the dataset; K >= N is refused.
+  Colorful-Moving-MNIST's 4000 frames is 6% (the digit error against K: docs/methods.md).
+  Raise K with the dataset; K >= N is refused.
 - The symmetric variant averages InfoNCE(q1, k2) and InfoNCE(q2, k1) and enqueues both keys.
 """
 from __future__ import annotations
@@ -36,6 +34,8 @@ from .base import MethodOutput
 
 
 class MoCo(nn.Module):
+    needs = ("backbone", "num_samples")  # see base.NEEDS
+
     def __init__(self, backbone: nn.Module, feature_dim: int, num_samples: int, proj_hidden_dim: int = 2048,
                  proj_dim: int = 128, queue_size: int = 256, momentum: float = 0.99, temperature: float = 0.2,
                  symmetric: bool = False):

@@ -26,6 +26,8 @@ class MoCoV3(nn.Module):
     hidden layers are 1024 wide (scaled down for small images and CPU budgets); the rest as
     in the paper."""
 
+    needs = ("backbone",)  # see base.NEEDS
+
     def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 1024, proj_dim: int = 256,
                  pred_hidden_dim: int = 1024, temperature: float = 1.0, base_momentum: float = 0.99):
         super().__init__()

@@ -30,6 +30,8 @@ class NNCLR(nn.Module):
     for small images and CPU budgets: 16 steps of batch 128, half of Colorful-Moving-MNIST's
     4000 frames; the paper's holds 24 steps of its batch)."""
 
+    needs = ("backbone",)  # see base.NEEDS
+
     def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 1024, proj_dim: int = 256,
                  pred_hidden_dim: int = 1024, temperature: float = 0.1, queue_size: int = 2048):
         super().__init__()

@@ -16,11 +16,8 @@ class SimSiam(nn.Module):
     predictor 2048 -> 512 -> 2048 (a bottleneck), trained at the encoder's learning rate (the
     paper keeps it fixed rather than decayed). Defaults here are halved, and the predictor
     learns 10x faster (``predictor_lr_scale``; Tian et al. 2021 find a relatively faster
-    predictor helps non-contrastive learning): scaled down for small images and CPU budgets.
-    Measured on Colorful-Moving-MNIST views sharing only the digit (250 steps, batch 128,
-    width-16 ConvNet, AdamW 2e-3): linear-probe digit error 87.3% with scale 1 (400 steps;
-    embeddings of effective rank ~8) and 69.1% with scale 10, both measured when the two views
-    still shared one BN pass.
+    predictor helps non-contrastive learning; at the encoder's rate the embeddings collapsed
+    to a low rank here: docs/methods.md): scaled down for small images and CPU budgets.
 
     Each view goes through the networks in its own forward pass (BN statistics per view),
     as in the reference code. Algorithm 1: z1, z2 = f(x1), f(x2); p1, p2 = h(z1), h(z2);
@@ -28,6 +25,8 @@ class SimSiam(nn.Module):
     ordered pairs (prediction of any view, projection of another global view)."""
 
     accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
+
+    needs = ("backbone",)  # see base.NEEDS
 
     def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 1024, proj_dim: int = 1024,
                  pred_hidden_dim: int = 256, predictor_lr_scale: float = 10.0):

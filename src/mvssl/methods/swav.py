@@ -20,11 +20,9 @@ class SwAV(nn.Module):
     down for small images and CPU budgets (K = 300, projector 1024 -> 128, queue off with
     ``queue_length`` 0, prototypes frozen for 100 steps) and the projector ends in a BN
     without affine parameters (``output_batch_norm``), which centres the batch's embeddings
-    before the L2 norm. Measured on Colorful-Moving-MNIST views sharing only the digit (250
-    steps, batch 128, width-16 ConvNet): without that BN the embeddings of all images drew
-    together, the codes went uniform (entropy log K) and nothing was learnt (86.9% digit
-    error with K = 32, epsilon 0.03; codes uniform by step 40 with K = 32 and the BN); with it and K = 300 the
-    code entropy fell below log K and the digit error reached 67.6% (random init ~88%).
+    before the L2 norm: without it the embeddings of all images drew together on small
+    images, the codes went uniform (entropy log K) and nothing was learnt (the runs:
+    docs/methods.md).
 
     Codes are computed for the global views (``views[0]``'s size) only. With a queue, each
     global view's stored embeddings (``queue_views`` must equal the number of global
@@ -32,6 +30,8 @@ class SwAV(nn.Module):
     queue is full (the reference starts using it when its last row is filled)."""
 
     accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
+
+    needs = ("backbone",)  # see base.NEEDS
 
     def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 1024, proj_dim: int = 128,
                  n_prototypes: int = 300, temperature: float = 0.1, epsilon: float = 0.05,

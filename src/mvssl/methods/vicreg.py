@@ -22,6 +22,8 @@ class VICReg(nn.Module):
     and CPU budgets; weights kept). Each view goes through the encoder in its own pass (BN
     statistics per view), as in the official code. Logs the three terms."""
 
+    needs = ("backbone",)  # see base.NEEDS
+
     def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 1024, proj_dim: int = 1024,
                  sim_weight: float = 25.0, var_weight: float = 25.0, cov_weight: float = 1.0):
         super().__init__()

@@ -36,7 +36,7 @@ class Run:
         return Encoder.from_config(resolve(self.config)).eval()
 
     def dataset(self, split: str = "train"):
-        from ..train.build import build_dataset
+        from ..build import build_dataset
 
         return build_dataset(self.config, split)
 
@@ -74,7 +74,7 @@ def projections(run: Run, images: torch.Tensor) -> torch.Tensor:
     """z = g(h) of ``images``: the method rebuilt from the run's config, loaded from its last
     checkpoint (``weights_only``) or, for ``random init``, drawn with the run's seed."""
     from ..encoder import Encoder, safe_torch_load
-    from ..train.build import build_method
+    from ..build import build_method
 
     torch.manual_seed(run.seed)
     method, _ = build_method(run.config)
@@ -112,7 +112,7 @@ def _i_nce(run: Run, k: int = 64, steps: int = 200, critic_seeds: int = 1) -> fl
     if run.which != "trained":
         return None
     from ..info.nce import estimate_nce
-    from ..train.build import build_view_source
+    from ..build import build_view_source
 
     source = build_view_source(run.config, run.dataset("train"))
     return float(estimate_nce(source, k=k, steps=steps, seeds=range(run.seed, run.seed + critic_seeds)).mean)

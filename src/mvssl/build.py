@@ -1,21 +1,26 @@
-"""Turning a resolved config into the parts of a run: dataset, view source, method."""
+"""From a resolved config to the objects of a run: dataset, view source, backbone, heads,
+method, and a trained method loaded back from its run folder.
+
+It sits below ``encoder``, ``train``, ``eval`` and ``info``: loading an encoder or
+measuring a run builds through here and never imports the trainer."""
 from __future__ import annotations
 
 import functools
-import inspect
 
 import torch
 
-from ..data import ColorfulMovingMNIST
-from ..data.datasets import LabelledImages, load_dataset
-from ..data.files import FileSplits
-from ..methods import METHODS
-from ..config import multicrop_sizes
-from ..nn import SplitEncoder, build_backbone
-from ..views import AugmentedViews, ClipViews, FactorSharedViews, byol, crop, infomin, multicrop, simclr
-from ..views.compositions import composition_views
-from ..views.looc import augmentation_recipe, looc_views
-from ..views.patches import PatchPairViews
+from .config import multicrop_sizes
+from .data import ColorfulMovingMNIST
+from .data.datasets import LabelledImages, load_dataset
+from .data.files import FileSplits
+from .methods import METHODS
+from .methods.looc import looc_heads
+from .methods.view_learning import LearnedViewsEncoder
+from .nn import SplitEncoder, build_backbone
+from .views import AugmentedViews, ClipViews, FactorSharedViews, Recipe, byol, crop, infomin, multicrop, simclr
+from .views.compositions import composition_views
+from .views.looc import augmentation_recipe, looc_views
+from .views.patches import PatchPairViews
 
 
 def build_dataset(cfg: dict, split: str = "train") -> ColorfulMovingMNIST | LabelledImages | FileSplits:
@@ -81,15 +86,18 @@ def build_backbone_from(cfg: dict) -> tuple[torch.nn.Module, int]:
     return backbone_factory(cfg)(in_channels=3)
 
 
+def preprocessing(config: dict) -> dict:
+    """What ``Encoder.embed`` does to images before the backbone: the training image size and
+    the mean and std every recipe normalises with."""
+    return {"image_size": config["data"]["image_size"], "mean": Recipe([]).mean, "std": Recipe([]).std}
+
+
 def build_encoder_backbone(cfg: dict) -> torch.nn.Module:
     """The architecture of ``method.backbone`` for this config: what a run saves as its encoder
     and ``mvssl.load`` rebuilds."""
     if cfg["method"]["name"] == "cmc":  # one encoder per colour-channel view
         return SplitEncoder(cfg["method"]["channels"], backbone_factory(cfg))
     if cfg["method"]["name"] == "view-learning":  # a learned view generator and the CMC encoders on its views
-        from ..encoder import preprocessing
-        from ..views.learning import LearnedViewsEncoder
-
         pre = preprocessing(cfg)
         return LearnedViewsEncoder.from_config(cfg["method"], pre["mean"], pre["std"])
     return build_backbone_from(cfg)[0]
@@ -100,32 +108,22 @@ def build_encoder_heads(cfg: dict) -> torch.nn.ModuleList | None:
     representation), None for other methods."""
     if cfg["method"]["name"] != "looc":
         return None
-    from ..methods.looc import looc_heads
-
     m = cfg["method"]
     return looc_heads(build_backbone_from(cfg)[1], len(cfg["views"]["augmentations"]) + 1, m["proj_hidden_dim"],
                       m["proj_dim"])
 
 
 def build_method(cfg: dict, num_samples: int | None = None) -> tuple[torch.nn.Module, int]:
-    """The method and the dimension of the features its online probe reads.
-
-    Most methods take a built ``backbone`` and its ``feature_dim``. A method whose constructor
-    asks for ``backbone_factory`` builds its own encoders (CMC: one per view, each with its own
-    number of input channels) and reports ``feature_dim``; one that asks for ``num_samples``
-    (a memory bank) gets the training-set size."""
+    """The method and the dimension of the features its online probe reads: its config section
+    as keyword arguments, plus what its class ``needs`` from the run (``methods.base.NEEDS``)."""
     cls = METHODS[cfg["method"]["name"]]
+    if "num_samples" in cls.needs and num_samples is None:
+        raise ValueError(f"method {cfg['method']['name']} needs the number of training samples")
+    from_run = {"num_samples": num_samples, "augmentations": list(cfg["views"]["augmentations"]),
+                "frames": cfg["views"]["frames"]}
     kwargs = {k: v for k, v in cfg["method"].items() if k != "name"}
-    wants = inspect.signature(cls).parameters
-    if "num_samples" in wants:
-        if num_samples is None:
-            raise ValueError(f"method {cfg['method']['name']} needs the number of training samples")
-        kwargs["num_samples"] = num_samples
-    if "augmentations" in wants:  # LooC: one embedding space per augmentation of its views
-        kwargs["augmentations"] = list(cfg["views"]["augmentations"])
-    if "frames" in wants:  # clip-simclr: the clip view's length
-        kwargs["frames"] = cfg["views"]["frames"]
-    if "backbone_factory" in wants:
+    kwargs.update({need: from_run[need] for need in cls.needs if need in from_run})
+    if "backbone_factory" in cls.needs:
         method = cls(backbone_factory(cfg), **kwargs)
         return method, method.feature_dim
     backbone, dim = build_backbone_from(cfg)
