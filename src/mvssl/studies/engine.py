@@ -20,7 +20,6 @@ from . import spec as spec_mod
 from .judge import judge
 from .measures import Run, measure
 from .results import RESULTS_JSON, RESULTS_MD, ENCODERS, Experiment
-from .stats import summarize
 
 MEASURES_JSON = "study_measures.json"  # beside each run: its measures, reused by --resume
 VERSIONS = "versions"
@@ -156,16 +155,3 @@ def run_study(path: str | Path, out: str | None = None, resume: bool = False, ne
     chance = chance_levels(study, dataset)
     verdicts = judge(study, values, random, chance, quick=quick)
     return write_results(exp, study, values, random, paths, chance, verdicts, registration(study), versions(exp.out))
-
-
-def points(study: spec_mod.Study, values: dict, random: dict, paths: dict) -> list[dict]:
-    """results.json's ``points``: one per arm, each measure's mean, 95% interval and per-seed
-    values (with their seeds), the random-init twin's beside it."""
-    out = []
-    for name, arm in study.arms.items():
-        def table(src):
-            return {m: {**summarize([v[s] for s in sorted(v)]), "seeds": sorted(v)}
-                    for m, v in src[name].items() if v}
-        out.append({"arm": name, "value": arm.x, "metrics": table(values), "random_init": table(random),
-                    "runs": paths.get(name, [])})
-    return out

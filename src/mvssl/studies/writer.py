@@ -99,7 +99,6 @@ def markdown(study, values, random, chance, verdicts, reg, earlier) -> str:
 def write_results(exp, study, values, random, paths, chance, verdicts, reg, earlier) -> dict:
     import json
 
-    from .engine import points
     from .plots import plot_set
 
     pts = points(study, values, random, paths)
@@ -113,3 +112,16 @@ def write_results(exp, study, values, random, paths, chance, verdicts, reg, earl
                           for v in earlier]}
     exp.write(pts, verdicts["claims"], body, f"Study {study.name}", extra=extra, plots=plots, verdicts=False)
     return json.loads((exp.out / "results.json").read_text())
+
+
+def points(study, values: dict, random: dict, paths: dict) -> list[dict]:
+    """results.json's ``points``: one per arm, each measure's mean, 95% interval and per-seed
+    values (with their seeds), the random-init twin's beside it."""
+    out = []
+    for name, arm in study.arms.items():
+        def table(src):
+            return {m: {**summarize([v[s] for s in sorted(v)]), "seeds": sorted(v)}
+                    for m, v in src[name].items() if v}
+        out.append({"arm": name, "value": arm.x, "metrics": table(values), "random_init": table(random),
+                    "runs": paths.get(name, [])})
+    return out
