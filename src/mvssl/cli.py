@@ -61,9 +61,11 @@ def _eval_parsers(sub) -> None:
                          "or FILE.json (markdown beside it as FILE.md)")
     encoder.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (embedding and kNN)")
     data = argparse.ArgumentParser(add_help=False)  # protocols that read a labelled dataset
-    data.add_argument("--dataset", default="cmnist", choices=DATASETS,
-                      help="cmnist: the encoder's Colorful-Moving-MNIST; folder: an ImageFolder at --root")
-    data.add_argument("--root", default="data", help="where torchvision datasets or the image folder live")
+    data.add_argument("--dataset", choices=DATASETS,
+                      help="default: the dataset the run trained on; cmnist: the encoder's Colorful-Moving-MNIST; "
+                      "folder: an ImageFolder at --root")
+    data.add_argument("--root", help="where torchvision datasets or the image folder live (default: the run's own "
+                      "data.root when --dataset is its dataset, else data)")
     data.add_argument("--download", action="store_true", help="fetch a torchvision dataset if missing")
     data.add_argument("--image-size", type=int, help="resize images to this side (folder default: the "
                       "encoder's image size; others keep their own size)")

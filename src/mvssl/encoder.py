@@ -1,6 +1,7 @@
 """A trained backbone you can load and embed with: ``mvssl.load(path).embed(images)``."""
 from __future__ import annotations
 
+import errno
 import numbers
 from pathlib import Path
 
@@ -125,7 +126,7 @@ def load(path: str | Path) -> Encoder:
             raise FileNotFoundError(f"{path} holds no {ENCODER_FILE} or checkpoints/last.ckpt")
         path = found
     if not path.exists():
-        raise FileNotFoundError(path)
+        raise FileNotFoundError(errno.ENOENT, "no such run folder, encoder.pt or checkpoint", str(path))
     state = safe_torch_load(path)
     config, weights, heads = _encoder_parts(path, state)
     try:
