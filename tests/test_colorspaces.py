@@ -5,7 +5,7 @@ from skimage.color import rgb2hsv, rgb2lab
 
 from mvssl.views import ChannelSplit, lab_to_rgb, normalize, rgb_to_lab, rgb_to_ydbdr, ydbdr_to_rgb
 from mvssl.data.shapes import SHAPES, render_shapes, shape_masks
-from mvssl.views.colorspaces import channel_ranges, parse_views, rgb_to_hsv
+from mvssl.colour import channel_ranges, parse_views, rgb_to_hsv
 
 
 def _pixels():

@@ -7,7 +7,7 @@ import torch
 
 from mvssl.info.nce import NCEEstimate, estimate_nce
 from mvssl.views import AugmentedViews, identity
-from mvssl.views.colorspaces import ChannelSplitViews
+from mvssl.views.sources import ChannelSplitViews
 
 
 def blocky_images(n=384, size=8, seed=0):

@@ -23,7 +23,7 @@ import yaml
 import mvssl
 from mvssl.cli import main
 from mvssl.config import ConfigError
-from mvssl.encoder import CorruptCheckpointError, UnsafeCheckpointError, save_atomic
+from mvssl.checkpoint_io import CorruptCheckpointError, UnsafeCheckpointError, save_atomic
 from mvssl.methods.simclr import SimCLR
 from mvssl.train import train
 from mvssl.train.checkpoints import latest_complete_checkpoint
@@ -171,7 +171,7 @@ def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path):
     with pytest.raises(OSError, match=r"No space left on device: .*x.ckpt.tmp"):
         save_atomic({"w": torch.zeros(3)}, target)
     assert not (tmp_path / "x.ckpt.tmp").exists() and not (tmp_path / "x.ckpt.tmp").is_symlink()
-    assert torch.equal(mvssl.encoder.safe_torch_load(target)["w"], torch.ones(3))
+    assert torch.equal(mvssl.checkpoint_io.safe_torch_load(target)["w"], torch.ones(3))
 
 
 def test_lightning_writes_and_reads_checkpoints_through_the_safe_io(finished_run):
@@ -419,7 +419,7 @@ def test_4_config_yaml_invalid_empty_or_edited_is_refused_naming_the_problem(fin
 def test_a_run_from_an_earlier_mvssl_resumes_with_the_keys_added_since_at_their_defaults(finished_run, tmp_path):
     """A checkpoint whose config lacks a key mvssl has added since (here backbone.patch_size)
     is not refused as an edited config: the key takes its default and the resume says so."""
-    from mvssl.checksum import with_checksum
+    from mvssl.checkpoint_io import with_checksum
 
     run = copy_run(finished_run, tmp_path)
     for ckpt in (run / "checkpoints").glob("*.ckpt"):

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch.autograd.functional import jacobian
 
-from mvssl.views.colorspaces import channel_ranges, rgb_to_ydbdr
+from mvssl.colour import channel_ranges, rgb_to_ydbdr
 from mvssl.views.generator import Coupling, ViewGenerator
-from mvssl.views.learning import TwoViewCritic, learning_step, nce_bound
+from mvssl.methods.view_learning import TwoViewCritic, learning_step, nce_bound
 
 
 def _randomised(gen: ViewGenerator, scale: float = 0.5, seed: int = 0) -> ViewGenerator:
@@ -239,7 +239,7 @@ def test_colour_snr_of_the_raw_rgb_split_is_each_channel_share_of_the_direction(
 
 
 def test_tensor_adam_is_adam_with_one_second_moment_per_tensor_and_rotation_equivariant():
-    from mvssl.views.learning import TensorAdam
+    from mvssl.methods.view_learning import TensorAdam
 
     target = torch.tensor([[1.0, -2.0, 0.5]])
 

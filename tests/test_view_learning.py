@@ -11,7 +11,7 @@ import torch
 from mvssl.experiments.view_learning_data import (LABEL_COLOUR, MIN_LABELS_PER_CLASS, NUISANCE_COLOUR, SplitShapes,
                                                   per_class_fraction, render_split_shapes)
 from mvssl.views.generator import ViewGenerator
-from mvssl.views.learning import TwoViewCritic, fresh_critic_bound, refresh_batch_norm, train_views
+from mvssl.methods.view_learning import Schedule, TwoViewCritic, ViewLearning, fresh_critic_bound, refresh_batch_norm, train_views
 
 # ------------------------------------------------------------------ data
 
@@ -157,18 +157,18 @@ def test_critic_catch_up_steps_run_before_every_generator_step(tiny_data):
         torch.manual_seed(0)
         gen, critic = ViewGenerator("rgb", 2), TwoViewCritic(num_classes=5, width=2, proj_dim=8)
         before = [p.clone() for p in gen.parameters()]
-        train_views(gen, critic, data, mode, 2, batch_size=16, labelled_batch_size=8, critic_steps=critic_steps)
+        train_views(ViewLearning(gen, critic, mode), data, Schedule(2, batch_size=16, labelled_batch_size=8, critic_steps=critic_steps))
         assert (data.unlabelled_calls, data.labelled_calls) == (calls, labelled_calls), mode
         moved = any(not torch.equal(p, q) for p, q in zip(before, gen.parameters()))
         assert moved == (mode != "contrastive"), mode
     with pytest.raises(ValueError, match="critic_steps"):
-        train_views(gen, critic, tiny_data, "unsupervised", 1, critic_steps=0)
+        train_views(ViewLearning(gen, critic, "unsupervised"), tiny_data, Schedule(1, critic_steps=0))
     # ce_split: the classifiers' batches come from the "fit" half, the generator's CE from "held"
     for mode, parts in (("semi-supervised", ["fit", "fit", "held"] * 2), ("supervised", ["fit", "held"] * 2)):
         data = _Counting(tiny_data)
         gen, critic = ViewGenerator("rgb", 2), TwoViewCritic(num_classes=5, width=2, proj_dim=8)
         before = [p.clone() for p in gen.parameters()]
-        train_views(gen, critic, data, mode, 2, batch_size=16, labelled_batch_size=8, critic_steps=2, ce_split=True)
+        train_views(ViewLearning(gen, critic, mode, ce_split=True), data, Schedule(2, batch_size=16, labelled_batch_size=8, critic_steps=2))
         assert data.parts == parts, mode
         assert any(not torch.equal(p, q) for p, q in zip(before, gen.parameters())), mode
 
@@ -181,22 +181,22 @@ def test_critic_warmup_trains_only_the_critic_before_the_game(tiny_data):
         torch.manual_seed(0)
         gen, critic = ViewGenerator("rgb", 2), TwoViewCritic(num_classes=5, width=2, proj_dim=8)
         gen_before, critic_before = [p.clone() for p in gen.parameters()], [p.clone() for p in critic.parameters()]
-        train_views(gen, critic, data, mode, 0, batch_size=16, labelled_batch_size=8, critic_warmup=3)
+        train_views(ViewLearning(gen, critic, mode), data, Schedule(0, batch_size=16, labelled_batch_size=8, critic_warmup=3))
         assert (data.unlabelled_calls, data.labelled_calls) == (unlabelled, labelled), mode
         assert all(torch.equal(p, q) for p, q in zip(gen_before, gen.parameters())), mode
         assert any(not torch.equal(p, q) for p, q in zip(critic_before, critic.parameters())), mode
     data = _Counting(tiny_data)
-    train_views(gen, critic, data, "contrastive", 1, batch_size=16, critic_warmup=3)  # no game, no warm-up
+    train_views(ViewLearning(gen, critic, "contrastive"), data, Schedule(1, batch_size=16, critic_warmup=3))  # no game, no warm-up
     assert data.unlabelled_calls == 1
     with pytest.raises(ValueError, match="critic_warmup"):
-        train_views(gen, critic, tiny_data, "unsupervised", 1, critic_warmup=-1)
+        train_views(ViewLearning(gen, critic, "unsupervised"), tiny_data, Schedule(1, critic_warmup=-1))
 
 
 def test_critic_reset_redraws_the_critic_and_warms_it_up_again(tiny_data):
     """critic_reset=R: every R generator steps the critic is drawn afresh (the same draw for the
     same seed, BatchNorm statistics reset, the global random state untouched) and gets
     critic_warmup more critic-only steps."""
-    from mvssl.views.learning import reinitialise
+    from mvssl.methods.view_learning import reinitialise
 
     critic = TwoViewCritic(num_classes=5, width=2, proj_dim=8)
     bn = next(m for m in critic.modules() if isinstance(m, torch.nn.BatchNorm2d))
@@ -215,12 +215,12 @@ def test_critic_reset_redraws_the_critic_and_warms_it_up_again(tiny_data):
         data = _Counting(tiny_data)
         torch.manual_seed(0)
         gen, critic = ViewGenerator("rgb", 2), TwoViewCritic(num_classes=5, width=2, proj_dim=8)
-        train_views(gen, critic, data, "unsupervised", 4, batch_size=16, critic_warmup=1, critic_reset=reset)
+        train_views(ViewLearning(gen, critic, "unsupervised"), data, Schedule(4, batch_size=16, critic_warmup=1, critic_reset=reset))
         assert data.unlabelled_calls == calls, reset
         finals[reset] = [p.clone() for p in critic.parameters()]
     assert any(not torch.equal(p, q) for p, q in zip(finals[0], finals[2]))
     with pytest.raises(ValueError, match="critic_reset"):
-        train_views(gen, critic, tiny_data, "unsupervised", 1, critic_reset=-1)
+        train_views(ViewLearning(gen, critic, "unsupervised"), tiny_data, Schedule(1, critic_reset=-1))
 
 
 @pytest.mark.parametrize("mode", ["unsupervised", "semi-supervised"])
@@ -235,8 +235,9 @@ def test_select_best_keeps_the_state_a_freshly_warmed_up_critic_scores_lowest(ti
         states[step + 1] = [p.detach().clone() for p in gen.parameters()]
 
     selection = {}
-    train_views(gen, critic, tiny_data, mode, 5, batch_size=16, labelled_batch_size=8, generator_lr=0.3,
-                critic_warmup=3, critic_reset=2, select_best=True, selection=selection, ce_split=True, on_step=keep)
+    schedule = Schedule(5, batch_size=16, labelled_batch_size=8, generator_lr=0.3, critic_warmup=3, critic_reset=2,
+                        select_best=True)
+    train_views(ViewLearning(gen, critic, mode, ce_split=True), tiny_data, schedule, selection=selection, on_step=keep)
     assert [c["step"] for c in selection["candidates"]] == [0, 2, 4, 5]
     scores = {c["step"]: c["score"] for c in selection["candidates"]}
     assert all(math.isfinite(v) for v in scores.values())
@@ -244,7 +245,7 @@ def test_select_best_keeps_the_state_a_freshly_warmed_up_critic_scores_lowest(ti
     assert all(torch.equal(p, q) for p, q in zip(gen.parameters(), states[selection["step"]]))
     assert len({tuple(torch.cat([p.flatten() for p in st]).tolist()) for st in states.values()}) > 1
     with pytest.raises(ValueError, match="select_best"):
-        train_views(gen, critic, tiny_data, mode, 1, select_best=True)
+        train_views(ViewLearning(gen, critic, mode), tiny_data, Schedule(1, select_best=True))
 
 
 class _Channels:
@@ -382,7 +383,7 @@ def test_no_warm_up_is_refused_only_where_a_state_must_be_scored():
 def test_tiny_run_writes_results_flags_and_loadable_rows(tmp_path):
     from mvssl import cli
     import mvssl
-    from mvssl.views.learning import embed
+    from mvssl.methods.view_learning import embed
 
     out = tmp_path / "run"
     argv = ["experiment", "view-learning", *TINY, "--seeds", "2", "--spaces", "ydbdr", "--out", str(out)]

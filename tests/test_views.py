@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from mvssl.views import ColorJitter, GaussianBlur, Grayscale, Recipe, ResizedCrop, Rotate, Solarize, simclr
-from mvssl.views.ops import hue_rotation
+from mvssl.colour import hue_rotation
 
 
 def images(n=8, size=16, seed=0):

@@ -18,12 +18,12 @@ from .data.files import FileSplits
 from .methods import METHODS
 from .methods.base import hyperparameters
 from .methods.looc import looc_heads
+from .methods.view_learning import LearnedViewsEncoder
 from .nn import SplitEncoder, build_backbone
 from .nn.backbones import BACKBONES, TIMM_PREFIX, check_timm_model
 from .nn.vit import VIT_SIZES
 from .views import AugmentedViews, ClipViews, FactorSharedViews, Recipe, byol, crop, infomin, multicrop, simclr
 from .views.compositions import check_composition, composition_views
-from .views.learning import LearnedViewsEncoder
 from .views.looc import AUGMENTATIONS, augmentation_recipe, looc_views
 from .views.patches import PatchPairViews, max_distance
 

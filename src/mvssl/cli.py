@@ -1,4 +1,4 @@
-"""``mvssl train | eval | experiment | info | bench``: the command line.
+"""``mvssl train | eval | experiment | study | info | bench``: the command line.
 
 ``experiment``, ``info`` and ``bench`` are command groups filled from packages: every module of
 ``mvssl.experiments`` (or ``mvssl.info``, ``mvssl.bench``) that defines ``COMMAND`` (its name),
@@ -61,9 +61,11 @@ def _eval_parsers(sub) -> None:
                          "or FILE.json (markdown beside it as FILE.md)")
     encoder.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (embedding and kNN)")
     data = argparse.ArgumentParser(add_help=False)  # protocols that read a labelled dataset
-    data.add_argument("--dataset", default="cmnist", choices=DATASETS,
-                      help="cmnist: the encoder's Colorful-Moving-MNIST; folder: an ImageFolder at --root")
-    data.add_argument("--root", default="data", help="where torchvision datasets or the image folder live")
+    data.add_argument("--dataset", choices=DATASETS,
+                      help="default: the dataset the run trained on; cmnist: the encoder's Colorful-Moving-MNIST; "
+                      "folder: an ImageFolder at --root")
+    data.add_argument("--root", help="where torchvision datasets or the image folder live (default: the run's own "
+                      "data.root when --dataset is its dataset, else data)")
     data.add_argument("--download", action="store_true", help="fetch a torchvision dataset if missing")
     data.add_argument("--image-size", type=int, help="resize images to this side (folder default: the "
                       "encoder's image size; others keep their own size)")
@@ -122,6 +124,8 @@ def _eval_parsers(sub) -> None:
 
 COMMAND_GROUPS = {
     "experiment": ("mvssl.experiments", "run one of the papers' experiments; its tables and plots go in a run folder"),
+    "study": ("mvssl.studies.commands", "run, check or report a study: arms x seeds, measures, gates, predictions "
+              "(docs/studies.md)"),
     "info": ("mvssl.info", "information estimates: I_NCE of a view pair, entropy/reconstruction of an encoder"),
     "bench": ("mvssl.bench", "measure this machine: matmul peak, training and views throughput, memory"),
 }
@@ -207,6 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     except FloatingPointError as err:  # a non-finite loss: the run stopped, its checkpoints are kept
         print(f"mvssl: training stopped: {err}", file=sys.stderr)
         return 3
+    except Exception as err:
+        from .train.preemption import EXIT_CODE, Preempted
+
+        if not isinstance(err, Preempted):
+            raise
+        print(f"mvssl: {err}" + (f" ({err.requeued})" if err.requeued else ""), file=sys.stderr)
+        return EXIT_CODE
 
 
 if __name__ == "__main__":

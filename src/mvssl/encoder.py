@@ -1,10 +1,8 @@
 """A trained backbone you can load and embed with: ``mvssl.load(path).embed(images)``."""
 from __future__ import annotations
 
-import io
+import errno
 import numbers
-import os
-import pickletools
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .build import build_encoder_backbone, build_encoder_heads, preprocessing
-from .checksum import CHECKSUM_KEY, checksum_mismatch, with_checksum
+from .checkpoint_io import safe_torch_load, save_atomic
 from .data.files import centre_square
 from .methods.looc import embed_spaces
 
@@ -118,95 +116,6 @@ def as_image_tensor(images) -> torch.Tensor:
     return images
 
 
-class CorruptCheckpointError(ValueError):
-    """A file that is truncated, damaged or not written by ``torch.save``."""
-
-
-class UnsafeCheckpointError(ValueError):
-    """A file whose unpickling would import Python objects, i.e. could run code."""
-
-
-def save_atomic(obj, path: str | Path) -> None:
-    """Write beside the target, flush to disk, then rename over it: a crash or a kill at
-    any moment leaves either the old file or the new one, never a half-written file. A dict
-    is stamped with its content checksum (``mvssl.checksum``). A failed write (a full disk,
-    a read-only folder) raises ``OSError`` and leaves no temporary file behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = io.BytesIO()
-    torch.save(with_checksum(obj), data)  # in memory first: a failing disk then raises a real OSError
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        tmp.unlink(missing_ok=True)
-        if isinstance(err, OSError) and err.errno is not None and err.filename is None:
-            raise OSError(err.errno, err.strerror, str(tmp)) from err  # say which file could not be written
-        raise
-    try:  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def safe_torch_load(path: str | Path) -> dict:
-    """``torch.load`` with ``weights_only=True``: tensors and plain containers only, never
-    arbitrary pickled objects. A file that asks for Python objects raises
-    ``UnsafeCheckpointError`` naming them; a damaged file, or one whose content checksum
-    does not match (``mvssl.checksum``), raises ``CorruptCheckpointError``. The checksum
-    is removed from what is returned."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as err:  # noqa: BLE001 - every unpickling failure means "not a safe checkpoint"
-        unsafe = pickled_globals(path)
-        if unsafe:
-            raise UnsafeCheckpointError(
-                f"{path} was refused by the safe loader: loading it would import {unsafe}, which can run "
-                "arbitrary code. mvssl files hold only tensors and plain containers; delete the file unless "
-                "you know where it came from.") from err
-        reason = str(err).split(". ")[0] if str(err) else ""
-        raise CorruptCheckpointError(f"{path} is not a loadable mvssl checkpoint: truncated, damaged or not "
-                                     f"written by torch.save (refused by the safe loader: "
-                                     f"{type(err).__name__}: {reason})") from err
-    if checksum_mismatch(state):
-        raise CorruptCheckpointError(f"{path} failed its content checksum: its bytes changed after mvssl wrote "
-                                     "them (disk or copy damage, or an edit); it is not used")
-    if isinstance(state, dict):
-        state.pop(CHECKSUM_KEY, None)
-    return state
-
-
-def pickled_globals(path: str | Path) -> list[str]:
-    """The Python objects outside the weights-only allow-list that a file would import on
-    load, found without unpickling it; [] for a damaged file."""
-    try:
-        return list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
-    except Exception:  # noqa: BLE001 - not a torch zip file; try it as a plain pickle below
-        pass
-    found, strings = [], []
-    try:
-        for op, arg, _ in pickletools.genops(Path(path).read_bytes()):
-            if op.name == "GLOBAL":
-                found.append(str(arg).replace(" ", "."))
-            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
-                found.append(f"{strings[-2]}.{strings[-1]}")
-            elif isinstance(arg, str):
-                strings.append(arg)
-    except Exception:  # noqa: BLE001 - not a pickle either: damaged, nothing to report
-        return []
-    return found
-
-
 def load(path: str | Path) -> Encoder:
     """Load an Encoder from a run folder, an ``encoder.pt`` or a training checkpoint."""
     path = Path(path)
@@ -217,7 +126,7 @@ def load(path: str | Path) -> Encoder:
             raise FileNotFoundError(f"{path} holds no {ENCODER_FILE} or checkpoints/last.ckpt")
         path = found
     if not path.exists():
-        raise FileNotFoundError(path)
+        raise FileNotFoundError(errno.ENOENT, "no such run folder, encoder.pt or checkpoint", str(path))
     state = safe_torch_load(path)
     config, weights, heads = _encoder_parts(path, state)
     try:

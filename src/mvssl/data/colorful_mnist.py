@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..colour import hue_rotation
 from .sources import (Backgrounds, Digits, noise_backgrounds, offline_mnist_digits, photo_backgrounds, stl10_backgrounds,
                       torchvision_mnist_digits)
 
@@ -299,8 +300,6 @@ def _digit_colours(n: int, kind: str, seed: int) -> torch.Tensor:
         return torch.full((n, 3), 255.0)
     if kind != "warm":
         raise ValueError(f"digit_colors must be one of {list(DIGIT_COLOURS)}, got {kind!r}")
-    from ..views.ops import hue_rotation
-
     hue = torch.rand(n, generator=torch.Generator().manual_seed(10_007 + seed)) / 4
     red = torch.tensor([1.0, 0.0, 0.0])
     return (hue_rotation(hue) @ red).clamp(0, 1) * 255.0

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .files import FileSplits, FolderFiles, decode_all, resize_square
+from .folders import IMAGE_EXTENSIONS, Listing, class_folders, image_files, loose_images, unique
 from .labelled import LabelledImages
 from .shapes import colour_shapes
 
@@ -57,14 +58,10 @@ def torchvision_dataset(name: str, root: str, download: bool = False) -> Labelle
 
 
 def folder_classes(root: Path, classes_file: str | None) -> list[str]:
-    """The class folders under ``root``, or the subset ``classes_file`` lists (one folder name
-    a line, ``#`` comments; ImageNet-100 style), in sorted order as ImageFolder numbers them."""
-    from torchvision.datasets.folder import find_classes
-
-    try:
-        found, _ = find_classes(str(root))
-    except FileNotFoundError as err:
-        raise FileNotFoundError(f"image folder {str(root)!r} has no class folders ({err})") from err
+    """The class folders under ``root`` (hidden ones left out; [] for a flat folder), or the
+    subset ``classes_file`` lists (one folder name a line, ``#`` comments; ImageNet-100
+    style), in sorted order as ImageFolder numbers them."""
+    found = class_folders(root)
     if classes_file is None:
         return found
     path = Path(classes_file)
@@ -81,33 +78,50 @@ def folder_classes(root: Path, classes_file: str | None) -> list[str]:
     return sorted(set(names))
 
 
-def folder_files(root: Path, classes: list[str], size: int) -> FolderFiles:
-    from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
+def folder_files(root: Path, classes: list[str], size: int, listing: Listing) -> list[tuple[list[str], int]]:
+    """(paths, label) of each class folder under ``root``, each folder walked once."""
+    listing.claim([root / name for name in classes])
+    return [(image_files(root / name, listing), label) for label, name in enumerate(classes)]
 
-    items = make_dataset(str(root), {c: i for i, c in enumerate(classes)}, extensions=IMG_EXTENSIONS,
-                         allow_empty=True)
-    return FolderFiles([path for path, _ in items], torch.tensor([y for _, y in items], dtype=torch.int64), size)
+
+def as_files(groups: list[tuple[list[str], int]], size: int) -> FolderFiles:
+    paths = [p for group, _ in groups for p in group]
+    labels = [label for group, label in groups for _ in group]
+    return FolderFiles(paths, torch.tensor(labels, dtype=torch.int64), size)
+
+
+def unique_files(splits: list[list[tuple[list[str], int]]], listing: Listing, size: int) -> list[FolderFiles]:
+    """Each split's files with each file on disk kept once across all of them (``folders.unique``)."""
+    groups = [group for split in splits for group, _ in split]
+    kept = iter(unique(groups, listing))
+    return [as_files([(next(kept), label) for _, label in split], size) for split in splits]
+
+
+def _unlabelled(paths: list[str], size: int) -> FolderFiles:
+    return FolderFiles(paths, torch.full((len(paths),), -1, dtype=torch.int64), size)
 
 
 def _check_not_empty(files: FolderFiles, root: Path) -> None:
     if not len(files):
-        from torchvision.datasets.folder import IMG_EXTENSIONS
-
-        raise ValueError(f"no images under {root} (looked for {', '.join(IMG_EXTENSIONS)} in its class folders)")
+        raise ValueError(f"no images under {root} (looked for {', '.join(IMAGE_EXTENSIONS)} in it and its "
+                         "subfolders)")
 
 
 def _without_empty_classes(train: FolderFiles, test: FolderFiles, classes: list[str], root: Path):
-    """Classes with no training image are left out (with a warning), the rest renumbered."""
-    counts = torch.bincount(train.labels, minlength=len(classes))
+    """Classes with no training image are left out (with a warning), the rest renumbered;
+    unlabelled images (-1) stay as they are."""
+    known = train.labels[train.labels >= 0]
+    counts = torch.bincount(known, minlength=len(classes))
     empty = [c for c, n in zip(classes, counts.tolist()) if n == 0]
     if not empty:
         return train, test, classes
     warnings.warn(f"image folder {root}: class(es) {', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''} have no "
                   f"images and are left out ({len(classes) - len(empty)} classes remain)", stacklevel=3)
-    new = torch.cumsum(counts > 0, 0) - 1
+    new = torch.cat([torch.cumsum(counts > 0, 0) - 1, torch.tensor([-1])])  # index -1: stays unlabelled
+    keep = torch.cat([counts > 0, torch.tensor([True])])
 
     def renumber(files: FolderFiles) -> FolderFiles:
-        files = files.subset(torch.nonzero(counts[files.labels] > 0).flatten())
+        files = files.subset(torch.nonzero(keep[files.labels]).flatten())
         files.labels = new[files.labels]
         return files
 
@@ -116,26 +130,47 @@ def _without_empty_classes(train: FolderFiles, test: FolderFiles, classes: list[
 
 def image_folder_files(root: str, image_size: int, classes_file: str | None = None, test_fraction: float = 0.2,
                        seed: int = 0) -> FileSplits:
-    """The files of an ImageFolder: ``train/`` and ``test/`` (or ``val/``) subfolders, or one
-    folder split ``test_fraction`` per class with ``seed``; only the classes in ``classes_file``
-    if given."""
+    """The files of an image folder: ``train/`` and ``test/`` (or ``val/``) subfolders, or one
+    folder of class folders split ``test_fraction`` per class with ``seed``; only the classes
+    in ``classes_file`` if given. Images directly in the folder, beside class folders, are
+    trained on unlabelled (-1). A folder with no class folder, or with one, is unlabelled:
+    every image trains, and there is no test split to evaluate on (``FileSplits.classes``
+    holds fewer than two classes). Each file on disk is listed once, however many paths or
+    links reach it, so no file is on both sides of a split (``folders.py``)."""
     from .splits import validation_split
 
     root_path = Path(root)
+    if root_path.exists() and not root_path.is_dir():
+        raise NotADirectoryError(f"image folder {root!r} is a file, not a folder of images")
     if not root_path.is_dir():
         raise FileNotFoundError(f"image folder {root!r} does not exist")
+    listing = Listing(root_path)
     test_dir = next((root_path / d for d in ("test", "val") if (root_path / d).is_dir()), None)
     if (root_path / "train").is_dir() and test_dir is not None:
         classes = folder_classes(root_path / "train", classes_file)
-        train, test = folder_files(root_path / "train", classes, image_size), folder_files(test_dir, classes, image_size)
+        # a file under both train/ and test/ (a link, a hard link) stays in train/ only
+        listing.claim([test_dir / name for name in classes])
+        train, test = unique_files([folder_files(root_path / "train", classes, image_size, listing),
+                                    folder_files(test_dir, classes, image_size, listing)], listing, image_size)
         _check_not_empty(train, root_path / "train")
     else:
         classes = folder_classes(root_path, classes_file)
-        files = folder_files(root_path, classes, image_size)
-        _check_not_empty(files, root_path)
-        fit, held_out = validation_split(len(files), files.labels, fraction=test_fraction, seed=seed)
-        train, test = files.subset(fit), files.subset(held_out)
+        loose = [(loose_images(root_path) if classes_file is None else [], -1)]
+        files, loose = unique_files([folder_files(root_path, classes, image_size, listing), loose], listing,
+                                    image_size)
+        _check_not_empty(files + loose, root_path)
+        if len(set(files.labels.tolist())) >= 2:
+            fit, held_out = validation_split(len(files), files.labels, fraction=test_fraction, seed=seed)
+            train, test = files.subset(fit) + loose, files.subset(held_out)
+        else:  # nothing to tell apart: every image trains
+            train, test = files + loose, files.subset([])
+    message = listing.message()
+    if message:
+        warnings.warn(message, stacklevel=2)
     train, test, classes = _without_empty_classes(train, test, classes, root_path)
+    if len(classes) < 2:  # one class (or none): its label says nothing, and there is nothing to evaluate
+        train = _unlabelled(train.items + test.items, image_size)
+        test = _unlabelled([], image_size)
     return FileSplits(train, test, classes)
 
 

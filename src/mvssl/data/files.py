@@ -12,6 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .decode import centre_square, decode_file  # noqa: F401 - centre_square is used from here too
+
 
 def unreadable_errors() -> tuple[type[Exception], ...]:
     """What decoding a damaged or non-image file raises (PIL, numpy)."""
@@ -28,24 +30,12 @@ def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
-def centre_square(height: int, width: int) -> tuple[int, int, int]:
-    """(top, left, side) of the largest centred square of a height x width image: what the
-    folder loader and ``Encoder.embed`` both keep of a non-square image before resizing."""
-    side = min(height, width)
-    return (height - side) // 2, (width - side) // 2, side
-
-
 def decode_image(path: str, size: int) -> torch.Tensor:
-    """uint8 [3, size, size]: any size and mode (grey, palette, RGBA, 16-bit) converted to RGB,
-    centre square crop resized with PIL (bicubic); raises one of ``unreadable_errors()``."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        top, left, side = centre_square(im.height, im.width)
-        im = im.convert("RGB").crop((left, top, left + side, top + side))
-        if im.size != (size, size):
-            im = im.resize((size, size), Image.Resampling.BICUBIC)
-    return torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1)
+    """uint8 [3, size, size]: any size and mode converted to RGB by ``decode.rgb_array`` (16-bit
+    and float images scaled by their real range, transparency over black, EXIF rotation
+    applied), centre square crop resized with PIL (bicubic); raises one of
+    ``unreadable_errors()``."""
+    return torch.from_numpy(np.array(decode_file(path, size))).permute(2, 0, 1).contiguous()
 
 
 class ImageFiles:

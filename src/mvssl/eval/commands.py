@@ -25,6 +25,22 @@ def run_folder(path: str | Path) -> Path:
     return path.parent.parent if path.parent.name == "checkpoints" else path.parent
 
 
+def data_of_run(config: dict, dataset: str | None, root: str | None) -> tuple[str, str, str | None]:
+    """(dataset, root, what to say when the run chose them): ``--dataset`` and ``--root`` as
+    given, otherwise the dataset the run trained on and, for that dataset, its ``data.root``
+    (from the encoder's saved config; Colorful-Moving-MNIST for an encoder without one)."""
+    data = config.get("data", {})
+    trained_on, trained_root = data.get("dataset", "cmnist"), data.get("root", "data")
+    if dataset is not None and dataset != trained_on:
+        return dataset, root or "data", None
+    chosen = [what for what, given in (("dataset", dataset), ("root", root)) if given is None]
+    root = root or trained_root
+    if not chosen or trained_on == "cmnist":  # cmnist: the encoder's own frames, as ever (the report says so)
+        return trained_on, root, None
+    return trained_on, root, (f"{trained_on} at {Path(root).resolve()}: the run's own {' and '.join(chosen)} "
+                              "(--dataset and --root choose others)")
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -38,7 +54,10 @@ class Context:
         self.args = args
         self.device = resolve_device(args.device)
         self.encoder = load(args.run).to(self.device)
-        self.spec = DatasetSpec(args.dataset, args.root, args.image_size, args.target, args.classes_file)
+        dataset, root, note = data_of_run(self.encoder.config, args.dataset, args.root)
+        if note and args.protocol != "probes":
+            print(f"mvssl: evaluating on {note}", file=sys.stderr)
+        self.spec = DatasetSpec(dataset, root, args.image_size, args.target, args.classes_file)
         self.in_memory = {"true": True, "false": False}.get(args.in_memory, args.in_memory)
         self.workers = resolve_workers(args.workers)
         folder = run_folder(args.run) / "eval"
@@ -54,6 +73,10 @@ class Context:
         if self._images is None:
             self._images = self.spec.load(self.encoder, self.args.download, self.args.strict, self.in_memory,
                                           self.args.memory_budget_gb)
+            if len(self._images.classes) < 2:
+                why = "has no class folders" if not self._images.classes else "has one class folder"
+                raise ValueError(f"{self.spec.root} {why}: no labels to evaluate with; point --dataset folder --root "
+                                 "at labelled images (DIR/<class>/<image>, two classes or more)")
         return self._images
 
     def features(self, encoder: Encoder | None = None) -> dict:

@@ -18,7 +18,8 @@ import torch
 from ..data.datasets import LabelledImages, load_dataset
 from ..data.files import FileSplits, ImageFiles, labelled
 from ..data.streaming import image_batches
-from ..encoder import Encoder, safe_torch_load, save_atomic
+from ..checkpoint_io import safe_torch_load, save_atomic
+from ..encoder import Encoder
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from ..eval.linear import LinearClassifier
-from ..views.ops import hue_rotation
+from ..colour import hue_rotation
 
 TRANSFORM_CLASSES = 4
 

@@ -25,9 +25,10 @@ from types import SimpleNamespace
 
 import torch
 
+from ..methods.view_learning import (GENERATOR_OPTIMIZERS, GENERATOR_SCHEDULES, LearnedViewsEncoder, Schedule, TwoViewCritic,
+                                     ViewLearning, embed, fresh_critic_bound, held_out_bound, refresh_batch_norm,
+                                     train_views)
 from ..views.generator import COLOUR_SPACES, COUPLINGS, ViewGenerator
-from ..views.learning import (GENERATOR_OPTIMIZERS, GENERATOR_SCHEDULES, TwoViewCritic, embed, fresh_critic_bound, held_out_bound,
-                              refresh_batch_norm, train_views)
 from .view_learning_data import SplitShapes, colour_snr, oracle_generator
 
 COMMAND = "view-learning"
@@ -49,7 +50,7 @@ HELD_OUT_BATCH = 500  # I_NCE of every critic on held-out images in batches of t
 
 
 def add_arguments(p) -> None:
-    from .results import add_common_arguments
+    from ..studies.results import add_common_arguments
 
     add_common_arguments(p)
     p.add_argument("--dataset", default="shapes", choices=DATASETS,
@@ -114,7 +115,7 @@ def add_arguments(p) -> None:
 def settings(args) -> dict:
     """The run's settings, checked before anything trains (each error names its option). Fills
     in ``args.views`` when it was not given (every kind this dataset supports)."""
-    from .view_learning_data import MIN_LABELS_PER_CLASS
+    from ..data.splits import MIN_LABELS_PER_CLASS
 
     bad_spaces = [s for s in args.spaces if s not in COLOUR_SPACES]
     if bad_spaces:
@@ -207,13 +208,14 @@ def run_row(space: str, kind: str, data, probe: dict, cfg: dict, seed: int, run_
     curve, ce_curve, own, selection = [], [], None, {}
     if kind not in ("raw", "oracle"):
         critic = TwoViewCritic(**critic_kw).to(device)
-        history = train_views(generator, critic, data, kind, cfg["gen_steps"], cfg["batch_size"],
-                              generator_lr=cfg["generator_lr"], seed=seed, ce_weight=cfg["ce_weight"],
-                              critic_steps=cfg["critic_steps"], critic_warmup=cfg["critic_warmup"],
-                              critic_reset=cfg.get("critic_reset", 0), generator_schedule=cfg.get("generator_schedule", "constant"),
-                              ce_split=cfg["generator_ce"] == "held-out",
-                              select_best=cfg["generator_select"] == "best" and kind != "supervised",
-                              selection=selection, generator_optimizer=cfg["generator_optimizer"])
+        method = ViewLearning(generator, critic, kind, cfg["ce_weight"], ce_split=cfg["generator_ce"] == "held-out")
+        schedule = Schedule(cfg["gen_steps"], cfg["batch_size"], generator_lr=cfg["generator_lr"],
+                            critic_steps=cfg["critic_steps"], critic_warmup=cfg["critic_warmup"],
+                            critic_reset=cfg.get("critic_reset", 0),
+                            select_best=cfg["generator_select"] == "best" and kind != "supervised",
+                            generator_optimizer=cfg["generator_optimizer"],
+                            generator_schedule=cfg.get("generator_schedule", "constant"))
+        history = train_views(method, data, schedule, seed=seed, selection=selection)
         curve, ce_curve = [h["i_nce"] for h in history], [h["ce"] for h in history]
         if kind != "supervised":  # the adversary's bound on the final views (its BN statistics re-estimated on them)
             refresh_batch_norm(generator, critic, data, cfg["batch_size"], seed=seed)
@@ -255,12 +257,11 @@ def _generator(space: str, kind: str, cfg: dict) -> ViewGenerator:
 def save_row(run_dir: Path, generator: ViewGenerator, encoders: TwoViewCritic, row: dict, cfg: dict,
              image_size: int) -> None:
     """A standard run folder that ``mvssl.load`` reads: ``encoder.pt`` (generator and CMC
-    encoders as one backbone, ``views.learning.LearnedViewsEncoder``), ``config.yaml`` and
+    encoders as one backbone, ``methods.view_learning.LearnedViewsEncoder``), ``config.yaml`` and
     ``row.json`` (the row's numbers and settings)."""
     import yaml
 
     from ..encoder import Encoder, preprocessing
-    from ..views.learning import LearnedViewsEncoder
 
     layers = {"raw": (0, 0), "oracle": (0, 1)}.get(cfg["views"], (cfg["layers"], cfg.get("linear_layers", 0)))
     method = {"name": "view-learning", "space": cfg["space"], "views": cfg["views"], "coupling": cfg["coupling"],
@@ -303,7 +304,7 @@ def row_task(item: tuple) -> dict:
 
 
 def run(args) -> int:
-    from .results import Experiment
+    from ..studies.results import Experiment
     from .view_learning_report import write_results
 
     cfg = settings(args)

@@ -25,7 +25,6 @@ fewer than ``MIN_LABELS_PER_CLASS`` images of some class.
 """
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
@@ -33,11 +32,12 @@ import torch.nn.functional as F
 
 from ..data.datasets import LabelledImages
 from ..data.shapes import SHAPES, SUPERSAMPLE, shape_masks
+from ..data.splits import MIN_LABELS_PER_CLASS, per_class_fraction, split_halves  # noqa: F401 (the experiment's refusals)
+from ..methods.view_learning import module_device
 from ..views.generator import ViewGenerator
-from ..views.learning import module_device
 from ..views.ops import ResizedCrop
+from ..views.sources import LabelledPool
 
-MIN_LABELS_PER_CLASS = 5
 LABEL_COLOUR = (-0.5 / 0.7, 0.5 / 0.7, 1.0)     # a chroma-like direction (blue-green against red)
 NUISANCE_COLOUR = (1.0, 0.8, 0.4)               # a warm, luminance-like direction
 A_LABEL, A_NUISANCE, PIXEL_NOISE = 0.2, 0.2, 0.02
@@ -45,35 +45,6 @@ ORIENTATIONS = 4
 SIZES = (0.28, 0.40)      # the shape's radius, as fractions of the side
 POSITIONS = (0.4, 0.6)    # its centre on each axis, as fractions of the side (a flip maps one onto the other)
 LAYOUTS = len(SHAPES) * len(SIZES) * len(POSITIONS) ** 2
-
-
-def per_class_fraction(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
-    """Indices of ``round(fraction * n_c)`` items of every class c, drawn from ``seed``; refuses
-    a fraction outside (0, 1] and fewer than ``MIN_LABELS_PER_CLASS`` labelled items of a class.
-    Items labelled -1 (STL-10's unlabelled images) belong to no class and are never picked."""
-    if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
-        raise ValueError(f"--labelled-fraction must be in (0, 1], got {fraction}")
-    g = torch.Generator().manual_seed(seed)
-    picks = []
-    for c in labels[labels >= 0].unique():
-        idx = torch.nonzero(labels == c).flatten()
-        k = round(fraction * len(idx))
-        if k < MIN_LABELS_PER_CLASS:
-            raise ValueError(f"--labelled-fraction {fraction} leaves {k} labelled images of class {int(c)} "
-                             f"(of {len(idx)}); at least {MIN_LABELS_PER_CLASS} per class are needed")
-        picks.append(idx[torch.randperm(len(idx), generator=g)[:k]])
-    return torch.cat(picks)
-
-
-def split_halves(index: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-    """``index`` (labelled items, in random order within each class) split into two disjoint
-    halves with every class in both: {"fit": the first half of each class, "held": the rest}."""
-    parts = {"fit": [], "held": []}
-    for c in labels[index].unique():
-        idx = index[labels[index] == c]
-        parts["fit"].append(idx[:len(idx) // 2])
-        parts["held"].append(idx[len(idx) // 2:])
-    return {name: torch.cat(p) for name, p in parts.items()}
 
 
 def oracle_generator(space: str):
@@ -138,51 +109,7 @@ def render_split_shapes(n: int, size: int, g: torch.Generator) -> tuple[torch.Te
     return (image.clamp(0, 1) * 255).round().to(torch.uint8), {"shape": labels, "texture": orientation}
 
 
-class _Pool:
-    """A fixed uint8 training pool with a labelled part; batches with random horizontal flips.
-    The pool stays in host memory and batches are drawn there (one CPU random generator, so a
-    seed gives the same batches everywhere); :meth:`to` names the device they are moved to."""
-
-    num_classes: int
-    task: str
-    device = torch.device("cpu")
-
-    def to(self, device) -> "_Pool":
-        """Deliver batches on ``device`` from now on (the pool itself stays on the host)."""
-        self.device = torch.device(device)
-        return self
-
-    def _init_pool(self, images: torch.Tensor, labels: torch.Tensor, fraction: float, seed: int):
-        self.pool, self.pool_labels, self.labelled_fraction = images, labels, fraction
-        self.labelled_index = per_class_fraction(labels, fraction, seed)
-        self.labelled_parts = split_halves(self.labelled_index, labels)
-
-    def for_seed(self, seed: int) -> "_Pool":
-        """The same pool and probe images with the labelled part (and its halves) drawn from
-        ``seed``: a training seed's own labelled images. Shares the image tensors."""
-        other = copy.copy(self)
-        other.labelled_index = per_class_fraction(self.pool_labels, self.labelled_fraction, seed)
-        other.labelled_parts = split_halves(other.labelled_index, self.pool_labels)
-        return other
-
-    def _augment(self, index: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        x = self.pool[index].float() / 255
-        flip = torch.rand(len(x), generator=g) < 0.5
-        return torch.where(flip[:, None, None, None], x.flip(3), x)
-
-    def unlabelled(self, n: int, g: torch.Generator) -> torch.Tensor:
-        return self._augment(torch.randint(len(self.pool), (n,), generator=g), g).to(self.device)
-
-    def labelled(self, n: int, g: torch.Generator, part: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """From all labelled images, or from one of their two fixed halves (``"fit"``, ``"held"``)."""
-        if part is not None and part not in self.labelled_parts:
-            raise ValueError(f"unknown labelled part {part!r}; choose from {list(self.labelled_parts)} or None")
-        index = self.labelled_index if part is None else self.labelled_parts[part]
-        idx = index[torch.randint(len(index), (n,), generator=g)]
-        return self._augment(idx, g).to(self.device), self.pool_labels[idx].to(self.device)
-
-
-class SplitShapes(_Pool):
+class SplitShapes(LabelledPool):
     task = "shape"
     colour_directions = {"label": LABEL_COLOUR, "nuisance": NUISANCE_COLOUR}  # known here: oracle and colour_snr
 
@@ -192,7 +119,7 @@ class SplitShapes(_Pool):
             raise ValueError(f"--image-size: the shapes data needs at least 8 px, got {image_size}")
         g = torch.Generator().manual_seed(1000)  # the same images for every seed
         images, factors = render_split_shapes(train_size, image_size, g)
-        self._init_pool(images, factors["shape"], labelled_fraction, seed)
+        super().__init__(images, factors["shape"], labelled_fraction, seed)
         self.probe = {split: render_split_shapes(n, image_size, g) for split, n in (("train", probe_size),
                                                                                       ("test", test_size))}
         self.num_classes = len(SHAPES)
@@ -202,17 +129,17 @@ class SplitShapes(_Pool):
         return {split: (x, dict(f)) for split, (x, f) in self.probe.items()}
 
 
-class ImageSetViews(_Pool):
+class ImageSetViews(LabelledPool):
     task = "class"
 
     def __init__(self, data: LabelledImages, labelled_fraction: float = 0.05, seed: int = 0, crop_scale=(0.3, 1.0)):
-        self._init_pool(data.train_images, data.train_labels, labelled_fraction, seed)
+        super().__init__(data.train_images, data.train_labels, labelled_fraction, seed)
         self.data = data
         self.num_classes = len(data.classes)
         self.crop = ResizedCrop(data.train_images.shape[-1], scale=crop_scale)
 
-    def _augment(self, index: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        x = super()._augment(index, g)
+    def augment(self, index: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        x = super().augment(index, g)
         return self.crop.apply(x, self.crop.sample(len(x), g, x.device)).clamp(0, 1)
 
     def probe_sets(self) -> dict:

@@ -74,7 +74,7 @@ def describe_images(data: dict) -> str:
 def build_pair_source(args):
     from ..build import resolve
     from ..build import build_dataset, build_view_source
-    from ..views.colorspaces import ChannelSplitViews
+    from ..views.sources import ChannelSplitViews
 
     cfg = resolve(view_config(args))
     source = build_view_source(cfg, build_dataset(cfg, "train"))

@@ -6,7 +6,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..views.colorspaces import ChannelSplit
+from ..colour import ChannelSplit
 
 BackboneFactory = Callable[[int], tuple[nn.Module, int]]  # in_channels -> (module, feature dim)
 

@@ -9,7 +9,7 @@ from typing import Any, Callable
 from lightning.fabric.plugins import TorchCheckpointIO
 
 from ..config import ConfigError
-from ..encoder import CorruptCheckpointError, safe_torch_load, save_atomic
+from ..checkpoint_io import CorruptCheckpointError, safe_torch_load, save_atomic
 
 CHECKPOINT_DIR = "checkpoints"
 LAST = "last.ckpt"

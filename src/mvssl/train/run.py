@@ -24,6 +24,7 @@ from ..eval import knn_accuracy, linear_probe
 from ..eval.features import embed_dataset
 from ..eval.probes import factor_probes, format_table, probe_frames
 from .checkpoints import CHECKPOINT_DIR, SafeCheckpointIO
+from .cluster import joins_another_process
 from .console import quiet_lightning
 from .loggers import extra_logger, require_logger
 from .metrics_log import METRICS_FILE, MetricsLogger, continue_metrics_log
@@ -31,6 +32,7 @@ from .module import SSLModule
 from .monitor import EmbeddingMonitor
 from .plots import plot_training_curves
 from .precision import resolve_precision
+from .preemption import PreemptionCheckpoint
 from .progress import StepProgress
 from .resume import prepare_resume
 from .run_folder import make_run_dir, run_lock, write_config
@@ -91,7 +93,7 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
         run_dir = Path(resume)
         if not run_dir.is_dir():
             raise ConfigError(f"--resume {run_dir}: no such run folder")
-        if not launched_by_ddp():
+        if not launched_by_ddp() and not joins_another_process():  # the process that writes the folder locks it
             held.enter_context(run_lock(run_dir))
         cfg, ckpt_path, start = prepare_resume(run_dir, user_config or {}, echo)
     t = cfg["trainer"]
@@ -110,8 +112,8 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
         method = convert_to_global_batchnorm(method)
     if t["channels_last"]:
         method = method.to(memory_format=torch.channels_last)
-    if isinstance(dataset, (LabelledImages, FileSplits)):
-        probe_target, probe_classes = "label", len(dataset.classes)
+    if isinstance(dataset, (LabelledImages, FileSplits)):  # an unlabelled folder (< 2 classes) has no probe
+        probe_target, probe_classes = ("label", len(dataset.classes)) if len(dataset.classes) >= 2 else (None, 0)
     else:
         probe_target, probe_classes = "digit", 10
     module = SSLModule(cfg, method, source, dim, probe_target=probe_target, probe_classes=probe_classes)
@@ -121,9 +123,9 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
     # the folder only now: a method argument its constructor rejects leaves nothing behind
     if resume is None and launched_by_ddp():
         run_dir = Path(os.environ[RUN_DIR_ENV])  # rank 0 made it (and a dated name may differ here)
-    elif resume is None and int(os.environ.get("NODE_RANK", "0")) > 0:  # another node: node 0 writes the folder
+    elif resume is None and joins_another_process():  # another node or SLURM task: the first one writes the folder
         if not t["name"]:
-            raise ConfigError("trainer.num_nodes > 1: give every node the same trainer.name (one run folder)")
+            raise ConfigError("several nodes or SLURM tasks: give every process the same trainer.name (one run folder)")
         run_dir = Path(t["out_dir"]) / t["name"]
     elif resume is None:
         run_dir = make_run_dir(cfg, held)
@@ -143,7 +145,8 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
         trainer = L.Trainer(
             max_steps=t["max_steps"], accelerator=t["accelerator"], devices=t["devices"], num_nodes=t["num_nodes"],
             strategy=build_strategy(t), precision=precision, logger=_loggers(run_dir, start, t["logger"]),
-            callbacks=[checkpoint, monitor, StepProgress(t["progress"], echo=echo)], plugins=[SafeCheckpointIO()],
+            callbacks=[checkpoint, monitor, StepProgress(t["progress"], echo=echo),
+                       PreemptionCheckpoint(checkpoint, run_dir)], plugins=[SafeCheckpointIO()],
             deterministic=t["deterministic"], log_every_n_steps=t["log_every"], enable_progress_bar=False,
             enable_model_summary=False, default_root_dir=run_dir, use_distributed_sampler=False,
         )
@@ -177,7 +180,9 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
                "skipped_steps": module.skipped_steps, "resumed_from_step": start["global_step"],
                "skipped_images": skipped}
     if cfg["eval"]["enabled"]:
-        if isinstance(dataset, (LabelledImages, FileSplits)):
+        if isinstance(dataset, (LabelledImages, FileSplits)) and len(dataset.classes) < 2:
+            metrics.update(evaluate_unlabelled(cfg, encoder.eval(), dataset, run_dir, echo))
+        elif isinstance(dataset, (LabelledImages, FileSplits)):
             metrics.update(evaluate_labelled(cfg, encoder.eval(), dataset, echo))
         else:
             metrics.update(evaluate_run(cfg, encoder.eval(), echo))
@@ -244,6 +249,43 @@ def evaluate_labelled(cfg: dict, encoder: Encoder, dataset: LabelledImages | Fil
     table = format_table(results, {"linear_top1_pct": "linear-probe accuracy (%)", "knn_top1_pct": "kNN accuracy (%)"})
     echo(f"\nFrozen-encoder evaluation on {cfg['data']['dataset']} (its test split):\n" + table)
     return {"eval": results, "eval_seconds": time.perf_counter() - start, "eval_table": table}
+
+
+def unlabelled_images(dataset: LabelledImages | FileSplits, n: int, seed: int) -> torch.Tensor:
+    """uint8 images of a seeded subset of at most ``n`` training images (unreadable ones left out)."""
+    from ..data.files import decode_all
+    from ..data.splits import seeded_subset
+
+    if isinstance(dataset, LabelledImages):
+        return dataset.train_images[seeded_subset(len(dataset.train_images), n, seed)]
+    return decode_all(dataset.train.subset(seeded_subset(len(dataset.train), n, seed)), strict=False)[0]
+
+
+def evaluate_unlabelled(cfg: dict, encoder: Encoder, dataset: LabelledImages | FileSplits, run_dir: Path,
+                        echo=print, n: int = 2048) -> dict:
+    """A folder without two classes has no labels to probe: say how to evaluate on labelled
+    images, and report RankMe (``eval/rankme.py``) of the trained and the random-init encoder."""
+    from ..eval.report import markdown_table
+    from ..eval.rankme import rankme
+
+    start, classes = time.perf_counter(), dataset.classes
+    why = "has no class folders" if not classes else f"has one class folder ({classes[0]})"
+    echo(f"evaluation skipped: {cfg['data']['root']} {why}, so there are no labels to probe. To evaluate, point at "
+         f"labelled images (DIR/<class>/<image>, two classes or more): mvssl eval linear {run_dir} --dataset folder "
+         "--root DIR")
+    images = unlabelled_images(dataset, n, cfg["trainer"]["seed"])
+    encoders = {"trained": encoder}
+    if cfg["eval"]["random_baseline"]:
+        encoders["random init"] = _random_init_encoder(cfg)
+    results = {name: {"rankme": rankme(enc.embed(images))} for name, enc in encoders.items()}
+    dim = encoder.embed(images[:1]).shape[1]
+    table = markdown_table(["encoder", f"RankMe (1..{min(len(images), dim)}, higher: more spread out)"],
+                           [[name, f"{r['rankme']:.1f}"] for name, r in results.items()])
+    note = (f"No labels: RankMe of the backbone features of {len(images)} training images (Garrido et al. 2023, "
+            "a label-free figure that tracks linear-probe accuracy within one method), not an accuracy.")
+    echo(f"\n{note}\n{table}")
+    return {"eval": results, "eval_seconds": time.perf_counter() - start, "eval_table": f"{note}\n\n{table}",
+            "eval_skipped": f"{cfg['data']['root']} {why}"}
 
 
 def evaluate_run(cfg: dict, encoder: Encoder, echo=print) -> dict:

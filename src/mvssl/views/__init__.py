@@ -1,12 +1,12 @@
 """The views engine: batched augmentations with recorded parameters, recipes, sources."""
 from .ops import ColorJitter, GaussianBlur, Grayscale, Op, ResizedCrop, Rotate, Solarize
-from .colorspaces import ChannelSplit, lab_to_rgb, rgb_to_lab, rgb_to_ydbdr, ydbdr_to_rgb
+from ..colour import ChannelSplit, lab_to_rgb, rgb_to_lab, rgb_to_ydbdr, ydbdr_to_rgb
 from .randaugment import RandAugment
 from .recipes import Recipe, byol, crop, identity, infomin, multicrop, normalize, simclr
-from .sources import AugmentedViews, ClipViews, FactorSharedViews
+from .sources import AugmentedViews, ChannelSplitViews, ClipViews, FactorSharedViews, LabelledPool, ViewSource
 
 __all__ = [
     "Op", "ResizedCrop", "Rotate", "ColorJitter", "Grayscale", "GaussianBlur", "Solarize",
     "RandAugment", "Recipe", "simclr", "infomin", "byol", "crop", "multicrop", "identity", "normalize", "AugmentedViews",
-    "ClipViews", "FactorSharedViews", "ChannelSplit", "rgb_to_lab", "lab_to_rgb", "rgb_to_ydbdr", "ydbdr_to_rgb",
+    "ClipViews", "FactorSharedViews", "ChannelSplitViews", "LabelledPool", "ViewSource", "ChannelSplit", "rgb_to_lab", "lab_to_rgb", "rgb_to_ydbdr", "ydbdr_to_rgb",
 ]

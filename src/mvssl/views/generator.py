@@ -6,7 +6,7 @@ learned per-pixel colour space. The output is split into g(X)_1 (channel 0) and 
     RGB in [0, 1] --fixed front end--> z in [-1, 1]^3 --coupling layers--> y = g(x)
 
 Front end (``space``): ``"rgb"`` scales RGB to [-1, 1]; ``"ydbdr"`` converts to YDbDr
-(``colorspaces.rgb_to_ydbdr``) and scales each channel from its sRGB-gamut range to [-1, 1].
+(``colour.rgb_to_ydbdr``) and scales each channel from its sRGB-gamut range to [-1, 1].
 Both are linear, so with no coupling layers ``g`` is exactly the raw channel split of that space.
 
 Coupling layers (Dinh et al.): the channels are partitioned into a conditioning set c and a
@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .colorspaces import channel_ranges, rgb_to_ydbdr
+from ..colour import channel_ranges, rgb_to_ydbdr
 
 COLOUR_SPACES = ("rgb", "ydbdr")
 COUPLINGS = ("additive", "affine", "mixed")

@@ -16,6 +16,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..colour import GREY_WEIGHTS, hue_rotation
+
 Params = dict[str, torch.Tensor]
 
 
@@ -118,23 +120,9 @@ class Rotate(Op):
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-GREY_WEIGHTS = (0.299, 0.587, 0.114)
-
-
 def _gray(x):
     r, g, b = GREY_WEIGHTS
     return r * x[:, 0:1] + g * x[:, 1:2] + b * x[:, 2:3]
-
-
-def hue_rotation(shift: torch.Tensor) -> torch.Tensor:
-    """[B, 3, 3] rotations of RGB space about the grey axis by ``shift`` turns. A hue
-    shift of h in HSV is close to this rotation by h and costs one batched matmul."""
-    theta = 2 * math.pi * shift.float()
-    cos, sin = torch.cos(theta)[:, None, None], torch.sin(theta)[:, None, None]
-    u = torch.full((3,), 1 / math.sqrt(3), device=shift.device)
-    cross = torch.tensor([[0.0, -u[2], u[1]], [u[2], 0.0, -u[0]], [-u[1], u[0], 0.0]], device=shift.device)
-    eye = torch.eye(3, device=shift.device)
-    return cos * eye + sin * cross + (1 - cos) * torch.outer(u, u)
 
 
 class ColorJitter(Op):

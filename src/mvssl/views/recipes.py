@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ..colour import MEAN, STD
 from .ops import ColorJitter, GaussianBlur, Grayscale, Op, Params, ResizedCrop, Solarize
 from .randaugment import RandAugment
 
@@ -20,7 +21,7 @@ class Recipe:
     The view is normalised with ``mean`` / ``std``.
     """
 
-    def __init__(self, ops: list[Op], mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)):
+    def __init__(self, ops: list[Op], mean=MEAN, std=STD):
         names = [op.name for op in ops]
         if len(set(names)) != len(names):
             raise ValueError(f"op names in a recipe must be unique, got {names}")

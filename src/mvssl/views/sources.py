@@ -1,14 +1,34 @@
 """View sources: what a training step asks for. ``source(indices, generator)`` returns
-the list of views for those dataset indices and their targets (for the online probe)."""
+the list of views for those dataset indices and their targets (for the online probe).
+Every source subclasses ``ViewSource``."""
 from __future__ import annotations
+
+import copy
 
 import torch
 
 from ..data import ColorfulMovingMNIST
+from ..data.splits import per_class_fraction, split_halves
+from ..colour import ChannelSplit
 from .recipes import Recipe, identity
 
 
-class InMemoryViews:
+class ViewSource:
+    """The one shape of a view source: ``len(source)`` items, ``source.to(device)`` (where the
+    views are made or delivered; returns the source) and ``source(indices, generator) ->
+    (views, targets)``: a list of view batches of those items and a dict of their targets."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def to(self, device) -> "ViewSource":
+        raise NotImplementedError
+
+    def __call__(self, indices: torch.Tensor, generator: torch.Generator):
+        raise NotImplementedError
+
+
+class InMemoryViews(ViewSource):
     """Base of the view sources over uint8 images ``[N, C, H, W]`` and their targets: holds
     and moves them, picks a step's batch; a subclass says how a batch becomes views
     (``make_views``). With ``images=None`` the images are streamed: a loader hands each
@@ -50,7 +70,7 @@ class AugmentedViews(InMemoryViews):
         return [recipe(batch, generator)[0] for recipe in self.recipes]
 
 
-class FactorSharedViews:
+class FactorSharedViews(ViewSource):
     """Colorful-Moving-MNIST pairs that share exactly the factors in ``shared``
     (InfoMin Table 1), optionally augmented further by ``recipe``."""
 
@@ -89,4 +109,84 @@ class ClipViews(FactorSharedViews):
         return views, self.dataset.factors(second)
 
 
-__all__ = ["AugmentedViews", "ClipViews", "FactorSharedViews"]
+class ChannelSplitViews(ViewSource):
+    """A view source of colour-space splits (CMC, Tian et al. 2019): each image of a one-view
+    source (e.g. ``AugmentedViews`` with one recipe) becomes the channel groups of ``views``
+    (``"L,ab"`` -> [L view, ab view]), so the pair shares what those channels share."""
+
+    def __init__(self, source: ViewSource, views="L,ab"):
+        self.source, self.split = source, ChannelSplit(views)
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def to(self, device) -> "ChannelSplitViews":
+        self.source.to(device)
+        self.split.to(device)
+        return self
+
+    def __call__(self, indices: torch.Tensor, generator: torch.Generator):
+        views, targets = self.source(indices, generator)
+        if len(views) != 1:
+            raise ValueError(f"ChannelSplitViews splits one view per image; the source gave {len(views)}")
+        return self.split(views[0]), targets
+
+
+class LabelledPool(ViewSource):
+    """View learning's data: a fixed uint8 training pool [N, 3, H, W] with ``labels`` (-1: none)
+    and a labelled part, ``labelled_fraction`` of each class drawn from ``seed`` and split into
+    two fixed halves ("fit", "held"). It hands out float RGB batches in [0, 1] with random
+    horizontal flips (a subclass may augment more: ``augment``), drawn with an explicit
+    generator: ``unlabelled(n, g)`` from the whole pool, ``labelled(n, g, part)`` from the
+    labelled part or one of its halves. The pool stays in host memory and batches are drawn
+    there (one CPU random generator, so a seed gives the same batches everywhere); :meth:`to`
+    names the device they are delivered on. As a ``ViewSource`` it gives one view per image
+    (the batch a view generator reads) and the labels."""
+
+    task = "label"
+    device = torch.device("cpu")
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, labelled_fraction: float, seed: int = 0):
+        self.pool, self.pool_labels, self.labelled_fraction = images, labels, labelled_fraction
+        self.labelled_index = per_class_fraction(labels, labelled_fraction, seed)
+        self.labelled_parts = split_halves(self.labelled_index, labels)
+
+    def __len__(self) -> int:
+        return len(self.pool)
+
+    def to(self, device) -> "LabelledPool":
+        """Deliver batches on ``device`` from now on (the pool itself stays on the host)."""
+        self.device = torch.device(device)
+        return self
+
+    def for_seed(self, seed: int) -> "LabelledPool":
+        """The same pool (and probe images) with the labelled part (and its halves) drawn from
+        ``seed``: a training seed's own labelled images. Shares the image tensors."""
+        other = copy.copy(self)
+        other.labelled_index = per_class_fraction(self.pool_labels, self.labelled_fraction, seed)
+        other.labelled_parts = split_halves(other.labelled_index, self.pool_labels)
+        return other
+
+    def augment(self, index: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        x = self.pool[index].float() / 255
+        flip = torch.rand(len(x), generator=g) < 0.5
+        return torch.where(flip[:, None, None, None], x.flip(3), x)
+
+    def unlabelled(self, n: int, g: torch.Generator) -> torch.Tensor:
+        return self.augment(torch.randint(len(self.pool), (n,), generator=g), g).to(self.device)
+
+    def labelled(self, n: int, g: torch.Generator, part: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """From all labelled images, or from one of their two fixed halves (``"fit"``, ``"held"``)."""
+        if part is not None and part not in self.labelled_parts:
+            raise ValueError(f"unknown labelled part {part!r}; choose from {list(self.labelled_parts)} or None")
+        index = self.labelled_index if part is None else self.labelled_parts[part]
+        idx = index[torch.randint(len(index), (n,), generator=g)]
+        return self.augment(idx, g).to(self.device), self.pool_labels[idx].to(self.device)
+
+    def __call__(self, indices: torch.Tensor, generator: torch.Generator):
+        indices = indices.cpu()
+        return [self.augment(indices, generator).to(self.device)], {self.task: self.pool_labels[indices].to(self.device)}
+
+
+__all__ = ["ViewSource", "InMemoryViews", "AugmentedViews", "ClipViews", "FactorSharedViews", "ChannelSplitViews",
+           "LabelledPool"]

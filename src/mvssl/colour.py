@@ -1,6 +1,9 @@
-"""Batched, differentiable colour-space conversions for CMC's channel-split views.
+"""Colour: batched, differentiable colour-space conversions (CMC's channel-split views, the
+view generator's front end), hue rotations (colour jitter, the digits' colours) and the
+normalisation every recipe applies. A leaf: it imports nothing of mvssl, so ``data``,
+``views`` and ``nn`` all use it.
 
-Every function maps float [B, 3, H, W] to float [B, 3, H, W]; RGB is sRGB in [0, 1].
+Every conversion maps float [B, 3, H, W] to float [B, 3, H, W]; RGB is sRGB in [0, 1].
 
 - Lab (CIE 1976 L*a*b*, D65 white, 2-degree observer): sRGB -> linear RGB -> XYZ -> Lab,
   with L in [0, 100] and a, b roughly in [-128, 127].
@@ -16,13 +19,14 @@ channels from more than one space.
 from __future__ import annotations
 
 import functools
+import math
 import re
 
 import torch
 from torch import nn
 
-from .recipes import Recipe
-
+MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)  # every recipe's normalisation of RGB in [0, 1]
+GREY_WEIGHTS = (0.299, 0.587, 0.114)  # luma (ITU-R BT.601): grey = w . RGB
 # sRGB (linear) -> XYZ for the D65 white point (IEC 61966-2-1)
 _RGB_TO_XYZ = torch.tensor([[0.412453, 0.357580, 0.180423],
                             [0.212671, 0.715160, 0.072169],
@@ -95,6 +99,17 @@ def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([hue, d / value.clamp(min=1e-8), value], 1)
 
 
+def hue_rotation(shift: torch.Tensor) -> torch.Tensor:
+    """[B, 3, 3] rotations of RGB space about the grey axis by ``shift`` turns. A hue
+    shift of h in HSV is close to this rotation by h and costs one batched matmul."""
+    theta = 2 * math.pi * shift.float()
+    cos, sin = torch.cos(theta)[:, None, None], torch.sin(theta)[:, None, None]
+    u = torch.full((3,), 1 / math.sqrt(3), device=shift.device)
+    cross = torch.tensor([[0.0, -u[2], u[1]], [u[2], 0.0, -u[0]], [-u[1], u[0], 0.0]], device=shift.device)
+    eye = torch.eye(3, device=shift.device)
+    return cos * eye + sin * cross + (1 - cos) * torch.outer(u, u)
+
+
 CONVERT = {"lab": rgb_to_lab, "ydbdr": rgb_to_ydbdr, "hsv": rgb_to_hsv}
 
 
@@ -141,7 +156,7 @@ class ChannelSplit(nn.Module):
     The conversion runs in float32 outside autocast (the cube root is poorly conditioned in bf16).
     """
 
-    def __init__(self, views, mean=Recipe([]).mean, std=Recipe([]).std):
+    def __init__(self, views, mean=MEAN, std=STD):
         super().__init__()
         self.spaces, self.groups = parse_views(views)
         lo, hi = torch.cat([channel_ranges(space) for space in self.spaces]).unbind(1)
@@ -158,26 +173,3 @@ class ChannelSplit(nn.Module):
             c = torch.cat([CONVERT[space](rgb) for space in self.spaces], 1)
             c = (c - self.low) / (self.high - self.low) * 2 - 1
         return [c[:, g] for g in self.groups]
-
-
-class ChannelSplitViews:
-    """A view source of colour-space splits (CMC, Tian et al. 2019): each image of a one-view
-    source (e.g. ``AugmentedViews`` with one recipe) becomes the channel groups of ``views``
-    (``"L,ab"`` -> [L view, ab view]), so the pair shares what those channels share."""
-
-    def __init__(self, source, views="L,ab"):
-        self.source, self.split = source, ChannelSplit(views)
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def to(self, device) -> "ChannelSplitViews":
-        self.source.to(device)
-        self.split.to(device)
-        return self
-
-    def __call__(self, indices: torch.Tensor, generator: torch.Generator):
-        views, targets = self.source(indices, generator)
-        if len(views) != 1:
-            raise ValueError(f"ChannelSplitViews splits one view per image; the source gave {len(views)}")
-        return self.split(views[0]), targets

@@ -1,0 +1,157 @@
+"""Checkpoint I/O, for every file mvssl writes with ``torch.save`` (training checkpoints,
+encoders, feature caches): an atomic save (``save_atomic``), a load that never runs code
+(``safe_torch_load``: ``weights_only=True``) and content checksums (a SHA-256 over every key,
+value and tensor byte of the saved object, stored inside the object under ``CHECKSUM_KEY`` and
+verified on load, so one flipped bit anywhere in the content is detected instead of loading
+silently). A leaf: it imports nothing of mvssl."""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickletools
+import struct
+from pathlib import Path
+
+import torch
+
+CHECKSUM_KEY = "mvssl_checksum"
+
+
+def content_digest(obj) -> str:
+    """SHA-256 hex digest of a nest of dicts, lists, tuples, tensors and scalars. Equal for
+    an object and what ``torch.load`` returns for it; any changed value, key, dtype, shape
+    or tensor byte changes it."""
+    h = hashlib.sha256()
+    _feed(h, obj)
+    return h.hexdigest()
+
+
+def _feed(h, obj) -> None:
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}:".encode())
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(obj, dict):
+        h.update(f"D{len(obj)}:".encode())
+        for key, value in obj.items():
+            _feed(h, key)
+            _feed(h, value)
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"{'L' if isinstance(obj, list) else 'U'}{len(obj)}:".encode())
+        for value in obj:
+            _feed(h, value)
+    elif isinstance(obj, float):
+        h.update(b"F" + struct.pack("<d", obj))
+    elif obj is None or isinstance(obj, (bool, int, str, bytes, torch.dtype, torch.device)):
+        text = repr(obj).encode()
+        h.update(f"{type(obj).__name__}{len(text)}:".encode() + text)
+    else:
+        raise TypeError(f"cannot checksum a {type(obj).__name__}: mvssl files hold only tensors and plain containers")
+
+
+def with_checksum(state):
+    """``state`` plus its checksum (a new dict; anything but a dict is returned as it is)."""
+    if not isinstance(state, dict):
+        return state
+    body = {k: v for k, v in state.items() if k != CHECKSUM_KEY}
+    return {**body, CHECKSUM_KEY: content_digest(body)}
+
+
+def checksum_mismatch(state) -> bool | None:
+    """True when ``state`` carries a checksum that its content does not match, False when
+    it matches, None when it carries none (a file written before mvssl added checksums)."""
+    if not isinstance(state, dict) or CHECKSUM_KEY not in state:
+        return None
+    body = {k: v for k, v in state.items() if k != CHECKSUM_KEY}
+    return content_digest(body) != state[CHECKSUM_KEY]
+
+
+class CorruptCheckpointError(ValueError):
+    """A file that is truncated, damaged or not written by ``torch.save``."""
+
+
+class UnsafeCheckpointError(ValueError):
+    """A file whose unpickling would import Python objects, i.e. could run code."""
+
+
+def save_atomic(obj, path: str | Path) -> None:
+    """Write beside the target, flush to disk, then rename over it: a crash or a kill at
+    any moment leaves either the old file or the new one, never a half-written file. A dict
+    is stamped with its content checksum (``content_digest``). A failed write (a full disk,
+    a read-only folder) raises ``OSError`` and leaves no temporary file behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = io.BytesIO()
+    torch.save(with_checksum(obj), data)  # in memory first: a failing disk then raises a real OSError
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno is not None and err.filename is None:
+            raise OSError(err.errno, err.strerror, str(tmp)) from err  # say which file could not be written
+        raise
+    try:  # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def safe_torch_load(path: str | Path) -> dict:
+    """``torch.load`` with ``weights_only=True``: tensors and plain containers only, never
+    arbitrary pickled objects. A file that asks for Python objects raises
+    ``UnsafeCheckpointError`` naming them; a damaged file, or one whose content checksum
+    does not match (``content_digest``), raises ``CorruptCheckpointError``. The checksum
+    is removed from what is returned."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # noqa: BLE001 - every unpickling failure means "not a safe checkpoint"
+        unsafe = pickled_globals(path)
+        if unsafe:
+            raise UnsafeCheckpointError(
+                f"{path} was refused by the safe loader: loading it would import {unsafe}, which can run "
+                "arbitrary code. mvssl files hold only tensors and plain containers; delete the file unless "
+                "you know where it came from.") from err
+        reason = str(err).split(". ")[0] if str(err) else ""
+        raise CorruptCheckpointError(f"{path} is not a loadable mvssl checkpoint: truncated, damaged or not "
+                                     f"written by torch.save (refused by the safe loader: "
+                                     f"{type(err).__name__}: {reason})") from err
+    if checksum_mismatch(state):
+        raise CorruptCheckpointError(f"{path} failed its content checksum: its bytes changed after mvssl wrote "
+                                     "them (disk or copy damage, or an edit); it is not used")
+    if isinstance(state, dict):
+        state.pop(CHECKSUM_KEY, None)
+    return state
+
+
+def pickled_globals(path: str | Path) -> list[str]:
+    """The Python objects outside the weights-only allow-list that a file would import on
+    load, found without unpickling it; [] for a damaged file."""
+    try:
+        return list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:  # noqa: BLE001 - not a torch zip file; try it as a plain pickle below
+        pass
+    found, strings = [], []
+    try:
+        for op, arg, _ in pickletools.genops(Path(path).read_bytes()):
+            if op.name == "GLOBAL":
+                found.append(str(arg).replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.append(f"{strings[-2]}.{strings[-1]}")
+            elif isinstance(arg, str):
+                strings.append(arg)
+    except Exception:  # noqa: BLE001 - not a pickle either: damaged, nothing to report
+        return []
+    return found

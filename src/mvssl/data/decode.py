@@ -1,0 +1,90 @@
+"""One image file -> uint8 RGB, whatever its mode, with every rule stated (docs/data.md).
+
+PIL's own ``convert("RGB")`` is right for the 8-bit modes (1, L, P, RGB, CMYK, YCbCr, LAB,
+HSV, ...) but wrong for the rest:
+- 16-bit and 32-bit integer images (``I;16``, ``I;16B``, ``I``) and float images (``F``) are
+  clipped at 255, so a 16-bit photo comes out pure white. Here they are scaled by their real
+  range: 16-bit values by 255/65535; 32-bit integers the same when they lie in 0..65535
+  (how 16-bit TIFF and older PNG readers hand them over), otherwise from their own min..max;
+  floats times 255 when they lie in [0, 1], as they are when they lie in [0, 255], otherwise
+  from their own min..max (NaN counts as the minimum). A constant image outside these
+  ranges becomes black.
+- EXIF orientation is ignored, so a phone photo stored sideways stays sideways. Here it is
+  applied.
+- Transparency is dropped, showing whatever colour happens to sit under a transparent
+  pixel. Here an image with alpha (LA, PA, RGBA, a palette or a colour key with
+  transparency) is composited over black: ``rgb * alpha / 255``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
+PREMULTIPLIED = {"La": "LA", "RGBa": "RGBA"}  # PIL's internal premultiplied modes
+
+
+def _to_eight_bit(values: np.ndarray, mode: str) -> np.ndarray:
+    """uint8 of a one-channel 16-bit, 32-bit integer or float image (the rules above)."""
+    x = values.astype(np.float64)
+    if mode in SIXTEEN_BIT:
+        scaled = x * (255.0 / 65535.0)
+    else:
+        finite = x[np.isfinite(x)]
+        lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+        if mode == "F" and lo >= 0 and hi <= 1:
+            scaled = x * 255.0
+        elif mode == "F" and lo >= 0 and hi <= 255:
+            scaled = x
+        elif mode == "I" and lo >= 0 and hi <= 65535:
+            scaled = x * (255.0 / 65535.0)
+        elif hi > lo:
+            scaled = (x - lo) * (255.0 / (hi - lo))
+        else:
+            scaled = np.zeros_like(x)
+        scaled = np.where(np.isnan(scaled), 0.0, scaled)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _has_alpha(image) -> bool:
+    return image.mode in ("LA", "PA", "RGBA", "La", "RGBa") or "transparency" in image.info
+
+
+def rgb_array(image) -> np.ndarray:
+    """uint8 [H, W, 3] of an opened PIL image of any mode (the rules in the module docstring)."""
+    mode = image.mode
+    if mode == "RGB" and "transparency" not in image.info:
+        return np.asarray(image, dtype=np.uint8)
+    if mode in SIXTEEN_BIT or mode in ("I", "F"):
+        grey = _to_eight_bit(np.asarray(image), mode)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if mode in PREMULTIPLIED:  # already multiplied by alpha: over black is the colour channels as they are
+        rgba = np.asarray(image, dtype=np.uint8)
+        return np.repeat(rgba[..., :1], 3, axis=2) if mode == "La" else np.ascontiguousarray(rgba[..., :3])
+    if _has_alpha(image):
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.uint16)
+        return ((rgba[..., :3] * rgba[..., 3:] + 127) // 255).astype(np.uint8)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def centre_square(height: int, width: int) -> tuple[int, int, int]:
+    """(top, left, side) of the largest centred square of a height x width image: what the
+    folder loader and ``Encoder.embed`` both keep of a non-square image before resizing."""
+    side = min(height, width)
+    return (height - side) // 2, (width - side) // 2, side
+
+
+def decode_file(path: str, size: int) -> np.ndarray:
+    """uint8 [size, size, 3]: the file's centred square (``centre_square``), converted by
+    ``rgb_array`` and resized with PIL (bicubic); raises what PIL raises for a bad file."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        im.load()
+        im = ImageOps.exif_transpose(im) or im  # a phone photo stored sideways, upright as it is shown
+        top, left, side = centre_square(im.height, im.width)
+        if (side, side) != im.size:
+            im = im.crop((left, top, left + side, top + side))
+        rgb = rgb_array(im)
+    if rgb.shape[:2] != (size, size):
+        rgb = np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8)
+    return rgb
