@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mvssl.config import deep_update, parse_overrides, resolve
 from mvssl.experiments import er
-from mvssl.experiments.results import Experiment, add_common_arguments, call_task
+from mvssl.studies.results import Experiment, add_common_arguments, call_task
 
 PILOT_STEPS = 400  # DINO's steps in the experiment before these pilots
 VARIANTS = {  # name: options as `mvssl train` spells them, on top of the experiment's DINO config

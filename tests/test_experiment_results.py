@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from mvssl.cli import main
-from mvssl.experiments import stats
-from mvssl.experiments.report import END, START, replace_between_markers
-from mvssl.experiments.results import Experiment, add_common_arguments
+from mvssl.studies import stats
+from mvssl.studies.report import END, START, replace_between_markers
+from mvssl.studies.results import Experiment, add_common_arguments
 
 
 def test_t_interval_matches_textbook_values():
@@ -154,7 +154,7 @@ def _tiny_run(seed: int) -> dict:
 
 
 def test_jobs_option_is_checked(tmp_path):
-    from mvssl.experiments.results import parse_jobs
+    from mvssl.studies.results import parse_jobs
 
     assert parse_jobs("3") == 3 and parse_jobs("auto") >= 1
     for bad in ("0", "two"):
@@ -229,7 +229,7 @@ def test_resume_refuses_a_run_trained_with_other_settings(tmp_path):
 _ORPHAN_SCRIPT = '''
 import argparse, os, signal, sys, time
 from pathlib import Path
-from mvssl.experiments.results import Experiment, add_common_arguments
+from mvssl.studies.results import Experiment, add_common_arguments
 
 def wait(path):
     Path(path).write_text(str(os.getpid()))

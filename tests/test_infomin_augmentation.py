@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mvssl.experiments import infomin_augmentation as aug
-from mvssl.experiments import stats
+from mvssl.studies import stats
 
 
 def _parse(argv):

@@ -1,4 +1,4 @@
-"""``mvssl train | eval | experiment | info | bench``: the command line.
+"""``mvssl train | eval | experiment | study | info | bench``: the command line.
 
 ``experiment``, ``info`` and ``bench`` are command groups filled from packages: every module of
 ``mvssl.experiments`` (or ``mvssl.info``, ``mvssl.bench``) that defines ``COMMAND`` (its name),
@@ -124,6 +124,8 @@ def _eval_parsers(sub) -> None:
 
 COMMAND_GROUPS = {
     "experiment": ("mvssl.experiments", "run one of the papers' experiments; its tables and plots go in a run folder"),
+    "study": ("mvssl.studies.commands", "run, check or report a study: arms x seeds, measures, gates, predictions "
+              "(docs/studies.md)"),
     "info": ("mvssl.info", "information estimates: I_NCE of a view pair, entropy/reconstruction of an encoder"),
     "bench": ("mvssl.bench", "measure this machine: matmul peak, training and views throughput, memory"),
 }
@@ -209,6 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     except FloatingPointError as err:  # a non-finite loss: the run stopped, its checkpoints are kept
         print(f"mvssl: training stopped: {err}", file=sys.stderr)
         return 3
+    except Exception as err:
+        from .train.preemption import EXIT_CODE, Preempted
+
+        if not isinstance(err, Preempted):
+            raise
+        print(f"mvssl: {err}" + (f" ({err.requeued})" if err.requeued else ""), file=sys.stderr)
+        return EXIT_CODE
 
 
 if __name__ == "__main__":

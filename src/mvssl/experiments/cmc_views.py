@@ -40,7 +40,7 @@ DEFAULT_STEPS, QUICK_STEPS = 500, 30  # docs/cmc_views.md: measured cost and pro
 
 
 def add_arguments(p) -> None:
-    from .results import add_common_arguments
+    from ..studies.results import add_common_arguments
 
     add_common_arguments(p)
     add_data_arguments(p, DEFAULT_STEPS, QUICK_STEPS)
@@ -66,7 +66,7 @@ def comparisons(acc: dict) -> list[tuple[str, str, dict]]:
     L-encoder probe, predicted larger minus predicted smaller). Kinds:
     ``step`` (one rung of the ladder), ``ends`` (4 views against 2), ``objective``
     (contrastive minus predictive, full graph)."""
-    from .stats import difference
+    from ..studies.stats import difference
 
     out = []
     for graph in ("core", "full"):
@@ -80,7 +80,7 @@ def comparisons(acc: dict) -> list[tuple[str, str, dict]]:
 
 
 def claims(acc: dict, quick: bool) -> list[dict]:
-    from .stats import all_of
+    from ..studies.stats import all_of
 
     if min(len(v) for v in acc.values()) < 2:
         return []
@@ -103,8 +103,8 @@ def plot(acc: dict, concat: dict, random_l: float, random_all: float, chance: fl
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .results import error_bar
-    from .stats import summarize
+    from ..studies.results import error_bar
+    from ..studies.stats import summarize
 
     lines = (("contrastive, core graph", "core", "contrastive", "tab:blue", "-"),
              ("contrastive, full graph", "full", "contrastive", "tab:green", "-"),
@@ -132,8 +132,8 @@ def plot(acc: dict, concat: dict, random_l: float, random_all: float, chance: fl
 def markdown(acc: dict, concat: dict, random_l: list[float], random_all: list[float], chance: float,
              settings: str, quick: bool) -> str:
     from ..eval.report import markdown_table
-    from .results import fmt
-    from .stats import summarize, verdict
+    from ..studies.results import fmt
+    from ..studies.stats import summarize, verdict
 
     rows = [[n, fmt(summarize(acc[n])), fmt(summarize(concat[n]))] for n in ARMS if acc[n]]
     rows += [["random-init encoder (2 views)", fmt(summarize(random_l)), fmt(summarize(random_all))],
@@ -153,8 +153,8 @@ def run(args) -> int:
     from ..config import resolve
     from ..encoder import Encoder
     from ..build import build_dataset
-    from .results import Experiment
-    from .stats import summarize
+    from ..studies.results import Experiment
+    from ..studies.stats import summarize
 
     n_steps = steps(args, DEFAULT_STEPS, QUICK_STEPS)
     load_and_check(args, [args.batch_size])

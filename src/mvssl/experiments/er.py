@@ -32,7 +32,7 @@ import json
 import math
 from pathlib import Path
 
-from .results import Experiment, add_common_arguments, call_task, fmt, random_init_encoder
+from ..studies.results import Experiment, add_common_arguments, call_task, fmt, random_init_encoder
 
 COMMAND = "er"
 HELP = "BYOL/DINO vs ER-BYOL/ER-DINO over seeds: entropy and reconstruction, small batch at equal images, weak EMA"
@@ -201,7 +201,7 @@ def neither_learns(by_method: dict, family: str, er: str, setting: str) -> str |
     """Why an ``er.stability`` digit-error verdict cannot be evidence, or None: neither the base
     method nor its ER variant learns the digit in ``setting`` (error below random init, paired by
     seed, with its interval), so a lower error of one of them only says which failed less."""
-    from . import stats
+    from ..studies import stats
 
     random = by_method["random init"]["digit_error"]
     if any(stats.verdict(stats.difference(random, by_method[m]["digit_error"])) == stats.SUPPORTED for m in (family, er)):
@@ -213,14 +213,14 @@ def not_judged(claim: dict, reason: str | None) -> dict:
     """The claim, made inconclusive with ``reason`` said in its evidence (unchanged if None)."""
     if reason is None:
         return claim
-    from . import stats
+    from ..studies import stats
 
     return {**claim, "verdict": stats.INCONCLUSIVE, "evidence": f"{claim['evidence']}; not judged: {reason}"}
 
 
 def claims(values: dict, args, quick: bool) -> list[dict]:
     """``values[setting][method][measure]`` lists one value per seed (the same seeds everywhere)."""
-    from . import stats
+    from ..studies import stats
 
     out = []
     default = values["default batch"]
@@ -285,7 +285,7 @@ def markdown(values: dict, args, by_family: dict, budget: str) -> str:
 
 
 def _s(values):
-    from . import stats
+    from ..studies import stats
 
     return stats.summarize(values)
 
@@ -329,7 +329,7 @@ def plot(curves: dict, path: Path) -> None:
 
 def run(args) -> int:
     from ..config import resolve
-    from . import stats
+    from ..studies import stats
 
     steps = check_options(args)
     by_family = {family: settings(args, steps[family]) for family in FAMILIES}  # family -> setting -> spec

@@ -12,8 +12,8 @@ accuracy of SimCLR encoders over seeds.
 """
 from __future__ import annotations
 
-from . import stats
-from .results import Experiment, add_common_arguments, error_bar, fmt, random_init_encoder
+from ..studies import stats
+from ..studies.results import Experiment, add_common_arguments, error_bar, fmt, random_init_encoder
 
 COMMAND = "infomin-augmentation"
 HELP = "InfoMin Aug: I_NCE and accuracy along a ladder of augmentation, from none to the InfoMin recipe"

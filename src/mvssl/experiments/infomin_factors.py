@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import stats
-from .results import Experiment, add_common_arguments, call_task, error_bar, fmt, random_init_encoder
+from ..studies import stats
+from ..studies.results import Experiment, add_common_arguments, call_task, error_bar, fmt, random_init_encoder
 
 COMMAND = "infomin-factors"
 HELP = "InfoMin Table 1: one contrastive encoder per set of shared factors, every factor probed, over seeds"

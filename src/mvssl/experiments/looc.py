@@ -21,11 +21,11 @@ rotation):
 Frozen features are probed (``mvssl.eval``) on the tasks of ``looc_tasks``: rotation and
 hue quadrant (augmentation-dependent) and the digit (invariant), plus 5-way few-shot digit
 episodes and digit accuracy under corruptions; a random-init encoder of the same
-architecture is probed beside them. Verdicts come from ``mvssl.experiments.stats``.
+architecture is probed beside them. Verdicts come from ``mvssl.studies.stats``.
 """
 from __future__ import annotations
 
-from .results import Experiment, add_common_arguments, fmt
+from ..studies.results import Experiment, add_common_arguments, fmt
 
 COMMAND = "looc"
 HELP = "LooC, LooC++ vs MoCo v2 with and without each augmentation: dependent and invariant tasks, several seeds"
@@ -148,7 +148,7 @@ def evaluate(reps: dict, tasks: dict, quick: bool, seed: int) -> tuple[dict, dic
 def claims(per_seed: dict, augmentations: list[str], quick: bool) -> list[dict]:
     """The verdicts. ``per_seed[rep][metric]`` lists one value per seed (same seeds for every
     representation: differences are paired)."""
-    from . import stats
+    from ..studies import stats
 
     def diff(a, b, metric, offset=0.0):
         return stats.difference([v + offset for v in per_seed[a][metric]], per_seed[b][metric])
@@ -252,7 +252,7 @@ def run(args) -> int:
     from ..config import resolve
     from ..encoder import Encoder, load
     from ..eval.probes import probe_frames
-    from . import stats
+    from ..studies import stats
     from .looc_tasks import make_tasks, plot_reliance
 
     augmentations, steps = check_options(args)

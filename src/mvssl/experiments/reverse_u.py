@@ -24,8 +24,8 @@ import json
 
 import math
 
-from .results import Experiment, add_common_arguments, error_bar, fmt, random_init_encoder
-from . import stats
+from ..studies.results import Experiment, add_common_arguments, error_bar, fmt, random_init_encoder
+from ..studies import stats
 
 COMMAND = "reverse-u"
 HELP = "InfoMin's reverse-U: accuracy against I_NCE along a shared-information knob and patch distance"

@@ -28,7 +28,7 @@ BEST_PAIR = ("crop", "color")
 
 
 def add_arguments(p) -> None:
-    from .results import add_common_arguments
+    from ..studies.results import add_common_arguments
 
     add_common_arguments(p)
     add_data_arguments(p, DEFAULT_STEPS, QUICK_STEPS)
@@ -49,7 +49,7 @@ def arm(cell) -> str:
 
 
 def claims(acc: dict[tuple, list[float]], quick: bool) -> list[dict]:
-    from .stats import all_of, difference
+    from ..studies.stats import all_of, difference
 
     if BEST_PAIR not in acc:
         return []
@@ -76,7 +76,7 @@ def heatmap(names, acc: dict, random_init: float, chance: float, path: Path, tit
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from .stats import summarize
+    from ..studies.stats import summarize
 
     k = len(names)
     grid = np.full((k, k), np.nan)
@@ -106,8 +106,8 @@ def heatmap(names, acc: dict, random_init: float, chance: float, path: Path, tit
 
 def markdown(names, acc: dict, random_init: list[float], chance: float, settings: str) -> str:
     from ..eval.report import markdown_table
-    from .results import fmt
-    from .stats import summarize
+    from ..studies.results import fmt
+    from ..studies.stats import summarize
 
     rows = [[a] + [fmt(summarize(acc[(a,) if a == b else (a, b)])) if ((a,) if a == b else (a, b)) in acc else "-"
                    for b in names] for a in names]
@@ -122,8 +122,8 @@ def markdown(names, acc: dict, random_init: list[float], chance: float, settings
 
 def run(args) -> int:
     from ..views.compositions import check_composition
-    from .results import Experiment
-    from .stats import summarize
+    from ..studies.results import Experiment
+    from ..studies.stats import summarize
 
     names = check_composition(args.augmentations.split(",") if args.augmentations else (QUICK if args.quick else ALL),
                               option="--augmentations")

@@ -24,7 +24,7 @@ PAPER_GAIN_PTS = 10.0  # "improving ... the linear classifier ... by more than 1
 
 
 def add_arguments(p) -> None:
-    from .results import add_common_arguments
+    from ..studies.results import add_common_arguments
 
     add_common_arguments(p)
     add_data_arguments(p, DEFAULT_STEPS, QUICK_STEPS)
@@ -57,7 +57,7 @@ def probe_z(run_dir: Path, data) -> float:
 
 
 def claims(acc: dict, quick: bool) -> list[dict]:
-    from .stats import claim, difference
+    from ..studies.stats import claim, difference
 
     if len(acc["mlp", "h"]) < 2:
         return []
@@ -85,7 +85,7 @@ def plot(acc: dict, random_init: float, chance: float, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .stats import summarize
+    from ..studies.stats import summarize
 
     fig, ax = plt.subplots(figsize=(6, 4))
     width = 0.38
@@ -108,8 +108,8 @@ def plot(acc: dict, random_init: float, chance: float, path: Path) -> None:
 
 def markdown(acc: dict, random_init: list[float], chance: float, settings: str) -> str:
     from ..eval.report import markdown_table
-    from .results import fmt
-    from .stats import summarize
+    from ..studies.results import fmt
+    from ..studies.stats import summarize
 
     rows = [[head, fmt(summarize(acc[head, "h"])), fmt(summarize(acc[head, "z"]))] for head in HEADS
             if acc.get((head, "h"))]
@@ -123,8 +123,8 @@ def markdown(acc: dict, random_init: list[float], chance: float, settings: str) 
 def run(args) -> int:
     from ..build import build_dataset
     from ..config import resolve
-    from .results import Experiment
-    from .stats import summarize
+    from ..studies.results import Experiment
+    from ..studies.stats import summarize
 
     n_steps = steps(args, DEFAULT_STEPS, QUICK_STEPS)
     load_and_check(args, [args.batch_size])

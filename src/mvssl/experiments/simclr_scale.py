@@ -29,7 +29,7 @@ LR_SCALINGS = ("sqrt", "linear", "none")
 
 
 def add_arguments(p) -> None:
-    from .results import add_common_arguments
+    from ..studies.results import add_common_arguments
 
     add_common_arguments(p)
     add_data_arguments(p, 0, 0)
@@ -67,7 +67,7 @@ def gains(acc: dict, batches: list[int], epochs: list[int]) -> dict:
 
 
 def claims(contrastive: dict, supervised: dict, batches, epochs, quick: bool) -> list[dict]:
-    from .stats import claim, difference
+    from ..studies.stats import claim, difference
 
     c, s = gains(contrastive, batches, epochs), gains(supervised, batches, epochs)
     if len(c["batch"]) < 2:
@@ -90,7 +90,7 @@ def plot(contrastive: dict, supervised: dict, batches, epochs, random_init: floa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .stats import summarize
+    from ..studies.stats import summarize
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, (acc, title) in zip(axes, ((contrastive, "SimCLR"), (supervised, "supervised"))):
@@ -112,8 +112,8 @@ def plot(contrastive: dict, supervised: dict, batches, epochs, random_init: floa
 
 def markdown(contrastive, supervised, batches, epochs, random_init, chance, settings) -> str:
     from ..eval.report import markdown_table
-    from .results import fmt
-    from .stats import summarize
+    from ..studies.results import fmt
+    from ..studies.stats import summarize
 
     rows = [[b, e, fmt(summarize(contrastive[b, e])) if contrastive.get((b, e)) else "-",
              fmt(summarize(supervised[b, e])) if supervised.get((b, e)) else "-"] for b in batches for e in epochs]
@@ -146,8 +146,8 @@ def run(args) -> int:
     from ..config import resolve
     from ..eval.linear import linear_probe
     from ..build import build_dataset
-    from .results import Experiment
-    from .stats import summarize
+    from ..studies.results import Experiment
+    from ..studies.stats import summarize
 
     batches = _ints(args.batch_sizes, QUICK_BATCHES if args.quick else DEFAULT_BATCHES, "--batch-sizes")
     epochs = _ints(args.epochs, QUICK_EPOCHS if args.quick else DEFAULT_EPOCHS, "--epochs")

@@ -50,7 +50,7 @@ HELD_OUT_BATCH = 500  # I_NCE of every critic on held-out images in batches of t
 
 
 def add_arguments(p) -> None:
-    from .results import add_common_arguments
+    from ..studies.results import add_common_arguments
 
     add_common_arguments(p)
     p.add_argument("--dataset", default="shapes", choices=DATASETS,
@@ -304,7 +304,7 @@ def row_task(item: tuple) -> dict:
 
 
 def run(args) -> int:
-    from .results import Experiment
+    from ..studies.results import Experiment
     from .view_learning_report import write_results
 
     cfg = settings(args)

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from ..eval.report import markdown_table
-from .results import error_bar, fmt
-from .stats import SUPPORTED, all_of, claim, difference, summarize, verdict
+from ..studies.results import error_bar, fmt
+from ..studies.stats import SUPPORTED, all_of, claim, difference, summarize, verdict
 
 # InfoMin (Tian et al. 2020) Table 2, STL-10 linear-probe accuracy (%).
 PAPER = {("rgb", "semi-supervised"): 86.0, ("rgb", "unsupervised"): 82.4, ("rgb", "supervised"): 79.9,

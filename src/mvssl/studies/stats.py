@@ -68,21 +68,38 @@ def claim(claim_id: str, prediction: str, diff: dict, evidence: str, quick: bool
             "ci95": diff["ci95"], "unit": unit, "evidence": evidence, "quick": quick}
 
 
+def widen(diff: dict, parts: int) -> dict:
+    """``diff`` with its interval at the Bonferroni level for ``parts`` simultaneous parts
+    (``1 - 0.05 / parts``): the 95% half-width scaled by the ratio of the t quantiles (normal
+    quantiles where the difference does not record its ``n``)."""
+    if parts <= 1 or not math.isfinite(diff["ci95"]):
+        return dict(diff)
+    n = diff.get("n")
+    dist = _scipy_stats.t(n - 1) if n and n > 1 else _scipy_stats.norm
+    ratio = dist.ppf(1 - 0.025 / parts) / dist.ppf(0.975)
+    return {**diff, "ci95": diff["ci95"] * float(ratio)}
+
+
 def all_of(claim_id: str, prediction: str, parts: list[dict], evidence: str, quick: bool = False,
            unit: str = "") -> dict:
-    """A claim that holds only if every part holds: supported when every part is supported,
-    contradicted when any part is contradicted, otherwise inconclusive. The effect quoted is the
-    part that decides the verdict: the most contradicted part (highest interval end furthest
-    below 0) when contradicted, otherwise the weakest part (smallest lower interval end)."""
-    verdicts = [verdict(p) for p in parts]
-    if CONTRADICTED in verdicts:
-        deciding = min(parts, key=lambda p: p["mean"] + p["ci95"])
+    """A claim that holds only if every part holds, judged alike in both directions (each verdict
+    keeps the 5% error rate of one interval): *supported* when every part's 95% interval lies
+    above 0 (all must hold, so no correction is needed); *contradicted* when some part's interval,
+    Bonferroni-corrected for the number of parts, lies below 0 (any one may decide, so the level
+    is shared among them); otherwise inconclusive. Without the correction a claim of 40 parts
+    with no true effect came out contradicted about 4 times in 10. The effect quoted is the
+    part that decided, with the interval that decided: the most contradicted part (corrected
+    interval) when contradicted, otherwise the weakest part (smallest lower end)."""
+    wide = [widen(p, len(parts)) for p in parts]
+    against = [w for w in wide if verdict(w) == CONTRADICTED]
+    if against:
+        deciding, result = min(against, key=lambda p: p["mean"] + p["ci95"]), CONTRADICTED
     else:
         deciding = min(parts, key=lambda p: p["mean"] - p["ci95"])
-    result = claim(claim_id, prediction, deciding, evidence, quick, unit)
-    result["verdict"] = (CONTRADICTED if CONTRADICTED in verdicts else
-                         SUPPORTED if all(v == SUPPORTED for v in verdicts) else INCONCLUSIVE)
-    return result
+        result = SUPPORTED if all(verdict(p) == SUPPORTED for p in parts) else INCONCLUSIVE
+    out = claim(claim_id, prediction, deciding, evidence, quick, unit)
+    out["verdict"] = result
+    return out
 
 
 def peak(xs: list[float], per_seed: list[list[float]]) -> dict:

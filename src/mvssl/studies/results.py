@@ -234,9 +234,10 @@ class Experiment:
 
     # --- results --------------------------------------------------------------------------
     def write(self, points: list[dict], claims: list[dict], markdown: str, title: str,
-              extra: dict | None = None, plots: list[str] = (), complete: bool = True) -> None:
+              extra: dict | None = None, plots: list[str] = (), complete: bool = True, verdicts: bool = True) -> None:
         """Write ``results.json`` (CLAIMS.md's shape) and ``results.md``. Call it again as arms
-        finish (``complete=False``) so that a run cut off later keeps what it measured."""
+        finish (``complete=False``) so that a run cut off later keeps what it measured.
+        ``verdicts``: append the verdicts table (a study's ``markdown`` has its own)."""
         for c in claims:
             c["quick"] = self.quick
         attempts = self.earlier_walls + [self.elapsed()]
@@ -257,7 +258,8 @@ class Experiment:
         status = "" if complete else "\n\n**Incomplete**: the run was still going or was cut off.\n"
         quick = ("\n\n**Quick mode**: a smoke run; its verdicts are not results.\n" if self.quick else "")
         images = "".join(f"\n\n![{p}]({p})" for p in plots)
-        text = (f"# {title}\n{status}{quick}\n{markdown}\n\n## Verdicts\n\n{claims_table(claims)}{images}\n\n"
+        table = f"\n\n## Verdicts\n\n{claims_table(claims)}" if verdicts else ""
+        text = (f"# {title}\n{status}{quick}\n{markdown}{table}{images}\n\n"
                 f"## Budget\n\nWall time {wall:.0f} s ({wall / 60:.1f} min)"
                 + (f" over {len(attempts)} attempts ({' + '.join(f'{a:.0f} s' for a in attempts)}; a resumed attempt "
                    "reuses the finished encoders and measures the rest)" if len(attempts) > 1 else "")
@@ -267,7 +269,7 @@ class Experiment:
                 + f".\n\nCommand: `{self.command}`\n")
         (self.out / RESULTS_MD).write_text(text)
         if complete:
-            self.echo(f"\n{markdown}\n\n{claims_table(claims)}\n\nwall time {wall:.0f} s; wrote {self.out}/"
+            self.echo(f"\n{markdown}{table}\n\nwall time {wall:.0f} s; wrote {self.out}/"
                       f"{RESULTS_MD} and {RESULTS_JSON}")
 
 

@@ -1,0 +1,1 @@
+"""``mvssl study run | check | report`` (one module per command, found by ``mvssl.cli``)."""

@@ -1,0 +1,19 @@
+"""``mvssl study report OUT...``: the claims table of study (or experiment) outputs, one row
+per claim of the papers and the design checks in a group of their own (``--readme`` writes it
+between the claims markers of a README)."""
+from __future__ import annotations
+
+COMMAND = "report"
+HELP = "gather the verdicts of study outputs into one table (the README's claims table)"
+
+
+def add_arguments(p) -> None:
+    from ..report import add_arguments as common
+
+    common(p)
+
+
+def run(args) -> int:
+    from ..report import run as report
+
+    return report(args)

@@ -1,0 +1,33 @@
+"""``mvssl study run FILE.yaml``: train, measure and judge a study (docs/studies.md)."""
+from __future__ import annotations
+
+COMMAND = "run"
+HELP = "run a study file: train its arms x seeds, take its measures, judge its predictions"
+DATA_REFUSAL = "the study file's base config names the data"
+
+
+def add_arguments(p) -> None:
+    from ..results import MAX_AUTO_JOBS
+
+    p.add_argument("file", help="the study file (YAML)")
+    p.add_argument("--out", help="output folder (default runs/<study>-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue the study in --out: reuse its finished runs")
+    p.add_argument("--new-version", action="store_true",
+                   help="--out holds results of an earlier version of this study file: keep them under "
+                   "versions/ and run this version beside them")
+    p.add_argument("--quick", action="store_true", help="apply the file's quick overrides: a smoke run whose "
+                   "verdicts are marked quick and never quoted")
+    p.add_argument("--jobs", default="auto", help=f"encoders trained at once (default auto: one per usable CPU core, "
+                   f"at most {MAX_AUTO_JOBS}; 1 with a GPU)")
+
+
+def run(args) -> int:
+    from ..engine import run_study
+    from ..results import parse_jobs
+
+    parse_jobs(args.jobs)  # a bad --jobs fails before anything is created
+    if args.resume and not args.out:
+        raise ValueError("--resume continues the study in --out; name that folder")
+    run_study(args.file, out=args.out, resume=args.resume, new_version=args.new_version, jobs=args.jobs,
+              quick=args.quick, echo=lambda *a, **k: print(*a, **k, flush=True))
+    return 0

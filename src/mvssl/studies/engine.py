@@ -1,0 +1,157 @@
+"""Run a study: every arm x seed trained (``--jobs`` at a time, ``--resume`` reusing finished
+runs), every measure taken on the trained encoder and on its random-init twin, then the gates
+and verdicts of :mod:`mvssl.studies.judge`, written by :mod:`mvssl.studies.writer`.
+
+Pre-registration: ``results.json`` records the study file's SHA-256 and the git commit it
+came from. An output folder that holds results of another version of the study is refused
+unless ``new_version``; then the earlier version (results and encoders) moves to
+``OUT/versions/N-HASH/`` and the new page lists the verdicts of every version. Nothing is
+overwritten silently: a folder holding this version's results needs ``resume``.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+from . import spec as spec_mod
+from .judge import judge
+from .measures import Run, measure
+from .results import RESULTS_JSON, RESULTS_MD, ENCODERS, Experiment
+
+MEASURES_JSON = "study_measures.json"  # beside each run: its measures, reused by --resume
+VERSIONS = "versions"
+
+
+def git_commit(path: Path) -> str | None:
+    """The commit of the git work tree holding ``path`` (``+dirty`` when it has changes), or None."""
+    try:
+        where = str(path.resolve().parent)
+        head = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", where, "status", "--porcelain", "--", str(path.resolve())],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def registration(study: spec_mod.Study) -> dict:
+    return {"file": study.path, "sha256": study.sha256, "commit": git_commit(Path(study.path)), "name": study.name,
+            "correction": study.correction, "alpha": study.alpha}
+
+
+def check_version(out: Path, study: spec_mod.Study, resume: bool, new_version: bool) -> None:
+    """Refuse an output folder that holds another version of the study (unless ``new_version``,
+    which moves that version under ``OUT/versions/``)."""
+    path = out / RESULTS_JSON
+    if not path.exists():
+        return
+    try:
+        earlier = json.loads(path.read_text())
+    except ValueError:
+        raise ValueError(f"{path}: not valid JSON; choose another --out") from None
+    sha = (earlier.get("study") or {}).get("sha256")
+    if sha == study.sha256:
+        if new_version:
+            raise ValueError(f"{out} already holds this version of the study (sha256 {sha[:12]}); --new-version is "
+                             "for a changed study file (use --resume to continue this one)")
+        return
+    if not new_version:
+        raise ValueError(f"{out} holds another version of the study (sha256 {str(sha)[:12]}, this file "
+                         f"{study.sha256[:12]}): a changed prediction, gate or budget is a new version; pass "
+                         "--new-version to keep both (the earlier one moves to versions/), or choose another --out")
+    archive = out / VERSIONS / f"{len(versions(out)) + 1}-{str(sha)[:12]}"
+    archive.mkdir(parents=True)
+    for name in (RESULTS_JSON, RESULTS_MD, ENCODERS):
+        if (out / name).exists():
+            shutil.move(str(out / name), str(archive / name))
+    for png in out.glob("*.png"):
+        shutil.move(str(png), str(archive / png.name))
+
+
+def versions(out: Path) -> list[dict]:
+    """The earlier versions kept in ``OUT/versions`` (their results.json), oldest first."""
+    folder = out / VERSIONS
+    if not folder.is_dir():
+        return []
+    found = []
+    for d in sorted(folder.iterdir(), key=lambda p: int(p.name.split("-")[0]) if p.name.split("-")[0].isdigit() else 0):
+        if (d / RESULTS_JSON).exists():
+            found.append({"folder": str(d.relative_to(out)), **json.loads((d / RESULTS_JSON).read_text())})
+    return found
+
+
+def _measured(run: Run, name: str, mspec: dict, cache: dict):
+    key = f"{run.which}/{name}/{json.dumps(mspec, sort_keys=True)}"
+    if key not in cache:
+        cache[key] = measure(run, mspec)
+    return cache[key]
+
+
+def chance_levels(study: spec_mod.Study, dataset) -> dict:
+    """``references.chance`` per measure: a number, a mapping per measure, or ``auto`` (one over
+    the number of classes of the base config's dataset, for the measures in %)."""
+    chance = study.references.get("chance")
+    if chance is None:
+        return {}
+    if isinstance(chance, dict):
+        return {k: float(v) for k, v in chance.items()}
+    if chance == "auto":
+        labels = getattr(dataset, "train_labels", None)
+        if labels is None:
+            return {}
+        chance = 100.0 / (int(labels.max()) + 1)
+    return {m: float(chance) for m, s in study.measures.items() if s.get("unit") == "%"}
+
+
+def run_study(path: str | Path, out: str | None = None, resume: bool = False, new_version: bool = False,
+              jobs="auto", quick: bool = False, echo=print) -> dict:
+    """Train, measure and judge the study in ``path``; returns the results (as written)."""
+    from ..config import deep_update, resolve
+    from .writer import write_results
+
+    study = spec_mod.load(path, quick=quick)
+    if study.source is not None:
+        raise ValueError(f"{path}: a study with a source is judged from its results (mvssl study check), not trained")
+    args = SimpleNamespace(seeds=max(1, len(study.seeds())), quick=quick, out=out, resume=resume, jobs=jobs)
+    if out is not None:
+        check_version(Path(out), study, resume, new_version)
+    runs = [(arm, seed) for arm in study.arms.values() for seed in arm.seeds]
+    exp = Experiment(study.name, args, total_runs=len(runs), echo=echo)
+    exp.seeds = study.seeds()
+
+    def config(arm, seed) -> dict:
+        return deep_update(spec_mod.arm_config(study, arm, seed), {"eval": {"random_baseline": True}})
+
+    exp.train_ahead([(config(arm, seed), f"{arm.name}-seed{seed}") for arm, seed in runs])
+    values: dict = {a: {m: {} for m in study.measures} for a in study.arms}
+    random: dict = {a: {m: {} for m in study.measures} for a in study.arms}
+    paths: dict = {a: [] for a in study.arms}
+    dataset = None
+    for arm, seed in runs:
+        cfg = config(arm, seed)
+        rel, metrics = exp.train(cfg, f"{arm.name}-seed{seed}")
+        run_dir = exp.out / rel
+        resolved = resolve(cfg)
+        cache_path = run_dir / MEASURES_JSON
+        cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+        for which, table in (("trained", values), ("random init", random)):
+            run = Run(run_dir, resolved, metrics, seed, which)
+            for name, mspec in study.measures.items():
+                value = _measured(run, name, mspec, cache)
+                if value is not None:
+                    table[arm.name][name][seed] = value
+        cache_path.write_text(json.dumps(cache, indent=1))
+        paths[arm.name].append(rel)
+        if dataset is None:
+            dataset = Run(run_dir, resolved, metrics, seed).dataset()
+        first = next(iter(study.measures))
+        exp.progress(f"{arm.name} seed {seed}", f"{first} {values[arm.name][first].get(seed, float('nan')):.2f} "
+                     f"(random init {random[arm.name][first].get(seed, float('nan')):.2f})")
+    chance = chance_levels(study, dataset)
+    verdicts = judge(study, values, random, chance, quick=quick)
+    return write_results(exp, study, values, random, paths, chance, verdicts, registration(study), versions(exp.out))

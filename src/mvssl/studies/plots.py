@@ -1,0 +1,120 @@
+"""The one plot set of every study: bars with 95% intervals per arm and measure (random init,
+chance and the paper's figure as reference marks), lines with intervals along a knob, and
+accuracy against I_NCE with error bars both ways."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _err(summary: dict) -> float:
+    ci = summary.get("ci95")
+    return ci if ci is not None and math.isfinite(ci) else 0.0
+
+
+def _label(study, m: str) -> str:
+    unit = study.measures[m].get("unit")
+    return f"{m} ({unit})" if unit else m
+
+
+def bars(study, points: list[dict], chance: dict, path: Path) -> None:
+    plt = _pyplot()
+    measures = [m for m in study.measures if any(m in p["metrics"] for p in points)]
+    fig, axes = plt.subplots(1, len(measures), figsize=(max(4.0, 1.0 + 0.7 * len(points)) * len(measures), 4),
+                             squeeze=False)
+    paper = study.references.get("paper") or {}
+    for ax, m in zip(axes[0], measures):
+        rows = [p for p in points if m in p["metrics"]]
+        xs = range(len(rows))
+        ax.bar(xs, [p["metrics"][m]["mean"] for p in rows], yerr=[_err(p["metrics"][m]) for p in rows], capsize=4,
+               color="tab:blue", label="trained (mean ± 95% CI)")
+        rand = [(i, p["random_init"][m]) for i, p in enumerate(rows) if m in p.get("random_init", {})]
+        if rand:
+            ax.errorbar([i for i, _ in rand], [s["mean"] for _, s in rand], yerr=[_err(s) for _, s in rand], fmt="_",
+                        color="grey", markersize=18, capsize=3, label="random init")
+        marks = [(i, paper[f"{p['arm']}.{m}"]) for i, p in enumerate(rows)
+                 if isinstance(paper.get(f"{p['arm']}.{m}"), (int, float))]
+        if marks:
+            ax.scatter([i for i, _ in marks], [v for _, v in marks], marker="*", color="tab:red", zorder=3,
+                       label="paper")
+        if m in chance:
+            ax.axhline(chance[m], color="black", ls=":", label="chance")
+        ax.set_xticks(list(xs), [p["arm"] for p in rows], rotation=30, ha="right", fontsize=8)
+        ax.set_xlabel("arm")
+        ax.set_ylabel(_label(study, m))
+        ax.set_title(f"{study.name}: {m}")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def knob_lines(study, points: list[dict], path: Path) -> bool:
+    xs = [p["value"] for p in points]
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs):
+        return False
+    plt = _pyplot()
+    measures = [m for m in study.measures if all(m in p["metrics"] for p in points)]
+    if not measures:
+        return False
+    fig, axes = plt.subplots(1, len(measures), figsize=(4.5 * len(measures), 3.8), squeeze=False)
+    order = sorted(range(len(points)), key=lambda i: xs[i])
+    key = study.knob["key"] if study.knob else "x"
+    for ax, m in zip(axes[0], measures):
+        ax.errorbar([xs[i] for i in order], [points[i]["metrics"][m]["mean"] for i in order],
+                    yerr=[_err(points[i]["metrics"][m]) for i in order], marker="o", capsize=4, label="trained")
+        if all(m in points[i].get("random_init", {}) for i in order):
+            ax.plot([xs[i] for i in order], [points[i]["random_init"][m]["mean"] for i in order], color="grey",
+                    ls="--", label="random init")
+        ax.set_xlabel(key)
+        ax.set_ylabel(_label(study, m))
+        ax.set_title(f"{m} along {key} (mean ± 95% CI)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def accuracy_vs_nce(study, points: list[dict], path: Path) -> bool:
+    nce = [m for m, s in study.measures.items() if s.get("measure") == "i_nce"]
+    acc = [m for m, s in study.measures.items() if s.get("unit") == "%"]
+    rows = [p for p in points if nce and nce[0] in p["metrics"]]
+    if not nce or not acc or not rows:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for m in acc:
+        use = [p for p in rows if m in p["metrics"]]
+        ax.errorbar([p["metrics"][nce[0]]["mean"] for p in use], [p["metrics"][m]["mean"] for p in use],
+                    xerr=[_err(p["metrics"][nce[0]]) for p in use], yerr=[_err(p["metrics"][m]) for p in use],
+                    fmt="o", capsize=3, label=m)
+        for p in use:
+            ax.annotate(p["arm"], (p["metrics"][nce[0]]["mean"], p["metrics"][m]["mean"]), fontsize=7)
+    ax.set_xlabel(f"I_NCE of the arm's views ({study.measures[nce[0]].get('unit', 'nats')})")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("accuracy against I_NCE (mean ± 95% CI both ways)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def plot_set(study, points: list[dict], chance: dict, out: Path) -> list[str]:
+    names = ["arms.png"]
+    bars(study, points, chance, out / "arms.png")
+    if knob_lines(study, points, out / "knob.png"):
+        names.append("knob.png")
+    if accuracy_vs_nce(study, points, out / "accuracy_vs_nce.png"):
+        names.append("accuracy_vs_nce.png")
+    return names

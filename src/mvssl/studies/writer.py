@@ -1,0 +1,127 @@
+"""The one writer of a study's output: ``results.json`` (CLAIMS.md's schema plus ``study``,
+``gates``, each verdict's ``reason``, ``kind`` and correction), ``results.md`` (arms x measures
+with their references, the gates, the verdicts of claims and of design checks apart, every
+earlier version's verdicts) and the plot set of :mod:`mvssl.studies.plots`."""
+from __future__ import annotations
+
+import math
+
+from .results import fmt
+from .stats import summarize
+
+
+def _cell(values: dict) -> str:
+    return fmt(summarize([values[s] for s in sorted(values)]), 2) if values else "-"
+
+
+def arms_table(study, values: dict, random: dict, chance: dict) -> str:
+    from ..eval.report import markdown_table
+
+    measures = list(study.measures)
+    rows = []
+    for arm in study.arms:
+        label = arm + (" (supervised reference)" if arm == study.references.get("supervised") else "")
+        rows.append([label] + [_cell(values[arm][m]) for m in measures])
+    if any(random[a][m] for a in study.arms for m in measures):
+        for arm in study.arms:
+            if any(random[arm][m] for m in measures):
+                rows.append([f"random init ({arm}'s architecture, same seeds)"] + [_cell(random[arm][m])
+                                                                                   for m in measures])
+    if chance:
+        rows.append(["chance"] + [f"{chance[m]:.1f}" if m in chance else "-" for m in measures])
+    for ref, value in (study.references.get("paper") or {}).items():
+        arm, _, m = ref.rpartition(".")
+        rows.append([f"paper: {arm}"] + [f"{value}" if mm == m else "-" for mm in measures])
+    units = [f"{m} ({study.measures[m].get('unit')})" if study.measures[m].get("unit") else m for m in measures]
+    return markdown_table(["arm"] + units, rows)
+
+
+def gates_table(gates: list[dict]) -> str:
+    from ..eval.report import markdown_table
+
+    if not gates:
+        return "(no gates declared)"
+    return markdown_table(["gate", "arm", "measure", "passed", "detail"],
+                          [[g["gate"], g["arm"], g["measure"], "yes" if g["passed"] else "**no**", g["detail"]]
+                           for g in gates])
+
+
+def effect_text(c: dict, digits: int = 2) -> str:
+    """The effect that decided, with the interval that decided (corrected level)."""
+    if c.get("interval"):
+        lo, hi = c["interval"]
+        return f"{c['effect']:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+    ci = c.get("ci", c.get("ci95"))
+    finite = ci is not None and math.isfinite(ci)
+    return f"{c['effect']:+.{digits}f}" + (f" ± {ci:.{digits}f}" if finite else " (no interval)")
+
+
+def verdicts_table(claims: list[dict]) -> str:
+    from ..eval.report import markdown_table
+
+    if not claims:
+        return "(none)"
+    rows = []
+    for c in claims:
+        verdict = c["verdict"] + (" (quick)" if c.get("quick") else "")
+        level = f" at {100 * c['level']:.2f}%" if c.get("level") else ""
+        rows.append([c["id"] + (f" ({c['claim']})" if c.get("claim") else ""), c["prediction"], f"**{verdict}**",
+                     f"{effect_text(c)}{level} {c.get('unit', '')}".strip(), c.get("reason", c.get("evidence", "")),
+                     c.get("refuted_by", "")])
+    return markdown_table(["prediction", "says", "verdict", "effect (interval that decided)", "why",
+                           "refuted by"], rows)
+
+
+def versions_section(earlier: list[dict]) -> str:
+    if not earlier:
+        return ""
+    lines = ["## Earlier versions of this study", ""]
+    for v in earlier:
+        sha = (v.get("study") or {}).get("sha256", "?")[:12]
+        verdicts = ", ".join(f"{c['id']}: {c['verdict']}" for c in v.get("claims", []))
+        lines.append(f"- `{v['folder']}` (study sha256 {sha}): {verdicts}")
+    return "\n".join(lines) + "\n\n"
+
+
+def markdown(study, values, random, chance, verdicts, reg, earlier) -> str:
+    claims = [c for c in verdicts["claims"] if c["kind"] == "claim"]
+    design = [c for c in verdicts["claims"] if c["kind"] == "design"]
+    correction = ("Bonferroni" if study.correction == "bonferroni" else "none")
+    return (f"{study.description}\n\nStudy file `{reg['file']}` (sha256 `{reg['sha256'][:16]}`, commit "
+            f"`{reg['commit']}`). Intervals of the predictions: correction {correction} over "
+            f"{verdicts['predictions']} predictions, level {100 * verdicts['level']:.2f}%; the table below gives "
+            f"95% intervals.\n\n## Arms\n\n{arms_table(study, values, random, chance)}\n\n"
+            f"## Gates\n\n{gates_table(verdicts['gates'])}\n\n"
+            f"## Claims\n\n{verdicts_table(claims)}\n\n## Design checks\n\n{verdicts_table(design)}\n\n"
+            + versions_section(earlier))
+
+
+def write_results(exp, study, values, random, paths, chance, verdicts, reg, earlier) -> dict:
+    import json
+
+    from .plots import plot_set
+
+    pts = points(study, values, random, paths)
+    plots = plot_set(study, pts, chance, exp.out)
+    body = markdown(study, values, random, chance, verdicts, reg, earlier)
+    extra = {"study": reg, "gates": verdicts["gates"], "correction": verdicts["correction"],
+             "level": verdicts["level"], "references": {"chance": chance, "paper": study.references.get("paper") or {},
+                                                        "supervised": study.references.get("supervised")},
+             "versions": [{"folder": v["folder"], "sha256": (v.get("study") or {}).get("sha256"),
+                           "claims": [{"id": c["id"], "verdict": c["verdict"]} for c in v.get("claims", [])]}
+                          for v in earlier]}
+    exp.write(pts, verdicts["claims"], body, f"Study {study.name}", extra=extra, plots=plots, verdicts=False)
+    return json.loads((exp.out / "results.json").read_text())
+
+
+def points(study, values: dict, random: dict, paths: dict) -> list[dict]:
+    """results.json's ``points``: one per arm, each measure's mean, 95% interval and per-seed
+    values (with their seeds), the random-init twin's beside it."""
+    out = []
+    for name, arm in study.arms.items():
+        def table(src):
+            return {m: {**summarize([v[s] for s in sorted(v)]), "seeds": sorted(v)}
+                    for m, v in src[name].items() if v}
+        out.append({"arm": name, "value": arm.x, "metrics": table(values), "random_init": table(random),
+                    "runs": paths.get(name, [])})
+    return out
