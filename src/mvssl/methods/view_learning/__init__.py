@@ -7,8 +7,8 @@ f1, f2 (each with a projection head) and classifiers c1, c2 on the encoders' fea
     semi-supervised:  min_{g,c} max_{f1,f2} I_NCE(v1; v2) + lambda [CE(c1(f1(v1)), y) + CE(c2(f2(v2)), y)]
     contrastive:      g frozen, max_{f1,f2} I_NCE(v1; v2)                     (CMC on the learned views)
 
-- ``players``: the generator's adversary (``TwoViewCritic``), the step's loss
-  (``learning_step``) and the method that holds them (``ViewLearning``);
+- ``players``: the step's loss (``learning_step``) and the method that holds the generator
+  and its adversary, ``nn.critic.TwoViewCritic`` (``ViewLearning``);
 - ``game``: the adversarial loop, driven by a ``Schedule`` (warm-up, catch-up steps, critic
   resets, the pick of the best generator state);
 - ``measure``: what a row reads off the frozen views (held-out and fresh-critic I_NCE, features).
