@@ -13,7 +13,7 @@ import copy
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..config import resolve
+from ..build import resolve
 from ..build import build_method
 from ..train.optim import build_optimizer
 from ..views import AugmentedViews, multicrop, simclr
