@@ -211,6 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     except FloatingPointError as err:  # a non-finite loss: the run stopped, its checkpoints are kept
         print(f"mvssl: training stopped: {err}", file=sys.stderr)
         return 3
+    except Exception as err:
+        from .train.preemption import EXIT_CODE, Preempted
+
+        if not isinstance(err, Preempted):
+            raise
+        print(f"mvssl: {err}" + (f" ({err.requeued})" if err.requeued else ""), file=sys.stderr)
+        return EXIT_CODE
 
 
 if __name__ == "__main__":

@@ -34,13 +34,10 @@ def data_of_run(config: dict, dataset: str | None, root: str | None) -> tuple[st
     if dataset is not None and dataset != trained_on:
         return dataset, root or "data", None
     chosen = [what for what, given in (("dataset", dataset), ("root", root)) if given is None]
-    if trained_on == "cmnist":  # rendered from the encoder's own data config: no root to choose
-        chosen = [what for what in chosen if what == "dataset"]
     root = root or trained_root
-    if not chosen:
+    if not chosen or trained_on == "cmnist":  # cmnist: the encoder's own frames, as ever (the report says so)
         return trained_on, root, None
-    where = "its own frames" if trained_on == "cmnist" else str(Path(root).resolve())
-    return trained_on, root, (f"{trained_on} at {where}: the run's own {' and '.join(chosen)} "
+    return trained_on, root, (f"{trained_on} at {Path(root).resolve()}: the run's own {' and '.join(chosen)} "
                               "(--dataset and --root choose others)")
 
 

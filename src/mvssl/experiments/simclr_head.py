@@ -122,7 +122,7 @@ def markdown(acc: dict, random_init: list[float], chance: float, settings: str) 
 
 def run(args) -> int:
     from ..build import build_dataset
-    from ..config import resolve
+    from ..build import resolve
     from ..studies.results import Experiment
     from ..studies.stats import summarize
 

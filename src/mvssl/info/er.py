@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from ..config import resolve
+from ..build import resolve
 from ..losses import sinkhorn
 from ..methods import SwAV
 from ..losses.er import (ENTROPY_ESTIMATORS, cross_entropy_reconstruction, marginal_entropy, vmf_kde_entropy,

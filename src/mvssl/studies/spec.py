@@ -480,7 +480,8 @@ def _predictions(value, arms: dict, measures: dict, knob, errors: _Errors) -> li
 
 def _check_configs(base: dict, arms: dict, errors: _Errors) -> None:
     """Every arm must be a valid ``mvssl train`` config (base + its overrides)."""
-    from ..config import ConfigError, deep_update, resolve
+    from ..build import resolve
+    from ..config import ConfigError, deep_update
 
     for name, arm in arms.items():
         try:

@@ -12,7 +12,8 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from ..config import ConfigError, check_batch_fits, describe_data, resolve
+from ..build import build_dataset, build_method, build_view_source, resolve
+from ..config import ConfigError, check_batch_fits, describe_data
 from ..data.batches import IndexBatches
 from ..encoder import ENCODER_FILE, Encoder
 from ..nn import convert_to_global_batchnorm
@@ -22,8 +23,8 @@ from ..data.streaming import resolve_workers, streamed_batches
 from ..eval import knn_accuracy, linear_probe
 from ..eval.features import embed_dataset
 from ..eval.probes import factor_probes, format_table, probe_frames
-from ..build import build_dataset, build_method, build_view_source
 from .checkpoints import CHECKPOINT_DIR, SafeCheckpointIO
+from .cluster import joins_another_process
 from .console import quiet_lightning
 from .loggers import extra_logger, require_logger
 from .metrics_log import METRICS_FILE, MetricsLogger, continue_metrics_log
@@ -31,6 +32,7 @@ from .module import SSLModule
 from .monitor import EmbeddingMonitor
 from .plots import plot_training_curves
 from .precision import resolve_precision
+from .preemption import PreemptionCheckpoint
 from .progress import StepProgress
 from .resume import prepare_resume
 from .run_folder import make_run_dir, run_lock, write_config
@@ -91,7 +93,7 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
         run_dir = Path(resume)
         if not run_dir.is_dir():
             raise ConfigError(f"--resume {run_dir}: no such run folder")
-        if not launched_by_ddp():
+        if not launched_by_ddp() and not joins_another_process():  # the process that writes the folder locks it
             held.enter_context(run_lock(run_dir))
         cfg, ckpt_path, start = prepare_resume(run_dir, user_config or {}, echo)
     t = cfg["trainer"]
@@ -121,9 +123,9 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
     # the folder only now: a method argument its constructor rejects leaves nothing behind
     if resume is None and launched_by_ddp():
         run_dir = Path(os.environ[RUN_DIR_ENV])  # rank 0 made it (and a dated name may differ here)
-    elif resume is None and int(os.environ.get("NODE_RANK", "0")) > 0:  # another node: node 0 writes the folder
+    elif resume is None and joins_another_process():  # another node or SLURM task: the first one writes the folder
         if not t["name"]:
-            raise ConfigError("trainer.num_nodes > 1: give every node the same trainer.name (one run folder)")
+            raise ConfigError("several nodes or SLURM tasks: give every process the same trainer.name (one run folder)")
         run_dir = Path(t["out_dir"]) / t["name"]
     elif resume is None:
         run_dir = make_run_dir(cfg, held)
@@ -143,7 +145,8 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
         trainer = L.Trainer(
             max_steps=t["max_steps"], accelerator=t["accelerator"], devices=t["devices"], num_nodes=t["num_nodes"],
             strategy=build_strategy(t), precision=precision, logger=_loggers(run_dir, start, t["logger"]),
-            callbacks=[checkpoint, monitor, StepProgress(t["progress"], echo=echo)], plugins=[SafeCheckpointIO()],
+            callbacks=[checkpoint, monitor, StepProgress(t["progress"], echo=echo),
+                       PreemptionCheckpoint(checkpoint, run_dir)], plugins=[SafeCheckpointIO()],
             deterministic=t["deterministic"], log_every_n_steps=t["log_every"], enable_progress_bar=False,
             enable_model_summary=False, default_root_dir=run_dir, use_distributed_sampler=False,
         )
