@@ -26,7 +26,7 @@ from mvssl.config import ConfigError
 from mvssl.checkpoint_io import CorruptCheckpointError, UnsafeCheckpointError, save_atomic
 from mvssl.methods.simclr import SimCLR
 from mvssl.train import train
-from mvssl.train.checkpoints import latest_complete_checkpoint
+from mvssl.checkpoint_io import latest_complete_checkpoint
 from mvssl.train.monitor import effective_rank, embedding_std
 
 SRC = str(Path(mvssl.__file__).resolve().parents[1])

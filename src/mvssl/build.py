@@ -1,16 +1,18 @@
 """From a config to the objects of a run: the whole config resolved and checked against the
 registries of the layers below (``resolve``), then dataset, view source, backbone, heads
-and method.
+and method, and a trained method loaded back from its run folder (``load_method``).
 
 It sits below ``encoder``, ``train``, ``eval`` and ``info``: loading an encoder or
 measuring a run builds through here and never imports the trainer."""
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import torch
 
-from .config import ConfigError, multicrop_sizes, resolve_config
+from .checkpoint_io import latest_complete_checkpoint
+from .config import ConfigError, load_yaml, multicrop_sizes, resolve_config
 from .data import FACTORS, ColorfulMovingMNIST
 from .data.colorful_mnist import share_probabilities
 from .data.datasets import STREAMABLE, LabelledImages, load_dataset
@@ -204,3 +206,18 @@ def build_method(cfg: dict, num_samples: int | None = None) -> tuple[torch.nn.Mo
         return method, method.feature_dim
     backbone, dim = build_backbone_from(cfg)
     return cls(backbone, dim, **kwargs), dim
+
+
+def load_method(run_dir: str | Path, num_samples: int | None = None, warn=print) -> tuple[dict, torch.nn.Module]:
+    """A run's resolved config and its method, with the weights of its newest complete
+    checkpoint (loaded with ``weights_only``), in eval mode. ``num_samples``: the training-set
+    size, for a method that ``needs`` it (its memory bank is that long)."""
+    run_dir = Path(run_dir)
+    cfg = resolve(load_yaml(run_dir / "config.yaml"))
+    method, _ = build_method(cfg, num_samples=num_samples)
+    found = latest_complete_checkpoint(run_dir, warn)
+    if found is None:
+        raise FileNotFoundError(f"{run_dir}: no checkpoint yet")
+    state = found[1]["state_dict"]
+    method.load_state_dict({k.removeprefix("method."): v for k, v in state.items() if k.startswith("method.")})
+    return cfg, method.eval()

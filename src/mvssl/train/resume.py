@@ -6,7 +6,7 @@ from pathlib import Path
 from ..build import resolve
 from ..config import (RESUME_EXTENDABLE, RESUME_OVERRIDABLE, ConfigError, check_resume_overrides,
                       config_differences, deep_update, written_config)
-from .checkpoints import latest_complete_checkpoint, remove_partial_writes
+from ..checkpoint_io import latest_complete_checkpoint, remove_partial_writes
 from .run_folder import CONFIG_FILE, read_run_config, write_config
 
 

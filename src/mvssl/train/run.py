@@ -23,7 +23,8 @@ from ..data.streaming import resolve_workers, streamed_batches
 from ..eval import knn_accuracy, linear_probe
 from ..eval.features import embed_dataset
 from ..eval.probes import factor_probes, format_table, probe_frames
-from .checkpoints import CHECKPOINT_DIR, SafeCheckpointIO
+from ..checkpoint_io import CHECKPOINT_DIR
+from .checkpoints import SafeCheckpointIO
 from .cluster import joins_another_process
 from .console import quiet_lightning
 from .loggers import extra_logger, require_logger
