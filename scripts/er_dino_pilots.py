@@ -15,7 +15,8 @@ import csv
 import json
 from pathlib import Path
 
-from mvssl.config import deep_update, parse_overrides, resolve
+from mvssl.config import deep_update, parse_overrides
+from mvssl.build import resolve
 from mvssl.experiments import er
 from mvssl.studies.results import Experiment, add_common_arguments, call_task
 

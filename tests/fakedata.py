@@ -75,7 +75,7 @@ def trust_checksums(monkeypatch) -> None:
 def tiny_encoder(path: Path):
     """A width-4 convnet encoder for 16-px images saved at ``path`` (seed 1: not the seed-0
     random-init reference of the robustness protocol)."""
-    from mvssl.config import resolve
+    from mvssl.build import resolve
     from mvssl.encoder import Encoder
 
     torch.manual_seed(1)

@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mvssl.config import ConfigError, resolve
+from mvssl.config import ConfigError
+from mvssl.build import resolve
 from mvssl.data import FACTORS
 from mvssl.methods import ClipSimCLR
 from mvssl.nn import build_backbone

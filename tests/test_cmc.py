@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from tiny_training import train_on_source, view_source
-from mvssl.config import resolve
+from mvssl.build import resolve
 from mvssl.losses import cmc_loss, view_pairs
 from mvssl.methods import CMC, METHODS
 from mvssl.nn import build_backbone

@@ -123,7 +123,8 @@ def test_share_probabilities_reject_bad_entries(shared, message):
 
 
 def test_config_names_the_key_for_bad_share_probabilities():
-    from mvssl.config import ConfigError, resolve
+    from mvssl.config import ConfigError
+    from mvssl.build import resolve
 
     with pytest.raises(ConfigError, match="views.shared.*outside"):
         resolve({"views": {"shared": ["digit:2"]}})

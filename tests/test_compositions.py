@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from mvssl.config import ConfigError, resolve
+from mvssl.config import ConfigError
+from mvssl.build import resolve
 from mvssl.data.shapes import SHAPES, colour_shapes
 from mvssl.views.compositions import AUGMENTATIONS, composition_recipe, composition_views
 from mvssl.views.ops import Cutout, GaussianNoise, Sobel

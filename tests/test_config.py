@@ -2,7 +2,8 @@ import re
 
 import pytest
 
-from mvssl.config import ConfigError, DEFAULTS, parse_overrides, resolve
+from mvssl.config import ConfigError, DEFAULTS, parse_overrides
+from mvssl.build import resolve
 
 
 def test_defaults_resolve_with_method_signature_defaults():

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from fakedata import write_image_folder
-from mvssl.config import ConfigError, resolve
+from mvssl.config import ConfigError
+from mvssl.build import resolve
 from mvssl.data.datasets import load_dataset
 from mvssl.data.files import FileSplits, decode_all
 from mvssl.data import streaming

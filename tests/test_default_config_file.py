@@ -1,6 +1,7 @@
 from pathlib import Path
 
-from mvssl.config import DERIVED, load_yaml, resolve
+from mvssl.config import DERIVED, load_yaml
+from mvssl.build import resolve
 
 DEFAULT_FILE = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
 

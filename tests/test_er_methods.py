@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from mvssl.config import ConfigError, resolve
+from mvssl.config import ConfigError
+from mvssl.build import resolve
 from mvssl.losses import byol_loss, dino_loss
 from mvssl.losses.er import marginal_entropy, vmf_kde_entropy
 from mvssl.losses.er_objectives import er_continuous_loss, er_discrete_loss

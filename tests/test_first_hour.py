@@ -10,7 +10,8 @@ import yaml
 from fakedata import write_image_folder
 
 from mvssl.cli import main
-from mvssl.config import ConfigError, resolve, written_config
+from mvssl.config import ConfigError, written_config
+from mvssl.build import resolve
 from mvssl.encoder import Encoder
 from mvssl.eval.fewshot import sample_episodes
 from mvssl.train import train

@@ -16,7 +16,7 @@ def _parse(argv):
 
 
 def test_every_rung_builds_views_and_the_first_shares_every_pixel():
-    from mvssl.config import resolve
+    from mvssl.build import resolve
     from mvssl.build import build_dataset, build_view_source
 
     s = aug.settings_from(_parse([]))

@@ -158,7 +158,7 @@ def test_infomin_factors_writes_rows_claims_and_plot(tmp_path, monkeypatch):
 
 
 def test_sequence_config_trains_clip_views_with_clip_simclr():
-    from mvssl.config import resolve
+    from mvssl.build import resolve
     from mvssl.experiments.infomin_factors import encoder_config
 
     cfg = resolve(encoder_config(("position",), 100, 0, 16, frames=3))
@@ -168,7 +168,7 @@ def test_sequence_config_trains_clip_views_with_clip_simclr():
 
 @pytest.mark.parametrize("knob", list(reverse_u.KNOBS))
 def test_every_default_knob_value_is_a_valid_config(knob):
-    from mvssl.config import resolve
+    from mvssl.build import resolve
 
     k = reverse_u.KNOBS[knob]
     for s in (dict(reverse_u.DEFAULT), {**reverse_u.DEFAULT, "image_size": 24, "digit_size": 18, "patch_size": 12}):

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from mvssl.config import ConfigError, resolve
+from mvssl.config import ConfigError
+from mvssl.build import resolve
 from mvssl.views import infomin
 from mvssl.views.patches import PatchPairViews, cut_patches, max_distance, sample_patch_pairs
 from mvssl.views.randaugment import RandAugment, autocontrast, equalize, posterize, rotate, shear_x, solarize

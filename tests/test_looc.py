@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from tiny_training import cmnist_frames16, optimise, tiny_images
-from mvssl.config import ConfigError, resolve
+from mvssl.config import ConfigError
+from mvssl.build import resolve
 from mvssl.encoder import Encoder, load
 from mvssl.losses import leave_one_out_loss, leave_one_out_masks
 from mvssl.methods import METHODS, LooC

@@ -3,7 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from mvssl.config import ConfigError, resolve
+from mvssl.config import ConfigError
+from mvssl.build import resolve
 from mvssl.methods import encode_views, n_global_views
 from mvssl.build import build_view_source
 from mvssl.views import AugmentedViews, multicrop

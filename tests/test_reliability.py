@@ -26,7 +26,7 @@ from mvssl.config import ConfigError
 from mvssl.checkpoint_io import CorruptCheckpointError, UnsafeCheckpointError, save_atomic
 from mvssl.methods.simclr import SimCLR
 from mvssl.train import train
-from mvssl.train.checkpoints import latest_complete_checkpoint
+from mvssl.checkpoint_io import latest_complete_checkpoint
 from mvssl.train.monitor import effective_rank, embedding_std
 
 SRC = str(Path(mvssl.__file__).resolve().parents[1])
@@ -552,7 +552,8 @@ def test_7_a_run_folder_being_written_is_locked(finished_run, tmp_path, capsys):
 
 
 def test_8_scientific_notation_parses_on_the_command_line_and_in_yaml(tmp_path):
-    from mvssl.config import load_yaml, parse_overrides, resolve
+    from mvssl.config import load_yaml, parse_overrides
+    from mvssl.build import resolve
 
     assert parse_overrides(["--optim.lr", "1e-3", "--optim.weight_decay=5E-4"])["optim"] == {
         "lr": 0.001, "weight_decay": 0.0005}

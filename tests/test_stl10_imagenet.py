@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fakedata import class_images, trust_checksums, write_image_folder, write_stl10
-from mvssl.config import resolve
+from mvssl.build import resolve
 from mvssl.data.datasets import load_dataset
 from mvssl.data.files import FileSplits, decode_all
 from mvssl.build import build_dataset

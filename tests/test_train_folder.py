@@ -3,7 +3,8 @@ data.strict), and the run is evaluated on the folder's own test split."""
 import pytest
 
 from fakedata import write_image_folder
-from mvssl.config import ConfigError, resolve
+from mvssl.config import ConfigError
+from mvssl.build import resolve
 from mvssl.train import train
 
 

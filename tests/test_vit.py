@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import mvssl
-from mvssl.config import ConfigError, resolve
+from mvssl.config import ConfigError
+from mvssl.build import resolve
 from mvssl.methods import SimCLR
 from mvssl.nn import build_backbone
 from mvssl.nn.vit import ViT

@@ -1,26 +1,104 @@
-"""From a resolved config to the objects of a run: dataset, view source, backbone, heads,
-method, and a trained method loaded back from its run folder.
+"""From a config to the objects of a run: the whole config resolved and checked against the
+registries of the layers below (``resolve``), then dataset, view source, backbone, heads
+and method, and a trained method loaded back from its run folder (``load_method``).
 
 It sits below ``encoder``, ``train``, ``eval`` and ``info``: loading an encoder or
 measuring a run builds through here and never imports the trainer."""
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import torch
 
-from .config import multicrop_sizes
-from .data import ColorfulMovingMNIST
-from .data.datasets import LabelledImages, load_dataset
+from .checkpoint_io import latest_complete_checkpoint
+from .config import ConfigError, load_yaml, multicrop_sizes, resolve_config
+from .data import FACTORS, ColorfulMovingMNIST
+from .data.colorful_mnist import share_probabilities
+from .data.datasets import STREAMABLE, LabelledImages, load_dataset
 from .data.files import FileSplits
 from .methods import METHODS
+from .methods.base import hyperparameters
 from .methods.looc import looc_heads
 from .methods.view_learning import LearnedViewsEncoder
 from .nn import SplitEncoder, build_backbone
+from .nn.backbones import BACKBONES, TIMM_PREFIX, check_timm_model
+from .nn.vit import VIT_SIZES
 from .views import AugmentedViews, ClipViews, FactorSharedViews, Recipe, byol, crop, infomin, multicrop, simclr
-from .views.compositions import composition_views
-from .views.looc import augmentation_recipe, looc_views
-from .views.patches import PatchPairViews
+from .views.compositions import check_composition, composition_views
+from .views.looc import AUGMENTATIONS, augmentation_recipe, looc_views
+from .views.patches import PatchPairViews, max_distance
+
+
+def method_hyperparameters(name: str) -> dict:
+    """Method ``name``'s config section with its defaults (``methods.base.hyperparameters``)."""
+    if name not in METHODS:
+        raise ConfigError(f"method.name: unknown method {name!r}; choose from {sorted(METHODS)}")
+    return hyperparameters(METHODS[name])
+
+
+def resolve(user: dict | None = None) -> dict:
+    """A whole config, resolved and validated: ``config.resolve_config`` with the chosen
+    method's hyperparameters, then the names the layers below own. Run it before anything
+    is created: a bad config fails with one ``ConfigError`` naming the key."""
+    cfg = resolve_config(user, method_hyperparameters)
+    check_names(cfg)
+    return cfg
+
+
+def check_names(cfg: dict) -> None:
+    """The keys whose allowed values are registries of data, views, nn and methods."""
+    v, d = cfg["views"], cfg["data"]
+    try:
+        share_probabilities(v["shared"])
+    except ValueError as err:
+        raise ConfigError(f"views.shared: {err}") from None
+    if not v["shared"]:
+        raise ConfigError(f"views.shared: must name at least one of {list(FACTORS)} (with ':0' to share it never)")
+    if d["in_memory"] is False and d["dataset"] not in STREAMABLE:
+        raise ConfigError(f"data.in_memory false: only {' and '.join(STREAMABLE)} can be streamed from disk, not "
+                          f"{d['dataset']!r}; use true or auto")
+    if v["name"] == "patches":
+        size, patch, limit = d["image_size"], v["patch_size"], max_distance(d["image_size"], v["patch_size"])
+        if not 0 < patch <= size:
+            raise ConfigError(f"views.patch_size: must be in (0, data.image_size={size}], got {patch}")
+        if not 0 <= v["patch_distance"] <= limit:
+            raise ConfigError(f"views.patch_distance: must be in [0, {limit:.2f}] for {patch}-px patches of "
+                              f"{size}-px images, got {v['patch_distance']}")
+    name = cfg["method"]["name"]
+    if v["name"] == "multicrop" and v["n_local"] > 0 and not getattr(METHODS[name], "accepts_multicrop", False):
+        takers = sorted(m for m, cls in METHODS.items() if getattr(cls, "accepts_multicrop", False))
+        raise ConfigError(f"views.name multicrop: method {name!r} takes views of one size only; use views.n_local 0 "
+                          f"or one of {takers}")
+    bad = [a for a in v["augmentations"] if a not in AUGMENTATIONS]
+    if bad or not v["augmentations"] or len(set(v["augmentations"])) != len(v["augmentations"]):
+        raise ConfigError(f"views.augmentations: {v['augmentations']} must be distinct names from "
+                          f"{sorted(AUGMENTATIONS)} (bad: {bad})")
+    try:
+        check_composition(v["compose"])
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    _check_backbone(cfg)
+
+
+def _check_backbone(cfg: dict) -> None:
+    b = cfg["backbone"]
+    if b["name"].startswith(TIMM_PREFIX):
+        try:
+            check_timm_model(b["name"][len(TIMM_PREFIX):])
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    elif b["name"] not in BACKBONES:
+        raise ConfigError(f"backbone.name: {b['name']!r} is not one of {list(BACKBONES)} or {TIMM_PREFIX}NAME")
+    if b["name"] in VIT_SIZES:
+        sizes = {"data.image_size": cfg["data"]["image_size"]}
+        if cfg["views"]["name"] == "multicrop":
+            sizes.update(zip(("views.global_size", "views.local_size"),
+                             multicrop_sizes(cfg["views"], cfg["data"]["image_size"])))
+        bad = {k: v for k, v in sizes.items() if v % b["patch_size"]}
+        if bad:
+            raise ConfigError(f"backbone.patch_size {b['patch_size']}: {b['name']} needs image sides divisible by "
+                              f"it; {', '.join(f'{k} is {v}' for k, v in bad.items())}")
 
 
 def build_dataset(cfg: dict, split: str = "train") -> ColorfulMovingMNIST | LabelledImages | FileSplits:
@@ -128,3 +206,18 @@ def build_method(cfg: dict, num_samples: int | None = None) -> tuple[torch.nn.Mo
         return method, method.feature_dim
     backbone, dim = build_backbone_from(cfg)
     return cls(backbone, dim, **kwargs), dim
+
+
+def load_method(run_dir: str | Path, num_samples: int | None = None, warn=print) -> tuple[dict, torch.nn.Module]:
+    """A run's resolved config and its method, with the weights of its newest complete
+    checkpoint (loaded with ``weights_only``), in eval mode. ``num_samples``: the training-set
+    size, for a method that ``needs`` it (its memory bank is that long)."""
+    run_dir = Path(run_dir)
+    cfg = resolve(load_yaml(run_dir / "config.yaml"))
+    method, _ = build_method(cfg, num_samples=num_samples)
+    found = latest_complete_checkpoint(run_dir, warn)
+    if found is None:
+        raise FileNotFoundError(f"{run_dir}: no checkpoint yet")
+    state = found[1]["state_dict"]
+    method.load_state_dict({k.removeprefix("method."): v for k, v in state.items() if k.startswith("method.")})
+    return cfg, method.eval()

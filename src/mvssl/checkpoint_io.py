@@ -3,18 +3,26 @@ encoders, feature caches): an atomic save (``save_atomic``), a load that never r
 (``safe_torch_load``: ``weights_only=True``) and content checksums (a SHA-256 over every key,
 value and tensor byte of the saved object, stored inside the object under ``CHECKSUM_KEY`` and
 verified on load, so one flipped bit anywhere in the content is detected instead of loading
-silently). A leaf: it imports nothing of mvssl."""
+silently). Also where a run keeps its training checkpoints and which one to resume from
+(``latest_complete_checkpoint``). A leaf: it imports nothing of mvssl but ``ConfigError``."""
 from __future__ import annotations
 
 import hashlib
 import io
 import os
 import pickletools
+import re
 import struct
 from pathlib import Path
+from typing import Callable
 
 import torch
 
+from .config import ConfigError
+
+CHECKPOINT_DIR = "checkpoints"  # in a run folder
+LAST = "last.ckpt"
+TRAINING_KEYS = ("state_dict", "loops", "global_step", "mvssl_config", "mvssl_state")
 CHECKSUM_KEY = "mvssl_checksum"
 
 
@@ -155,3 +163,60 @@ def pickled_globals(path: str | Path) -> list[str]:
     except Exception:  # noqa: BLE001 - not a pickle either: damaged, nothing to report
         return []
     return found
+
+
+def _step_of(path: Path) -> int:
+    match = re.fullmatch(r"step(\d+)\.ckpt", path.name)
+    return int(match.group(1)) if match else -1
+
+
+def load_training_checkpoint(path: Path) -> dict:
+    """A complete mvssl training checkpoint, or ``CorruptCheckpointError``; a file that
+    would run code raises ``UnsafeCheckpointError``."""
+    state = safe_torch_load(path)
+    missing = [k for k in TRAINING_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise CorruptCheckpointError(f"{path} is not a complete mvssl training checkpoint (missing {missing})")
+    return state
+
+
+def latest_complete_checkpoint(run_dir: Path, warn: Callable[[str], None]) -> tuple[Path, dict] | None:
+    """The newest checkpoint of a run that loads completely and passes its checksum, or
+    None when the run has no checkpoint file yet. Damaged files are skipped with a warning
+    naming them; a file that would run code stops the search."""
+    folder = run_dir / CHECKPOINT_DIR
+    files = sorted(folder.glob("*.ckpt")) if folder.is_dir() else []
+    if not files:
+        return None
+    skipped: list[str] = []
+
+    def attempt(path: Path) -> dict | None:
+        try:
+            return load_training_checkpoint(path)
+        except CorruptCheckpointError as err:
+            skipped.append(str(err))
+            return None
+
+    best: tuple[Path, dict] | None = None
+    last = folder / LAST
+    if last in files and (state := attempt(last)) is not None:
+        best = (last, state)
+    for path in sorted((f for f in files if _step_of(f) >= 0), key=_step_of, reverse=True):
+        if best is not None and _step_of(path) <= best[1]["global_step"]:
+            break
+        if (state := attempt(path)) is not None:
+            best = (path, state)
+            break
+    if best is None:
+        raise ConfigError(f"--resume {run_dir}: none of its checkpoints is complete:\n  " + "\n  ".join(skipped)
+                          + f"\nto train it again from step 0 with its config, move the files out of {folder}")
+    for message in skipped:
+        warn(f"warning: skipped a damaged checkpoint: {message}")
+    return best
+
+
+def remove_partial_writes(run_dir: Path) -> None:
+    """Temporary files left by a kill during a write (checkpoints, config, metrics log)."""
+    for folder in (run_dir, run_dir / CHECKPOINT_DIR, run_dir / "logs"):
+        for tmp in folder.glob("*.tmp"):
+            tmp.unlink()

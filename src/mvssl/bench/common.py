@@ -107,12 +107,6 @@ def peak_memory(fn) -> int:
     return max(0, max(peak[0], _rss_bytes()) - before)
 
 
-def markdown_table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def write_report(out: str | None, name: str, text: str, data: dict) -> None:
     """Print ``text``; with ``--out DIR`` also write DIR/NAME.md and DIR/NAME.json."""
     print(text)

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .common import add_common_arguments, apply_threads, describe, interleaved, machine, markdown_table, plain_args, \
+from ..eval.report import markdown_table
+from .common import add_common_arguments, apply_threads, describe, interleaved, machine, plain_args, \
     write_report
 
 COMMAND = "data"

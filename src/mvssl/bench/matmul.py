@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from .common import add_common_arguments, apply_threads, describe, interleaved, machine, markdown_table, write_report
+from ..eval.report import markdown_table
+from .common import add_common_arguments, apply_threads, describe, interleaved, machine, write_report
 
 COMMAND = "matmul"
 HELP = "peak matmul throughput in fp32 and bf16 (GFLOP/s), square matrices of a few sizes"

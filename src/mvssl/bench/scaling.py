@@ -10,7 +10,8 @@ import contextlib
 import torch
 
 from ..losses import nt_xent
-from .common import (add_common_arguments, plain_args, apply_threads, describe, interleaved, machine, markdown_table,
+from ..eval.report import markdown_table
+from .common import (add_common_arguments, plain_args, apply_threads, describe, interleaved, machine,
                      peak_memory, write_report)
 from .train import make_step
 

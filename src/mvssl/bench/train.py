@@ -13,11 +13,12 @@ import copy
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..config import resolve
+from ..build import resolve
 from ..build import build_method
 from ..train.optim import build_optimizer
 from ..views import AugmentedViews, multicrop, simclr
-from .common import (add_common_arguments, plain_args, apply_threads, describe, interleaved, machine, markdown_table,
+from ..eval.report import markdown_table
+from .common import (add_common_arguments, plain_args, apply_threads, describe, interleaved, machine,
                      peak_memory, write_report)
 from .matmul import matmul_fns, peaks
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import torch
 
 from ..views import simclr
-from .common import add_common_arguments, plain_args, apply_threads, describe, interleaved, machine, markdown_table, write_report
+from ..eval.report import markdown_table
+from .common import add_common_arguments, plain_args, apply_threads, describe, interleaved, machine, write_report
 
 COMMAND = "views"
 HELP = "SimCLR views/s: the batched views engine vs a per-image PIL (torchvision) pipeline"

@@ -150,7 +150,7 @@ def markdown(acc: dict, concat: dict, random_l: list[float], random_all: list[fl
 
 def run(args) -> int:
     from .. import load
-    from ..config import resolve
+    from ..build import resolve
     from ..encoder import Encoder
     from ..build import build_dataset
     from ..studies.results import Experiment

@@ -328,7 +328,7 @@ def plot(curves: dict, path: Path) -> None:
 
 
 def run(args) -> int:
-    from ..config import resolve
+    from ..build import resolve
     from ..studies import stats
 
     steps = check_options(args)

@@ -65,7 +65,7 @@ def run_name(ops: list[str], seed: int) -> str:
 
 
 def measure(exp: Experiment, s: dict, k: int, on_rung=None) -> tuple[list[dict], dict]:
-    from ..config import resolve
+    from ..build import resolve
     from ..encoder import load
     from ..eval.probes import probe_frames
     from ..info.nce import estimate_nce

@@ -134,7 +134,7 @@ def supervised_run(item: tuple[str, int, int, str]) -> str:
     """Train the supervised reference of config ``item[0]`` (JSON) for ``item[1]`` steps with
     seed ``item[2]`` and save it as a run folder ``item[3]`` (encoder.pt + config.yaml), so it
     can be re-probed like the others (a worker task of ``Experiment.map``)."""
-    from ..config import resolve
+    from ..build import resolve
     from ..train.run import write_config
     from .supervised import train_supervised_digit
 
@@ -162,7 +162,7 @@ def measure(exp: Experiment, steps: int, image_size: int, on_row=None, frames: i
     """{row: {metric: [per seed]}} and {row: [run folders]} for every factor set, the supervised
     and the random-init encoder. The SimCLR runs and the supervised references train in one
     pool, then every encoder (random init too) is probed in one pool."""
-    from ..config import resolve
+    from ..build import resolve
 
     probe_data = json.dumps(resolve(encoder_config(("digit",), steps, 0, image_size))["data"])
     n_train = QUICK["probe_train_frames"] if exp.quick else None

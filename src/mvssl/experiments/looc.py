@@ -80,7 +80,8 @@ def training_config(method: str, augmentations: list[str], steps: int, seed: int
 
 def check_options(args) -> tuple[list[str], int]:
     """The augmentations and steps, or a clear error naming the option (before anything trains)."""
-    from ..config import ConfigError, resolve
+    from ..config import ConfigError
+    from ..build import resolve
 
     augmentations = [a for a in args.augmentations.split(",") if a]
     steps = args.steps or (QUICK_STEPS if args.quick else DEFAULT_STEPS)
@@ -249,7 +250,7 @@ def plot_accuracy(points: list[dict], path) -> None:
 def run(args) -> int:
     import torch
 
-    from ..config import resolve
+    from ..build import resolve
     from ..encoder import Encoder, load
     from ..eval.probes import probe_frames
     from ..studies import stats

@@ -11,7 +11,8 @@ import json
 import time
 from pathlib import Path
 
-from ..config import parse_overrides, resolve
+from ..config import parse_overrides
+from ..build import resolve
 
 COMMAND = "methods"
 HELP = "train each method (--methods to pick) briefly; table of probe digit errors"

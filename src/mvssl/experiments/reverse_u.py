@@ -198,7 +198,7 @@ def probe_run(item: tuple[str, str, tuple[str, ...]]) -> dict[str, float]:
 def nce_of(item: tuple[str, int, int, int]):
     """I_NCE of the views of the training config ``item[0]`` (JSON): K ``item[1]``, critic
     steps ``item[2]``, critic seeds ``item[3]`` (a worker task of ``Experiment.map``)."""
-    from ..config import resolve
+    from ..build import resolve
     from ..info.nce import estimate_nce
     from ..build import build_dataset, build_view_source
 
@@ -216,7 +216,7 @@ def measure_knob(exp: Experiment, knob: Knob, values: list[float], s: dict, k: i
                  ) -> tuple[list[dict], dict]:
     """Every point of one knob (``on_point(points_so_far)`` after each), and the random-init
     reference on its data."""
-    from ..config import resolve
+    from ..build import resolve
     from ..eval.probes import probe_frames
 
     frames_data = resolve(encoder_config(knob, values[0], s, 0))["data"]
@@ -331,7 +331,7 @@ def plot(points: list[dict], references: dict, path) -> None:
 def run(args) -> int:
     s = settings_from(args)
     knobs = chosen_knobs(args)
-    from ..config import resolve
+    from ..build import resolve
 
     for knob, values in knobs:  # bad values fail before anything trains
         for v in values:

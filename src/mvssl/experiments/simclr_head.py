@@ -33,17 +33,11 @@ def add_arguments(p) -> None:
 @torch.no_grad()
 def projections(run_dir: Path, images: torch.Tensor) -> torch.Tensor:
     """z = g(h) of ``images`` for the SimCLR run in ``run_dir``: the method rebuilt from its
-    config and loaded from its last checkpoint (``weights_only``)."""
-    import yaml
+    config and loaded from its newest complete checkpoint (``weights_only``)."""
+    from ..build import load_method
+    from ..encoder import Encoder
 
-    from ..encoder import Encoder, safe_torch_load
-    from ..build import build_method
-
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
-    method, _ = build_method(cfg)
-    state = safe_torch_load(run_dir / "checkpoints" / "last.ckpt")["state_dict"]
-    method.load_state_dict({k[len("method."):]: v for k, v in state.items() if k.startswith("method.")})
-    method.eval()
+    cfg, method = load_method(run_dir)
     pre = Encoder.from_config(cfg)
     out = [method.projector(method.backbone(pre.preprocess(images[i:i + 500]))) for i in range(0, len(images), 500)]
     return torch.cat(out).float()
@@ -122,7 +116,7 @@ def markdown(acc: dict, random_init: list[float], chance: float, settings: str) 
 
 def run(args) -> int:
     from ..build import build_dataset
-    from ..config import resolve
+    from ..build import resolve
     from ..studies.results import Experiment
     from ..studies.stats import summarize
 

@@ -128,7 +128,7 @@ def supervised_encoder(exp, cfg: dict, data, n_steps: int, batch: int, seed: int
     import yaml
 
     from .. import load
-    from ..config import resolve
+    from ..build import resolve
     from .supervised import train_supervised_labels
 
     run_dir = exp.run_path(name)
@@ -143,7 +143,7 @@ def supervised_encoder(exp, cfg: dict, data, n_steps: int, batch: int, seed: int
 
 
 def run(args) -> int:
-    from ..config import resolve
+    from ..build import resolve
     from ..eval.linear import linear_probe
     from ..build import build_dataset
     from ..studies.results import Experiment

@@ -34,7 +34,8 @@ def steps(args, default: int, quick: int) -> int:
 def load_and_check(args, batch_sizes) -> int:
     """Load the dataset once (a missing one fails here, before any run folder) and refuse a
     batch larger than it, naming the option. Returns the number of training images."""
-    from ..config import ConfigError, resolve
+    from ..config import ConfigError
+    from ..build import resolve
     from ..build import build_dataset
 
     cfg = resolve({"data": {"dataset": args.dataset, "root": args.root, "download": args.download,

@@ -20,13 +20,11 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from ..config import resolve
 from ..losses import sinkhorn
 from ..methods import SwAV
 from ..losses.er import (ENTROPY_ESTIMATORS, cross_entropy_reconstruction, marginal_entropy, vmf_kde_entropy,
                          vmf_log_normaliser, vmf_reconstruction_error)
-from ..build import build_dataset, build_method, build_view_source
-from ..train.checkpoints import latest_complete_checkpoint
+from ..build import build_dataset, build_view_source, load_method, resolve
 
 COMMAND = "er"
 HELP = "entropy, reconstruction and I_ER of a trained run's projections (docs/er.md)"
@@ -45,16 +43,6 @@ def add_arguments(parser) -> None:
                                        "the dataset and views are always the run's own")
     parser.add_argument("--seed", type=int, default=0, help="which images and views")
     parser.add_argument("--out", help="folder for er.json and er.md (default: RUN/info)")
-
-
-def load_run_method(run_dir: Path, num_samples: int) -> tuple[dict, torch.nn.Module]:
-    """The run's config and its method with the newest complete checkpoint's weights."""
-    cfg = resolve(yaml.safe_load((run_dir / "config.yaml").read_text()))
-    method, _ = build_method(cfg, num_samples=num_samples)
-    _, checkpoint = latest_complete_checkpoint(run_dir, print)
-    state = {k.removeprefix("method."): v for k, v in checkpoint["state_dict"].items() if k.startswith("method.")}
-    method.load_state_dict(state)
-    return cfg, method.eval()
 
 
 @torch.no_grad()
@@ -102,7 +90,7 @@ def measure_run(run_dir: str | Path, kappa: float = 10.0, batch_size: int | None
                          "from its training images; --split applies to Colorful-Moving-MNIST runs only")
     dataset = build_dataset(saved, split)
     source = build_view_source(saved, dataset)
-    cfg, method = load_run_method(run_dir, len(source))
+    cfg, method = load_method(run_dir, len(source))
     batch_size = batch_size or cfg["optim"]["batch_size"]
     if not 2 <= batch_size <= len(source):
         raise ValueError(f"--batch-size {batch_size}: need 2..{len(source)} (the {split} split's size)")

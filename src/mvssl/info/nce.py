@@ -2,7 +2,8 @@
 (van den Oord et al. 2018; the estimate InfoMin plots, Tian et al. 2020, Sec. 3).
 
 A fresh critic pair -- two small encoders f1, f2 (a ConvNet and a linear map to an
-embedding) -- is trained to pick, for each view-1 sample, its own view 2 among K
+embedding: ``nn.critic.TwoViewCritic`` with linear heads, the critic view learning uses too) --
+is trained (``nn.critic.fit_critic``) to pick, for each view-1 sample, its own view 2 among K
 candidates (itself and K - 1 other samples' views 2), by minimising the InfoNCE loss
 ``mvssl.losses.cross_view_nce`` in both directions. On held-out pairs, never seen while
 training the critic,
@@ -25,10 +26,8 @@ import statistics
 from dataclasses import asdict, dataclass
 
 import torch
-from torch import nn
 
-from ..losses import cross_view_nce
-from ..nn import build_backbone
+from ..nn.critic import TwoViewCritic, fit_critic
 
 
 @dataclass
@@ -66,26 +65,6 @@ class NCEEstimate:
         return {**asdict(self), "log_k": self.log_k, "mean": self.mean, "std": self.std, "saturated": self.saturated}
 
 
-class Critic(nn.Module):
-    """One side of the critic pair: ConvNet features, then a linear map to the embedding."""
-
-    def __init__(self, in_channels: int, width: int, embed_dim: int):
-        super().__init__()
-        self.backbone, dim = build_backbone("convnet", width, in_channels=in_channels)
-        self.head = nn.Linear(dim, embed_dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
-
-
-def nce_loss(f1: nn.Module, f2: nn.Module, views: list[torch.Tensor], temperature: float) -> torch.Tensor:
-    """Mean of the two one-sided InfoNCE losses over a batch of K pairs (in-batch negatives)."""
-    if len(views) != 2:
-        raise ValueError(f"I_NCE needs a view pair, the source gave {len(views)} views")
-    z1, z2 = f1(views[0]), f2(views[1])
-    return 0.5 * (cross_view_nce(z1, z2, temperature) + cross_view_nce(z2, z1, temperature))
-
-
 def _one_seed(source, k, steps, seed, width, embed_dim, temperature, lr, heldout_fraction, eval_batches, device):
     g = torch.Generator(device=device).manual_seed(seed)
     order = torch.randperm(len(source), generator=g, device=device)
@@ -96,21 +75,20 @@ def _one_seed(source, k, steps, seed, width, embed_dim, temperature, lr, heldout
                          f"the view source has {len(source)}")
 
     def batch(pool):
-        return source(pool[torch.randperm(len(pool), generator=g, device=device)[:k]], g)[0]
+        views = source(pool[torch.randperm(len(pool), generator=g, device=device)[:k]], g)[0]
+        if len(views) != 2:
+            raise ValueError(f"I_NCE needs a view pair, the source gave {len(views)} views")
+        return views
 
     first = batch(train)
     torch.manual_seed(seed)
-    f1 = Critic(first[0].shape[1], width, embed_dim).to(device)
-    f2 = Critic(first[1].shape[1], width, embed_dim).to(device)
-    opt = torch.optim.Adam([*f1.parameters(), *f2.parameters()], lr=lr)
-    for step in range(steps):
-        loss = nce_loss(f1, f2, first if step == 0 else batch(train), temperature)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    f1.eval(), f2.eval()
+    critic = TwoViewCritic(width=width, proj_dim=embed_dim, temperature=temperature,
+                           channels=(first[0].shape[1], first[1].shape[1]), head="linear").to(device)
+    fit_critic(critic, lambda step: first if step == 0 else batch(train), steps,
+               torch.optim.Adam(critic.parameters(), lr=lr))
+    critic.eval()
     with torch.no_grad():
-        held_loss = statistics.fmean(float(nce_loss(f1, f2, batch(held), temperature)) for _ in range(eval_batches))
+        held_loss = statistics.fmean(float(critic.nce_loss(critic.encode(batch(held)))) for _ in range(eval_batches))
     return math.log(k) - held_loss
 
 
@@ -137,4 +115,4 @@ def estimate_nce(view_source, k: int = 64, steps: int = 300, seeds=(0, 1, 2), wi
     return NCEEstimate(k=k, per_seed=per_seed, steps=steps, saturation_margin=saturation_margin)
 
 
-__all__ = ["NCEEstimate", "estimate_nce", "nce_loss", "Critic"]
+__all__ = ["NCEEstimate", "estimate_nce"]

@@ -72,7 +72,7 @@ def describe_images(data: dict) -> str:
 
 
 def build_pair_source(args):
-    from ..config import resolve
+    from ..build import resolve
     from ..build import build_dataset, build_view_source
     from ..views.sources import ChannelSplitViews
 

@@ -1,4 +1,5 @@
 from .backbones import BACKBONES, ConvNet, build_backbone
+from .critic import TwoViewCritic, fit_critic
 from ..distributed import gather_from_all_ranks
 from .ema import cosine_momentum, cosine_schedule, ema_update, frozen_copy
 from .heads import DINOHead, mlp
@@ -10,4 +11,4 @@ from .sync_batchnorm import GlobalBatchNorm, convert_to_global_batchnorm
 
 __all__ = ["BACKBONES", "ConvNet", "build_backbone", "mlp", "DINOHead", "ema_update", "cosine_momentum", "cosine_schedule",
            "frozen_copy", "NegativesQueue", "MemoryBank", "SplitEncoder", "gather_from_all_ranks", "Centre",
-           "EmbeddingQueue", "GlobalBatchNorm", "convert_to_global_batchnorm"]
+           "EmbeddingQueue", "GlobalBatchNorm", "convert_to_global_batchnorm", "TwoViewCritic", "fit_critic"]

@@ -111,7 +111,8 @@ def chance_levels(study: spec_mod.Study, dataset) -> dict:
 def run_study(path: str | Path, out: str | None = None, resume: bool = False, new_version: bool = False,
               jobs="auto", quick: bool = False, echo=print) -> dict:
     """Train, measure and judge the study in ``path``; returns the results (as written)."""
-    from ..config import deep_update, resolve
+    from ..build import resolve
+    from ..config import deep_update
     from .writer import write_results
 
     study = spec_mod.load(path, quick=quick)

@@ -27,7 +27,7 @@ class Run:
 
     @cached_property
     def encoder(self):
-        from ..config import resolve
+        from ..build import resolve
         from ..encoder import Encoder, load
 
         if self.which == "trained":

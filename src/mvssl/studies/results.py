@@ -324,7 +324,7 @@ def random_init_encoder(cfg: dict, seed: int):
     baseline row every experiment probes beside its trained encoders."""
     import torch
 
-    from ..config import resolve
+    from ..build import resolve
     from ..encoder import Encoder
 
     torch.manual_seed(seed)

@@ -4,9 +4,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..build import resolve
 from ..config import (RESUME_EXTENDABLE, RESUME_OVERRIDABLE, ConfigError, check_resume_overrides,
-                      config_differences, deep_update, resolve, written_config)
-from .checkpoints import latest_complete_checkpoint, remove_partial_writes
+                      config_differences, deep_update, written_config)
+from ..checkpoint_io import latest_complete_checkpoint, remove_partial_writes
 from .relocate import ROOT_KEY, pop_root_override, relocated_root
 from .run_folder import CONFIG_FILE, read_run_config, write_config
 

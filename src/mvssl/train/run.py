@@ -12,7 +12,8 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from ..config import ConfigError, check_batch_fits, describe_data, resolve
+from ..build import build_dataset, build_method, build_view_source, resolve
+from ..config import ConfigError, check_batch_fits, describe_data
 from ..data.batches import IndexBatches
 from ..encoder import ENCODER_FILE, Encoder
 from ..nn import convert_to_global_batchnorm
@@ -22,8 +23,8 @@ from ..data.streaming import resolve_workers, streamed_batches
 from ..eval import knn_accuracy, linear_probe
 from ..eval.features import embed_dataset
 from ..eval.probes import factor_probes, format_table, probe_frames
-from ..build import build_dataset, build_method, build_view_source
-from .checkpoints import CHECKPOINT_DIR, SafeCheckpointIO
+from ..checkpoint_io import CHECKPOINT_DIR
+from .checkpoints import SafeCheckpointIO
 from .cluster import joins_another_process
 from .console import quiet_lightning
 from .loggers import extra_logger, require_logger

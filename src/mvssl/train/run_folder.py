@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from ..config import ConfigError, parse_yaml, written_config
-from .checkpoints import CHECKPOINT_DIR
+from ..checkpoint_io import CHECKPOINT_DIR
 
 CONFIG_FILE = "config.yaml"
 LOCK_FILE = ".lock"

@@ -7,18 +7,21 @@ f1, f2 (each with a projection head) and classifiers c1, c2 on the encoders' fea
     semi-supervised:  min_{g,c} max_{f1,f2} I_NCE(v1; v2) + lambda [CE(c1(f1(v1)), y) + CE(c2(f2(v2)), y)]
     contrastive:      g frozen, max_{f1,f2} I_NCE(v1; v2)                     (CMC on the learned views)
 
-- ``players``: the generator's adversary (``TwoViewCritic``), the step's loss
-  (``learning_step``) and the method that holds them (``ViewLearning``);
+- ``players``: the step's loss (``learning_step``) and the method that holds the generator
+  and its adversary, ``nn.critic.TwoViewCritic`` (``ViewLearning``);
 - ``game``: the adversarial loop, driven by a ``Schedule`` (warm-up, catch-up steps, critic
   resets, the pick of the best generator state);
-- ``measure``: what a row reads off the frozen views (held-out and fresh-critic I_NCE, features).
+- ``measure``: what a row reads off the frozen views (held-out and fresh-critic I_NCE, features);
+- ``learned_encoder``: the generator and the encoders trained on its views as one backbone.
 
 The pool of images the game draws from is ``views.sources.LabelledPool``.
 """
-from .game import GENERATOR_OPTIMIZERS, GENERATOR_SCHEDULES, SELECT_STEPS, Schedule, TensorAdam, train_views
+from .game import GENERATOR_OPTIMIZERS, GENERATOR_SCHEDULES, SELECT_STEPS, Schedule, train_views
+from .learned_encoder import LearnedViewsEncoder
 from .measure import embed, fresh_critic_bound, held_out_bound, refresh_batch_norm
-from .players import (MODES, LearnedViewsEncoder, TwoViewCritic, ViewLearning, learning_step, module_device, nce_bound,
-                      reinitialise, reverse_grad)
+from .optim import TensorAdam
+from .players import (MODES, TwoViewCritic, ViewLearning, learning_step, module_device, nce_bound, reinitialise,
+                      reverse_grad)
 
 __all__ = ["MODES", "GENERATOR_OPTIMIZERS", "GENERATOR_SCHEDULES", "SELECT_STEPS", "Schedule", "TensorAdam", "train_views",
            "embed", "fresh_critic_bound", "held_out_bound", "refresh_batch_norm", "LearnedViewsEncoder", "TwoViewCritic",

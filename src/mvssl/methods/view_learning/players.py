@@ -15,11 +15,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ...losses import cmc_loss
-from ...nn import build_backbone, mlp
+from ...nn.critic import TwoViewCritic
 from ...views.generator import ViewGenerator
 
 MODES = ("unsupervised", "supervised", "semi-supervised", "contrastive")
@@ -38,35 +36,6 @@ class _ReverseGrad(torch.autograd.Function):
 def reverse_grad(x: torch.Tensor) -> torch.Tensor:
     """Identity forward, negated gradient backward."""
     return _ReverseGrad.apply(x)
-
-
-class TwoViewCritic(nn.Module):
-    """f1, f2 (one backbone per view: 1 and 2 input channels), projection heads, and linear
-    classifiers c1, c2 on the features. ``features`` (the concatenation, as CMC evaluates) is
-    what the linear probe reads."""
-
-    def __init__(self, num_classes: int, backbone: str = "convnet", width: int = 16, proj_dim: int = 64,
-                 temperature: float = 0.1, channels: tuple[int, int] = (1, 2)):
-        super().__init__()
-        built = [build_backbone(backbone, width, in_channels=c) for c in channels]
-        self.encoders = nn.ModuleList(m for m, _ in built)
-        dims = [d for _, d in built]
-        self.heads = nn.ModuleList(mlp([d, 2 * d, proj_dim]) for d in dims)
-        self.classifiers = nn.ModuleList(nn.Linear(d, num_classes) for d in dims)
-        self.temperature = temperature
-
-    def encode(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
-        return [f(v) for f, v in zip(self.encoders, views)]
-
-    def nce_loss(self, h: list[torch.Tensor]) -> torch.Tensor:
-        z = [head(hv) for head, hv in zip(self.heads, h)]
-        return cmc_loss(z, [(0, 1)], self.temperature) / 2
-
-    def ce_loss(self, h: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
-        return sum(F.cross_entropy(c(hv), labels) for c, hv in zip(self.classifiers, h))
-
-    def features(self, views: list[torch.Tensor]) -> torch.Tensor:
-        return torch.cat(self.encode(views), 1)
 
 
 def module_device(module: nn.Module) -> torch.device:
@@ -179,28 +148,3 @@ def reinitialise(module: nn.Module, seed: int) -> None:
         for m in module.modules():
             if hasattr(m, "reset_parameters"):
                 m.reset_parameters()
-
-
-class LearnedViewsEncoder(nn.Module):
-    """The encoder a view-learning row keeps: its frozen generator and the CMC encoders trained
-    on its views, as one backbone for ``mvssl.load`` (``Encoder.embed``). It takes RGB images
-    normalised by the recipe (``mean``, ``std``, as every mvssl backbone does), undoes that, and
-    returns the concatenated features of the two learned views (what the linear probe reads)."""
-
-    def __init__(self, generator: ViewGenerator, critic: TwoViewCritic, mean, std):
-        super().__init__()
-        self.generator, self.critic = generator, critic
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32)[:, None, None], persistent=False)
-        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32)[:, None, None], persistent=False)
-
-    @classmethod
-    def from_config(cls, method: dict, mean, std) -> "LearnedViewsEncoder":
-        """From the ``method`` section a row's config.yaml holds (see ``experiments.view_learning``)."""
-        generator = ViewGenerator(method["space"], method["layers"], method["coupling"],
-                                  linear_layers=method.get("linear_layers", 0))
-        critic = TwoViewCritic(num_classes=method["num_classes"], width=method["width"],
-                               temperature=method["temperature"])
-        return cls(generator, critic, mean, std)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.critic.features(self.generator.views(x.float() * self.std + self.mean))
