@@ -75,3 +75,10 @@ def test_colour_space_split_pair_runs_with_different_channel_counts():
     assert [v.shape[1] for v in views] == [1, 2]
     est = estimate_nce(source, k=8, steps=3, seeds=(0,), width=4, embed_dim=8, eval_batches=1)
     assert est.per_seed[0] <= math.log(8)
+
+
+def test_a_source_of_other_than_two_views_is_refused():
+    images = blocky_images(64)
+    for recipes in ([identity()], [identity()] * 3):
+        with pytest.raises(ValueError, match=f"I_NCE needs a view pair, the source gave {len(recipes)} views"):
+            estimate_nce(AugmentedViews(images, {}, recipes), k=8, steps=1, seeds=(0,))

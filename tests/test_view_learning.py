@@ -173,6 +173,23 @@ def test_critic_catch_up_steps_run_before_every_generator_step(tiny_data):
         assert any(not torch.equal(p, q) for p, q in zip(before, gen.parameters())), mode
 
 
+def test_the_schedule_lists_the_run_in_order():
+    """Warm-up, then per generator step a reset where due, the catch-up critic steps and the
+    step of all players; with select_best a last reset (the final state scored) and the pick.
+    Without a game (contrastive, supervised, a frozen generator) only the steps of all players."""
+    schedule = Schedule(3, critic_steps=2, critic_warmup=1, critic_reset=2, select_best=True)
+    assert list(schedule.events(adversarial=True)) == [
+        ("warm-up", 0), ("critic", 0), ("play", 0), ("critic", 1), ("play", 1), ("reset", 2), ("critic", 2),
+        ("play", 2), ("reset", 3), ("pick", 3)]
+    no_game = Schedule(2, critic_steps=3, critic_warmup=5, critic_reset=1)
+    assert list(no_game.events(adversarial=False)) == [("play", 0), ("play", 1)]
+    assert list(Schedule(0, critic_warmup=2).events(adversarial=True)) == [("warm-up", 0)]
+    for bad, message in (({"generator_schedule": "linear"}, "generator schedule"),
+                         ({"generator_optimizer": "sgd"}, "generator optimizer")):
+        with pytest.raises(ValueError, match=message):
+            Schedule(1, **bad)
+
+
 def test_critic_warmup_trains_only_the_critic_before_the_game(tiny_data):
     """critic_warmup=K: K critic-only steps (the mode's own kind of batches) before the first
     generator step; with 0 generator steps the critic has moved and the generator has not."""

@@ -30,7 +30,8 @@ from .monitor import EmbeddingMonitor
 from .precision import resolve_precision
 from .preemption import PreemptionCheckpoint
 from .progress import StepProgress
-from .resume import prepare_resume
+from .relocate import resolved_root
+from .resume import finished_run, prepare_resume
 from .run_folder import place_run_folder, run_lock
 
 
@@ -73,12 +74,24 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
 
 
 def _train(user_config: dict | None, echo, resume: str | Path | None, held: contextlib.ExitStack):
-    cfg, ckpt_path, start, run_dir = _config_and_start(user_config, echo, resume, held)
+    if resume is None:
+        cfg, ckpt_path, start, run_dir = _new_run_config(user_config), None, {"batches_trained": 0,
+                                                                             "global_step": None}, None
+    else:
+        run_dir = _lock_for_resume(resume, held)
+        done = finished_run(run_dir, user_config or {})
+        if done is not None:
+            echo(f"{run_dir} is finished: {done['steps']} steps trained and evaluated (metrics.json), nothing to do. "
+                 f"Train longer with --trainer.max_steps N (N > {done['steps']}); evaluate again with mvssl eval "
+                 f"linear {run_dir}, or with --eval.enabled true here")
+            return run_dir, done
+        cfg, ckpt_path, start = prepare_resume(run_dir, user_config or {}, echo)
     t = cfg["trainer"]
     require_logger(t["logger"])
     L.seed_everything(t["seed"], workers=True, verbose=False)
     dataset = build_dataset(cfg, "train")  # before a new run folder: a missing dataset leaves nothing behind
     module, probe_classes = _training_module(cfg, dataset, echo)
+    module.lr_ends = start.get("lr_ends")  # a resumed extension's learning-rate plan
     # the folder only now: a method argument its constructor rejects leaves nothing behind
     run_dir = run_dir or place_run_folder(cfg, held)
     os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by the DDP processes trainer.fit launches
@@ -102,19 +115,20 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
     return run_dir, finish_run(cfg, run_dir, module.method, dataset, metrics, probe_classes, echo)
 
 
-def _config_and_start(user_config: dict | None, echo, resume: str | Path | None, held: contextlib.ExitStack):
-    """(config, checkpoint to resume from or None, where training stands, run folder or None
-    for a new run): a new run resolves its config; a resumed one locks its folder (in the
-    process that writes it) and continues from its saved config and newest checkpoint."""
-    if resume is None:
-        return resolve(user_config), None, {"batches_trained": 0, "global_step": None}, None
+def _new_run_config(user_config: dict | None) -> dict:
+    cfg = resolve(user_config)
+    cfg["data"]["root"] = resolved_root(cfg)  # the run can be resumed from anywhere
+    return cfg
+
+
+def _lock_for_resume(resume: str | Path, held: contextlib.ExitStack) -> Path:
+    """The run folder to resume, locked by the process that writes it (``held`` keeps the lock)."""
     run_dir = Path(resume)
     if not run_dir.is_dir():
         raise ConfigError(f"--resume {run_dir}: no such run folder")
-    if not launched_by_ddp() and not joins_another_process():  # the process that writes the folder locks it
+    if not launched_by_ddp() and not joins_another_process():
         held.enter_context(run_lock(run_dir))
-    cfg, ckpt_path, start = prepare_resume(run_dir, user_config or {}, echo)
-    return cfg, ckpt_path, start, run_dir
+    return run_dir
 
 
 def _training_module(cfg: dict, dataset, echo) -> tuple[SSLModule, int]:

@@ -13,6 +13,7 @@ import yaml
 from ..config import ConfigError, parse_yaml, written_config
 from ..checkpoint_io import CHECKPOINT_DIR
 from .cluster import RUN_DIR_ENV, joins_another_process, launched_by_ddp
+from .relocate import record_data
 
 CONFIG_FILE = "config.yaml"
 LOCK_FILE = ".lock"
@@ -92,7 +93,8 @@ def place_run_folder(cfg: dict, held: contextlib.ExitStack) -> Path:
     """The folder a new run trains into, by this process's place in the run: the one the
     launching process made (a process Lightning's DDP started, told by ``RUN_DIR_ENV``: a
     dated name may differ here), ``out_dir/name`` when another node or SLURM task writes it,
-    or else a new folder, made and locked now (``held`` keeps the lock) with its config.yaml."""
+    or else a new folder, made and locked now (``held`` keeps the lock) with its config.yaml
+    (and an image folder's data manifest, ``relocate.record_data``)."""
     if launched_by_ddp():
         return Path(os.environ[RUN_DIR_ENV])
     if joins_another_process():
@@ -101,4 +103,5 @@ def place_run_folder(cfg: dict, held: contextlib.ExitStack) -> Path:
         return Path(cfg["trainer"]["out_dir"]) / cfg["trainer"]["name"]
     run_dir = make_run_dir(cfg, held)
     write_config(run_dir, cfg)
+    record_data(run_dir, cfg)
     return run_dir
