@@ -2,7 +2,7 @@
 ``(small.err - small.er_err) - (default.err - default.er_err) > 0``, ``2 * a.acc - b.acc - c.acc > 5``.
 
 A reference is ``ARM.MEASURE`` (the arm's name may hold hyphens, the measure is after the last
-dot); ``+ - * ( ) > <`` are separate tokens (spaces around ``+ - *``), so that ``with-jitter.acc``
+dot); ``+ - * / ( ) > <`` are separate tokens (spaces around ``+ - * /``), so that ``with-jitter.acc``
 is one arm and ``a.acc - b.acc`` two. :func:`parse` turns the text into coefficients per
 (arm, measure) and a constant, normalised so that the prediction reads "value > 0"."""
 from __future__ import annotations
@@ -70,9 +70,14 @@ class _Parser:
 
     def term(self) -> tuple[dict, float]:
         terms, const = self.factor()
-        while self.peek() == "*":
-            self.take()
+        while self.peek() in ("*", "/"):
+            op = self.take()
             t, c = self.factor()
+            if op == "/":
+                if t or c == 0:
+                    raise ContrastError(f"{self.text!r}: divide by a non-zero number only")
+                terms, const = {k: v / c for k, v in terms.items()}, const / c
+                continue
             if terms and t:
                 raise ContrastError(f"{self.text!r}: a product of two measures is not a linear contrast")
             if terms:

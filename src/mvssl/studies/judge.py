@@ -64,7 +64,7 @@ def gate_result(gate: Gate, arm: str, study: Study, values: dict, random: dict, 
         d = [sign * (own[s] - ref[s]) for s in seeds]
         mean, half = t_interval(d, 0.95)
         passed = mean - half > 0
-        return {**out, "passed": passed, "effect": mean, "ci95": half,
+        return {**out, "passed": passed, "effect": mean, "ci95": half, "difference": sign * mean,
                 "detail": f"{arm} minus random init on {m}: {_pm(sign * mean, half)}"
                           + ("" if passed else " (interval not clear of 0 in the good direction)")}
     if not own:
@@ -88,7 +88,7 @@ def gates_for(pred: Prediction, study: Study, results: dict) -> list[dict]:
     """The gate results that decide whether ``pred`` is testable (``results[(i, arm)]``)."""
     arms, measures, out = set(pred.arms(study)), set(pred.measures()), []
     for i, gate in enumerate(study.gates):
-        if gate.measure not in measures:
+        if gate.measure not in measures and gate.scope != "arm":
             continue
         checked = [a for a in (gate.arms or list(study.arms)) if a in arms]
         if not checked:
@@ -158,8 +158,21 @@ def _trend_stat(kind: str, xs: list, table: np.ndarray) -> tuple[float, int]:
     return min(left, -right), k
 
 
+def judge_learns(pred: Prediction, study: Study, values: dict, random: dict, level: float) -> dict:
+    """The arm minus its random-init twin on the measure, per seed, in the measure's good direction."""
+    sign = 1.0 if study.measures[pred.measure].get("higher_is_better", True) else -1.0
+    own, ref = values.get(pred.arm, {}).get(pred.measure, {}), random.get(pred.arm, {}).get(pred.measure, {})
+    seeds = sorted(set(own) & set(ref))
+    d = [sign * (own[s] - ref[s]) for s in seeds]
+    mean, half = t_interval(d, level) if d else (math.nan, math.inf)
+    return {"effect": mean, "ci": half, "ci95": t_interval(d, 0.95)[1] if d else math.inf, "seeds": seeds,
+            "verdict": decide(mean, half),
+            "why": f"{pred.arm} minus its random-init twin on {pred.measure} (good direction): {_pm(mean, half)} at "
+                   f"level {level:.4f}" + ("" if seeds else "; no random-init value measured")}
+
+
 def judge_trend(pred: Prediction, study: Study, values: dict, level: float) -> dict:
-    arms = list(study.arms)
+    arms = list(pred.trend_arms or study.arms)
     order = sorted(range(len(arms)), key=lambda i: _x(study, arms[i], i))
     arms = [arms[i] for i in order]
     seeds = common_seeds(values, arms, [pred.measure])
@@ -210,6 +223,8 @@ def judge(study: Study, values: dict, random: dict, chance: dict | None = None, 
             r["why"] = f"{r['contrast']}: {_pm(r['effect'], r['ci'])} at level {level:.4f}"
         elif pred.type == "all_of":
             r = judge_all_of(pred, values, level)
+        elif pred.type == "learns":
+            r = judge_learns(pred, study, values, random, level)
         else:
             r = judge_trend(pred, study, values, level)
         entry.update({"effect": r["effect"], "ci": r.get("ci"), "ci95": r.get("ci95"), "verdict": r["verdict"],
@@ -220,6 +235,7 @@ def judge(study: Study, values: dict, random: dict, chance: dict | None = None, 
         if failed:
             entry["verdict"] = NOT_TESTABLE
             entry["reason"] = "gate " + "; gate ".join(f"{g['gate']} failed: {g['detail']}" for g in failed)
+            entry["failed_gate"] = short_gate_text(failed)
         elif not r.get("seeds") or len(r["seeds"]) < 2:
             entry["verdict"] = NOT_TESTABLE
             entry["reason"] = "fewer than 2 seeds measured on every arm it names: no interval"
@@ -230,11 +246,26 @@ def judge(study: Study, values: dict, random: dict, chance: dict | None = None, 
             "level": level, "predictions": m}
 
 
+def short_gate_text(failed: list[dict], most: int = 2) -> str:
+    """``learns failed on b (acc +1.2 ± 3.4 vs random init), c (...) and 3 more``."""
+    parts = []
+    for g in failed[:most]:
+        if g.get("effect") is not None and g["gate"] == "learns":
+            parts.append(f"{g['arm']} minus random init on {g['measure']}: {_pm(g['difference'], g.get('ci95'))}")
+        else:
+            parts.append(f"{g['arm']} ({g['measure']})")
+    more = f" and {len(failed) - most} more" if len(failed) > most else ""
+    kinds = "/".join(dict.fromkeys(g["gate"] for g in failed))
+    return f"{kinds} failed on {', '.join(parts)}{more}"
+
+
 def _text(pred: Prediction) -> str:
     if pred.type == "contrast":
         return pred.contrasts[0].text
     if pred.type == "all_of":
         return "all of: " + "; ".join(c.text for c in pred.contrasts)
+    if pred.type == "learns":
+        return f"{pred.arm} beats its random-init twin on {pred.measure}"
     return f"{pred.type} {pred.measure}" + (f" ({pred.direction})" if pred.type == "monotone" else "")
 
 

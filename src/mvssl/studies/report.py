@@ -57,18 +57,21 @@ def effect_text(c: dict) -> str:
     return f"{effect} {c.get('unit', '')}".strip()
 
 
-def kind_and_claim(c: dict) -> tuple[str, str]:
+def kind_and_claim(c: dict, experiment: str = "") -> tuple[str, str]:
     """(``claim`` or ``design``, the paper's claim it belongs to); outputs written before
-    studies carry neither, so a ``.design`` id marks a design check there."""
+    studies carry neither, so a ``.design`` id marks a design check there. A study's design
+    checks without a claim are grouped under ``EXPERIMENT.design``."""
+    if c.get("kind") == "design" and not c.get("claim"):
+        return "design", f"{experiment}.design"
     name = c.get("claim") or claim_name(c["id"])[0]
     kind = c.get("kind") or ("design" if name.endswith(".design") else "claim")
     return kind, name
 
 
 def verdict_text(c: dict) -> str:
-    label = c["id"] if c.get("claim") else (claim_name(c["id"])[1] or c["prediction"])
+    label = c["id"] if c.get("claim") or c.get("kind") else (claim_name(c["id"])[1] or c["prediction"])
     if c["verdict"] == "not testable":
-        return f"{label}: not testable ({c.get('reason', 'a gate failed')})"
+        return f"{label}: not testable ({c.get('failed_gate') or c.get('reason', 'a gate failed')})"
     return f"{label}: {c['verdict']} {effect_text(c)}"
 
 
@@ -82,7 +85,7 @@ def claims_rows(results: list[dict], docs: dict[str, str], kind: str = "claim") 
         flags = (" (quick)" if data.get("quick") else "") + ("" if data.get("complete", True) else " (incomplete)")
         groups: dict[str, list[dict]] = {}
         for c in data["claims"]:
-            k, name = kind_and_claim(c)
+            k, name = kind_and_claim(c, data["experiment"])
             if k == kind:
                 groups.setdefault(name, []).append(c)
         for name, verdicts in groups.items():

@@ -34,10 +34,11 @@ from .contrast import Contrast, ContrastError, parse
 
 TOP_KEYS = ("study", "description", "base", "arms", "knob", "seeds", "measures", "references", "gates",
             "predictions", "correction", "alpha", "bootstrap", "quick", "source", "claims_doc", "stages")
-PREDICTION_KEYS = ("id", "kind", "claim", "says", "refuted_by", "contrast", "all_of", "monotone", "peak",
+PREDICTION_KEYS = ("id", "kind", "claim", "says", "refuted_by", "contrast", "all_of", "monotone", "peak", "learns",
                    "direction", "unit", "was", "measure")
+TYPES = ("contrast", "all_of", "monotone", "peak", "learns")
 GATE_KINDS = ("learns", "ceiling", "floor")
-GATE_KEYS = GATE_KINDS + ("arms", "at", "margin", "any")
+GATE_KEYS = GATE_KINDS + ("arms", "at", "margin", "any", "scope")
 REFERENCE_KEYS = ("random_init", "chance", "supervised", "paper")
 KINDS = ("claim", "design")
 CORRECTIONS = ("bonferroni", "none")
@@ -68,12 +69,13 @@ class Gate:
     at: object = None
     margin: float = 0.0
     any: bool = False
+    scope: str = "measure"  # measure: gates predictions on its measure; arm: every prediction using the arm
 
 
 @dataclass
 class Prediction:
     id: str
-    type: str  # contrast | all_of | monotone | peak
+    type: str  # contrast | all_of | monotone | peak | learns
     kind: str = "claim"
     claim: str | None = None
     says: str = ""
@@ -83,14 +85,18 @@ class Prediction:
     direction: str = "increasing"
     unit: str = ""
     was: list = field(default_factory=list)
+    trend_arms: list | None = None  # monotone / peak: these arms (default: all), by their x
+    arm: str | None = None  # learns: the arm that must beat its random-init twin
 
     def arms(self, study: "Study") -> list[str]:
         if self.type in ("monotone", "peak"):
-            return list(study.arms)
+            return list(self.trend_arms or study.arms)
+        if self.type == "learns":
+            return [self.arm]
         return sorted({a for c in self.contrasts for a in c.arms()})
 
     def measures(self) -> list[str]:
-        if self.type in ("monotone", "peak"):
+        if self.type in ("monotone", "peak", "learns"):
             return [self.measure]
         return sorted({m for c in self.contrasts for m in c.measures()})
 
@@ -382,7 +388,12 @@ def _gates(value, arms: dict, measures: dict, errors: _Errors) -> list:
             errors.add(f"{key}.at", f"where the {kinds[0]} lies: a number (or chance, for a floor)")
         if g.get("at") == "chance" and kinds[0] != "floor":
             errors.add(f"{key}.at", "chance is a floor")
-        gates.append(Gate(kinds[0], measure, gate_arms, g.get("at"), float(g.get("margin", 0.0)), bool(g.get("any"))))
+        scope = g.get("scope", "measure")
+        if scope not in ("measure", "arm"):
+            errors.add(f"{key}.scope", f"{scope!r}: measure (predictions on this measure) or arm (every prediction "
+                       "using the arm)")
+        gates.append(Gate(kinds[0], measure, gate_arms, g.get("at"), float(g.get("margin", 0.0)), bool(g.get("any")),
+                          scope))
     return gates
 
 
@@ -408,9 +419,9 @@ def _predictions(value, arms: dict, measures: dict, knob, errors: _Errors) -> li
         kind = p.get("kind", "claim")
         if kind not in KINDS:
             errors.add(f"{key}.kind", f"{kind!r}: claim (a paper's claim) or design (does the setup work?)")
-        types = [t for t in ("contrast", "all_of", "monotone", "peak") if t in p]
+        types = [t for t in TYPES if t in p]
         if len(types) != 1:
-            errors.add(key, "one of contrast, all_of, monotone, peak")
+            errors.add(key, f"one of {', '.join(TYPES)}")
             continue
         pred = Prediction(pid, types[0], kind, p.get("claim"), str(p.get("says", "")), str(p.get("refuted_by", "")),
                           unit=str(p.get("unit", "")), was=list(p.get("was") or []))
@@ -436,6 +447,11 @@ def _predictions(value, arms: dict, measures: dict, knob, errors: _Errors) -> li
                     errors.add(f"{key}.{pred.type}", f"{text!r} pairs arms by seed, but {', '.join(used)} share no "
                                "seed")
                 pred.contrasts.append(c)
+        elif pred.type == "learns":
+            arm, _, measure = str(p["learns"]).rpartition(".")
+            pred.arm, pred.measure = arm, measure
+            if arm not in arms or measure not in measures:
+                errors.add(f"{key}.learns", f"{p['learns']!r}: write ARM.MEASURE of this study's arms and measures")
         else:
             spec = p[pred.type]
             if isinstance(spec, str):
@@ -443,14 +459,20 @@ def _predictions(value, arms: dict, measures: dict, knob, errors: _Errors) -> li
             spec = _mapping(spec, f"{key}.{pred.type}", errors)
             pred.measure = spec.get("measure")
             pred.direction = spec.get("direction", p.get("direction", "increasing"))
+            pred.trend_arms = spec.get("arms")
             if pred.measure not in measures:
                 errors.add(f"{key}.{pred.type}", f"unknown measure {pred.measure!r} (measures: {', '.join(measures)})")
             if pred.direction not in ("increasing", "decreasing"):
                 errors.add(f"{key}.direction", f"{pred.direction!r}: increasing or decreasing")
-            ordered = knob is not None or all(a.x is not None for a in arms.values())
-            if not ordered or len(arms) < 3:
+            unknown = [a for a in (pred.trend_arms or []) if a not in arms]
+            if unknown:
+                errors.add(f"{key}.{pred.type}.arms", f"unknown arm(s) {', '.join(map(repr, unknown))}")
+                continue
+            along = [arms[a] for a in (pred.trend_arms or arms)]
+            ordered = knob is not None or all(a.x is not None for a in along)
+            if not ordered or len(along) < 3:
                 errors.add(f"{key}.{pred.type}", "a trend needs a knob (or an x for every arm) and at least 3 arms")
-            elif not set.intersection(*(set(a.seeds) for a in arms.values())):
+            elif not set.intersection(*(set(a.seeds) for a in along)):
                 errors.add(f"{key}.{pred.type}", "the arms along the knob share no seed")
         out.append(pred)
     return out
