@@ -30,15 +30,33 @@ def test_matrix_cells_are_the_diagonal_and_every_ordered_pair():
         ("blur", "crop"), ("blur", "color"), ("blur",)]
 
 
-def test_augmentation_verdicts_follow_the_numbers():
+def _declared(module, *extra, names=None):
+    import argparse
+
+    from mvssl.studies.spec import loads
+
+    p = argparse.ArgumentParser()
+    module.add_arguments(p)
+    args = p.parse_args(list(extra))
+    return loads(yaml.safe_dump(module.study(args, names) if names else module.study(args)), module.COMMAND)
+
+
+def test_augmentation_study_verdicts_follow_the_numbers():
+    from mvssl.studies.judge import judge
+
+    s = _declared(simclr_augmentations, names=["crop", "color", "blur"])
+    assert [p.id for p in s.predictions] == ["crop-color-best-pair", "no-single-suffices"]
     acc = {("crop",): [30, 31, 32], ("color",): [40, 41, 39], ("crop", "color"): [60, 62, 61],
            ("color", "crop"): [58, 59, 60], ("crop", "blur"): [35, 36, 35], ("blur", "crop"): [34, 33, 35],
            ("blur",): [25, 26, 27], ("color", "blur"): [45, 44, 46], ("blur", "color"): [44, 45, 43]}
-    verdicts = {c["id"]: c["verdict"] for c in simclr_augmentations.claims(acc, quick=False)}
-    assert verdicts == {"simclr.augmentations": "supported", "simclr.augmentations.single": "supported"}
+    m = "linear_top1_pct"
+    values = lambda: {simclr_augmentations.cell_arm(c): {m: dict(enumerate(v))} for c, v in acc.items()}  # noqa: E731
+    random = {simclr_augmentations.cell_arm(c): {m: {0: 20.0, 1: 21.0, 2: 20.5}} for c in acc}
+    verdicts = {c["id"]: c["verdict"] for c in judge(s, values(), random)["claims"]}
+    assert verdicts == {"crop-color-best-pair": "supported", "no-single-suffices": "supported"}
     acc[("color",)] = [70, 72, 71]  # a single augmentation beats the pair
-    verdicts = {c["id"]: c["verdict"] for c in simclr_augmentations.claims(acc, quick=False)}
-    assert verdicts["simclr.augmentations.single"] == "contradicted"
+    verdicts = {c["id"]: c["verdict"] for c in judge(s, values(), random)["claims"]}
+    assert verdicts["no-single-suffices"] == "contradicted" and verdicts["crop-color-best-pair"] == "supported"
 
 
 def test_head_study_verdicts_follow_the_numbers_and_its_gates():
@@ -121,9 +139,9 @@ def test_tiny_augmentation_matrix_writes_results_plot_and_encoders(tmp_path):
     from mvssl import load
 
     out, res = _tiny(tmp_path, "simclr-augmentations", "--augmentations", "crop,color")
-    assert res["complete"] and len(res["points"]) == 5 and (out / "augmentation_matrix.png").exists()
-    assert {c["id"] for c in res["claims"]} == {"simclr.augmentations.single"}  # one pair only: no pair claim
-    cell = next(p for p in res["points"] if p["arm"] == "crop -> color")
+    assert res["complete"] and len(res["points"]) == 4 and (out / "augmentation_matrix.png").exists()
+    assert {c["id"] for c in res["claims"]} == {"no-single-suffices"}  # one pair only: no pair claim
+    cell = next(p for p in res["points"] if p["arm"] == "crop-color")
     assert len(cell["metrics"]["linear_top1_pct"]["per_seed"]) == 2
     assert load(out / cell["runs"][0]).embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)).shape == (2, 32)
 

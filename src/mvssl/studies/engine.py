@@ -108,7 +108,7 @@ def chance_levels(study: spec_mod.Study, dataset) -> dict:
     return {m: float(chance) for m, s in study.measures.items() if s.get("unit") == "%"}
 
 
-def run_declared(raw: dict, args, echo=print) -> dict:
+def run_declared(raw: dict, args, echo=print, extra_plots=None) -> dict:
     """Run a study an experiment declares from its options (``mvssl experiment NAME``): the
     declaration is written to ``OUT/study.yaml`` and registered like a study file (its hash,
     and the commit of the mvssl that declared it)."""
@@ -117,13 +117,15 @@ def run_declared(raw: dict, args, echo=print) -> dict:
     text = f"# declared by mvssl experiment {raw['study']}\n" + yaml.safe_dump(raw, sort_keys=False)
     study = spec_mod.loads(text, f"mvssl experiment {raw['study']}", quick=False)
     return run_study(None, out=args.out, resume=args.resume, new_version=getattr(args, "new_version", False),
-                     jobs=args.jobs, quick=args.quick, echo=echo, study=study)
+                     jobs=args.jobs, quick=args.quick, echo=echo, study=study, extra_plots=extra_plots)
 
 
 def run_study(path: str | Path | None, out: str | None = None, resume: bool = False, new_version: bool = False,
-              jobs="auto", quick: bool = False, echo=print, study: spec_mod.Study | None = None) -> dict:
+              jobs="auto", quick: bool = False, echo=print, study: spec_mod.Study | None = None,
+              extra_plots=None) -> dict:
     """Train, measure and judge the study in ``path`` (or the declared ``study``); returns the
-    results (as written)."""
+    results (as written). ``extra_plots(out, points) -> [file names]`` draws an experiment's own
+    figures beside the plot set."""
     from ..build import resolve
     from ..config import deep_update
     from .writer import write_results
@@ -173,4 +175,4 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
                      f"(random init {random[arm.name][first].get(seed, float('nan')):.2f})")
     chance = chance_levels(study, dataset)
     verdicts = judge(study, values, random, chance, quick=quick)
-    return write_results(exp, study, values, random, paths, chance, verdicts, reg, versions(exp.out))
+    return write_results(exp, study, values, random, paths, chance, verdicts, reg, versions(exp.out), extra_plots)
