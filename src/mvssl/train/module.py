@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .optim import build_optimizer, warmup_cosine
+from .optim import build_optimizer, replanned_lr
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ class SSLModule(L.LightningModule):
         super().__init__()
         self.config, self.method, self.view_source = config, method, view_source
         self.probe_target = probe_target
+        self.lr_ends: list[int] | None = None  # the schedule's ends when extended (optim.replanned_lr)
         self.probe = nn.Linear(feature_dim, probe_classes) if probe_target else None
         self.channels_last = config["trainer"]["channels_last"]
         # methods that need them (CMC's memory bank) declare ``indices`` / ``generator`` in forward
@@ -95,7 +96,8 @@ class SSLModule(L.LightningModule):
         checkpoint["mvssl_state"] = {"batches_trained": self.batches_trained, "skipped_steps": self.skipped_steps,
                                      "skips_in_a_row": self.skips_in_a_row, "rng": capture_rng(),
                                      "unreadable": sorted(self.unreadable),
-                                     "log_row": self._unlogged_row()}
+                                     "log_row": self._unlogged_row(), "lr_ends": self.lr_ends or [
+                                         self.config["trainer"]["max_steps"]]}
 
     def _unlogged_row(self) -> dict | None:
         """The metrics row of this step when it is a logging step, for a checkpoint written
@@ -255,6 +257,6 @@ class SSLModule(L.LightningModule):
         opt = build_optimizer(self, o["name"], o["lr"], o["weight_decay"], o["momentum"], scales)
         if o["schedule"] == "constant":
             return opt
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: warmup_cosine(step, o["warmup_steps"], t["max_steps"]))
+        ends = self.lr_ends or [t["max_steps"]]  # more than one: a run extended on resume (train/resume.py)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: replanned_lr(step, o["warmup_steps"], ends))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -80,3 +80,22 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, final_fraction
         return (step + 1) / warmup_steps
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
     return final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def replanned_lr(step: int, warmup_steps: int, ends: list[int]) -> float:
+    """Learning-rate multiplier of a run extended on resume. ``ends``: the run's
+    ``trainer.max_steps``, then each larger one an extension asked for. Steps before the first
+    end follow ``warmup_cosine`` over it, as in a run never extended (so one end is exactly
+    that); the steps each extension added get a warm restart (SGDR, Loshchilov & Hutter
+    2017): a linear warm-up back to the full rate over ``min(warmup_steps, added // 5)`` steps,
+    then a cosine to 0 at the new end. Extending without it left the added steps at the
+    end of the finished cosine (a rate near 0: they learned little)."""
+    start, end = 0, ends[0]
+    for later in ends[1:]:
+        if step < end:
+            break
+        start, end = end, later
+    if start == 0:
+        return warmup_cosine(step, warmup_steps, end)
+    added = end - start
+    return warmup_cosine(step - start, min(warmup_steps, added // 5), added)

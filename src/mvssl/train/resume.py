@@ -1,12 +1,14 @@
 """``--resume RUN``: the config, checkpoint and starting point a resumed run continues from."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..build import resolve
 from ..config import (RESUME_EXTENDABLE, RESUME_OVERRIDABLE, ConfigError, check_resume_overrides,
                       config_differences, deep_update, written_config)
 from ..checkpoint_io import latest_complete_checkpoint, remove_partial_writes
+from .relocate import ROOT_KEY, pop_root_override, relocated_root
 from .run_folder import CONFIG_FILE, read_run_config, write_config
 
 
@@ -19,7 +21,7 @@ def check_saved_config(run_dir: Path, saved: dict, trained: dict, checkpoint: st
     added = []
     for section, key in config_differences(saved, trained):
         now, then = saved.get(section, {}).get(key), trained.get(section, {}).get(key)
-        if (section, key) in RESUME_OVERRIDABLE:
+        if (section, key) in RESUME_OVERRIDABLE or (section, key) == ROOT_KEY:  # the root: relocate.py
             continue
         if key not in trained.get(section, {}):
             added.append(f"{section}.{key}")
@@ -42,9 +44,34 @@ def extension_message(saved: dict, trained: dict | None, cfg: dict, at_step: int
     before = trained["trainer"]["max_steps"] if trained is not None else saved_steps
     if after == before or at_step == 0:
         return None
-    return (f"extending the run from {before} to {after} steps, from step {at_step}: the learning-rate schedule (and "
-            f"any schedule of the method that follows trainer.max_steps) is stretched to {after} steps from here on, "
-            f"so the result is no longer bitwise the same as a {after}-step run from scratch")
+    return (f"extending the run from {before} to {after} steps, from step {at_step}: the learning rate restarts "
+            f"over the {after - before} added steps (a warm-up back to optim.lr, then a cosine to 0 at step {after}: "
+            "a warm restart, docs/reliability.md); schedules of the method that follow trainer.max_steps (EMA "
+            f"momentum, teacher temperature) are stretched to {after} steps; so the result is no longer bitwise the same "
+            f"as a {after}-step run from scratch")
+
+
+def finished_run(run_dir: Path, overrides: dict) -> dict | None:
+    """The metrics of a run that has trained all its steps and been evaluated (its
+    ``encoder.pt``, ``metrics.json`` and ``last.ckpt``), when the resume asks for no more steps and no evaluation (an
+    ``eval.*`` key); None when there is something to do."""
+    rest = {k: dict(v) if isinstance(v, dict) else v for k, v in overrides.items()}
+    pop_root_override(rest)
+    check_resume_overrides(rest)  # a refused key is refused, finished or not
+    metrics_path = run_dir / "metrics.json"
+    written = [metrics_path, run_dir / "encoder.pt", run_dir / "checkpoints" / "last.ckpt"]
+    if not all(p.is_file() for p in written) or "eval" in overrides:
+        return None
+    try:
+        metrics = json.loads(metrics_path.read_text())
+        saved = resolve(read_run_config(run_dir))
+    except (ValueError, ConfigError):
+        return None  # a damaged file: the resume path reports it
+    wanted = overrides.get("trainer", {}).get("max_steps", saved["trainer"]["max_steps"])
+    steps = metrics.get("steps") if isinstance(metrics, dict) else None
+    if not isinstance(wanted, int) or wanted < saved["trainer"]["max_steps"]:
+        return None  # prepare_resume says what is wrong with it
+    return metrics if isinstance(steps, int) and steps >= wanted else None
 
 
 def prepare_resume(run_dir: Path, overrides: dict, echo) -> tuple[dict, Path | None, dict]:
@@ -53,6 +80,8 @@ def prepare_resume(run_dir: Path, overrides: dict, echo) -> tuple[dict, Path | N
     trains again from step 0), and where it stands: ``{"batches_trained", "global_step",
     "log_row"}``."""
     saved_raw = read_run_config(run_dir)
+    overrides = {k: dict(v) if isinstance(v, dict) else v for k, v in overrides.items()}
+    new_root = pop_root_override(overrides)
     check_resume_overrides(overrides)
     saved = resolve(saved_raw)
     found = latest_complete_checkpoint(run_dir, echo)
@@ -68,6 +97,7 @@ def prepare_resume(run_dir: Path, overrides: dict, echo) -> tuple[dict, Path | N
                  "(keys added since); the resumed steps run today's code")
         step, state = checkpoint["global_step"], checkpoint["mvssl_state"]
     cfg = resolve(deep_update(saved, overrides))
+    cfg["data"]["root"] = relocated_root(run_dir, cfg, new_root, echo)
     extension = extension_message(saved, trained, cfg, step)
     if written_config(cfg) != saved_raw:
         write_config(run_dir, cfg)
@@ -77,5 +107,8 @@ def prepare_resume(run_dir: Path, overrides: dict, echo) -> tuple[dict, Path | N
         echo(f"resuming {run_dir} from {path.name} (step {step})")
     if extension:
         echo(extension)
+    ends = list(state.get("lr_ends") or [trained["trainer"]["max_steps"] if trained else cfg["trainer"]["max_steps"]])
+    if cfg["trainer"]["max_steps"] > ends[-1]:
+        ends.append(cfg["trainer"]["max_steps"])
     return cfg, path, {"batches_trained": state["batches_trained"], "global_step": step,
-                       "log_row": state.get("log_row")}
+                       "log_row": state.get("log_row"), "lr_ends": ends}

@@ -35,7 +35,8 @@ from .plots import plot_training_curves
 from .precision import resolve_precision
 from .preemption import PreemptionCheckpoint
 from .progress import StepProgress
-from .resume import prepare_resume
+from .relocate import record_data, resolved_root
+from .resume import finished_run, prepare_resume
 from .run_folder import make_run_dir, run_lock, write_config
 
 
@@ -89,6 +90,7 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
 def _train(user_config: dict | None, echo, resume: str | Path | None, held: contextlib.ExitStack):
     if resume is None:
         cfg = resolve(user_config)
+        cfg["data"]["root"] = resolved_root(cfg)  # the run can be resumed from anywhere
         ckpt_path, start = None, {"batches_trained": 0, "global_step": None}
     else:
         run_dir = Path(resume)
@@ -96,6 +98,12 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
             raise ConfigError(f"--resume {run_dir}: no such run folder")
         if not launched_by_ddp() and not joins_another_process():  # the process that writes the folder locks it
             held.enter_context(run_lock(run_dir))
+        done = finished_run(run_dir, user_config or {})
+        if done is not None:
+            echo(f"{run_dir} is finished: {done['steps']} steps trained and evaluated (metrics.json), nothing to do. "
+                 f"Train longer with --trainer.max_steps N (N > {done['steps']}); evaluate again with mvssl eval "
+                 f"linear {run_dir}, or with --eval.enabled true here")
+            return run_dir, done
         cfg, ckpt_path, start = prepare_resume(run_dir, user_config or {}, echo)
     t = cfg["trainer"]
     require_logger(t["logger"])
@@ -118,6 +126,7 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
     else:
         probe_target, probe_classes = "digit", 10
     module = SSLModule(cfg, method, source, dim, probe_target=probe_target, probe_classes=probe_classes)
+    module.lr_ends = start.get("lr_ends")
     if t["compile"]:
         # in place (nn.Module.compile): checkpoint keys stay "method.backbone...", not "method._orig_mod..."
         module.method.compile()
@@ -131,6 +140,7 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
     elif resume is None:
         run_dir = make_run_dir(cfg, held)
         write_config(run_dir, cfg)
+        record_data(run_dir, cfg)
     os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by the DDP processes trainer.fit launches
     loader = training_loader(cfg, dataset, start["batches_trained"], echo)
 
