@@ -34,6 +34,7 @@ from .monitor import EmbeddingMonitor
 from .plots import plot_training_curves
 from .precision import resolve_precision
 from .preemption import PreemptionCheckpoint
+from .preflight import check_machine
 from .progress import StepProgress
 from .relocate import record_data, resolved_root
 from .resume import finished_run, prepare_resume
@@ -106,6 +107,7 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
             return run_dir, done
         cfg, ckpt_path, start = prepare_resume(run_dir, user_config or {}, echo)
     t = cfg["trainer"]
+    check_machine(cfg)
     require_logger(t["logger"])
     L.seed_everything(t["seed"], workers=True, verbose=False)
 
