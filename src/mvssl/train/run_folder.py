@@ -1,4 +1,5 @@
-"""The run folder: making it, its ``config.yaml``, and the lock held while it is written."""
+"""The run folder: where a process of a run trains into, making it, its ``config.yaml``, and the
+lock held while it is written."""
 from __future__ import annotations
 
 import contextlib
@@ -11,6 +12,8 @@ import yaml
 
 from ..config import ConfigError, parse_yaml, written_config
 from ..checkpoint_io import CHECKPOINT_DIR
+from .cluster import RUN_DIR_ENV, joins_another_process, launched_by_ddp
+from .relocate import record_data
 
 CONFIG_FILE = "config.yaml"
 LOCK_FILE = ".lock"
@@ -100,3 +103,21 @@ def read_run_config(run_dir: Path) -> dict:
     if not isinstance(saved, dict):
         raise ConfigError(f"{path} must hold a mapping of config sections, got {type(saved).__name__}")
     return saved
+
+
+def place_run_folder(cfg: dict, held: contextlib.ExitStack) -> Path:
+    """The folder a new run trains into, by this process's place in the run: the one the
+    launching process made (a process Lightning's DDP started, told by ``RUN_DIR_ENV``: a
+    dated name may differ here), ``out_dir/name`` when another node or SLURM task writes it,
+    or else a new folder, made and locked now (``held`` keeps the lock) with its config.yaml
+    (and an image folder's data manifest, ``relocate.record_data``)."""
+    if launched_by_ddp():
+        return Path(os.environ[RUN_DIR_ENV])
+    if joins_another_process():
+        if not cfg["trainer"]["name"]:
+            raise ConfigError("several nodes or SLURM tasks: give every process the same trainer.name (one run folder)")
+        return Path(cfg["trainer"]["out_dir"]) / cfg["trainer"]["name"]
+    run_dir = make_run_dir(cfg, held)
+    write_config(run_dir, cfg)
+    record_data(run_dir, cfg)
+    return run_dir
