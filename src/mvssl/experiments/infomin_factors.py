@@ -135,7 +135,7 @@ def supervised_run(item: tuple[str, int, int, str]) -> str:
     seed ``item[2]`` and save it as a run folder ``item[3]`` (encoder.pt + config.yaml), so it
     can be re-probed like the others (a worker task of ``Experiment.map``)."""
     from ..build import resolve
-    from ..train.run import write_config
+    from ..train.run_folder import write_config
     from .supervised import train_supervised_digit
 
     cfg_json, steps, seed, run_dir = item

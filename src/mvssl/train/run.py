@@ -3,7 +3,6 @@ metrics and the trained encoder, evaluated beside a random-init encoder."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 import warnings
@@ -15,38 +14,26 @@ import torch
 from ..build import build_dataset, build_method, build_view_source, resolve
 from ..config import ConfigError, check_batch_fits, describe_data
 from ..data.batches import IndexBatches
-from ..encoder import ENCODER_FILE, Encoder
 from ..nn import convert_to_global_batchnorm
 from ..data.datasets import LabelledImages
 from ..data.files import FileSplits
 from ..data.streaming import resolve_workers, streamed_batches
-from ..eval import knn_accuracy, linear_probe
-from ..eval.features import embed_dataset
-from ..eval.probes import factor_probes, format_table, probe_frames
 from ..checkpoint_io import CHECKPOINT_DIR
 from .checkpoints import SafeCheckpointIO
-from .cluster import joins_another_process
+from .cluster import RUN_DIR_ENV, joins_another_process, launched_by_ddp
+from .finish import finish_run
 from .console import quiet_lightning
 from .loggers import extra_logger, require_logger
 from .metrics_log import METRICS_FILE, MetricsLogger, continue_metrics_log
 from .module import SSLModule
 from .monitor import EmbeddingMonitor
-from .plots import plot_training_curves
 from .precision import resolve_precision
 from .preemption import PreemptionCheckpoint
+from .preflight import check_machine
 from .progress import StepProgress
-from .relocate import record_data, resolved_root
+from .relocate import resolved_root
 from .resume import finished_run, prepare_resume
-from .run_folder import make_run_dir, run_lock, write_config
-
-
-RUN_DIR_ENV = "MVSSL_RUN_DIR"  # the run folder, handed to the processes Lightning's DDP launches
-
-
-def launched_by_ddp() -> bool:
-    """True in a process that Lightning's DDP launcher started (local rank > 0): it re-runs
-    the same command, and must join the run folder of the process that launched it."""
-    return int(os.environ.get("LOCAL_RANK", "0")) > 0 and RUN_DIR_ENV in os.environ
+from .run_folder import place_run_folder, run_lock
 
 
 def build_strategy(t: dict):
@@ -89,15 +76,10 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
 
 def _train(user_config: dict | None, echo, resume: str | Path | None, held: contextlib.ExitStack):
     if resume is None:
-        cfg = resolve(user_config)
-        cfg["data"]["root"] = resolved_root(cfg)  # the run can be resumed from anywhere
-        ckpt_path, start = None, {"batches_trained": 0, "global_step": None}
+        cfg, ckpt_path, start, run_dir = _new_run_config(user_config), None, {"batches_trained": 0,
+                                                                             "global_step": None}, None
     else:
-        run_dir = Path(resume)
-        if not run_dir.is_dir():
-            raise ConfigError(f"--resume {run_dir}: no such run folder")
-        if not launched_by_ddp() and not joins_another_process():  # the process that writes the folder locks it
-            held.enter_context(run_lock(run_dir))
+        run_dir = _lock_for_resume(resume, held)
         done = finished_run(run_dir, user_config or {})
         if done is not None:
             echo(f"{run_dir} is finished: {done['steps']} steps trained and evaluated (metrics.json), nothing to do. "
@@ -106,10 +88,55 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
             return run_dir, done
         cfg, ckpt_path, start = prepare_resume(run_dir, user_config or {}, echo)
     t = cfg["trainer"]
+    check_machine(cfg)
     require_logger(t["logger"])
     L.seed_everything(t["seed"], workers=True, verbose=False)
-
     dataset = build_dataset(cfg, "train")  # before a new run folder: a missing dataset leaves nothing behind
+    module, probe_classes = _training_module(cfg, dataset, echo)
+    module.lr_ends = start.get("lr_ends")  # a resumed extension's learning-rate plan
+    # the folder only now: a method argument its constructor rejects leaves nothing behind
+    run_dir = run_dir or place_run_folder(cfg, held)
+    os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by the DDP processes trainer.fit launches
+    loader = training_loader(cfg, dataset, start["batches_trained"], echo)
+    trainer, precision = _trainer(cfg, run_dir, start, echo)
+    echo(f"run folder: {run_dir}  (method {cfg['method']['name']}, backbone {cfg['backbone']['name']}, "
+         f"{describe_data(cfg)}, precision {precision}, {t['max_steps']} steps of batch {cfg['optim']['batch_size']})")
+    train_seconds = _fit(trainer, module, loader, ckpt_path, run_dir)
+    if trainer.global_rank != 0:
+        return run_dir, {}
+    skipped = list(getattr(dataset, "skipped", []))
+    if isinstance(dataset, FileSplits):  # found while streaming (on this process: rank 0)
+        skipped = sorted(module.unreadable)
+        if skipped:
+            echo(f"skipped {len(skipped)} unreadable image(s) while streaming, each replaced in its batch by the next "
+                 f"readable file (data.strict true fails instead): {', '.join(skipped[:5])}"
+                 f"{' ...' if len(skipped) > 5 else ''}")
+    metrics = {"train_seconds": train_seconds, "steps": trainer.global_step, "precision": precision,
+               "skipped_steps": module.skipped_steps, "resumed_from_step": start["global_step"],
+               "skipped_images": skipped}
+    return run_dir, finish_run(cfg, run_dir, module.method, dataset, metrics, probe_classes, echo)
+
+
+def _new_run_config(user_config: dict | None) -> dict:
+    cfg = resolve(user_config)
+    cfg["data"]["root"] = resolved_root(cfg)  # the run can be resumed from anywhere
+    return cfg
+
+
+def _lock_for_resume(resume: str | Path, held: contextlib.ExitStack) -> Path:
+    """The run folder to resume, locked by the process that writes it (``held`` keeps the lock)."""
+    run_dir = Path(resume)
+    if not run_dir.is_dir():
+        raise ConfigError(f"--resume {run_dir}: no such run folder")
+    if not launched_by_ddp() and not joins_another_process():
+        held.enter_context(run_lock(run_dir))
+    return run_dir
+
+
+def _training_module(cfg: dict, dataset, echo) -> tuple[SSLModule, int]:
+    """The method on its views, wrapped for Lightning, and the number of classes its online
+    probe reads (0: an unlabelled folder has no probe)."""
+    t = cfg["trainer"]
     check_batch_fits(cfg, len(dataset))
     skipped = list(getattr(dataset, "skipped", []))
     if skipped:
@@ -126,26 +153,17 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
     else:
         probe_target, probe_classes = "digit", 10
     module = SSLModule(cfg, method, source, dim, probe_target=probe_target, probe_classes=probe_classes)
-    module.lr_ends = start.get("lr_ends")
     if t["compile"]:
         # in place (nn.Module.compile): checkpoint keys stay "method.backbone...", not "method._orig_mod..."
         module.method.compile()
-    # the folder only now: a method argument its constructor rejects leaves nothing behind
-    if resume is None and launched_by_ddp():
-        run_dir = Path(os.environ[RUN_DIR_ENV])  # rank 0 made it (and a dated name may differ here)
-    elif resume is None and joins_another_process():  # another node or SLURM task: the first one writes the folder
-        if not t["name"]:
-            raise ConfigError("several nodes or SLURM tasks: give every process the same trainer.name (one run folder)")
-        run_dir = Path(t["out_dir"]) / t["name"]
-    elif resume is None:
-        run_dir = make_run_dir(cfg, held)
-        write_config(run_dir, cfg)
-        record_data(run_dir, cfg)
-    os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by the DDP processes trainer.fit launches
-    loader = training_loader(cfg, dataset, start["batches_trained"], echo)
+    return module, probe_classes
 
+
+def _trainer(cfg: dict, run_dir: Path, start: dict, echo) -> tuple[L.Trainer, str]:
+    """Lightning's Trainer for the run (checkpoints, monitor, progress, preemption) and its precision."""
     from lightning.pytorch.callbacks import ModelCheckpoint
 
+    t = cfg["trainer"]
     checkpoint = ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, filename="step{step:07d}",
                                  auto_insert_metric_name=False, every_n_train_steps=t["checkpoint_every"],
                                  save_top_k=t["keep_checkpoints"], monitor="step", mode="max", save_last=True,
@@ -161,8 +179,11 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
             deterministic=t["deterministic"], log_every_n_steps=t["log_every"], enable_progress_bar=False,
             enable_model_summary=False, default_root_dir=run_dir, use_distributed_sampler=False,
         )
-    echo(f"run folder: {run_dir}  (method {cfg['method']['name']}, backbone {cfg['backbone']['name']}, "
-         f"{describe_data(cfg)}, precision {precision}, {t['max_steps']} steps of batch {cfg['optim']['batch_size']})")
+    return trainer, precision
+
+
+def _fit(trainer: L.Trainer, module: SSLModule, loader, ckpt_path: Path | None, run_dir: Path) -> float:
+    """``trainer.fit``, from ``ckpt_path`` when resuming; the seconds it took."""
     started = time.perf_counter()
     with quiet_lightning():
         if ckpt_path is not None:  # a resumed run continues in its own, non-empty folder
@@ -173,36 +194,7 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
             kept = sorted((run_dir / CHECKPOINT_DIR).glob("*.ckpt"))
             raise FloatingPointError(f"{err} Checkpoints kept: {[p.name for p in kept] or 'none yet'} in "
                                      f"{run_dir / CHECKPOINT_DIR}.") from err
-    train_seconds = time.perf_counter() - started
-    if trainer.global_rank != 0:
-        return run_dir, {}
-
-    encoder = Encoder.from_config(cfg)
-    encoder.load_method_weights(method)
-    encoder.backbone.to(memory_format=torch.contiguous_format)
-    encoder.save(run_dir / ENCODER_FILE)
-    if isinstance(dataset, FileSplits):  # found while streaming (on this process: rank 0)
-        skipped = sorted(module.unreadable)
-        if skipped:
-            echo(f"skipped {len(skipped)} unreadable image(s) while streaming, each replaced in its batch by the next "
-                 f"readable file (data.strict true fails instead): {', '.join(skipped[:5])}"
-                 f"{' ...' if len(skipped) > 5 else ''}")
-    metrics = {"train_seconds": train_seconds, "steps": trainer.global_step, "precision": precision,
-               "skipped_steps": module.skipped_steps, "resumed_from_step": start["global_step"],
-               "skipped_images": skipped}
-    if cfg["eval"]["enabled"]:
-        if isinstance(dataset, (LabelledImages, FileSplits)) and len(dataset.classes) < 2:
-            metrics.update(evaluate_unlabelled(cfg, encoder.eval(), dataset, run_dir, echo))
-        elif isinstance(dataset, (LabelledImages, FileSplits)):
-            metrics.update(evaluate_labelled(cfg, encoder.eval(), dataset, echo))
-        else:
-            metrics.update(evaluate_run(cfg, encoder.eval(), echo))
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    figures = plot_training_curves(run_dir / "logs" / "metrics.csv", run_dir / "plots", cfg["method"]["name"],
-                                   probe_classes, t["collapse_std"], t["collapse_rank"])
-    write_summary(run_dir, cfg, metrics, figures)
-    echo(f"wrote {run_dir / 'metrics.json'} and {run_dir / 'summary.md'} (the evaluation and what each plot shows)")
-    return run_dir, metrics
+    return time.perf_counter() - started
 
 
 def training_loader(cfg: dict, dataset, start: int, echo=print):
@@ -216,97 +208,3 @@ def training_loader(cfg: dict, dataset, start: int, echo=print):
     echo(f"streaming {len(dataset.train)} images from {cfg['data']['root']} with {workers} decoding worker(s) "
          f"(data.in_memory {cfg['data']['in_memory']})")
     return streamed_batches(dataset.train, batch_size, t["seed"], start, workers, pin)
-
-
-def write_summary(run_dir: Path, cfg: dict, metrics: dict, figures: dict[Path, str]) -> Path:
-    """``RUN/summary.md``: what was trained, the evaluation table, and a caption per figure."""
-    lines = [f"# {run_dir.name}", "",
-             f"Method {cfg['method']['name']}, backbone {cfg['backbone']['name']} (width {cfg['backbone']['width']}), "
-             f"{describe_data(cfg)}; {metrics['steps']} steps of batch {cfg['optim']['batch_size']} in "
-             f"{metrics['train_seconds']:.0f} s (precision {metrics['precision']}). The full config: config.yaml.", ""]
-    if "eval_table" in metrics:
-        lines += ["## Frozen-encoder evaluation", "", metrics["eval_table"], ""]
-    if figures:
-        lines += ["## Training curves", ""]
-        lines += [f"- [`{p.relative_to(run_dir)}`]({p.relative_to(run_dir)}): {caption}." for p, caption in
-                  figures.items()]
-        lines.append("")
-    path = run_dir / "summary.md"
-    path.write_text("\n".join(lines))
-    return path
-
-
-def _random_init_encoder(cfg: dict) -> Encoder:
-    torch.manual_seed(cfg["trainer"]["seed"])
-    return Encoder.from_config(cfg).eval()
-
-
-def evaluate_labelled(cfg: dict, encoder: Encoder, dataset: LabelledImages | FileSplits, echo=print) -> dict:
-    """Linear-probe and kNN accuracy on the dataset's own train/test split (its labelled
-    images; streamed ones embedded batch by batch), beside a random-init encoder of the same
-    architecture."""
-    e, start = cfg["eval"], time.perf_counter()
-    encoders = {"trained": encoder}
-    if e["random_baseline"]:
-        encoders["random init"] = _random_init_encoder(cfg)
-    results = {}
-    for name, enc in encoders.items():
-        f = embed_dataset(enc, dataset, workers=resolve_workers(cfg["data"]["workers"]))
-        results[name] = {
-            "linear_top1_pct": 100 * linear_probe(f["train_x"], f["train_y"], f["test_x"], f["test_y"])["top1"],
-            "knn_top1_pct": 100 * knn_accuracy(f["train_x"], f["train_y"], f["test_x"], f["test_y"], e["knn_k"],
-                                               e["knn_temperature"]),
-        }
-    table = format_table(results, {"linear_top1_pct": "linear-probe accuracy (%)", "knn_top1_pct": "kNN accuracy (%)"})
-    echo(f"\nFrozen-encoder evaluation on {cfg['data']['dataset']} (its test split):\n" + table)
-    return {"eval": results, "eval_seconds": time.perf_counter() - start, "eval_table": table}
-
-
-def unlabelled_images(dataset: LabelledImages | FileSplits, n: int, seed: int) -> torch.Tensor:
-    """uint8 images of a seeded subset of at most ``n`` training images (unreadable ones left out)."""
-    from ..data.files import decode_all
-    from ..data.splits import seeded_subset
-
-    if isinstance(dataset, LabelledImages):
-        return dataset.train_images[seeded_subset(len(dataset.train_images), n, seed)]
-    return decode_all(dataset.train.subset(seeded_subset(len(dataset.train), n, seed)), strict=False)[0]
-
-
-def evaluate_unlabelled(cfg: dict, encoder: Encoder, dataset: LabelledImages | FileSplits, run_dir: Path,
-                        echo=print, n: int = 2048) -> dict:
-    """A folder without two classes has no labels to probe: say how to evaluate on labelled
-    images, and report RankMe (``eval/rankme.py``) of the trained and the random-init encoder."""
-    from ..eval.report import markdown_table
-    from ..eval.rankme import rankme
-
-    start, classes = time.perf_counter(), dataset.classes
-    why = "has no class folders" if not classes else f"has one class folder ({classes[0]})"
-    echo(f"evaluation skipped: {cfg['data']['root']} {why}, so there are no labels to probe. To evaluate, point at "
-         f"labelled images (DIR/<class>/<image>, two classes or more): mvssl eval linear {run_dir} --dataset folder "
-         "--root DIR")
-    images = unlabelled_images(dataset, n, cfg["trainer"]["seed"])
-    encoders = {"trained": encoder}
-    if cfg["eval"]["random_baseline"]:
-        encoders["random init"] = _random_init_encoder(cfg)
-    results = {name: {"rankme": rankme(enc.embed(images))} for name, enc in encoders.items()}
-    dim = encoder.embed(images[:1]).shape[1]
-    table = markdown_table(["encoder", f"RankMe (1..{min(len(images), dim)}, higher: more spread out)"],
-                           [[name, f"{r['rankme']:.1f}"] for name, r in results.items()])
-    note = (f"No labels: RankMe of the backbone features of {len(images)} training images (Garrido et al. 2023, "
-            "a label-free figure that tracks linear-probe accuracy within one method), not an accuracy.")
-    echo(f"\n{note}\n{table}")
-    return {"eval": results, "eval_seconds": time.perf_counter() - start, "eval_table": f"{note}\n\n{table}",
-            "eval_skipped": f"{cfg['data']['root']} {why}"}
-
-
-def evaluate_run(cfg: dict, encoder: Encoder, echo=print) -> dict:
-    """Factor probes of the trained encoder beside a random-init encoder of the same architecture."""
-    e = cfg["eval"]
-    start = time.perf_counter()
-    frames = probe_frames(cfg["data"])
-    results = {"trained": factor_probes(encoder, frames, e["knn_k"], e["knn_temperature"])}
-    if e["random_baseline"]:
-        results["random init"] = factor_probes(_random_init_encoder(cfg), frames, e["knn_k"], e["knn_temperature"])
-    table = format_table(results)
-    echo("\nFrozen-encoder probes on Colorful-Moving-MNIST (test digits never seen in training):\n" + table)
-    return {"eval": results, "eval_seconds": time.perf_counter() - start, "eval_table": table}

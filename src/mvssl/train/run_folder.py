@@ -1,4 +1,5 @@
-"""The run folder: making it, its ``config.yaml``, and the lock held while it is written."""
+"""The run folder: where a process of a run trains into, making it, its ``config.yaml``, and the
+lock held while it is written."""
 from __future__ import annotations
 
 import contextlib
@@ -11,6 +12,8 @@ import yaml
 
 from ..config import ConfigError, parse_yaml, written_config
 from ..checkpoint_io import CHECKPOINT_DIR
+from .cluster import RUN_DIR_ENV, joins_another_process, launched_by_ddp
+from .relocate import record_data
 
 CONFIG_FILE = "config.yaml"
 LOCK_FILE = ".lock"
@@ -50,8 +53,10 @@ def has_checkpoint(run_dir: Path) -> bool:
 def make_run_dir(cfg: dict, held: contextlib.ExitStack) -> Path:
     """A new run folder, locked (the lock stays in ``held``); refuses a folder that holds a run."""
     t = cfg["trainer"]
-    name = t["name"] or f"{cfg['method']['name']}-{datetime.now():%Y%m%d-%H%M%S}"
-    run_dir = Path(t["out_dir"]) / name
+    if t["name"]:
+        run_dir = Path(t["out_dir"]) / t["name"]
+    else:  # a dated name, made unique: two runs started in the same second get -2, -3, ...
+        run_dir = unique_folder(Path(t["out_dir"]), f"{cfg['method']['name']}-{datetime.now():%Y%m%d-%H%M%S}")
     (run_dir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
     held.enter_context(run_lock(run_dir))
     if (run_dir / CONFIG_FILE).exists():
@@ -59,6 +64,20 @@ def make_run_dir(cfg: dict, held: contextlib.ExitStack) -> Path:
         raise FileExistsError(f"{run_dir} already holds a run{started}; choose another trainer.name, or continue it "
                               f"with: mvssl train --resume {run_dir}")
     return run_dir
+
+
+def unique_folder(parent: Path, name: str) -> Path:
+    """``parent/name``, or ``name-2``, ``name-3``, ... : the first one this process creates
+    (``mkdir`` fails on an existing folder, so two processes never get the same one)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        folder = parent / (name if n == 1 else f"{name}-{n}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise FileExistsError(f"{parent}: {name} and 9,998 numbered variants exist already")
 
 
 def write_config(run_dir: Path, cfg: dict) -> None:
@@ -84,3 +103,21 @@ def read_run_config(run_dir: Path) -> dict:
     if not isinstance(saved, dict):
         raise ConfigError(f"{path} must hold a mapping of config sections, got {type(saved).__name__}")
     return saved
+
+
+def place_run_folder(cfg: dict, held: contextlib.ExitStack) -> Path:
+    """The folder a new run trains into, by this process's place in the run: the one the
+    launching process made (a process Lightning's DDP started, told by ``RUN_DIR_ENV``: a
+    dated name may differ here), ``out_dir/name`` when another node or SLURM task writes it,
+    or else a new folder, made and locked now (``held`` keeps the lock) with its config.yaml
+    (and an image folder's data manifest, ``relocate.record_data``)."""
+    if launched_by_ddp():
+        return Path(os.environ[RUN_DIR_ENV])
+    if joins_another_process():
+        if not cfg["trainer"]["name"]:
+            raise ConfigError("several nodes or SLURM tasks: give every process the same trainer.name (one run folder)")
+        return Path(cfg["trainer"]["out_dir"]) / cfg["trainer"]["name"]
+    run_dir = make_run_dir(cfg, held)
+    write_config(run_dir, cfg)
+    record_data(run_dir, cfg)
+    return run_dir

@@ -175,10 +175,10 @@ class ColorJitter(Op):
         return out.view_as(x).clamp_(0, 1)
 
 
-class Grayscale(Op):
-    name = "gray"
+class Toggle(Op):
+    """An op applied to each image with probability ``p``: whether is its one parameter."""
 
-    def __init__(self, p: float = 0.2):
+    def __init__(self, p: float):
         self.p = p
 
     def sample(self, n, g, device):
@@ -186,6 +186,13 @@ class Grayscale(Op):
 
     def differ(self, p, g):
         return {"apply": ~p["apply"]}
+
+
+class Grayscale(Toggle):
+    name = "gray"
+
+    def __init__(self, p: float = 0.2):
+        super().__init__(p)
 
     def apply(self, x, p):
         m = p["apply"][:, None, None, None]
@@ -222,17 +229,12 @@ class GaussianBlur(Op):
         return y.reshape(b, c, h, w)
 
 
-class Solarize(Op):
+class Solarize(Toggle):
     name = "solarize"
 
     def __init__(self, p: float = 0.2, threshold: float = 0.5):
-        self.p, self.threshold = p, threshold
-
-    def sample(self, n, g, device):
-        return {"apply": _coin(n, self.p, g, device)}
-
-    def differ(self, p, g):
-        return {"apply": ~p["apply"]}
+        super().__init__(p)
+        self.threshold = threshold
 
     def apply(self, x, p):
         m = p["apply"][:, None, None, None]
@@ -268,7 +270,7 @@ class Cutout(Op):
 SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
 
 
-class Sobel(Op):
+class Sobel(Toggle):
     """Sobel filtering (SimCLR Fig. 4): the gradient magnitude of the grey image,
     sqrt(G_x^2 + G_y^2) with the 3x3 Sobel kernels and replicated borders, divided by its
     largest possible value (4 sqrt 2) and written to all three channels; applied with
@@ -277,10 +279,7 @@ class Sobel(Op):
     name = "sobel"
 
     def __init__(self, p: float = 1.0):
-        self.p = p
-
-    def sample(self, n, g, device):
-        return {"apply": _coin(n, self.p, g, device)}
+        super().__init__(p)
 
     def apply(self, x, p):
         kx = torch.tensor(SOBEL_X, device=x.device, dtype=x.dtype)
