@@ -13,6 +13,7 @@ import torch
 
 from .checkpoint_io import latest_complete_checkpoint
 from .config import ConfigError, load_yaml, multicrop_sizes, resolve_config
+from .config.sense import check_max_steps, check_sense
 from .data import FACTORS, ColorfulMovingMNIST
 from .data.colorful_mnist import share_probabilities
 from .data.datasets import STREAMABLE, LabelledImages, load_dataset
@@ -41,8 +42,12 @@ def resolve(user: dict | None = None) -> dict:
     """A whole config, resolved and validated: ``config.resolve_config`` with the chosen
     method's hyperparameters, then the names the layers below own. Run it before anything
     is created: a bad config fails with one ``ConfigError`` naming the key."""
+    trainer = (user or {}).get("trainer")
+    if isinstance(trainer, dict) and "max_steps" in trainer:
+        check_max_steps(trainer["max_steps"])  # before the defaults derived from it are checked
     cfg = resolve_config(user, method_hyperparameters)
     check_names(cfg)
+    check_sense(cfg, user or {})
     return cfg
 
 

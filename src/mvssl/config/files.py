@@ -47,6 +47,26 @@ class _Loader(yaml.SafeLoader):
     (YAML 1.1 wants ``1.0e-3`` and reads ``1e-3`` as a string)."""
 
 
+def _mapping_without_repeats(loader: _Loader, node, deep: bool = False):
+    """A mapping whose keys are each given once: YAML lets a later key silently replace an
+    earlier one (``lr: 0.1`` then ``lr: 0.01`` kept only the second); here that is an error."""
+    seen: dict = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # "<<: *base": overriding what it merges is meant
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice (lines {seen[key]} and "
+                                                    f"{line}); YAML would keep only the last", key_node.start_mark)
+        seen[key] = line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                        lambda loader, node: _mapping_without_repeats(loader, node, deep=True))
+
+
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),

@@ -84,7 +84,7 @@ def _validate(cfg: dict) -> None:
             if bound == ">0" and value <= 0 or bound == ">=0" and value < 0:
                 raise ConfigError(f"{section}.{f.name}: must be {bound[:-1]} 0, got {value}")
     d, t, o = cfg["data"], cfg["trainer"], cfg["optim"]
-    if d["digit_size"] > d["image_size"]:
+    if d["dataset"] == "cmnist" and d["digit_size"] > d["image_size"]:  # other datasets draw no digit
         raise ConfigError(f"data.digit_size ({d['digit_size']}) cannot exceed data.image_size ({d['image_size']})")
     if d["workers"] is not None and (isinstance(d["workers"], bool) or not isinstance(d["workers"], int)
                                      or d["workers"] < 0):

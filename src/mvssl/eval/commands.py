@@ -221,7 +221,33 @@ PROTOCOLS = {"linear": linear, "knn": knn, "fewshot": fewshot, "robustness": rob
              "embed": embed}
 
 
+# (option, smallest sensible value, why): numbers that parse but would mean nothing
+BOUNDS = (("k", 1, "kNN needs at least one neighbour"), ("chunk_size", 1, "a block holds at least one test feature"),
+          ("batch_size", 1, "a batch holds at least one image"),
+          ("image_size", 8, "the encoder resizes to its own size anyway; a few pixels carry nothing to probe"),
+          ("ways", 2, "an episode tells at least two classes apart"), ("queries", 1, "a class needs a query"),
+          ("episodes", 1, "at least one episode"), ("max_test", 1, "at least one test image"),
+          ("max_points", 2, "a map of fewer than two points shows nothing"),
+          ("workers", 0, "0 decodes in this process"))
+
+
+def check_arguments(args) -> None:
+    """One line and exit 2 for an option outside its sensible range, before anything loads."""
+    for name, least, why in BOUNDS:
+        value = getattr(args, name, None)
+        if value is not None and value < least:
+            raise ValueError(f"--{name.replace('_', '-')} {value}: must be at least {least} ({why})")
+    for name in ("temperature", "memory_budget_gb"):
+        value = getattr(args, name, None)
+        if value is not None and not value > 0:
+            raise ValueError(f"--{name.replace('_', '-')} {value}: must be > 0")
+    shots = getattr(args, "shots", None) or []
+    if any(k < 1 for k in shots):
+        raise ValueError(f"--shots {' '.join(map(str, shots))}: each must be at least 1 labelled item per class")
+
+
 def run_protocol(args) -> dict:
+    check_arguments(args)
     ctx = Context(args)
     result, title, table = PROTOCOLS[args.protocol](ctx)
     json_path, md_path = write_report(ctx.out_dir, ctx.stem(args.protocol), result, title, table)

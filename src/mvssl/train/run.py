@@ -33,6 +33,7 @@ from .module import SSLModule
 from .monitor import EmbeddingMonitor
 from .precision import resolve_precision
 from .preemption import PreemptionCheckpoint
+from .preflight import check_machine
 from .progress import StepProgress
 from .relocate import resolved_root
 from .resume import finished_run, prepare_resume
@@ -85,6 +86,7 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
             return run_dir, done
         cfg, ckpt_path, start = prepare_resume(run_dir, user_config or {}, echo)
     t = cfg["trainer"]
+    check_machine(cfg)
     require_logger(t["logger"])
     L.seed_everything(t["seed"], workers=True, verbose=False)
     dataset = build_dataset(cfg, "train")  # before a new run folder: a missing dataset leaves nothing behind

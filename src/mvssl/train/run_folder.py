@@ -53,8 +53,10 @@ def has_checkpoint(run_dir: Path) -> bool:
 def make_run_dir(cfg: dict, held: contextlib.ExitStack) -> Path:
     """A new run folder, locked (the lock stays in ``held``); refuses a folder that holds a run."""
     t = cfg["trainer"]
-    name = t["name"] or f"{cfg['method']['name']}-{datetime.now():%Y%m%d-%H%M%S}"
-    run_dir = Path(t["out_dir"]) / name
+    if t["name"]:
+        run_dir = Path(t["out_dir"]) / t["name"]
+    else:  # a dated name, made unique: two runs started in the same second get -2, -3, ...
+        run_dir = unique_folder(Path(t["out_dir"]), f"{cfg['method']['name']}-{datetime.now():%Y%m%d-%H%M%S}")
     (run_dir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
     held.enter_context(run_lock(run_dir))
     if (run_dir / CONFIG_FILE).exists():
@@ -62,6 +64,20 @@ def make_run_dir(cfg: dict, held: contextlib.ExitStack) -> Path:
         raise FileExistsError(f"{run_dir} already holds a run{started}; choose another trainer.name, or continue it "
                               f"with: mvssl train --resume {run_dir}")
     return run_dir
+
+
+def unique_folder(parent: Path, name: str) -> Path:
+    """``parent/name``, or ``name-2``, ``name-3``, ... : the first one this process creates
+    (``mkdir`` fails on an existing folder, so two processes never get the same one)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        folder = parent / (name if n == 1 else f"{name}-{n}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise FileExistsError(f"{parent}: {name} and 9,998 numbered variants exist already")
 
 
 def write_config(run_dir: Path, cfg: dict) -> None:
