@@ -3,7 +3,7 @@ that share only the digit (CMC: L and ab of two frames that share the digit and 
 each trained encoder beside a random-init encoder of the same architecture.
 
 Each method's recipe is the exact ``mvssl train`` command line in ``RECIPES`` (the slow
-tests in tests/test_methods_slow.py train the same recipes). ``--from-runs DIR`` builds the
+tests in tests/experiments/test_method_recipes_beat_random.py train the same recipes). ``--from-runs DIR`` builds the
 table from run folders already trained (``DIR/<method>/metrics.json``) instead of training."""
 from __future__ import annotations
 

@@ -9,15 +9,17 @@ composition is applied to one branch of the pair and the other branch is the ima
 (rows: first augmentation, columns: second, diagonal: the single augmentation) is the
 linear-probe accuracy on the test split, mean ± 95% interval over ``--seeds``.
 
-Verdicts (paired by seed): crop + colour beats every other pair, and crop + colour beats
-every single augmentation. The design argument is in docs/simclr_augmentations.md.
+A study (:mod:`mvssl.studies`) declared from the options: one arm per cell, the linear probe
+as measure, every arm gated on beating its random-init twin; predictions (paired by seed,
+all-of, Bonferroni): crop + colour beats every other pair, and crop + colour beats every single
+augmentation (disjoint differences). The design argument is in docs/simclr_augmentations.md.
 """
 from __future__ import annotations
 
 from itertools import product
 from pathlib import Path
 
-from .simclr_setup import add_data_arguments, base_config, chance_pct, linear_accuracy, load_and_check, steps
+from .simclr_setup import add_data_arguments, base_config, chance_pct, load_and_check, steps
 
 COMMAND = "simclr-augmentations"
 HELP = "SimCLR Fig. 5: linear probe of every single augmentation and every ordered pair"
@@ -44,29 +46,44 @@ def cells(names) -> list[tuple[str, ...]]:
     return [(a,) if a == b else (a, b) for a, b in product(names, names)]
 
 
-def arm(cell) -> str:
-    return " -> ".join(cell)
+def cell_arm(cell) -> str:
+    return "-".join(cell)
 
 
-def claims(acc: dict[tuple, list[float]], quick: bool) -> list[dict]:
-    from ..studies.stats import all_of, difference
-
-    if BEST_PAIR not in acc:
-        return []
-    best = acc[BEST_PAIR]
-    pairs = [c for c in acc if len(c) == 2 and set(c) != set(BEST_PAIR)]
-    singles = [c for c in acc if len(c) == 1]
-    out = []
-    if pairs:
-        out.append(all_of("simclr.augmentations", "crop -> color beats every other pair",
-                          [difference(best, acc[c]) for c in pairs],
-                          f"weakest of {len(pairs)} paired differences of linear-probe accuracy (crop -> color "
-                          "minus the pair)", quick, unit="pts"))
-    out.append(all_of("simclr.augmentations.single", "no single augmentation reaches crop -> color",
-                      [difference(best, acc[c]) for c in singles],
-                      f"weakest of {len(singles)} paired differences (crop -> color minus the single augmentation)",
-                      quick, unit="pts"))
-    return out
+def study(args, names) -> dict:
+    """The study this experiment runs for ``args`` over the augmentations ``names``."""
+    n_steps = steps(args, DEFAULT_STEPS, QUICK_STEPS)
+    todo = cells(names)
+    best = cell_arm(BEST_PAIR)
+    others = [cell_arm(c) for c in todo if len(c) == 2 and set(c) != set(BEST_PAIR)]
+    singles = [cell_arm(c) for c in todo if len(c) == 1]
+    predictions = []
+    if BEST_PAIR in todo and others:
+        predictions.append({"id": "crop-color-best-pair", "claim": "simclr.augmentations",
+                            "says": "crop -> color beats every other ordered pair of two different augmentations",
+                            "all_of": [f"{best}.linear_top1_pct - {o}.linear_top1_pct > 0" for o in others]})
+    if BEST_PAIR in todo:
+        predictions.append({"id": "no-single-suffices", "claim": "simclr.augmentations",
+                            "says": "no single augmentation reaches crop -> color",
+                            "all_of": [f"{best}.linear_top1_pct - {o}.linear_top1_pct > 0" for o in singles]})
+    else:
+        raise ValueError("--augmentations must include crop and color: the claims are about crop -> color")
+    return {
+        "study": COMMAND,
+        "description": f"SimCLR Fig. 5 on {args.dataset}: {args.backbone} width {args.width}, SimCLR (MLP head, "
+                       f"temperature 0.5), {n_steps} steps of batch {args.batch_size}; every single augmentation and "
+                       f"every ordered pair of {', '.join(names)}, applied to {args.branches} branch"
+                       f"{'es' if args.branches == 'both' else ' (the other is the image itself)'}; linear probe. One "
+                       "difference is one verdict: the pair claim compares crop -> color with the other pairs, the "
+                       "single claim with the single augmentations.",
+        "base": base_config(args, n_steps, 0, {"name": "compose", "branches": args.branches}, random_baseline=True),
+        "arms": {cell_arm(c): {"views": {"compose": list(c)}, "x": list(c)} for c in todo},
+        "seeds": args.seeds,
+        "measures": {"linear_top1_pct": {"measure": "linear"}},
+        "references": {"random_init": True, "chance": chance_pct(args)},
+        "gates": [{"learns": "linear_top1_pct"}],
+        "predictions": predictions,
+    }
 
 
 def heatmap(names, acc: dict, random_init: float, chance: float, path: Path, title: str) -> None:
@@ -104,68 +121,27 @@ def heatmap(names, acc: dict, random_init: float, chance: float, path: Path, tit
     plt.close(fig)
 
 
-def markdown(names, acc: dict, random_init: list[float], chance: float, settings: str) -> str:
-    from ..eval.report import markdown_table
-    from ..studies.results import fmt
-    from ..studies.stats import summarize
-
-    rows = [[a] + [fmt(summarize(acc[(a,) if a == b else (a, b)])) if ((a,) if a == b else (a, b)) in acc else "-"
-                   for b in names] for a in names]
-    matrix = markdown_table(["1st \\ 2nd"] + list(names), rows)
-    refs = markdown_table(["reference", "linear-probe accuracy (%)"],
-                          [["random-init encoder (same architecture)", fmt(summarize(random_init)) if random_init else "-"],
-                           ["chance", f"{chance:.1f}"],
-                           ["paper (ImageNet, Fig. 5)", "crop + colour is the best pair; no per-cell number in the seed"]])
-    return (f"Linear-probe accuracy (%) on the test split, mean ± 95% interval over seeds; rows: first "
-            f"augmentation, columns: second, diagonal: the single augmentation.\n\n{matrix}\n\n{refs}\n\n{settings}")
+def matrix_plot(args, names):
+    """The augmentation matrix (rows: first, columns: second, diagonal: single) as an extra plot."""
+    def draw(out: Path, points: list[dict]) -> list[str]:
+        acc = {tuple(p["value"]): p["metrics"]["linear_top1_pct"]["per_seed"] for p in points
+               if "linear_top1_pct" in p["metrics"]}
+        rand = [v for p in points for v in p.get("random_init", {}).get("linear_top1_pct", {}).get("per_seed", [])]
+        heatmap(names, acc, sum(rand) / len(rand) if rand else float("nan"), chance_pct(args),
+                out / "augmentation_matrix.png", f"SimCLR augmentation pairs ({args.dataset}, {args.branches} branch"
+                f"{'es' if args.branches == 'both' else ''})")
+        return ["augmentation_matrix.png"]
+    return draw
 
 
 def run(args) -> int:
+    from ..studies.engine import run_declared
     from ..views.compositions import check_composition
-    from ..studies.results import Experiment
-    from ..studies.stats import summarize
 
     names = check_composition(args.augmentations.split(",") if args.augmentations else (QUICK if args.quick else ALL),
                               option="--augmentations")
-    n_steps = steps(args, DEFAULT_STEPS, QUICK_STEPS)
+    steps(args, DEFAULT_STEPS, QUICK_STEPS)
     load_and_check(args, [args.batch_size])
-    todo = cells(names)
-    exp = Experiment(COMMAND, args, total_runs=len(todo) * args.seeds)
-    acc: dict[tuple, list[float]] = {}
-    runs: dict[tuple, list[str]] = {}
-    random_init: list[float] = []
-    chance = chance_pct(args)
-    settings = (f"Data {args.dataset} ({'generated offline' if args.dataset == 'shapes' else 'torchvision'}), "
-                f"{args.backbone} width {args.width}, SimCLR (MLP head, temperature 0.5), {n_steps} steps of batch "
-                f"{args.batch_size}; augmentations applied to {args.branches} branch"
-                f"{'es' if args.branches == 'both' else ' (the other is the image itself)'}.")
-    def cell_config(cell, seed: int, first: bool) -> dict:
-        views = {"name": "compose", "compose": list(cell), "branches": args.branches}
-        return base_config(args, n_steps, seed, views, random_baseline=first)
-
-    exp.train_ahead([(cell_config(cell, seed, i == 0), f"{'-'.join(cell)}-seed{seed}")
-                     for seed in exp.seeds for i, cell in enumerate(todo)])
-    for seed in exp.seeds:
-        for i, cell in enumerate(todo):
-            path, metrics = exp.train(cell_config(cell, seed, i == 0), f"{'-'.join(cell)}-seed{seed}")
-            acc.setdefault(cell, []).append(linear_accuracy(metrics))
-            runs.setdefault(cell, []).append(path)
-            if i == 0:
-                random_init.append(linear_accuracy(metrics, "random init"))
-            exp.progress(f"{arm(cell)} seed {seed}", f"linear probe {acc[cell][-1]:.1f}%")
-        complete = seed == exp.seeds[-1]
-        points = [{"arm": arm(c), "value": list(c), "metrics": {"linear_top1_pct": summarize(acc[c])},
-                   "runs": runs[c]} for c in acc]
-        points.append({"arm": "random init", "value": None,
-                       "metrics": {"linear_top1_pct": summarize(random_init)}, "runs": []})
-        plots = []
-        if complete:
-            heatmap(names, acc, summarize(random_init)["mean"], chance, exp.out / "augmentation_matrix.png",
-                    f"SimCLR augmentation pairs ({args.dataset}, {args.branches} branch"
-                    f"{'es' if args.branches == 'both' else ''})")
-            plots = ["augmentation_matrix.png"]
-        exp.write(points, claims(acc, exp.quick) if len(random_init) > 1 or complete else [],
-                  markdown(names, acc, random_init, chance, settings), "SimCLR augmentation study (Fig. 5)",
-                  extra={"chance_pct": chance, "branches": args.branches, "steps": n_steps,
-                         "augmentations": names}, plots=plots, complete=complete)
+    run_declared(study(args, names), args, echo=lambda *a, **k: print(*a, **k, flush=True),
+                 extra_plots=matrix_plot(args, names))
     return 0

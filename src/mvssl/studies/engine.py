@@ -108,14 +108,30 @@ def chance_levels(study: spec_mod.Study, dataset) -> dict:
     return {m: float(chance) for m, s in study.measures.items() if s.get("unit") == "%"}
 
 
-def run_study(path: str | Path, out: str | None = None, resume: bool = False, new_version: bool = False,
-              jobs="auto", quick: bool = False, echo=print) -> dict:
-    """Train, measure and judge the study in ``path``; returns the results (as written)."""
+def run_declared(raw: dict, args, echo=print, extra_plots=None) -> dict:
+    """Run a study an experiment declares from its options (``mvssl experiment NAME``): the
+    declaration is written to ``OUT/study.yaml`` and registered like a study file (its hash,
+    and the commit of the mvssl that declared it)."""
+    import yaml
+
+    text = f"# declared by mvssl experiment {raw['study']}\n" + yaml.safe_dump(raw, sort_keys=False)
+    study = spec_mod.loads(text, f"mvssl experiment {raw['study']}", quick=False)
+    return run_study(None, out=args.out, resume=args.resume, new_version=getattr(args, "new_version", False),
+                     jobs=args.jobs, quick=args.quick, echo=echo, study=study, extra_plots=extra_plots)
+
+
+def run_study(path: str | Path | None, out: str | None = None, resume: bool = False, new_version: bool = False,
+              jobs="auto", quick: bool = False, echo=print, study: spec_mod.Study | None = None,
+              extra_plots=None) -> dict:
+    """Train, measure and judge the study in ``path`` (or the declared ``study``); returns the
+    results (as written). ``extra_plots(out, points) -> [file names]`` draws an experiment's own
+    figures beside the plot set."""
     from ..build import resolve
     from ..config import deep_update
     from .writer import write_results
 
-    study = spec_mod.load(path, quick=quick)
+    declared = study is not None
+    study = study or spec_mod.load(path, quick=quick)
     if study.source is not None:
         raise ValueError(f"{path}: a study with a source is judged from its results (mvssl study check), not trained")
     args = SimpleNamespace(seeds=max(1, len(study.seeds())), quick=quick, out=out, resume=resume, jobs=jobs)
@@ -124,6 +140,10 @@ def run_study(path: str | Path, out: str | None = None, resume: bool = False, ne
     runs = [(arm, seed) for arm in study.arms.values() for seed in arm.seeds]
     exp = Experiment(study.name, args, total_runs=len(runs), echo=echo)
     exp.seeds = study.seeds()
+    reg = registration(study)
+    if declared:
+        (exp.out / "study.yaml").write_text(study.text)
+        reg.update({"file": "study.yaml", "commit": git_commit(Path(__file__)), "declared_by": study.path})
 
     def config(arm, seed) -> dict:
         return deep_update(spec_mod.arm_config(study, arm, seed), {"eval": {"random_baseline": True}})
@@ -155,4 +175,4 @@ def run_study(path: str | Path, out: str | None = None, resume: bool = False, ne
                      f"(random init {random[arm.name][first].get(seed, float('nan')):.2f})")
     chance = chance_levels(study, dataset)
     verdicts = judge(study, values, random, chance, quick=quick)
-    return write_results(exp, study, values, random, paths, chance, verdicts, registration(study), versions(exp.out))
+    return write_results(exp, study, values, random, paths, chance, verdicts, reg, versions(exp.out), extra_plots)

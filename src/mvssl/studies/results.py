@@ -128,7 +128,13 @@ class Experiment:
         if cfg is None or not (run_dir / "config.yaml").exists():
             return
         saved = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-        first = next(_differences(json.loads(json.dumps(cfg, default=str)), saved), None)
+        want = json.loads(json.dumps(cfg, default=str))
+        root = (want.get("data") or {}).get("root")
+        if isinstance(root, str):  # a run folder records its data root resolved
+            want["data"]["root"] = str(Path(root).resolve())
+            if isinstance(saved.get("data"), dict) and isinstance(saved["data"].get("root"), str):
+                saved["data"]["root"] = str(Path(saved["data"]["root"]).resolve())
+        first = next(_differences(want, saved), None)
         if first is not None:
             key, want, have = first
             raise ValueError(f"--resume: {run_dir} was trained with {key} = {have!r}, but this experiment asks for "

@@ -22,11 +22,13 @@ def arms_table(study, values: dict, random: dict, chance: dict) -> str:
     for arm in study.arms:
         label = arm + (" (supervised reference)" if arm == study.references.get("supervised") else "")
         rows.append([label] + [_cell(values[arm][m]) for m in measures])
-    if any(random[a][m] for a in study.arms for m in measures):
-        for arm in study.arms:
-            if any(random[arm][m] for m in measures):
-                rows.append([f"random init ({arm}'s architecture, same seeds)"] + [_cell(random[arm][m])
-                                                                                   for m in measures])
+    twins = [arm for arm in study.arms if any(random[arm][m] for m in measures)]
+    if twins and all(random[a] == random[twins[0]] for a in twins):  # one architecture: one row
+        rows.append(["random init (every arm's twin, same seeds)"] + [_cell(random[twins[0]][m]) for m in measures])
+    else:
+        for arm in twins:
+            rows.append([f"random init ({arm}'s architecture, same seeds)"] + [_cell(random[arm][m])
+                                                                               for m in measures])
     if chance:
         rows.append(["chance"] + [f"{chance[m]:.1f}" if m in chance else "-" for m in measures])
     for ref, value in (study.references.get("paper") or {}).items():
@@ -96,13 +98,13 @@ def markdown(study, values, random, chance, verdicts, reg, earlier) -> str:
             + versions_section(earlier))
 
 
-def write_results(exp, study, values, random, paths, chance, verdicts, reg, earlier) -> dict:
+def write_results(exp, study, values, random, paths, chance, verdicts, reg, earlier, extra_plots=None) -> dict:
     import json
 
     from .plots import plot_set
 
     pts = points(study, values, random, paths)
-    plots = plot_set(study, pts, chance, exp.out)
+    plots = plot_set(study, pts, chance, exp.out) + (extra_plots(exp.out, pts) if extra_plots else [])
     body = markdown(study, values, random, chance, verdicts, reg, earlier)
     extra = {"study": reg, "gates": verdicts["gates"], "correction": verdicts["correction"],
              "level": verdicts["level"], "references": {"chance": chance, "paper": study.references.get("paper") or {},

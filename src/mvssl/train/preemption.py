@@ -7,7 +7,7 @@ same file, the same top-k pruning, the same ``last.ckpt``), and stops with ``Pre
 the command line prints how to resume and exits 143 (128 + SIGTERM, what a shell reports for
 a process SIGTERM ended), so ``mvssl train ... && mvssl eval ...`` stops there and a
 scheduler sees a failed, requeueable job. Resuming from that checkpoint continues bitwise as
-an uninterrupted run (``tests/test_preemption.py``). Under several processes the ranks agree
+an uninterrupted run (``tests/train/test_preemption.py``). Under several processes the ranks agree
 on the flag every step (one all-reduce of a boolean), so they all stop at the same step."""
 from __future__ import annotations
 

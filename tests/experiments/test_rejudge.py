@@ -1,0 +1,52 @@
+"""The committed experiments judged again under the study rules: the published page and the
+README's claims table are exactly what the code computes from the committed per-seed values,
+every committed verdict is accounted for, and a gate failure is recomputed by hand."""
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from scipy import stats as sps
+
+from mvssl.experiments import rejudge
+from mvssl.studies.report import END, START, render
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_published_page_and_readme_table_are_computed(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    judged = rejudge.rejudge()
+    assert len(judged) == 11  # every docs/*_results/results.json
+    assert {Path(j["study"].source).parent.name for j in judged} == {p.name for p in (ROOT / "docs").glob("*_results")}
+    assert (ROOT / "docs" / "studies_rejudged.md").read_text() == rejudge.page(judged)
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split(START, 1)[1].split(END, 1)[0].strip()
+    assert table == render(rejudge.readme_results(judged), rejudge.docs_links(judged, ROOT / "README.md")).strip()
+    for j in judged:  # no committed verdict is silently dropped
+        assert j["dropped"] == [], (j["study"].name, [c["id"] for c in j["dropped"]])
+
+
+def test_a_baseline_that_does_not_beat_random_init_makes_the_cmc_comparison_not_testable(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    [cmc] = rejudge.rejudge([rejudge.STUDIES / "cmc_views.yaml"])
+    points = {p["arm"]: p["metrics"]["l_linear_top1_pct"]["per_seed"] for p in cmc["data"]["points"]}
+    d = np.array(points["2 views (L / ab), predictive"]) - np.array(points["random init"])
+    half = sps.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
+    assert d.mean() - half <= 0  # the predictive baseline is not shown to learn
+    claims = {r["new"]["id"]: r for r in cmc["rows"]}
+    row = claims["contrastive-beats-predictive"]
+    assert [c["verdict"] for c in row["old"]] == ["supported"]
+    assert row["new"]["verdict"] == "not testable" and "v2-pred" in row["new"]["reason"]
+    assert f"{d.mean():+.2f} ± {half:.2f}" in row["new"]["reason"]
+    assert row["reason"]  # a changed verdict says why
+
+
+def test_one_measured_difference_is_one_verdict(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    [vl] = rejudge.rejudge([rejudge.STUDIES / "view_learning.yaml"])
+    committed = json.loads((ROOT / "docs" / "view_learning_results" / "results.json").read_text())["claims"]
+    assert sum(1 for c in committed if c["verdict"] == "contradicted" and round(c["effect"], 1) == -18.1) >= 3
+    effects = [round(r["new"]["effect"], 1) for r in vl["rows"] if r["new"]["verdict"] != "not testable"]
+    assert effects.count(-18.1) <= 1
+    assert len(vl["rows"]) == 3 and "one fact once" in vl["rows"][0]["reason"]

@@ -1,0 +1,224 @@
+"""SimCLR's and CMC's claim experiments: bad input fails before training, the verdict code
+follows the per-seed numbers, z is read from the checkpoint, the predictive CMC baseline
+learns, and tiny real runs (slow) write results on Colour Shapes and on CIFAR-format files."""
+import json
+
+import pytest
+import yaml
+import torch
+
+from mvssl.cli import main
+from mvssl.experiments import cmc_views, simclr_augmentations, simclr_head
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["simclr-augmentations", "--augmentations", "crop,colour"], "--augmentations"),
+    (["simclr-augmentations", "--batch-size", "5000"], "--batch-size"),
+    (["simclr-head", "--batch-size", "2001"], "--batch-size"),
+    (["cmc-views", "--batch-size", "99999"], "--batch-size"),
+])
+def test_bad_input_fails_before_training_naming_the_option(tmp_path, capsys, argv, option):
+    out = tmp_path / "out"
+    assert main(["experiment", *argv, "--out", str(out)]) == 2
+    assert option in capsys.readouterr().err
+    assert not out.exists()  # nothing trained, no folder left behind
+
+
+def test_matrix_cells_are_the_diagonal_and_every_ordered_pair():
+    assert simclr_augmentations.cells(["crop", "color", "blur"]) == [
+        ("crop",), ("crop", "color"), ("crop", "blur"), ("color", "crop"), ("color",), ("color", "blur"),
+        ("blur", "crop"), ("blur", "color"), ("blur",)]
+
+
+def _declared(module, *extra, names=None):
+    import argparse
+
+    from mvssl.studies.spec import loads
+
+    p = argparse.ArgumentParser()
+    module.add_arguments(p)
+    args = p.parse_args(list(extra))
+    return loads(yaml.safe_dump(module.study(args, names) if names else module.study(args)), module.COMMAND)
+
+
+def test_augmentation_study_verdicts_follow_the_numbers():
+    from mvssl.studies.judge import judge
+
+    s = _declared(simclr_augmentations, names=["crop", "color", "blur"])
+    assert [p.id for p in s.predictions] == ["crop-color-best-pair", "no-single-suffices"]
+    acc = {("crop",): [30, 31, 32], ("color",): [40, 41, 39], ("crop", "color"): [60, 62, 61],
+           ("color", "crop"): [58, 59, 60], ("crop", "blur"): [35, 36, 35], ("blur", "crop"): [34, 33, 35],
+           ("blur",): [25, 26, 27], ("color", "blur"): [45, 44, 46], ("blur", "color"): [44, 45, 43]}
+    m = "linear_top1_pct"
+    values = lambda: {simclr_augmentations.cell_arm(c): {m: dict(enumerate(v))} for c, v in acc.items()}  # noqa: E731
+    random = {simclr_augmentations.cell_arm(c): {m: {0: 20.0, 1: 21.0, 2: 20.5}} for c in acc}
+    verdicts = {c["id"]: c["verdict"] for c in judge(s, values(), random)["claims"]}
+    assert verdicts == {"crop-color-best-pair": "supported", "no-single-suffices": "supported"}
+    acc[("color",)] = [70, 72, 71]  # a single augmentation beats the pair
+    verdicts = {c["id"]: c["verdict"] for c in judge(s, values(), random)["claims"]}
+    assert verdicts["no-single-suffices"] == "contradicted" and verdicts["crop-color-best-pair"] == "supported"
+
+
+def test_head_study_verdicts_follow_the_numbers_and_its_gates():
+    import argparse
+
+    from mvssl.studies.judge import judge
+    from mvssl.studies.spec import loads
+
+    p = argparse.ArgumentParser()
+    simclr_head.add_arguments(p)
+    raw = simclr_head.study(p.parse_args(["--seeds", "3"]))
+    s = loads(yaml.safe_dump(raw), "head")
+    h, z = simclr_head.H, simclr_head.Z
+    seeds = lambda *v: dict(enumerate(v))  # noqa: E731
+    values = {"none": {h: seeds(40, 41, 42), z: seeds(40, 41, 42)}, "linear": {h: seeds(45, 46, 47), z: seeds(1, 2, 3)},
+              "mlp": {h: seeds(48, 49, 50), z: seeds(30, 31, 33)}}
+    random = {arm: {h: seeds(25, 26, 24)} for arm in values}
+    v = {c["id"]: c["verdict"] for c in judge(s, values, random)["claims"]}
+    assert v == {"head-helps": "supported", "nonlinear-beats-linear": "supported", "linear-beats-none": "supported",
+                 "h-beats-z": "supported"}
+    random["none"][h] = seeds(40, 42, 41)  # no head does not beat its random-init twin
+    v = {c["id"]: c["verdict"] for c in judge(s, values, random)["claims"]}
+    assert v["head-helps"] == v["linear-beats-none"] == "not testable" and v["h-beats-z"] == "supported"
+
+
+def test_cmc_views_ladder_and_objective_verdicts_follow_the_numbers():
+    from mvssl.studies.judge import judge
+
+    s = _declared(cmc_views)
+    base = {(2, "full", "contrastive"): 40, (3, "core", "contrastive"): 44, (3, "full", "contrastive"): 45,
+            (4, "core", "contrastive"): 48, (4, "full", "contrastive"): 50, (2, "full", "predictive"): 30,
+            (3, "full", "predictive"): 31, (4, "full", "predictive"): 32}
+    noise = [0.0, 0.5, -0.4]
+
+    def verdicts(means, random_level=20.0):
+        values = {cmc_views.arm_name(*k): {cmc_views.L: {i: m + e for i, e in enumerate(noise)}} for k, m in means.items()}
+        random = {a: {cmc_views.L: {0: random_level, 1: random_level + 0.3, 2: random_level - 0.2}} for a in values}
+        return {c["id"]: (c["verdict"], round(c["effect"], 6)) for c in judge(s, values, random)["claims"]}
+
+    v = verdicts(base)
+    assert v["more-views-better"] == ("supported", 4.0)  # weakest rungs: 3 core - 2 and 4 core - 3 core, +4 each
+    assert v["contrastive-beats-predictive"] == ("supported", 10.0)
+    flat = {**base, (4, "core", "contrastive"): 44}  # the 4th view adds nothing on the core graph
+    assert verdicts(flat)["more-views-better"][0] == "inconclusive"
+    # a predictive baseline that does not beat random init makes the comparison not testable
+    assert verdicts(base, random_level=30.2)["contrastive-beats-predictive"][0] == "not testable"
+    worse = {**base, (4, "full", "contrastive"): 38, (4, "full", "predictive"): 45}
+    v = verdicts(worse)
+    assert v["more-views-better"][0] == "contradicted" and v["contrastive-beats-predictive"][0] == "contradicted"
+
+
+def test_predictive_cmc_reduces_its_prediction_error():
+    from mvssl.methods import CMC
+    from mvssl.nn import build_backbone
+
+    torch.manual_seed(0)
+    method = CMC(lambda c: build_backbone("convnet", 4, in_channels=c), num_samples=64, channels="L,a,b",
+                 objective="predictive", proj_hidden_dim=32, target_size=4)
+    assert len(method.decoders) == 6  # full graph over 3 views, both directions
+    x = torch.rand(32, 3, 12, 12) * 4 - 2
+    opt = torch.optim.Adam(method.parameters(), 1e-2)
+    losses = []
+    for _ in range(30):
+        loss = method([x]).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0]
+    with pytest.raises(ValueError, match="method.objective"):
+        CMC(lambda c: build_backbone("convnet", 4, in_channels=c), num_samples=64, objective="generative")
+
+
+def _tiny(tmp_path, command, *extra):
+    out = tmp_path / command
+    argv = ["experiment", command, "--out", str(out), "--seeds", "2", "--steps", "10", "--width", "4",
+            "--batch-size", "32", *extra]
+    assert main(argv) == 0
+    return out, json.loads((out / "results.json").read_text())
+
+
+@pytest.mark.slow
+def test_tiny_augmentation_matrix_writes_results_plot_and_encoders(tmp_path):
+    from mvssl import load
+
+    out, res = _tiny(tmp_path, "simclr-augmentations", "--augmentations", "crop,color")
+    assert res["complete"] and len(res["points"]) == 4 and (out / "augmentation_matrix.png").exists()
+    assert {c["id"] for c in res["claims"]} == {"no-single-suffices"}  # one pair only: no pair claim
+    cell = next(p for p in res["points"] if p["arm"] == "crop-color")
+    assert len(cell["metrics"]["linear_top1_pct"]["per_seed"]) == 2
+    assert load(out / cell["runs"][0]).embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)).shape == (2, 32)
+
+
+@pytest.mark.slow
+def test_tiny_head_and_cmc_runs(tmp_path):
+    out, res = _tiny(tmp_path, "simclr-head")
+    none = next(p for p in res["points"] if p["arm"] == "none")["metrics"]
+    assert none["h_linear_top1_pct"]["per_seed"] == none["z_linear_top1_pct"]["per_seed"]  # z = h without a head
+    assert len(res["claims"]) == 4 and (out / "study.yaml").exists() and res["study"]["file"] == "study.yaml"
+    out, res = _tiny(tmp_path, "cmc-views")
+    assert len(res["points"]) == len(cmc_views.ARMS) and (out / "cmc_views.png").exists()
+    assert {c["id"] for c in res["claims"]} == {"more-views-better", "contrastive-beats-predictive"}
+    four = next(p for p in res["points"] if p["arm"] == cmc_views.arm_name(4, "full", "contrastive"))
+    assert four["value"] == ["L,a,b,S", "full", "contrastive"] and len(four["metrics"]["l_linear_top1_pct"]["per_seed"]) == 2
+    from mvssl import load
+
+    encoder = load(out / four["runs"][0])  # 4 encoders of width 4: 4 x 32 features
+    assert encoder.embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)).shape == (2, 128)
+    assert "v4-full.l_linear_top1_pct - v3-full.l_linear_top1_pct > 0" in (out / "results.md").read_text()
+
+
+@pytest.mark.slow
+def test_cifar10_download_path_on_generated_files(tmp_path, monkeypatch):
+    from tests.fakedata import trust_checksums, write_cifar
+
+    write_cifar(tmp_path / "cifar", per_batch=40)
+    trust_checksums(monkeypatch)
+    out, res = _tiny(tmp_path, "simclr-augmentations", "--augmentations", "crop,color", "--dataset", "cifar10",
+                     "--download", "--root", str(tmp_path / "cifar"), "--image-size", "16")
+    assert res["chance_pct"] == 10.0 and res["complete"]
+
+
+def test_scale_gains_and_verdicts():
+    from mvssl.experiments import simclr_scale
+
+    c = {(32, 2): [40, 41, 42], (32, 5): [50, 50, 51], (128, 2): [42, 44, 43], (128, 5): [60, 62, 61]}
+    s = {(32, 2): [70, 71, 72], (32, 5): [80, 80, 81], (128, 2): [75, 76, 76], (128, 5): [81, 81, 82]}
+    assert simclr_scale.gains(c, [32, 128], [2, 5]) == {"batch": [10, 12, 10], "length": [18, 18, 18]}
+    v = {x["id"]: x["verdict"] for x in simclr_scale.claims(c, s, [32, 128], [2, 5], quick=False)}
+    assert v == {"simclr.scale.batch": "supported", "simclr.scale.length": "supported",
+                 "simclr.scale.batch-helps": "supported"}
+    with pytest.raises(ValueError, match="--batch-sizes"):
+        simclr_scale._ints("32,x", (), "--batch-sizes")
+
+
+def test_scale_learning_rate_follows_the_batch():
+    from mvssl.experiments.simclr_scale import BASE_BATCH, BASE_LR, learning_rate
+
+    assert learning_rate(BASE_BATCH, "sqrt") == learning_rate(BASE_BATCH, "linear") == BASE_LR
+    assert learning_rate(4 * BASE_BATCH, "sqrt") == pytest.approx(2 * BASE_LR)
+    assert learning_rate(4 * BASE_BATCH, "linear") == pytest.approx(4 * BASE_LR)
+    assert learning_rate(4 * BASE_BATCH, "none") == BASE_LR
+
+
+def test_scale_refuses_a_batch_larger_than_the_dataset(tmp_path, capsys):
+    out = tmp_path / "scale"
+    assert main(["experiment", "simclr-scale", "--batch-sizes", "64,4096", "--out", str(out)]) == 2
+    assert "--batch-size" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.slow
+def test_tiny_scale_run(tmp_path):
+    out = tmp_path / "scale"
+    assert main(["experiment", "simclr-scale", "--out", str(out), "--seeds", "2", "--width", "4",
+                 "--batch-sizes", "64,128", "--epochs", "1,2"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert len(res["claims"]) == 3 and (out / "scale.png").exists()
+    from mvssl import load
+
+    sup = next(p for p in res["points"] if p["arm"] == "supervised batch 128 epochs 2")
+    sim = next(p for p in res["points"] if p["arm"] == "simclr batch 128 epochs 2")
+    for run in (sup["runs"][0], sim["runs"][0]):  # both learners train at the batch's scaled rate
+        cfg = yaml.safe_load((out / run / "config.yaml").read_text())
+        assert cfg["optim"]["lr"] == pytest.approx(res["lr"]["128"]) and res["lr"]["128"] > res["lr"]["64"]
+    assert load(out / sup["runs"][0]).embed(torch.zeros(1, 3, 16, 16, dtype=torch.uint8)).shape == (1, 32)

@@ -1,0 +1,88 @@
+"""The small-image ViT backbones (vit-tiny, vit-small), their config checks, a tiny run
+through the trainer, and the optional timm:NAME backbones."""
+import importlib.util
+
+import pytest
+import torch
+
+import mvssl
+from mvssl.config import ConfigError
+from mvssl.build import resolve
+from mvssl.methods import SimCLR
+from mvssl.nn import build_backbone
+from mvssl.nn.vit import ViT
+from mvssl.train import train
+from tests.tiny_training import first_and_last, optimise, tiny_images
+from mvssl.views import simclr
+
+HAS_TIMM = importlib.util.find_spec("timm") is not None
+
+
+@pytest.mark.parametrize("name, dim, params", [("vit-tiny", 192, 5.36e6), ("vit-small", 384, 21.3e6)])
+def test_sizes_and_forward_shapes_at_small_image_sizes(name, dim, params):
+    net, out_dim = build_backbone(name)
+    assert out_dim == dim and sum(p.numel() for p in net.parameters()) == pytest.approx(params, rel=0.01)
+    for size in (24, 32, 8):  # 6x6 and 8x8 patches, and a multi-crop local crop of 2x2
+        assert net(torch.randn(2, 3, size, size)).shape == (2, dim)
+    with pytest.raises(ValueError, match="patch size 4"):
+        net(torch.randn(1, 3, 30, 30))
+
+
+def test_position_embeddings_are_resized_to_the_grid_and_used():
+    net = ViT(width=16, depth=1, heads=2)
+    base = net.position_embedding(8, 8)
+    assert torch.equal(base, net.pos_embed)  # the learned table at its own grid
+    assert net.position_embedding(6, 6).shape == (1, 37, 16)
+    x = torch.randn(3, 3, 24, 24)
+    before = net(x)
+    with torch.no_grad():
+        net.pos_embed.add_(torch.randn_like(net.pos_embed))
+    assert not torch.allclose(net(x), before)  # the interpolated embeddings reach the tokens
+
+
+def test_a_small_vit_learns_in_a_tiny_simclr_run():
+    torch.manual_seed(0)
+    net = ViT(width=32, depth=2, heads=2)
+    method = SimCLR(net, 32, proj_hidden_dim=64, proj_dim=32)
+    images = tiny_images()
+    recipes = [simclr(16, min_scale=0.3), simclr(16, min_scale=0.3)]
+    losses = optimise(method, lambda g: ([r(images, g)[0] for r in recipes], {}), steps=40, lr=3e-3, seed=0)
+    first, last = first_and_last(losses)
+    assert last < first - 0.15, losses  # measured: 4.01 -> 3.75
+
+
+def test_vit_tiny_trains_through_the_trainer_and_loads(tmp_path):
+    cfg = {"method": {"name": "simclr", "proj_hidden_dim": 32, "proj_dim": 16},
+           "backbone": {"name": "vit-tiny"}, "data": {"image_size": 16, "digit_size": 8},
+           "optim": {"batch_size": 8, "warmup_steps": 1},
+           "trainer": {"max_steps": 2, "out_dir": str(tmp_path), "name": "vit", "progress": False,
+                       "checkpoint_every": 2}, "eval": {"enabled": False}}
+    run_dir, metrics = train(cfg, echo=lambda *a: None)
+    assert metrics["steps"] == 2
+    encoder = mvssl.load(run_dir)
+    assert type(encoder.backbone).__name__ == "ViT"
+    assert encoder.embed(torch.randint(0, 256, (3, 3, 16, 16), dtype=torch.uint8)).shape == (3, 192)
+
+
+def test_bad_backbone_options_fail_naming_the_key():
+    with pytest.raises(ConfigError, match="backbone.patch_size 5: vit-small needs image sides divisible"):
+        resolve({"backbone": {"name": "vit-small", "patch_size": 5}})
+    with pytest.raises(ConfigError, match="views.local_size is 10"):
+        resolve({"method": "dino", "backbone": {"name": "vit-tiny"},
+                 "views": {"name": "multicrop", "local_size": 10}})
+    with pytest.raises(ConfigError, match="backbone.name: 'vit-huge' is not one of"):
+        resolve({"backbone": {"name": "vit-huge"}})
+
+
+@pytest.mark.skipif(HAS_TIMM, reason="timm is installed: the missing-timm message cannot show")
+def test_timm_backbone_without_timm_says_how_to_install_it():
+    with pytest.raises(ConfigError, match=r"backbone.name timm:resnet18: timm is not installed; pip install 'mvssl\[timm\]'"):
+        resolve({"backbone": {"name": "timm:resnet18"}})
+
+
+@pytest.mark.skipif(not HAS_TIMM, reason="needs the optional timm extra")
+def test_timm_backbone_builds_without_its_classifier():
+    net, dim = build_backbone("timm:resnet18")
+    assert net(torch.randn(2, 3, 32, 32)).shape == (2, dim)
+    with pytest.raises(ConfigError, match="timm has no model"):
+        resolve({"backbone": {"name": "timm:not-a-model"}})
