@@ -223,6 +223,11 @@ def load_method(run_dir: str | Path, num_samples: int | None = None, warn=print)
     found = latest_complete_checkpoint(run_dir, warn)
     if found is None:
         raise FileNotFoundError(f"{run_dir}: no checkpoint yet")
+    trained = found[1].get("mvssl_config", {}).get("method", {}).get("name")
+    if trained != cfg["method"]["name"]:
+        raise ValueError(f"{found[0]} is a checkpoint of method {trained!r}, but {run_dir} is a "
+                         f"{cfg['method']['name']!r} run (config.yaml): a checkpoint of another run; move it out of "
+                         f"{found[0].parent}")
     state = found[1]["state_dict"]
     method.load_state_dict({k.removeprefix("method."): v for k, v in state.items() if k.startswith("method.")})
     return cfg, method.eval()

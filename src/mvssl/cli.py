@@ -83,7 +83,7 @@ def _eval_parsers(sub) -> None:
     data.add_argument("--seed", type=int, default=0, help="validation split, episodes, noise, subsets")
     common = [encoder, data]
 
-    ev = sub.add_parser("eval", help="evaluate a trained encoder",
+    ev = sub.add_parser("eval", help=EVAL_HELP,
                         description="Evaluate a frozen encoder; see docs/evaluation.md for each protocol.")
     protocols = ev.add_subparsers(dest="protocol", required=True)
     protocols.add_parser("linear", parents=common, help="logistic-regression probe (top-1, top-5)")
@@ -141,8 +141,11 @@ def command_modules(package: str) -> list:
     return sorted((m for m in modules if hasattr(m, "COMMAND")), key=lambda m: m.COMMAND)
 
 
-def _group_parsers(sub) -> None:
+def _group_parsers(sub, only: str | None = None) -> None:
     for group, (package, helptext) in COMMAND_GROUPS.items():
+        if only is not None and group != only:  # another command runs: no need to import this group
+            sub.add_parser(group, help=helptext, description=helptext)
+            continue
         modules = command_modules(package)
         if not modules:
             continue
@@ -175,8 +178,19 @@ def _run_command(module, args, extra: list[str], group: str = "") -> int:
     return module.run(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
+EVAL_HELP = "evaluate a trained encoder"
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``command`` ("" for none), only that command is built in
+    full and the others are one help line each, so ``mvssl --help`` or ``mvssl train`` import
+    none of the modules the other commands need (the parser of every experiment, benchmark
+    and evaluation pulls in torch)."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="mvssl", description="Multi-view self-supervised learning.")
+    parser.add_argument("--version", action="version", version=f"mvssl {__version__}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="train a method", description=TRAIN_HELP)
     tr.add_argument("--config", help="YAML file with config sections (overrides come on top)")
@@ -184,8 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.epilog = ("--section.key value: any config key (configs/default.yaml lists them all, "
                  "--data.dataset folder --data.root DIR trains on your own images)")
     tr.set_defaults(func=_cmd_train)
-    _eval_parsers(sub)
-    _group_parsers(sub)
+    if command is None or command == "eval":
+        _eval_parsers(sub)
+    else:
+        sub.add_parser("eval", help=EVAL_HELP, description=EVAL_HELP)
+    _group_parsers(sub, command)
     return parser
 
 
@@ -198,7 +215,8 @@ def os_error_message(err: OSError) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(next((a for a in argv if not a.startswith("-")), ""))
     args, extra = parser.parse_known_args(argv)
     try:
         return args.func(args, extra)

@@ -110,3 +110,17 @@ def test_a_folder_run_with_views_shared_is_refused(tmp_path, capsys):
     refused(capsys, ["train", *TINY, "--data.dataset", "folder", "--data.root", str(tmp_path / "imgs"),
                      "--views.shared", "digit,position", "--trainer.out_dir", str(tmp_path / "runs")],
             "views.shared: does nothing with views.name simclr")
+
+
+def test_a_checkpoint_of_another_method_is_named_as_such(tmp_path, capsys):  # 17: was a key mismatch
+    import shutil
+
+    common = ["train", "--data.dataset", "shapes", "--data.image_size", "16", "--views.name", "simclr", *TINY,
+              "--trainer.out_dir", str(tmp_path)]
+    assert main([*common, "--trainer.name", "a"]) == 0 and main([*common, "--method", "byol", "--trainer.name", "b"]) == 0
+    capsys.readouterr()
+    shutil.copy(tmp_path / "b" / "checkpoints" / "last.ckpt", tmp_path / "a" / "checkpoints" / "last.ckpt")
+    (tmp_path / "a" / "encoder.pt").unlink()
+    refused(capsys, ["train", "--resume", str(tmp_path / "a")], "describes a 'simclr' run, but last.ckpt was "
+            "trained with method 'byol': a checkpoint of another run")
+    refused(capsys, ["info", "er", str(tmp_path / "a")], "is a checkpoint of method 'byol', but", "'simclr' run")

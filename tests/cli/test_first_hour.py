@@ -108,8 +108,33 @@ def test_progress_line_eta_from_the_rate_of_this_process():
     assert progress_line("seed", 0, 3, 0.0).endswith("ETA ?")
 
 
+def test_a_bar_only_on_a_terminal_and_a_plain_line_at_least_every_minute(monkeypatch):
+    import io
+    import types
+
+    from mvssl.train import progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert progress.StepProgress(True, stream=Terminal()).bar_enabled
+    assert not progress.StepProgress(True, stream=io.StringIO()).bar_enabled  # a log file: plain lines, no \r
+    clock = [0.0]
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: clock[0])
+    lines = []
+    bar = progress.StepProgress(True, lines=20, echo=lines.append, stream=io.StringIO())
+    trainer = types.SimpleNamespace(global_rank=0, max_steps=10**8, global_step=0, progress_bar_metrics={})
+    bar.on_train_start(trainer, None)
+    for step, now in ((1, 10.0), (2, 59.0), (3, 61.0), (4, 62.0), (5, 125.0)):  # a line every 5e6 steps, or a minute
+        trainer.global_step, clock[0] = step, now
+        bar.on_train_batch_end(trainer, None, None, None, step)
+    assert [line.split()[1] for line in lines] == ["3/100000000", "5/100000000"]
+
+
 def test_no_lightning_tip_or_spurious_warnings(folder_run):
-    noise = ("litlogger", "LeafSpec", "smaller than the logging interval", "not resumable")
+    noise = ("litlogger", "LeafSpec", "smaller than the logging interval", "not resumable", "GPU available",
+             "TPU available", "Automatic Mixed Precision", "`Trainer.fit` stopped")
     assert not [m for m in folder_run["records"] + folder_run["warnings"] if any(n in m for n in noise)]
 
 

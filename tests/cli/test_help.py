@@ -23,3 +23,26 @@ def test_every_command_and_option_has_help_text():
     # the walk reaches the discovered groups, not just train and eval
     assert {"mvssl train", "mvssl eval fewshot", "mvssl info nce", "mvssl info er"} <= commands
     assert any(c.startswith("mvssl experiment ") for c in commands) and any(c.startswith("mvssl bench ") for c in commands)
+
+
+def test_top_level_help_and_version_import_no_torch():
+    """``mvssl --help`` took 5 s (8-11 s under load) importing every command's modules, torch
+    among them; it now builds one help line per command and imports no torch."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import mvssl
+
+    src = str(Path(mvssl.__file__).resolve().parents[1])
+    probe = ("import sys, contextlib, io\nfrom mvssl.cli import main\n"
+             "for argv in (['--help'], ['--version'], ['train', '--help']):\n"
+             "    out = io.StringIO()\n"
+             "    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):\n"
+             "        main(argv)\n"
+             "    print(out.getvalue().splitlines()[0])\n"
+             "print('torch' in sys.modules, 'lightning' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", probe], env={"PYTHONPATH": src}, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out[0].startswith("usage: mvssl [-h] [--version]") and out[1] == f"mvssl {mvssl.__version__}"
+    assert out[2].startswith("usage: mvssl train") and out[-1] == "False False"

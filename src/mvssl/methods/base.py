@@ -26,6 +26,10 @@ NEEDS = {
     "augmentations": "views.augmentations (LooC: one embedding space per augmentation)",
     "frames": "views.frames, the clip view's length (clip-simclr)",
 }
+# What ``forward`` takes beside the views, from the training step: a class lists them in
+# ``step_inputs`` (none if it has no such attribute): "indices" (the batch's sample indices,
+# for memory banks), "generator" (the step's seeded torch.Generator).
+STEP_INPUTS = ("indices", "generator")
 
 
 def hyperparameters(method: type) -> dict[str, Any]:

@@ -43,6 +43,7 @@ class DeepClusterV2(nn.Module):
     accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
 
     needs = ("backbone", "num_samples")  # see base.NEEDS
+    step_inputs = ("indices",)  # which samples' memory rows the step writes
 
     def __init__(self, backbone: nn.Module, feature_dim: int, num_samples: int, proj_hidden_dim: int = 1024,
                  proj_dim: int = 128, n_prototypes: int = 300, n_heads: int = 3, temperature: float = 0.1,

@@ -17,9 +17,18 @@ IGNORED_WARNINGS = (
 )
 
 
+# Lightning's info lines that mvssl says itself or that do not concern the run: the accelerator
+# summary (mvssl's first line names the precision; "GPU available: False" on every CPU run),
+# the litlogger tip, the restore lines (mvssl says which checkpoint it resumes from) and the
+# max_steps stop (the progress reaches N/N)
+DROPPED_LINES = ("💡 Tip", "GPU available:", "TPU available:", "HPU available:", "IPU available:",
+                 "Using bfloat16 Automatic Mixed Precision", "Using 16bit Automatic Mixed Precision",
+                 "`Trainer.fit` stopped:", "Restoring states from the checkpoint", "Restored all states from")
+
+
 class _DropTips(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("💡 Tip")
+        return not str(record.msg).startswith(DROPPED_LINES)
 
 
 _TIPS = _DropTips()
@@ -27,8 +36,8 @@ _TIPS = _DropTips()
 
 @contextlib.contextmanager
 def quiet_lightning():
-    """Around building and fitting a ``lightning.Trainer``: without Lightning's litlogger tip
-    and the warnings in ``IGNORED_WARNINGS``; every other message is kept."""
+    """Around building and fitting a ``lightning.Trainer``: without the lines in
+    ``DROPPED_LINES`` and the warnings in ``IGNORED_WARNINGS``; every other message is kept."""
     logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     logger.addFilter(_TIPS)
     try:

@@ -7,7 +7,6 @@ state that Lightning saves, or derived from ``batches_trained`` (the data positi
 the views' generator, reseeded every step), plus the global RNG states saved here."""
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import random
@@ -64,8 +63,8 @@ class SSLModule(L.LightningModule):
         self.lr_ends: list[int] | None = None  # the schedule's ends when extended (optim.replanned_lr)
         self.probe = nn.Linear(feature_dim, probe_classes) if probe_target else None
         self.channels_last = config["trainer"]["channels_last"]
-        # methods that need them (CMC's memory bank) declare ``indices`` / ``generator`` in forward
-        self.forward_extras = [k for k in ("indices", "generator") if k in inspect.signature(method.forward).parameters]
+        # what the method's forward takes beside the views (methods.base.STEP_INPUTS): CMC's memory bank
+        self.forward_extras = list(getattr(method, "step_inputs", ()))
         self.view_generator: torch.Generator | None = None
         self.batches_trained = 0  # batches that reached training_step, skipped ones included
         self.skipped_steps = 0

@@ -27,17 +27,23 @@ def progress_line(what: str, done: int, total: int, elapsed: float, done_before:
 
 
 class StepProgress(Callback):
-    """Replaces Lightning's per-epoch bar. ``bar``: a tqdm bar over ``trainer.max_steps`` with
-    the loss; otherwise ``lines`` plain lines over the run (each with the loss and an ETA)."""
+    """Replaces Lightning's per-epoch bar. ``bar`` (and the console a terminal): a tqdm bar
+    over ``trainer.max_steps`` with the loss; otherwise ``lines`` plain lines over the run
+    (each with the loss and an ETA), plus one whenever ``every_seconds`` have passed without
+    one, so a log file gets readable lines, never ``\r`` frames, and a long run is never
+    silent for long."""
 
-    def __init__(self, bar: bool, lines: int = 20, echo=print):
-        self.bar_enabled, self.lines, self.echo = bar, lines, echo
-        self.bar, self.last = None, None
+    def __init__(self, bar: bool, lines: int = 20, echo=print, every_seconds: float = 60.0, stream=None):
+        stream = sys.stderr if stream is None else stream
+        self.bar_enabled = bar and hasattr(stream, "isatty") and stream.isatty()
+        self.lines, self.echo, self.every_seconds = lines, echo, every_seconds
+        self.bar, self.last, self.last_time = None, None, 0.0
 
     def on_train_start(self, trainer, pl_module) -> None:
         if trainer.global_rank != 0:
             return
         self.total, self.first, self.started = trainer.max_steps, trainer.global_step, time.perf_counter()
+        self.last_time = self.started
         self.every = max(1, math.ceil(self.total / self.lines))
         if self.bar_enabled:
             from tqdm.auto import tqdm
@@ -55,8 +61,9 @@ class StepProgress(Callback):
                 self.bar.set_postfix(loss=f"{float(loss):.4f}", refresh=False)
             if step >= self.total:
                 self.on_train_end(trainer, pl_module)
-        elif step != self.last and (step % self.every == 0 or step == self.total):
-            self.last = step
+        elif step != self.last and (step % self.every == 0 or step == self.total
+                                    or time.perf_counter() - self.last_time >= self.every_seconds):
+            self.last, self.last_time = step, time.perf_counter()
             text = progress_line("step", step, self.total, time.perf_counter() - self.started, self.first)
             self.echo(text + (f", loss {float(loss):.4f}" if loss is not None else ""))
 

@@ -19,6 +19,10 @@ def check_saved_config(run_dir: Path, saved: dict, trained: dict, checkpoint: st
     at all were added to mvssl after it was written: they take their defaults, and their
     names are returned so the resume can say so."""
     added = []
+    if saved["method"]["name"] != trained.get("method", {}).get("name"):
+        raise ConfigError(f"{run_dir / CONFIG_FILE} describes a {saved['method']['name']!r} run, but {checkpoint} was "
+                          f"trained with method {trained.get('method', {}).get('name')!r}: a checkpoint of another "
+                          f"run; move it out of {run_dir / 'checkpoints'}, or resume the run it belongs to")
     for section, key in config_differences(saved, trained):
         now, then = saved.get(section, {}).get(key), trained.get(section, {}).get(key)
         if (section, key) in RESUME_OVERRIDABLE or (section, key) == ROOT_KEY:  # the root: relocate.py

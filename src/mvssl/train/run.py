@@ -3,6 +3,7 @@ metrics and the trained encoder, evaluated beside a random-init encoder."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import time
 import warnings
@@ -10,19 +11,22 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.utilities import rank_zero_only
 
 from ..build import build_dataset, build_method, build_view_source, resolve
+from ..checkpoint_io import CHECKPOINT_DIR
 from ..config import ConfigError, check_batch_fits, describe_data
 from ..data.batches import IndexBatches
-from ..nn import convert_to_global_batchnorm
 from ..data.datasets import LabelledImages
 from ..data.files import FileSplits
 from ..data.streaming import resolve_workers, streamed_batches
-from ..checkpoint_io import CHECKPOINT_DIR
+from ..nn import convert_to_global_batchnorm
 from .checkpoints import SafeCheckpointIO
 from .cluster import RUN_DIR_ENV, joins_another_process, launched_by_ddp
-from .finish import finish_run
 from .console import quiet_lightning
+from .finish import finish_run
 from .loggers import extra_logger, require_logger
 from .metrics_log import METRICS_FILE, MetricsLogger, continue_metrics_log
 from .module import SSLModule
@@ -45,10 +49,6 @@ def build_strategy(t: dict):
     processes = t["devices"] * t["num_nodes"]
     if processes == 1 or t["strategy"] not in ("auto", "ddp", "ddp_spawn"):
         return t["strategy"]
-    from lightning.pytorch.strategies import DDPStrategy
-
-    import inspect
-
     # torch >= 2.12 names it forward_sync_buffers (broadcast_buffers is deprecated there)
     new_name = "forward_sync_buffers" in inspect.signature(torch.nn.parallel.DistributedDataParallel).parameters
     no_sync = {"forward_sync_buffers" if new_name else "broadcast_buffers": False}
@@ -56,8 +56,6 @@ def build_strategy(t: dict):
 
 
 def _loggers(run_dir: Path, start: dict, extra: str):
-    from lightning.pytorch.utilities import rank_zero_only
-
     csv_logger = MetricsLogger(run_dir)
     if rank_zero_only.rank == 0:  # cut back to the checkpoint (a new run: start afresh)
         csv_logger.experiment.metrics_keys = continue_metrics_log(run_dir / METRICS_FILE, start["global_step"] or 0,
@@ -161,8 +159,6 @@ def _training_module(cfg: dict, dataset, echo) -> tuple[SSLModule, int]:
 
 def _trainer(cfg: dict, run_dir: Path, start: dict, echo) -> tuple[L.Trainer, str]:
     """Lightning's Trainer for the run (checkpoints, monitor, progress, preemption) and its precision."""
-    from lightning.pytorch.callbacks import ModelCheckpoint
-
     t = cfg["trainer"]
     checkpoint = ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, filename="step{step:07d}",
                                  auto_insert_metric_name=False, every_n_train_steps=t["checkpoint_every"],

