@@ -2,8 +2,8 @@
 refused before anything is created, one line each, naming the key."""
 from __future__ import annotations
 
-from .schema import DEFAULTS, ConfigError
-from .validate import written_config
+from .schema import DATASET_DEFAULTS, DEFAULTS, ConfigError
+from .validate import deep_update, written_config
 
 MAX_STEPS = 10**9  # beyond any run: a typo such as 1e20 otherwise trains (and prints) nothing, ever
 
@@ -40,6 +40,7 @@ def _check_keys_that_do_nothing(cfg: dict, user: dict) -> None:
     the view recipe does not read: ``--views.shared background`` with simclr views was ignored."""
     applies = written_config(cfg)
     what = {"data": f"data.dataset {cfg['data']['dataset']}", "views": f"views.name {cfg['views']['name']}"}
+    dataset_defaults = deep_update(DEFAULTS, DATASET_DEFAULTS.get(cfg["data"]["dataset"], {}))  # stl10: strength 1.0
     for section in ("data", "views"):
         given = user.get(section)
         if not isinstance(given, dict):
@@ -47,8 +48,8 @@ def _check_keys_that_do_nothing(cfg: dict, user: dict) -> None:
         for key, value in given.items():
             if key in applies[section] or key not in DEFAULTS[section]:
                 continue
-            if value == DEFAULTS[section][key] or value == cfg[section][key] == DEFAULTS[section][key]:
-                continue  # a full config file listing every key at its default
+            if value in (DEFAULTS[section][key], dataset_defaults[section][key]):
+                continue  # a full config (a file listing every key, a resolved one resumed) at its defaults
             raise ConfigError(f"{section}.{key}: does nothing with {what[section]} (it reads "
                               f"{', '.join(sorted(k for k in applies[section] if k not in ('name', 'dataset')))}); "
                               "drop it, or choose the dataset or views it belongs to")

@@ -86,7 +86,7 @@ def build_pair_source(args):
 def run(args) -> int:
     from ..config import written_config
     from ..eval.report import markdown_table
-    from ..train.progress import progress_line
+    from ..eta import progress_line
     from .nce import estimate_nce
 
     source, cfg = build_pair_source(args)
