@@ -513,7 +513,8 @@ def test_5_a_full_disk_during_a_checkpoint_leaves_no_temporary_file_and_the_last
     assert re.fullmatch(r"mvssl: error: No space left on device: .*step0000008.ckpt.tmp",
                         one_clean_line(capsys.readouterr().err).strip())
     ckpts = tmp_path / "full" / "checkpoints"
-    assert not list(ckpts.glob("*.tmp")) and not any(p.is_symlink() for p in ckpts.iterdir())
+    assert not list(ckpts.glob("*.tmp")) and not any(p.is_symlink() for p in ckpts.glob("*.tmp*"))
+    assert (ckpts / "last.ckpt").resolve() == ckpts / "step0000004.ckpt"  # the link to the last good step
     path, state = latest_complete_checkpoint(tmp_path / "full", print)  # verifies its checksum
     assert state["global_step"] == 4 and {p.name for p in ckpts.glob("*.ckpt")} == {"last.ckpt", "step0000004.ckpt"}
 
