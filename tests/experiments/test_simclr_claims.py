@@ -179,15 +179,30 @@ def test_cifar10_download_path_on_generated_files(tmp_path, monkeypatch):
     assert res["chance_pct"] == 10.0 and res["complete"]
 
 
-def test_scale_gains_and_verdicts():
-    from mvssl.experiments import simclr_scale
+def test_scale_study_interactions_and_verdicts():
+    import argparse
 
+    from mvssl.experiments import simclr_scale
+    from mvssl.studies.judge import judge
+    from mvssl.studies.spec import loads
+
+    p = argparse.ArgumentParser()
+    simclr_scale.add_arguments(p)
+    s = loads(yaml.safe_dump(simclr_scale.study(p.parse_args([]), [32, 128], [2, 5], 2000)), "scale")
+    assert s.arms["supervised-b32-e2"].train == "mvssl.experiments.simclr_scale.train_supervised"
+    assert s.arms["simclr-b128-e5"].overrides["trainer"]["max_steps"] == 5 * 2000 // 128
     c = {(32, 2): [40, 41, 42], (32, 5): [50, 50, 51], (128, 2): [42, 44, 43], (128, 5): [60, 62, 61]}
-    s = {(32, 2): [70, 71, 72], (32, 5): [80, 80, 81], (128, 2): [75, 76, 76], (128, 5): [81, 81, 82]}
-    assert simclr_scale.gains(c, [32, 128], [2, 5]) == {"batch": [10, 12, 10], "length": [18, 18, 18]}
-    v = {x["id"]: x["verdict"] for x in simclr_scale.claims(c, s, [32, 128], [2, 5], quick=False)}
-    assert v == {"simclr.scale.batch": "supported", "simclr.scale.length": "supported",
-                 "simclr.scale.batch-helps": "supported"}
+    u = {(32, 2): [70, 71, 72], (32, 5): [80, 80, 81], (128, 2): [75, 76, 76], (128, 5): [81, 81, 82]}
+    m = "linear_top1_pct"
+    values = {simclr_scale.arm_name(learner, b, e): {m: dict(enumerate(v))}
+              for learner, acc in (("simclr", c), ("supervised", u)) for (b, e), v in acc.items()}
+    random = {a: {m: {0: 20.0, 1: 21.0, 2: 19.5}} for a in values}
+    out = {x["id"]: x for x in judge(s, values, random)["claims"]}
+    assert {k: x["verdict"] for k, x in out.items()} == {"batch": "supported", "length": "supported",
+                                                         "batch-helps": "supported"}
+    assert out["batch"]["effect"] == pytest.approx((10 + 12 + 10) / 3 - (1 + 1 + 1) / 3)  # SimCLR gain - supervised
+    values[simclr_scale.arm_name("supervised", 32, 5)][m] = {0: 99.5, 1: 99.6, 2: 99.4}  # a supervised arm at the top
+    assert judge(s, values, random)["claims"][0]["verdict"] == "not testable"
     with pytest.raises(ValueError, match="--batch-sizes"):
         simclr_scale._ints("32,x", (), "--batch-sizes")
 
@@ -215,10 +230,11 @@ def test_tiny_scale_run(tmp_path):
     res = json.loads((out / "results.json").read_text())
     assert len(res["claims"]) == 3 and (out / "scale.png").exists()
     from mvssl import load
+    from mvssl.experiments.simclr_scale import learning_rate
 
-    sup = next(p for p in res["points"] if p["arm"] == "supervised batch 128 epochs 2")
-    sim = next(p for p in res["points"] if p["arm"] == "simclr batch 128 epochs 2")
+    sup = next(p for p in res["points"] if p["arm"] == "supervised-b128-e2")
+    sim = next(p for p in res["points"] if p["arm"] == "simclr-b128-e2")
     for run in (sup["runs"][0], sim["runs"][0]):  # both learners train at the batch's scaled rate
         cfg = yaml.safe_load((out / run / "config.yaml").read_text())
-        assert cfg["optim"]["lr"] == pytest.approx(res["lr"]["128"]) and res["lr"]["128"] > res["lr"]["64"]
+        assert cfg["optim"]["lr"] == pytest.approx(learning_rate(128, "sqrt")) > learning_rate(64, "sqrt")
     assert load(out / sup["runs"][0]).embed(torch.zeros(1, 3, 16, 16, dtype=torch.uint8)).shape == (1, 32)

@@ -12,13 +12,16 @@ features on the test split). The gains are paired by seed:
     length gain = acc(largest batch, longest) - acc(largest batch, shortest)
 
 and the claim is that each gain is larger for SimCLR than for the supervised encoder
-(difference of gains, paired by seed). Design argument: docs/simclr_scale.md.
+(difference of gains, paired by seed: an interaction contrast of a study, :mod:`mvssl.studies`;
+the supervised arms are trained by this module's stage :func:`train_supervised`). Every arm
+must beat its random-init twin and stay 2 points below 100. Design argument:
+docs/simclr_scale.md.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from .simclr_setup import add_data_arguments, base_config, chance_pct, linear_accuracy, load_and_check
+from .simclr_setup import add_data_arguments, base_config, chance_pct, load_and_check
 
 COMMAND = "simclr-scale"
 HELP = "SimCLR Fig. 9: batch size and training length, contrastive against supervised"
@@ -59,46 +62,90 @@ def _ints(text: str | None, default, option: str) -> list[int]:
     return values
 
 
-def gains(acc: dict, batches: list[int], epochs: list[int]) -> dict:
-    """Per-seed batch and length gains of one learner from ``acc[(batch, epochs)]``."""
-    top, long_ = batches[-1], epochs[-1]
-    sub = lambda a, b: [x - y for x, y in zip(a, b)]  # noqa: E731
-    return {"batch": sub(acc[top, long_], acc[batches[0], long_]), "length": sub(acc[top, long_], acc[top, epochs[0]])}
+def arm_name(learner: str, batch: int, epochs: int) -> str:
+    return f"{learner}-b{batch}-e{epochs}"
 
 
-def claims(contrastive: dict, supervised: dict, batches, epochs, quick: bool) -> list[dict]:
-    from ..studies.stats import claim, difference
+def train_supervised(cfg: dict, run_dir: Path) -> dict:
+    """The study's stage for a supervised arm: cross-entropy through a linear head
+    (``supervised.py``) with the arm's batch, steps, optimiser and seed; the encoder kept in the
+    run folder and evaluated as ``mvssl train`` evaluates its runs (beside its random-init twin)."""
+    import yaml
 
-    c, s = gains(contrastive, batches, epochs), gains(supervised, batches, epochs)
-    if len(c["batch"]) < 2:
-        return []
-    return [
-        claim("simclr.scale.batch", f"batch {batches[0]} -> {batches[-1]} helps SimCLR more than supervised",
-              difference(c["batch"], s["batch"]), f"paired difference of the gains at {epochs[-1]} epochs "
-              "(SimCLR gain minus supervised gain)", quick, "pts"),
-        claim("simclr.scale.length", f"{epochs[0]} -> {epochs[-1]} epochs helps SimCLR more than supervised",
-              difference(c["length"], s["length"]), f"paired difference of the gains at batch {batches[-1]}", quick,
-              "pts"),
-        claim("simclr.scale.batch-helps", f"SimCLR gains from batch {batches[0]} -> {batches[-1]}",
-              difference(c["batch"], [0.0] * len(c["batch"])), "paired gain of SimCLR's accuracy", quick, "pts"),
-    ]
+    from ..build import build_dataset
+    from ..train.finish import evaluate_labelled
+    from .supervised import train_supervised_labels
+
+    data = build_dataset(cfg)
+    t = cfg["trainer"]
+    encoder = train_supervised_labels(cfg, data.train_images, data.train_labels, t["max_steps"],
+                                      cfg["optim"]["batch_size"], t["seed"])
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    encoder.save(run_dir / "encoder.pt")
+    return evaluate_labelled(cfg, encoder.eval(), data, echo=lambda *a, **k: None)
 
 
-def plot(contrastive: dict, supervised: dict, batches, epochs, random_init: float, chance: float, path: Path) -> None:
+def study(args, batches: list[int], epochs: list[int], n_images: int) -> dict:
+    plan = {(b, e): max(10, e * n_images // b) for b in batches for e in epochs}
+    views = {"name": "compose", "compose": ["crop", "color"], "branches": "both"}
+    arms = {}
+    for learner in ("simclr", "supervised"):
+        for (b, e), n_steps in plan.items():
+            arm = {"optim": {"batch_size": b, "lr": learning_rate(b, args.lr_scaling), "warmup_steps": min(20, n_steps // 5)},
+                   "trainer": {"max_steps": n_steps, "checkpoint_every": n_steps}, "x": [learner, b, e]}
+            if learner == "supervised":
+                arm["train"] = "mvssl.experiments.simclr_scale.train_supervised"
+            arms[arm_name(learner, b, e)] = arm
+    top, small, long_, short = batches[-1], batches[0], epochs[-1], epochs[0]
+    acc = "linear_top1_pct"
+    s, u = (lambda b, e: f"{arm_name('simclr', b, e)}.{acc}"), (lambda b, e: f"{arm_name('supervised', b, e)}.{acc}")
+    return {
+        "study": COMMAND,
+        "description": f"SimCLR's scale claim on {args.dataset} ({n_images} training images): {args.backbone} width "
+                       f"{args.width}, AdamW, learning rate scaled {args.lr_scaling} with the batch, the same for both "
+                       "learners, warm-up + cosine; steps = epochs x images / batch. SimCLR: MLP head, temperature "
+                       "0.5, crop -> colour on both branches. Supervised: cross-entropy, crop + flip. Both probed by "
+                       "the same linear probe on frozen features. Paper (ImageNet, Fig. 9): bigger batches and longer "
+                       "training help SimCLR more than supervised learning.",
+        "base": base_config(args, plan[top, long_], 0, views, random_baseline=True),
+        "arms": arms,
+        "seeds": args.seeds,
+        "measures": {acc: {"measure": "linear"}},
+        "references": {"random_init": True, "chance": chance_pct(args),
+                       "supervised": arm_name("supervised", top, long_)},
+        "gates": [{"learns": acc}, {"ceiling": acc, "at": 100, "margin": 2}],
+        "predictions": [
+            {"id": "batch", "claim": "simclr.scale",
+             "says": f"batch {small} -> {top} helps SimCLR more than supervised ({long_} epochs)",
+             "contrast": f"({s(top, long_)} - {s(small, long_)}) - ({u(top, long_)} - {u(small, long_)}) > 0"},
+            {"id": "length", "claim": "simclr.scale",
+             "says": f"{short} -> {long_} epochs helps SimCLR more than supervised (batch {top})",
+             "contrast": f"({s(top, long_)} - {s(top, short)}) - ({u(top, long_)} - {u(top, short)}) > 0"},
+            {"id": "batch-helps", "claim": "simclr.scale", "says": f"SimCLR gains from batch {small} -> {top}",
+             "contrast": f"{s(top, long_)} - {s(small, long_)} > 0"},
+        ],
+    }
+
+
+def plot(points: list[dict], batches, epochs, chance: float, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..studies.stats import summarize
+    from ..studies.results import error_bar
 
+    by_arm = {p["arm"]: p["metrics"]["linear_top1_pct"] for p in points if "linear_top1_pct" in p["metrics"]}
+    rand = next((p["random_init"]["linear_top1_pct"]["mean"] for p in points
+                 if "linear_top1_pct" in p.get("random_init", {})), None)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, (acc, title) in zip(axes, ((contrastive, "SimCLR"), (supervised, "supervised"))):
+    for ax, (learner, title) in zip(axes, (("simclr", "SimCLR"), ("supervised", "supervised"))):
         for e in epochs:
-            s = [summarize(acc[b, e]) for b in batches]
-            ax.errorbar(batches, [x["mean"] for x in s], yerr=[x["ci95"] if len(x["per_seed"]) > 1 else 0 for x in s],
-                        marker="o", capsize=3, label=f"{e} epochs")
-        ax.axhline(random_init, color="grey", ls="--", label="random-init encoder")
+            s = [by_arm[arm_name(learner, b, e)] for b in batches]
+            ax.errorbar(batches, [x["mean"] for x in s], yerr=[error_bar(x) for x in s], marker="o", capsize=3,
+                        label=f"{e} epochs")
+        if rand is not None:
+            ax.axhline(rand, color="grey", ls="--", label="random-init encoder")
         ax.axhline(chance, color="black", ls=":", label="chance")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("batch size")
@@ -110,102 +157,17 @@ def plot(contrastive: dict, supervised: dict, batches, epochs, random_init: floa
     plt.close(fig)
 
 
-def markdown(contrastive, supervised, batches, epochs, random_init, chance, settings) -> str:
-    from ..eval.report import markdown_table
-    from ..studies.results import fmt
-    from ..studies.stats import summarize
-
-    rows = [[b, e, fmt(summarize(contrastive[b, e])) if contrastive.get((b, e)) else "-",
-             fmt(summarize(supervised[b, e])) if supervised.get((b, e)) else "-"] for b in batches for e in epochs]
-    rows += [["random-init encoder", "-", fmt(summarize(random_init)), ""], ["chance", "-", f"{chance:.1f}", ""],
-             ["paper (ImageNet, Fig. 9)", "100-800", "bigger batch and longer help SimCLR more", ""]]
-    return markdown_table(["batch", "epochs", "SimCLR linear probe (%)", "supervised linear probe (%)"], rows) + \
-        f"\n\n{settings}"
-
-
-def supervised_encoder(exp, cfg: dict, data, n_steps: int, batch: int, seed: int, name: str) -> tuple[str, object]:
-    """Train (or, with --resume, reuse) a supervised encoder kept in OUT/encoders/NAME."""
-    import yaml
-
-    from .. import load
-    from ..build import resolve
-    from .supervised import train_supervised_labels
-
-    run_dir = exp.run_path(name)
-    if exp.resume and (run_dir / "encoder.pt").exists():
-        return str(run_dir.relative_to(exp.out)), load(run_dir)
-    cfg = resolve(cfg)
-    encoder = train_supervised_labels(cfg, data.train_images, data.train_labels, n_steps, batch, seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    encoder.save(run_dir / "encoder.pt")
-    return str(run_dir.relative_to(exp.out)), encoder
-
-
 def run(args) -> int:
-    from ..build import resolve
-    from ..eval.linear import linear_probe
-    from ..build import build_dataset
-    from ..studies.results import Experiment
-    from ..studies.stats import summarize
+    from ..studies.engine import run_declared
 
     batches = _ints(args.batch_sizes, QUICK_BATCHES if args.quick else DEFAULT_BATCHES, "--batch-sizes")
     epochs = _ints(args.epochs, QUICK_EPOCHS if args.quick else DEFAULT_EPOCHS, "--epochs")
     n_images = load_and_check(args, batches)
-    plan = {(b, e): max(10, e * n_images // b) for b in batches for e in epochs}
-    exp = Experiment(COMMAND, args, total_runs=2 * len(plan) * args.seeds)
-    contrastive: dict[tuple, list[float]] = {k: [] for k in plan}
-    supervised: dict[tuple, list[float]] = {k: [] for k in plan}
-    runs: dict[tuple, dict[str, list[str]]] = {k: {"simclr": [], "supervised": []} for k in plan}
-    random_init: list[float] = []
-    data, chance = None, chance_pct(args)
-    lrs = {b: learning_rate(b, args.lr_scaling) for b in batches}
-    settings = (f"Data {args.dataset} ({n_images} training images), {args.backbone} width {args.width}, AdamW, "
-                f"learning rate scaled {args.lr_scaling} with the batch ("
-                + ", ".join(f"batch {b}: {lr:.2g}" for b, lr in lrs.items())
-                + "), the same for both learners, warm-up + cosine; steps = epochs x images / batch: "
-                + ", ".join(f"batch {b} x {e} ep = {s} steps" for (b, e), s in plan.items())
-                + ". SimCLR: MLP head, temperature 0.5, crop -> colour on both branches. Supervised: cross-entropy, "
-                "crop + flip. Both probed by the same linear probe on frozen features.")
-    def simclr_config(b: int, n_steps: int, seed: int, first: bool) -> dict:
-        views = {"name": "compose", "compose": ["crop", "color"], "branches": "both"}
-        cfg = base_config(args, n_steps, seed, views, random_baseline=first, batch_size=b)
-        cfg["optim"]["lr"] = lrs[b]
-        return cfg
 
-    exp.train_ahead([(simclr_config(b, n_steps, seed, i == 0), f"simclr-b{b}-e{e}-seed{seed}")
-                     for seed in exp.seeds for i, ((b, e), n_steps) in enumerate(plan.items())])
-    for seed in exp.seeds:
-        for i, ((b, e), n_steps) in enumerate(plan.items()):
-            cfg = simclr_config(b, n_steps, seed, i == 0)
-            path, metrics = exp.train(cfg, f"simclr-b{b}-e{e}-seed{seed}")
-            contrastive[b, e].append(linear_accuracy(metrics))
-            runs[b, e]["simclr"].append(path)
-            if i == 0:
-                random_init.append(linear_accuracy(metrics, "random init"))
-            exp.progress(f"SimCLR batch {b}, {e} epochs, seed {seed}", f"linear probe {contrastive[b, e][-1]:.1f}%")
-            if data is None:
-                data = build_dataset(resolve(cfg))
-            path, encoder = supervised_encoder(exp, cfg, data, n_steps, b, seed, f"supervised-b{b}-e{e}-seed{seed}")
-            supervised[b, e].append(100 * linear_probe(encoder.embed(data.train_images), data.train_labels,
-                                                       encoder.embed(data.test_images), data.test_labels)["top1"])
-            runs[b, e]["supervised"].append(path)
-            exp.progress(f"supervised batch {b}, {e} epochs, seed {seed}", f"linear probe {supervised[b, e][-1]:.1f}%")
-        complete = seed == exp.seeds[-1]
-        points = [{"arm": f"{learner} batch {b} epochs {e}", "value": [b, e],
-                   "metrics": {"linear_top1_pct": summarize(acc[b, e])}, "runs": runs[b, e][learner]}
-                  for learner, acc in (("simclr", contrastive), ("supervised", supervised)) for b, e in plan]
-        points.append({"arm": "random init", "value": None, "metrics": {"linear_top1_pct": summarize(random_init)},
-                       "runs": []})
-        plots = []
-        if complete:
-            plot(contrastive, supervised, batches, epochs, summarize(random_init)["mean"], chance,
-                 exp.out / "scale.png")
-            plots = ["scale.png"]
-        exp.write(points, claims(contrastive, supervised, batches, epochs, exp.quick),
-                  markdown(contrastive, supervised, batches, epochs, random_init, chance, settings),
-                  "SimCLR: batch size and training length against supervised",
-                  extra={"chance_pct": chance, "steps": {f"{b},{e}": s for (b, e), s in plan.items()},
-                         "lr_scaling": args.lr_scaling, "lr": {str(b): lr for b, lr in lrs.items()}},
-                  plots=plots, complete=complete)
+    def figure(out: Path, points: list[dict]) -> list[str]:
+        plot(points, batches, epochs, chance_pct(args), out / "scale.png")
+        return ["scale.png"]
+
+    run_declared(study(args, batches, epochs, n_images), args, echo=lambda *a, **k: print(*a, **k, flush=True),
+                 extra_plots=figure)
     return 0

@@ -108,6 +108,26 @@ def chance_levels(study: spec_mod.Study, dataset) -> dict:
     return {m: float(chance) for m, s in study.measures.items() if s.get("unit") == "%"}
 
 
+def train_stage(exp: Experiment, stage: str, cfg: dict, name: str) -> tuple[str, dict]:
+    """Train an arm by its own stage (``fn(config, run_dir) -> metrics``, which writes the
+    run's config.yaml and encoder.pt, and returns the run's evaluation as ``mvssl train`` does:
+    ``{"eval": {"trained": ..., "random init": ...}}``); reused by ``--resume`` like any run."""
+    import time
+
+    from ..build import resolve
+    from .measures import resolve_user_function
+
+    metrics = exp._finished(name, cfg)
+    run_dir = exp.run_path(name)
+    if metrics is None:
+        started = time.perf_counter()
+        run_dir.mkdir(parents=True)
+        metrics = resolve_user_function(stage)(resolve(cfg), run_dir)
+        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, default=str))
+        exp.echo(f"[trained] {name} in {time.perf_counter() - started:.0f} s ({stage})")
+    return str(run_dir.relative_to(exp.out)), metrics
+
+
 def run_declared(raw: dict, args, echo=print, extra_plots=None) -> dict:
     """Run a study an experiment declares from its options (``mvssl experiment NAME``): the
     declaration is written to ``OUT/study.yaml`` and registered like a study file (its hash,
@@ -148,14 +168,15 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
     def config(arm, seed) -> dict:
         return deep_update(spec_mod.arm_config(study, arm, seed), {"eval": {"random_baseline": True}})
 
-    exp.train_ahead([(config(arm, seed), f"{arm.name}-seed{seed}") for arm, seed in runs])
+    exp.train_ahead([(config(arm, seed), f"{arm.name}-seed{seed}") for arm, seed in runs if arm.train is None])
     values: dict = {a: {m: {} for m in study.measures} for a in study.arms}
     random: dict = {a: {m: {} for m in study.measures} for a in study.arms}
     paths: dict = {a: [] for a in study.arms}
     dataset = None
     for arm, seed in runs:
         cfg = config(arm, seed)
-        rel, metrics = exp.train(cfg, f"{arm.name}-seed{seed}")
+        rel, metrics = (exp.train(cfg, f"{arm.name}-seed{seed}") if arm.train is None else
+                        train_stage(exp, arm.train, cfg, f"{arm.name}-seed{seed}"))
         run_dir = exp.out / rel
         resolved = resolve(cfg)
         cache_path = run_dir / MEASURES_JSON

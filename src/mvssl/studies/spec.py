@@ -42,7 +42,7 @@ GATE_KEYS = GATE_KINDS + ("arms", "at", "margin", "any", "scope")
 REFERENCE_KEYS = ("random_init", "chance", "supervised", "paper")
 KINDS = ("claim", "design")
 CORRECTIONS = ("bonferroni", "none")
-ARM_SPECIAL = ("seeds", "point", "random_init", "x")
+ARM_SPECIAL = ("seeds", "point", "random_init", "x", "train")
 SOURCE_ARM_KEYS = ("point", "random_init", "x")
 QUICK_KEYS = ("seeds", "base", "arms")
 
@@ -57,6 +57,7 @@ class Arm:
     overrides: dict
     seeds: list
     x: object = None  # its knob value
+    train: str | None = None  # a stage by dotted path that trains this arm instead of mvssl train
     point: str | None = None  # source studies: the results.json point it reads
     random_point: str | None = None
 
@@ -296,7 +297,15 @@ def _arms(raw: dict, seeds: list, source, errors: _Errors, quick_arms) -> tuple[
                 if key in spec:
                     errors.add(f"arms.{name}.{key}", "only a study with a source reads points")
                     spec.pop(key)
-            arms[name] = Arm(name, spec, arm_seeds, x=x)
+            stage = spec.pop("train", None)
+            if stage is not None:
+                from .measures import resolve_user_function
+
+                try:
+                    resolve_user_function(stage)
+                except (ImportError, AttributeError, ValueError) as err:
+                    errors.add(f"arms.{name}.train", f"{stage!r}: cannot import it ({err})")
+            arms[name] = Arm(name, spec, arm_seeds, x=x, train=stage)
     return arms, None
 
 
