@@ -196,6 +196,17 @@ def build_encoder_heads(cfg: dict) -> torch.nn.ModuleList | None:
                       m["proj_dim"])
 
 
+def build_projector(cfg: dict) -> torch.nn.Module | None:
+    """The architecture of ``method.projector`` for this config (what ``Encoder.embed(...,
+    representation="projection")`` runs after the backbone), or None for a method without one."""
+    try:
+        method, _ = build_method(cfg, num_samples=2 * cfg["optim"]["batch_size"])  # a memory's length: any will do
+    except (TypeError, ValueError):
+        return None
+    projector = getattr(method, "projector", None)
+    return projector if isinstance(projector, torch.nn.Module) else None
+
+
 def build_method(cfg: dict, num_samples: int | None = None) -> tuple[torch.nn.Module, int]:
     """The method and the dimension of the features its online probe reads: its config section
     as keyword arguments, plus what its class ``needs`` from the run (``methods.base.NEEDS``)."""

@@ -196,6 +196,9 @@ def latest_complete_checkpoint(run_dir: Path, warn: Callable[[str], None]) -> tu
         except CorruptCheckpointError as err:
             skipped.append(str(err))
             return None
+        except FileNotFoundError:  # last.ckpt, a link, left pointing at a pruned or moved file
+            skipped.append(f"{path} points to {os.readlink(path) if path.is_symlink() else 'nothing'}, which is gone")
+            return None
 
     best: tuple[Path, dict] | None = None
     last = folder / LAST

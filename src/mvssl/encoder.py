@@ -10,15 +10,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .build import build_encoder_backbone, build_encoder_heads, preprocessing
+from .build import build_encoder_backbone, build_encoder_heads, build_projector, preprocessing
 from .checkpoint_io import safe_torch_load, save_atomic
 from .data.files import centre_square
+from .image_inputs import as_image_batch
 from .methods.looc import embed_spaces
 
 ENCODER_FILE = "encoder.pt"
 
 
-REPRESENTATIONS = ("backbone", "looc", "looc++")
+REPRESENTATIONS = ("backbone", "looc", "looc++", "projection")
 
 
 class Encoder(nn.Module):
@@ -35,9 +36,9 @@ class Encoder(nn.Module):
     """
 
     def __init__(self, backbone: nn.Module, image_size: int, mean, std, config: dict | None = None,
-                 heads: nn.ModuleList | None = None):
+                 heads: nn.ModuleList | None = None, projector: nn.Module | None = None):
         super().__init__()
-        self.backbone, self.image_size, self.heads = backbone, image_size, heads
+        self.backbone, self.image_size, self.heads, self.projector = backbone, image_size, heads, projector
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32)[:, None, None], persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32)[:, None, None], persistent=False)
         self.config = config or {}
@@ -53,10 +54,21 @@ class Encoder(nn.Module):
         self.backbone.load_state_dict(method.backbone.state_dict())
         if self.heads is not None:
             self.heads.load_state_dict(method.projectors.state_dict())
+        projector = getattr(method, "projector", None)
+        if isinstance(projector, nn.Module):  # embed(..., representation="projection")
+            self.projector = build_projector(self.config)
+            if self.projector is not None:
+                self.projector.load_state_dict(projector.state_dict())
 
     def _representation_fn(self, representation: str):
         if representation not in REPRESENTATIONS:
             raise ValueError(f"representation must be one of {list(REPRESENTATIONS)}, got {representation!r}")
+        if representation == "projection":
+            if self.projector is None:
+                raise ValueError(f"representation 'projection' needs the projection head, which this encoder does not "
+                                 f"keep (method {self.config.get('method', {}).get('name')!r} has no projector, or the "
+                                 "encoder was saved by an earlier mvssl)")
+            return lambda x: self.projector(self.backbone(x))
         if representation != "looc++":
             return self.backbone
         if self.heads is None:
@@ -69,7 +81,7 @@ class Encoder(nn.Module):
         square of a non-square image (as the folder loader keeps it), resized to ``image_size``
         (antialiased bilinear) and normalised with the training mean and std. Use it to feed
         ``backbone`` yourself, e.g. when fine-tuning downstream."""
-        images = as_image_tensor(images)
+        images = as_image_batch(images, self.image_size)
         top, left, side = centre_square(*images.shape[-2:])
         x = images[..., top:top + side, left:left + side].to(self.mean.device).float() / 255.0
         if x.shape[-2:] != (self.image_size, self.image_size):
@@ -78,11 +90,14 @@ class Encoder(nn.Module):
 
     @torch.no_grad()
     def embed(self, images, batch_size: int = 500, representation: str = "backbone") -> torch.Tensor:
-        """uint8 images [N, 3, H, W] (a tensor or a numpy array) -> float features [N, D];
-        N may be 0."""
+        """Images -> float features [N, D]; N may be 0. ``images``: uint8 or float (in [0, 1]),
+        channels first or last, a batch or one image, greyscale or RGB, PIL images or image
+        file paths, or a list of these (``image_inputs``). ``representation``: ``"backbone"``
+        (the features a probe reads), ``"projection"`` (the projection head's output, for
+        methods that have one) or ``"looc++"`` (LooC)."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
-        images = as_image_tensor(images)
+        images = as_image_batch(images, self.image_size)
         network = self._representation_fn(representation)
         was_training = self.training
         self.eval()
@@ -101,19 +116,9 @@ class Encoder(nn.Module):
         state = {"format": "mvssl-encoder", "config": self.config, "state_dict": self.backbone.state_dict()}
         if self.heads is not None:
             state["heads_state_dict"] = self.heads.state_dict()
+        if self.projector is not None:
+            state["projector_state_dict"] = self.projector.state_dict()
         save_atomic(state, path)
-
-
-def as_image_tensor(images) -> torch.Tensor:
-    """uint8 images [N, 3, H, W] as a tensor (numpy arrays are taken as they are)."""
-    if isinstance(images, np.ndarray):
-        images = torch.from_numpy(images)
-    if not isinstance(images, torch.Tensor):
-        raise ValueError(f"embed expects uint8 images [N, 3, H, W] as a tensor or numpy array, got "
-                         f"{type(images).__name__}")
-    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"embed expects uint8 images [N, 3, H, W], got {images.dtype} {tuple(images.shape)}")
-    return images
 
 
 def load(path: str | Path) -> Encoder:
@@ -136,6 +141,12 @@ def load(path: str | Path) -> Encoder:
             if not heads:
                 raise ValueError("it is a LooC encoder without its embedding heads")
             enc.heads.load_state_dict(heads)
+        projector = state.get("projector_state_dict") if state.get("format") == "mvssl-encoder" else {
+            k[len("method.projector."):]: v for k, v in state["state_dict"].items() if k.startswith("method.projector.")}
+        if projector:
+            enc.projector = build_projector(config)
+            if enc.projector is not None:
+                enc.projector.load_state_dict(projector)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"{path} is not a usable mvssl encoder: its weights do not fit the architecture its "

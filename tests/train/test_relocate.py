@@ -57,3 +57,22 @@ def test_a_relative_root_is_stored_resolved_and_a_moved_folder_resumes_bitwise(t
     assert f"root: {tmp_path / 'elsewhere'}" in (run / "config.yaml").read_text()
     ref, got = weights(whole), weights(run)
     assert all(torch.equal(ref[k], got[k]) for k in ref)  # the moved data trained on as if it had stayed
+
+
+def test_last_ckpt_is_a_relative_link_to_the_newest_step_and_survives_the_folder_moving(tmp_path):
+    cfg = {"data": {"dataset": "shapes", "image_size": 16}, "views": {"name": "simclr"}, "backbone": {"width": 4},
+           "method": {"proj_hidden_dim": 32, "proj_dim": 16}, "optim": {"batch_size": 8, "warmup_steps": 1},
+           "eval": {"enabled": False},
+           "trainer": {"max_steps": 8, "checkpoint_every": 2, "progress": False, "out_dir": str(tmp_path / "a"),
+                       "name": "r"}}
+    run, _ = train(cfg, echo=lambda *_: None)
+    ckpts = run / "checkpoints"
+    assert os.readlink(ckpts / "last.ckpt") == "step0000008.ckpt"  # a link, not a second full copy
+    assert sorted(p.name for p in ckpts.iterdir() if not p.is_symlink()) == ["step0000006.ckpt", "step0000008.ckpt"]
+    shutil.move(str(tmp_path / "a"), str(tmp_path / "b"))  # relative: still points at its step file
+    moved = tmp_path / "b" / "r" / "checkpoints"
+    assert torch.load(moved / "last.ckpt", weights_only=True)["global_step"] == 8
+    (moved / "step0000008.ckpt").unlink()  # a dangling link: the resume falls back to the newest step file
+    lines = []
+    train(resume=tmp_path / "b" / "r", echo=lines.append)
+    assert any("which is gone" in line for line in lines) and any("from step0000006.ckpt" in line for line in lines)

@@ -162,7 +162,9 @@ def _trainer(cfg: dict, run_dir: Path, start: dict, echo) -> tuple[L.Trainer, st
     t = cfg["trainer"]
     checkpoint = ModelCheckpoint(dirpath=run_dir / CHECKPOINT_DIR, filename="step{step:07d}",
                                  auto_insert_metric_name=False, every_n_train_steps=t["checkpoint_every"],
-                                 save_top_k=t["keep_checkpoints"], monitor="step", mode="max", save_last=True,
+                                 save_top_k=t["keep_checkpoints"], monitor="step", mode="max",
+                                 # last.ckpt: a relative link to the newest step file, not a second 10-MB copy
+                                 save_last="link",
                                  enable_version_counter=False)  # a resumed run rewrites a step's file in place
     monitor = EmbeddingMonitor(t["collapse_std"], t["collapse_rank"], er=t["er_monitor"], kappa=t["er_kappa"])
     precision = resolve_precision(t["precision"], t["accelerator"])

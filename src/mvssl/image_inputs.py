@@ -1,0 +1,125 @@
+"""What ``Encoder.embed`` accepts, turned into the uint8 [N, 3, H, W] batch it embeds.
+
+- a torch tensor or numpy array, of one image or a batch, channels first or last:
+  [N, C, H, W] or [N, H, W, C] (C = 3, or 1 for greyscale, repeated to RGB); one image
+  [C, H, W], [H, W, C] or [H, W] (greyscale). With C in both places (tiny images) channels
+  first wins;
+- uint8 values as they are; uint16 scaled by 255/65535 (as 16-bit files are, ``data/decode.py``);
+  float (and other integer) values taken in [0, 1] for floats and [0, 255] for integers, and
+  refused outside, as is NaN;
+- a PIL image or a path to an image file (any mode, decoded by the folder loader's rules),
+  or a list or tuple of any of these; images of different sizes are each centre-cropped
+  square and resized to the encoder's ``size`` before they are stacked.
+
+Anything else raises one ``ValueError`` saying what was given and what is accepted."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ACCEPTED = ("uint8 or float images as a tensor or numpy array ([N, 3, H, W], [N, H, W, 3], one image [3, H, W], "
+            "[H, W, 3] or greyscale [H, W], [N, 1, H, W], [N, H, W, 1]), a PIL image, an image file path, or a list "
+            "of these")
+
+
+def _refuse(what: str) -> ValueError:
+    return ValueError(f"embed: {what}; it accepts {ACCEPTED}")
+
+
+def _to_uint8(x: torch.Tensor) -> torch.Tensor:
+    if x.dtype == torch.uint8:
+        return x
+    if x.dtype == torch.bool:
+        raise _refuse("got a bool array")
+    if x.dtype == torch.uint16:
+        return (x.double() * (255 / 65535)).round().to(torch.uint8)
+    if x.is_floating_point():
+        if x.numel() and (torch.isnan(x).any() or x.min() < 0 or x.max() > 1):
+            raise _refuse(f"float values must lie in [0, 1] (got {float(x.nan_to_num().min()):g}.."
+                          f"{float(x.nan_to_num().max()):g}{', and NaN' if torch.isnan(x).any() else ''})")
+        return (x.double() * 255).round().to(torch.uint8)
+    if x.numel() and (x.min() < 0 or x.max() > 255):
+        raise _refuse(f"integer values must lie in 0..255 (got {int(x.min())}..{int(x.max())})")
+    return x.to(torch.uint8)
+
+
+def _channels_first(x: torch.Tensor) -> torch.Tensor:
+    """[N, 3, H, W] from a 2-, 3- or 4-dimensional image array."""
+    shape = tuple(x.shape)
+    if x.ndim == 2:
+        x = x[None, None]
+    elif x.ndim == 3:
+        x = x[None]
+    elif x.ndim != 4:
+        raise _refuse(f"got an array of shape {shape}")
+    if x.shape[1] in (1, 3):
+        pass
+    elif x.shape[3] in (1, 3):
+        x = x.permute(0, 3, 1, 2)
+    else:
+        raise _refuse(f"got an array of shape {shape}, with neither 1 nor 3 channels first or last (RGBA: drop alpha)")
+    return (x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x).contiguous()  # the same pixels, the same features
+
+
+def _from_array(images) -> torch.Tensor:
+    if isinstance(images, np.ndarray):
+        if images.dtype == np.uint16:
+            return _channels_first((torch.from_numpy(images.astype(np.float64)) * (255 / 65535)).round().to(
+                torch.uint8))
+        if images.dtype.kind not in "uifb":
+            raise _refuse(f"got a numpy array of dtype {images.dtype}")
+        images = torch.from_numpy(np.ascontiguousarray(images))
+    return _channels_first(_to_uint8(images))
+
+
+def _from_pil_or_path(item) -> torch.Tensor:
+    from PIL import Image, ImageOps
+
+    from .data.decode import rgb_array
+
+    if isinstance(item, (str, os.PathLike)):
+        if not Path(item).is_file():
+            raise _refuse(f"no such image file {str(item)!r}")
+        try:
+            with Image.open(item) as im:
+                im.load()
+                im = ImageOps.exif_transpose(im) or im
+                rgb = rgb_array(im)
+        except (OSError, ValueError, SyntaxError) as err:
+            raise _refuse(f"{str(item)!r} is not a readable image ({err})") from err
+    else:
+        rgb = rgb_array(item)
+    return torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None]
+
+
+def _one(item) -> torch.Tensor:
+    from PIL import Image
+
+    if isinstance(item, (torch.Tensor, np.ndarray)):
+        return _from_array(item)
+    if isinstance(item, (str, os.PathLike, Image.Image)):
+        return _from_pil_or_path(item)
+    raise _refuse(f"got {type(item).__name__}")
+
+
+def as_image_batch(images, size: int) -> torch.Tensor:
+    """uint8 [N, 3, H, W] of anything the module docstring lists; ``size``: the side a list of
+    images of different sizes is brought to (the encoder's own)."""
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise _refuse("got an empty list (an empty batch is an array of shape [0, 3, H, W])")
+        parts = [_one(item) for item in images]
+        if len({p.shape[-2:] for p in parts}) > 1:
+            from .data.decode import centre_square
+            from .data.files import resize_square
+
+            def square(p):
+                top, left, side = centre_square(*p.shape[-2:])
+                return resize_square(p[..., top:top + side, left:left + side].contiguous(), size)
+
+            parts = [square(p) for p in parts]
+        return torch.cat(parts)
+    return _one(images)
