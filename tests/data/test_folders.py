@@ -133,5 +133,5 @@ def test_eval_follows_the_run_to_its_own_folder_and_says_so(tmp_path, capsys):
     assert main(["eval", "knn", str(run_dir), "--k", "3", "--root", str(flat)]) == 2
     err = capsys.readouterr().err
     assert "has no class folders: no labels to evaluate with" in err and err.count("\n") == 2, err
-    assert main(["eval", "linear", str(tmp_path / "nope")]) == 2
+    assert main(["eval", "knn", str(tmp_path / "nope")]) == 2
     assert "no such run folder, encoder.pt or checkpoint" in capsys.readouterr().err
