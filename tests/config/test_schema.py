@@ -53,3 +53,15 @@ def test_config_imports_nothing_else_of_mvssl():
                 assert node.level <= 1 and not (node.module or "").startswith("mvssl"), (path.name, node.module)
             elif isinstance(node, ast.Import):
                 assert not any(a.name.startswith("mvssl") for a in node.names), path.name
+
+
+def test_every_key_is_annotated_with_the_type_its_default_has():
+    """Values are checked against the type of their key's default (``--optim.lr 1`` becomes
+    1.0, ``--optim.batch_size big`` fails): the annotation must say the same type."""
+    from mvssl.config.schema import FIELDS
+
+    for section, keys in FIELDS.items():
+        for f in keys:
+            default = f.default_factory() if f.default is MISSING else f.default
+            named = {t.strip() for t in f.type.split("|")}
+            assert type(default).__name__ in named or default is None and "None" in named, (section, f.name)
