@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import os
 import sys
+import warnings
 
 from .config import ConfigError, deep_update, load_yaml, parse_overrides
 
@@ -214,8 +216,26 @@ def os_error_message(err: OSError) -> str:
     return f"{err.strerror}: {paths}" if paths else err.strerror
 
 
+def _one_line_warnings() -> None:
+    """mvssl's own warnings (a class folder without images, links listed once, ...) as one
+    ``mvssl: warning: ...`` line, not Python's two lines with the source file and code."""
+    show = warnings.showwarning
+    if getattr(show, "mvssl_one_line", False):
+        return
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if f"{os.sep}mvssl{os.sep}" in str(filename) and issubclass(category, UserWarning):
+            print(f"mvssl: warning: {message}", file=sys.stderr if file is None else file)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    showwarning.mvssl_one_line = True
+    warnings.showwarning = showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    _one_line_warnings()
     parser = build_parser(next((a for a in argv if not a.startswith("-")), ""))
     args, extra = parser.parse_known_args(argv)
     try:

@@ -124,3 +124,9 @@ def test_a_checkpoint_of_another_method_is_named_as_such(tmp_path, capsys):  # 1
     refused(capsys, ["train", "--resume", str(tmp_path / "a")], "describes a 'simclr' run, but last.ckpt was "
             "trained with method 'byol': a checkpoint of another run")
     refused(capsys, ["info", "er", str(tmp_path / "a")], "is a checkpoint of method 'byol', but", "'simclr' run")
+
+
+def test_eval_dataset_folder_of_a_run_trained_elsewhere_needs_a_root(tmp_path, capsys):  # 3: looked for data/
+    (tmp_path / "run").mkdir()
+    tiny_encoder(tmp_path / "run" / "encoder.pt")  # trained on Colorful-Moving-MNIST
+    refused(capsys, ["eval", "linear", str(tmp_path / "run"), "--dataset", "folder"], "--dataset folder needs --root DIR")

@@ -133,5 +133,25 @@ def test_eval_follows_the_run_to_its_own_folder_and_says_so(tmp_path, capsys):
     assert main(["eval", "knn", str(run_dir), "--k", "3", "--root", str(flat)]) == 2
     err = capsys.readouterr().err
     assert "has no class folders: no labels to evaluate with" in err and err.count("\n") == 2, err
-    assert main(["eval", "linear", str(tmp_path / "nope")]) == 2
+    assert main(["eval", "knn", str(tmp_path / "nope")]) == 2
     assert "no such run folder, encoder.pt or checkpoint" in capsys.readouterr().err
+
+
+def test_the_cli_says_the_links_left_out_in_one_warning_line(tmp_path):
+    import subprocess
+    import sys
+
+    import mvssl
+
+    root = tmp_path / "imgs"
+    write_image_folder(root, classes=2, per_class=8, corrupt=0)
+    os.symlink("..", root / "c0" / "up")
+    src = str(Path(mvssl.__file__).resolve().parents[1])
+    done = subprocess.run([sys.executable, "-m", "mvssl.cli", "train", "--data.dataset", "folder", "--data.root",
+                           str(root), "--data.image_size", "16", "--backbone.width", "4", "--optim.batch_size", "8",
+                           "--trainer.max_steps", "1", "--eval.enabled", "false", "--trainer.out_dir",
+                           str(tmp_path / "runs")], env=dict(os.environ, PYTHONPATH=src, OMP_NUM_THREADS="1"),
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [f"mvssl: warning: image folder {root}: did not follow 1 symlink loop(s) "
+                                        f"({root}/c0/up -> {root}); every file is listed once"]

@@ -99,62 +99,84 @@ def test_tiny_reverse_u_sweep_writes_results_and_keeps_encoders(tmp_path, capsys
 
 
 def _table1_per_seed(noise=(0.0, 0.5, -0.5)):
-    """Per-seed rows following the paper's numbers, with a seed effect shared by every row."""
+    """Per-seed rows following the paper's numbers, with a seed effect shared by every row; the
+    random-init row does worse than every arm on the factor its views share."""
     from mvssl.experiments.infomin_factors import METRICS, RANDOM
 
-    table = {**PAPER_TABLE1, RANDOM: (88.0, 8.0, 2.8)}
+    table = {**PAPER_TABLE1, RANDOM: (89.9, 95.0, 20.0)}
     return {row: {m: [v + e for e in noise] for m, v in zip(METRICS, values)} for row, values in table.items()}
 
 
-def test_table1_pattern_verdicts_follow_paired_intervals():
-    from mvssl.experiments.infomin_factors import pattern_claims
+def _factors_study(*argv):
+    import yaml
 
-    claims = {c["id"]: c for c in pattern_claims(_table1_per_seed())}
+    from mvssl.experiments import infomin_factors
+    from mvssl.studies.spec import loads
+
+    parser = argparse.ArgumentParser()
+    infomin_factors.add_arguments(parser)
+    args = parser.parse_args(list(argv))
+    frames = 2 if args.sequence else None
+    return loads(yaml.safe_dump(infomin_factors.study(args, 100, frames)), "factors")
+
+
+def _judge_table1(per_seed):
+    from mvssl.experiments.infomin_factors import ARM_OF, MEASURE_OF, METRICS, RANDOM
+    from mvssl.studies.judge import judge
+
+    s = _factors_study()
+    values = {ARM_OF[row]: {MEASURE_OF[m]: dict(enumerate(v)) for m, v in per_seed[row].items()}
+              for row in per_seed if row != RANDOM}
+    random = {arm: {MEASURE_OF[m]: dict(enumerate(per_seed[RANDOM][m])) for m in METRICS} for arm in values}
+    return {c["id"]: c for c in judge(s, values, random)["claims"]}
+
+
+def test_table1_pattern_verdicts_follow_paired_intervals():
+    claims = _judge_table1(_table1_per_seed())
     assert all(c["verdict"] == "supported" for c in claims.values()), claims
+    assert claims["supervised-best-on-digit"]["kind"] == "design"
     flipped = _table1_per_seed()
     flipped["digit,position"]["digit_error_pct"] = [v + 5 for v in flipped["digit"]["digit_error_pct"]]
-    claims = {c["id"]: c for c in pattern_claims(flipped)}
-    assert claims["infomin.factors/digit-and-position-beats-digit"]["verdict"] == "contradicted"
-    assert claims["infomin.factors/digit-and-position-beats-digit"]["effect"] == pytest.approx(-5.0)
+    claims = _judge_table1(flipped)
+    assert claims["digit-and-position-beats-digit"]["verdict"] == "contradicted"
+    assert claims["digit-and-position-beats-digit"]["effect"] == pytest.approx(-5.0)
     noisy = _table1_per_seed()
     noisy["digit,position"]["digit_error_pct"] = [10.0, 20.0, 13.0]  # mean 14.3 < 16.8, but noisy
-    claims = {c["id"]: c for c in pattern_claims(noisy)}
-    assert claims["infomin.factors/digit-and-position-beats-digit"]["verdict"] == "inconclusive"
+    assert _judge_table1(noisy)["digit-and-position-beats-digit"]["verdict"] == "inconclusive"
+    untrained = _table1_per_seed()
+    untrained["background"]["background_error_pct"] = [96.0, 95.0, 97.0]  # b learns nothing it shares
+    claims = _judge_table1(untrained)
+    assert claims["digit-shared-keeps-digit"]["verdict"] == "not testable" and "b minus random init" in \
+        claims["digit-shared-keeps-digit"]["reason"]
 
 
-def test_infomin_factors_writes_rows_claims_and_plot(tmp_path, monkeypatch):
+def test_infomin_factors_declares_its_study_from_its_options(tmp_path, monkeypatch):
     from mvssl.experiments import infomin_factors
 
-    seen_frames = []
-
-    def fake_measure(exp, steps, image_size, on_row=None, frames=None):
-        seen_frames.append(frames)
-        per_seed = _table1_per_seed()
-        runs = {row: [f"encoders/{row}-seed{s}" for s in range(3)] for row in per_seed}
-        on_row(per_seed, runs)
-        return per_seed, runs
-
-    monkeypatch.setattr(infomin_factors, "measure", fake_measure)
+    seen = []
+    monkeypatch.setattr("mvssl.studies.engine.run_declared", lambda raw, args, **k: seen.append(raw))
     parser = argparse.ArgumentParser()
     infomin_factors.add_arguments(parser)
     assert infomin_factors.run(parser.parse_args(["--out", str(tmp_path / "t1")])) == 0
-    data = json.loads((tmp_path / "t1" / "results.json").read_text())
-    assert data["complete"] and len(data["claims"]) == 7 and data["steps"] == 1500
-    assert {p["arm"] for p in data["points"]} >= {"digit", "supervised", "random init"}
-    md = (tmp_path / "t1" / "results.md").read_text()
-    assert "16.8" in md and "infomin.factors/background-overwhelms-digit" in md
+    raw = seen[-1]
+    assert raw["base"]["trainer"]["max_steps"] == 1500 and len(raw["predictions"]) == 7
+    assert raw["arms"]["bd"]["views"] == {"name": "factor-shared", "shared": ["background", "digit"]}
+    overwhelms = next(p for p in raw["predictions"] if p["id"] == "background-overwhelms-digit")
+    assert "b.derr - d.derr > 0" not in overwhelms["all_of"]  # counted once, in digit-shared-keeps-digit
     with pytest.raises(ValueError, match="--steps"):
         infomin_factors.run(parser.parse_args(["--steps", "3", "--out", str(tmp_path / "t2")]))
-    # the sequence setting: clip views, its own claim ids and default steps
+    # the sequence setting: clip views, its own study name and default steps
     assert infomin_factors.run(parser.parse_args(["--sequence", "--frames", "4", "--out", str(tmp_path / "seq")])) == 0
-    assert seen_frames == [None, 4]
-    data = json.loads((tmp_path / "seq" / "results.json").read_text())
-    assert data["steps"] == infomin_factors.SEQUENCE_STEPS and data["sequence_frames"] == 4
-    assert all(c["id"].startswith("infomin.factors-sequence/") for c in data["claims"])
+    raw = seen[-1]
+    assert raw["study"] == "infomin-factors-sequence" and raw["base"]["trainer"]["max_steps"] == \
+        infomin_factors.SEQUENCE_STEPS
+    assert raw["arms"]["p"]["views"]["name"] == "clip" and raw["arms"]["p"]["views"]["frames"] == 4
+    assert raw["arms"]["p"]["method"]["name"] == "clip-simclr"
     with pytest.raises(ValueError, match="--frames"):
         infomin_factors.run(parser.parse_args(["--sequence", "--frames", "0", "--out", str(tmp_path / "t3")]))
     with pytest.raises(ValueError, match="add --sequence"):
         infomin_factors.run(parser.parse_args(["--frames", "4", "--out", str(tmp_path / "t4")]))
+    assert not any((tmp_path / n).exists() for n in ("t1", "t2", "seq", "t3", "t4"))
 
 
 def test_sequence_config_trains_clip_views_with_clip_simclr():

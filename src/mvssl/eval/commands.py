@@ -32,6 +32,9 @@ def data_of_run(config: dict, dataset: str | None, root: str | None) -> tuple[st
     data = config.get("data", {})
     trained_on, trained_root = data.get("dataset", "cmnist"), data.get("root", "data")
     if dataset is not None and dataset != trained_on:
+        if dataset == "folder" and root is None:
+            raise ValueError(f"--dataset folder needs --root DIR (the run trained on {trained_on}, so it has no image "
+                             "folder of its own)")
         return dataset, root or "data", None
     chosen = [what for what, given in (("dataset", dataset), ("root", root)) if given is None]
     root = root or trained_root

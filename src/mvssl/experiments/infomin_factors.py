@@ -5,8 +5,11 @@ For each set of shared factors, SimCLR encoders (several seeds) are trained with
 ``mvssl.train`` on factor-shared Colorful-Moving-MNIST views, frozen, and probed
 (``mvssl.eval.probes``) for digit error, background error and digit localisation error. A
 supervised reference (same architecture, digit cross-entropy, ``supervised.py``) and
-random-init encoders are probed the same way. Each of the paper's patterns is a computed
-verdict on paired seed differences, and is also checked on the paper's own numbers.
+random-init twins are probed the same way. A study (:mod:`mvssl.studies`) declared from the
+options: the factor probes are this module's measure :func:`factor_error`, the supervised
+reference its stage :func:`train_supervised`; each of the paper's patterns is a prediction
+judged on paired seed differences (and :func:`check_patterns` checks it on the paper's own
+numbers).
 
 ``--sequence`` is the paper's own setting (Fig. 4): view 1 is a clip of ``--frames`` frames of
 the moving digit, view 2 one frame sharing the factors with the clip's next frame
@@ -18,7 +21,7 @@ import json
 from pathlib import Path
 
 from ..studies import stats
-from ..studies.results import Experiment, add_common_arguments, call_task, error_bar, fmt, random_init_encoder
+from ..studies.results import add_common_arguments, error_bar
 
 COMMAND = "infomin-factors"
 HELP = "InfoMin Table 1: one contrastive encoder per set of shared factors, every factor probed, over seeds"
@@ -53,10 +56,6 @@ SINGLES = ["digit", "background", "position"]
 WITH_BACKGROUND = [label(s) for s in FACTOR_SETS if "background" in s]
 
 
-def claim_prefix(sequence: bool) -> str:
-    return "infomin.factors-sequence" if sequence else "infomin.factors"
-
-
 def patterns(has_supervised: bool = True) -> list[tuple[str, str, list[tuple[str, str, str]]]]:
     """The paper's Table 1 patterns as (id, statement, [(metric, row predicted higher, row
     predicted lower), ...]): a pattern holds when every listed difference is above 0."""
@@ -89,20 +88,6 @@ def check_patterns(table: dict[str, tuple[float, float, float]]) -> dict[str, bo
             for _, statement, parts in patterns(SUPERVISED in table)}
 
 
-def pattern_claims(per_seed: dict[str, dict[str, list[float]]], prefix: str = "infomin.factors") -> list[dict]:
-    """Each pattern as a computed verdict on paired seed differences."""
-    paper = check_patterns(PAPER_TABLE1)
-    claims = []
-    for pid, statement, parts in patterns(SUPERVISED in per_seed):
-        diffs = [stats.difference(per_seed[hi][m], per_seed[lo][m]) for m, hi, lo in parts]
-        unit = "px" if parts[0][0] == "position_error_px" else "points"
-        evidence = "; ".join(f"{hi} - {lo}: {d['mean']:+.1f}" for (m, hi, lo), d in zip(parts, diffs))
-        c = stats.all_of(f"{prefix}/{pid}", statement, diffs,
-                         f"{evidence} ({'holds' if paper[statement] else 'fails'} in the paper's numbers)", unit=unit)
-        claims.append(c)
-    return claims
-
-
 def add_arguments(p) -> None:
     add_common_arguments(p)
     p.add_argument("--steps", type=int, help=f"training steps per encoder (default {DEFAULT['steps']}, the default "
@@ -130,118 +115,84 @@ def encoder_config(shared, steps: int, seed: int, image_size: int, frames: int |
             "eval": {"enabled": False}}
 
 
-def supervised_run(item: tuple[str, int, int, str]) -> str:
-    """Train the supervised reference of config ``item[0]`` (JSON) for ``item[1]`` steps with
-    seed ``item[2]`` and save it as a run folder ``item[3]`` (encoder.pt + config.yaml), so it
-    can be re-probed like the others (a worker task of ``Experiment.map``)."""
-    from ..build import resolve
+ARM_OF = {"digit": "d", "background": "b", "position": "p", "background,digit,position": "bdp",
+          "background,digit": "bd", "background,position": "bp", "digit,position": "dp", SUPERVISED: SUPERVISED}
+MEASURE_OF = {"digit_error_pct": "derr", "background_error_pct": "berr", "position_error_px": "perr"}
+_PROBED: dict = {}
+
+
+def factor_error(run, metric: str, probe_train_frames: int | None = None) -> float:
+    """The study's measures: one factor probe (``metric`` of :func:`mvssl.eval.probes.factor_probes`)
+    of the run's encoder or its random-init twin, on the probe frames of the run's data (at most
+    ``probe_train_frames`` of them train the probes); the three probes are fitted once per encoder."""
+    from ..eval.probes import cached_probe_frames, factor_probes
+
+    key = (str(run.run_dir), run.which, probe_train_frames)
+    if key not in _PROBED:
+        frames = cached_probe_frames(json.dumps(run.config["data"], sort_keys=True), probe_train_frames)
+        _PROBED[key] = factor_probes(run.encoder, frames)
+    return _PROBED[key][metric]
+
+
+def train_supervised(cfg: dict, run_dir: Path) -> dict:
+    """The study's stage for the supervised reference: digit cross-entropy (``supervised.py``)
+    for the run's steps and seed, kept in the run folder like the other encoders."""
     from ..train.run_folder import write_config
     from .supervised import train_supervised_digit
 
-    cfg_json, steps, seed, run_dir = item
-    resolved = resolve(json.loads(cfg_json))
-    encoder = train_supervised_digit(resolved, steps, seed)
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
-    write_config(Path(run_dir), resolved)
-    encoder.save(Path(run_dir) / "encoder.pt")
-    return run_dir
+    encoder = train_supervised_digit(cfg, cfg["trainer"]["max_steps"], cfg["trainer"]["seed"])
+    write_config(run_dir, cfg)
+    encoder.save(run_dir / "encoder.pt")
+    return {}
 
 
-def supervised_tasks(exp: Experiment, configs: dict[int, dict], steps: int) -> tuple[dict[int, str], list]:
-    """{seed: run folder relative to OUT} of the supervised references, and the
-    ``train_ahead(also=...)`` tasks that train those not saved yet (with --resume a saved one
-    is reused)."""
-    paths = {seed: exp.run_path(f"supervised-seed{seed}") for seed in configs}
-    todo = [seed for seed, path in paths.items() if not (exp.resume and (path / "encoder.pt").exists())]
-    tasks = [(supervised_run, (json.dumps(configs[seed]), steps, seed, str(paths[seed])), f"supervised-seed{seed}")
-             for seed in todo]
-    return {seed: str(path.relative_to(exp.out)) for seed, path in paths.items()}, tasks
-
-
-def measure(exp: Experiment, steps: int, image_size: int, on_row=None, frames: int | None = None) -> tuple[dict, dict]:
-    """{row: {metric: [per seed]}} and {row: [run folders]} for every factor set, the supervised
-    and the random-init encoder. The SimCLR runs and the supervised references train in one
-    pool, then every encoder (random init too) is probed in one pool."""
-    from ..build import resolve
-
-    probe_data = json.dumps(resolve(encoder_config(("digit",), steps, 0, image_size))["data"])
-    n_train = QUICK["probe_train_frames"] if exp.quick else None
-    per_seed, runs = {}, {}
-
-    def record(row, seed, result, run=None):
-        for m in METRICS:
-            per_seed.setdefault(row, {k: [] for k in METRICS})[m].append(result[m])
-        if run:
-            runs.setdefault(row, []).append(run)
-        exp.progress(f"{row} seed {seed}", ", ".join(f"{METRIC_NAMES[m]} {result[m]:.1f}" for m in METRICS))
-
-    planned = [(shared, seed) for shared in FACTOR_SETS for seed in exp.seeds]
-    configs = {seed: encoder_config(("digit",), steps, seed, image_size) for seed in exp.seeds}
-    supervised, supervised_todo = supervised_tasks(exp, configs, steps)
-    exp.train_ahead([(encoder_config(shared, steps, seed, image_size, frames), run_name(shared, seed))
-                     for shared, seed in planned], also=supervised_todo)
-    trained = {key: exp.train(encoder_config(key[0], steps, key[1], image_size, frames), run_name(*key))[0]
-               for key in planned}
-    probes = [(probe_run, (str(exp.out / trained[key]), probe_data, n_train)) for key in planned]
-    probes += [(probe_run, (str(exp.out / supervised[seed]), probe_data, n_train)) for seed in exp.seeds]
-    probes += [(random_init_probe_run, (json.dumps(configs[seed]), seed, probe_data, n_train)) for seed in exp.seeds]
-    results = exp.map(call_task, probes, what="probed")
-    probed = dict(zip(planned, results))
+def study(args, steps: int, frames: int | None) -> dict:
+    """The study this experiment runs (Table 1's patterns as predictions, Bonferroni over them)."""
+    n_train = QUICK["probe_train_frames"] if args.quick else None
+    arms = {}
     for shared in FACTOR_SETS:
-        for seed in exp.seeds:
-            record(label(shared), seed, probed[shared, seed], trained[shared, seed])
-        if on_row:
-            on_row(per_seed, runs)
-    rest = results[len(planned):]
-    for seed, result in zip(exp.seeds, rest):
-        record(SUPERVISED, seed, result, supervised[seed])
-    for seed, result in zip(exp.seeds, rest[len(exp.seeds):]):
-        record(RANDOM, seed, result)
-    return per_seed, runs
-
-
-def probe_run(item: tuple[str, str, int | None]) -> dict:
-    """The factor probes of the encoder in run folder ``item[0]`` on the probe frames of the
-    data config ``item[1]`` (JSON), at most ``item[2]`` of them for training the probes: what
-    ``Experiment.map`` runs in each worker process."""
-    from ..encoder import load
-    from ..eval.probes import cached_probe_frames, factor_probes
-
-    run_dir, data_json, n_train = item
-    return factor_probes(load(run_dir), cached_probe_frames(data_json, n_train))
-
-
-def random_init_probe_run(item: tuple[str, int, str, int | None]) -> dict:
-    """The factor probes of a random-init encoder of config ``item[0]`` (JSON) drawn with seed
-    ``item[1]``, on the probe frames of ``item[2]``/``item[3]`` as in :func:`probe_run`."""
-    from ..eval.probes import cached_probe_frames, factor_probes
-
-    cfg_json, seed, data_json, n_train = item
-    return factor_probes(random_init_encoder(json.loads(cfg_json), seed), cached_probe_frames(data_json, n_train))
-
-
-def run_name(shared, seed: int) -> str:
-    return f"shared-{'-'.join(sorted(shared))}-seed{seed}"
-
-
-def table(per_seed: dict, steps: int, image_size: int, seeds: int, frames: int | None = None) -> str:
-    from ..eval.report import markdown_table
-
-    rows = []
-    for name in [label(s) for s in FACTOR_SETS] + [SUPERVISED, RANDOM]:
-        if name not in per_seed:
-            continue
-        paper = PAPER_TABLE1.get(name, ("-",) * 3)
-        rows.append([name] + [x for m, p in zip(METRICS, paper)
-                              for x in (fmt(stats.summarize(per_seed[name][m])), p)])
-    rows.append(["chance", "90.0", "-", "90.0", "-", "-", "-"])
-    headers = ["shared factors", "digit err % (ours)", "(paper)", "bkgd err % (ours)", "(paper)",
-               "loc err px (ours)", "(paper)"]
-    views = "frame pairs" if frames is None else f"a clip of {frames} frames against the next frame (clip-simclr)"
-    return (markdown_table(headers, rows) + f"\n\nOurs: {image_size} px frames ({round(image_size * 3 / 4)} px "
-            f"digits), views {views}, {steps} SimCLR steps of batch 128 per encoder (supervised: the same steps of "
-            f"digit cross-entropy), mean ± 95% interval over {seeds} seeds; paper: 64 px frames, their schedule, one "
-            "run.")
+        cfg = encoder_config(shared, steps, 0, args.image_size, frames)
+        arms[ARM_OF[label(shared)]] = {k: v for k, v in cfg.items() if k in ("views", "method")} | {"x": label(shared)}
+    arms[SUPERVISED] = {"views": {"name": "factor-shared", "shared": ["digit"]},
+                        "method": {"name": "simclr"}, "train": "mvssl.experiments.infomin_factors.train_supervised",
+                        "x": SUPERVISED}
+    base = encoder_config(("digit",), steps, 0, args.image_size)
+    base.pop("views")
+    measures = {MEASURE_OF[m]: {"measure": "mvssl.experiments.infomin_factors.factor_error", "metric": m,
+                                "probe_train_frames": n_train, "higher_is_better": False,
+                                "unit": "px" if m == "position_error_px" else "%"} for m in METRICS}
+    predictions = []
+    for pid, statement, parts in patterns(True):
+        contrasts = [f"{ARM_OF[hi]}.{MEASURE_OF[m]} - {ARM_OF[lo]}.{MEASURE_OF[m]} > 0" for m, hi, lo in parts
+                     if not (pid.startswith("background-overwhelms") and hi == "background")]  # b - d is counted once
+        entry = {"id": pid, "says": statement}
+        if pid == "supervised-best-on-digit":
+            entry["kind"] = "design"
+        else:
+            entry["claim"] = "infomin.factors"
+        entry.update({"contrast": contrasts[0]} if len(contrasts) == 1 else {"all_of": contrasts})
+        predictions.append(entry)
+    paper = {f"{ARM_OF[row]}.{MEASURE_OF[m]}": v for row, values in PAPER_TABLE1.items()
+             for m, v in zip(METRICS, values)}
+    setting = "frame pairs" if frames is None else f"a clip of {frames} frames against the next frame (clip-simclr)"
+    return {
+        "study": COMMAND + ("-sequence" if frames else ""),
+        "description": f"InfoMin Table 1 on Colorful-Moving-MNIST: {args.image_size} px frames "
+                       f"({round(args.image_size * 3 / 4)} px digits), views {setting}, {steps} SimCLR steps of batch "
+                       "128 per encoder (supervised: the same steps of digit cross-entropy); paper: 64 px frames, "
+                       "their schedule, one run. An arm is in play when it beats its random-init twin on a factor "
+                       "its views share (scope arm): losing the other factors is the claim, not a failed arm.",
+        "base": base,
+        "arms": arms,
+        "seeds": args.seeds,
+        "measures": measures,
+        "references": {"random_init": True, "supervised": SUPERVISED, "chance": {"derr": 90.0, "berr": 90.0},
+                       "paper": paper},
+        "gates": [{"learns": "derr", "arms": ["d", "dp", SUPERVISED], "scope": "arm"},
+                  {"learns": "berr", "arms": ["b", "bd", "bp", "bdp"], "scope": "arm"},
+                  {"learns": "perr", "arms": ["p"], "scope": "arm"}],
+        "predictions": predictions,
+    }
 
 
 def plot(per_seed: dict, path, title: str) -> None:
@@ -275,6 +226,8 @@ def plot(per_seed: dict, path, title: str) -> None:
 
 
 def run(args) -> int:
+    from ..studies.engine import run_declared
+
     default_steps = SEQUENCE_STEPS if args.sequence else DEFAULT["steps"]
     steps = args.steps if args.steps is not None else (QUICK["steps"] if args.quick else default_steps)
     if steps < 10:
@@ -286,18 +239,16 @@ def run(args) -> int:
     frames = (DEFAULT["frames"] if args.frames is None else args.frames) if args.sequence else None
     if frames is not None and not 1 <= frames <= 16:
         raise ValueError(f"--frames must be in 1..16, got {frames}")
-    exp = Experiment(COMMAND, args, total_runs=(len(FACTOR_SETS) + 2) * args.seeds)
     title = "InfoMin Table 1 on Colorful-Moving-MNIST" + (f", sequence setting ({frames}-frame clips)" if frames else "")
 
-    def write(per_seed, runs, complete=False):
-        points = [{"arm": row, "value": None, "metrics": {m: stats.summarize(v) for m, v in metrics.items()},
-                   "runs": runs.get(row, [])} for row, metrics in per_seed.items()]
-        claims = pattern_claims(per_seed, claim_prefix(args.sequence)) if complete else []
-        plot(per_seed, exp.out / "infomin_factors.png", title)
-        exp.write(points, claims, table(per_seed, steps, args.image_size, len(exp.seeds), frames), title,
-                  extra={"paper_table1": PAPER_TABLE1, "steps": steps, "sequence_frames": frames},
-                  plots=["infomin_factors.png"], complete=complete)
+    def figure(out: Path, points: list[dict]) -> list[str]:
+        per_seed = {p["value"]: {m: p["metrics"][MEASURE_OF[m]]["per_seed"] for m in METRICS} for p in points}
+        twin = next((p["random_init"] for p in points if p["arm"] == "d"), {})
+        if all(MEASURE_OF[m] in twin for m in METRICS):
+            per_seed[RANDOM] = {m: twin[MEASURE_OF[m]]["per_seed"] for m in METRICS}
+        plot(per_seed, out / "infomin_factors.png", title)
+        return ["infomin_factors.png"]
 
-    per_seed, runs = measure(exp, steps, args.image_size, on_row=write, frames=frames)
-    write(per_seed, runs, complete=True)
+    run_declared(study(args, steps, frames), args, echo=lambda *a, **k: print(*a, **k, flush=True),
+                 extra_plots=figure)
     return 0

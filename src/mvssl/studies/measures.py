@@ -71,17 +71,16 @@ def _knn(run: Run) -> float:
 
 @torch.no_grad()
 def projections(run: Run, images: torch.Tensor) -> torch.Tensor:
-    """z = g(h) of ``images``: the method rebuilt from the run's config, loaded from its last
-    checkpoint (``weights_only``) or, for ``random init``, drawn with the run's seed."""
-    from ..encoder import Encoder, safe_torch_load
-    from ..build import build_method
+    """z = g(h) of ``images``: the method loaded from the run's newest complete checkpoint
+    (``build.load_method``) or, for ``random init``, drawn with the run's seed."""
+    from ..build import build_method, load_method
+    from ..encoder import Encoder
 
-    torch.manual_seed(run.seed)
-    method, _ = build_method(run.config)
     if run.which == "trained":
-        state = safe_torch_load(run.run_dir / "checkpoints" / "last.ckpt")["state_dict"]
-        method.load_state_dict({k[len("method."):]: v for k, v in state.items() if k.startswith("method.")})
-    method.eval()
+        method = load_method(run.run_dir)[1]
+    else:
+        torch.manual_seed(run.seed)
+        method = build_method(run.config)[0].eval()
     pre = Encoder.from_config(run.config)
     project = getattr(method, "projector", None) or torch.nn.Identity()
     out = [project(method.backbone(pre.preprocess(images[i:i + 500]))) for i in range(0, len(images), 500)]

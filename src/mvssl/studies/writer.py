@@ -31,9 +31,12 @@ def arms_table(study, values: dict, random: dict, chance: dict) -> str:
                                                                                for m in measures])
     if chance:
         rows.append(["chance"] + [f"{chance[m]:.1f}" if m in chance else "-" for m in measures])
+    paper: dict = {}
     for ref, value in (study.references.get("paper") or {}).items():
         arm, _, m = ref.rpartition(".")
-        rows.append([f"paper: {arm}"] + [f"{value}" if mm == m else "-" for mm in measures])
+        paper.setdefault(arm, {})[m] = value
+    for arm, row in paper.items():
+        rows.append([f"paper: {arm}"] + [f"{row[m]}" if m in row else "-" for m in measures])
     units = [f"{m} ({study.measures[m].get('unit')})" if study.measures[m].get("unit") else m for m in measures]
     return markdown_table(["arm"] + units, rows)
 
