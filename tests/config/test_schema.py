@@ -65,3 +65,11 @@ def test_every_key_is_annotated_with_the_type_its_default_has():
             default = f.default_factory() if f.default is MISSING else f.default
             named = {t.strip() for t in f.type.split("|")}
             assert type(default).__name__ in named or default is None and "None" in named, (section, f.name)
+
+
+def test_the_configs_dataset_names_are_the_data_layers():
+    """config keeps data.dataset's choices as plain strings (it imports nothing of data):
+    they must stay the datasets that ``data.datasets`` loads."""
+    from mvssl.data.datasets import DATASETS as LOADED
+
+    assert DATASETS == LOADED

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from mvssl.experiments import infomin_augmentation as aug
-from mvssl.studies import stats
 
 
 def _parse(argv):
@@ -28,27 +27,37 @@ def test_every_rung_builds_views_and_the_first_shares_every_pixel():
     assert aug.LADDER[-1][1] == ["crop", "color", "blur", "randaugment"]
 
 
-def _point(i, nce, acc):
-    return {"label": f"r{i}", "value": i, "ops": [], "metrics": {"i_nce": stats.summarize(nce), "digit_acc": stats.summarize(acc)}}
+def _judge(rungs, random_acc=(10.0, 11.0, 12.0)):
+    """Verdicts of the declared study on per-seed (I_NCE, accuracy) per rung (the first rungs of
+    the ladder, as many as given: the study is declared for the whole ladder)."""
+    import yaml
+
+    from mvssl.studies.judge import judge
+    from mvssl.studies.spec import loads
+
+    args = _parse([])
+    s = loads(yaml.safe_dump(aug.study(args, aug.settings_from(args))), "aug")
+    values = {arm: {"i_nce": dict(enumerate(nce)), "acc": dict(enumerate(acc))}
+              for arm, (nce, acc) in zip(aug.ARMS, rungs)}
+    random = {arm: {"acc": dict(enumerate(random_acc))} for arm in values}
+    return {c["id"]: c for c in judge(s, values, random)["claims"]}
 
 
 def test_ladder_verdicts():
-    points = [_point(0, [3.0, 3.1, 2.9], [20, 21, 22]), _point(1, [2.0, 2.1, 1.9], [40, 42, 41]),
-              _point(2, [1.0, 1.1, 0.9], [50, 52, 51]), _point(3, [0.5, 0.6, 0.4], [45, 46, 44])]
-    claims = {c["id"]: c for c in aug.ladder_claims(points)}
-    assert claims["infomin.augmentation/lower-nce"]["verdict"] == "supported"
-    assert claims["infomin.augmentation/higher-accuracy"]["verdict"] == "supported"
-    assert claims["infomin.augmentation/higher-accuracy"]["effect"] == pytest.approx(30.0)
-    assert claims["infomin.augmentation/turning-point"]["verdict"] == "supported"
-    points[3] = _point(3, [1.5, 1.6, 1.4], [60, 61, 62])  # I_NCE rises again, accuracy keeps climbing
-    claims = {c["id"]: c for c in aug.ladder_claims(points)}
-    assert claims["infomin.augmentation/lower-nce"]["verdict"] == "contradicted"
-    # the turning point is judged along the ladder: rungs whose I_NCE the critic cannot tell apart
-    # (noise puts the peak rung last in I_NCE order) still have the ladder's ends as their ends
-    noisy = [_point(0, [3.0, 3.1, 2.9], [20, 21, 22]), _point(1, [0.1, 0.12, 0.08], [50, 52, 51]),
-             _point(2, [0.12, 0.14, 0.1], [40, 41, 42])]
-    turn = {c["id"]: c for c in aug.ladder_claims(noisy)}["infomin.augmentation/turning-point"]
-    assert turn["verdict"] == "supported" and "'r1'" in turn["evidence"]
+    rungs = [([3.0, 3.1, 2.9], [20, 21, 22]), ([2.0, 2.1, 1.9], [40, 42, 41]), ([1.0, 1.1, 0.9], [50, 52, 51]),
+             ([0.5, 0.6, 0.4], [47, 48, 46]), ([0.2, 0.3, 0.1], [30, 31, 29])]
+    claims = _judge(rungs)
+    assert claims["lower-nce"]["verdict"] == "supported"
+    assert claims["first-augmentation-raises-accuracy"]["verdict"] == "supported"
+    assert claims["first-augmentation-raises-accuracy"]["effect"] == pytest.approx(20.0)
+    assert claims["turning-point"]["verdict"] == "supported" and claims["turning-point"]["peak_arm"] == "colour"
+    rungs[4] = ([1.5, 1.6, 1.4], [60, 61, 62])  # I_NCE rises again, accuracy keeps climbing
+    claims = _judge(rungs)
+    assert claims["lower-nce"]["verdict"] == "contradicted" and claims["turning-point"]["verdict"] == "contradicted"
+    # identical views below their random-init twin: the comparisons that use them are not testable
+    claims = _judge(rungs, random_acc=(25.0, 26.0, 24.0))
+    assert claims["first-augmentation-raises-accuracy"]["verdict"] == "not testable"
+    assert "none minus random init" in claims["first-augmentation-raises-accuracy"]["reason"]
 
 
 @pytest.mark.parametrize("argv, message", [(["--seeds", "0"], "--seeds"), (["--train-steps", "3"], "--train-steps"),
@@ -67,5 +76,6 @@ def test_tiny_ladder_run_writes_results(tmp_path):
     assert aug.run(args) == 0
     data = json.loads((out / "results.json").read_text())
     assert data["complete"] and len(data["points"]) == len(aug.LADDER) and len(data["claims"]) == 3
+    assert data["study"]["file"] == "study.yaml" and (out / "accuracy_vs_nce.png").exists()
     assert all(len(p["runs"]) == 2 for p in data["points"])
     assert (out / "infomin_augmentation.png").stat().st_size > 0

@@ -531,7 +531,7 @@ def test_6_embed_validates_batch_size_returns_0_by_d_for_no_images_and_takes_num
     assert torch.equal(encoder.embed(images.numpy(), batch_size=3), encoder.embed(images, batch_size=3))
     with pytest.raises(ValueError, match=r"float values must lie in \[0, 1\] \(got"):  # 0..255 floats: ambiguous
         encoder.embed(images.numpy().astype(np.float64))
-    with pytest.raises(ValueError, match="embed: got set; it accepts"):  # more forms: tests/test_image_inputs.py
+    with pytest.raises(ValueError, match="embed: got set; it accepts"):  # more forms: tests/test_encoder_embed.py
         encoder.embed({1, 2})
 
 

@@ -45,6 +45,7 @@ RECIPES: dict[str, dict] = {
     "deepcluster": {"family": "clustering", "paper": "Caron et al. 2020 (DeepCluster v2)",
                     "args": ["--method", "deepcluster"]},
     "dino": {"family": "distillation", "paper": "Caron et al. 2021", "args": ["--method", "dino"]},
+    "lejepa": {"family": "joint-embedding", "paper": "Balestriero & LeCun 2025", "args": ["--method", "lejepa"]},
     # leave-one-out views need their own recipe; rotation and hue jitter hide the digit-sharing frame pair
     "looc": {"family": "contrastive", "paper": "Xiao et al. 2021",
              "args": ["--method", "looc", "--views.name", "looc"]},

@@ -8,7 +8,12 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from ..config import ConfigError
+from ..build import build_dataset, build_view_source, resolve
+from ..config import ConfigError, written_config
+from ..eta import progress_line
+from ..eval.report import markdown_table
+from ..views.sources import ChannelSplitViews
+from .nce import estimate_nce
 
 COMMAND = "nce"
 HELP = "I_NCE = log K - L_NCE of a view pair (a fresh critic per seed, held-out pairs), mean +- std over seeds"
@@ -72,10 +77,6 @@ def describe_images(data: dict) -> str:
 
 
 def build_pair_source(args):
-    from ..build import resolve
-    from ..build import build_dataset, build_view_source
-    from ..views.sources import ChannelSplitViews
-
     cfg = resolve(view_config(args))
     source = build_view_source(cfg, build_dataset(cfg, "train"))
     if args.views == "colorspace":  # one full-area crop (+ flip) per image, split by channel
@@ -84,11 +85,6 @@ def build_pair_source(args):
 
 
 def run(args) -> int:
-    from ..config import written_config
-    from ..eval.report import markdown_table
-    from ..eta import progress_line
-    from .nce import estimate_nce
-
     source, cfg = build_pair_source(args)
     data = describe_images(cfg["data"])
     print(f"I_NCE of {len(source)} {data}: {args.seeds} seed(s) x {args.steps} critic steps, K = {args.k}",

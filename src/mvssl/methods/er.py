@@ -3,8 +3,9 @@
 left to the EMA teacher, the predictor, centring or Sinkhorn.
 
 Each ER class is its base method (same networks, views, stop-gradients, EMA and
-schedules, same config keys: its constructor passes them on) plus three keys: ``er_kappa`` (vMF concentration, continuous
-variants only), ``er_entropy_weight`` and ``er_reconstruction_weight``. Algorithm:
+schedules, same config keys: its constructor passes them on) plus three keys: ``er_kappa``
+(vMF concentration, continuous variants only), ``er_entropy_weight`` and
+``er_reconstruction_weight``. Algorithm:
 
     out = Base.forward(views)                 # the base method's loss = reconstruction error
     H   = entropy of the online/student projections of the global views

@@ -134,6 +134,8 @@ def run_declared(raw: dict, args, echo=print, extra_plots=None) -> dict:
     and the commit of the mvssl that declared it)."""
     import yaml
 
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
     text = f"# declared by mvssl experiment {raw['study']}\n" + yaml.safe_dump(raw, sort_keys=False)
     study = spec_mod.loads(text, f"mvssl experiment {raw['study']}", quick=False)
     return run_study(None, out=args.out, resume=args.resume, new_version=getattr(args, "new_version", False),
@@ -192,8 +194,9 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
         if dataset is None:
             dataset = Run(run_dir, resolved, metrics, seed).dataset()
         first = next(iter(study.measures))
-        exp.progress(f"{arm.name} seed {seed}", f"{first} {values[arm.name][first].get(seed, float('nan')):.2f} "
-                     f"(random init {random[arm.name][first].get(seed, float('nan')):.2f})")
+        twin = random[arm.name][first].get(seed)
+        exp.progress(f"{arm.name} seed {seed}", f"{first} {values[arm.name][first].get(seed, float('nan')):.2f}"
+                     + (f" (random init {twin:.2f})" if twin is not None else ""))
     chance = chance_levels(study, dataset)
     verdicts = judge(study, values, random, chance, quick=quick)
     return write_results(exp, study, values, random, paths, chance, verdicts, reg, versions(exp.out), extra_plots)
