@@ -116,37 +116,30 @@ def study(args) -> dict:
 
 
 def plot(points: list[dict], chance: float, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    from ..studies.plots import figure
     from ..studies.results import error_bar
 
     by_arm = {p["arm"]: p for p in points}
     lines = (("contrastive, core graph", "core", "contrastive", "tab:blue", "-"),
              ("contrastive, full graph", "full", "contrastive", "tab:green", "-"),
              ("predictive, full graph", "full", "predictive", "tab:red", "--"))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
-    for ax, key, title in ((axes[0], L, "probe of the L encoder (headline)"),
-                           (axes[1], ALL, "probe of all encoders concatenated")):
-        for k, (label, graph, objective, colour, style) in enumerate(lines):
-            s = [by_arm[arm_name(n, graph, objective)]["metrics"][key] for n in LADDER]
-            ax.errorbar([n + (k - 1) * 0.05 for n in LADDER], [x["mean"] for x in s], yerr=[error_bar(x) for x in s],
-                        color=colour, ls=style, marker="o", capsize=3, label=label)
-        rand = by_arm[arm_name(2, "full", "contrastive")].get("random_init", {}).get(key)
-        if rand:
-            ax.axhline(rand["mean"], color="grey", ls="--", label="random-init encoder (2-view architecture)")
-        ax.axhline(chance, color="black", ls=":", label="chance")
-        ax.set_xticks(LADDER, [f"{n}\n{' / '.join(VIEWS[n].split(','))}" for n in LADDER])
-        ax.set_xlabel("number of views")
-        ax.set_title(title, fontsize=10)
-    axes[0].set_ylabel("linear-probe accuracy (%)")
-    axes[0].legend(fontsize=8)
-    fig.suptitle("CMC: number of views and objective (mean ± 95% CI over seeds)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with figure(path, 2, (10, 4.2), sharey=True) as (fig, axes):
+        for ax, key, title in ((axes[0], L, "probe of the L encoder (headline)"),
+                               (axes[1], ALL, "probe of all encoders concatenated")):
+            for k, (label, graph, objective, colour, style) in enumerate(lines):
+                s = [by_arm[arm_name(n, graph, objective)]["metrics"][key] for n in LADDER]
+                ax.errorbar([n + (k - 1) * 0.05 for n in LADDER], [x["mean"] for x in s], yerr=[error_bar(x) for x in s],
+                            color=colour, ls=style, marker="o", capsize=3, label=label)
+            rand = by_arm[arm_name(2, "full", "contrastive")].get("random_init", {}).get(key)
+            if rand:
+                ax.axhline(rand["mean"], color="grey", ls="--", label="random-init encoder (2-view architecture)")
+            ax.axhline(chance, color="black", ls=":", label="chance")
+            ax.set_xticks(LADDER, [f"{n}\n{' / '.join(VIEWS[n].split(','))}" for n in LADDER])
+            ax.set_xlabel("number of views")
+            ax.set_title(title, fontsize=10)
+        axes[0].set_ylabel("linear-probe accuracy (%)")
+        axes[0].legend(fontsize=8)
+        fig.suptitle("CMC: number of views and objective (mean ± 95% CI over seeds)")
 
 
 def run(args) -> int:
@@ -155,9 +148,9 @@ def run(args) -> int:
     steps(args, DEFAULT_STEPS, QUICK_STEPS)
     load_and_check(args, [args.batch_size])
 
-    def figure(out: Path, points: list[dict]) -> list[str]:
+    def draw(out: Path, points: list[dict]) -> list[str]:
         plot(points, chance_pct(args), out / "cmc_views.png")
         return ["cmc_views.png"]
 
-    run_declared(study(args), args, echo=lambda *a, **k: print(*a, **k, flush=True), extra_plots=figure)
+    run_declared(study(args), args, echo=lambda *a, **k: print(*a, **k, flush=True), extra_plots=draw)
     return 0

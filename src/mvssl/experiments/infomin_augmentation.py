@@ -109,31 +109,25 @@ def study(args, s: dict) -> dict:
 
 
 def plot(points: list[dict], path) -> None:
-    import matplotlib
+    from ..studies.plots import figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.4))
-    x = [p["metrics"]["i_nce"]["mean"] for p in points]
-    y = [p["metrics"]["acc"]["mean"] for p in points]
-    ax.errorbar(x, y, xerr=[error_bar(p["metrics"]["i_nce"]) for p in points],
-                yerr=[error_bar(p["metrics"]["acc"]) for p in points], marker="o", capsize=3, label="trained")
-    for p, xi, yi in zip(points, x, y):
-        ax.annotate(p["arm"], (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    rand = points[0].get("random_init", {}).get("acc")
-    if rand:
-        ax.axhline(rand["mean"], color="tab:blue", ls="--", lw=1, label="random init")
-    ax.axhline(CHANCE, color="grey", ls=":", lw=1, label="chance")
-    ax.set_title("InfoMin Aug ladder: digit accuracy vs I_NCE")
-    ax.set_xlabel("I_NCE of the view pair (nats)")
-    ax.set_ylabel("digit linear-probe accuracy, test frames (%)")
-    ax.invert_xaxis()  # stronger augmentation to the right
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, 1, (6, 4.4), dpi=110) as (fig, (ax,)):
+        x = [p["metrics"]["i_nce"]["mean"] for p in points]
+        y = [p["metrics"]["acc"]["mean"] for p in points]
+        ax.errorbar(x, y, xerr=[error_bar(p["metrics"]["i_nce"]) for p in points],
+                    yerr=[error_bar(p["metrics"]["acc"]) for p in points], marker="o", capsize=3, label="trained")
+        for p, xi, yi in zip(points, x, y):
+            ax.annotate(p["arm"], (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        rand = points[0].get("random_init", {}).get("acc")
+        if rand:
+            ax.axhline(rand["mean"], color="tab:blue", ls="--", lw=1, label="random init")
+        ax.axhline(CHANCE, color="grey", ls=":", lw=1, label="chance")
+        ax.set_title("InfoMin Aug ladder: digit accuracy vs I_NCE")
+        ax.set_xlabel("I_NCE of the view pair (nats)")
+        ax.set_ylabel("digit linear-probe accuracy, test frames (%)")
+        ax.invert_xaxis()  # stronger augmentation to the right
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
 
 
 def run(args) -> int:
@@ -141,9 +135,9 @@ def run(args) -> int:
 
     s = settings_from(args)
 
-    def figure(out, points: list[dict]) -> list[str]:
+    def draw(out, points: list[dict]) -> list[str]:
         plot(points, out / "infomin_augmentation.png")
         return ["infomin_augmentation.png"]
 
-    run_declared(study(args, s), args, echo=lambda *a, **k: print(*a, **k, flush=True), extra_plots=figure)
+    run_declared(study(args, s), args, echo=lambda *a, **k: print(*a, **k, flush=True), extra_plots=draw)
     return 0

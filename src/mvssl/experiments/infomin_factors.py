@@ -196,33 +196,27 @@ def study(args, steps: int, frames: int | None) -> dict:
 
 
 def plot(per_seed: dict, path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..studies.plots import figure
 
     names = [n for n in [label(s) for s in FACTOR_SETS] + [SUPERVISED, RANDOM] if n in per_seed]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
-    titles = ("digit classification error (%)", "background classification error (%)",
-              "digit localisation error (px)")
-    for ax, metric, title in zip(axes, METRICS, titles):
-        summaries = [stats.summarize(per_seed[n][metric]) for n in names]
-        err = [error_bar(s) for s in summaries]
-        ax.barh(names, [s["mean"] for s in summaries], xerr=err, color="tab:blue", capsize=3)
-        paper = [PAPER_TABLE1.get(n, (None,) * 3)[METRICS.index(metric)] for n in names]
-        ax.scatter([p for p in paper if p is not None], [n for n, p in zip(names, paper) if p is not None],
-                   color="tab:red", marker="x", zorder=3, label="paper (64 px)")
-        if metric != "position_error_px":
-            ax.axvline(90, color="grey", ls=":", lw=1, label="chance")
-        ax.set_title(title)
-        ax.set_xlabel(title.split(" (")[0] + (" (px)" if metric == "position_error_px" else " (%)"))
-        ax.invert_yaxis()
-        ax.legend(fontsize=7)
-    axes[0].set_ylabel("factors the views share")
-    fig.suptitle(f"{title}: mean ± 95% interval over seeds")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, 3, (14, 4.2), dpi=110) as (fig, axes):
+        titles = ("digit classification error (%)", "background classification error (%)",
+                  "digit localisation error (px)")
+        for ax, metric, title in zip(axes, METRICS, titles):
+            summaries = [stats.summarize(per_seed[n][metric]) for n in names]
+            err = [error_bar(s) for s in summaries]
+            ax.barh(names, [s["mean"] for s in summaries], xerr=err, color="tab:blue", capsize=3)
+            paper = [PAPER_TABLE1.get(n, (None,) * 3)[METRICS.index(metric)] for n in names]
+            ax.scatter([p for p in paper if p is not None], [n for n, p in zip(names, paper) if p is not None],
+                       color="tab:red", marker="x", zorder=3, label="paper (64 px)")
+            if metric != "position_error_px":
+                ax.axvline(90, color="grey", ls=":", lw=1, label="chance")
+            ax.set_title(title)
+            ax.set_xlabel(title.split(" (")[0] + (" (px)" if metric == "position_error_px" else " (%)"))
+            ax.invert_yaxis()
+            ax.legend(fontsize=7)
+        axes[0].set_ylabel("factors the views share")
+        fig.suptitle(f"{title}: mean ± 95% interval over seeds")
 
 
 def run(args) -> int:
@@ -241,7 +235,7 @@ def run(args) -> int:
         raise ValueError(f"--frames must be in 1..16, got {frames}")
     title = "InfoMin Table 1 on Colorful-Moving-MNIST" + (f", sequence setting ({frames}-frame clips)" if frames else "")
 
-    def figure(out: Path, points: list[dict]) -> list[str]:
+    def draw(out: Path, points: list[dict]) -> list[str]:
         per_seed = {p["value"]: {m: p["metrics"][MEASURE_OF[m]]["per_seed"] for m in METRICS} for p in points}
         twin = next((p["random_init"] for p in points if p["arm"] == "d"), {})
         if all(MEASURE_OF[m] in twin for m in METRICS):
@@ -250,5 +244,5 @@ def run(args) -> int:
         return ["infomin_factors.png"]
 
     run_declared(study(args, steps, frames), args, echo=lambda *a, **k: print(*a, **k, flush=True),
-                 extra_plots=figure)
+                 extra_plots=draw)
     return 0

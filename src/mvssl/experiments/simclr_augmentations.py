@@ -87,10 +87,7 @@ def study(args, names) -> dict:
 
 
 def heatmap(names, acc: dict, random_init: float, chance: float, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..studies.plots import figure
     import numpy as np
 
     from ..studies.stats import summarize
@@ -105,20 +102,17 @@ def heatmap(names, acc: dict, random_init: float, chance: float, path: Path, tit
                 s = summarize(acc[cell])
                 grid[i, j] = s["mean"]
                 text[i][j] = f"{s['mean']:.1f}\n±{s['ci95']:.1f}" if len(acc[cell]) > 1 else f"{s['mean']:.1f}"
-    fig, ax = plt.subplots(figsize=(1.1 * k + 2.5, 1.0 * k + 1.5))
-    im = ax.imshow(grid, cmap="Greens", vmin=min(chance, np.nanmin(grid)), vmax=np.nanmax(grid))
-    for i in range(k):
-        for j in range(k):
-            ax.text(j, i, text[i][j], ha="center", va="center", fontsize=8)
-    ax.set_xticks(range(k), names, rotation=45, ha="right")
-    ax.set_yticks(range(k), names)
-    ax.set_xlabel("2nd transformation")
-    ax.set_ylabel("1st transformation")
-    ax.set_title(title)
-    fig.colorbar(im, ax=ax, label=f"linear-probe accuracy (%)\nrandom init {random_init:.1f}, chance {chance:.1f}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with figure(path, 1, (1.1 * k + 2.5, 1.0 * k + 1.5)) as (fig, (ax,)):
+        im = ax.imshow(grid, cmap="Greens", vmin=min(chance, np.nanmin(grid)), vmax=np.nanmax(grid))
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, text[i][j], ha="center", va="center", fontsize=8)
+        ax.set_xticks(range(k), names, rotation=45, ha="right")
+        ax.set_yticks(range(k), names)
+        ax.set_xlabel("2nd transformation")
+        ax.set_ylabel("1st transformation")
+        ax.set_title(title)
+        fig.colorbar(im, ax=ax, label=f"linear-probe accuracy (%)\nrandom init {random_init:.1f}, chance {chance:.1f}")
 
 
 def matrix_plot(args, names):

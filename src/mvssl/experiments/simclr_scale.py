@@ -128,33 +128,26 @@ def study(args, batches: list[int], epochs: list[int], n_images: int) -> dict:
 
 
 def plot(points: list[dict], batches, epochs, chance: float, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    from ..studies.plots import figure
     from ..studies.results import error_bar
 
     by_arm = {p["arm"]: p["metrics"]["linear_top1_pct"] for p in points if "linear_top1_pct" in p["metrics"]}
     rand = next((p["random_init"]["linear_top1_pct"]["mean"] for p in points
                  if "linear_top1_pct" in p.get("random_init", {})), None)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, (learner, title) in zip(axes, (("simclr", "SimCLR"), ("supervised", "supervised"))):
-        for e in epochs:
-            s = [by_arm[arm_name(learner, b, e)] for b in batches]
-            ax.errorbar(batches, [x["mean"] for x in s], yerr=[error_bar(x) for x in s], marker="o", capsize=3,
-                        label=f"{e} epochs")
-        if rand is not None:
-            ax.axhline(rand, color="grey", ls="--", label="random-init encoder")
-        ax.axhline(chance, color="black", ls=":", label="chance")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("batch size")
-        ax.set_title(f"{title} (mean ± 95% CI)")
-        ax.legend(fontsize=8)
-    axes[0].set_ylabel("linear-probe accuracy (%)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with figure(path, 2, (10, 4), sharey=True) as (fig, axes):
+        for ax, (learner, title) in zip(axes, (("simclr", "SimCLR"), ("supervised", "supervised"))):
+            for e in epochs:
+                s = [by_arm[arm_name(learner, b, e)] for b in batches]
+                ax.errorbar(batches, [x["mean"] for x in s], yerr=[error_bar(x) for x in s], marker="o", capsize=3,
+                            label=f"{e} epochs")
+            if rand is not None:
+                ax.axhline(rand, color="grey", ls="--", label="random-init encoder")
+            ax.axhline(chance, color="black", ls=":", label="chance")
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("batch size")
+            ax.set_title(f"{title} (mean ± 95% CI)")
+            ax.legend(fontsize=8)
+        axes[0].set_ylabel("linear-probe accuracy (%)")
 
 
 def run(args) -> int:
@@ -164,10 +157,10 @@ def run(args) -> int:
     epochs = _ints(args.epochs, QUICK_EPOCHS if args.quick else DEFAULT_EPOCHS, "--epochs")
     n_images = load_and_check(args, batches)
 
-    def figure(out: Path, points: list[dict]) -> list[str]:
+    def draw(out: Path, points: list[dict]) -> list[str]:
         plot(points, batches, epochs, chance_pct(args), out / "scale.png")
         return ["scale.png"]
 
     run_declared(study(args, batches, epochs, n_images), args, echo=lambda *a, **k: print(*a, **k, flush=True),
-                 extra_plots=figure)
+                 extra_plots=draw)
     return 0

@@ -4,6 +4,7 @@ accuracy against I_NCE with error bars both ways."""
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -14,6 +15,20 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+@contextmanager
+def figure(path: Path, ncols: int = 1, size=(6, 4), dpi: int = 100, **subplots):
+    """``with figure(path, 2, (10, 4)) as (fig, axes):`` one row of ``ncols`` axes, laid out,
+    saved to ``path`` and closed on leaving (every plot of the studies and experiments)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, ncols, figsize=size, squeeze=False, **subplots)
+    try:
+        yield fig, list(axes[0])
+        fig.tight_layout()
+        fig.savefig(path, dpi=dpi)
+    finally:
+        plt.close(fig)
 
 
 def _err(summary: dict) -> float:
@@ -27,12 +42,14 @@ def _label(study, m: str) -> str:
 
 
 def bars(study, points: list[dict], chance: dict, path: Path) -> None:
-    plt = _pyplot()
     measures = [m for m in study.measures if any(m in p["metrics"] for p in points)]
-    fig, axes = plt.subplots(1, len(measures), figsize=(max(4.0, 1.0 + 0.7 * len(points)) * len(measures), 4),
-                             squeeze=False)
+    with figure(path, len(measures), (max(4.0, 1.0 + 0.7 * len(points)) * len(measures), 4)) as (_, axes):
+        _bars(study, points, chance, measures, axes)
+
+
+def _bars(study, points, chance, measures, axes) -> None:
     paper = study.references.get("paper") or {}
-    for ax, m in zip(axes[0], measures):
+    for ax, m in zip(axes, measures):
         rows = [p for p in points if m in p["metrics"]]
         xs = range(len(rows))
         ax.bar(xs, [p["metrics"][m]["mean"] for p in rows], yerr=[_err(p["metrics"][m]) for p in rows], capsize=4,
@@ -53,36 +70,33 @@ def bars(study, points: list[dict], chance: dict, path: Path) -> None:
         ax.set_ylabel(_label(study, m))
         ax.set_title(f"{study.name}: {m}")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def knob_lines(study, points: list[dict], path: Path) -> bool:
     xs = [p["value"] for p in points]
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs):
         return False
-    plt = _pyplot()
     measures = [m for m in study.measures if all(m in p["metrics"] for p in points)]
     if not measures:
         return False
-    fig, axes = plt.subplots(1, len(measures), figsize=(4.5 * len(measures), 3.8), squeeze=False)
     order = sorted(range(len(points)), key=lambda i: xs[i])
     key = study.knob["key"] if study.knob else "x"
-    for ax, m in zip(axes[0], measures):
-        ax.errorbar([xs[i] for i in order], [points[i]["metrics"][m]["mean"] for i in order],
-                    yerr=[_err(points[i]["metrics"][m]) for i in order], marker="o", capsize=4, label="trained")
-        if all(m in points[i].get("random_init", {}) for i in order):
-            ax.plot([xs[i] for i in order], [points[i]["random_init"][m]["mean"] for i in order], color="grey",
-                    ls="--", label="random init")
-        ax.set_xlabel(key)
-        ax.set_ylabel(_label(study, m))
-        ax.set_title(f"{m} along {key} (mean ± 95% CI)")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with figure(path, len(measures), (4.5 * len(measures), 3.8)) as (_, axes):
+        for ax, m in zip(axes, measures):
+            _knob_line(ax, points, order, xs, m, key, study)
     return True
+
+
+def _knob_line(ax, points, order, xs, m, key, study) -> None:
+    ax.errorbar([xs[i] for i in order], [points[i]["metrics"][m]["mean"] for i in order],
+                yerr=[_err(points[i]["metrics"][m]) for i in order], marker="o", capsize=4, label="trained")
+    if all(m in points[i].get("random_init", {}) for i in order):
+        ax.plot([xs[i] for i in order], [points[i]["random_init"][m]["mean"] for i in order], color="grey",
+                ls="--", label="random init")
+    ax.set_xlabel(key)
+    ax.set_ylabel(_label(study, m))
+    ax.set_title(f"{m} along {key} (mean ± 95% CI)")
+    ax.legend(fontsize=7)
 
 
 def accuracy_vs_nce(study, points: list[dict], path: Path) -> bool:
@@ -91,8 +105,13 @@ def accuracy_vs_nce(study, points: list[dict], path: Path) -> bool:
     rows = [p for p in points if nce and nce[0] in p["metrics"]]
     if not nce or not acc or not rows:
         return False
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    with figure(path, 1, (5.5, 4)) as (_, (ax,)):
+        _accuracy_vs_nce(ax, study, rows, nce[0], acc)
+    return True
+
+
+def _accuracy_vs_nce(ax, study, rows, nce_name, acc) -> None:
+    nce = [nce_name]
     for m in acc:
         use = [p for p in rows if m in p["metrics"]]
         ax.errorbar([p["metrics"][nce[0]]["mean"] for p in use], [p["metrics"][m]["mean"] for p in use],
@@ -104,10 +123,6 @@ def accuracy_vs_nce(study, points: list[dict], path: Path) -> bool:
     ax.set_ylabel("accuracy (%)")
     ax.set_title("accuracy against I_NCE (mean ± 95% CI both ways)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
 
 
 def plot_set(study, points: list[dict], chance: dict, out: Path) -> list[str]:
