@@ -49,6 +49,8 @@ RECIPES: dict[str, dict] = {
     # a ViT-only method: vit-tiny at the default 24 px frames (6 x 6 patches of 4 px)
     "mae": {"family": "masked image modelling", "paper": "He et al. 2022",
             "args": ["--method", "mae", "--backbone.name", "vit-tiny"]},
+    "ijepa": {"family": "joint-embedding predictive", "paper": "Assran et al. 2023",
+              "args": ["--method", "ijepa", "--backbone.name", "vit-tiny"]},
     # leave-one-out views need their own recipe; rotation and hue jitter hide the digit-sharing frame pair
     "looc": {"family": "contrastive", "paper": "Xiao et al. 2021",
              "args": ["--method", "looc", "--views.name", "looc"]},

@@ -119,7 +119,7 @@ class MultiBlockMask:
         kept = int(in_context.sum(1).min())
         if kept == 0:
             raise ValueError(f"multi-block masking left an empty context on a {rows} x {cols} grid; use smaller "
-                             "method.target_scale or fewer method.n_targets")
+                             "method.target_scale_max or fewer method.n_targets")
         order = (~in_context).long() * rows * cols + torch.arange(rows * cols, device=device)  # context first
         context = order.argsort(dim=1)[:, :kept]
         return {"targets": targets, "context": context, "context_mask": in_context,
