@@ -118,3 +118,13 @@ def test_tiny_run_trains_and_loads_as_a_vit_encoder(tmp_path):
     assert isinstance(encoder.backbone, ViT)
     assert encoder.embed(torch.zeros(2, 3, 24, 24, dtype=torch.uint8)).shape == (2, 192)
     assert metrics["steps"] == 150
+
+
+def test_an_image_whose_context_block_the_targets_cover_keeps_the_rest_of_the_image():
+    """On a 4 x 4 grid, four 2 x 2 targets often cover a 3 x 3 context block: that image's
+    context is then every patch outside the targets; the quick recipe at patch 2 always has one."""
+    mask = MultiBlockMask(context_scale=(0.5, 0.5), target_scale=(0.25, 0.25), target_aspect=(1.0, 1.0))
+    p = mask.sample(256, 4, 4, torch.Generator().manual_seed(0), "cpu")
+    in_targets = torch.zeros(256, 16, dtype=torch.bool).scatter_(1, p["targets"].flatten(1), True)
+    assert not (p["context_mask"] & in_targets).any() and p["context_mask"].any(1).all()
+    assert (p["context_mask"] == ~in_targets).all(1).any()  # some images fell back to the complement
