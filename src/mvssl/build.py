@@ -45,10 +45,23 @@ def resolve(user: dict | None = None) -> dict:
     trainer = (user or {}).get("trainer")
     if isinstance(trainer, dict) and "max_steps" in trainer:
         check_max_steps(trainer["max_steps"])  # before the defaults derived from it are checked
-    cfg = resolve_config(user, method_hyperparameters)
+    cfg = resolve_config(vit_by_default(user), method_hyperparameters)
     check_names(cfg)
     check_sense(cfg, user or {})
     return cfg
+
+
+def vit_by_default(user: dict | None) -> dict | None:
+    """A method that ``requires_vit`` (MAE) gets ``backbone.name vit-tiny`` unless the user
+    named a backbone: ``mvssl train --method mae`` works as it is."""
+    if not isinstance(user, dict):
+        return user
+    method, backbone = user.get("method"), user.get("backbone")
+    name = method.get("name") if isinstance(method, dict) else method
+    if not isinstance(name, str) or not getattr(METHODS.get(name), "requires_vit", False) or (
+            isinstance(backbone, dict) and "name" in backbone):
+        return user
+    return {**user, "backbone": {**(backbone if isinstance(backbone, dict) else {}), "name": "vit-tiny"}}
 
 
 def check_names(cfg: dict) -> None:
@@ -95,6 +108,15 @@ def _check_backbone(cfg: dict) -> None:
             raise ConfigError(str(err)) from None
     elif b["name"] not in BACKBONES:
         raise ConfigError(f"backbone.name: {b['name']!r} is not one of {list(BACKBONES)} or {TIMM_PREFIX}NAME")
+    method = METHODS[cfg["method"]["name"]]
+    if getattr(method, "requires_vit", False) and b["name"] not in VIT_SIZES:
+        raise ConfigError(f"backbone.name {b['name']}: method {cfg['method']['name']} needs a ViT "
+                          f"({' or '.join(VIT_SIZES)})")
+    if hasattr(method, "check_hyperparameters"):  # values a method can check before anything is built
+        try:
+            method.check_hyperparameters(cfg["method"])
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
     if b["name"] in VIT_SIZES:
         sizes = {"data.image_size": cfg["data"]["image_size"]}
         if cfg["views"]["name"] == "multicrop":

@@ -176,7 +176,7 @@ def test_cifar10_download_path_on_generated_files(tmp_path, monkeypatch):
     trust_checksums(monkeypatch)
     out, res = _tiny(tmp_path, "simclr-augmentations", "--augmentations", "crop,color", "--dataset", "cifar10",
                      "--download", "--root", str(tmp_path / "cifar"), "--image-size", "16")
-    assert res["chance_pct"] == 10.0 and res["complete"]
+    assert res["references"]["chance"]["linear_top1_pct"] == 10.0 and res["complete"]
 
 
 def test_scale_study_interactions_and_verdicts():

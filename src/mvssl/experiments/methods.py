@@ -46,6 +46,9 @@ RECIPES: dict[str, dict] = {
                     "args": ["--method", "deepcluster"]},
     "dino": {"family": "distillation", "paper": "Caron et al. 2021", "args": ["--method", "dino"]},
     "lejepa": {"family": "joint-embedding", "paper": "Balestriero & LeCun 2025", "args": ["--method", "lejepa"]},
+    # a ViT-only method: vit-tiny at the default 24 px frames (6 x 6 patches of 4 px)
+    "mae": {"family": "masked image modelling", "paper": "He et al. 2022",
+            "args": ["--method", "mae", "--backbone.name", "vit-tiny"]},
     # leave-one-out views need their own recipe; rotation and hue jitter hide the digit-sharing frame pair
     "looc": {"family": "contrastive", "paper": "Xiao et al. 2021",
              "args": ["--method", "looc", "--views.name", "looc"]},

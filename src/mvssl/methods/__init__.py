@@ -12,6 +12,7 @@ from .dino import DINO
 from .er import ER_METHODS
 from .lejepa import LeJEPA
 from .looc import LooC
+from .mae import MAE
 from .moco import MoCo
 from .mocov3 import MoCoV3
 from .nnclr import NNCLR
@@ -22,7 +23,7 @@ from .vicreg import VICReg
 
 METHODS = {"simclr": SimCLR, "clip-simclr": ClipSimCLR, "moco": MoCo, "mocov3": MoCoV3, "nnclr": NNCLR, "cmc": CMC,
            "byol": BYOL, "simsiam": SimSiam, "barlow-twins": BarlowTwins, "vicreg": VICReg, "swav": SwAV,
-           "deepcluster": DeepClusterV2, "dino": DINO, "lejepa": LeJEPA, "looc": LooC, **ER_METHODS}
+           "deepcluster": DeepClusterV2, "dino": DINO, "lejepa": LeJEPA, "mae": MAE, "looc": LooC, **ER_METHODS}
 
 __all__ = ["METHODS", "MethodOutput", "encode_pair", "encode_views", "n_global_views", "SimCLR", "ClipSimCLR", "MoCo",
-           "MoCoV3", "NNCLR", "CMC", "BYOL", "SimSiam", "BarlowTwins", "VICReg", "SwAV", "DeepClusterV2", "DINO", "LeJEPA", "LooC"]
+           "MoCoV3", "NNCLR", "CMC", "BYOL", "SimSiam", "BarlowTwins", "VICReg", "SwAV", "DeepClusterV2", "DINO", "LeJEPA", "MAE", "LooC"]

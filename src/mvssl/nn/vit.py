@@ -44,6 +44,13 @@ class ViT(nn.Module):
         return torch.cat([cls, grid], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tokens(x)[:, 0]
+
+    def tokens(self, x: torch.Tensor, visible: torch.Tensor | None = None) -> torch.Tensor:
+        """Every output token, normalised [N, 1 + L, width] (class token first, then the
+        patches in row-major order); with ``visible`` [N, k] patch indices only those patches
+        go through the blocks (MAE's encoder: position embeddings are added before the
+        others are dropped), giving [N, 1 + k, width]."""
         if x.shape[-2] % self.patch_size or x.shape[-1] % self.patch_size:
             raise ValueError(f"image size {tuple(x.shape[-2:])} is not divisible by the ViT's patch size "
                              f"{self.patch_size} (backbone.patch_size)")
@@ -51,4 +58,7 @@ class ViT(nn.Module):
         rows, cols = tokens.shape[-2:]
         tokens = tokens.flatten(2).transpose(1, 2)
         tokens = torch.cat([self.cls_token.expand(len(x), -1, -1), tokens], 1) + self.position_embedding(rows, cols)
-        return self.norm(self.blocks(tokens)[:, 0])
+        if visible is not None:
+            patches = tokens[:, 1:].gather(1, visible.unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
+            tokens = torch.cat([tokens[:, :1], patches], 1)
+        return self.norm(self.blocks(tokens))

@@ -1,0 +1,127 @@
+"""Patch masking for masked-image methods (MAE), batched like the ops in ``views.ops``:
+``sample`` draws one mask per image from an explicit generator and returns it as
+parameters (which patches stay visible, and the boolean mask), ``apply`` keeps the visible
+tokens. Every image keeps the same number of patches, so the kept tokens stay one
+rectangular [N, n_visible, D] tensor and nothing loops over images."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+Params = dict[str, torch.Tensor]
+
+
+def check_mask_ratio(ratio: float, key: str = "method.mask_ratio") -> None:
+    if not 0.0 < ratio < 1.0:
+        raise ValueError(f"{key}: must be in (0, 1), got {ratio}")
+
+
+def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """[N, C, H, W] -> [N, L, patch_size^2 * C], patches in row-major order (the ViT's token
+    order), each patch's pixels row-major with the channels last."""
+    n, c, h, w = images.shape
+    if h % patch_size or w % patch_size:
+        raise ValueError(f"image size {(h, w)} is not divisible by the patch size {patch_size} (backbone.patch_size)")
+    x = images.reshape(n, c, h // patch_size, patch_size, w // patch_size, patch_size)
+    return x.permute(0, 2, 4, 3, 5, 1).reshape(n, (h // patch_size) * (w // patch_size), patch_size * patch_size * c)
+
+
+class RandomPatchMask:
+    """MAE's random masking (He et al. 2022, Sec. 3): of the L patches of each image, a
+    uniformly random subset of ``round(L * (1 - ratio))`` stays visible, drawn independently
+    per image (the argsort of uniform noise, as the paper's implementation shuffles)."""
+
+    name = "patch_mask"
+
+    def __init__(self, ratio: float = 0.75):
+        check_mask_ratio(ratio)
+        self.ratio = ratio
+
+    def n_visible(self, n_patches: int) -> int:
+        return max(1, min(n_patches - 1, round(n_patches * (1 - self.ratio))))
+
+    def sample(self, n: int, n_patches: int, g: torch.Generator | None, device) -> Params:
+        """``visible`` [N, n_visible]: the kept patch indices, ascending; ``masked`` [N, L]:
+        True where a patch is hidden (what the loss is taken on)."""
+        noise = torch.rand(n, n_patches, generator=g, device=g.device if g is not None else device).to(device)
+        visible = noise.argsort(dim=1)[:, :self.n_visible(n_patches)].sort(dim=1).values
+        masked = torch.ones(n, n_patches, dtype=torch.bool, device=device)
+        masked.scatter_(1, visible, False)
+        return {"visible": visible, "masked": masked}
+
+    def apply(self, tokens: torch.Tensor, p: Params) -> torch.Tensor:
+        """[N, L, D] tokens -> [N, n_visible, D], the visible ones in patch order."""
+        return tokens.gather(1, p["visible"].unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
+
+
+def grid_of(images: torch.Tensor, patch_size: int) -> tuple[int, int]:
+    return images.shape[-2] // patch_size, images.shape[-1] // patch_size
+
+
+
+def _block_indices(corners: torch.Tensor, height: int, width: int, cols: int) -> torch.Tensor:
+    """Patch indices [..., height * width] of blocks whose top-left patches are ``corners`` [..., 2]."""
+    dr = torch.arange(height, device=corners.device).repeat_interleave(width)
+    dc = torch.arange(width, device=corners.device).repeat(height)
+    return (corners[..., :1] + dr) * cols + corners[..., 1:] + dc
+
+
+class MultiBlockMask:
+    """I-JEPA's multi-block masking (Assran et al. 2023, Sec. 3): ``n_targets`` target blocks
+    of scale ``target_scale`` (fraction of the patches) and aspect ratio ``target_aspect``
+    (height / width), and one context block of scale ``context_scale`` and aspect 1 with
+    every target patch removed from it. As the paper's collator, one block size is drawn
+    per batch (so every image's target blocks have the same number of patches and stack
+    into one tensor) and the positions per image; an image whose context keeps more patches
+    than the batch's fewest keeps its first ones, so the context is rectangular too."""
+
+    name = "multi_block_mask"
+
+    def __init__(self, n_targets: int = 4, target_scale: tuple[float, float] = (0.15, 0.2),
+                 target_aspect: tuple[float, float] = (0.75, 1.5), context_scale: tuple[float, float] = (0.85, 1.0)):
+        for key, (lo, hi) in (("target_scale", target_scale), ("context_scale", context_scale)):
+            if not 0.0 < lo <= hi <= 1.0:
+                raise ValueError(f"method.{key}_min, {key}_max: must be 0 < min <= max <= 1, got {lo}, {hi}")
+        if not 0.0 < target_aspect[0] <= target_aspect[1]:
+            raise ValueError(f"method.target_aspect_min, target_aspect_max: must be 0 < min <= max, got "
+                             f"{target_aspect[0]}, {target_aspect[1]}")
+        if n_targets < 1:
+            raise ValueError(f"method.n_targets: must be >= 1, got {n_targets}")
+        self.n_targets, self.target_scale, self.target_aspect = n_targets, target_scale, target_aspect
+        self.context_scale = context_scale
+
+    @staticmethod
+    def _block_size(scale: tuple[float, float], aspect: tuple[float, float], rows: int, cols: int,
+                    g: torch.Generator | None) -> tuple[int, int]:
+        u = torch.rand(2, generator=g, device=g.device if g is not None else "cpu").tolist()
+        area = (scale[0] + u[0] * (scale[1] - scale[0])) * rows * cols
+        ratio = aspect[0] + u[1] * (aspect[1] - aspect[0])  # uniform, as the paper's collator
+        height = max(1, min(rows, round(math.sqrt(area * ratio))))
+        return height, max(1, min(cols, round(math.sqrt(area / ratio))))
+
+    def sample(self, n: int, rows: int, cols: int, g: torch.Generator | None, device) -> Params:
+        """``targets`` [N, n_targets, patches per block] and ``context`` [N, n_context]
+        patch indices (row-major), with the batch's ``target_size`` and ``context_size``
+        (height, width), the blocks' top-left ``target_corners`` [N, n_targets, 2] and
+        ``context_corner`` [N, 2], and the boolean ``context_mask`` [N, L] before truncation."""
+        on = g.device if g is not None else device
+        th, tw = self._block_size(self.target_scale, self.target_aspect, rows, cols, g)
+        ch, cw = self._block_size(self.context_scale, (1.0, 1.0), rows, cols, g)
+        limits = torch.tensor([rows - th + 1, cols - tw + 1], device=on)
+        target_corners = (torch.rand(n, self.n_targets, 2, generator=g, device=on) * limits).long().to(device)
+        context_corner = (torch.rand(n, 2, generator=g, device=on) *
+                          torch.tensor([rows - ch + 1, cols - cw + 1], device=on)).long().to(device)
+        targets = _block_indices(target_corners, th, tw, cols)
+        in_context = torch.zeros(n, rows * cols, dtype=torch.bool, device=device)
+        in_context.scatter_(1, _block_indices(context_corner, ch, cw, cols), True)
+        in_context.scatter_(1, targets.flatten(1), False)
+        kept = int(in_context.sum(1).min())
+        if kept == 0:
+            raise ValueError(f"multi-block masking left an empty context on a {rows} x {cols} grid; use smaller "
+                             "method.target_scale or fewer method.n_targets")
+        order = (~in_context).long() * rows * cols + torch.arange(rows * cols, device=device)  # context first
+        context = order.argsort(dim=1)[:, :kept]
+        return {"targets": targets, "context": context, "context_mask": in_context,
+                "target_corners": target_corners, "context_corner": context_corner,
+                "target_size": torch.tensor([th, tw]), "context_size": torch.tensor([ch, cw])}
