@@ -254,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if not isinstance(err, Preempted):
             raise
-        print(f"mvssl: {err}" + (f" ({err.requeued})" if err.requeued else ""), file=sys.stderr)
+        if err.rank == 0:  # every process stops (exit 143); the first one says so
+            print(f"mvssl: {err}" + (f" ({err.requeued})" if err.requeued else ""), file=sys.stderr)
         return EXIT_CODE
 
 
