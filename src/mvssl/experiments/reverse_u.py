@@ -122,7 +122,8 @@ def add_arguments(p) -> None:
     p.add_argument("--train-steps", type=int, help=f"SimCLR steps per encoder (default {DEFAULT['train_steps']}, "
                    f"--quick {QUICK['train_steps']})")
     p.add_argument("--nce-steps", type=int, help=f"critic steps per I_NCE seed (default {DEFAULT['nce_steps']})")
-    p.add_argument("--nce-seeds", type=int, help=f"critic seeds per point (default {DEFAULT['nce_seeds']})")
+    p.add_argument("--nce-seeds", type=int, help=f"critic seeds per point, spread over the training seeds (at "
+                   f"least one per training seed; default {DEFAULT['nce_seeds']})")
     p.add_argument("--k", type=int, default=64, help="I_NCE candidates per query (log K is its ceiling)")
     p.add_argument("--image-size", type=int, help=f"frame side in px (default {DEFAULT['image_size']})")
 
@@ -229,14 +230,15 @@ def study(args, s: dict, knobs) -> dict:
         "description": f"InfoMin's reverse U on Colorful-Moving-MNIST: SimCLR, ConvNet width {s['width']}, "
                        f"{s['train_steps']} steps of batch 128, {s['image_size']} px frames ({s['digit_size']} px "
                        f"digits; patch-distance: the digit fills the frame, {s['patch_size']} px patches, noise "
-                       f"backgrounds). I_NCE: K = {args.k}, {s['nce_seeds']} critic seed(s) x {s['nce_steps']} steps "
-                       "per trained seed. A peak is judged along the knob by rank correlation; the interior arms "
-                       "must include one that beats its random-init twin.",
+                       f"backgrounds). I_NCE: K = {args.k}, about {s['nce_seeds']} critic seeds x {s['nce_steps']} "
+                       "steps per knob value, spread over the trained seeds (one critic set per trained seed). A "
+                       "peak is judged along the knob by rank correlation; the interior arms must include one that "
+                       "beats its random-init twin.",
         "base": base,
         "arms": arms,
         "seeds": args.seeds,
         "measures": {"i_nce": {"measure": "i_nce", "k": args.k, "steps": s["nce_steps"],
-                               "critic_seeds": s["nce_seeds"]},
+                               "critic_seeds": max(1, round(s["nce_seeds"] / max(1, args.seeds)))},
                      "digit_acc": {"measure": "mvssl.experiments.reverse_u.factor_acc", "target": "digit",
                                    "unit": "%"},
                      "background_acc": {"measure": "mvssl.experiments.reverse_u.factor_acc", "target": "background",
