@@ -51,11 +51,13 @@ def _cmd_eval(args, extra: list[str]) -> int:
 
 
 def _eval_parsers(sub) -> None:
-    from .data.datasets import DATASETS
-    from .eval.corruptions import CORRUPTIONS
-    from .eval.embed import MAP_METHODS
-    from .eval.fewshot import EPISODES, QUERIES, SHOTS, WAYS
-    from .eval.knn import KNN_CHUNK, KNN_K, KNN_TEMPERATURE
+    from dataclasses import fields
+
+    from .config.schema import Data  # the dataset choices, not the loaders: mvssl eval --help imports no torch
+
+    DATASETS = next(f.metadata["choices"] for f in fields(Data) if f.name == "dataset")
+    from .eval.options import (CORRUPTIONS, EPISODES, KNN_CHUNK, KNN_K, KNN_TEMPERATURE, MAP_METHODS, QUERIES, SHOTS,
+                               WAYS)
 
     encoder = argparse.ArgumentParser(add_help=False)  # every protocol
     encoder.add_argument("run", help="run folder, encoder.pt or checkpoint")
@@ -254,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if not isinstance(err, Preempted):
             raise
-        print(f"mvssl: {err}" + (f" ({err.requeued})" if err.requeued else ""), file=sys.stderr)
+        if err.rank == 0:  # every process stops (exit 143); the first one says so
+            print(f"mvssl: {err}" + (f" ({err.requeued})" if err.requeued else ""), file=sys.stderr)
         return EXIT_CODE
 
 

@@ -86,7 +86,8 @@ def test_a_default_run_name_taken_in_the_same_second_gets_a_suffix(tmp_path, mon
     (["fewshot", "--ways", "1"], "--ways 1: must be at least 2"),
     (["fewshot", "--shots", "0", "5"], "--shots 0 5: each must be at least 1"),
     (["embed", "--max-points", "1"], "--max-points 1: must be at least 2"),
-])
+    (["knn", "--device", "banana"], "--device banana: not a device"),
+] + ([] if torch.cuda.is_available() else [(["knn", "--device", "cuda"], "--device cuda: torch sees 0 CUDA GPU(s)")]))
 def test_eval_numbers_that_mean_nothing_are_refused(args, expected, tmp_path, capsys):
     (tmp_path / "run").mkdir()
     tiny_encoder(tmp_path / "run" / "encoder.pt")

@@ -36,7 +36,8 @@ def test_top_level_help_and_version_import_no_torch():
 
     src = str(Path(mvssl.__file__).resolve().parents[1])
     probe = ("import sys, contextlib, io\nfrom mvssl.cli import main\n"
-             "for argv in (['--help'], ['--version'], ['train', '--help']):\n"
+             "for argv in (['--help'], ['--version'], ['train', '--help'], ['eval', '--help'], ['eval', 'knn', '--help'],"
+             " ['eval', 'robustness', '--help']):\n"
              "    out = io.StringIO()\n"
              "    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):\n"
              "        main(argv)\n"
@@ -45,4 +46,5 @@ def test_top_level_help_and_version_import_no_torch():
     out = subprocess.run([sys.executable, "-c", probe], env={"PYTHONPATH": src}, capture_output=True, text=True,
                          check=True).stdout.splitlines()
     assert out[0].startswith("usage: mvssl [-h] [--version]") and out[1] == f"mvssl {mvssl.__version__}"
-    assert out[2].startswith("usage: mvssl train") and out[-1] == "False False"
+    assert out[2].startswith("usage: mvssl train") and out[4].startswith("usage: mvssl eval knn")
+    assert out[-1] == "False False"  # eval's options come from eval/options.py, not from the protocols

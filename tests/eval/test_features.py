@@ -72,3 +72,16 @@ def test_features_are_cached_per_encoder_and_dataset(tmp_path):
     with torch.no_grad():
         next(encoder.backbone.parameters()).add_(1.0)
     assert cache_path(encoder, spec, tmp_path) != cache_path(load(tmp_path / "encoder.pt"), spec, tmp_path)
+
+
+def test_folder_features_cached_under_older_decoding_rules_are_not_reused(tmp_path, monkeypatch):
+    import mvssl.eval.features as features
+    from mvssl.build import resolve
+    from mvssl.encoder import Encoder
+
+    encoder = Encoder.from_config(resolve({"backbone": {"width": 4}, "data": {"image_size": 16, "digit_size": 8}}))
+    spec = features.DatasetSpec("folder", str(tmp_path), 16)
+    now = spec.describe(encoder)
+    monkeypatch.setattr(features, "DECODING_RULES", features.DECODING_RULES + 1)
+    assert spec.describe(encoder) != now  # a rule change gives folder features a new cache key
+    assert features.DatasetSpec("cifar10", str(tmp_path)).describe(encoder).get("decoding") is None

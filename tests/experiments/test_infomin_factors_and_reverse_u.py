@@ -82,16 +82,16 @@ def test_tiny_reverse_u_sweep_writes_results_and_keeps_encoders(tmp_path, capsys
     assert data["experiment"] == "reverse-u" and data["complete"] and len(data["points"]) == 3
     nce = [p["metrics"]["i_nce"]["mean"] for p in data["points"]]
     assert nce[2] > nce[0]  # identical frames share more than unrelated ones
-    assert data["claims"][0]["id"] == "infomin.reverse-u/shared-information"
-    assert data["claims"][0]["verdict"] in ("supported", "contradicted", "inconclusive")
-    assert set(data["references"]["shared-information"]) == {"digit_acc", "background_acc"}
+    assert data["claims"][0]["id"] == "shared-information" and data["claims"][0]["claim"] == "infomin.reverse-u"
+    assert data["claims"][0]["verdict"] in ("supported", "contradicted", "inconclusive", "not testable")
     for p in data["points"]:
+        assert set(p["random_init"]) == {"digit_acc", "background_acc"}
         assert len(p["metrics"]["digit_acc"]["per_seed"]) == 2 and len(p["runs"]) == 2
         for run in p["runs"]:
             assert mvssl.load(out / run).embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)).shape[0] == 2
-    assert (out / "reverse_u.png").stat().st_size > 0 and "Verdicts" in (out / "results.md").read_text()
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
-    assert len(lines) == 9 and "ETA" in lines[-1]  # 3 I_NCE estimates + 6 encoders
+    assert (out / "reverse_u.png").stat().st_size > 0 and "## Claims" in (out / "results.md").read_text()
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[") and "ETA" in line]
+    assert len(lines) == 6  # one progress line per finished run
     with pytest.raises(FileExistsError):
         reverse_u.run(args)
     args.resume = True  # reuses the six finished encoders
@@ -200,21 +200,30 @@ def test_every_default_knob_value_is_a_valid_config(knob):
 
 def test_reverse_u_peak_is_judged_along_the_knob_not_along_noisy_i_nce():
     """Three knob values whose I_NCE the critic cannot tell apart (noise around 0 puts the
-    middle value lowest): the peak test still takes the knob's ends as the ends."""
-    knob = reverse_u.KNOBS["shared-information"]
+    middle value lowest): the peak is judged along the knob, whose ends stay the ends."""
+    import yaml
 
-    def point(value, nce, accs):
-        return {"arm": knob.name, "value": value, "label": knob.label(value),
-                "metrics": {"i_nce": {"mean": nce, "ci95": 0.01, "per_seed": [nce] * 3},
-                            "digit_acc": {"mean": sum(accs) / 3, "ci95": 1.0, "per_seed": accs}}}
+    from mvssl.studies.judge import judge
+    from mvssl.studies.spec import loads
 
-    points = [point(-1.0, 0.01, [17.0, 18.0, 17.5]), point(0.0, -0.02, [40.0, 42.0, 41.0]),
-              point(2.0, 2.5, [19.0, 20.0, 19.5])]
-    claim = reverse_u.peak_claim(knob, points)
-    assert claim["verdict"] == "supported" and "digit only" in claim["evidence"]
-    flat = [point(-1.0, 0.0, [17.0, 18.0, 17.5]), point(0.0, 0.0, [17.2, 18.1, 17.4]),
-            point(2.0, 2.5, [30.0, 31.0, 30.5])]
-    assert reverse_u.peak_claim(knob, flat)["verdict"] == "contradicted"
+    args = _parse(["--knobs", "shared-information", "--shared-information-values=-1,0,2"])
+    knobs = reverse_u.chosen_knobs(args)
+    s = loads(yaml.safe_dump(reverse_u.study(args, reverse_u.settings_from(args), knobs)), "ru")
+    knob = knobs[0][0]
+    names = [reverse_u.arm_name(knob, v) for v in (-1.0, 0.0, 2.0)]
+
+    def judged(rows, random_acc=(10.0, 10.5, 11.0)):
+        values = {n: {"i_nce": dict(enumerate(nce)), "digit_acc": dict(enumerate(acc))}
+                  for n, (nce, acc) in zip(names, rows)}
+        random = {n: {"digit_acc": dict(enumerate(random_acc))} for n in names}
+        return judge(s, values, random)["claims"][0]
+
+    claim = judged([([0.01] * 3, [17.0, 18.0, 17.5]), ([-0.02] * 3, [40.0, 42.0, 41.0]), ([2.5] * 3, [19.0, 20.0, 19.5])])
+    assert claim["verdict"] == "supported" and claim["peak_arm"] == "shared-0"
+    flat = [([0.0] * 3, [17.0, 18.0, 17.5]), ([0.0] * 3, [17.2, 18.1, 17.4]), ([2.5] * 3, [30.0, 31.0, 30.5])]
+    assert judged(flat)["verdict"] == "contradicted"
+    # an interior value that does not beat its random-init twin: no peak can be judged
+    assert judged(flat, random_acc=(17.5, 18.5, 18.0))["verdict"] == "not testable"
 
 
 def test_quick_probes_fit_on_a_fixed_subset_of_every_class():

@@ -105,3 +105,32 @@ def test_in_process_sigterm_raises_preempted_and_the_resume_is_bitwise(tmp_path)
     ref, got = weights(tmp_path / "whole"), weights(tmp_path / "killed")
     assert all(torch.equal(ref[k], got[k]) for k in ref), f"stopped at step {at}: weights differ"
     assert rows(tmp_path / "killed") == rows(tmp_path / "whole"), f"stopped at step {at}: logs differ"
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_first_of_two_ddp_processes_stops_both_at_one_step_and_resumes_bitwise(tmp_path):
+    """Two gloo processes on CPU: the ranks agree on the signal, stop at the same step, one line
+    is printed, and the resumed DDP run equals an uninterrupted one, weights and log."""
+    env = dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    ddp = [*ARGS, "--trainer.devices", "2", "--trainer.strategy", "ddp", "--trainer.accelerator", "cpu",
+           "--trainer.out_dir", str(tmp_path)]
+    train = [sys.executable, "-m", "mvssl.cli", "train"]
+    at = random.Random(int(time.time())).randrange(20, 120, 10)
+    victim = subprocess.Popen(train + ddp + ["--trainer.name", "stopped"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    for line in victim.stdout:
+        if line.startswith(f"step {at}/"):
+            victim.send_signal(signal.SIGTERM)
+            break
+    _, err = victim.communicate(timeout=300)
+    assert victim.returncode == 143, err[-2000:]
+    assert err.count("resume with: mvssl train --resume") == 1, err[-2000:]
+    resumed = subprocess.run(train + ["--resume", str(tmp_path / "stopped")], env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    whole = subprocess.run(train + ddp + ["--trainer.name", "whole"], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    ref, got = weights(tmp_path / "whole"), weights(tmp_path / "stopped")
+    assert all(torch.equal(ref[k], got[k]) for k in ref), f"signalled after step {at}"
+    assert rows(tmp_path / "stopped") == rows(tmp_path / "whole")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+DECODING_RULES = 2  # raised when a rule changes: cached features of image folders are then recomputed
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
 PREMULTIPLIED = {"La": "LA", "RGBa": "RGBA"}  # PIL's internal premultiplied modes
 

@@ -45,9 +45,17 @@ def data_of_run(config: dict, dataset: str | None, root: str | None) -> tuple[st
 
 
 def resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA when present), or a device this machine has; ``ValueError`` in one line otherwise."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name}: not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise ValueError(f"--device {name}: torch sees {torch.cuda.device_count() if torch.cuda.is_available() else 0} "
+                         "CUDA GPU(s) on this machine; use auto or cpu")
+    return device
 
 
 class Context:

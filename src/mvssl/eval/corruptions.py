@@ -27,6 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import options
+
 SEVERITIES = (1, 2, 3, 4, 5)
 PARAMETERS = {
     "gaussian_noise": (0.08, 0.12, 0.18, 0.26, 0.38),
@@ -37,6 +39,7 @@ PARAMETERS = {
     "jpeg": (25, 18, 15, 10, 7),
 }
 CORRUPTIONS = tuple(PARAMETERS)
+assert CORRUPTIONS == options.CORRUPTIONS, "eval/options.py lists the corruptions mvssl eval offers"
 
 
 def gaussian_noise(x: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-MAP_METHODS = ("auto", "umap", "tsne", "pca")
+from .options import MAP_METHODS  # noqa: F401 - the choices mvssl eval embed shows
 
 
 def available_method(method: str = "auto") -> str:

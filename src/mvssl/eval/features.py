@@ -17,6 +17,7 @@ import torch
 
 from ..data.datasets import LabelledImages, load_dataset
 from ..data.files import FileSplits, ImageFiles, labelled
+from ..data.decode import DECODING_RULES
 from ..data.streaming import image_batches
 from ..checkpoint_io import safe_torch_load, save_atomic
 from ..encoder import Encoder
@@ -46,6 +47,8 @@ class DatasetSpec:
         else:
             spec.pop("target")
             spec["root"] = str(Path(self.root).resolve())
+            if self.name == "folder":  # features of files decoded by older rules (16-bit white, alpha dropped) are stale
+                spec["decoding"] = DECODING_RULES
         if self.classes_file is None:  # the key of features cached before the option existed
             spec.pop("classes_file")
         else:

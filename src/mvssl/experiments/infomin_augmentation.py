@@ -36,7 +36,8 @@ def add_arguments(p) -> None:
                         "original Colorful-Moving-MNIST, whose photo survives every augmentation)")
     p.add_argument("--train-steps", type=int, help=f"SimCLR steps per encoder (default {DEFAULT['train_steps']})")
     p.add_argument("--nce-steps", type=int, help=f"critic steps per I_NCE seed (default {DEFAULT['nce_steps']})")
-    p.add_argument("--nce-seeds", type=int, help=f"critic seeds per rung (default {DEFAULT['nce_seeds']})")
+    p.add_argument("--nce-seeds", type=int, help=f"critic seeds per rung, spread over the training seeds (at "
+                   f"least one per training seed; default {DEFAULT['nce_seeds']})")
     p.add_argument("--k", type=int, default=64, help="I_NCE candidates per query (log K is its ceiling)")
 
 
@@ -85,13 +86,14 @@ def study(args, s: dict) -> dict:
         "description": f"InfoMin Aug on Colorful-Moving-MNIST: SimCLR, ConvNet width {s['width']}, {s['train_steps']} "
                        f"steps of batch 128, {s['image_size']} px frames, {s['backgrounds']} backgrounds; both views "
                        f"augmented independently, one rung adding one augmentation to the one before. I_NCE: K = "
-                       f"{args.k}, {s['nce_seeds']} critic seed(s) x {s['nce_steps']} steps per trained seed (paired "
+                       f"{args.k}, about {s['nce_seeds']} critic seeds x {s['nce_steps']} steps per rung, spread over "
+                       "the trained seeds (one critic set per trained seed, paired "
                        "with it). Paper (ImageNet): I_NCE falls and accuracy rises up to a turning point.",
         "base": base,
         "arms": {arm: {"views": {"compose": ops}, "x": i} for i, (arm, (_, ops)) in enumerate(zip(ARMS, LADDER))},
         "seeds": args.seeds,
         "measures": {"i_nce": {"measure": "i_nce", "k": args.k, "steps": s["nce_steps"],
-                               "critic_seeds": s["nce_seeds"]},
+                               "critic_seeds": max(1, round(s["nce_seeds"] / max(1, args.seeds)))},
                      "acc": {"measure": "mvssl.experiments.infomin_augmentation.digit_acc", "unit": "%"}},
         "references": {"random_init": True, "chance": {"acc": CHANCE}},
         "gates": [{"learns": "acc"}],

@@ -17,6 +17,11 @@ seen in training) for digit (the task) and background (the nuisance) accuracy.
   of one frame, on frames whose digit fills the frame and whose background is i.i.d. colour
   noise: overlapping (near) patches share noise pixels, patches far apart share only the digit
   and, at the farthest, little of it.
+
+A study (:mod:`mvssl.studies`) declared from the options: one arm per knob value, measures
+I_NCE (per trained seed) and the digit and background probes (:func:`factor_acc`); each knob
+is a peak prediction judged along the knob by rank correlation, gated on an interior value
+that beats its random-init twin.
 """
 from __future__ import annotations
 
@@ -24,8 +29,7 @@ import json
 
 import math
 
-from ..studies.results import Experiment, add_common_arguments, error_bar, fmt, random_init_encoder
-from ..studies import stats
+from ..studies.results import add_common_arguments, error_bar
 
 COMMAND = "reverse-u"
 HELP = "InfoMin's reverse-U: accuracy against I_NCE along a shared-information knob and patch distance"
@@ -118,7 +122,8 @@ def add_arguments(p) -> None:
     p.add_argument("--train-steps", type=int, help=f"SimCLR steps per encoder (default {DEFAULT['train_steps']}, "
                    f"--quick {QUICK['train_steps']})")
     p.add_argument("--nce-steps", type=int, help=f"critic steps per I_NCE seed (default {DEFAULT['nce_steps']})")
-    p.add_argument("--nce-seeds", type=int, help=f"critic seeds per point (default {DEFAULT['nce_seeds']})")
+    p.add_argument("--nce-seeds", type=int, help=f"critic seeds per point, spread over the training seeds (at "
+                   f"least one per training seed; default {DEFAULT['nce_seeds']})")
     p.add_argument("--k", type=int, default=64, help="I_NCE candidates per query (log K is its ceiling)")
     p.add_argument("--image-size", type=int, help=f"frame side in px (default {DEFAULT['image_size']})")
 
@@ -184,180 +189,109 @@ def probe(encoder, frames, targets) -> dict[str, float]:
     return {t: 100 * linear_probe(htr, ftr[t], hte, fte[t])["top1"] for t in targets}
 
 
-def probe_run(item: tuple[str, str, tuple[str, ...]]) -> dict[str, float]:
-    """:func:`probe` of the encoder in run folder ``item[0]`` on the probe frames of the data
-    config ``item[1]`` (JSON) for the targets ``item[2]``: what ``Experiment.map`` runs in each
-    worker process."""
-    from ..encoder import load
+SHORT = {"shared-information": "shared", "patch-distance": "patch"}
+
+
+def arm_name(knob: Knob, value: float) -> str:
+    """``shared-m0p5``, ``patch-0p25``: an arm name (no dots, no leading minus) for a knob value."""
+    sign = "m" if value < 0 else ""
+    return f"{SHORT[knob.name]}-{sign}{abs(value):g}".replace(".", "p")
+
+
+def factor_acc(run, target: str) -> float | None:
+    """The study's measures: the linear probe of ``target`` (digit or background) of the run's
+    encoder or its random-init twin, on the probe frames of the run's own data; None where the
+    arm's knob is not read on that target (patches: the digit only)."""
     from ..eval.probes import cached_probe_frames
 
-    run_dir, data_json, targets = item
-    return probe(load(run_dir), cached_probe_frames(data_json), targets)
+    knob = KNOBS["patch-distance" if run.config["views"]["name"] == "patches" else "shared-information"]
+    if target not in knob.targets:
+        return None
+    return probe(run.encoder, cached_probe_frames(json.dumps(run.config["data"], sort_keys=True)), (target,))[target]
 
 
-def nce_of(item: tuple[str, int, int, int]):
-    """I_NCE of the views of the training config ``item[0]`` (JSON): K ``item[1]``, critic
-    steps ``item[2]``, critic seeds ``item[3]`` (a worker task of ``Experiment.map``)."""
-    from ..build import resolve
-    from ..info.nce import estimate_nce
-    from ..build import build_dataset, build_view_source
-
-    cfg_json, k, steps, seeds = item
-    resolved = resolve(json.loads(cfg_json))
-    source = build_view_source(resolved, build_dataset(resolved, "train"))
-    return estimate_nce(source, k=k, steps=steps, seeds=range(seeds))
-
-
-def run_name(knob: Knob, value: float, seed: int) -> str:
-    return f"{knob.name}-{value:g}-seed{seed}"
-
-
-def measure_knob(exp: Experiment, knob: Knob, values: list[float], s: dict, k: int, on_point=None
-                 ) -> tuple[list[dict], dict]:
-    """Every point of one knob (``on_point(points_so_far)`` after each), and the random-init
-    reference on its data."""
-    from ..build import resolve
-    from ..eval.probes import probe_frames
-
-    frames_data = resolve(encoder_config(knob, values[0], s, 0))["data"]
-    frames = probe_frames(frames_data)
-    names = {(value, seed): run_name(knob, value, seed) for value in values for seed in exp.seeds}
-    trained = {key: exp.train(encoder_config(knob, key[0], s, key[1]), name)[0] for key, name in names.items()}
-    probed = dict(zip(names, exp.map(probe_run, [(str(exp.out / trained[key]), json.dumps(frames_data), knob.targets)
-                                                 for key in names], what=f"probed {knob.name}")))
-    nces = exp.map(nce_of, [(json.dumps(encoder_config(knob, value, s, 0)), k, s["nce_steps"], s["nce_seeds"])
-                            for value in values], what=f"I_NCE {knob.name}")
-    points = []
-    for value, nce in zip(values, nces):
-        exp.progress(f"{knob.name} = {value:g} I_NCE", f"{nce.mean:.2f} nats (log K = {nce.log_k:.2f})")
-        per_seed, runs = {t: [] for t in knob.targets}, []
-        for seed in exp.seeds:
-            acc = probed[value, seed]
-            for t in knob.targets:
-                per_seed[t].append(acc[t])
-            runs.append(trained[value, seed])
-            exp.progress(names[value, seed], ", ".join(f"{t} {acc[t]:.1f}%" for t in knob.targets))
-        metrics = {"i_nce": {**stats.summarize(nce.per_seed), "k": k, "log_k": nce.log_k,
-                             "saturated": nce.saturated, "critic_steps": nce.steps}}
-        metrics.update({f"{t}_acc": stats.summarize(v) for t, v in per_seed.items()})
-        points.append({"arm": knob.name, "value": value, "label": knob.label(value), "metrics": metrics,
-                       "runs": runs})
-        if on_point is not None:
-            on_point(points)
-    random_init = {t: [] for t in knob.targets}
-    for seed in exp.seeds:
-        acc = probe(random_init_encoder(encoder_config(knob, values[0], s, seed), seed), frames, knob.targets)
-        for t in knob.targets:
-            random_init[t].append(acc[t])
-    return points, {f"{t}_acc": stats.summarize(v) for t, v in random_init.items()}
+def study(args, s: dict, knobs) -> dict:
+    arms, predictions, gates = {}, [], []
+    for knob, values in knobs:
+        names = []
+        for v in values:
+            cfg = encoder_config(knob, v, s, 0)
+            arms[arm_name(knob, v)] = {"data": cfg["data"], "views": cfg["views"], "x": v}
+            names.append(arm_name(knob, v))
+        predictions.append({"id": knob.name, "claim": "infomin.reverse-u",
+                            "peak": {"measure": "digit_acc", "arms": names},
+                            "says": f"digit accuracy rises to an interior {knob.name} value, then falls",
+                            "refuted_by": "a monotone or U-shaped curve: the rank correlation's interval below 0"})
+        gates.append({"learns": "digit_acc", "any": True, "arms": names[1:-1]})  # the peak must learn
+    base = encoder_config(KNOBS["shared-information"], 0.0, s, 0)
+    base.pop("data")
+    return {
+        "study": COMMAND,
+        "description": f"InfoMin's reverse U on Colorful-Moving-MNIST: SimCLR, ConvNet width {s['width']}, "
+                       f"{s['train_steps']} steps of batch 128, {s['image_size']} px frames ({s['digit_size']} px "
+                       f"digits; patch-distance: the digit fills the frame, {s['patch_size']} px patches, noise "
+                       f"backgrounds). I_NCE: K = {args.k}, about {s['nce_seeds']} critic seeds x {s['nce_steps']} "
+                       "steps per knob value, spread over the trained seeds (one critic set per trained seed). A "
+                       "peak is judged along the knob by rank correlation; the interior arms must include one that "
+                       "beats its random-init twin.",
+        "base": base,
+        "arms": arms,
+        "seeds": args.seeds,
+        "measures": {"i_nce": {"measure": "i_nce", "k": args.k, "steps": s["nce_steps"],
+                               "critic_seeds": max(1, round(s["nce_seeds"] / max(1, args.seeds)))},
+                     "digit_acc": {"measure": "mvssl.experiments.reverse_u.factor_acc", "target": "digit",
+                                   "unit": "%"},
+                     "background_acc": {"measure": "mvssl.experiments.reverse_u.factor_acc", "target": "background",
+                                        "unit": "%"}},
+        "references": {"random_init": True, "chance": {"digit_acc": CHANCE["digit"],
+                                                       "background_acc": CHANCE["background"]}},
+        "gates": gates,
+        "predictions": predictions,
+    }
 
 
-def peak_claim(knob: Knob, points: list[dict], target: str = "digit") -> dict:
-    """The peak test along the knob. Its values are ordered by how much the views share by
-    construction (each step of the shared-information knob shares more; each step of patch
-    distance shares fewer pixels), so the knob's ends are the two regimes' extremes. The
-    measured I_NCE is the plot's x axis and is reported beside the verdict, but it does not
-    order the points: where the critic cannot detect weak sharing (I_NCE ~ 0 nats at several
-    values), ordering by its noise would pick the ends at random."""
-    values = [p["value"] for p in points]
-    per_seed = [p["metrics"][f"{target}_acc"]["per_seed"] for p in points]
-    result = stats.peak(values, per_seed)
-    best = points[result["best_index"]]
-    low, high = min(points, key=lambda p: p["value"]), max(points, key=lambda p: p["value"])
-    nce = {p["value"]: p["metrics"]["i_nce"] for p in points}
-    evidence = (f"best interior point: {best['label']} (I_NCE {fmt(best['metrics']['i_nce'], 2)} nats, {target} "
-                f"{fmt(best['metrics'][f'{target}_acc'])}%); minus the knob's low end ({low['label']}) "
-                f"{result['vs_low_end']['mean']:+.1f}, minus its high end ({high['label']}) "
-                f"{result['vs_high_end']['mean']:+.1f} points; I_NCE along the knob: "
-                + ", ".join(f"{v:g}: {nce[v]['mean']:.2f}" for v in sorted(nce)) + " nats")
-    c = stats.claim(f"infomin.reverse-u/{knob.name}", f"an interior knob value beats both ends on {target} accuracy",
-                    {"mean": result["effect"], "ci95": result["ci95"]}, evidence, unit="points")
-    c["verdict"] = result["verdict"]
-    return c
+def plot(points: list[dict], knobs, path) -> None:
+    from ..studies.plots import figure
 
-
-def table(points: list[dict], references: dict) -> str:
-    from ..eval.report import markdown_table
-
-    rows = []
-    for p in points:
-        m, n = p["metrics"], p["metrics"]["i_nce"]
-        rows.append([p["arm"], f"{p['value']:g}", p["label"], f"{fmt(n, 2)}{' (saturated)' if n['saturated'] else ''}",
-                     fmt(m["digit_acc"]), fmt(m["background_acc"]) if "background_acc" in m else "-"])
-    for arm, ref in references.items():
-        rows.append([arm, "-", "random-init encoder", "-", fmt(ref["digit_acc"]),
-                     fmt(ref["background_acc"]) if "background_acc" in ref else "-"])
-    rows.append(["-", "-", "chance", "-", f"{CHANCE['digit']:.1f}", f"{CHANCE['background']:.1f}"])
-    return markdown_table(["knob", "value", "what view 2 shares with view 1", "I_NCE (nats)", "digit acc. (%)",
-                           "background acc. (%)"], rows)
-
-
-def plot(points: list[dict], references: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    arms = list(dict.fromkeys(p["arm"] for p in points))
-    fig, axes = plt.subplots(1, len(arms), figsize=(5.5 * len(arms), 4.2), squeeze=False)
-    for ax, arm in zip(axes[0], arms):
-        pts = [p for p in points if p["arm"] == arm]
-        x = [p["metrics"]["i_nce"]["mean"] for p in pts]
-        xerr = [error_bar(p["metrics"]["i_nce"]) for p in pts]
-        for target, colour in (("digit", "tab:blue"), ("background", "tab:orange")):
-            key = f"{target}_acc"
-            if key not in pts[0]["metrics"]:
-                continue
-            y = [p["metrics"][key]["mean"] for p in pts]
-            ax.errorbar(x, y, xerr=xerr, yerr=[error_bar(p["metrics"][key]) for p in pts], marker="o", capsize=3,
-                        color=colour, label=f"{target} (trained)")
-            if arm in references:  # measured after the knob's points
-                ax.axhline(references[arm][key]["mean"], color=colour, ls="--", lw=1,
-                           label=f"{target} (random init)")
-            for p, xi, yi in zip(pts, x, y):
-                ax.annotate(f"{p['value']:g}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
-        ax.axhline(CHANCE["digit"], color="grey", ls=":", lw=1, label="chance")
-        ax.axvline(pts[0]["metrics"]["i_nce"]["log_k"], color="grey", ls="-.", lw=0.8, label="log K")
-        ax.set_title(f"{arm}: linear-probe accuracy vs I_NCE")
-        ax.set_xlabel("I_NCE of the view pair (nats), knob value annotated")
-        ax.set_ylabel("linear-probe accuracy on test frames (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    by_arm = {p["arm"]: p for p in points}
+    with figure(path, len(knobs), (5.5 * len(knobs), 4.2), dpi=110) as (_, axes):
+        for ax, (knob, values) in zip(axes, knobs):
+            pts = [by_arm[arm_name(knob, v)] for v in values]
+            x = [p["metrics"]["i_nce"]["mean"] for p in pts]
+            xerr = [error_bar(p["metrics"]["i_nce"]) for p in pts]
+            for target, colour in (("digit", "tab:blue"), ("background", "tab:orange")):
+                key = f"{target}_acc"
+                if key not in pts[0]["metrics"]:
+                    continue
+                y = [p["metrics"][key]["mean"] for p in pts]
+                ax.errorbar(x, y, xerr=xerr, yerr=[error_bar(p["metrics"][key]) for p in pts], marker="o",
+                            capsize=3, color=colour, label=f"{target} (trained)")
+                twin = pts[0].get("random_init", {}).get(key)
+                if twin:
+                    ax.axhline(twin["mean"], color=colour, ls="--", lw=1, label=f"{target} (random init)")
+                for v, xi, yi in zip(values, x, y):
+                    ax.annotate(f"{v:g}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            ax.axhline(CHANCE["digit"], color="grey", ls=":", lw=1, label="chance")
+            ax.set_title(f"{knob.name}: linear-probe accuracy vs I_NCE")
+            ax.set_xlabel("I_NCE of the view pair (nats), knob value annotated")
+            ax.set_ylabel("linear-probe accuracy on test frames (%)")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
 
 
 def run(args) -> int:
+    from ..build import resolve
+    from ..studies.engine import run_declared
+
     s = settings_from(args)
     knobs = chosen_knobs(args)
-    from ..build import resolve
-
     for knob, values in knobs:  # bad values fail before anything trains
         for v in values:
             resolve(encoder_config(knob, v, s, 0))
-    total = sum(len(values) * (1 + args.seeds) for _, values in knobs)
-    exp = Experiment(COMMAND, args, total_runs=total)
-    points, references, claims = [], {}, []
-    exp.train_ahead([(encoder_config(knob, v, s, seed), run_name(knob, v, seed))
-                     for knob, values in knobs for v in values for seed in exp.seeds])
 
-    def write(knob_points=(), complete=False):
-        shown = points + list(knob_points)
-        plot(shown, references, exp.out / "reverse_u.png")
-        text = (f"{table(shown, references)}\n\nEncoders: SimCLR, ConvNet width {s['width']}, "
-                f"{s['train_steps']} steps of batch 128, {s['image_size']} px frames ({s['digit_size']} px digits; "
-                f"patch-distance: the digit fills the frame, {s['patch_size']} px patches, noise backgrounds). "
-                f"I_NCE: K = {args.k}, {s['nce_seeds']} critic seeds x {s['nce_steps']} steps. Accuracies: mean ± "
-                f"95% interval over {len(exp.seeds)} training seeds. Peak verdicts use paired seed differences.")
-        exp.write(shown, claims, text, "Reverse-U: accuracy against I_NCE of the views",
-                  extra={"settings": s, "references": references, "chance": CHANCE}, plots=["reverse_u.png"],
-                  complete=complete)
+    def draw(out, points: list[dict]) -> list[str]:
+        plot(points, knobs, out / "reverse_u.png")
+        return ["reverse_u.png"]
 
-    for i, (knob, values) in enumerate(knobs):
-        knob_points, references[knob.name] = measure_knob(exp, knob, values, s, args.k,
-                                                          on_point=write)
-        points += knob_points
-        claims.append(peak_claim(knob, knob_points))
-        write(complete=i == len(knobs) - 1)
+    run_declared(study(args, s, knobs), args, echo=lambda *a, **k: print(*a, **k, flush=True), extra_plots=draw)
     return 0

@@ -63,6 +63,8 @@ def kind_and_claim(c: dict, experiment: str = "") -> tuple[str, str]:
     checks without a claim are grouped under ``EXPERIMENT.design``."""
     if c.get("kind") == "design" and not c.get("claim"):
         return "design", f"{experiment}.design"
+    if c.get("kind") and not c.get("claim"):  # a user's study: its own prediction is the claim
+        return "claim", f"{experiment}/{c['id']}"
     name = c.get("claim") or claim_name(c["id"])[0]
     kind = c.get("kind") or ("design" if name.endswith(".design") else "claim")
     return kind, name

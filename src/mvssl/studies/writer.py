@@ -77,6 +77,17 @@ def verdicts_table(claims: list[dict]) -> str:
                            "refuted by"], rows)
 
 
+def parts_list(claims: list[dict]) -> str:
+    """Every part of each all-of prediction, with its interval at the prediction's level."""
+    lines = []
+    for c in claims:
+        for part in c.get("parts") or []:
+            ci = part.get("ci")
+            lines.append(f"- {c['id']}: `{part['contrast']}` {part['effect']:+.2f}"
+                         + (f" ± {ci:.2f}" if ci is not None and math.isfinite(ci) else ""))
+    return ("\n\nThe parts of each all-of:\n\n" + "\n".join(lines)) if lines else ""
+
+
 def versions_section(earlier: list[dict]) -> str:
     if not earlier:
         return ""
@@ -97,7 +108,8 @@ def markdown(study, values, random, chance, verdicts, reg, earlier) -> str:
             f"{verdicts['predictions']} predictions, level {100 * verdicts['level']:.2f}%; the table below gives "
             f"95% intervals.\n\n## Arms\n\n{arms_table(study, values, random, chance)}\n\n"
             f"## Gates\n\n{gates_table(verdicts['gates'])}\n\n"
-            f"## Claims\n\n{verdicts_table(claims)}\n\n## Design checks\n\n{verdicts_table(design)}\n\n"
+            f"## Claims\n\n{verdicts_table(claims)}{parts_list(claims)}\n\n## Design checks\n\n"
+            f"{verdicts_table(design)}{parts_list(design)}\n\n"
             + versions_section(earlier))
 
 

@@ -25,8 +25,8 @@ EXIT_CODE = 143  # 128 + SIGTERM
 class Preempted(Exception):
     """A run stopped by a signal after writing a checkpoint; ``str`` is the line to print."""
 
-    def __init__(self, run_dir: Path, signum: int, step: int, max_steps: int):
-        self.run_dir, self.step, self.requeued = run_dir, step, None
+    def __init__(self, run_dir: Path, signum: int, step: int, max_steps: int, rank: int = 0):
+        self.run_dir, self.step, self.requeued, self.rank = run_dir, step, None, rank
         name = signal.Signals(signum).name
         super().__init__(f"{name} received: stopped at step {step}/{max_steps} with a checkpoint; resume with: "
                          f"mvssl train --resume {run_dir}")
@@ -74,7 +74,7 @@ class PreemptionCheckpoint(Callback):
             ckpt._save_topk_checkpoint(trainer, candidates)
             ckpt._save_last_checkpoint(trainer, candidates)
         signum = self.received or signal.SIGTERM
-        error = Preempted(self.run_dir, signum, trainer.global_step, trainer.max_steps)
+        error = Preempted(self.run_dir, signum, trainer.global_step, trainer.max_steps, trainer.global_rank)
         if signum == signal.SIGUSR1 and trainer.is_global_zero:
             error.requeued = requeue_slurm_job()
         raise error
