@@ -49,6 +49,10 @@ RECIPES: dict[str, dict] = {
     # a ViT-only method: vit-tiny at the default 24 px frames (6 x 6 patches of 4 px)
     "mae": {"family": "masked image modelling", "paper": "He et al. 2022",
             "args": ["--method", "mae", "--backbone.name", "vit-tiny"]},
+    "ijepa": {"family": "joint-embedding predictive", "paper": "Assran et al. 2023",
+              "args": ["--method", "ijepa", "--backbone.name", "vit-tiny"],
+              # the quick runs' 16 px at patch 4 is a 4 x 4 grid, too small for 4 target blocks and a context
+              "quick_args": ["--backbone.patch_size", "2"]},
     # leave-one-out views need their own recipe; rotation and hue jitter hide the digit-sharing frame pair
     "looc": {"family": "contrastive", "paper": "Xiao et al. 2021",
              "args": ["--method", "looc", "--views.name", "looc"]},
@@ -62,7 +66,7 @@ RECIPES: dict[str, dict] = {
 def recipe_args(method: str, steps: int = STEPS, quick: bool = False) -> list[str]:
     if method not in RECIPES:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(RECIPES)}")
-    return [*RECIPES[method]["args"], "--trainer.max_steps", str(steps), *(QUICK_ARGS if quick else [])]
+    return [*RECIPES[method]["args"], "--trainer.max_steps", str(steps), *((QUICK_ARGS + RECIPES[method].get("quick_args", [])) if quick else [])]
 
 
 def recipe_command(method: str, steps: int = STEPS, quick: bool = False) -> str:

@@ -42,7 +42,7 @@ def sigreg(z: torch.Tensor, directions: torch.Tensor, knots: int = 17, t_max: fl
     t = torch.linspace(0.0, t_max, knots, device=z.device, dtype=z.dtype)
     gauss = torch.exp(-t.square() / 2)
     step = t_max / (knots - 1)
-    weights = torch.full((knots,), 2 * step, device=z.device, dtype=z.dtype)  # twice the trapezoid [dt/2, dt, ..., dt/2]
+    weights = torch.full((knots,), 2 * step, device=z.device, dtype=z.dtype)  # 2 x trapezoid [dt/2, dt, .., dt/2]
     weights[0] = weights[-1] = step
     n = z.shape[-2]
     tx = (z @ directions.to(z.dtype)).unsqueeze(-1) * t  # [..., N, M, knots]

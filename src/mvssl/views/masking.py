@@ -116,10 +116,15 @@ class MultiBlockMask:
         in_context = torch.zeros(n, rows * cols, dtype=torch.bool, device=device)
         in_context.scatter_(1, _block_indices(context_corner, ch, cw, cols), True)
         in_context.scatter_(1, targets.flatten(1), False)
+        # where the targets cover an image's whole context block, its context is the rest of the
+        # image (the paper's collator redraws instead; a redraw is a Python loop per image)
+        complement = torch.ones_like(in_context).scatter_(1, targets.flatten(1), False)
+        in_context = torch.where(in_context.any(1, keepdim=True), in_context, complement)
         kept = int(in_context.sum(1).min())
         if kept == 0:
-            raise ValueError(f"multi-block masking left an empty context on a {rows} x {cols} grid; use smaller "
-                             "method.target_scale or fewer method.n_targets")
+            raise ValueError(f"multi-block masking: the target blocks covered a whole {rows} x {cols} grid of "
+                             "patches; use a smaller method.target_scale_max, fewer method.n_targets or a smaller "
+                             "backbone.patch_size")
         order = (~in_context).long() * rows * cols + torch.arange(rows * cols, device=device)  # context first
         context = order.argsort(dim=1)[:, :kept]
         return {"targets": targets, "context": context, "context_mask": in_context,
