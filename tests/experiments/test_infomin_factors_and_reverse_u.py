@@ -90,8 +90,10 @@ def test_tiny_reverse_u_sweep_writes_results_and_keeps_encoders(tmp_path, capsys
         for run in p["runs"]:
             assert mvssl.load(out / run).embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)).shape[0] == 2
     assert (out / "reverse_u.png").stat().st_size > 0 and "## Claims" in (out / "results.md").read_text()
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[") and "ETA" in line]
-    assert len(lines) == 6  # one progress line per finished run
+    import re
+
+    lines = [line for line in capsys.readouterr().out.splitlines() if re.match(r"\[\d+/\d+\] ", line)]
+    assert len(lines) == 6 and "ETA" in lines[-1]  # one progress line per finished run
     with pytest.raises(FileExistsError):
         reverse_u.run(args)
     args.resume = True  # reuses the six finished encoders

@@ -92,6 +92,21 @@ def _measured(run: Run, name: str, mspec: dict, cache: dict):
     return cache[key]
 
 
+def measure_run(item: tuple) -> dict:
+    """Every measure of one run, on the trained encoder and on its random-init twin: a
+    module-level task for :meth:`Experiment.map` (``(run_dir, config, metrics, seed,
+    measures)``). Values are kept in the run folder, so ``--resume`` measures nothing twice."""
+    run_dir, cfg, metrics, seed, measures = item
+    cache_path = Path(run_dir) / MEASURES_JSON
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    out = {}
+    for which in ("trained", "random init"):
+        run = Run(Path(run_dir), cfg, metrics, seed, which)
+        out[which] = {name: _measured(run, name, spec, cache) for name, spec in measures.items()}
+    cache_path.write_text(json.dumps(cache, indent=1))
+    return out
+
+
 def chance_levels(study: spec_mod.Study, dataset) -> dict:
     """``references.chance`` per measure: a number, a mapping per measure, or ``auto`` (one over
     the number of classes of the base config's dataset, for the measures in %)."""
@@ -174,29 +189,28 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
     values: dict = {a: {m: {} for m in study.measures} for a in study.arms}
     random: dict = {a: {m: {} for m in study.measures} for a in study.arms}
     paths: dict = {a: [] for a in study.arms}
-    dataset = None
+    items = []
     for arm, seed in runs:
         cfg = config(arm, seed)
         rel, metrics = (exp.train(cfg, f"{arm.name}-seed{seed}") if arm.train is None else
                         train_stage(exp, arm.train, cfg, f"{arm.name}-seed{seed}"))
-        run_dir = exp.out / rel
-        resolved = resolve(cfg)
-        cache_path = run_dir / MEASURES_JSON
-        cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+        paths[arm.name].append(rel)
+        items.append((str(exp.out / rel), resolve(cfg), metrics, seed, study.measures))
+    first = next(iter(study.measures))
+
+    def record(i: int, measured: dict) -> None:  # as each run's measures come back (from the pool)
+        arm, seed = runs[i]
         for which, table in (("trained", values), ("random init", random)):
-            run = Run(run_dir, resolved, metrics, seed, which)
-            for name, mspec in study.measures.items():
-                value = _measured(run, name, mspec, cache)
+            for name, value in measured[which].items():
                 if value is not None:
                     table[arm.name][name][seed] = value
-        cache_path.write_text(json.dumps(cache, indent=1))
-        paths[arm.name].append(rel)
-        if dataset is None:
-            dataset = Run(run_dir, resolved, metrics, seed).dataset()
-        first = next(iter(study.measures))
         twin = random[arm.name][first].get(seed)
         exp.progress(f"{arm.name} seed {seed}", f"{first} {values[arm.name][first].get(seed, float('nan')):.2f}"
                      + (f" (random init {twin:.2f})" if twin is not None else ""))
+
+    exp.map(measure_run, items, what="measured", on_result=record)  # --jobs at a time, like the training
+    run_dir, resolved, metrics, seed, _ = items[0]
+    dataset = Run(Path(run_dir), resolved, metrics, seed).dataset()
     chance = chance_levels(study, dataset)
     verdicts = judge(study, values, random, chance, quick=quick)
     return write_results(exp, study, values, random, paths, chance, verdicts, reg, versions(exp.out), extra_plots)
