@@ -102,7 +102,7 @@ TINY = {"method": {"name": "ijepa"}, "optim": {"batch_size": 64, "warmup_steps":
         "trainer": {"max_steps": 150, "progress": False, "checkpoint_every": 150}}
 
 
-@pytest.mark.slow  # about 15 min on 2 loaded cores: vit-tiny at 24 px
+@pytest.mark.slow  # about 30 min on 2 loaded cores (vit-tiny at 24 px); it checks the pipeline, not learning
 def test_tiny_run_trains_and_loads_as_a_vit_encoder(tmp_path):
     """The whole pipeline with the real vit-tiny at the default 24 px (6 x 6 patches; 16 px
     leaves too few patches for 4 target blocks and a context)."""
