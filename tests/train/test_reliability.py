@@ -93,6 +93,29 @@ def test_sigkilled_run_resumed_ends_with_bitwise_equal_weights(tmp_path):
     assert steps == sorted(set(steps))  # the killed part's extra rows were dropped, not duplicated
 
 
+def test_a_run_killed_after_its_encoder_but_before_its_summary_is_finished_by_its_resume(tmp_path, monkeypatch):
+    """metrics.json marks a run finished (a resume then does nothing): it is written last, so a
+    kill while the plots or summary.md are written leaves a run that the resume completes."""
+    import mvssl.train.finish as finish
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed while writing summary.md")
+    monkeypatch.setattr(finish, "write_summary", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(tmp_path, "cut"), echo=lambda *_: None)
+    run = tmp_path / "cut"
+    first = encoder_weights(run)
+    assert not (run / "metrics.json").exists() and not (run / "summary.md").exists()
+    monkeypatch.undo()
+    lines = []
+    _, metrics = train(resume=run, echo=lines.append)
+    assert not any("is finished" in line for line in lines), lines
+    assert (run / "summary.md").is_file() and json.loads((run / "metrics.json").read_text()) == metrics
+    assert metrics["steps"] == TINY["trainer"]["max_steps"] == metrics["resumed_from_step"]
+    assert same_weights(first, encoder_weights(run))
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
 def test_resume_from_a_damaged_latest_checkpoint_falls_back_to_the_last_complete_one(finished_run, tmp_path):
     run = copy_run(finished_run, tmp_path)
     ckpts = run / "checkpoints"

@@ -19,16 +19,41 @@ from mvssl.methods import METHODS
 
 SRC = str(Path(mvssl.__file__).resolve().parents[1])
 STEPS = 24
-EXTRA = ["--trainer.checkpoint_every", "4", "--trainer.log_every", "2", "--trainer.progress", "false",
+EVERY = 4  # checkpoint_every: checkpoints at steps 4, 8, ..., STEPS
+EXTRA = ["--trainer.checkpoint_every", str(EVERY), "--trainer.log_every", "2", "--trainer.progress", "false",
          "--eval.enabled", "false"]
 WRITE_KILLS = 2  # kills during the 1st, 2nd or 3rd checkpoint write of an attempt (while its .tmp exists)
-RANDOM_KILLS = 2  # kills at a random moment within a second of the attempt's first logged row
+# kills at a random moment within a second of the attempt's first logged row, and at the latest once the row of
+# step STEPS - 3 is logged: before the final checkpoint, so that there is training left to kill in the next attempt
+# (a few steps take less than a second; a kill after the final checkpoint: tests/train/test_reliability.py)
+RANDOM_KILLS = 2
 MAX_ATTEMPTS = 12
 
 
 def temporary_files(run_dir: Path) -> list[Path]:
     return [p for folder in (run_dir, run_dir / "checkpoints", run_dir / "logs") if folder.is_dir()
             for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def newest_checkpoint_step(run_dir: Path) -> int:
+    """The step of the newest complete step file (a write the kill cut short is still a .tmp)."""
+    return max((int(p.name[4:-5]) for p in (run_dir / "checkpoints").glob("step*.ckpt")), default=0)
+
+
+def last_logged_step(log: Path) -> int:
+    """The step of the log's last complete row (-1: none yet); a row still being written does not count."""
+    try:
+        text = log.read_text()
+    except OSError:
+        return -1
+    complete = text[:text.rfind("\n") + 1].splitlines()
+    steps = []
+    for row in csv.DictReader(complete):
+        try:
+            steps.append(int(float(row["step"])))
+        except (KeyError, TypeError, ValueError):
+            pass
+    return max(steps, default=-1)
 
 
 def rows(run_dir: Path) -> list[dict]:
@@ -58,8 +83,11 @@ def test_random_sigkills_then_resume_end_bitwise_equal_with_an_intact_metrics_lo
         attempts += 1
         mode = plan[0]
         victim = subprocess.Popen(command, **quiet)
-        # a .tmp left by the previous kill is not a new write: only its next appearance counts
-        nth_write, writes_seen, writing = rng.randint(1, 3), 0, any((run / "checkpoints").glob("*.tmp"))
+        # a .tmp left by the previous kill is not a new write: only its next appearance counts; the nth of the
+        # checkpoint writes this attempt still has to make (from its newest complete checkpoint on)
+        writes_left = (STEPS - newest_checkpoint_step(run)) // EVERY
+        nth_write, writes_seen = rng.randint(1, max(1, min(3, writes_left))), 0
+        writing = any((run / "checkpoints").glob("*.tmp"))
         log = run / "logs" / "metrics.csv"
         # the log changes once when a resume cuts it back, then with every row: count on from there
         log_state, log_changes, needed = (log.stat().st_mtime_ns if log.exists() else None), 0, 1 + (
@@ -78,7 +106,7 @@ def test_random_sigkills_then_resume_end_bitwise_equal_with_an_intact_metrics_lo
                 log_state = state
                 if log_changes >= needed:  # training has started in this attempt
                     kill_at = time.time() + rng.uniform(0.0, 1.0)
-            elif time.time() >= kill_at:
+            elif time.time() >= kill_at or last_logged_step(log) >= STEPS - 3:  # still before the final checkpoint
                 break
             time.sleep(0.0005 if mode == "write" else 0.005)
         if victim.poll() is not None:  # finished (or failed) before the kill

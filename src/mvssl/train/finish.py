@@ -4,6 +4,7 @@ and ``summary.md`` written."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -26,20 +27,33 @@ from .plots import plot_training_curves
 def finish_run(cfg: dict, run_dir: Path, method: torch.nn.Module, dataset, metrics: dict, probe_classes: int,
                echo=print) -> dict:
     """Save ``RUN/encoder.pt`` from the trained ``method``, evaluate it (``eval.enabled``) and
-    write ``metrics.json`` (``metrics`` plus the evaluation), the plots and ``summary.md``."""
+    write the plots, ``summary.md`` and, last, ``metrics.json`` (``metrics`` plus the evaluation)."""
     encoder = Encoder.from_config(cfg)
     encoder.load_method_weights(method)
     encoder.backbone.to(memory_format=torch.contiguous_format)
     encoder.save(run_dir / ENCODER_FILE)
     if cfg["eval"]["enabled"]:
         metrics.update(evaluate(cfg, encoder.eval(), dataset, run_dir, echo))
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     t = cfg["trainer"]
     figures = plot_training_curves(run_dir / "logs" / "metrics.csv", run_dir / "plots", cfg["method"]["name"],
                                    probe_classes, t["collapse_std"], t["collapse_rank"])
     write_summary(run_dir, cfg, metrics, figures)
+    # last, and whole or not at all: metrics.json marks the run finished (a resume then does nothing,
+    # train/resume.finished_run), so a kill before it leaves a run that a resume finishes
+    write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     echo(f"wrote {run_dir / 'metrics.json'} and {run_dir / 'summary.md'} (the evaluation and what each plot shows)")
     return metrics
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write beside ``path``, then rename over it: a kill leaves the old file or the new one (or none)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def evaluate(cfg: dict, encoder: Encoder, dataset, run_dir: Path, echo=print) -> dict:
