@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint_io import latest_complete_checkpoint
-from .config import ConfigError, load_yaml, multicrop_sizes, resolve_config
+from .config import ConfigError, load_yaml, multicrop_sizes, resolve_config, written_config
 from .config.sense import check_max_steps, check_sense
 from .data import FACTORS, ColorfulMovingMNIST
 from .data.colorful_mnist import share_probabilities
@@ -84,6 +84,9 @@ def check_names(cfg: dict) -> None:
             raise ConfigError(f"views.patch_distance: must be in [0, {limit:.2f}] for {patch}-px patches of "
                               f"{size}-px images, got {v['patch_distance']}")
     name = cfg["method"]["name"]
+    if v["n_views"] < getattr(METHODS[name], "min_crops", 2) and "n_views" in written_config(cfg)["views"]:
+        raise ConfigError(f"views.n_views: {v['n_views']} view of an image has nothing to share with another; "
+                          "multi-view methods need 2 or more")
     if v["name"] == "multicrop" and v["n_local"] > 0 and not getattr(METHODS[name], "accepts_multicrop", False):
         takers = sorted(m for m, cls in METHODS.items() if getattr(cls, "accepts_multicrop", False))
         raise ConfigError(f"views.name multicrop: method {name!r} takes views of one size only; use views.n_local 0 "

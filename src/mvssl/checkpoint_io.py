@@ -84,6 +84,17 @@ class UnsafeCheckpointError(ValueError):
     """A file whose unpickling would import Python objects, i.e. could run code."""
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write beside ``path``, then rename over it: a kill leaves the old file or the new one (or none)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def save_atomic(obj, path: str | Path) -> None:
     """Write beside the target, flush to disk, then rename over it: a crash or a kill at
     any moment leaves either the old file or the new one, never a half-written file. A dict

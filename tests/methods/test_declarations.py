@@ -3,6 +3,7 @@ import inspect
 import pytest
 
 from mvssl.build import build_method, resolve
+from mvssl.config import ConfigError
 from mvssl.methods import BYOL, DINO, METHODS
 from mvssl.methods.base import NEEDS, STEP_INPUTS, hyperparameters
 from mvssl.methods.er import ERBYOL, ERDINO
@@ -45,3 +46,11 @@ def test_build_hands_over_exactly_what_a_method_needs():
     er, _ = build_method(resolve({"method": {"name": "er-byol", "er_kappa": 3.0, "base_momentum": 0.9},
                                   "backbone": {"width": 4}}))
     assert (er.er_kappa, er.base_momentum) == (3.0, 0.9)
+
+
+def test_one_crop_per_image_is_refused_except_for_a_method_that_declares_it():
+    """CMC's views are colour-channel groups of one crop (``min_crops = 1``); any other method
+    given one view has nothing to share, and config says so before anything is built."""
+    resolve({"method": "cmc", "views": {"name": "crop", "n_views": 1}})
+    with pytest.raises(ConfigError, match="views.n_views: 1 view"):
+        resolve({"method": "simclr", "views": {"name": "crop", "n_views": 1}})

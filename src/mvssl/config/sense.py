@@ -25,10 +25,6 @@ def check_sense(cfg: dict, user: dict) -> None:
     if o["batch_size"] < 2:
         raise ConfigError(f"optim.batch_size: a batch of {o['batch_size']} image has no other image to contrast "
                           "with and no batch statistics (a contrastive loss is 0 at every step); use 2 or more")
-    if v["n_views"] < 2 and "n_views" in written_config(cfg)["views"] and cfg["method"]["name"] != "cmc":
-        # (CMC's views are colour-channel groups of one crop: one crop per image is its design)
-        raise ConfigError(f"views.n_views: {v['n_views']} view of an image has nothing to share with another; "
-                          "multi-view methods need 2 or more")
     if v["strength"] < 0:
         raise ConfigError(f"views.strength: the colour-distortion strength s scales the jitter (0: none, SimCLR "
                           f"uses 0.5 to 1); it cannot be negative, got {v['strength']:g}")

@@ -50,6 +50,7 @@ from .base import MethodOutput
 class CMC(nn.Module):
     needs = ("backbone_factory", "num_samples")  # see base.NEEDS
     step_inputs = ("indices", "generator")  # the memory bank: rows to update, a seeded draw of negatives
+    min_crops = 1  # its views are colour-channel groups of one crop (build checks views.n_views against it)
 
     def __init__(self, backbone_factory: BackboneFactory, num_samples: int, channels: str = "L,ab",
                  graph: str = "full", proj_hidden_dim: int = 2048, proj_dim: int = 128,

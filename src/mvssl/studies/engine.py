@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
+from ..checkpoint_io import write_text_atomic
 from . import spec as spec_mod
 from .judge import judge
 from .measures import Run, measure
@@ -138,7 +139,7 @@ def train_stage(exp: Experiment, stage: str, cfg: dict, name: str) -> tuple[str,
         started = time.perf_counter()
         run_dir.mkdir(parents=True)
         metrics = resolve_user_function(stage)(resolve(cfg), run_dir)
-        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, default=str))
+        write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1, default=str))  # the finished mark
         exp.echo(f"[trained] {name} in {time.perf_counter() - started:.0f} s ({stage})")
     return str(run_dir.relative_to(exp.out)), metrics
 

@@ -4,7 +4,6 @@ and ``summary.md`` written."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from ..data.datasets import LabelledImages
 from ..data.files import FileSplits, decode_all
 from ..data.splits import seeded_subset
 from ..data.streaming import resolve_workers
+from ..checkpoint_io import write_text_atomic
 from ..encoder import ENCODER_FILE, Encoder
 from ..eval import knn_accuracy, linear_probe
 from ..eval.features import embed_dataset
@@ -43,17 +43,6 @@ def finish_run(cfg: dict, run_dir: Path, method: torch.nn.Module, dataset, metri
     write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     echo(f"wrote {run_dir / 'metrics.json'} and {run_dir / 'summary.md'} (the evaluation and what each plot shows)")
     return metrics
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write beside ``path``, then rename over it: a kill leaves the old file or the new one (or none)."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def evaluate(cfg: dict, encoder: Encoder, dataset, run_dir: Path, echo=print) -> dict:
