@@ -12,14 +12,11 @@ from mvssl.data.files import FileSplits, decode_all
 from mvssl.data.streaming import FileItems, streamed_batches
 from mvssl.train import train
 from tests.train.test_image_folder_runs import folder_config
+from tests.run_files import encoder_weights
 
 
 def quiet(*_):
     pass
-
-
-def weights(run_dir):
-    return torch.load(run_dir / "encoder.pt", weights_only=True)["state_dict"]
 
 
 def tiny_run(root, out, name, steps=4, **data):
@@ -57,7 +54,7 @@ def test_streamed_training_gives_bitwise_the_in_memory_weights_with_any_number_o
     for workers in (0, 2):
         run_dir, _ = train(tiny_run(folder, tmp_path, f"stream{workers}", in_memory=False, workers=workers),
                            echo=messages.append)
-        a, b = weights(reference), weights(run_dir)
+        a, b = encoder_weights(reference), encoder_weights(run_dir)
         assert all(torch.equal(a[k], b[k]) for k in a), f"{workers} workers"
     assert any("streaming 24 images" in m and "2 decoding worker(s)" in m for m in messages)
 
@@ -115,5 +112,5 @@ def test_a_streamed_run_resumed_mid_epoch_ends_bitwise_equal_to_an_uninterrupted
     messages = []
     train({"data": {"workers": 0}}, echo=messages.append, resume=run_dir)  # the workers may change on resume
     assert any("(step 4)" in m for m in messages)
-    a, b = weights(reference), weights(run_dir)
+    a, b = encoder_weights(reference), encoder_weights(run_dir)
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -1,7 +1,6 @@
 """SIGTERM and SIGUSR1 (a cluster's preemption) at a random step: the run writes a checkpoint,
 exits 143 with the resume command, and the resumed run ends bitwise equal to an
 uninterrupted one, with the same metrics log."""
-import csv
 import os
 import random
 import re
@@ -16,6 +15,7 @@ import pytest
 import torch
 
 import mvssl
+from tests.run_files import encoder_weights, metrics_rows
 
 SRC = str(Path(mvssl.__file__).resolve().parents[1])
 STEPS = 200
@@ -23,15 +23,6 @@ ARGS = ["--data.dataset", "shapes", "--data.image_size", "16", "--views.name", "
         "--optim.batch_size", "16", "--method.proj_hidden_dim", "32", "--method.proj_dim", "16",
         "--trainer.max_steps", str(STEPS), "--trainer.checkpoint_every", "50", "--trainer.log_every", "2",
         "--trainer.progress", "false", "--eval.enabled", "false"]
-
-
-def rows(run_dir: Path) -> list[dict]:
-    with open(run_dir / "logs" / "metrics.csv", newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def weights(run_dir: Path) -> dict:
-    return torch.load(run_dir / "encoder.pt", weights_only=True)["state_dict"]
 
 
 @pytest.mark.slow
@@ -71,11 +62,11 @@ def test_a_signal_at_a_random_step_checkpoints_exits_143_and_resumes_bitwise(tmp
         assert process.returncode == 0, err[-2000:]
         assert f"(step {stopped[name]})" in out
     assert reference.wait(timeout=300) == 0, reference.stderr.read()[-2000:]
-    ref = weights(tmp_path / "reference")
+    ref = encoder_weights(tmp_path / "reference")
     for name, step in stopped.items():
-        got = weights(tmp_path / name)
+        got = encoder_weights(tmp_path / name)
         assert all(torch.equal(ref[k], got[k]) for k in ref), f"{name} at step {step}: weights differ"
-        assert rows(tmp_path / name) == rows(tmp_path / "reference"), f"{name} at step {step}: logs differ"
+        assert metrics_rows(tmp_path / name) == metrics_rows(tmp_path / "reference"), f"{name} at step {step}: logs differ"
 
 
 def test_in_process_sigterm_raises_preempted_and_the_resume_is_bitwise(tmp_path):
@@ -102,9 +93,9 @@ def test_in_process_sigterm_raises_preempted_and_the_resume_is_bitwise(tmp_path)
     assert (tmp_path / "killed" / "checkpoints" / f"step{at:07d}.ckpt").is_file()
     train(resume=tmp_path / "killed", echo=lambda *_: None)
     train({**cfg, "trainer": {**cfg["trainer"], "name": "whole"}}, echo=lambda *_: None)
-    ref, got = weights(tmp_path / "whole"), weights(tmp_path / "killed")
+    ref, got = encoder_weights(tmp_path / "whole"), encoder_weights(tmp_path / "killed")
     assert all(torch.equal(ref[k], got[k]) for k in ref), f"stopped at step {at}: weights differ"
-    assert rows(tmp_path / "killed") == rows(tmp_path / "whole"), f"stopped at step {at}: logs differ"
+    assert metrics_rows(tmp_path / "killed") == metrics_rows(tmp_path / "whole"), f"stopped at step {at}: logs differ"
 
 
 @pytest.mark.slow
@@ -131,6 +122,6 @@ def test_sigterm_to_the_first_of_two_ddp_processes_stops_both_at_one_step_and_re
     whole = subprocess.run(train + ddp + ["--trainer.name", "whole"], env=env, capture_output=True, text=True,
                            timeout=300)
     assert whole.returncode == 0, whole.stderr[-2000:]
-    ref, got = weights(tmp_path / "whole"), weights(tmp_path / "stopped")
+    ref, got = encoder_weights(tmp_path / "whole"), encoder_weights(tmp_path / "stopped")
     assert all(torch.equal(ref[k], got[k]) for k in ref), f"signalled after step {at}"
-    assert rows(tmp_path / "stopped") == rows(tmp_path / "whole")
+    assert metrics_rows(tmp_path / "stopped") == metrics_rows(tmp_path / "whole")

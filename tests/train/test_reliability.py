@@ -28,6 +28,7 @@ from mvssl.methods.simclr import SimCLR
 from mvssl.train import train
 from mvssl.checkpoint_io import latest_complete_checkpoint
 from mvssl.train.monitor import effective_rank, embedding_std
+from tests.run_files import encoder_weights
 
 SRC = str(Path(mvssl.__file__).resolve().parents[1])
 TINY = {"data": {"image_size": 16, "digit_size": 12}, "backbone": {"width": 4},
@@ -40,10 +41,6 @@ def tiny(out: Path, name: str, **trainer) -> dict:
     cfg = json.loads(json.dumps(TINY))
     cfg["trainer"].update(out_dir=str(out), name=name, **trainer)
     return cfg
-
-
-def encoder_weights(run_dir: Path) -> dict:
-    return torch.load(run_dir / "encoder.pt", weights_only=True)["state_dict"]
 
 
 def same_weights(a: dict, b: dict) -> bool:

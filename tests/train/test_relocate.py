@@ -11,6 +11,7 @@ from tests.fakedata import write_image_folder
 from mvssl.config import ConfigError
 from mvssl.train import train
 from mvssl.train.preemption import Preempted
+from tests.run_files import encoder_weights
 
 
 def config(root, out, steps):
@@ -18,10 +19,6 @@ def config(root, out, steps):
             "backbone": {"width": 4}, "method": {"proj_hidden_dim": 32, "proj_dim": 16},
             "optim": {"batch_size": 8, "warmup_steps": 1}, "eval": {"enabled": False},
             "trainer": {"max_steps": steps, "checkpoint_every": 4, "progress": False, "out_dir": str(out)}}
-
-
-def weights(run_dir):
-    return torch.load(run_dir / "encoder.pt", weights_only=True)["state_dict"]
 
 
 def test_a_relative_root_is_stored_resolved_and_a_moved_folder_resumes_bitwise(tmp_path, monkeypatch):
@@ -55,7 +52,7 @@ def test_a_relative_root_is_stored_resolved_and_a_moved_folder_resumes_bitwise(t
     train({"data": {"root": "elsewhere"}}, resume=run, echo=lines.append)  # relative to where it is resumed
     assert any("the same 20 image files" in line for line in lines), lines
     assert f"root: {tmp_path / 'elsewhere'}" in (run / "config.yaml").read_text()
-    ref, got = weights(whole), weights(run)
+    ref, got = encoder_weights(whole), encoder_weights(run)
     assert all(torch.equal(ref[k], got[k]) for k in ref)  # the moved data trained on as if it had stayed
 
 

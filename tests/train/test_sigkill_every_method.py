@@ -16,6 +16,7 @@ import torch
 import mvssl
 from mvssl.experiments.methods import recipe_args
 from mvssl.methods import METHODS
+from tests.run_files import encoder_weights, metrics_rows
 
 SRC = str(Path(mvssl.__file__).resolve().parents[1])
 STEPS = 24
@@ -54,15 +55,6 @@ def last_logged_step(log: Path) -> int:
         except (KeyError, TypeError, ValueError):
             pass
     return max(steps, default=-1)
-
-
-def rows(run_dir: Path) -> list[dict]:
-    with open(run_dir / "logs" / "metrics.csv", newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def weights(run_dir: Path) -> dict:
-    return torch.load(run_dir / "encoder.pt", weights_only=True)["state_dict"]
 
 
 @pytest.mark.slow
@@ -128,9 +120,9 @@ def test_random_sigkills_then_resume_end_bitwise_equal_with_an_intact_metrics_lo
     resumed = subprocess.run(command, env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert reference.wait() == 0, reference.stderr.read().decode()[-3000:]
-    ref, got = weights(tmp_path / "reference"), weights(run)
+    ref, got = encoder_weights(tmp_path / "reference"), encoder_weights(run)
     assert ref.keys() == got.keys() and all(torch.equal(ref[k], got[k]) for k in ref), f"{method}: {kills}"
-    assert rows(run) == rows(tmp_path / "reference"), f"{method}: metrics logs differ after kills {kills}"
-    assert [int(r["step"]) for r in rows(run)] == list(range(1, STEPS, 2))
+    assert metrics_rows(run) == metrics_rows(tmp_path / "reference"), f"{method}: metrics logs differ after kills {kills}"
+    assert [int(r["step"]) for r in metrics_rows(run)] == list(range(1, STEPS, 2))
     assert not temporary_files(run)
     print(f"{method}: {len(kills)} SIGKILLs (mode, temporary files left): {kills}")
