@@ -133,6 +133,12 @@ class _Errors:
     def add(self, key: str, message: str) -> None:
         self.lines.append(f"{self.path}: {key}: {message}")
 
+    def unknown_keys(self, mapping: dict, known, prefix: str = "") -> None:
+        """One line per key of ``mapping`` that is not in ``known``, named ``prefix.key``."""
+        for key in mapping:
+            if key not in known:
+                self.add(f"{prefix}.{key}" if prefix else str(key), f"unknown key (known: {', '.join(known)})")
+
     def raise_if_any(self) -> None:
         if self.lines:
             raise StudyError("\n".join(self.lines))
@@ -162,18 +168,14 @@ def loads(text: str, path: str = "<study>", quick: bool = False) -> Study:
         raise StudyError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(raw, dict):
         raise StudyError(f"{path}: (top level): a study is a mapping with study, arms, measures, predictions...")
-    for key in raw:
-        if key not in TOP_KEYS:
-            errors.add(str(key), f"unknown key (known: {', '.join(TOP_KEYS)})")
+    errors.unknown_keys(raw, TOP_KEYS)
     name = raw.get("study")
     if not isinstance(name, str) or not name:
         errors.add("study", "give the study a name")
     source = raw.get("source")
     base = _mapping(raw.get("base", {}), "base", errors)
     qk = _mapping(raw.get("quick", {}), "quick", errors)
-    for key in qk:
-        if key not in QUICK_KEYS:
-            errors.add(f"quick.{key}", f"unknown key (known: {', '.join(QUICK_KEYS)})")
+    errors.unknown_keys(qk, QUICK_KEYS, "quick")
     if quick:
         from ..config import deep_update
 
@@ -182,9 +184,7 @@ def loads(text: str, path: str = "<study>", quick: bool = False) -> Study:
     arms, knob = _arms(raw, seeds, source, errors, qk.get("arms") if quick else None)
     measures = _measures(raw.get("measures"), source, errors)
     references = _mapping(raw.get("references", {}), "references", errors)
-    for key in references:
-        if key not in REFERENCE_KEYS:
-            errors.add(f"references.{key}", f"unknown key (known: {', '.join(REFERENCE_KEYS)})")
+    errors.unknown_keys(references, REFERENCE_KEYS, "references")
     if references.get("supervised") is not None and references["supervised"] not in arms:
         errors.add("references.supervised", f"names no arm ({references['supervised']!r})")
     for ref in (references.get("paper") or {}):
@@ -250,9 +250,7 @@ def _arms(raw: dict, seeds: list, source, errors: _Errors, quick_arms) -> tuple[
     arms, knob = {}, None
     if knob_raw is not None:
         knob_raw = _mapping(knob_raw, "knob", errors)
-        for key in knob_raw:
-            if key not in ("key", "values", "names"):
-                errors.add(f"knob.{key}", "unknown key (known: key, values, names)")
+        errors.unknown_keys(knob_raw, ("key", "values", "names"), "knob")
         key, values = knob_raw.get("key"), knob_raw.get("values")
         if not isinstance(key, str) or "." not in key:
             errors.add("knob.key", f"{key!r}: a dotted config key such as optim.batch_size")
@@ -374,9 +372,7 @@ def _gates(value, arms: dict, measures: dict, errors: _Errors) -> list:
     for i, g in enumerate(value):
         key = f"gates[{i}]"
         g = _mapping(g, key, errors)
-        for k in g:
-            if k not in GATE_KEYS:
-                errors.add(f"{key}.{k}", f"unknown key (known: {', '.join(GATE_KEYS)})")
+        errors.unknown_keys(g, GATE_KEYS, key)
         kinds = [k for k in GATE_KINDS if k in g]
         if len(kinds) != 1:
             errors.add(key, f"one of {', '.join(GATE_KINDS)}: MEASURE")
@@ -422,9 +418,7 @@ def _predictions(value, arms: dict, measures: dict, knob, errors: _Errors) -> li
             errors.add(f"{key}.id", f"{pid!r} is used twice")
         ids.add(pid)
         key = f"predictions.{pid}"
-        for k in p:
-            if k not in PREDICTION_KEYS:
-                errors.add(f"{key}.{k}", f"unknown key (known: {', '.join(PREDICTION_KEYS)})")
+        errors.unknown_keys(p, PREDICTION_KEYS, key)
         kind = p.get("kind", "claim")
         if kind not in KINDS:
             errors.add(f"{key}.kind", f"{kind!r}: claim (a paper's claim) or design (does the setup work?)")
