@@ -116,6 +116,7 @@ class Backbone:
     width: int = key(16, bound=">0")  # convnet
     cifar_stem: bool = True  # resnets
     patch_size: int = key(4, bound=">0")  # vit-tiny, vit-small
+    weights: str | None = None  # a weight file or run to start from (weights.py); stored resolved
 
 
 @dataclass
@@ -155,6 +156,7 @@ class Trainer:
     compile: bool = False
     out_dir: str = "runs"
     name: str | None = None
+    init_from: str | None = None  # --init-from RUN: a new run from its backbone and matching heads; stored resolved
 
 
 @dataclass
