@@ -17,7 +17,7 @@ from tests.fakedata import write_image_folder
 DOC = Path(__file__).resolve().parents[1] / "docs" / "domain.md"
 # appended to every training command (later options win): seconds, not minutes
 SMALL_TRAIN = ["--trainer.max_steps", "3", "--optim.batch_size", "8", "--trainer.progress", "false",
-               "--eval.enabled", "false", "--data.image_size", "16"]
+               "--eval.enabled", "false", "--data.image_size", "32", "--trainer.precision", "32"]
 
 
 def doc_commands() -> list[list[str]]:
