@@ -64,7 +64,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
         compose=["crop", "color"], branches=Key("both", ("one", "both")),  # SimCLR's augmentations in this order
         patch_size=12, patch_distance=0.0,  # patches: two patches of each image (InfoMin Fig. 3)
         frames=Key(3, "in [1, 16]")),  # clip: a clip of the moving digit against one frame
-    "backbone": dict(name="convnet", width=Key(16, "> 0"), cifar_stem=True, patch_size=Key(4, "> 0")),
+    "backbone": dict(name="convnet", width=Key(16, "> 0"), cifar_stem=True, patch_size=Key(4, "> 0"),
+                     weights=Key(None, kind="str")),  # a weight file or run to start from (weights.py); stored resolved
     "optim": dict(
         name=Key("adamw", ("adamw", "sgd", "lars")), lr=Key(2e-3, "> 0"), weight_decay=Key(1e-4, ">= 0"),
         momentum=Key(0.9, "in [0, 1)"), batch_size=Key(128, "> 0"),
@@ -80,7 +81,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
         max_nan_skips=Key(5, "> 0", **R), collapse_std=Key(0.1, ">= 0", **R), collapse_rank=Key(1.5, ">= 0", **R),
         er_monitor=Key(True, **R), er_kappa=Key(10.0, "> 0", **R), progress=Key(True, **R),
         logger=Key("csv", ("csv", "tensorboard", "wandb"), **R), compile=False, out_dir="runs",
-        name=Key(None, kind="str")),  # the run folder's name; None: dated
+        name=Key(None, kind="str"),  # the run folder's name; None: dated
+        init_from=Key(None, kind="str")),  # --init-from RUN: a new run from its backbone and matching heads; resolved
     "eval": dict(enabled=Key(True, **R), random_baseline=Key(True, **R), knn_k=Key(20, "> 0", **R),
                  knn_temperature=Key(0.07, "> 0", **R)),
 }
