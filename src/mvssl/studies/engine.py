@@ -150,6 +150,11 @@ def train_stage(exp: Experiment, stage: str, cfg: dict, name: str) -> tuple[str,
     return str(run_dir.relative_to(exp.out)), metrics
 
 
+def _cost(cfg: dict) -> int:
+    """A run's images seen (steps x batch), to start the longest first."""
+    return (cfg.get("trainer", {}).get("max_steps") or 0) * (cfg.get("optim", {}).get("batch_size") or 1)
+
+
 def run_declared(raw: dict, args, echo=print, extra_plots=None) -> dict:
     """Run a study an experiment declares from its options (``mvssl experiment NAME``): the
     declaration is written to ``OUT/study.yaml`` and registered like a study file (its hash,
@@ -193,7 +198,8 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
     def config(arm, seed) -> dict:
         return deep_update(spec_mod.arm_config(study, arm, seed), {"eval": {"random_baseline": True}})
 
-    exp.train_ahead([(config(arm, seed), f"{arm.name}-seed{seed}") for arm, seed in runs if arm.train is None])
+    ahead = [(config(arm, seed), f"{arm.name}-seed{seed}") for arm, seed in runs if arm.train is None]
+    exp.train_ahead(sorted(ahead, key=lambda r: -_cost(r[0])))  # longest first: no worker idles at the end
     values: dict = {a: {m: {} for m in study.measures} for a in study.arms}
     random: dict = {a: {m: {} for m in study.measures} for a in study.arms}
     paths: dict = {a: [] for a in study.arms}
