@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 
 from .checkpoint_io import latest_complete_checkpoint
-from .config import ConfigError, load_yaml, multicrop_sizes, resolve_config, written_config
-from .config.sense import check_max_steps, check_sense
+from .config import (ConfigError, load_yaml, multicrop_sizes, refuse_keys_that_do_nothing, resolve_config,
+                     written_config)
 from .data import FACTORS, ColorfulMovingMNIST
 from .data.colorful_mnist import share_probabilities
 from .data.datasets import STREAMABLE, LabelledImages, load_dataset
@@ -29,6 +29,7 @@ from .views import AugmentedViews, ClipViews, FactorSharedViews, Recipe, byol, c
 from .views.compositions import check_composition, composition_views
 from .views.looc import AUGMENTATIONS, augmentation_recipe, looc_views
 from .views.patches import PatchPairViews, max_distance
+from .weights import Weights, load_into
 
 
 def method_hyperparameters(name: str) -> dict:
@@ -42,12 +43,9 @@ def resolve(user: dict | None = None) -> dict:
     """A whole config, resolved and validated: ``config.resolve_config`` with the chosen
     method's hyperparameters, then the names the layers below own. Run it before anything
     is created: a bad config fails with one ``ConfigError`` naming the key."""
-    trainer = (user or {}).get("trainer")
-    if isinstance(trainer, dict) and "max_steps" in trainer:
-        check_max_steps(trainer["max_steps"])  # before the defaults derived from it are checked
     cfg = resolve_config(vit_by_default(user), method_hyperparameters)
     check_names(cfg)
-    check_sense(cfg, user or {})
+    refuse_keys_that_do_nothing(cfg, user or {})
     return cfg
 
 
@@ -84,6 +82,11 @@ def check_names(cfg: dict) -> None:
             raise ConfigError(f"views.patch_distance: must be in [0, {limit:.2f}] for {patch}-px patches of "
                               f"{size}-px images, got {v['patch_distance']}")
     name = cfg["method"]["name"]
+    owners = {cls.own_views: m for m, cls in METHODS.items() if hasattr(cls, "own_views")}  # (recipe, why): method
+    for (recipe, why), owner in owners.items():
+        if (name == owner) != (v["name"] == recipe):
+            raise ConfigError(f"views.name {v['name']!r} with method {name!r}: method {owner} takes --views.name "
+                              f"{recipe}, and only it does ({why})")
     if v["n_views"] < getattr(METHODS[name], "min_crops", 2) and "n_views" in written_config(cfg)["views"]:
         raise ConfigError(f"views.n_views: {v['n_views']} view of an image has nothing to share with another; "
                           "multi-view methods need 2 or more")
@@ -232,10 +235,17 @@ def build_projector(cfg: dict) -> torch.nn.Module | None:
     return projector if isinstance(projector, torch.nn.Module) else None
 
 
-def build_method(cfg: dict, num_samples: int | None = None) -> tuple[torch.nn.Module, int]:
+def build_method(cfg: dict, num_samples: int | None = None, initial: Weights | None = None
+                 ) -> tuple[torch.nn.Module, int]:
     """The method and the dimension of the features its online probe reads: its config section
-    as keyword arguments, plus what its class ``needs`` from the run (``methods.base.NEEDS``)."""
+    as keyword arguments, plus what its class ``needs`` from the run (``methods.base.NEEDS``).
+    ``initial``: weights for the backbone, loaded before the method is made (so EMA targets and
+    teachers copy them); when they come from an mvssl checkpoint, the method's other tensors
+    (heads, targets) are carried over where their names and shapes match (``carry_method_state``)."""
     cls = METHODS[cfg["method"]["name"]]
+    if initial is not None and "backbone_factory" in cls.needs:
+        raise ConfigError(f"method {cfg['method']['name']} builds its own encoders (one per view): it cannot start "
+                          "from backbone.weights or --init-from")
     if "num_samples" in cls.needs and num_samples is None:
         raise ValueError(f"method {cfg['method']['name']} needs the number of training samples")
     from_run = {"num_samples": num_samples, "augmentations": list(cfg["views"]["augmentations"]),
@@ -246,7 +256,26 @@ def build_method(cfg: dict, num_samples: int | None = None) -> tuple[torch.nn.Mo
         method = cls(backbone_factory(cfg), **kwargs)
         return method, method.feature_dim
     backbone, dim = build_backbone_from(cfg)
-    return cls(backbone, dim, **kwargs), dim
+    fitted = load_into(backbone, initial, f"backbone {cfg['backbone']['name']}") if initial is not None else None
+    method = cls(backbone, dim, **kwargs)
+    if fitted is not None:
+        method.initial_fit = fitted
+    if initial is not None and initial.method_state:
+        method.carried_state = carry_method_state(method, initial.method_state)
+    return method, dim
+
+
+def carry_method_state(method: torch.nn.Module, source: dict[str, torch.Tensor]) -> dict[str, list[str]]:
+    """Copy into ``method`` the tensors of another run's method (``source``, keys without
+    ``method.``) whose names and shapes match, beside the backbone (already loaded): heads and
+    EMA targets carry over, the rest stay freshly drawn. Returns the module names carried and
+    redrawn."""
+    own = method.state_dict()
+    carried = {k: v for k, v in source.items() if not k.startswith("backbone.") and k in own and v.shape == own[k].shape}
+    method.load_state_dict(carried, strict=False)
+    tops = lambda keys: sorted({k.split(".")[0] for k in keys})  # noqa: E731
+    return {"carried": tops(carried), "redrawn": tops(k for k in own if not k.startswith("backbone.")
+                                                       and k not in carried)}
 
 
 def load_method(run_dir: str | Path, num_samples: int | None = None, warn=print) -> tuple[dict, torch.nn.Module]:
