@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 
 from .checkpoint_io import latest_complete_checkpoint
-from .config import ConfigError, load_yaml, multicrop_sizes, resolve_config, written_config
-from .config.sense import check_max_steps, check_sense
+from .config import (ConfigError, load_yaml, multicrop_sizes, refuse_keys_that_do_nothing, resolve_config,
+                     written_config)
 from .data import FACTORS, ColorfulMovingMNIST
 from .data.colorful_mnist import share_probabilities
 from .data.datasets import STREAMABLE, LabelledImages, load_dataset
@@ -44,12 +44,9 @@ def resolve(user: dict | None = None) -> dict:
     """A whole config, resolved and validated: ``config.resolve_config`` with the chosen
     method's hyperparameters, then the names the layers below own. Run it before anything
     is created: a bad config fails with one ``ConfigError`` naming the key."""
-    trainer = (user or {}).get("trainer")
-    if isinstance(trainer, dict) and "max_steps" in trainer:
-        check_max_steps(trainer["max_steps"])  # before the defaults derived from it are checked
     cfg = resolve_config(vit_by_default(user), method_hyperparameters)
     check_names(cfg)
-    check_sense(cfg, user or {})
+    refuse_keys_that_do_nothing(cfg, user or {})
     return cfg
 
 
@@ -86,6 +83,11 @@ def check_names(cfg: dict) -> None:
             raise ConfigError(f"views.patch_distance: must be in [0, {limit:.2f}] for {patch}-px patches of "
                               f"{size}-px images, got {v['patch_distance']}")
     name = cfg["method"]["name"]
+    owners = {cls.own_views: m for m, cls in METHODS.items() if hasattr(cls, "own_views")}  # (recipe, why): method
+    for (recipe, why), owner in owners.items():
+        if (name == owner) != (v["name"] == recipe):
+            raise ConfigError(f"views.name {v['name']!r} with method {name!r}: method {owner} takes --views.name "
+                              f"{recipe}, and only it does ({why})")
     if v["n_views"] < getattr(METHODS[name], "min_crops", 2) and "n_views" in written_config(cfg)["views"]:
         raise ConfigError(f"views.n_views: {v['n_views']} view of an image has nothing to share with another; "
                           "multi-view methods need 2 or more")

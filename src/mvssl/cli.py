@@ -13,7 +13,7 @@ import os
 import sys
 import warnings
 
-from .config import ConfigError, deep_update, load_yaml, parse_overrides
+from .config import SCHEMA, ConfigError, deep_update, load_yaml, parse_overrides
 
 TRAIN_HELP = """Train a method; with no arguments, SimCLR on Colorful-Moving-MNIST with views that
 share the digit. Any config value can be overridden as --section.key value, e.g.
@@ -60,11 +60,7 @@ def _cmd_eval(args, extra: list[str]) -> int:
 
 
 def _eval_parsers(sub) -> None:
-    from dataclasses import fields
-
-    from .config.schema import Data  # the dataset choices, not the loaders: mvssl eval --help imports no torch
-
-    DATASETS = next(f.metadata["choices"] for f in fields(Data) if f.name == "dataset")
+    DATASETS = SCHEMA["data"]["dataset"].rule  # the config's names, not the loaders: mvssl eval --help imports no torch
     from .eval.options import (CORRUPTIONS, EPISODES, KNN_CHUNK, KNN_K, KNN_TEMPERATURE, MAP_METHODS, QUERIES, SHOTS,
                                WAYS)
 

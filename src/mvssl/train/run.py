@@ -17,7 +17,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from ..build import build_dataset, build_method, build_view_source, resolve
 from ..checkpoint_io import CHECKPOINT_DIR
-from ..config import ConfigError, check_batch_fits, describe_data
+from ..config import ConfigError
 from ..data.batches import IndexBatches
 from ..data.datasets import LabelledImages
 from ..data.files import FileSplits
@@ -26,7 +26,7 @@ from ..nn import convert_to_global_batchnorm
 from .checkpoints import SafeCheckpointIO
 from .cluster import RUN_DIR_ENV, joins_another_process, launched_by_ddp
 from .console import quiet_lightning
-from .finish import finish_run
+from .finish import describe_data, finish_run
 from .init import check_architecture, record_origin, with_initial_weights
 from .loggers import extra_logger, require_logger
 from .metrics_log import METRICS_FILE, MetricsLogger, continue_metrics_log
@@ -216,3 +216,11 @@ def training_loader(cfg: dict, dataset, start: int, echo=print):
     echo(f"streaming {len(dataset.train)} images from {cfg['data']['root']} with {workers} decoding worker(s) "
          f"(data.in_memory {cfg['data']['in_memory']})")
     return streamed_batches(dataset.train, batch_size, t["seed"], start, workers, pin)
+
+
+def check_batch_fits(cfg: dict, num_items: int) -> None:
+    """The one check that needs the dataset: a full batch must fit in it."""
+    if cfg["optim"]["batch_size"] > num_items:
+        raise ConfigError(f"optim.batch_size ({cfg['optim']['batch_size']}) is larger than the training set "
+                          f"({num_items} images of data.dataset {cfg['data']['dataset']!r}); choose at most "
+                          f"{num_items}")
