@@ -191,7 +191,11 @@ def backbone_factory(cfg: dict):
     """``factory(in_channels) -> (module, feature dim)`` for the configured backbone."""
     b = cfg["backbone"]
     patch_size = b.get("patch_size", 4)  # encoders saved before backbone.patch_size existed have no ViT
-    return functools.partial(build_backbone, b["name"], b["width"], b["cifar_stem"], patch_size=patch_size)
+    # a method declares how its ViT is read (``vit_pool``: I-JEPA and MAE average the patch tokens),
+    # so the run's encoder, its random-init twin and every later load read it the same way
+    pool = getattr(METHODS.get(cfg["method"]["name"]), "vit_pool", "cls")
+    return functools.partial(build_backbone, b["name"], b["width"], b["cifar_stem"], patch_size=patch_size,
+                             pool=pool)
 
 
 def build_backbone_from(cfg: dict) -> tuple[torch.nn.Module, int]:
@@ -202,6 +206,15 @@ def preprocessing(config: dict) -> dict:
     """What ``Encoder.embed`` does to images before the backbone: the training image size and
     the mean and std every recipe normalises with."""
     return {"image_size": config["data"]["image_size"], "mean": Recipe([]).mean, "std": Recipe([]).std}
+
+
+def encoder_attribute(cfg: dict) -> str:
+    """The method's attribute that a run keeps as its encoder: ``backbone``, or what the
+    method's ``encoder_backbone`` names (I-JEPA: its EMA ``target_backbone``, as the paper
+    evaluates)."""
+    method = cfg.get("method") if isinstance(cfg, dict) else None
+    name = method.get("name") if isinstance(method, dict) else None
+    return getattr(METHODS.get(name) if isinstance(name, str) else None, "encoder_backbone", "backbone")
 
 
 def build_encoder_backbone(cfg: dict) -> torch.nn.Module:
