@@ -3,12 +3,8 @@ from .clustering import deepcluster_loss, sinkhorn, spherical_kmeans, swav_loss
 from .contrastive import (cmc_loss, cross_view_nce, info_nce, mocov3_loss, nearest_neighbours, nnclr_loss, nt_xent,
                           view_pairs)
 from .decorrelation import barlow_twins_loss, vicreg_loss, vicreg_terms
-<<<<<<< HEAD
-from .distillation import byol_loss, cosine_distillation_loss, dino_loss, simsiam_loss
-=======
 from .dinov2 import ibot_patch_loss, koleo_loss
-from .distillation import byol_loss, dino_loss, simsiam_loss
->>>>>>> main
+from .distillation import byol_loss, cosine_distillation_loss, dino_loss, simsiam_loss
 from .lejepa import lejepa_invariance, lejepa_loss, sigreg, sigreg_directions
 from .jepa import ijepa_loss
 from .masked import mae_loss
