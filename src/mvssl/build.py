@@ -29,7 +29,8 @@ from .views import AugmentedViews, ClipViews, FactorSharedViews, Recipe, byol, c
 from .views.compositions import check_composition, composition_views
 from .views.looc import AUGMENTATIONS, augmentation_recipe, looc_views
 from .views.patches import PatchPairViews, max_distance
-from .weights import Weights, load_into
+from .nn.teacher import FrozenTeacher, first_conv_channels
+from .weights import Weights, WeightsError, load_into, read_weights
 
 
 def method_hyperparameters(name: str) -> dict:
@@ -261,10 +262,10 @@ def build_method(cfg: dict, num_samples: int | None = None, initial: Weights | N
                           "from backbone.weights or --init-from")
     if "num_samples" in cls.needs and num_samples is None:
         raise ValueError(f"method {cfg['method']['name']} needs the number of training samples")
-    from_run = {"num_samples": num_samples, "augmentations": list(cfg["views"]["augmentations"]),
-                "frames": cfg["views"]["frames"]}
+    from_run = {"num_samples": lambda: num_samples, "augmentations": lambda: list(cfg["views"]["augmentations"]),
+                "frames": lambda: cfg["views"]["frames"], "teacher_network": lambda: build_teacher(cfg)}
     kwargs = {k: v for k, v in cfg["method"].items() if k != "name"}
-    kwargs.update({need: from_run[need] for need in cls.needs if need in from_run})
+    kwargs.update({need: from_run[need]() for need in cls.needs if need in from_run})
     if "backbone_factory" in cls.needs:
         method = cls(backbone_factory(cfg), **kwargs)
         return method, method.feature_dim
@@ -276,6 +277,44 @@ def build_method(cfg: dict, num_samples: int | None = None, initial: Weights | N
     if initial is not None and initial.method_state:
         method.carried_state = carry_method_state(method, initial.method_state)
     return method, dim
+
+
+def build_teacher(cfg: dict) -> tuple[FrozenTeacher, int]:
+    """The frozen teacher of ``method.teacher`` and its feature dimension: an mvssl run,
+    encoder or checkpoint is rebuilt from its own config (and fed the student's views resized
+    to the image size it was trained at); any other weight file is loaded into
+    ``method.teacher_backbone`` (``teacher_width``, ``teacher_cifar_stem``), fed the views as
+    they are. A teacher that reads other channels than the student's images is refused."""
+    m = cfg["method"]
+    try:
+        weights = read_weights(m["teacher"])
+    except WeightsError as err:
+        raise ConfigError(f"method.teacher {m['teacher']}: {err}") from None
+    if isinstance(weights.config, dict) and isinstance(weights.config.get("backbone"), dict):
+        net, name = build_encoder_backbone(weights.config), weights.config["backbone"]["name"]
+        image_size = weights.config["data"]["image_size"]
+    elif not m["teacher_backbone"]:
+        raise ConfigError(f"method.teacher {m['teacher']}: a weight file without an mvssl config; name its "
+                          "architecture with method.teacher_backbone (e.g. resnet18, convnet, timm:NAME)")
+    else:
+        name, image_size = m["teacher_backbone"], None
+        try:
+            net, _ = build_backbone(name, m["teacher_width"], m["teacher_cifar_stem"])
+        except ValueError as err:
+            raise ConfigError(f"method.teacher_backbone: {err}") from None
+    first = next((t for t in weights.tensors.values() if t.ndim == 4), None)  # the first convolution's kernel
+    channels = first_conv_channels(net) if first is None or first.shape[1] == 3 else first.shape[1]
+    if channels is not None and channels != 3:
+        raise ConfigError(f"method.teacher {m['teacher']}: it reads {channels}-channel images, the student's views "
+                          "have 3")
+    try:
+        load_into(net, weights, f"teacher {name}")
+    except WeightsError as err:
+        raise ConfigError(f"method.teacher: {err}") from None
+    teacher = FrozenTeacher(net, image_size)
+    with torch.no_grad():
+        dim = teacher(torch.zeros(2, 3, cfg["data"]["image_size"], cfg["data"]["image_size"])).shape[-1]
+    return teacher, dim
 
 
 def carry_method_state(method: torch.nn.Module, source: dict[str, torch.Tensor]) -> dict[str, list[str]]:

@@ -125,6 +125,8 @@ def _new_run_config(user_config: dict | None):
     user, initial = with_initial_weights(user_config)
     cfg = resolve(user)
     check_architecture(cfg, initial)
+    if cfg["method"].get("teacher"):  # distill: the teacher file wherever the run is resumed from
+        cfg["method"]["teacher"] = str(Path(cfg["method"]["teacher"]).expanduser().resolve())
     cfg["data"]["root"] = resolved_root(cfg)  # the run can be resumed from anywhere
     return cfg, initial
 
