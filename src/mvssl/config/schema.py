@@ -20,7 +20,8 @@ def key(default, *, choices: tuple = (), bound: str = "", resumable: bool = Fals
 
 @dataclass
 class Data:
-    dataset: str = key("cmnist", choices=("cmnist", "shapes", "cifar10", "cifar100", "stl10", "folder"))
+    dataset: str = key("cmnist", choices=("cmnist", "shapes", "cifar10", "cifar100", "stl10", "folder", "webdataset",
+                                          "hf"))
     image_size: int = key(24, bound=">0")
     digit_size: int = key(16, bound=">0")
     digits: str = key("offline", choices=("offline", "mnist"))
@@ -35,6 +36,9 @@ class Data:
     workers: int | None = key(None, resumable=True)  # streaming: decoding processes; None: by the cores
     classes_file: str | None = None  # folder: the class folders to keep
     unlabelled: bool = True  # stl10: train on the 100,000 unlabelled images too
+    channels: int = key(3, bound=">0")  # folder, webdataset, hf: channels of every image (3: RGB; .npy: any)
+    image_key: str | None = None  # hf: the image column; None: "image"
+    label_key: str | None = None  # hf: the label column; None: "label" when there is one
 
 
 # One schema per view recipe (--views.name): the keys that recipe reads. The views section
@@ -191,6 +195,8 @@ DATASET_DEFAULTS = {
     "cifar100": {"data": {"image_size": 32}, "views": {"name": "simclr", "strength": 0.5}},
     "stl10": {"data": {"image_size": 96}, "views": {"name": "simclr", "strength": 1.0}},
     "folder": {"data": {"image_size": 64}, "views": {"name": "simclr", "strength": 1.0}},
+    "webdataset": {"data": {"image_size": 64}, "views": {"name": "simclr", "strength": 1.0}},
+    "hf": {"data": {"image_size": 64}, "views": {"name": "simclr", "strength": 1.0}},
 }
 # defaults that follow trainer.max_steps, so a short run works without touching them
 DERIVED = {
@@ -201,7 +207,10 @@ DERIVED = {
 DATA_KEYS = {"cmnist": ("digit_size", "digits", "backgrounds", "root", "download", "seed"),
              "cifar10": ("root", "download"), "cifar100": ("root", "download"),
              "stl10": ("root", "download", "strict", "in_memory", "memory_budget_gb", "workers", "unlabelled"),
-             "folder": ("root", "strict", "in_memory", "memory_budget_gb", "workers", "classes_file"), "shapes": ()}
+             "folder": ("root", "strict", "in_memory", "memory_budget_gb", "workers", "classes_file", "channels"),
+             "webdataset": ("root", "strict", "in_memory", "memory_budget_gb", "workers", "channels"),
+             "hf": ("root", "strict", "in_memory", "memory_budget_gb", "workers", "channels", "image_key", "label_key"),
+             "shapes": ()}
 # a resume may raise it to train longer (not bitwise an N-step run from scratch: the schedule stretches)
 RESUME_EXTENDABLE = ("trainer", "max_steps")
 RESUME_OVERRIDABLE = {(s, f.name) for s in SECTIONS for f in FIELDS[s] if f.metadata.get("resumable")}
