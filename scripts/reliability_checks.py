@@ -242,8 +242,8 @@ show(24, "Encoder.embed inputs", "python: enc.embed(NHWC / float / PIL / grey / 
 
 # 25
 readme = (WT / "README.md").read_text().splitlines()
-show(25, "Python API in the README", "grep -n 'mvssl.train(' README.md; wc -l README.md", 0,
-     "\n".join(f"{i + 1}: {x}" for i, x in enumerate(readme) if "mvssl.train(" in x) + f"\n{len(readme)} lines")
+show(25, "Python API in the README", "grep -n 'mvssl.fit(' README.md; wc -l README.md", 0,
+     "\n".join(f"{i + 1}: {x}" for i, x in enumerate(readme) if "mvssl.fit(" in x) + f"\n{len(readme)} lines")
 
 # 26
 run(MVSSL + ["train", "--trainer.max_steps", "40", "--trainer.checkpoint_every", "10", "--eval.enabled", "false",

@@ -13,8 +13,8 @@ import torch
 
 from .checkpoint_io import latest_complete_checkpoint
 from .colour import parse_views
-from .config import ConfigError, load_yaml, multicrop_sizes, resolve_config, written_config
-from .config.sense import check_max_steps, check_sense
+from .config import (ConfigError, load_yaml, multicrop_sizes, refuse_keys_that_do_nothing, resolve_config,
+                     written_config)
 from .data import FACTORS, ColorfulMovingMNIST
 from .data.colorful_mnist import share_probabilities
 from .data.datasets import STREAMABLE, LabelledImages, load_dataset
@@ -30,6 +30,8 @@ from .views import AugmentedViews, ClipViews, FactorSharedViews, Recipe, byol, c
 from .views.compositions import check_composition, composition_views
 from .views.looc import AUGMENTATIONS, augmentation_recipe, looc_views
 from .views.patches import PatchPairViews, max_distance
+from .nn.teacher import FrozenTeacher, first_conv_channels
+from .weights import Weights, WeightsError, load_into, read_weights
 
 
 def method_hyperparameters(name: str) -> dict:
@@ -43,12 +45,9 @@ def resolve(user: dict | None = None) -> dict:
     """A whole config, resolved and validated: ``config.resolve_config`` with the chosen
     method's hyperparameters, then the names the layers below own. Run it before anything
     is created: a bad config fails with one ``ConfigError`` naming the key."""
-    trainer = (user or {}).get("trainer")
-    if isinstance(trainer, dict) and "max_steps" in trainer:
-        check_max_steps(trainer["max_steps"])  # before the defaults derived from it are checked
     cfg = resolve_config(vit_by_default(user), method_hyperparameters)
     check_names(cfg)
-    check_sense(cfg, user or {})
+    refuse_keys_that_do_nothing(cfg, user or {})
     return cfg
 
 
@@ -86,6 +85,11 @@ def check_names(cfg: dict) -> None:
             raise ConfigError(f"views.patch_distance: must be in [0, {limit:.2f}] for {patch}-px patches of "
                               f"{size}-px images, got {v['patch_distance']}")
     name = cfg["method"]["name"]
+    owners = {cls.own_views: m for m, cls in METHODS.items() if hasattr(cls, "own_views")}  # (recipe, why): method
+    for (recipe, why), owner in owners.items():
+        if (name == owner) != (v["name"] == recipe):
+            raise ConfigError(f"views.name {v['name']!r} with method {name!r}: method {owner} takes --views.name "
+                              f"{recipe}, and only it does ({why})")
     if v["n_views"] < getattr(METHODS[name], "min_crops", 2) and "n_views" in written_config(cfg)["views"]:
         raise ConfigError(f"views.n_views: {v['n_views']} view of an image has nothing to share with another; "
                           "multi-view methods need 2 or more")
@@ -225,7 +229,11 @@ def backbone_factory(cfg: dict):
     """``factory(in_channels) -> (module, feature dim)`` for the configured backbone."""
     b = cfg["backbone"]
     patch_size = b.get("patch_size", 4)  # encoders saved before backbone.patch_size existed have no ViT
-    return functools.partial(build_backbone, b["name"], b["width"], b["cifar_stem"], patch_size=patch_size)
+    # a method declares how its ViT is read (``vit_pool``: I-JEPA and MAE average the patch tokens),
+    # so the run's encoder, its random-init twin and every later load read it the same way
+    pool = getattr(METHODS.get(cfg["method"]["name"]), "vit_pool", "cls")
+    return functools.partial(build_backbone, b["name"], b["width"], b["cifar_stem"], patch_size=patch_size,
+                             pool=pool)
 
 
 def build_backbone_from(cfg: dict) -> tuple[torch.nn.Module, int]:
@@ -243,6 +251,15 @@ def preprocessing(config: dict) -> dict:
     """What ``Encoder.embed`` does to images before the backbone: the training image size and
     the mean and std every recipe normalises with."""
     return {"image_size": config["data"]["image_size"], **normalisation(config)}
+
+
+def encoder_attribute(cfg: dict) -> str:
+    """The method's attribute that a run keeps as its encoder: ``backbone``, or what the
+    method's ``encoder_backbone`` names (I-JEPA: its EMA ``target_backbone``, as the paper
+    evaluates)."""
+    method = cfg.get("method") if isinstance(cfg, dict) else None
+    name = method.get("name") if isinstance(method, dict) else None
+    return getattr(METHODS.get(name) if isinstance(name, str) else None, "encoder_backbone", "backbone")
 
 
 def build_encoder_backbone(cfg: dict) -> torch.nn.Module:
@@ -277,21 +294,85 @@ def build_projector(cfg: dict) -> torch.nn.Module | None:
     return projector if isinstance(projector, torch.nn.Module) else None
 
 
-def build_method(cfg: dict, num_samples: int | None = None) -> tuple[torch.nn.Module, int]:
+def build_method(cfg: dict, num_samples: int | None = None, initial: Weights | None = None
+                 ) -> tuple[torch.nn.Module, int]:
     """The method and the dimension of the features its online probe reads: its config section
-    as keyword arguments, plus what its class ``needs`` from the run (``methods.base.NEEDS``)."""
+    as keyword arguments, plus what its class ``needs`` from the run (``methods.base.NEEDS``).
+    ``initial``: weights for the backbone, loaded before the method is made (so EMA targets and
+    teachers copy them); when they come from an mvssl checkpoint, the method's other tensors
+    (heads, targets) are carried over where their names and shapes match (``carry_method_state``)."""
     cls = METHODS[cfg["method"]["name"]]
+    if initial is not None and "backbone_factory" in cls.needs:
+        raise ConfigError(f"method {cfg['method']['name']} builds its own encoders (one per view): it cannot start "
+                          "from backbone.weights or --init-from")
     if "num_samples" in cls.needs and num_samples is None:
         raise ValueError(f"method {cfg['method']['name']} needs the number of training samples")
-    from_run = {"num_samples": num_samples, "augmentations": list(cfg["views"]["augmentations"]),
-                "frames": cfg["views"]["frames"]}
+    from_run = {"num_samples": lambda: num_samples, "augmentations": lambda: list(cfg["views"]["augmentations"]),
+                "frames": lambda: cfg["views"]["frames"], "teacher_network": lambda: build_teacher(cfg)}
     kwargs = {k: v for k, v in cfg["method"].items() if k != "name"}
-    kwargs.update({need: from_run[need] for need in cls.needs if need in from_run})
+    kwargs.update({need: from_run[need]() for need in cls.needs if need in from_run})
     if "backbone_factory" in cls.needs:
         method = cls(backbone_factory(cfg), **kwargs)
         return method, method.feature_dim
     backbone, dim = build_backbone_from(cfg)
-    return cls(backbone, dim, **kwargs), dim
+    fitted = load_into(backbone, initial, f"backbone {cfg['backbone']['name']}") if initial is not None else None
+    method = cls(backbone, dim, **kwargs)
+    if fitted is not None:
+        method.initial_fit = fitted
+    if initial is not None and initial.method_state:
+        method.carried_state = carry_method_state(method, initial.method_state)
+    return method, dim
+
+
+def build_teacher(cfg: dict) -> tuple[FrozenTeacher, int]:
+    """The frozen teacher of ``method.teacher`` and its feature dimension: an mvssl run,
+    encoder or checkpoint is rebuilt from its own config (and fed the student's views resized
+    to the image size it was trained at); any other weight file is loaded into
+    ``method.teacher_backbone`` (``teacher_width``, ``teacher_cifar_stem``), fed the views as
+    they are. A teacher that reads other channels than the student's images is refused."""
+    m = cfg["method"]
+    try:
+        weights = read_weights(m["teacher"])
+    except WeightsError as err:
+        raise ConfigError(f"method.teacher {m['teacher']}: {err}") from None
+    if isinstance(weights.config, dict) and isinstance(weights.config.get("backbone"), dict):
+        net, name = build_encoder_backbone(weights.config), weights.config["backbone"]["name"]
+        image_size = weights.config["data"]["image_size"]
+    elif not m["teacher_backbone"]:
+        raise ConfigError(f"method.teacher {m['teacher']}: a weight file without an mvssl config; name its "
+                          "architecture with method.teacher_backbone (e.g. resnet18, convnet, timm:NAME)")
+    else:
+        name, image_size = m["teacher_backbone"], None
+        try:
+            net, _ = build_backbone(name, m["teacher_width"], m["teacher_cifar_stem"])
+        except ValueError as err:
+            raise ConfigError(f"method.teacher_backbone: {err}") from None
+    first = next((t for t in weights.tensors.values() if t.ndim == 4), None)  # the first convolution's kernel
+    channels = first_conv_channels(net) if first is None or first.shape[1] == 3 else first.shape[1]
+    if channels is not None and channels != 3:
+        raise ConfigError(f"method.teacher {m['teacher']}: it reads {channels}-channel images, the student's views "
+                          "have 3")
+    try:
+        load_into(net, weights, f"teacher {name}")
+    except WeightsError as err:
+        raise ConfigError(f"method.teacher: {err}") from None
+    teacher = FrozenTeacher(net, image_size)
+    with torch.no_grad():
+        dim = teacher(torch.zeros(2, 3, cfg["data"]["image_size"], cfg["data"]["image_size"])).shape[-1]
+    return teacher, dim
+
+
+def carry_method_state(method: torch.nn.Module, source: dict[str, torch.Tensor]) -> dict[str, list[str]]:
+    """Copy into ``method`` the tensors of another run's method (``source``, keys without
+    ``method.``) whose names and shapes match, beside the backbone (already loaded): heads and
+    EMA targets carry over, the rest stay freshly drawn. Returns the module names carried and
+    redrawn."""
+    own = method.state_dict()
+    carried = {k: v for k, v in source.items() if not k.startswith("backbone.") and k in own and v.shape == own[k].shape}
+    method.load_state_dict(carried, strict=False)
+    tops = lambda keys: sorted({k.split(".")[0] for k in keys})  # noqa: E731
+    return {"carried": tops(carried), "redrawn": tops(k for k in own if not k.startswith("backbone.")
+                                                       and k not in carried)}
 
 
 def load_method(run_dir: str | Path, num_samples: int | None = None, warn=print) -> tuple[dict, torch.nn.Module]:

@@ -13,7 +13,7 @@ import os
 import sys
 import warnings
 
-from .config import ConfigError, deep_update, load_yaml, parse_overrides
+from .config import SCHEMA, ConfigError, deep_update, load_yaml, parse_overrides
 
 TRAIN_HELP = """Train a method; with no arguments, SimCLR on Colorful-Moving-MNIST with views that
 share the digit. Any config value can be overridden as --section.key value, e.g.
@@ -23,7 +23,11 @@ See configs/default.yaml for every key.
 --resume RUN_DIR continues a killed or stopped run exactly, from its newest complete
 checkpoint and with its saved config; only keys that do not change the computation
 (e.g. --trainer.on_nan skip, --trainer.progress false, --eval.enabled false) may be
-given beside it. See docs/reliability.md."""
+given beside it. See docs/reliability.md.
+
+--init-from RUN starts a new run from RUN's weights (same backbone, any data);
+--backbone.weights FILE starts from a torchvision, timm, Hugging Face or safetensors
+state dict. See docs/domain.md."""
 
 
 def _cmd_train(args, extra: list[str]) -> int:
@@ -32,10 +36,15 @@ def _cmd_train(args, extra: list[str]) -> int:
     if args.resume:
         if args.config:
             raise ConfigError("--resume continues a run with its saved config; drop --config")
+        if args.init_from:
+            raise ConfigError(f"--resume {args.resume} continues that run exactly; --init-from {args.init_from} starts a "
+                              "new run from a run's weights: give one")
         train(parse_overrides(extra), resume=args.resume)
         return 0
     user = load_yaml(args.config) if args.config else {}
     user = deep_update(user, parse_overrides(extra))
+    if args.init_from:
+        user = deep_update(user, {"trainer": {"init_from": args.init_from}})
     train(user)
     return 0
 
@@ -51,11 +60,7 @@ def _cmd_eval(args, extra: list[str]) -> int:
 
 
 def _eval_parsers(sub) -> None:
-    from dataclasses import fields
-
-    from .config.schema import Data  # the dataset choices, not the loaders: mvssl eval --help imports no torch
-
-    DATASETS = next(f.metadata["choices"] for f in fields(Data) if f.name == "dataset")
+    DATASETS = SCHEMA["data"]["dataset"].rule  # the config's names, not the loaders: mvssl eval --help imports no torch
     from .eval.options import (CORRUPTIONS, EPISODES, KNN_CHUNK, KNN_K, KNN_TEMPERATURE, MAP_METHODS, QUERIES, SHOTS,
                                WAYS)
 
@@ -200,6 +205,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train a method", description=TRAIN_HELP)
     tr.add_argument("--config", help="YAML file with config sections (overrides come on top)")
     tr.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its newest complete checkpoint")
+    tr.add_argument("--init-from", metavar="RUN", help="start a NEW run from this finished run's backbone (and the "
+                    "method heads that match): continue pretraining on other data (docs/domain.md)")
     tr.epilog = ("--section.key value: any config key (configs/default.yaml lists them all, "
                  "--data.dataset folder --data.root DIR trains on your own images)")
     tr.set_defaults(func=_cmd_train)

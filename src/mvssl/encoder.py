@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .build import build_encoder_backbone, build_encoder_heads, build_projector, preprocessing
+from .build import build_encoder_backbone, build_encoder_heads, build_projector, encoder_attribute, preprocessing
 from .checkpoint_io import safe_torch_load, save_atomic
 from .data.files import centre_square
 from .image_inputs import as_image_batch
@@ -50,8 +50,9 @@ class Encoder(nn.Module):
         return cls(backbone, pre["image_size"], pre["mean"], pre["std"], config, build_encoder_heads(config))
 
     def load_method_weights(self, method: nn.Module) -> None:
-        """Copy the trained weights a run keeps: ``method.backbone`` (and LooC's ``method.projectors``)."""
-        self.backbone.load_state_dict(method.backbone.state_dict())
+        """Copy the trained weights a run keeps: ``method.backbone`` (I-JEPA: ``method.target_backbone``,
+        ``build.encoder_attribute``) and LooC's ``method.projectors``."""
+        self.backbone.load_state_dict(getattr(method, encoder_attribute(self.config)).state_dict())
         if self.heads is not None:
             self.heads.load_state_dict(method.projectors.state_dict())
         projector = getattr(method, "projector", None)
@@ -168,7 +169,7 @@ def _encoder_parts(path: Path, state) -> tuple[dict, dict, dict | None]:
         def under(prefix):
             return {k[len(prefix):]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
 
-        weights, heads = under("method.backbone."), under("method.projectors.")
+        weights, heads = under(f"method.{encoder_attribute(config)}."), under("method.projectors.")
     else:
         raise ValueError(f"{path} is not an mvssl encoder or training checkpoint (it has neither "
                          f"format 'mvssl-encoder' nor mvssl_config and state_dict; keys: {sorted(map(str, state))[:8]})")

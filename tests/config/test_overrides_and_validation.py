@@ -55,7 +55,7 @@ def test_bad_config_fails_before_training_naming_the_key(user, message):
 
 
 def test_batch_larger_than_the_dataset_names_the_key_and_the_limit():
-    from mvssl.config import check_batch_fits
+    from mvssl.train.run import check_batch_fits
 
     with pytest.raises(ConfigError, match=r"optim.batch_size \(256\) is larger than the training set \(100 images"
                                           r" of data.dataset 'cmnist'\); choose at most 100"):
@@ -64,7 +64,7 @@ def test_batch_larger_than_the_dataset_names_the_key_and_the_limit():
 
 
 def test_resume_accepts_only_overrides_that_keep_it_exact():
-    from mvssl.config import check_resume_overrides
+    from mvssl.train.resume import check_resume_overrides
 
     check_resume_overrides({"trainer": {"on_nan": "skip", "progress": False}, "eval": {"enabled": False}})
     check_resume_overrides({"trainer": {"max_steps": 10}})  # extends a run (checked against it on resume)

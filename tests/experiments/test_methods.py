@@ -12,7 +12,8 @@ from mvssl.experiments import methods
 def test_every_method_has_a_recipe_and_unknown_names_fail():
     from mvssl.methods import METHODS
 
-    assert set(methods.RECIPES) == set(METHODS)
+    # distill trains a student from a teacher on disk: it has no standalone recipe (docs/domain.md)
+    assert set(methods.RECIPES) == {m for m, cls in METHODS.items() if not getattr(cls, "requires_teacher", False)}
     assert methods.recipe_command("byol", 400) == "mvssl train --method byol --trainer.max_steps 400"
     with pytest.raises(ValueError, match="unknown method 'nope'"):
         methods.recipe_args("nope")

@@ -68,7 +68,7 @@ def test_context_encoder_sees_the_context_target_encoder_the_image_and_only_the_
     out.loss.backward()
     assert all(p.grad is None for p in method.target_backbone.parameters())
     assert method.backbone.patch_embed.weight.grad.abs().sum() > 0 and method.predictor.mask_token.grad is not None
-    assert method.backbone.cls_token.grad.abs().sum() > 0  # the class token (what embed reads) is trained
+    assert method.backbone.cls_token.grad.abs().sum() > 0  # the class token rides into the predictor
     with torch.no_grad():
         for p in method.backbone.parameters():
             p.add_(0.5)
@@ -128,3 +128,27 @@ def test_an_image_whose_context_block_the_targets_cover_keeps_the_rest_of_the_im
     in_targets = torch.zeros(256, 16, dtype=torch.bool).scatter_(1, p["targets"].flatten(1), True)
     assert not (p["context_mask"] & in_targets).any() and p["context_mask"].any(1).all()
     assert (p["context_mask"] == ~in_targets).all(1).any()  # some images fell back to the complement
+
+
+def test_a_run_keeps_the_target_encoder_read_by_average_pooling(tmp_path):
+    """The paper evaluates the EMA target encoder, average-pooled: that is what a run's
+    encoder.pt and a training checkpoint load as, and its random-init twin pools the same way."""
+    import mvssl
+    from mvssl.encoder import Encoder
+    from mvssl.train import train
+
+    cfg = {"method": {"name": "ijepa", "predictor_width": 16, "predictor_depth": 1, "predictor_heads": 2,
+                      "base_momentum": 0.5},
+           "optim": {"batch_size": 8, "warmup_steps": 1},
+           "trainer": {"max_steps": 2, "progress": False, "checkpoint_every": 2, "out_dir": str(tmp_path),
+                       "name": "ijepa"}, "eval": {"enabled": False}}
+    run_dir, _ = train(cfg, echo=lambda *_: None)
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")["state_dict"]
+    target = {k[len("method.target_backbone."):]: v for k, v in state.items() if k.startswith("method.target_backbone.")}
+    context = {k[len("method.backbone."):]: v for k, v in state.items() if k.startswith("method.backbone.")}
+    assert not torch.equal(target["patch_embed.weight"], context["patch_embed.weight"])  # momentum 0.5 moved them apart
+    for source in (run_dir, run_dir / "checkpoints" / "last.ckpt"):
+        encoder = mvssl.load(source)
+        assert encoder.backbone.pool == "mean"
+        assert all(torch.equal(v, target[k]) for k, v in encoder.backbone.state_dict().items())
+    assert Encoder.from_config(encoder.config).backbone.pool == "mean"

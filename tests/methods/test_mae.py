@@ -42,6 +42,8 @@ def test_encoder_sees_only_visible_patches_and_the_loss_is_mae_loss_of_the_recor
     prediction = method.decoder(method.backbone.tokens(images, mask["visible"]), mask["visible"], 4, 4)
     assert torch.allclose(out.loss, mae_loss(prediction, patchify(images, 4), mask["masked"]), atol=1e-6)
     assert out.features.shape == (4, 16) and len(out.embeddings) == 2
+    encoded = method.backbone.tokens(images, mask["visible"])
+    assert torch.allclose(out.features, encoded[:4, 1:].mean(1), atol=1e-6)  # the visible patches, averaged
     out.loss.backward()
     assert method.decoder.mask_token.grad.abs().sum() > 0
     assert method.backbone.patch_embed.weight.grad.abs().sum() > 0 and method.backbone.cls_token.grad is not None
@@ -68,6 +70,9 @@ def test_vit_only_and_bad_values_fail_in_config_naming_the_key():
     assert METHODS["mae"] is MAE
     cfg = resolve({"method": "mae", "backbone": {"name": "vit-tiny"}})
     assert cfg["method"]["mask_ratio"] == 0.75
+    from mvssl.build import build_method
+    from mvssl.encoder import Encoder
+    assert build_method(cfg)[0].backbone.pool == "mean" and Encoder.from_config(cfg).backbone.pool == "mean"
     assert resolve({"method": "mae"})["backbone"]["name"] == "vit-tiny"  # the default for a ViT-only method
     with pytest.raises(ConfigError, match="backbone.name convnet: method mae needs a ViT"):
         resolve({"method": "mae", "backbone": {"name": "convnet"}})

@@ -86,3 +86,39 @@ def test_timm_backbone_builds_without_its_classifier():
     assert net(torch.randn(2, 3, 32, 32)).shape == (2, dim)
     with pytest.raises(ConfigError, match="timm has no model"):
         resolve({"backbone": {"name": "timm:not-a-model"}})
+
+
+def test_position_table_resizes_smoothly_to_smaller_and_larger_grids():
+    """A table that is the same vector everywhere stays that vector at any grid, and one that
+    grows along the rows keeps growing along the rows (bicubic resizing, not a crop or a tile)."""
+    net = ViT(width=8, depth=1, heads=2)
+    with torch.no_grad():
+        net.pos_embed.zero_()
+        net.pos_embed[:, 1:] = torch.arange(8.0).repeat_interleave(8).view(1, 64, 1)  # row index of each patch
+    for rows in (4, 6, 12):
+        grid = net.position_embedding(rows, rows)[0, 1:, 0].view(rows, rows)
+        assert torch.allclose(grid, grid[:, :1].expand(-1, rows), atol=1e-5)  # constant along each row
+        assert (grid[1:, 0] > grid[:-1, 0]).all()  # increasing down the rows
+        assert -0.5 < grid.min() and grid.max() < 7.5  # within the table's range, up to bicubic overshoot
+
+
+def test_mean_pool_reads_the_average_patch_token_and_masked_patches_become_the_mask_token():
+    torch.manual_seed(0)
+    net = ViT(width=16, depth=1, heads=2, pool="mean").eval()
+    x = torch.randn(3, 3, 16, 16)
+    tokens = net.tokens(x)
+    assert torch.allclose(net(x), tokens[:, 1:].mean(1)) and torch.allclose(net.read_out(tokens), net(x))
+    assert torch.allclose(ViT(width=16, depth=1, heads=2).read_out(tokens), tokens[:, 0])
+    token = torch.randn(16)
+    everything = torch.ones(3, 16, dtype=torch.bool)
+    other = torch.randn(3, 3, 16, 16)
+    hidden = net.tokens(x, masked=everything, mask_token=token)
+    assert torch.allclose(hidden, net.tokens(other, masked=everything, mask_token=token), atol=1e-6)  # no pixel seen
+    none = torch.zeros(3, 16, dtype=torch.bool)
+    assert torch.allclose(net.tokens(x, masked=none, mask_token=token), tokens, atol=1e-6)
+    one = none.clone()
+    one[0, 5] = True
+    changed = (net.tokens(x, masked=one, mask_token=token) - tokens).abs().sum(-1)
+    assert changed[0].max() > 0 and changed[1:].max() < 1e-5  # only the image with the masked patch changes
+    with pytest.raises(ValueError, match="pool"):
+        ViT(width=16, depth=1, heads=2, pool="max")

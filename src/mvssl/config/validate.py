@@ -1,222 +1,157 @@
-"""Resolving a config: defaults + user values, type-checked and validated, and what a run
-folder records of it."""
+"""A config resolved: defaults + user values, typed and checked by the tables of ``schema`` and
+by ``RULES`` between keys (every error names its key), and what a run folder records of it."""
 from __future__ import annotations
 
 import copy
-from dataclasses import fields
+from types import SimpleNamespace
 from typing import Any, Callable
 
-from .schema import (DATA_KEYS, DATASET_DEFAULTS, DEFAULTS, DERIVED, FIELDS, RESUME_EXTENDABLE, RESUME_OVERRIDABLE,
-                     SECTIONS, VIEW_RECIPES, ConfigError)
+from .schema import BOUNDS, DATA_KEYS, DATASET_DEFAULTS, DEFAULTS, DERIVED, SCHEMA, VIEW_RECIPES, ConfigError
+
+MAX_STEPS = 10**9  # beyond any run: a typo such as 1e20 otherwise trains (and prints) nothing, ever
+_DEFAULT = "leave it out for the default " + DERIVED[("optim", "warmup_steps")][0]
+# rules between keys: (what is wrong, the message), both in terms of the config's sections, p (processes),
+# g and l (multicrop's global and local sides); checked in this order, after every key's own rule
+RULES: list[tuple[Callable[[SimpleNamespace], bool], str]] = [
+    (lambda c: c.trainer.max_steps > MAX_STEPS, "trainer.max_steps: {trainer.max_steps:g} steps is beyond any run "
+     "(at most 1e+09); did you mean a smaller number?"),
+    (lambda c: c.data.dataset == "cmnist" and c.data.digit_size > c.data.image_size,
+     "data.digit_size ({data.digit_size}) cannot exceed data.image_size ({data.image_size})"),
+    (lambda c: c.views.name == "factor-shared" and c.data.dataset != "cmnist", "views.name: factor-shared views need "
+     "data.dataset cmnist (got {data.dataset!r}); use an augmentation recipe such as --views.name simclr"),
+    (lambda c: c.views.name == "clip" and c.data.dataset != "cmnist",
+     "views.name: clip views need data.dataset cmnist (got {data.dataset!r})"),
+    (lambda c: c.views.name == "multicrop" and c.g > c.data.image_size,
+     "views.global_size ({g}) cannot exceed data.image_size ({data.image_size})"),
+    (lambda c: c.views.name == "multicrop" and c.l >= c.g, "views.local_size ({l}) must be smaller than "
+     "views.global_size ({g}): methods tell local crops from global ones by size"),
+    (lambda c: c.views.name == "multicrop" and c.views.n_global + c.views.n_local < 2, "views.n_global "
+     "({views.n_global}) must be >= 1 and views.n_local ({views.n_local}) >= 0, with at least two crops in all"),
+    (lambda c: c.views.name == "multicrop" and not 0 < c.views.local_min_scale <= c.views.local_max_scale <= 1,
+     "views.local_min_scale and views.local_max_scale: need 0 < min <= max <= 1, got {views.local_min_scale} and "
+     "{views.local_max_scale}"),
+    (lambda c: c.optim.warmup_steps >= c.trainer.max_steps, "optim.warmup_steps ({optim.warmup_steps}) must be "
+     "smaller than trainer.max_steps ({trainer.max_steps}); " + _DEFAULT),
+    (lambda c: c.trainer.checkpoint_every > c.trainer.max_steps, "trainer.checkpoint_every ({trainer.checkpoint_every})"
+     " is larger than trainer.max_steps ({trainer.max_steps}): no checkpoint would be written; choose "
+     "1..{trainer.max_steps}, or leave it out for the default " + DERIVED[("trainer", "checkpoint_every")][0]),
+    (lambda c: c.optim.batch_size % c.p, "optim.batch_size ({optim.batch_size}) must be divisible by trainer.devices "
+     "x trainer.num_nodes ({p}): every process takes an equal slice of the batch"),
+    (lambda c: c.trainer.on_nan == "skip" and c.p > 1, "trainer.on_nan: 'skip' works in a single process only "
+     "(skipping on one of {p} processes would leave the others waiting); use 'stop'"),
+    (lambda c: c.trainer.name in ("", ".", "..") or "/" in (c.trainer.name or ""),
+     "trainer.name: a folder name without '/', or null for a dated name; got {trainer.name!r}"),
+    (lambda c: c.optim.batch_size < 2, "optim.batch_size: a batch of {optim.batch_size} image has no other image to "
+     "contrast with and no batch statistics (a contrastive loss is 0 at every step); use 2 or more"),
+]
 
 
-def _check_type(key: str, value: Any, default: Any) -> Any:
-    """``value`` as the type of ``default``; a None default takes anything (checked later)."""
-    if default is None:
+_KINDS = {"bool": (lambda v: isinstance(v, bool), "true or false", bool),  # kind: (accepts, said, as)
+          "int": (lambda v: isinstance(v, int) and not isinstance(v, bool) or isinstance(v, float) and v.is_integer(),
+                  "an integer", int),
+          "float": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number", float),
+          "str": (lambda v: isinstance(v, (bool, str)), "a string", None),  # bool: in_memory
+          "list": (lambda v: isinstance(v, (list, tuple, str)), "a list",
+                   lambda v: [x for x in v.split(",") if x] if isinstance(v, str) else list(v))}
+
+
+def _typed(name: str, value: Any, default: Any, kind: str = "") -> Any:
+    """``value`` as the type of ``default``, or of ``kind`` where the default is None (without a kind,
+    in a method's section, anything passes); a str key takes any scalar as text."""
+    kind = type(default).__name__ if default is not None else kind
+    if kind not in _KINDS or value is None and default is None:
         return value
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true or false, got {value!r}")
-        return value
-    if isinstance(default, int):
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
-    if isinstance(default, str):  # a bool passes: a switch with a third choice (data.in_memory auto)
-        return value if isinstance(value, (bool, str)) else str(value)
-    if isinstance(default, list):
-        value = [v for v in value.split(",") if v] if isinstance(value, str) else value
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        return list(value)
-    return value
-
-
-def _merge(defaults: dict, user: dict, prefix: str = "") -> dict:
-    out = copy.deepcopy(defaults)
-    for key, value in user.items():
-        full = f"{prefix}{key}"
-        if key not in defaults:
-            raise ConfigError(f"unknown config key {full!r}; allowed here: {sorted(defaults)}")
-        if isinstance(defaults[key], dict):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{full}: expected a section (mapping), got {value!r}")
-            out[key] = _merge(defaults[key], value, full + ".")
-        else:
-            out[key] = _check_type(full, value, defaults[key])
-    return out
+    accepts, said, convert = _KINDS[kind]
+    if not accepts(value) and not (kind == "str" and default is not None):
+        raise ConfigError(f"{name}: expected {said}, got {value!r}")
+    return convert(value) if convert else value if accepts(value) else str(value)
 
 
 def resolve_config(user: dict | None, hyperparameters: Callable[[str], dict]) -> dict:
-    """Defaults + user values, validated; ``hyperparameters(name)`` is method ``name``'s
-    section with its defaults. ``build.resolve`` calls it and then checks the names that
-    other layers own (methods, backbones, factors, augmentations)."""
+    """Defaults + user values, validated; ``hyperparameters(name)``: method ``name``'s section."""
     user = copy.deepcopy(user or {})
     method = user.get("method", {})
-    method = {"name": method} if isinstance(method, str) else method
-    name = method.get("name", DEFAULTS["method"]["name"]) if isinstance(method, dict) else DEFAULTS["method"]["name"]
-    data = user.get("data")
-    dataset = data.get("dataset", DEFAULTS["data"]["dataset"]) if isinstance(data, dict) else None
+    user["method"] = {"name": method} if isinstance(method, str) else method
+    name = user["method"].get("name", DEFAULTS["method"]["name"]) if isinstance(user["method"], dict) else "simclr"
+    dataset = user["data"].get("dataset", "cmnist") if isinstance(user.get("data"), dict) else None
     defaults = deep_update(DEFAULTS, DATASET_DEFAULTS.get(dataset, {}))
     defaults["method"] = {"name": name, **hyperparameters(name)}
-    user["method"] = method
-    cfg = _merge(defaults, user)
-    steps = cfg["trainer"]["max_steps"]
-    for (section, key), (_, rule) in DERIVED.items():
-        value = cfg[section][key]
-        cfg[section][key] = rule(steps) if value is None else _check_type(f"{section}.{key}", value, 0)
-    _validate(cfg)
+    cfg = copy.deepcopy(defaults)
+    for section, given in user.items():
+        if section not in defaults:
+            raise ConfigError(f"unknown config key {section!r}; allowed here: {sorted(defaults)}")
+        if not isinstance(given, dict):
+            raise ConfigError(f"{section}: expected a section (mapping), got {given!r}")
+        for k, value in given.items():
+            if k not in defaults[section]:
+                raise ConfigError(f"unknown config key '{section}.{k}'; allowed here: {sorted(defaults[section])}")
+            kind = SCHEMA[section][k].kind if section in SCHEMA else ""
+            cfg[section][k] = _typed(f"{section}.{k}", value, defaults[section][k], kind)
+    _check(cfg)
     return cfg
 
 
-def _validate(cfg: dict) -> None:
-    for section in SECTIONS:
-        for f in FIELDS[section]:
-            value, choices, bound = cfg[section][f.name], f.metadata.get("choices"), f.metadata.get("bound")
-            if choices and value not in choices:
-                raise ConfigError(f"{section}.{f.name}: {value!r} is not one of {list(choices)}")
-            if bound == ">0" and value <= 0 or bound == ">=0" and value < 0:
-                raise ConfigError(f"{section}.{f.name}: must be {bound[:-1]} 0, got {value}")
-    d, t, o = cfg["data"], cfg["trainer"], cfg["optim"]
-    if d["dataset"] == "cmnist" and d["digit_size"] > d["image_size"]:  # other datasets draw no digit
-        raise ConfigError(f"data.digit_size ({d['digit_size']}) cannot exceed data.image_size ({d['image_size']})")
-    if d["workers"] is not None and (isinstance(d["workers"], bool) or not isinstance(d["workers"], int)
-                                     or d["workers"] < 0):
-        raise ConfigError(f"data.workers: a number of processes >= 0 (0: decode in the training process), or null "
-                          f"for the default; got {d['workers']!r}")
-    budget = d["memory_budget_gb"]
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
-        raise ConfigError(f"data.memory_budget_gb: a number of GiB > 0, or null for a quarter of the RAM; got {budget!r}")
-    _validate_views(cfg["views"], d, cfg["method"]["name"])
-    if o["warmup_steps"] >= t["max_steps"]:
-        raise ConfigError(f"optim.warmup_steps ({o['warmup_steps']}) must be smaller than trainer.max_steps "
-                          f"({t['max_steps']}); leave it out for the default {DERIVED[('optim', 'warmup_steps')][0]}")
-    for key, value in cfg["method"].items():  # ranges a constructor would only meet at the first step
+def refuse_keys_that_do_nothing(cfg: dict, user: dict) -> None:
+    """A data or views key given a value of its own that the dataset or view recipe does not read
+    (``--views.shared background`` with simclr views would be ignored); at its default it passes: an
+    old run's config.yaml lists every key. Last, after the checks of the names other layers own."""
+    defaults = deep_update(DEFAULTS, DATASET_DEFAULTS.get(cfg["data"]["dataset"], {}))
+    for section in ("data", "views"):
+        reads = read_keys(cfg, section)
+        for k, value in (user.get(section) or {}).items():
+            if k not in reads and value not in (DEFAULTS[section][k], defaults[section][k]):
+                what = f"data.dataset {cfg['data']['dataset']}" if section == "data" else \
+                    f"views.name {cfg['views']['name']}"
+                raise ConfigError(f"{section}.{k}: does nothing with {what} (it reads "
+                                  f"{', '.join(sorted(reads - {'name', 'dataset'}))}); drop it, or choose the dataset "
+                                  "or views it belongs to")
+
+
+def _check(cfg: dict) -> None:
+    for section, keys in SCHEMA.items():
+        for k, spec in keys.items():
+            value = cfg[section][k]
+            if isinstance(spec.rule, tuple) and spec.rule and value not in spec.rule:
+                raise ConfigError(f"{section}.{k}: {value!r} is not one of {list(spec.rule)}")
+            if isinstance(spec.rule, str) and value is not None and not BOUNDS[spec.rule](value):
+                raise ConfigError(f"{section}.{k}: {spec.why or 'must be ' + spec.rule}, got {value}")
+    for (section, k), (_, rule) in DERIVED.items():
+        if cfg[section][k] is None:
+            cfg[section][k] = rule(cfg["trainer"]["max_steps"])
+    for k, value in cfg["method"].items():  # ranges a constructor would only meet at the first step
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if key.endswith("temperature") and value <= 0:
-                raise ConfigError(f"method.{key}: must be > 0, got {value}")
-            if key.endswith("momentum") and not 0 <= value <= 1:
-                raise ConfigError(f"method.{key}: must be in [0, 1], got {value}")
-    if not 0 <= o["momentum"] < 1:
-        raise ConfigError(f"optim.momentum: must be in [0, 1), got {o['momentum']}")
-    if t["checkpoint_every"] > t["max_steps"]:
-        raise ConfigError(f"trainer.checkpoint_every ({t['checkpoint_every']}) is larger than trainer.max_steps "
-                          f"({t['max_steps']}): no checkpoint would be written; choose 1..{t['max_steps']}, or leave it "
-                          f"out for the default {DERIVED[('trainer', 'checkpoint_every')][0]}")
-    processes = t["devices"] * t["num_nodes"]
-    if o["batch_size"] % processes:
-        raise ConfigError(f"optim.batch_size ({o['batch_size']}) must be divisible by trainer.devices x "
-                          f"trainer.num_nodes ({processes}): every process takes an equal slice of the batch")
-    if t["on_nan"] == "skip" and processes > 1:
-        raise ConfigError(f"trainer.on_nan: 'skip' works in a single process only (skipping on one of "
-                          f"{processes} processes would leave the others waiting); use 'stop'")
-    if t["name"] is not None and (not isinstance(t["name"], str) or not t["name"] or "/" in t["name"]
-                                  or t["name"] in (".", "..")):
-        raise ConfigError(f"trainer.name: a folder name without '/', or null for a dated name; got {t['name']!r}")
+            if k.endswith("temperature") and value <= 0:
+                raise ConfigError(f"method.{k}: must be > 0, got {value}")
+            if k.endswith("momentum") and not 0 <= value <= 1:
+                raise ConfigError(f"method.{k}: must be in [0, 1], got {value}")
+    g, l = multicrop_sizes(cfg["views"], cfg["data"]["image_size"])
+    names = {**{s: SimpleNamespace(**keys) for s, keys in cfg.items()}, "g": g, "l": l,
+             "p": cfg["trainer"]["devices"] * cfg["trainer"]["num_nodes"]}
+    for wrong, message in RULES:
+        if wrong(SimpleNamespace(**names)):
+            raise ConfigError(message.format(**names))
 
 
-def _validate_views(v: dict, d: dict, method: str) -> None:
-    if v["name"] == "factor-shared" and d["dataset"] != "cmnist":
-        raise ConfigError(f"views.name: factor-shared views need data.dataset cmnist (got {d['dataset']!r}); "
-                          "use an augmentation recipe such as --views.name simclr")
-    if (method == "clip-simclr") != (v["name"] == "clip"):
-        raise ConfigError(f"views.name {v['name']!r} with method {method!r}: method clip-simclr takes --views.name "
-                          "clip (a clip of frames against one frame), and only it does")
-    if v["name"] == "clip" and d["dataset"] != "cmnist":
-        raise ConfigError(f"views.name: clip views need data.dataset cmnist (got {d['dataset']!r})")
-    if isinstance(v["frames"], bool) or not isinstance(v["frames"], int) or not 1 <= v["frames"] <= 16:
-        raise ConfigError(f"views.frames: expected a whole number of frames in 1..16, got {v['frames']!r}")
-    if v["name"] in ("factor-shared", "patches") and v["n_views"] != 2:
-        raise ConfigError(f"views.n_views: {'factor-shared' if v['name'] == 'factor-shared' else 'patch'} views "
-                          "come in pairs; set it to 2")
-    if not 0 < v["min_scale"] <= 1:
-        raise ConfigError(f"views.min_scale: must be in (0, 1], got {v['min_scale']}")
-    if (method == "looc") != (v["name"] == "looc"):  # looc-pair gives other methods the same augmentations
-        raise ConfigError(f"views.name {v['name']!r} with method {method!r}: method looc takes --views.name looc "
-                          "(leave-one-out views), and only it does; other methods can use the same augmentations "
-                          "with --views.name looc-pair")
-    if v["name"] == "multicrop":
-        _validate_multicrop(v, d["image_size"])
-
-
-def _validate_multicrop(v: dict, image_size: int) -> None:
-    for key in ("global_size", "local_size"):
-        if v[key] is not None and (isinstance(v[key], bool) or not isinstance(v[key], int) or v[key] <= 0):
-            raise ConfigError(f"views.{key}: expected a positive integer number of pixels, got {v[key]!r}")
-    global_size, local_size = multicrop_sizes(v, image_size)
-    if global_size > image_size:
-        raise ConfigError(f"views.global_size ({global_size}) cannot exceed data.image_size ({image_size})")
-    if local_size >= global_size:
-        raise ConfigError(f"views.local_size ({local_size}) must be smaller than views.global_size ({global_size}): "
-                          "methods tell local crops from global ones by size")
-    if v["n_global"] < 1 or v["n_local"] < 0 or v["n_global"] + v["n_local"] < 2:
-        raise ConfigError(f"views.n_global ({v['n_global']}) must be >= 1 and views.n_local ({v['n_local']}) >= 0, "
-                          "with at least two crops in all")
-    if not 0 < v["global_min_scale"] <= 1:
-        raise ConfigError(f"views.global_min_scale: must be in (0, 1], got {v['global_min_scale']}")
-    if not 0 < v["local_min_scale"] <= v["local_max_scale"] <= 1:
-        raise ConfigError("views.local_min_scale and views.local_max_scale: need 0 < min <= max <= 1, got "
-                          f"{v['local_min_scale']} and {v['local_max_scale']}")
+def read_keys(cfg: dict, section: str) -> set[str]:
+    """The keys of ``section`` ("data" or "views") that the chosen dataset or view recipe reads."""
+    if section == "data":
+        return {"dataset", "image_size", *DATA_KEYS[cfg["data"]["dataset"]]}
+    v = cfg["views"]
+    augmented = v["name"] == "factor-shared" and v["augment"] == "simclr"  # SimCLR's augmentation on top
+    return {"name", *VIEW_RECIPES[v["name"]], *(("strength", "min_scale") if augmented else ())}
 
 
 def written_config(cfg: dict) -> dict:
     """The config as a run folder records it: the data keys of ``data.dataset`` and the views
     keys of the chosen recipe only (``resolve`` gives the others back their defaults)."""
-    out = copy.deepcopy(cfg)
-    dataset, recipe = cfg["data"]["dataset"], cfg["views"]["name"]
-    data_keys = {"dataset", "image_size", *DATA_KEYS[dataset]}
-    view_keys = {"name", *(f.name for f in fields(VIEW_RECIPES[recipe]))}
-    if recipe == "factor-shared" and cfg["views"]["augment"] == "simclr":
-        view_keys |= {"strength", "min_scale"}
-    out["data"] = {k: v for k, v in cfg["data"].items() if k in data_keys}
-    out["views"] = {k: v for k, v in cfg["views"].items() if k in view_keys}
-    return out
-
-
-def describe_data(cfg: dict) -> str:
-    """``data folder at 64 px, views simclr``: what the run trains on, for its first line."""
-    d, v = cfg["data"], cfg["views"]
-    views = f"views factor-shared ({','.join(v['shared'])})" if v["name"] == "factor-shared" else f"views {v['name']}"
-    return f"data {d['dataset']} at {d['image_size']} px, {views}"
+    return {**copy.deepcopy(cfg), **{s: {k: copy.deepcopy(v) for k, v in cfg[s].items() if k in read_keys(cfg, s)}
+                                     for s in ("data", "views")}}
 
 
 def multicrop_sizes(views: dict, image_size: int) -> tuple[int, int]:
     """(global, local) crop sides of the multicrop recipe, defaults filled in."""
     global_size = views["global_size"] or image_size
     return global_size, views["local_size"] or max(1, round(global_size * 96 / 224))
-
-
-def check_batch_fits(cfg: dict, num_items: int) -> None:
-    """The one check that needs the dataset: a full batch must fit in it."""
-    if cfg["optim"]["batch_size"] > num_items:
-        raise ConfigError(f"optim.batch_size ({cfg['optim']['batch_size']}) is larger than the training set "
-                          f"({num_items} images of data.dataset {cfg['data']['dataset']!r}); choose at most "
-                          f"{num_items}")
-
-
-def check_resume_overrides(overrides: dict) -> None:
-    """A resumed run keeps its saved config; only keys that do not change the computation
-    may be overridden, and ``trainer.max_steps`` raised to extend the run."""
-    for section, values in overrides.items():
-        for key in values if isinstance(values, dict) else [None]:
-            if (section, key) not in RESUME_OVERRIDABLE | {RESUME_EXTENDABLE}:
-                allowed = sorted(f"{s}.{k}" for s, k in RESUME_OVERRIDABLE)
-                raise ConfigError(f"{section if key is None else f'{section}.{key}'}: cannot be changed when resuming "
-                                  f"(the run would no longer continue exactly); keys a resume may change: {allowed}, "
-                                  "and trainer.max_steps may be raised to train longer")
-
-
-def config_differences(a: dict, b: dict) -> list[tuple[str, str]]:
-    """The (section, key) pairs whose values differ between two resolved configs."""
-    return [(section, key) for section in sorted(set(a) | set(b))
-            for key in sorted(set(a.get(section, {})) | set(b.get(section, {})))
-            if a.get(section, {}).get(key) != b.get(section, {}).get(key)]
 
 
 def deep_update(base: dict, extra: dict) -> dict:

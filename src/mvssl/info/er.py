@@ -67,7 +67,9 @@ def batch_measures(method, views: list[torch.Tensor], kappa: float) -> dict[str,
     z1, z2 = out.embeddings[0].float(), out.embeddings[1].float()
     m = {**{f"entropy_{e}": float(vmf_kde_entropy(z2, kappa, e)) for e in ENTROPY_ESTIMATORS},
          "reconstruction": -float(vmf_reconstruction_error(z2, z1, kappa)), "projection_dim": z1.shape[1]}
-    if hasattr(method, "predictor"):  # BYOL / SimSiam: q's mean direction is the prediction from view 1
+    # BYOL / SimSiam: q's mean direction is the prediction from view 1 (I-JEPA's predictor maps context
+    # tokens to target tokens, not a projection to a projection: it declares predicts_projection = False)
+    if getattr(method, "predicts_projection", hasattr(method, "predictor")):
         m["reconstruction_predictor"] = -float(vmf_reconstruction_error(z2, method.predictor(out.embeddings[0]), kappa))
     pair = discrete_pair(method, views[0], views[1])
     if pair is not None:

@@ -1,4 +1,4 @@
-"""Distillation losses (pure functions): BYOL, SimSiam, DINO. The target side of each
+"""Distillation losses (pure functions): BYOL, SimSiam, DINO, cosine feature distillation. The target side of each
 is detached here, so the stop-gradient of the paper holds whoever calls the loss."""
 from __future__ import annotations
 
@@ -50,3 +50,15 @@ def dino_loss(student: list[torch.Tensor], teacher: list[torch.Tensor], center: 
     if not terms:
         raise ValueError("DINO needs at least two crops: one teacher crop and one other student crop")
     return sum(terms) / len(terms)
+
+
+def cosine_distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Feature distillation by cosine similarity (the student's features are pulled towards the
+    frozen teacher's direction):
+
+        L = mean_i (1 - <s_i, t_i> / (||s_i|| ||t_i||))
+
+    with s the student's projected features [N, D] and t the frozen teacher's features [N, D],
+    which get no gradient. 0 when every student vector points where its teacher's does, 2 when
+    opposite; the norms are free, so only directions are distilled."""
+    return (1 - F.cosine_similarity(student.float(), teacher.detach().float(), dim=-1)).mean()

@@ -9,6 +9,8 @@ from .clip_simclr import ClipSimCLR
 from .cmc import CMC
 from .deepcluster import DeepClusterV2
 from .dino import DINO
+from .dinov2 import DINOv2
+from .distill import Distill
 from .er import ER_METHODS
 from .ijepa import IJEPA
 from .lejepa import LeJEPA
@@ -24,7 +26,7 @@ from .vicreg import VICReg
 
 METHODS = {"simclr": SimCLR, "clip-simclr": ClipSimCLR, "moco": MoCo, "mocov3": MoCoV3, "nnclr": NNCLR, "cmc": CMC,
            "byol": BYOL, "simsiam": SimSiam, "barlow-twins": BarlowTwins, "vicreg": VICReg, "swav": SwAV,
-           "deepcluster": DeepClusterV2, "dino": DINO, "lejepa": LeJEPA, "mae": MAE, "ijepa": IJEPA, "looc": LooC, **ER_METHODS}
+           "deepcluster": DeepClusterV2, "dino": DINO, "dinov2": DINOv2, "distill": Distill, "lejepa": LeJEPA, "mae": MAE, "ijepa": IJEPA, "looc": LooC, **ER_METHODS}
 
 __all__ = ["METHODS", "MethodOutput", "encode_pair", "encode_views", "n_global_views", "SimCLR", "ClipSimCLR", "MoCo",
-           "MoCoV3", "NNCLR", "CMC", "BYOL", "SimSiam", "BarlowTwins", "VICReg", "SwAV", "DeepClusterV2", "DINO", "LeJEPA", "MAE", "IJEPA", "LooC"]
+           "MoCoV3", "NNCLR", "CMC", "BYOL", "SimSiam", "BarlowTwins", "VICReg", "SwAV", "DeepClusterV2", "DINO", "DINOv2", "Distill", "LeJEPA", "MAE", "IJEPA", "LooC"]

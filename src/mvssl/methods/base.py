@@ -25,11 +25,14 @@ NEEDS = {
     "num_samples": "the training-set size (memory banks, and queues that must stay smaller than it)",
     "augmentations": "views.augmentations (LooC: one embedding space per augmentation)",
     "frames": "views.frames, the clip view's length (clip-simclr)",
+    "teacher_network": "(frozen teacher, its feature dim) built from method.teacher (distill; build.build_teacher)",
 }
 # What ``forward`` takes beside the views, from the training step: a class lists them in
 # ``step_inputs`` (none if it has no such attribute): "indices" (the batch's sample indices,
 # for memory banks), "generator" (the step's seeded torch.Generator).
 STEP_INPUTS = ("indices", "generator")
+# Other declarations build checks: ``accepts_multicrop``, ``min_crops`` (views.n_views), ``requires_vit``,
+# ``own_views = (recipe, why)`` (a view recipe that this method alone takes, and that it needs).
 
 
 def hyperparameters(method: type) -> dict[str, Any]:

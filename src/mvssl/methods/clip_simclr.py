@@ -25,6 +25,7 @@ from .base import MethodOutput
 
 class ClipSimCLR(nn.Module):
     needs = ("backbone", "frames")  # see base.NEEDS
+    own_views = ("clip", "a clip of frames against one frame")  # its recipe; only it takes it (build checks)
 
     def __init__(self, backbone: nn.Module, feature_dim: int, frames: int, proj_hidden_dim: int = 2048,
                  proj_dim: int = 128, temperature: float = 0.5):

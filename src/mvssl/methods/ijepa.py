@@ -24,14 +24,19 @@ class IJEPA(nn.Module):
     predictor 384 wide and 6-12 deep, smooth-L1 loss on layer-normalised targets. Defaults
     here are the paper's except the predictor, 96 wide, 4 blocks, 4 heads, for ViT-Tiny.
 
-    I-JEPA's ViTs have no class token and are read by average pooling; mvssl's ViT returns
-    its class token, so here the context's class token goes into the predictor too (it is
-    trained through the predictions) and is what the probe and ``mvssl.load`` read. Every
-    view of the first size is masked separately (the default pairs: both)."""
+    As in the paper, the encoder a run keeps (``mvssl.load``, the evaluation) is the
+    *target* encoder read by average pooling of its patch tokens (``encoder_backbone``,
+    ``vit_pool``); the online probe and the monitors read the same pooled target tokens of
+    the whole image, which the step computes anyway. mvssl's ViT has a class token, which
+    I-JEPA's has not: here it rides along with the context into the predictor. Every view
+    of the first size is masked separately (the default pairs: both)."""
 
     needs = ("backbone",)  # see base.NEEDS
     step_inputs = ("generator",)  # draws the blocks
     requires_vit = True  # config refuses another backbone (build.check_names)
+    vit_pool = "mean"  # the ViT's feature is the average of its patch tokens (build.backbone_factory)
+    encoder_backbone = "target_backbone"  # what a run keeps as its encoder (build.encoder_attribute)
+    predicts_projection = False  # its predictor reads tokens, not a projection (info.er)
 
     def __init__(self, backbone: nn.Module, feature_dim: int, n_targets: int = 4, target_scale_min: float = 0.15,
                  target_scale_max: float = 0.2, target_aspect_min: float = 0.75, target_aspect_max: float = 1.5,
@@ -72,7 +77,9 @@ class IJEPA(nn.Module):
         targets = masks["targets"]  # [B, K, t]
         b, k, t = targets.shape
         with torch.no_grad():
-            tokens = self.target_backbone.tokens(images)[:, 1:]
+            everything = self.target_backbone.tokens(images)
+            pooled = everything[:, 1:].mean(1)  # what the probe and the monitors read (vit_pool)
+            tokens = everything[:, 1:]
             tokens = F.layer_norm(tokens.float(), tokens.shape[-1:])  # the paper normalises the targets
             goal = tokens.gather(1, targets.reshape(b, k * t, 1).expand(-1, -1, tokens.shape[-1]))
         context = self.backbone.tokens(images, masks["context"])  # [B, 1 + c, width]
@@ -80,9 +87,8 @@ class IJEPA(nn.Module):
         prediction = self.predictor(repeat(context[:, :1]), repeat(context[:, 1:]), repeat(masks["context"]),
                                     targets.reshape(b * k, t), rows, cols)
         loss = ijepa_loss(prediction, goal.reshape(b * k, t, -1))
-        cls = context[:, 0]
-        return MethodOutput(loss=loss, features=cls[:n], embeddings=list(cls.split(n)),
-                            logs={"context_patches": torch.tensor(float(masks["context"].shape[1]), device=cls.device)})
+        return MethodOutput(loss=loss, features=pooled[:n], embeddings=list(pooled.split(n)),
+                            logs={"context_patches": torch.tensor(float(masks["context"].shape[1]), device=loss.device)})
 
     def on_step_end(self, step: int, max_steps: int) -> None:
         """After each optimiser step the target encoder follows the context encoder by EMA."""

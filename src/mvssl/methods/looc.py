@@ -39,6 +39,8 @@ def embed_spaces(heads: nn.ModuleList, features: torch.Tensor) -> torch.Tensor:
 
 class LooC(nn.Module):
     needs = ("backbone", "num_samples", "augmentations")  # see base.NEEDS
+    own_views = ("looc", "leave-one-out views; other methods can use the same augmentations with --views.name "
+                 "looc-pair")  # its recipe; only it takes it (build checks)
 
     def __init__(self, backbone: nn.Module, feature_dim: int, num_samples: int, augmentations: list[str],
                  proj_hidden_dim: int = 2048, proj_dim: int = 128, queue_size: int = 256, momentum: float = 0.99,

@@ -22,13 +22,16 @@ class MAE(nn.Module):
     (the paper's Table 1a-b: one block already fine-tunes as well; ViT-Tiny is 192 wide).
 
     Every view of the first size is masked and reconstructed independently (the default
-    pairs: both). The online probe reads the class token of the *masked* encoding (free;
-    the evaluation after training embeds whole images); the monitors read the same token.
-    The mask comes from the step's seeded generator."""
+    pairs: both). The ViT's feature is the average of its patch tokens (``vit_pool``; the
+    paper probes a class token and reports average pooling "works similarly", its
+    fine-tuning code pools): the evaluation after training and ``mvssl.load`` average the
+    tokens of whole images, the online probe and the monitors the visible tokens of the
+    masked encoding (free). The mask comes from the step's seeded generator."""
 
     needs = ("backbone",)  # see base.NEEDS
     step_inputs = ("generator",)  # draws the masks
     requires_vit = True  # config refuses another backbone (build.check_names)
+    vit_pool = "mean"  # the ViT's feature is the average of its patch tokens (build.backbone_factory)
 
     def __init__(self, backbone: nn.Module, feature_dim: int, mask_ratio: float = 0.75, decoder_width: int = 128,
                  decoder_depth: int = 2, decoder_heads: int = 4, normalise_pixels: bool = True):
@@ -63,6 +66,6 @@ class MAE(nn.Module):
         encoded = self.backbone.tokens(images, mask["visible"])  # [V N, 1 + visible, width]
         prediction = self.decoder(encoded, mask["visible"], rows, cols)
         loss = mae_loss(prediction, patchify(images, p), mask["masked"], self.normalise_pixels)
-        cls = encoded[:, 0]
-        return MethodOutput(loss=loss, features=cls[:n], embeddings=list(cls.split(n)),
+        pooled = encoded[:, 1:].mean(1)  # the visible patches' mean, as the ViT reads itself (vit_pool)
+        return MethodOutput(loss=loss, features=pooled[:n], embeddings=list(pooled.split(n)),
                             logs={"masked_fraction": mask["masked"].float().mean().detach()})

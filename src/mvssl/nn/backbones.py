@@ -72,14 +72,15 @@ def timm_backbone(name: str, in_channels: int = 3) -> tuple[nn.Module, int]:
 
 
 def build_backbone(name: str = "convnet", width: int = 32, cifar_stem: bool = True,
-                   in_channels: int = 3, patch_size: int = 4) -> tuple[nn.Module, int]:
+                   in_channels: int = 3, patch_size: int = 4, pool: str = "cls") -> tuple[nn.Module, int]:
     """Make a backbone by name; returns (module, feature dimension). ``width`` applies to the
-    ConvNet, ``cifar_stem`` to the ResNets, ``patch_size`` to the ViTs."""
+    ConvNet, ``cifar_stem`` to the ResNets, ``patch_size`` and ``pool`` (the ViT's read-out:
+    class token or mean of the patch tokens) to the ViTs."""
     if name == "convnet":
         net = ConvNet(width, in_channels)
         return net, net.out_dim
     if name in VIT_SIZES:
-        net = ViT(*VIT_SIZES[name], patch_size=patch_size, in_channels=in_channels)
+        net = ViT(*VIT_SIZES[name], patch_size=patch_size, in_channels=in_channels, pool=pool)
         return net, net.out_dim
     if name.startswith(TIMM_PREFIX):
         return timm_backbone(name[len(TIMM_PREFIX):], in_channels)

@@ -1,6 +1,7 @@
 """A Vision Transformer for small images (Dosovitskiy et al. 2021): non-overlapping
-patches, a class token, learned position embeddings, pre-norm transformer blocks, and the
-final class token (after a LayerNorm) as the feature."""
+patches, a class token, learned position embeddings, pre-norm transformer blocks, and as the
+feature the final class token (after a LayerNorm) or, with ``pool="mean"``, the average of
+the final patch tokens (how I-JEPA and MAE's fine-tuning read their ViTs)."""
 from __future__ import annotations
 
 import torch
@@ -9,22 +10,27 @@ from torch import nn
 
 # name: (width, depth, heads), the DeiT sizes DINO and MoCo v3 use (ViT-Ti/S)
 VIT_SIZES = {"vit-tiny": (192, 12, 3), "vit-small": (384, 12, 6)}
+POOLS = ("cls", "mean")
 BASE_GRID = 8  # position embeddings are learned for 8 x 8 patches (32 px at patch 4) and resized for other sizes
 
 
 class ViT(nn.Module):
     """``patch_size`` px patches (4 suits 24-32 px images: 6 x 6 to 8 x 8 tokens), each
     linearly embedded to ``width``; ``depth`` blocks of pre-norm multi-head self-attention
-    (``heads``) and a GELU MLP (4 x width); returns the normalised class token [N, width].
+    (``heads``) and a GELU MLP (4 x width); returns the normalised class token [N, width]
+    (``pool="cls"``) or the mean of the normalised patch tokens (``pool="mean"``).
     Images of any size divisible by the patch size are accepted (multi-crop's small crops
     too): the 8 x 8 table of position embeddings is resized bicubically to the image's
     grid, as DINO's ``interpolate_pos_encoding``."""
 
-    def __init__(self, width: int = 192, depth: int = 12, heads: int = 3, patch_size: int = 4, in_channels: int = 3):
+    def __init__(self, width: int = 192, depth: int = 12, heads: int = 3, patch_size: int = 4, in_channels: int = 3,
+                 pool: str = "cls"):
         super().__init__()
         if width % heads:
             raise ValueError(f"ViT width {width} is not divisible by its {heads} heads")
-        self.patch_size, self.out_dim = patch_size, width
+        if pool not in POOLS:
+            raise ValueError(f"ViT pool must be one of {POOLS}, got {pool!r}")
+        self.patch_size, self.out_dim, self.pool = patch_size, width, pool
         self.patch_embed = nn.Conv2d(in_channels, width, patch_size, patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, width))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + BASE_GRID * BASE_GRID, width))
@@ -44,19 +50,29 @@ class ViT(nn.Module):
         return torch.cat([cls, grid], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.tokens(x)[:, 0]
+        return self.read_out(self.tokens(x))
 
-    def tokens(self, x: torch.Tensor, visible: torch.Tensor | None = None) -> torch.Tensor:
+    def read_out(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The feature of tokens [N, 1 + k, width] from ``tokens``: the class token, or the
+        mean of the k patch tokens (of the visible ones only, for a masked input)."""
+        return tokens[:, 0] if self.pool == "cls" else tokens[:, 1:].mean(1)
+
+    def tokens(self, x: torch.Tensor, visible: torch.Tensor | None = None, masked: torch.Tensor | None = None,
+               mask_token: torch.Tensor | None = None) -> torch.Tensor:
         """Every output token, normalised [N, 1 + L, width] (class token first, then the
         patches in row-major order); with ``visible`` [N, k] patch indices only those patches
         go through the blocks (MAE's encoder: position embeddings are added before the
-        others are dropped), giving [N, 1 + k, width]."""
+        others are dropped), giving [N, 1 + k, width]; with ``masked`` [N, L] bool the
+        embedding of every masked patch is replaced by ``mask_token`` [width] before its
+        position is added (iBOT's and DINOv2's student; the token belongs to the method)."""
         if x.shape[-2] % self.patch_size or x.shape[-1] % self.patch_size:
             raise ValueError(f"image size {tuple(x.shape[-2:])} is not divisible by the ViT's patch size "
                              f"{self.patch_size} (backbone.patch_size)")
         tokens = self.patch_embed(x)  # [N, width, rows, cols]
         rows, cols = tokens.shape[-2:]
         tokens = tokens.flatten(2).transpose(1, 2)
+        if masked is not None:
+            tokens = torch.where(masked.unsqueeze(-1), mask_token.to(tokens.dtype), tokens)
         tokens = torch.cat([self.cls_token.expand(len(x), -1, -1), tokens], 1) + self.position_embedding(rows, cols)
         if visible is not None:
             patches = tokens[:, 1:].gather(1, visible.unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))

@@ -12,6 +12,8 @@ IGNORED_WARNINGS = (
     (".*your dataloader is not resumable.*", UserWarning),
     # logging follows the global step (trainer.log_every), not the batches of one epoch
     (".*smaller than the logging interval.*", UserWarning),
+    # a frozen distillation teacher is in eval mode on purpose (nn/teacher.py)
+    (".*module\\(s\\) in eval mode at the start of training.*", UserWarning),
     # raised inside Lightning's own pytree helper by newer torch, nothing a user can change
     (".*isinstance\\(treespec, LeafSpec\\).*", FutureWarning),
 )

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 
-from ..config import describe_data
 from ..data.datasets import LabelledImages
 from ..data.files import FileSplits, decode_all
 from ..data.splits import seeded_subset
@@ -141,3 +140,10 @@ def evaluate_run(cfg: dict, encoder: Encoder, echo=print) -> dict:
     table = format_table(results)
     echo("\nFrozen-encoder probes on Colorful-Moving-MNIST (test digits never seen in training):\n" + table)
     return {"eval": results, "eval_seconds": time.perf_counter() - start, "eval_table": table}
+
+
+def describe_data(cfg: dict) -> str:
+    """``data folder at 64 px, views simclr``: what the run trains on, for its first line."""
+    d, v = cfg["data"], cfg["views"]
+    views = f"views factor-shared ({','.join(v['shared'])})" if v["name"] == "factor-shared" else f"views {v['name']}"
+    return f"data {d['dataset']} at {d['image_size']} px, {views}"

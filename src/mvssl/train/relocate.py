@@ -79,7 +79,8 @@ def relocated_root(run_dir: Path, cfg: dict, override: str | None, echo) -> str:
     if not same_files(recorded, found):
         raise ConfigError(f"--data.root {override} holds {found['files']} image files ({found['bytes']} bytes), not the "
                           f"{recorded['files']} files ({recorded['bytes']} bytes) this run trained on under "
-                          f"{recorded['root']}: a different dataset; start a new run for it")
+                          f"{recorded['root']}: a different dataset; start a new run for it (to continue pretraining "
+                          f"from this run's weights on it: mvssl train --init-from {run_dir} --data.root {override})")
     write_manifest(run_dir, {**recorded, "root": new})
     echo(f"data.root now {new} (was {saved}): the same {found['files']} image files, by relative path and size")
     return new

@@ -5,11 +5,29 @@ import json
 from pathlib import Path
 
 from ..build import resolve
-from ..config import (RESUME_EXTENDABLE, RESUME_OVERRIDABLE, ConfigError, check_resume_overrides,
-                      config_differences, deep_update, written_config)
+from ..config import RESUME_EXTENDABLE, RESUME_OVERRIDABLE, ConfigError, deep_update, written_config
 from ..checkpoint_io import latest_complete_checkpoint, remove_partial_writes
 from .relocate import ROOT_KEY, pop_root_override, relocated_root
 from .run_folder import CONFIG_FILE, read_run_config, write_config
+
+
+def check_resume_overrides(overrides: dict) -> None:
+    """A resumed run keeps its saved config; only keys that do not change the computation
+    may be overridden, and ``trainer.max_steps`` raised to extend the run."""
+    for section, values in overrides.items():
+        for k in values if isinstance(values, dict) else [None]:
+            if (section, k) not in RESUME_OVERRIDABLE | {RESUME_EXTENDABLE}:
+                allowed = sorted(f"{s}.{key}" for s, key in RESUME_OVERRIDABLE)
+                raise ConfigError(f"{section if k is None else f'{section}.{k}'}: cannot be changed when resuming "
+                                  f"(the run would no longer continue exactly); keys a resume may change: {allowed}, "
+                                  "and trainer.max_steps may be raised to train longer")
+
+
+def config_differences(a: dict, b: dict) -> list[tuple[str, str]]:
+    """The (section, key) pairs whose values differ between two resolved configs."""
+    return [(section, k) for section in sorted(set(a) | set(b))
+            for k in sorted(set(a.get(section, {})) | set(b.get(section, {})))
+            if a.get(section, {}).get(k) != b.get(section, {}).get(k)]
 
 
 def check_saved_config(run_dir: Path, saved: dict, trained: dict, checkpoint: str) -> list[str]:

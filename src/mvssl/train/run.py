@@ -17,7 +17,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from ..build import build_dataset, build_method, build_view_source, resolve
 from ..checkpoint_io import CHECKPOINT_DIR
-from ..config import ConfigError, check_batch_fits, describe_data
+from ..config import ConfigError
 from ..data.batches import IndexBatches
 from ..data.datasets import LabelledImages
 from ..data.files import FileSplits
@@ -26,7 +26,8 @@ from ..nn import convert_to_global_batchnorm
 from .checkpoints import SafeCheckpointIO
 from .cluster import RUN_DIR_ENV, joins_another_process, launched_by_ddp
 from .console import quiet_lightning
-from .finish import finish_run
+from .finish import describe_data, finish_run
+from .init import check_architecture, record_origin, with_initial_weights
 from .loggers import extra_logger, require_logger
 from .metrics_log import METRICS_FILE, MetricsLogger, continue_metrics_log
 from .module import SSLModule
@@ -74,8 +75,8 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
 
 def _train(user_config: dict | None, echo, resume: str | Path | None, held: contextlib.ExitStack):
     if resume is None:
-        cfg, ckpt_path, start, run_dir = _new_run_config(user_config), None, {"batches_trained": 0,
-                                                                             "global_step": None}, None
+        cfg, initial = _new_run_config(user_config)
+        ckpt_path, start, run_dir = None, {"batches_trained": 0, "global_step": None}, None
     else:
         run_dir = _lock_for_resume(resume, held)
         done = finished_run(run_dir, user_config or {})
@@ -85,15 +86,19 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
                  f"linear {run_dir}, or with --eval.enabled true here")
             return run_dir, done
         cfg, ckpt_path, start = prepare_resume(run_dir, user_config or {}, echo)
+        # a run killed before its first checkpoint starts again from the weights it started from
+        initial = _new_run_config(cfg)[1] if ckpt_path is None else None
     t = cfg["trainer"]
     check_machine(cfg)
     require_logger(t["logger"])
     L.seed_everything(t["seed"], workers=True, verbose=False)
     dataset = build_dataset(cfg, "train")  # before a new run folder: a missing dataset leaves nothing behind
-    module, probe_classes = _training_module(cfg, dataset, echo)
+    module, probe_classes = _training_module(cfg, dataset, echo, initial)
     module.lr_ends = start.get("lr_ends")  # a resumed extension's learning-rate plan
     # the folder only now: a method argument its constructor rejects leaves nothing behind
     run_dir = run_dir or place_run_folder(cfg, held)
+    if initial is not None:
+        record_origin(run_dir, cfg, initial, module.method, echo)
     os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by the DDP processes trainer.fit launches
     loader = training_loader(cfg, dataset, start["batches_trained"], echo)
     trainer, precision = _trainer(cfg, run_dir, start, echo)
@@ -116,10 +121,15 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
     return run_dir, finish_run(cfg, run_dir, module.method, dataset, metrics, probe_classes, echo)
 
 
-def _new_run_config(user_config: dict | None) -> dict:
-    cfg = resolve(user_config)
+def _new_run_config(user_config: dict | None):
+    """The resolved config of a new run and the weights it starts from (None: random init)."""
+    user, initial = with_initial_weights(user_config)
+    cfg = resolve(user)
+    check_architecture(cfg, initial)
+    if cfg["method"].get("teacher"):  # distill: the teacher file wherever the run is resumed from
+        cfg["method"]["teacher"] = str(Path(cfg["method"]["teacher"]).expanduser().resolve())
     cfg["data"]["root"] = resolved_root(cfg)  # the run can be resumed from anywhere
-    return cfg
+    return cfg, initial
 
 
 def _lock_for_resume(resume: str | Path, held: contextlib.ExitStack) -> Path:
@@ -132,7 +142,7 @@ def _lock_for_resume(resume: str | Path, held: contextlib.ExitStack) -> Path:
     return run_dir
 
 
-def _training_module(cfg: dict, dataset, echo) -> tuple[SSLModule, int]:
+def _training_module(cfg: dict, dataset, echo, initial=None) -> tuple[SSLModule, int]:
     """The method on its views, wrapped for Lightning, and the number of classes its online
     probe reads (0: an unlabelled folder has no probe)."""
     t = cfg["trainer"]
@@ -142,7 +152,7 @@ def _training_module(cfg: dict, dataset, echo) -> tuple[SSLModule, int]:
         echo(f"skipped {len(skipped)} unreadable image(s) (data.strict true fails instead): "
              f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
     source = build_view_source(cfg, dataset)
-    method, dim = build_method(cfg, num_samples=len(dataset))
+    method, dim = build_method(cfg, num_samples=len(dataset), initial=initial)
     if t["sync_batchnorm"]:  # also on CPU, where torch.nn.SyncBatchNorm does not run
         method = convert_to_global_batchnorm(method)
     if t["channels_last"]:
@@ -207,3 +217,11 @@ def training_loader(cfg: dict, dataset, start: int, echo=print):
     echo(f"streaming {len(dataset.train)} images from {cfg['data']['root']} with {workers} decoding worker(s) "
          f"(data.in_memory {cfg['data']['in_memory']})")
     return streamed_batches(dataset.train, batch_size, t["seed"], start, workers, pin)
+
+
+def check_batch_fits(cfg: dict, num_items: int) -> None:
+    """The one check that needs the dataset: a full batch must fit in it."""
+    if cfg["optim"]["batch_size"] > num_items:
+        raise ConfigError(f"optim.batch_size ({cfg['optim']['batch_size']}) is larger than the training set "
+                          f"({num_items} images of data.dataset {cfg['data']['dataset']!r}); choose at most "
+                          f"{num_items}")

@@ -55,6 +55,37 @@ class RandomPatchMask:
         return tokens.gather(1, p["visible"].unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
 
 
+class RandomRatioPatchMask:
+    """iBOT's and DINOv2's masking of the student's global crops (Zhou et al. 2022, Sec. 3.2;
+    Oquab et al. 2023, Sec. 4): each image is masked with probability ``probability``, and a
+    masked image hides a uniformly random subset of its patches whose share is drawn
+    uniformly in ``ratio`` = (min, max) per image (DINOv2: 0.5 and 0.1-0.5; its collator
+    spreads the ratios evenly over the batch and masks blocks, here they are drawn
+    independently and the patches at random, as iBOT's "rand" masking). One ``masked`` [N, L]
+    bool tensor, with the draws (``chosen``, ``ratio``) recorded."""
+
+    name = "ratio_patch_mask"
+
+    def __init__(self, ratio: tuple[float, float] = (0.1, 0.5), probability: float = 0.5):
+        check_mask_ratio(ratio[0], "method.mask_ratio_min")
+        check_mask_ratio(ratio[1], "method.mask_ratio_max")
+        if ratio[0] > ratio[1]:
+            raise ValueError(f"method.mask_ratio_min, mask_ratio_max: must be min <= max, got {ratio[0]}, {ratio[1]}")
+        if not 0.0 < probability <= 1.0:
+            raise ValueError(f"method.mask_probability: must be in (0, 1], got {probability}")
+        self.ratio, self.probability = ratio, probability
+
+    def sample(self, n: int, n_patches: int, g: torch.Generator | None, device) -> Params:
+        on = g.device if g is not None else device
+        draws = torch.rand(n, 2, generator=g, device=on).to(device)
+        noise = torch.rand(n, n_patches, generator=g, device=on).to(device)
+        chosen = draws[:, 0] < self.probability
+        ratio = self.ratio[0] + draws[:, 1] * (self.ratio[1] - self.ratio[0])
+        count = (ratio * n_patches).round().long().clamp(1, n_patches - 1) * chosen
+        rank = noise.argsort(1).argsort(1)  # each patch's place in a random order of the image's patches
+        return {"masked": rank < count.unsqueeze(1), "chosen": chosen, "ratio": ratio}
+
+
 def grid_of(images: torch.Tensor, patch_size: int) -> tuple[int, int]:
     return images.shape[-2] // patch_size, images.shape[-1] // patch_size
 

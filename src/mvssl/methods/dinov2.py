@@ -1,0 +1,108 @@
+"""DINOv2-style self-distillation (Oquab et al. 2023, Sec. 4): DINO's image-level loss on
+the class tokens, plus iBOT's patch-level loss (Zhou et al. 2022) and the KoLeo
+regulariser. The student sees the global crops with some patches replaced by a mask
+token, and at those patches its head output predicts the teacher's, which saw them
+(``losses.ibot_patch_loss``); KoLeo spreads the student's class tokens of each global crop
+over the sphere (``losses.koleo_loss``). Everything else (the EMA teacher, centring and
+sharpening, the temperature warm-up, the three stabilisers) is DINO's (``methods.dino``)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..distributed import all_reduce_sum
+from ..losses import dino_loss
+from ..losses.dinov2 import ibot_patch_loss, koleo_loss
+from ..nn import Centre
+from ..views.masking import RandomRatioPatchMask
+from .base import MethodOutput, encode_views, n_global_views
+from .dino import DINO, target_er_measures
+
+
+class DINOv2(DINO):
+    """Paper values (Sec. 4, App. / the official ``ssl_default_config.yaml``): iBOT loss
+    weight 1.0, KoLeo weight 0.1 (summed over the global crops), half of the images masked,
+    each with a share of 0.1-0.5 of its patches, one head shared by the class and patch
+    tokens (``ibot.separate_head: false``), no BN in the head; DINO's values otherwise.
+    Differences: the centring is DINO's running mean (DINOv2 uses Sinkhorn-Knopp; iBOT the
+    running mean, one centre for the patch outputs beside the class outputs'), the masks are
+    random patches rather than blocks, and the DINO defaults here (``methods.dino``: K = 256,
+    a sharper teacher) are scaled down for small images and CPU budgets.
+
+    ViT only (the mask token replaces patch embeddings). The features the online probe reads
+    are the student's class tokens of the first global view (masked for half the images);
+    ``mvssl.load`` returns the student ViT, read by its class token, as DINO's."""
+
+    step_inputs = ("generator",)  # draws the masks
+    requires_vit = True  # config refuses another backbone (build.check_names)
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, ibot_weight: float = 1.0, koleo_weight: float = 0.1,
+                 mask_ratio_min: float = 0.1, mask_ratio_max: float = 0.5, mask_probability: float = 0.5,
+                 head_batch_norm: bool = False, **kwargs):
+        if not hasattr(backbone, "tokens") or not hasattr(backbone, "patch_size"):
+            raise ValueError(f"method dinov2 needs a ViT backbone (backbone.name vit-tiny or vit-small), "
+                             f"not {type(backbone).__name__}")
+        super().__init__(backbone, feature_dim, head_batch_norm=head_batch_norm, **kwargs)
+        for key, value in (("ibot_weight", ibot_weight), ("koleo_weight", koleo_weight)):
+            if value < 0:
+                raise ValueError(f"method.{key}: must be >= 0, got {value}")
+        self.masking = self.patch_masks(dict(mask_ratio_min=mask_ratio_min, mask_ratio_max=mask_ratio_max,
+                                             mask_probability=mask_probability))
+        self.ibot_weight, self.koleo_weight = ibot_weight, koleo_weight
+        self.mask_token = nn.Parameter(torch.zeros(feature_dim))
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+        self.patch_centre = Centre(self.centre.value.numel(), self.centre.momentum)
+
+    @staticmethod
+    def patch_masks(method: dict) -> RandomRatioPatchMask:
+        """The masking of the ``method`` config section; config calls it before anything is built."""
+        return RandomRatioPatchMask((method["mask_ratio_min"], method["mask_ratio_max"]), method["mask_probability"])
+
+    check_hyperparameters = patch_masks  # what config can check before anything is built (build.check_names)
+
+    def forward(self, views: list[torch.Tensor], generator: torch.Generator | None = None) -> MethodOutput:
+        n, n_global = len(views[0]), n_global_views(views)
+        crops = torch.cat(views[:n_global])
+        p = self.backbone.patch_size
+        mask = self.masking.sample(len(crops), (crops.shape[-2] // p) * (crops.shape[-1] // p), generator,
+                                   crops.device)
+        masked = mask["masked"]
+        tokens = self.backbone.tokens(crops, masked=masked, mask_token=self.mask_token)  # [G n, 1 + L, width]
+        h = tokens[:, 0]
+        if n_global < len(views):  # local crops: unmasked, class tokens only
+            h = torch.cat([h, encode_views(self.backbone, views[n_global:])])
+        student = self.head(h).split(n)
+        student_patches = self.head(tokens[:, 1:][masked])  # [M, K] at the masked patches
+        with torch.no_grad():
+            teacher_tokens = self.teacher_backbone.tokens(crops)
+            teacher = self.teacher_head(teacher_tokens[:, 0])
+            teacher_patches = self.teacher_head(teacher_tokens[:, 1:][masked])
+        temperature = self.current_teacher_temperature()
+        image_loss = dino_loss(list(student), list(teacher.split(n)), self.centre.value, self.student_temperature,
+                               temperature)
+        patch_loss = ibot_patch_loss(student_patches, teacher_patches, masked, self.patch_centre.value,
+                                     self.student_temperature, temperature)
+        spread = sum(koleo_loss(cls) for cls in tokens[:, 0].split(n))  # per global crop, summed (DINOv2)
+        loss = image_loss + self.ibot_weight * patch_loss + self.koleo_weight * spread
+        targets = torch.softmax((teacher.float() - self.centre.value) / temperature, dim=-1)
+        teacher_entropy = -(targets * targets.clamp_min(1e-12).log()).sum(-1).mean()
+        er_logs = target_er_measures(targets.split(n), student, self.student_temperature)
+        if self.training:
+            self.centre.update(teacher)
+            self.update_patch_centre(teacher_patches)
+        return MethodOutput(loss=loss, features=h[:n], embeddings=list(student),
+                            logs={"dino": image_loss.detach(), "ibot": patch_loss.detach(), "koleo": spread.detach(),
+                                  "masked_fraction": masked.float().mean().detach(),
+                                  "teacher_temperature": torch.tensor(temperature, device=h.device),
+                                  "teacher_entropy": teacher_entropy, **er_logs})
+
+    @torch.no_grad()
+    def update_patch_centre(self, teacher_patches: torch.Tensor) -> None:
+        """The patch centre's EMA step towards the mean teacher output over every masked patch
+        of every process (their counts differ; none masked anywhere: unchanged), without a
+        host synchronisation."""
+        totals = all_reduce_sum(torch.cat([teacher_patches.float().sum(0),
+                                           teacher_patches.new_full((1,), len(teacher_patches), dtype=torch.float32)]))
+        mean, count = totals[:-1] / totals[-1].clamp_min(1.0), totals[-1]
+        m, centre = self.patch_centre.momentum, self.patch_centre.value
+        centre.copy_(torch.where(count > 0, m * centre + (1 - m) * mean, centre))

@@ -1,0 +1,106 @@
+"""distill: a student backbone matches a frozen teacher's features across views."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mvssl.build import build_method, build_teacher, resolve
+from mvssl.cli import main
+from mvssl.config import ConfigError
+from mvssl.encoder import Encoder
+from mvssl.losses import cosine_distillation_loss
+from mvssl.nn import build_backbone
+from tests.tiny_training import optimise, tiny_images
+from mvssl.views import simclr
+
+
+def test_the_loss_is_one_minus_the_cosine_and_sends_no_gradient_to_the_teacher():
+    s = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    t = torch.tensor([[2.0, 0.0], [0.0, -1.0], [4.0, 3.0]], requires_grad=True)
+    expected = ((1 - 1) + (1 - (-1)) + (1 - 24 / 25)) / 3
+    loss = cosine_distillation_loss(s, t)
+    assert loss.item() == pytest.approx(expected, abs=1e-6)
+    loss.backward()
+    assert t.grad is None and s.grad is not None
+
+
+@pytest.fixture
+def teacher_encoder(tmp_path):
+    torch.manual_seed(3)
+    cfg = resolve({"backbone": {"width": 4}, "data": {"image_size": 16, "digit_size": 8}})
+    Encoder.from_config(cfg).save(tmp_path / "teacher.pt")
+    return tmp_path / "teacher.pt"
+
+
+def student_config(teacher, **method) -> dict:
+    return resolve({"method": {"name": "distill", "teacher": str(teacher), "proj_hidden_dim": 32, **method},
+                    "backbone": {"width": 2}, "data": {"image_size": 24, "digit_size": 12}})
+
+
+def test_an_mvssl_teacher_is_rebuilt_frozen_and_fed_the_views_resized_to_its_own_size(teacher_encoder):
+    teacher, dim = build_teacher(student_config(teacher_encoder))
+    reference = torch.load(teacher_encoder, weights_only=True)["state_dict"]
+    net, _ = build_backbone("convnet", width=4)
+    net.load_state_dict(reference)
+    net.eval()
+    x = torch.randn(4, 3, 24, 24)
+    expected = net(F.interpolate(x, size=(16, 16), mode="bilinear", antialias=True, align_corners=False))
+    teacher.train()  # the trainer's .train() must leave it in eval mode
+    assert dim == 32 and not teacher.training and torch.allclose(teacher(x), expected, atol=1e-6)
+    assert not any(p.requires_grad for p in teacher.parameters())
+
+
+def test_a_plain_state_dict_teacher_needs_its_architecture_and_the_students_channels(tmp_path):
+    path = tmp_path / "resnet.pth"
+    torch.save({"model": {f"module.{k}": v for k, v in build_backbone("resnet18")[0].state_dict().items()}}, path)
+    with pytest.raises(ConfigError, match="name its architecture with method.teacher_backbone"):
+        build_teacher(student_config(path))
+    teacher, dim = build_teacher(student_config(path, teacher_backbone="resnet18"))
+    assert dim == 512
+    one_channel = tmp_path / "grey.pth"
+    torch.save(build_backbone("convnet", width=4, in_channels=1)[0].state_dict(), one_channel)
+    with pytest.raises(ConfigError, match="reads 1-channel images, the student's views have 3"):
+        build_teacher(student_config(one_channel, teacher_backbone="convnet", teacher_width=4))
+
+
+def test_training_pulls_the_student_towards_the_teacher_which_does_not_move(teacher_encoder):
+    torch.manual_seed(0)
+    cfg = student_config(teacher_encoder)
+    cfg["data"]["image_size"] = 16
+    method, _ = build_method(cfg)
+    before = {k: v.clone() for k, v in method.teacher.state_dict().items()}
+    recipes = [simclr(16, min_scale=0.3), simclr(16, min_scale=0.3)]
+    images = tiny_images(64)
+    losses = optimise(method, lambda g: ([r(images, g)[0] for r in recipes], {}), 40, 3e-3, 0)
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.1
+    assert all(torch.equal(v, method.teacher.state_dict()[k]) for k, v in before.items())
+
+
+def test_cli_refusals_are_one_line_exit_2_and_leave_no_folder(teacher_encoder, tmp_path, capsys):
+    out = tmp_path / "runs"
+    base = ["train", "--method", "distill", "--trainer.out_dir", str(out), "--trainer.max_steps", "2"]
+    for extra, needle in (([], "method.teacher: distill needs a teacher"),
+                          (["--method.teacher", str(tmp_path / "nope.pt")], "no such weight file"),
+                          (["--method.teacher", str(teacher_encoder), "--method.pairs", "both"],
+                           "method.pairs: 'both' is not one of")):
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err.strip()
+        assert needle in err and err.count("\n") == 0, err
+        assert not out.exists()
+
+
+def test_a_distill_run_trains_saves_and_loads_as_a_student_encoder(teacher_encoder, tmp_path):
+    from mvssl import load
+    from mvssl.train import train
+
+    run_dir, _ = train({"method": {"name": "distill", "teacher": str(teacher_encoder), "proj_hidden_dim": 32},
+                        "backbone": {"width": 2}, "data": {"image_size": 16, "digit_size": 8},
+                        "optim": {"batch_size": 32}, "eval": {"enabled": False},
+                        "trainer": {"max_steps": 3, "progress": False, "out_dir": str(tmp_path), "name": "d"}},
+                       echo=lambda *_: None)
+    assert load(run_dir).embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)).shape == (2, 16)
+    saved = (run_dir / "config.yaml").read_text()
+    assert str(teacher_encoder.resolve()) in saved

@@ -1,0 +1,119 @@
+"""--init-from RUN and --backbone.weights FILE: a new run starts from weights on disk, records
+where they came from, and is never confused with --resume."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from mvssl.build import build_method, resolve
+from mvssl.cli import main
+from mvssl.train import train
+from mvssl.train.run import _new_run_config
+from tests.run_files import encoder_weights
+
+TINY = {"data": {"image_size": 16, "digit_size": 12}, "backbone": {"width": 4},
+        "method": {"proj_hidden_dim": 32, "proj_dim": 16}, "optim": {"batch_size": 32},
+        "trainer": {"max_steps": 3, "progress": False}, "eval": {"enabled": False}}
+
+
+def tiny(out: Path, name: str, **sections) -> dict:
+    cfg = json.loads(json.dumps(TINY))
+    for section, values in sections.items():
+        cfg.setdefault(section, {}).update(values)
+    cfg["trainer"].update(out_dir=str(out), name=name)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def source_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    run_dir, _ = train(tiny(out, "source"), echo=lambda *_: None)
+    return run_dir
+
+
+def _checkpoint_method(run_dir: Path) -> dict:
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    return {k.removeprefix("method."): v for k, v in state.items() if k.startswith("method.")}
+
+
+def test_init_from_takes_the_runs_backbone_and_heads_and_records_the_path(source_run, tmp_path):
+    user = {"trainer": {"init_from": str(source_run), "out_dir": str(tmp_path)}, "data": {"backgrounds": "noise"}}
+    cfg, initial = _new_run_config(user)
+    assert cfg["backbone"]["width"] == 4 and cfg["method"]["proj_dim"] == 16  # the source run's architecture
+    assert cfg["trainer"]["init_from"] == str(source_run.resolve())
+    method, _ = build_method(cfg, num_samples=100, initial=initial)
+    trained = _checkpoint_method(source_run)
+    for key, value in method.state_dict().items():
+        assert torch.equal(value, trained[key]), key
+    assert method.carried_state == {"carried": ["projector"], "redrawn": []}
+
+
+def test_another_method_keeps_the_backbone_copies_it_into_its_target_and_redraws_other_heads(source_run):
+    cfg, initial = _new_run_config({"trainer": {"init_from": str(source_run)}, "method": {"name": "byol"}})
+    method, _ = build_method(cfg, num_samples=100, initial=initial)
+    backbone = encoder_weights(source_run)
+    for key, value in backbone.items():
+        assert torch.equal(method.backbone.state_dict()[key], value)
+        assert torch.equal(method.target_backbone.state_dict()[key], value)  # the EMA target starts as the backbone
+    assert "predictor" in method.carried_state["redrawn"]
+
+
+def test_a_continued_run_writes_its_origin_and_config(source_run, tmp_path):
+    run_dir, _ = train({"trainer": {"init_from": str(source_run), "out_dir": str(tmp_path), "name": "next",
+                                    "max_steps": 2, "progress": False},
+                        "data": {"image_size": 16, "digit_size": 12, "backgrounds": "noise"},
+                        "optim": {"batch_size": 32}, "eval": {"enabled": False}}, echo=lambda *_: None)
+    origin = json.loads((run_dir / "weights-origin.json").read_text())
+    assert origin["option"] == "--init-from" and origin["source"] == str(source_run.resolve())
+    assert origin["kind"] == "mvssl-checkpoint" and len(origin["sha256"]) == 64
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["trainer"]["init_from"] == str(source_run.resolve()) and saved["backbone"]["width"] == 4
+
+
+def _no_new_folder(out: Path, argv: list[str], capsys) -> str:
+    before = sorted(out.rglob("*")) if out.exists() else []
+    assert main(argv) == 2
+    assert (sorted(out.rglob("*")) if out.exists() else []) == before
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("mvssl: error:")
+    return err
+
+
+def test_refusals_are_one_line_exit_2_and_create_nothing(source_run, tmp_path, capsys):
+    out = tmp_path / "runs"
+    base = ["train", "--trainer.out_dir", str(out), "--trainer.max_steps", "2"]
+    err = _no_new_folder(out, base + ["--init-from", str(source_run), "--resume", str(source_run)], capsys)
+    assert "give one" in err
+    err = _no_new_folder(out, base + ["--init-from", str(source_run), "--backbone.width", "8"], capsys)
+    assert "backbone.width 8 here, 4 in the run" in err
+    plain = tmp_path / "plain.pt"
+    torch.save(encoder_weights(source_run), plain)
+    err = _no_new_folder(out, base + ["--init-from", str(plain)], capsys)
+    assert "--backbone.weights FILE" in err
+    unfinished = tmp_path / "unfinished"
+    (unfinished / "checkpoints").mkdir(parents=True)
+    (unfinished / "config.yaml").write_text((source_run / "config.yaml").read_text())
+    err = _no_new_folder(out, base + ["--init-from", str(unfinished)], capsys)
+    assert f"--resume {unfinished}" in err
+    err = _no_new_folder(out, base + ["--init-from", str(tmp_path / "nope")], capsys)
+    assert "no such weight file or run folder" in err
+    err = _no_new_folder(out, base + ["--backbone.width", "8", "--backbone.weights", str(plain)], capsys)
+    assert "features.0.weight: file [4,3,3,3] vs backbone [8,3,3,3]" in err
+
+
+def test_backbone_weights_from_a_prefixed_state_dict_start_the_run(source_run, tmp_path):
+    prefixed = tmp_path / "w.pth"
+    state = {f"model.{k}": v for k, v in encoder_weights(source_run).items()}
+    state["model.head.weight"] = torch.zeros(3, 32)
+    torch.save({"model": state}, prefixed)
+    cfg, initial = _new_run_config(tiny(tmp_path, "w", backbone={"weights": str(prefixed)}))
+    method, _ = build_method(cfg, num_samples=100, initial=initial)
+    assert cfg["backbone"]["weights"] == str(prefixed.resolve())
+    for key, value in encoder_weights(source_run).items():
+        assert torch.equal(method.backbone.state_dict()[key], value)
+    assert method.initial_fit.prefix == "model." and method.initial_fit.dropped == ["model.head.weight"]
+    assert resolve(cfg) == cfg  # the recorded config resolves to itself
