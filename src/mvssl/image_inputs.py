@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .data.decode import centre_square, rgb_array
+from .data.files import resize_square
+
 ACCEPTED = ("uint8 or float images as a tensor or numpy array ([N, 3, H, W], [N, H, W, 3], one image [3, H, W], "
             "[H, W, 3] or greyscale [H, W], [N, 1, H, W], [N, H, W, 1]), a PIL image, an image file path, or a list "
             "of these")
@@ -88,8 +91,6 @@ def _from_array(images, channels: int = 3) -> torch.Tensor:
 def _from_pil_or_path(item) -> torch.Tensor:
     from PIL import Image, ImageOps
 
-    from .data.decode import rgb_array
-
     if isinstance(item, (str, os.PathLike)):
         if not Path(item).is_file():
             raise _refuse(f"no such image file {str(item)!r}")
@@ -141,9 +142,6 @@ def as_image_batch(images, size: int, channels: int = 3) -> torch.Tensor:
             raise _refuse("got an empty list (an empty batch is an array of shape [0, 3, H, W])")
         parts = [_one(item, size, channels) for item in images]
         if len({p.shape[-2:] for p in parts}) > 1:
-            from .data.decode import centre_square
-            from .data.files import resize_square
-
             def square(p):
                 top, left, side = centre_square(*p.shape[-2:])
                 return resize_square(p[..., top:top + side, left:left + side].contiguous(), size)

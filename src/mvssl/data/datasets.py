@@ -28,10 +28,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .colorful_mnist import ColorfulMovingMNIST
 from .files import FileSplits, FolderFiles, decode_all, resize_square
 from .folders import IMAGE_EXTENSIONS, Listing, class_folders, image_files, loose_images, unique
 from .labelled import LabelledImages
 from .shapes import colour_shapes
+from .splits import validation_split
+from .stl10 import SIDE, stl10_files
 
 TORCHVISION = {"cifar10": "CIFAR10", "cifar100": "CIFAR100"}
 STREAMABLE = ("stl10", "folder", "webdataset", "hf")  # the datasets that can stay on disk
@@ -138,8 +141,6 @@ def image_folder_files(root: str, image_size: int, classes_file: str | None = No
     every image trains, and there is no test split to evaluate on (``FileSplits.classes``
     holds fewer than two classes). Each file on disk is listed once, however many paths or
     links reach it, so no file is on both sides of a split (``folders.py``)."""
-    from .splits import validation_split
-
     root_path = Path(root)
     if root_path.exists() and not root_path.is_dir():
         raise NotADirectoryError(f"image folder {root!r} is a file, not a folder of images")
@@ -225,8 +226,6 @@ def image_folder(root: str, image_size: int, strict: bool = False, test_fraction
 
 def cmnist_splits(data_cfg: dict) -> dict:
     """The train and test Colorful-Moving-MNIST datasets a data config describes."""
-    from .colorful_mnist import ColorfulMovingMNIST
-
     kw = {k: data_cfg[k] for k in ("image_size", "digit_size", "digits", "backgrounds", "root", "download", "seed",
                                   "digit_colors")}
     return {split: ColorfulMovingMNIST(split=split, **kw) for split in ("train", "test")}
@@ -254,8 +253,6 @@ def load_dataset(name: str, root: str = "data", image_size: int | None = None, d
             raise ValueError(f"data.channels {channels}: {name} images are RGB (3 channels); only "
                              f"{', '.join(ANY_CHANNELS)} read other channel counts")
         if name == "stl10":
-            from .stl10 import SIDE, stl10_files
-
             files = stl10_files(root, image_size or SIDE, unlabelled, download)
         elif name == "webdataset":
             from .webdataset import shard_files
