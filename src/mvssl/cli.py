@@ -1,4 +1,4 @@
-"""``mvssl train | eval | experiment | study | info | bench``: the command line.
+"""``mvssl train | eval | experiment | study | info | bench | data``: the command line.
 
 ``experiment``, ``info`` and ``bench`` are command groups filled from packages: every module of
 ``mvssl.experiments`` (or ``mvssl.info``, ``mvssl.bench``) that defines ``COMMAND`` (its name),
@@ -142,6 +142,7 @@ COMMAND_GROUPS = {
               "(docs/studies.md)"),
     "info": ("mvssl.info", "information estimates: I_NCE of a view pair, entropy/reconstruction of an encoder"),
     "bench": ("mvssl.bench", "measure this machine: matmul peak, training and views throughput, memory"),
+    "data": ("mvssl.data.commands", "prepare data: pack an image folder into WebDataset shards (docs/data.md)"),
 }
 
 
