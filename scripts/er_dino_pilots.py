@@ -1,7 +1,7 @@
 """One-option pilots of the ER experiment's DINO run (docs/er.md, "DINO's budget").
 
 Each variant is `mvssl experiment er`'s DINO config at the default batch and 400 steps
-(`er.run_config`) with the dotted options named below changed, trained on every seed and probed
+(`er.study`'s base with `er.arm_overrides`) with the dotted options named below changed, trained on every seed and probed
 as the experiment probes (digit error of a linear probe on frozen features). Prints a markdown
 table: digit error per seed, the teacher's mean per-sample target entropy at the first and last
 logged step, the final loss (log K is a student that matches nothing).
@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 from pathlib import Path
 
 from mvssl.config import deep_update, parse_overrides
 from mvssl.build import resolve
 from mvssl.experiments import er
-from mvssl.studies.results import Experiment, add_common_arguments, call_task
+from mvssl.studies.results import Experiment, add_common_arguments
 
 PILOT_STEPS = 400  # DINO's steps in the experiment before these pilots
 VARIANTS = {  # name: options as `mvssl train` spells them, on top of the experiment's DINO config
@@ -35,8 +34,18 @@ def pilot_config(options: list[str], seed: int) -> dict:
     defaults = argparse.ArgumentParser()
     er.add_arguments(defaults)
     er_args = defaults.parse_args([])  # the experiment's own defaults (batch, kappa, ...)
-    setting = er.settings(er_args, PILOT_STEPS)["default batch"]
-    return deep_update(er.run_config("dino", setting, er_args, seed), parse_overrides(options))
+    er_args.seeds, steps = 1, {"byol": PILOT_STEPS, "dino": PILOT_STEPS}
+    cfg = deep_update(er.study(er_args, steps)["base"], er.arm_overrides("dino", "default", er_args, steps))
+    return deep_update(deep_update(cfg, {"trainer": {"seed": seed}}), parse_overrides(options))
+
+
+def probe(item: tuple) -> float:
+    """The experiment's digit measure of the run in ``item[0]`` (None: the random-init twin)."""
+    from mvssl.studies.measures import Run
+
+    run_dir, cfg, seed = item
+    run = Run(Path(run_dir or "."), resolve(cfg), {}, seed, "trained" if run_dir else "random init")
+    return er.digit_error(run, *er.PROBE_FRAMES["default"])
 
 
 def teacher_entropy_and_loss(run_dir: Path) -> tuple[float, float, float]:
@@ -56,12 +65,9 @@ def main() -> None:
     runs = [(pilot_config(VARIANTS[v], s), f"{v}-seed{s}") for v in args.variants for s in exp.seeds]
     exp.train_ahead(runs)
     paths = [exp.out / exp.train(cfg, name)[0] for cfg, name in runs]
-    data_json = json.dumps(resolve(pilot_config([], 0))["data"])
-    errors = exp.map(call_task, [(er.probe_digit_error, (str(path), data_json, er.PROBE_FRAMES["default"]))
-                                 for path in paths], what="probed")
-    random = exp.map(call_task, [(er.random_init_digit_error, (json.dumps(pilot_config({}, s)), s, data_json,
-                                                               er.PROBE_FRAMES["default"])) for s in exp.seeds],
+    errors = exp.map(probe, [(str(path), cfg, cfg["trainer"]["seed"]) for path, (cfg, _) in zip(paths, runs)],
                      what="probed")
+    random = exp.map(probe, [(None, pilot_config([], s), s) for s in exp.seeds], what="probed")
     seeds = " / ".join(str(s) for s in exp.seeds)
     print(f"\n| variant | digit error (%), seeds {seeds} | teacher entropy, first -> last (nats) | final loss |")
     print("|---|---|---|---|")

@@ -84,7 +84,7 @@ class Encoder(nn.Module):
         square of a non-square image (as the folder loader keeps it), resized to ``image_size``
         (antialiased bilinear) and normalised with the training mean and std. Use it to feed
         ``backbone`` yourself, e.g. when fine-tuning downstream."""
-        images = as_image_batch(images, self.image_size)
+        images = as_image_batch(images, self.image_size, len(self.mean))
         top, left, side = centre_square(*images.shape[-2:])
         x = images[..., top:top + side, left:left + side].to(self.mean.device).float() / 255.0
         if x.shape[-2:] != (self.image_size, self.image_size):
@@ -104,7 +104,7 @@ class Encoder(nn.Module):
         (``nn.backbones.spatial_features``)."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
-        images = as_image_batch(images, self.image_size)
+        images = as_image_batch(images, self.image_size, len(self.mean))
         if tokens and representation != "backbone":
             raise ValueError(f"tokens=True gives the backbone's dense features; representation {representation!r} is "
                              "one vector per image")

@@ -48,7 +48,8 @@ class ImagesToFeatures(nn.Module):
 
 def parity_images(encoder: Encoder, n: int = PARITY_IMAGES, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, (n, 3, encoder.image_size, encoder.image_size), generator=g, dtype=torch.uint8)
+    channels = len(encoder.mean)
+    return torch.randint(0, 256, (n, channels, encoder.image_size, encoder.image_size), generator=g, dtype=torch.uint8)
 
 
 def unsupported_operator(err: BaseException) -> str | None:
@@ -145,7 +146,7 @@ def run(args) -> int:
     if not Path(args.run).exists():
         raise ValueError(f"no such run folder, encoder.pt or checkpoint: {args.run}")
     result = export_encoder(args.run, args.format, args.out, args.tokens, args.opset)
-    print(f"wrote {result['file']} ({args.format}; uint8 images [N, 3, {result['image_size']}, "
+    print(f"wrote {result['file']} ({args.format}; uint8 images [N, C, {result['image_size']}, "
           f"{result['image_size']}] in)" if args.format != "safetensors" else
           f"wrote {result['file']} (safetensors: {result['tensors']} tensors, config in the metadata)")
     if "parity_max_abs_diff" in result:

@@ -134,3 +134,15 @@ def test_bench_data_measures_a_subprocess_peak_and_the_data_path(tmp_path):
                  "--out", str(tmp_path)]) == 0
     rates = json.loads((tmp_path / "data.json").read_text())["images_per_second"]
     assert set(rates) == {"in memory", "streamed, 0 workers", "streamed, 1 worker"} and min(rates.values()) > 0
+
+
+def test_bench_train_measures_several_methods_side_by_side(tmp_path, capsys):
+    assert main(["bench", "train", "--method", "simclr,lejepa", "--backbone", "convnet", "--width", "4", "--size", "8",
+                 "--batch", "8", "--variants", "fp32", "--repeats", "1", "--matmul-sizes", "64", "--no-memory",
+                 "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "train.json").read_text())
+    assert set(report["methods"]) == {"simclr", "lejepa"}
+    assert report["methods"]["simclr"]["fp32"]["times_first_method"] == 1.0
+    lejepa = report["methods"]["lejepa"]["fp32"]
+    assert lejepa["seconds_per_step"] > 0 and lejepa["counted_fwd_bwd_gflop"] > 0
+    assert "x simclr" in capsys.readouterr().out

@@ -74,7 +74,8 @@ def embed_files(encoder: Encoder, files: ImageFiles, batch_size: int = 500,
                 workers: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Features and labels of the readable images of ``files``, streamed batch by batch (no
     image is kept), and the names of the unreadable ones."""
-    feats, labels, skipped = [encoder.embed(torch.empty(0, 3, files.size, files.size, dtype=torch.uint8))], [], []
+    empty = torch.empty(0, files.channels, files.size, files.size, dtype=torch.uint8)
+    feats, labels, skipped = [encoder.embed(empty)], [], []
     pin = encoder.mean.device.type == "cuda"
     for batch in image_batches(files, batch_size, workers, pin):
         feats.append(encoder.embed(batch["images"], batch_size))

@@ -11,6 +11,7 @@ overwritten silently: a folder holding this version's results needs ``resume``.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -26,23 +27,28 @@ MEASURES_JSON = "study_measures.json"  # beside each run: its measures, reused b
 VERSIONS = "versions"
 
 
-def git_commit(path: Path) -> str | None:
-    """The commit of the git work tree holding ``path`` (``+dirty`` when it has changes), or None."""
+def git_commit(path: Path, scope: Path | None = None) -> str | None:
+    """The commit of the git work tree holding ``path``, or None outside git. ``+dirty`` is
+    added only when what the results depend on differs from that commit: ``scope`` (default
+    ``path`` itself; for a declared study, the whole mvssl package) has uncommitted changes."""
     try:
         where = str(path.resolve().parent)
         head = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", where, "status", "--porcelain", "--", str(path.resolve())],
+        dirty = subprocess.run(["git", "-C", where, "status", "--porcelain", "--", str((scope or path).resolve())],
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return head.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
 
 
-def registration(study: spec_mod.Study) -> dict:
-    return {"file": study.path, "sha256": study.sha256, "commit": git_commit(Path(study.path)), "name": study.name,
-            "correction": study.correction, "alpha": study.alpha}
+def registration(study: spec_mod.Study, out: Path) -> dict:
+    """What pre-registers the results: the study file (its path relative to the output folder,
+    so that no machine's absolute path is recorded), its SHA-256 and its commit."""
+    return {"file": os.path.relpath(Path(study.path).resolve(), Path(out).resolve()), "sha256": study.sha256,
+            "commit": git_commit(Path(study.path)), "name": study.name, "correction": study.correction,
+            "alpha": study.alpha}
 
 
 def check_version(out: Path, study: spec_mod.Study, resume: bool, new_version: bool) -> None:
@@ -144,6 +150,11 @@ def train_stage(exp: Experiment, stage: str, cfg: dict, name: str) -> tuple[str,
     return str(run_dir.relative_to(exp.out)), metrics
 
 
+def _cost(cfg: dict) -> int:
+    """A run's images seen (steps x batch), to start the longest first."""
+    return (cfg.get("trainer", {}).get("max_steps") or 0) * (cfg.get("optim", {}).get("batch_size") or 1)
+
+
 def run_declared(raw: dict, args, echo=print, extra_plots=None) -> dict:
     """Run a study an experiment declares from its options (``mvssl experiment NAME``): the
     declaration is written to ``OUT/study.yaml`` and registered like a study file (its hash,
@@ -178,15 +189,17 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
     runs = [(arm, seed) for arm in study.arms.values() for seed in arm.seeds]
     exp = Experiment(study.name, args, total_runs=len(runs), echo=echo)
     exp.seeds = study.seeds()
-    reg = registration(study)
+    reg = registration(study, exp.out)
     if declared:
         (exp.out / "study.yaml").write_text(study.text)
-        reg.update({"file": "study.yaml", "commit": git_commit(Path(__file__)), "declared_by": study.path})
+        reg.update({"file": "study.yaml", "commit": git_commit(Path(__file__), Path(__file__).parents[1]),
+                    "declared_by": study.path})
 
     def config(arm, seed) -> dict:
         return deep_update(spec_mod.arm_config(study, arm, seed), {"eval": {"random_baseline": True}})
 
-    exp.train_ahead([(config(arm, seed), f"{arm.name}-seed{seed}") for arm, seed in runs if arm.train is None])
+    ahead = [(config(arm, seed), f"{arm.name}-seed{seed}") for arm, seed in runs if arm.train is None]
+    exp.train_ahead(sorted(ahead, key=lambda r: -_cost(r[0])))  # longest first: no worker idles at the end
     values: dict = {a: {m: {} for m in study.measures} for a in study.arms}
     random: dict = {a: {m: {} for m in study.measures} for a in study.arms}
     paths: dict = {a: [] for a in study.arms}
