@@ -48,7 +48,7 @@ def torchvision_resnet(name: str, cifar_stem: bool, in_channels: int = 3) -> tup
     return net, dim
 
 
-BACKBONES = ("convnet", "resnet18", "resnet34", "resnet50", "vit-tiny", "vit-small")  # and timm:NAME
+BACKBONES = ("convnet", "resnet18", "resnet34", "resnet50", "vit-tiny", "vit-small", "vit-mini")  # and timm:NAME
 TIMM_PREFIX = "timm:"
 
 
