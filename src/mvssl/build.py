@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint_io import latest_complete_checkpoint
+from .colour import parse_views
 from .config import (ConfigError, load_yaml, multicrop_sizes, refuse_keys_that_do_nothing, resolve_config,
                      written_config)
 from .data import FACTORS, ColorfulMovingMNIST
@@ -73,7 +74,8 @@ def check_names(cfg: dict) -> None:
     if not v["shared"]:
         raise ConfigError(f"views.shared: must name at least one of {list(FACTORS)} (with ':0' to share it never)")
     if d["in_memory"] is False and d["dataset"] not in STREAMABLE:
-        raise ConfigError(f"data.in_memory false: only {' and '.join(STREAMABLE)} can be streamed from disk, not "
+        raise ConfigError(f"data.in_memory false: only {', '.join(STREAMABLE[:-1])} and {STREAMABLE[-1]} can be "
+                          "streamed from disk, not "
                           f"{d['dataset']!r}; use true or auto")
     if v["name"] == "patches":
         size, patch, limit = d["image_size"], v["patch_size"], max_distance(d["image_size"], v["patch_size"])
@@ -103,7 +105,37 @@ def check_names(cfg: dict) -> None:
         check_composition(v["compose"])
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    _check_channels(cfg)
     _check_backbone(cfg)
+
+
+ANY_CHANNEL_VIEWS = ("crop",)  # recipes without colour ops: crop and flip act on every channel
+
+
+def _check_channels(cfg: dict) -> None:
+    """Images of other than 3 channels: views without colour ops, and CMC's channel views as
+    channel indices that the images have."""
+    n, method = channels(cfg), cfg["method"]
+    if method["name"] == "cmc":
+        try:
+            spaces, groups = parse_views(method["channels"])
+        except ValueError as err:
+            raise ConfigError(f"method.channels {method['channels']!r}: {err}") from None
+        if spaces and n != 3:
+            raise ConfigError(f"method.channels {method['channels']!r}: colour-space views need RGB images, and "
+                              f"data.channels is {n}: name channel indices instead, such as "
+                              f"0-{n // 2 - 1},{n // 2}-{n - 1}")
+        top = max(max(g) for g in groups)
+        if not spaces and top >= n:
+            raise ConfigError(f"method.channels {method['channels']!r}: channel {top} does not exist in images of "
+                              f"data.channels {n} (channels 0-{n - 1})")
+    if n == 3:
+        return
+    if cfg["views"]["name"] not in ANY_CHANNEL_VIEWS:
+        raise ConfigError(f"views.name {cfg['views']['name']}: its colour ops (jitter, grayscale) need RGB images, and "
+                          f"data.channels is {n}; use --views.name crop (crop and flip, on every channel)")
+    if getattr(METHODS[method["name"]], "rgb_only", False) or method["name"] == "view-learning":
+        raise ConfigError(f"method {method['name']}: works on RGB images only (data.channels is {n})")
 
 
 def _check_backbone(cfg: dict) -> None:
@@ -135,7 +167,12 @@ def _check_backbone(cfg: dict) -> None:
                               f"it; {', '.join(f'{k} is {v}' for k, v in bad.items())}")
 
 
-def build_dataset(cfg: dict, split: str = "train") -> ColorfulMovingMNIST | LabelledImages | FileSplits:
+def channels(cfg: dict) -> int:
+    """``data.channels`` (configs written before it existed: 3)."""
+    return cfg["data"].get("channels", 3)
+
+
+def build_dataset(cfg: dict, split: str = "train", warn=None) -> ColorfulMovingMNIST | LabelledImages | FileSplits:
     """Colorful-Moving-MNIST, or the train/test images of another dataset resized to
     ``data.image_size``: decoded (``LabelledImages``; an image folder's unreadable files are
     skipped and listed) or, by ``data.in_memory``, left on disk to stream (``FileSplits``)."""
@@ -143,7 +180,8 @@ def build_dataset(cfg: dict, split: str = "train") -> ColorfulMovingMNIST | Labe
     if d["dataset"] != "cmnist":
         return load_dataset(d["dataset"], d["root"], d["image_size"], d["download"], d["strict"],
                             in_memory=d["in_memory"], memory_budget_gb=d["memory_budget_gb"],
-                            classes_file=d["classes_file"], unlabelled=d["unlabelled"], copies=cfg["trainer"]["devices"])
+                            classes_file=d["classes_file"], unlabelled=d["unlabelled"], copies=cfg["trainer"]["devices"],
+                            channels=channels(cfg), image_key=d["image_key"], label_key=d["label_key"], warn=warn)
     return ColorfulMovingMNIST(split=split, seed=d["seed"], image_size=d["image_size"], digit_size=d["digit_size"],
                                digits=d["digits"], backgrounds=d["backgrounds"], root=d["root"],
                                download=d["download"], digit_colors=d["digit_colors"])
@@ -155,7 +193,7 @@ def build_view_source(cfg: dict, dataset: ColorfulMovingMNIST | LabelledImages |
     v, size = cfg["views"], cfg["data"]["image_size"]
     make_recipe = {
         "simclr": lambda: simclr(size, strength=v["strength"], min_scale=v["min_scale"]),
-        "crop": lambda: crop(size, min_scale=v["min_scale"]),
+        "crop": lambda: crop(size, min_scale=v["min_scale"], **normalisation(cfg)),
         "infomin": lambda: infomin(size, min_scale=v["min_scale"]),
     }
     if v["name"] == "factor-shared":
@@ -199,13 +237,20 @@ def backbone_factory(cfg: dict):
 
 
 def build_backbone_from(cfg: dict) -> tuple[torch.nn.Module, int]:
-    return backbone_factory(cfg)(in_channels=3)
+    return backbone_factory(cfg)(in_channels=channels(cfg))
+
+
+def normalisation(cfg: dict) -> dict:
+    """The mean and std every recipe normalises with, one value per channel (``data.channels``)."""
+    mean, std = Recipe([]).mean, Recipe([]).std
+    n = channels(cfg)
+    return {"mean": mean if n == 3 else (mean[0],) * n, "std": std if n == 3 else (std[0],) * n}
 
 
 def preprocessing(config: dict) -> dict:
     """What ``Encoder.embed`` does to images before the backbone: the training image size and
     the mean and std every recipe normalises with."""
-    return {"image_size": config["data"]["image_size"], "mean": Recipe([]).mean, "std": Recipe([]).std}
+    return {"image_size": config["data"]["image_size"], **normalisation(config)}
 
 
 def encoder_attribute(cfg: dict) -> str:
@@ -285,7 +330,7 @@ def build_teacher(cfg: dict) -> tuple[FrozenTeacher, int]:
     to the image size it was trained at); any other weight file is loaded into
     ``method.teacher_backbone`` (``teacher_width``, ``teacher_cifar_stem``), fed the views as
     they are. A teacher that reads other channels than the student's images is refused."""
-    m = cfg["method"]
+    m, wanted = cfg["method"], cfg["data"].get("channels", 3)
     try:
         weights = read_weights(m["teacher"])
     except WeightsError as err:
@@ -299,21 +344,21 @@ def build_teacher(cfg: dict) -> tuple[FrozenTeacher, int]:
     else:
         name, image_size = m["teacher_backbone"], None
         try:
-            net, _ = build_backbone(name, m["teacher_width"], m["teacher_cifar_stem"])
+            net, _ = build_backbone(name, m["teacher_width"], m["teacher_cifar_stem"], in_channels=wanted)
         except ValueError as err:
             raise ConfigError(f"method.teacher_backbone: {err}") from None
     first = next((t for t in weights.tensors.values() if t.ndim == 4), None)  # the first convolution's kernel
-    channels = first_conv_channels(net) if first is None or first.shape[1] == 3 else first.shape[1]
-    if channels is not None and channels != 3:
+    channels = first_conv_channels(net) if first is None or first.shape[1] == wanted else first.shape[1]
+    if channels is not None and channels != wanted:
         raise ConfigError(f"method.teacher {m['teacher']}: it reads {channels}-channel images, the student's views "
-                          "have 3")
+                          f"have {wanted}")
     try:
         load_into(net, weights, f"teacher {name}")
     except WeightsError as err:
         raise ConfigError(f"method.teacher: {err}") from None
     teacher = FrozenTeacher(net, image_size)
     with torch.no_grad():
-        dim = teacher(torch.zeros(2, 3, cfg["data"]["image_size"], cfg["data"]["image_size"])).shape[-1]
+        dim = teacher(torch.zeros(2, wanted, cfg["data"]["image_size"], cfg["data"]["image_size"])).shape[-1]
     return teacher, dim
 
 

@@ -88,7 +88,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     """Write beside ``path``, then rename over it: a kill leaves the old file or the new one (or none)."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(text)
+        tmp.write_text(text, newline="")  # as given: a CSV's \r\n line ends stay
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

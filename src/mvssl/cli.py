@@ -1,9 +1,14 @@
-"""``mvssl train | eval | experiment | study | info | bench``: the command line.
+"""``mvssl train | eval | experiment | study | info | bench | data``: the command line.
 
 ``experiment``, ``info`` and ``bench`` are command groups filled from packages: every module of
 ``mvssl.experiments`` (or ``mvssl.info``, ``mvssl.bench``) that defines ``COMMAND`` (its name),
 ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int`` becomes ``mvssl GROUP COMMAND``.
-A new experiment is a new module; nothing here changes."""
+A new experiment is a new module; nothing here changes.
+
+Imports inside functions, in all of mvssl, are for two things only: heavy optional dependencies
+(matplotlib, umap, timm, torchvision's datasets, wandb/tensorboard loggers, safetensors, PIL, ...),
+and here, a command's own modules, imported when the command runs, so that ``mvssl --help`` and
+``mvssl eval --help`` load no torch. Everything else is imported at the top of its module."""
 from __future__ import annotations
 
 import argparse
@@ -13,7 +18,9 @@ import os
 import sys
 import warnings
 
+from . import __version__
 from .config import SCHEMA, ConfigError, deep_update, load_yaml, parse_overrides
+from .eval.options import CORRUPTIONS, EPISODES, KNN_CHUNK, KNN_K, KNN_TEMPERATURE, MAP_METHODS, QUERIES, SHOTS, WAYS
 
 TRAIN_HELP = """Train a method; with no arguments, SimCLR on Colorful-Moving-MNIST with views that
 share the digit. Any config value can be overridden as --section.key value, e.g.
@@ -61,8 +68,6 @@ def _cmd_eval(args, extra: list[str]) -> int:
 
 def _eval_parsers(sub) -> None:
     DATASETS = SCHEMA["data"]["dataset"].rule  # the config's names, not the loaders: mvssl eval --help imports no torch
-    from .eval.options import (CORRUPTIONS, EPISODES, KNN_CHUNK, KNN_K, KNN_TEMPERATURE, MAP_METHODS, QUERIES, SHOTS,
-                               WAYS)
 
     encoder = argparse.ArgumentParser(add_help=False)  # every protocol
     encoder.add_argument("run", help="run folder, encoder.pt or checkpoint")
@@ -137,6 +142,7 @@ COMMAND_GROUPS = {
               "(docs/studies.md)"),
     "info": ("mvssl.info", "information estimates: I_NCE of a view pair, entropy/reconstruction of an encoder"),
     "bench": ("mvssl.bench", "measure this machine: matmul peak, training and views throughput, memory"),
+    "data": ("mvssl.data.commands", "prepare data: pack an image folder into WebDataset shards (docs/data.md)"),
 }
 
 
@@ -195,8 +201,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     full and the others are one help line each, so ``mvssl --help`` or ``mvssl train`` import
     none of the modules the other commands need (the parser of every experiment, benchmark
     and evaluation pulls in torch)."""
-    from . import __version__
-
     parser = argparse.ArgumentParser(prog="mvssl", description="Multi-view self-supervised learning.")
     parser.add_argument("--version", action="version", version=f"mvssl {__version__}",
                         help="print the version and exit")
@@ -209,6 +213,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     tr.epilog = ("--section.key value: any config key (configs/default.yaml lists them all, "
                  "--data.dataset folder --data.root DIR trains on your own images)")
     tr.set_defaults(func=_cmd_train)
+    if command is None or command == "export":
+        from . import export  # its parser only: torch loads when it runs
+
+        ex = sub.add_parser("export", help=export.COMMAND_HELP, description=export.COMMAND_HELP)
+        export.add_arguments(ex)
+        ex.set_defaults(func=lambda args, extra: _run_command(export, args, extra, "export"))
+    else:
+        sub.add_parser("export", help="export a trained encoder (onnx, torchscript, safetensors)")
     if command is None or command == "eval":
         _eval_parsers(sub)
     else:

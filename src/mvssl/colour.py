@@ -14,7 +14,9 @@ Every conversion maps float [B, 3, H, W] to float [B, 3, H, W]; RGB is sRGB in [
 ``channel_ranges(space)`` gives each channel's range over the sRGB cube; ``ChannelSplit``
 turns normalised RGB views into CMC's channel views (``"L,ab"``, ``"Y,Db,Dr"``,
 ``"L,a,b,S"``, ...) with every channel scaled from that range to [-1, 1]; the views may take
-channels from more than one space.
+channels from more than one space. Images of any number of channels (multispectral bands)
+are split by channel index instead (``"0-5,6-12"``, ``"0+3,1-2"``): any grouping of the
+channels, each view the normalised channels as they are.
 """
 from __future__ import annotations
 
@@ -131,6 +133,8 @@ def parse_views(views) -> tuple[tuple[str, ...], list[list[int]]]:
     channel twice."""
     if isinstance(views, str):
         views = views.split(",")
+    if all(re.fullmatch(r"\d+(-\d+)?(\+\d+(-\d+)?)*", str(v).strip()) for v in views):
+        return (), band_groups(views)
     names = {name: (space, i) for space, chans in SPACES.items() for i, name in enumerate(chans)}
     token = re.compile("|".join(sorted(names, key=len, reverse=True)))
     groups = []
@@ -147,6 +151,26 @@ def parse_views(views) -> tuple[tuple[str, ...], list[list[int]]]:
     return spaces, [[3 * spaces.index(names[c][0]) + names[c][1] for c in g] for g in groups]
 
 
+def band_groups(views) -> list[list[int]]:
+    """Channel-index views of images with any number of channels: ``"0-5,6-12"`` -> [[0..5],
+    [6..12]]; a view joins ranges and single channels with ``+`` (``"0+3,1-2"``). At least two
+    views, no channel twice (a channel may be left out)."""
+    groups = []
+    for view in views:
+        group = []
+        for part in str(view).strip().split("+"):
+            lo, _, hi = part.partition("-")
+            lo, hi = int(lo), int(hi or lo)
+            if hi < lo:
+                raise ValueError(f"cannot read view {view!r}: the range {part} runs backwards")
+            group += range(lo, hi + 1)
+        groups.append(group)
+    flat = [c for g in groups for c in g]
+    if len(set(flat)) != len(flat) or len(groups) < 2:
+        raise ValueError(f"views {list(views)} must be at least two channel groups with no channel twice")
+    return groups
+
+
 class ChannelSplit(nn.Module):
     """Normalised RGB views -> colour space(s) -> one tensor per channel group, each channel
     scaled from its sRGB-gamut range to [-1, 1].
@@ -159,6 +183,8 @@ class ChannelSplit(nn.Module):
     def __init__(self, views, mean=MEAN, std=STD):
         super().__init__()
         self.spaces, self.groups = parse_views(views)
+        if not self.spaces:  # channel indices: the normalised channels as they are, any number of them
+            return
         lo, hi = torch.cat([channel_ranges(space) for space in self.spaces]).unbind(1)
         for name, value in (("mean", mean), ("std", std), ("low", lo), ("high", hi)):
             self.register_buffer(name, torch.as_tensor(value, dtype=torch.float32)[:, None, None], persistent=False)
@@ -168,6 +194,14 @@ class ChannelSplit(nn.Module):
         return [len(g) for g in self.groups]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if not self.spaces:
+            if max(max(g) for g in self.groups) >= x.shape[1]:
+                raise ValueError(f"channel views {self.groups} need {max(max(g) for g in self.groups) + 1} channels, "
+                                 f"the images have {x.shape[1]}")
+            return [x[:, g] for g in self.groups]
+        if x.shape[1] != 3:
+            raise ValueError(f"colour-space views ({', '.join(self.spaces)}) need RGB images (3 channels), got "
+                             f"{x.shape[1]}: name channel indices instead, such as 0-5,6-12")
         with torch.autocast(x.device.type, enabled=False):
             rgb = x.float() * self.std + self.mean
             c = torch.cat([CONVERT[space](rgb) for space in self.spaces], 1)

@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .data.decode import centre_square, rgb_array
+from .data.files import resize_square
+
 ACCEPTED = ("uint8 or float images as a tensor or numpy array ([N, 3, H, W], [N, H, W, 3], one image [3, H, W], "
             "[H, W, 3] or greyscale [H, W], [N, 1, H, W], [N, H, W, 1]), a PIL image, an image file path, or a list "
             "of these")
@@ -46,9 +49,19 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.uint8)
 
 
-def _channels_first(x: torch.Tensor) -> torch.Tensor:
-    """[N, 3, H, W] from a 2-, 3- or 4-dimensional image array."""
+def _channels_first(x: torch.Tensor, channels: int = 3) -> torch.Tensor:
+    """[N, 3, H, W] from a 2-, 3- or 4-dimensional image array (``channels`` other than 3: [N,
+    channels, H, W] from arrays with that many channels first or last)."""
     shape = tuple(x.shape)
+    if channels != 3:
+        if x.ndim == 3:
+            x = x[None]
+        if x.ndim == 4 and x.shape[1] == channels:
+            return x.contiguous()
+        if x.ndim == 4 and x.shape[3] == channels:
+            return x.permute(0, 3, 1, 2).contiguous()
+        raise ValueError(f"embed: got an array of shape {shape}; this encoder was trained on {channels}-channel "
+                         f"images (data.channels): [N, {channels}, H, W], [N, H, W, {channels}] or one such image")
     if x.ndim == 2:
         x = x[None, None]
     elif x.ndim == 3:
@@ -64,21 +77,19 @@ def _channels_first(x: torch.Tensor) -> torch.Tensor:
     return (x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x).contiguous()  # the same pixels, the same features
 
 
-def _from_array(images) -> torch.Tensor:
+def _from_array(images, channels: int = 3) -> torch.Tensor:
     if isinstance(images, np.ndarray):
         if images.dtype == np.uint16:
             return _channels_first((torch.from_numpy(images.astype(np.float64)) * (255 / 65535)).round().to(
-                torch.uint8))
+                torch.uint8), channels)
         if images.dtype.kind not in "uifb":
             raise _refuse(f"got a numpy array of dtype {images.dtype}")
         images = torch.from_numpy(np.ascontiguousarray(images))
-    return _channels_first(_to_uint8(images))
+    return _channels_first(_to_uint8(images), channels)
 
 
 def _from_pil_or_path(item) -> torch.Tensor:
     from PIL import Image, ImageOps
-
-    from .data.decode import rgb_array
 
     if isinstance(item, (str, os.PathLike)):
         if not Path(item).is_file():
@@ -95,31 +106,46 @@ def _from_pil_or_path(item) -> torch.Tensor:
     return torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None]
 
 
-def _one(item) -> torch.Tensor:
+def _bands_of_path(item, size: int, channels: int) -> torch.Tensor:
+    """A file of ``channels`` bands (a ``.npy`` array, or an image with that many), decoded as
+    the training loader decodes it (``data.decode.decode_bands``, at ``size``)."""
+    from .data.decode import decode_bands
+
+    if not Path(item).is_file():
+        raise _refuse(f"no such image file {str(item)!r}")
+    try:
+        bands = decode_bands(str(item), size, channels)
+    except (OSError, ValueError, SyntaxError) as err:
+        raise ValueError(f"embed: {str(item)!r}: {err}") from err
+    return torch.from_numpy(bands).permute(2, 0, 1)[None]
+
+
+def _one(item, size: int = 0, channels: int = 3) -> torch.Tensor:
     from PIL import Image
 
     if isinstance(item, (torch.Tensor, np.ndarray)):
-        return _from_array(item)
+        return _from_array(item, channels)
+    if channels != 3 and isinstance(item, (str, os.PathLike)):
+        return _bands_of_path(item, size, channels)
     if isinstance(item, (str, os.PathLike, Image.Image)):
         return _from_pil_or_path(item)
     raise _refuse(f"got {type(item).__name__}")
 
 
-def as_image_batch(images, size: int) -> torch.Tensor:
+def as_image_batch(images, size: int, channels: int = 3) -> torch.Tensor:
     """uint8 [N, 3, H, W] of anything the module docstring lists; ``size``: the side a list of
-    images of different sizes is brought to (the encoder's own)."""
+    images of different sizes is brought to (the encoder's own). An encoder trained on
+    ``channels`` other than 3 takes arrays with that many channels (first or last) and files
+    of that many bands (``.npy``), and gives uint8 [N, channels, H, W]."""
     if isinstance(images, (list, tuple)):
         if not images:
             raise _refuse("got an empty list (an empty batch is an array of shape [0, 3, H, W])")
-        parts = [_one(item) for item in images]
+        parts = [_one(item, size, channels) for item in images]
         if len({p.shape[-2:] for p in parts}) > 1:
-            from .data.decode import centre_square
-            from .data.files import resize_square
-
             def square(p):
                 top, left, side = centre_square(*p.shape[-2:])
                 return resize_square(p[..., top:top + side, left:left + side].contiguous(), size)
 
             parts = [square(p) for p in parts]
         return torch.cat(parts)
-    return _one(images)
+    return _one(images, size, channels)

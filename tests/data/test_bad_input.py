@@ -95,7 +95,7 @@ def test_more_workers_than_cores_warns_in_one_line_and_runs(monkeypatch):
 
 @pytest.mark.parametrize("data, message", [
     ({"dataset": "folder", "workers": -1}, "data.workers: a number of processes >= 0"),
-    ({"dataset": "cifar10", "in_memory": False}, "data.in_memory false: only stl10 and folder can be streamed"),
+    ({"dataset": "cifar10", "in_memory": False}, "data.in_memory false: only stl10, folder, webdataset and hf can be streamed"),
     ({"dataset": "folder", "in_memory": "sometimes"}, "data.in_memory: 'sometimes' is not one of"),
     ({"dataset": "folder", "memory_budget_gb": 0}, "data.memory_budget_gb: a number of GiB > 0"),
 ])

@@ -18,7 +18,8 @@ from mvssl.views import simclr
 HAS_TIMM = importlib.util.find_spec("timm") is not None
 
 
-@pytest.mark.parametrize("name, dim, params", [("vit-tiny", 192, 5.36e6), ("vit-small", 384, 21.3e6)])
+@pytest.mark.parametrize("name, dim, params", [("vit-tiny", 192, 5.36e6), ("vit-small", 384, 21.3e6),
+                                               ("vit-mini", 192, 1.80e6)])
 def test_sizes_and_forward_shapes_at_small_image_sizes(name, dim, params):
     net, out_dim = build_backbone(name)
     assert out_dim == dim and sum(p.numel() for p in net.parameters()) == pytest.approx(params, rel=0.01)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from ..train.precision import cpu_flags, resolve_precision
+
 
 def cpu_model() -> str:
     try:
@@ -23,8 +25,6 @@ def cpu_model() -> str:
 
 
 def machine() -> dict:
-    from ..train.precision import cpu_flags, resolve_precision
-
     flags = cpu_flags()
     info = {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "capability": torch.backends.cpu.get_cpu_capability(),

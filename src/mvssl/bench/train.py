@@ -45,7 +45,7 @@ def view_source(size: int, views: int, local_crops: int, local_size: int, pool: 
 
 
 def build(args, num_samples: int):
-    overrides = {"method": {"name": args.method}, "data": {"image_size": args.size, "digit_size": min(16, args.size)},
+    overrides = {"method": {"name": getattr(args, "one_method", args.method)}, "data": {"image_size": args.size, "digit_size": min(16, args.size)},
                  "backbone": {"name": args.backbone, "width": args.width, "cifar_stem": True}}
     method, _ = build_method(resolve(overrides), num_samples=num_samples)
     return method.to(args.device)
@@ -112,7 +112,9 @@ def profile_step(step, rows: int = 15) -> str:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--method", default="simclr", help="the method whose training step is measured")
+    parser.add_argument("--method", default="simclr",
+                        help="the method whose training step is measured; several, comma-separated "
+                             "(simclr,lejepa,mae), are measured side by side in the same interleaved rounds")
     parser.add_argument("--backbone", default="resnet18", help="convnet or resnet18/34/50 (CIFAR stem)")
     parser.add_argument("--width", type=int, default=16, help="convnet width")
     parser.add_argument("--size", type=int, default=32, help="image side (global crops)")
@@ -132,6 +134,9 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     apply_threads(args)
+    methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    if len(methods) > 1:
+        return run_side_by_side(args, methods)
     variants = {v: parse_variant(v) for v in args.variants}
     num_samples = max(4 * args.batch, 1024)
     steps = {name: make_step(args, v, num_samples) for name, v in variants.items()}
@@ -175,4 +180,47 @@ def run(args) -> int:
     write_report(args.out, "train", text, {"machine": info, "args": plain_args(args), "forward_flops": forward_flops,
                                            "counted_fwd_bwd_flops": counted_flops, "matmul_peak_gflops": peak,
                                            "views_seconds": seconds["views only"], "variants": data})
+    return 0
+
+
+def run_side_by_side(args, methods: list[str]) -> int:
+    """Every method x variant step interleaved in the same rounds (load from other processes
+    hits them alike), each method's step time also as a multiple of the first method's."""
+    import argparse
+
+    variants = {v: parse_variant(v) for v in args.variants}
+    num_samples = max(4 * args.batch, 1024)
+    steps, flops = {}, {}
+    for name in methods:
+        one = argparse.Namespace(**{**vars(args), "one_method": name})
+        for v, variant in variants.items():
+            steps[(name, v)] = make_step(one, variant, num_samples)
+        first = steps[(name, next(iter(variants)))]
+        flops[name] = count_flops(first[2], first[3], first[4], first[5])
+    mm_fns, mm_flops = matmul_fns(args.matmul_sizes, ["fp32", "bf16"], args.device)
+    fns = {**{f"{m} {v}": s[0] for (m, v), s in steps.items()}, **mm_fns}
+    info_before = machine()
+    seconds = interleaved(fns, repeats=args.repeats, warmup=1)
+    info = machine()
+    peak = peaks({k: seconds[k] for k in mm_fns}, mm_flops)
+    rows, data = [], {}
+    for (name, v), step in steps.items():
+        sec, base = seconds[f"{name} {v}"], seconds[f"{methods[0]} {v}"]
+        memory = None if args.no_memory else peak_memory(step[0]) / 2**20
+        data.setdefault(name, {})[v] = {"seconds_per_step": sec, "images_per_second": args.batch / sec,
+                                        "times_first_method": sec / base, "forward_gflop": flops[name][0] / 1e9,
+                                        "counted_fwd_bwd_gflop": flops[name][1] / 1e9, "peak_memory_mib": memory}
+        rows.append([name, v, f"{sec * 1000:.0f}", f"{args.batch / sec:.1f}", f"{sec / base:.2f}",
+                     f"{flops[name][1] / 1e9:.1f}", f"{flops[name][1] / sec / 1e9:.1f}",
+                     "-" if memory is None else f"{memory:.0f}"])
+    text = (f"machine: {describe(info)} (load before: {info_before['load_average_1min']:.2f})\n"
+            f"{', '.join(methods)} side by side; {args.backbone}"
+            f"{'' if args.backbone != 'convnet' else f' width {args.width}'}, {args.size} px, batch {args.batch}, "
+            f"{args.views} views; views made in the step\n"
+            f"matmul peak in the same rounds: fp32 {peak['fp32']:.1f}, bf16 {peak['bf16']:.1f} GFLOP/s\n"
+            f"medians of {args.repeats} interleaved rounds\n\n"
+            + markdown_table(["method", "variant", "ms/step", "images/s", f"x {methods[0]}",
+                              "GFLOP/step (counted fwd+bwd)", "GFLOP/s (counted)", "peak MiB"], rows))
+    write_report(args.out, "train", text, {"machine": info, "args": plain_args(args), "matmul_peak_gflops": peak,
+                                           "methods": data})
     return 0

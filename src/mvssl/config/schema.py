@@ -40,7 +40,7 @@ VIEW_RECIPES = {"factor-shared": ("shared", "augment"), "simclr": (*_CROP, "stre
 
 SCHEMA: dict[str, dict[str, Any]] = {
     "data": dict(
-        dataset=Key("cmnist", ("cmnist", "shapes", "cifar10", "cifar100", "stl10", "folder")),
+        dataset=Key("cmnist", ("cmnist", "shapes", "cifar10", "cifar100", "stl10", "folder", "webdataset", "hf")),
         image_size=Key(24, "> 0"), digit_size=Key(16, "> 0"), digits=Key("offline", ("offline", "mnist")),
         backgrounds=Key("photos", ("photos", "stl10", "noise", "black")), digit_colors=Key("white", ("white", "warm")),
         root="data", download=False, strict=False,  # strict (folder): fail on an unreadable image, not skip it
@@ -49,7 +49,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
         workers=Key(None, ">= 0", "int", True, "a number of processes >= 0 (0: decode in the training process), "
                                                "or null for the default"),  # streaming: decoding processes
         classes_file=Key(None, kind="str"),  # folder: the class folders to keep
-        unlabelled=True),  # stl10: train on the 100,000 unlabelled images too
+        unlabelled=True,  # stl10: train on the 100,000 unlabelled images too
+        channels=Key(3, "> 0"),  # folder, webdataset, hf: channels of every image (3: RGB; .npy arrays: any)
+        image_key=Key(None, kind="str"), label_key=Key(None, kind="str")),  # hf: columns; null: image, label
     "views": dict(  # every recipe's keys, each with one default and one rule
         name=Key("factor-shared", tuple(VIEW_RECIPES)),
         shared=["digit"], augment=Key("none", ("none", "simclr")),  # factors two renders share ("factor:p")
@@ -93,12 +95,15 @@ DEFAULTS: dict[str, Any] = {"method": {"name": "simclr"},
 DATA_KEYS = {"cmnist": ("digit_size", "digits", "backgrounds", "digit_colors", "root", "download", "seed"),
              "cifar10": ("root", "download"), "cifar100": ("root", "download"),
              "stl10": ("root", "download", "strict", "in_memory", "memory_budget_gb", "workers", "unlabelled"),
-             "folder": ("root", "strict", "in_memory", "memory_budget_gb", "workers", "classes_file"), "shapes": ()}
+             "folder": ("root", "strict", "in_memory", "memory_budget_gb", "workers", "classes_file", "channels"),
+             "webdataset": ("root", "strict", "in_memory", "memory_budget_gb", "workers", "channels"),
+             "hf": ("root", "strict", "in_memory", "memory_budget_gb", "workers", "channels", "image_key", "label_key"),
+             "shapes": ()}
 # a dataset other than Colorful-Moving-MNIST starts from its own image size and an augmentation
 # recipe, with SimCLR's colour strength for that kind of image (0.5 CIFAR, 1.0 photos)
 DATASET_DEFAULTS = {name: {"data": {"image_size": size}, "views": {"name": "simclr", "strength": strength}}
                     for name, size, strength in (("cifar10", 32, 0.5), ("cifar100", 32, 0.5), ("stl10", 96, 1.0),
-                                                 ("folder", 64, 1.0))}
+                                                 ("folder", 64, 1.0), ("webdataset", 64, 1.0), ("hf", 64, 1.0))}
 # defaults that follow trainer.max_steps, so a short run works without touching them
 DERIVED = {("optim", "warmup_steps"): ("min(50, trainer.max_steps // 5)", lambda steps: min(50, steps // 5)),
            ("trainer", "checkpoint_every"): ("min(200, trainer.max_steps)", lambda steps: min(200, steps))}

@@ -28,14 +28,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .colorful_mnist import ColorfulMovingMNIST
 from .files import FileSplits, FolderFiles, decode_all, resize_square
 from .folders import IMAGE_EXTENSIONS, Listing, class_folders, image_files, loose_images, unique
 from .labelled import LabelledImages
 from .shapes import colour_shapes
+from .splits import validation_split
+from .stl10 import SIDE, stl10_files
 
 TORCHVISION = {"cifar10": "CIFAR10", "cifar100": "CIFAR100"}
-STREAMABLE = ("stl10", "folder")  # the datasets that can stay on disk
-DATASETS = ("cmnist", "shapes", *TORCHVISION, "stl10", "folder")
+STREAMABLE = ("stl10", "folder", "webdataset", "hf")  # the datasets that can stay on disk
+DATASETS = ("cmnist", "shapes", *TORCHVISION, "stl10", "folder", "webdataset", "hf")
+ANY_CHANNELS = ("folder", "webdataset", "hf")  # the datasets that read data.channels
 
 
 def torchvision_dataset(name: str, root: str, download: bool = False) -> LabelledImages:
@@ -129,7 +133,7 @@ def _without_empty_classes(train: FolderFiles, test: FolderFiles, classes: list[
 
 
 def image_folder_files(root: str, image_size: int, classes_file: str | None = None, test_fraction: float = 0.2,
-                       seed: int = 0) -> FileSplits:
+                       seed: int = 0, channels: int = 3) -> FileSplits:
     """The files of an image folder: ``train/`` and ``test/`` (or ``val/``) subfolders, or one
     folder of class folders split ``test_fraction`` per class with ``seed``; only the classes
     in ``classes_file`` if given. Images directly in the folder, beside class folders, are
@@ -137,8 +141,6 @@ def image_folder_files(root: str, image_size: int, classes_file: str | None = No
     every image trains, and there is no test split to evaluate on (``FileSplits.classes``
     holds fewer than two classes). Each file on disk is listed once, however many paths or
     links reach it, so no file is on both sides of a split (``folders.py``)."""
-    from .splits import validation_split
-
     root_path = Path(root)
     if root_path.exists() and not root_path.is_dir():
         raise NotADirectoryError(f"image folder {root!r} is a file, not a folder of images")
@@ -171,6 +173,7 @@ def image_folder_files(root: str, image_size: int, classes_file: str | None = No
     if len(classes) < 2:  # one class (or none): its label says nothing, and there is nothing to evaluate
         train = _unlabelled(train.items + test.items, image_size)
         test = _unlabelled([], image_size)
+    train.channels = test.channels = channels
     return FileSplits(train, test, classes)
 
 
@@ -183,7 +186,24 @@ def in_memory_budget(budget_gb: float | None) -> int:
 
 def decoded_bytes(files: FileSplits, copies: int = 1) -> int:
     """What decoding both splits into uint8 tensors takes, in each of ``copies`` processes."""
-    return (len(files.train) + len(files.test)) * 3 * files.train.size ** 2 * copies
+    return (len(files.train) + len(files.test)) * files.train.channels * files.train.size ** 2 * copies
+
+
+def check_channels(files: FileSplits, probe: int = 16) -> None:
+    """The first readable training image must have ``channels`` channels: a ``ValueError``
+    naming both counts otherwise (before anything is trained or created). Later images of
+    another count are skipped and counted like unreadable files."""
+    from .decode import ChannelMismatch
+    from .files import unreadable_errors
+
+    for i in range(min(probe, len(files.train))):
+        try:
+            files.train.read(i)
+            return
+        except ChannelMismatch as err:
+            raise ValueError(str(err)) from None
+        except unreadable_errors():
+            continue
 
 
 def keep_in_memory(files: FileSplits, in_memory, budget_gb: float | None = None, copies: int = 1) -> bool:
@@ -206,8 +226,6 @@ def image_folder(root: str, image_size: int, strict: bool = False, test_fraction
 
 def cmnist_splits(data_cfg: dict) -> dict:
     """The train and test Colorful-Moving-MNIST datasets a data config describes."""
-    from .colorful_mnist import ColorfulMovingMNIST
-
     kw = {k: data_cfg[k] for k in ("image_size", "digit_size", "digits", "backgrounds", "root", "download", "seed",
                                   "digit_colors")}
     return {split: ColorfulMovingMNIST(split=split, **kw) for split in ("train", "test")}
@@ -223,22 +241,38 @@ def cmnist_dataset(data_cfg: dict, target: str = "digit") -> LabelledImages:
 def load_dataset(name: str, root: str = "data", image_size: int | None = None, download: bool = False,
                  strict: bool = False, cmnist_config: dict | None = None, target: str = "digit",
                  in_memory=True, memory_budget_gb: float | None = None, classes_file: str | None = None,
-                 unlabelled: bool = False, copies: int = 1) -> LabelledImages | FileSplits:
+                 unlabelled: bool = False, copies: int = 1, channels: int = 3, image_key: str | None = None,
+                 label_key: str | None = None, warn=None) -> LabelledImages | FileSplits:
     """Train and test images of a dataset in ``DATASETS``; ``image_size`` resizes (required for
     ``folder``). ``stl10`` and ``folder`` come as ``FileSplits`` to stream unless ``in_memory``
     (``"auto"``: when ``copies`` decoded copies fit ``memory_budget_gb``)."""
     if name in STREAMABLE:
-        if name == "folder" and image_size is None:
-            raise ValueError("an image folder needs image_size")
+        if name != "stl10" and image_size is None:
+            raise ValueError(f"data.dataset {name} needs image_size")
+        if channels != 3 and name not in ANY_CHANNELS:
+            raise ValueError(f"data.channels {channels}: {name} images are RGB (3 channels); only "
+                             f"{', '.join(ANY_CHANNELS)} read other channel counts")
         if name == "stl10":
-            from .stl10 import SIDE, stl10_files
-
             files = stl10_files(root, image_size or SIDE, unlabelled, download)
+        elif name == "webdataset":
+            from .webdataset import shard_files
+
+            files = shard_files(root, image_size, channels, strict, warn=warn)
+        elif name == "hf":
+            from .hf import hf_files
+
+            files = hf_files(root, image_size, channels, image_key, label_key)
         else:
-            files = image_folder_files(root, image_size, classes_file)
-        return to_memory(files, strict) if keep_in_memory(files, in_memory, memory_budget_gb, copies) else files
+            files = image_folder_files(root, image_size, classes_file, channels=channels)
+        check_channels(files)
+        if keep_in_memory(files, in_memory, memory_budget_gb, copies):
+            data = to_memory(files, strict)
+            data.skipped = list(getattr(files, "skipped", [])) + data.skipped
+            return data
+        return files
     if in_memory is False:
-        raise ValueError(f"data.in_memory false: only {' and '.join(STREAMABLE)} can be streamed from disk; "
+        raise ValueError(f"data.in_memory false: only {', '.join(STREAMABLE[:-1])} and {STREAMABLE[-1]} can be "
+                         "streamed from disk; "
                          f"{name} is decoded in memory (use true or auto)")
     if name == "cmnist":
         if cmnist_config is None:

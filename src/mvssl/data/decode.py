@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..colour import GREY_WEIGHTS
+
 DECODING_RULES = 2  # raised when a rule changes: cached features of image folders are then recomputed
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
 PREMULTIPLIED = {"La": "LA", "RGBa": "RGBA"}  # PIL's internal premultiplied modes
@@ -89,3 +91,98 @@ def decode_file(path: str, size: int) -> np.ndarray:
     if rgb.shape[:2] != (size, size):
         rgb = np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8)
     return rgb
+
+
+# ---------------------------------------------------------------- any number of channels
+ARRAY_EXTENSION = ".npy"  # a numpy array: 1 to any number of channels (multispectral bands)
+
+
+class ChannelMismatch(ValueError):
+    """An image whose number of channels is not ``data.channels`` (a ValueError: a stray image
+    of another kind is skipped and counted like an unreadable one)."""
+
+
+def _array_mode(dtype: np.dtype) -> str | None:
+    """The PIL mode whose 8-bit rule a numpy dtype follows (None: already uint8)."""
+    if dtype == np.uint8:
+        return None
+    if dtype == np.uint16:
+        return "I;16"
+    if dtype.kind in "iu":
+        return "I"
+    if dtype.kind == "f":
+        return "F"
+    if dtype.kind == "b":
+        return "bool"
+    raise ValueError(f"an image array of dtype {dtype} (expected integers, floats or booleans)")
+
+
+def array_bands(values: np.ndarray) -> np.ndarray:
+    """uint8 [H, W, C] of an image array: [H, W] (one band), [H, W, C] or [C, H, W] (the axis
+    with the fewest entries, first or last, holds the bands), scaled to 8 bits by the rules
+    of the PIL modes (uint16 like ``I;16``, other integers like ``I``, floats like ``F``,
+    over the whole array, so bands keep their relative brightness)."""
+    if values.ndim == 2:
+        values = values[..., None]
+    elif values.ndim != 3:
+        raise ValueError(f"an image array has 2 or 3 dimensions, got shape {values.shape}")
+    elif values.shape[0] < min(values.shape[1], values.shape[2]):
+        values = values.transpose(1, 2, 0)
+    mode = _array_mode(values.dtype)
+    if mode is None:
+        return np.ascontiguousarray(values)
+    if mode == "bool":
+        return values.astype(np.uint8) * 255
+    return _to_eight_bit(values, mode)
+
+
+def _resize_bands(bands: np.ndarray, size: int) -> np.ndarray:
+    """uint8 [size, size, C] of the centred square of uint8 [H, W, C], resized band by band
+    with PIL's bicubic filter (for three bands: exactly what resizing the RGB image gives)."""
+    from PIL import Image
+
+    top, left, side = centre_square(*bands.shape[:2])
+    bands = bands[top:top + side, left:left + side]
+    if bands.shape[:2] == (size, size):
+        return np.ascontiguousarray(bands)
+    return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(bands[..., c])).resize(
+        (size, size), Image.Resampling.BICUBIC), dtype=np.uint8) for c in range(bands.shape[2])], 2)
+
+
+def _pil_bands(path, channels: int, name: str) -> np.ndarray:
+    """uint8 [H, W, channels] of an image file (EXIF rotation applied): 3 by the RGB rules
+    above, 1 the BT.601 luma of those (a grey image as it is), other counts the image's
+    bands as stored when it has that many (RGBA or CMYK: 4)."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        im.load()
+        im = ImageOps.exif_transpose(im) or im
+        if channels == 3:
+            return rgb_array(im)
+        if channels == 1:
+            if im.mode in SIXTEEN_BIT or im.mode in ("I", "F"):
+                return _to_eight_bit(np.asarray(im), im.mode)[..., None]
+            rgb = rgb_array(im).astype(np.float64)
+            return np.clip(np.rint(rgb @ np.asarray(GREY_WEIGHTS)), 0, 255).astype(np.uint8)[..., None]
+        bands = im.getbands()
+        if len(bands) != channels:
+            raise ChannelMismatch(f"image {name} has {len(bands)} channels ({im.mode}), but data.channels is "
+                                  f"{channels}")
+        return np.asarray(im, dtype=np.uint8).reshape(im.height, im.width, channels)
+
+
+def decode_bands(source, size: int, channels: int = 3, name: str | None = None) -> np.ndarray:
+    """uint8 [size, size, channels] of an image file or file object ``source`` (``name``: its
+    file name, for the kind: ``.npy`` is an array, anything else an image PIL reads). Three
+    channels of a PIL image are exactly ``decode_file``; arrays must hold ``channels`` bands.
+    Raises ``ChannelMismatch`` (a ValueError) naming both counts, or what PIL / numpy raise."""
+    name = str(name if name is not None else source)
+    if name.lower().endswith(ARRAY_EXTENSION):
+        bands = array_bands(np.load(source, allow_pickle=False))
+        if bands.shape[2] != channels:
+            raise ChannelMismatch(f"image {name} has {bands.shape[2]} channels, but data.channels is {channels}")
+        return _resize_bands(bands, size)
+    if channels == 3:
+        return decode_file(source, size)
+    return _resize_bands(_pil_bands(source, channels, name), size)

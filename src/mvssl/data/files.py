@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .decode import centre_square, decode_file  # noqa: F401 - centre_square is used from here too
+from .decode import centre_square, decode_bands, decode_file  # noqa: F401 - centre_square is used from here too
 
 
 def unreadable_errors() -> tuple[type[Exception], ...]:
@@ -30,22 +30,23 @@ def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
-def decode_image(path: str, size: int) -> torch.Tensor:
-    """uint8 [3, size, size]: any size and mode converted to RGB by ``decode.rgb_array`` (16-bit
-    and float images scaled by their real range, transparency over black, EXIF rotation
-    applied), centre square crop resized with PIL (bicubic); raises one of
-    ``unreadable_errors()``."""
-    return torch.from_numpy(np.array(decode_file(path, size))).permute(2, 0, 1).contiguous()
+def decode_image(path, size: int, channels: int = 3, name: str | None = None) -> torch.Tensor:
+    """uint8 [channels, size, size] of an image file or file object (``name``: its file name):
+    any size and mode converted to RGB by ``decode.rgb_array`` (16-bit and float images scaled
+    by their real range, transparency over black, EXIF rotation applied), or to ``channels``
+    bands by ``decode.decode_bands`` (``.npy`` arrays of any number of bands), centre square
+    crop resized with PIL (bicubic); raises one of ``unreadable_errors()``."""
+    return torch.from_numpy(np.array(decode_bands(path, size, channels, name))).permute(2, 0, 1).contiguous()
 
 
 class ImageFiles:
     """``items`` (what ``read_item`` reads: a path, or a (file, row) pair) and their int64
-    ``labels`` (-1: unlabelled), decoded at ``size``."""
+    ``labels`` (-1: unlabelled), decoded at ``size`` with ``channels`` channels."""
 
-    def __init__(self, items: list, labels: torch.Tensor, size: int):
+    def __init__(self, items: list, labels: torch.Tensor, size: int, channels: int = 3):
         if len(items) != len(labels):
             raise ValueError(f"{len(items)} images but {len(labels)} labels")
-        self.items, self.labels, self.size = list(items), labels.to(torch.int64), size
+        self.items, self.labels, self.size, self.channels = list(items), labels.to(torch.int64), size, channels
 
     def __len__(self) -> int:
         return len(self.items)
@@ -57,7 +58,7 @@ class ImageFiles:
         return str(self.items[i])
 
     def read(self, i: int) -> torch.Tensor:
-        """uint8 [3, size, size] of item ``i``; raises one of ``unreadable_errors()``."""
+        """uint8 [channels, size, size] of item ``i``; raises one of ``unreadable_errors()``."""
         return self.read_item(self.items[i])
 
     def subset(self, indices) -> "ImageFiles":
@@ -68,7 +69,7 @@ class ImageFiles:
         return out
 
     def __add__(self, other: "ImageFiles") -> "ImageFiles":
-        if type(other) is not type(self) or other.size != self.size:
+        if type(other) is not type(self) or (other.size, other.channels) != (self.size, self.channels):
             raise ValueError("only image files of one kind and size can be joined")
         out = object.__new__(type(self))
         out.__dict__.update(self.__dict__)
@@ -80,7 +81,7 @@ class FolderFiles(ImageFiles):
     """Image files (``items`` are paths) of any size and mode, centre-cropped square and resized."""
 
     def read_item(self, item) -> torch.Tensor:
-        return decode_image(item, self.size)
+        return decode_image(item, self.size, self.channels)
 
 
 class BinaryFiles(ImageFiles):
@@ -118,7 +119,10 @@ class FileSplits:
 
     train: ImageFiles
     test: ImageFiles
-    classes: list[str]  # unreadable files are found (and counted) only while streaming
+    classes: list[str]
+    # left out before training (damaged shards, samples without an image); unreadable files of
+    # a folder are found (and counted) only while streaming
+    skipped: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.train)

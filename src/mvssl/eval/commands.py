@@ -12,8 +12,14 @@ from ..data.files import FileSplits
 from ..data.streaming import image_batches, resolve_workers
 from ..data.splits import seeded_subset
 from ..encoder import Encoder, load
+from .corruptions import SEVERITIES
+from .embed import plot_map, project_2d
 from .features import DatasetSpec, cached_features
-from .robustness import CHUNK, in_chunks
+from .fewshot import fewshot_eval
+from .knn import knn_accuracy
+from .linear import fit_linear_classifier, linear_probe, topk_accuracy
+from .probes import factor_probes, format_table, probe_frames
+from .robustness import CHUNK, corruption_errors, in_chunks, mean_corruption_error
 from .report import markdown_table, write_report
 
 
@@ -121,8 +127,6 @@ def pct(x: float) -> float:
 
 
 def linear(ctx: Context):
-    from .linear import linear_probe
-
     f = ctx.features()
     res = linear_probe(f["train_x"], f["train_y"], f["test_x"], f["test_y"], seed=ctx.args.seed)
     result = {**ctx.header("linear", f), **res}
@@ -132,8 +136,6 @@ def linear(ctx: Context):
 
 
 def knn(ctx: Context):
-    from .knn import knn_accuracy
-
     a, f = ctx.args, ctx.features()
     top1 = knn_accuracy(f["train_x"], f["train_y"], f["test_x"], f["test_y"], a.k, a.temperature, a.chunk_size,
                         ctx.device)
@@ -144,8 +146,6 @@ def knn(ctx: Context):
 
 
 def fewshot(ctx: Context):
-    from .fewshot import fewshot_eval
-
     a, f = ctx.args, ctx.features()
     runs = [fewshot_eval(f["test_x"], f["test_y"], a.ways, k, a.queries, a.episodes, a.seed) for k in a.shots]
     result = {**ctx.header("fewshot", f), "split": "test", "classifier": "cosine prototypes", "results": runs}
@@ -176,10 +176,6 @@ def test_chunks(ctx: Context, skipped: list[str], keep: torch.Tensor, chunk: int
 
 
 def robustness(ctx: Context):
-    from .corruptions import SEVERITIES
-    from .linear import fit_linear_classifier, topk_accuracy
-    from .robustness import corruption_errors, mean_corruption_error
-
     a = ctx.args
     reference, ref_name = reference_encoder(ctx)
     encoders = {"encoder": ctx.encoder, "reference": reference}
@@ -202,8 +198,6 @@ def robustness(ctx: Context):
 
 
 def probes(ctx: Context):
-    from .probes import factor_probes, format_table, probe_frames
-
     a = ctx.args
     trained_on = ctx.encoder.config.get("data", {}).get("dataset", "cmnist")
     if trained_on != "cmnist":
@@ -216,8 +210,6 @@ def probes(ctx: Context):
 
 
 def embed(ctx: Context):
-    from .embed import plot_map, project_2d
-
     a, f = ctx.args, ctx.features()
     keep = seeded_subset(len(f["test_y"]), a.max_points, a.seed)
     coords, method = project_2d(f["test_x"][keep], a.method, a.seed)

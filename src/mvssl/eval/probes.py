@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import json
 
+import torch
+
 from ..data.datasets import cmnist_splits
 from .knn import knn_accuracy
 from .linear import linear_probe, ridge_probe
@@ -23,8 +25,6 @@ def probe_frames(data_cfg: dict):
 def fewer_train_frames(frames: dict, n_train: int | None, seed: int = 0) -> dict:
     """``frames`` with at most ``n_train`` training frames, a fixed random subset (the frames
     are sorted by digit, so a prefix would drop classes); the test frames unchanged."""
-    import torch
-
     images, factors = frames["train"]
     if n_train is None or n_train >= len(images):
         return frames

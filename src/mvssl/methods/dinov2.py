@@ -40,7 +40,7 @@ class DINOv2(DINO):
                  mask_ratio_min: float = 0.1, mask_ratio_max: float = 0.5, mask_probability: float = 0.5,
                  head_batch_norm: bool = False, **kwargs):
         if not hasattr(backbone, "tokens") or not hasattr(backbone, "patch_size"):
-            raise ValueError(f"method dinov2 needs a ViT backbone (backbone.name vit-tiny or vit-small), "
+            raise ValueError(f"method dinov2 needs a ViT backbone (backbone.name vit-tiny, vit-small or vit-mini), "
                              f"not {type(backbone).__name__}")
         super().__init__(backbone, feature_dim, head_batch_norm=head_batch_norm, **kwargs)
         for key, value in (("ibot_weight", ibot_weight), ("koleo_weight", koleo_weight)):

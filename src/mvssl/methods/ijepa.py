@@ -44,7 +44,7 @@ class IJEPA(nn.Module):
                  predictor_depth: int = 4, predictor_heads: int = 4, base_momentum: float = 0.996):
         super().__init__()
         if not hasattr(backbone, "tokens") or not hasattr(backbone, "patch_size"):
-            raise ValueError(f"method ijepa needs a ViT backbone (backbone.name vit-tiny or vit-small), "
+            raise ValueError(f"method ijepa needs a ViT backbone (backbone.name vit-tiny, vit-small or vit-mini), "
                              f"not {type(backbone).__name__}")
         if predictor_width % 4 or predictor_width % predictor_heads or predictor_depth < 1:
             raise ValueError(f"method.predictor_width: {predictor_width} must be divisible by 4 and by "

@@ -37,7 +37,7 @@ class MAE(nn.Module):
                  decoder_depth: int = 2, decoder_heads: int = 4, normalise_pixels: bool = True):
         super().__init__()
         if not hasattr(backbone, "tokens") or not hasattr(backbone, "patch_size"):
-            raise ValueError(f"method mae needs a ViT backbone (backbone.name vit-tiny or vit-small), "
+            raise ValueError(f"method mae needs a ViT backbone (backbone.name vit-tiny, vit-small or vit-mini), "
                              f"not {type(backbone).__name__}")
         for key, value in (("decoder_width", decoder_width), ("decoder_depth", decoder_depth),
                            ("decoder_heads", decoder_heads)):

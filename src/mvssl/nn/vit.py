@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# name: (width, depth, heads), the DeiT sizes DINO and MoCo v3 use (ViT-Ti/S)
-VIT_SIZES = {"vit-tiny": (192, 12, 3), "vit-small": (384, 12, 6)}
+# name: (width, depth, heads), the DeiT sizes DINO and MoCo v3 use (ViT-Ti/S), and ViT-Ti cut to 4 blocks
+# for CPU budgets (a vit-tiny step of the masked methods costs seconds on a CPU core)
+VIT_SIZES = {"vit-tiny": (192, 12, 3), "vit-small": (384, 12, 6), "vit-mini": (192, 4, 3)}
 POOLS = ("cls", "mean")
 BASE_GRID = 8  # position embeddings are learned for 8 x 8 patches (32 px at patch 4) and resized for other sizes
 
@@ -73,7 +74,7 @@ class ViT(nn.Module):
         tokens = tokens.flatten(2).transpose(1, 2)
         if masked is not None:
             tokens = torch.where(masked.unsqueeze(-1), mask_token.to(tokens.dtype), tokens)
-        tokens = torch.cat([self.cls_token.expand(len(x), -1, -1), tokens], 1) + self.position_embedding(rows, cols)
+        tokens = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), tokens], 1) + self.position_embedding(rows, cols)
         if visible is not None:
             patches = tokens[:, 1:].gather(1, visible.unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
             tokens = torch.cat([tokens[:, :1], patches], 1)

@@ -9,12 +9,14 @@ otherwise lose it (the resumed run does not train that step again)."""
 from __future__ import annotations
 
 import csv
-import os
+import io
 from pathlib import Path
 
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+from ..checkpoint_io import write_text_atomic
 
 METRICS_FILE = Path("logs") / "metrics.csv"
 
@@ -45,16 +47,11 @@ class MetricsLogger(CSVLogger):
 
 
 def write_rows_atomic(path: Path, header: list[str], rows: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=header)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=header)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, text.getvalue())
 
 
 def _step(row: dict) -> int | None:

@@ -8,6 +8,7 @@ import sys
 import time
 
 from lightning.pytorch.callbacks import Callback
+from tqdm.auto import tqdm
 
 from ..eta import progress_line
 
@@ -32,8 +33,6 @@ class StepProgress(Callback):
         self.last_time = self.started
         self.every = max(1, math.ceil(self.total / self.lines))
         if self.bar_enabled:
-            from tqdm.auto import tqdm
-
             self.bar = tqdm(total=self.total, initial=self.first, desc="training", unit="step", dynamic_ncols=True,
                             file=sys.stderr)
 

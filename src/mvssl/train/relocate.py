@@ -29,6 +29,14 @@ def record_data(run_dir: Path, cfg: dict) -> None:
         write_manifest(run_dir, folder_manifest(cfg["data"]["root"]))
 
 
+def _exists(dataset: str, root: str) -> bool:
+    if dataset == "webdataset":  # a pattern of shards: some of them (missing ones are counted when indexed)
+        from ..data.webdataset import expand_shards
+
+        return any(Path(p).is_file() for p in expand_shards(root))
+    return Path(root).exists()
+
+
 def pop_root_override(overrides: dict) -> str | None:
     """Take ``data.root`` out of a resume's overrides (it is checked here, not by the config)."""
     data = overrides.get("data")
@@ -47,14 +55,16 @@ def relocated_root(run_dir: Path, cfg: dict, override: str | None, echo) -> str:
     if not reads_root(cfg["data"]):
         return saved if override is None else override
     if override is None:
-        if not Path(saved).exists():
+        if not _exists(cfg["data"]["dataset"], saved):
             raise ConfigError(f"data.root {saved}, the run's data, does not exist (any more): if it moved, resume with "
                               f"mvssl train --resume {run_dir} --data.root NEW_FOLDER (checked to hold the same files)")
         return saved
     new = str(Path(override).expanduser().resolve())
     if new == str(Path(saved).expanduser().resolve()):
         return new
-    if not Path(new).is_dir():
+    if cfg["data"]["dataset"] == "webdataset" and not _exists("webdataset", new):
+        raise ConfigError(f"--data.root {override}: no shard of that pattern exists")
+    if cfg["data"]["dataset"] != "webdataset" and not Path(new).is_dir():
         raise ConfigError(f"--data.root {override}: no such folder")
     if cfg["data"]["dataset"] != "folder":
         echo(f"data.root now {new} (was {saved}); {cfg['data']['dataset']} checks its own files as it reads them")

@@ -109,11 +109,12 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
         return run_dir, {}
     skipped = list(getattr(dataset, "skipped", []))
     if isinstance(dataset, FileSplits):  # found while streaming (on this process: rank 0)
-        skipped = sorted(module.unreadable)
-        if skipped:
-            echo(f"skipped {len(skipped)} unreadable image(s) while streaming, each replaced in its batch by the next "
-                 f"readable file (data.strict true fails instead): {', '.join(skipped[:5])}"
-                 f"{' ...' if len(skipped) > 5 else ''}")
+        streamed = sorted(module.unreadable)
+        if streamed:
+            echo(f"skipped {len(streamed)} unreadable image(s) while streaming, each replaced in its batch by the next "
+                 f"readable file (data.strict true fails instead): {', '.join(streamed[:5])}"
+                 f"{' ...' if len(streamed) > 5 else ''}")
+        skipped = list(dataset.skipped) + streamed  # dataset.skipped: left out before training (shards)
     metrics = {"train_seconds": train_seconds, "steps": trainer.global_step, "precision": precision,
                "skipped_steps": module.skipped_steps, "resumed_from_step": start["global_step"],
                "skipped_images": skipped}

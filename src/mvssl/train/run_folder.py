@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from ..config import ConfigError, parse_yaml, written_config
-from ..checkpoint_io import CHECKPOINT_DIR
+from ..checkpoint_io import CHECKPOINT_DIR, write_text_atomic
 from .cluster import RUN_DIR_ENV, joins_another_process, launched_by_ddp
 from .relocate import record_data
 
@@ -81,13 +81,7 @@ def unique_folder(parent: Path, name: str) -> Path:
 
 
 def write_config(run_dir: Path, cfg: dict) -> None:
-    tmp = run_dir / (CONFIG_FILE + ".tmp")
-    try:
-        tmp.write_text(yaml.safe_dump(written_config(cfg), sort_keys=False))
-        os.replace(tmp, run_dir / CONFIG_FILE)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_text_atomic(run_dir / CONFIG_FILE, yaml.safe_dump(written_config(cfg), sort_keys=False))
 
 
 def read_run_config(run_dir: Path) -> dict:

@@ -6,8 +6,10 @@ augmentations also have ``differ(params, generator) -> params``: parameters that
 image a value of the op *different* from the given one (LooC's keys that must differ from
 the query in that augmentation). Keeping the halves apart
 is what lets a recipe record every parameter it drew and reuse any of them for another
-view (LooC's leave-one-out keys, factor-shared views). Images are float [B, 3, H, W]
-in [0, 1]; no op loops over images in Python.
+view (LooC's leave-one-out keys, factor-shared views). Images are float [B, C, H, W]
+in [0, 1]; no op loops over images in Python. Colour jitter, grayscale and Sobel need RGB
+(C = 3) and raise otherwise; crop, flip, rotation, blur, solarize (per channel), cutout act
+on any number of channels.
 """
 from __future__ import annotations
 
@@ -120,7 +122,15 @@ class Rotate(Op):
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+def needs_rgb(x: torch.Tensor, what: str) -> None:
+    """Colour ops mean something for RGB only: a clear error for images of other channel counts."""
+    if x.shape[1] != 3:
+        raise ValueError(f"{what} needs RGB images (3 channels), got {x.shape[1]} channel(s): use a recipe without "
+                         "colour ops (views.name crop) for images of other channel counts")
+
+
 def _gray(x):
+    needs_rgb(x, "a grey conversion (grayscale, Sobel)")
     r, g, b = GREY_WEIGHTS
     return r * x[:, 0:1] + g * x[:, 1:2] + b * x[:, 2:3]
 
@@ -161,6 +171,7 @@ class ColorJitter(Op):
         return {**fresh, "hue": hue}
 
     def apply(self, x, p):
+        needs_rgb(x, "colour jitter")
         b, c, s = (p[k].float()[:, None, None] for k in ("brightness", "contrast", "saturation"))
         grey_row = torch.tensor(GREY_WEIGHTS, device=x.device).expand(3, 3)  # G @ rgb = grey in every channel
         saturate = s * torch.eye(3, device=x.device) + (1 - s) * grey_row

@@ -1,0 +1,204 @@
+"""WebDataset shards: tar files whose members are grouped into samples by key
+(``train/0001.jpg`` and ``train/0001.cls`` are sample ``train/0001``'s image and label), the
+format of the ``webdataset`` package, named by a brace pattern such as
+``shards/train-{000000..000099}.tar``.
+
+The shards are indexed once, when the run starts: each tar's headers (not its images) are
+read to find every sample's image (its byte offset and size in the shard) and its ``cls``
+label. Training then reads image i with one seek and one read (``ShardFiles``), so the
+shards go through the same streamed path as an image folder (``data/streaming.py``): the
+same order (a permutation per epoch from the seed), the same one slice of every global batch
+per DDP process, the same decoder, and exact resume with any number of workers. Every image
+is read once an epoch, by one process. Shards must be files (a local disk or a shared file
+system: NFS, Lustre, a bucket mounted with FUSE); URLs and ``pipe:`` are not read.
+
+Damaged shards are found while indexing: a missing shard, a truncated one (the samples
+whose bytes are complete are kept) and a sample without an image are left out and counted
+(``skipped``; ``strict`` raises instead, before training). An image that does not decode is
+found while streaming, as in a folder."""
+from __future__ import annotations
+
+import os
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .decode import ARRAY_EXTENSION
+from .files import FileSplits, ImageFiles, decode_image
+from .folders import IMAGE_EXTENSIONS
+
+# the image entries a sample may hold, in the order one is chosen when it holds several
+SAMPLE_IMAGES = tuple(dict.fromkeys(e.lstrip(".") for e in (*IMAGE_EXTENSIONS, ARRAY_EXTENSION)))
+LABEL_ENTRY = "cls"
+
+
+def expand_shards(pattern: str) -> list[str]:
+    """The shard paths of a brace pattern (``train-{000..009}.tar``, ``{a,b}.tar``), in order;
+    several patterns may be joined by ``::`` (the ``webdataset`` package's convention)."""
+    from braceexpand import braceexpand  # installed with webdataset
+
+    if "://" in pattern or pattern.startswith("pipe:"):
+        raise ValueError(f"data.root {pattern!r}: shards are read from files (a local disk or a shared file system; "
+                         "mount a bucket with FUSE), not URLs or pipes")
+    return [path for part in pattern.split("::") for path in braceexpand(part)]
+
+
+def split_key(name: str) -> tuple[str, str]:
+    """(key, entry) of a tar member: the path up to the first dot of its file name, and the
+    rest lower-cased (``a/b.seg.png`` -> (``a/b``, ``seg.png``)), as the ``webdataset``
+    package groups members into samples."""
+    folder, _, base = name.rpartition("/")
+    stem, _, ext = base.partition(".")
+    return (f"{folder}/{stem}" if folder else stem), ext.lower()
+
+
+@dataclass
+class ShardIndex:
+    """Every sample of a set of shards: ``items`` (shard, byte offset, size, entry, key) of each
+    image and its ``labels`` (the integer in its ``cls`` entry; -1 without one), and what was
+    left out (``skipped``: one line each)."""
+
+    shards: list[str]
+    items: list[tuple] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _read(f, offset: int, size: int) -> bytes:
+    f.seek(offset)
+    return f.read(size)
+
+
+def index_shard(path: str, index: ShardIndex) -> None:
+    """Add the samples of one shard to ``index`` (headers only, plus each small ``cls``)."""
+    try:
+        f = open(path, "rb")
+    except OSError as err:
+        index.skipped.append(f"{path}: shard missing or unreadable ({err.strerror or err})")
+        return
+    with f:
+        length = os.fstat(f.fileno()).st_size
+        samples: dict[str, dict[str, tarfile.TarInfo]] = {}
+        problem = None
+        try:
+            with tarfile.open(fileobj=f, mode="r:") as tar:
+                for member in tar:
+                    if not member.isfile():
+                        continue
+                    if member.offset_data + member.size > length:
+                        raise EOFError(f"{member.name} ends past the end of the file")
+                    key, entry = split_key(member.name)
+                    samples.setdefault(key, {})[entry] = member
+        except (tarfile.TarError, EOFError, OSError) as err:
+            if samples:  # the last sample may have lost entries: only the ones before it are kept
+                samples.pop(next(reversed(samples)))
+            problem = (f"{path}: shard truncated or damaged after {len(samples)} complete samples ({err}; those are "
+                       "kept)") if samples else f"{path}: not a readable tar shard ({err})"
+        for key, entries in samples.items():
+            image = next((e for e in SAMPLE_IMAGES if e in entries), None)
+            if image is None:
+                index.skipped.append(f"{path}:{key}: no image in the sample (entries: {', '.join(sorted(entries))})")
+                continue
+            label = -1
+            if LABEL_ENTRY in entries:
+                text = _read(f, entries[LABEL_ENTRY].offset_data, entries[LABEL_ENTRY].size).strip()
+                try:
+                    label = int(text)
+                except ValueError:
+                    index.skipped.append(f"{path}:{key}: its {LABEL_ENTRY} entry {text[:20]!r} is not an integer")
+                    continue
+            member = entries[image]
+            index.items.append((path, member.offset_data, member.size, image, key))
+            index.labels.append(label)
+        if problem:
+            index.skipped.append(problem)
+
+
+def index_shards(pattern: str) -> ShardIndex:
+    shards = expand_shards(pattern)
+    index = ShardIndex(shards)
+    for path in shards:
+        index_shard(path, index)
+    return index
+
+
+class ShardFiles(ImageFiles):
+    """Images inside tar shards: ``items`` are (shard, offset, size, entry, key); each process
+    keeps its own open shard files."""
+
+    def __init__(self, items: list, labels: torch.Tensor, size: int, channels: int = 3):
+        super().__init__(items, labels, size, channels)
+        self._open: dict = {}
+
+    def _bytes(self, item) -> bytes:
+        path, offset, size = item[:3]
+        if path not in self._open:
+            self._open[path] = open(path, "rb")
+        data = _read(self._open[path], offset, size)
+        if len(data) != size:
+            raise OSError(f"{path}: {len(data)} of {size} bytes (the shard changed since it was indexed)")
+        return data
+
+    def read_item(self, item) -> torch.Tensor:
+        import io
+
+        return decode_image(io.BytesIO(self._bytes(item)), self.size, self.channels, name=f"{item[4]}.{item[3]}")
+
+    def name(self, i: int) -> str:
+        path, _, _, entry, key = self.items[i]
+        return f"{path}:{key}.{entry}"
+
+    def __getstate__(self) -> dict:  # a DataLoader worker opens its own files
+        return {**self.__dict__, "_open": {}}
+
+    def __del__(self):
+        for f in getattr(self, "_open", {}).values():
+            f.close()
+
+
+def class_names(first_shard: str) -> dict[int, str]:
+    """``classes.txt`` beside the shards (``mvssl data pack`` writes it: ``0 cat`` a line): the
+    name of each ``cls`` value; {} without one."""
+    path = Path(first_shard).parent / "classes.txt"
+    if not path.is_file():
+        return {}
+    pairs = (line.split(maxsplit=1) for line in path.read_text().splitlines())
+    return {int(p[0]): p[1].strip() for p in pairs if len(p) == 2 and p[0].lstrip("-").isdigit()}
+
+
+def shard_files(pattern: str, image_size: int, channels: int = 3, strict: bool = False, test_fraction: float = 0.2,
+                seed: int = 0, warn=None) -> FileSplits:
+    """The samples of the shards ``pattern`` names, split like an image folder: with labels of
+    two classes or more, ``test_fraction`` of each class (seeded) is the test split; otherwise
+    every sample trains, unlabelled. ``strict``: a damaged shard or sample raises."""
+    from .splits import validation_split
+
+    index = index_shards(pattern)
+    if index.skipped and strict:
+        raise ValueError(f"data.strict: {index.skipped[0]}" + (f" (and {len(index.skipped) - 1} more)"
+                                                               if len(index.skipped) > 1 else ""))
+    if not index.items:
+        detail = f": {index.skipped[0]}" if index.skipped else ""
+        raise ValueError(f"no images in the {len(index.shards)} shard(s) of {pattern}{detail}")
+    raw = torch.tensor(index.labels, dtype=torch.int64)
+    values = sorted(set(index.labels) - {-1})
+    lookup = {v: i for i, v in enumerate(values)}
+    labels = torch.tensor([lookup.get(v, -1) for v in index.labels], dtype=torch.int64)
+    files = ShardFiles(index.items, labels, image_size, channels)
+    names = class_names(index.shards[0])
+    if len(values) >= 2:
+        labelled = torch.nonzero(raw >= 0).flatten()
+        fit, held = validation_split(len(labelled), labels[labelled], fraction=test_fraction, seed=seed)
+        unlabelled = torch.nonzero(raw < 0).flatten()
+        train = files.subset(torch.cat([labelled[fit], unlabelled]))
+        test, classes = files.subset(labelled[held]), [names.get(v, str(v)) for v in values]
+    else:
+        files.labels = torch.full_like(labels, -1)
+        train, test, classes = files, files.subset([]), []
+    splits = FileSplits(train, test, classes, index.skipped)
+    if index.skipped and warn is not None:
+        warn(f"shards {pattern}: left out {len(index.skipped)} damaged shard(s) or sample(s) (data.strict true fails "
+             f"instead): {'; '.join(index.skipped[:3])}{' ...' if len(index.skipped) > 3 else ''}")
+    return splits

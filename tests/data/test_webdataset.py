@@ -1,0 +1,176 @@
+"""WebDataset shards: packed from a folder, indexed, decoded by the folder decoder, streamed
+in the folder path's order (exact resume, any number of workers), split across two DDP
+processes with no image twice, and damaged shards skipped and counted (or refused)."""
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+
+from mvssl.data.files import decode_image
+from mvssl.data.pack import pack_folder
+from mvssl.data.webdataset import expand_shards, index_shards, shard_files
+from tests.fakedata import write_image_folder
+
+webdataset = pytest.importorskip("webdataset")
+SIZE = 12
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wds")
+    write_image_folder(root / "folder", classes=3, per_class=8, size=20, corrupt=0)
+    info = pack_folder(str(root / "folder"), str(root / "shards"), shard_size=5, echo=lambda *_: None)
+    return root, info
+
+
+def test_pack_writes_every_image_once_with_its_class(packed):
+    root, info = packed
+    assert info["images"] == 24 and info["shards"] == 5 and len(expand_shards(info["pattern"])) == 5
+    sources = {p.read_bytes(): (p, int(p.parent.name[1:])) for p in (root / "folder").rglob("*.png")}
+    index = index_shards(info["pattern"])
+    assert not index.skipped and len(index.items) == 24
+    found = []
+    for (shard, offset, size, entry, key), label in zip(index.items, index.labels):
+        with open(shard, "rb") as f:
+            f.seek(offset)
+            data = f.read(size)
+        path, cls = sources[data]  # the file's bytes, as they were
+        assert label == cls
+        found.append(path)
+    assert len(set(found)) == 24
+    assert (root / "shards" / "classes.txt").read_text().splitlines() == ["0 c0", "1 c1", "2 c2"]
+
+
+def test_the_index_agrees_with_the_webdataset_package(packed):
+    _, info = packed
+    ours = index_shards(info["pattern"])
+    theirs = list(webdataset.WebDataset(info["pattern"], shardshuffle=False, empty_check=False))
+    assert [item[4] for item in ours.items] == [s["__key__"] for s in theirs]
+    assert ours.labels == [int(s["cls"]) for s in theirs]
+    assert [s["png"] for s in theirs][:3] == [_bytes(item) for item in ours.items[:3]]
+
+
+def _bytes(item) -> bytes:
+    with open(item[0], "rb") as f:
+        f.seek(item[1])
+        return f.read(item[2])
+
+
+def test_a_shard_image_decodes_pixel_for_pixel_as_its_file(packed):
+    root, info = packed
+    files = shard_files(info["pattern"], SIZE)
+    everything = files.train + files.test
+    by_bytes = {p.read_bytes(): p for p in (root / "folder").rglob("*.png")}
+    for i in range(len(everything)):
+        source = by_bytes[_bytes(everything.items[i])]
+        assert torch.equal(everything.read(i), decode_image(str(source), SIZE))
+    assert files.classes == ["c0", "c1", "c2"]  # named by classes.txt
+    assert len(files.test) and set(files.test.labels.tolist()) == {0, 1, 2}
+
+
+def test_streamed_shards_resume_exactly_and_ignore_the_worker_count(packed):
+    from mvssl.data.streaming import streamed_batches
+
+    train = shard_files(packed[1]["pattern"], SIZE).train
+    whole = [b["images"] for b in streamed_batches(train, 4, seed=3, workers=0)]
+    two = [b["images"] for b in streamed_batches(train, 4, seed=3, workers=2)]
+    resumed = [b["images"] for b in streamed_batches(train, 4, seed=3, start=2, workers=1)]
+    assert len(whole) == len(train) // 4
+    assert all(torch.equal(a, b) for a, b in zip(whole, two))
+    assert all(torch.equal(a, b) for a, b in zip(whole[2:], resumed))
+
+
+def test_shards_without_labels_are_unlabelled(tmp_path):
+    from PIL import Image
+
+    with tarfile.open(tmp_path / "u-0.tar", "w") as tar:
+        for i in range(6):
+            buffer = io.BytesIO()
+            Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(buffer, format="PNG")
+            _add(tar, f"{i:03d}.png", buffer.getvalue())
+    files = shard_files(str(tmp_path / "u-{0..0}.tar"), 8)
+    assert files.classes == [] and len(files.train) == 6 and (files.train.labels == -1).all()
+    assert files.train.read(5)[0, 0, 0] == 200  # the sixth image's red
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def test_damaged_shards_are_skipped_and_counted_or_refused_when_strict(packed, tmp_path):
+    import shutil
+
+    _, info = packed
+    shards = expand_shards(info["pattern"])
+    for i, path in enumerate(shards[:3]):
+        shutil.copy(path, tmp_path / f"s-{i}.tar")
+    data = (tmp_path / "s-1.tar").read_bytes()
+    (tmp_path / "s-1.tar").write_bytes(data[:len(data) // 2])  # truncated mid-way
+    with tarfile.open(tmp_path / "s-2.tar", "a") as tar:  # a sample with no image in it
+        _add(tar, "note.txt", b"not an image")
+    # s-3.tar is missing
+    files = shard_files(str(tmp_path / "s-{0..3}.tar"), SIZE)
+    reasons = " | ".join(files.skipped)
+    assert len(files.skipped) == 3, files.skipped
+    assert "s-1.tar: shard truncated or damaged" in reasons and "s-2.tar:note: no image" in reasons
+    assert "s-3.tar: shard missing" in reasons
+    kept = len(files.train) + len(files.test)
+    assert 10 < kept < 15  # s-0 and s-2 whole (10), the complete samples of s-1's first half
+    with pytest.raises(ValueError, match="data.strict: .*s-1.tar: shard truncated"):
+        shard_files(str(tmp_path / "s-{0..3}.tar"), SIZE, strict=True)
+
+
+def test_cli_strict_refuses_a_damaged_shard_before_creating_a_run(packed, tmp_path, capsys):
+    from mvssl.cli import main
+
+    _, info = packed
+    pattern = info["pattern"].replace("..000004}", "..000005}")  # one shard too many: missing
+    out = tmp_path / "runs"
+    rc = main(["train", "--data.dataset", "webdataset", "--data.root", pattern, "--data.strict", "true",
+               "--trainer.out_dir", str(out), "--trainer.max_steps", "2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "shard-000005.tar: shard missing" in err[0]
+    assert not out.exists()
+
+
+def test_pack_refuses_a_folder_that_holds_shards(packed, capsys):
+    from mvssl.cli import main
+
+    root, _ = packed
+    rc = main(["data", "pack", str(root / "folder"), str(root / "shards"), "--shard-size", "4"])
+    assert rc == 2 and "already holds shards" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- two DDP processes
+def _ddp_worker(rank: int, port: int, pattern: str, results) -> None:
+    from mvssl.data.streaming import streamed_batches
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        train = shard_files(pattern, SIZE).train
+        batches = list(streamed_batches(train, 4, seed=1, workers=1))
+        results[rank] = [train.name(i) for b in batches for i in b["indices"].tolist()]
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_ddp_processes_read_every_shard_image_once_an_epoch(packed):
+    from tests.test_distributed import run_processes
+
+    pattern = packed[1]["pattern"]
+    seen = run_processes(_ddp_worker, pattern)
+    train = shard_files(pattern, SIZE).train
+    keys = seen[0] + seen[1]
+    assert len(seen[0]) == len(seen[1]) == len(train) // 4 * 2  # each rank: half of every global batch of 4
+    assert len(set(keys)) == len(keys) == len(train) // 4 * 4  # no key twice, all but the last partial batch
+    assert not set(seen[0]) & set(seen[1])
