@@ -201,3 +201,12 @@ def test_a_run_on_shards_resumed_mid_epoch_ends_bitwise_equal(packed, tmp_path):
     assert any(f"resuming the seeded order exactly at batch {batch} of epoch {epoch}" in m for m in messages)
     a, b = encoder_weights(reference), encoder_weights(run_dir)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_decoding_all_shard_images_in_threads_reads_each_one_right(packed):
+    from mvssl.data.files import decode_all
+
+    files = shard_files(packed[1]["pattern"], SIZE)
+    images, labels, skipped = decode_all(files.train, strict=True)  # 8 threads, one open file per shard
+    one_by_one = torch.stack([files.train.read(i) for i in range(len(files.train))])
+    assert skipped == [] and torch.equal(images, one_by_one) and torch.equal(labels, files.train.labels)
