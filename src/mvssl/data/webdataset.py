@@ -128,7 +128,8 @@ def index_shards(pattern: str) -> ShardIndex:
 
 class ShardFiles(ImageFiles):
     """Images inside tar shards: ``items`` are (shard, offset, size, entry, key); each process
-    keeps its own open shard files."""
+    keeps its own open shard files, read with ``os.pread`` (no shared file position, so the
+    threads of ``decode_all`` can read one shard at once)."""
 
     def __init__(self, items: list, labels: torch.Tensor, size: int, channels: int = 3):
         super().__init__(items, labels, size, channels)
@@ -138,7 +139,7 @@ class ShardFiles(ImageFiles):
         path, offset, size = item[:3]
         if path not in self._open:
             self._open[path] = open(path, "rb")
-        data = _read(self._open[path], offset, size)
+        data = os.pread(self._open[path].fileno(), size, offset)
         if len(data) != size:
             raise OSError(f"{path}: {len(data)} of {size} bytes (the shard changed since it was indexed)")
         return data
@@ -152,10 +153,6 @@ class ShardFiles(ImageFiles):
 
     def __getstate__(self) -> dict:  # a DataLoader worker opens its own files
         return {**self.__dict__, "_open": {}}
-
-    def __del__(self):
-        for f in getattr(self, "_open", {}).values():
-            f.close()
 
 
 def class_names(first_shard: str) -> dict[int, str]:
