@@ -47,7 +47,7 @@ def resolve(user: dict | None = None) -> dict:
     is created: a bad config fails with one ``ConfigError`` naming the key."""
     cfg = resolve_config(vit_by_default(user), method_hyperparameters)
     check_names(cfg)
-    refuse_keys_that_do_nothing(cfg, user or {})
+    refuse_keys_that_do_nothing(cfg, user or {}, ("data",))
     return cfg
 
 
@@ -330,7 +330,7 @@ def build_teacher(cfg: dict) -> tuple[FrozenTeacher, int]:
     to the image size it was trained at); any other weight file is loaded into
     ``method.teacher_backbone`` (``teacher_width``, ``teacher_cifar_stem``), fed the views as
     they are. A teacher that reads other channels than the student's images is refused."""
-    m = cfg["method"]
+    m, wanted = cfg["method"], cfg["data"].get("channels", 3)
     try:
         weights = read_weights(m["teacher"])
     except WeightsError as err:
@@ -344,21 +344,21 @@ def build_teacher(cfg: dict) -> tuple[FrozenTeacher, int]:
     else:
         name, image_size = m["teacher_backbone"], None
         try:
-            net, _ = build_backbone(name, m["teacher_width"], m["teacher_cifar_stem"])
+            net, _ = build_backbone(name, m["teacher_width"], m["teacher_cifar_stem"], in_channels=wanted)
         except ValueError as err:
             raise ConfigError(f"method.teacher_backbone: {err}") from None
     first = next((t for t in weights.tensors.values() if t.ndim == 4), None)  # the first convolution's kernel
-    channels = first_conv_channels(net) if first is None or first.shape[1] == 3 else first.shape[1]
-    if channels is not None and channels != 3:
+    channels = first_conv_channels(net) if first is None or first.shape[1] == wanted else first.shape[1]
+    if channels is not None and channels != wanted:
         raise ConfigError(f"method.teacher {m['teacher']}: it reads {channels}-channel images, the student's views "
-                          "have 3")
+                          f"have {wanted}")
     try:
         load_into(net, weights, f"teacher {name}")
     except WeightsError as err:
         raise ConfigError(f"method.teacher: {err}") from None
     teacher = FrozenTeacher(net, image_size)
     with torch.no_grad():
-        dim = teacher(torch.zeros(2, 3, cfg["data"]["image_size"], cfg["data"]["image_size"])).shape[-1]
+        dim = teacher(torch.zeros(2, wanted, cfg["data"]["image_size"], cfg["data"]["image_size"])).shape[-1]
     return teacher, dim
 
 

@@ -213,6 +213,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     tr.epilog = ("--section.key value: any config key (configs/default.yaml lists them all, "
                  "--data.dataset folder --data.root DIR trains on your own images)")
     tr.set_defaults(func=_cmd_train)
+    if command is None or command == "export":
+        from . import export  # its parser only: torch loads when it runs
+
+        ex = sub.add_parser("export", help=export.COMMAND_HELP, description=export.COMMAND_HELP)
+        export.add_arguments(ex)
+        ex.set_defaults(func=lambda args, extra: _run_command(export, args, extra, "export"))
+    else:
+        sub.add_parser("export", help="export a trained encoder (onnx, torchscript, safetensors)")
     if command is None or command == "eval":
         _eval_parsers(sub)
     else:

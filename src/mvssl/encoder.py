@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import errno
+import functools
+import json
 import numbers
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from .build import build_encoder_backbone, build_encoder_heads, build_projector,
 from .checkpoint_io import safe_torch_load, save_atomic
 from .data.files import centre_square
 from .image_inputs import as_image_batch
+from .nn.backbones import spatial_features
 from .methods.looc import embed_spaces
 
 ENCODER_FILE = "encoder.pt"
@@ -90,16 +93,24 @@ class Encoder(nn.Module):
         return (x - self.mean) / self.std
 
     @torch.no_grad()
-    def embed(self, images, batch_size: int = 500, representation: str = "backbone") -> torch.Tensor:
+    def embed(self, images, batch_size: int = 500, representation: str = "backbone",
+              tokens: bool = False) -> torch.Tensor:
         """Images -> float features [N, D]; N may be 0. ``images``: uint8 or float (in [0, 1]),
         channels first or last, a batch or one image, greyscale or RGB, PIL images or image
         file paths, or a list of these (``image_inputs``). ``representation``: ``"backbone"``
         (the features a probe reads), ``"projection"`` (the projection head's output, for
-        methods that have one) or ``"looc++"`` (LooC)."""
+        methods that have one) or ``"looc++"`` (LooC). ``tokens=True``: dense features instead of
+        one vector per image, for the backbone only: a ViT's patch tokens [N, L, D] (row-major,
+        without the class token), a convnet's last feature map [N, C, h, w]
+        (``nn.backbones.spatial_features``)."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
         images = as_image_batch(images, self.image_size, len(self.mean))
-        network = self._representation_fn(representation)
+        if tokens and representation != "backbone":
+            raise ValueError(f"tokens=True gives the backbone's dense features; representation {representation!r} is "
+                             "one vector per image")
+        network = functools.partial(spatial_features, self.backbone) if tokens else self._representation_fn(
+            representation)
         was_training = self.training
         self.eval()
         try:
@@ -133,7 +144,7 @@ def load(path: str | Path) -> Encoder:
         path = found
     if not path.exists():
         raise FileNotFoundError(errno.ENOENT, "no such run folder, encoder.pt or checkpoint", str(path))
-    state = safe_torch_load(path)
+    state = _read_safetensors_encoder(path) if path.suffix == ".safetensors" else safe_torch_load(path)
     config, weights, heads = _encoder_parts(path, state)
     try:
         enc = Encoder.from_config(config)
@@ -179,3 +190,17 @@ def _encoder_parts(path: Path, state) -> tuple[dict, dict, dict | None]:
     if not isinstance(weights, dict) or not weights:
         raise ValueError(f"{path} is not a usable mvssl encoder: it holds no backbone weights")
     return config, weights, heads
+
+
+def _read_safetensors_encoder(path: Path) -> dict:
+    """What ``mvssl export --format safetensors`` wrote, as the dict an ``encoder.pt`` holds: the
+    backbone's tensors, and the config kept as JSON in the file's metadata."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), "pt") as f:
+        metadata = f.metadata() or {}
+    if metadata.get("format") != "mvssl-encoder" or "config" not in metadata:
+        raise ValueError(f"{path} is a safetensors file without an mvssl encoder's config in its metadata (not written "
+                         "by mvssl export --format safetensors); to train from it use --backbone.weights")
+    return {"format": "mvssl-encoder", "config": json.loads(metadata["config"]), "state_dict": load_file(str(path))}

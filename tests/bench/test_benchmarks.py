@@ -131,9 +131,12 @@ def test_bench_data_measures_a_subprocess_peak_and_the_data_path(tmp_path):
     assert len(list(root.glob("class*/*.jpg"))) == 30
     assert main(["bench", "data", "--no-memory", "--no-step", "--counts", "30", "--size", "8", "--batch", "4",
                  "--batches", "2", "--workers", "0", "1", "--repeats", "1", "--work-dir", str(tmp_path),
-                 "--out", str(tmp_path)]) == 0
-    rates = json.loads((tmp_path / "data.json").read_text())["images_per_second"]
-    assert set(rates) == {"in memory", "streamed, 0 workers", "streamed, 1 worker"} and min(rates.values()) > 0
+                 "--shard-size", "8", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "data.json").read_text())
+    rates = report["images_per_second"]
+    assert set(rates) == {"in memory", *(f"streamed from {s}, {w}" for s in ("folder", "shards")
+                                         for w in ("0 workers", "1 worker"))} and min(rates.values()) > 0
+    assert report["indexing"]["30"] == {"seconds": report["indexing"]["30"]["seconds"], "samples": 30, "shards": 4}
 
 
 def test_bench_train_measures_several_methods_side_by_side(tmp_path, capsys):

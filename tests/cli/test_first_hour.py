@@ -90,7 +90,7 @@ def test_folder_run_says_what_it_trains_on_and_records_only_keys_that_apply(fold
     assert "data folder at 16 px, views simclr" in first
     saved = yaml.safe_load((folder_run["dir"] / "config.yaml").read_text())
     assert set(saved["data"]) == {"dataset", "image_size", "root", "strict", "in_memory", "memory_budget_gb", "workers",
-                                  "classes_file"}
+                                  "classes_file", "channels"}
     assert set(saved["views"]) == {"name", "strength", "min_scale", "n_views"}
     assert saved["optim"]["warmup_steps"] == 1 and saved["trainer"]["checkpoint_every"] == 6
 

@@ -133,3 +133,15 @@ def test_cmc_on_13_band_images_trains_resumes_bitwise_and_evaluates(tmp_path):
     assert encoder.embed(tile).shape == encoder.embed([tile.transpose(1, 2, 0)]).shape == (1, encoder.embed(
         tile).shape[1])
     assert encoder.backbone.encoders[0].features[0].in_channels == 7  # one encoder per channel view
+
+
+def test_mvssl_eval_reads_the_runs_own_13_band_images(tmp_path, capsys):
+    from mvssl.cli import main
+    from mvssl.train import train
+
+    write_band_folder(tmp_path / "bands", bands=13, classes=2, per_class=12)
+    run, _ = train(band_config(tmp_path / "bands", tmp_path / "runs", "r", steps=4) | {"eval": {"enabled": False}},
+                   echo=lambda *_: None)
+    assert main(["eval", "knn", str(run), "--k", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "| folder | 3 |" in out and (run / "eval" / "knn-folder.json").is_file()

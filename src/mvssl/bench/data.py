@@ -1,12 +1,16 @@
-"""The data path, in memory against streamed from disk, on generated JPEG folders:
+"""The data path, in memory against streamed from disk, on generated JPEG folders and the
+WebDataset shards packed from them (``mvssl data pack``):
 
 - peak resident memory of a short ``mvssl train`` (a subprocess; its ``VmHWM``, read until
   it exits) on folders of, by default, 5,000 and 40,000 images, with ``data.in_memory``
-  true and false: the in-memory run holds every decoded image, the streamed one a few batches;
+  true and false, and on their shards (``--shard-size`` images each, so 8x more shards for
+  8x more images) streamed: the in-memory run holds every decoded image, a streamed one a few
+  batches (and, from shards, the index of every sample: its shard, offset and size);
 - images/s of the data path with the views engine (a batch of images, then its views), in
-  memory and streamed with 0, 1 and 2 decoding workers, in interleaved rounds beside a
-  ResNet-18 SimCLR training step at the same size (``bench train``'s step), so the table says
-  whether the data path could hold a training step back.
+  memory, streamed from the folder and streamed from its shards with 0, 1 and 2 decoding
+  workers, in interleaved rounds beside a ResNet-18 SimCLR training step at the same size
+  (``bench train``'s step), so the table says whether the data path could hold a training
+  step back; and the seconds it takes to index the shards (read their tar headers).
 
 Decoding workers are processes: on a machine with few cores they compete with the
 measuring process, which the table's machine line (cores, load) lets the reader judge."""
@@ -50,8 +54,24 @@ def write_jpeg_folder(root: Path, count: int, size: int, classes: int = 10, seed
     return root
 
 
-def train_command(root: Path, out: Path, args, in_memory: bool) -> list[str]:
-    return [sys.executable, "-m", "mvssl.cli", "train", "--data.dataset", "folder", "--data.root", str(root),
+def shards_of(folder: Path, shard_size: int) -> str:
+    """The shards of ``folder`` (``mvssl data pack``, kept beside it and reused): their pattern."""
+    from ..data.pack import pack_folder
+
+    out = folder.with_name(f"{folder.name}-shards{shard_size}")
+    marker = out / ".pattern"
+    if not marker.exists():
+        import shutil
+
+        shutil.rmtree(out, ignore_errors=True)
+        marker.parent.mkdir(parents=True)
+        pattern = pack_folder(str(folder), str(out), shard_size, echo=lambda *_: None)["pattern"]
+        marker.write_text(pattern)
+    return marker.read_text()
+
+
+def train_command(root, out: Path, args, in_memory: bool, dataset: str = "folder") -> list[str]:
+    return [sys.executable, "-m", "mvssl.cli", "train", "--data.dataset", dataset, "--data.root", str(root),
             "--data.image_size", str(args.size), "--data.in_memory", str(in_memory).lower(),
             "--data.workers", str(args.train_workers), "--backbone.width", "8", "--optim.batch_size", str(args.batch),
             "--trainer.max_steps", str(args.steps), "--optim.warmup_steps", "1", "--eval.enabled", "false",
@@ -87,25 +107,41 @@ def memory_rows(args, work: Path) -> tuple[list[list], dict]:
     rows, data = [], {}
     for count in args.counts:
         root = write_jpeg_folder(work / f"jpeg{count}-{args.size}", count, args.size)
-        for in_memory in (False, True):
-            rss, seconds = peak_rss_of(train_command(root, work / "runs", args, in_memory))
-            name = "in memory" if in_memory else "streamed"
-            data[f"{name} {count}"] = {"images": count, "peak_rss_mib": rss / 2**20, "seconds": seconds}
+        pattern = shards_of(root, args.shard_size)
+        shards = -(-count // args.shard_size)
+        runs = [("streamed from the folder", root, False, "folder"), ("in memory", root, True, "folder"),
+                (f"streamed from {shards} shards", pattern, False, "webdataset")]
+        for name, where, in_memory, dataset in runs:
+            rss, seconds = peak_rss_of(train_command(where, work / "runs", args, in_memory, dataset))
+            data[f"{name.split(' from')[0]} {dataset} {count}"] = {"images": count, "dataset": dataset,
+                                                                   "shards": shards if dataset == "webdataset" else 0,
+                                                                   "peak_rss_mib": rss / 2**20, "seconds": seconds}
             rows.append([f"{count:,}", name, f"{rss / 2**20:.0f}", f"{seconds:.0f}"])
     return rows, data
 
 
-def data_path_fns(args, root: Path) -> dict:
+def index_seconds(pattern: str) -> tuple[float, int]:
+    """Seconds to index the shards of ``pattern`` (their tar headers), and the samples found."""
+    from ..data.webdataset import index_shards
+
+    started = time.perf_counter()
+    index = index_shards(pattern)
+    return time.perf_counter() - started, len(index.items)
+
+
+def data_path_fns(args, root: Path, pattern: str) -> dict:
     """``name -> fn()`` running ``args.rounds_batches`` batches of the data path: in memory
-    (index batches into decoded images) and streamed with each number of workers, each
-    followed by the SimCLR views of the batch."""
+    (index batches into decoded images), streamed from the folder and from its shards with
+    each number of workers, each followed by the SimCLR views of the batch."""
     from ..data.batches import IndexBatches
     from ..data.datasets import image_folder_files
     from ..data.files import decode_all
     from ..data.streaming import streamed_batches
+    from ..data.webdataset import shard_files
     from ..views import AugmentedViews, simclr
 
     files = image_folder_files(str(root), args.size).train
+    shard_train = shard_files(pattern, args.size).train
     source = AugmentedViews(None, {}, [simclr(args.size) for _ in range(2)])
     generator = torch.Generator().manual_seed(0)
     images, _, _ = decode_all(files, strict=True)
@@ -121,9 +157,11 @@ def data_path_fns(args, root: Path) -> dict:
         return fn
 
     fns = {"in memory": runner(endless(IndexBatches(len(files), args.batch)), lambda idx: images[idx])}
-    for w in args.workers:
-        loader = streamed_batches(files, args.batch, workers=w)
-        fns[f"streamed, {w} worker{'s' if w != 1 else ''}"] = runner(endless(loader), lambda b: b["images"])
+    for source_name, source_files in (("folder", files), ("shards", shard_train)):
+        for w in args.workers:
+            loader = streamed_batches(source_files, args.batch, workers=w)
+            fns[f"streamed from {source_name}, {w} worker{'s' if w != 1 else ''}"] = runner(endless(loader),
+                                                                                           lambda b: b["images"])
     return fns
 
 
@@ -142,6 +180,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--counts", type=int, nargs="+", default=[5000, 40000],
                         help="images in the generated JPEG folders of the memory comparison")
     parser.add_argument("--size", type=int, default=32, help="image side (JPEGs and training)")
+    parser.add_argument("--shard-size", type=int, default=100, help="images per shard (mvssl data pack)")
     parser.add_argument("--batch", type=int, default=64, help="images per batch")
     parser.add_argument("--step-batch", type=int, default=32, help="images per ResNet-18 step")
     parser.add_argument("--steps", type=int, default=10, help="training steps of each mvssl train run")
@@ -166,10 +205,21 @@ def run(args) -> int:
         if not args.no_memory:
             rows, data["memory"] = memory_rows(args, work)
             text.append(f"Peak resident memory of `mvssl train` ({args.steps} steps, batch {args.batch}, ConvNet width "
-                        f"8, {args.size} px JPEGs, data.workers {args.train_workers}, no evaluation):\n\n"
+                        f"8, {args.size} px JPEGs, shards of {args.shard_size}, data.workers {args.train_workers}, no "
+                        "evaluation):\n\n"
                         + markdown_table(["images", "data path", "peak RSS (MiB)", "seconds"], rows))
         root = write_jpeg_folder(work / f"jpeg{args.counts[0]}-{args.size}", args.counts[0], args.size)
-        fns = data_path_fns(args, root)
+        pattern = shards_of(root, args.shard_size)
+        indexing = {}
+        for count in args.counts:
+            where = shards_of(write_jpeg_folder(work / f"jpeg{count}-{args.size}", count, args.size), args.shard_size)
+            seconds, samples = index_seconds(where)
+            indexing[count] = {"seconds": seconds, "samples": samples, "shards": -(-count // args.shard_size)}
+        data["indexing"] = indexing
+        text.append("Indexing the shards when a run starts (their tar headers, not their images):\n\n" + markdown_table(
+            ["images", "shards", "seconds"], [[f"{v['samples']:,}", v["shards"], f"{v['seconds']:.2f}"]
+                                              for v in indexing.values()]))
+        fns = data_path_fns(args, root, pattern)
         step = None if args.no_step else resnet_step_fn(args)
         timed = {**fns, **({"ResNet-18 SimCLR step": step} if step else {})}
         seconds = interleaved(timed, repeats=args.repeats, warmup=1)
@@ -179,7 +229,7 @@ def run(args) -> int:
                  f"{rate['in memory'] / rate[name]:.2f}x"] for name in timed]
         data["images_per_second"] = rate
         text.append(f"Images/s of the data path (batch {args.batch} of {args.size} px from the {args.counts[0]:,}-image "
-                    "folder, then its two SimCLR views), medians of "
+                    f"folder or its {-(-args.counts[0] // args.shard_size)} shards, then its two SimCLR views), medians of "
                     f"{args.repeats} interleaved rounds of {args.batches} batches, beside a ResNet-18 (CIFAR stem) "
                     "SimCLR training step (fp32, channels_last, views made in the step) in the same rounds:\n\n"
                     + markdown_table(["data path", "images/s", "in memory / this"], rows))

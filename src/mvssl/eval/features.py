@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from ..data.datasets import LabelledImages, load_dataset
+from ..data.datasets import ANY_CHANNELS, LabelledImages, load_dataset
 from ..data.files import FileSplits, ImageFiles, labelled
 from ..data.decode import DECODING_RULES
 from ..data.streaming import image_batches
@@ -35,9 +35,13 @@ class DatasetSpec:
 
     def load(self, encoder: Encoder, download: bool = False, strict: bool = False, in_memory=True,
              memory_budget_gb: float | None = None) -> LabelledImages | FileSplits:
-        size = self.image_size or (encoder.image_size if self.name == "folder" else None)
-        return load_dataset(self.name, self.root, size, download, strict, encoder.config.get("data"), self.target,
-                            in_memory=in_memory, memory_budget_gb=memory_budget_gb, classes_file=self.classes_file)
+        own = encoder.config.get("data") or {}
+        size = self.image_size or (encoder.image_size if self.name in ANY_CHANNELS else None)
+        # images of the channels the encoder was trained on; a run's own columns (hf) when it reads its own dataset
+        keys = {k: own.get(k) for k in ("image_key", "label_key")} if own.get("dataset") == self.name else {}
+        return load_dataset(self.name, self.root, size, download, strict, own, self.target, in_memory=in_memory,
+                            memory_budget_gb=memory_budget_gb, classes_file=self.classes_file,
+                            channels=len(encoder.mean) if self.name in ANY_CHANNELS else 3, **keys)
 
     def describe(self, encoder: Encoder) -> dict:
         spec = asdict(self)
@@ -47,7 +51,7 @@ class DatasetSpec:
         else:
             spec.pop("target")
             spec["root"] = str(Path(self.root).resolve())
-            if self.name == "folder":  # features of files decoded by older rules (16-bit white, alpha dropped) are stale
+            if self.name in ANY_CHANNELS:  # features of files decoded by older rules (16-bit white) are stale
                 spec["decoding"] = DECODING_RULES
         if self.classes_file is None:  # the key of features cached before the option existed
             spec.pop("classes_file")

@@ -87,3 +87,21 @@ def build_backbone(name: str = "convnet", width: int = 32, cifar_stem: bool = Tr
     if name in BACKBONES:
         return torchvision_resnet(name, cifar_stem, in_channels)
     raise ValueError(f"unknown backbone {name!r}; choose from {list(BACKBONES)} or {TIMM_PREFIX}NAME")
+
+
+def spatial_features(backbone: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """What a backbone computes per location, before it pools: a ViT's normalised patch tokens
+    [N, L, D] (row-major, class token left out), a ConvNet's or ResNet's last feature map
+    [N, C, h, w], a timm model's ``forward_features`` (a ViT's prefix tokens left out)."""
+    if isinstance(backbone, ViT):
+        return backbone.tokens(x)[:, 1:]
+    if isinstance(backbone, ConvNet):
+        return backbone.features(x)
+    if all(hasattr(backbone, n) for n in ("conv1", "bn1", "maxpool", "layer1", "layer4")):  # torchvision ResNet
+        x = backbone.maxpool(backbone.relu(backbone.bn1(backbone.conv1(x))))
+        return backbone.layer4(backbone.layer3(backbone.layer2(backbone.layer1(x))))
+    if hasattr(backbone, "forward_features"):  # timm
+        out = backbone.forward_features(x)
+        return out[:, getattr(backbone, "num_prefix_tokens", 0):] if out.ndim == 3 else out
+    raise ValueError(f"tokens=True: mvssl does not know where the spatial features of a {type(backbone).__name__} "
+                     "are (ViT, ConvNet, torchvision ResNet and timm models are supported)")

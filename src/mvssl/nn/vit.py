@@ -74,7 +74,7 @@ class ViT(nn.Module):
         tokens = tokens.flatten(2).transpose(1, 2)
         if masked is not None:
             tokens = torch.where(masked.unsqueeze(-1), mask_token.to(tokens.dtype), tokens)
-        tokens = torch.cat([self.cls_token.expand(len(x), -1, -1), tokens], 1) + self.position_embedding(rows, cols)
+        tokens = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), tokens], 1) + self.position_embedding(rows, cols)
         if visible is not None:
             patches = tokens[:, 1:].gather(1, visible.unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
             tokens = torch.cat([tokens[:, :1], patches], 1)
