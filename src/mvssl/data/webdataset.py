@@ -18,6 +18,7 @@ whose bytes are complete are kept) and a sample without an image are left out an
 found while streaming, as in a folder."""
 from __future__ import annotations
 
+import io
 import os
 import tarfile
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import torch
 from .decode import ARRAY_EXTENSION
 from .files import FileSplits, ImageFiles, decode_image
 from .folders import IMAGE_EXTENSIONS
+from .splits import validation_split
 
 # the image entries a sample may hold, in the order one is chosen when it holds several
 SAMPLE_IMAGES = tuple(dict.fromkeys(e.lstrip(".") for e in (*IMAGE_EXTENSIONS, ARRAY_EXTENSION)))
@@ -143,8 +145,6 @@ class ShardFiles(ImageFiles):
         return data
 
     def read_item(self, item) -> torch.Tensor:
-        import io
-
         return decode_image(io.BytesIO(self._bytes(item)), self.size, self.channels, name=f"{item[4]}.{item[3]}")
 
     def name(self, i: int) -> str:
@@ -170,8 +170,6 @@ def shard_files(pattern: str, image_size: int, channels: int = 3, strict: bool =
     """The samples of the shards ``pattern`` names, split like an image folder: with labels of
     two classes or more, ``test_fraction`` of each class (seeded) is the test split; otherwise
     every sample trains, unlabelled. ``strict``: a damaged shard or sample raises."""
-    from .splits import validation_split
-
     index = index_shards(pattern)
     if index.skipped and strict:
         raise ValueError(f"data.strict: {index.skipped[0]}" + (f" (and {len(index.skipped) - 1} more)"
