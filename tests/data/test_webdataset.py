@@ -174,3 +174,39 @@ def test_two_ddp_processes_read_every_shard_image_once_an_epoch(packed):
     assert len(seen[0]) == len(seen[1]) == len(train) // 4 * 2  # each rank: half of every global batch of 4
     assert len(set(keys)) == len(keys) == len(train) // 4 * 4  # no key twice, all but the last partial batch
     assert not set(seen[0]) & set(seen[1])
+
+
+def test_a_run_on_shards_resumed_mid_epoch_ends_bitwise_equal(packed, tmp_path):
+    import shutil
+
+    from mvssl.train import train
+    from tests.run_files import encoder_weights
+
+    cfg = {"data": {"dataset": "webdataset", "root": packed[1]["pattern"], "image_size": SIZE, "in_memory": False,
+                    "workers": 1},
+           "views": {"name": "simclr"}, "backbone": {"width": 4}, "method": {"proj_hidden_dim": 32, "proj_dim": 16},
+           "optim": {"batch_size": 8, "warmup_steps": 1}, "eval": {"enabled": False},
+           "trainer": {"max_steps": 6, "checkpoint_every": 4, "progress": False, "out_dir": str(tmp_path),
+                       "name": "whole", "precision": "32"}}
+    reference, metrics = train(cfg, echo=lambda *_: None)
+    assert metrics["steps"] == 6 and metrics["skipped_images"] == []
+    run_dir = tmp_path / "resumed"
+    shutil.copytree(reference, run_dir)
+    (run_dir / "checkpoints" / "last.ckpt").unlink()
+    (run_dir / "encoder.pt").unlink()
+    messages = []
+    train({"data": {"workers": 0}}, echo=messages.append, resume=run_dir)
+    assert any("(step 4)" in m for m in messages)
+    epoch, batch = divmod(4, len(shard_files(packed[1]["pattern"], SIZE).train) // 8)
+    assert any(f"resuming the seeded order exactly at batch {batch} of epoch {epoch}" in m for m in messages)
+    a, b = encoder_weights(reference), encoder_weights(run_dir)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_decoding_all_shard_images_in_threads_reads_each_one_right(packed):
+    from mvssl.data.files import decode_all
+
+    files = shard_files(packed[1]["pattern"], SIZE)
+    images, labels, skipped = decode_all(files.train, strict=True)  # 8 threads, one open file per shard
+    one_by_one = torch.stack([files.train.read(i) for i in range(len(files.train))])
+    assert skipped == [] and torch.equal(images, one_by_one) and torch.equal(labels, files.train.labels)

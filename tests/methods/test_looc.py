@@ -255,42 +255,6 @@ def test_differ_keeps_the_views_consistent_with_their_recorded_parameters():
                       differ={"rotate": params[0]["rotate"]})
 
 
-def _claims(per_seed):
-    from mvssl.experiments.looc import claims
-
-    return {(c["id"], c["prediction"][:30]): c["verdict"] for c in claims(per_seed, ["color", "rotate"], False)}
-
-
-def _arm(rotation, hue, digit, noise=(0.0, 0.5, -0.5)):
-    return {"rotation": [rotation + n for n in noise], "hue": [hue + n for n in noise],
-            "digit": [digit + n for n in noise]}
-
-
-def test_looc_verdicts_follow_the_numbers_either_way():
-    from mvssl.experiments.looc import LOOC, LOOC_PP, MOCO_ALL, RANDOM, without
-
-    good = {MOCO_ALL: _arm(30, 40, 60), without("color"): _arm(30, 80, 60), without("rotate"): _arm(70, 40, 60),
-            LOOC: _arm(60, 75, 59), LOOC_PP: _arm(65, 80, 61, (0, 0.2, -0.1)), RANDOM: _arm(30, 50, 20)}
-    verdicts = _claims(good)
-    assert all(v == "supported" for v in verdicts.values()), verdicts
-    bad = {**good, LOOC: _arm(20, 30, 40), LOOC_PP: _arm(20, 30, 40)}
-    verdicts = _claims(bad)
-    assert [v for (i, _), v in verdicts.items() if i in ("looc.dependent", "looc.invariant")] == ["contradicted"] * 5
-    unlearned = {**good, MOCO_ALL: _arm(30, 40, 20), RANDOM: _arm(30, 50, 20), LOOC: _arm(60, 75, 10)}
-    verdicts = _claims(unlearned)  # MoCo does not learn the digit: the invariant test says nothing
-    assert verdicts[("looc.invariant", "LooC's digit accuracy is no mo")] == "inconclusive"
-
-
-def test_experiment_options_fail_before_training(tmp_path, capsys):
-    from mvssl.cli import main
-
-    for bad, message in ((["--augmentations", "color,jpeg"], "jpeg"), (["--batch-size", "3"], "--batch-size 3"),
-                         (["--steps", "2"], "--steps")):
-        assert main(["experiment", "looc", "--out", str(tmp_path / "x"), *bad]) != 0
-        assert message in capsys.readouterr().err
-    assert not (tmp_path / "x").exists()
-
-
 def test_a_looc_run_saves_an_encoder_with_both_representations(tmp_path):
     from mvssl.train import train
 

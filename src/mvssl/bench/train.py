@@ -7,6 +7,7 @@ FLOPs: the method's forward is counted by ``torch.utils.flop_counter.FlopCounter
 as 3x the forward (forward + backward). The counted forward+backward is reported beside."""
 from __future__ import annotations
 
+import argparse
 import contextlib
 import copy
 
@@ -186,8 +187,6 @@ def run(args) -> int:
 def run_side_by_side(args, methods: list[str]) -> int:
     """Every method x variant step interleaved in the same rounds (load from other processes
     hits them alike), each method's step time also as a multiple of the first method's."""
-    import argparse
-
     variants = {v: parse_variant(v) for v in args.variants}
     num_samples = max(4 * args.batch, 1024)
     steps, flops = {}, {}

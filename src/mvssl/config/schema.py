@@ -92,7 +92,7 @@ SCHEMA = {s: {k: v if isinstance(v, Key) else Key(v) for k, v in keys.items()} f
 DEFAULTS: dict[str, Any] = {"method": {"name": "simclr"},
                             **{s: {k: copy.deepcopy(v.default) for k, v in keys.items()} for s, keys in SCHEMA.items()}}
 # the data keys each dataset reads: only these are written to a run's config.yaml
-DATA_KEYS = {"cmnist": ("digit_size", "digits", "backgrounds", "root", "download", "seed"),
+DATA_KEYS = {"cmnist": ("digit_size", "digits", "backgrounds", "digit_colors", "root", "download", "seed"),
              "cifar10": ("root", "download"), "cifar100": ("root", "download"),
              "stl10": ("root", "download", "strict", "in_memory", "memory_budget_gb", "workers", "unlabelled"),
              "folder": ("root", "strict", "in_memory", "memory_budget_gb", "workers", "classes_file", "channels"),

@@ -22,6 +22,7 @@ import torch
 
 from .files import FileSplits, ImageFiles, decode_image
 from .decode import ChannelMismatch, _resize_bands, array_bands
+from .splits import validation_split
 
 TEST_SPLITS = ("test", "validation", "valid", "val")
 
@@ -136,8 +137,6 @@ def _labels(ds, key: str | None) -> tuple[list, list[str]]:
 
 def hf_files(root: str, image_size: int, channels: int = 3, image_key: str | None = None,
              label_key: str | None = None, test_fraction: float = 0.2, seed: int = 0) -> FileSplits:
-    from .splits import validation_split
-
     parts = open_hf(root)
     train_ds, test_ds = parts["train"], parts["test"]
     image_key = image_key or "image"

@@ -18,6 +18,7 @@ whose bytes are complete are kept) and a sample without an image are left out an
 found while streaming, as in a folder."""
 from __future__ import annotations
 
+import io
 import os
 import tarfile
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import torch
 from .decode import ARRAY_EXTENSION
 from .files import FileSplits, ImageFiles, decode_image
 from .folders import IMAGE_EXTENSIONS
+from .splits import validation_split
 
 # the image entries a sample may hold, in the order one is chosen when it holds several
 SAMPLE_IMAGES = tuple(dict.fromkeys(e.lstrip(".") for e in (*IMAGE_EXTENSIONS, ARRAY_EXTENSION)))
@@ -126,7 +128,8 @@ def index_shards(pattern: str) -> ShardIndex:
 
 class ShardFiles(ImageFiles):
     """Images inside tar shards: ``items`` are (shard, offset, size, entry, key); each process
-    keeps its own open shard files."""
+    keeps its own open shard files, read with ``os.pread`` (no shared file position, so the
+    threads of ``decode_all`` can read one shard at once)."""
 
     def __init__(self, items: list, labels: torch.Tensor, size: int, channels: int = 3):
         super().__init__(items, labels, size, channels)
@@ -136,14 +139,12 @@ class ShardFiles(ImageFiles):
         path, offset, size = item[:3]
         if path not in self._open:
             self._open[path] = open(path, "rb")
-        data = _read(self._open[path], offset, size)
+        data = os.pread(self._open[path].fileno(), size, offset)
         if len(data) != size:
             raise OSError(f"{path}: {len(data)} of {size} bytes (the shard changed since it was indexed)")
         return data
 
     def read_item(self, item) -> torch.Tensor:
-        import io
-
         return decode_image(io.BytesIO(self._bytes(item)), self.size, self.channels, name=f"{item[4]}.{item[3]}")
 
     def name(self, i: int) -> str:
@@ -152,10 +153,6 @@ class ShardFiles(ImageFiles):
 
     def __getstate__(self) -> dict:  # a DataLoader worker opens its own files
         return {**self.__dict__, "_open": {}}
-
-    def __del__(self):
-        for f in getattr(self, "_open", {}).values():
-            f.close()
 
 
 def class_names(first_shard: str) -> dict[int, str]:
@@ -173,8 +170,6 @@ def shard_files(pattern: str, image_size: int, channels: int = 3, strict: bool =
     """The samples of the shards ``pattern`` names, split like an image folder: with labels of
     two classes or more, ``test_fraction`` of each class (seeded) is the test split; otherwise
     every sample trains, unlabelled. ``strict``: a damaged shard or sample raises."""
-    from .splits import validation_split
-
     index = index_shards(pattern)
     if index.skipped and strict:
         raise ValueError(f"data.strict: {index.skipped[0]}" + (f" (and {len(index.skipped) - 1} more)"

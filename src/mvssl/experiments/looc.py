@@ -1,31 +1,30 @@
 """LooC vs MoCo v2 (Xiao et al. 2021, "What Should Not Be Contrastive in Contrastive
-Learning", Sec. 4), as a multi-seed test of ``looc.dependent`` and ``looc.invariant``
-(docs/looc.md states the design and why it can show and refute them).
+Learning", Sec. 4), as a study of ``looc.dependent`` and ``looc.invariant`` (docs/looc.md states
+the design and why it can show and refute them).
 
 Data: Colorful-Moving-MNIST with a black background and warm-coloured digits
 (``data.backgrounds black``, ``data.digit_colors warm``): nothing outside the digit tells
 frames apart, so instance discrimination has to use the digit; each digit instance has its
 own hue in the first quarter of the hue circle, so a frame's hue quadrant is visible.
 
-Arms (``mvssl.train``, same backbone, batch, steps and seeds; crop + flip, then
-``--augmentations``, by default colour jitter over the whole hue circle and four-way
-rotation):
+Arms (same backbone, batch, steps and seeds; crop + flip, then ``--augmentations``, by default
+colour jitter over the whole hue circle and four-way rotation):
 
-- MoCo v2 trained with every augmentation (two independently augmented views);
-- MoCo v2 without the augmentation a_i, for each a_i (the information a_i destroys stays
+- ``moco``: MoCo v2 trained with every augmentation (two independently augmented views);
+- ``moco-no-A``: MoCo v2 without augmentation A, for each A (the information A destroys stays
   shared by the views: the ceiling of what an encoder can keep of it in this budget);
-- LooC on leave-one-out views (keys differ from the query in every augmentation they do
-  not share with it: no contradictory negatives), probed as its backbone V (LooC) and as
-  the concatenated embedding spaces Z (LooC++).
+- ``looc``: LooC on leave-one-out views, probed as its backbone V, and ``looc-pp``: the same
+  runs probed as the concatenated embedding spaces Z (LooC++; the arm reads ``looc``'s runs).
 
-Frozen features are probed (``mvssl.eval``) on the tasks of ``looc_tasks``: rotation and
-hue quadrant (augmentation-dependent) and the digit (invariant), plus 5-way few-shot digit
-episodes and digit accuracy under corruptions; a random-init encoder of the same
-architecture is probed beside them. Verdicts come from ``mvssl.studies.stats``.
+The measure :func:`tasks` probes the frozen features (and the random-init twin's) on the tasks of
+``looc_tasks``: rotation and hue quadrant (augmentation-dependent) and the digit (invariant), plus
+5-way few-shot digit episodes and digit accuracy under corruptions; on LooC++ it also records which
+embedding space the digit, hue and rotation probes rely on (``looc_reliance.json`` in the run
+folder, drawn as ``looc_heads.png``).
 """
 from __future__ import annotations
 
-from ..studies.results import Experiment, add_common_arguments, fmt
+import json
 
 COMMAND = "looc"
 HELP = "LooC, LooC++ vs MoCo v2 with and without each augmentation: dependent and invariant tasks, several seeds"
@@ -39,14 +38,13 @@ MIN_SCALE = 0.5  # crops keep most of the 12-px digit in the 16-px frame
 WIDTH, PROJ_HIDDEN = 16, 512
 PROBE_FRAMES = {"default": (2000, 1000), "quick": (800, 400)}  # (train, test) frames the probes use
 NON_INFERIORITY = 2.0  # looc.invariant: LooC's digit accuracy may be at most this many points below MoCo's
-LOOC, LOOC_PP, MOCO_ALL, RANDOM = "LooC", "LooC++", "MoCo (all augmentations)", "random init"
 CHANCE = {"rotation": 25.0, "hue": 25.0, "digit": 10.0, "fewshot_1": 20.0, "fewshot_5": 20.0, "corrupted": 10.0}
-ROWS = {"rotation": "rotation, 4-way (%)", "hue": "hue quadrant, 4-way (%)", "digit": "digit, 10-way (%)",
-        "fewshot_1": "digit, 5-way 1-shot (%)", "fewshot_5": "digit, 5-way 5-shot (%)",
-        "corrupted": "digit under corruptions (%)", "mce": "digit mCE vs random init (%, lower is better)"}
+RELIANCE = "looc_reliance.json"
 
 
 def add_arguments(p) -> None:
+    from ..studies.results import add_common_arguments
+
     p.add_argument("--steps", type=int, help=f"training steps per encoder (default {DEFAULT_STEPS}; --quick "
                    f"{QUICK_STEPS})")
     p.add_argument("--augmentations", default=DEFAULT_AUGMENTATIONS,
@@ -55,35 +53,15 @@ def add_arguments(p) -> None:
     add_common_arguments(p)
 
 
-def without(augmentation: str) -> str:
-    return f"MoCo without {augmentation}"
-
-
-def arms(augmentations: list[str]) -> dict[str, tuple[str, list[str]]]:
-    """{arm: (method, augmentations it trains with)}."""
-    out = {MOCO_ALL: ("moco", list(augmentations))}
-    if len(augmentations) > 1:
-        out.update({without(a): ("moco", [b for b in augmentations if b != a]) for a in augmentations})
-    out[LOOC] = ("looc", list(augmentations))
-    return out
-
-
-def training_config(method: str, augmentations: list[str], steps: int, seed: int, batch_size: int) -> dict:
-    views = {"name": "looc" if method == "looc" else "looc-pair", "augmentations": augmentations,
-             "min_scale": MIN_SCALE}
-    return {"method": {"name": method, "proj_hidden_dim": PROJ_HIDDEN}, "views": views, "data": dict(DATA),
-            "backbone": {"width": WIDTH},
-            "optim": {"batch_size": batch_size, "warmup_steps": min(50, steps // 5)},
-            "trainer": {"max_steps": steps, "seed": seed, "checkpoint_every": steps, "keep_checkpoints": 1},
-            "eval": {"enabled": False}}
-
-
 def check_options(args) -> tuple[list[str], int]:
     """The augmentations and steps, or a clear error naming the option (before anything trains)."""
-    from ..config import ConfigError
-    from ..build import resolve
+    from ..views.looc import AUGMENTATIONS
 
     augmentations = [a for a in args.augmentations.split(",") if a]
+    unknown = [a for a in augmentations if a not in AUGMENTATIONS]
+    if unknown or not augmentations:
+        raise ValueError(f"--augmentations {args.augmentations!r}: unknown {', '.join(unknown) or '(none given)'}; "
+                         f"choose from {', '.join(AUGMENTATIONS)}")
     steps = args.steps or (QUICK_STEPS if args.quick else DEFAULT_STEPS)
     if steps < 5:
         raise ValueError(f"--steps must be at least 5, got {steps}")
@@ -91,218 +69,139 @@ def check_options(args) -> tuple[list[str], int]:
     if args.batch_size < views:
         raise ValueError(f"--batch-size {args.batch_size} is smaller than the {views} views LooC makes of each "
                          f"image with --augmentations {args.augmentations}")
-    try:
-        for method, augs in arms(augmentations).values():
-            resolve(training_config(method, augs, steps, 0, args.batch_size))
-    except ConfigError as err:
-        raise ValueError(f"--augmentations {args.augmentations!r}: {err}") from err
     return augmentations, steps
 
 
-class Representation:
-    """One of an encoder's representations, with the ``embed`` that the eval code calls."""
-
-    def __init__(self, encoder, representation: str = "backbone"):
-        self.encoder, self.representation = encoder, representation
-
-    def embed(self, images):
-        return self.encoder.embed(images, representation=self.representation)
+def _arm(method: str, augmentations: list[str]) -> dict:
+    return {"method": {"name": method}, "views": {"name": "looc" if method == "looc" else "looc-pair",
+                                                  "augmentations": augmentations}}
 
 
-def evaluate(reps: dict, tasks: dict, quick: bool, seed: int) -> tuple[dict, dict]:
-    """({representation: {metric: value}}, LooC++ reliance on each embedding space per task)."""
+def tasks(run, metric: str, train_frames: int, test_frames: int, episodes: int, corruption_images: int,
+          severities: list) -> float | None:
+    """The study's measures: ``metric`` (rotation, hue, digit, fewshot_1, fewshot_5, corrupted,
+    mce) of the run's representation, all of them computed once per encoder; ``mce`` is relative
+    to the random-init twin (None for the twin itself)."""
+    key = (str(run.run_dir), run.which, run.representation)
+    if run.which != "trained":  # one twin per seed and architecture: MoCo's and LooC's backbones are drawn alike
+        key = (run.seed, run.representation, json.dumps({k: run.config[k] for k in ("backbone", "data")}, sort_keys=True),
+               json.dumps(run.config["method"], sort_keys=True) if run.representation == "looc++" else "")
+    if key not in _MEASURED:
+        _MEASURED[key] = _probe_all(run, (train_frames, test_frames), episodes, corruption_images, tuple(severities))
+    return _MEASURED[key].get(metric)
+
+
+_MEASURED: dict = {}
+
+
+def _probe_all(run, sizes, episodes, corruption_images, severities) -> dict:
+    from dataclasses import replace
+
     from ..eval import corruption_errors, fewshot_eval, fit_linear_classifier, mean_corruption_error
-    from ..eval.robustness import in_chunks
     from ..eval.linear import topk_accuracy
-    from .looc_tasks import space_reliance
+    from ..eval.probes import probe_frames
+    from ..eval.robustness import in_chunks
+    from .looc_tasks import make_tasks, space_reliance
 
-    results: dict[str, dict] = {name: {} for name in reps}
-    probes, features = {}, {}
-    for name, rep in reps.items():
-        cache = {}
-        for task, data in tasks.items():
-            (xtr, ytr), (xte, yte) = data["train"], data["test"]
-            for x in (xtr, xte):
-                if id(x) not in cache:
-                    cache[id(x)] = rep.embed(x)
-            probe = fit_linear_classifier(cache[id(xtr)], ytr, int(ytr.max()) + 1, seed=seed)
-            results[name][task] = 100 * topk_accuracy(probe.logits(cache[id(xte)]), yte)
-            probes[name, task], features[name, task] = probe, cache[id(xte)]
-        for shots in (1, 5):
-            fs = fewshot_eval(features[name, "digit"], tasks["digit"]["test"][1], k_shot=shots,
-                              episodes=50 if quick else 300, seed=seed)
-            results[name][f"fewshot_{shots}"] = 100 * fs["accuracy"]
-    images, labels = tasks["digit"]["test"]
-    n_test, severities = (100, (3,)) if quick else (300, (1, 3, 5))
-    errors = corruption_errors(reps, {name: probes[name, "digit"] for name in reps},
-                               in_chunks(images[:n_test], labels[:n_test]), severities=severities, seed=seed)
-    for name, errs in errors.items():
-        flat = [e for per in errs.values() for e in per.values()]
-        results[name]["corrupted"] = 100 * (1 - sum(flat) / len(flat))
-        results[name]["mce"] = mean_corruption_error(errs, errors[RANDOM])["mce"]
-    n_spaces = len(reps[LOOC].encoder.heads)
-    reliance = {task: space_reliance(probes[LOOC_PP, task], features[LOOC_PP, task], tasks[task]["test"][1],
-                                     n_spaces) for task in tasks}
-    return results, reliance
-
-
-def claims(per_seed: dict, augmentations: list[str], quick: bool) -> list[dict]:
-    """The verdicts. ``per_seed[rep][metric]`` lists one value per seed (same seeds for every
-    representation: differences are paired)."""
-    from ..studies import stats
-
-    def diff(a, b, metric, offset=0.0):
-        return stats.difference([v + offset for v in per_seed[a][metric]], per_seed[b][metric])
-
-    dependent = [a for a in augmentations if a in DEPENDENT_TASK]
-    out = []
-    for a in dependent:  # design: the information is visible and learnable when the views share it
-        if len(augmentations) > 1:
-            task = DEPENDENT_TASK[a]
-            out.append(stats.claim("looc.design", f"{without(a)} beats {MOCO_ALL} on {task}: the views' "
-                                   f"shared {a} is learnable here", diff(without(a), MOCO_ALL, task),
-                                   f"{task} accuracy, {without(a)} - {MOCO_ALL}", quick, "pts"))
-    learned = stats.claim("looc.design", f"{MOCO_ALL} learns the invariant task (beats random init on digit)",
-                          diff(MOCO_ALL, RANDOM, "digit"), f"digit accuracy, {MOCO_ALL} - random init", quick, "pts")
-    out.append(learned)
-    for rep in (LOOC, LOOC_PP):
-        parts = [diff(rep, MOCO_ALL, DEPENDENT_TASK[a]) for a in dependent]
-        if parts:
-            tasks = ", ".join(DEPENDENT_TASK[a] for a in dependent)
-            out.append(stats.all_of("looc.dependent", f"{rep} beats {MOCO_ALL} on every augmentation-dependent "
-                                    f"task ({tasks})", parts, f"accuracy, {rep} - {MOCO_ALL}, weakest task",
-                                    quick, "pts"))
-    for rep in (LOOC, LOOC_PP):
-        c = stats.claim("looc.invariant", f"{rep}'s digit accuracy is no more than {NON_INFERIORITY:g} pts below "
-                        f"{MOCO_ALL}'s", diff(rep, MOCO_ALL, "digit", NON_INFERIORITY),
-                        f"digit accuracy, {rep} - {MOCO_ALL} + {NON_INFERIORITY:g}", quick, "pts")
-        out.append(gated(c, learned))
-    others = [r for r in per_seed if r not in (LOOC_PP, RANDOM)]
-    per_seed_mean = {r: [sum(v) / 3 for v in zip(*(per_seed[r][t] for t in ("rotation", "hue", "digit")))]
-                     for r in per_seed}
-    parts = [stats.difference(per_seed_mean[LOOC_PP], per_seed_mean[r]) for r in others]
-    out.append(stats.all_of("looc.invariant", "LooC++ has the best mean accuracy over rotation, hue and digit",
-                            parts, f"mean of the three accuracies, LooC++ - the closest of {', '.join(others)}",
-                            quick, "pts"))
+    data = make_tasks(probe_frames(run.config["data"]), run.seed, sizes)
+    out, probes, features, cache = {}, {}, {}, {}
+    for task, split in data.items():
+        (xtr, ytr), (xte, yte) = split["train"], split["test"]
+        for x in (xtr, xte):
+            if id(x) not in cache:
+                cache[id(x)] = run.embed(x)
+        probes[task] = fit_linear_classifier(cache[id(xtr)], ytr, int(ytr.max()) + 1, seed=run.seed)
+        features[task] = cache[id(xte)]
+        out[task] = 100 * topk_accuracy(probes[task].logits(features[task]), yte)
+    for shots in (1, 5):
+        fs = fewshot_eval(features["digit"], data["digit"]["test"][1], k_shot=shots, episodes=episodes, seed=run.seed)
+        out[f"fewshot_{shots}"] = 100 * fs["accuracy"]
+    images, labels = data["digit"]["test"]
+    errors = corruption_errors({"x": run}, {"x": probes["digit"]}, in_chunks(images[:corruption_images],
+                               labels[:corruption_images]), severities=severities, seed=run.seed)["x"]
+    flat = [e for per in errors.values() for e in per.values()]
+    out["corrupted"], out["errors"] = 100 * (1 - sum(flat) / len(flat)), errors
+    if run.which == "trained":
+        twin = _probe_all(replace(run, which="random init"), sizes, episodes, corruption_images, severities)
+        out["mce"] = mean_corruption_error(errors, twin["errors"])["mce"]
+        if run.representation == "looc++":
+            n_spaces = len(run.encoder.heads)
+            (run.run_dir / RELIANCE).write_text(json.dumps(
+                {task: space_reliance(probes[task], features[task], data[task]["test"][1], n_spaces) for task in data}))
     return out
 
 
-def gated(c: dict, design: dict) -> dict:
-    """A verdict that means something only if the design check holds: inconclusive otherwise."""
-    if design["verdict"] != "supported" and c["verdict"] != "inconclusive":
-        c = {**c, "verdict": "inconclusive",
-             "evidence": c["evidence"] + f" (design check failed: {design['prediction']})"}
-    return c
+def study(args, augmentations: list[str], steps: int) -> dict:
+    sizes = PROBE_FRAMES["quick" if args.quick else "default"]
+    options = {"train_frames": sizes[0], "test_frames": sizes[1], "episodes": 50 if args.quick else 300,
+               "corruption_images": 100 if args.quick else 300, "severities": [3] if args.quick else [1, 3, 5]}
+    arms = {"moco": _arm("moco", augmentations)}
+    if len(augmentations) > 1:
+        arms.update({f"moco-no-{a}": _arm("moco", [b for b in augmentations if b != a]) for a in augmentations})
+    arms.update({"looc": _arm("looc", augmentations), "looc-pp": {"reads": "looc", "representation": "looc++"}})
+    dependent = [a for a in augmentations if a in DEPENDENT_TASK]
+    predictions = [{"id": f"{a}-is-learnable", "kind": "design", "says": f"MoCo without {a} beats MoCo (all "
+                    f"augmentations) on {DEPENDENT_TASK[a]}: the views' shared {a} is learnable here",
+                    "contrast": f"moco-no-{a}.{DEPENDENT_TASK[a]} - moco.{DEPENDENT_TASK[a]} > 0"}
+                   for a in dependent if len(augmentations) > 1]
+    predictions.append({"id": "moco-learns-digit", "kind": "design", "says": "MoCo (all augmentations) learns the "
+                        "invariant task (beats its random-init twin on digit)", "learns": "moco.digit"})
+    for arm, name in (("looc", "LooC"), ("looc-pp", "LooC++")):
+        if dependent:
+            predictions.append({"id": f"{arm}-keeps-dependent", "claim": "looc.dependent", "says": f"{name} beats "
+                                f"MoCo (all augmentations) on every augmentation-dependent task",
+                                "all_of": [f"{arm}.{DEPENDENT_TASK[a]} - moco.{DEPENDENT_TASK[a]} > 0" for a in dependent]})
+        predictions.append({"id": f"{arm}-invariant", "claim": "looc.invariant", "says": f"{name}'s digit accuracy is "
+                            f"no more than {NON_INFERIORITY:g} points below MoCo (all augmentations)'s",
+                            "contrast": f"{arm}.digit - moco.digit > -{NON_INFERIORITY:g}"})
 
-
-def markdown(points: list[dict], reliance: dict, space_names: list[str], budget: str) -> str:
-    from ..eval.report import markdown_table
-
-    names = [p["arm"] for p in points]
-    rows = [[label] + [fmt(p["metrics"][key]) for p in points] + [f"{CHANCE[key]:g}" if key in CHANCE else "-"]
-            for key, label in ROWS.items()]
-    text = [markdown_table(["linear probe / task (mean ± 95% CI over seeds)", *names, "chance"], rows), "",
-            "The paper (seed 002) gives these comparisons as figures (nearest-neighbour retrieval, ImageNet-100, "
-            "iNat-1k), not as numbers for these tasks: there is no paper column.", "",
-            "Which embedding space the LooC++ linear classifier relies on (mean over seeds; share of correct test "
-            "predictions whose largest contribution comes from the space / share of |weight|):", ""]
-    rel_rows = [[task] + [f"{100 * t:.0f}% / {100 * w:.0f}%" for t, w in zip(r["top_contributor"], r["weight_share"])]
-                for task, r in reliance.items()]
-    text.append(markdown_table(["task", *(f"Z_{s} ({'all' if s == 0 else n})" for s, n in enumerate(space_names))],
-                               rel_rows))
-    text += ["", budget]
-    return "\n".join(text)
-
-
-def mean_reliance(per_seed: list[dict]) -> dict:
-    tasks = per_seed[0]
-    return {t: {k: [sum(vals) / len(per_seed) for vals in zip(*(r[t][k] for r in per_seed))]
-                for k in ("top_contributor", "weight_share")} for t in tasks}
-
-
-def plot_accuracy(points: list[dict], path) -> None:
-    """Grouped bars: accuracy per task and representation, 95% intervals, chance lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tasks = ["rotation", "hue", "digit"]
-    fig, ax = plt.subplots(figsize=(9, 4))
-    width = 0.8 / len(points)
-    for i, p in enumerate(points):
-        xs = [t + (i - (len(points) - 1) / 2) * width for t in range(len(tasks))]
-        ci = [p["metrics"][t]["ci95"] if p["metrics"][t]["ci95"] is not None else 0 for t in tasks]
-        ax.bar(xs, [p["metrics"][t]["mean"] for t in tasks], width, yerr=ci, capsize=2, label=p["arm"])
-    for t, task in enumerate(tasks):
-        ax.hlines(CHANCE[task], t - 0.45, t + 0.45, colors="k", linestyles="--",
-                  label="chance" if t == 0 else None)
-    ax.set_xticks(range(len(tasks)), ["rotation (dependent)", "hue quadrant (dependent)", "digit (invariant)"])
-    ax.set_ylabel("linear-probe accuracy (%)")
-    ax.set_xlabel("downstream task")
-    ax.set_title("LooC vs MoCo v2: frozen features, mean and 95% interval over seeds")
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    def mean3(arm: str) -> str:
+        return f"({arm}.rotation + {arm}.hue + {arm}.digit) / 3"
+    predictions.append({"id": "looc-pp-best", "claim": "looc.invariant", "says": "LooC++ has the best mean accuracy "
+                        "over rotation, hue and digit", "all_of": [f"{mean3('looc-pp')} - {mean3(a)} > 0"
+                                                                   for a in arms if a != "looc-pp"]})
+    task_measures = ("rotation", "hue", "digit", "fewshot_1", "fewshot_5", "corrupted", "mce")
+    return {
+        "study": COMMAND,
+        "description": f"LooC vs MoCo v2 on coloured digits: {steps} steps of batch {args.batch_size} per encoder, "
+                       f"ConvNet width {WIDTH}, {DATA['image_size']} px frames (digits {DATA['digit_size']} px, black "
+                       f"background, warm colours); crop + flip (min scale {MIN_SCALE}), then "
+                       f"{', '.join(augmentations)}. Linear probes on {sizes[0]} / {sizes[1]} frames. The paper gives "
+                       "these comparisons as figures (ImageNet-100, iNat-1k), not as numbers for these tasks. An arm "
+                       "is in play when it beats its random-init twin on the digit, the task every arm's views keep "
+                       "(MoCo with colour jitter losing hue is the effect, not a broken arm).",
+        "base": {"method": {"proj_hidden_dim": PROJ_HIDDEN}, "data": dict(DATA), "views": {"min_scale": MIN_SCALE},
+                 "backbone": {"width": WIDTH},
+                 "optim": {"batch_size": args.batch_size, "warmup_steps": min(50, steps // 5)},
+                 "trainer": {"max_steps": steps, "checkpoint_every": steps, "keep_checkpoints": 1},
+                 "eval": {"enabled": False}},
+        "arms": arms,
+        "seeds": args.seeds,
+        "measures": {m: {"measure": "mvssl.experiments.looc.tasks", "metric": m, **options,
+                         "unit": "%", "higher_is_better": m != "mce"} for m in task_measures},
+        "references": {"random_init": True, "chance": CHANCE},
+        "gates": [{"learns": "digit", "scope": "arm"}],
+        "predictions": predictions,
+    }
 
 
 def run(args) -> int:
-    import torch
-
-    from ..build import resolve
-    from ..encoder import Encoder, load
-    from ..eval.probes import probe_frames
-    from ..studies import stats
-    from .looc_tasks import make_tasks, plot_reliance
+    from ..studies.engine import run_declared
+    from .looc_tasks import plot_reliance
 
     augmentations, steps = check_options(args)
-    plan = arms(augmentations)
-    exp = Experiment(COMMAND, args, total_runs=args.seeds * (len(plan) + 1))
-    reps_per_seed: dict[str, dict[str, list]] = {}
-    runs: dict[str, list[str]] = {}
-    reliance_per_seed = []
-    frames = probe_frames(resolve(training_config("moco", augmentations, steps, 0, args.batch_size))["data"])
-    space_names = ["all", *augmentations]
-    budget = (f"Budget: {steps} steps of batch {args.batch_size} per encoder, ConvNet width {WIDTH}, "
-              f"{DATA['image_size']}-px frames (digits {DATA['digit_size']} px, black background, warm colours); "
-              f"augmentations crop+flip (min scale {MIN_SCALE}), then {', '.join(augmentations)}.")
-    exp.train_ahead([(training_config(method, augs, steps, seed, args.batch_size), f"{arm_slug(arm)}-seed{seed}")
-                     for seed in exp.seeds for arm, (method, augs) in plan.items()])
-    for seed in exp.seeds:
-        encoders = {}
-        for arm, (method, augs) in plan.items():
-            name = f"{arm_slug(arm)}-seed{seed}"
-            path, metrics = exp.train(training_config(method, augs, steps, seed, args.batch_size), name)
-            encoders[arm] = load(exp.out / path)
-            runs.setdefault(arm, []).append(path)
-            exp.progress(f"{arm}, seed {seed}", f"trained {metrics['steps']} steps in {metrics['train_seconds']:.0f} s")
-        torch.manual_seed(seed)
-        reps = {arm: Representation(encoders[arm]) for arm in plan if arm != LOOC}
-        reps[LOOC], reps[LOOC_PP] = Representation(encoders[LOOC]), Representation(encoders[LOOC], "looc++")
-        reps[RANDOM] = Representation(Encoder.from_config(encoders[MOCO_ALL].config).eval())
-        runs[LOOC_PP] = runs[LOOC]
-        tasks = make_tasks(frames, seed, PROBE_FRAMES["quick" if exp.quick else "default"])
-        results, reliance = evaluate(reps, tasks, exp.quick, seed)
-        reliance_per_seed.append(reliance)
-        for rep, metrics in results.items():
-            for key, value in metrics.items():
-                reps_per_seed.setdefault(rep, {}).setdefault(key, []).append(value)
-        exp.progress(f"probes, seed {seed}", ", ".join(f"{r} digit {results[r]['digit']:.1f} hue "
-                                                       f"{results[r]['hue']:.1f} rot {results[r]['rotation']:.1f}"
-                                                       for r in (MOCO_ALL, LOOC, LOOC_PP)))
-        points = [{"arm": rep, "metrics": {k: stats.summarize(v) for k, v in m.items()}, "runs": runs.get(rep, [])}
-                  for rep, m in reps_per_seed.items()]
-        reliance = mean_reliance(reliance_per_seed)
-        plot_reliance(reliance, space_names, exp.out / "looc_heads.png")
-        plot_accuracy(points, exp.out / "looc_accuracy.png")
-        verdicts = claims(reps_per_seed, augmentations, exp.quick)
-        exp.write(points, verdicts, markdown(points, reliance, space_names, budget),
-                  "LooC vs MoCo v2 on coloured digits", extra={"reliance": reliance, "steps": steps,
-                                                                "augmentations": augmentations},
-                  plots=["looc_accuracy.png", "looc_heads.png"], complete=seed == exp.seeds[-1])
+
+    def draw(out, points: list[dict]) -> list[str]:  # which embedding space LooC++'s probes rely on
+        runs = [json.loads((out / r / RELIANCE).read_text()) for p in points if p["arm"] == "looc-pp"
+                for r in p["runs"] if (out / r / RELIANCE).exists()]
+        if not runs:
+            return []
+        mean = {t: {k: [sum(v) / len(runs) for v in zip(*(r[t][k] for r in runs))]
+                    for k in ("top_contributor", "weight_share")} for t in runs[0]}
+        (out / RELIANCE).write_text(json.dumps(mean, indent=1))  # mean over seeds
+        plot_reliance(mean, ["all", *augmentations], out / "looc_heads.png")
+        return ["looc_heads.png"]
+
+    run_declared(study(args, augmentations, steps), args, echo=lambda *a, **k: print(*a, **k, flush=True),
+                 extra_plots=draw)
     return 0
-
-
-def arm_slug(arm: str) -> str:
-    return arm.lower().replace("(", "").replace(")", "").replace("+", "p").replace(" ", "-")

@@ -4,11 +4,10 @@ DDP runs are often CPU/gloo ones, so this is the ``trainer.sync_batchnorm`` laye
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..distributed import is_distributed
+from ..distributed import all_reduce_sum, is_distributed
 
 
 class _SumOverRanks(torch.autograd.Function):
@@ -17,15 +16,11 @@ class _SumOverRanks(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        x = x.clone()
-        dist.all_reduce(x, op=dist.ReduceOp.SUM)
-        return x
+        return all_reduce_sum(x.clone())
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        grad = grad.clone()
-        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
-        return grad
+        return all_reduce_sum(grad.clone())
 
 
 class GlobalBatchNorm(_BatchNorm):

@@ -93,7 +93,8 @@ def versions(out: Path) -> list[dict]:
 
 
 def _measured(run: Run, name: str, mspec: dict, cache: dict):
-    key = f"{run.which}/{name}/{json.dumps(mspec, sort_keys=True)}"
+    key = f"{run.which}/{name}/{json.dumps(mspec, sort_keys=True)}" + \
+        ("" if run.representation == "backbone" else f"/{run.representation}")
     if key not in cache:
         cache[key] = measure(run, mspec)
     return cache[key]
@@ -102,13 +103,13 @@ def _measured(run: Run, name: str, mspec: dict, cache: dict):
 def measure_run(item: tuple) -> dict:
     """Every measure of one run, on the trained encoder and on its random-init twin: a
     module-level task for :meth:`Experiment.map` (``(run_dir, config, metrics, seed,
-    measures)``). Values are kept in the run folder, so ``--resume`` measures nothing twice."""
-    run_dir, cfg, metrics, seed, measures = item
+    measures, representation)``). Values are kept in the run folder, so ``--resume`` measures nothing twice."""
+    run_dir, cfg, metrics, seed, measures, representation = item
     cache_path = Path(run_dir) / MEASURES_JSON
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     out = {}
     for which in ("trained", "random init"):
-        run = Run(Path(run_dir), cfg, metrics, seed, which)
+        run = Run(Path(run_dir), cfg, metrics, seed, which, representation)
         out[which] = {name: _measured(run, name, spec, cache) for name, spec in measures.items()}
     cache_path.write_text(json.dumps(cache, indent=1))
     return out
@@ -198,18 +199,22 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
     def config(arm, seed) -> dict:
         return deep_update(spec_mod.arm_config(study, arm, seed), {"eval": {"random_baseline": True}})
 
-    ahead = [(config(arm, seed), f"{arm.name}-seed{seed}") for arm, seed in runs if arm.train is None]
+    ahead = [(config(arm, seed), f"{arm.name}-seed{seed}") for arm, seed in runs if arm.train is arm.reads is None]
     exp.train_ahead(sorted(ahead, key=lambda r: -_cost(r[0])))  # longest first: no worker idles at the end
     values: dict = {a: {m: {} for m in study.measures} for a in study.arms}
     random: dict = {a: {m: {} for m in study.measures} for a in study.arms}
     paths: dict = {a: [] for a in study.arms}
     items = []
-    for arm, seed in runs:
-        cfg = config(arm, seed)
-        rel, metrics = (exp.train(cfg, f"{arm.name}-seed{seed}") if arm.train is None else
-                        train_stage(exp, arm.train, cfg, f"{arm.name}-seed{seed}"))
+    trained: dict = {}
+    for arm, seed in sorted(runs, key=lambda r: r[0].reads is not None):  # the arms that read others last
+        cfg, name = config(arm, seed), f"{arm.reads or arm.name}-seed{seed}"
+        rel, metrics = (trained[name] if arm.reads is not None else exp.train(cfg, name) if arm.train is None else
+                        train_stage(exp, arm.train, cfg, name))
+        trained[name] = rel, metrics
         paths[arm.name].append(rel)
-        items.append((str(exp.out / rel), resolve(cfg), metrics, seed, study.measures))
+    for arm, seed in runs:
+        rel, metrics = trained[f"{arm.reads or arm.name}-seed{seed}"]
+        items.append((str(exp.out / rel), resolve(config(arm, seed)), metrics, seed, study.measures, arm.representation))
     first = next(iter(study.measures))
 
     def record(i: int, measured: dict) -> None:  # as each run's measures come back (from the pool)
@@ -223,7 +228,7 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
                      + (f" (random init {twin:.2f})" if twin is not None else ""))
 
     exp.map(measure_run, items, what="measured", on_result=record)  # --jobs at a time, like the training
-    run_dir, resolved, metrics, seed, _ = items[0]
+    run_dir, resolved, metrics, seed, _, _ = items[0]
     dataset = Run(Path(run_dir), resolved, metrics, seed).dataset()
     chance = chance_levels(study, dataset)
     verdicts = judge(study, values, random, chance, quick=quick)

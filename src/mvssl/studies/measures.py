@@ -24,6 +24,7 @@ class Run:
     metrics: dict
     seed: int
     which: str = "trained"
+    representation: str = "backbone"  # what embed() returns (an arm that reads another's runs may say)
 
     @cached_property
     def encoder(self):
@@ -35,6 +36,10 @@ class Run:
         torch.manual_seed(self.seed)  # the same draw as the run's own random-init baseline
         return Encoder.from_config(resolve(self.config)).eval()
 
+    def embed(self, images):
+        """The encoder's representation of ``images`` (``Encoder.embed``)."""
+        return self.encoder.embed(images, representation=self.representation)
+
     def dataset(self, split: str = "train"):
         from ..build import build_dataset
 
@@ -42,6 +47,9 @@ class Run:
 
     def eval_metric(self, *keys: str):
         """The first of ``keys`` in the run's own frozen-encoder evaluation of ``which``."""
+        if self.representation != "backbone":
+            raise ValueError(f"{self.run_dir}: the run's own evaluation probes the backbone, not its "
+                             f"{self.representation}: measure that with a measure that embeds")
         row = self.metrics.get("eval", {}).get(self.which, {})
         for key in keys:
             if key in row:
@@ -132,7 +140,7 @@ def _effective_rank(run: Run, images: int = 512) -> float:
     data = run.dataset()
     x = data.train_images[:images] if hasattr(data, "train_images") else \
         torch.stack([data[i][0] for i in range(min(images, len(data)))])
-    return effective_rank(run.encoder.embed(x))
+    return effective_rank(run.embed(x))
 
 
 REGISTRY: dict[str, Measure] = {

@@ -42,7 +42,8 @@ GATE_KEYS = GATE_KINDS + ("arms", "at", "margin", "any", "scope")
 REFERENCE_KEYS = ("random_init", "chance", "supervised", "paper")
 KINDS = ("claim", "design")
 CORRECTIONS = ("bonferroni", "none")
-ARM_SPECIAL = ("seeds", "point", "random_init", "x", "train")
+ARM_SPECIAL = ("seeds", "point", "random_init", "x", "train", "reads", "representation")
+REPRESENTATIONS = ("backbone", "projection", "looc++")
 SOURCE_ARM_KEYS = ("point", "random_init", "x")
 QUICK_KEYS = ("seeds", "base", "arms")
 
@@ -58,6 +59,8 @@ class Arm:
     seeds: list
     x: object = None  # its knob value
     train: str | None = None  # a stage by dotted path that trains this arm instead of mvssl train
+    reads: str | None = None  # no training: this arm measures the runs of arm ``reads`` ...
+    representation: str = "backbone"  # ... (or its own) as this representation of Encoder.embed
     point: str | None = None  # source studies: the results.json point it reads
     random_point: str | None = None
 
@@ -303,7 +306,13 @@ def _arms(raw: dict, seeds: list, source, errors: _Errors, quick_arms) -> tuple[
                     resolve_user_function(stage)
                 except (ImportError, AttributeError, ValueError) as err:
                     errors.add(f"arms.{name}.train", f"{stage!r}: cannot import it ({err})")
-            arms[name] = Arm(name, spec, arm_seeds, x=x, train=stage)
+            reads, rep = spec.pop("reads", None), spec.pop("representation", "backbone")
+            if rep not in REPRESENTATIONS:
+                errors.add(f"arms.{name}.representation", f"{rep!r}: one of {', '.join(REPRESENTATIONS)}")
+            if reads is not None and (reads not in arms_raw or (arms_raw[reads] or {}).get("reads") or spec or stage):
+                errors.add(f"arms.{name}.reads", f"{reads!r}: the name of an arm that trains (an arm that reads "
+                           "another has no overrides or stage of its own)")
+            arms[name] = Arm(name, spec, arm_seeds, x=x, train=stage, reads=reads, representation=rep)
     return arms, None
 
 
@@ -487,6 +496,12 @@ def _check_configs(base: dict, arms: dict, errors: _Errors) -> None:
     from ..config import ConfigError, deep_update
 
     for name, arm in arms.items():
+        if arm.reads is not None:  # measured on another arm's runs
+            arm.overrides = arms[arm.reads].overrides
+            if not set(arm.seeds) <= set(arms[arm.reads].seeds):
+                errors.add(f"arms.{name}.seeds", f"reads {arm.reads}, which trains none of seeds "
+                           f"{sorted(set(arm.seeds) - set(arms[arm.reads].seeds))}")
+            continue
         try:
             resolve(deep_update(base, arm.overrides))
         except ConfigError as err:

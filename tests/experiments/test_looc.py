@@ -1,0 +1,95 @@
+"""``mvssl experiment looc`` on the study engine: its declared study judges either way, its
+options fail before anything trains, and a tiny real run measures LooC++ on LooC's runs.
+(The verdict tests moved here from tests/methods/test_looc.py with the port.)"""
+import argparse
+import json
+
+import pytest
+import yaml
+
+from mvssl.experiments.looc import check_options, study
+from mvssl.studies.judge import judge
+from mvssl.studies.spec import loads
+
+SEEDS = (0, 1, 2)
+
+
+@pytest.fixture(scope="module")
+def looc_study():
+    args = argparse.Namespace(augmentations="color,rotate", steps=None, quick=False, batch_size=64, seeds=3)
+    augmentations, steps = check_options(args)
+    return loads(yaml.safe_dump(study(args, augmentations, steps)), "looc")  # every arm a valid config
+
+
+def _arm(rotation, hue, digit, noise=(0.0, 0.5, -0.5)):
+    return {m: {s: v + n for s, n in zip(SEEDS, noise)} for m, v in (("rotation", rotation), ("hue", hue),
+                                                                      ("digit", digit))}
+
+
+def _verdicts(looc_study, arms, random_digit=20):
+    random = {a: _arm(30, 50, random_digit) for a in arms}
+    return {c["id"]: c["verdict"] for c in judge(looc_study, arms, random)["claims"]}
+
+
+def test_looc_verdicts_follow_the_numbers_either_way(looc_study):
+    good = {"moco": _arm(30, 40, 60), "moco-no-color": _arm(30, 80, 60), "moco-no-rotate": _arm(70, 40, 60),
+            "looc": _arm(60, 75, 59), "looc-pp": _arm(65, 80, 61, (0, 0.2, -0.1))}
+    verdicts = _verdicts(looc_study, good)
+    assert all(v == "supported" for v in verdicts.values()), verdicts
+    bad = {**good, "looc": _arm(20, 30, 40), "looc-pp": _arm(20, 30, 40)}
+    verdicts = _verdicts(looc_study, bad)
+    assert [verdicts[i] for i in ("looc-keeps-dependent", "looc-pp-keeps-dependent", "looc-invariant",
+                                  "looc-pp-invariant", "looc-pp-best")] == ["contradicted"] * 5
+    # MoCo does not learn the digit: every prediction that uses it says nothing
+    unlearned = {**good, "moco": _arm(30, 40, 20)}
+    verdicts = _verdicts(looc_study, unlearned)
+    assert verdicts["looc-invariant"] == "not testable" and verdicts["moco-learns-digit"] == "not testable"
+
+
+def test_experiment_options_fail_before_training(tmp_path, capsys):
+    from mvssl.cli import main
+
+    for bad, message in ((["--augmentations", "color,jpeg"], "jpeg"), (["--batch-size", "3"], "--batch-size 3"),
+                         (["--steps", "2"], "--steps")):
+        assert main(["experiment", "looc", "--out", str(tmp_path / "x"), *bad]) != 0
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_an_arm_that_reads_another_must_name_a_training_arm_with_its_seeds():
+    from mvssl.studies.spec import StudyError
+
+    base = {"study": "s", "base": {"trainer": {"max_steps": 10}}, "measures": ["effective_rank"],
+            "predictions": [{"id": "p", "contrast": "a.effective_rank - b.effective_rank > 0"}]}
+    ok = {**base, "arms": {"a": {}, "b": {"reads": "a", "representation": "projection"}}}
+    assert loads(yaml.safe_dump(ok), "ok.yaml").arms["b"].reads == "a"
+    for arms, key in (({"a": {}, "b": {"reads": "c"}}, "arms.b.reads"),
+                      ({"a": {"reads": "b"}, "b": {"reads": "a"}}, "arms.a.reads"),
+                      ({"a": {}, "b": {"reads": "a", "method": {"name": "byol"}}}, "arms.b.reads"),
+                      ({"a": {"seeds": [0]}, "b": {"reads": "a", "seeds": [0, 1]}}, "arms.b.seeds"),
+                      ({"a": {}, "b": {"reads": "a", "representation": "pixels"}}, "arms.b.representation")):
+        with pytest.raises(StudyError, match=f"ok.yaml: {key}"):
+            loads(yaml.safe_dump({**base, "arms": arms}), "ok.yaml")
+
+
+@pytest.mark.slow
+def test_a_tiny_looc_study_measures_looc_plus_plus_on_loocs_runs(tmp_path):
+    from mvssl.cli import main
+
+    out = tmp_path / "looc"
+    assert main(["experiment", "looc", "--quick", "--seeds", "2", "--steps", "6", "--batch-size", "16", "--jobs", "1",
+                 "--out", str(out)]) == 0
+    data = json.loads((out / "results.json").read_text())
+    points = {p["arm"]: p for p in data["points"]}
+    assert set(points) == {"moco", "moco-no-color", "moco-no-rotate", "looc", "looc-pp"}
+    assert points["looc-pp"]["runs"] == points["looc"]["runs"]  # no training of its own
+    assert len(list((out / "encoders").iterdir())) == 4 * 2
+    for p in points.values():
+        for m in ("rotation", "hue", "digit", "fewshot_1", "corrupted", "mce"):
+            assert all(0 <= v <= 100 for v in p["metrics"][m]["per_seed"]) or m == "mce"
+    # LooC++ is another representation of the same encoders: its values differ from LooC's
+    assert points["looc-pp"]["metrics"]["digit"]["per_seed"] != points["looc"]["metrics"]["digit"]["per_seed"]
+    reliance = json.loads((out / "looc_reliance.json").read_text())
+    assert set(reliance) == {"rotation", "hue", "digit"}
+    assert sum(reliance["digit"]["weight_share"]) == pytest.approx(1.0)
+    assert (out / "looc_heads.png").exists() and (out / "arms.png").exists()
