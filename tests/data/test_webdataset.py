@@ -210,3 +210,15 @@ def test_decoding_all_shard_images_in_threads_reads_each_one_right(packed):
     images, labels, skipped = decode_all(files.train, strict=True)  # 8 threads, one open file per shard
     one_by_one = torch.stack([files.train.read(i) for i in range(len(files.train))])
     assert skipped == [] and torch.equal(images, one_by_one) and torch.equal(labels, files.train.labels)
+
+
+def test_13_band_images_packed_at_a_new_size_read_back_as_decoded(tmp_path):
+    from tests.fakedata import write_band_folder
+
+    write_band_folder(tmp_path / "bands", bands=13, classes=2, per_class=4, size=20)
+    info = pack_folder(str(tmp_path / "bands"), str(tmp_path / "shards"), 3, image_size=10, channels=13,
+                       echo=lambda *_: None)
+    files = shard_files(info["pattern"], 10, channels=13)
+    everything = files.train + files.test
+    decoded = {decode_image(str(p), 10, 13).numpy().tobytes() for p in (tmp_path / "bands").rglob("*.npy")}
+    assert len(everything) == 8 and {everything.read(i).numpy().tobytes() for i in range(8)} == decoded
