@@ -33,6 +33,7 @@ def _datasets():
     except ImportError:
         raise ValueError("data.dataset hf needs the datasets package: pip install 'mvssl[scale]'") from None
     datasets.disable_progress_bars()
+    datasets.config.HF_DATASETS_OFFLINE = True  # local files only: never ask the Hub about a builder or a file
     return datasets
 
 
