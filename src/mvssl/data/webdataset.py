@@ -4,8 +4,9 @@ format of the ``webdataset`` package, named by a brace pattern such as
 ``shards/train-{000000..000099}.tar``.
 
 The shards are indexed once, when the run starts: each tar's headers (not its images) are
-read (``tar_files``: ustar, pax and GNU long names, from the format's definition) to find every sample's image (its byte offset and size in the shard) and its ``cls``
-label. Training then reads image i with one seek and one read (``ShardFiles``), so the
+read (``tar_files``: ustar, pax and GNU long names, written from the format's definition) to
+find every sample's image (its byte offset and size in the shard) and its ``cls`` label.
+Training then reads image i with one ``os.pread`` (``ShardFiles``), so the
 shards go through the same streamed path as an image folder (``data/streaming.py``): the
 same order (a permutation per epoch from the seed), the same one slice of every global batch
 per DDP process, the same decoder, and exact resume with any number of workers. Every image
@@ -71,11 +72,11 @@ BLOCK = 512
 REGULAR = (b"0", b"\0", b"7")  # tar type flags of a regular file
 
 
-def _number(field: bytes) -> int:
+def _number(raw: bytes) -> int:
     """A tar header's numeric field: octal text, or base-256 when its first bit is set."""
-    if field[:1] and field[0] & 0x80:
-        return int.from_bytes(bytes([field[0] & 0x7F]) + field[1:], "big")
-    text = field.split(b"\0", 1)[0].strip()
+    if raw[:1] and raw[0] & 0x80:
+        return int.from_bytes(bytes([raw[0] & 0x7F]) + raw[1:], "big")
+    text = raw.split(b"\0", 1)[0].strip()
     return int(text, 8) if text else 0
 
 
@@ -118,7 +119,8 @@ def tar_files(fd: int, length: int):
         elif flag != b"g":
             name = header[:100].split(b"\0", 1)[0]
             prefix = header[345:500].split(b"\0", 1)[0] if header[257:262] == b"ustar" else b""
-            name = overrides.get("path") or (prefix + b"/" + name if prefix else name).decode("utf-8", "surrogateescape")
+            joined = prefix + b"/" + name if prefix else name
+            name = overrides.get("path") or joined.decode("utf-8", "surrogateescape")
             size = int(overrides.get("size", size))
             if flag in REGULAR:
                 yield name, data, size
