@@ -97,6 +97,15 @@ def test_shards_without_labels_are_unlabelled(tmp_path):
     files = shard_files(str(tmp_path / "u-{0..0}.tar"), 8)
     assert files.classes == [] and len(files.train) == 6 and (files.train.labels == -1).all()
     assert files.train.read(5)[0, 0, 0] == 200  # the sixth image's red
+    from mvssl.train import train
+
+    messages = []
+    _, metrics = train({"data": {"dataset": "webdataset", "root": str(tmp_path / "u-{0..0}.tar"), "image_size": 8},
+                        "views": {"name": "crop"}, "backbone": {"width": 4}, "optim": {"batch_size": 4},
+                        "trainer": {"max_steps": 2, "progress": False, "out_dir": str(tmp_path / "runs")}},
+                       echo=messages.append)
+    assert any("evaluation skipped" in m and "has no cls labels" in m for m in messages)
+    assert set(metrics["eval"]["trained"]) == {"rankme"}  # the label-free figure, as for a flat folder
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
