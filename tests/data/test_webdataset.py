@@ -97,6 +97,15 @@ def test_shards_without_labels_are_unlabelled(tmp_path):
     files = shard_files(str(tmp_path / "u-{0..0}.tar"), 8)
     assert files.classes == [] and len(files.train) == 6 and (files.train.labels == -1).all()
     assert files.train.read(5)[0, 0, 0] == 200  # the sixth image's red
+    from mvssl.train import train
+
+    messages = []
+    _, metrics = train({"data": {"dataset": "webdataset", "root": str(tmp_path / "u-{0..0}.tar"), "image_size": 8},
+                        "views": {"name": "crop"}, "backbone": {"width": 4}, "optim": {"batch_size": 4},
+                        "trainer": {"max_steps": 2, "progress": False, "out_dir": str(tmp_path / "runs")}},
+                       echo=messages.append)
+    assert any("evaluation skipped" in m and "has no cls labels" in m for m in messages)
+    assert set(metrics["eval"]["trained"]) == {"rankme"}  # the label-free figure, as for a flat folder
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -222,3 +231,23 @@ def test_13_band_images_packed_at_a_new_size_read_back_as_decoded(tmp_path):
     everything = files.train + files.test
     decoded = {decode_image(str(p), 10, 13).numpy().tobytes() for p in (tmp_path / "bands").rglob("*.npy")}
     assert len(everything) == 8 and {everything.read(i).numpy().tobytes() for i in range(8)} == decoded
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_the_header_reader_finds_what_tarfile_finds_long_names_included(tmp_path, fmt):
+    from mvssl.data.webdataset import tar_files
+
+    names = ["a.png", "deep/" * 12 + "b.cls", "x" * 90 + "/" + "y" * 60 + ".jpg", "é/ü.txt"]
+    if fmt == tarfile.USTAR_FORMAT:
+        names = names[:3]  # ustar: a prefix and a name, ASCII
+    with tarfile.open(tmp_path / "t.tar", "w", format=fmt) as tar:
+        for i, name in enumerate(names):
+            _add(tar, name, bytes(range(i * 37 % 251, 251))[: 100 + 400 * i])
+            folder = tarfile.TarInfo(f"dir{i}")  # folders and links are not files: left out
+            folder.type = tarfile.DIRTYPE
+            tar.addfile(folder)
+    with open(tmp_path / "t.tar", "rb") as f:
+        ours = list(tar_files(f.fileno(), os.fstat(f.fileno()).st_size))
+    with tarfile.open(tmp_path / "t.tar") as tar:
+        theirs = [(m.name, m.offset_data, m.size) for m in tar if m.isfile()]
+    assert ours == theirs and [n for n, _, _ in ours] == names
