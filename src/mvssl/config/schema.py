@@ -51,6 +51,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         classes_file=Key(None, kind="str"),  # folder: the class folders to keep
         unlabelled=True,  # stl10: train on the 100,000 unlabelled images too
         channels=Key(3, "> 0"),  # folder, webdataset, hf: channels of every image (3: RGB; .npy arrays: any)
+        shard_order=False,  # webdataset streamed: shards shuffled each epoch, each read front to back
         image_key=Key(None, kind="str"), label_key=Key(None, kind="str")),  # hf: columns; null: image, label
     "views": dict(  # every recipe's keys, each with one default and one rule
         name=Key("factor-shared", tuple(VIEW_RECIPES)),
@@ -96,7 +97,7 @@ DATA_KEYS = {"cmnist": ("digit_size", "digits", "backgrounds", "digit_colors", "
              "cifar10": ("root", "download"), "cifar100": ("root", "download"),
              "stl10": ("root", "download", "strict", "in_memory", "memory_budget_gb", "workers", "unlabelled"),
              "folder": ("root", "strict", "in_memory", "memory_budget_gb", "workers", "classes_file", "channels"),
-             "webdataset": ("root", "strict", "in_memory", "memory_budget_gb", "workers", "channels"),
+             "webdataset": ("root", "strict", "in_memory", "memory_budget_gb", "workers", "channels", "shard_order"),
              "hf": ("root", "strict", "in_memory", "memory_budget_gb", "workers", "channels", "image_key", "label_key"),
              "shapes": ()}
 # a dataset other than Colorful-Moving-MNIST starts from its own image size and an augmentation
