@@ -42,7 +42,7 @@ DATASETS = {"cmnist": (("digit_size", "digits", "backgrounds", "digit_colors", "
             "cifar100": (("root", "download"), (32, 0.5)),
             "stl10": (("download", *_FILES, "unlabelled"), (96, 1.0)),
             "folder": ((*_FILES, "classes_file", "channels"), (64, 1.0)),
-            "webdataset": ((*_FILES, "channels"), (64, 1.0)),
+            "webdataset": ((*_FILES, "channels", "shard_order"), (64, 1.0)),
             "hf": ((*_FILES, "channels", "image_key", "label_key"), (64, 1.0))}
 
 SCHEMA: dict[str, dict[str, Any]] = {
@@ -58,6 +58,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         classes_file=Key(None, kind="str"),  # folder: the class folders to keep
         unlabelled=True,  # stl10: train on the 100,000 unlabelled images too
         channels=Key(3, "> 0"),  # folder, webdataset, hf: channels of every image (3: RGB; .npy arrays: any)
+        shard_order=False,  # webdataset streamed: shards shuffled each epoch, each read front to back
         image_key=Key(None, kind="str"), label_key=Key(None, kind="str")),  # hf: columns; null: image, label
     "views": dict(  # every recipe's keys, each with one default and one rule
         name=Key("factor-shared", tuple(VIEW_RECIPES)),

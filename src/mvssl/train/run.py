@@ -218,7 +218,8 @@ def training_loader(cfg: dict, dataset, start: int, echo=print):
     resumed = f"; resuming the seeded order exactly at batch {batch} of epoch {epoch}" if start else ""
     echo(f"streaming {len(dataset.train)} images from {cfg['data']['root']} with {workers} decoding worker(s) "
          f"(data.in_memory {cfg['data']['in_memory']}){resumed}")
-    return streamed_batches(dataset.train, batch_size, t["seed"], start, workers, pin)
+    blocks = dataset.train.shard_blocks() if cfg["data"].get("shard_order") else None  # webdataset: shard by shard
+    return streamed_batches(dataset.train, batch_size, t["seed"], start, workers, pin, blocks)
 
 
 def check_batch_fits(cfg: dict, num_items: int) -> None:
