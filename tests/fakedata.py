@@ -84,16 +84,16 @@ def tiny_encoder(path: Path):
 
 
 def write_band_folder(root: Path, bands: int = 13, classes: int = 2, per_class: int = 12, size: int = 16,
-                      seed: int = 0, dtype=np.uint16) -> None:
+                      seed: int = 0, dtype=np.uint16, noise: float = 0.08) -> None:
     """root/<class>/<i>.npy: multispectral images [bands, size, size] (channels first, as
-    satellite tiles come) whose classes differ only in their spectrum: class c is bright in
-    the bands of one half of the spectrum, dark in the other, so no one band alone and no
-    RGB view tells them apart as well as the whole spectrum does."""
+    satellite tiles come) whose classes differ only in their spectrum: class c's brightness
+    follows a cosine of c + 1 periods across the bands, so one band alone tells the classes
+    apart less well than the whole spectrum; ``noise`` is the per-pixel standard deviation."""
     rng = np.random.default_rng(seed)
     top = np.iinfo(dtype).max if np.issubdtype(dtype, np.integer) else 1.0
     for c in range(classes):
-        spectrum = np.where((np.arange(bands) + c) % 2 == 0, 0.7, 0.3)
+        spectrum = 0.5 + 0.2 * np.cos(2 * np.pi * np.arange(bands) * (c + 1) / bands)
         (root / f"c{c}").mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
-            x = spectrum[:, None, None] + rng.normal(0, 0.08, (bands, size, size))
+            x = spectrum[:, None, None] + rng.normal(0, noise, (bands, size, size))
             np.save(root / f"c{c}" / f"{i}.npy", (x.clip(0, 1) * top).astype(dtype))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import json
 import numbers
 from pathlib import Path
 
@@ -194,8 +195,6 @@ def _encoder_parts(path: Path, state) -> tuple[dict, dict, dict | None]:
 def _read_safetensors_encoder(path: Path) -> dict:
     """What ``mvssl export --format safetensors`` wrote, as the dict an ``encoder.pt`` holds: the
     backbone's tensors, and the config kept as JSON in the file's metadata."""
-    import json
-
     from safetensors import safe_open
     from safetensors.torch import load_file
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data.decode import centre_square, rgb_array
+from .data.decode import centre_square, decode_bands, rgb_array
 from .data.files import resize_square
 
 ACCEPTED = ("uint8 or float images as a tensor or numpy array ([N, 3, H, W], [N, H, W, 3], one image [3, H, W], "
@@ -109,8 +109,6 @@ def _from_pil_or_path(item) -> torch.Tensor:
 def _bands_of_path(item, size: int, channels: int) -> torch.Tensor:
     """A file of ``channels`` bands (a ``.npy`` array, or an image with that many), decoded as
     the training loader decodes it (``data.decode.decode_bands``, at ``size``)."""
-    from .data.decode import decode_bands
-
     if not Path(item).is_file():
         raise _refuse(f"no such image file {str(item)!r}")
     try:

@@ -145,3 +145,33 @@ def test_mvssl_eval_reads_the_runs_own_13_band_images(tmp_path, capsys):
     assert main(["eval", "knn", str(run), "--k", "3"]) == 0
     out = capsys.readouterr().out
     assert "| folder | 3 |" in out and (run / "eval" / "knn-folder.json").is_file()
+
+
+def _methods_on_crop_views() -> list[str]:
+    from mvssl.methods import METHODS
+
+    return sorted(set(METHODS) - {"clip-simclr", "looc", "distill", "view-learning"})  # views or a teacher of their own
+
+
+@pytest.mark.parametrize("name", _methods_on_crop_views())
+def test_every_method_takes_a_step_on_13_channel_images(name):
+    """Backbones get 13 input channels (in_chans), heads and losses follow: one step's loss is
+    finite and reaches the first layer's weights."""
+    from mvssl.build import build_method, build_view_source
+    from mvssl.data.labelled import LabelledImages
+
+    cfg = resolve({"data": {"dataset": "folder", "channels": 13, "image_size": 16}, "views": {"name": "crop"},
+                   "method": {"name": name, **({"channels": "0-6,7-12"} if name == "cmc" else {})},
+                   "backbone": {"width": 4}, "optim": {"batch_size": 8}})
+    images = torch.randint(0, 256, (8, 13, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    source = build_view_source(cfg, LabelledImages(images, torch.zeros(8).long(), images, torch.zeros(8).long(),
+                                                   ["a", "b"]))
+    method, _ = build_method(cfg, num_samples=4096)
+    g = torch.Generator().manual_seed(0)
+    views, _ = source(torch.arange(8), g)
+    assert all(v.shape[1] == 13 for v in views)
+    extras = {"indices": torch.arange(8), "generator": g}
+    out = method(views, **{k: extras[k] for k in getattr(method, "step_inputs", ())})
+    out.loss.backward()
+    first = next(p for n, p in method.named_parameters() if p.ndim == 4)  # the first convolution (or patch embedding)
+    assert torch.isfinite(out.loss) and first.shape[1] in (13, 7) and first.grad is not None

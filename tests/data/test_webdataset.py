@@ -97,6 +97,15 @@ def test_shards_without_labels_are_unlabelled(tmp_path):
     files = shard_files(str(tmp_path / "u-{0..0}.tar"), 8)
     assert files.classes == [] and len(files.train) == 6 and (files.train.labels == -1).all()
     assert files.train.read(5)[0, 0, 0] == 200  # the sixth image's red
+    from mvssl.train import train
+
+    messages = []
+    _, metrics = train({"data": {"dataset": "webdataset", "root": str(tmp_path / "u-{0..0}.tar"), "image_size": 8},
+                        "views": {"name": "crop"}, "backbone": {"width": 4}, "optim": {"batch_size": 4},
+                        "trainer": {"max_steps": 2, "progress": False, "out_dir": str(tmp_path / "runs")}},
+                       echo=messages.append)
+    assert any("evaluation skipped" in m and "has no cls labels" in m for m in messages)
+    assert set(metrics["eval"]["trained"]) == {"rankme"}  # the label-free figure, as for a flat folder
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -174,3 +183,71 @@ def test_two_ddp_processes_read_every_shard_image_once_an_epoch(packed):
     assert len(seen[0]) == len(seen[1]) == len(train) // 4 * 2  # each rank: half of every global batch of 4
     assert len(set(keys)) == len(keys) == len(train) // 4 * 4  # no key twice, all but the last partial batch
     assert not set(seen[0]) & set(seen[1])
+
+
+def test_a_run_on_shards_resumed_mid_epoch_ends_bitwise_equal(packed, tmp_path):
+    import shutil
+
+    from mvssl.train import train
+    from tests.run_files import encoder_weights
+
+    cfg = {"data": {"dataset": "webdataset", "root": packed[1]["pattern"], "image_size": SIZE, "in_memory": False,
+                    "workers": 1},
+           "views": {"name": "simclr"}, "backbone": {"width": 4}, "method": {"proj_hidden_dim": 32, "proj_dim": 16},
+           "optim": {"batch_size": 8, "warmup_steps": 1}, "eval": {"enabled": False},
+           "trainer": {"max_steps": 6, "checkpoint_every": 4, "progress": False, "out_dir": str(tmp_path),
+                       "name": "whole", "precision": "32"}}
+    reference, metrics = train(cfg, echo=lambda *_: None)
+    assert metrics["steps"] == 6 and metrics["skipped_images"] == []
+    run_dir = tmp_path / "resumed"
+    shutil.copytree(reference, run_dir)
+    (run_dir / "checkpoints" / "last.ckpt").unlink()
+    (run_dir / "encoder.pt").unlink()
+    messages = []
+    train({"data": {"workers": 0}}, echo=messages.append, resume=run_dir)
+    assert any("(step 4)" in m for m in messages)
+    epoch, batch = divmod(4, len(shard_files(packed[1]["pattern"], SIZE).train) // 8)
+    assert any(f"resuming the seeded order exactly at batch {batch} of epoch {epoch}" in m for m in messages)
+    a, b = encoder_weights(reference), encoder_weights(run_dir)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_decoding_all_shard_images_in_threads_reads_each_one_right(packed):
+    from mvssl.data.files import decode_all
+
+    files = shard_files(packed[1]["pattern"], SIZE)
+    images, labels, skipped = decode_all(files.train, strict=True)  # 8 threads, one open file per shard
+    one_by_one = torch.stack([files.train.read(i) for i in range(len(files.train))])
+    assert skipped == [] and torch.equal(images, one_by_one) and torch.equal(labels, files.train.labels)
+
+
+def test_13_band_images_packed_at_a_new_size_read_back_as_decoded(tmp_path):
+    from tests.fakedata import write_band_folder
+
+    write_band_folder(tmp_path / "bands", bands=13, classes=2, per_class=4, size=20)
+    info = pack_folder(str(tmp_path / "bands"), str(tmp_path / "shards"), 3, image_size=10, channels=13,
+                       echo=lambda *_: None)
+    files = shard_files(info["pattern"], 10, channels=13)
+    everything = files.train + files.test
+    decoded = {decode_image(str(p), 10, 13).numpy().tobytes() for p in (tmp_path / "bands").rglob("*.npy")}
+    assert len(everything) == 8 and {everything.read(i).numpy().tobytes() for i in range(8)} == decoded
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_the_header_reader_finds_what_tarfile_finds_long_names_included(tmp_path, fmt):
+    from mvssl.data.webdataset import tar_files
+
+    names = ["a.png", "deep/" * 12 + "b.cls", "x" * 90 + "/" + "y" * 60 + ".jpg", "é/ü.txt"]
+    if fmt == tarfile.USTAR_FORMAT:
+        names = names[:3]  # ustar: a prefix and a name, ASCII
+    with tarfile.open(tmp_path / "t.tar", "w", format=fmt) as tar:
+        for i, name in enumerate(names):
+            _add(tar, name, bytes(range(i * 37 % 251, 251))[: 100 + 400 * i])
+            folder = tarfile.TarInfo(f"dir{i}")  # folders and links are not files: left out
+            folder.type = tarfile.DIRTYPE
+            tar.addfile(folder)
+    with open(tmp_path / "t.tar", "rb") as f:
+        ours = list(tar_files(f.fileno(), os.fstat(f.fileno()).st_size))
+    with tarfile.open(tmp_path / "t.tar") as tar:
+        theirs = [(m.name, m.offset_data, m.size) for m in tar if m.isfile()]
+    assert ours == theirs and [n for n, _, _ in ours] == names

@@ -19,6 +19,44 @@ SMALL = {"ijepa": {"predictor_width": 16, "predictor_depth": 1, "predictor_heads
          "dinov2": {"head_hidden_dim": 32, "bottleneck_dim": 16, "out_dim": 32}}
 
 
+@pytest.mark.parametrize("args, key", [
+    (["--method", "mae", "--method.mask_ratio", "1.5"], "method.mask_ratio: must be in (0, 1)"),
+    (["--method", "mae", "--method.mask_ratio", "0"], "method.mask_ratio: must be in (0, 1)"),
+    (["--method", "dinov2", "--method.mask_ratio_max", "1"], "method.mask_ratio_max: must be in (0, 1)"),
+    (["--method", "ijepa", "--backbone.name", "convnet"], "backbone.name convnet: method ijepa needs a ViT"),
+    (["--method", "dinov2", "--backbone.name", "resnet18"], "backbone.name resnet18: method dinov2 needs a ViT"),
+    (["--method", "mae", "--backbone.patch_size", "5"], "backbone.patch_size 5"),
+    (["--method", "ijepa", "--data.image_size", "30"], "data.image_size is 30"),
+])
+def test_bad_input_fails_in_one_line_naming_the_key_before_a_folder_exists(args, key, tmp_path, capsys):
+    from mvssl.cli import main
+
+    assert main(["train", *args, "--trainer.out_dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("mvssl:")]
+    assert len(lines) == 1 and "Traceback" not in err and key in lines[0], err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("name", ["ijepa", "mae", "dinov2", "lejepa"])
+def test_the_er_monitor_measures_each_methods_embeddings(name):
+    """What the trainer's ER monitor reads of a step (``MethodOutput.embeddings``: LeJEPA's
+    projections, DINOv2's head outputs, MAE's and I-JEPA's pooled encoder features)."""
+    import torch
+
+    from mvssl.methods import METHODS
+    from mvssl.nn.vit import ViT
+    from mvssl.train.monitor import EmbeddingMonitor
+
+    torch.manual_seed(0)
+    extra = {"lejepa": {"proj_hidden_dim": 32, "proj_dim": 16}}.get(name, SMALL.get(name, {}))
+    method = METHODS[name](ViT(width=16, depth=1, heads=2), 16, **extra)
+    out = method([torch.rand(12, 3, 16, 16) for _ in range(2)], generator=torch.Generator().manual_seed(0))
+    logs = EmbeddingMonitor(0.0, 0.0).measure([e.detach() for e in out.embeddings], 0, warn=False)
+    assert {"effective_rank", "entropy_loo", "reconstruction", "i_er"} <= set(logs)
+    assert all(math.isfinite(float(v)) for v in logs.values()), logs
+
+
 @pytest.mark.parametrize("name", ["ijepa", "mae", "dinov2"])
 def test_info_er_measures_a_run(tmp_path, name):
     from mvssl.info.er import measure_run

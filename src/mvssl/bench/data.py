@@ -228,8 +228,9 @@ def run(args) -> int:
         rows = [[name, f"{rate[name]:,.0f}" if rate[name] >= 100 else f"{rate[name]:.2f}",
                  f"{rate['in memory'] / rate[name]:.2f}x"] for name in timed]
         data["images_per_second"] = rate
+        shards = -(-args.counts[0] // args.shard_size)
         text.append(f"Images/s of the data path (batch {args.batch} of {args.size} px from the {args.counts[0]:,}-image "
-                    f"folder or its {-(-args.counts[0] // args.shard_size)} shards, then its two SimCLR views), medians of "
+                    f"folder or its {shards} shards, then its two SimCLR views), medians of "
                     f"{args.repeats} interleaved rounds of {args.batches} batches, beside a ResNet-18 (CIFAR stem) "
                     "SimCLR training step (fp32, channels_last, views made in the step) in the same rounds:\n\n"
                     + markdown_table(["data path", "images/s", "in memory / this"], rows))

@@ -7,6 +7,7 @@ FLOPs: the method's forward is counted by ``torch.utils.flop_counter.FlopCounter
 as 3x the forward (forward + backward). The counted forward+backward is reported beside."""
 from __future__ import annotations
 
+import argparse
 import contextlib
 import copy
 
@@ -143,12 +144,8 @@ def run(args) -> int:
     first = next(iter(steps.values()))
     forward_flops, counted_flops = count_flops(first[2], first[3], first[4], first[5])
     step_flops = 3 * forward_flops
-    mm_fns, mm_flops = matmul_fns(args.matmul_sizes, ["fp32", "bf16"], args.device)
-    fns = {**{name: s[0] for name, s in steps.items()}, "views only": first[1], **mm_fns}
-    info_before = machine()
-    seconds = interleaved(fns, repeats=args.repeats, warmup=1)
-    info = machine()
-    peak = peaks({k: seconds[k] for k in mm_fns}, mm_flops)
+    seconds, peak, info_before, info = timed_beside_matmul(args, {**{name: s[0] for name, s in steps.items()},
+                                                                  "views only": first[1]})
     images, n_crops = args.batch, args.views + args.local_crops  # images/s counts images, each seen as n_crops views
     rows, data = [], {}
     for name in steps:
@@ -183,11 +180,18 @@ def run(args) -> int:
     return 0
 
 
+def timed_beside_matmul(args, fns: dict) -> tuple[dict, dict, dict, dict]:
+    """Median seconds of ``fns`` and of the matmuls whose peak they are measured against, in the
+    same interleaved rounds; the peak GFLOP/s; the machine before and after."""
+    mm_fns, mm_flops = matmul_fns(args.matmul_sizes, ["fp32", "bf16"], args.device)
+    info_before = machine()
+    seconds = interleaved({**fns, **mm_fns}, repeats=args.repeats, warmup=1)
+    return seconds, peaks({k: seconds[k] for k in mm_fns}, mm_flops), info_before, machine()
+
+
 def run_side_by_side(args, methods: list[str]) -> int:
     """Every method x variant step interleaved in the same rounds (load from other processes
     hits them alike), each method's step time also as a multiple of the first method's."""
-    import argparse
-
     variants = {v: parse_variant(v) for v in args.variants}
     num_samples = max(4 * args.batch, 1024)
     steps, flops = {}, {}
@@ -197,12 +201,7 @@ def run_side_by_side(args, methods: list[str]) -> int:
             steps[(name, v)] = make_step(one, variant, num_samples)
         first = steps[(name, next(iter(variants)))]
         flops[name] = count_flops(first[2], first[3], first[4], first[5])
-    mm_fns, mm_flops = matmul_fns(args.matmul_sizes, ["fp32", "bf16"], args.device)
-    fns = {**{f"{m} {v}": s[0] for (m, v), s in steps.items()}, **mm_fns}
-    info_before = machine()
-    seconds = interleaved(fns, repeats=args.repeats, warmup=1)
-    info = machine()
-    peak = peaks({k: seconds[k] for k in mm_fns}, mm_flops)
+    seconds, peak, info_before, info = timed_beside_matmul(args, {f"{m} {v}": s[0] for (m, v), s in steps.items()})
     rows, data = [], {}
     for (name, v), step in steps.items():
         sec, base = seconds[f"{name} {v}"], seconds[f"{methods[0]} {v}"]

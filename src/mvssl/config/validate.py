@@ -87,16 +87,18 @@ def resolve_config(user: dict | None, hyperparameters: Callable[[str], dict]) ->
                 raise ConfigError(f"unknown config key '{section}.{k}'; allowed here: {sorted(defaults[section])}")
             kind = SCHEMA[section][k].kind if section in SCHEMA else ""
             cfg[section][k] = _typed(f"{section}.{k}", value, defaults[section][k], kind)
+    refuse_keys_that_do_nothing(cfg, user, ("views",))  # the recipe's row is the views' schema
     _check(cfg)
     return cfg
 
 
-def refuse_keys_that_do_nothing(cfg: dict, user: dict) -> None:
+def refuse_keys_that_do_nothing(cfg: dict, user: dict, sections=("data", "views")) -> None:
     """A data or views key given a value of its own that the dataset or view recipe does not read
     (``--views.shared background`` with simclr views would be ignored); at its default it passes: an
-    old run's config.yaml lists every key. Last, after the checks of the names other layers own."""
+    old run's config.yaml lists every key. Data keys last (``build.resolve``), after the checks of
+    the names other layers own (``data.in_memory false`` on CIFAR gets its own message)."""
     defaults = deep_update(DEFAULTS, DATASET_DEFAULTS.get(cfg["data"]["dataset"], {}))
-    for section in ("data", "views"):
+    for section in sections:
         reads = read_keys(cfg, section)
         for k, value in (user.get(section) or {}).items():
             if k not in reads and value not in (DEFAULTS[section][k], defaults[section][k]):

@@ -29,12 +29,15 @@ import numpy as np
 import torch
 
 from .colorful_mnist import ColorfulMovingMNIST
-from .files import FileSplits, FolderFiles, decode_all, resize_square
+from .decode import ChannelMismatch
+from .files import FileSplits, FolderFiles, decode_all, resize_square, unreadable_errors
 from .folders import IMAGE_EXTENSIONS, Listing, class_folders, image_files, loose_images, unique
+from .hf import hf_files
 from .labelled import LabelledImages
 from .shapes import colour_shapes
 from .splits import validation_split
 from .stl10 import SIDE, stl10_files
+from .webdataset import shard_files
 
 TORCHVISION = {"cifar10": "CIFAR10", "cifar100": "CIFAR100"}
 STREAMABLE = ("stl10", "folder", "webdataset", "hf")  # the datasets that can stay on disk
@@ -193,9 +196,6 @@ def check_channels(files: FileSplits, probe: int = 16) -> None:
     """The first readable training image must have ``channels`` channels: a ``ValueError``
     naming both counts otherwise (before anything is trained or created). Later images of
     another count are skipped and counted like unreadable files."""
-    from .decode import ChannelMismatch
-    from .files import unreadable_errors
-
     for i in range(min(probe, len(files.train))):
         try:
             files.train.read(i)
@@ -255,12 +255,8 @@ def load_dataset(name: str, root: str = "data", image_size: int | None = None, d
         if name == "stl10":
             files = stl10_files(root, image_size or SIDE, unlabelled, download)
         elif name == "webdataset":
-            from .webdataset import shard_files
-
             files = shard_files(root, image_size, channels, strict, warn=warn)
         elif name == "hf":
-            from .hf import hf_files
-
             files = hf_files(root, image_size, channels, image_key, label_key)
         else:
             files = image_folder_files(root, image_size, classes_file, channels=channels)

@@ -118,8 +118,8 @@ def _array_mode(dtype: np.dtype) -> str | None:
 
 
 def array_bands(values: np.ndarray) -> np.ndarray:
-    """uint8 [H, W, C] of an image array: [H, W] (one band), [H, W, C] or [C, H, W] (the axis
-    with the fewest entries, first or last, holds the bands), scaled to 8 bits by the rules
+    """uint8 [H, W, C] of an image array: [H, W] (one band), [H, W, C] or [C, H, W] (the first
+    axis holds the bands when it is shorter than both others, else the last), scaled to 8 bits by the rules
     of the PIL modes (uint16 like ``I;16``, other integers like ``I``, floats like ``F``,
     over the whole array, so bands keep their relative brightness)."""
     if values.ndim == 2:

@@ -14,14 +14,14 @@ SHARD_NAME = "shard-{:06d}.tar"
 
 
 def pack_folder(folder: str, out: str, shard_size: int, image_size: int | None = None, seed: int = 0,
-                echo=print) -> dict:
+                echo=print, channels: int = 3) -> dict:
     """``mvssl data pack``: write the images of ``folder`` (an image folder as ``data.dataset
     folder`` reads it: class folders give ``cls`` labels, their sorted names numbered from 0,
     in ``OUT/classes.txt``) into shards of ``shard_size`` samples, ``OUT/shard-000000.tar``
     ..., in a seeded random order (every shard holds every class). The files' bytes are
-    copied as they are, or with ``image_size`` decoded and re-encoded as PNG at that size
-    (unreadable files are then left out and counted). Returns what was written, with the
-    pattern for ``data.root``."""
+    copied as they are, or with ``image_size`` decoded (``channels`` of them) and re-encoded
+    at that size, as PNG (1 or 3 channels) or ``.npy`` (other counts; unreadable files are
+    then left out and counted). Returns what was written, with the pattern for ``data.root``."""
     import webdataset as wds
 
     out_path = Path(out)
@@ -29,7 +29,7 @@ def pack_folder(folder: str, out: str, shard_size: int, image_size: int | None =
         raise ValueError(f"{out} is a file, not a folder for the shards")
     if out_path.is_dir() and any(out_path.glob("shard-*.tar")):
         raise ValueError(f"{out} already holds shards (shard-*.tar): choose an empty or new folder")
-    splits = image_folder_files(folder, image_size or 1)
+    splits = image_folder_files(folder, image_size or 1, channels=channels)
     files = splits.train + splits.test if len(splits.test) else splits.train
     order = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed)).tolist()
     out_path.mkdir(parents=True, exist_ok=True)
@@ -42,7 +42,7 @@ def pack_folder(folder: str, out: str, shard_size: int, image_size: int | None =
                 data, ext = Path(path).read_bytes(), Path(path).suffix.lower().lstrip(".")
             else:
                 try:
-                    data, ext = _png_bytes(files.read(i)), "png"
+                    data, ext = _encoded(files.read(i))
                 except unreadable_errors():
                     skipped.append(path)
                     continue
@@ -61,11 +61,18 @@ def pack_folder(folder: str, out: str, shard_size: int, image_size: int | None =
     return {"images": written, "shards": count, "pattern": pattern, "classes": splits.classes, "skipped": skipped}
 
 
-def _png_bytes(image: torch.Tensor) -> bytes:
+def _encoded(image: torch.Tensor) -> tuple[bytes, str]:
+    """(bytes, entry) of uint8 [C, H, W]: a PNG of 1 or 3 channels, else a ``.npy`` array."""
     import io
 
+    import numpy as np
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.fromarray(image.permute(1, 2, 0).numpy()).save(buffer, format="PNG")
-    return buffer.getvalue()
+    if image.shape[0] in (1, 3):
+        Image.fromarray(image.permute(1, 2, 0).numpy().squeeze(2) if image.shape[0] == 1 else
+                        image.permute(1, 2, 0).numpy()).save(buffer, format="PNG")
+        return buffer.getvalue(), "png"
+    # channels last: a square image's bands are then never mistaken for its rows (decode.array_bands)
+    np.save(buffer, image.permute(1, 2, 0).numpy(), allow_pickle=False)
+    return buffer.getvalue(), "npy"

@@ -4,8 +4,9 @@ format of the ``webdataset`` package, named by a brace pattern such as
 ``shards/train-{000000..000099}.tar``.
 
 The shards are indexed once, when the run starts: each tar's headers (not its images) are
-read to find every sample's image (its byte offset and size in the shard) and its ``cls``
-label. Training then reads image i with one seek and one read (``ShardFiles``), so the
+read (``tar_files``: ustar, pax and GNU long names, written from the format's definition) to
+find every sample's image (its byte offset and size in the shard) and its ``cls`` label.
+Training then reads image i with one ``os.pread`` (``ShardFiles``), so the
 shards go through the same streamed path as an image folder (``data/streaming.py``): the
 same order (a permutation per epoch from the seed), the same one slice of every global batch
 per DDP process, the same decoder, and exact resume with any number of workers. Every image
@@ -18,8 +19,8 @@ whose bytes are complete are kept) and a sample without an image are left out an
 found while streaming, as in a folder."""
 from __future__ import annotations
 
+import io
 import os
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import torch
 from .decode import ARRAY_EXTENSION
 from .files import FileSplits, ImageFiles, decode_image
 from .folders import IMAGE_EXTENSIONS
+from .splits import validation_split
 
 # the image entries a sample may hold, in the order one is chosen when it holds several
 SAMPLE_IMAGES = tuple(dict.fromkeys(e.lstrip(".") for e in (*IMAGE_EXTENSIONS, ARRAY_EXTENSION)))
@@ -66,9 +68,64 @@ class ShardIndex:
     skipped: list[str] = field(default_factory=list)
 
 
-def _read(f, offset: int, size: int) -> bytes:
-    f.seek(offset)
-    return f.read(size)
+BLOCK = 512
+REGULAR = (b"0", b"\0", b"7")  # tar type flags of a regular file
+
+
+def _number(raw: bytes) -> int:
+    """A tar header's numeric field: octal text, or base-256 when its first bit is set."""
+    if raw[:1] and raw[0] & 0x80:
+        return int.from_bytes(bytes([raw[0] & 0x7F]) + raw[1:], "big")
+    text = raw.split(b"\0", 1)[0].strip()
+    return int(text, 8) if text else 0
+
+
+def _pax(data: bytes) -> dict[str, str]:
+    """The ``length key=value\n`` records of a pax extended header."""
+    records, pos = {}, 0
+    while pos < len(data) and data[pos:pos + 1] != b"\0":
+        space = data.index(b" ", pos)
+        length = int(data[pos:space])
+        key, _, value = data[space + 1:pos + length].rstrip(b"\n").partition(b"=")
+        records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        pos += length
+    return records
+
+
+def tar_files(fd: int, length: int):
+    """(name, data offset, size) of every regular file of an uncompressed tar (ustar, pax and
+    GNU long names), from its headers alone, one ``os.pread`` each. Raises ``EOFError`` where
+    the archive is cut short and ``ValueError`` at a header that is not one (a bad checksum)."""
+    offset, overrides = 0, {}
+    while True:
+        header = os.pread(fd, BLOCK, offset)
+        if len(header) < BLOCK:
+            if header.strip(b"\0") or offset == 0:
+                raise EOFError(f"the archive ends inside a header at byte {offset}")
+            return  # end of the file without the closing zero blocks: every member before it is whole
+        if not header.strip(b"\0"):
+            return  # the closing zero block
+        stored = _number(header[148:156])
+        if stored != sum(header[:148]) + 8 * 32 + sum(header[156:]):
+            raise ValueError(f"not a tar header at byte {offset} (checksum mismatch)")
+        size, flag = _number(header[124:136]), header[156:157]
+        data = offset + BLOCK
+        if data + size > length:
+            raise EOFError(f"a member at byte {offset} ends past the end of the file")
+        if flag in (b"x", b"L"):  # the next member's name (and size) as pax records or a GNU long name
+            content = os.pread(fd, size, data)
+            overrides = _pax(content) if flag == b"x" else {"path": content.rstrip(b"\0").decode(
+                "utf-8", "surrogateescape")}
+        elif flag != b"g":
+            name = header[:100].split(b"\0", 1)[0]
+            prefix = header[345:500].split(b"\0", 1)[0] if header[257:262] == b"ustar" else b""
+            joined = prefix + b"/" + name if prefix else name
+            name = overrides.get("path") or joined.decode("utf-8", "surrogateescape")
+            size = int(overrides.get("size", size))
+            if flag in REGULAR:
+                yield name, data, size
+            overrides = {}
+        offset = data + -(-size // BLOCK) * BLOCK
 
 
 def index_shard(path: str, index: ShardIndex) -> None:
@@ -79,19 +136,14 @@ def index_shard(path: str, index: ShardIndex) -> None:
         index.skipped.append(f"{path}: shard missing or unreadable ({err.strerror or err})")
         return
     with f:
-        length = os.fstat(f.fileno()).st_size
-        samples: dict[str, dict[str, tarfile.TarInfo]] = {}
+        fd = f.fileno()
+        samples: dict[str, dict[str, tuple[int, int]]] = {}
         problem = None
         try:
-            with tarfile.open(fileobj=f, mode="r:") as tar:
-                for member in tar:
-                    if not member.isfile():
-                        continue
-                    if member.offset_data + member.size > length:
-                        raise EOFError(f"{member.name} ends past the end of the file")
-                    key, entry = split_key(member.name)
-                    samples.setdefault(key, {})[entry] = member
-        except (tarfile.TarError, EOFError, OSError) as err:
+            for name, offset, size in tar_files(fd, os.fstat(fd).st_size):
+                key, entry = split_key(name)
+                samples.setdefault(key, {})[entry] = (offset, size)
+        except (EOFError, ValueError, OSError) as err:
             if samples:  # the last sample may have lost entries: only the ones before it are kept
                 samples.pop(next(reversed(samples)))
             problem = (f"{path}: shard truncated or damaged after {len(samples)} complete samples ({err}; those are "
@@ -103,14 +155,15 @@ def index_shard(path: str, index: ShardIndex) -> None:
                 continue
             label = -1
             if LABEL_ENTRY in entries:
-                text = _read(f, entries[LABEL_ENTRY].offset_data, entries[LABEL_ENTRY].size).strip()
+                offset, size = entries[LABEL_ENTRY]
+                text = os.pread(fd, size, offset).strip()
                 try:
                     label = int(text)
                 except ValueError:
                     index.skipped.append(f"{path}:{key}: its {LABEL_ENTRY} entry {text[:20]!r} is not an integer")
                     continue
-            member = entries[image]
-            index.items.append((path, member.offset_data, member.size, image, key))
+            offset, size = entries[image]
+            index.items.append((path, offset, size, image, key))
             index.labels.append(label)
         if problem:
             index.skipped.append(problem)
@@ -126,7 +179,8 @@ def index_shards(pattern: str) -> ShardIndex:
 
 class ShardFiles(ImageFiles):
     """Images inside tar shards: ``items`` are (shard, offset, size, entry, key); each process
-    keeps its own open shard files."""
+    keeps its own open shard files, read with ``os.pread`` (no shared file position, so the
+    threads of ``decode_all`` can read one shard at once)."""
 
     def __init__(self, items: list, labels: torch.Tensor, size: int, channels: int = 3):
         super().__init__(items, labels, size, channels)
@@ -136,14 +190,12 @@ class ShardFiles(ImageFiles):
         path, offset, size = item[:3]
         if path not in self._open:
             self._open[path] = open(path, "rb")
-        data = _read(self._open[path], offset, size)
+        data = os.pread(self._open[path].fileno(), size, offset)
         if len(data) != size:
             raise OSError(f"{path}: {len(data)} of {size} bytes (the shard changed since it was indexed)")
         return data
 
     def read_item(self, item) -> torch.Tensor:
-        import io
-
         return decode_image(io.BytesIO(self._bytes(item)), self.size, self.channels, name=f"{item[4]}.{item[3]}")
 
     def name(self, i: int) -> str:
@@ -152,10 +204,6 @@ class ShardFiles(ImageFiles):
 
     def __getstate__(self) -> dict:  # a DataLoader worker opens its own files
         return {**self.__dict__, "_open": {}}
-
-    def __del__(self):
-        for f in getattr(self, "_open", {}).values():
-            f.close()
 
 
 def class_names(first_shard: str) -> dict[int, str]:
@@ -173,8 +221,6 @@ def shard_files(pattern: str, image_size: int, channels: int = 3, strict: bool =
     """The samples of the shards ``pattern`` names, split like an image folder: with labels of
     two classes or more, ``test_fraction`` of each class (seeded) is the test split; otherwise
     every sample trains, unlabelled. ``strict``: a damaged shard or sample raises."""
-    from .splits import validation_split
-
     index = index_shards(pattern)
     if index.skipped and strict:
         raise ValueError(f"data.strict: {index.skipped[0]}" + (f" (and {len(index.skipped) - 1} more)"

@@ -110,7 +110,9 @@ def evaluate_unlabelled(cfg: dict, encoder: Encoder, dataset: LabelledImages | F
     """A folder without two classes has no labels to probe: say how to evaluate on labelled
     images, and report RankMe (``eval/rankme.py``) of the trained and the random-init encoder."""
     start, classes = time.perf_counter(), dataset.classes
-    why = "has no class folders" if not classes else f"has one class folder ({classes[0]})"
+    kind = {"webdataset": "cls labels", "hf": "labels"}.get(cfg["data"]["dataset"], "class folders")
+    why = f"has no {kind} of two classes or more" if cfg["data"]["dataset"] in ("webdataset", "hf") else (
+        "has no class folders" if not classes else f"has one class folder ({classes[0]})")
     echo(f"evaluation skipped: {cfg['data']['root']} {why}, so there are no labels to probe. To evaluate, point at "
          f"labelled images (DIR/<class>/<image>, two classes or more): mvssl eval linear {run_dir} --dataset folder "
          "--root DIR")

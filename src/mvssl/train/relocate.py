@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ..config import ConfigError
 from ..data.manifest import folder_manifest, read_manifest, same_files, write_manifest
+from ..data.webdataset import expand_shards
 
 ROOT_KEY = ("data", "root")
 
@@ -31,8 +32,6 @@ def record_data(run_dir: Path, cfg: dict) -> None:
 
 def _exists(dataset: str, root: str) -> bool:
     if dataset == "webdataset":  # a pattern of shards: some of them (missing ones are counted when indexed)
-        from ..data.webdataset import expand_shards
-
         return any(Path(p).is_file() for p in expand_shards(root))
     return Path(root).exists()
 

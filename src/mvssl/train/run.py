@@ -214,8 +214,10 @@ def training_loader(cfg: dict, dataset, start: int, echo=print):
         return IndexBatches(len(dataset), batch_size, seed=t["seed"], start=start)
     workers = resolve_workers(cfg["data"]["workers"], t["devices"])
     pin = torch.cuda.is_available() and t["accelerator"] in ("auto", "gpu", "cuda")
+    epoch, batch = divmod(start, len(dataset.train) // batch_size)
+    resumed = f"; resuming the seeded order exactly at batch {batch} of epoch {epoch}" if start else ""
     echo(f"streaming {len(dataset.train)} images from {cfg['data']['root']} with {workers} decoding worker(s) "
-         f"(data.in_memory {cfg['data']['in_memory']})")
+         f"(data.in_memory {cfg['data']['in_memory']}){resumed}")
     return streamed_batches(dataset.train, batch_size, t["seed"], start, workers, pin)
 
 

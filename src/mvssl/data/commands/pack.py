@@ -14,6 +14,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--image-size", type=int, default=None,
                         help="decode and re-encode every image as PNG at this size (default: copy the files' bytes)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the order the images are written in")
+    parser.add_argument("--channels", type=int, default=3,
+                        help="with --image-size: the channels images are decoded to (data.channels; other than 1 "
+                        "and 3 written as .npy)")
 
 
 def run(args) -> int:
@@ -25,5 +28,7 @@ def run(args) -> int:
         raise ValueError(f"--image-size {args.image_size}: must be at least 1 px")
     if not Path(args.folder).is_dir():
         raise ValueError(f"{args.folder}: no such image folder")
-    pack_folder(args.folder, args.out, args.shard_size, args.image_size, args.seed)
+    if args.channels < 1:
+        raise ValueError(f"--channels {args.channels}: must be at least 1")
+    pack_folder(args.folder, args.out, args.shard_size, args.image_size, args.seed, channels=args.channels)
     return 0
