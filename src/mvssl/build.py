@@ -47,7 +47,7 @@ def resolve(user: dict | None = None) -> dict:
     is created: a bad config fails with one ``ConfigError`` naming the key."""
     cfg = resolve_config(vit_by_default(user), method_hyperparameters)
     check_names(cfg)
-    refuse_keys_that_do_nothing(cfg, user or {}, ("data",))
+    refuse_keys_that_do_nothing(cfg, user or {}, "data")
     return cfg
 
 

@@ -7,8 +7,8 @@ WebDataset shards packed from them (``mvssl data pack``):
   8x more images) streamed: the in-memory run holds every decoded image, a streamed one a few
   batches (and, from shards, the index of every sample: its shard, offset and size);
 - images/s of the data path with the views engine (a batch of images, then its views), in
-  memory, streamed from the folder and streamed from its shards with 0, 1 and 2 decoding
-  workers, in interleaved rounds beside a ResNet-18 SimCLR training step at the same size
+  memory, streamed from the folder and streamed from its shards (in the images' random order
+  and with ``data.shard_order``) with 0, 1 and 2 decoding workers, in interleaved rounds beside a ResNet-18 SimCLR training step at the same size
   (``bench train``'s step), so the table says whether the data path could hold a training
   step back; and the seconds it takes to index the shards (read their tar headers).
 
@@ -157,9 +157,11 @@ def data_path_fns(args, root: Path, pattern: str) -> dict:
         return fn
 
     fns = {"in memory": runner(endless(IndexBatches(len(files), args.batch)), lambda idx: images[idx])}
-    for source_name, source_files in (("folder", files), ("shards", shard_train)):
+    sources = (("folder", files, None), ("shards", shard_train, None),
+               ("shards in shard order", shard_train, shard_train.shard_blocks()))
+    for source_name, source_files, blocks in sources:
         for w in args.workers:
-            loader = streamed_batches(source_files, args.batch, workers=w)
+            loader = streamed_batches(source_files, args.batch, workers=w, blocks=blocks)
             fns[f"streamed from {source_name}, {w} worker{'s' if w != 1 else ''}"] = runner(endless(loader),
                                                                                            lambda b: b["images"])
     return fns

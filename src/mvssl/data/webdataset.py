@@ -202,6 +202,14 @@ class ShardFiles(ImageFiles):
         path, _, _, entry, key = self.items[i]
         return f"{path}:{key}.{entry}"
 
+    def shard_blocks(self) -> list[torch.Tensor]:
+        """The indices of each shard's samples, in file order: ``IndexBatches``' blocks for
+        ``data.shard_order`` (shards shuffled every epoch, each read front to back)."""
+        by_shard: dict[str, list[tuple[int, int]]] = {}
+        for i, (path, offset, *_rest) in enumerate(self.items):
+            by_shard.setdefault(path, []).append((offset, i))
+        return [torch.tensor([i for _, i in sorted(pairs)], dtype=torch.int64) for _, pairs in sorted(by_shard.items())]
+
     def __getstate__(self) -> dict:  # a DataLoader worker opens its own files
         return {**self.__dict__, "_open": {}}
 
