@@ -23,6 +23,21 @@ from ..eval.report import markdown_table
 from .plots import plot_training_curves
 
 
+def report_skipped(names: list[str], how: str, echo=print) -> None:
+    if names:
+        echo(f"skipped {len(names)} unreadable image(s){how} (data.strict true fails instead): "
+             f"{', '.join(names[:5])}{' ...' if len(names) > 5 else ''}")
+
+
+def skipped_images(dataset, streamed: set[str], echo=print) -> list[str]:
+    """The training images left out before training (``dataset.skipped``: files, shards) and, when
+    streamed, those found unreadable in a batch on this process (rank 0), which it reports."""
+    if not isinstance(dataset, FileSplits):
+        return list(getattr(dataset, "skipped", []))
+    report_skipped(sorted(streamed), " while streaming, each replaced in its batch by the next readable file", echo)
+    return list(dataset.skipped) + sorted(streamed)
+
+
 def finish_run(cfg: dict, run_dir: Path, method: torch.nn.Module, dataset, metrics: dict, probe_classes: int,
                echo=print) -> dict:
     """Save ``RUN/encoder.pt`` from the trained ``method``, evaluate it (``eval.enabled``) and
