@@ -175,3 +175,17 @@ def test_every_method_takes_a_step_on_13_channel_images(name):
     out.loss.backward()
     first = next(p for n, p in method.named_parameters() if p.ndim == 4)  # the first convolution (or patch embedding)
     assert torch.isfinite(out.loss) and first.shape[1] in (13, 7) and first.grad is not None
+
+
+def test_four_channels_are_an_rgba_images_bands_as_stored_and_16_bit_grey_keeps_its_range(tmp_path):
+    from PIL import Image
+
+    rgba = np.random.default_rng(4).integers(0, 256, (5, 5, 4), dtype=np.uint8)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    assert np.array_equal(decode_image(str(tmp_path / "a.png"), 5, 4).numpy(), rgba.transpose(2, 0, 1))
+    deep = np.random.default_rng(5).integers(0, 65536, (5, 5), dtype=np.uint16)
+    Image.fromarray(deep).save(tmp_path / "d.png")  # mode I;16
+    expected = np.rint(deep.astype(np.float64) * 255 / 65535).astype(np.uint8)
+    assert np.array_equal(decode_image(str(tmp_path / "d.png"), 5, 1)[0].numpy(), expected)
+    with pytest.raises(ChannelMismatch, match="has 4 channels .RGBA., but data.channels is 5"):
+        decode_image(str(tmp_path / "a.png"), 5, 5)
