@@ -189,3 +189,22 @@ def test_four_channels_are_an_rgba_images_bands_as_stored_and_16_bit_grey_keeps_
     assert np.array_equal(decode_image(str(tmp_path / "d.png"), 5, 1)[0].numpy(), expected)
     with pytest.raises(ChannelMismatch, match="has 4 channels .RGBA., but data.channels is 5"):
         decode_image(str(tmp_path / "a.png"), 5, 5)
+
+
+@pytest.mark.slow
+def test_cmc_on_13_band_images_beats_its_random_init(tmp_path):
+    """The docs/data.md 13-band run, shorter and noisier: CMC's two channel-group views of
+    tiles whose classes differ only in their spectra learn features a linear probe reads
+    better than the random-init encoder's (100.0 against 81.25% here, fp32, 78 s at load 12)."""
+    from mvssl.train import train
+
+    write_band_folder(tmp_path / "bands", bands=13, classes=4, per_class=100, size=32, noise=0.6)
+    cfg = band_config(tmp_path / "bands", tmp_path / "runs", "long", steps=150)
+    cfg["data"].update(image_size=32, in_memory=True)
+    cfg["backbone"]["width"] = 16
+    cfg["method"].update(proj_hidden_dim=2048, proj_dim=128)
+    cfg["optim"].update(batch_size=64, warmup_steps=30)
+    cfg["trainer"].update(checkpoint_every=150, precision="32")
+    _, metrics = train(cfg, echo=lambda *_: None)
+    trained, random = metrics["eval"]["trained"], metrics["eval"]["random init"]
+    assert trained["linear_top1_pct"] >= random["linear_top1_pct"] + 10, (trained, random)  # 100.0 vs 81.25 here

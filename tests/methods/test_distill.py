@@ -104,3 +104,27 @@ def test_a_distill_run_trains_saves_and_loads_as_a_student_encoder(teacher_encod
     assert load(run_dir).embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)).shape == (2, 16)
     saved = (run_dir / "config.yaml").read_text()
     assert str(teacher_encoder.resolve()) in saved
+
+
+@pytest.mark.slow  # two tiny real runs, about a minute on a quiet 2-core machine
+def test_a_student_distilled_from_a_trained_teacher_beats_random_init(tmp_path):
+    from mvssl.train import train
+
+    small = {"data": {"image_size": 16, "digit_size": 12}, "optim": {"batch_size": 128, "warmup_steps": 10, "lr": 3e-3},
+             "trainer": {"max_steps": 300, "progress": False, "checkpoint_every": 300, "out_dir": str(tmp_path)}}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        teacher, _ = train(json.loads(json.dumps({**small, "backbone": {"width": 8},
+                                                  "method": {"proj_hidden_dim": 128, "proj_dim": 64},
+                                                  "trainer": {**small["trainer"], "name": "teacher"}})),
+                           echo=lambda *_: None)
+        _, metrics = train(json.loads(json.dumps({**small, "backbone": {"width": 4},
+                                                  "method": {"name": "distill", "teacher": str(teacher),
+                                                             "proj_hidden_dim": 128},
+                                                  "trainer": {**small["trainer"], "name": "student"}})),
+                           echo=lambda *_: None)
+    finally:
+        torch.set_num_threads(threads)
+    trained, random = metrics["eval"]["trained"], metrics["eval"]["random init"]
+    assert trained["digit_error_pct"] < random["digit_error_pct"] - 10
