@@ -131,3 +131,12 @@ def test_a_student_distilled_from_a_trained_teacher_beats_random_init(tmp_path):
     assert teacher_gain > 5  # a teacher worth distilling (the tiny run's own check)
     # the student takes at least half of what its teacher learnt over random init
     assert random["digit_error_pct"] - trained["digit_error_pct"] > teacher_gain / 2
+
+
+def test_the_registered_distillation_study_file_is_valid(capsys):
+    from pathlib import Path
+
+    study = Path(__file__).resolve().parents[2] / "configs" / "studies" / "distill_width8.yaml"
+    assert main(["study", "check", str(study)]) == 0
+    out = capsys.readouterr().out
+    assert "distill-beats-simclr [claim]" in out and "6 runs" in out
