@@ -45,6 +45,10 @@ COMMITS = [
     ("59fc32d", "config: 363 -> 337 lines, two modules, one dataset table"),
     ("c2f694e", "train: _train's messages to resume and finish; grid_of removed"),
     ("5d580a3", "build.py: the registry checks to checks.py"),
+    ("205c1eb", "nn/queue: one queue-size check for MoCo and LooC"),
+    ("3e80ef1", "methods: comments name checks.check_names"),
+    ("8145f1c", "methods/base: comment rewrapped"),
+    ("b90fa37", "imports: centre_square from data.decode; unused imports"),
 ]
 
 
