@@ -16,6 +16,7 @@ from tests.fakedata import write_image_folder
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "domain.md"
 # appended to every training command (later options win): seconds, not minutes
+SMALL_EVAL = ["--steps", "3", "--train-batch", "8"]
 SMALL_TRAIN = ["--trainer.max_steps", "3", "--optim.batch_size", "8", "--trainer.progress", "false",
                "--eval.enabled", "false", "--data.image_size", "32", "--trainer.precision", "32"]
 
@@ -29,6 +30,8 @@ def doc_commands() -> list[list[str]]:
 def small(argv: list[str]) -> list[str]:
     if argv[0] == "train":
         return argv + SMALL_TRAIN
+    if argv[:2] == ["eval", "finetune"]:
+        return argv + SMALL_EVAL
     return argv
 
 
@@ -45,6 +48,22 @@ def domain(tmp_path, monkeypatch):
     return tmp_path
 
 
+def test_every_command_on_the_page_parses():
+    from mvssl.build import resolve
+    from mvssl.cli import build_parser
+    from mvssl.config import deep_update, parse_overrides
+
+    commands = doc_commands()
+    assert [c[:2] for c in commands][:2] == [["train", "--backbone.name"], ["train", "--init-from"]]
+    for argv in commands:
+        args, extra = build_parser(argv[0]).parse_known_args(argv)
+        if argv[0] == "train":
+            resolve(deep_update(parse_overrides(extra), {"method": {"teacher": "x"}} if "distill" in argv else {}))
+        else:
+            assert extra == [], argv
+
+
+@pytest.mark.slow  # five real commands, about 10 s on a quiet 2-core machine
 def test_every_command_on_the_page_runs(domain, capsys):
     commands = doc_commands()
     assert len(commands) >= 2

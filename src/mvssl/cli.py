@@ -20,7 +20,8 @@ import warnings
 
 from . import __version__
 from .config import SCHEMA, ConfigError, deep_update, load_yaml, parse_overrides
-from .eval.options import CORRUPTIONS, EPISODES, KNN_CHUNK, KNN_K, KNN_TEMPERATURE, MAP_METHODS, QUERIES, SHOTS, WAYS
+from .eval.options import (BACKBONE_LR_SCALE, CORRUPTIONS, EPISODES, FINETUNE_BATCH, FINETUNE_LR, FINETUNE_STEPS,
+                           KNN_CHUNK, KNN_K, KNN_TEMPERATURE, LAYER_DECAY, MAP_METHODS, QUERIES, SHOTS, WAYS)
 
 TRAIN_HELP = """Train a method; with no arguments, SimCLR on Colorful-Moving-MNIST with views that
 share the digit. Any config value can be overridden as --section.key value, e.g.
@@ -125,6 +126,24 @@ def _eval_parsers(sub) -> None:
                          "test items")
     fs.add_argument("--episodes", type=int, default=EPISODES,
                     help=f"episodes per shot value, averaged with a 95%% interval (default {EPISODES})")
+    ft = protocols.add_parser("finetune", parents=common, help="train the whole backbone with a linear head; beside the "
+                              "linear probe and training from scratch on the same budget", description=(
+                                  "Fine-tune the encoder's backbone with a linear head (seeded 80/20 split of the "
+                                  "training images to choose the step, AdamW, warm-up + cosine; the backbone at "
+                                  "--backbone-lr-scale times the head's rate), and report it beside the linear probe "
+                                  "and the same architecture trained from scratch for the same steps "
+                                  "(docs/evaluation.md)."))
+    ft.add_argument("--steps", type=int, default=FINETUNE_STEPS, help=f"training steps (default {FINETUNE_STEPS})")
+    ft.add_argument("--lr", type=float, default=FINETUNE_LR, help=f"the head's learning rate (default {FINETUNE_LR:g})")
+    ft.add_argument("--backbone-lr-scale", type=float, default=BACKBONE_LR_SCALE,
+                    help=f"the backbone's learning rate relative to the head's (default {BACKBONE_LR_SCALE:g})")
+    ft.add_argument("--layer-decay", type=float, default=LAYER_DECAY,
+                    help="< 1: each earlier backbone layer's rate scaled down by this factor once more (default 1)")
+    ft.add_argument("--train-batch", type=int, default=FINETUNE_BATCH,
+                    help=f"images per training step (default {FINETUNE_BATCH})")
+    ft.add_argument("--max-train", type=int, help="fine-tune on a seeded subset of this many labelled images")
+    ft.add_argument("--flip", action="store_true", help="random horizontal flips while training")
+    ft.add_argument("--no-scratch", action="store_true", help="skip the from-scratch reference")
     rb = protocols.add_parser("robustness", parents=common, help="accuracy under corruptions, mCE")
     rb.add_argument("--reference", help="reference encoder for mCE (default: random init, same architecture)")
     rb.add_argument("--corruptions", nargs="+", default=list(CORRUPTIONS), choices=CORRUPTIONS,

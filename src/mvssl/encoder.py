@@ -7,14 +7,13 @@ import json
 import numbers
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .build import build_encoder_backbone, build_encoder_heads, build_projector, encoder_attribute, preprocessing
 from .checkpoint_io import safe_torch_load, save_atomic
-from .data.files import centre_square
+from .data.decode import centre_square
 from .image_inputs import as_image_batch
 from .nn.backbones import spatial_features
 from .methods.looc import embed_spaces

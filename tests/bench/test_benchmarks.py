@@ -134,7 +134,7 @@ def test_bench_data_measures_a_subprocess_peak_and_the_data_path(tmp_path):
                  "--shard-size", "8", "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "data.json").read_text())
     rates = report["images_per_second"]
-    assert set(rates) == {"in memory", *(f"streamed from {s}, {w}" for s in ("folder", "shards")
+    assert set(rates) == {"in memory", *(f"streamed from {s}, {w}" for s in ("folder", "shards", "shards in shard order")
                                          for w in ("0 workers", "1 worker"))} and min(rates.values()) > 0
     assert report["indexing"]["30"] == {"seconds": report["indexing"]["30"]["seconds"], "samples": 30, "shards": 4}
 

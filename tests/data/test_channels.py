@@ -145,3 +145,66 @@ def test_mvssl_eval_reads_the_runs_own_13_band_images(tmp_path, capsys):
     assert main(["eval", "knn", str(run), "--k", "3"]) == 0
     out = capsys.readouterr().out
     assert "| folder | 3 |" in out and (run / "eval" / "knn-folder.json").is_file()
+
+
+def _methods_on_crop_views() -> list[str]:
+    from mvssl.methods import METHODS
+
+    return sorted(set(METHODS) - {"clip-simclr", "looc", "distill", "view-learning"})  # views or a teacher of their own
+
+
+@pytest.mark.parametrize("name", _methods_on_crop_views())
+def test_every_method_takes_a_step_on_13_channel_images(name):
+    """Backbones get 13 input channels (in_chans), heads and losses follow: one step's loss is
+    finite and reaches the first layer's weights."""
+    from mvssl.build import build_method, build_view_source
+    from mvssl.data.labelled import LabelledImages
+
+    cfg = resolve({"data": {"dataset": "folder", "channels": 13, "image_size": 16}, "views": {"name": "crop"},
+                   "method": {"name": name, **({"channels": "0-6,7-12"} if name == "cmc" else {})},
+                   "backbone": {"width": 4}, "optim": {"batch_size": 8}})
+    images = torch.randint(0, 256, (8, 13, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    source = build_view_source(cfg, LabelledImages(images, torch.zeros(8).long(), images, torch.zeros(8).long(),
+                                                   ["a", "b"]))
+    method, _ = build_method(cfg, num_samples=4096)
+    g = torch.Generator().manual_seed(0)
+    views, _ = source(torch.arange(8), g)
+    assert all(v.shape[1] == 13 for v in views)
+    extras = {"indices": torch.arange(8), "generator": g}
+    out = method(views, **{k: extras[k] for k in getattr(method, "step_inputs", ())})
+    out.loss.backward()
+    first = next(p for n, p in method.named_parameters() if p.ndim == 4)  # the first convolution (or patch embedding)
+    assert torch.isfinite(out.loss) and first.shape[1] in (13, 7) and first.grad is not None
+
+
+def test_four_channels_are_an_rgba_images_bands_as_stored_and_16_bit_grey_keeps_its_range(tmp_path):
+    from PIL import Image
+
+    rgba = np.random.default_rng(4).integers(0, 256, (5, 5, 4), dtype=np.uint8)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    assert np.array_equal(decode_image(str(tmp_path / "a.png"), 5, 4).numpy(), rgba.transpose(2, 0, 1))
+    deep = np.random.default_rng(5).integers(0, 65536, (5, 5), dtype=np.uint16)
+    Image.fromarray(deep).save(tmp_path / "d.png")  # mode I;16
+    expected = np.rint(deep.astype(np.float64) * 255 / 65535).astype(np.uint8)
+    assert np.array_equal(decode_image(str(tmp_path / "d.png"), 5, 1)[0].numpy(), expected)
+    with pytest.raises(ChannelMismatch, match="has 4 channels .RGBA., but data.channels is 5"):
+        decode_image(str(tmp_path / "a.png"), 5, 5)
+
+
+@pytest.mark.slow
+def test_cmc_on_13_band_images_beats_its_random_init(tmp_path):
+    """The docs/data.md 13-band run, shorter and noisier: CMC's two channel-group views of
+    tiles whose classes differ only in their spectra learn features a linear probe reads
+    better than the random-init encoder's (100.0 against 81.25% here, fp32, 78 s at load 12)."""
+    from mvssl.train import train
+
+    write_band_folder(tmp_path / "bands", bands=13, classes=4, per_class=100, size=32, noise=0.6)
+    cfg = band_config(tmp_path / "bands", tmp_path / "runs", "long", steps=150)
+    cfg["data"].update(image_size=32, in_memory=True)
+    cfg["backbone"]["width"] = 16
+    cfg["method"].update(proj_hidden_dim=2048, proj_dim=128)
+    cfg["optim"].update(batch_size=64, warmup_steps=30)
+    cfg["trainer"].update(checkpoint_every=150, precision="32")
+    _, metrics = train(cfg, echo=lambda *_: None)
+    trained, random = metrics["eval"]["trained"], metrics["eval"]["random init"]
+    assert trained["linear_top1_pct"] >= random["linear_top1_pct"] + 10, (trained, random)  # 100.0 vs 81.25 here

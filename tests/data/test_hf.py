@@ -79,3 +79,18 @@ def test_a_missing_key_lists_the_columns_there_are_in_one_line(saved, tmp_path, 
     assert rc == 2 and err == [f"mvssl: error: data.label_key 'lbl' is not a column of {saved[0] / 'dict'}; its "
                                "columns are: img, y"]
     assert not out.exists()
+
+
+def test_a_run_streams_a_saved_dataset_through_a_worker_and_evaluates_on_its_test_split(saved, tmp_path):
+    from mvssl.train import train
+
+    cfg = {"data": {"dataset": "hf", "root": str(saved[0] / "dict"), "image_key": "img", "label_key": "y",
+                    "image_size": SIZE, "in_memory": False, "workers": 1},
+           "views": {"name": "simclr"}, "backbone": {"width": 4}, "method": {"proj_hidden_dim": 32, "proj_dim": 16},
+           "optim": {"batch_size": 8, "warmup_steps": 1},
+           "trainer": {"max_steps": 4, "progress": False, "out_dir": str(tmp_path), "name": "hf"}}
+    messages = []
+    _, metrics = train(cfg, echo=messages.append)
+    assert metrics["steps"] == 4 and metrics["skipped_images"] == []
+    assert any(m.startswith("streaming 24 images") and "1 decoding worker" in m for m in messages)
+    assert set(metrics["eval"]["trained"]) >= {"linear_top1_pct", "knn_top1_pct"}  # the saved test split's 6 rows

@@ -97,6 +97,15 @@ def test_shards_without_labels_are_unlabelled(tmp_path):
     files = shard_files(str(tmp_path / "u-{0..0}.tar"), 8)
     assert files.classes == [] and len(files.train) == 6 and (files.train.labels == -1).all()
     assert files.train.read(5)[0, 0, 0] == 200  # the sixth image's red
+    from mvssl.train import train
+
+    messages = []
+    _, metrics = train({"data": {"dataset": "webdataset", "root": str(tmp_path / "u-{0..0}.tar"), "image_size": 8},
+                        "views": {"name": "crop"}, "backbone": {"width": 4}, "optim": {"batch_size": 4},
+                        "trainer": {"max_steps": 2, "progress": False, "out_dir": str(tmp_path / "runs")}},
+                       echo=messages.append)
+    assert any("evaluation skipped" in m and "has no cls labels" in m for m in messages)
+    assert set(metrics["eval"]["trained"]) == {"rankme"}  # the label-free figure, as for a flat folder
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -176,14 +185,15 @@ def test_two_ddp_processes_read_every_shard_image_once_an_epoch(packed):
     assert not set(seen[0]) & set(seen[1])
 
 
-def test_a_run_on_shards_resumed_mid_epoch_ends_bitwise_equal(packed, tmp_path):
+@pytest.mark.parametrize("shard_order", [False, True])
+def test_a_run_on_shards_resumed_mid_epoch_ends_bitwise_equal(packed, tmp_path, shard_order):
     import shutil
 
     from mvssl.train import train
     from tests.run_files import encoder_weights
 
     cfg = {"data": {"dataset": "webdataset", "root": packed[1]["pattern"], "image_size": SIZE, "in_memory": False,
-                    "workers": 1},
+                    "workers": 1, "shard_order": shard_order},
            "views": {"name": "simclr"}, "backbone": {"width": 4}, "method": {"proj_hidden_dim": 32, "proj_dim": 16},
            "optim": {"batch_size": 8, "warmup_steps": 1}, "eval": {"enabled": False},
            "trainer": {"max_steps": 6, "checkpoint_every": 4, "progress": False, "out_dir": str(tmp_path),
@@ -222,3 +232,41 @@ def test_13_band_images_packed_at_a_new_size_read_back_as_decoded(tmp_path):
     everything = files.train + files.test
     decoded = {decode_image(str(p), 10, 13).numpy().tobytes() for p in (tmp_path / "bands").rglob("*.npy")}
     assert len(everything) == 8 and {everything.read(i).numpy().tobytes() for i in range(8)} == decoded
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_the_header_reader_finds_what_tarfile_finds_long_names_included(tmp_path, fmt):
+    from mvssl.data.webdataset import tar_files
+
+    names = ["a.png", "deep/" * 12 + "b.cls", "x" * 90 + "/" + "y" * 60 + ".jpg", "é/ü.txt"]
+    if fmt == tarfile.USTAR_FORMAT:
+        names = names[:3]  # ustar: a prefix and a name, ASCII
+    with tarfile.open(tmp_path / "t.tar", "w", format=fmt) as tar:
+        for i, name in enumerate(names):
+            _add(tar, name, bytes(range(i * 37 % 251, 251))[: 100 + 400 * i])
+            folder = tarfile.TarInfo(f"dir{i}")  # folders and links are not files: left out
+            folder.type = tarfile.DIRTYPE
+            tar.addfile(folder)
+    with open(tmp_path / "t.tar", "rb") as f:
+        ours = list(tar_files(f.fileno(), os.fstat(f.fileno()).st_size))
+    with tarfile.open(tmp_path / "t.tar") as tar:
+        theirs = [(m.name, m.offset_data, m.size) for m in tar if m.isfile()]
+    assert ours == theirs and [n for n, _, _ in ours] == names
+
+
+def test_shard_order_reads_each_shard_front_to_back_and_resumes_exactly(packed):
+    from mvssl.data.streaming import streamed_batches
+
+    train = shard_files(packed[1]["pattern"], SIZE).train
+    blocks = train.shard_blocks()
+    assert sorted(torch.cat(blocks).tolist()) == list(range(len(train)))
+    epoch = [b["indices"] for b in streamed_batches(train, 3, seed=2, workers=1, blocks=blocks)]
+    order = torch.cat(epoch).tolist()
+    runs = [(train.items[i][0], train.items[i][1]) for i in order]
+    shards_seen = [path for k, (path, _) in enumerate(runs) if k == 0 or runs[k - 1][0] != path]
+    assert len(shards_seen) == len(set(shards_seen))  # one contiguous run per shard ...
+    assert all(a[1] < b[1] for a, b in zip(runs, runs[1:]) if a[0] == b[0])  # ... read front to back
+    other_seed = torch.cat([b["indices"] for b in streamed_batches(train, 3, seed=3, blocks=blocks)]).tolist()
+    assert other_seed != order  # the shards are shuffled by the seed
+    resumed = [b["indices"] for b in streamed_batches(train, 3, seed=2, start=2, workers=0, blocks=blocks)]
+    assert all(torch.equal(a, b) for a, b in zip(epoch[2:], resumed))

@@ -23,12 +23,19 @@ def test_quick_run_writes_the_table_from_metrics_and_refuses_other_configs(tmp_p
     out = tmp_path / "exp"
     assert cli.main(["experiment", "methods", "--methods", "simclr", "--quick", "--out", str(out)]) == 0
     rows = json.loads((out / "methods.json").read_text())
-    run_dir = out / "runs" / "simclr"
+    run_dir = out / "encoders" / "simclr-seed0"  # a study's run folder (the experiment runs on the engine)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert rows[0]["digit_error_trained"] == metrics["eval"]["trained"]["digit_error_pct"]
     assert rows[0]["digit_error_random"] == metrics["eval"]["random init"]["digit_error_pct"]
     assert rows[0]["steps"] == methods.QUICK_STEPS and "--backbone.width 4" in rows[0]["command"]
     assert (out / "methods.png").stat().st_size > 0 and "| `simclr` | contrastive |" in (out / "methods.md").read_text()
+    # the study's own output: the run's digit probe and its random-init twin, a design check per method
+    study = json.loads((out / "results.json").read_text())
+    point = study["points"][0]
+    assert point["metrics"]["acc"]["per_seed"] == [100 - rows[0]["digit_error_trained"]]
+    assert point["random_init"]["acc"]["per_seed"] == [100 - rows[0]["digit_error_random"]]
+    assert [(c["id"], c["kind"], c["verdict"]) for c in study["claims"]] == [("simclr-learns", "design",
+                                                                               "not testable")]  # one seed
     # a run folder whose config is not the recipe's is refused
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     config["method"]["temperature"] = 0.1

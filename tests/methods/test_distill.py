@@ -104,3 +104,39 @@ def test_a_distill_run_trains_saves_and_loads_as_a_student_encoder(teacher_encod
     assert load(run_dir).embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)).shape == (2, 16)
     saved = (run_dir / "config.yaml").read_text()
     assert str(teacher_encoder.resolve()) in saved
+
+
+@pytest.mark.slow  # two tiny real runs, about a minute on a quiet 2-core machine
+def test_a_student_distilled_from_a_trained_teacher_beats_random_init(tmp_path):
+    from mvssl.train import train
+
+    small = {"data": {"image_size": 16, "digit_size": 12}, "optim": {"batch_size": 128, "warmup_steps": 10, "lr": 3e-3},
+             "trainer": {"max_steps": 300, "progress": False, "checkpoint_every": 300, "out_dir": str(tmp_path)}}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        teacher, taught = train(json.loads(json.dumps({**small, "backbone": {"width": 8},
+                                                  "method": {"proj_hidden_dim": 128, "proj_dim": 64},
+                                                  "trainer": {**small["trainer"], "name": "teacher"}})),
+                           echo=lambda *_: None)
+        _, metrics = train(json.loads(json.dumps({**small, "backbone": {"width": 6},
+                                                  "method": {"name": "distill", "teacher": str(teacher),
+                                                             "proj_hidden_dim": 128},
+                                                  "trainer": {**small["trainer"], "name": "student"}})),
+                           echo=lambda *_: None)
+    finally:
+        torch.set_num_threads(threads)
+    trained, random = metrics["eval"]["trained"], metrics["eval"]["random init"]
+    teacher_gain = taught["eval"]["random init"]["digit_error_pct"] - taught["eval"]["trained"]["digit_error_pct"]
+    assert teacher_gain > 5  # a teacher worth distilling (the tiny run's own check)
+    # the student takes at least half of what its teacher learnt over random init
+    assert random["digit_error_pct"] - trained["digit_error_pct"] > teacher_gain / 2
+
+
+def test_the_registered_distillation_study_file_is_valid(capsys):
+    from pathlib import Path
+
+    study = Path(__file__).resolve().parents[2] / "configs" / "studies" / "distill_width8.yaml"
+    assert main(["study", "check", str(study)]) == 0
+    out = capsys.readouterr().out
+    assert "distill-beats-simclr [claim]" in out and "6 runs" in out

@@ -304,43 +304,6 @@ def test_refresh_batch_norm_sets_the_average_statistics_of_the_final_views(tiny_
     assert first.momentum == 0.1
 
 
-# ------------------------------------------------------------------ verdicts and flags
-
-
-def _rows(acc: dict, fresh: dict, own: dict, seeds=3):
-    rows = []
-    for seed in range(seeds):
-        for (space, kind), a in acc.items():
-            rows.append({"space": space, "views": kind, "seed": seed, "accuracy": {"shape": a[seed]},
-                         "random_init_accuracy": None, "i_nce_fresh": fresh[space, kind][seed],
-                         "i_nce_own_critic": own.get((space, kind), [None] * seeds)[seed]})
-    return rows
-
-
-def test_verdicts_and_flags_are_computed_from_the_rows():
-    from mvssl.experiments.view_learning_report import check_claims, information_rows
-
-    acc = {("rgb", "raw"): [50, 52, 51], ("rgb", "unsupervised"): [60, 58, 61], ("rgb", "supervised"): [49, 50, 52],
-           ("rgb", "semi-supervised"): [70, 71, 69]}
-    fresh = {("rgb", "raw"): [5.0, 5.1, 5.0], ("rgb", "unsupervised"): [4.0, 4.1, 3.9],
-             ("rgb", "supervised"): [5.0, 5.2, 5.1], ("rgb", "semi-supervised"): [5.2, 5.0, 5.3]}
-    own = {("rgb", "unsupervised"): [3.0, 3.1, 2.9], ("rgb", "semi-supervised"): [2.0, 2.2, 1.9]}
-    claims = {c["id"]: c for c in check_claims(_rows(acc, fresh, own), "shape", quick=False)}
-    assert claims["infomin.view-learning"]["verdict"] == "supported"
-    assert claims["infomin.view-learning.semi-vs-raw.rgb"]["effect"] == pytest.approx(19.0)
-    assert claims["infomin.view-learning.unsup-vs-raw.rgb"]["verdict"] == "supported"  # paper's RGB sign
-    info = {e["views"]: e for e in information_rows(_rows(acc, fresh, own))}
-    assert info["unsupervised"]["lowers_i_nce"] and not info["unsupervised"]["fools_only_own_critic"]
-    assert not info["semi-supervised"]["lowers_i_nce"] and info["semi-supervised"]["fools_only_own_critic"]
-    assert not info["supervised"]["fools_only_own_critic"]  # no adversary to fool
-    acc["rgb", "semi-supervised"] = [40, 41, 42]  # now below every other arm
-    claims = {c["id"]: c for c in check_claims(_rows(acc, fresh, own), "shape", quick=False)}
-    assert claims["infomin.view-learning"]["verdict"] == "contradicted"
-    assert check_claims(_rows(acc, fresh, own, seeds=1), "shape", quick=False) == []  # no interval, no verdict
-    one_seed = [e for e in information_rows(_rows(acc, fresh, own, seeds=1)) if e["views"] != "raw"]
-    assert all(e["lowers_i_nce"] is None and e["fools_only_own_critic"] is None for e in one_seed)
-
-
 # ------------------------------------------------------------------ the experiment, end to end
 
 TINY = ["--gen-steps", "2", "--critic-steps", "2", "--cmc-steps", "2", "--fresh-critics", "1", "--width", "2",
@@ -397,99 +360,6 @@ def test_no_warm_up_is_refused_only_where_a_state_must_be_scored():
             assert settings(args)["critic_warmup"] == 0
 
 
-def test_tiny_run_writes_results_flags_and_loadable_rows(tmp_path):
-    from mvssl import cli
-    import mvssl
-    from mvssl.methods.view_learning import embed
-
-    out = tmp_path / "run"
-    argv = ["experiment", "view-learning", *TINY, "--seeds", "2", "--spaces", "ydbdr", "--out", str(out)]
-    assert cli.main(argv) == 0
-    result = json.loads((out / "results.json").read_text())
-    assert result["experiment"] == "view-learning" and result["complete"] and result["seeds"] == [0, 1]
-    arms = {p["arm"]: p for p in result["points"]}
-    assert set(arms) == {f"ydbdr {k}" for k in ("raw", "unsupervised", "supervised", "semi-supervised", "oracle")}
-    for name, p in arms.items():
-        assert len(p["metrics"]["shape_acc"]["per_seed"]) == 2 and len(p["runs"]) == 2
-        assert ("i_nce_own_critic" in p["metrics"]) == (name.split()[1] in ("unsupervised", "semi-supervised"))
-        assert set(p["flags"]) == (set() if name.endswith(" raw") else {"lowers_i_nce", "fools_only_own_critic"})
-    ids = {c["id"] for c in result["claims"]}
-    assert "infomin.view-learning" in ids and "infomin.view-learning.unsup-vs-raw.ydbdr" in ids
-    assert all(c["quick"] is False for c in result["claims"])
-    md = (out / "results.md").read_text()
-    assert "fresh-critic I_NCE" in md and "87.0" in md and (out / "view_learning.png").stat().st_size > 0
-    assert "view 1 nuisance SNR" in md and arms["ydbdr oracle"]["metrics"]["view1_nuisance_snr"]["mean"] < 1e-4
-    folder = out / arms["ydbdr semi-supervised"]["runs"][1]
-    row = json.loads((folder / "row.json").read_text())["row"]
-    assert row["seed"] == 1 and row["views"] == "semi-supervised" and len(row["i_nce_fresh_per_critic"]) == 2
-    assert set(row["colour_snr"]) == {"view1", "view2"} and set(row["colour_snr"]["view1"]) == {"label", "nuisance"}
-    oracle = json.loads((out / arms["ydbdr oracle"]["runs"][0] / "row.json").read_text())["row"]
-    assert oracle["colour_snr"]["view1"]["nuisance"] < 1e-4 < oracle["colour_snr"]["view1"]["label"]
-    assert oracle["generator_i_nce_curve"] == [] and oracle["i_nce_own_critic"] is None  # set by hand, not trained
-    assert mvssl.load(out / arms["ydbdr oracle"]["runs"][0]).embed(SplitShapes(8, 300, 40, 40, 0.5).probe["test"][0][:2]).shape[0] == 2
-    encoder = mvssl.load(folder)  # a standard run folder: the generator and the CMC encoders in one backbone
-    gen, critic = encoder.backbone.generator, encoder.backbone.critic
-    selection = row["selection"]  # --generator-select best (the default): the start and the end are the candidates
-    assert [c["step"] for c in selection["candidates"]] == [0, 2] and selection["step"] in (0, 2)
-    # the kept state is saved: the untrained (identity) generator only where the start was kept
-    assert any(p.abs().sum() > 0 for p in gen.parameters()) == (selection["step"] > 0)
-    images = SplitShapes(8, 300, 40, 40, 0.5).probe["test"][0][:4]
-    features = encoder.embed(images)
-    assert features.shape == (4, 2 * 8 * 2)
-    torch.testing.assert_close(features, embed(gen, critic, images), atol=1e-5, rtol=1e-4)
-    assert cli.main(argv) == 2  # nothing overwritten silently
-
-
-def test_a_run_cut_off_keeps_its_finished_seeds_and_resume_trains_only_the_missing_rows(tmp_path, monkeypatch):
-    """Rows of every seed share one queue (longest first), results are written as each seed
-    completes, in seed order; a failure later keeps them, and --resume trains only what is missing."""
-    from mvssl import cli
-    from mvssl.experiments import view_learning
-
-    out = tmp_path / "run"
-    argv = ["experiment", "view-learning", *TINY, "--seeds", "2", "--spaces", "rgb", "--views", "raw", "supervised",
-            "--out", str(out)]
-    real, trained = view_learning.row_task, []
-
-    def cut_at_seed_1_raw(item):
-        if item[4] == 1 and item[2] == "raw":
-            raise RuntimeError("killed")
-        trained.append((item[2], item[4]))
-        return real(item)
-
-    monkeypatch.setattr(view_learning, "row_task", cut_at_seed_1_raw)
-    with pytest.raises(RuntimeError, match="killed"):
-        cli.main(argv)
-    assert trained == [("supervised", 0), ("raw", 0), ("supervised", 1)]  # the longer kind first within a seed
-    cut = json.loads((out / "results.json").read_text())
-    assert not cut["complete"] and [(r["views"], r["seed"]) for r in cut["rows"]] == [("raw", 0), ("supervised", 0)]
-    trained.clear()
-    monkeypatch.setattr(view_learning, "row_task", lambda item: trained.append((item[2], item[4])) or real(item))
-    assert cli.main([*argv, "--resume"]) == 0
-    assert trained == [("raw", 1)]  # seed 1's finished row was kept when the run was cut
-    done = json.loads((out / "results.json").read_text())
-    assert done["complete"] and [(r["views"], r["seed"]) for r in done["rows"]] == [
-        ("raw", 0), ("supervised", 0), ("raw", 1), ("supervised", 1)]
-    assert done["rows"][0] == cut["rows"][0]
-
-
-def test_stl10_is_read_from_root_and_never_downloaded(tmp_path, monkeypatch, capsys):
-    from tests.fakedata import trust_checksums, write_stl10
-
-    from mvssl import cli
-
-    argv = ["experiment", "view-learning", "--dataset", "stl10", "--root", str(tmp_path / "data"), *TINY,
-            "--labelled-fraction", "1", "--seeds", "1", "--views", "raw", "unsupervised", "--spaces", "rgb",
-            "--out", str(tmp_path / "run")]
-    assert cli.main(argv) == 2  # not there, not fetched: a clear error and no run folder
-    assert "stl10 not found" in capsys.readouterr().err and not (tmp_path / "run").exists()
-    write_stl10(tmp_path / "data", per_split=60, unlabelled=30)
-    trust_checksums(monkeypatch)
-    assert cli.main(argv) == 0
-    result = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert {p["arm"] for p in result["points"]} == {"rgb raw", "rgb unsupervised"} and result["task"] == "class"
-
-
 def test_stl10_defaults_are_the_papers_setting(tmp_path, monkeypatch):
     """--dataset stl10 without --image-size / --labelled-fraction: 96-px images, every labelled
     training image labelled, the unlabelled images in the pool (shapes keep 5%)."""
@@ -521,32 +391,6 @@ def test_stl10_pool_holds_the_unlabelled_images_and_the_probe_only_labelled_ones
     assert len(views.labelled_index) == 60
     train_x, train_y = views.probe_sets()["train"]
     assert len(train_x) == 60 and (train_y["class"] >= 0).all()
-
-
-@pytest.mark.slow
-def test_jobs_2_gives_the_numbers_of_jobs_1(tmp_path):
-    """Rows run in worker processes (``Experiment.map``) give the same rows as in this process,
-    at the workers' one thread (float reductions differ with the thread count on some CPUs)."""
-    from mvssl import cli
-
-    def rows(jobs):
-        out = tmp_path / f"jobs{jobs}"
-        argv = ["experiment", "view-learning", *TINY, "--seeds", "2", "--spaces", "rgb", "--views", "raw",
-                "semi-supervised", "--out", str(out), "--jobs", str(jobs)]
-        assert cli.main(argv) == 0
-        result = json.loads((out / "results.json").read_text())
-        return {(r["space"], r["views"], r["seed"]): {k: r[k] for k in ("accuracy", "i_nce_fresh_per_critic",
-                                                                         "i_nce_own_critic", "generator_i_nce_curve")}
-                for r in result["rows"]}
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        one = rows(1)
-    finally:
-        torch.set_num_threads(threads)
-    two = rows(2)
-    assert len(one) == 4 and one == two
 
 
 def test_batches_are_drawn_on_the_host_and_delivered_on_the_named_device():

@@ -135,20 +135,28 @@ def test_all_of_is_symmetric_hand_cases():
 def _simulated_contradicted(rule, parts=40, seeds=3, trials=300):
     """How often a claim "arm A beats each of ``parts`` arms" comes out contradicted when every
     arm has the same mean (A is shared by every part, as crop -> colour was)."""
+    from mvssl.studies.contrast import parse
+    from mvssl.studies.spec import Prediction
+
+    pred = Prediction("x", "all_of", contrasts=[parse(f"a.m - b{i}.m > 0") for i in range(parts)])
     rng = np.random.default_rng(7)
     hits = 0
     for _ in range(trials):
-        a = list(rng.normal(0, 1, seeds))
-        diffs = [stats.difference(a, list(rng.normal(0, 1, seeds))) for _ in range(parts)]
-        hits += rule(diffs) == stats.CONTRADICTED
+        values = {"a": {"m": dict(enumerate(rng.normal(0, 1, seeds)))}}
+        values.update({f"b{i}": {"m": dict(enumerate(rng.normal(0, 1, seeds)))} for i in range(parts)})
+        hits += rule(pred, values) == stats.CONTRADICTED
     return hits / trials
 
 
 def test_a_no_effect_all_of_claim_is_rarely_contradicted_any_more():
-    lopsided = _simulated_contradicted(lambda ds: stats.CONTRADICTED if any(stats.verdict(d) == stats.CONTRADICTED
-                                                                             for d in ds) else stats.INCONCLUSIVE)
-    symmetric = _simulated_contradicted(lambda ds: stats.all_of("x", "p", ds, "e")["verdict"])
-    assert 0.25 < lopsided < 0.6  # the old rule: about 4 times in 10
+    from mvssl.studies.judge import judge_all_of, judge_contrast
+
+    def lopsided(pred, values):  # the old rule: any part below 0 at 95% contradicts the whole
+        below = any(judge_contrast(c, values, 0.95)["verdict"] == stats.CONTRADICTED for c in pred.contrasts)
+        return stats.CONTRADICTED if below else stats.INCONCLUSIVE
+    old = _simulated_contradicted(lopsided)
+    symmetric = _simulated_contradicted(lambda pred, values: judge_all_of(pred, values, 0.95)["verdict"])
+    assert 0.25 < old < 0.6  # the old rule: about 4 times in 10
     assert symmetric < 0.06  # at most the 5% of one two-sided interval's lower tail, shared among the parts
 
 

@@ -1,4 +1,4 @@
-"""The shared experiment machinery: intervals, verdicts, the peak test, the results writer and
+"""The shared experiment machinery: intervals, the results writer and
 ``mvssl experiment report``."""
 import argparse
 import json
@@ -26,45 +26,6 @@ def test_t_interval_matches_textbook_values():
     assert math.isinf(stats.t_halfwidth([3.0]))
 
 
-def test_paired_difference_removes_shared_seed_effects():
-    a, b = [50.0, 60.0, 70.0], [48.0, 58.5, 67.0]  # big seed effect, steady gain of 2-3
-    paired, unpaired = stats.difference(a, b), stats.difference(a, b, paired=False)
-    assert paired["mean"] == pytest.approx(unpaired["mean"]) == pytest.approx(2.1666667)
-    assert paired["ci95"] < unpaired["ci95"]
-    assert stats.verdict(paired) == stats.SUPPORTED
-    assert stats.verdict(unpaired) == stats.INCONCLUSIVE
-    with pytest.raises(ValueError):
-        stats.difference([1.0, 2.0], [1.0])
-
-
-def test_verdicts_follow_the_interval():
-    assert stats.verdict({"mean": 2.0, "ci95": 1.0}) == stats.SUPPORTED
-    assert stats.verdict({"mean": -2.0, "ci95": 1.0}) == stats.CONTRADICTED
-    assert stats.verdict({"mean": 2.0, "ci95": 3.0}) == stats.INCONCLUSIVE
-    assert stats.verdict({"mean": 2.0, "ci95": math.inf}) == stats.INCONCLUSIVE
-    c = stats.all_of("x", "p", [{"mean": 2.0, "ci95": 1.0}, {"mean": 5.0, "ci95": 1.0}], "e")
-    assert c["verdict"] == stats.SUPPORTED and c["effect"] == 2.0
-    c = stats.all_of("x", "p", [{"mean": 2.0, "ci95": 1.0}, {"mean": -5.0, "ci95": 1.0}], "e")
-    assert c["verdict"] == stats.CONTRADICTED and c["effect"] == -5.0
-    # the part that contradicts is quoted, even when another part has a wider, lower interval
-    c = stats.all_of("x", "p", [{"mean": 1.0, "ci95": 20.0}, {"mean": -3.0, "ci95": 1.0}], "e")
-    assert c["verdict"] == stats.CONTRADICTED and c["effect"] == -3.0
-
-
-def test_peak_is_found_only_when_an_interior_point_beats_both_ends():
-    seeds = lambda m: [m - 0.5, m, m + 0.5]  # noqa: E731
-    rev_u = stats.peak([0.0, 1.0, 2.0, 3.0], [seeds(20), seeds(30), seeds(35), seeds(25)])
-    assert rev_u["verdict"] == stats.SUPPORTED and rev_u["best_x"] == 2.0
-    assert rev_u["effect"] == pytest.approx(10.0)
-    rising = stats.peak([0.0, 1.0, 2.0, 3.0], [seeds(20), seeds(25), seeds(30), seeds(35)])
-    assert rising["verdict"] == stats.CONTRADICTED
-    noisy = stats.peak([0.0, 1.0, 2.0], [[20, 30, 10], [25, 15, 20], [22, 18, 21]])
-    assert noisy["verdict"] == stats.INCONCLUSIVE
-    # the order of the points is the x order, not the input order
-    shuffled = stats.peak([3.0, 0.0, 2.0, 1.0], [seeds(25), seeds(20), seeds(35), seeds(30)])
-    assert shuffled["verdict"] == stats.SUPPORTED and shuffled["best_x"] == 2.0
-
-
 def _args(tmp_path, **kw):
     p = argparse.ArgumentParser()
     add_common_arguments(p)
@@ -80,7 +41,8 @@ def test_experiment_writes_results_json_and_md(tmp_path):
     exp.progress("run a", "acc 50%")
     assert lines[-1].startswith("[1/2] run a: acc 50%") and "ETA" in lines[-1]
     point = {"arm": "a", "value": 1.0, "metrics": {"acc": stats.summarize([50.0])}, "runs": []}
-    claim = stats.claim("demo.claim", "a > b", stats.difference([2.0], [1.0]), "one seed")
+    claim = {"id": "demo.claim", "prediction": "a > b", "verdict": "inconclusive", "effect": 1.0,
+             "ci95": math.inf, "unit": "", "evidence": "one seed"}  # one seed: no interval
     exp.write([point], [claim], "| t |\n|---|", "Demo")
     data = json.loads((tmp_path / "exp" / "results.json").read_text())  # strict JSON: no Infinity
     assert data["experiment"] == "demo" and data["claims"][0]["verdict"] == "inconclusive"
@@ -125,9 +87,12 @@ def test_experiment_refuses_bad_options(tmp_path):
 def test_report_gathers_claims_into_the_readme(tmp_path, capsys):
     out = tmp_path / "exp"
     exp = Experiment("demo", _args(tmp_path), total_runs=1, echo=lambda *_: None)
-    exp.write([], [stats.claim("demo.claim/first", "a beats b", {"mean": 3.0, "ci95": 1.0}, "e", unit="points"),
-                   stats.claim("demo.claim.second", "c beats d", {"mean": 0.5, "ci95": 2.0}, "e", unit="points"),
-                   stats.claim("demo.other", "e beats f", {"mean": 4.0, "ci95": 1.0}, "e")], "", "D")
+    def claim(cid, says, verdict, effect, ci, unit=""):
+        return {"id": cid, "prediction": says, "verdict": verdict, "effect": effect, "ci95": ci, "unit": unit,
+                "evidence": "e"}
+    exp.write([], [claim("demo.claim/first", "a beats b", "supported", 3.0, 1.0, "points"),
+                   claim("demo.claim.second", "c beats d", "inconclusive", 0.5, 2.0, "points"),
+                   claim("demo.other", "e beats f", "supported", 4.0, 1.0)], "", "D")
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{START}\nold table\n{END}\noutro\n")
     assert main(["experiment", "report", str(out), "--readme", str(readme), "--docs", "demo=docs/demo.md"]) == 0

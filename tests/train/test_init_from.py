@@ -117,3 +117,28 @@ def test_backbone_weights_from_a_prefixed_state_dict_start_the_run(source_run, t
         assert torch.equal(method.backbone.state_dict()[key], value)
     assert method.initial_fit.prefix == "model." and method.initial_fit.dropped == ["model.head.weight"]
     assert resolve(cfg) == cfg  # the recorded config resolves to itself
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_again_from_its_weights(source_run, tmp_path):
+    run_dir, _ = train({"trainer": {"init_from": str(source_run), "out_dir": str(tmp_path), "name": "k",
+                                    "max_steps": 2, "progress": False},
+                        "data": {"image_size": 16, "digit_size": 12}, "optim": {"batch_size": 32},
+                        "eval": {"enabled": False}}, echo=lambda *_: None)
+    for name in ("metrics.json", "encoder.pt", "weights-origin.json"):  # as if killed before step 1's checkpoint
+        (run_dir / name).unlink()
+    for ckpt in (run_dir / "checkpoints").iterdir():
+        ckpt.unlink()
+    said = []
+    train(resume=run_dir, echo=said.append)
+    assert any(line.startswith("weights: 48 tensors from") for line in said)
+    assert json.loads((run_dir / "weights-origin.json").read_text())["source"] == str(source_run.resolve())
+
+
+def test_a_resume_continues_from_its_checkpoint_without_the_weight_file(source_run, tmp_path):
+    weights = tmp_path / "w.pt"
+    torch.save(encoder_weights(source_run), weights)
+    run_dir, _ = train(tiny(tmp_path, "w", backbone={"weights": str(weights)}, trainer={"max_steps": 2}),
+                       echo=lambda *_: None)
+    weights.unlink()  # the checkpoint holds the weights now
+    _, metrics = train({"trainer": {"max_steps": 3}}, resume=run_dir, echo=lambda *_: None)
+    assert metrics["steps"] == 3 and metrics["resumed_from_step"] == 2

@@ -7,8 +7,8 @@ WebDataset shards packed from them (``mvssl data pack``):
   8x more images) streamed: the in-memory run holds every decoded image, a streamed one a few
   batches (and, from shards, the index of every sample: its shard, offset and size);
 - images/s of the data path with the views engine (a batch of images, then its views), in
-  memory, streamed from the folder and streamed from its shards with 0, 1 and 2 decoding
-  workers, in interleaved rounds beside a ResNet-18 SimCLR training step at the same size
+  memory, streamed from the folder and streamed from its shards (in the images' random order
+  and with ``data.shard_order``) with 0, 1 and 2 decoding workers, in interleaved rounds beside a ResNet-18 SimCLR training step at the same size
   (``bench train``'s step), so the table says whether the data path could hold a training
   step back; and the seconds it takes to index the shards (read their tar headers).
 
@@ -157,9 +157,11 @@ def data_path_fns(args, root: Path, pattern: str) -> dict:
         return fn
 
     fns = {"in memory": runner(endless(IndexBatches(len(files), args.batch)), lambda idx: images[idx])}
-    for source_name, source_files in (("folder", files), ("shards", shard_train)):
+    sources = (("folder", files, None), ("shards", shard_train, None),
+               ("shards in shard order", shard_train, shard_train.shard_blocks()))
+    for source_name, source_files, blocks in sources:
         for w in args.workers:
-            loader = streamed_batches(source_files, args.batch, workers=w)
+            loader = streamed_batches(source_files, args.batch, workers=w, blocks=blocks)
             fns[f"streamed from {source_name}, {w} worker{'s' if w != 1 else ''}"] = runner(endless(loader),
                                                                                            lambda b: b["images"])
     return fns
@@ -228,8 +230,9 @@ def run(args) -> int:
         rows = [[name, f"{rate[name]:,.0f}" if rate[name] >= 100 else f"{rate[name]:.2f}",
                  f"{rate['in memory'] / rate[name]:.2f}x"] for name in timed]
         data["images_per_second"] = rate
+        shards = -(-args.counts[0] // args.shard_size)
         text.append(f"Images/s of the data path (batch {args.batch} of {args.size} px from the {args.counts[0]:,}-image "
-                    f"folder or its {-(-args.counts[0] // args.shard_size)} shards, then its two SimCLR views), medians of "
+                    f"folder or its {shards} shards, then its two SimCLR views), medians of "
                     f"{args.repeats} interleaved rounds of {args.batches} batches, beside a ResNet-18 (CIFAR stem) "
                     "SimCLR training step (fp32, channels_last, views made in the step) in the same rounds:\n\n"
                     + markdown_table(["data path", "images/s", "in memory / this"], rows))

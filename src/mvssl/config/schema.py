@@ -1,13 +1,8 @@
-"""The config's sections, one declarative table each: every key's default, rule (a tuple of
-choices or a bound), type (its default's; ``kind`` where the default is None) and whether a
-resume may change it; the keys each view recipe and each dataset reads; what follows from
-them. ``configs/default.yaml`` shows every key with what it means.
-
-To add a key: one entry ``name=Key(default, rule)`` (or ``name=default``) in its section; a
-views key also goes in the ``VIEW_RECIPES`` rows that read it, a data key in ``DATA_KEYS``;
-a rule between keys goes in ``validate.RULES``."""
-from __future__ import annotations
-
+"""The config's sections, one declarative table each: every key's default, rule (choices or a
+bound), type (its default's, or ``kind``) and whether a resume may change it; the keys each view
+recipe and each dataset reads; what follows from them. ``configs/default.yaml`` says what each key
+means. A new key: ``name=Key(default, rule)`` (or ``name=default``) in its section, and in the
+``VIEW_RECIPES`` or ``DATASETS`` rows that read it; a rule between keys goes in ``config.RULES``."""
 import copy
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +22,7 @@ class Key:
 
 
 BOUNDS = {"> 0": lambda v: v > 0, ">= 0": lambda v: v >= 0, "in (0, 1]": lambda v: 0 < v <= 1,
-          "in [0, 1)": lambda v: 0 <= v < 1, "in [1, 16]": lambda v: 1 <= v <= 16}
+          "in [0, 1)": lambda v: 0 <= v < 1, "in [0, 1]": lambda v: 0 <= v <= 1, "in [1, 16]": lambda v: 1 <= v <= 16}
 R = {"resumable": True}
 _CROP = ("min_scale", "n_views")
 # each view recipe's own keys (its schema): a run folder records only these, another recipe's key is refused
@@ -38,9 +33,21 @@ VIEW_RECIPES = {"factor-shared": ("shared", "augment"), "simclr": (*_CROP, "stre
                 "looc": ("augmentations", "min_scale"), "looc-pair": ("augmentations", "min_scale"),
                 "compose": ("compose", "branches", "strength", "min_scale"), "clip": ("shared", "frames")}
 
+_FILES = ("root", "strict", "in_memory", "memory_budget_gb", "workers")
+# each dataset: the data keys it reads (only these are written to a run's config.yaml) and, for a dataset other
+# than Colorful-Moving-MNIST, its own image size and SimCLR's colour strength for that kind of image (0.5 CIFAR,
+# 1.0 photos): it starts from the simclr augmentation recipe
+DATASETS = {"cmnist": (("digit_size", "digits", "backgrounds", "digit_colors", "root", "download", "seed"), ()),
+            "shapes": ((), ()), "cifar10": (("root", "download"), (32, 0.5)),
+            "cifar100": (("root", "download"), (32, 0.5)),
+            "stl10": (("download", *_FILES, "unlabelled"), (96, 1.0)),
+            "folder": ((*_FILES, "classes_file", "channels"), (64, 1.0)),
+            "webdataset": ((*_FILES, "channels", "shard_order"), (64, 1.0)),
+            "hf": ((*_FILES, "channels", "image_key", "label_key"), (64, 1.0))}
+
 SCHEMA: dict[str, dict[str, Any]] = {
     "data": dict(
-        dataset=Key("cmnist", ("cmnist", "shapes", "cifar10", "cifar100", "stl10", "folder", "webdataset", "hf")),
+        dataset=Key("cmnist", tuple(DATASETS)),
         image_size=Key(24, "> 0"), digit_size=Key(16, "> 0"), digits=Key("offline", ("offline", "mnist")),
         backgrounds=Key("photos", ("photos", "stl10", "noise", "black")), digit_colors=Key("white", ("white", "warm")),
         root="data", download=False, strict=False,  # strict (folder): fail on an unreadable image, not skip it
@@ -51,6 +58,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         classes_file=Key(None, kind="str"),  # folder: the class folders to keep
         unlabelled=True,  # stl10: train on the 100,000 unlabelled images too
         channels=Key(3, "> 0"),  # folder, webdataset, hf: channels of every image (3: RGB; .npy arrays: any)
+        shard_order=False,  # webdataset streamed: shards shuffled each epoch, each read front to back
         image_key=Key(None, kind="str"), label_key=Key(None, kind="str")),  # hf: columns; null: image, label
     "views": dict(  # every recipe's keys, each with one default and one rule
         name=Key("factor-shared", tuple(VIEW_RECIPES)),
@@ -91,19 +99,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
 SCHEMA = {s: {k: v if isinstance(v, Key) else Key(v) for k, v in keys.items()} for s, keys in SCHEMA.items()}
 DEFAULTS: dict[str, Any] = {"method": {"name": "simclr"},
                             **{s: {k: copy.deepcopy(v.default) for k, v in keys.items()} for s, keys in SCHEMA.items()}}
-# the data keys each dataset reads: only these are written to a run's config.yaml
-DATA_KEYS = {"cmnist": ("digit_size", "digits", "backgrounds", "digit_colors", "root", "download", "seed"),
-             "cifar10": ("root", "download"), "cifar100": ("root", "download"),
-             "stl10": ("root", "download", "strict", "in_memory", "memory_budget_gb", "workers", "unlabelled"),
-             "folder": ("root", "strict", "in_memory", "memory_budget_gb", "workers", "classes_file", "channels"),
-             "webdataset": ("root", "strict", "in_memory", "memory_budget_gb", "workers", "channels"),
-             "hf": ("root", "strict", "in_memory", "memory_budget_gb", "workers", "channels", "image_key", "label_key"),
-             "shapes": ()}
-# a dataset other than Colorful-Moving-MNIST starts from its own image size and an augmentation
-# recipe, with SimCLR's colour strength for that kind of image (0.5 CIFAR, 1.0 photos)
-DATASET_DEFAULTS = {name: {"data": {"image_size": size}, "views": {"name": "simclr", "strength": strength}}
-                    for name, size, strength in (("cifar10", 32, 0.5), ("cifar100", 32, 0.5), ("stl10", 96, 1.0),
-                                                 ("folder", 64, 1.0), ("webdataset", 64, 1.0), ("hf", 64, 1.0))}
+DATA_KEYS = {name: keys for name, (keys, _) in DATASETS.items()}
+DATASET_DEFAULTS = {name: {"data": {"image_size": own[0]}, "views": {"name": "simclr", "strength": own[1]}}
+                    for name, (_, own) in DATASETS.items() if own}
 # defaults that follow trainer.max_steps, so a short run works without touching them
 DERIVED = {("optim", "warmup_steps"): ("min(50, trainer.max_steps // 5)", lambda steps: min(50, steps // 5)),
            ("trainer", "checkpoint_every"): ("min(200, trainer.max_steps)", lambda steps: min(200, steps))}

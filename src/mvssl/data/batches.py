@@ -14,12 +14,20 @@ class IndexBatches:
     already trained on (counted over all epochs): a resumed run passes it and continues
     the same order from the next batch.
 
+    ``blocks`` (index tensors that partition the items, e.g. the samples of each shard in file
+    order) makes the order sequential within blocks: each epoch the blocks are shuffled and
+    each is taken front to back, so consecutive indices are neighbours on disk.
+
     There is deliberately no ``state_dict``: Lightning snapshots a stateful loader after
     its fetcher has already drawn the *next* batch, one batch ahead of the weights in the
     same checkpoint. The trainer counts the batches that reached ``training_step`` instead.
     """
 
-    def __init__(self, num_items: int, batch_size: int, seed: int = 0, drop_last: bool = True, start: int = 0):
+    def __init__(self, num_items: int, batch_size: int, seed: int = 0, drop_last: bool = True, start: int = 0,
+                 blocks: list[torch.Tensor] | None = None):
+        if blocks is not None and sum(len(b) for b in blocks) != num_items:
+            raise ValueError(f"blocks hold {sum(len(b) for b in blocks)} items, not {num_items}")
+        self.blocks = blocks
         if batch_size > num_items:
             raise ValueError(f"batch size {batch_size} is larger than the dataset ({num_items} items)")
         self.num_items, self.batch_size, self.seed, self.drop_last = num_items, batch_size, seed, drop_last
@@ -39,7 +47,10 @@ class IndexBatches:
         if self.batch_size % world:
             raise ValueError(f"batch size {self.batch_size} must be divisible by the {world} processes")
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        order = torch.randperm(self.num_items, generator=g)
+        if self.blocks is None:
+            order = torch.randperm(self.num_items, generator=g)
+        else:
+            order = torch.cat([self.blocks[i] for i in torch.randperm(len(self.blocks), generator=g).tolist()])
         for b in range(self.served, len(self)):
             batch = order[b * self.batch_size:(b + 1) * self.batch_size]
             per_rank = len(batch) // world

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .decode import centre_square, decode_bands, decode_file  # noqa: F401 - centre_square is used from here too
+from .decode import decode_bands
 
 
 def unreadable_errors() -> tuple[type[Exception], ...]:

@@ -33,6 +33,7 @@ def _datasets():
     except ImportError:
         raise ValueError("data.dataset hf needs the datasets package: pip install 'mvssl[scale]'") from None
     datasets.disable_progress_bars()
+    datasets.config.HF_DATASETS_OFFLINE = True  # local files only: never ask the Hub about a builder or a file
     return datasets
 
 
@@ -137,6 +138,8 @@ def _labels(ds, key: str | None) -> tuple[list, list[str]]:
 
 def hf_files(root: str, image_size: int, channels: int = 3, image_key: str | None = None,
              label_key: str | None = None, test_fraction: float = 0.2, seed: int = 0) -> FileSplits:
+    """The train and test rows of a saved dataset or parquet folder (module docstring), as
+    files to stream or decode; one ``ValueError`` line for a column that does not exist."""
     parts = open_hf(root)
     train_ds, test_ds = parts["train"], parts["test"]
     image_key = image_key or "image"
@@ -146,8 +149,9 @@ def hf_files(root: str, image_size: int, channels: int = 3, image_key: str | Non
     elif "label" in train_ds.column_names:
         label_key = "label"
     raw_train, names = _labels(train_ds, label_key)
-    raw_test = _labels(test_ds, label_key)[0] if test_ds is not None and label_key in (test_ds.column_names
-                                                                                      if label_key else []) else []
+    if test_ds is not None and label_key is not None and label_key not in test_ds.column_names:
+        test_ds = None  # a test split without labels evaluates nothing: a seeded part of train does
+    raw_test = _labels(test_ds, label_key)[0] if test_ds is not None else []
     known = sorted({v for v in raw_train + raw_test if v is not None and v != -1}, key=lambda v: (str(type(v)), v))
     if names and all(isinstance(v, int) for v in known):
         classes, lookup = names, {i: i for i in range(len(names))}

@@ -81,10 +81,11 @@ def _loader(files: ImageFiles, workers: int, pin_memory: bool, replace: bool, **
 
 
 def streamed_batches(files: ImageFiles, batch_size: int, seed: int = 0, start: int = 0, workers: int = 0,
-                     pin_memory: bool = False) -> DataLoader:
-    """The training loader: ``IndexBatches`` order (see the module docstring), decoded by ``workers``."""
+                     pin_memory: bool = False, blocks: list[torch.Tensor] | None = None) -> DataLoader:
+    """The training loader: ``IndexBatches`` order (see the module docstring; ``blocks``: read
+    block by block, e.g. shard by shard), decoded by ``workers``."""
     return _loader(files, workers, pin_memory, True, persistent_workers=workers > 0,
-                   batch_sampler=IndexBatches(len(files), batch_size, seed=seed, start=start))
+                   batch_sampler=IndexBatches(len(files), batch_size, seed=seed, start=start, blocks=blocks))
 
 
 def image_batches(files: ImageFiles, batch_size: int = 500, workers: int = 0, pin_memory: bool = False) -> DataLoader:

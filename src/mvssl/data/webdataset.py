@@ -4,8 +4,9 @@ format of the ``webdataset`` package, named by a brace pattern such as
 ``shards/train-{000000..000099}.tar``.
 
 The shards are indexed once, when the run starts: each tar's headers (not its images) are
-read to find every sample's image (its byte offset and size in the shard) and its ``cls``
-label. Training then reads image i with one seek and one read (``ShardFiles``), so the
+read (``tar_files``: ustar, pax and GNU long names, written from the format's definition) to
+find every sample's image (its byte offset and size in the shard) and its ``cls`` label.
+Training then reads image i with one ``os.pread`` (``ShardFiles``), so the
 shards go through the same streamed path as an image folder (``data/streaming.py``): the
 same order (a permutation per epoch from the seed), the same one slice of every global batch
 per DDP process, the same decoder, and exact resume with any number of workers. Every image
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import io
 import os
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,9 +68,64 @@ class ShardIndex:
     skipped: list[str] = field(default_factory=list)
 
 
-def _read(f, offset: int, size: int) -> bytes:
-    f.seek(offset)
-    return f.read(size)
+BLOCK = 512
+REGULAR = (b"0", b"\0", b"7")  # tar type flags of a regular file
+
+
+def _number(raw: bytes) -> int:
+    """A tar header's numeric field: octal text, or base-256 when its first bit is set."""
+    if raw[:1] and raw[0] & 0x80:
+        return int.from_bytes(bytes([raw[0] & 0x7F]) + raw[1:], "big")
+    text = raw.split(b"\0", 1)[0].strip()
+    return int(text, 8) if text else 0
+
+
+def _pax(data: bytes) -> dict[str, str]:
+    """The ``length key=value\n`` records of a pax extended header."""
+    records, pos = {}, 0
+    while pos < len(data) and data[pos:pos + 1] != b"\0":
+        space = data.index(b" ", pos)
+        length = int(data[pos:space])
+        key, _, value = data[space + 1:pos + length].rstrip(b"\n").partition(b"=")
+        records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        pos += length
+    return records
+
+
+def tar_files(fd: int, length: int):
+    """(name, data offset, size) of every regular file of an uncompressed tar (ustar, pax and
+    GNU long names), from its headers alone, one ``os.pread`` each. Raises ``EOFError`` where
+    the archive is cut short and ``ValueError`` at a header that is not one (a bad checksum)."""
+    offset, overrides = 0, {}
+    while True:
+        header = os.pread(fd, BLOCK, offset)
+        if len(header) < BLOCK:
+            if header.strip(b"\0") or offset == 0:
+                raise EOFError(f"the archive ends inside a header at byte {offset}")
+            return  # end of the file without the closing zero blocks: every member before it is whole
+        if not header.strip(b"\0"):
+            return  # the closing zero block
+        stored = _number(header[148:156])
+        if stored != sum(header[:148]) + 8 * 32 + sum(header[156:]):
+            raise ValueError(f"not a tar header at byte {offset} (checksum mismatch)")
+        size, flag = _number(header[124:136]), header[156:157]
+        data = offset + BLOCK
+        if data + size > length:
+            raise EOFError(f"a member at byte {offset} ends past the end of the file")
+        if flag in (b"x", b"L"):  # the next member's name (and size) as pax records or a GNU long name
+            content = os.pread(fd, size, data)
+            overrides = _pax(content) if flag == b"x" else {"path": content.rstrip(b"\0").decode(
+                "utf-8", "surrogateescape")}
+        elif flag != b"g":
+            name = header[:100].split(b"\0", 1)[0]
+            prefix = header[345:500].split(b"\0", 1)[0] if header[257:262] == b"ustar" else b""
+            joined = prefix + b"/" + name if prefix else name
+            name = overrides.get("path") or joined.decode("utf-8", "surrogateescape")
+            size = int(overrides.get("size", size))
+            if flag in REGULAR:
+                yield name, data, size
+            overrides = {}
+        offset = data + -(-size // BLOCK) * BLOCK
 
 
 def index_shard(path: str, index: ShardIndex) -> None:
@@ -81,19 +136,14 @@ def index_shard(path: str, index: ShardIndex) -> None:
         index.skipped.append(f"{path}: shard missing or unreadable ({err.strerror or err})")
         return
     with f:
-        length = os.fstat(f.fileno()).st_size
-        samples: dict[str, dict[str, tarfile.TarInfo]] = {}
+        fd = f.fileno()
+        samples: dict[str, dict[str, tuple[int, int]]] = {}
         problem = None
         try:
-            with tarfile.open(fileobj=f, mode="r:") as tar:
-                for member in tar:
-                    if not member.isfile():
-                        continue
-                    if member.offset_data + member.size > length:
-                        raise EOFError(f"{member.name} ends past the end of the file")
-                    key, entry = split_key(member.name)
-                    samples.setdefault(key, {})[entry] = member
-        except (tarfile.TarError, EOFError, OSError) as err:
+            for name, offset, size in tar_files(fd, os.fstat(fd).st_size):
+                key, entry = split_key(name)
+                samples.setdefault(key, {})[entry] = (offset, size)
+        except (EOFError, ValueError, OSError) as err:
             if samples:  # the last sample may have lost entries: only the ones before it are kept
                 samples.pop(next(reversed(samples)))
             problem = (f"{path}: shard truncated or damaged after {len(samples)} complete samples ({err}; those are "
@@ -105,14 +155,15 @@ def index_shard(path: str, index: ShardIndex) -> None:
                 continue
             label = -1
             if LABEL_ENTRY in entries:
-                text = _read(f, entries[LABEL_ENTRY].offset_data, entries[LABEL_ENTRY].size).strip()
+                offset, size = entries[LABEL_ENTRY]
+                text = os.pread(fd, size, offset).strip()
                 try:
                     label = int(text)
                 except ValueError:
                     index.skipped.append(f"{path}:{key}: its {LABEL_ENTRY} entry {text[:20]!r} is not an integer")
                     continue
-            member = entries[image]
-            index.items.append((path, member.offset_data, member.size, image, key))
+            offset, size = entries[image]
+            index.items.append((path, offset, size, image, key))
             index.labels.append(label)
         if problem:
             index.skipped.append(problem)
@@ -150,6 +201,14 @@ class ShardFiles(ImageFiles):
     def name(self, i: int) -> str:
         path, _, _, entry, key = self.items[i]
         return f"{path}:{key}.{entry}"
+
+    def shard_blocks(self) -> list[torch.Tensor]:
+        """The indices of each shard's samples, in file order: ``IndexBatches``' blocks for
+        ``data.shard_order`` (shards shuffled every epoch, each read front to back)."""
+        by_shard: dict[str, list[tuple[int, int]]] = {}
+        for i, (path, offset, *_rest) in enumerate(self.items):
+            by_shard.setdefault(path, []).append((offset, i))
+        return [torch.tensor([i for _, i in sorted(pairs)], dtype=torch.int64) for _, pairs in sorted(by_shard.items())]
 
     def __getstate__(self) -> dict:  # a DataLoader worker opens its own files
         return {**self.__dict__, "_open": {}}

@@ -220,7 +220,46 @@ def embed(ctx: Context):
     return result, "2-D map of test embeddings", f"{method} of {len(keep)} test embeddings: ![map]({png.name})"
 
 
-PROTOCOLS = {"linear": linear, "knn": knn, "fewshot": fewshot, "robustness": robustness, "probes": probes,
+def finetune(ctx: Context):
+    from .finetune import finetune as train_whole
+    from .linear import linear_probe
+
+    a = ctx.args
+    data = ctx.images()
+    if not isinstance(data, LabelledImages):
+        raise ValueError("mvssl eval finetune trains on images in memory: use --in-memory true (or auto with a larger "
+                         "--memory-budget-gb)")
+    keep = seeded_subset(len(data.train_labels), a.max_train, a.seed)
+    train_x, train_y = data.train_images[keep], data.train_labels[keep]
+    enc = ctx.encoder
+    dim = enc.embed(data.train_images[:2]).shape[1]
+    common = dict(num_classes=len(data.classes), preprocess=enc.preprocess, train_x=train_x, train_y=train_y,
+                  test_x=data.test_images, test_y=data.test_labels, steps=a.steps, lr=a.lr,
+                  batch_size=a.train_batch, flip=a.flip, seed=a.seed, device=ctx.device)
+    rows, result = [], {"protocol": "finetune", "encoder": str(a.run), "dataset": ctx.spec.name,
+                        "num_classes": len(data.classes), "num_train": len(train_y), "num_test": len(data.test_labels)}
+    result["finetune"] = train_whole(enc.backbone, dim, backbone_lr_scale=a.backbone_lr_scale,
+                                     layer_decay=a.layer_decay, **common)
+    rows.append([f"fine-tune (backbone lr x{a.backbone_lr_scale:g}"
+                 + (f", layer decay {a.layer_decay:g}" if a.layer_decay != 1 else "") + ")",
+                 pct(result["finetune"]["top1"]), pct(result["finetune"]["val_top1"]), a.steps])
+    feats = ctx.features()
+    probe = linear_probe(feats["train_x"][keep], feats["train_y"][keep], feats["test_x"], feats["test_y"],
+                         seed=a.seed)
+    result["linear"] = {"top1": probe["top1"], "l2": probe["l2"]}
+    rows.append(["linear probe (frozen backbone)", pct(probe["top1"]), "-", "L-BFGS"])
+    if not a.no_scratch:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(a.seed)
+            scratch = Encoder.from_config(enc.config).backbone
+        result["scratch"] = train_whole(scratch, dim, backbone_lr_scale=1.0, layer_decay=1.0, **common)
+        rows.append(["from scratch (same architecture, same steps, backbone lr x1)", pct(result["scratch"]["top1"]),
+                     pct(result["scratch"]["val_top1"]), a.steps])
+    return result, "Fine-tuning against the linear probe and training from scratch (top-1 on the test split)", \
+        markdown_table(["protocol", "test top-1 (%)", "held-out top-1 (%)", "steps"], rows)
+
+
+PROTOCOLS = {"finetune": finetune, "linear": linear, "knn": knn, "fewshot": fewshot, "robustness": robustness, "probes": probes,
              "embed": embed}
 
 
@@ -231,7 +270,10 @@ BOUNDS = (("k", 1, "kNN needs at least one neighbour"), ("chunk_size", 1, "a blo
           ("ways", 2, "an episode tells at least two classes apart"), ("queries", 1, "a class needs a query"),
           ("episodes", 1, "at least one episode"), ("max_test", 1, "at least one test image"),
           ("max_points", 2, "a map of fewer than two points shows nothing"),
-          ("workers", 0, "0 decodes in this process"))
+          ("workers", 0, "0 decodes in this process"), ("steps", 1, "training takes at least one step"),
+          ("train_batch", 2, "a batch of one image gives BatchNorm nothing to normalise over"),
+          ("max_train", 2, "a split needs at least two labelled images"),
+          ("backbone_lr_scale", 0, "a negative learning rate climbs the loss"))
 
 
 def check_arguments(args) -> None:
@@ -240,7 +282,10 @@ def check_arguments(args) -> None:
         value = getattr(args, name, None)
         if value is not None and value < least:
             raise ValueError(f"--{name.replace('_', '-')} {value}: must be at least {least} ({why})")
-    for name in ("temperature", "memory_budget_gb"):
+    decay = getattr(args, "layer_decay", None)
+    if decay is not None and not 0 < decay <= 1:
+        raise ValueError(f"--layer-decay {decay}: must be in (0, 1] (1: every backbone layer at the same rate)")
+    for name in ("temperature", "memory_budget_gb", "lr"):
         value = getattr(args, name, None)
         if value is not None and not value > 0:
             raise ValueError(f"--{name.replace('_', '-')} {value}: must be > 0")

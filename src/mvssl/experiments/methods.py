@@ -1,9 +1,14 @@
 """``mvssl experiment methods``: train every method family on Colorful-Moving-MNIST views
-that share only the digit (CMC: L and ab of two frames that share the digit and its position), and tabulate the frozen-encoder linear-probe digit error of
-each trained encoder beside a random-init encoder of the same architecture.
+that share only the digit (CMC: L and ab of two frames that share the digit and its position),
+and tabulate the frozen-encoder linear-probe digit error of each trained encoder beside a
+random-init encoder of the same architecture.
 
-Each method's recipe is the exact ``mvssl train`` command line in ``RECIPES`` (the slow
-tests in tests/experiments/test_method_recipes_beat_random.py train the same recipes). ``--from-runs DIR`` builds the
+A study (:mod:`mvssl.studies`): one arm per method, its recipe the exact ``mvssl train`` command
+line in ``RECIPES`` (the slow tests in tests/experiments/test_method_recipes_beat_random.py train
+the same recipes); the measure is the run's own digit probe; each method's "learns" (beats its
+random-init twin) is a design check, judged once there are 2 seeds (``--seeds``; default 1, the
+table's budget, so not testable). Beside the study's output, ``methods.md``, ``methods.json`` and
+``methods.png`` tabulate the runs with their commands and times. ``--from-runs DIR`` builds that
 table from run folders already trained (``DIR/<method>/metrics.json``) instead of training."""
 from __future__ import annotations
 
@@ -49,6 +54,8 @@ RECIPES: dict[str, dict] = {
     # a ViT-only method: vit-tiny at the default 24 px frames (6 x 6 patches of 4 px)
     "mae": {"family": "masked image modelling", "paper": "He et al. 2022",
             "args": ["--method", "mae", "--backbone.name", "vit-tiny"]},
+    "dinov2": {"family": "distillation + masked patches", "paper": "Oquab et al. 2023; Zhou et al. 2022 (iBOT)",
+               "args": ["--method", "dinov2", "--backbone.name", "vit-tiny"]},
     "ijepa": {"family": "joint-embedding predictive", "paper": "Assran et al. 2023",
               "args": ["--method", "ijepa", "--backbone.name", "vit-tiny"],
               # the quick runs' 16 px at patch 4 is a 4 x 4 grid, too small for 4 target blocks and a context
@@ -153,31 +160,48 @@ def write_outputs(rows: list[dict], out: Path) -> str:
 
 
 def add_arguments(parser) -> None:
+    from ..studies.results import add_common_arguments
+
     parser.add_argument("--methods", default=",".join(RECIPES), help="comma-separated methods to train")
     parser.add_argument("--steps", type=int, default=STEPS, help="training steps per method")
-    parser.add_argument("--out", help="run folder (default runs/methods-<time>/)")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"{QUICK_STEPS} steps of a width-4 encoder, batch 32, 16 px frames: "
-                             "checks the pipeline, measures nothing")
     parser.add_argument("--from-runs", metavar="DIR",
                         help="tabulate DIR/<method>/ run folders already trained (e.g. by the slow tests) instead")
+    add_common_arguments(parser, seeds=1, quick_help=f"{QUICK_STEPS} steps of a width-4 encoder, batch 32, 16 px "
+                         "frames: checks the pipeline, measures nothing")
+
+
+def study(methods: list[str], steps: int, args) -> dict:
+    from ..config import deep_update
+
+    def arm(m: str) -> dict:
+        cfg = parse_overrides([*RECIPES[m]["args"], *(RECIPES[m].get("quick_args", []) if args.quick else [])])
+        return deep_update(cfg, {"trainer": {"checkpoint_every": steps}})
+    return {"study": COMMAND,
+            "description": f"Every method's recipe on Colorful-Moving-MNIST views that share only the digit, {steps} "
+                           "steps; the linear-probe digit accuracy of the frozen encoder against its random-init twin.",
+            "base": parse_overrides(["--trainer.max_steps", str(steps), *(QUICK_ARGS if args.quick else [])]),
+            "arms": {m: arm(m) for m in methods}, "seeds": args.seeds, "measures": {"acc": {"measure": "digit_acc"}},
+            "references": {"random_init": True, "chance": {"acc": 10.0}},
+            "predictions": [{"id": f"{m}-learns", "kind": "design", "says": f"{m} ({RECIPES[m]['paper']}) learns the "
+                             "digit: its accuracy beats its random-init twin's", "learns": f"{m}.acc"} for m in methods]}
 
 
 def run(args) -> int:
+    from ..studies.engine import run_declared
+
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for m in methods:
         recipe_args(m)  # unknown names fail before anything is trained
-    out = Path(args.out or f"runs/methods-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.from_runs:
-        rows = [table_row(m, Path(args.from_runs) / m) for m in methods]
-    else:
-        steps = QUICK_STEPS if args.quick else args.steps
-        rows = []
-        for m in methods:
-            run_dir, _ = train_method(m, out / "runs", steps, quick=args.quick, echo=lambda *a: None)
-            rows.append(table_row(m, run_dir, args.quick))
-            print(f"{m}: digit error {rows[-1]['digit_error_trained']:.1f}% (random init "
-                  f"{rows[-1]['digit_error_random']:.1f}%)", flush=True)
-    print(write_outputs(rows, out))
-    print(f"wrote {out / 'methods.md'}, methods.json, methods.png")
+        out = Path(args.out or f"runs/methods-{time.strftime('%Y%m%d-%H%M%S')}")
+        print(write_outputs([table_row(m, Path(args.from_runs) / m) for m in methods], out))
+        print(f"wrote {out / 'methods.md'}, methods.json, methods.png")
+        return 0
+
+    def tabulate(out: Path, points: list[dict]) -> list[str]:
+        write_outputs([table_row(p["arm"], out / run, args.quick) for p in points for run in p["runs"]], out)
+        return ["methods.png"]
+
+    run_declared(study(methods, QUICK_STEPS if args.quick else args.steps, args), args,
+                 echo=lambda *a, **k: print(*a, **k, flush=True), extra_plots=tabulate)
     return 0

@@ -64,10 +64,6 @@ def base_config(args, n_steps: int, seed: int, views: dict, method: dict | None 
             "eval": {"random_baseline": random_baseline}}
 
 
-def linear_accuracy(metrics: dict, which: str = "trained") -> float:
-    return metrics["eval"][which]["linear_top1_pct"]
-
-
 def chance_pct(args) -> float:
     from ..data.shapes import SHAPES
 

@@ -13,8 +13,13 @@ two-view InfoNCE on its views, and their concatenated features are scored by a l
 The I_NCE of the frozen views is measured by critics the generator never saw (the fresh CMC
 encoders and ``--fresh-critics`` more, each trained from scratch), beside the bound of the
 generator's own adversarial critic: a generator that lowers only its own critic's bound fooled
-it rather than removing shared information, and is flagged. Design argument:
-docs/view_learning.md.
+it rather than removing shared information. Design argument: docs/view_learning.md.
+
+A study (:mod:`mvssl.studies`): one arm per colour space and kind (``rgb-semi``, ``ydbdr-raw``, ...),
+each trained by this module's stage :func:`train_row` (generator, fresh critics, CMC encoders,
+probes: one run folder); its measures read the row (:func:`row_value`): the probe accuracy of
+the trained encoders and of their random-init twins on the same views, and I_NCE by fresh
+critics and by the generator's own critic. Table 2's comparisons are its predictions.
 """
 from __future__ import annotations
 
@@ -228,10 +233,8 @@ def run_row(space: str, kind: str, data, probe: dict, cfg: dict, seed: int, run_
         fresh.append(bound)
         encoders = encoders or critic
     accuracy = _probe(generator, encoders, probe, seed)
-    random_init = None
-    if kind == "raw":  # the reference: the same encoders untrained, on the raw views
-        torch.manual_seed(1000 + seed)
-        random_init = _probe(generator, TwoViewCritic(**critic_kw).to(device), probe, seed)
+    torch.manual_seed(1000 + seed)  # the twin: the same encoders untrained, on this row's views
+    random_init = _probe(generator, TwoViewCritic(**critic_kw).to(device), probe, seed)
     row = {"space": space, "views": kind, "seed": seed, "accuracy": accuracy, "random_init_accuracy": random_init,
            "i_nce_fresh": sum(fresh) / len(fresh), "i_nce_fresh_per_critic": fresh, "i_nce_own_critic": own,
            "generator_i_nce_curve": curve, "generator_ce_curve": ce_curve, "selection": selection or None,
@@ -296,60 +299,119 @@ def data_and_probe(spec: tuple):
     return _DATA[spec]
 
 
-def row_task(item: tuple) -> dict:
-    """One row, from picklable arguments (``Experiment.map`` runs these in worker processes)."""
-    spec, space, kind, cfg, seed, run_dir = item
-    data, probe = data_and_probe(spec)
-    return run_row(space, kind, data.for_seed(seed), probe, cfg, seed, Path(run_dir))
+# InfoMin (Tian et al. 2020) Table 2, STL-10 linear-probe accuracy (%).
+PAPER = {("rgb", "semi-supervised"): 86.0, ("rgb", "unsupervised"): 82.4, ("rgb", "supervised"): 79.9,
+         ("rgb", "raw"): 81.5, ("ydbdr", "semi-supervised"): 87.0, ("ydbdr", "unsupervised"): 84.3,
+         ("ydbdr", "supervised"): 78.5, ("ydbdr", "raw"): 86.6}
+SHORT = {"raw": "raw", "unsupervised": "unsup", "supervised": "sup", "semi-supervised": "semi", "oracle": "oracle"}
+
+
+def train_row(config: dict, run_dir: Path, space: str, kind: str, data: list, settings: dict) -> dict:
+    """The study's stage: one row (:func:`run_row`) for the seed of ``config``, on the data that
+    ``data`` (:func:`_data_spec`) names, with the experiment's ``settings``."""
+    seed = config["trainer"]["seed"]
+    pool, probe = data_and_probe(tuple(data))
+    row = run_row(space, kind, pool.for_seed(seed), probe, settings, seed, run_dir)
+    return {"row": row, "task": pool.task}
+
+
+def row_value(run, key: str, task: str | None = None) -> float | None:
+    """The study's measures, read from the row: ``accuracy`` of ``task`` (the random-init twin's
+    for ``random init``), else the row's (dotted) ``key``: ``i_nce_fresh``, ``i_nce_own_critic``,
+    ``colour_snr.view1.nuisance`` (None for the twin, and where the row has none: the own critic
+    of views learnt without an adversary, the colour SNR of data without known colours)."""
+    row = run.metrics["row"]
+    if key == "accuracy":
+        values = row["accuracy" if run.which == "trained" else "random_init_accuracy"]
+        return values[task] if values else None
+    value = row if run.which == "trained" else None
+    for part in key.split("."):  # colour_snr.view1.nuisance
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def study(args, cfg: dict, spec: tuple, task: str, targets: list[str], chance: float,
+          data_has_colours: bool = False) -> dict:
+    arms = {f"{space}-{SHORT[kind]}": {"train": f"{__name__}.train_row", "stage": {
+        "space": space, "kind": kind, "data": list(spec), "settings": cfg}} for space in args.spaces for kind in args.views}
+    measures = {t: {"measure": f"{__name__}.row_value", "key": "accuracy", "task": t, "unit": "%"} for t in targets}
+    measures.update({"i_nce": {"measure": f"{__name__}.row_value", "key": "i_nce_fresh", "unit": "nats"},
+                     "i_nce_own": {"measure": f"{__name__}.row_value", "key": "i_nce_own_critic", "unit": "nats"}})
+    if data_has_colours:  # how strongly each view carries the label and the nuisance colour (0 = removed)
+        measures.update({f"snr_{v}_{c}": {"measure": f"{__name__}.row_value", "key": f"colour_snr.view{v}.{c}",
+                                           "unit": ""} for v in (1, 2) for c in ("label", "nuisance")})
+    learned = [a for a in arms if not a.endswith(("-raw", "-oracle"))]
+    raw = [a for a in arms if a.endswith("-raw")]
+    gates = [{"learns": task, "arms": learned, "scope": "arm"}] if learned else []
+    if "texture" in targets and raw:  # raw views share the texture and learn it: in play
+        gates.append({"learns": "texture", "arms": raw, "scope": "arm"})
+    gates.append({"ceiling": task, "at": 100, "margin": 1})
+    semi, predictions = [], []
+    for space in args.spaces:
+        if "semi-supervised" in args.views:
+            semi += [f"{space}-semi.{task} - {space}-{SHORT[k]}.{task} > 0" for k in ("unsupervised", "supervised", "raw")
+                     if k in args.views]
+        if {"unsupervised", "raw"} <= set(args.views):
+            hi, lo = (("unsup", "raw") if PAPER[space, "unsupervised"] > PAPER[space, "raw"] else ("raw", "unsup"))
+            predictions.append({"id": f"{hi}-vs-{lo}-{space}", "claim": "infomin.view-learning",
+                                "says": f"{space}: {hi} views beat {lo} views (the paper's sign in this space)",
+                                "contrast": f"{space}-{hi}.{task} - {space}-{lo}.{task} > 0"})
+    if semi:
+        predictions.insert(0, {"id": "semi-beats-all", "claim": "infomin.view-learning", "all_of": semi,
+                               "says": "semi-supervised views beat unsupervised, supervised and raw views in every "
+                                       "colour space"})
+    if not predictions:
+        predictions = [{"id": f"{a}-learns", "kind": "design", "learns": f"{a}.{task}",
+                        "says": f"{a}: the encoders on these views beat their random-init twins"} for a in arms]
+    return {"study": COMMAND,
+            "description": f"InfoMin Table 2 on {args.dataset} (task: {task}): generator {cfg['linear_layers']} linear "
+                           f"and {cfg['layers']} {cfg['coupling']} MLP coupling layers, {cfg['gen_steps']} steps "
+                           f"(learning rate {cfg['generator_lr']:g}, {cfg['generator_schedule']}, "
+                           f"{cfg['generator_optimizer']}), {cfg['critic_steps']} critic updates per step after "
+                           f"{cfg['critic_warmup']} warm-up updates, critic re-drawn every {cfg['critic_reset']} steps "
+                           f"(0: never), generator state kept: {cfg['generator_select']}, CE weight {cfg['ce_weight']} "
+                           f"({cfg['generator_ce']} labelled images), {100 * cfg['labelled_fraction']:g}% of each "
+                           f"class labelled; CMC encoders and {cfg['fresh_critics']} more fresh critic(s): ConvNet "
+                           f"width {cfg['width']}, {cfg['cmc_steps']} steps of batch {cfg['batch_size']}; probes on "
+                           f"{cfg['probe_size']} images. Each arm's random-init twin: the same encoders untrained on "
+                           "its views. Learned views must beat their twins on the task; raw views (which share the "
+                           "texture) on the texture. The paper's numbers are STL-10's.",
+            "base": {"backbone": {"width": cfg["width"]}, "eval": {"enabled": False}},
+            "arms": arms, "seeds": args.seeds, "measures": measures,
+            "references": {"random_init": True, "chance": {task: chance},
+                           "paper": {f"{s}-{SHORT[k]}.{task}": v for (s, k), v in PAPER.items()
+                                     if f"{s}-{SHORT[k]}" in arms}},
+            "gates": gates, "predictions": predictions}
+
+
+def plot_curves(out: Path, points: list[dict]) -> list[str]:
+    """The generator's own critic's I_NCE over its training, mean over seeds, per learned arm."""
+    from ..studies.plots import figure
+
+    with figure(out / "view_learning.png", 1, (7, 4)) as (fig, (ax,)):
+        for p in points:
+            curves = [json.loads((out / r / "row.json").read_text())["row"]["generator_i_nce_curve"] for r in p["runs"]]
+            curves = [[v for v in c if v == v] for c in curves if c]
+            if curves:
+                n = min(len(c) for c in curves)
+                ax.plot([sum(c[i] for c in curves) / len(curves) for i in range(n)], label=p["arm"])
+        ax.set(xlabel="generator step", ylabel="I_NCE(v1; v2), own critic (nats)",
+               title="The adversarial critic's bound during generator training")
+        ax.legend(fontsize=7)
+    return ["view_learning.png"]
 
 
 def run(args) -> int:
-    from ..studies.results import Experiment
-    from .view_learning_report import write_results
+    from ..studies.engine import run_declared
 
     cfg = settings(args)
     spec = _data_spec(args, cfg)
     data, probe = data_and_probe(spec)  # before the output folder: a missing dataset or too few labels leaves nothing
     if len(probe["test"][0]) < 2:
         raise ValueError(f"--probe-size {cfg['probe_size']}: need at least 2 test images")
-    exp = Experiment(COMMAND, args, total_runs=len(args.spaces) * len(args.views) * args.seeds)
-    table = [(space, kind) for space in args.spaces for kind in args.views]  # the order of the rows in the results
-    done = {seed: {} for seed in exp.seeds}  # seed -> (space, kind) -> row
-    todo = []  # every seed's rows in one queue, so that --jobs workers never wait for a seed's slowest row
-    for seed in exp.seeds:
-        for space, kind in sorted(table, key=lambda name: ROWS_LONGEST_FIRST.index(name[1])):
-            run_dir = exp.run_path(f"{space}-{kind}-seed{seed}")
-            if exp.resume and (run_dir / "row.json").exists():
-                done[seed][space, kind] = _finished_row(exp, json.loads((run_dir / "row.json").read_text())["row"], run_dir,
-                                                        data.task)
-            else:
-                todo.append((spec, space, kind, cfg, seed, str(run_dir)))
-    written = []  # the seeds whose rows are all in the results written so far
-
-    def write_finished_seeds() -> None:  # results are written after each seed, in seed order
-        while len(written) < len(exp.seeds) and len(done[exp.seeds[len(written)]]) == len(table):
-            written.append(exp.seeds[len(written)])
-            rows = [done[seed][name] for seed in written for name in table]
-            write_results(exp, rows, data.task, cfg, args, probe, complete=len(written) == len(exp.seeds))
-
-    def finished(i: int, row: dict) -> None:
-        _, space, kind, _, seed, run_dir = todo[i]
-        done[seed][space, kind] = _finished_row(exp, row, Path(run_dir), data.task)
-        write_finished_seeds()
-
-    write_finished_seeds()  # the seeds a --resume finds complete
-    exp.map(row_task, todo, on_result=finished)
+    targets = list(probe["train"][1])
+    chance = 100.0 / int(probe["train"][1][data.task].max() + 1)
+    run_declared(study(args, cfg, spec, data.task, targets, chance, bool(getattr(data, "colour_directions", None))),
+                 args, extra_plots=plot_curves,
+                 echo=lambda *a, **k: print(*a, **k, flush=True))
     return 0
-
-
-def _finished_row(exp, row: dict, run_dir: Path, task: str) -> dict:
-    row["run"] = str(run_dir.relative_to(exp.out))
-    _report(exp, row, task)
-    return row
-
-
-def _report(exp, row: dict, task: str) -> None:
-    own = f", own critic {row['i_nce_own_critic']:.2f}" if row["i_nce_own_critic"] is not None else ""
-    exp.progress(f"{row['space']} {row['views']} seed {row['seed']}",
-                 f"{task} acc {row['accuracy'][task]:.1f}%, fresh-critic I_NCE {row['i_nce_fresh']:.2f}{own} nats "
-                 f"({row['cpu_seconds']:.0f} s CPU)")

@@ -1,5 +1,5 @@
 """``mvssl info nce``: I_NCE of a view pair on the training images of a dataset
-(Colorful-Moving-MNIST frames by default, or ``--dataset cifar10|cifar100|stl10|folder``),
+(Colorful-Moving-MNIST frames by default, or any other ``--dataset`` of ``mvssl train``),
 with K, the spread over seeds and the saturation flag; writes nce.json and nce.md."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..build import build_dataset, build_view_source, resolve
-from ..config import ConfigError, written_config
+from ..config import DATASETS, ConfigError, written_config
 from ..eta import progress_line
 from ..eval.report import markdown_table
 from ..views.sources import ChannelSplitViews
@@ -17,7 +17,6 @@ from .nce import estimate_nce
 
 COMMAND = "nce"
 HELP = "I_NCE = log K - L_NCE of a view pair (a fresh critic per seed, held-out pairs), mean +- std over seeds"
-DATASETS = ("cmnist", "cifar10", "cifar100", "stl10", "folder")
 VIEW_KINDS = ("factor-shared", "simclr", "crop", "infomin", "byol", "patches", "colorspace")
 
 
@@ -32,9 +31,9 @@ def add_arguments(p) -> None:
     p.add_argument("--patch-size", type=int, default=12, help="patches: patch side in pixels")
     p.add_argument("--distance", type=float, default=0.0, help="patches: pixels between the patch centres")
     p.add_argument("--split", default="L,ab", help="colorspace: channel groups, e.g. L,ab or Y,DbDr")
-    p.add_argument("--dataset", default="cmnist", choices=DATASETS,
+    p.add_argument("--dataset", default="cmnist", choices=tuple(DATASETS),
                    help="whose training images make the views: cmnist (rendered frames; the only one with "
-                        "factor-shared views), cifar10, cifar100, stl10 or folder (an ImageFolder at --root)")
+                        "factor-shared views) or another of mvssl train's datasets (folder: an ImageFolder at --root)")
     p.add_argument("--root", default="data", help="where torchvision datasets or the image folder live")
     p.add_argument("--download", action="store_true", help="fetch a torchvision dataset if missing")
     p.add_argument("--strict", action="store_true", help="folder: fail on an unreadable image instead of skipping")

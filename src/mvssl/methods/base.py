@@ -31,8 +31,8 @@ NEEDS = {
 # ``step_inputs`` (none if it has no such attribute): "indices" (the batch's sample indices,
 # for memory banks), "generator" (the step's seeded torch.Generator).
 STEP_INPUTS = ("indices", "generator")
-# Other declarations build checks: ``accepts_multicrop``, ``min_crops`` (views.n_views), ``requires_vit``,
-# ``own_views = (recipe, why)`` (a view recipe that this method alone takes, and that it needs).
+# Other declarations ``checks.check_names`` reads: ``accepts_multicrop``, ``min_crops`` (views.n_views),
+# ``requires_vit``, ``own_views = (recipe, why)`` (a view recipe that this method alone takes, and that it needs).
 
 
 def hyperparameters(method: type) -> dict[str, Any]:

@@ -34,7 +34,7 @@ class DINOv2(DINO):
     ``mvssl.load`` returns the student ViT, read by its class token, as DINO's."""
 
     step_inputs = ("generator",)  # draws the masks
-    requires_vit = True  # config refuses another backbone (build.check_names)
+    requires_vit = True  # config refuses another backbone (checks.check_names)
 
     def __init__(self, backbone: nn.Module, feature_dim: int, ibot_weight: float = 1.0, koleo_weight: float = 0.1,
                  mask_ratio_min: float = 0.1, mask_ratio_max: float = 0.5, mask_probability: float = 0.5,
@@ -58,7 +58,7 @@ class DINOv2(DINO):
         """The masking of the ``method`` config section; config calls it before anything is built."""
         return RandomRatioPatchMask((method["mask_ratio_min"], method["mask_ratio_max"]), method["mask_probability"])
 
-    check_hyperparameters = patch_masks  # what config can check before anything is built (build.check_names)
+    check_hyperparameters = patch_masks  # what config can check before anything is built (checks.check_names)
 
     def forward(self, views: list[torch.Tensor], generator: torch.Generator | None = None) -> MethodOutput:
         n, n_global = len(views[0]), n_global_views(views)

@@ -60,4 +60,6 @@ class Distill(nn.Module):
         if not pairs:
             raise ValueError("distill with pairs 'cross' needs two views or more")
         loss = sum(cosine_distillation_loss(s[a], t[b]) for a, b in pairs) / len(pairs)
-        return MethodOutput(loss=loss, features=h[:n], embeddings=list(s))
+        # the monitors see the projections less their batch mean: a teacher's pooled ReLU features share one large
+        # direction, which the collapse check (spread of the normalised embeddings) would read as collapse
+        return MethodOutput(loss=loss, features=h[:n], embeddings=[z - z.mean(0, keepdim=True) for z in s])

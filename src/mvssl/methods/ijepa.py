@@ -33,7 +33,7 @@ class IJEPA(nn.Module):
 
     needs = ("backbone",)  # see base.NEEDS
     step_inputs = ("generator",)  # draws the blocks
-    requires_vit = True  # config refuses another backbone (build.check_names)
+    requires_vit = True  # config refuses another backbone (checks.check_names)
     vit_pool = "mean"  # the ViT's feature is the average of its patch tokens (build.backbone_factory)
     encoder_backbone = "target_backbone"  # what a run keeps as its encoder (build.encoder_attribute)
     predicts_projection = False  # its predictor reads tokens, not a projection (info.er)
@@ -67,7 +67,7 @@ class IJEPA(nn.Module):
                               (method["target_aspect_min"], method["target_aspect_max"]),
                               (method["context_scale_min"], method["context_scale_max"]))
 
-    check_hyperparameters = block_masks  # what config can check before anything is built (build.check_names)
+    check_hyperparameters = block_masks  # what config can check before anything is built (checks.check_names)
 
     def forward(self, views: list[torch.Tensor], generator: torch.Generator | None = None) -> MethodOutput:
         n, images = len(views[0]), torch.cat(views[:n_global_views(views)])

@@ -46,9 +46,6 @@ class LooC(nn.Module):
                  proj_hidden_dim: int = 2048, proj_dim: int = 128, queue_size: int = 256, momentum: float = 0.99,
                  temperature: float = 0.2):
         super().__init__()
-        if queue_size >= num_samples:
-            raise ValueError(f"queue_size {queue_size} must be smaller than the {num_samples} training samples: "
-                             "otherwise every query meets its own earlier key as a negative")
         if not augmentations:
             raise ValueError("LooC needs at least one augmentation (views.augmentations)")
         self.augmentations = list(augmentations)
@@ -56,7 +53,7 @@ class LooC(nn.Module):
         self.backbone = backbone
         self.projectors = looc_heads(feature_dim, len(self.space_names), proj_hidden_dim, proj_dim)
         self.key_backbone, self.key_projectors = frozen_copy(backbone), frozen_copy(self.projectors)
-        self.queues = nn.ModuleList(NegativesQueue(queue_size, proj_dim) for _ in self.space_names)
+        self.queues = nn.ModuleList(NegativesQueue(queue_size, proj_dim, num_samples) for _ in self.space_names)
         self.momentum, self.temperature = momentum, temperature
 
     def forward(self, views: list[torch.Tensor]) -> MethodOutput:

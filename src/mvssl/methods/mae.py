@@ -30,7 +30,7 @@ class MAE(nn.Module):
 
     needs = ("backbone",)  # see base.NEEDS
     step_inputs = ("generator",)  # draws the masks
-    requires_vit = True  # config refuses another backbone (build.check_names)
+    requires_vit = True  # config refuses another backbone (checks.check_names)
     vit_pool = "mean"  # the ViT's feature is the average of its patch tokens (build.backbone_factory)
 
     def __init__(self, backbone: nn.Module, feature_dim: int, mask_ratio: float = 0.75, decoder_width: int = 128,
@@ -55,7 +55,7 @@ class MAE(nn.Module):
 
     @staticmethod
     def check_hyperparameters(method: dict) -> None:
-        """What config can check before anything is built (``build.check_names``)."""
+        """What config can check before anything is built (``checks.check_names``)."""
         check_mask_ratio(method["mask_ratio"])
 
     def forward(self, views: list[torch.Tensor], generator: torch.Generator | None = None) -> MethodOutput:

@@ -40,13 +40,10 @@ class MoCo(nn.Module):
                  proj_dim: int = 128, queue_size: int = 256, momentum: float = 0.99, temperature: float = 0.2,
                  symmetric: bool = False):
         super().__init__()
-        if queue_size >= num_samples:
-            raise ValueError(f"queue_size {queue_size} must be smaller than the {num_samples} training samples: "
-                             "otherwise every query meets its own earlier key as a negative")
         self.backbone = backbone
         self.projector = mlp([feature_dim, proj_hidden_dim, proj_dim], batch_norm=False)  # v2: fc-ReLU-fc
         self.key_backbone, self.key_projector = frozen_copy(backbone), frozen_copy(self.projector)
-        self.queue = NegativesQueue(queue_size, proj_dim)
+        self.queue = NegativesQueue(queue_size, proj_dim, num_samples)
         self.momentum, self.temperature, self.symmetric = momentum, temperature, symmetric
 
     def forward(self, views: list[torch.Tensor]) -> MethodOutput:

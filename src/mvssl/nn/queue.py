@@ -9,17 +9,21 @@ from ..distributed import gather_from_all_ranks
 
 
 class NegativesQueue(nn.Module):
-    """``size`` keys of dimension ``dim``, initialised to random unit vectors.
+    """``size`` keys of dimension ``dim``, initialised to random unit vectors (fewer than the
+    ``num_samples`` training images, where given).
 
     ``enqueue(keys)`` gathers the keys of every DDP rank (so all ranks hold the same
     queue) and overwrites the oldest entries; ``pointer`` is where the next key goes.
     Both live in buffers, so checkpoints carry the queue.
     """
 
-    def __init__(self, size: int, dim: int):
+    def __init__(self, size: int, dim: int, num_samples: int | None = None):
         super().__init__()
         if size < 1:
             raise ValueError(f"queue size must be >= 1, got {size}")
+        if num_samples is not None and size >= num_samples:
+            raise ValueError(f"queue_size {size} must be smaller than the {num_samples} training samples: "
+                             "otherwise every query meets its own earlier key as a negative")
         self.register_buffer("keys", F.normalize(torch.randn(size, dim), dim=1))
         self.register_buffer("pointer", torch.zeros((), dtype=torch.long))
 

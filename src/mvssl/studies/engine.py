@@ -115,7 +115,7 @@ def measure_run(item: tuple) -> dict:
     return out
 
 
-def chance_levels(study: spec_mod.Study, dataset) -> dict:
+def chance_levels(study: spec_mod.Study, dataset_of) -> dict:
     """``references.chance`` per measure: a number, a mapping per measure, or ``auto`` (one over
     the number of classes of the base config's dataset, for the measures in %)."""
     chance = study.references.get("chance")
@@ -124,31 +124,38 @@ def chance_levels(study: spec_mod.Study, dataset) -> dict:
     if isinstance(chance, dict):
         return {k: float(v) for k, v in chance.items()}
     if chance == "auto":
-        labels = getattr(dataset, "train_labels", None)
+        labels = getattr(dataset_of(), "train_labels", None)
         if labels is None:
             return {}
         chance = 100.0 / (int(labels.max()) + 1)
     return {m: float(chance) for m, s in study.measures.items() if s.get("unit") == "%"}
 
 
-def train_stage(exp: Experiment, stage: str, cfg: dict, name: str) -> tuple[str, dict]:
-    """Train an arm by its own stage (``fn(config, run_dir) -> metrics``, which writes the
-    run's config.yaml and encoder.pt, and returns the run's evaluation as ``mvssl train`` does:
-    ``{"eval": {"trained": ..., "random init": ...}}``); reused by ``--resume`` like any run."""
-    import time
-
+def stage_task(item: tuple) -> dict:
+    """Train one arm by its stage (``fn(config, run_dir, **arm.stage) -> metrics``, which writes
+    the run's config.yaml and encoder.pt and returns what its measures read, as ``mvssl train``
+    returns its evaluation), then write metrics.json, the finished mark: a module-level task, so
+    that stage runs share the ``--jobs`` pool with the other runs."""
     from ..build import resolve
     from .measures import resolve_user_function
 
+    stage, cfg, run_dir, options = item
+    Path(run_dir).mkdir(parents=True)
+    metrics = resolve_user_function(stage)(resolve(cfg), Path(run_dir), **options)
+    write_text_atomic(Path(run_dir) / "metrics.json", json.dumps(metrics, indent=1, default=str))
+    return metrics
+
+
+def train_stage(exp: Experiment, arm, cfg: dict, name: str) -> tuple[str, dict]:
+    """An arm trained by its own stage (:func:`stage_task`), reused by ``--resume`` like any run."""
+    import time
+
     metrics = exp._finished(name, cfg)
-    run_dir = exp.run_path(name)
     if metrics is None:
         started = time.perf_counter()
-        run_dir.mkdir(parents=True)
-        metrics = resolve_user_function(stage)(resolve(cfg), run_dir)
-        write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1, default=str))  # the finished mark
-        exp.echo(f"[trained] {name} in {time.perf_counter() - started:.0f} s ({stage})")
-    return str(run_dir.relative_to(exp.out)), metrics
+        metrics = stage_task((arm.train, cfg, str(exp.run_path(name)), arm.stage))
+        exp.echo(f"[trained] {name} in {time.perf_counter() - started:.0f} s ({arm.train})")
+    return str(exp.run_path(name).relative_to(exp.out)), metrics
 
 
 def _cost(cfg: dict) -> int:
@@ -200,7 +207,11 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
         return deep_update(spec_mod.arm_config(study, arm, seed), {"eval": {"random_baseline": True}})
 
     ahead = [(config(arm, seed), f"{arm.name}-seed{seed}") for arm, seed in runs if arm.train is arm.reads is None]
-    exp.train_ahead(sorted(ahead, key=lambda r: -_cost(r[0])))  # longest first: no worker idles at the end
+    stages = [(arm.train, config(arm, seed), str(exp.run_path(f"{arm.name}-seed{seed}")), arm.stage)
+              for arm, seed in runs if arm.train is not None and exp._finished(f"{arm.name}-seed{seed}") is None]
+    done = exp.train_ahead(sorted(ahead, key=lambda r: -_cost(r[0])),  # longest first: no worker idles at the end
+                           also=[(stage_task, item, Path(item[2]).name) for item in stages] if exp.jobs > 1 else [])
+    exp.trained.update({Path(item[2]).name: metrics for item, metrics in zip(stages, done)})
     values: dict = {a: {m: {} for m in study.measures} for a in study.arms}
     random: dict = {a: {m: {} for m in study.measures} for a in study.arms}
     paths: dict = {a: [] for a in study.arms}
@@ -209,7 +220,7 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
     for arm, seed in sorted(runs, key=lambda r: r[0].reads is not None):  # the arms that read others last
         cfg, name = config(arm, seed), f"{arm.reads or arm.name}-seed{seed}"
         rel, metrics = (trained[name] if arm.reads is not None else exp.train(cfg, name) if arm.train is None else
-                        train_stage(exp, arm.train, cfg, name))
+                        train_stage(exp, arm, cfg, name))
         trained[name] = rel, metrics
         paths[arm.name].append(rel)
     for arm, seed in runs:
@@ -229,7 +240,6 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
 
     exp.map(measure_run, items, what="measured", on_result=record)  # --jobs at a time, like the training
     run_dir, resolved, metrics, seed, _, _ = items[0]
-    dataset = Run(Path(run_dir), resolved, metrics, seed).dataset()
-    chance = chance_levels(study, dataset)
+    chance = chance_levels(study, lambda: Run(Path(run_dir), resolved, metrics, seed).dataset())
     verdicts = judge(study, values, random, chance, quick=quick)
     return write_results(exp, study, values, random, paths, chance, verdicts, reg, versions(exp.out), extra_plots)

@@ -6,7 +6,7 @@ with intervals corrected for the study's number of predictions.
 ``supported`` when its corrected interval lies above 0, ``contradicted`` when it lies below,
 ``inconclusive`` otherwise. The correction is Bonferroni: with m predictions each interval is
 at level ``1 - alpha / m``. An all-of prediction judges both directions alike (see
-:func:`mvssl.studies.stats.all_of`): supported when every part is, contradicted when one part
+:func:`judge_all_of`): supported when every part is, contradicted when one part
 is below 0 at the level shared among its parts. Trends along a knob (monotone, peak) are
 judged by a Spearman rank correlation with a bootstrap interval over seeds.
 """

@@ -325,18 +325,6 @@ def _exit_with_parent(parent: int, every: float = 1.0) -> None:
     os._exit(1)
 
 
-def random_init_encoder(cfg: dict, seed: int):
-    """The random-init encoder (eval mode) of the config ``cfg`` drawn with ``seed``: the
-    baseline row every experiment probes beside its trained encoders."""
-    import torch
-
-    from ..build import resolve
-    from ..encoder import Encoder
-
-    torch.manual_seed(seed)
-    return Encoder.from_config(resolve(cfg)).eval()
-
-
 def call_task(task: tuple):
     """``fn(item)`` for a ``(fn, item)`` task of a pool that mixes kinds of work."""
     fn, item = task

@@ -42,7 +42,7 @@ GATE_KEYS = GATE_KINDS + ("arms", "at", "margin", "any", "scope")
 REFERENCE_KEYS = ("random_init", "chance", "supervised", "paper")
 KINDS = ("claim", "design")
 CORRECTIONS = ("bonferroni", "none")
-ARM_SPECIAL = ("seeds", "point", "random_init", "x", "train", "reads", "representation")
+ARM_SPECIAL = ("seeds", "point", "random_init", "x", "train", "stage", "reads", "representation")
 REPRESENTATIONS = ("backbone", "projection", "looc++")
 SOURCE_ARM_KEYS = ("point", "random_init", "x")
 QUICK_KEYS = ("seeds", "base", "arms")
@@ -59,6 +59,7 @@ class Arm:
     seeds: list
     x: object = None  # its knob value
     train: str | None = None  # a stage by dotted path that trains this arm instead of mvssl train
+    stage: dict = field(default_factory=dict)  # keyword options of the train stage (not train config keys)
     reads: str | None = None  # no training: this arm measures the runs of arm ``reads`` ...
     representation: str = "backbone"  # ... (or its own) as this representation of Encoder.embed
     point: str | None = None  # source studies: the results.json point it reads
@@ -298,7 +299,10 @@ def _arms(raw: dict, seeds: list, source, errors: _Errors, quick_arms) -> tuple[
                 if key in spec:
                     errors.add(f"arms.{name}.{key}", "only a study with a source reads points")
                     spec.pop(key)
+            options = _mapping(spec.pop("stage", {}), f"arms.{name}.stage", errors)
             stage = spec.pop("train", None)
+            if options and stage is None:
+                errors.add(f"arms.{name}.stage", "options of a train stage: name the stage (train: package.fn)")
             if stage is not None:
                 from .measures import resolve_user_function
 
@@ -312,7 +316,7 @@ def _arms(raw: dict, seeds: list, source, errors: _Errors, quick_arms) -> tuple[
             if reads is not None and (reads not in arms_raw or (arms_raw[reads] or {}).get("reads") or spec or stage):
                 errors.add(f"arms.{name}.reads", f"{reads!r}: the name of an arm that trains (an arm that reads "
                            "another has no overrides or stage of its own)")
-            arms[name] = Arm(name, spec, arm_seeds, x=x, train=stage, reads=reads, representation=rep)
+            arms[name] = Arm(name, spec, arm_seeds, x=x, train=stage, stage=options, reads=reads, representation=rep)
     return arms, None
 
 

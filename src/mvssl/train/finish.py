@@ -23,6 +23,21 @@ from ..eval.report import markdown_table
 from .plots import plot_training_curves
 
 
+def report_skipped(names: list[str], how: str, echo=print) -> None:
+    if names:
+        echo(f"skipped {len(names)} unreadable image(s){how} (data.strict true fails instead): "
+             f"{', '.join(names[:5])}{' ...' if len(names) > 5 else ''}")
+
+
+def skipped_images(dataset, streamed: set[str], echo=print) -> list[str]:
+    """The training images left out before training (``dataset.skipped``: files, shards) and, when
+    streamed, those found unreadable in a batch on this process (rank 0), which it reports."""
+    if not isinstance(dataset, FileSplits):
+        return list(getattr(dataset, "skipped", []))
+    report_skipped(sorted(streamed), " while streaming, each replaced in its batch by the next readable file", echo)
+    return list(dataset.skipped) + sorted(streamed)
+
+
 def finish_run(cfg: dict, run_dir: Path, method: torch.nn.Module, dataset, metrics: dict, probe_classes: int,
                echo=print) -> dict:
     """Save ``RUN/encoder.pt`` from the trained ``method``, evaluate it (``eval.enabled``) and
@@ -110,7 +125,9 @@ def evaluate_unlabelled(cfg: dict, encoder: Encoder, dataset: LabelledImages | F
     """A folder without two classes has no labels to probe: say how to evaluate on labelled
     images, and report RankMe (``eval/rankme.py``) of the trained and the random-init encoder."""
     start, classes = time.perf_counter(), dataset.classes
-    why = "has no class folders" if not classes else f"has one class folder ({classes[0]})"
+    kind = {"webdataset": "cls labels", "hf": "labels"}.get(cfg["data"]["dataset"], "class folders")
+    why = f"has no {kind} of two classes or more" if cfg["data"]["dataset"] in ("webdataset", "hf") else (
+        "has no class folders" if not classes else f"has one class folder ({classes[0]})")
     echo(f"evaluation skipped: {cfg['data']['root']} {why}, so there are no labels to probe. To evaluate, point at "
          f"labelled images (DIR/<class>/<image>, two classes or more): mvssl eval linear {run_dir} --dataset folder "
          "--root DIR")

@@ -83,16 +83,14 @@ def check_architecture(cfg: dict, weights: Weights | None) -> None:
 def record_origin(run_dir: Path, cfg: dict, weights: Weights, method, echo=print) -> dict:
     """``RUN/weights-origin.json``: the file the run started from (path, SHA-256, kind), how its
     keys were fitted, and for ``--init-from`` which method parts carried over or were redrawn."""
-    carried = getattr(method, "carried_state", None)
+    fit, carried = getattr(method, "initial_fit", None), getattr(method, "carried_state", None)
     origin = {"option": "--init-from" if cfg["trainer"]["init_from"] else "backbone.weights",
               "source": cfg["trainer"]["init_from"] or cfg["backbone"]["weights"], "file": str(weights.path.resolve()),
               "sha256": file_sha256(weights.path), "kind": weights.kind, "tensors": len(weights.tensors),
-              "prefix_stripped": getattr(method, "initial_fit", None) and method.initial_fit.prefix,
-              "head_dropped": getattr(method, "initial_fit", None) and method.initial_fit.dropped}
+              "prefix_stripped": fit.prefix if fit else "", "head_dropped": fit.dropped if fit else []}
     if carried is not None:
         origin.update(carried)
     (run_dir / ORIGIN_FILE).write_text(json.dumps(origin, indent=2))
-    fit = getattr(method, "initial_fit", None)
     echo(f"weights: {describe(weights, fit) if fit is not None else weights.path}"
          + (f"; method parts carried over: {', '.join(carried['carried']) or 'none'}, redrawn: "
             f"{', '.join(carried['redrawn']) or 'none'}" if carried is not None else ""))

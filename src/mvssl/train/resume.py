@@ -73,10 +73,10 @@ def extension_message(saved: dict, trained: dict | None, cfg: dict, at_step: int
             f"as a {after}-step run from scratch")
 
 
-def finished_run(run_dir: Path, overrides: dict) -> dict | None:
+def finished_run(run_dir: Path, overrides: dict, echo=print) -> dict | None:
     """The metrics of a run that has trained all its steps and been evaluated (its
     ``encoder.pt``, ``metrics.json`` and ``last.ckpt``), when the resume asks for no more steps and no evaluation (an
-    ``eval.*`` key); None when there is something to do."""
+    ``eval.*`` key), said to ``echo``; None when there is something to do."""
     rest = {k: dict(v) if isinstance(v, dict) else v for k, v in overrides.items()}
     pop_root_override(rest)
     check_resume_overrides(rest)  # a refused key is refused, finished or not
@@ -93,7 +93,12 @@ def finished_run(run_dir: Path, overrides: dict) -> dict | None:
     steps = metrics.get("steps") if isinstance(metrics, dict) else None
     if not isinstance(wanted, int) or wanted < saved["trainer"]["max_steps"]:
         return None  # prepare_resume says what is wrong with it
-    return metrics if isinstance(steps, int) and steps >= wanted else None
+    if not isinstance(steps, int) or steps < wanted:
+        return None
+    echo(f"{run_dir} is finished: {steps} steps trained and evaluated (metrics.json), nothing to do. Train longer "
+         f"with --trainer.max_steps N (N > {steps}); evaluate again with mvssl eval linear {run_dir}, or with "
+         "--eval.enabled true here")
+    return metrics
 
 
 def prepare_resume(run_dir: Path, overrides: dict, echo) -> tuple[dict, Path | None, dict]:

@@ -26,7 +26,7 @@ from ..nn import convert_to_global_batchnorm
 from .checkpoints import SafeCheckpointIO
 from .cluster import RUN_DIR_ENV, joins_another_process, launched_by_ddp
 from .console import quiet_lightning
-from .finish import describe_data, finish_run
+from .finish import describe_data, finish_run, report_skipped, skipped_images
 from .init import check_architecture, record_origin, with_initial_weights
 from .loggers import extra_logger, require_logger
 from .metrics_log import METRICS_FILE, MetricsLogger, continue_metrics_log
@@ -79,11 +79,8 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
         ckpt_path, start, run_dir = None, {"batches_trained": 0, "global_step": None}, None
     else:
         run_dir = _lock_for_resume(resume, held)
-        done = finished_run(run_dir, user_config or {})
+        done = finished_run(run_dir, user_config or {}, echo)
         if done is not None:
-            echo(f"{run_dir} is finished: {done['steps']} steps trained and evaluated (metrics.json), nothing to do. "
-                 f"Train longer with --trainer.max_steps N (N > {done['steps']}); evaluate again with mvssl eval "
-                 f"linear {run_dir}, or with --eval.enabled true here")
             return run_dir, done
         cfg, ckpt_path, start = prepare_resume(run_dir, user_config or {}, echo)
         # a run killed before its first checkpoint starts again from the weights it started from
@@ -107,17 +104,9 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
     train_seconds = _fit(trainer, module, loader, ckpt_path, run_dir)
     if trainer.global_rank != 0:
         return run_dir, {}
-    skipped = list(getattr(dataset, "skipped", []))
-    if isinstance(dataset, FileSplits):  # found while streaming (on this process: rank 0)
-        streamed = sorted(module.unreadable)
-        if streamed:
-            echo(f"skipped {len(streamed)} unreadable image(s) while streaming, each replaced in its batch by the next "
-                 f"readable file (data.strict true fails instead): {', '.join(streamed[:5])}"
-                 f"{' ...' if len(streamed) > 5 else ''}")
-        skipped = list(dataset.skipped) + streamed  # dataset.skipped: left out before training (shards)
     metrics = {"train_seconds": train_seconds, "steps": trainer.global_step, "precision": precision,
                "skipped_steps": module.skipped_steps, "resumed_from_step": start["global_step"],
-               "skipped_images": skipped}
+               "skipped_images": skipped_images(dataset, module.unreadable, echo)}
     return run_dir, finish_run(cfg, run_dir, module.method, dataset, metrics, probe_classes, echo)
 
 
@@ -147,10 +136,7 @@ def _training_module(cfg: dict, dataset, echo, initial=None) -> tuple[SSLModule,
     probe reads (0: an unlabelled folder has no probe)."""
     t = cfg["trainer"]
     check_batch_fits(cfg, len(dataset))
-    skipped = list(getattr(dataset, "skipped", []))
-    if skipped:
-        echo(f"skipped {len(skipped)} unreadable image(s) (data.strict true fails instead): "
-             f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
+    report_skipped(list(getattr(dataset, "skipped", [])), "", echo)
     source = build_view_source(cfg, dataset)
     method, dim = build_method(cfg, num_samples=len(dataset), initial=initial)
     if t["sync_batchnorm"]:  # also on CPU, where torch.nn.SyncBatchNorm does not run
@@ -218,7 +204,8 @@ def training_loader(cfg: dict, dataset, start: int, echo=print):
     resumed = f"; resuming the seeded order exactly at batch {batch} of epoch {epoch}" if start else ""
     echo(f"streaming {len(dataset.train)} images from {cfg['data']['root']} with {workers} decoding worker(s) "
          f"(data.in_memory {cfg['data']['in_memory']}){resumed}")
-    return streamed_batches(dataset.train, batch_size, t["seed"], start, workers, pin)
+    blocks = dataset.train.shard_blocks() if cfg["data"].get("shard_order") else None  # webdataset: shard by shard
+    return streamed_batches(dataset.train, batch_size, t["seed"], start, workers, pin, blocks)
 
 
 def check_batch_fits(cfg: dict, num_items: int) -> None:

@@ -86,11 +86,6 @@ class RandomRatioPatchMask:
         return {"masked": rank < count.unsqueeze(1), "chosen": chosen, "ratio": ratio}
 
 
-def grid_of(images: torch.Tensor, patch_size: int) -> tuple[int, int]:
-    return images.shape[-2] // patch_size, images.shape[-1] // patch_size
-
-
-
 def _block_indices(corners: torch.Tensor, height: int, width: int, cols: int) -> torch.Tensor:
     """Patch indices [..., height * width] of blocks whose top-left patches are ``corners`` [..., 2]."""
     dr = torch.arange(height, device=corners.device).repeat_interleave(width)

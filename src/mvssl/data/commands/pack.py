@@ -15,7 +15,8 @@ def add_arguments(parser) -> None:
                         help="decode and re-encode every image as PNG at this size (default: copy the files' bytes)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the order the images are written in")
     parser.add_argument("--channels", type=int, default=3,
-                        help="with --image-size: the channels images are decoded to (data.channels; .npy beyond 1 and 3)")
+                        help="with --image-size: the channels images are decoded to (data.channels; other than 1 "
+                        "and 3 written as .npy)")
 
 
 def run(args) -> int:

@@ -1,0 +1,87 @@
+"""Issue 38's line count: the net lines its own commits added to the core (``src/mvssl`` without
+``experiments/`` and ``studies/``, which the studies issue rebuilds), apart from the features that
+other issues added to the core in the same weeks. Each commit is counted as
+``git diff --numstat -M COMMIT^ COMMIT -- src/mvssl ':(exclude)src/mvssl/experiments'
+':(exclude)src/mvssl/studies'`` (moves count only the lines they change). Also prints the lines per
+package now. Run from the repository root: ``python scripts/count_restructuring.py``."""
+import subprocess
+import sys
+from pathlib import Path
+
+CORE = ["src/mvssl", ":(exclude)src/mvssl/experiments", ":(exclude)src/mvssl/studies"]
+# (commit, what of issue 38 it does); a commit that also added a feature of another issue is not listed
+COMMITS = [
+    # the first session of issue 38 (since 4d2e60f)
+    ("48c556b", "build.py below encoder/train/eval/info"),
+    ("fb4bdca", "methods declare what they need; figures out of docstrings"),
+    ("cfff5f8", "view learning is a method"),
+    ("c6c9a5a", "colour leaf"),
+    ("c80f82c", "centre_square in data/decode.py (import cycle)"),
+    ("0f56334", "checkpoint I/O leaf"),
+    ("3fb1976", "one markdown_table"),
+    ("4f0cca2", "config: a package importing nothing of mvssl"),
+    ("ac4582f", "one two-view critic"),
+    ("d87ec3e", "view learning: TensorAdam and LearnedViewsEncoder files"),
+    ("3bb3f45", "one build.load_method"),
+    ("5724606", "train._train as a list of its jobs"),
+    ("4a1187b", "views/ops: one Toggle base"),
+    ("da8829c", "methods declare step_inputs"),
+    ("f367c57", "I_NCE imports no trainer (eta.py)"),
+    ("83dc276", "config: a resolved config resolves to itself"),
+    ("e684fec", "tests mirror src (one core line)"),
+    ("8ad23ea", "info/nce_command imports at module level"),
+    ("eb75f06", "methods/er.py docstring"),
+    ("f12431c", "review: one write_text_atomic in the checkpoint_io leaf"),
+    # the second session
+    ("7568171", "config: one declarative table per section"),
+    ("3803af5", "mvssl.fit; mvssl.train only the package"),
+    ("d10f627", "imports: in-function imports to module level"),
+    ("77a0dfb", "one atomic text write"),
+    ("284a446", "docs only"),
+    ("7aa2aba", "sync_batchnorm through distributed.all_reduce_sum"),
+    ("2c78ee1", "config: a recipe's row is its views schema"),
+    ("53ee9c5", "imports: in-function imports added since"),
+    ("26d705b", "bench/train: one timed_beside_matmul"),
+    ("59fc32d", "config: 363 -> 337 lines, two modules, one dataset table"),
+    ("c2f694e", "train: _train's messages to resume and finish; grid_of removed"),
+    ("5d580a3", "build.py: the registry checks to checks.py"),
+    ("205c1eb", "nn/queue: one queue-size check for MoCo and LooC"),
+    ("3e80ef1", "methods: comments name checks.check_names"),
+    ("8145f1c", "methods/base: comment rewrapped"),
+    ("b90fa37", "imports: centre_square from data.decode; unused imports"),
+]
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], check=True, capture_output=True, text=True).stdout
+
+
+def counted(commit: str) -> tuple[int, int]:
+    added = removed = 0
+    for line in git("diff", "--numstat", "-M", f"{commit}^", commit, "--", *CORE).splitlines():
+        a, r, _ = line.split("\t", 2)
+        if a != "-":  # binary files
+            added, removed = added + int(a), removed + int(r)
+    return added, removed
+
+
+def main() -> int:
+    total_added = total_removed = 0
+    for commit, what in COMMITS:
+        added, removed = counted(commit)
+        total_added, total_removed = total_added + added, total_removed + removed
+        print(f"{commit}  +{added:<5} -{removed:<5} net {added - removed:+5}  {what}")
+    print(f"issue 38, {len(COMMITS)} commits: +{total_added} -{total_removed}, net {total_added - total_removed:+d} "
+          "lines in the core")
+    root, lines = Path("src/mvssl"), {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root).parts
+        package = parts[0] + "/" if len(parts) > 1 else "top-level *.py"
+        lines[package] = lines.get(package, 0) + len(path.read_text().splitlines())
+    core = sum(n for name, n in lines.items() if name not in ("experiments/", "studies/"))
+    print("lines per package now: " + ", ".join(f"{k} {v}" for k, v in sorted(lines.items())) + f"; core {core}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
