@@ -103,6 +103,8 @@ class MultiBlockMask:
     than the batch's fewest keeps its first ones, so the context is rectangular too."""
 
     name = "multi_block_mask"
+    MIN_CONTEXT = 4  # the paper's collator keeps at least 4 patches in every mask (min_keep)
+    REDRAWS = 20  # rounds; a grid too small for MIN_CONTEXT keeps what the last round left (never 0: below)
 
     def __init__(self, n_targets: int = 4, target_scale: tuple[float, float] = (0.15, 0.2),
                  target_aspect: tuple[float, float] = (0.75, 1.5), context_scale: tuple[float, float] = (0.85, 1.0)):
@@ -138,14 +140,24 @@ class MultiBlockMask:
         target_corners = (torch.rand(n, self.n_targets, 2, generator=g, device=on) * limits).long().to(device)
         context_corner = (torch.rand(n, 2, generator=g, device=on) *
                           torch.tensor([rows - ch + 1, cols - cw + 1], device=on)).long().to(device)
-        targets = _block_indices(target_corners, th, tw, cols)
-        in_context = torch.zeros(n, rows * cols, dtype=torch.bool, device=device)
-        in_context.scatter_(1, _block_indices(context_corner, ch, cw, cols), True)
-        in_context.scatter_(1, targets.flatten(1), False)
-        # where the targets cover an image's whole context block, its context is the rest of the
-        # image (the paper's collator redraws instead; a redraw is a Python loop per image)
-        complement = torch.ones_like(in_context).scatter_(1, targets.flatten(1), False)
-        in_context = torch.where(in_context.any(1, keepdim=True), in_context, complement)
+        block = _block_indices(context_corner, ch, cw, cols)
+        for _ in range(self.REDRAWS):
+            targets = _block_indices(target_corners, th, tw, cols)
+            in_context = torch.zeros(n, rows * cols, dtype=torch.bool, device=device)
+            in_context.scatter_(1, block, True)
+            in_context.scatter_(1, targets.flatten(1), False)
+            # where the targets cover an image's whole context block, its context is the rest of the
+            # image (the paper's collator redraws the context block instead)
+            complement = torch.ones_like(in_context).scatter_(1, targets.flatten(1), False)
+            in_context = torch.where(in_context.any(1, keepdim=True), in_context, complement)
+            # an image left with fewer than MIN_CONTEXT context patches (on a small grid, four
+            # blocks can cover it whole) redraws its target blocks, as the paper's collator redraws
+            # a mask below its min_keep of 4; one batched redraw of those images per round
+            short = in_context.sum(1) < self.MIN_CONTEXT
+            if not bool(short.any()):
+                break
+            redrawn = (torch.rand(n, self.n_targets, 2, generator=g, device=on) * limits).long().to(device)
+            target_corners = torch.where(short[:, None, None], redrawn, target_corners)
         kept = int(in_context.sum(1).min())
         if kept == 0:
             raise ValueError(f"multi-block masking: the target blocks covered a whole {rows} x {cols} grid of "
