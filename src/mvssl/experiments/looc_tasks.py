@@ -85,26 +85,20 @@ def space_reliance(probe: LinearClassifier, features: torch.Tensor, labels: torc
 
 def plot_reliance(reliance: dict[str, dict], space_names: list[str], path) -> None:
     """Grouped bars per task: the share per embedding space, one panel per measure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..studies.plots import figure
 
     tasks = list(reliance)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
     width = 0.8 / len(space_names)
     panels = (("top_contributor", "correct predictions whose largest\ncontribution (activation x weight) is from the head"),
               ("weight_share", "share of the linear classifier's |weight|"))
-    for ax, (key, title) in zip(axes, panels):
-        for s, name in enumerate(space_names):
-            xs = [t + (s - (len(space_names) - 1) / 2) * width for t in range(len(tasks))]
-            label = "Z_0: invariant to all" if s == 0 else f"Z_{s}: keeps {name}"
-            ax.bar(xs, [reliance[t][key][s] for t in tasks], width, label=label)
-        ax.set_xticks(range(len(tasks)), tasks)
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("task (linear classifier on LooC++)")
-    axes[0].set_ylabel("share")
-    axes[0].legend(fontsize=8, title="embedding space", title_fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, 2, (11, 3.8), dpi=120, sharey=True) as (_, axes):
+        for ax, (key, title) in zip(axes, panels):
+            for s, name in enumerate(space_names):
+                xs = [t + (s - (len(space_names) - 1) / 2) * width for t in range(len(tasks))]
+                label = "Z_0: invariant to all" if s == 0 else f"Z_{s}: keeps {name}"
+                ax.bar(xs, [reliance[t][key][s] for t in tasks], width, label=label)
+            ax.set_xticks(range(len(tasks)), tasks)
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("task (linear classifier on LooC++)")
+        axes[0].set_ylabel("share")
+        axes[0].legend(fontsize=8, title="embedding space", title_fontsize=8)

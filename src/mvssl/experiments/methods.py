@@ -132,22 +132,16 @@ def markdown(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..studies.plots import figure
 
     x = range(len(rows))
-    fig, ax = plt.subplots(figsize=(1.1 * len(rows) + 2, 3.5))
-    ax.bar([i - 0.2 for i in x], [r["digit_error_trained"] for r in rows], 0.4, label="trained")
-    ax.bar([i + 0.2 for i in x], [r["digit_error_random"] or 0.0 for r in rows], 0.4, label="random init")
-    ax.set_xticks(list(x), [r["method"] for r in rows])
-    ax.set_ylabel("linear-probe digit error (%)")
-    ax.set_title(f"Colorful-Moving-MNIST, views sharing the digit ({rows[0]['steps']} steps)")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, 1, (1.1 * len(rows) + 2, 3.5), dpi=120) as (_, (ax,)):
+        ax.bar([i - 0.2 for i in x], [r["digit_error_trained"] for r in rows], 0.4, label="trained")
+        ax.bar([i + 0.2 for i in x], [r["digit_error_random"] or 0.0 for r in rows], 0.4, label="random init")
+        ax.set_xticks(list(x), [r["method"] for r in rows])
+        ax.set(ylabel="linear-probe digit error (%)",
+               title=f"Colorful-Moving-MNIST, views sharing the digit ({rows[0]['steps']} steps)")
+        ax.legend(loc="lower right")
 
 
 def write_outputs(rows: list[dict], out: Path) -> str:
