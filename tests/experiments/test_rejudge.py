@@ -17,8 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_published_page_and_readme_table_are_computed(monkeypatch):
     monkeypatch.chdir(ROOT)
     judged = rejudge.rejudge()
-    assert len(judged) == 11  # every docs/*_results/results.json
-    assert {Path(j["study"].source).parent.name for j in judged} == {p.name for p in (ROOT / "docs").glob("*_results")}
+    assert len(judged) == 11  # every docs/*_results/results.json written before the engine
+    before_the_engine = {p.name for p in (ROOT / "docs").glob("*_results") if (p / "results.json").exists()
+                         and "study" not in json.loads((p / "results.json").read_text())}  # a study's is judged already
+    assert {Path(j["study"].source).parent.name for j in judged} == before_the_engine
     assert (ROOT / "docs" / "studies_rejudged.md").read_text() == rejudge.page(judged)
     readme = (ROOT / "README.md").read_text()
     table = readme.split(START, 1)[1].split(END, 1)[0].strip()

@@ -2,7 +2,7 @@
 uncommitted changes (the study file; for a declared study, the package)."""
 import subprocess
 
-from mvssl.studies.engine import git_commit
+from mvssl.studies.engine import git_commit, study_path
 
 
 def _git(repo, *args):
@@ -29,3 +29,16 @@ def test_dirty_only_when_the_recorded_scope_changed(tmp_path):
     study.write_text("changed\n")
     assert git_commit(study) == head + "+dirty"
     assert git_commit(tmp_path / "outside.yaml") is None  # not in a git work tree
+
+
+def test_the_study_file_is_recorded_without_an_absolute_path(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "configs").mkdir(parents=True)
+    study = repo / "configs" / "s.yaml"
+    study.write_text("one\n")
+    _git(repo, "init", "-q")
+    assert study_path(study, repo / "docs" / "out") == "../../configs/s.yaml"  # same work tree: from the output
+    assert study_path(study, tmp_path / "elsewhere" / "out") == "configs/s.yaml"  # else: from the tree's root
+    loose = tmp_path / "loose.yaml"
+    loose.write_text("one\n")
+    assert study_path(loose, tmp_path / "out") == "../loose.yaml"  # no git at all: from the output

@@ -43,12 +43,31 @@ def git_commit(path: Path, scope: Path | None = None) -> str | None:
         return None
 
 
+def study_path(file: Path, out: Path) -> str:
+    """Where the study file is, recorded without any machine's absolute path: relative to the
+    output folder when both lie in one git work tree (or neither is in one), else relative to
+    the root of the file's work tree (``configs/studies/x.yaml``)."""
+    file, out = Path(file).resolve(), Path(out).resolve()
+
+    def top(p: Path) -> str | None:
+        while not p.is_dir() and p != p.parent:  # the nearest folder that exists
+            p = p.parent
+        try:
+            r = subprocess.run(["git", "-C", str(p), "rev-parse", "--show-toplevel"],
+                               capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return r.stdout.strip() if r.returncode == 0 else None
+    root = top(file)
+    if root is None or top(out) == root:
+        return os.path.relpath(file, out)
+    return os.path.relpath(file, root)
+
+
 def registration(study: spec_mod.Study, out: Path) -> dict:
-    """What pre-registers the results: the study file (its path relative to the output folder,
-    so that no machine's absolute path is recorded), its SHA-256 and its commit."""
-    return {"file": os.path.relpath(Path(study.path).resolve(), Path(out).resolve()), "sha256": study.sha256,
-            "commit": git_commit(Path(study.path)), "name": study.name, "correction": study.correction,
-            "alpha": study.alpha}
+    """What pre-registers the results: the study file (:func:`study_path`), its SHA-256 and its commit."""
+    return {"file": study_path(Path(study.path), out), "sha256": study.sha256, "commit": git_commit(Path(study.path)),
+            "name": study.name, "correction": study.correction, "alpha": study.alpha}
 
 
 def check_version(out: Path, study: spec_mod.Study, resume: bool, new_version: bool) -> None:
