@@ -178,8 +178,11 @@ def train_stage(exp: Experiment, arm, cfg: dict, name: str) -> tuple[str, dict]:
 
 
 def _cost(cfg: dict) -> int:
-    """A run's images seen (steps x batch), to start the longest first."""
-    return (cfg.get("trainer", {}).get("max_steps") or 0) * (cfg.get("optim", {}).get("batch_size") or 1)
+    """A run's images seen (steps x batch, defaults included), to start the longest first."""
+    from ..build import resolve
+
+    full = resolve(cfg)
+    return full["trainer"]["max_steps"] * full["optim"]["batch_size"]
 
 
 def run_declared(raw: dict, args, echo=print, extra_plots=None) -> dict:

@@ -80,8 +80,9 @@ def _knn(run: Run) -> float:
 @torch.no_grad()
 def projections(run: Run, images: torch.Tensor) -> torch.Tensor:
     """z = g(h) of ``images``: the method loaded from the run's newest complete checkpoint
-    (``build.load_method``) or, for ``random init``, drawn with the run's seed."""
-    from ..build import build_method, load_method
+    (``build.load_method``) or, for ``random init``, drawn with the run's seed. h comes from the
+    backbone the run keeps as its encoder (``build.encoder_attribute``: I-JEPA's EMA target)."""
+    from ..build import build_method, encoder_attribute, load_method
     from ..encoder import Encoder
 
     if run.which == "trained":
@@ -91,7 +92,8 @@ def projections(run: Run, images: torch.Tensor) -> torch.Tensor:
         method = build_method(run.config)[0].eval()
     pre = Encoder.from_config(run.config)
     project = getattr(method, "projector", None) or torch.nn.Identity()
-    out = [project(method.backbone(pre.preprocess(images[i:i + 500]))) for i in range(0, len(images), 500)]
+    backbone = getattr(method, encoder_attribute(run.config))
+    out = [project(backbone(pre.preprocess(images[i:i + 500]))) for i in range(0, len(images), 500)]
     return torch.cat(out).float()
 
 
