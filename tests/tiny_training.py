@@ -78,3 +78,20 @@ def train_on_source(method, source, steps: int, batch: int = 64, lr: float = 2e-
 
 def first_and_last(losses: list[float], k: int = 5) -> tuple[float, float]:
     return sum(losses[:k]) / k, sum(losses[-k:]) / k
+
+
+def assert_ema_step(method, online: torch.nn.Module, target: torch.nn.Module, base: float,
+                    step: int = 3, total: int = 10, shift: float = 0.5) -> None:
+    """Move ``online`` away from ``target``, call ``on_step_end(step, total)``: every target
+    parameter must become ``m * before + (1 - m) * online`` with ``m = cosine_momentum``."""
+    from mvssl.nn import cosine_momentum
+
+    with torch.no_grad():
+        for p in online.parameters():
+            p.add_(shift)
+    before = [p.clone() for p in target.parameters()]
+    method.on_step_end(step, total)
+    m = cosine_momentum(step, total, base)
+    assert 0 < len(before) == len(list(online.parameters()))
+    for t, b, o in zip(target.parameters(), before, online.parameters()):
+        torch.testing.assert_close(t, m * b + (1 - m) * o, atol=1e-6, rtol=0)

@@ -7,10 +7,9 @@ from mvssl.build import resolve
 from mvssl.config import ConfigError
 from mvssl.methods import METHODS
 from mvssl.methods.ijepa import IJEPA
-from mvssl.nn import cosine_momentum
 from mvssl.nn.vit import ViT
 from mvssl.views.masking import MultiBlockMask
-from tests.tiny_training import first_and_last, optimise
+from tests.tiny_training import assert_ema_step, first_and_last, optimise
 
 
 def test_targets_are_blocks_of_the_papers_scale_and_aspect_and_the_context_avoids_them():
@@ -69,14 +68,7 @@ def test_context_encoder_sees_the_context_target_encoder_the_image_and_only_the_
     assert all(p.grad is None for p in method.target_backbone.parameters())
     assert method.backbone.patch_embed.weight.grad.abs().sum() > 0 and method.predictor.mask_token.grad is not None
     assert method.backbone.cls_token.grad.abs().sum() > 0  # the class token rides into the predictor
-    with torch.no_grad():
-        for p in method.backbone.parameters():
-            p.add_(0.5)
-    before = [p.clone() for p in method.target_backbone.parameters()]
-    method.on_step_end(3, 10)
-    m = cosine_momentum(3, 10, 0.996)
-    for t, b, s in zip(method.target_backbone.parameters(), before, method.backbone.parameters()):
-        assert torch.allclose(t, m * b + (1 - m) * s, atol=1e-6)
+    assert_ema_step(method, method.backbone, method.target_backbone, 0.996)
 
 
 def test_with_the_target_encoder_held_the_prediction_loss_falls():
