@@ -49,6 +49,14 @@ def hyperparameters(method: type) -> dict[str, Any]:
     return {**inherited, **own}
 
 
+def require_vit(backbone: torch.nn.Module, method: str) -> None:
+    """For a method whose class sets ``requires_vit`` and is built directly, not through
+    config (which refuses another backbone first: checks.check_names)."""
+    if not hasattr(backbone, "tokens") or not hasattr(backbone, "patch_size"):
+        raise ValueError(f"method {method} needs a ViT backbone (backbone.name vit-tiny, vit-small or vit-mini), "
+                         f"not {type(backbone).__name__}")
+
+
 def n_global_views(views: list[torch.Tensor]) -> int:
     """How many views are global (large) crops: the leading views with the size of
     ``views[0]``. Multi-crop recipes put the global crops first and make local crops

@@ -15,7 +15,7 @@ from ..losses import dino_loss
 from ..losses.dinov2 import ibot_patch_loss, koleo_loss
 from ..nn import Centre
 from ..views.masking import RandomRatioPatchMask
-from .base import MethodOutput, encode_views, n_global_views
+from .base import MethodOutput, encode_views, n_global_views, require_vit
 from .dino import DINO, target_er_measures
 
 
@@ -39,9 +39,7 @@ class DINOv2(DINO):
     def __init__(self, backbone: nn.Module, feature_dim: int, ibot_weight: float = 1.0, koleo_weight: float = 0.1,
                  mask_ratio_min: float = 0.1, mask_ratio_max: float = 0.5, mask_probability: float = 0.5,
                  head_batch_norm: bool = False, **kwargs):
-        if not hasattr(backbone, "tokens") or not hasattr(backbone, "patch_size"):
-            raise ValueError(f"method dinov2 needs a ViT backbone (backbone.name vit-tiny, vit-small or vit-mini), "
-                             f"not {type(backbone).__name__}")
+        require_vit(backbone, "dinov2")
         super().__init__(backbone, feature_dim, head_batch_norm=head_batch_norm, **kwargs)
         for key, value in (("ibot_weight", ibot_weight), ("koleo_weight", koleo_weight)):
             if value < 0:

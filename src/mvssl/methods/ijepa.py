@@ -14,7 +14,7 @@ from ..losses.jepa import ijepa_loss
 from ..nn import cosine_momentum, ema_update, frozen_copy
 from ..nn.masked_decoder import JEPAPredictor
 from ..views.masking import MultiBlockMask
-from .base import MethodOutput, n_global_views
+from .base import MethodOutput, n_global_views, require_vit
 
 
 class IJEPA(nn.Module):
@@ -43,9 +43,7 @@ class IJEPA(nn.Module):
                  context_scale_min: float = 0.85, context_scale_max: float = 1.0, predictor_width: int = 96,
                  predictor_depth: int = 4, predictor_heads: int = 4, base_momentum: float = 0.996):
         super().__init__()
-        if not hasattr(backbone, "tokens") or not hasattr(backbone, "patch_size"):
-            raise ValueError(f"method ijepa needs a ViT backbone (backbone.name vit-tiny, vit-small or vit-mini), "
-                             f"not {type(backbone).__name__}")
+        require_vit(backbone, "ijepa")
         if predictor_width % 4 or predictor_width % predictor_heads or predictor_depth < 1:
             raise ValueError(f"method.predictor_width: {predictor_width} must be divisible by 4 and by "
                              f"predictor_heads {predictor_heads}, with predictor_depth >= 1")

@@ -12,7 +12,7 @@ from torch import nn
 from ..losses.masked import mae_loss
 from ..nn.masked_decoder import MaskedDecoder
 from ..views.masking import RandomPatchMask, check_mask_ratio, patchify
-from .base import MethodOutput, n_global_views
+from .base import MethodOutput, n_global_views, require_vit
 
 
 class MAE(nn.Module):
@@ -36,9 +36,7 @@ class MAE(nn.Module):
     def __init__(self, backbone: nn.Module, feature_dim: int, mask_ratio: float = 0.75, decoder_width: int = 128,
                  decoder_depth: int = 2, decoder_heads: int = 4, normalise_pixels: bool = True):
         super().__init__()
-        if not hasattr(backbone, "tokens") or not hasattr(backbone, "patch_size"):
-            raise ValueError(f"method mae needs a ViT backbone (backbone.name vit-tiny, vit-small or vit-mini), "
-                             f"not {type(backbone).__name__}")
+        require_vit(backbone, "mae")
         for key, value in (("decoder_width", decoder_width), ("decoder_depth", decoder_depth),
                            ("decoder_heads", decoder_heads)):
             if value <= 0:
