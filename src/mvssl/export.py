@@ -14,6 +14,7 @@ and reports the largest difference from ``Encoder.embed``.
 from __future__ import annotations
 
 import json
+import importlib.util
 import re
 import warnings
 from pathlib import Path
@@ -59,10 +60,8 @@ def unsupported_operator(err: BaseException) -> str | None:
 
 
 def export_onnx(model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
-    try:
-        import onnx  # noqa: F401 - the exporter needs it; say so in one line
-    except ImportError:
-        raise ExportError("--format onnx needs the onnx package: pip install 'mvssl[export]'") from None
+    if importlib.util.find_spec("onnx") is None:  # the exporter needs it; say so in one line
+        raise ExportError("--format onnx needs the onnx package: pip install 'mvssl[export]'")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation and tracer notes

@@ -16,7 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .options import EPISODES, QUERIES, SHOTS, WAYS  # noqa: F401 - defaults shown by mvssl eval
+from .options import EPISODES, QUERIES, WAYS
 
 
 def sample_episodes(labels: torch.Tensor, n_way: int, k_shot: int, n_query: int, episodes: int,
