@@ -3,7 +3,6 @@ rules, split into channel-index views for CMC, refused by colour ops, and a CMC 
 generated 13-band images that trains, resumes bitwise and evaluates."""
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from mvssl.config import ConfigError
 from mvssl.data.decode import ChannelMismatch, decode_bands
 from mvssl.data.files import decode_image
 from tests.fakedata import write_band_folder
-from tests.run_files import encoder_weights
+from tests.run_files import encoder_weights, resume_a_copy
 
 
 def test_a_16_bit_band_array_decodes_by_its_range_channels_first_or_last(tmp_path):
@@ -120,11 +119,7 @@ def test_cmc_on_13_band_images_trains_resumes_bitwise_and_evaluates(tmp_path):
     for encoder in ("trained", "random init"):  # evaluated on its test split: two classes by their spectra
         assert metrics["eval"][encoder]["linear_top1_pct"] >= 50.0
     run_dir = tmp_path / "resumed"
-    shutil.copytree(reference, run_dir)
-    (run_dir / "checkpoints" / "last.ckpt").unlink()
-    (run_dir / "encoder.pt").unlink()
-    messages = []
-    train({"data": {"workers": 1}}, echo=messages.append, resume=run_dir)
+    messages = resume_a_copy(reference, run_dir, workers=1)
     assert any("(step 4)" in m for m in messages)
     a, b = encoder_weights(reference), encoder_weights(run_dir)
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -187,10 +187,8 @@ def test_two_ddp_processes_read_every_shard_image_once_an_epoch(packed):
 
 @pytest.mark.parametrize("shard_order", [False, True])
 def test_a_run_on_shards_resumed_mid_epoch_ends_bitwise_equal(packed, tmp_path, shard_order):
-    import shutil
-
     from mvssl.train import train
-    from tests.run_files import encoder_weights
+    from tests.run_files import encoder_weights, resume_a_copy
 
     cfg = {"data": {"dataset": "webdataset", "root": packed[1]["pattern"], "image_size": SIZE, "in_memory": False,
                     "workers": 1, "shard_order": shard_order},
@@ -201,11 +199,7 @@ def test_a_run_on_shards_resumed_mid_epoch_ends_bitwise_equal(packed, tmp_path, 
     reference, metrics = train(cfg, echo=lambda *_: None)
     assert metrics["steps"] == 6 and metrics["skipped_images"] == []
     run_dir = tmp_path / "resumed"
-    shutil.copytree(reference, run_dir)
-    (run_dir / "checkpoints" / "last.ckpt").unlink()
-    (run_dir / "encoder.pt").unlink()
-    messages = []
-    train({"data": {"workers": 0}}, echo=messages.append, resume=run_dir)
+    messages = resume_a_copy(reference, run_dir, workers=0)
     assert any("(step 4)" in m for m in messages)
     epoch, batch = divmod(4, len(shard_files(packed[1]["pattern"], SIZE).train) // 8)
     assert any(f"resuming the seeded order exactly at batch {batch} of epoch {epoch}" in m for m in messages)

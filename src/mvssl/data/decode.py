@@ -149,6 +149,16 @@ def _resize_bands(bands: np.ndarray, size: int) -> np.ndarray:
         (size, size), Image.Resampling.BICUBIC), dtype=np.uint8) for c in range(bands.shape[2])], 2)
 
 
+def decode_array(values: np.ndarray, size: int, channels: int, name: str) -> np.ndarray:
+    """uint8 [size, size, channels] of an image array (``array_bands``: [H, W], [H, W, C] or
+    [C, H, W]); raises ``ChannelMismatch`` naming both counts when it holds other than
+    ``channels`` bands."""
+    bands = array_bands(values)
+    if bands.shape[2] != channels:
+        raise ChannelMismatch(f"image {name} has {bands.shape[2]} channels, but data.channels is {channels}")
+    return _resize_bands(bands, size)
+
+
 def _pil_bands(path, channels: int, name: str) -> np.ndarray:
     """uint8 [H, W, channels] of an image file (EXIF rotation applied): 3 by the RGB rules
     above, 1 the BT.601 luma of those (a grey image as it is), other counts the image's
@@ -179,10 +189,7 @@ def decode_bands(source, size: int, channels: int = 3, name: str | None = None) 
     Raises ``ChannelMismatch`` (a ValueError) naming both counts, or what PIL / numpy raise."""
     name = str(name if name is not None else source)
     if name.lower().endswith(ARRAY_EXTENSION):
-        bands = array_bands(np.load(source, allow_pickle=False))
-        if bands.shape[2] != channels:
-            raise ChannelMismatch(f"image {name} has {bands.shape[2]} channels, but data.channels is {channels}")
-        return _resize_bands(bands, size)
+        return decode_array(np.load(source, allow_pickle=False), size, channels, name)
     if channels == 3:
         return decode_file(source, size)
     return _resize_bands(_pil_bands(source, channels, name), size)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .files import FileSplits, ImageFiles, decode_image
-from .decode import ChannelMismatch, _resize_bands, array_bands
+from .decode import decode_array
 from .splits import validation_split
 
 TEST_SPLITS = ("test", "validation", "valid", "val")
@@ -117,11 +117,8 @@ class RowFiles(ImageFiles):
             return decode_image(io.BytesIO(value), self.size, self.channels, name=str(name))
         if isinstance(value, str):
             return decode_image(value, self.size, self.channels)
-        bands = array_bands(np.asarray(value, dtype=self.dtype if self.dtype is not None and self.dtype.kind in "uif"
-                                      else None))
-        if bands.shape[2] != self.channels:
-            raise ChannelMismatch(f"image {name} has {bands.shape[2]} channels, but data.channels is {self.channels}")
-        return torch.from_numpy(_resize_bands(bands, self.size)).permute(2, 0, 1).contiguous()
+        values = np.asarray(value, dtype=self.dtype if self.dtype is not None and self.dtype.kind in "uif" else None)
+        return torch.from_numpy(decode_array(values, self.size, self.channels, str(name))).permute(2, 0, 1).contiguous()
 
     def name(self, i: int) -> str:
         return f"{self.key}[{self.items[i]}]"
