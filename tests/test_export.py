@@ -72,6 +72,9 @@ def test_torchscript_and_safetensors_round_trips(tmp_path):
     again = mvssl.load(tmp_path / "e.safetensors")
     assert torch.equal(again.embed(images), encoder.embed(images))
     assert again.config == encoder.config
+    (tmp_path / "bad.safetensors").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="bad.safetensors is not a readable safetensors file"):
+        mvssl.load(tmp_path / "bad.safetensors")
 
 
 class _NoOnnx(torch.nn.Module):

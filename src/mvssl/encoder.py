@@ -197,8 +197,12 @@ def _read_safetensors_encoder(path: Path) -> dict:
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    with safe_open(str(path), "pt") as f:
-        metadata = f.metadata() or {}
+    try:
+        with safe_open(str(path), "pt") as f:
+            metadata = f.metadata() or {}
+    except Exception as err:  # noqa: BLE001 - SafetensorError and the like: a damaged file, in one line
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path} is not a readable safetensors file ({first})") from None
     if metadata.get("format") != "mvssl-encoder" or "config" not in metadata:
         raise ValueError(f"{path} is a safetensors file without an mvssl encoder's config in its metadata (not written "
                          "by mvssl export --format safetensors); to train from it use --backbone.weights")

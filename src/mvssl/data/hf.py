@@ -156,9 +156,7 @@ def hf_files(root: str, image_size: int, channels: int = 3, image_key: str | Non
         classes, lookup = [str(v) for v in known], {v: i for i, v in enumerate(known)}
 
     def files(ds, raw) -> RowFiles:
-        labels = torch.tensor([lookup.get(v, -1) if v is not None else -1 for v in raw] or [], dtype=torch.int64)
-        if len(labels) != len(ds):
-            labels = torch.full((len(ds),), -1, dtype=torch.int64)
+        labels = torch.tensor([lookup.get(v, -1) if v is not None else -1 for v in raw], dtype=torch.int64)
         return RowFiles(ds, image_key, list(range(len(ds))), labels, image_size, channels)
 
     train = files(train_ds, raw_train)
