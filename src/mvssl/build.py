@@ -228,6 +228,9 @@ def build_teacher(cfg: dict) -> tuple[FrozenTeacher, int]:
         weights = read_weights(m["teacher"])
     except WeightsError as err:
         raise ConfigError(f"method.teacher {m['teacher']}: {err}") from None
+    if weights.kind == "mvssl-checkpoint":  # the backbone the run keeps as its encoder (I-JEPA: its EMA target)
+        prefix = f"{encoder_attribute(weights.config)}."
+        weights.tensors = {k[len(prefix):]: v for k, v in weights.method_state.items() if k.startswith(prefix)}
     if isinstance(weights.config, dict) and isinstance(weights.config.get("backbone"), dict):
         net, name = build_encoder_backbone(weights.config), weights.config["backbone"]["name"]
         image_size = weights.config["data"]["image_size"]

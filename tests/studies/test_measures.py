@@ -1,5 +1,6 @@
-"""Pieces of the engine around the measures: the order runs are started in, and which backbone
-the z-probe (``measures.projections``) reads."""
+"""The order a study starts its runs in, and which backbone of a run is read where the run's
+encoder is meant: the study's z-probe (``measures.projections``) and a distill teacher built
+from a training checkpoint (``build.build_teacher``), both I-JEPA's EMA target."""
 import torch
 
 from mvssl.build import resolve
@@ -31,3 +32,17 @@ def test_the_z_probe_of_ijepa_reads_the_target_encoder_the_run_keeps(tmp_path):
         context = method.backbone(mvssl.load(run_dir).preprocess(images)).float()
     assert torch.allclose(z, kept, atol=1e-5)
     assert not torch.allclose(context, kept, atol=1e-5)  # the context encoder has moved away from the EMA target
+
+
+def test_a_distill_teacher_read_from_an_ijepa_checkpoint_is_the_encoder_the_run_keeps(tmp_path):
+    import mvssl
+    from mvssl.build import build_teacher
+
+    cfg = {**TINY, "method": {"name": "ijepa", **SMALL["ijepa"]},
+           "trainer": {**TINY["trainer"], "out_dir": str(tmp_path), "name": "ijepa"}}
+    run_dir, _ = mvssl.fit(cfg, echo=lambda *_: None)
+    student = resolve({"method": {"name": "distill", "teacher": str(run_dir / "checkpoints" / "last.ckpt")}})
+    teacher, _ = build_teacher(student)
+    kept = mvssl.load(run_dir).backbone.state_dict()
+    assert teacher.net.state_dict().keys() == kept.keys()
+    assert all(torch.equal(t, kept[k]) for k, t in teacher.net.state_dict().items())
