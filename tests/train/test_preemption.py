@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import mvssl
-from tests.run_files import encoder_weights, metrics_rows
+from tests.train.run_files import encoder_weights, metrics_rows
 
 SRC = str(Path(mvssl.__file__).resolve().parents[1])
 STEPS = 200

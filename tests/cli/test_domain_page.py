@@ -12,9 +12,9 @@ import torch
 import torchvision
 
 from mvssl.cli import main
-from tests.fakedata import write_image_folder
+from tests.data.fakedata import write_image_folder
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "domain.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "domain.md"
 # appended to every training command (later options win): seconds, not minutes
 SMALL_EVAL = ["--steps", "3", "--train-batch", "8"]
 SMALL_TRAIN = ["--trainer.max_steps", "3", "--optim.batch_size", "8", "--trainer.progress", "false",
