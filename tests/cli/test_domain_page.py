@@ -51,7 +51,8 @@ def domain(tmp_path, monkeypatch):
 def test_every_command_on_the_page_parses():
     from mvssl.build import resolve
     from mvssl.cli import build_parser
-    from mvssl.config import deep_update, parse_overrides
+    from mvssl.config import deep_update
+    from mvssl.config_text import parse_overrides
 
     commands = doc_commands()
     assert [c[:2] for c in commands][:2] == [["train", "--backbone.name"], ["train", "--init-from"]]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mvssl.config import parse_overrides
+from mvssl.config_text import parse_overrides
 from mvssl.train.run import RUN_DIR_ENV, build_strategy, launched_by_ddp
 
 

@@ -573,7 +573,7 @@ def test_7_a_run_folder_being_written_is_locked(finished_run, tmp_path, capsys):
 
 
 def test_8_scientific_notation_parses_on_the_command_line_and_in_yaml(tmp_path):
-    from mvssl.config import load_yaml, parse_overrides
+    from mvssl.config_text import load_yaml, parse_overrides
     from mvssl.build import resolve
 
     assert parse_overrides(["--optim.lr", "1e-3", "--optim.weight_decay=5E-4"])["optim"] == {
