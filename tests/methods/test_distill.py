@@ -13,7 +13,7 @@ from mvssl.config import ConfigError
 from mvssl.encoder import Encoder
 from mvssl.losses import cosine_distillation_loss
 from mvssl.nn import build_backbone
-from tests.tiny_training import optimise, tiny_images
+from tests.methods.tiny_training import optimise, tiny_images
 from mvssl.views import simclr
 
 
