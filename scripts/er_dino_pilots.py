@@ -14,7 +14,8 @@ import argparse
 import csv
 from pathlib import Path
 
-from mvssl.config import deep_update, parse_overrides
+from mvssl.config import deep_update
+from mvssl.config_text import parse_overrides
 from mvssl.build import resolve
 from mvssl.experiments import er
 from mvssl.studies.results import Experiment, add_common_arguments

@@ -46,7 +46,7 @@ def bad(item, argv, expect_rc=2, cwd=W, check=None):
     return rc, so, se
 
 
-from tests.fakedata import write_image_folder  # noqa: E402
+from tests.data.fakedata import write_image_folder  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 

@@ -13,7 +13,8 @@ import torch
 
 from .checkpoint_io import latest_complete_checkpoint
 from .checks import check_names
-from .config import ConfigError, load_yaml, multicrop_sizes, refuse_keys_that_do_nothing, resolve_config
+from .config import ConfigError, multicrop_sizes, refuse_keys_that_do_nothing, resolve_config
+from .config_text import load_yaml
 from .data import ColorfulMovingMNIST
 from .data.datasets import LabelledImages, load_dataset
 from .data.files import FileSplits

@@ -19,7 +19,8 @@ import sys
 import warnings
 
 from . import __version__
-from .config import SCHEMA, ConfigError, deep_update, load_yaml, parse_overrides
+from .config import SCHEMA, ConfigError, deep_update
+from .config_text import load_yaml, parse_overrides
 from .eval.options import (BACKBONE_LR_SCALE, CORRUPTIONS, EPISODES, FINETUNE_BATCH, FINETUNE_LR, FINETUNE_STEPS,
                            KNN_CHUNK, KNN_K, KNN_TEMPERATURE, LAYER_DECAY, MAP_METHODS, QUERIES, SHOTS, WAYS)
 

@@ -5,7 +5,7 @@ from datetime import datetime
 import pytest
 import torch
 
-from tests.fakedata import tiny_encoder, write_image_folder
+from tests.data.fakedata import tiny_encoder, write_image_folder
 from mvssl.build import resolve
 from mvssl.cli import main
 from mvssl.config import ConfigError

@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 import yaml
-from tests.fakedata import write_image_folder
+from tests.data.fakedata import write_image_folder
 
 from mvssl.cli import main
 from mvssl.config import ConfigError, written_config

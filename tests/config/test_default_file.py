@@ -1,6 +1,7 @@
 from pathlib import Path
 
-from mvssl.config import DERIVED, load_yaml
+from mvssl.config import DERIVED
+from mvssl.config_text import load_yaml
 from mvssl.build import resolve
 
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"

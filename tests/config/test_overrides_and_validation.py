@@ -2,7 +2,8 @@ import re
 
 import pytest
 
-from mvssl.config import ConfigError, DEFAULTS, parse_overrides
+from mvssl.config import ConfigError, DEFAULTS
+from mvssl.config_text import parse_overrides
 from mvssl.build import resolve
 
 

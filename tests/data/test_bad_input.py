@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.fakedata import write_image_folder
+from tests.data.fakedata import write_image_folder
 from mvssl.config import ConfigError
 from mvssl.build import resolve
 from mvssl.data.datasets import load_dataset

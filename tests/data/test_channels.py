@@ -13,8 +13,8 @@ from mvssl.colour import ChannelSplit, parse_views
 from mvssl.config import ConfigError
 from mvssl.data.decode import ChannelMismatch, decode_bands
 from mvssl.data.files import decode_image
-from tests.fakedata import write_band_folder
-from tests.run_files import encoder_weights, resume_a_copy
+from tests.data.fakedata import write_band_folder
+from tests.train.run_files import encoder_weights, resume_a_copy
 
 
 def test_a_16_bit_band_array_decodes_by_its_range_channels_first_or_last(tmp_path):

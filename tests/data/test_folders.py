@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.fakedata import write_image_folder
+from tests.data.fakedata import write_image_folder
 from mvssl.data.datasets import as_files, folder_files, image_folder_files
 from mvssl.data.folders import Listing
 from mvssl.eval.rankme import rankme

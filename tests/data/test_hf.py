@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mvssl.data.files import decode_image
-from tests.fakedata import class_images
+from tests.data.fakedata import class_images
 
 datasets = pytest.importorskip("datasets")
 SIZE = 12

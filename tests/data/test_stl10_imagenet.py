@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.fakedata import class_images, trust_checksums, write_image_folder, write_stl10
+from tests.data.fakedata import class_images, trust_checksums, write_image_folder, write_stl10
 from mvssl.build import resolve
 from mvssl.data.datasets import load_dataset
 from mvssl.data.files import FileSplits, decode_all

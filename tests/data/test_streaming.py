@@ -6,13 +6,13 @@ import shutil
 import pytest
 import torch
 
-from tests.fakedata import write_image_folder
+from tests.data.fakedata import write_image_folder
 from mvssl.data.datasets import load_dataset
 from mvssl.data.files import FileSplits, decode_all
 from mvssl.data.streaming import FileItems, streamed_batches
 from mvssl.train import train
 from tests.train.test_image_folder_runs import folder_config
-from tests.run_files import encoder_weights
+from tests.train.run_files import encoder_weights
 
 
 def quiet(*_):

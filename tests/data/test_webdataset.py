@@ -15,7 +15,7 @@ import torch.distributed as dist
 from mvssl.data.files import decode_image
 from mvssl.data.pack import pack_folder
 from mvssl.data.webdataset import expand_shards, index_shards, shard_files
-from tests.fakedata import write_image_folder
+from tests.data.fakedata import write_image_folder
 
 webdataset = pytest.importorskip("webdataset")
 SIZE = 12
@@ -174,7 +174,7 @@ def _ddp_worker(rank: int, port: int, pattern: str, results) -> None:
 
 
 def test_two_ddp_processes_read_every_shard_image_once_an_epoch(packed):
-    from tests.test_distributed import run_processes
+    from tests.distributed.test_two_processes_one_step import run_processes
 
     pattern = packed[1]["pattern"]
     seen = run_processes(_ddp_worker, pattern)
@@ -188,7 +188,7 @@ def test_two_ddp_processes_read_every_shard_image_once_an_epoch(packed):
 @pytest.mark.parametrize("shard_order", [False, True])
 def test_a_run_on_shards_resumed_mid_epoch_ends_bitwise_equal(packed, tmp_path, shard_order):
     from mvssl.train import train
-    from tests.run_files import encoder_weights, resume_a_copy
+    from tests.train.run_files import encoder_weights, resume_a_copy
 
     cfg = {"data": {"dataset": "webdataset", "root": packed[1]["pattern"], "image_size": SIZE, "in_memory": False,
                     "workers": 1, "shard_order": shard_order},
@@ -217,7 +217,7 @@ def test_decoding_all_shard_images_in_threads_reads_each_one_right(packed):
 
 
 def test_13_band_images_packed_at_a_new_size_read_back_as_decoded(tmp_path):
-    from tests.fakedata import write_band_folder
+    from tests.data.fakedata import write_band_folder
 
     write_band_folder(tmp_path / "bands", bands=13, classes=2, per_class=4, size=20)
     info = pack_folder(str(tmp_path / "bands"), str(tmp_path / "shards"), 3, image_size=10, channels=13,

@@ -3,7 +3,7 @@ import json
 
 import pytest
 import torch
-from tests.fakedata import tiny_encoder, trust_checksums, write_cifar, write_image_folder
+from tests.data.fakedata import tiny_encoder, trust_checksums, write_cifar, write_image_folder
 
 from mvssl.cli import main
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from tests.fakedata import class_images, tiny_encoder, trust_checksums, write_cifar, write_image_folder, write_stl10
+from tests.data.fakedata import class_images, tiny_encoder, trust_checksums, write_cifar, write_image_folder, write_stl10
 
 from mvssl import load
 from mvssl.data.datasets import load_dataset

@@ -11,7 +11,7 @@ import torch
 from mvssl.cli import main
 from mvssl.eval.finetune import backbone_blocks, finetune, parameter_groups
 from mvssl.nn import build_backbone
-from tests.fakedata import class_images, tiny_encoder, write_image_folder
+from tests.data.fakedata import class_images, tiny_encoder, write_image_folder
 
 
 def test_learning_rates_per_group_head_backbone_scale_and_layer_decay():

@@ -170,7 +170,7 @@ def test_tiny_head_and_cmc_runs(tmp_path):
 
 @pytest.mark.slow
 def test_cifar10_download_path_on_generated_files(tmp_path, monkeypatch):
-    from tests.fakedata import trust_checksums, write_cifar
+    from tests.data.fakedata import trust_checksums, write_cifar
 
     write_cifar(tmp_path / "cifar", per_batch=40)
     trust_checksums(monkeypatch)

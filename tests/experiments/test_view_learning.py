@@ -108,7 +108,7 @@ def test_a_run_cut_off_resumes_training_only_the_missing_rows(tmp_path, monkeypa
 
 
 def test_stl10_is_read_from_root_and_never_downloaded(tmp_path, monkeypatch, capsys):
-    from tests.fakedata import trust_checksums, write_stl10
+    from tests.data.fakedata import trust_checksums, write_stl10
 
     from mvssl import cli
 

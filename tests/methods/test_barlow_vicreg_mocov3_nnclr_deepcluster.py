@@ -13,7 +13,7 @@ from mvssl.losses import barlow_twins_loss, mocov3_loss, nnclr_loss, spherical_k
 from mvssl.methods import METHODS, NNCLR, BarlowTwins, DeepClusterV2, MoCoV3, VICReg
 from mvssl.nn import build_backbone
 from mvssl.train import train
-from tests.tiny_training import assert_ema_step, train_on_source, view_source
+from tests.methods.tiny_training import assert_ema_step, train_on_source, view_source
 
 NEW = ["barlow-twins", "vicreg", "mocov3", "nnclr", "deepcluster"]
 

@@ -6,7 +6,7 @@ import torch
 from mvssl.methods import BYOL, SimSiam
 from mvssl.nn import build_backbone, cosine_momentum
 from mvssl.views import multicrop
-from tests.tiny_training import assert_ema_step, first_and_last, train_losses
+from tests.methods.tiny_training import assert_ema_step, first_and_last, train_losses
 
 
 def test_byol_target_keeps_its_own_bn_statistics_as_the_reference_does():

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.tiny_training import train_on_source, view_source
+from tests.methods.tiny_training import train_on_source, view_source
 from mvssl.build import resolve
 from mvssl.losses import cmc_loss, view_pairs
 from mvssl.methods import CMC, METHODS

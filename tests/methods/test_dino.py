@@ -7,7 +7,7 @@ import torch
 from mvssl.methods import DINO
 from mvssl.nn import Centre, DINOHead, build_backbone
 from mvssl.views import multicrop
-from tests.tiny_training import assert_ema_step, first_and_last, train_losses
+from tests.methods.tiny_training import assert_ema_step, first_and_last, train_losses
 
 
 def test_centre_update_formula():

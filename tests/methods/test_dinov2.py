@@ -12,7 +12,7 @@ from mvssl.methods.dinov2 import DINOv2
 from mvssl.nn import build_backbone
 from mvssl.nn.vit import ViT
 from mvssl.views.masking import RandomRatioPatchMask
-from tests.tiny_training import first_and_last, optimise
+from tests.methods.tiny_training import first_and_last, optimise
 
 
 def test_masks_hide_the_papers_share_of_patches_in_about_half_the_images_and_are_seeded():

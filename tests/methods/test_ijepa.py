@@ -9,7 +9,7 @@ from mvssl.methods import METHODS
 from mvssl.methods.ijepa import IJEPA
 from mvssl.nn.vit import ViT
 from mvssl.views.masking import MultiBlockMask
-from tests.tiny_training import assert_ema_step, first_and_last, optimise
+from tests.methods.tiny_training import assert_ema_step, first_and_last, optimise
 
 
 def test_targets_are_blocks_of_the_papers_scale_and_aspect_and_the_context_avoids_them():

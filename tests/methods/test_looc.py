@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from tests.tiny_training import cmnist_frames16, optimise, tiny_images
+from tests.methods.tiny_training import cmnist_frames16, optimise, tiny_images
 from mvssl.config import ConfigError
 from mvssl.build import resolve
 from mvssl.encoder import Encoder, load

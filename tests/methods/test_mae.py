@@ -12,7 +12,7 @@ from mvssl.methods import MAE, METHODS
 from mvssl.nn import build_backbone
 from mvssl.nn.vit import ViT
 from mvssl.views.masking import RandomPatchMask, patchify
-from tests.tiny_training import first_and_last, optimise
+from tests.methods.tiny_training import first_and_last, optimise
 
 
 def _mae(**kw):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from tests.tiny_training import train_on_source, view_source
+from tests.methods.tiny_training import train_on_source, view_source
 from mvssl.losses import info_nce
 from mvssl.methods import METHODS, MoCo
 from mvssl.nn import build_backbone

@@ -7,7 +7,7 @@ from mvssl.losses import sinkhorn, swav_loss
 from mvssl.methods import SwAV
 from mvssl.nn import build_backbone
 from mvssl.views import multicrop
-from tests.tiny_training import first_and_last, train_losses
+from tests.methods.tiny_training import first_and_last, train_losses
 
 
 def _scores(n, k, seed=0):

@@ -363,7 +363,7 @@ def test_no_warm_up_is_refused_only_where_a_state_must_be_scored():
 def test_stl10_defaults_are_the_papers_setting(tmp_path, monkeypatch):
     """--dataset stl10 without --image-size / --labelled-fraction: 96-px images, every labelled
     training image labelled, the unlabelled images in the pool (shapes keep 5%)."""
-    from tests.fakedata import trust_checksums, write_stl10
+    from tests.data.fakedata import trust_checksums, write_stl10
 
     from mvssl.experiments.view_learning import load_data, settings
 

@@ -12,7 +12,7 @@ from mvssl.methods import SimCLR
 from mvssl.nn import build_backbone
 from mvssl.nn.vit import ViT
 from mvssl.train import train
-from tests.tiny_training import first_and_last, optimise, tiny_images
+from tests.methods.tiny_training import first_and_last, optimise, tiny_images
 from mvssl.views import simclr
 
 HAS_TIMM = importlib.util.find_spec("timm") is not None

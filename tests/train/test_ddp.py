@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mvssl.config import parse_overrides
+from mvssl.config_text import parse_overrides
 from mvssl.train.run import RUN_DIR_ENV, build_strategy, launched_by_ddp
 
 
@@ -79,7 +79,7 @@ def test_two_nodes_on_one_machine_stream_their_shards_into_one_run_folder(tmp_pa
     a cluster) train a streamed image folder for a few steps into node 0's run folder."""
     import socket
 
-    from tests.fakedata import write_image_folder
+    from tests.data.fakedata import write_image_folder
 
     write_image_folder(tmp_path / "imgs", classes=2, per_class=16, corrupt=0)
     with socket.socket() as s:

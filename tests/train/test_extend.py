@@ -8,7 +8,7 @@ import signal
 import pytest
 import torch
 
-from mvssl.config import parse_overrides
+from mvssl.config_text import parse_overrides
 from mvssl.train import train
 from mvssl.train.optim import replanned_lr, warmup_cosine
 from mvssl.train.preemption import Preempted

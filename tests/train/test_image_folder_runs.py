@@ -2,7 +2,7 @@
 data.strict), and the run is evaluated on the folder's own test split."""
 import pytest
 
-from tests.fakedata import write_image_folder
+from tests.data.fakedata import write_image_folder
 from mvssl.config import ConfigError
 from mvssl.build import resolve
 from mvssl.train import train

@@ -13,7 +13,7 @@ from mvssl.build import build_method, resolve
 from mvssl.cli import main
 from mvssl.train import train
 from mvssl.train.run import _new_run_config
-from tests.run_files import encoder_weights
+from tests.train.run_files import encoder_weights
 
 TINY = {"data": {"image_size": 16, "digit_size": 12}, "backbone": {"width": 4},
         "method": {"proj_hidden_dim": 32, "proj_dim": 16}, "optim": {"batch_size": 32},

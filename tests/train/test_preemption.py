@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import mvssl
-from tests.run_files import encoder_weights, metrics_rows
+from tests.train.run_files import encoder_weights, metrics_rows
 
 SRC = str(Path(mvssl.__file__).resolve().parents[1])
 STEPS = 200
@@ -72,7 +72,7 @@ def test_a_signal_at_a_random_step_checkpoints_exits_143_and_resumes_bitwise(tmp
 def test_in_process_sigterm_raises_preempted_and_the_resume_is_bitwise(tmp_path):
     """The fast twin of the test above: ``mvssl.train`` in this process, SIGTERM sent to it
     at a random step between two checkpoint steps."""
-    from mvssl.config import parse_overrides
+    from mvssl.config_text import parse_overrides
     from mvssl.train import train
     from mvssl.train.preemption import Preempted
 

@@ -28,7 +28,7 @@ from mvssl.methods.simclr import SimCLR
 from mvssl.train import train
 from mvssl.checkpoint_io import latest_complete_checkpoint
 from mvssl.train.monitor import effective_rank, embedding_std
-from tests.run_files import encoder_weights
+from tests.train.run_files import encoder_weights
 
 SRC = str(Path(mvssl.__file__).resolve().parents[1])
 TINY = {"data": {"image_size": 16, "digit_size": 12}, "backbone": {"width": 4},
@@ -551,7 +551,7 @@ def test_6_embed_validates_batch_size_returns_0_by_d_for_no_images_and_takes_num
     assert torch.equal(encoder.embed(images.numpy(), batch_size=3), encoder.embed(images, batch_size=3))
     with pytest.raises(ValueError, match=r"float values must lie in \[0, 1\] \(got"):  # 0..255 floats: ambiguous
         encoder.embed(images.numpy().astype(np.float64))
-    with pytest.raises(ValueError, match="embed: got set; it accepts"):  # more forms: tests/test_encoder_embed.py
+    with pytest.raises(ValueError, match="embed: got set; it accepts"):  # more forms: tests/encoder/test_embed.py
         encoder.embed({1, 2})
 
 
@@ -573,7 +573,7 @@ def test_7_a_run_folder_being_written_is_locked(finished_run, tmp_path, capsys):
 
 
 def test_8_scientific_notation_parses_on_the_command_line_and_in_yaml(tmp_path):
-    from mvssl.config import load_yaml, parse_overrides
+    from mvssl.config_text import load_yaml, parse_overrides
     from mvssl.build import resolve
 
     assert parse_overrides(["--optim.lr", "1e-3", "--optim.weight_decay=5E-4"])["optim"] == {

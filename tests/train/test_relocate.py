@@ -7,11 +7,11 @@ import signal
 import pytest
 import torch
 
-from tests.fakedata import write_image_folder
+from tests.data.fakedata import write_image_folder
 from mvssl.config import ConfigError
 from mvssl.train import train
 from mvssl.train.preemption import Preempted
-from tests.run_files import encoder_weights
+from tests.train.run_files import encoder_weights
 
 
 def config(root, out, steps):

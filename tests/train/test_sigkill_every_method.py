@@ -16,7 +16,7 @@ import torch
 import mvssl
 from mvssl.experiments.methods import recipe_args
 from mvssl.methods import METHODS
-from tests.run_files import encoder_weights, metrics_rows
+from tests.train.run_files import encoder_weights, metrics_rows
 
 SRC = str(Path(mvssl.__file__).resolve().parents[1])
 STEPS = 24

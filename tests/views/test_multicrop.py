@@ -8,7 +8,7 @@ from mvssl.build import resolve
 from mvssl.methods import encode_views, n_global_views
 from mvssl.build import build_view_source
 from mvssl.views import AugmentedViews, multicrop
-from tests.tiny_training import tiny_images
+from tests.methods.tiny_training import tiny_images
 
 
 def test_multicrop_recipe_sizes_order_and_scales():

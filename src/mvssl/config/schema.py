@@ -99,7 +99,6 @@ SCHEMA: dict[str, dict[str, Any]] = {
 SCHEMA = {s: {k: v if isinstance(v, Key) else Key(v) for k, v in keys.items()} for s, keys in SCHEMA.items()}
 DEFAULTS: dict[str, Any] = {"method": {"name": "simclr"},
                             **{s: {k: copy.deepcopy(v.default) for k, v in keys.items()} for s, keys in SCHEMA.items()}}
-DATA_KEYS = {name: keys for name, (keys, _) in DATASETS.items()}
 DATASET_DEFAULTS = {name: {"data": {"image_size": own[0]}, "views": {"name": "simclr", "strength": own[1]}}
                     for name, (_, own) in DATASETS.items() if own}
 # defaults that follow trainer.max_steps, so a short run works without touching them

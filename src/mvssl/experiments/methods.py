@@ -16,7 +16,7 @@ import json
 import time
 from pathlib import Path
 
-from ..config import parse_overrides
+from ..config_text import parse_overrides
 from ..build import resolve
 
 COMMAND = "methods"

@@ -172,7 +172,7 @@ def train_stage(exp: Experiment, arm, cfg: dict, name: str) -> tuple[str, dict]:
     metrics = exp._finished(name, cfg)
     if metrics is None:
         started = time.perf_counter()
-        metrics = stage_task((arm.train, cfg, str(exp.run_path(name)), arm.stage))
+        metrics = exp.attempt(name, stage_task, (arm.train, cfg, str(exp.run_path(name)), arm.stage))
         exp.echo(f"[trained] {name} in {time.perf_counter() - started:.0f} s ({arm.train})")
     return str(exp.run_path(name).relative_to(exp.out)), metrics
 
@@ -260,7 +260,8 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
         exp.progress(f"{arm.name} seed {seed}", f"{first} {values[arm.name][first].get(seed, float('nan')):.2f}"
                      + (f" (random init {twin:.2f})" if twin is not None else ""))
 
-    exp.map(measure_run, items, what="measured", on_result=record)  # --jobs at a time, like the training
+    exp.map(measure_run, items, what="measured", on_result=record,  # --jobs at a time, like the training
+            labels=[f"measures of {arm.name}-seed{seed}" for arm, seed in runs])
     run_dir, resolved, metrics, seed, _, _ = items[0]
     chance = chance_levels(study, lambda: Run(Path(run_dir), resolved, metrics, seed).dataset())
     verdicts = judge(study, values, random, chance, quick=quick)

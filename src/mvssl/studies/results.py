@@ -20,7 +20,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
-RESULTS_JSON, RESULTS_MD, ENCODERS = "results.json", "results.md", "encoders"
+RESULTS_JSON, RESULTS_MD, ENCODERS, FAILED = "results.json", "results.md", "encoders", "failed.txt"
 MAX_AUTO_JOBS = 8  # --jobs auto: at most this many training processes (about 1 GB of memory each)
 
 
@@ -70,6 +70,10 @@ def error_bar(summary: dict) -> float:
     """The 95% half-width to draw as an error bar (0 where one seed gives no interval)."""
     ci = summary["ci95"]
     return ci if ci is not None and math.isfinite(ci) else 0.0
+
+
+class RunFailed(RuntimeError):
+    """A run (or its measures) failed: the study stops at once, its message one line naming the run."""
 
 
 class Experiment:
@@ -168,7 +172,7 @@ class Experiment:
         metrics = self._finished(name, cfg)
         if metrics is None:
             started = time.perf_counter()
-            metrics = _train_quietly(self._run_config(cfg, name))
+            metrics = self.attempt(name, _train_quietly, self._run_config(cfg, name))
             self.echo(f"[trained] {name} in {_clock(time.perf_counter() - started)}  ({_clock(self.elapsed())} "
                       "elapsed)")
         return str(self.run_path(name).relative_to(self.out)), metrics
@@ -186,7 +190,7 @@ class Experiment:
         todo = [(self._run_config(cfg, name), name) for cfg, name in runs if self._finished(name, cfg) is None]
         also = list(also)
         if self.jobs < 2 or len(todo) + len(also) < 2:
-            return [fn(item) for fn, item, _ in also]
+            return [self.attempt(label, fn, item) for fn, item, label in also]
         names = [name for _, name in todo]
         tasks = [(_train_quietly, cfg) for cfg, _ in todo] + [(fn, item) for fn, item, _ in also]
         results = self.map(call_task, tasks, what="trained", labels=names + [label for _, _, label in also])
@@ -201,12 +205,15 @@ class Experiment:
         shared data (probe frames) builds it once per process (cache it). ``on_result(i,
         result)`` is called in this process as each item finishes (in the order they finish),
         so that a caller can write what is done while the rest still runs; it then prints the
-        progress line itself. The first failure
-        cancels the items not yet started and is raised."""
+        progress line itself. The first failure stops the items in progress at once (their folders
+        are unfinished: ``--resume`` trains them again) and is raised as :class:`RunFailed`."""
+        def label(i: int) -> str:
+            return labels[i] if labels else f"item {i + 1} of {len(items)}"
+
         if self.jobs < 2 or len(items) < 2:
             out = []
             for i, item in enumerate(items):
-                out.append(fn(item))
+                out.append(self.attempt(label(i), fn, item))
                 if on_result is not None:
                     on_result(i, out[-1])
             return out
@@ -215,28 +222,43 @@ class Experiment:
 
         workers = min(self.jobs, len(items))
         started, out = time.perf_counter(), [None] * len(items)
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_one_thread) as pool:
+        from ..train.threads import usable_cores
+
+        context = get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread,
+                                 initargs=(context.Value("i", 0), usable_cores())) as pool:
             futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
             try:
                 for done, future in enumerate(as_completed(futures), 1):
                     i = futures[future]
-                    out[i] = future.result()
+                    out[i] = self.attempt(label(i), future.result)
                     if on_result is not None:
                         on_result(i, out[i])
                         continue
                     spent = time.perf_counter() - started
-                    label = f" {labels[i]}" if labels else ""
-                    self.echo(f"[{what} {done}/{len(items)}, {workers} at a time]{label}  ({_clock(self.elapsed())} "
+                    self.echo(f"[{what} {done}/{len(items)}, {workers} at a time] {label(i)}  ({_clock(self.elapsed())} "
                               f"elapsed, this batch ETA {_clock(spent / done * (len(items) - done))})")
-            except KeyboardInterrupt:  # the user stops the experiment: rows in progress are dropped now
+            except BaseException:  # stopped by the user, or a row failed: the rows in progress are dropped at once
                 for process in (getattr(pool, "_processes", None) or {}).values():  # (finished rows stay, for --resume)
                     process.terminate()
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
-            except BaseException:  # a row failed: the others in progress finish (and are kept) first
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
         return out
+
+    def attempt(self, label: str, fn, *args):
+        """``fn(*args)``; a failure becomes :class:`RunFailed`, one line naming ``label`` (the run:
+        ``ARM-seedN``), its traceback kept in ``OUT/failed.txt``."""
+        try:
+            return fn(*args)
+        except (KeyboardInterrupt, RunFailed):
+            raise
+        except Exception as err:
+            import traceback
+
+            (self.out / FAILED).write_text(f"{label}\n\n" + "".join(traceback.format_exception(err)))
+            first = (str(err).splitlines() or [""])[0]
+            raise RunFailed(f"{label} failed: {type(err).__name__}: {first} (the runs that finished are kept: "
+                            f"--resume --out {self.out} continues; traceback in {self.out / FAILED})") from err
 
     # --- results --------------------------------------------------------------------------
     def write(self, points: list[dict], claims: list[dict], markdown: str, title: str,
@@ -305,12 +327,17 @@ def _differences(want: dict, have: dict, prefix: str = ""):
             yield f"{prefix}{key}", value, have[key]
 
 
-def _one_thread() -> None:
-    """A worker of :meth:`Experiment.map`: one thread, so that --jobs workers share the
-    cores without oversubscribing them; it exits when the experiment's process is gone (killed
-    or crashed), instead of training on for nobody."""
+def _one_thread(counter=None, cores=()) -> None:
+    """A worker of :meth:`Experiment.map`: one thread, pinned to a core of its own (the usable
+    cores in turn, ``train/threads.py``), so that --jobs workers share the cores without
+    oversubscribing them; it exits when the experiment's process is gone (killed or crashed),
+    instead of training on for nobody."""
     import threading
 
+    if counter is not None:
+        from ..train.threads import pin_worker
+
+        pin_worker(counter, list(cores))
     os.environ["OMP_NUM_THREADS"] = "1"
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     import torch

@@ -163,7 +163,7 @@ def load(path: str | Path, quick: bool = False) -> Study:
 
 
 def loads(text: str, path: str = "<study>", quick: bool = False) -> Study:
-    from ..config import parse_yaml
+    from ..config_text import parse_yaml
 
     errors = _Errors(path)
     try:

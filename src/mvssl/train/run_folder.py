@@ -10,7 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from ..config import ConfigError, parse_yaml, written_config
+from ..config import ConfigError, written_config
+from ..config_text import parse_yaml
 from ..checkpoint_io import CHECKPOINT_DIR, write_text_atomic
 from .cluster import RUN_DIR_ENV, joins_another_process, launched_by_ddp
 from .relocate import record_data

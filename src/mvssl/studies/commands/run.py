@@ -28,6 +28,20 @@ def run(args) -> int:
     parse_jobs(args.jobs)  # a bad --jobs fails before anything is created
     if args.resume and not args.out:
         raise ValueError("--resume continues the study in --out; name that folder")
-    run_study(args.file, out=args.out, resume=args.resume, new_version=args.new_version, jobs=args.jobs,
-              quick=args.quick, echo=lambda *a, **k: print(*a, **k, flush=True))
+    return stop_on_failure(lambda: run_study(args.file, out=args.out, resume=args.resume,
+                                             new_version=args.new_version, jobs=args.jobs, quick=args.quick,
+                                             echo=lambda *a, **k: print(*a, **k, flush=True)))
+
+
+def stop_on_failure(run) -> int:
+    """Run a study; a failed run ends it with one line naming the run (exit 1)."""
+    import sys
+
+    from ..results import RunFailed
+
+    try:
+        run()
+    except RunFailed as err:
+        print(f"mvssl: error: {err}", file=sys.stderr)
+        return 1
     return 0

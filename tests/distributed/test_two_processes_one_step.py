@@ -178,7 +178,7 @@ def _stream_worker(rank: int, port: int, root: str, results) -> None:
 def test_each_process_streams_its_own_slice_of_the_single_process_batches(tmp_path):
     """Two gloo processes, each with a decoding worker: rank r streams the r-th half of every
     global batch of the one-process order (also when resumed), and no image twice an epoch."""
-    from tests.fakedata import write_image_folder
+    from tests.data.fakedata import write_image_folder
     from mvssl.data.datasets import load_dataset
     from mvssl.data.streaming import streamed_batches
 

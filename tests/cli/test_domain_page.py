@@ -12,9 +12,9 @@ import torch
 import torchvision
 
 from mvssl.cli import main
-from tests.fakedata import write_image_folder
+from tests.data.fakedata import write_image_folder
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "domain.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "domain.md"
 # appended to every training command (later options win): seconds, not minutes
 SMALL_EVAL = ["--steps", "3", "--train-batch", "8"]
 SMALL_TRAIN = ["--trainer.max_steps", "3", "--optim.batch_size", "8", "--trainer.progress", "false",
@@ -51,7 +51,8 @@ def domain(tmp_path, monkeypatch):
 def test_every_command_on_the_page_parses():
     from mvssl.build import resolve
     from mvssl.cli import build_parser
-    from mvssl.config import deep_update, parse_overrides
+    from mvssl.config import deep_update
+    from mvssl.config_text import parse_overrides
 
     commands = doc_commands()
     assert [c[:2] for c in commands][:2] == [["train", "--backbone.name"], ["train", "--init-from"]]
