@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import json
 import numbers
 from pathlib import Path
 
@@ -12,11 +11,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .build import build_encoder_backbone, build_encoder_heads, build_projector, encoder_attribute, preprocessing
-from .checkpoint_io import safe_torch_load, save_atomic
+from .checkpoint_io import save_atomic
 from .data.decode import centre_square
 from .image_inputs import as_image_batch
 from .nn.backbones import spatial_features
 from .methods.looc import embed_spaces
+from .weights import Weights, WeightsError, read_weights
 
 ENCODER_FILE = "encoder.pt"
 
@@ -133,27 +133,25 @@ class Encoder(nn.Module):
 
 
 def load(path: str | Path) -> Encoder:
-    """Load an Encoder from a run folder, an ``encoder.pt`` or a training checkpoint."""
+    """Load an Encoder from a run folder, an ``encoder.pt``, a training checkpoint or an
+    ``mvssl export --format safetensors`` file (read by ``weights.read_weights``)."""
     path = Path(path)
-    if path.is_dir():
-        candidates = [path / ENCODER_FILE, path / "checkpoints" / "last.ckpt"]
-        found = next((p for p in candidates if p.exists()), None)
-        if found is None:
-            raise FileNotFoundError(f"{path} holds no {ENCODER_FILE} or checkpoints/last.ckpt")
-        path = found
     if not path.exists():
         raise FileNotFoundError(errno.ENOENT, "no such run folder, encoder.pt or checkpoint", str(path))
-    state = _read_safetensors_encoder(path) if path.suffix == ".safetensors" else safe_torch_load(path)
-    config, weights, heads = _encoder_parts(path, state)
+    if path.is_dir() and not any((path / name).is_file() for name in (ENCODER_FILE, "checkpoints/last.ckpt")):
+        raise FileNotFoundError(f"{path} holds no {ENCODER_FILE} or checkpoints/last.ckpt")
+    try:
+        weights = read_weights(path)
+    except WeightsError as err:
+        raise ValueError(str(err)) from None
+    config, backbone, heads, projector = _encoder_parts(weights)
     try:
         enc = Encoder.from_config(config)
-        enc.backbone.load_state_dict(weights)
+        enc.backbone.load_state_dict(backbone)
         if enc.heads is not None:
             if not heads:
                 raise ValueError("it is a LooC encoder without its embedding heads")
             enc.heads.load_state_dict(heads)
-        projector = state.get("projector_state_dict") if state.get("format") == "mvssl-encoder" else {
-            k[len("method.projector."):]: v for k, v in state["state_dict"].items() if k.startswith("method.projector.")}
         if projector:
             enc.projector = build_projector(config)
             if enc.projector is not None:
@@ -165,45 +163,27 @@ def load(path: str | Path) -> Encoder:
     return enc.eval()
 
 
-def _encoder_parts(path: Path, state) -> tuple[dict, dict, dict | None]:
-    """(config, backbone weights, LooC heads or None) of a loaded encoder or training
-    checkpoint; ``ValueError`` naming what is missing for anything else."""
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} is not an mvssl encoder or training checkpoint: it holds a "
-                         f"{type(state).__name__}, not the dict mvssl writes")
-    if state.get("format") == "mvssl-encoder":
-        config, weights, heads = state.get("config"), state.get("state_dict"), state.get("heads_state_dict")
-    elif "mvssl_config" in state and isinstance(state.get("state_dict"), dict):  # a Lightning training checkpoint
-        config = state["mvssl_config"]
-
-        def under(prefix):
-            return {k[len(prefix):]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
-
-        weights, heads = under(f"method.{encoder_attribute(config)}."), under("method.projectors.")
-    else:
-        raise ValueError(f"{path} is not an mvssl encoder or training checkpoint (it has neither "
-                         f"format 'mvssl-encoder' nor mvssl_config and state_dict; keys: {sorted(map(str, state))[:8]})")
+def _encoder_parts(weights: Weights) -> tuple[dict, dict, dict | None, dict | None]:
+    """(config, backbone weights, LooC heads, projector) of an mvssl encoder or training
+    checkpoint (its backbone: the one the run keeps, ``build.encoder_attribute``); ``ValueError``
+    naming what is missing for anything else."""
+    path, config = weights.path, weights.config
+    if weights.kind == "safetensors":
+        raise ValueError(f"{path} is a safetensors file without an mvssl encoder's config in its metadata (not written "
+                         "by mvssl export --format safetensors); to train from it use --backbone.weights")
+    if weights.kind == "state-dict":
+        raise ValueError(f"{path} is not an mvssl encoder or training checkpoint (it has neither format "
+                         f"'mvssl-encoder' nor mvssl_config and state_dict; keys: {sorted(weights.tensors)[:8]})")
     if not isinstance(config, dict) or not all(isinstance(config.get(k), dict) for k in ("method", "data", "backbone")):
         raise ValueError(f"{path} is not a usable mvssl encoder: it has no config with method, data and backbone "
                          "sections")
-    if not isinstance(weights, dict) or not weights:
+    if weights.kind == "mvssl-encoder":
+        return config, weights.tensors, weights.parts.get("heads"), weights.parts.get("projector")
+
+    def under(prefix: str) -> dict:
+        return {k[len(prefix):]: v for k, v in weights.method_state.items() if k.startswith(prefix)}
+
+    backbone = under(f"{encoder_attribute(config)}.")
+    if not backbone:
         raise ValueError(f"{path} is not a usable mvssl encoder: it holds no backbone weights")
-    return config, weights, heads
-
-
-def _read_safetensors_encoder(path: Path) -> dict:
-    """What ``mvssl export --format safetensors`` wrote, as the dict an ``encoder.pt`` holds: the
-    backbone's tensors, and the config kept as JSON in the file's metadata."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    try:
-        with safe_open(str(path), "pt") as f:
-            metadata = f.metadata() or {}
-    except Exception as err:  # noqa: BLE001 - SafetensorError and the like: a damaged file, in one line
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{path} is not a readable safetensors file ({first})") from None
-    if metadata.get("format") != "mvssl-encoder" or "config" not in metadata:
-        raise ValueError(f"{path} is a safetensors file without an mvssl encoder's config in its metadata (not written "
-                         "by mvssl export --format safetensors); to train from it use --backbone.weights")
-    return {"format": "mvssl-encoder", "config": json.loads(metadata["config"]), "state_dict": load_file(str(path))}
+    return config, backbone, under("projectors."), under("projector.")

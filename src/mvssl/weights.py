@@ -1,7 +1,8 @@
 """Weights from disk for a backbone (``backbone.weights``, ``--init-from``, a distillation
 teacher): a torchvision, timm or Hugging Face state dict (``.pt``/``.pth``/``.bin``, or a
 folder with ``model.safetensors`` / ``pytorch_model.bin``), a ``.safetensors`` file, or an
-mvssl run folder, ``encoder.pt`` or training checkpoint.
+mvssl run folder, ``encoder.pt``, training checkpoint or ``mvssl export --format safetensors``
+file (these carry their config; ``mvssl.load`` reads them through ``read_weights`` too).
 
 Files are read without running code: ``torch.load(weights_only=True)`` (a pickle that asks
 for Python objects is refused, naming them, before anything is unpickled) or safetensors.
@@ -13,6 +14,7 @@ A leaf: it imports nothing of mvssl but ``checkpoint_io``."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,12 +39,14 @@ class WeightsError(ValueError):
 @dataclass
 class Weights:
     """Tensors read from ``path``; ``config`` is the mvssl config when the file is an mvssl
-    run, encoder or checkpoint (``method_state`` then holds its whole method, if a checkpoint)."""
+    run, encoder or checkpoint (``method_state`` then holds its whole method, if a checkpoint;
+    ``parts`` an encoder's other state dicts: LooC's ``heads``, the ``projector``)."""
     path: Path
     tensors: dict[str, torch.Tensor]
     kind: str  # "mvssl-encoder", "mvssl-checkpoint", "safetensors", "state-dict"
     config: dict | None = None
     method_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    parts: dict[str, dict] = field(default_factory=dict)
 
 
 def find_weight_file(path: str | Path, prefer_checkpoint: bool = False) -> Path:
@@ -73,24 +77,18 @@ def read_weights(path: str | Path, prefer_checkpoint: bool = False) -> Weights:
     """The tensors of a weight file or run folder (see the module docstring), read safely."""
     file = find_weight_file(path, prefer_checkpoint)
     if file.suffix == ".safetensors":
-        try:
-            from safetensors.torch import load_file
-        except ImportError:
-            raise WeightsError(f"{file}: reading .safetensors needs the safetensors package "
-                               "(pip install safetensors)") from None
-        try:
-            return Weights(file, _only_tensors(file, load_file(str(file), device="cpu")), "safetensors")
-        except WeightsError:
-            raise
-        except Exception as err:  # noqa: BLE001 - any parse failure means "not a safetensors file"
-            raise WeightsError(f"{file}: not a readable safetensors file ({type(err).__name__}: "
-                               f"{str(err).splitlines()[0] if str(err) else ''})") from None
+        tensors, metadata = _read_safetensors(file)
+        if metadata.get("format") == "mvssl-encoder" and "config" in metadata:  # written by mvssl export
+            return Weights(file, tensors, "mvssl-encoder", json.loads(metadata["config"]))
+        return Weights(file, tensors, "safetensors")
     try:
         state = safe_torch_load(file)
     except ValueError as err:  # unsafe (would import Python objects) or damaged: one line, nothing run
         raise WeightsError(str(err).splitlines()[0]) from None
     if isinstance(state, dict) and state.get("format") == "mvssl-encoder":
-        return Weights(file, _only_tensors(file, state.get("state_dict")), "mvssl-encoder", state.get("config"))
+        parts = {part: state[f"{part}_state_dict"] for part in ("heads", "projector") if f"{part}_state_dict" in state}
+        return Weights(file, _only_tensors(file, state.get("state_dict")), "mvssl-encoder", state.get("config"),
+                       parts=parts)
     if isinstance(state, dict) and "mvssl_config" in state and isinstance(state.get("state_dict"), dict):
         method = {k.removeprefix("method."): v for k, v in state["state_dict"].items() if k.startswith("method.")}
         backbone = {k.removeprefix("backbone."): v for k, v in method.items() if k.startswith("backbone.")}
@@ -101,6 +99,25 @@ def read_weights(path: str | Path, prefer_checkpoint: bool = False) -> Weights:
             break
         state = inner
     return Weights(file, _only_tensors(file, state), "state-dict")
+
+
+def _read_safetensors(file: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """A ``.safetensors`` file's tensors and metadata, or ``WeightsError`` in one line."""
+    try:
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+    except ImportError:
+        raise WeightsError(f"{file}: reading .safetensors needs the safetensors package "
+                           "(pip install safetensors)") from None
+    try:
+        with safe_open(str(file), "pt") as f:
+            metadata = f.metadata() or {}
+        return _only_tensors(file, load_file(str(file), device="cpu")), metadata
+    except WeightsError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any parse failure means "not a safetensors file"
+        raise WeightsError(f"{file} is not a readable safetensors file ({type(err).__name__}: "
+                           f"{str(err).splitlines()[0] if str(err) else ''})") from None
 
 
 def _only_tensors(file: Path, state) -> dict[str, torch.Tensor]:

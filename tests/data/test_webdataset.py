@@ -174,7 +174,7 @@ def _ddp_worker(rank: int, port: int, pattern: str, results) -> None:
 
 
 def test_two_ddp_processes_read_every_shard_image_once_an_epoch(packed):
-    from tests.test_distributed import run_processes
+    from tests.distributed.test_two_processes_one_step import run_processes
 
     pattern = packed[1]["pattern"]
     seen = run_processes(_ddp_worker, pattern)

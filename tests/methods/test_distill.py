@@ -11,6 +11,7 @@ from mvssl.build import build_method, build_teacher, resolve
 from mvssl.cli import main
 from mvssl.config import ConfigError
 from mvssl.encoder import Encoder
+from mvssl.export import export_encoder
 from mvssl.losses import cosine_distillation_loss
 from mvssl.nn import build_backbone
 from tests.methods.tiny_training import optimise, tiny_images
@@ -51,6 +52,16 @@ def test_an_mvssl_teacher_is_rebuilt_frozen_and_fed_the_views_resized_to_its_own
     teacher.train()  # the trainer's .train() must leave it in eval mode
     assert dim == 32 and not teacher.training and torch.allclose(teacher(x), expected, atol=1e-6)
     assert not any(p.requires_grad for p in teacher.parameters())
+
+
+def test_a_teacher_exported_as_safetensors_is_rebuilt_from_the_config_in_its_metadata(teacher_encoder, tmp_path):
+    written = export_encoder(teacher_encoder, "safetensors", tmp_path / "teacher.safetensors")
+    teacher, dim = build_teacher(student_config(written["file"]))  # no method.teacher_backbone needed
+    net, _ = build_backbone("convnet", width=4)
+    net.load_state_dict(torch.load(teacher_encoder, weights_only=True)["state_dict"])
+    x = torch.randn(4, 3, 24, 24)
+    expected = net.eval()(F.interpolate(x, size=(16, 16), mode="bilinear", antialias=True, align_corners=False))
+    assert dim == 32 and torch.allclose(teacher(x), expected, atol=1e-6)
 
 
 def test_a_plain_state_dict_teacher_needs_its_architecture_and_the_students_channels(tmp_path):

@@ -35,7 +35,6 @@ from .folders import IMAGE_EXTENSIONS, Listing, class_folders, image_files, loos
 from .hf import hf_files
 from .labelled import LabelledImages
 from .shapes import colour_shapes
-from .splits import validation_split
 from .stl10 import SIDE, stl10_files
 from .webdataset import shard_files
 
@@ -164,11 +163,7 @@ def image_folder_files(root: str, image_size: int, classes_file: str | None = No
         files, loose = unique_files([folder_files(root_path, classes, image_size, listing), loose], listing,
                                     image_size)
         _check_not_empty(files + loose, root_path)
-        if len(set(files.labels.tolist())) >= 2:
-            fit, held_out = validation_split(len(files), files.labels, fraction=test_fraction, seed=seed)
-            train, test = files.subset(fit) + loose, files.subset(held_out)
-        else:  # nothing to tell apart: every image trains
-            train, test = files + loose, files.subset([])
+        train, test = (files + loose).split(test_fraction, seed)  # one class or none: every image trains
     message = listing.message()
     if message:
         warnings.warn(message, stacklevel=2)

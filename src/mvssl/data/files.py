@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .decode import decode_bands
+from .splits import validation_split
 
 
 def unreadable_errors() -> tuple[type[Exception], ...]:
@@ -75,6 +76,17 @@ class ImageFiles:
         out.__dict__.update(self.__dict__)
         out.items, out.labels = self.items + other.items, torch.cat([self.labels, other.labels])
         return out
+
+    def split(self, fraction: float, seed: int) -> tuple["ImageFiles", "ImageFiles"]:
+        """(train, test) of a source with no test split of its own: with two classes or more among
+        the labelled items, ``fraction`` of each class (seeded) is the test split, and the rest
+        trains, followed by the unlabelled items (-1); otherwise everything trains, no test."""
+        labelled = torch.nonzero(self.labels >= 0).flatten()
+        if len(self.labels[labelled].unique()) < 2:
+            return self, self.subset([])
+        fit, held = validation_split(len(labelled), self.labels[labelled], fraction=fraction, seed=seed)
+        unlabelled = torch.nonzero(self.labels < 0).flatten()
+        return self.subset(torch.cat([labelled[fit], unlabelled])), self.subset(labelled[held])
 
 
 class FolderFiles(ImageFiles):

@@ -22,7 +22,6 @@ import torch
 
 from .files import FileSplits, ImageFiles, decode_image
 from .decode import decode_array
-from .splits import validation_split
 
 TEST_SPLITS = ("test", "validation", "valid", "val")
 
@@ -163,14 +162,8 @@ def hf_files(root: str, image_size: int, channels: int = 3, image_key: str | Non
     if test_ds is not None:
         check_key(test_ds, image_key, "image_key", root)
         test = files(test_ds, raw_test)
-    elif len(set(train.labels[train.labels >= 0].tolist())) >= 2:
-        labelled = torch.nonzero(train.labels >= 0).flatten()
-        fit, held = validation_split(len(labelled), train.labels[labelled], fraction=test_fraction, seed=seed)
-        everything = train
-        train = everything.subset(torch.cat([labelled[fit], torch.nonzero(everything.labels < 0).flatten()]))
-        test = everything.subset(labelled[held])
     else:
-        test = train.subset([])
+        train, test = train.split(test_fraction, seed)
     if len(classes) < 2 or not len(test):
         train.labels, classes = torch.full_like(train.labels, -1), []
         test = test.subset([])

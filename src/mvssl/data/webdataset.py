@@ -29,7 +29,6 @@ import torch
 from .decode import ARRAY_EXTENSION
 from .files import FileSplits, ImageFiles, decode_image
 from .folders import IMAGE_EXTENSIONS
-from .splits import validation_split
 
 # the image entries a sample may hold, in the order one is chosen when it holds several
 SAMPLE_IMAGES = tuple(dict.fromkeys(e.lstrip(".") for e in (*IMAGE_EXTENSIONS, ARRAY_EXTENSION)))
@@ -236,18 +235,13 @@ def shard_files(pattern: str, image_size: int, channels: int = 3, strict: bool =
     if not index.items:
         detail = f": {index.skipped[0]}" if index.skipped else ""
         raise ValueError(f"no images in the {len(index.shards)} shard(s) of {pattern}{detail}")
-    raw = torch.tensor(index.labels, dtype=torch.int64)
     values = sorted(set(index.labels) - {-1})
     lookup = {v: i for i, v in enumerate(values)}
     labels = torch.tensor([lookup.get(v, -1) for v in index.labels], dtype=torch.int64)
     files = ShardFiles(index.items, labels, image_size, channels)
-    names = class_names(index.shards[0])
     if len(values) >= 2:
-        labelled = torch.nonzero(raw >= 0).flatten()
-        fit, held = validation_split(len(labelled), labels[labelled], fraction=test_fraction, seed=seed)
-        unlabelled = torch.nonzero(raw < 0).flatten()
-        train = files.subset(torch.cat([labelled[fit], unlabelled]))
-        test, classes = files.subset(labelled[held]), [names.get(v, str(v)) for v in values]
+        names = class_names(index.shards[0])
+        (train, test), classes = files.split(test_fraction, seed), [names.get(v, str(v)) for v in values]
     else:
         files.labels = torch.full_like(labels, -1)
         train, test, classes = files, files.subset([]), []

@@ -15,6 +15,7 @@ from ..encoder import Encoder, load
 from .corruptions import SEVERITIES
 from .embed import plot_map, project_2d
 from .features import DatasetSpec, cached_features
+from .finetune import finetune as train_whole
 from .fewshot import fewshot_eval
 from .knn import knn_accuracy
 from .linear import fit_linear_classifier, linear_probe, topk_accuracy
@@ -221,9 +222,6 @@ def embed(ctx: Context):
 
 
 def finetune(ctx: Context):
-    from .finetune import finetune as train_whole
-    from .linear import linear_probe
-
     a = ctx.args
     data = ctx.images()
     if not isinstance(data, LabelledImages):

@@ -84,15 +84,19 @@ class DINO(nn.Module):
         teacher_temperature = self.current_teacher_temperature()
         loss = dino_loss(list(student), list(teacher.split(n)), self.centre.value, self.student_temperature,
                          teacher_temperature)
-        # mean entropy of the teacher's targets: log K when they have gone uniform (collapse)
-        targets = torch.softmax((teacher.float() - self.centre.value) / teacher_temperature, dim=-1)
-        teacher_entropy = -(targets * targets.clamp_min(1e-12).log()).sum(-1).mean()
-        er_logs = target_er_measures(targets.split(n), student, self.student_temperature)
+        logs = self.target_logs(teacher, teacher_temperature, student)  # before the centre moves
         if self.training:
             self.centre.update(teacher)
         return MethodOutput(loss=loss, features=h[:n], embeddings=list(student),
-                            logs={"teacher_temperature": torch.tensor(teacher_temperature, device=h.device),
-                                  "teacher_entropy": teacher_entropy, **er_logs})
+                            logs={"teacher_temperature": torch.tensor(teacher_temperature, device=h.device), **logs})
+
+    @torch.no_grad()
+    def target_logs(self, teacher: torch.Tensor, teacher_temperature: float, student: tuple[torch.Tensor, ...]) -> dict:
+        """The monitors of the teacher's centred, sharpened targets: their mean entropy (log K when
+        they have gone uniform: collapse) and ER's measures of them (``target_er_measures``)."""
+        targets = torch.softmax((teacher.float() - self.centre.value) / teacher_temperature, dim=-1)
+        return {"teacher_entropy": -(targets * targets.clamp_min(1e-12).log()).sum(-1).mean(),
+                **target_er_measures(targets.split(len(student[0])), student, self.student_temperature)}
 
     def before_optimizer_step(self, optimizer: torch.optim.Optimizer, step: int, max_steps: int) -> None:
         """After backward, before the update of step ``step`` (0-based): clip every student

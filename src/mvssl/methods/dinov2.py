@@ -10,13 +10,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..distributed import all_reduce_sum
 from ..losses import dino_loss
 from ..losses.dinov2 import ibot_patch_loss, koleo_loss
 from ..nn import Centre
 from ..views.masking import RandomRatioPatchMask
 from .base import MethodOutput, encode_views, n_global_views, require_vit
-from .dino import DINO, target_er_measures
+from .dino import DINO
 
 
 class DINOv2(DINO):
@@ -49,7 +48,7 @@ class DINOv2(DINO):
         self.ibot_weight, self.koleo_weight = ibot_weight, koleo_weight
         self.mask_token = nn.Parameter(torch.zeros(feature_dim))
         nn.init.trunc_normal_(self.mask_token, std=0.02)
-        self.patch_centre = Centre(self.centre.value.numel(), self.centre.momentum)
+        self.patch_centre = Centre(self.centre.value.numel(), self.centre.momentum, varying_count=True)
 
     @staticmethod
     def patch_masks(method: dict) -> RandomRatioPatchMask:
@@ -82,25 +81,12 @@ class DINOv2(DINO):
                                      self.student_temperature, temperature)
         spread = sum(koleo_loss(cls) for cls in tokens[:, 0].split(n))  # per global crop, summed (DINOv2)
         loss = image_loss + self.ibot_weight * patch_loss + self.koleo_weight * spread
-        targets = torch.softmax((teacher.float() - self.centre.value) / temperature, dim=-1)
-        teacher_entropy = -(targets * targets.clamp_min(1e-12).log()).sum(-1).mean()
-        er_logs = target_er_measures(targets.split(n), student, self.student_temperature)
+        logs = self.target_logs(teacher, temperature, student)  # before the centre moves
         if self.training:
             self.centre.update(teacher)
-            self.update_patch_centre(teacher_patches)
+            self.patch_centre.update(teacher_patches)
         return MethodOutput(loss=loss, features=h[:n], embeddings=list(student),
                             logs={"dino": image_loss.detach(), "ibot": patch_loss.detach(), "koleo": spread.detach(),
                                   "masked_fraction": masked.float().mean().detach(),
                                   "teacher_temperature": torch.tensor(temperature, device=h.device),
-                                  "teacher_entropy": teacher_entropy, **er_logs})
-
-    @torch.no_grad()
-    def update_patch_centre(self, teacher_patches: torch.Tensor) -> None:
-        """The patch centre's EMA step towards the mean teacher output over every masked patch
-        of every process (their counts differ; none masked anywhere: unchanged), without a
-        host synchronisation."""
-        totals = all_reduce_sum(torch.cat([teacher_patches.float().sum(0),
-                                           teacher_patches.new_full((1,), len(teacher_patches), dtype=torch.float32)]))
-        mean, count = totals[:-1] / totals[-1].clamp_min(1.0), totals[-1]
-        m, centre = self.patch_centre.momentum, self.patch_centre.value
-        centre.copy_(torch.where(count > 0, m * centre + (1 - m) * mean, centre))
+                                  **logs})

@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .vit import transformer_blocks
+
 
 def sincos_position_embedding(rows: int, cols: int, dim: int, device=None) -> torch.Tensor:
     """[rows * cols, dim] fixed 2-D sine-cosine embeddings (row-major): half of the
@@ -23,19 +25,25 @@ def sincos_position_embedding(rows: int, cols: int, dim: int, device=None) -> to
     return torch.cat([angles_r.sin(), angles_r.cos(), angles_c.sin(), angles_c.cos()], 1)
 
 
-class MaskedDecoder(nn.Module):
+class _NarrowTransformer(nn.Module):
+    """What both share: the encoder's tokens of ``width`` embedded to a narrower ``inner``, one
+    learned mask token, ``depth`` transformer blocks and a final LayerNorm."""
+
+    def __init__(self, width: int, inner: int, depth: int, heads: int):
+        super().__init__()
+        self.embed = nn.Linear(width, inner)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, inner))
+        nn.init.normal_(self.mask_token, std=0.02)
+        self.blocks = transformer_blocks(inner, heads, depth)
+        self.norm = nn.LayerNorm(inner)
+
+
+class MaskedDecoder(_NarrowTransformer):
     """From the encoder's tokens [N, 1 + k, width] (class token, then the k visible patches)
     and their patch indices [N, k] to a prediction of every patch's pixels [N, L, pixels]."""
 
     def __init__(self, width: int, decoder_width: int, depth: int, heads: int, pixels: int):
-        super().__init__()
-        self.embed = nn.Linear(width, decoder_width)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_width))
-        nn.init.normal_(self.mask_token, std=0.02)
-        block = nn.TransformerEncoderLayer(decoder_width, heads, 4 * decoder_width, dropout=0.0, activation="gelu",
-                                           batch_first=True, norm_first=True)
-        self.blocks = nn.TransformerEncoder(block, depth, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(decoder_width)
+        super().__init__(width, decoder_width, depth, heads)
         self.predict = nn.Linear(decoder_width, pixels)
 
     def forward(self, encoded: torch.Tensor, visible: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
@@ -48,7 +56,7 @@ class MaskedDecoder(nn.Module):
         return self.predict(self.norm(self.blocks(tokens)))[:, 1:]
 
 
-class JEPAPredictor(nn.Module):
+class JEPAPredictor(_NarrowTransformer):
     """I-JEPA's predictor (Assran et al. 2023, Sec. 3): a narrow ViT that reads the context
     encoder's tokens (with their positions) and one mask token per target patch (carrying
     only that patch's position), and returns, at each target position, a prediction of the
@@ -56,14 +64,7 @@ class JEPAPredictor(nn.Module):
     A leading class token (no position) rides along with the context, when given."""
 
     def __init__(self, width: int, predictor_width: int, depth: int, heads: int):
-        super().__init__()
-        self.embed = nn.Linear(width, predictor_width)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, predictor_width))
-        nn.init.normal_(self.mask_token, std=0.02)
-        block = nn.TransformerEncoderLayer(predictor_width, heads, 4 * predictor_width, dropout=0.0,
-                                           activation="gelu", batch_first=True, norm_first=True)
-        self.blocks = nn.TransformerEncoder(block, depth, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(predictor_width)
+        super().__init__(width, predictor_width, depth, heads)
         self.project = nn.Linear(predictor_width, width)
 
     def forward(self, cls: torch.Tensor, context: torch.Tensor, context_index: torch.Tensor,

@@ -13,18 +13,26 @@ class Centre(nn.Module):
 
         c <- m c + (1 - m) (1 / B) sum_i g_t(x_i)
 
-    where the mean runs over the whole batch of every process under DDP."""
+    where the mean runs over the whole batch of every process under DDP. ``varying_count``: the
+    processes may hold different numbers of rows, none at all (iBOT's masked patches, DINOv2):
+    the mean is over every row of every process, and with no row anywhere c stays, without a
+    host synchronisation."""
 
-    def __init__(self, dim: int, momentum: float = 0.9):
+    def __init__(self, dim: int, momentum: float = 0.9, varying_count: bool = False):
         super().__init__()
-        self.momentum = momentum
+        self.momentum, self.varying_count = momentum, varying_count
         self.register_buffer("value", torch.zeros(dim))
 
     @torch.no_grad()
     def update(self, teacher_outputs: torch.Tensor) -> None:
-        batch_sum = all_reduce_sum(teacher_outputs.detach().float().sum(0))
-        batch_mean = batch_sum / (len(teacher_outputs) * world_size())
-        self.value.mul_(self.momentum).add_(batch_mean, alpha=1 - self.momentum)
+        outputs, m = teacher_outputs.detach().float(), self.momentum
+        if not self.varying_count:
+            batch_mean = all_reduce_sum(outputs.sum(0)) / (len(outputs) * world_size())
+            self.value.mul_(m).add_(batch_mean, alpha=1 - m)
+            return
+        totals = all_reduce_sum(torch.cat([outputs.sum(0), outputs.new_full((1,), len(outputs))]))
+        mean, count = totals[:-1] / totals[-1].clamp_min(1.0), totals[-1]
+        self.value.copy_(torch.where(count > 0, m * self.value + (1 - m) * mean, self.value))
 
 
 class EmbeddingQueue(nn.Module):

@@ -15,6 +15,15 @@ POOLS = ("cls", "mean")
 BASE_GRID = 8  # position embeddings are learned for 8 x 8 patches (32 px at patch 4) and resized for other sizes
 
 
+def transformer_blocks(width: int, heads: int, depth: int) -> nn.TransformerEncoder:
+    """``depth`` pre-norm blocks of multi-head self-attention (``heads``) and a GELU MLP
+    (4 x width), without dropout: the ViT's, and the narrow ones of MAE's decoder and I-JEPA's
+    predictor."""
+    block = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, activation="gelu", batch_first=True,
+                                       norm_first=True)
+    return nn.TransformerEncoder(block, depth, enable_nested_tensor=False)
+
+
 class ViT(nn.Module):
     """``patch_size`` px patches (4 suits 24-32 px images: 6 x 6 to 8 x 8 tokens), each
     linearly embedded to ``width``; ``depth`` blocks of pre-norm multi-head self-attention
@@ -37,9 +46,7 @@ class ViT(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + BASE_GRID * BASE_GRID, width))
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        block = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, activation="gelu",
-                                           batch_first=True, norm_first=True)
-        self.blocks = nn.TransformerEncoder(block, depth, enable_nested_tensor=False)
+        self.blocks = transformer_blocks(width, heads, depth)
         self.norm = nn.LayerNorm(width)
 
     def position_embedding(self, rows: int, cols: int) -> torch.Tensor:

@@ -222,7 +222,11 @@ class Experiment:
 
         workers = min(self.jobs, len(items))
         started, out = time.perf_counter(), [None] * len(items)
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_one_thread) as pool:
+        from ..train.threads import usable_cores
+
+        context = get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread,
+                                 initargs=(context.Value("i", 0), usable_cores())) as pool:
             futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
             try:
                 for done, future in enumerate(as_completed(futures), 1):
@@ -323,12 +327,17 @@ def _differences(want: dict, have: dict, prefix: str = ""):
             yield f"{prefix}{key}", value, have[key]
 
 
-def _one_thread() -> None:
-    """A worker of :meth:`Experiment.map`: one thread, so that --jobs workers share the
-    cores without oversubscribing them; it exits when the experiment's process is gone (killed
-    or crashed), instead of training on for nobody."""
+def _one_thread(counter=None, cores=()) -> None:
+    """A worker of :meth:`Experiment.map`: one thread, pinned to a core of its own (the usable
+    cores in turn, ``train/threads.py``), so that --jobs workers share the cores without
+    oversubscribing them; it exits when the experiment's process is gone (killed or crashed),
+    instead of training on for nobody."""
     import threading
 
+    if counter is not None:
+        from ..train.threads import pin_worker
+
+        pin_worker(counter, list(cores))
     os.environ["OMP_NUM_THREADS"] = "1"
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     import torch

@@ -38,6 +38,7 @@ from .preflight import check_machine
 from .progress import StepProgress
 from .relocate import resolved_root
 from .resume import finished_run, prepare_resume
+from .threads import apply_thread_rule
 from .run_folder import place_run_folder, run_lock
 
 
@@ -87,6 +88,7 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
         initial = _new_run_config(cfg)[1] if ckpt_path is None else None
     t = cfg["trainer"]
     check_machine(cfg)
+    threads = apply_thread_rule(t["devices"] * t["num_nodes"])
     require_logger(t["logger"])
     L.seed_everything(t["seed"], workers=True, verbose=False)
     dataset = build_dataset(cfg, "train")  # before a new run folder: a missing dataset leaves nothing behind
@@ -100,7 +102,8 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
     loader = training_loader(cfg, dataset, start["batches_trained"], echo)
     trainer, precision = _trainer(cfg, run_dir, start, echo)
     echo(f"run folder: {run_dir}  (method {cfg['method']['name']}, backbone {cfg['backbone']['name']}, "
-         f"{describe_data(cfg)}, precision {precision}, {t['max_steps']} steps of batch {cfg['optim']['batch_size']})")
+         f"{describe_data(cfg)}, precision {precision}, {t['max_steps']} steps of batch {cfg['optim']['batch_size']}, "
+         f"{threads})")
     train_seconds = _fit(trainer, module, loader, ckpt_path, run_dir)
     if trainer.global_rank != 0:
         return run_dir, {}

@@ -1,0 +1,95 @@
+"""How many CPU threads a training process uses, and pinning ``--jobs`` workers to cores.
+
+The rule (docs/performance.md, "Threads"): a process may use the cores it is allowed to run
+on (``os.sched_getaffinity``), less those that other processes keep busy now (rounded, half a
+busy core counting as a whole one), at least one::
+
+    threads = clamp(usable - floor(busy + 0.5), 1, usable)       # then // processes under DDP
+
+``busy`` is the mean number of other runnable threads in 20 samples of ``procs_running``
+(``/proc/stat``) 10 ms apart, taken before this process starts working; not the load average,
+which lags a minute behind: right after one run ends it would still count that run, and the
+next run of a script would start on one thread on a quiet machine.
+
+Why not simply every core: the eager CPU kernels split each op over the threads and wait for
+the slowest. When another process holds one of the cores, every op waits for a thread that is
+not running, and a two-thread step on a 2-core machine at load 3 took 10-25x longer than on
+a quiet one, while a one-thread step took about 2x. ``OMP_NUM_THREADS`` (or ``MKL_NUM_THREADS``)
+set by the user wins over the rule, and ``--jobs`` workers of an experiment run one thread each,
+each on a core of its own (``pin_worker``)."""
+from __future__ import annotations
+
+import math
+import os
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def usable_cores() -> list[int]:
+    """The CPUs this process may run on (its affinity mask; all of them where there is none)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def busy_cores(samples: int = 20, every: float = 0.01, stat: str = "/proc/stat") -> float:
+    """Other runnable threads on the machine now: the mean of ``procs_running`` over
+    ``samples`` reads, less this process's one; the 1-minute load average where there is
+    no ``/proc/stat``."""
+    import time
+
+    counts = []
+    for i in range(samples):
+        try:
+            with open(stat) as f:
+                counts.append(next(int(line.split()[1]) for line in f if line.startswith("procs_running")))
+        except (OSError, StopIteration, ValueError, IndexError):
+            break
+        if i + 1 < samples:
+            time.sleep(every)
+    if counts:
+        return max(0.0, sum(counts) / len(counts) - 1)
+    try:
+        return os.getloadavg()[0]
+    except OSError:  # not every platform has one: treat the machine as quiet
+        return 0.0
+
+
+def threads_for(usable: int, busy: float, processes: int = 1) -> int:
+    """The rule: of ``usable`` cores, those that ``busy`` other threads leave free (``busy``
+    rounded half up: sharing a core costs more than leaving it), at least one, shared by this
+    run's ``processes`` (DDP on the CPU)."""
+    usable = max(1, usable)
+    free = usable - math.floor(max(0.0, busy) + 0.5)
+    return max(1, min(usable, free) // max(1, processes))
+
+
+def apply_thread_rule(processes: int = 1, environ=os.environ) -> str:
+    """Set torch's thread count by :func:`threads_for` unless the user chose one in the
+    environment; returns what was decided, for the run's first line."""
+    import torch
+
+    chosen = next((name for name in THREAD_VARIABLES if environ.get(name)), None)
+    if chosen is not None:
+        return f"{torch.get_num_threads()} thread(s) ({chosen}={environ[chosen]})"
+    usable, busy = len(usable_cores()), busy_cores()
+    threads = threads_for(usable, busy, processes)
+    torch.set_num_threads(threads)
+    return f"{threads} thread(s) ({busy:.1f} other busy of {usable} usable core(s))"
+
+
+def worker_core(counter, cores: list[int]) -> int:
+    """The core the next worker takes: workers count themselves through the shared
+    ``counter`` (a ``multiprocessing.Value``) and take the usable cores in turn."""
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    return cores[index % len(cores)]
+
+
+def pin_worker(counter, cores: list[int]) -> None:
+    """Run this worker process on one core of ``cores`` (no-op where affinity cannot be set)."""
+    try:
+        os.sched_setaffinity(0, {worker_core(counter, cores)})
+    except (AttributeError, OSError):
+        pass

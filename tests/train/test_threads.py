@@ -1,0 +1,76 @@
+"""The thread rule of train/threads.py: its logic (not timings), the user's override, and
+--jobs workers taking the usable cores in turn."""
+import multiprocessing
+import os
+
+import pytest
+import torch
+
+from mvssl.train import threads
+
+
+@pytest.mark.parametrize("usable, busy, processes, expected", [
+    (2, 0.0, 1, 2),    # quiet 2-core machine: both cores
+    (2, 0.4, 1, 2),    # a little noise rounds away
+    (2, 0.5, 1, 1),    # half a core busy rounds to one
+    (2, 3.0, 1, 1),    # overloaded: one thread, never zero
+    (2, 9.0, 1, 1),
+    (16, 4.0, 1, 12),  # a bigger machine keeps what the others leave
+    (16, 3.5, 1, 12),
+    (16, 0.0, 4, 4),   # DDP on the CPU: the free cores shared by the processes
+    (2, 0.0, 4, 1),    # more processes than cores: one each
+    (1, 0.0, 1, 1),
+    (8, -1.0, 1, 8),   # a negative count (a race in /proc) counts as none
+])
+def test_threads_for_follows_the_documented_rule(usable, busy, processes, expected):
+    assert threads.threads_for(usable, busy, processes) == expected
+
+
+def test_busy_cores_is_the_mean_of_procs_running_less_this_process(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  1 2 3\nprocs_running 4\nprocs_blocked 0\n")
+    assert threads.busy_cores(samples=3, every=0, stat=str(stat)) == 3.0
+    stat.write_text("procs_running 1\n")
+    assert threads.busy_cores(samples=2, every=0, stat=str(stat)) == 0.0
+
+
+def test_busy_cores_falls_back_to_the_load_average_without_proc_stat(tmp_path):
+    assert threads.busy_cores(samples=2, every=0, stat=str(tmp_path / "missing")) == os.getloadavg()[0]
+
+
+def test_the_users_thread_count_wins_over_the_rule(monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.setattr(threads, "busy_cores", lambda: 0.0)
+    monkeypatch.setattr(threads, "usable_cores", lambda: [0, 1, 2])
+    try:
+        torch.set_num_threads(1)
+        said = threads.apply_thread_rule(environ={"OMP_NUM_THREADS": "1"})
+        assert torch.get_num_threads() == 1 and "OMP_NUM_THREADS=1" in said
+        said = threads.apply_thread_rule(environ={})  # no choice in the environment: the rule, 3 free cores
+        assert torch.get_num_threads() == 3 and "3 usable" in said
+        monkeypatch.setattr(threads, "busy_cores", lambda: 2.2)
+        threads.apply_thread_rule(environ={})
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_workers_take_the_usable_cores_in_turn():
+    counter = multiprocessing.get_context("spawn").Value("i", 0)
+    assert [threads.worker_core(counter, [3, 5]) for _ in range(5)] == [3, 5, 3, 5, 3]
+
+
+def _affinity_after_pinning(counter, cores, queue):
+    threads.pin_worker(counter, cores)
+    queue.put(sorted(os.sched_getaffinity(0)))
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this platform")
+def test_a_pinned_worker_runs_on_one_core():
+    context = multiprocessing.get_context("spawn")
+    counter, queue, core = context.Value("i", 0), context.Queue(), threads.usable_cores()[-1]
+    process = context.Process(target=_affinity_after_pinning, args=(counter, [core], queue))
+    process.start()
+    assert queue.get(timeout=60) == [core]
+    process.join(60)
+    assert sorted(os.sched_getaffinity(0)) == threads.usable_cores()  # this process is left alone
