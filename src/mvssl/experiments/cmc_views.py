@@ -7,7 +7,7 @@ import json
 
 import torch
 
-from ..studies.declared import command
+from ..studies.experiment import command
 
 COMMAND, HELP, add_arguments, run, study = command(__file__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..studies.declared import command
+from ..studies.experiment import command
 
 COMMAND, HELP, add_arguments, run, study = command(__file__)
 
