@@ -48,12 +48,20 @@ def _cmd_train(args, extra: list[str]) -> int:
         if args.init_from:
             raise ConfigError(f"--resume {args.resume} continues that run exactly; --init-from {args.init_from} starts a "
                               "new run from a run's weights: give one")
+        if args.seeds is not None:
+            raise ConfigError(f"--seeds {args.seeds} trains new runs; a batched run writes no checkpoints: resume "
+                              f"one seed's folder alone with --resume RUN (it trains that seed again from step 0)")
         train(parse_overrides(extra), resume=args.resume)
         return 0
     user = load_yaml(args.config) if args.config else {}
     user = deep_update(user, parse_overrides(extra))
     if args.init_from:
         user = deep_update(user, {"trainer": {"init_from": args.init_from}})
+    if args.seeds is not None:
+        from .train.seeds import seed_configs, train_seeds
+
+        train_seeds(seed_configs(user, args.seeds))
+        return 0
     train(user)
     return 0
 
@@ -230,6 +238,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     tr.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its newest complete checkpoint")
     tr.add_argument("--init-from", metavar="RUN", help="start a NEW run from this finished run's backbone (and the "
                     "method heads that match): continue pretraining on other data (docs/domain.md)")
+    tr.add_argument("--seeds", type=int, metavar="K", help="train seeds trainer.seed .. +K-1 as one batched model "
+                    "(SimCLR, convnet), each into its own run folder NAME-seedS (docs/performance.md)")
     tr.epilog = ("--section.key value: any config key (configs/default.yaml lists them all, "
                  "--data.dataset folder --data.root DIR trains on your own images)")
     tr.set_defaults(func=_cmd_train)

@@ -1,0 +1,174 @@
+"""Several seeds in one model (train/seeds.py, nn/stacked.py): each seed starts from its own
+run's weights, one stacked step equals K single steps, the run folders are ordinary runs."""
+import copy
+import json
+
+import lightning as L
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+
+import mvssl
+from mvssl.build import build_dataset
+from mvssl.cli import main
+from mvssl.losses import nt_xent
+from mvssl.nn import build_backbone, mlp
+from mvssl.nn.stacked import seed_state, stack_state, stacked_like
+from mvssl.train import build_optimizer, run as run_mod
+from mvssl.train import seeds as seeds_mod
+from mvssl.train.module import step_seed
+from mvssl.train.seeds import StackedRun, seed_configs, stacked_nt_xent, stacked_param_groups
+
+TINY = {"data": {"image_size": 16, "digit_size": 8}, "backbone": {"width": 4},
+        "method": {"name": "simclr", "proj_hidden_dim": 32, "proj_dim": 16},
+        "optim": {"batch_size": 16, "weight_decay": 0.05}, "eval": {"enabled": False},
+        "trainer": {"max_steps": 3, "progress": False, "precision": "32", "channels_last": False}}
+
+
+def test_stacked_networks_give_each_seed_its_own_output_and_weights_back_bitwise():
+    nets = []
+    for s in range(3):
+        torch.manual_seed(s)
+        nets.append(torch.nn.Sequential(build_backbone("convnet", width=4)[0], mlp([32, 24, 8])))
+    wide = stacked_like(nets[0], 3)
+    stack_state(wide, [n.state_dict() for n in nets])
+    for s, net in enumerate(nets):  # in and out bitwise
+        back = seed_state(wide, net, 3, s)
+        assert all(torch.equal(back[k], v) for k, v in net.state_dict().items())
+    x = torch.randn(3, 6, 3, 16, 16)
+    out = wide(x)  # train mode: BN over each seed's own batch
+    for s, net in enumerate(nets):
+        torch.testing.assert_close(out[s], net(x[s]), atol=1e-5, rtol=1e-4)
+        back = seed_state(wide, net, 3, s)  # the running statistics each seed's BN kept
+        for key, value in net.state_dict().items():
+            torch.testing.assert_close(back[key], value, atol=1e-6, rtol=1e-5, msg=key)
+    # seed 1's input changes seed 1's output only
+    x2 = x.clone()
+    x2[1] += 1
+    out2 = wide(x2)
+    assert torch.equal(out2[0], wide(x)[0]) and not torch.allclose(out2[1], out[1])
+
+
+def test_stacked_nt_xent_is_each_seeds_nt_xent():
+    z1, z2 = torch.randn(4, 10, 6), torch.randn(4, 10, 6)
+    expected = torch.stack([nt_xent(z1[i], z2[i], 0.3) for i in range(4)])
+    torch.testing.assert_close(stacked_nt_xent(z1, z2, 0.3), expected)
+
+
+def _single_run_modules(monkeypatch, cfgs):
+    """The SSLModule each seed's own ``mvssl train`` builds, captured where it starts training."""
+    found = []
+
+    class Stop(Exception):
+        pass
+
+    def capture(trainer, module, *args):
+        found.append(copy.deepcopy(module))
+        raise Stop
+
+    monkeypatch.setattr(run_mod, "_fit", capture)
+    for cfg in cfgs:
+        with pytest.raises(Stop):
+            run_mod.train(cfg)
+    monkeypatch.undo()
+    return found
+
+
+def test_each_seed_starts_from_its_own_runs_weights_and_one_step_equals_its_own_step(tmp_path, monkeypatch):
+    user = {**TINY, "trainer": {**TINY["trainer"], "out_dir": str(tmp_path / "single")}}
+    singles = _single_run_modules(monkeypatch, seed_configs(user, 3))
+    batched = []
+
+    def capture(cfgs, modules, *args):
+        batched.extend(modules)
+        return 0.0, 0
+
+    monkeypatch.setattr(seeds_mod, "_fit", capture)
+    user = {**TINY, "trainer": {**TINY["trainer"], "out_dir": str(tmp_path / "batched")}}
+    seeds_mod.train_seeds(seed_configs(user, 3))
+    for one, mine in zip(singles, batched):  # bitwise the single runs' initial weights (method and probe)
+        assert one.state_dict().keys() == mine.state_dict().keys()
+        assert all(torch.equal(v, mine.state_dict()[k]) for k, v in one.state_dict().items())
+    assert not all(torch.equal(a, b) for a, b in zip(singles[0].state_dict().values(),
+                                                      singles[1].state_dict().values()))  # seeds differ
+
+    # two optimiser steps (AdamW state included) of the stacked model against each seed's own
+    cfg = singles[0].config
+    stacked = StackedRun(batched)
+    o = cfg["optim"]
+    opt = torch.optim.AdamW(stacked_param_groups(stacked, batched[0], o["lr"], o["weight_decay"]), lr=o["lr"])
+    dataset = build_dataset(cfg)
+    for step in range(2):
+        views, ys = [], []
+        for i, module in enumerate(singles):
+            g = torch.Generator().manual_seed(step_seed(i, 0, step))
+            idx = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(step * 10 + i))[:16]
+            v, t = module.view_source(idx, g)
+            views.append(v)
+            ys.append(t["digit"])
+            single_opt = module.__dict__.setdefault("_test_opt", build_optimizer(
+                module, "adamw", o["lr"], o["weight_decay"], o["momentum"]))
+            out = module.method(v)
+            loss = out.loss + F.cross_entropy(module.probe(out.features.detach().float()), t["digit"])
+            single_opt.zero_grad()
+            loss.backward()
+            single_opt.step()
+        losses, probe, _, _ = stacked.losses([torch.stack([v[j] for v in views]) for j in range(2)], torch.stack(ys))
+        opt.zero_grad()
+        (losses.sum() + probe.sum()).backward()
+        opt.step()
+    for i, module in enumerate(singles):
+        mine = seed_state(stacked, module, 3, i)
+        for key, value in module.state_dict().items():
+            torch.testing.assert_close(mine[key], value, atol=2e-5, rtol=1e-4, msg=key)
+    # and the steps moved the weights (the comparison is not of untouched tensors)
+    assert not torch.allclose(batched[0].state_dict()["method.backbone.features.0.weight"],
+                              singles[0].state_dict()["method.backbone.features.0.weight"])
+
+
+def _tiny_argv(tmp_path, *extra):
+    return ["train", "--seeds", "2", "--trainer.out_dir", str(tmp_path / "runs"), "--trainer.name", "tiny",
+            "--trainer.max_steps", "4", "--trainer.progress", "false", "--eval.enabled", "false",
+            "--backbone.width", "4", "--optim.batch_size", "16", "--data.image_size", "16", "--data.digit_size", "8",
+            "--trainer.log_every", "2", *extra]
+
+
+def test_each_seed_writes_an_ordinary_run_folder_that_loads(tmp_path):
+    assert main(_tiny_argv(tmp_path, "--trainer.seed", "5")) == 0
+    folders = sorted((tmp_path / "runs").iterdir())
+    assert [f.name for f in folders] == ["tiny-seed5", "tiny-seed6"]
+    embeddings = []
+    for seed, folder in zip((5, 6), folders):
+        assert yaml.safe_load((folder / "config.yaml").read_text())["trainer"]["seed"] == seed
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert metrics["steps"] == 4 and metrics["seeds_in_one_model"] == [5, 6]
+        rows = (folder / "logs" / "metrics.csv").read_text().splitlines()
+        assert len(rows) == 3 and "train/loss" in rows[0]  # header + steps 2 and 4
+        encoder = mvssl.load(folder)
+        embeddings.append(encoder.embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)))
+    assert embeddings[0].shape == (2, 32) and not torch.allclose(embeddings[0], embeddings[1])
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--method", "byol"], "method byol: several seeds in one model train simclr only"),
+    (["--backbone.name", "resnet18"], "backbone.name resnet18"),
+    (["--optim.name", "lars"], "optim.name lars"),
+    (["--resume", "somewhere"], "--seeds 2 trains new runs"),
+])
+def test_what_it_cannot_train_is_refused_in_one_line_before_any_folder(tmp_path, capsys, extra, expected):
+    assert main(_tiny_argv(tmp_path, *extra)) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("mvssl:")]
+    assert len(lines) == 1 and expected in lines[0] and "Traceback" not in err, err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.slow
+def test_a_tiny_batched_run_beats_random_init(tmp_path):
+    user = {"trainer": {"max_steps": 150, "progress": False, "out_dir": str(tmp_path), "name": "r",
+                        "precision": "32"}, "backbone": {"width": 8}, "optim": {"batch_size": 64}}
+    L.seed_everything(0)
+    for _, metrics in seeds_mod.train_seeds(seed_configs(user, 2)):
+        trained, random = metrics["eval"]["trained"], metrics["eval"]["random init"]
+        assert trained["digit_error_pct"] < random["digit_error_pct"] - 15, metrics["eval"]
