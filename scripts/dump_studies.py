@@ -55,7 +55,7 @@ def resolved(study) -> dict:
         d = asdict(p)
         d["contrasts"] = [c.text for c in p.contrasts]
         preds.append(d)
-    return {"name": study.name, "description": study.description, "base": study.base, "arms": arms,
+    return {"order": {"arms": list(study.arms), "measures": list(study.measures)}, "name": study.name, "description": study.description, "base": study.base, "arms": arms,
             "knob": study.knob, "measures": study.measures, "references": study.references,
             "gates": [asdict(g) for g in study.gates], "predictions": preds, "correction": study.correction,
             "alpha": study.alpha, "bootstrap": study.bootstrap}

@@ -10,6 +10,13 @@ import torch
 from mvssl.cli import main
 from mvssl.experiments import cmc_views, simclr_augmentations, simclr_head
 
+L = "l_linear_top1_pct"
+
+
+def arm_name(n: int, graph: str, objective: str) -> str:
+    return f"v{n}" + (f"-{graph}" if n > 2 and objective == "contrastive" else "") + \
+        ("-pred" if objective == "predictive" else "")
+
 
 @pytest.mark.parametrize("argv, option", [
     (["simclr-augmentations", "--augmentations", "crop,colour"], "--augmentations"),
@@ -24,34 +31,37 @@ def test_bad_input_fails_before_training_naming_the_option(tmp_path, capsys, arg
     assert not out.exists()  # nothing trained, no folder left behind
 
 
-def test_matrix_cells_are_the_diagonal_and_every_ordered_pair():
-    assert simclr_augmentations.cells(["crop", "color", "blur"]) == [
-        ("crop",), ("crop", "color"), ("crop", "blur"), ("color", "crop"), ("color",), ("color", "blur"),
-        ("blur", "crop"), ("blur", "color"), ("blur",)]
-
-
-def _declared(module, *extra, names=None):
+def _declared(module, *extra):
+    """The study ``mvssl experiment NAME EXTRA`` runs (nothing trains)."""
     import argparse
-
-    from mvssl.studies.spec import loads
 
     p = argparse.ArgumentParser()
     module.add_arguments(p)
-    args = p.parse_args(list(extra))
-    return loads(yaml.safe_dump(module.study(args, names) if names else module.study(args)), module.COMMAND)
+    return module.study(p.parse_args(list(extra)))
+
+
+def test_matrix_cells_are_the_diagonal_and_every_ordered_pair():
+    s = _declared(simclr_augmentations, "--augmentations", "crop,color,blur", "--branches", "both")
+    assert list(s.arms) == ["crop", "crop-color", "crop-blur", "color-crop", "color", "color-blur", "blur-crop",
+                            "blur-color", "blur"]
+    assert s.arms["color-blur"].overrides == {"views": {"compose": ["color", "blur"]}}
+    assert s.base["views"] == {"min_scale": 0.4, "name": "compose", "branches": "both"}
+    only_pair = _declared(simclr_augmentations, "--quick")  # crop, color: one pair, so no pair claim
+    assert list(only_pair.arms) == ["crop", "crop-color", "color-crop", "color"]
+    assert [p.id for p in only_pair.predictions] == ["no-single-suffices"]
 
 
 def test_augmentation_study_verdicts_follow_the_numbers():
     from mvssl.studies.judge import judge
 
-    s = _declared(simclr_augmentations, names=["crop", "color", "blur"])
+    s = _declared(simclr_augmentations, "--augmentations", "crop,color,blur")
     assert [p.id for p in s.predictions] == ["crop-color-best-pair", "no-single-suffices"]
     acc = {("crop",): [30, 31, 32], ("color",): [40, 41, 39], ("crop", "color"): [60, 62, 61],
            ("color", "crop"): [58, 59, 60], ("crop", "blur"): [35, 36, 35], ("blur", "crop"): [34, 33, 35],
            ("blur",): [25, 26, 27], ("color", "blur"): [45, 44, 46], ("blur", "color"): [44, 45, 43]}
     m = "linear_top1_pct"
-    values = lambda: {simclr_augmentations.cell_arm(c): {m: dict(enumerate(v))} for c, v in acc.items()}  # noqa: E731
-    random = {simclr_augmentations.cell_arm(c): {m: {0: 20.0, 1: 21.0, 2: 20.5}} for c in acc}
+    values = lambda: {"-".join(c): {m: dict(enumerate(v))} for c, v in acc.items()}  # noqa: E731
+    random = {"-".join(c): {m: {0: 20.0, 1: 21.0, 2: 20.5}} for c in acc}
     verdicts = {c["id"]: c["verdict"] for c in judge(s, values(), random)["claims"]}
     assert verdicts == {"crop-color-best-pair": "supported", "no-single-suffices": "supported"}
     acc[("color",)] = [70, 72, 71]  # a single augmentation beats the pair
@@ -60,16 +70,10 @@ def test_augmentation_study_verdicts_follow_the_numbers():
 
 
 def test_head_study_verdicts_follow_the_numbers_and_its_gates():
-    import argparse
-
     from mvssl.studies.judge import judge
-    from mvssl.studies.spec import loads
 
-    p = argparse.ArgumentParser()
-    simclr_head.add_arguments(p)
-    raw = simclr_head.study(p.parse_args(["--seeds", "3"]))
-    s = loads(yaml.safe_dump(raw), "head")
-    h, z = simclr_head.H, simclr_head.Z
+    s = _declared(simclr_head, "--seeds", "3")
+    h, z = "h_linear_top1_pct", "z_linear_top1_pct"
     seeds = lambda *v: dict(enumerate(v))  # noqa: E731
     values = {"none": {h: seeds(40, 41, 42), z: seeds(40, 41, 42)}, "linear": {h: seeds(45, 46, 47), z: seeds(1, 2, 3)},
               "mlp": {h: seeds(48, 49, 50), z: seeds(30, 31, 33)}}
@@ -86,14 +90,17 @@ def test_cmc_views_ladder_and_objective_verdicts_follow_the_numbers():
     from mvssl.studies.judge import judge
 
     s = _declared(cmc_views)
+    assert list(s.arms) == ["v2", "v3-core", "v3-full", "v4-core", "v4-full", "v2-pred", "v3-pred", "v4-pred"]
+    assert s.arms["v3-pred"].overrides == {"method": {"channels": "L,a,b", "graph": "full", "objective": "predictive"}}
+    assert s.base["method"] == {"name": "cmc", "proj_hidden_dim": 512} and s.base["trainer"]["max_steps"] == 500
     base = {(2, "full", "contrastive"): 40, (3, "core", "contrastive"): 44, (3, "full", "contrastive"): 45,
             (4, "core", "contrastive"): 48, (4, "full", "contrastive"): 50, (2, "full", "predictive"): 30,
             (3, "full", "predictive"): 31, (4, "full", "predictive"): 32}
     noise = [0.0, 0.5, -0.4]
 
     def verdicts(means, random_level=20.0):
-        values = {cmc_views.arm_name(*k): {cmc_views.L: {i: m + e for i, e in enumerate(noise)}} for k, m in means.items()}
-        random = {a: {cmc_views.L: {0: random_level, 1: random_level + 0.3, 2: random_level - 0.2}} for a in values}
+        values = {arm_name(*k): {L: {i: m + e for i, e in enumerate(noise)}} for k, m in means.items()}
+        random = {a: {L: {0: random_level, 1: random_level + 0.3, 2: random_level - 0.2}} for a in values}
         return {c["id"]: (c["verdict"], round(c["effect"], 6)) for c in judge(s, values, random)["claims"]}
 
     v = verdicts(base)
@@ -143,7 +150,7 @@ def test_tiny_augmentation_matrix_writes_results_plot_and_encoders(tmp_path):
     from mvssl import load
 
     out, res = _tiny(tmp_path, "simclr-augmentations", "--augmentations", "crop,color")
-    assert res["complete"] and len(res["points"]) == 4 and (out / "augmentation_matrix.png").exists()
+    assert res["complete"] and len(res["points"]) == 4 and (out / "arms.png").exists()
     assert {c["id"] for c in res["claims"]} == {"no-single-suffices"}  # one pair only: no pair claim
     cell = next(p for p in res["points"] if p["arm"] == "crop-color")
     assert len(cell["metrics"]["linear_top1_pct"]["per_seed"]) == 2
@@ -157,9 +164,9 @@ def test_tiny_head_and_cmc_runs(tmp_path):
     assert none["h_linear_top1_pct"]["per_seed"] == none["z_linear_top1_pct"]["per_seed"]  # z = h without a head
     assert len(res["claims"]) == 4 and (out / "study.yaml").exists() and res["study"]["file"] == "study.yaml"
     out, res = _tiny(tmp_path, "cmc-views")
-    assert len(res["points"]) == len(cmc_views.ARMS) and (out / "cmc_views.png").exists()
+    assert len(res["points"]) == 8 and (out / "arms.png").exists()
     assert {c["id"] for c in res["claims"]} == {"more-views-better", "contrastive-beats-predictive"}
-    four = next(p for p in res["points"] if p["arm"] == cmc_views.arm_name(4, "full", "contrastive"))
+    four = next(p for p in res["points"] if p["arm"] == "v4-full")
     assert four["value"] == ["L,a,b,S", "full", "contrastive"] and len(four["metrics"]["l_linear_top1_pct"]["per_seed"]) == 2
     from mvssl import load
 
@@ -181,40 +188,42 @@ def test_cifar10_download_path_on_generated_files(tmp_path, monkeypatch):
 
 
 def test_scale_study_interactions_and_verdicts():
-    import argparse
-
     from mvssl.experiments import simclr_scale
     from mvssl.studies.judge import judge
-    from mvssl.studies.spec import loads
 
-    p = argparse.ArgumentParser()
-    simclr_scale.add_arguments(p)
-    s = loads(yaml.safe_dump(simclr_scale.study(p.parse_args([]), [32, 128], [2, 5], 2000)), "scale")
+    s = _declared(simclr_scale, "--batch-sizes", "128,32", "--epochs", "5,2")  # Colour Shapes: 2,000 images
     assert s.arms["supervised-b32-e2"].train == "mvssl.experiments.simclr_scale.train_supervised"
     assert s.arms["simclr-b128-e5"].overrides["trainer"]["max_steps"] == 5 * 2000 // 128
     c = {(32, 2): [40, 41, 42], (32, 5): [50, 50, 51], (128, 2): [42, 44, 43], (128, 5): [60, 62, 61]}
     u = {(32, 2): [70, 71, 72], (32, 5): [80, 80, 81], (128, 2): [75, 76, 76], (128, 5): [81, 81, 82]}
     m = "linear_top1_pct"
-    values = {simclr_scale.arm_name(learner, b, e): {m: dict(enumerate(v))}
+    values = {f"{learner}-b{b}-e{e}": {m: dict(enumerate(v))}
               for learner, acc in (("simclr", c), ("supervised", u)) for (b, e), v in acc.items()}
     random = {a: {m: {0: 20.0, 1: 21.0, 2: 19.5}} for a in values}
     out = {x["id"]: x for x in judge(s, values, random)["claims"]}
     assert {k: x["verdict"] for k, x in out.items()} == {"batch": "supported", "length": "supported",
                                                          "batch-helps": "supported"}
     assert out["batch"]["effect"] == pytest.approx((10 + 12 + 10) / 3 - (1 + 1 + 1) / 3)  # SimCLR gain - supervised
-    values[simclr_scale.arm_name("supervised", 32, 5)][m] = {0: 99.5, 1: 99.6, 2: 99.4}  # a supervised arm at the top
+    values["supervised-b32-e5"][m] = {0: 99.5, 1: 99.6, 2: 99.4}  # a supervised arm at the top
     assert judge(s, values, random)["claims"][0]["verdict"] == "not testable"
-    with pytest.raises(ValueError, match="--batch-sizes"):
-        simclr_scale._ints("32,x", (), "--batch-sizes")
+
+
+@pytest.mark.parametrize("argv", [["--batch-sizes", "32,x"], ["--batch-sizes", "32"], ["--epochs", "0,2"]])
+def test_scale_refuses_bad_lists_naming_the_option(tmp_path, capsys, argv):
+    out = tmp_path / "scale"
+    assert main(["experiment", "simclr-scale", *argv, "--out", str(out)]) == 2
+    assert argv[0] in capsys.readouterr().err and not out.exists()
 
 
 def test_scale_learning_rate_follows_the_batch():
-    from mvssl.experiments.simclr_scale import BASE_BATCH, BASE_LR, learning_rate
+    from mvssl.experiments import simclr_scale
 
-    assert learning_rate(BASE_BATCH, "sqrt") == learning_rate(BASE_BATCH, "linear") == BASE_LR
-    assert learning_rate(4 * BASE_BATCH, "sqrt") == pytest.approx(2 * BASE_LR)
-    assert learning_rate(4 * BASE_BATCH, "linear") == pytest.approx(4 * BASE_LR)
-    assert learning_rate(4 * BASE_BATCH, "none") == BASE_LR
+    def lr(scaling):
+        s = _declared(simclr_scale, "--batch-sizes", "64,256", "--lr-scaling", scaling)
+        return s.arms["simclr-b64-e5"].overrides["optim"]["lr"], s.arms["supervised-b256-e5"].overrides["optim"]["lr"]
+
+    assert lr("sqrt") == pytest.approx((2e-3, 4e-3)) and lr("linear") == pytest.approx((2e-3, 8e-3))
+    assert lr("none") == (2e-3, 2e-3)
 
 
 def test_scale_refuses_a_batch_larger_than_the_dataset(tmp_path, capsys):
@@ -229,14 +238,12 @@ def test_tiny_scale_run(tmp_path):
     assert main(["experiment", "simclr-scale", "--out", str(out), "--seeds", "2", "--width", "4",
                  "--batch-sizes", "64,128", "--epochs", "1,2"]) == 0
     res = json.loads((out / "results.json").read_text())
-    assert len(res["claims"]) == 3 and (out / "scale.png").exists()
+    assert len(res["claims"]) == 3 and (out / "arms.png").exists()
     from mvssl import load
-    from mvssl.experiments.simclr_scale import learning_rate
 
     sup = next(p for p in res["points"] if p["arm"] == "supervised-b128-e2")
     sim = next(p for p in res["points"] if p["arm"] == "simclr-b128-e2")
     for run in (sup["runs"][0], sim["runs"][0]):  # both learners train at the batch's scaled rate
         cfg = yaml.safe_load((out / run / "config.yaml").read_text())
-        assert cfg["optim"]["lr"] == pytest.approx(learning_rate(128, "sqrt"))
-        assert learning_rate(128, "sqrt") > learning_rate(64, "sqrt")
+        assert cfg["optim"]["lr"] == pytest.approx(2e-3 * (128 / 64) ** 0.5)
     assert load(out / sup["runs"][0]).embed(torch.zeros(1, 3, 16, 16, dtype=torch.uint8)).shape == (1, 32)

@@ -172,6 +172,15 @@ def loads(text: str, path: str = "<study>", quick: bool = False) -> Study:
         raise StudyError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(raw, dict):
         raise StudyError(f"{path}: (top level): a study is a mapping with study, arms, measures, predictions...")
+    if "include" in raw or "experiment" in raw:  # a declared experiment (studies/declared.py)
+        from .declared import TemplateError, included, rendered
+
+        try:
+            raw, extra = included(raw, path)
+            text += extra  # the hash covers the included file too
+            raw = rendered(raw, quick=quick)
+        except (TemplateError, OSError) as err:
+            raise StudyError(f"{path}: {err}") from None
     errors.unknown_keys(raw, TOP_KEYS)
     name = raw.get("study")
     if not isinstance(name, str) or not name:

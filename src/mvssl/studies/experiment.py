@@ -1,0 +1,48 @@
+"""``mvssl experiment NAME`` for a study file that declares an experiment (its ``experiment``
+section: :mod:`mvssl.studies.declared`): each module of ``mvssl.experiments`` whose study file
+lies beside it is ``COMMAND, HELP, add_arguments, run, study = command(__file__)``."""
+from __future__ import annotations
+
+from .declared import add_options, included, rendered
+
+
+def command(module_file: str):
+    """``COMMAND, HELP, add_arguments, run, study`` of ``mvssl experiment NAME`` for the study
+    file beside ``module_file`` (``simclr_head.py`` -> ``simclr_head.yaml``); ``study(args)`` is
+    the validated study that ``run(args)`` runs."""
+    from pathlib import Path
+
+    from ..config_text import parse_yaml
+
+    path = Path(module_file).with_suffix(".yaml")
+    raw = included(parse_yaml(path.read_text(), str(path)), path)[0]
+    section = raw["experiment"]
+
+    def add_arguments(parser) -> None:
+        from .results import add_common_arguments
+
+        add_common_arguments(parser, seeds=section.get("seeds", 3), **({"quick_help": section["quick_help"]}
+                                                                     if "quick_help" in section else {}))
+        add_options(parser, section)
+
+    def study(args):
+        import yaml
+
+        from .spec import loads
+
+        if args.seeds < 1:
+            raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+        out = rendered(raw, {n: getattr(args, n) for n in section.get("options") or {}}, args.quick, args.seeds)
+        return loads(f"# declared by mvssl experiment {raw['study']} ({path.name})\n"
+                     + yaml.safe_dump(out, sort_keys=False), f"mvssl experiment {raw['study']}")
+
+    def run(args) -> int:
+        from .commands.run import stop_on_failure
+        from .engine import run_study
+
+        declared = study(args)
+        return stop_on_failure(lambda: run_study(None, out=args.out, resume=args.resume, jobs=args.jobs,
+                                                 quick=args.quick, study=declared,
+                                                 echo=lambda *a, **k: print(*a, **k, flush=True)))
+
+    return raw["study"], section["help"], add_arguments, run, study
