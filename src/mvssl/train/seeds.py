@@ -67,7 +67,7 @@ def check_batchable(cfg: dict) -> None:
         why = "data.in_memory false: several seeds in one model need the images in memory"
     elif t["devices"] * t["num_nodes"] != 1:
         why = "trainer.devices/num_nodes: several seeds in one model run in one process"
-    elif t["sync_batchnorm"] or t["compile"]:
+    elif t["sync_batchnorm"] or t["compile"] is True:  # auto: eager for the convnet (train/compile_rule.py)
         why = f"trainer.{'sync_batchnorm' if t['sync_batchnorm'] else 'compile'} true: not with several seeds in one model"
     elif t["on_nan"] != "stop":
         why = "trainer.on_nan skip: several seeds in one model stop on a non-finite loss (on_nan stop)"
