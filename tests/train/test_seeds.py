@@ -134,7 +134,7 @@ def _tiny_argv(tmp_path, *extra):
             "--trainer.log_every", "2", *extra]
 
 
-def test_each_seed_writes_an_ordinary_run_folder_that_loads(tmp_path):
+def test_each_seed_writes_an_ordinary_run_folder_that_loads(tmp_path, capsys):
     assert main(_tiny_argv(tmp_path, "--trainer.seed", "5")) == 0
     folders = sorted((tmp_path / "runs").iterdir())
     assert [f.name for f in folders] == ["tiny-seed5", "tiny-seed6"]
@@ -148,6 +148,9 @@ def test_each_seed_writes_an_ordinary_run_folder_that_loads(tmp_path):
         encoder = mvssl.load(folder)
         embeddings.append(encoder.embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)))
     assert embeddings[0].shape == (2, 32) and not torch.allclose(embeddings[0], embeddings[1])
+    capsys.readouterr()
+    assert main(["eval", "probes", str(folders[1])]) == 0  # mvssl eval reads it as any run
+    assert "digit" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("extra, expected", [
@@ -204,3 +207,19 @@ def test_the_study_engine_trains_an_arms_seeds_in_one_model_and_the_rest_alone(t
                 "trainer"]["seed"] == seed
     results = json.loads((out / "results.json").read_text())
     assert "p" in json.dumps(results)
+
+
+def test_a_killed_batched_run_leaves_folders_that_resume_trains_alone_from_step_0(tmp_path, monkeypatch):
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(seeds_mod, "_fit", killed)
+    user = {**TINY, "trainer": {**TINY["trainer"], "out_dir": str(tmp_path), "name": "k"}}
+    with pytest.raises(KeyboardInterrupt):
+        seeds_mod.train_seeds(seed_configs(user, 2))
+    monkeypatch.undo()
+    assert not (tmp_path / "k-seed1" / "metrics.json").exists()
+    run_dir, metrics = run_mod.train(resume=tmp_path / "k-seed1")
+    assert metrics["steps"] == 3 and metrics["resumed_from_step"] == 0  # from step 0: no checkpoint
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["trainer"]["seed"] == 1
+    assert mvssl.load(run_dir).embed(torch.zeros(1, 3, 16, 16, dtype=torch.uint8)).shape == (1, 32)
