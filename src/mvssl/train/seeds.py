@@ -97,15 +97,13 @@ def seed_configs(user: dict, seeds: int) -> list[dict]:
 
 
 def _same_but_seed(cfgs: list[dict]) -> None:
-    def strip(cfg):
-        return {s: {k: v for k, v in keys.items() if (s, k) not in OWN_KEYS} if isinstance(keys, dict) else keys
-                for s, keys in cfg.items()}
-    first = strip(cfgs[0])
+    """Refuse K resolved configs that differ in more than each seed's own keys (``OWN_KEYS``)."""
+    first = cfgs[0]
     for cfg in cfgs[1:]:
-        if strip(cfg) != first:
-            diff = next(f"{s}.{k}" for s in first for k in (first[s] if isinstance(first[s], dict) else [None])
-                        if (first[s].get(k) if k else first[s]) != (strip(cfg)[s].get(k) if k else strip(cfg)[s]))
-            raise ConfigError(f"several seeds in one model train one config at several seeds; {diff} differs")
+        diff = [f"{s}.{k}" for s in first for k in first[s] if (s, k) not in OWN_KEYS and
+                first[s][k] != cfg.get(s, {}).get(k)]
+        if diff:
+            raise ConfigError(f"several seeds in one model train one config at several seeds; {diff[0]} differs")
     seeds = [c["trainer"]["seed"] for c in cfgs]
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"several seeds in one model: trainer.seed repeats ({seeds})")
