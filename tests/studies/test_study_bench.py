@@ -1,9 +1,9 @@
-"""mvssl bench study: which study and arm it measures, bad input, and (slow) a real side-by-side run."""
+"""mvssl study bench: which study and arm it measures, bad input, and (slow) a real side-by-side run."""
 import json
 
 import pytest
 
-from mvssl.bench import study as bench_study
+from mvssl.studies.commands import bench as bench_study
 from mvssl.build import resolve
 from mvssl.cli import main
 from mvssl.studies import spec
@@ -49,7 +49,7 @@ def test_a_declared_experiment_is_found_by_its_name():
                                         ("missing.yaml", "no such study file")])
 def test_bad_names_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch, name, says):
     monkeypatch.chdir(tmp_path)
-    assert main(["bench", "study", name, "--out", "report"]) == 2
+    assert main(["study", "bench", name, "--out", "report"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("mvssl: error:") and says in err and len(err.splitlines()) == 1
     assert not (tmp_path / "report").exists()
@@ -59,7 +59,7 @@ def test_bad_names_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch, name, 
 def test_one_at_a_time_and_stacked_side_by_side(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(STUDY)
-    assert main(["bench", "study", str(path), "--steps", "3", "--seeds", "2", "--repeats", "1",
+    assert main(["study", "bench", str(path), "--steps", "3", "--seeds", "2", "--repeats", "1",
                  "--out", str(tmp_path / "report")]) == 0
     data = json.loads((tmp_path / "report" / "study.json").read_text())
     assert data["arm"] == "a" and data["arm_steps"] == 200 and data["stacked_refused"] is None

@@ -1,4 +1,5 @@
-"""Encoders per core-hour of a study's first arm: its seeds trained one at a time (each as
+"""``mvssl study bench NAME``: encoders per core-hour of a study's first arm (its imports wait for the
+command: `mvssl study --help` loads no torch): its seeds trained one at a time (each as
 ``mvssl train`` trains it, the way ``--jobs`` workers ran them before several seeds in one
 model existed) against the same seeds trained as one stacked model (``mvssl train --seeds K``,
 ``train/seeds.py``), in the same interleaved rounds so that load from other processes hits both.
@@ -17,12 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
-from ..eval.report import markdown_table
-from .common import describe, machine, plain_args, write_report
-
-COMMAND = "study"
+COMMAND = "bench"
 HELP = "encoders per core-hour of an experiment's first arm: seeds one at a time vs several seeds in one model"
 
 
@@ -42,7 +38,7 @@ def add_arguments(parser) -> None:
 
 def find_study(name: str):
     """The validated study of ``mvssl experiment NAME`` (declared in a study file) or of a study file."""
-    from ..studies import spec
+    from .. import spec
 
     if name.endswith((".yaml", ".yml")) or Path(name).is_file():
         if not Path(name).is_file():
@@ -76,9 +72,9 @@ def first_arm(study):
 
 def arm_configs(study, arm, seeds: int, steps: int, out: Path, tag: str) -> list[dict]:
     """The arm's configs for ``seeds`` seeds, shortened to ``steps`` (its warm-up too, if longer)."""
-    from ..build import resolve
-    from ..config import deep_update
-    from ..studies.spec import arm_config
+    from ...build import resolve
+    from ...config import deep_update
+    from ..spec import arm_config
 
     warmup = min(resolve(arm_config(study, arm, 0))["optim"]["warmup_steps"], steps // 5)
     return [deep_update(arm_config(study, arm, seed), {"optim": {"warmup_steps": warmup}, "trainer": {
@@ -89,10 +85,14 @@ def arm_configs(study, arm, seeds: int, steps: int, out: Path, tag: str) -> list
 def run(args) -> int:
     import os
 
-    from ..build import resolve
-    from ..studies.spec import arm_config
-    from ..train.run import train
-    from ..train.seeds import seeds_available, train_seeds
+    import torch
+
+    from ...bench.common import describe, machine, plain_args, write_report
+    from ...build import resolve
+    from ...eval.report import markdown_table
+    from ...train.run import train
+    from ...train.seeds import batchable, train_seeds
+    from ..spec import arm_config
 
     if args.steps < 1 or args.seeds < 1 or args.repeats < 1 or args.threads < 1:
         raise ValueError("--steps, --seeds, --repeats and --threads must be at least 1")
@@ -102,7 +102,7 @@ def run(args) -> int:
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the thread rule keeps the user's choice
     torch.set_num_threads(args.threads)
     work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="mvssl-bench-study-"))
-    reason = seeds_available(resolve(arm_configs(study, arm, 1, args.steps, work, "check")[0]))
+    reason = batchable(arm_configs(study, arm, args.seeds, args.steps, work, "check"))
     quiet = lambda *a, **k: None  # noqa: E731
 
     def one_at_a_time(r: int):
