@@ -42,12 +42,15 @@ def test_shared_information_knob_moves_through_the_three_regimes(cmnist16):
 
 
 def test_patch_distance_knob_uses_noise_frames_filled_by_the_digit():
-    s = dict(reverse_u.DEFAULT)
-    cfg = reverse_u.KNOBS["patch-distance"].config(1.0, s)
-    assert cfg["data"]["backgrounds"] == "noise" and cfg["data"]["digit_size"] == s["image_size"]
-    assert cfg["views"]["patch_distance"] == pytest.approx(2 ** 0.5 * (s["image_size"] - s["patch_size"]), abs=1e-3)
+    s = reverse_u.study(_parse(["--knobs", "patch-distance", "--image-size", "24"]))
+    assert list(s.arms) == ["patch-0", "patch-0p25", "patch-0p5", "patch-0p75", "patch-1"]
+    far = s.arms["patch-1"].overrides
+    assert far["data"] == {"image_size": 24, "digit_size": 24, "backgrounds": "noise", "seed": 0}
+    assert far["views"]["patch_size"] == 12 and far["views"]["name"] == "patches"
+    assert far["views"]["patch_distance"] == pytest.approx(2 ** 0.5 * (24 - 12), abs=1e-3)
+    assert far["views"]["patch_distance"] <= 2 ** 0.5 * (24 - 12)  # never past the end
     with pytest.raises(ValueError, match="fractions"):
-        reverse_u.KNOBS["patch-distance"].config(1.5, s)
+        reverse_u.study(_parse(["--patch-distance-values", "0,0.5,1.5"]))
 
 
 def _parse(argv):
@@ -57,7 +60,7 @@ def _parse(argv):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--knobs", "bogus"], "unknown knob"),
+    (["--knobs", "bogus"], "--knobs: unknown bogus"),
     (["--seeds", "0"], "--seeds"),
     (["--knobs", "shared-information", "--shared-information-values", "0,3"], "at least 3"),
     (["--knobs", "shared-information", "--shared-information-values", "0,1,3"], "\\[-1, 2\\]"),
@@ -89,7 +92,7 @@ def test_tiny_reverse_u_sweep_writes_results_and_keeps_encoders(tmp_path, capsys
         assert len(p["metrics"]["digit_acc"]["per_seed"]) == 2 and len(p["runs"]) == 2
         for run in p["runs"]:
             assert mvssl.load(out / run).embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)).shape[0] == 2
-    assert (out / "reverse_u.png").stat().st_size > 0 and "## Claims" in (out / "results.md").read_text()
+    assert (out / "accuracy_vs_nce.png").stat().st_size > 0 and "## Claims" in (out / "results.md").read_text()
     import re
 
     lines = [line for line in capsys.readouterr().out.splitlines() if re.match(r"\[\d+/\d+\] ", line)]
@@ -190,29 +193,25 @@ def test_sequence_config_trains_clip_views_with_clip_simclr():
     assert cfg["views"]["frames"] == 3 and cfg["views"]["shared"] == ["position"]
 
 
-@pytest.mark.parametrize("knob", list(reverse_u.KNOBS))
-def test_every_default_knob_value_is_a_valid_config(knob):
+@pytest.mark.parametrize("argv", [[], ["--quick"], ["--image-size", "24"]])
+def test_every_default_knob_value_is_a_valid_config(argv):
     from mvssl.build import resolve
+    from mvssl.studies.spec import arm_config
 
-    k = reverse_u.KNOBS[knob]
-    for s in (dict(reverse_u.DEFAULT), {**reverse_u.DEFAULT, "image_size": 24, "digit_size": 18, "patch_size": 12}):
-        for v in k.values + k.quick_values:
-            resolve(reverse_u.encoder_config(k, v, s, 0))  # the farthest patch distance included
+    s = reverse_u.study(_parse(argv))
+    assert len(s.arms) == (6 if argv == ["--quick"] else 12)
+    for arm in s.arms.values():
+        resolve(arm_config(s, arm, 0))  # the farthest patch distance included
 
 
 def test_reverse_u_peak_is_judged_along_the_knob_not_along_noisy_i_nce():
     """Three knob values whose I_NCE the critic cannot tell apart (noise around 0 puts the
     middle value lowest): the peak is judged along the knob, whose ends stay the ends."""
-    import yaml
-
     from mvssl.studies.judge import judge
-    from mvssl.studies.spec import loads
 
-    args = _parse(["--knobs", "shared-information", "--shared-information-values=-1,0,2"])
-    knobs = reverse_u.chosen_knobs(args)
-    s = loads(yaml.safe_dump(reverse_u.study(args, reverse_u.settings_from(args), knobs)), "ru")
-    knob = knobs[0][0]
-    names = [reverse_u.arm_name(knob, v) for v in (-1.0, 0.0, 2.0)]
+    s = reverse_u.study(_parse(["--knobs", "shared-information", "--shared-information-values=2,-1,0"]))
+    names = ["shared-m1", "shared-0", "shared-2"]
+    assert list(s.arms) == names and [s.arms[n].x for n in names] == [-1.0, 0.0, 2.0]
 
     def judged(rows, random_acc=(10.0, 10.5, 11.0)):
         values = {n: {"i_nce": dict(enumerate(nce)), "digit_acc": dict(enumerate(acc))}
