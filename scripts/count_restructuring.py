@@ -49,6 +49,14 @@ COMMITS = [
     ("3e80ef1", "methods: comments name checks.check_names"),
     ("8145f1c", "methods/base: comment rewrapped"),
     ("b90fa37", "imports: centre_square from data.decode; unused imports"),
+    # the third session
+    ("e839585", "tests mirror src (.gitignore only in the core's count: 0)"),
+    ("7efe362", "config: configs as text to config_text.py"),
+    ("c3fd95b", "data: one seeded per-class split, ImageFiles.split"),
+    ("92d24ff", "weights/encoder: one reader of weight files"),
+    ("2cd0a5e", "nn.Centre varying_count; DINO.target_logs"),
+    ("b21705b", "nn: one transformer_blocks, _NarrowTransformer"),
+    ("5ef91df", "eval/commands: in-function imports to module level"),
 ]
 
 

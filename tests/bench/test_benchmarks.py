@@ -149,3 +149,18 @@ def test_bench_train_measures_several_methods_side_by_side(tmp_path, capsys):
     lejepa = report["methods"]["lejepa"]["fp32"]
     assert lejepa["seconds_per_step"] > 0 and lejepa["counted_fwd_bwd_gflop"] > 0
     assert "x simclr" in capsys.readouterr().out
+
+
+def test_compile_cost_weighs_the_compile_time_against_the_run():
+    from mvssl.bench.train import compile_cost
+
+    seconds = {"bf16+cl": 0.10, "bf16+cl+compile": 0.08}
+    firsts = {"bf16+cl": 0.5, "bf16+cl+compile": 20.5}
+    data = {"bf16+cl": {}, "bf16+cl+compile": {}}
+    text = compile_cost(seconds, firsts, data, 1500)
+    row = data["bf16+cl+compile"]
+    assert row["compile_seconds"] == pytest.approx(20.0) and row["breakeven_steps"] == pytest.approx(1000)
+    assert row["compiled_run_seconds"] == pytest.approx(20 + 120) and "(pays)" in text
+    assert "(does not pay)" in compile_cost(seconds, firsts, data, 999)
+    slower = {"bf16+cl": 0.08, "bf16+cl+compile": 0.10}
+    assert "never" in compile_cost(slower, firsts, data, 1500) and data["bf16+cl+compile"]["breakeven_steps"] == float("inf")

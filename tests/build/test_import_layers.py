@@ -1,6 +1,7 @@
 """The layers' promise (shared/DESIGN.md): loading an encoder and the information estimates
 (``mvssl info nce``, ``mvssl info er``) build through ``mvssl.build`` and never import the
-trainer, so they need no Lightning; ``mvssl.fit`` is the training call."""
+trainer, so they need no Lightning; ``mvssl.fit`` is the training call; ``mvssl.config`` imports
+nothing else of mvssl."""
 import json
 import os
 import subprocess
@@ -50,3 +51,10 @@ def test_fit_is_the_training_call_and_train_the_package():
     assert mvssl.fit is train
     assert mvssl.train.__name__ == "mvssl.train" and not callable(mvssl.train)
     assert Path(mvssl.train.__file__).name == "__init__.py"
+
+
+def test_config_sits_at_the_bottom_and_imports_nothing_else_of_mvssl():
+    probe = "import sys, mvssl.config; print(sorted(m for m in sys.modules if m.startswith('mvssl')))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["['mvssl',", "'mvssl.config',", "'mvssl.config.schema']"]

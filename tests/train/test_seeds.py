@@ -172,3 +172,35 @@ def test_a_tiny_batched_run_beats_random_init(tmp_path):
     for _, metrics in seeds_mod.train_seeds(seed_configs(user, 2)):
         trained, random = metrics["eval"]["trained"], metrics["eval"]["random init"]
         assert trained["digit_error_pct"] < random["digit_error_pct"] - 15, metrics["eval"]
+
+
+STUDY = """
+study: tiny-seeds
+base:
+  data: {image_size: 16, digit_size: 8}
+  backbone: {width: 4}
+  method: {proj_hidden_dim: 16, proj_dim: 8}
+  optim: {batch_size: 16}
+  trainer: {max_steps: 3, er_monitor: false}
+arms:
+  simclr: {method: {name: simclr}}
+  byol: {method: {name: byol}}
+seeds: 2
+measures: [linear]
+predictions: [{id: p, contrast: "simclr.linear - byol.linear > 0"}]
+"""
+
+
+def test_the_study_engine_trains_an_arms_seeds_in_one_model_and_the_rest_alone(tmp_path):
+    study = tmp_path / "tiny.yaml"
+    study.write_text(STUDY)
+    out = tmp_path / "out"
+    assert main(["study", "run", str(study), "--out", str(out), "--jobs", "1", "--seeds-in-one-model"]) == 0
+    for arm, together in (("simclr", [0, 1]), ("byol", None)):
+        for seed in (0, 1):
+            metrics = json.loads((out / "encoders" / f"{arm}-seed{seed}" / "metrics.json").read_text())
+            assert metrics.get("seeds_in_one_model") == together
+            assert yaml.safe_load((out / "encoders" / f"{arm}-seed{seed}" / "config.yaml").read_text())[
+                "trainer"]["seed"] == seed
+    results = json.loads((out / "results.json").read_text())
+    assert "p" in json.dumps(results)

@@ -48,11 +48,17 @@ def sync() -> None:
         torch.cuda.synchronize()
 
 
-def interleaved(fns: dict, repeats: int = 3, warmup: int = 1) -> dict[str, float]:
-    """Median seconds per call of each ``fns[name]()``, the variants run in turn each round."""
-    for fn in fns.values():
-        for _ in range(warmup):
+def interleaved(fns: dict, repeats: int = 3, warmup: int = 1, first: dict | None = None) -> dict[str, float]:
+    """Median seconds per call of each ``fns[name]()``, the variants run in turn each round;
+    ``first`` (a dict) receives the seconds of each one's first call (compiling, if it does)."""
+    for name, fn in fns.items():
+        for i in range(warmup):
+            sync()
+            start = time.perf_counter()
             fn()
+            sync()
+            if i == 0 and first is not None:
+                first[name] = time.perf_counter() - start
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():

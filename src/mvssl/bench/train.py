@@ -128,6 +128,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--matmul-sizes", type=int, nargs="+", default=[1024, 2048],
                         help="square matmul sides for the peak measured in the same rounds")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory pass")
+    parser.add_argument("--compile-steps", type=int, default=1500,
+                        help="run length for which a +compile variant's compile time is weighed against the "
+                             "time it saves a step (the default job's 1500)")
     parser.add_argument("--profile", nargs="*", default=[], metavar="VARIANT",
                         help="print torch.profiler's top ops of one step of these variants")
     add_common_arguments(parser)
@@ -144,8 +147,9 @@ def run(args) -> int:
     first = next(iter(steps.values()))
     forward_flops, counted_flops = count_flops(first[2], first[3], first[4], first[5])
     step_flops = 3 * forward_flops
+    firsts: dict[str, float] = {}
     seconds, peak, info_before, info = timed_beside_matmul(args, {**{name: s[0] for name, s in steps.items()},
-                                                                  "views only": first[1]})
+                                                                  "views only": first[1]}, firsts)
     images, n_crops = args.batch, args.views + args.local_crops  # images/s counts images, each seen as n_crops views
     rows, data = [], {}
     for name in steps:
@@ -172,6 +176,7 @@ def run(args) -> int:
                               "GFLOP/s (counted)", "peak MiB"], rows)
             + f"\n\nmaking the views alone: {seconds['views only'] * 1000:.1f} ms ({100 * views_share:.1f}% of the "
               "fastest step)")
+    text += compile_cost(seconds, firsts, data, args.compile_steps)
     for name in args.profile:
         text += f"\n\nprofile of one {name} step:\n" + profile_step(steps[name][0])
     write_report(args.out, "train", text, {"machine": info, "args": plain_args(args), "forward_flops": forward_flops,
@@ -180,12 +185,37 @@ def run(args) -> int:
     return 0
 
 
-def timed_beside_matmul(args, fns: dict) -> tuple[dict, dict, dict, dict]:
+def compile_cost(seconds: dict, firsts: dict, data: dict, run_steps: int) -> str:
+    """What compiling costs and saves, for each ``X+compile`` variant measured beside its eager
+    twin ``X``: the compile time (its first step less the twin's first step), the time saved a
+    step, the steps after which compiling has paid for itself, and whether a run of
+    ``run_steps`` steps ends sooner compiled, end to end. Filled into ``data`` too."""
+    lines = []
+    for name in data:
+        twin = name.replace("+compile", "")
+        if "+compile" not in name or twin not in seconds:
+            continue
+        cost = firsts[name] - firsts[twin]
+        saved = seconds[twin] - seconds[name]
+        breakeven = cost / saved if saved > 0 else float("inf")
+        eager_run, compiled_run = run_steps * seconds[twin], cost + run_steps * seconds[name]
+        data[name].update(compile_seconds=cost, seconds_saved_per_step=saved, breakeven_steps=breakeven,
+                          run_steps=run_steps, eager_run_seconds=eager_run, compiled_run_seconds=compiled_run)
+        pays = "pays" if compiled_run < eager_run else "does not pay"
+        lines.append(f"{name} vs {twin}: compiling took {cost:.1f} s (first step {firsts[name]:.1f} s vs "
+                     f"{firsts[twin]:.2f} s), saves {1000 * saved:.1f} ms a step: even after "
+                     + (f"{breakeven:.0f} steps" if saved > 0 else "never") +
+                     f"; a {run_steps}-step run {eager_run:.0f} s eager vs {compiled_run:.0f} s compiled ({pays})")
+    return "\n\n" + "\n".join(lines) if lines else ""
+
+
+def timed_beside_matmul(args, fns: dict, firsts: dict | None = None) -> tuple[dict, dict, dict, dict]:
     """Median seconds of ``fns`` and of the matmuls whose peak they are measured against, in the
-    same interleaved rounds; the peak GFLOP/s; the machine before and after."""
+    same interleaved rounds; the peak GFLOP/s; the machine before and after (``firsts``: each
+    one's first call)."""
     mm_fns, mm_flops = matmul_fns(args.matmul_sizes, ["fp32", "bf16"], args.device)
     info_before = machine()
-    seconds = interleaved({**fns, **mm_fns}, repeats=args.repeats, warmup=1)
+    seconds = interleaved({**fns, **mm_fns}, repeats=args.repeats, warmup=1, first=firsts)
     return seconds, peaks({k: seconds[k] for k in mm_fns}, mm_flops), info_before, machine()
 
 

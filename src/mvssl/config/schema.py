@@ -90,7 +90,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         keep_checkpoints=Key(2, "> 0"), deterministic=False, on_nan=Key("stop", ("stop", "skip"), **R),
         max_nan_skips=Key(5, "> 0", **R), collapse_std=Key(0.1, ">= 0", **R), collapse_rank=Key(1.5, ">= 0", **R),
         er_monitor=Key(True, **R), er_kappa=Key(10.0, "> 0", **R), progress=Key(True, **R),
-        logger=Key("csv", ("csv", "tensorboard", "wandb"), **R), compile=False, out_dir="runs",
+        logger=Key("csv", ("csv", "tensorboard", "wandb"), **R), compile=Key("auto", ("auto", True, False)), out_dir="runs",
         name=Key(None, kind="str"),  # the run folder's name; None: dated
         init_from=Key(None, kind="str")),  # --init-from RUN: a new run from its backbone and matching heads; resolved
     "eval": dict(enabled=Key(True, **R), random_baseline=Key(True, **R), knn_k=Key(20, "> 0", **R),

@@ -185,6 +185,24 @@ def _cost(cfg: dict) -> int:
     return full["trainer"]["max_steps"] * full["optim"]["batch_size"]
 
 
+def seed_groups(exp: Experiment, ahead: list[tuple[dict, str]]) -> tuple[list[list[tuple[dict, str]]], list]:
+    """``--seeds-in-one-model``: each arm's unfinished seeds that ``train/seeds.py`` trains as one
+    stacked model (a group per arm), and the runs left to train one by one."""
+    from ..train.seeds import batchable
+
+    by_arm: dict = {}
+    for cfg, name in ahead:
+        by_arm.setdefault(name.rsplit("-seed", 1)[0], []).append((cfg, name))
+    groups, rest = [], []
+    for runs in by_arm.values():
+        todo = [(c, n) for c, n in runs if exp._finished(n, c) is None]
+        if len(todo) > 1 and batchable([exp._run_config(c, n) for c, n in todo]) is None:
+            groups.append(todo)
+        else:
+            rest += runs
+    return groups, rest
+
+
 def run_declared(raw: dict, args, echo=print, extra_plots=None) -> dict:
     """Run a study an experiment declares from its options (``mvssl experiment NAME``): the
     declaration is written to ``OUT/study.yaml`` and registered like a study file (its hash,
@@ -201,12 +219,13 @@ def run_declared(raw: dict, args, echo=print, extra_plots=None) -> dict:
 
 def run_study(path: str | Path | None, out: str | None = None, resume: bool = False, new_version: bool = False,
               jobs="auto", quick: bool = False, echo=print, study: spec_mod.Study | None = None,
-              extra_plots=None) -> dict:
+              extra_plots=None, seeds_in_one_model: bool = False) -> dict:
     """Train, measure and judge the study in ``path`` (or the declared ``study``); returns the
     results (as written). ``extra_plots(out, points) -> [file names]`` draws an experiment's own
     figures beside the plot set."""
     from ..build import resolve
     from ..config import deep_update
+    from ..train.seeds import train_seeds_quietly
     from .writer import write_results
 
     declared = study is not None
@@ -231,8 +250,15 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
     ahead = [(config(arm, seed), f"{arm.name}-seed{seed}") for arm, seed in runs if arm.train is arm.reads is None]
     stages = [(arm.train, config(arm, seed), str(exp.run_path(f"{arm.name}-seed{seed}")), arm.stage)
               for arm, seed in runs if arm.train is not None and exp._finished(f"{arm.name}-seed{seed}") is None]
+    groups, ahead = seed_groups(exp, ahead) if seeds_in_one_model else ([], ahead)
+    together = [(train_seeds_quietly, [exp._run_config(c, n) for c, n in g],
+                 f"{g[0][1].rsplit('-seed', 1)[0]} ({len(g)} seeds in one model)") for g in groups]
     done = exp.train_ahead(sorted(ahead, key=lambda r: -_cost(r[0])),  # longest first: no worker idles at the end
-                           also=[(stage_task, item, Path(item[2]).name) for item in stages] if exp.jobs > 1 else [])
+                           also=together + ([(stage_task, item, Path(item[2]).name) for item in stages]
+                                            if exp.jobs > 1 else []))
+    for group, metrics in zip(groups, done):
+        exp.trained.update({name: m for (_, name), m in zip(group, metrics)})
+    done = done[len(groups):]
     exp.trained.update({Path(item[2]).name: metrics for item, metrics in zip(stages, done)})
     values: dict = {a: {m: {} for m in study.measures} for a in study.arms}
     random: dict = {a: {m: {} for m in study.measures} for a in study.arms}

@@ -32,12 +32,16 @@ def cpu_has_fast_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     return "avx512_bf16" in flags and _cpuinfo_field("vendor_id", cpuinfo) == "AuthenticAMD"
 
 
+def on_gpu(accelerator: str) -> bool:
+    """Whether ``trainer.accelerator`` puts the run on a CUDA GPU."""
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+
+
 def resolve_precision(precision: str, accelerator: str) -> str:
     """"auto" -> bf16-mixed on CPUs where ``cpu_has_fast_bf16`` and on GPUs that support bf16, 16-mixed
     on older GPUs, else 32."""
     if precision != "auto":
         return precision
-    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    if on_gpu:
+    if on_gpu(accelerator):
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
     return "bf16-mixed" if cpu_has_fast_bf16() else "32"

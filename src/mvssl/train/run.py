@@ -24,6 +24,7 @@ from ..data.files import FileSplits
 from ..data.streaming import resolve_workers, streamed_batches
 from ..nn import convert_to_global_batchnorm
 from .checkpoints import SafeCheckpointIO
+from .compile_rule import resolve_compile, use_compile_cache
 from .cluster import RUN_DIR_ENV, joins_another_process, launched_by_ddp
 from .console import quiet_lightning
 from .finish import describe_data, finish_run, report_skipped, skipped_images
@@ -103,7 +104,7 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
     trainer, precision = _trainer(cfg, run_dir, start, echo)
     echo(f"run folder: {run_dir}  (method {cfg['method']['name']}, backbone {cfg['backbone']['name']}, "
          f"{describe_data(cfg)}, precision {precision}, {t['max_steps']} steps of batch {cfg['optim']['batch_size']}, "
-         f"{threads})")
+         f"{threads}, {module.compile_note})")
     train_seconds = _fit(trainer, module, loader, ckpt_path, run_dir)
     if trainer.global_rank != 0:
         return run_dir, {}
@@ -151,7 +152,10 @@ def _training_module(cfg: dict, dataset, echo, initial=None) -> tuple[SSLModule,
     else:
         probe_target, probe_classes = "digit", 10
     module = SSLModule(cfg, method, source, dim, probe_target=probe_target, probe_classes=probe_classes)
-    if t["compile"]:
+    compiled, module.compile_note = resolve_compile(t["compile"], cfg["backbone"]["name"], t["accelerator"],
+                                                    t["max_steps"])
+    if compiled:
+        use_compile_cache()  # inductor's graphs kept between runs (train/compile_rule.py)
         # in place (nn.Module.compile): checkpoint keys stay "method.backbone...", not "method._orig_mod..."
         module.method.compile()
     return module, probe_classes

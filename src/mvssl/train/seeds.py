@@ -67,7 +67,7 @@ def check_batchable(cfg: dict) -> None:
         why = "data.in_memory false: several seeds in one model need the images in memory"
     elif t["devices"] * t["num_nodes"] != 1:
         why = "trainer.devices/num_nodes: several seeds in one model run in one process"
-    elif t["sync_batchnorm"] or t["compile"]:
+    elif t["sync_batchnorm"] or t["compile"] is True:  # auto: eager for the convnet (train/compile_rule.py)
         why = f"trainer.{'sync_batchnorm' if t['sync_batchnorm'] else 'compile'} true: not with several seeds in one model"
     elif t["on_nan"] != "stop":
         why = "trainer.on_nan skip: several seeds in one model stop on a non-finite loss (on_nan stop)"
@@ -303,12 +303,20 @@ def _fit(cfgs: list[dict], modules: list, run_dirs: list[Path], device, precisio
     return seconds, t["max_steps"]
 
 
-def seeds_available(cfg: dict) -> str | None:
-    """None when ``check_batchable`` passes ``cfg`` (resolved), else the reason it refuses it."""
+def batchable(user_configs: list[dict]) -> str | None:
+    """None when ``train_seeds`` takes these configs (one config at several seeds), else why not
+    (the line it would refuse them with)."""
     try:
-        check_batchable(cfg)
-    except ConfigError as err:
+        cfgs = [_new_run_config(u)[0] for u in user_configs]
+        for cfg in cfgs:
+            check_batchable(cfg)
+        _same_but_seed(cfgs)
+    except (ConfigError, ValueError) as err:
         return str(err)
     return None
 
 
+def train_seeds_quietly(user_configs: list[dict]) -> list[dict]:
+    """``train_seeds`` without its printing; each seed's metrics (a module-level task for the
+    study engine's worker pool)."""
+    return [metrics for _, metrics in train_seeds(user_configs, echo=lambda *a, **k: None)]

@@ -19,6 +19,9 @@ def add_arguments(p) -> None:
                    "verdicts are marked quick and never quoted")
     p.add_argument("--jobs", default="auto", help=f"encoders trained at once (default auto: one per usable CPU core, "
                    f"at most {MAX_AUTO_JOBS}; 1 with a GPU)")
+    p.add_argument("--seeds-in-one-model", action="store_true",
+                   help="train each arm's seeds as one batched model where it can (SimCLR on the convnet: "
+                   "docs/performance.md); other arms train one run at a time")
 
 
 def run(args) -> int:
@@ -30,6 +33,7 @@ def run(args) -> int:
         raise ValueError("--resume continues the study in --out; name that folder")
     return stop_on_failure(lambda: run_study(args.file, out=args.out, resume=args.resume,
                                              new_version=args.new_version, jobs=args.jobs, quick=args.quick,
+                                             seeds_in_one_model=args.seeds_in_one_model,
                                              echo=lambda *a, **k: print(*a, **k, flush=True)))
 
 
