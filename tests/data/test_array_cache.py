@@ -53,3 +53,56 @@ def test_a_damaged_or_unwritable_cache_recomputes(tmp_path, monkeypatch):
     (tmp_path / "file").write_bytes(b"")  # a cache folder that cannot be made, even by root
     monkeypatch.setenv("MVSSL_CACHE_DIR", str(tmp_path / "file" / "cache"))
     assert np.array_equal(cached_arrays("t", "k", compute)["a"], np.arange(5)) and len(calls) == 4
+
+
+def test_the_key_changes_when_the_source_file_changes(tmp_path):
+    from mvssl.data.array_cache import source_key
+
+    csv = tmp_path / "digits.csv"
+    csv.write_text("1,2,3\n")
+    first = source_key(csv, "1.0")
+    assert source_key(csv, "1.0") == first
+    csv.write_text("1,2,3,4\n")  # another size (and mtime): the old arrays are not read
+    assert source_key(csv, "1.0") != first
+    os.utime(csv, ns=(1, 1))
+    assert source_key(csv, "1.0") not in (first, source_key(csv, "2.0"))
+
+
+def test_a_writer_that_lost_the_race_leaves_no_temporary_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("MVSSL_CACHE_DIR", str(tmp_path))
+
+    def compute():  # another process stores the same arrays while this one computes them
+        (tmp_path / "t-k").mkdir()
+        (tmp_path / "t-k" / "a.npy").write_bytes(b"theirs")
+        return {"a": np.arange(3)}
+
+    assert np.array_equal(cached_arrays("t", "k", compute)["a"], np.arange(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t-k"]
+
+
+def test_cached_json_is_computed_once_and_a_damaged_file_recomputed(tmp_path, monkeypatch):
+    from mvssl.data.array_cache import cached_json
+
+    monkeypatch.setenv("MVSSL_CACHE_DIR", str(tmp_path))
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"digit_error_pct": 87.5}
+
+    assert cached_json("r", "k", compute) == {"digit_error_pct": 87.5}
+    assert cached_json("r", "k", compute) == {"digit_error_pct": 87.5} and len(calls) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["r-k.json"]  # no temporary file left
+    (tmp_path / "r-k.json").write_text('{"digit_err')  # cut short
+    assert cached_json("r", "k", compute) == {"digit_error_pct": 87.5} and len(calls) == 2
+
+
+def test_the_random_init_probes_are_keyed_on_what_they_depend_on():
+    from mvssl.build import resolve
+    from mvssl.train.finish import random_init_key
+
+    base = random_init_key(resolve({}))
+    assert random_init_key(resolve({"trainer": {"max_steps": 10}, "optim": {"lr": 0.1}})) == base
+    for other in ({"trainer": {"seed": 1}}, {"backbone": {"width": 8}}, {"data": {"image_size": 32}},
+                  {"eval": {"knn_k": 5}}, {"method": {"name": "byol"}}):
+        assert random_init_key(resolve(other)) != base, other

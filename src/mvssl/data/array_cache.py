@@ -47,13 +47,36 @@ def cached_arrays(name: str, key: str, compute: Callable[[], dict[str, np.ndarra
         pass
     shutil.rmtree(folder, ignore_errors=True)  # incomplete, unreadable or damaged: computed and stored afresh
     arrays = compute()
+    tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
     try:
-        tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
         tmp.mkdir(parents=True, exist_ok=True)
         for stem, array in arrays.items():
             np.save(tmp / f"{stem}.npy", np.ascontiguousarray(array), allow_pickle=False)
         (tmp / "complete").write_bytes(b"")
         os.replace(tmp, folder)  # atomic: another process reads all of it or none
     except OSError:
-        pass  # a read-only or full cache folder: no cache, same arrays
+        pass  # a read-only or full cache folder, or another process stored it first: same arrays
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # what a lost race or a failed write left behind
     return arrays
+
+
+def cached_json(name: str, key: str, compute: Callable[[], dict]) -> dict:
+    """``compute()`` (a JSON-able dict), or the copy a previous process stored as ``name-key.json``
+    (written whole or not at all; a damaged file is recomputed)."""
+    import json
+
+    path = cache_dir() / f"{name}-{key}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    value = compute()
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(value))
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+    return value

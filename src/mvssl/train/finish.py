@@ -14,6 +14,7 @@ from ..data.files import FileSplits, decode_all
 from ..data.splits import seeded_subset
 from ..data.streaming import resolve_workers
 from ..checkpoint_io import write_text_atomic
+from ..data.array_cache import cached_json, source_key
 from ..encoder import ENCODER_FILE, Encoder
 from ..eval import knn_accuracy, linear_probe
 from ..eval.features import embed_dataset
@@ -92,6 +93,26 @@ def _random_init_encoder(cfg: dict) -> Encoder:
     return Encoder.from_config(cfg).eval()
 
 
+def random_init_key(cfg: dict) -> str:
+    """What the random-init encoder's probes depend on: its architecture and seed (the backbone,
+    method and data sections, the seed), the probe frames (data), the probes' settings (eval),
+    and the torch and mvssl versions; not how long or how the run trained."""
+    from .. import __version__
+
+    parts = {s: cfg.get(s) for s in ("data", "backbone", "method", "eval")}
+    return source_key(json.dumps(parts, sort_keys=True, default=str), cfg["trainer"]["seed"], torch.__version__,
+                      __version__)
+
+
+def random_init_probes(cfg: dict, frames: dict) -> dict:
+    """The factor probes of the random-init twin: the same for every run with the same
+    ``random_init_key``, so computed once per machine (``data/array_cache.cached_json``), which
+    halves the default job's evaluation."""
+    e = cfg["eval"]
+    return cached_json("random-init-probes", random_init_key(cfg), lambda: factor_probes(
+        _random_init_encoder(cfg), frames, e["knn_k"], e["knn_temperature"]))
+
+
 def evaluate_labelled(cfg: dict, encoder: Encoder, dataset: LabelledImages | FileSplits, echo=print) -> dict:
     """Linear-probe and kNN accuracy on the dataset's own train/test split (its labelled
     images; streamed ones embedded batch by batch), beside a random-init encoder of the same
@@ -153,7 +174,7 @@ def evaluate_run(cfg: dict, encoder: Encoder, echo=print) -> dict:
     frames = probe_frames(cfg["data"])
     results = {"trained": factor_probes(encoder, frames, e["knn_k"], e["knn_temperature"])}
     if e["random_baseline"]:
-        results["random init"] = factor_probes(_random_init_encoder(cfg), frames, e["knn_k"], e["knn_temperature"])
+        results["random init"] = random_init_probes(cfg, frames)
     table = format_table(results)
     echo("\nFrozen-encoder probes on Colorful-Moving-MNIST (test digits never seen in training):\n" + table)
     return {"eval": results, "eval_seconds": time.perf_counter() - start, "eval_table": table}
