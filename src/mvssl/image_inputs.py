@@ -78,10 +78,7 @@ def _channels_first(x: torch.Tensor, channels: int = 3) -> torch.Tensor:
 
 
 def _from_array(images, channels: int = 3) -> torch.Tensor:
-    if isinstance(images, np.ndarray):
-        if images.dtype == np.uint16:
-            return _channels_first((torch.from_numpy(images.astype(np.float64)) * (255 / 65535)).round().to(
-                torch.uint8), channels)
+    if isinstance(images, np.ndarray):  # uint16 too: torch.uint16, scaled by _to_uint8
         if images.dtype.kind not in "uifb":
             raise _refuse(f"got a numpy array of dtype {images.dtype}")
         images = torch.from_numpy(np.ascontiguousarray(images))
