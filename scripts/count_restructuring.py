@@ -57,6 +57,7 @@ COMMITS = [
     ("2cd0a5e", "nn.Centre varying_count; DINO.target_logs"),
     ("b21705b", "nn: one transformer_blocks, _NarrowTransformer"),
     ("5ef91df", "eval/commands: in-function imports to module level"),
+    ("cd48b4b", "build.encoder_state for mvssl.load and the distill teacher"),
 ]
 
 

@@ -11,6 +11,7 @@
 
 Run from the repository root, single-threaded as the study engine's workers are:
     OMP_NUM_THREADS=1 PYTHONPATH=src python scripts/seeds_equivalence.py --out /tmp/seeds-eq --steps 400
+``--conv`` adds a table of each convolution of the ConvNet timed as K single and one grouped.
 It writes OUT/equivalence.md and OUT/equivalence.json (and the run folders under OUT)."""
 from __future__ import annotations
 
@@ -97,7 +98,40 @@ def throughput(args, out: Path) -> dict:
             "wall_ratio": sw / ww, "loads": loads}
 
 
-def report(args, eq: dict | None, tp: dict | None) -> str:
+def conv_layers(args) -> list[dict]:
+    """Forward + backward of each distinct convolution of the width-``args.width`` ConvNet at the
+    default image size, batch 2 x ``args.batch`` (two views), as K single convolutions and as one
+    grouped one (groups=K), in bf16 channels-last (the default precision on fast-bf16 CPUs);
+    medians of 5 after 2 warm-up calls."""
+    k, n, w, rows = args.seeds, 2 * args.batch, args.width, []
+    layers = [(3, w, 24, 1), (w, w, 24, 1), (w, 2 * w, 24, 2), (2 * w, 2 * w, 12, 1), (2 * w, 4 * w, 12, 2),
+              (4 * w, 4 * w, 6, 1), (4 * w, 8 * w, 6, 2), (8 * w, 8 * w, 3, 1)]
+
+    def timed(cin, cout, size, stride, groups):
+        conv = torch.nn.Conv2d(groups * cin, groups * cout, 3, stride, 1, bias=False, groups=groups)
+        conv = conv.to(torch.bfloat16, memory_format=torch.channels_last)
+        x = torch.randn(n, groups * cin, size, size, dtype=torch.bfloat16).contiguous(
+            memory_format=torch.channels_last).requires_grad_(True)
+
+        def once():
+            y = conv(x)
+            y.backward(torch.ones_like(y))
+        for _ in range(2):
+            once()
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            once()
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+    for cin, cout, size, stride in layers:
+        rows.append({"layer": f"{cin}->{cout} at {size} px, stride {stride}",
+                     "singles_ms": 1e3 * k * timed(cin, cout, size, stride, 1),
+                     "grouped_ms": 1e3 * timed(cin, cout, size, stride, k)})
+    return rows
+
+
+def report(args, eq: dict | None, tp: dict | None, conv: list[dict] | None = None) -> str:
     threads = torch.get_num_threads()
     lines = [f"# Several seeds in one model: {args.seeds} seeds, separate runs vs one batched run", "",
              f"Config: the default (`mvssl train`) with trainer.max_steps {args.steps}, backbone.width {args.width}, "
@@ -138,6 +172,14 @@ def report(args, eq: dict | None, tp: dict | None) -> str:
                   "no interpreter start-up): single " + ", ".join(f"{v:.1f}" for v in tp["wall_per_encoder_single"])
                   + "; batched " + ", ".join(f"{v:.1f}" for v in tp["wall_per_encoder_batched"])
                   + f": **{tp['wall_ratio']:.2f}x** the encoders per core-hour.", ""]
+    if conv:
+        lines += [f"## Convolutions: {args.seeds} single vs one grouped (groups={args.seeds}), forward + backward, "
+                  "bf16 channels-last, ms", "", f"| layer | {args.seeds} single | grouped | single / grouped |",
+                  "|---|---:|---:|---:|"]
+        lines += [f"| {r['layer']} | {r['singles_ms']:.1f} | {r['grouped_ms']:.1f} | "
+                  f"{r['singles_ms'] / r['grouped_ms']:.2f} |" for r in conv]
+        total_s, total_g = sum(r["singles_ms"] for r in conv), sum(r["grouped_ms"] for r in conv)
+        lines += [f"| all | {total_s:.1f} | {total_g:.1f} | {total_s / total_g:.2f} |", ""]
     return "\n".join(lines)
 
 
@@ -153,16 +195,18 @@ def main(argv=None) -> None:
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--rounds", type=int, default=0, help="interleaved throughput rounds (0: skip that part)")
     p.add_argument("--round-steps", type=int, default=40)
+    p.add_argument("--conv", action="store_true", help="also time each convolution as K single and one grouped")
     args = p.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
     args.start_load = load()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=False)
+    conv = conv_layers(args) if args.conv else None
     tp = throughput(args, out) if args.rounds else None
     eq = equivalence(args, out) if args.steps else None
-    text = report(args, eq, tp)
+    text = report(args, eq, tp, conv)
     (out / "equivalence.md").write_text(text)
-    (out / "equivalence.json").write_text(json.dumps({"equivalence": eq, "throughput": tp}, indent=1))
+    (out / "equivalence.json").write_text(json.dumps({"equivalence": eq, "throughput": tp, "conv": conv}, indent=1))
     print(text)
 
 

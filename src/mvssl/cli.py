@@ -239,7 +239,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     tr.add_argument("--init-from", metavar="RUN", help="start a NEW run from this finished run's backbone (and the "
                     "method heads that match): continue pretraining on other data (docs/domain.md)")
     tr.add_argument("--seeds", type=int, metavar="K", help="train seeds trainer.seed .. +K-1 as one batched model "
-                    "(SimCLR, convnet), each into its own run folder NAME-seedS (docs/performance.md)")
+                    "(SimCLR or BYOL, convnet), each into its own run folder NAME-seedS (docs/performance.md)")
     tr.epilog = ("--section.key value: any config key (configs/default.yaml lists them all, "
                  "--data.dataset folder --data.root DIR trains on your own images)")
     tr.set_defaults(func=_cmd_train)

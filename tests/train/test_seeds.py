@@ -75,8 +75,12 @@ def _single_run_modules(monkeypatch, cfgs):
     return found
 
 
-def test_each_seed_starts_from_its_own_runs_weights_and_one_step_equals_its_own_step(tmp_path, monkeypatch):
-    user = {**TINY, "trainer": {**TINY["trainer"], "out_dir": str(tmp_path / "single")}}
+@pytest.mark.parametrize("method", ["simclr", "byol"])
+def test_each_seed_starts_from_its_own_runs_weights_and_two_steps_equal_its_own_steps(tmp_path, monkeypatch, method):
+    tiny = {**TINY, "method": {**TINY["method"], "name": method}}
+    if method == "byol":
+        tiny["method"].update(pred_hidden_dim=32)
+    user = {**tiny, "trainer": {**TINY["trainer"], "out_dir": str(tmp_path / "single")}}
     singles = _single_run_modules(monkeypatch, seed_configs(user, 3))
     batched = []
 
@@ -85,7 +89,7 @@ def test_each_seed_starts_from_its_own_runs_weights_and_one_step_equals_its_own_
         return 0.0, 0
 
     monkeypatch.setattr(seeds_mod, "_fit", capture)
-    user = {**TINY, "trainer": {**TINY["trainer"], "out_dir": str(tmp_path / "batched")}}
+    user = {**tiny, "trainer": {**TINY["trainer"], "out_dir": str(tmp_path / "batched")}}
     seeds_mod.train_seeds(seed_configs(user, 3))
     for one, mine in zip(singles, batched):  # bitwise the single runs' initial weights (method and probe)
         assert one.state_dict().keys() == mine.state_dict().keys()
@@ -98,7 +102,10 @@ def test_each_seed_starts_from_its_own_runs_weights_and_one_step_equals_its_own_
     stacked = StackedRun(batched)
     o = cfg["optim"]
     opt = torch.optim.AdamW(stacked_param_groups(stacked, batched[0], o["lr"], o["weight_decay"]), lr=o["lr"])
+    if method == "byol":  # the predictor's 10x rate and the frozen targets reach the optimiser as in a single run
+        assert sorted(g["lr"] for g in opt.param_groups) == [o["lr"]] * 2 + [10 * o["lr"]] * 2
     dataset = build_dataset(cfg)
+    noise: set[str] = set()
     for step in range(2):
         views, ys = [], []
         for i, module in enumerate(singles):
@@ -107,21 +114,32 @@ def test_each_seed_starts_from_its_own_runs_weights_and_one_step_equals_its_own_
             v, t = module.view_source(idx, g)
             views.append(v)
             ys.append(t["digit"])
+            scales = {f"method.{k}": s for k, s in getattr(module.method, "lr_scales", {}).items()}
             single_opt = module.__dict__.setdefault("_test_opt", build_optimizer(
-                module, "adamw", o["lr"], o["weight_decay"], o["momentum"]))
+                module, "adamw", o["lr"], o["weight_decay"], o["momentum"], scales))  # as configure_optimizers
             out = module.method(v)
             loss = out.loss + F.cross_entropy(module.probe(out.features.detach().float()), t["digit"])
             single_opt.zero_grad()
             loss.backward()
+            # a bias right before BatchNorm (BYOL's projector output feeds the predictor's BN) has a gradient
+            # that is 0 up to rounding, and Adam scales that noise up to steps of about lr: compared to 2 lr
+            noise.update(f"{name}" for name, p in module.named_parameters()
+                         if p.grad is not None and float(p.grad.abs().max()) < 1e-6)
             single_opt.step()
+            if hasattr(module.method, "on_step_end"):
+                module.method.on_step_end(step + 1, 3)
         losses, probe, _, _ = stacked.losses([torch.stack([v[j] for v in views]) for j in range(2)], torch.stack(ys))
         opt.zero_grad()
         (losses.sum() + probe.sum()).backward()
         opt.step()
+        if hasattr(stacked.method, "on_step_end"):
+            stacked.method.on_step_end(step + 1, 3)
     for i, module in enumerate(singles):
         mine = seed_state(stacked, module, 3, i)
         for key, value in module.state_dict().items():
-            torch.testing.assert_close(mine[key], value, atol=2e-5, rtol=1e-4, msg=key)
+            close = 2 * o["lr"] if key in noise or key.replace("target_", "") in noise else 2e-5
+            torch.testing.assert_close(mine[key], value, atol=close, rtol=1e-4, msg=key)
+    assert len(noise) <= 2, noise  # only such biases
     # and the steps moved the weights (the comparison is not of untouched tensors)
     assert not torch.allclose(batched[0].state_dict()["method.backbone.features.0.weight"],
                               singles[0].state_dict()["method.backbone.features.0.weight"])
@@ -134,7 +152,7 @@ def _tiny_argv(tmp_path, *extra):
             "--trainer.log_every", "2", *extra]
 
 
-def test_each_seed_writes_an_ordinary_run_folder_that_loads(tmp_path):
+def test_each_seed_writes_an_ordinary_run_folder_that_loads(tmp_path, capsys):
     assert main(_tiny_argv(tmp_path, "--trainer.seed", "5")) == 0
     folders = sorted((tmp_path / "runs").iterdir())
     assert [f.name for f in folders] == ["tiny-seed5", "tiny-seed6"]
@@ -148,10 +166,13 @@ def test_each_seed_writes_an_ordinary_run_folder_that_loads(tmp_path):
         encoder = mvssl.load(folder)
         embeddings.append(encoder.embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)))
     assert embeddings[0].shape == (2, 32) and not torch.allclose(embeddings[0], embeddings[1])
+    capsys.readouterr()
+    assert main(["eval", "probes", str(folders[1])]) == 0  # mvssl eval reads it as any run
+    assert "digit" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("extra, expected", [
-    (["--method", "byol"], "method byol: several seeds in one model train simclr only"),
+    (["--method", "moco"], "method moco: several seeds in one model train simclr, byol only"),
     (["--backbone.name", "resnet18"], "backbone.name resnet18"),
     (["--optim.name", "lars"], "optim.name lars"),
     (["--resume", "somewhere"], "--seeds 2 trains new runs"),
@@ -184,10 +205,10 @@ base:
   trainer: {max_steps: 3, er_monitor: false}
 arms:
   simclr: {method: {name: simclr}}
-  byol: {method: {name: byol}}
+  moco: {method: {name: moco, queue_size: 64}}
 seeds: 2
 measures: [linear]
-predictions: [{id: p, contrast: "simclr.linear - byol.linear > 0"}]
+predictions: [{id: p, contrast: "simclr.linear - moco.linear > 0"}]
 """
 
 
@@ -196,7 +217,7 @@ def test_the_study_engine_trains_an_arms_seeds_in_one_model_and_the_rest_alone(t
     study.write_text(STUDY)
     out = tmp_path / "out"
     assert main(["study", "run", str(study), "--out", str(out), "--jobs", "1", "--seeds-in-one-model"]) == 0
-    for arm, together in (("simclr", [0, 1]), ("byol", None)):
+    for arm, together in (("simclr", [0, 1]), ("moco", None)):
         for seed in (0, 1):
             metrics = json.loads((out / "encoders" / f"{arm}-seed{seed}" / "metrics.json").read_text())
             assert metrics.get("seeds_in_one_model") == together
@@ -204,3 +225,19 @@ def test_the_study_engine_trains_an_arms_seeds_in_one_model_and_the_rest_alone(t
                 "trainer"]["seed"] == seed
     results = json.loads((out / "results.json").read_text())
     assert "p" in json.dumps(results)
+
+
+def test_a_killed_batched_run_leaves_folders_that_resume_trains_alone_from_step_0(tmp_path, monkeypatch):
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(seeds_mod, "_fit", killed)
+    user = {**TINY, "trainer": {**TINY["trainer"], "out_dir": str(tmp_path), "name": "k"}}
+    with pytest.raises(KeyboardInterrupt):
+        seeds_mod.train_seeds(seed_configs(user, 2))
+    monkeypatch.undo()
+    assert not (tmp_path / "k-seed1" / "metrics.json").exists()
+    run_dir, metrics = run_mod.train(resume=tmp_path / "k-seed1")
+    assert metrics["steps"] == 3 and metrics["resumed_from_step"] == 0  # from step 0: no checkpoint
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["trainer"]["seed"] == 1
+    assert mvssl.load(run_dir).embed(torch.zeros(1, 3, 16, 16, dtype=torch.uint8)).shape == (1, 32)

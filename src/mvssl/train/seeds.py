@@ -16,8 +16,8 @@ another order than the single ones, and bf16 rounds those sums, so the weights d
 over training like two runs on different thread counts (docs/performance.md measures that
 the probe accuracies agree within the run-to-run spread).
 
-Limits: SimCLR on the convnet backbone, in-memory data, one process (CPU or one GPU),
-trainer.on_nan stop, AdamW or SGD; anything else is refused in one line before any folder
+Limits: SimCLR and BYOL (its EMA targets update elementwise) on the convnet backbone, in-memory
+data, one process (CPU or one GPU), trainer.on_nan stop, AdamW or SGD; anything else is refused in one line before any folder
 exists. The batched run writes no checkpoints: a killed batched run is trained again (each
 seed's folder, which has no checkpoint, is retrained from step 0 alone by ``mvssl train
 --resume RUN``, as any run killed before its first checkpoint)."""
@@ -39,6 +39,8 @@ from ..config import ConfigError, deep_update
 from ..data.files import FileSplits
 from ..build import build_dataset
 from ..data.batches import IndexBatches
+from ..methods.base import n_global_views
+from ..nn import cosine_momentum, ema_update
 from ..nn.stacked import seed_state, stack_state, stacked_like
 from .finish import describe_data, finish_run
 from .metrics_log import METRICS_FILE, write_rows_atomic
@@ -50,7 +52,7 @@ from .preflight import check_machine
 from .run import _new_run_config, _training_module
 from .run_folder import place_run_folder
 
-METHODS = ("simclr",)
+METHODS = ("simclr", "byol")  # those with a stacked form (STACKED)
 # keys the K configs may differ in: each seed's own
 OWN_KEYS = (("trainer", "seed"), ("trainer", "name"))
 
@@ -97,15 +99,13 @@ def seed_configs(user: dict, seeds: int) -> list[dict]:
 
 
 def _same_but_seed(cfgs: list[dict]) -> None:
-    def strip(cfg):
-        return {s: {k: v for k, v in keys.items() if (s, k) not in OWN_KEYS} if isinstance(keys, dict) else keys
-                for s, keys in cfg.items()}
-    first = strip(cfgs[0])
+    """Refuse K resolved configs that differ in more than each seed's own keys (``OWN_KEYS``)."""
+    first = cfgs[0]
     for cfg in cfgs[1:]:
-        if strip(cfg) != first:
-            diff = next(f"{s}.{k}" for s in first for k in (first[s] if isinstance(first[s], dict) else [None])
-                        if (first[s].get(k) if k else first[s]) != (strip(cfg)[s].get(k) if k else strip(cfg)[s]))
-            raise ConfigError(f"several seeds in one model train one config at several seeds; {diff} differs")
+        diff = [f"{s}.{k}" for s in first for k in first[s] if (s, k) not in OWN_KEYS and
+                first[s][k] != cfg.get(s, {}).get(k)]
+        if diff:
+            raise ConfigError(f"several seeds in one model train one config at several seeds; {diff[0]} differs")
     seeds = [c["trainer"]["seed"] for c in cfgs]
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"several seeds in one model: trainer.seed repeats ({seeds})")
@@ -146,12 +146,54 @@ class StackedSimCLR(nn.Module):
         return loss, h[:, :n], list(z)
 
 
+class StackedBYOL(nn.Module):
+    """K BYOL methods in one (online backbone, projector, predictor; EMA targets): views
+    [K, N, C, H, W] each, one forward pass per view as BYOL's reference code; the EMA update
+    is elementwise, so one update of the stacked target is each seed's own."""
+
+    def __init__(self, singles: list[nn.Module]):
+        super().__init__()
+        k, first = len(singles), singles[0]
+        for name in ("backbone", "projector", "predictor", "target_backbone", "target_projector"):
+            setattr(self, name, stacked_like(getattr(first, name), k))
+        self.target_backbone.requires_grad_(False)
+        self.target_projector.requires_grad_(False)
+        self.lr_scales = dict(first.lr_scales)
+        self.base_momentum, self.momentum = first.base_momentum, first.momentum
+
+    def forward(self, views: list[torch.Tensor]):
+        n_global = n_global_views([v[0] for v in views])
+        h = [self.backbone(v) for v in views]
+        z = [self.projector(hv) for hv in h]
+        p = [self.predictor(zv) for zv in z]
+        with torch.no_grad():
+            z_target = [self.target_projector(self.target_backbone(v)) for v in views[:n_global]]
+        pairs = [(v, t) for t in range(n_global) for v in range(len(views)) if v != t]
+        loss = sum(_byol_losses(p[v], z_target[t]) for v, t in pairs) / len(pairs)
+        return loss, h[0], z
+
+    def on_step_end(self, step: int, max_steps: int) -> None:
+        self.momentum = cosine_momentum(step, max_steps, self.base_momentum)
+        ema_update(self.target_backbone, self.backbone, self.momentum)
+        ema_update(self.target_projector, self.projector, self.momentum)
+
+
+def _byol_losses(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``losses.byol_loss`` of each seed: [K, N, D] each -> [K]."""
+    p = F.normalize(prediction.float(), dim=-1)
+    z = F.normalize(target.detach().float(), dim=-1)
+    return (2 - 2 * (p * z).sum(-1)).mean(1)
+
+
+STACKED = {"simclr": StackedSimCLR, "byol": StackedBYOL}
+
+
 class StackedRun(nn.Module):
     """The K seeds' ``SSLModule`` parameters (method and online probe) as one module with the same keys."""
 
     def __init__(self, modules: list):
         super().__init__()
-        self.method = StackedSimCLR([m.method for m in modules])
+        self.method = STACKED[modules[0].config["method"]["name"]]([m.method for m in modules])
         self.probe = stacked_like(modules[0].probe, len(modules)) if modules[0].probe is not None else None
         stack_state(self, [m.state_dict() for m in modules])
         if modules[0].channels_last:
@@ -179,12 +221,18 @@ class StackedRun(nn.Module):
 
 def stacked_param_groups(stacked: StackedRun, single: nn.Module, lr: float, weight_decay: float) -> list[dict]:
     """``optim.param_groups`` of the single run, for the stacked parameters: weight decay where the
-    single tensor has more than one dimension (not the stacked one's: a stacked bias is 2-D)."""
+    single tensor has more than one dimension (not the stacked one's: a stacked bias is 2-D), and
+    the method's ``lr_scales`` (BYOL's predictor)."""
     shapes = {name: p.ndim for name, p in single.named_parameters()}
-    decay, plain = [], []
+    scales = {f"method.{name}": s for name, s in getattr(stacked.method, "lr_scales", {}).items()}
+    groups: dict[tuple[float, bool], list] = {}
     for name, p in stacked.named_parameters():
-        (decay if shapes[name] > 1 else plain).append(p)
-    return [{"params": decay, "lr": lr, "weight_decay": weight_decay}, {"params": plain, "lr": lr, "weight_decay": 0.0}]
+        if not p.requires_grad:  # EMA targets
+            continue
+        scale = next((s for prefix, s in scales.items() if name.startswith(prefix + ".")), 1.0)
+        groups.setdefault((scale, shapes[name] > 1), []).append(p)
+    return [{"params": params, "lr": lr * scale, "weight_decay": weight_decay if decay else 0.0}
+            for (scale, decay), params in groups.items()]
 
 
 def _batches(order: IndexBatches):
@@ -273,13 +321,15 @@ def _fit(cfgs: list[dict], modules: list, run_dirs: list[Path], device, precisio
         values = losses.detach().tolist()
         bad = [c["trainer"]["seed"] for c, v in zip(cfgs, values) if not math.isfinite(v)]
         if bad:
-            raise FloatingPointError(f"the simclr loss of seed(s) {bad} is non-finite at step {step}: training "
+            raise FloatingPointError(f"the {cfg0['method']['name']} loss of seed(s) {bad} is non-finite at step {step}: training "
                                      "stopped (several seeds in one model write no checkpoint). Lower optim.lr or "
                                      "use trainer.precision 32.")
         opt.zero_grad(set_to_none=True)
         total.backward()
-        lr = o["lr"] * (sched.get_last_lr()[0] / o["lr"] if sched else 1.0)
+        lr = o["lr"] * (replanned_lr(step, o["warmup_steps"], [t["max_steps"]]) if sched else 1.0)
         opt.step()
+        if hasattr(stacked.method, "on_step_end"):  # EMA targets, after the update (as SSLModule.optimizer_step)
+            stacked.method.on_step_end(step + 1, t["max_steps"])
         if sched is not None:
             sched.step()
         if (step + 1) % t["log_every"] == 0:

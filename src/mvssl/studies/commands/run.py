@@ -20,7 +20,7 @@ def add_arguments(p) -> None:
     p.add_argument("--jobs", default="auto", help=f"encoders trained at once (default auto: one per usable CPU core, "
                    f"at most {MAX_AUTO_JOBS}; 1 with a GPU)")
     p.add_argument("--seeds-in-one-model", action="store_true",
-                   help="train each arm's seeds as one batched model where it can (SimCLR on the convnet: "
+                   help="train each arm's seeds as one batched model where it can (SimCLR, BYOL on the convnet: "
                    "docs/performance.md); other arms train one run at a time")
 
 
