@@ -62,6 +62,7 @@ COMMITS = [
     ("2ce3ee6", "one warm-up + cosine schedule (eval/finetune's copy removed)"),
     ("8258b29", "train/finish: one trained + random-init pair; image_inputs: one uint16 scaling"),
     ("e280fbc", "methods/er: one ER forward in the mixin"),
+    ("968c4ca", "one centred-square resize for background photos and embed's lists"),
 ]
 
 
