@@ -156,6 +156,15 @@ def encoder_attribute(cfg: dict) -> str:
     return getattr(METHODS.get(name) if isinstance(name, str) else None, "encoder_backbone", "backbone")
 
 
+def encoder_state(weights: Weights, part: str = "") -> dict:
+    """An mvssl file's encoder tensors: its backbone (``part=""``: of a training checkpoint, the
+    one the run keeps, ``encoder_attribute``), or its LooC ``heads`` or ``projector``."""
+    if weights.kind != "mvssl-checkpoint":
+        return (weights.parts.get(part) or {}) if part else weights.tensors
+    prefix = {"": encoder_attribute(weights.config), "heads": "projectors", "projector": "projector"}[part] + "."
+    return {k[len(prefix):]: v for k, v in weights.method_state.items() if k.startswith(prefix)}
+
+
 def build_encoder_backbone(cfg: dict) -> torch.nn.Module:
     """The architecture of ``method.backbone`` for this config: what a run saves as its encoder
     and ``mvssl.load`` rebuilds."""
@@ -229,9 +238,7 @@ def build_teacher(cfg: dict) -> tuple[FrozenTeacher, int]:
         weights = read_weights(m["teacher"])
     except WeightsError as err:
         raise ConfigError(f"method.teacher {m['teacher']}: {err}") from None
-    if weights.kind == "mvssl-checkpoint":  # the backbone the run keeps as its encoder (I-JEPA: its EMA target)
-        prefix = f"{encoder_attribute(weights.config)}."
-        weights.tensors = {k[len(prefix):]: v for k, v in weights.method_state.items() if k.startswith(prefix)}
+    weights.tensors = encoder_state(weights)  # of a checkpoint, the backbone the run keeps (I-JEPA: its EMA target)
     if isinstance(weights.config, dict) and isinstance(weights.config.get("backbone"), dict):
         net, name = build_encoder_backbone(weights.config), weights.config["backbone"]["name"]
         image_size = weights.config["data"]["image_size"]

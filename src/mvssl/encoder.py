@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .build import build_encoder_backbone, build_encoder_heads, build_projector, encoder_attribute, preprocessing
+from .build import (build_encoder_backbone, build_encoder_heads, build_projector, encoder_attribute, encoder_state,
+                    preprocessing)
 from .checkpoint_io import save_atomic
 from .data.decode import centre_square
 from .image_inputs import as_image_batch
@@ -177,13 +178,7 @@ def _encoder_parts(weights: Weights) -> tuple[dict, dict, dict | None, dict | No
     if not isinstance(config, dict) or not all(isinstance(config.get(k), dict) for k in ("method", "data", "backbone")):
         raise ValueError(f"{path} is not a usable mvssl encoder: it has no config with method, data and backbone "
                          "sections")
-    if weights.kind == "mvssl-encoder":
-        return config, weights.tensors, weights.parts.get("heads"), weights.parts.get("projector")
-
-    def under(prefix: str) -> dict:
-        return {k[len(prefix):]: v for k, v in weights.method_state.items() if k.startswith(prefix)}
-
-    backbone = under(f"{encoder_attribute(config)}.")
+    backbone = encoder_state(weights)
     if not backbone:
         raise ValueError(f"{path} is not a usable mvssl encoder: it holds no backbone weights")
-    return config, backbone, under("projectors."), under("projector.")
+    return config, backbone, encoder_state(weights, "heads"), encoder_state(weights, "projector")

@@ -2,7 +2,6 @@
 data (the files the commands name are made here), with options appended that keep the runs tiny."""
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from pathlib import Path

@@ -7,6 +7,8 @@ import torch
 
 from mvssl.experiments import infomin_augmentation as aug
 
+ARMS = ["none", "crop", "colour", "blur", "randaugment"]
+
 
 def _parse(argv):
     p = argparse.ArgumentParser()
@@ -15,30 +17,27 @@ def _parse(argv):
 
 
 def test_every_rung_builds_views_and_the_first_shares_every_pixel():
-    from mvssl.build import resolve
-    from mvssl.build import build_dataset, build_view_source
+    from mvssl.build import build_dataset, build_view_source, resolve
+    from mvssl.studies.spec import arm_config
 
-    s = aug.settings_from(_parse([]))
-    for i, (_, ops) in enumerate(aug.LADDER):
-        cfg = resolve(aug.rung_config(ops, s, 0))
+    s = aug.study(_parse([]))
+    assert list(s.arms) == ARMS and s.arms["randaugment"].overrides["views"]["compose"] == [
+        "crop", "color", "blur", "randaugment"]
+    for i, arm in enumerate(s.arms.values()):
+        cfg = resolve(arm_config(s, arm, 0))
         v1, v2 = build_view_source(cfg, build_dataset(cfg, "train"))(torch.arange(8), torch.Generator())[0]
         assert v1.shape == (8, 3, 16, 16)
         assert torch.equal(v1, v2) == (i == 0)
-    assert aug.LADDER[-1][1] == ["crop", "color", "blur", "randaugment"]
 
 
 def _judge(rungs, random_acc=(10.0, 11.0, 12.0)):
     """Verdicts of the declared study on per-seed (I_NCE, accuracy) per rung (the first rungs of
     the ladder, as many as given: the study is declared for the whole ladder)."""
-    import yaml
-
     from mvssl.studies.judge import judge
-    from mvssl.studies.spec import loads
 
-    args = _parse([])
-    s = loads(yaml.safe_dump(aug.study(args, aug.settings_from(args))), "aug")
+    s = aug.study(_parse([]))
     values = {arm: {"i_nce": dict(enumerate(nce)), "acc": dict(enumerate(acc))}
-              for arm, (nce, acc) in zip(aug.ARMS, rungs)}
+              for arm, (nce, acc) in zip(ARMS, rungs)}
     random = {arm: {"acc": dict(enumerate(random_acc))} for arm in values}
     return {c["id"]: c for c in judge(s, values, random)["claims"]}
 
@@ -75,7 +74,7 @@ def test_tiny_ladder_run_writes_results(tmp_path):
                    "--out", str(out)])
     assert aug.run(args) == 0
     data = json.loads((out / "results.json").read_text())
-    assert data["complete"] and len(data["points"]) == len(aug.LADDER) and len(data["claims"]) == 3
+    assert data["complete"] and len(data["points"]) == len(ARMS) and len(data["claims"]) == 3
     assert data["study"]["file"] == "study.yaml" and (out / "accuracy_vs_nce.png").exists()
     assert all(len(p["runs"]) == 2 for p in data["points"])
     assert (out / "infomin_augmentation.png").stat().st_size > 0

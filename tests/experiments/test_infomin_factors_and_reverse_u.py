@@ -6,21 +6,44 @@ import pytest
 import torch
 
 from mvssl.experiments import reverse_u
-from mvssl.experiments.infomin_factors import PAPER_TABLE1, check_patterns
+
+
+def _factors_study(*argv):
+    from mvssl.experiments import infomin_factors
+
+    parser = argparse.ArgumentParser()
+    infomin_factors.add_arguments(parser)
+    return infomin_factors.study(parser.parse_args(list(argv)))
+
+
+def _paper(study):
+    """The paper's Table 1 as the study records it: {arm: {measure: value}}."""
+    out = {}
+    for ref, v in study.references["paper"].items():
+        arm, measure = ref.rsplit(".", 1)
+        out.setdefault(arm, {})[measure] = v
+    return out
+
+
+def _holds(study, table):
+    """Does each prediction hold on one row of numbers (every part above 0)?"""
+    values = {arm: {m: {0: v} for m, v in row.items()} for arm, row in table.items()}
+    return {p.id: all(c.per_seed(values, [0])[0] > 0 for c in p.contrasts) for p in study.predictions}
 
 
 def test_paper_table1_satisfies_its_own_patterns():
-    assert all(check_patterns(PAPER_TABLE1).values())
+    s = _factors_study()
+    assert len(_paper(s)) == 8 and all(_holds(s, _paper(s)).values())
 
 
 def test_patterns_fail_when_the_numbers_say_so():
-    table = dict(PAPER_TABLE1)
-    table["position"] = (10.0, 87.6, 3.95)  # position beats digit on digit error
-    table["background,digit"] = (12.0, 53.9, 16.3)  # background no longer hurts the digit
-    checks = check_patterns(table)
-    assert not checks["sharing the digit gives the lowest digit error among single factors"]
-    assert not checks["whenever the background is shared, digit error is higher than with the digit alone"]
-    assert checks["sharing the position gives the lowest localisation error among single factors"]
+    s = _factors_study()
+    table = _paper(s)
+    table["p"]["derr"] = 10.0  # position beats digit on digit error
+    table["bd"]["derr"] = 12.0  # background no longer hurts the digit
+    checks = _holds(s, table)
+    assert not checks["digit-shared-keeps-digit"] and not checks["background-overwhelms-digit"]
+    assert checks["position-shared-keeps-position"]
 
 
 def test_shared_information_knob_moves_through_the_three_regimes(cmnist16):
@@ -42,12 +65,15 @@ def test_shared_information_knob_moves_through_the_three_regimes(cmnist16):
 
 
 def test_patch_distance_knob_uses_noise_frames_filled_by_the_digit():
-    s = dict(reverse_u.DEFAULT)
-    cfg = reverse_u.KNOBS["patch-distance"].config(1.0, s)
-    assert cfg["data"]["backgrounds"] == "noise" and cfg["data"]["digit_size"] == s["image_size"]
-    assert cfg["views"]["patch_distance"] == pytest.approx(2 ** 0.5 * (s["image_size"] - s["patch_size"]), abs=1e-3)
+    s = reverse_u.study(_parse(["--knobs", "patch-distance", "--image-size", "24"]))
+    assert list(s.arms) == ["patch-0", "patch-0p25", "patch-0p5", "patch-0p75", "patch-1"]
+    far = s.arms["patch-1"].overrides
+    assert far["data"] == {"image_size": 24, "digit_size": 24, "backgrounds": "noise", "seed": 0}
+    assert far["views"]["patch_size"] == 12 and far["views"]["name"] == "patches"
+    assert far["views"]["patch_distance"] == pytest.approx(2 ** 0.5 * (24 - 12), abs=1e-3)
+    assert far["views"]["patch_distance"] <= 2 ** 0.5 * (24 - 12)  # never past the end
     with pytest.raises(ValueError, match="fractions"):
-        reverse_u.KNOBS["patch-distance"].config(1.5, s)
+        reverse_u.study(_parse(["--patch-distance-values", "0,0.5,1.5"]))
 
 
 def _parse(argv):
@@ -57,7 +83,7 @@ def _parse(argv):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--knobs", "bogus"], "unknown knob"),
+    (["--knobs", "bogus"], "--knobs: unknown bogus"),
     (["--seeds", "0"], "--seeds"),
     (["--knobs", "shared-information", "--shared-information-values", "0,3"], "at least 3"),
     (["--knobs", "shared-information", "--shared-information-values", "0,1,3"], "\\[-1, 2\\]"),
@@ -89,7 +115,7 @@ def test_tiny_reverse_u_sweep_writes_results_and_keeps_encoders(tmp_path, capsys
         assert len(p["metrics"]["digit_acc"]["per_seed"]) == 2 and len(p["runs"]) == 2
         for run in p["runs"]:
             assert mvssl.load(out / run).embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)).shape[0] == 2
-    assert (out / "reverse_u.png").stat().st_size > 0 and "## Claims" in (out / "results.md").read_text()
+    assert (out / "accuracy_vs_nce.png").stat().st_size > 0 and "## Claims" in (out / "results.md").read_text()
     import re
 
     lines = [line for line in capsys.readouterr().out.splitlines() if re.match(r"\[\d+/\d+\] ", line)]
@@ -103,34 +129,17 @@ def test_tiny_reverse_u_sweep_writes_results_and_keeps_encoders(tmp_path, capsys
 def _table1_per_seed(noise=(0.0, 0.5, -0.5)):
     """Per-seed rows following the paper's numbers, with a seed effect shared by every row; the
     random-init row does worse than every arm on the factor its views share."""
-    from mvssl.experiments.infomin_factors import METRICS, RANDOM
-
-    table = {**PAPER_TABLE1, RANDOM: (89.9, 95.0, 20.0)}
-    return {row: {m: [v + e for e in noise] for m, v in zip(METRICS, values)} for row, values in table.items()}
-
-
-def _factors_study(*argv):
-    import yaml
-
-    from mvssl.experiments import infomin_factors
-    from mvssl.studies.spec import loads
-
-    parser = argparse.ArgumentParser()
-    infomin_factors.add_arguments(parser)
-    args = parser.parse_args(list(argv))
-    frames = 2 if args.sequence else None
-    return loads(yaml.safe_dump(infomin_factors.study(args, 100, frames)), "factors")
+    table = {**_paper(_factors_study()), "random init": {"derr": 89.9, "berr": 95.0, "perr": 20.0}}
+    return {arm: {m: [v + e for e in noise] for m, v in row.items()} for arm, row in table.items()}
 
 
 def _judge_table1(per_seed):
-    from mvssl.experiments.infomin_factors import ARM_OF, MEASURE_OF, METRICS, RANDOM
     from mvssl.studies.judge import judge
 
-    s = _factors_study()
-    values = {ARM_OF[row]: {MEASURE_OF[m]: dict(enumerate(v)) for m, v in per_seed[row].items()}
-              for row in per_seed if row != RANDOM}
-    random = {arm: {MEASURE_OF[m]: dict(enumerate(per_seed[RANDOM][m])) for m in METRICS} for arm in values}
-    return {c["id"]: c for c in judge(s, values, random)["claims"]}
+    values = {arm: {m: dict(enumerate(v)) for m, v in row.items()} for arm, row in per_seed.items()
+              if arm != "random init"}
+    random = {arm: {m: dict(enumerate(v)) for m, v in per_seed["random init"].items()} for arm in values}
+    return {c["id"]: c for c in judge(_factors_study(), values, random)["claims"]}
 
 
 def test_table1_pattern_verdicts_follow_paired_intervals():
@@ -138,81 +147,75 @@ def test_table1_pattern_verdicts_follow_paired_intervals():
     assert all(c["verdict"] == "supported" for c in claims.values()), claims
     assert claims["supervised-best-on-digit"]["kind"] == "design"
     flipped = _table1_per_seed()
-    flipped["digit,position"]["digit_error_pct"] = [v + 5 for v in flipped["digit"]["digit_error_pct"]]
+    flipped["dp"]["derr"] = [v + 5 for v in flipped["d"]["derr"]]
     claims = _judge_table1(flipped)
     assert claims["digit-and-position-beats-digit"]["verdict"] == "contradicted"
     assert claims["digit-and-position-beats-digit"]["effect"] == pytest.approx(-5.0)
     noisy = _table1_per_seed()
-    noisy["digit,position"]["digit_error_pct"] = [10.0, 20.0, 13.0]  # mean 14.3 < 16.8, but noisy
+    noisy["dp"]["derr"] = [10.0, 20.0, 13.0]  # mean 14.3 < 16.8, but noisy
     assert _judge_table1(noisy)["digit-and-position-beats-digit"]["verdict"] == "inconclusive"
     untrained = _table1_per_seed()
-    untrained["background"]["background_error_pct"] = [96.0, 95.0, 97.0]  # b learns nothing it shares
+    untrained["b"]["berr"] = [96.0, 95.0, 97.0]  # b learns nothing it shares
     claims = _judge_table1(untrained)
     assert claims["digit-shared-keeps-digit"]["verdict"] == "not testable" and "b minus random init" in \
         claims["digit-shared-keeps-digit"]["reason"]
 
 
-def test_infomin_factors_declares_its_study_from_its_options(tmp_path, monkeypatch):
+def test_infomin_factors_declares_its_study_from_its_options(tmp_path):
     from mvssl.experiments import infomin_factors
 
-    seen = []
-    monkeypatch.setattr("mvssl.studies.engine.run_declared", lambda raw, args, **k: seen.append(raw))
+    s = _factors_study()
+    assert s.base["trainer"]["max_steps"] == 1500 and len(s.predictions) == 7
+    assert list(s.arms) == ["d", "b", "p", "bdp", "bd", "bp", "dp", "supervised"]
+    assert s.arms["bd"].overrides["views"] == {"name": "factor-shared", "shared": ["background", "digit"]}
+    assert s.arms["supervised"].train == "mvssl.experiments.infomin_factors.train_supervised"
+    overwhelms = next(p for p in s.predictions if p.id == "background-overwhelms-digit")
+    assert "b.derr - d.derr > 0" not in [c.text for c in overwhelms.contrasts]  # counted once, in digit-shared-...
+    assert _factors_study("--quick").measures["derr"]["probe_train_frames"] == 1000
+    # the sequence setting: clip views, its own study name and default steps
+    seq = _factors_study("--sequence", "--frames", "4")
+    assert seq.name == "infomin-factors-sequence" and seq.base["trainer"]["max_steps"] == 1000
+    assert seq.arms["p"].overrides["views"] == {"name": "clip", "shared": ["position"], "frames": 4}
+    assert seq.arms["p"].overrides["method"]["name"] == "clip-simclr"
+    assert seq.arms["supervised"].overrides["views"]["name"] == "factor-shared"
     parser = argparse.ArgumentParser()
     infomin_factors.add_arguments(parser)
-    assert infomin_factors.run(parser.parse_args(["--out", str(tmp_path / "t1")])) == 0
-    raw = seen[-1]
-    assert raw["base"]["trainer"]["max_steps"] == 1500 and len(raw["predictions"]) == 7
-    assert raw["arms"]["bd"]["views"] == {"name": "factor-shared", "shared": ["background", "digit"]}
-    overwhelms = next(p for p in raw["predictions"] if p["id"] == "background-overwhelms-digit")
-    assert "b.derr - d.derr > 0" not in overwhelms["all_of"]  # counted once, in digit-shared-keeps-digit
-    with pytest.raises(ValueError, match="--steps"):
-        infomin_factors.run(parser.parse_args(["--steps", "3", "--out", str(tmp_path / "t2")]))
-    # the sequence setting: clip views, its own study name and default steps
-    assert infomin_factors.run(parser.parse_args(["--sequence", "--frames", "4", "--out", str(tmp_path / "seq")])) == 0
-    raw = seen[-1]
-    assert raw["study"] == "infomin-factors-sequence" and raw["base"]["trainer"]["max_steps"] == \
-        infomin_factors.SEQUENCE_STEPS
-    assert raw["arms"]["p"]["views"]["name"] == "clip" and raw["arms"]["p"]["views"]["frames"] == 4
-    assert raw["arms"]["p"]["method"]["name"] == "clip-simclr"
-    with pytest.raises(ValueError, match="--frames"):
-        infomin_factors.run(parser.parse_args(["--sequence", "--frames", "0", "--out", str(tmp_path / "t3")]))
-    with pytest.raises(ValueError, match="add --sequence"):
-        infomin_factors.run(parser.parse_args(["--frames", "4", "--out", str(tmp_path / "t4")]))
-    assert not any((tmp_path / n).exists() for n in ("t1", "t2", "seq", "t3", "t4"))
+    for argv, message in ((["--steps", "3"], "--steps"), (["--sequence", "--frames", "0"], "--frames"),
+                          (["--frames", "4"], "add --sequence"), (["--image-size", "4"], "--image-size")):
+        with pytest.raises(ValueError, match=message):
+            infomin_factors.run(parser.parse_args(argv + ["--out", str(tmp_path / "t")]))
+    assert not (tmp_path / "t").exists()
 
 
 def test_sequence_config_trains_clip_views_with_clip_simclr():
     from mvssl.build import resolve
-    from mvssl.experiments.infomin_factors import encoder_config
+    from mvssl.studies.spec import arm_config
 
-    cfg = resolve(encoder_config(("position",), 100, 0, 16, frames=3))
+    s = _factors_study("--sequence", "--frames", "3")
+    cfg = resolve(arm_config(s, s.arms["p"], 0))
     assert cfg["method"]["name"] == "clip-simclr" and cfg["views"]["name"] == "clip"
     assert cfg["views"]["frames"] == 3 and cfg["views"]["shared"] == ["position"]
 
 
-@pytest.mark.parametrize("knob", list(reverse_u.KNOBS))
-def test_every_default_knob_value_is_a_valid_config(knob):
+@pytest.mark.parametrize("argv", [[], ["--quick"], ["--image-size", "24"]])
+def test_every_default_knob_value_is_a_valid_config(argv):
     from mvssl.build import resolve
+    from mvssl.studies.spec import arm_config
 
-    k = reverse_u.KNOBS[knob]
-    for s in (dict(reverse_u.DEFAULT), {**reverse_u.DEFAULT, "image_size": 24, "digit_size": 18, "patch_size": 12}):
-        for v in k.values + k.quick_values:
-            resolve(reverse_u.encoder_config(k, v, s, 0))  # the farthest patch distance included
+    s = reverse_u.study(_parse(argv))
+    assert len(s.arms) == (6 if argv == ["--quick"] else 12)
+    for arm in s.arms.values():
+        resolve(arm_config(s, arm, 0))  # the farthest patch distance included
 
 
 def test_reverse_u_peak_is_judged_along_the_knob_not_along_noisy_i_nce():
     """Three knob values whose I_NCE the critic cannot tell apart (noise around 0 puts the
     middle value lowest): the peak is judged along the knob, whose ends stay the ends."""
-    import yaml
-
     from mvssl.studies.judge import judge
-    from mvssl.studies.spec import loads
 
-    args = _parse(["--knobs", "shared-information", "--shared-information-values=-1,0,2"])
-    knobs = reverse_u.chosen_knobs(args)
-    s = loads(yaml.safe_dump(reverse_u.study(args, reverse_u.settings_from(args), knobs)), "ru")
-    knob = knobs[0][0]
-    names = [reverse_u.arm_name(knob, v) for v in (-1.0, 0.0, 2.0)]
+    s = reverse_u.study(_parse(["--knobs", "shared-information", "--shared-information-values=2,-1,0"]))
+    names = ["shared-m1", "shared-0", "shared-2"]
+    assert list(s.arms) == names and [s.arms[n].x for n in names] == [-1.0, 0.0, 2.0]
 
     def judged(rows, random_acc=(10.0, 10.5, 11.0)):
         values = {n: {"i_nce": dict(enumerate(nce)), "digit_acc": dict(enumerate(acc))}

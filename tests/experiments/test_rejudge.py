@@ -27,6 +27,12 @@ def test_the_published_page_and_readme_table_are_computed(monkeypatch):
     assert table == render(rejudge.readme_results(judged), rejudge.docs_links(judged, ROOT / "README.md")).strip()
     for j in judged:  # no committed verdict is silently dropped
         assert j["dropped"] == [], (j["study"].name, [c["id"] for c in j["dropped"]])
+    for j in judged:  # a docs page that marks its place for the table shows exactly the computed one
+        for name in rejudge.docs_links([j], ROOT / "README.md").values():
+            page = (ROOT / name).read_text()
+            if rejudge.PAGE_START in page:
+                shown = page.split(rejudge.PAGE_START, 1)[1].split(rejudge.PAGE_END, 1)[0].strip()
+                assert shown == "\n".join(rejudge.section(j)).strip(), name
 
 
 def test_a_baseline_that_does_not_beat_random_init_makes_the_cmc_comparison_not_testable(monkeypatch):

@@ -47,6 +47,24 @@ def test_table_2_verdicts_follow_the_numbers_either_way():
     assert [p.id for p in ydbdr.predictions] == ["raw-vs-unsup-ydbdr"]  # the paper's sign in YDbDr
 
 
+def test_the_critic_flags_are_differences_reported_beside_the_verdicts():
+    """"lowers I_NCE" (fresh critics) and "own critic below raw" for every adversarial arm: a
+    generator whose own critic's bound is below the raw views' I_NCE while the fresh critics'
+    is not lowered fooled its own critic."""
+    s = _study("--spaces", "rgb", "--views", "raw", "unsupervised", "supervised", "semi-supervised")
+    assert {n: c.text for n, c in s.differences.items()} == {
+        "rgb-unsup-lowers-i-nce": "rgb-raw.i_nce - rgb-unsup.i_nce > 0",
+        "rgb-unsup-own-critic-below-raw": "rgb-raw.i_nce - rgb-unsup.i_nce_own > 0",
+        "rgb-sup-lowers-i-nce": "rgb-raw.i_nce - rgb-sup.i_nce > 0",
+        "rgb-semi-lowers-i-nce": "rgb-raw.i_nce - rgb-semi.i_nce > 0",
+        "rgb-semi-own-critic-below-raw": "rgb-raw.i_nce - rgb-semi.i_nce_own > 0"}
+    nce = {"rgb-raw": (2.0, 2.1, 1.9), "rgb-unsup": (2.0, 2.2, 1.9), "rgb-sup": (1.0, 1.1, 0.9), "rgb-semi": (2, 2, 2)}
+    values = {a: {"i_nce": dict(zip(SEEDS, v)), "i_nce_own": dict(zip(SEEDS, (0.5, 0.6, 0.4)))} for a, v in nce.items()}
+    signs = {d["name"]: d["sign"] for d in judge(s, values, {})["differences"]}
+    assert signs["rgb-unsup-own-critic-below-raw"] == "above 0" and signs["rgb-unsup-lowers-i-nce"].startswith("neither")
+    assert signs["rgb-sup-lowers-i-nce"] == "above 0"
+
+
 def test_tiny_run_writes_every_measure_and_loadable_rows(tmp_path):
     from mvssl import cli
     import mvssl

@@ -53,3 +53,37 @@ def test_a_failed_run_stops_the_study_at_once_naming_arm_and_seed(tmp_path, caps
         assert (out / "encoders" / "fast-seed0" / "metrics.json").exists()  # finished: kept for --resume
         assert "second line" in (out / "failed.txt").read_text()  # the whole traceback is kept
         assert not (out / "results.json").exists()
+
+
+MEASURED = """
+study: partial
+base: {trainer: {max_steps: 10}}
+arms:
+  a: {train: tests.studies.test_failures.fast_stage}
+  b: {train: tests.studies.test_failures.fast_stage}
+seeds: [0, 1]
+measures: {v: {measure: tests.studies.test_failures.value_or_fail}}
+predictions: [{id: p, contrast: "a.v - b.v > 0"}]
+"""
+
+
+def value_or_fail(run) -> float:
+    if run.run_dir.name.startswith("b-"):
+        raise RuntimeError("this measure fails on arm b")
+    return 1.0 + run.seed
+
+
+def test_results_are_written_as_runs_are_measured_before_a_failure(tmp_path, capsys):
+    import json
+
+    study = tmp_path / "partial.yaml"
+    study.write_text(MEASURED)
+    out = tmp_path / "out"
+    assert main(["study", "run", str(study), "--out", str(out), "--jobs", "1"]) == 1
+    assert "measures of b-seed0 failed: RuntimeError: this measure fails on arm b" in capsys.readouterr().err
+    data = json.loads((out / "results.json").read_text())  # what was measured before the failure
+    assert data["complete"] is False and "Incomplete" in (out / "results.md").read_text()
+    a = next(p for p in data["points"] if p["arm"] == "a")
+    assert a["metrics"]["v"]["per_seed"][0] == 1.0 and a["metrics"]["v"]["seeds"][0] == 0
+    assert data["claims"][0]["verdict"] == "not testable"  # no value of b yet
+    assert not (out / "arms.png").exists()  # plots come with the complete results

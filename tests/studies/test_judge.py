@@ -243,3 +243,23 @@ def test_an_output_folder_of_another_version_is_refused_unless_new_version(tmp_p
     with pytest.raises(ValueError, match="already holds this version"):
         check_version(out, s, resume=False, new_version=True)
     check_version(out, s, resume=True, new_version=False)  # the same version: --resume continues it
+
+
+def test_differences_are_reported_at_95_percent_and_do_not_change_the_correction():
+    preds = "[{id: p, contrast: 'a.acc - b.acc > 0'}]"
+    with_diffs = study(preds, extra="differences: {a-over-c: 'a.acc - c.acc > 0', c-over-b: 'c.acc - b.acc > 0'}\n")
+    plain = study(preds)
+    values = table(a={"acc": [50, 52, 51]}, b={"acc": [40, 41, 39]}, c={"acc": [45, 60, 30]})
+    judged, alone = judge(with_diffs, values, {}), judge(plain, values, {})
+    assert judged["claims"] == alone["claims"] and judged["level"] == alone["level"]  # not predictions
+    rows = {d["name"]: d for d in judged["differences"]}
+    mean, half = hand_interval([5, -8, 21], 0.95)
+    assert rows["a-over-c"]["effect"] == pytest.approx(mean) and rows["a-over-c"]["ci95"] == pytest.approx(half)
+    assert rows["a-over-c"]["sign"].startswith("neither")
+    values["c"]["acc"] = by_seed([45, 46, 44])
+    rows = {d["name"]: d["sign"] for d in judge(with_diffs, values, {})["differences"]}
+    assert rows == {"a-over-c": "above 0", "c-over-b": "above 0"}
+    values["c"]["acc"] = by_seed([30, 31, 29])
+    assert judge(with_diffs, values, {})["differences"][1]["sign"] == "below 0"
+    with pytest.raises(StudyError, match="differences.bad: unknown arm 'z'"):
+        study(preds, extra="differences: {bad: 'z.acc - b.acc > 0'}\n")

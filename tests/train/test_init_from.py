@@ -11,6 +11,7 @@ import yaml
 
 from mvssl.build import build_method, resolve
 from mvssl.cli import main
+from mvssl.export import export_encoder
 from mvssl.train import train
 from mvssl.train.run import _new_run_config
 from tests.train.run_files import encoder_weights
@@ -50,6 +51,15 @@ def test_init_from_takes_the_runs_backbone_and_heads_and_records_the_path(source
     for key, value in method.state_dict().items():
         assert torch.equal(value, trained[key]), key
     assert method.carried_state == {"carried": ["projector"], "redrawn": []}
+
+
+def test_an_exported_safetensors_encoder_starts_a_run_like_its_encoder_pt(source_run, tmp_path):
+    written = export_encoder(source_run, "safetensors", tmp_path / "encoder.safetensors")
+    cfg, initial = _new_run_config({"trainer": {"init_from": written["file"], "out_dir": str(tmp_path)}})
+    assert initial.kind == "mvssl-encoder" and cfg["backbone"]["width"] == 4  # the architecture in its metadata
+    method, _ = build_method(cfg, num_samples=100, initial=initial)
+    for key, value in encoder_weights(source_run).items():
+        assert torch.equal(method.backbone.state_dict()[key], value), key
 
 
 def test_another_method_keeps_the_backbone_copies_it_into_its_target_and_redraws_other_heads(source_run):

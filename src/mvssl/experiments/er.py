@@ -59,7 +59,9 @@ HERE = "mvssl.experiments.er"
 CURVES = {"recon_byol": ("monitor/reconstruction", "change"), "h_loo": ("monitor/entropy_loo", "change"),
           "h_exp": ("monitor/entropy_expectation", "change"), "recon_dino": ("train/target_reconstruction", "change"),
           "h_teacher": ("train/target_entropy", "change"), "h_teacher_low": ("train/target_entropy", "low"),
-          "rank": ("monitor/effective_rank", "end")}
+          "rank": ("monitor/effective_rank", "end"),
+          **{f"{name}_{part}": (column, part) for name, column in (("h_loo", "monitor/entropy_loo"),
+             ("h_exp", "monitor/entropy_expectation"), ("h_teacher", "train/target_entropy")) for part in ("start", "end")}}
 
 
 def add_arguments(p) -> None:
@@ -129,7 +131,7 @@ def ends(values: list[float], window: int = 3) -> tuple[float, float]:
 
 def curve(run, column: str, part: str = "change") -> float | None:
     """The study's curve measures: of the trained run's logged ``column``, its ``change`` (end -
-    start), ``end`` or ``low`` (the lower of start and end); None for a random-init encoder or a
+    start), ``start``, ``end`` or ``low`` (the lower of start and end); None for a random-init encoder or a
     run that did not log the column (BYOL's monitor columns in a DINO run)."""
     if run.which != "trained":
         return None
@@ -138,7 +140,7 @@ def curve(run, column: str, part: str = "change") -> float | None:
     if not values:
         return None
     start, end = ends(values)
-    return {"change": end - start, "end": end, "low": min(start, end)}[part]
+    return {"change": end - start, "start": start, "end": end, "low": min(start, end)}[part]
 
 
 @functools.lru_cache(maxsize=2)
@@ -181,7 +183,7 @@ def study(args, steps: dict) -> dict:
     arms = {f"{m}-{s}": arm_overrides(m, s, args, steps) for s in SETTINGS for m in METHODS}
     measures = {"err": {"measure": f"{HERE}.digit_error", "train_frames": sizes[0], "test_frames": sizes[1],
                         "higher_is_better": False, "unit": "%"},
-                **{name: {"measure": f"{HERE}.curve", "column": c, "part": p, "unit": "dims" if p == "end" else "nats"}
+                **{name: {"measure": f"{HERE}.curve", "column": c, "part": p, "unit": "dims" if name == "rank" else "nats"}
                    for name, (c, p) in CURVES.items()}}
 
     def within(arm: str, h: str) -> list[str]:

@@ -101,8 +101,6 @@ def _count(verdicts: list[str]) -> str:
 
 
 def page(judged: list[dict]) -> str:
-    from ..eval.report import markdown_table
-
     before_claims = [c["verdict"] for j in judged for c in j["data"]["claims"]]
     after_claims = [r["new"]["verdict"] for j in judged for r in j["rows"] if r["new"]["kind"] == "claim"]
     after_design = [r["new"]["verdict"] for j in judged for r in j["rows"] if r["new"]["kind"] == "design"]
@@ -121,22 +119,30 @@ def page(judged: list[dict]) -> str:
              f"{len(after_design)} design checks ({_count(after_design)}); {changed} of "
              f"{sum(len(j['rows']) for j in judged)} predictions changed verdict, kind or count (reason given).", ""]
     for j in judged:
-        study, data = j["study"], j["data"]
-        lines += [f"## {study.name}", "", f"Committed by `{data['command']}`; declaration "
-                  f"`{Path(study.path).name}` (sha256 `{study.sha256[:12]}`), "
-                  f"{'Bonferroni' if study.correction == 'bonferroni' else 'no correction'} over "
-                  f"{len(study.predictions)} predictions.", ""]
-        rows = []
-        for r in j["rows"]:
-            new = r["new"]
-            before = "; ".join(f"`{ref}`: {_old_text(c)}" for ref, c in zip(r["refs"], r["old"])) or "(new)"
-            rows.append([f"`{new['id']}`" + (f" ({new['claim']})" if new.get("claim") else ""), new["kind"], before,
-                         f"**{_new_text(new)}**", r["reason"] or "unchanged"])
-        lines += [markdown_table(["prediction", "kind", "before (committed)", "after", "why it changed"], rows), ""]
-        if j["dropped"]:
-            lines += ["Committed verdicts no prediction replaces: "
-                      + "; ".join(f"`{c['id']}` ({c['verdict']})" for c in j["dropped"]), ""]
+        lines += [f"## {j['study'].name}", "", *section(j)]
     return "\n".join(lines) + "\n"
+
+
+def section(j: dict) -> list[str]:
+    """One study's before/after table (its lines), as the page and the experiment's docs page show it."""
+    from ..eval.report import markdown_table
+
+    study, data = j["study"], j["data"]
+    lines = [f"Committed by `{data['command']}`; declaration "
+             f"`{Path(study.path).name}` (sha256 `{study.sha256[:12]}`), "
+             f"{'Bonferroni' if study.correction == 'bonferroni' else 'no correction'} over "
+             f"{len(study.predictions)} predictions.", ""]
+    rows = []
+    for r in j["rows"]:
+        new = r["new"]
+        before = "; ".join(f"`{ref}`: {_old_text(c)}" for ref, c in zip(r["refs"], r["old"])) or "(new)"
+        rows.append([f"`{new['id']}`" + (f" ({new['claim']})" if new.get("claim") else ""), new["kind"], before,
+                     f"**{_new_text(new)}**", r["reason"] or "unchanged"])
+    lines += [markdown_table(["prediction", "kind", "before (committed)", "after", "why it changed"], rows), ""]
+    if j["dropped"]:
+        lines += ["Committed verdicts no prediction replaces: "
+                  + "; ".join(f"`{c['id']}` ({c['verdict']})" for c in j["dropped"]), ""]
+    return lines
 
 
 def readme_results(judged: list[dict]) -> list[dict]:
@@ -163,6 +169,9 @@ def docs_links(judged: list[dict], readme: Path) -> dict:
     return links
 
 
+PAGE_START, PAGE_END = "<!-- rejudged:start -->", "<!-- rejudged:end -->"
+
+
 def run(args) -> int:
     from ..studies.report import render, replace_between_markers
 
@@ -170,6 +179,12 @@ def run(args) -> int:
     out = Path(args.out)
     out.write_text(page(judged))
     print(f"wrote {out}")
+    for j in judged:  # an experiment's docs page that marks where its re-judged table goes gets it there
+        for name in docs_links([j], out.parent.parent / "README.md").values():
+            doc = out.parent.parent / name
+            if PAGE_START in doc.read_text():
+                doc.write_text(replace_between_markers(doc.read_text(), "\n".join(section(j)), PAGE_START, PAGE_END))
+                print(f"wrote the re-judged table of {j['study'].name} into {doc}")
     if args.readme:
         readme = Path(args.readme)
         table = render(readme_results(judged), docs_links(judged, readme))

@@ -360,6 +360,13 @@ def study(args, cfg: dict, spec: tuple, task: str, targets: list[str], chance: f
         predictions.insert(0, {"id": "semi-beats-all", "claim": "infomin.view-learning", "all_of": semi,
                                "says": "semi-supervised views beat unsupervised, supervised and raw views in every "
                                        "colour space"})
+    # the old report's flags, as differences (reported, not judged): a generator that lowers only its own critic's
+    # bound below the raw views' fresh-critic I_NCE, while the fresh critics' is not lowered, fooled its critic
+    differences = {f"{space}-{SHORT[k]}-{what}": f"{space}-raw.i_nce - {space}-{SHORT[k]}.{measure} > 0"
+                   for space in args.spaces for k in ("unsupervised", "supervised", "semi-supervised")
+                   if {k, "raw"} <= set(args.views)
+                   for what, measure in (("lowers-i-nce", "i_nce"), ("own-critic-below-raw", "i_nce_own"))
+                   if not (k == "supervised" and measure == "i_nce_own")}  # no adversary: no own critic
     if not predictions:
         predictions = [{"id": f"{a}-learns", "kind": "design", "learns": f"{a}.{task}",
                         "says": f"{a}: the encoders on these views beat their random-init twins"} for a in arms]
@@ -381,7 +388,7 @@ def study(args, cfg: dict, spec: tuple, task: str, targets: list[str], chance: f
             "references": {"random_init": True, "chance": {task: chance},
                            "paper": {f"{s}-{SHORT[k]}.{task}": v for (s, k), v in PAPER.items()
                                      if f"{s}-{SHORT[k]}" in arms}},
-            "gates": gates, "predictions": predictions}
+            "gates": gates, "predictions": predictions, "differences": differences}
 
 
 def plot_curves(out: Path, points: list[dict]) -> list[str]:

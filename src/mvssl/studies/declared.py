@@ -132,11 +132,14 @@ def values(section: dict, given: dict, quick: bool) -> dict:
             continue
         if value is None:
             value = spec["quick"] if quick and "quick" in spec else spec.get("default")
-        elif kind in ("ints", "floats", "strs"):
-            try:
-                value = [TYPES[kind](v) for v in str(value).split(",") if v]
-            except ValueError:
-                raise TemplateError(f"{flag}: expected comma-separated {kind[:-1]}s, got {value!r}") from None
+        try:
+            if isinstance(value, str) and kind in ("ints", "floats", "strs"):  # given on the command line
+                value = value.split(",")
+            if value is not None:
+                value = [TYPES[kind](v) for v in value if v != ""] if kind.endswith("s") else TYPES[kind](value)
+        except ValueError:
+            raise TemplateError(f"{flag}: expected {'comma-separated ' * kind.endswith('s')}"
+                                f"{ {'int': 'integer', 'float': 'number'}.get(kind.rstrip('s'), 'name')}s, got {value!r}") from None
         items = value if isinstance(value, list) else [value]
         bad = [v for v in items if spec.get("choices") and v not in spec["choices"]]
         if bad:

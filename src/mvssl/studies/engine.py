@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,6 +26,7 @@ from .results import RESULTS_JSON, RESULTS_MD, ENCODERS, Experiment
 
 MEASURES_JSON = "study_measures.json"  # beside each run: its measures, reused by --resume
 VERSIONS = "versions"
+PARTIAL_EVERY = 20.0  # seconds: results.json written at most this often while runs are measured
 
 
 def git_commit(path: Path, scope: Path | None = None) -> str | None:
@@ -167,8 +169,6 @@ def stage_task(item: tuple) -> dict:
 
 def train_stage(exp: Experiment, arm, cfg: dict, name: str) -> tuple[str, dict]:
     """An arm trained by its own stage (:func:`stage_task`), reused by ``--resume`` like any run."""
-    import time
-
     metrics = exp._finished(name, cfg)
     if metrics is None:
         started = time.perf_counter()
@@ -275,6 +275,15 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
         rel, metrics = trained[f"{arm.reads or arm.name}-seed{seed}"]
         items.append((str(exp.out / rel), resolve(config(arm, seed)), metrics, seed, study.measures, arm.representation))
     first = next(iter(study.measures))
+    run_dir, resolved, metrics, seed, _, _ = items[0]
+    chance = chance_levels(study, lambda: Run(Path(run_dir), resolved, metrics, seed).dataset())
+    earlier = versions(exp.out)
+
+    def write(complete: bool) -> dict:
+        verdicts = judge(study, values, random, chance, quick=quick)
+        return write_results(exp, study, values, random, paths, chance, verdicts, reg, earlier, extra_plots, complete)
+
+    last_write = [float("-inf")]
 
     def record(i: int, measured: dict) -> None:  # as each run's measures come back (from the pool)
         arm, seed = runs[i]
@@ -285,10 +294,10 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
         twin = random[arm.name][first].get(seed)
         exp.progress(f"{arm.name} seed {seed}", f"{first} {values[arm.name][first].get(seed, float('nan')):.2f}"
                      + (f" (random init {twin:.2f})" if twin is not None else ""))
+        if time.perf_counter() - last_write[0] > PARTIAL_EVERY:
+            write(complete=False)  # what is measured so far, marked incomplete: a run cut off later keeps it
+            last_write[0] = time.perf_counter()
 
     exp.map(measure_run, items, what="measured", on_result=record,  # --jobs at a time, like the training
             labels=[f"measures of {arm.name}-seed{seed}" for arm, seed in runs])
-    run_dir, resolved, metrics, seed, _, _ = items[0]
-    chance = chance_levels(study, lambda: Run(Path(run_dir), resolved, metrics, seed).dataset())
-    verdicts = judge(study, values, random, chance, quick=quick)
-    return write_results(exp, study, values, random, paths, chance, verdicts, reg, versions(exp.out), extra_plots)
+    return write(complete=True)

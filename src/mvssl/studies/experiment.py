@@ -16,7 +16,7 @@ def command(module_file: str):
 
     path = Path(module_file).with_suffix(".yaml")
     raw = included(parse_yaml(path.read_text(), str(path)), path)[0]
-    section = raw["experiment"]
+    section, name = raw["experiment"], path.stem.replace("_", "-")
 
     def add_arguments(parser) -> None:
         from .results import add_common_arguments
@@ -33,8 +33,8 @@ def command(module_file: str):
         if args.seeds < 1:
             raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
         out = rendered(raw, {n: getattr(args, n) for n in section.get("options") or {}}, args.quick, args.seeds)
-        return loads(f"# declared by mvssl experiment {raw['study']} ({path.name})\n"
-                     + yaml.safe_dump(out, sort_keys=False), f"mvssl experiment {raw['study']}")
+        return loads(f"# declared by mvssl experiment {name} ({path.name})\n" + yaml.safe_dump(out, sort_keys=False),
+                     f"mvssl experiment {name}")
 
     def run(args) -> int:
         from .commands.run import stop_on_failure
@@ -45,4 +45,4 @@ def command(module_file: str):
                                                  quick=args.quick, study=declared,
                                                  echo=lambda *a, **k: print(*a, **k, flush=True)))
 
-    return raw["study"], section["help"], add_arguments, run, study
+    return name, section["help"], add_arguments, run, study

@@ -176,6 +176,9 @@ def judge_trend(pred: Prediction, study: Study, values: dict, level: float) -> d
     order = sorted(range(len(arms)), key=lambda i: _x(study, arms[i], i))
     arms = [arms[i] for i in order]
     seeds = common_seeds(values, arms, [pred.measure])
+    if len(seeds) < 2:  # no interval (a study still being measured)
+        return {"effect": math.nan, "ci": None, "interval": [-math.inf, math.inf], "level": level, "seeds": seeds,
+                "verdict": INCONCLUSIVE, "peak_arm": None, "why": "fewer than 2 seeds measured along the knob"}
     sign = 1.0
     if pred.type == "monotone" and pred.direction == "decreasing":
         sign = -1.0
@@ -189,7 +192,7 @@ def judge_trend(pred: Prediction, study: Study, values: dict, level: float) -> d
     for _ in range(study.bootstrap):
         pick = rng.integers(0, len(seeds), len(seeds))
         boot.append(_trend_stat(pred.type, xs, table[:, pick])[0])
-    lo, hi = np.quantile(boot, [(1 - level) / 2, 1 - (1 - level) / 2]) if len(seeds) > 1 else (-math.inf, math.inf)
+    lo, hi = np.quantile(boot, [(1 - level) / 2, 1 - (1 - level) / 2])
     verdict = SUPPORTED if lo > 0 else CONTRADICTED if hi < 0 else INCONCLUSIVE
     what = "rank correlation along the knob" if pred.type == "monotone" else \
         f"min(rho up to the peak at {arms[k]}, -rho after it)"
@@ -242,8 +245,14 @@ def judge(study: Study, values: dict, random: dict, chance: dict | None = None, 
         else:
             entry["reason"] = r["why"]
         claims.append(entry)
+    differences = []
+    for name, c in study.differences.items():  # reported, not judged: 95% intervals, outside the correction
+        r = judge_contrast(c, values, 0.95)
+        side = {SUPPORTED: "above 0", CONTRADICTED: "below 0"}.get(r["verdict"], "neither (interval holds 0)")
+        differences.append({"name": name, "contrast": c.text, "effect": r["effect"], "ci95": r["ci95"],
+                            "seeds": r["seeds"], "sign": side if len(r["seeds"]) > 1 else "fewer than 2 seeds"})
     return {"gates": list(gate_rows.values()), "claims": claims, "correction": study.correction,
-            "level": level, "predictions": m}
+            "level": level, "predictions": m, "differences": differences}
 
 
 def short_gate_text(failed: list[dict], most: int = 2) -> str:

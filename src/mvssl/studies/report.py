@@ -114,12 +114,12 @@ def render(results: list[dict], docs: dict[str, str]) -> str:
     return text
 
 
-def replace_between_markers(text: str, table: str) -> str:
-    if START not in text or END not in text or text.index(START) > text.index(END):
-        raise ValueError(f"the file has no {START} ... {END} markers")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{table}\n{END}{tail}"
+def replace_between_markers(text: str, table: str, start: str = START, end: str = END) -> str:
+    if start not in text or end not in text or text.index(start) > text.index(end):
+        raise ValueError(f"the file has no {start} ... {end} markers")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{table}\n{end}{tail}"
 
 
 def run(args) -> int:

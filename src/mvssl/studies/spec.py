@@ -33,7 +33,8 @@ from pathlib import Path
 from .contrast import Contrast, ContrastError, parse
 
 TOP_KEYS = ("study", "description", "base", "arms", "knob", "seeds", "measures", "references", "gates",
-            "predictions", "correction", "alpha", "bootstrap", "quick", "source", "claims_doc", "stages")
+            "predictions", "differences", "correction", "alpha", "bootstrap", "quick", "source", "claims_doc",
+            "stages")
 PREDICTION_KEYS = ("id", "kind", "claim", "says", "refuted_by", "contrast", "all_of", "monotone", "peak", "learns",
                    "direction", "unit", "was", "measure")
 TYPES = ("contrast", "all_of", "monotone", "peak", "learns")
@@ -125,6 +126,7 @@ class Study:
     bootstrap: int = 2000
     source: str | None = None
     raw: dict = field(default_factory=dict)
+    differences: dict = field(default_factory=dict)  # name -> Contrast: reported with a 95% interval, not judged
 
     def seeds(self) -> list:
         return sorted({s for a in self.arms.values() for s in a.seeds})
@@ -206,6 +208,8 @@ def loads(text: str, path: str = "<study>", quick: bool = False) -> Study:
             errors.add(f"references.paper.{ref}", "write ARM.MEASURE of this study's arms and measures")
     gates = _gates(raw.get("gates", []), arms, measures, errors)
     predictions = _predictions(raw.get("predictions"), arms, measures, knob, errors)
+    differences = {name: c for name, text in _mapping(raw.get("differences", {}), "differences", errors).items()
+                   if (c := _contrast(text, f"differences.{name}", arms, measures, errors)) is not None}
     correction = raw.get("correction", "bonferroni")
     if correction not in CORRECTIONS:
         errors.add("correction", f"{correction!r}: choose {' or '.join(CORRECTIONS)}")
@@ -221,7 +225,7 @@ def loads(text: str, path: str = "<study>", quick: bool = False) -> Study:
     return Study(name=name, path=path, sha256=file_hash(text), text=text, description=str(raw.get("description", "")),
                  base=base, arms=arms, knob=knob, measures=measures, references=references, gates=gates,
                  predictions=predictions, correction=correction, alpha=float(alpha), bootstrap=bootstrap,
-                 source=source, raw=raw)
+                 source=source, raw=raw, differences=differences)
 
 
 def _mapping(value, key: str, errors: _Errors) -> dict:
@@ -455,23 +459,8 @@ def _predictions(value, arms: dict, measures: dict, knob, errors: _Errors) -> li
             if not isinstance(texts, list) or not texts:
                 errors.add(f"{key}.all_of", "a list of contrasts")
                 continue
-            for text in texts:
-                try:
-                    c = parse(text)
-                except ContrastError as err:
-                    errors.add(f"{key}.{pred.type}", str(err))
-                    continue
-                for arm, measure in c.terms:
-                    if arm not in arms:
-                        errors.add(f"{key}.{pred.type}", f"unknown arm {arm!r} in {text!r} (arms: {', '.join(arms)})")
-                    if measure not in measures:
-                        errors.add(f"{key}.{pred.type}", f"unknown measure {measure!r} in {text!r} "
-                                   f"(measures: {', '.join(measures)})")
-                used = [a for a in c.arms() if a in arms]
-                if used and not set.intersection(*(set(arms[a].seeds) for a in used)):
-                    errors.add(f"{key}.{pred.type}", f"{text!r} pairs arms by seed, but {', '.join(used)} share no "
-                               "seed")
-                pred.contrasts.append(c)
+            pred.contrasts += [c for text in texts if (c := _contrast(text, f"{key}.{pred.type}", arms, measures,
+                                                                      errors)) is not None]
         elif pred.type == "learns":
             arm, _, measure = str(p["learns"]).rpartition(".")
             pred.arm, pred.measure = arm, measure
@@ -501,6 +490,24 @@ def _predictions(value, arms: dict, measures: dict, knob, errors: _Errors) -> li
                 errors.add(f"{key}.{pred.type}", "the arms along the knob share no seed")
         out.append(pred)
     return out
+
+
+def _contrast(text, key: str, arms: dict, measures: dict, errors: _Errors) -> Contrast | None:
+    """The contrast ``text`` (None after reporting why it is not one of this study's)."""
+    try:
+        c = parse(text)
+    except ContrastError as err:
+        errors.add(key, str(err))
+        return None
+    for arm, measure in c.terms:
+        if arm not in arms:
+            errors.add(key, f"unknown arm {arm!r} in {text!r} (arms: {', '.join(arms)})")
+        if measure not in measures:
+            errors.add(key, f"unknown measure {measure!r} in {text!r} (measures: {', '.join(measures)})")
+    used = [a for a in c.arms() if a in arms]
+    if used and not set.intersection(*(set(arms[a].seeds) for a in used)):
+        errors.add(key, f"{text!r} pairs arms by seed, but {', '.join(used)} share no seed")
+    return c
 
 
 def _check_configs(base: dict, arms: dict, errors: _Errors) -> None:

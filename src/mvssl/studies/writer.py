@@ -109,25 +109,41 @@ def markdown(study, values, random, chance, verdicts, reg, earlier) -> str:
             f"95% intervals.\n\n## Arms\n\n{arms_table(study, values, random, chance)}\n\n"
             f"## Gates\n\n{gates_table(verdicts['gates'])}\n\n"
             f"## Claims\n\n{verdicts_table(claims)}{parts_list(claims)}\n\n## Design checks\n\n"
-            f"{verdicts_table(design)}{parts_list(design)}\n\n"
+            f"{verdicts_table(design)}{parts_list(design)}\n\n" + differences_section(verdicts.get("differences"))
             + versions_section(earlier))
 
 
-def write_results(exp, study, values, random, paths, chance, verdicts, reg, earlier, extra_plots=None) -> dict:
+def differences_section(rows) -> str:
+    """The study's ``differences``: reported with their 95% intervals, not judged."""
+    from ..eval.report import markdown_table
+
+    if not rows:
+        return ""
+    return ("## Differences (reported, not judged: 95% intervals, outside the correction)\n\n" + markdown_table(
+        ["difference", "contrast", "effect (95% CI)", "relative to 0"],
+        [[d["name"], f"`{d['contrast']}`", effect_text({**d, "ci": d["ci95"]}), d["sign"]] for d in rows]) + "\n\n")
+
+
+def write_results(exp, study, values, random, paths, chance, verdicts, reg, earlier, extra_plots=None,
+                  complete: bool = True) -> dict:
+    """Write results.json and results.md (the plots only once ``complete``)."""
     import json
 
     from .plots import plot_set
 
     pts = points(study, values, random, paths)
-    plots = plot_set(study, pts, chance, exp.out) + (extra_plots(exp.out, pts) if extra_plots else [])
+    plots = (plot_set(study, pts, chance, exp.out) + (extra_plots(exp.out, pts) if extra_plots else [])) \
+        if complete else []
     body = markdown(study, values, random, chance, verdicts, reg, earlier)
-    extra = {"study": reg, "gates": verdicts["gates"], "correction": verdicts["correction"],
+    extra = {"study": reg, "gates": verdicts["gates"], "differences": verdicts.get("differences", []),
+             "correction": verdicts["correction"],
              "level": verdicts["level"], "references": {"chance": chance, "paper": study.references.get("paper") or {},
                                                         "supervised": study.references.get("supervised")},
              "versions": [{"folder": v["folder"], "sha256": (v.get("study") or {}).get("sha256"),
                            "claims": [{"id": c["id"], "verdict": c["verdict"]} for c in v.get("claims", [])]}
                           for v in earlier]}
-    exp.write(pts, verdicts["claims"], body, f"Study {study.name}", extra=extra, plots=plots, verdicts=False)
+    exp.write(pts, verdicts["claims"], body, f"Study {study.name}", extra=extra, plots=plots, verdicts=False,
+              complete=complete)
     return json.loads((exp.out / "results.json").read_text())
 
 
