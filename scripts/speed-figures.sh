@@ -20,7 +20,7 @@ OUT=$(cd "$OUT" && pwd)
 mvssl() { PYTHONPATH="$NOW" "$PY" -m mvssl.cli "$@"; }
 old_mvssl() { PYTHONPATH="$BEFORE" "$PY" -m mvssl.cli "$@"; }
 load() { echo "   load: $(cut -d' ' -f1-3 /proc/loadavg)"; }
-wall() { local s e; s=$(date +%s.%N); "$@"; e=$(date +%s.%N); echo "$e - $s" | bc; }
+wall() { local log=$1 s e; shift; s=$(date +%s.%N); "$@" > "$log" 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }  # LOG CMD...
 metrics() {  # RUN: train seconds, eval seconds, digit error
   "$PY" - "$1" <<'EOF'
 import json, sys
@@ -43,16 +43,16 @@ echo; echo "== 1. start-up + evaluation of the default job (a 1-step run: wall l
 for cache in cold warm; do
   [ "$cache" = cold ] && rm -rf "$OUT/cache"
   rm -rf "$OUT/runs/startup-$cache"
-  t=$(MVSSL_CACHE_DIR="$OUT/cache" wall mvssl train --trainer.max_steps 1 --trainer.out_dir "$OUT/runs" \
-      --trainer.name "startup-$cache" --trainer.progress false > "$OUT/startup-$cache.log" 2>&1)
+  t=$(MVSSL_CACHE_DIR="$OUT/cache" wall "$OUT/startup-$cache.log" mvssl train --trainer.max_steps 1 \
+      --trainer.out_dir "$OUT/runs" --trainer.name "startup-$cache" --trainer.progress false)
   train=$("$PY" -c "import json; print(json.load(open('$OUT/runs/startup-$cache/metrics.json'))['train_seconds'])")
   echo "   now, $cache cache: wall $t s, of which training 1 step $train s: start-up + evaluation $(echo "$t - $train" | bc) s"
   load
 done
 if [ -n "$BEFORE" ]; then
   rm -rf "$OUT/runs/startup-before"
-  t=$(MVSSL_CACHE_DIR="$OUT/cache" wall old_mvssl train --trainer.max_steps 1 --trainer.out_dir "$OUT/runs" \
-      --trainer.name startup-before --trainer.progress false > "$OUT/startup-before.log" 2>&1)
+  t=$(MVSSL_CACHE_DIR="$OUT/cache" wall "$OUT/startup-before.log" old_mvssl train --trainer.max_steps 1 \
+      --trainer.out_dir "$OUT/runs" --trainer.name startup-before --trainer.progress false)
   train=$("$PY" -c "import json; print(json.load(open('$OUT/runs/startup-before/metrics.json'))['train_seconds'])")
   echo "   before, warm array cache: wall $t s, of which training 1 step $train s: start-up + evaluation $(echo "$t - $train" | bc) s"
   load
@@ -63,8 +63,8 @@ for who in before now; do
   [ "$who" = before ] && [ -z "$BEFORE" ] && continue
   rm -rf "$OUT/runs/default-$who"
   run=mvssl; [ "$who" = before ] && run=old_mvssl
-  t=$(MVSSL_CACHE_DIR="$OUT/cache" wall $run train --trainer.out_dir "$OUT/runs" --trainer.name "default-$who" \
-      "${DEFAULT[@]}" > "$OUT/default-$who.log" 2>&1)
+  t=$(MVSSL_CACHE_DIR="$OUT/cache" wall "$OUT/default-$who.log" $run train --trainer.out_dir "$OUT/runs" \
+      --trainer.name "default-$who" "${DEFAULT[@]}")
   echo "   $who: wall $t s; $(metrics "$OUT/runs/default-$who")"
   head -1 "$OUT/default-$who.log" | cut -c1-300
   load
