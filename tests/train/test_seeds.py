@@ -175,6 +175,7 @@ def test_each_seed_writes_an_ordinary_run_folder_that_loads(tmp_path, capsys):
     (["--method", "moco"], "method moco: several seeds in one model train simclr, byol only"),
     (["--backbone.name", "resnet18"], "backbone.name resnet18"),
     (["--optim.name", "lars"], "optim.name lars"),
+    (["--trainer.logger", "tensorboard"], "trainer.logger tensorboard"),
     (["--resume", "somewhere"], "--seeds 2 trains new runs"),
 ])
 def test_what_it_cannot_train_is_refused_in_one_line_before_any_folder(tmp_path, capsys, extra, expected):
