@@ -11,7 +11,8 @@
 
 Run from the repository root, single-threaded as the study engine's workers are:
     OMP_NUM_THREADS=1 PYTHONPATH=src python scripts/seeds_equivalence.py --out /tmp/seeds-eq --steps 400
-``--conv`` adds a table of each convolution of the ConvNet timed as K single and one grouped.
+``--control OUT/equivalence.json`` trains the separate runs again with channels-last off (only the
+rounding changes) and sets that change beside the batched run's. ``--conv`` adds a table of each convolution of the ConvNet timed as K single and one grouped.
 It writes OUT/equivalence.md and OUT/equivalence.json (and the run folders under OUT)."""
 from __future__ import annotations
 
@@ -110,6 +111,26 @@ def throughput(args, out: Path) -> dict:
             "wall_ratio": sw / ww, "loads": loads}
 
 
+def control(args, out: Path) -> dict:
+    """The same seeds as separate runs again, with ``trainer.channels_last false`` (other convolution
+    kernels, so other rounding, the same computation otherwise): how far a seed's probe moves
+    when only the rounding changes, beside how far the batched run moved it (``--control FROM``
+    reads the separate and batched values from an earlier equivalence.json)."""
+    earlier = json.loads(Path(args.control).read_text())["equivalence"]
+    user = deep_update(user_config(args, out / "control", "ctl"), {"trainer": {"channels_last": False}})
+    values = {}
+    for cfg in seed_configs(user, args.seeds):
+        values[cfg["trainer"]["seed"]] = train(cfg)[1]["eval"]["trained"]["digit_error_pct"]
+    seeds = earlier["seeds"]
+    c = [values[s] for s in seeds]
+    rounding = [x - y for x, y in zip(c, earlier["separate"])]
+    batching = [x - y for x, y in zip(earlier["batched"], earlier["separate"])]
+    return {"seeds": seeds, "separate": earlier["separate"], "batched": earlier["batched"], "control": c,
+            "rounding_diffs": rounding, "batching_diffs": batching,
+            "paired_control_p": float(stats.ttest_rel(c, earlier["separate"]).pvalue),
+            "levene_p": float(stats.levene(rounding, batching).pvalue)}
+
+
 def conv_layers(args) -> list[dict]:
     """Forward + backward of each distinct convolution of the width-``args.width`` ConvNet at the
     default image size, batch 2 x ``args.batch`` (two views), as K single convolutions and as one
@@ -143,7 +164,7 @@ def conv_layers(args) -> list[dict]:
     return rows
 
 
-def report(args, eq: dict | None, tp: dict | None, conv: list[dict] | None = None) -> str:
+def report(args, eq: dict | None, tp: dict | None, conv: list[dict] | None = None, ctl: dict | None = None) -> str:
     threads = torch.get_num_threads()
     lines = [f"# Several seeds in one model: {args.seeds} seeds, separate runs vs one batched run", "",
              f"Config: the default (`mvssl train`) with trainer.max_steps {args.steps}, backbone.width {args.width}, "
@@ -184,6 +205,15 @@ def report(args, eq: dict | None, tp: dict | None, conv: list[dict] | None = Non
                   "no interpreter start-up): single " + ", ".join(f"{v:.1f}" for v in tp["wall_per_encoder_single"])
                   + "; batched " + ", ".join(f"{v:.1f}" for v in tp["wall_per_encoder_batched"])
                   + f": **{tp['wall_ratio']:.2f}x** the encoders per core-hour.", ""]
+    if ctl:
+        lines += [f"## Rounding alone: the separate runs again with trainer.channels_last false (values of {args.control})",
+                  "", "| seed | separate | batched - separate | channels-last off - separate |", "|---:|---:|---:|---:|"]
+        lines += [f"| {s} | {x:.1f} | {b:+.1f} | {r:+.1f} |" for s, x, b, r in zip(
+            ctl["seeds"], ctl["separate"], ctl["batching_diffs"], ctl["rounding_diffs"])]
+        mean_abs = lambda v: statistics.mean(abs(x) for x in v)  # noqa: E731
+        lines += [f"| mean abs | | {mean_abs(ctl['batching_diffs']):.1f} | {mean_abs(ctl['rounding_diffs']):.1f} |", "",
+                  f"Paired t-test, channels-last off vs separate: p = {ctl['paired_control_p']:.2f}; Levene's test "
+                  f"that the batched and the rounding-only differences spread alike: p = {ctl['levene_p']:.2f}.", ""]
     if conv:
         lines += [f"## Convolutions: {args.seeds} single vs one grouped (groups={args.seeds}), forward + backward, "
                   "bf16 channels-last, ms", "", f"| layer | {args.seeds} single | grouped | single / grouped |",
@@ -208,17 +238,20 @@ def main(argv=None) -> None:
     p.add_argument("--rounds", type=int, default=0, help="interleaved throughput rounds (0: skip that part)")
     p.add_argument("--round-steps", type=int, default=40)
     p.add_argument("--conv", action="store_true", help="also time each convolution as K single and one grouped")
+    p.add_argument("--control", metavar="EQUIVALENCE_JSON", help="train the separate runs again with "
+                   "trainer.channels_last false and set their change beside the batched one's (from that file)")
     args = p.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
     args.start_load = load()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=False)
     conv = conv_layers(args) if args.conv else None
+    ctl = control(args, out) if args.control else None
     tp = throughput(args, out) if args.rounds else None
-    eq = equivalence(args, out) if args.steps else None
-    text = report(args, eq, tp, conv)
+    eq = equivalence(args, out) if args.steps and not args.control else None  # --control: of an earlier one
+    text = report(args, eq, tp, conv, ctl)
     (out / "equivalence.md").write_text(text)
-    (out / "equivalence.json").write_text(json.dumps({"equivalence": eq, "throughput": tp, "conv": conv}, indent=1))
+    (out / "equivalence.json").write_text(json.dumps({"equivalence": eq, "throughput": tp, "conv": conv, "control": ctl}, indent=1))
     print(text)
 
 
