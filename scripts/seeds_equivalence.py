@@ -11,8 +11,8 @@
 
 Run from the repository root, single-threaded as the study engine's workers are:
     OMP_NUM_THREADS=1 PYTHONPATH=src python scripts/seeds_equivalence.py --out /tmp/seeds-eq --steps 400
-``--control OUT/equivalence.json`` trains the separate runs again with channels-last off (only the
-rounding changes) and sets that change beside the batched run's. ``--conv`` adds a table of each convolution of the ConvNet timed as K single and one grouped.
+``--control OUT/equivalence.json`` trains the separate runs again in fp32 (only the rounding
+changes; ``--control-setting`` picks another) and sets that change beside the batched run's. ``--conv`` adds a table of each convolution of the ConvNet timed as K single and one grouped.
 It writes OUT/equivalence.md and OUT/equivalence.json (and the run folders under OUT)."""
 from __future__ import annotations
 
@@ -112,12 +112,16 @@ def throughput(args, out: Path) -> dict:
 
 
 def control(args, out: Path) -> dict:
-    """The same seeds as separate runs again, with ``trainer.channels_last false`` (other convolution
-    kernels, so other rounding, the same computation otherwise): how far a seed's probe moves
-    when only the rounding changes, beside how far the batched run moved it (``--control FROM``
-    reads the separate and batched values from an earlier equivalence.json)."""
+    """The same seeds as separate runs again with one setting that changes only the rounding
+    (``--control-setting``, default ``trainer.precision=32``: the same computation in fp32 instead
+    of bf16): how far a seed's probe moves when only the rounding changes, beside how far the
+    batched run moved it (``--control FROM`` reads the separate and batched values from an
+    earlier equivalence.json). ``trainer.channels_last=false`` changes no bit on the Zen 4 CPU."""
     earlier = json.loads(Path(args.control).read_text())["equivalence"]
-    user = deep_update(user_config(args, out / "control", "ctl"), {"trainer": {"channels_last": False}})
+    key, value = args.control_setting.split("=", 1)
+    section, name = key.split(".", 1)
+    value = {"true": True, "false": False}.get(value.lower(), value)
+    user = deep_update(user_config(args, out / "control", "ctl"), {section: {name: value}})
     values = {}
     for cfg in seed_configs(user, args.seeds):
         values[cfg["trainer"]["seed"]] = train(cfg)[1]["eval"]["trained"]["digit_error_pct"]
@@ -206,13 +210,14 @@ def report(args, eq: dict | None, tp: dict | None, conv: list[dict] | None = Non
                   + "; batched " + ", ".join(f"{v:.1f}" for v in tp["wall_per_encoder_batched"])
                   + f": **{tp['wall_ratio']:.2f}x** the encoders per core-hour.", ""]
     if ctl:
-        lines += [f"## Rounding alone: the separate runs again with trainer.channels_last false (values of {args.control})",
-                  "", "| seed | separate | batched - separate | channels-last off - separate |", "|---:|---:|---:|---:|"]
+        lines += [f"## Rounding alone: the separate runs again with {args.control_setting} (values of {args.control})",
+                  "", f"| seed | separate | batched - separate | {args.control_setting} - separate |",
+                  "|---:|---:|---:|---:|"]
         lines += [f"| {s} | {x:.1f} | {b:+.1f} | {r:+.1f} |" for s, x, b, r in zip(
             ctl["seeds"], ctl["separate"], ctl["batching_diffs"], ctl["rounding_diffs"])]
         mean_abs = lambda v: statistics.mean(abs(x) for x in v)  # noqa: E731
         lines += [f"| mean abs | | {mean_abs(ctl['batching_diffs']):.1f} | {mean_abs(ctl['rounding_diffs']):.1f} |", "",
-                  f"Paired t-test, channels-last off vs separate: p = {ctl['paired_control_p']:.2f}; Levene's test "
+                  f"Paired t-test, {args.control_setting} vs separate: p = {ctl['paired_control_p']:.2f}; Levene's test "
                   f"that the batched and the rounding-only differences spread alike: p = {ctl['levene_p']:.2f}.", ""]
     if conv:
         lines += [f"## Convolutions: {args.seeds} single vs one grouped (groups={args.seeds}), forward + backward, "
@@ -239,7 +244,8 @@ def main(argv=None) -> None:
     p.add_argument("--round-steps", type=int, default=40)
     p.add_argument("--conv", action="store_true", help="also time each convolution as K single and one grouped")
     p.add_argument("--control", metavar="EQUIVALENCE_JSON", help="train the separate runs again with "
-                   "trainer.channels_last false and set their change beside the batched one's (from that file)")
+                   "--control-setting and set their change beside the batched one's (from that file)")
+    p.add_argument("--control-setting", default="trainer.precision=32", metavar="SECTION.KEY=VALUE")
     args = p.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
     args.start_load = load()
