@@ -104,4 +104,9 @@ for who in before now; do
   echo "   $who:"; PYTHONPATH="$src" "$PY" scripts/loop_profile.py "$OUT/runs" "$LOOP" 2>&1 | grep -E "^ |steps:" | sed 's/^/   /'
 done
 load
+echo; echo "== 7. the same with the 5 seeds the equivalence check uses (simclr-head)"
+S5=("${STUDY[@]}"); S5[3]=5
+mvssl study bench simclr-head "${S5[@]}" --out "$OUT/study5-simclr-head" > "$OUT/study5-simclr-head.log" 2>&1
+sed -n '1,20p' "$OUT/study5-simclr-head/study.md" 2>/dev/null || tail -5 "$OUT/study5-simclr-head.log"
+load
 echo; echo "== done"; date -u; uptime
