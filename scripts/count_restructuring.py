@@ -58,6 +58,11 @@ COMMITS = [
     ("b21705b", "nn: one transformer_blocks, _NarrowTransformer"),
     ("5ef91df", "eval/commands: in-function imports to module level"),
     ("cd48b4b", "build.encoder_state for mvssl.load and the distill teacher"),
+    # the fourth session
+    ("2ce3ee6", "one warm-up + cosine schedule (eval/finetune's copy removed)"),
+    ("8258b29", "train/finish: one trained + random-init pair; image_inputs: one uint16 scaling"),
+    ("e280fbc", "methods/er: one ER forward in the mixin"),
+    ("968c4ca", "one centred-square resize for background photos and embed's lists"),
 ]
 
 

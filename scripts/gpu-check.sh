@@ -3,7 +3,11 @@
 #   1. mvssl bench train --device cuda: fp32, bf16, bf16 + compile (SimCLR, CIFAR-stem ResNet-18, 32 px)
 #   2. a 300-step mvssl train on the GPU, SIGKILLed once its first checkpoint exists, resumed to the end
 #   3. mvssl experiment view-learning --quick on the GPU (issue 15: generators, critics, encoders there)
-#   4. one summary: bench table, the resumed run's probe table, view-learning's tables, pass/fail per part
+#   4. host syncs: 30 training steps under torch.cuda.set_sync_debug_mode("warn"), the syncs counted
+#      (only logging steps, every 10, and the checkpoint should read the device back)
+#   5. one summary: bench table (its "of bf16 peak" column is the step's share of the tensor-core roofline,
+#      the bf16 matmul peak measured in the same rounds; the compile line: compile time and break-even),
+#      the resumed run's probe table, view-learning's tables, the sync count, pass/fail per part
 # Usage: bash scripts/gpu-check.sh [OUT]   (OUT defaults to gpu-check-<time>)
 # MVSSL_GPU_CHECK_DEVICE=cpu runs the same script on the CPU with tiny sizes (a dry run of the script itself).
 set -u
@@ -11,7 +15,7 @@ OUT=${1:-gpu-check-$(date +%Y%m%d-%H%M%S)}
 DEVICE=${MVSSL_GPU_CHECK_DEVICE:-cuda}
 mkdir -p "$OUT"
 if [ "$DEVICE" = cuda ]; then
-  ACCEL=gpu; STEPS=300; BENCH=(--backbone resnet18 --size 32 --batch 128 --variants fp32 bf16 bf16+compile --repeats 5)
+  ACCEL=gpu; STEPS=300; BENCH=(--backbone resnet18 --size 32 --batch 128 --variants fp32 bf16 bf16+cl bf16+compile --repeats 5)
   TRAIN=(); VIEWS=(--quick)
 else
   ACCEL=cpu; STEPS=40; BENCH=(--backbone convnet --width 4 --size 16 --batch 16 --variants fp32 --repeats 1 --no-memory)
@@ -54,6 +58,29 @@ else
   part3="FAIL (see $OUT/view-learning.log)"; status=1
 fi
 
-{ echo; echo "## result"; echo "- bench train: $part1"; echo "- train + kill + resume: $part2"; echo "- view-learning on $ACCEL: $part3"; } >> "$summary"
+echo "== 4. host syncs of the training step on $DEVICE"
+if [ "$DEVICE" = cuda ]; then
+  if python - "$OUT" > "$OUT/syncs.log" 2>&1 <<'EOF'
+import sys, warnings
+import torch
+from mvssl.train import train
+torch.cuda.set_sync_debug_mode("warn")
+with warnings.catch_warnings(record=True) as seen:
+    warnings.simplefilter("always")
+    train({"trainer": {"accelerator": "gpu", "max_steps": 30, "log_every": 10, "checkpoint_every": 30,
+                       "progress": False, "out_dir": sys.argv[1], "name": "syncs"}, "eval": {"enabled": False}},
+          echo=lambda *a, **k: None)
+syncs = [w for w in seen if "synchroniz" in str(w.message)]
+print(f"{len(syncs)} host syncs in 30 steps (3 logging steps, 1 checkpoint)")
+for w in syncs[:20]:
+    print(f"  {w.filename}:{w.lineno}: {str(w.message)[:120]}")
+EOF
+  then part4="$(head -1 "$OUT/syncs.log")"; { echo; echo "## host syncs"; echo; cat "$OUT/syncs.log"; } >> "$summary"
+  else part4="FAIL (see $OUT/syncs.log)"; status=1; fi
+else
+  part4="skipped (no CUDA device)"
+fi
+
+{ echo; echo "## result"; echo "- bench train: $part1"; echo "- train + kill + resume: $part2"; echo "- view-learning on $ACCEL: $part3"; echo "- host syncs: $part4"; } >> "$summary"
 cat "$summary"
 exit $status

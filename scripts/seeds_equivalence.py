@@ -31,6 +31,18 @@ from mvssl.train import train
 from mvssl.train.seeds import seed_configs, train_seeds
 
 
+def cpu() -> str:
+    """The CPU's model name, core count and its bf16/AMX flags (Linux), else the platform's word."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.machine()
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    return f"{name}, {os.cpu_count()} logical cores, flags {' '.join(wanted) or 'none of avx2/avx512'}"
+
+
 def load() -> str:
     return "/".join(f"{v:.1f}" for v in os.getloadavg())
 
@@ -136,7 +148,7 @@ def report(args, eq: dict | None, tp: dict | None, conv: list[dict] | None = Non
     lines = [f"# Several seeds in one model: {args.seeds} seeds, separate runs vs one batched run", "",
              f"Config: the default (`mvssl train`) with trainer.max_steps {args.steps}, backbone.width {args.width}, "
              f"optim.batch_size {args.batch}, seeds {args.first_seed}..{args.first_seed + args.seeds - 1}; "
-             f"{threads} thread(s), torch {torch.__version__}, {platform.processor() or platform.machine()}; "
+             f"{threads} thread(s), torch {torch.__version__}, {cpu()}; "
              f"load average (1/5/15 min) at the start {args.start_load}.", "",
              "Command: `OMP_NUM_THREADS=1 PYTHONPATH=src python scripts/seeds_equivalence.py "
              + " ".join(args.argv) + "`", ""]

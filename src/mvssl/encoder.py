@@ -12,7 +12,7 @@ from torch import nn
 
 from .build import (build_encoder_backbone, build_encoder_heads, build_projector, encoder_attribute, encoder_state,
                     preprocessing)
-from .checkpoint_io import save_atomic
+from .checkpoint_io import CorruptCheckpointError, UnsafeCheckpointError, save_atomic
 from .data.decode import centre_square
 from .image_inputs import as_image_batch
 from .nn.backbones import spatial_features
@@ -143,6 +143,8 @@ def load(path: str | Path) -> Encoder:
         raise FileNotFoundError(f"{path} holds no {ENCODER_FILE} or checkpoints/last.ckpt")
     try:
         weights = read_weights(path)
+    except (UnsafeCheckpointError, CorruptCheckpointError):  # their own types, as mvssl.load's callers expect
+        raise
     except WeightsError as err:
         raise ValueError(str(err)) from None
     config, backbone, heads, projector = _encoder_parts(weights)

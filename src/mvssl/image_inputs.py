@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data.decode import centre_square, decode_bands, rgb_array
-from .data.files import resize_square
+from .data.decode import decode_bands, rgb_array
+from .data.files import centre_square_resized
 
 ACCEPTED = ("uint8 or float images as a tensor or numpy array ([N, 3, H, W], [N, H, W, 3], one image [3, H, W], "
             "[H, W, 3] or greyscale [H, W], [N, 1, H, W], [N, H, W, 1]), a PIL image, an image file path, or a list "
@@ -78,10 +78,7 @@ def _channels_first(x: torch.Tensor, channels: int = 3) -> torch.Tensor:
 
 
 def _from_array(images, channels: int = 3) -> torch.Tensor:
-    if isinstance(images, np.ndarray):
-        if images.dtype == np.uint16:
-            return _channels_first((torch.from_numpy(images.astype(np.float64)) * (255 / 65535)).round().to(
-                torch.uint8), channels)
+    if isinstance(images, np.ndarray):  # uint16 too: torch.uint16, scaled by _to_uint8
         if images.dtype.kind not in "uifb":
             raise _refuse(f"got a numpy array of dtype {images.dtype}")
         images = torch.from_numpy(np.ascontiguousarray(images))
@@ -140,10 +137,6 @@ def as_image_batch(images, size: int, channels: int = 3) -> torch.Tensor:
             raise _refuse("got an empty list (an empty batch is an array of shape [0, 3, H, W])")
         parts = [_one(item, size, channels) for item in images]
         if len({p.shape[-2:] for p in parts}) > 1:
-            def square(p):
-                top, left, side = centre_square(*p.shape[-2:])
-                return resize_square(p[..., top:top + side, left:left + side].contiguous(), size)
-
-            parts = [square(p) for p in parts]
+            parts = [centre_square_resized(p, size) for p in parts]
         return torch.cat(parts)
     return _one(images, size, channels)

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint_io import safe_torch_load
+from .checkpoint_io import CorruptCheckpointError, UnsafeCheckpointError, safe_torch_load
 
 # the first name of a classifier head in torchvision, timm and Hugging Face models
 HEAD_NAMES = ("fc", "head", "heads", "head_dist", "classifier", "last_linear", "logits", "pre_logits")
@@ -34,6 +34,14 @@ IGNORED_MISSING = ("num_batches_tracked",)  # BatchNorm's step counter: not save
 
 class WeightsError(ValueError):
     """A weight file that cannot be read, or does not fit the backbone (one line)."""
+
+
+class UnsafeWeightsError(WeightsError, UnsafeCheckpointError):
+    """A weight file the safe loader refused: it would import Python objects (one line)."""
+
+
+class CorruptWeightsError(WeightsError, CorruptCheckpointError):
+    """A weight file that failed its content checksum (one line)."""
 
 
 @dataclass
@@ -83,7 +91,11 @@ def read_weights(path: str | Path, prefer_checkpoint: bool = False) -> Weights:
         return Weights(file, tensors, "safetensors")
     try:
         state = safe_torch_load(file)
-    except ValueError as err:  # unsafe (would import Python objects) or damaged: one line, nothing run
+    except UnsafeCheckpointError as err:  # would import Python objects: one line, nothing run
+        raise UnsafeWeightsError(str(err).splitlines()[0]) from None
+    except CorruptCheckpointError as err:  # failed its checksum: one line
+        raise CorruptWeightsError(str(err).splitlines()[0]) from None
+    except ValueError as err:  # otherwise damaged: one line
         raise WeightsError(str(err).splitlines()[0]) from None
     if isinstance(state, dict) and state.get("format") == "mvssl-encoder":
         parts = {part: state[f"{part}_state_dict"] for part in ("heads", "projector") if f"{part}_state_dict" in state}
@@ -122,8 +134,8 @@ def _read_safetensors(file: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
 
 def _only_tensors(file: Path, state) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not state:
-        raise WeightsError(f"{file} holds {'an empty dict' if state == {} else 'a ' + type(state).__name__}, "
-                           "not a state dict of tensors")
+        held = "an empty dict" if state == {} else "a " + type(state).__name__
+        raise WeightsError(f"{file} is not an mvssl encoder or weight file: it holds {held}, not a state dict of tensors")
     tensors = {k: v for k, v in state.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
     if not tensors:
         raise WeightsError(f"{file} holds no tensors (keys: {sorted(map(str, state))[:6]})")

@@ -164,3 +164,21 @@ def test_compile_cost_weighs_the_compile_time_against_the_run():
     assert "(does not pay)" in compile_cost(seconds, firsts, data, 999)
     slower = {"bf16+cl": 0.08, "bf16+cl+compile": 0.10}
     assert "never" in compile_cost(slower, firsts, data, 1500) and data["bf16+cl+compile"]["breakeven_steps"] == float("inf")
+
+
+def test_bench_train_measures_lightlys_step_beside_mvssls(tmp_path, capsys):
+    pytest.importorskip("lightly")
+    assert main(["bench", "train", "--backbone", "resnet18", "--size", "16", "--batch", "4", "--variants", "bf16+cl",
+                 "--lightly", "--repeats", "1", "--matmul-sizes", "64", "--no-memory", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "train.json").read_text())
+    assert set(report["variants"]) == {"bf16+cl", "lightly fp32", "lightly bf16+cl"}
+    assert all(v["images_per_second"] > 0 for v in report["variants"].values())
+    assert "mvssl bf16+cl vs lightly bf16+cl:" in capsys.readouterr().out
+
+
+def test_bench_train_lightly_needs_a_resnet(tmp_path, capsys):
+    pytest.importorskip("lightly")
+    assert main(["bench", "train", "--backbone", "convnet", "--width", "4", "--size", "8", "--batch", "4",
+                 "--lightly", "--repeats", "1", "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip() == "mvssl: error: --lightly compares a ResNet step; --backbone convnet is not one"
+    assert not (tmp_path / "r").exists()

@@ -43,7 +43,8 @@ def test_true_and_false_are_obeyed_everywhere(cpu):
 def test_auto_keeps_the_small_convnet_eager_and_compiles_long_resnet_runs_on_fast_bf16(cpu):
     zen4 = cpu(ZEN4)
     compiled, why = compile_rule.resolve_compile("auto", "convnet", "cpu", 1500, zen4)
-    assert not compiled and "not measured to pay for convnet on cpu-bf16" in why
+    assert not compiled and "measured not to pay for convnet on cpu-bf16" in why
+    assert "not measured for vit on cpu-bf16" in compile_rule.resolve_compile("auto", "vit-tiny", "cpu", 10**6, zen4)[1]
     assert compile_rule.resolve_compile("auto", "resnet18", "cpu", 1500, zen4)[0] is True
     compiled, why = compile_rule.resolve_compile("auto", "resnet18", "cpu", 300, zen4)  # too short to repay
     assert not compiled and "from 1000 steps" in why

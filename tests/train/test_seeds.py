@@ -75,9 +75,12 @@ def _single_run_modules(monkeypatch, cfgs):
     return found
 
 
-@pytest.mark.parametrize("method", ["simclr", "byol"])
-def test_each_seed_starts_from_its_own_runs_weights_and_two_steps_equal_its_own_steps(tmp_path, monkeypatch, method):
-    tiny = {**TINY, "method": {**TINY["method"], "name": method}}
+# BYOL with SGD: its projector's last bias feeds the predictor's BatchNorm, so its gradient is 0 but for
+# rounding, which Adam would scale up to steps of about lr (and on into that BN's running mean)
+@pytest.mark.parametrize("method, optimiser", [("simclr", "adamw"), ("byol", "sgd")])
+def test_each_seed_starts_from_its_own_runs_weights_and_two_steps_equal_its_own_steps(tmp_path, monkeypatch, method,
+                                                                                      optimiser):
+    tiny = {**TINY, "method": {**TINY["method"], "name": method}, "optim": {**TINY["optim"], "name": optimiser}}
     if method == "byol":
         tiny["method"].update(pred_hidden_dim=32)
     user = {**tiny, "trainer": {**TINY["trainer"], "out_dir": str(tmp_path / "single")}}
@@ -101,11 +104,12 @@ def test_each_seed_starts_from_its_own_runs_weights_and_two_steps_equal_its_own_
     cfg = singles[0].config
     stacked = StackedRun(batched)
     o = cfg["optim"]
-    opt = torch.optim.AdamW(stacked_param_groups(stacked, batched[0], o["lr"], o["weight_decay"]), lr=o["lr"])
+    groups = stacked_param_groups(stacked, batched[0], o["lr"], o["weight_decay"])
+    opt = torch.optim.AdamW(groups, lr=o["lr"]) if optimiser == "adamw" else torch.optim.SGD(
+        groups, lr=o["lr"], momentum=o["momentum"])  # as seeds._fit makes them
     if method == "byol":  # the predictor's 10x rate and the frozen targets reach the optimiser as in a single run
         assert sorted(g["lr"] for g in opt.param_groups) == [o["lr"]] * 2 + [10 * o["lr"]] * 2
     dataset = build_dataset(cfg)
-    noise: set[str] = set()
     for step in range(2):
         views, ys = [], []
         for i, module in enumerate(singles):
@@ -116,15 +120,11 @@ def test_each_seed_starts_from_its_own_runs_weights_and_two_steps_equal_its_own_
             ys.append(t["digit"])
             scales = {f"method.{k}": s for k, s in getattr(module.method, "lr_scales", {}).items()}
             single_opt = module.__dict__.setdefault("_test_opt", build_optimizer(
-                module, "adamw", o["lr"], o["weight_decay"], o["momentum"], scales))  # as configure_optimizers
+                module, optimiser, o["lr"], o["weight_decay"], o["momentum"], scales))  # as configure_optimizers
             out = module.method(v)
             loss = out.loss + F.cross_entropy(module.probe(out.features.detach().float()), t["digit"])
             single_opt.zero_grad()
             loss.backward()
-            # a bias right before BatchNorm (BYOL's projector output feeds the predictor's BN) has a gradient
-            # that is 0 up to rounding, and Adam scales that noise up to steps of about lr: compared to 2 lr
-            noise.update(f"{name}" for name, p in module.named_parameters()
-                         if p.grad is not None and float(p.grad.abs().max()) < 1e-6)
             single_opt.step()
             if hasattr(module.method, "on_step_end"):
                 module.method.on_step_end(step + 1, 3)
@@ -137,9 +137,7 @@ def test_each_seed_starts_from_its_own_runs_weights_and_two_steps_equal_its_own_
     for i, module in enumerate(singles):
         mine = seed_state(stacked, module, 3, i)
         for key, value in module.state_dict().items():
-            close = 2 * o["lr"] if key in noise or key.replace("target_", "") in noise else 2e-5
-            torch.testing.assert_close(mine[key], value, atol=close, rtol=1e-4, msg=key)
-    assert len(noise) <= 2, noise  # only such biases
+            torch.testing.assert_close(mine[key], value, atol=2e-5, rtol=1e-4, msg=key)
     # and the steps moved the weights (the comparison is not of untouched tensors)
     assert not torch.allclose(batched[0].state_dict()["method.backbone.features.0.weight"],
                               singles[0].state_dict()["method.backbone.features.0.weight"])
@@ -175,6 +173,7 @@ def test_each_seed_writes_an_ordinary_run_folder_that_loads(tmp_path, capsys):
     (["--method", "moco"], "method moco: several seeds in one model train simclr, byol only"),
     (["--backbone.name", "resnet18"], "backbone.name resnet18"),
     (["--optim.name", "lars"], "optim.name lars"),
+    (["--trainer.logger", "tensorboard"], "trainer.logger tensorboard"),
     (["--resume", "somewhere"], "--seeds 2 trains new runs"),
 ])
 def test_what_it_cannot_train_is_refused_in_one_line_before_any_folder(tmp_path, capsys, extra, expected):

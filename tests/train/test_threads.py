@@ -42,6 +42,7 @@ def test_the_users_thread_count_wins_over_the_rule(monkeypatch):
     before = torch.get_num_threads()
     monkeypatch.setattr(threads, "busy_cores", lambda: 0.0)
     monkeypatch.setattr(threads, "usable_cores", lambda: [0, 1, 2])
+    monkeypatch.setattr(threads, "_TORCH_DEFAULT", 3)
     try:
         torch.set_num_threads(1)
         said = threads.apply_thread_rule(environ={"OMP_NUM_THREADS": "1"})
@@ -74,3 +75,16 @@ def test_a_pinned_worker_runs_on_one_core():
     assert queue.get(timeout=60) == [core]
     process.join(60)
     assert sorted(os.sched_getaffinity(0)) == threads.usable_cores()  # this process is left alone
+
+
+def test_never_more_threads_than_torchs_own_default(monkeypatch):
+    """On a machine with SMT the affinity mask lists twice the physical cores: the rule keeps
+    torch's default (one per physical core) as its ceiling, so nothing runs more threads than before."""
+    before = torch.get_num_threads()
+    monkeypatch.setattr(threads, "busy_cores", lambda: 0.0)
+    monkeypatch.setattr(threads, "usable_cores", lambda: list(range(8)))
+    monkeypatch.setattr(threads, "_TORCH_DEFAULT", 4)
+    try:
+        assert "4 usable" in threads.apply_thread_rule(environ={}) and torch.get_num_threads() == 4
+    finally:
+        torch.set_num_threads(before)

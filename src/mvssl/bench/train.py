@@ -21,6 +21,7 @@ from ..views import AugmentedViews, multicrop, simclr
 from ..eval.report import markdown_table
 from .common import (add_common_arguments, plain_args, apply_threads, describe, interleaved, machine,
                      peak_memory, write_report)
+from .lightly_step import lightly_steps
 from .matmul import matmul_fns, peaks
 
 COMMAND = "train"
@@ -128,6 +129,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--matmul-sizes", type=int, nargs="+", default=[1024, 2048],
                         help="square matmul sides for the peak measured in the same rounds")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory pass")
+    parser.add_argument("--lightly", action="store_true",
+                        help="also measure lightly's SimCLR step (its head, loss and per-image views) on the same "
+                             "ResNet, fp32 and bf16+cl, in the same rounds (needs the lightly package)")
     parser.add_argument("--compile-steps", type=int, default=1500,
                         help="run length for which a +compile variant's compile time is weighed against the "
                              "time it saves a step (the default job's 1500)")
@@ -146,7 +150,10 @@ def run(args) -> int:
     steps = {name: make_step(args, v, num_samples) for name, v in variants.items()}
     first = next(iter(steps.values()))
     forward_flops, counted_flops = count_flops(first[2], first[3], first[4], first[5])
-    step_flops = 3 * forward_flops
+    step_flops = 3 * forward_flops  # lightly's step (--lightly): the same backbone and head sizes, so the same FLOPs
+    if args.lightly:
+        steps.update({name: (fn,) for name, fn in lightly_steps(args.backbone, args.size, args.batch,
+                                                                args.device).items()})
     firsts: dict[str, float] = {}
     seconds, peak, info_before, info = timed_beside_matmul(args, {**{name: s[0] for name, s in steps.items()},
                                                                   "views only": first[1]}, firsts)
@@ -176,13 +183,20 @@ def run(args) -> int:
                               "GFLOP/s (counted)", "peak MiB"], rows)
             + f"\n\nmaking the views alone: {seconds['views only'] * 1000:.1f} ms ({100 * views_share:.1f}% of the "
               "fastest step)")
-    text += compile_cost(seconds, firsts, data, args.compile_steps)
+    text += compile_cost(seconds, firsts, data, args.compile_steps) + versus_lightly(seconds, variants)
     for name in args.profile:
         text += f"\n\nprofile of one {name} step:\n" + profile_step(steps[name][0])
     write_report(args.out, "train", text, {"machine": info, "args": plain_args(args), "forward_flops": forward_flops,
                                            "counted_fwd_bwd_flops": counted_flops, "matmul_peak_gflops": peak,
                                            "views_seconds": seconds["views only"], "variants": data})
     return 0
+
+
+def versus_lightly(seconds: dict, variants: dict) -> str:
+    """Each mvssl variant's step speed as a multiple of each lightly step's (--lightly)."""
+    theirs = [name for name in seconds if name.startswith("lightly ")]
+    lines = [f"mvssl {ours} vs {other}: {seconds[other] / seconds[ours]:.2f}x" for ours in variants for other in theirs]
+    return "\n\n" + "\n".join(lines) if lines else ""
 
 
 def compile_cost(seconds: dict, firsts: dict, data: dict, run_steps: int) -> str:

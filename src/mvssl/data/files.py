@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .decode import decode_bands
+from .decode import centre_square, decode_bands
 from .splits import validation_split
 
 
@@ -29,6 +29,12 @@ def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
         return images
     out = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return out.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def centre_square_resized(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 [N, C, H, W] -> their centred squares (``decode.centre_square``) resized to [N, C, size, size]."""
+    top, left, side = centre_square(*images.shape[-2:])
+    return resize_square(images[..., top:top + side, left:left + side].contiguous(), size)
 
 
 def decode_image(path, size: int, channels: int = 3, name: str | None = None) -> torch.Tensor:

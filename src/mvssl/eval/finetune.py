@@ -18,13 +18,13 @@ are not mirror-symmetric).
 from __future__ import annotations
 
 import copy
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..data.splits import validation_split
+from ..nn.ema import warmup_cosine
 
 BATCH = 128
 EVALS = 10  # held-out scores per run
@@ -54,13 +54,6 @@ def parameter_groups(backbone: nn.Module, head: nn.Module, lr: float, backbone_l
         scale = backbone_lr_scale * layer_decay ** (len(blocks) - 1 - depth)
         groups.append({"params": params, "lr": lr * scale, "weight_decay": weight_decay})
     return groups
-
-
-def _schedule(step: int, steps: int) -> float:
-    warmup = max(1, steps // 10)
-    if step < warmup:
-        return (step + 1) / warmup
-    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
 
 @torch.no_grad()
@@ -98,7 +91,7 @@ def finetune(backbone: nn.Module, dim: int, num_classes: int, preprocess, train_
             mirrored = (torch.rand(len(x), generator=g) < 0.5).to(x.device)
             x = torch.where(mirrored[:, None, None, None], x.flip(-1), x)
         for group, lr0 in zip(opt.param_groups, base):
-            group["lr"] = lr0 * _schedule(step, steps)
+            group["lr"] = lr0 * warmup_cosine(step, max(1, steps // 10), steps)
         loss = F.cross_entropy(network(x), train_y[idx.to(train_y.device)])
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -26,7 +26,8 @@ from .swav import SwAV
 
 
 class _ER:
-    """Mixin: the ER weights, checked; the constructors below build the base method first."""
+    """Mixin: the ER weights, checked, and ``forward``: the base method's, its loss replaced by
+    ``er_loss(loss, global views' embeddings)``; the constructors below build the base first."""
 
     def _set_er(self, er_entropy_weight: float, er_reconstruction_weight: float, er_kappa: float | None = None):
         """``er_kappa``: the vMF concentration of the continuous variants (None for DINO and SwAV)."""
@@ -37,15 +38,18 @@ class _ER:
         self.er_kappa, self.er_entropy_weight = er_kappa, er_entropy_weight
         self.er_reconstruction_weight = er_reconstruction_weight
 
+    def forward(self, views: list[torch.Tensor]) -> MethodOutput:
+        out = super().forward(views)
+        loss, logs = self.er_loss(out.loss, out.embeddings[:n_global_views(views)])
+        return MethodOutput(loss=loss, features=out.features, embeddings=out.embeddings, logs={**out.logs, **logs})
+
 
 class _ContinuousER(_ER):
     loss_per_unit_cosine = 2.0  # BYOL: 2 - 2 cos
 
-    def forward(self, views: list[torch.Tensor]) -> MethodOutput:
-        out = super().forward(views)
-        loss, logs = er_continuous_loss(out.loss, self.loss_per_unit_cosine, out.embeddings[:n_global_views(views)],
-                                        self.er_kappa, self.er_reconstruction_weight, self.er_entropy_weight)
-        return MethodOutput(loss=loss, features=out.features, embeddings=out.embeddings, logs={**out.logs, **logs})
+    def er_loss(self, reconstruction: torch.Tensor, projections: list[torch.Tensor]):
+        return er_continuous_loss(reconstruction, self.loss_per_unit_cosine, projections, self.er_kappa,
+                                  self.er_reconstruction_weight, self.er_entropy_weight)
 
 
 class ERBYOL(_ContinuousER, BYOL):
@@ -72,11 +76,9 @@ class ERDINO(_ER, DINO):
         super().__init__(backbone, feature_dim, **dino_hyperparameters)
         self._set_er(er_entropy_weight, er_reconstruction_weight)
 
-    def forward(self, views: list[torch.Tensor]) -> MethodOutput:
-        out = super().forward(views)
-        loss, logs = er_discrete_loss(out.loss, out.embeddings[:n_global_views(views)], self.student_temperature,
-                                      self.er_reconstruction_weight, self.er_entropy_weight)
-        return MethodOutput(loss=loss, features=out.features, embeddings=out.embeddings, logs={**out.logs, **logs})
+    def er_loss(self, reconstruction: torch.Tensor, logits: list[torch.Tensor]):
+        return er_discrete_loss(reconstruction, logits, self.student_temperature, self.er_reconstruction_weight,
+                                self.er_entropy_weight)
 
 
 class ERSwAV(_ER, SwAV):
@@ -85,15 +87,12 @@ class ERSwAV(_ER, SwAV):
         super().__init__(backbone, feature_dim, **swav_hyperparameters)
         self._set_er(er_entropy_weight, er_reconstruction_weight)
 
-    def forward(self, views: list[torch.Tensor]) -> MethodOutput:
-        out = super().forward(views)
+    def er_loss(self, reconstruction: torch.Tensor, projections: list[torch.Tensor]):
         prototypes = self.prototypes.weight
         if int(self.step) < self.freeze_prototypes_steps:  # frozen prototypes get no gradient from H either
             prototypes = prototypes.detach()
-        scores = [z @ prototypes.t() for z in out.embeddings[:n_global_views(views)]]
-        loss, logs = er_discrete_loss(out.loss, scores, self.temperature, self.er_reconstruction_weight,
-                                      self.er_entropy_weight)
-        return MethodOutput(loss=loss, features=out.features, embeddings=out.embeddings, logs={**out.logs, **logs})
+        return er_discrete_loss(reconstruction, [z @ prototypes.t() for z in projections], self.temperature,
+                                self.er_reconstruction_weight, self.er_entropy_weight)
 
 
 ER_METHODS = {"er-byol": ERBYOL, "er-simsiam": ERSimSiam, "er-dino": ERDINO, "er-swav": ERSwAV}

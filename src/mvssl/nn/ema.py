@@ -1,5 +1,5 @@
 """Exponential moving averages of networks (MoCo's key encoder, BYOL's target, DINO's
-teacher) and the cosine momentum schedule."""
+teacher) and the cosine schedules (momentum, DINO's, the learning rate's warm-up + cosine)."""
 from __future__ import annotations
 
 import copy
@@ -47,3 +47,11 @@ def cosine_momentum(step: int, total_steps: int, base: float) -> float:
     tau_k = 1 - (1 - tau_base) (cos(pi k / K) + 1) / 2, rising from tau_base at k = 0
     to 1 at k = K."""
     return cosine_schedule(step, total_steps, base, 1.0)
+
+
+def warmup_cosine(step: int, warmup_steps: int, total_steps: int, final_fraction: float = 0.0) -> float:
+    """Learning-rate multiplier: linear warm-up to 1, then cosine decay to ``final_fraction``."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress))

@@ -42,7 +42,7 @@ class StackedConvNet(nn.Module):
         k, n = x.shape[:2]
         # seed k's channels are the k-th group: [N, K*C, H, W]
         wide = x.transpose(0, 1).reshape(n, k * x.shape[2], *x.shape[3:])
-        if x.is_contiguous(memory_format=torch.channels_last) or x[0].is_contiguous(memory_format=torch.channels_last):
+        if self.features[0].weight.is_contiguous(memory_format=torch.channels_last):  # trainer.channels_last
             wide = wide.contiguous(memory_format=torch.channels_last)
         return self.pool(self.features(wide)).reshape(n, k, -1).transpose(0, 1)
 

@@ -57,7 +57,8 @@ def resolve_compile(setting, backbone: str, accelerator: str, max_steps: int,
     family, device = backbone_family(backbone), device_class(accelerator, cpuinfo)
     pays_from = PAYS.get((family, device))
     if pays_from is None:
-        return False, f"eager (compile auto: not measured to pay for {family} on {device})"
+        said = "measured not to pay" if (family, device) in PAYS else "not measured"
+        return False, f"eager (compile auto: {said} for {family} on {device})"
     if max_steps < pays_from:
         return False, f"eager (compile auto: pays for {family} on {device} from {pays_from} steps)"
     return True, f"compiled (compile auto: pays for {family} on {device} from {pays_from} steps)"

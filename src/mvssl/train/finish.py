@@ -93,6 +93,11 @@ def _random_init_encoder(cfg: dict) -> Encoder:
     return Encoder.from_config(cfg).eval()
 
 
+def _with_random_init(cfg: dict, encoder: Encoder) -> dict[str, Encoder]:
+    """The trained encoder and, with ``eval.random_baseline``, its random-init twin."""
+    return {"trained": encoder, **({"random init": _random_init_encoder(cfg)} if cfg["eval"]["random_baseline"] else {})}
+
+
 def random_init_key(cfg: dict) -> str:
     """What the random-init encoder's probes depend on: its architecture and seed (the backbone,
     method and data sections, the seed), the probe frames (data), the probes' settings (eval),
@@ -118,11 +123,8 @@ def evaluate_labelled(cfg: dict, encoder: Encoder, dataset: LabelledImages | Fil
     images; streamed ones embedded batch by batch), beside a random-init encoder of the same
     architecture."""
     e, start = cfg["eval"], time.perf_counter()
-    encoders = {"trained": encoder}
-    if e["random_baseline"]:
-        encoders["random init"] = _random_init_encoder(cfg)
     results = {}
-    for name, enc in encoders.items():
+    for name, enc in _with_random_init(cfg, encoder).items():
         f = embed_dataset(enc, dataset, workers=resolve_workers(cfg["data"]["workers"]))
         results[name] = {
             "linear_top1_pct": 100 * linear_probe(f["train_x"], f["train_y"], f["test_x"], f["test_y"])["top1"],
@@ -153,10 +155,7 @@ def evaluate_unlabelled(cfg: dict, encoder: Encoder, dataset: LabelledImages | F
          f"labelled images (DIR/<class>/<image>, two classes or more): mvssl eval linear {run_dir} --dataset folder "
          "--root DIR")
     images = unlabelled_images(dataset, n, cfg["trainer"]["seed"])
-    encoders = {"trained": encoder}
-    if cfg["eval"]["random_baseline"]:
-        encoders["random init"] = _random_init_encoder(cfg)
-    results = {name: {"rankme": rankme(enc.embed(images))} for name, enc in encoders.items()}
+    results = {name: {"rankme": rankme(enc.embed(images))} for name, enc in _with_random_init(cfg, encoder).items()}
     dim = encoder.embed(images[:1]).shape[1]
     table = markdown_table(["encoder", f"RankMe (1..{min(len(images), dim)}, higher: more spread out)"],
                            [[name, f"{r['rankme']:.1f}"] for name, r in results.items()])

@@ -180,7 +180,10 @@ class SSLModule(L.LightningModule):
         if out.embeddings and logging_step:
             self.monitor_embeddings = [e.detach() for e in out.embeddings[:2]]
         logs["train/skipped_steps"] = float(self.skipped_steps)
-        self.log_dict(logs, prog_bar=False, on_step=True, sync_dist=False)
+        # only where Lightning writes the row (every trainer.log_every steps): its bookkeeping of each
+        # logged value cost more than the probe and the loss together at the default ConvNet's size
+        if self.trainer._logger_connector.should_update_logs:
+            self.log_dict(logs, prog_bar=False, on_step=True, sync_dist=False)
         if logging_step or not self.deferred_checks:  # the bar's loss is read on the host: not every step there
             self.log("loss", out.loss.detach(), prog_bar=True, logger=False)
         return loss

@@ -1,10 +1,11 @@
-"""Optimisers (SGD, AdamW, LARS) and the warm-up + cosine learning-rate schedule."""
+"""Optimisers (SGD, AdamW, LARS) and the learning-rate plan of a run extended on resume (its
+warm-up + cosine schedule, ``warmup_cosine``, is in ``nn/ema.py`` beside the other schedules)."""
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
+
+from ..nn.ema import warmup_cosine
 
 
 class LARS(torch.optim.Optimizer):
@@ -72,14 +73,6 @@ def build_optimizer(module: nn.Module, name: str, lr: float, weight_decay: float
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr, fused=fused or None)
     raise ValueError(f"unknown optimiser {name!r}; choose from adamw, sgd, lars")
-
-
-def warmup_cosine(step: int, warmup_steps: int, total_steps: int, final_fraction: float = 0.0) -> float:
-    """Learning-rate multiplier: linear warm-up to 1, then cosine decay to ``final_fraction``."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def replanned_lr(step: int, warmup_steps: int, ends: list[int]) -> float:

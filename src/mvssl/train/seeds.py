@@ -80,6 +80,10 @@ def check_batchable(cfg: dict) -> None:
         why = "--init-from / backbone.weights: several seeds in one model start from random weights"
     elif t["precision"] == "16-mixed":
         why = "trainer.precision 16-mixed: several seeds in one model take 32 or bf16-mixed"
+    elif t["logger"] != "csv":
+        why = f"trainer.logger {t['logger']}: several seeds in one model write each seed's logs/metrics.csv only"
+    elif t["deterministic"]:
+        why = "trainer.deterministic true: not with several seeds in one model"
     elif m.get("head", "mlp") not in ("mlp", "linear", "none"):
         why = f"method.head {m.get('head')}: no stacked form"
     if why:

@@ -1,7 +1,8 @@
 """How many CPU threads a training process uses, and pinning ``--jobs`` workers to cores.
 
 The rule (docs/performance.md, "Threads"): a process may use the cores it is allowed to run
-on (``os.sched_getaffinity``), less those that other processes keep busy now (rounded, half a
+on (``os.sched_getaffinity``; at most torch's own default, one thread per physical core, so a
+machine with SMT gets no more threads than before), less those that other processes keep busy now (rounded, half a
 busy core counting as a whole one), at least one::
 
     threads = clamp(usable - floor(busy + 0.5), 1, usable)       # then // processes under DDP
@@ -23,6 +24,7 @@ import math
 import os
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_TORCH_DEFAULT: int | None = None
 
 
 def usable_cores() -> list[int]:
@@ -72,7 +74,10 @@ def apply_thread_rule(processes: int = 1, environ=os.environ) -> str:
     chosen = next((name for name in THREAD_VARIABLES if environ.get(name)), None)
     if chosen is not None:
         return f"{torch.get_num_threads()} thread(s) ({chosen}={environ[chosen]})"
-    usable, busy = len(usable_cores()), busy_cores()
+    global _TORCH_DEFAULT
+    if _TORCH_DEFAULT is None:  # torch's own choice (one per physical core) before any call here changed it
+        _TORCH_DEFAULT = torch.get_num_threads()
+    usable, busy = min(len(usable_cores()), _TORCH_DEFAULT), busy_cores()
     threads = threads_for(usable, busy, processes)
     torch.set_num_threads(threads)
     return f"{threads} thread(s) ({busy:.1f} other busy of {usable} usable core(s))"
