@@ -58,7 +58,8 @@ def resolved(study) -> dict:
     return {"order": {"arms": list(study.arms), "measures": list(study.measures)}, "name": study.name, "description": study.description, "base": study.base, "arms": arms,
             "knob": study.knob, "measures": study.measures, "references": study.references,
             "gates": [asdict(g) for g in study.gates], "predictions": preds, "correction": study.correction,
-            "alpha": study.alpha, "bootstrap": study.bootstrap}
+            "alpha": study.alpha, "bootstrap": study.bootstrap,
+            **({"differences": {n: c.text for n, c in study.differences.items()}} if study.differences else {})}
 
 
 def dump(argv: list[str]):

@@ -1,7 +1,7 @@
 """One-option pilots of the ER experiment's DINO run (docs/er.md, "DINO's budget").
 
 Each variant is `mvssl experiment er`'s DINO config at the default batch and 400 steps
-(`er.study`'s base with `er.arm_overrides`) with the dotted options named below changed, trained on every seed and probed
+(the study's `dino-default` arm) with the dotted options named below changed, trained on every seed and probed
 as the experiment probes (digit error of a linear probe on frozen features). Prints a markdown
 table: digit error per seed, the teacher's mean per-sample target entropy at the first and last
 logged step, the final loss (log K is a student that matches nothing).
@@ -32,12 +32,12 @@ VARIANTS = {  # name: options as `mvssl train` spells them, on top of the experi
 
 def pilot_config(options: list[str], seed: int) -> dict:
     """The experiment's DINO run at its default batch, seed ``seed``, with ``options`` applied."""
+    from mvssl.studies.spec import arm_config
+
     defaults = argparse.ArgumentParser()
     er.add_arguments(defaults)
-    er_args = defaults.parse_args([])  # the experiment's own defaults (batch, kappa, ...)
-    er_args.seeds, steps = 1, {"byol": PILOT_STEPS, "dino": PILOT_STEPS}
-    cfg = deep_update(er.study(er_args, steps)["base"], er.arm_overrides("dino", "default", er_args, steps))
-    return deep_update(deep_update(cfg, {"trainer": {"seed": seed}}), parse_overrides(options))
+    study = er.study(defaults.parse_args(["--seeds", "1", "--dino-steps", str(PILOT_STEPS)]))  # its own defaults
+    return deep_update(arm_config(study, study.arms["dino-default"], seed), parse_overrides(options))
 
 
 def probe(item: tuple) -> float:
@@ -46,7 +46,7 @@ def probe(item: tuple) -> float:
 
     run_dir, cfg, seed = item
     run = Run(Path(run_dir or "."), resolve(cfg), {}, seed, "trained" if run_dir else "random init")
-    return er.digit_error(run, *er.PROBE_FRAMES["default"])
+    return er.digit_error(run, 2000, 1000)  # the experiment's probe frames (er.yaml, default mode)
 
 
 def teacher_entropy_and_loss(run_dir: Path) -> tuple[float, float, float]:

@@ -7,7 +7,7 @@
 # the load around every part; each part's full output is in OUT/*.log. SMOKE=1: tiny sizes, a dry run of the script.
 set -u
 if [ -n "${SMOKE:-}" ]; then
-  DEFAULT=(--trainer.max_steps 20); REP=1; RESNET=(--batch 8 --size 16); STUDY=(--steps 3 --seeds 2 --repeats 1)
+  DEFAULT=(--trainer.max_steps 20); REP=1; LOOP=10; RESNET=(--batch 8 --size 16); STUDY=(--steps 3 --seeds 2 --repeats 1)
 else
   DEFAULT=(); REP=9; RESNET=(--size 32); STUDY=(--steps 40 --seeds 3 --repeats 3)
 fi
@@ -97,4 +97,16 @@ for name in simclr-head simclr-augmentations; do
   sed -n '1,20p' "$OUT/study-$name/study.md" 2>/dev/null || tail -5 "$OUT/study-$name.log"
   load
 done
+echo; echo "== 6. the training loop beyond the step (cProfile, ${LOOP:=150} default steps, one thread), before and now"
+for who in before now; do
+  [ "$who" = before ] && [ -z "$BEFORE" ] && continue
+  src=$NOW; [ "$who" = before ] && src=$BEFORE
+  echo "   $who:"; PYTHONPATH="$src" "$PY" scripts/loop_profile.py "$OUT/runs" "$LOOP" 2>&1 | grep -E "^ |steps:" | sed 's/^/   /'
+done
+load
+echo; echo "== 7. the same with the 5 seeds the equivalence check uses (simclr-head)"
+S5=("${STUDY[@]}"); S5[3]=5
+mvssl study bench simclr-head "${S5[@]}" --out "$OUT/study5-simclr-head" > "$OUT/study5-simclr-head.log" 2>&1
+sed -n '1,20p' "$OUT/study5-simclr-head/study.md" 2>/dev/null || tail -5 "$OUT/study5-simclr-head.log"
+load
 echo; echo "== done"; date -u; uptime

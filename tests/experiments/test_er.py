@@ -4,23 +4,22 @@ import math
 
 import pytest
 
-from mvssl.experiments.er import FAMILIES, METHODS, SETTINGS, check_options, curve, ends, study
+from mvssl.experiments import er
+from mvssl.experiments.er import SETTINGS, curve, ends
 from mvssl.studies.judge import judge
-from mvssl.studies.spec import loads
+
+METHODS = ("byol", "er-byol", "dino", "er-dino")
 
 
-def _args(**kw):
-    base = dict(steps=None, dino_steps=None, quick=False, batch=64, small_batch=16, low_momentum=0.5, kappa=10.0,
-                entropy_weight=1.0, seeds=3)
-    return argparse.Namespace(**{**base, **kw})
+def _study(*argv):
+    p = argparse.ArgumentParser()
+    er.add_arguments(p)
+    return er.study(p.parse_args(list(argv)))
 
 
 @pytest.fixture(scope="module")
 def er_study():
-    import yaml
-
-    args = _args()
-    return loads(yaml.safe_dump(study(args, check_options(args))), "er")
+    return _study()
 
 
 SEEDS = (0, 1, 2)
@@ -90,15 +89,28 @@ def test_ends_and_curve_measures_from_the_logged_columns(tmp_path):
     assert curve(SimpleNamespace(run_dir=tmp_path, which="random init"), "monitor/entropy_loo") is None
 
 
-@pytest.mark.parametrize("bad, message", [({"small_batch": 1}, "--small-batch 1"), ({"batch": 1}, "--batch 1"),
-                                          ({"small_batch": 24}, "divide"), ({"steps": 2}, "--steps"),
-                                          ({"dino_steps": 3}, "--dino-steps must be at least 4"),
-                                          ({"low_momentum": 1.0}, "--low-momentum")])
+@pytest.mark.parametrize("bad, message", [(["--small-batch", "1"], "--small-batch 1"), (["--batch", "1"], "--batch 1"),
+                                          (["--small-batch", "24"], "divide"), (["--steps", "2"], "--steps"),
+                                          (["--dino-steps", "3"], "--dino-steps must be at least 4"),
+                                          (["--low-momentum", "1.0"], "--low-momentum")])
 def test_bad_options_fail_naming_them(bad, message):
     with pytest.raises(ValueError, match=message):
-        check_options(_args(**bad))
-    assert check_options(_args()) == {"byol": 400, "dino": 1200} and FAMILIES["dino"] == "er-dino"
-    assert check_options(_args(quick=True, steps=8)) == {"byol": 8, "dino": 12}
+        _study(*bad)
+
+
+def test_arms_follow_the_options():
+    s = _study()
+    assert list(s.arms) == [f"{m}-{x}" for x in SETTINGS for m in METHODS]
+    steps = {a: s.arms[a].overrides["trainer"]["max_steps"] for a in ("byol-default", "dino-default", "er-dino-small")}
+    assert steps == {"byol-default": 400, "dino-default": 1200, "er-dino-small": 4800}  # 64 / 16 x as many at batch 16
+    ema = s.arms["er-byol-ema"].overrides["method"]
+    assert ema == {"name": "er-byol", "base_momentum": 0.5, "er_entropy_weight": 1.0, "er_kappa": 10.0}
+    assert s.arms["dino-small"].overrides["method"]["out_dim"] == 256 and s.arms["dino-small"].overrides[
+        "optim"]["batch_size"] == 16
+    quick = _study("--quick", "--steps", "8")
+    assert quick.arms["byol-default"].overrides["trainer"]["max_steps"] == 8
+    assert quick.arms["dino-default"].overrides["trainer"]["max_steps"] == 12
+    assert quick.measures["err"]["train_frames"] == 800
 
 
 @pytest.mark.slow

@@ -7,18 +7,35 @@ import json
 import pytest
 import yaml
 
-from mvssl.experiments.looc import check_options, study
+from mvssl.experiments import looc
 from mvssl.studies.judge import judge
 from mvssl.studies.spec import loads
 
 SEEDS = (0, 1, 2)
 
 
+def _study(*argv):
+    p = argparse.ArgumentParser()
+    looc.add_arguments(p)
+    return looc.study(p.parse_args(list(argv)))  # every arm a valid config
+
+
 @pytest.fixture(scope="module")
 def looc_study():
-    args = argparse.Namespace(augmentations="color,rotate", steps=None, quick=False, batch_size=64, seeds=3)
-    augmentations, steps = check_options(args)
-    return loads(yaml.safe_dump(study(args, augmentations, steps)), "looc")  # every arm a valid config
+    return _study()
+
+
+def test_arms_follow_the_augmentations():
+    s = _study()
+    assert list(s.arms) == ["moco", "moco-no-color", "moco-no-rotate", "looc", "looc-pp"]
+    assert s.arms["moco-no-color"].overrides == {"method": {"name": "moco"},
+                                                 "views": {"name": "looc-pair", "augmentations": ["rotate"]}}
+    assert s.arms["looc-pp"].reads == "looc" and s.arms["looc-pp"].representation == "looc++"
+    one = _study("--augmentations", "color", "--quick")
+    assert list(one.arms) == ["moco", "looc", "looc-pp"] and one.base["trainer"]["max_steps"] == 25
+    assert [p.id for p in one.predictions] == ["moco-learns-digit", "looc-keeps-dependent", "looc-invariant",
+                                               "looc-pp-keeps-dependent", "looc-pp-invariant", "looc-pp-best"]
+    assert one.measures["mce"]["severities"] == [3] and not one.measures["mce"]["higher_is_better"]
 
 
 def _arm(rotation, hue, digit, noise=(0.0, 0.5, -0.5)):

@@ -11,9 +11,18 @@ from tests.methods.test_masked_methods_runs import SMALL, TINY
 
 def test_a_run_that_leaves_the_batch_at_its_default_costs_the_default_batch():
     default_batch = resolve({})["optim"]["batch_size"]
-    assert _cost({"trainer": {"max_steps": 10}}) == 10 * default_batch
+    assert _cost({"trainer": {"max_steps": 10}}) == 5 * _cost({"trainer": {"max_steps": 2}, "optim": {
+        "batch_size": default_batch}})
     # an arm naming a small batch is cheaper than one that keeps the (larger) default
     assert _cost({"trainer": {"max_steps": 10}, "optim": {"batch_size": 8}}) < _cost({"trainer": {"max_steps": 10}})
+
+
+def test_a_vit_arm_starts_before_convnet_arms_of_the_same_steps():
+    """methods --quick: the ViT arms (minutes each on a CPU) must not be left to the end."""
+    convnet = {"trainer": {"max_steps": 20}, "backbone": {"width": 4}, "data": {"image_size": 16}}
+    vit = {**convnet, "method": {"name": "mae"}, "backbone": {"name": "vit-mini"}}
+    assert _cost(vit) > 10 * _cost(convnet)
+    assert _cost({**convnet, "data": {"image_size": 24}}) > _cost(convnet)  # more pixels, more work
 
 
 def test_the_z_probe_of_ijepa_reads_the_target_encoder_the_run_keeps(tmp_path):

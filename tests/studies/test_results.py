@@ -49,7 +49,7 @@ def test_experiment_writes_results_json_and_md(tmp_path):
     assert data["points"][0]["metrics"]["acc"]["ci95"] is None
     assert "machine" in data and data["wall_seconds"] >= 0 and data["quick"] is False
     md = (tmp_path / "exp" / "results.md").read_text()
-    assert "# Demo" in md and "demo.claim" in md and "Command:" in md
+    assert "# Demo" in md and "| t |" in md and "Command:" in md
     with pytest.raises(FileExistsError, match="already holds results.json"):
         Experiment("demo", _args(tmp_path), total_runs=1)
     resumed = Experiment("demo", _args(tmp_path, resume=True), total_runs=1)  # --resume may reuse it

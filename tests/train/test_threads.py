@@ -26,12 +26,29 @@ def test_threads_for_follows_the_documented_rule(usable, busy, processes, expect
     assert threads.threads_for(usable, busy, processes) == expected
 
 
-def test_busy_cores_is_the_mean_of_procs_running_less_this_process(tmp_path):
+def _tasks(folder, states):
+    """A fake /proc/self/task: one thread per state letter (names with spaces and parentheses)."""
+    for i, state in enumerate(states):
+        (folder / str(i)).mkdir(parents=True)
+        (folder / str(i) / "stat").write_text(f"{100 + i} (pt main (x)) {state} 1 2 3\n")
+    return str(folder)
+
+
+def test_own_running_counts_this_processs_runnable_threads(tmp_path):
+    assert threads.own_running(_tasks(tmp_path / "a", "RRS")) == 2
+    assert threads.own_running(_tasks(tmp_path / "b", "SS")) == 1  # this thread is reading: at least 1
+    assert threads.own_running(str(tmp_path / "missing")) == 1
+
+
+def test_busy_cores_is_the_mean_of_procs_running_less_this_processs_running_threads(tmp_path):
     stat = tmp_path / "stat"
     stat.write_text("cpu  1 2 3\nprocs_running 4\nprocs_blocked 0\n")
-    assert threads.busy_cores(samples=3, every=0, stat=str(stat)) == 3.0
+    one = _tasks(tmp_path / "one", "RS")
+    assert threads.busy_cores(samples=3, every=0, stat=str(stat), tasks=one) == 3.0
+    spinning = _tasks(tmp_path / "two", "RR")  # its own OpenMP threads spinning are not other load
+    assert threads.busy_cores(samples=3, every=0, stat=str(stat), tasks=spinning) == 2.0
     stat.write_text("procs_running 1\n")
-    assert threads.busy_cores(samples=2, every=0, stat=str(stat)) == 0.0
+    assert threads.busy_cores(samples=2, every=0, stat=str(stat), tasks=spinning) == 0.0
 
 
 def test_busy_cores_falls_back_to_the_load_average_without_proc_stat(tmp_path):
@@ -86,5 +103,36 @@ def test_never_more_threads_than_torchs_own_default(monkeypatch):
     monkeypatch.setattr(threads, "_TORCH_DEFAULT", 4)
     try:
         assert "4 usable" in threads.apply_thread_rule(environ={}) and torch.get_num_threads() == 4
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_running_training_takes_fewer_threads_when_others_start_and_takes_them_back(monkeypatch):
+    from mvssl.train.progress import ThreadWatch
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "usable_cores", lambda: [0, 1])
+    monkeypatch.setattr(threads, "_TORCH_DEFAULT", 2)
+    busy = [0.0]
+    monkeypatch.setattr(threads, "busy_cores", lambda samples=20: busy[0])
+    lines = []
+    watch = ThreadWatch(every=0.0, echo=lines.append)
+    trainer = type("T", (), {"global_rank": 0, "global_step": 7})()
+    try:
+        torch.set_num_threads(2)
+        watch.on_train_batch_end(trainer, None, None, None, 0)
+        assert torch.get_num_threads() == 2 and lines == []  # quiet: unchanged, nothing said
+        busy[0] = 3.0
+        watch.on_train_batch_end(trainer, None, None, None, 0)
+        assert torch.get_num_threads() == 1 and lines == ["threads 2 -> 1 at step 7 (other processes on the cores)"]
+        busy[0] = 0.0
+        watch.on_train_batch_end(trainer, None, None, None, 0)
+        assert torch.get_num_threads() == 2 and len(lines) == 2
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's choice is never changed
+        busy[0] = 3.0
+        watch.on_train_batch_end(trainer, None, None, None, 0)
+        assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)

@@ -11,6 +11,7 @@ experiment:
   prepare: package.module.fn   # optional: fn(values) -> more values, checks that need data
   let: {warmup: "${min(20, steps // 5)}"}                           # computed in order
   require: [["'crop' in augmentations", "--augmentations must include crop"]]
+  outputs: package.module.fn   # optional: fn(out, points) -> [files]: the experiment's own outputs
 description: "... ${steps} steps ..."
 base: {trainer: {max_steps: "${steps}"}}
 ```
@@ -32,7 +33,7 @@ import math
 # comma-separated lists are parsed by element type
 TYPES = {"int": int, "float": float, "str": str, "ints": int, "floats": float, "strs": str, "flag": bool}
 OPTION_KEYS = ("type", "default", "quick", "choices", "min", "help", "flag", "metavar")
-SECTION_KEYS = ("help", "quick_help", "options", "prepare", "let", "require", "seeds")
+SECTION_KEYS = ("help", "quick_help", "options", "prepare", "let", "require", "seeds", "outputs")
 FUNCTIONS = {f.__name__: f for f in (min, max, round, abs, int, float, str, len, sorted, sum, any, all, list, dict,
                                      range, zip, enumerate, set, tuple, bool)}
 FUNCTIONS.update(sqrt=math.sqrt, log=math.log, floor=math.floor)

@@ -10,6 +10,7 @@ overwritten silently: a folder holding this version's results needs ``resume``.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -178,11 +179,24 @@ def train_stage(exp: Experiment, arm, cfg: dict, name: str) -> tuple[str, dict]:
 
 
 def _cost(cfg: dict) -> int:
-    """A run's images seen (steps x batch, defaults included), to start the longest first."""
+    """A run's work, to start the longest first: images seen (steps x batch, defaults included)
+    x pixels x parameters of its backbone (a ViT arm costs many convnet arms of the same steps)."""
     from ..build import resolve
 
     full = resolve(cfg)
-    return full["trainer"]["max_steps"] * full["optim"]["batch_size"]
+    size = _backbone_parameters(json.dumps({k: full[k] for k in ("method", "backbone", "data")}, sort_keys=True,
+                                           default=str))
+    return full["trainer"]["max_steps"] * full["optim"]["batch_size"] * full["data"]["image_size"] ** 2 * size
+
+
+@functools.lru_cache(maxsize=64)
+def _backbone_parameters(sections: str) -> int:
+    from ..build import build_encoder_backbone
+
+    try:
+        return sum(p.numel() for p in build_encoder_backbone(json.loads(sections)).parameters())
+    except Exception:  # an architecture that needs its data to be built (or a stage's own): cost it as one
+        return 1
 
 
 def seed_groups(exp: Experiment, ahead: list[tuple[dict, str]]) -> tuple[list[list[tuple[dict, str]]], list]:

@@ -40,9 +40,12 @@ def command(module_file: str):
         from .commands.run import stop_on_failure
         from .engine import run_study
 
+        from .measures import resolve_user_function
+
         declared = study(args)
+        outputs = resolve_user_function(section["outputs"]) if section.get("outputs") else None
         return stop_on_failure(lambda: run_study(None, out=args.out, resume=args.resume, jobs=args.jobs,
-                                                 quick=args.quick, study=declared,
+                                                 quick=args.quick, study=declared, extra_plots=outputs,
                                                  echo=lambda *a, **k: print(*a, **k, flush=True)))
 
     return name, section["help"], add_arguments, run, study

@@ -66,12 +66,6 @@ def fmt(summary: dict, digits: int = 1) -> str:
     return f"{summary['mean']:.{digits}f} ± {summary['ci95']:.{digits}f}"
 
 
-def error_bar(summary: dict) -> float:
-    """The 95% half-width to draw as an error bar (0 where one seed gives no interval)."""
-    ci = summary["ci95"]
-    return ci if ci is not None and math.isfinite(ci) else 0.0
-
-
 class RunFailed(RuntimeError):
     """A run (or its measures) failed: the study stops at once, its message one line naming the run."""
 
@@ -262,10 +256,10 @@ class Experiment:
 
     # --- results --------------------------------------------------------------------------
     def write(self, points: list[dict], claims: list[dict], markdown: str, title: str,
-              extra: dict | None = None, plots: list[str] = (), complete: bool = True, verdicts: bool = True) -> None:
-        """Write ``results.json`` (CLAIMS.md's shape) and ``results.md``. Call it again as arms
-        finish (``complete=False``) so that a run cut off later keeps what it measured.
-        ``verdicts``: append the verdicts table (a study's ``markdown`` has its own)."""
+              extra: dict | None = None, plots: list[str] = (), complete: bool = True) -> None:
+        """Write ``results.json`` (CLAIMS.md's shape) and ``results.md`` (``markdown`` holds the
+        tables and verdicts). Call it again as runs are measured (``complete=False``) so that a
+        run cut off later keeps what it measured."""
         for c in claims:
             c["quick"] = self.quick
         attempts = self.earlier_walls + [self.elapsed()]
@@ -286,8 +280,7 @@ class Experiment:
         status = "" if complete else "\n\n**Incomplete**: the run was still going or was cut off.\n"
         quick = ("\n\n**Quick mode**: a smoke run; its verdicts are not results.\n" if self.quick else "")
         images = "".join(f"\n\n![{p}]({p})" for p in plots)
-        table = f"\n\n## Verdicts\n\n{claims_table(claims)}" if verdicts else ""
-        text = (f"# {title}\n{status}{quick}\n{markdown}{table}{images}\n\n"
+        text = (f"# {title}\n{status}{quick}\n{markdown}{images}\n\n"
                 f"## Budget\n\nWall time {wall:.0f} s ({wall / 60:.1f} min)"
                 + (f" over {len(attempts)} attempts ({' + '.join(f'{a:.0f} s' for a in attempts)}; a resumed attempt "
                    "reuses the finished encoders and measures the rest)" if len(attempts) > 1 else "")
@@ -297,22 +290,8 @@ class Experiment:
                 + f".\n\nCommand: `{self.command}`\n")
         (self.out / RESULTS_MD).write_text(text)
         if complete:
-            self.echo(f"\n{markdown}{table}\n\nwall time {wall:.0f} s; wrote {self.out}/"
+            self.echo(f"\n{markdown}\n\nwall time {wall:.0f} s; wrote {self.out}/"
                       f"{RESULTS_MD} and {RESULTS_JSON}")
-
-
-def claims_table(claims: list[dict], with_command: str | None = None) -> str:
-    from ..eval.report import markdown_table
-
-    rows = []
-    for c in claims:
-        finite = c["ci95"] is not None and math.isfinite(c["ci95"])
-        effect = f"{c['effect']:+.2f}" + (f" ± {c['ci95']:.2f}" if finite else " (no interval)")
-        verdict = c["verdict"] + (" (quick)" if c.get("quick") else "")
-        row = [c["id"], c["prediction"], verdict, f"{effect} {c.get('unit', '')}".strip(), c["evidence"]]
-        rows.append(row + ([with_command] if with_command is not None else []))
-    headers = ["claim", "prediction", "verdict", "effect (95% CI)", "evidence"]
-    return markdown_table(headers + (["command"] if with_command is not None else []), rows) if rows else "(no claims)"
 
 
 def _differences(want: dict, have: dict, prefix: str = ""):

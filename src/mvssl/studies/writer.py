@@ -142,8 +142,7 @@ def write_results(exp, study, values, random, paths, chance, verdicts, reg, earl
              "versions": [{"folder": v["folder"], "sha256": (v.get("study") or {}).get("sha256"),
                            "claims": [{"id": c["id"], "verdict": c["verdict"]} for c in v.get("claims", [])]}
                           for v in earlier]}
-    exp.write(pts, verdicts["claims"], body, f"Study {study.name}", extra=extra, plots=plots, verdicts=False,
-              complete=complete)
+    exp.write(pts, verdicts["claims"], body, f"Study {study.name}", extra=extra, plots=plots, complete=complete)
     return json.loads((exp.out / "results.json").read_text())
 
 

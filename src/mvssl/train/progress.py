@@ -11,6 +11,7 @@ from lightning.pytorch.callbacks import Callback
 from tqdm.auto import tqdm
 
 from ..eta import progress_line
+from .threads import recheck_threads
 
 
 class StepProgress(Callback):
@@ -56,3 +57,20 @@ class StepProgress(Callback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class ThreadWatch(Callback):
+    """Every ``every`` seconds of training, the thread rule again with the load of now
+    (``threads.recheck_threads``): a run that started on a quiet machine drops to fewer threads
+    when other processes start, and takes them back when they end; each change is said in one line."""
+
+    def __init__(self, processes: int = 1, every: float = 30.0, echo=print):
+        self.processes, self.every, self.echo, self.last = processes, every, echo, time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if time.perf_counter() - self.last < self.every:
+            return
+        self.last = time.perf_counter()
+        changed = recheck_threads(self.processes)
+        if changed is not None and trainer.global_rank == 0:
+            self.echo(f"threads {changed[0]} -> {changed[1]} at step {trainer.global_step} (other processes on the cores)")

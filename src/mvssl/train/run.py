@@ -36,7 +36,7 @@ from .monitor import EmbeddingMonitor
 from .precision import resolve_precision
 from .preemption import PreemptionCheckpoint
 from .preflight import check_machine
-from .progress import StepProgress
+from .progress import StepProgress, ThreadWatch
 from .relocate import resolved_root
 from .resume import finished_run, prepare_resume
 from .threads import apply_thread_rule
@@ -177,6 +177,7 @@ def _trainer(cfg: dict, run_dir: Path, start: dict, echo) -> tuple[L.Trainer, st
             max_steps=t["max_steps"], accelerator=t["accelerator"], devices=t["devices"], num_nodes=t["num_nodes"],
             strategy=build_strategy(t), precision=precision, logger=_loggers(run_dir, start, t["logger"]),
             callbacks=[checkpoint, monitor, StepProgress(t["progress"], echo=echo),
+                       ThreadWatch(t["devices"] * t["num_nodes"], echo=echo),
                        PreemptionCheckpoint(checkpoint, run_dir)], plugins=[SafeCheckpointIO()],
             deterministic=t["deterministic"], log_every_n_steps=t["log_every"], enable_progress_bar=False,
             enable_model_summary=False, default_root_dir=run_dir, use_distributed_sampler=False,

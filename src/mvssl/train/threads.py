@@ -8,7 +8,9 @@ busy core counting as a whole one), at least one::
     threads = clamp(usable - floor(busy + 0.5), 1, usable)       # then // processes under DDP
 
 ``busy`` is the mean number of other runnable threads in 20 samples of ``procs_running``
-(``/proc/stat``) 10 ms apart, taken before this process starts working; not the load average,
+(``/proc/stat``, less this process's running threads) 10 ms apart, taken when the run starts and
+again every 30 s while it trains (``ThreadWatch``, train/progress.py), so a run that started on a
+quiet machine drops to fewer threads when others start, and takes them back; not the load average,
 which lags a minute behind: right after one run ends it would still count that run, and the
 next run of a script would start on one thread on a quiet machine.
 
@@ -34,23 +36,40 @@ def usable_cores() -> list[int]:
     return list(range(os.cpu_count() or 1))
 
 
-def busy_cores(samples: int = 20, every: float = 0.01, stat: str = "/proc/stat") -> float:
-    """Other runnable threads on the machine now: the mean of ``procs_running`` over
-    ``samples`` reads, less this process's one; the 1-minute load average where there is
-    no ``/proc/stat``."""
+def own_running(tasks: str = "/proc/self/task") -> int:
+    """This process's threads that are running or runnable now (state R), at least 1 (this one)."""
+    running = 0
+    try:
+        for task in os.listdir(tasks):
+            try:
+                with open(f"{tasks}/{task}/stat") as f:
+                    running += f.read().rsplit(")", 1)[1].split()[0] == "R"
+            except (OSError, IndexError):
+                pass
+    except OSError:
+        pass
+    return max(1, running)
+
+
+def busy_cores(samples: int = 20, every: float = 0.01, stat: str = "/proc/stat",
+               tasks: str = "/proc/self/task") -> float:
+    """Other runnable threads on the machine now: the mean over ``samples`` reads of
+    ``procs_running`` less this process's own running threads (its OpenMP threads spin while
+    it trains); the 1-minute load average where there is no ``/proc/stat``."""
     import time
 
     counts = []
     for i in range(samples):
         try:
             with open(stat) as f:
-                counts.append(next(int(line.split()[1]) for line in f if line.startswith("procs_running")))
+                running = next(int(line.split()[1]) for line in f if line.startswith("procs_running"))
+            counts.append(running - own_running(tasks))
         except (OSError, StopIteration, ValueError, IndexError):
             break
         if i + 1 < samples:
             time.sleep(every)
     if counts:
-        return max(0.0, sum(counts) / len(counts) - 1)
+        return max(0.0, sum(counts) / len(counts))
     try:
         return os.getloadavg()[0]
     except OSError:  # not every platform has one: treat the machine as quiet
@@ -81,6 +100,21 @@ def apply_thread_rule(processes: int = 1, environ=os.environ) -> str:
     threads = threads_for(usable, busy, processes)
     torch.set_num_threads(threads)
     return f"{threads} thread(s) ({busy:.1f} other busy of {usable} usable core(s))"
+
+
+def recheck_threads(processes: int = 1, samples: int = 5) -> tuple[int, int] | None:
+    """During a run: the thread rule again with the load of now (``samples`` reads), applied when
+    it changes the count; (before, after) when it did, else None. Not when the user chose a count."""
+    import torch
+
+    if any(os.environ.get(name) for name in THREAD_VARIABLES) or _TORCH_DEFAULT is None:
+        return None
+    before = torch.get_num_threads()
+    after = threads_for(min(len(usable_cores()), _TORCH_DEFAULT), busy_cores(samples), processes)
+    if after == before:
+        return None
+    torch.set_num_threads(after)
+    return before, after
 
 
 def worker_core(counter, cores: list[int]) -> int:
