@@ -51,6 +51,7 @@ from .precision import resolve_precision
 from .preflight import check_machine
 from .run import _new_run_config, _training_module
 from .run_folder import place_run_folder
+from .threads import apply_thread_rule
 
 METHODS = ("simclr", "byol")  # those with a stacked form (STACKED)
 # keys the K configs may differ in: each seed's own
@@ -273,10 +274,11 @@ def train_seeds(user_configs: list[dict], echo=print) -> list[tuple[Path, dict]]
         modules.append(module)
     with contextlib.ExitStack() as held:
         run_dirs = [place_run_folder(cfg, held) for cfg in cfgs]
+        threads = apply_thread_rule(1)  # as a single run (train/threads.py)
         echo(f"{k} seeds in one model ({', '.join(str(c['trainer']['seed']) for c in cfgs)}): run folders "
              f"{', '.join(str(d) for d in run_dirs)}  (method {cfg0['method']['name']}, backbone convnet, "
              f"{describe_data(cfg0)}, precision {precision}, {cfg0['trainer']['max_steps']} steps of batch "
-             f"{cfg0['optim']['batch_size']})")
+             f"{cfg0['optim']['batch_size']}, {threads})")
         train_seconds, steps = _fit(cfgs, modules, run_dirs, device, precision, echo)
         for module in modules:
             module.to("cpu")
