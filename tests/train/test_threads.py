@@ -60,6 +60,7 @@ def test_the_users_thread_count_wins_over_the_rule(monkeypatch):
     monkeypatch.setattr(threads, "busy_cores", lambda: 0.0)
     monkeypatch.setattr(threads, "usable_cores", lambda: [0, 1, 2])
     monkeypatch.setattr(threads, "_TORCH_DEFAULT", 3)
+    monkeypatch.setattr(threads, "_RULE_SET", None)
     try:
         torch.set_num_threads(1)
         said = threads.apply_thread_rule(environ={"OMP_NUM_THREADS": "1"})
@@ -101,6 +102,7 @@ def test_never_more_threads_than_torchs_own_default(monkeypatch):
     monkeypatch.setattr(threads, "busy_cores", lambda: 0.0)
     monkeypatch.setattr(threads, "usable_cores", lambda: list(range(8)))
     monkeypatch.setattr(threads, "_TORCH_DEFAULT", 4)
+    monkeypatch.setattr(threads, "_RULE_SET", None)
     try:
         assert "4 usable" in threads.apply_thread_rule(environ={}) and torch.get_num_threads() == 4
     finally:
@@ -115,6 +117,7 @@ def test_a_running_training_takes_fewer_threads_when_others_start_and_takes_them
     monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads, "usable_cores", lambda: [0, 1])
     monkeypatch.setattr(threads, "_TORCH_DEFAULT", 2)
+    monkeypatch.setattr(threads, "_RULE_SET", None)
     busy = [0.0]
     monkeypatch.setattr(threads, "busy_cores", lambda samples=20: busy[0])
     lines = []
@@ -134,5 +137,24 @@ def test_a_running_training_takes_fewer_threads_when_others_start_and_takes_them
         busy[0] = 3.0
         watch.on_train_batch_end(trainer, None, None, None, 0)
         assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_count_the_caller_set_after_the_rule_wins_over_it(monkeypatch):
+    """A Python caller's torch.set_num_threads after the rule's choice is kept, at the start of a
+    run and during it (studies train one-thread twins in-process to compare with their workers)."""
+    before = torch.get_num_threads()
+    monkeypatch.setattr(threads, "busy_cores", lambda samples=20: 0.0)
+    monkeypatch.setattr(threads, "usable_cores", lambda: [0, 1])
+    monkeypatch.setattr(threads, "_TORCH_DEFAULT", 2)
+    monkeypatch.setattr(threads, "_RULE_SET", None)
+    try:
+        threads.apply_thread_rule(environ={})
+        assert torch.get_num_threads() == 2
+        torch.set_num_threads(1)  # the caller's choice
+        said = threads.apply_thread_rule(environ={})
+        assert torch.get_num_threads() == 1 and "set by the caller" in said
+        assert threads.recheck_threads() is None and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)

@@ -18,7 +18,8 @@ Why not simply every core: the eager CPU kernels split each op over the threads 
 the slowest. When another process holds one of the cores, every op waits for a thread that is
 not running, and a two-thread step on a 2-core machine at load 3 took 10-25x longer than on
 a quiet one, while a one-thread step took about 2x. ``OMP_NUM_THREADS`` (or ``MKL_NUM_THREADS``)
-set by the user wins over the rule, and ``--jobs`` workers of an experiment run one thread each,
+set by the user wins over the rule, so does a count a Python caller set with
+``torch.set_num_threads`` after the rule's last choice (or before its first, as its ceiling), and ``--jobs`` workers of an experiment run one thread each,
 each on a core of its own (``pin_worker``)."""
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ import os
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _TORCH_DEFAULT: int | None = None
+_RULE_SET: int | None = None  # the count the rule last set in this process
+
+
+def _caller_chose(torch) -> bool:
+    """Whether a caller changed torch's thread count since the rule last set it."""
+    return _RULE_SET is not None and torch.get_num_threads() != _RULE_SET
 
 
 def usable_cores() -> list[int]:
@@ -93,12 +100,15 @@ def apply_thread_rule(processes: int = 1, environ=os.environ) -> str:
     chosen = next((name for name in THREAD_VARIABLES if environ.get(name)), None)
     if chosen is not None:
         return f"{torch.get_num_threads()} thread(s) ({chosen}={environ[chosen]})"
-    global _TORCH_DEFAULT
+    global _TORCH_DEFAULT, _RULE_SET
+    if _caller_chose(torch):
+        return f"{torch.get_num_threads()} thread(s) (set by the caller with torch.set_num_threads)"
     if _TORCH_DEFAULT is None:  # torch's own choice (one per physical core) before any call here changed it
         _TORCH_DEFAULT = torch.get_num_threads()
     usable, busy = min(len(usable_cores()), _TORCH_DEFAULT), busy_cores()
     threads = threads_for(usable, busy, processes)
     torch.set_num_threads(threads)
+    _RULE_SET = threads
     return f"{threads} thread(s) ({busy:.1f} other busy of {usable} usable core(s))"
 
 
@@ -107,13 +117,15 @@ def recheck_threads(processes: int = 1, samples: int = 5) -> tuple[int, int] | N
     it changes the count; (before, after) when it did, else None. Not when the user chose a count."""
     import torch
 
-    if any(os.environ.get(name) for name in THREAD_VARIABLES) or _TORCH_DEFAULT is None:
+    global _RULE_SET
+    if any(os.environ.get(name) for name in THREAD_VARIABLES) or _TORCH_DEFAULT is None or _caller_chose(torch):
         return None
     before = torch.get_num_threads()
     after = threads_for(min(len(usable_cores()), _TORCH_DEFAULT), busy_cores(samples), processes)
     if after == before:
         return None
     torch.set_num_threads(after)
+    _RULE_SET = after
     return before, after
 
 
