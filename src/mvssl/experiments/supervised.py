@@ -5,7 +5,8 @@ with digit cross-entropy on Colorful-Moving-MNIST frames.
 own short loop: each step renders a fresh batch (training digits at new positions over
 new background crops, as the contrastive views are drawn) and takes one AdamW step on
 cross-entropy through a linear head, with the run config's batch size, learning rate,
-weight decay and warm-up + cosine schedule.
+weight decay and warm-up + cosine schedule, in fp32 (bf16 autocast where the config's
+``trainer.precision`` is ``bf16-mixed``: a study's ``--precision bf16-mixed``).
 """
 from __future__ import annotations
 
@@ -66,9 +67,11 @@ def _train_classifier(cfg: dict, encoder: Encoder, num_classes: int, size: int, 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, warmup, steps))
     g = torch.Generator().manual_seed(seed)
     model.train()
+    bf16 = cfg["trainer"]["precision"] == "bf16-mixed"
     for _ in range(steps):
         x, y = next_batch(g)
-        loss = F.cross_entropy(model(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x).float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

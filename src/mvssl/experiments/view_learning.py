@@ -411,6 +411,9 @@ def plot_curves(out: Path, points: list[dict]) -> list[str]:
 def run(args) -> int:
     from ..studies.engine import run_declared
 
+    if getattr(args, "precision", "auto") == "bf16-mixed":
+        raise ValueError("--precision bf16-mixed: view-learning trains its generators, critics and encoders in fp32 "
+                         "(its own loops have no bf16 path); use auto or 32")
     cfg = settings(args)
     spec = _data_spec(args, cfg)
     data, probe = data_and_probe(spec)  # before the output folder: a missing dataset or too few labels leaves nothing

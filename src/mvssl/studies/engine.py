@@ -102,6 +102,21 @@ def check_version(out: Path, study: spec_mod.Study, resume: bool, new_version: b
         shutil.move(str(png), str(archive / png.name))
 
 
+def check_precision(out: Path | None, precision: str, resume: bool) -> None:
+    """``--resume`` continues a study in the precision it was run in (results.json's
+    ``precision``; an older one without it ran in auto): another is refused before anything trains."""
+    from .results import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    path = out / RESULTS_JSON if out is not None else None
+    if resume and path is not None and path.exists():
+        earlier = json.loads(path.read_text()).get("precision", "auto")
+        if earlier != precision:
+            raise ValueError(f"--resume: {out} was run with --precision {earlier}, not {precision}: resume it with "
+                             f"--precision {earlier}, or choose another --out")
+
+
 def versions(out: Path) -> list[dict]:
     """The earlier versions kept in ``OUT/versions`` (their results.json), oldest first."""
     folder = out / VERSIONS
@@ -228,15 +243,17 @@ def run_declared(raw: dict, args, echo=print, extra_plots=None) -> dict:
     text = f"# declared by mvssl experiment {raw['study']}\n" + yaml.safe_dump(raw, sort_keys=False)
     study = spec_mod.loads(text, f"mvssl experiment {raw['study']}", quick=False)
     return run_study(None, out=args.out, resume=args.resume, new_version=getattr(args, "new_version", False),
-                     jobs=args.jobs, quick=args.quick, echo=echo, study=study, extra_plots=extra_plots)
+                     jobs=args.jobs, quick=args.quick, echo=echo, study=study, extra_plots=extra_plots,
+                     precision=getattr(args, "precision", "auto"))
 
 
 def run_study(path: str | Path | None, out: str | None = None, resume: bool = False, new_version: bool = False,
               jobs="auto", quick: bool = False, echo=print, study: spec_mod.Study | None = None,
-              extra_plots=None, seeds_in_one_model: bool = False) -> dict:
+              extra_plots=None, seeds_in_one_model: bool = False, precision: str = "auto") -> dict:
     """Train, measure and judge the study in ``path`` (or the declared ``study``); returns the
     results (as written). ``extra_plots(out, points) -> [file names]`` draws an experiment's own
-    figures beside the plot set."""
+    figures beside the plot set. ``precision`` (``--precision``) is every arm's trainer.precision
+    (``auto``: the arm's own); it is recorded, not hashed: an execution setting like ``jobs``."""
     from ..build import resolve
     from ..config import deep_update
     from ..train.seeds import train_seeds_quietly
@@ -249,6 +266,7 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
     args = SimpleNamespace(seeds=max(1, len(study.seeds())), quick=quick, out=out, resume=resume, jobs=jobs)
     if out is not None:
         check_version(Path(out), study, resume, new_version)
+    check_precision(Path(out) if out is not None else None, precision, resume)
     runs = [(arm, seed) for arm in study.arms.values() for seed in arm.seeds]
     exp = Experiment(study.name, args, total_runs=len(runs), echo=echo)
     exp.seeds = study.seeds()
@@ -258,8 +276,11 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
         reg.update({"file": "study.yaml", "commit": git_commit(Path(__file__), Path(__file__).parents[1]),
                     "declared_by": study.path})
 
-    def config(arm, seed) -> dict:
-        return deep_update(spec_mod.arm_config(study, arm, seed), {"eval": {"random_baseline": True}})
+    def config(arm, seed) -> dict:  # trainer.precision always named, so that --resume compares it run by run
+        cfg = spec_mod.arm_config(study, arm, seed)
+        own = cfg["trainer"].get("precision", "auto")
+        return deep_update(cfg, {"eval": {"random_baseline": True},
+                                 "trainer": {"precision": own if precision == "auto" else precision}})
 
     ahead = [(config(arm, seed), f"{arm.name}-seed{seed}") for arm, seed in runs if arm.train is arm.reads is None]
     stages = [(arm.train, config(arm, seed), str(exp.run_path(f"{arm.name}-seed{seed}")), arm.stage)
@@ -295,7 +316,9 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
 
     def write(complete: bool) -> dict:
         verdicts = judge(study, values, random, chance, quick=quick)
-        return write_results(exp, study, values, random, paths, chance, verdicts, reg, earlier, extra_plots, complete)
+        ran = sorted({str(m["precision"]) for _, m in trained.values() if isinstance(m, dict) and "precision" in m})
+        return write_results(exp, study, values, random, paths, chance, verdicts, reg, earlier, extra_plots, complete,
+                             {"precision": precision, "run_precisions": ran})
 
     last_write = [float("-inf")]
 

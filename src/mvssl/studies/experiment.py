@@ -46,6 +46,7 @@ def command(module_file: str):
         outputs = resolve_user_function(section["outputs"]) if section.get("outputs") else None
         return stop_on_failure(lambda: run_study(None, out=args.out, resume=args.resume, jobs=args.jobs,
                                                  quick=args.quick, study=declared, extra_plots=outputs,
+                                                 precision=args.precision,
                                                  echo=lambda *a, **k: print(*a, **k, flush=True)))
 
     return name, section["help"], add_arguments, run, study

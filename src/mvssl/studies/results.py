@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 
 RESULTS_JSON, RESULTS_MD, ENCODERS, FAILED = "results.json", "results.md", "encoders", "failed.txt"
+PRECISIONS = ("auto", "32", "bf16-mixed")  # --precision: every arm's trainer.precision (auto: each arm's own)
 MAX_AUTO_JOBS = 8  # --jobs auto: at most this many training processes (about 1 GB of memory each)
 
 
@@ -36,6 +37,14 @@ def add_common_arguments(p, seeds: int = 3, quick_help: str = "a smoke run of a 
                    help=f"encoders trained at once, each in its own single-threaded process (default auto: one "
                    f"per CPU core this process may use, at most {MAX_AUTO_JOBS}, 1 when a GPU is visible; 1: train in "
                    "this process)")
+    add_precision_argument(p)
+
+
+def add_precision_argument(p) -> None:
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="trainer.precision of every arm and of the supervised references (default auto: as the study "
+                   "file says, trainer.precision auto for the arms, fp32 for the supervised references); recorded in "
+                   "results.json and results.md, and --resume refuses another precision")
 
 
 def parse_jobs(text) -> int:

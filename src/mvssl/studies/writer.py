@@ -99,12 +99,20 @@ def versions_section(earlier: list[dict]) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def markdown(study, values, random, chance, verdicts, reg, earlier) -> str:
+def precision_text(run: dict) -> str:
+    """results.md's precision line: the ``--precision`` asked for and what the trained runs report."""
+    ran = ", ".join(run.get("run_precisions") or []) or "none reported"
+    return (f"precision: {run['precision']} (`--precision`; the runs of mvssl train trained in {ran}; supervised "
+            f"references in {'bf16-mixed' if run['precision'] == 'bf16-mixed' else '32'})")
+
+
+def markdown(study, values, random, chance, verdicts, reg, earlier, run: dict | None = None) -> str:
     claims = [c for c in verdicts["claims"] if c["kind"] == "claim"]
     design = [c for c in verdicts["claims"] if c["kind"] == "design"]
     correction = ("Bonferroni" if study.correction == "bonferroni" else "none")
+    run = run or {"precision": "auto"}
     return (f"{study.description}\n\nStudy file `{reg['file']}` (sha256 `{reg['sha256'][:16]}`, commit "
-            f"`{reg['commit']}`). Intervals of the predictions: correction {correction} over "
+            f"`{reg['commit']}`); {precision_text(run)}. Intervals of the predictions: correction {correction} over "
             f"{verdicts['predictions']} predictions, level {100 * verdicts['level']:.2f}%; the table below gives "
             f"95% intervals.\n\n## Arms\n\n{arms_table(study, values, random, chance)}\n\n"
             f"## Gates\n\n{gates_table(verdicts['gates'])}\n\n"
@@ -125,8 +133,9 @@ def differences_section(rows) -> str:
 
 
 def write_results(exp, study, values, random, paths, chance, verdicts, reg, earlier, extra_plots=None,
-                  complete: bool = True) -> dict:
-    """Write results.json and results.md (the plots only once ``complete``)."""
+                  complete: bool = True, run: dict | None = None) -> dict:
+    """Write results.json and results.md (the plots only once ``complete``); ``run`` holds the
+    execution settings recorded beside the results (``precision``, ``run_precisions``)."""
     import json
 
     from .plots import plot_set
@@ -134,8 +143,9 @@ def write_results(exp, study, values, random, paths, chance, verdicts, reg, earl
     pts = points(study, values, random, paths)
     plots = (plot_set(study, pts, chance, exp.out) + (extra_plots(exp.out, pts) if extra_plots else [])) \
         if complete else []
-    body = markdown(study, values, random, chance, verdicts, reg, earlier)
-    extra = {"study": reg, "gates": verdicts["gates"], "differences": verdicts.get("differences", []),
+    run = run or {"precision": "auto", "run_precisions": []}
+    body = markdown(study, values, random, chance, verdicts, reg, earlier, run)
+    extra = {**run, "study": reg, "gates": verdicts["gates"], "differences": verdicts.get("differences", []),
              "correction": verdicts["correction"],
              "level": verdicts["level"], "references": {"chance": chance, "paper": study.references.get("paper") or {},
                                                         "supervised": study.references.get("supervised")},

@@ -7,7 +7,7 @@ DATA_REFUSAL = "the study file's base config names the data"
 
 
 def add_arguments(p) -> None:
-    from ..results import MAX_AUTO_JOBS
+    from ..results import MAX_AUTO_JOBS, add_precision_argument
 
     p.add_argument("file", help="the study file (YAML)")
     p.add_argument("--out", help="output folder (default runs/<study>-<time>)")
@@ -22,6 +22,7 @@ def add_arguments(p) -> None:
     p.add_argument("--seeds-in-one-model", action="store_true",
                    help="train each arm's seeds as one batched model where it can (SimCLR, BYOL on the convnet: "
                    "docs/performance.md); other arms train one run at a time")
+    add_precision_argument(p)
 
 
 def run(args) -> int:
@@ -33,7 +34,7 @@ def run(args) -> int:
         raise ValueError("--resume continues the study in --out; name that folder")
     return stop_on_failure(lambda: run_study(args.file, out=args.out, resume=args.resume,
                                              new_version=args.new_version, jobs=args.jobs, quick=args.quick,
-                                             seeds_in_one_model=args.seeds_in_one_model,
+                                             seeds_in_one_model=args.seeds_in_one_model, precision=args.precision,
                                              echo=lambda *a, **k: print(*a, **k, flush=True)))
 
 
