@@ -32,6 +32,9 @@ def command(module_file: str):
                      f"mvssl experiment {name}")
 
     def run(args) -> int:
+        import functools
+        import inspect
+
         from .commands.run import stop_on_failure
         from .engine import run_study
 
@@ -42,6 +45,8 @@ def command(module_file: str):
                              "only (its own loops have no other path)")
         declared = study(args)
         outputs = resolve_user_function(section["outputs"]) if section.get("outputs") else None
+        if outputs is not None and "quick" in inspect.signature(outputs).parameters:  # a hook that reads it
+            outputs = functools.partial(outputs, quick=args.quick)
         return stop_on_failure(lambda: run_study(None, out=args.out, resume=args.resume, jobs=args.jobs,
                                                  quick=args.quick, study=declared, extra_plots=outputs,
                                                  precision=args.precision,
