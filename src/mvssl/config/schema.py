@@ -38,7 +38,7 @@ _FILES = ("root", "strict", "in_memory", "memory_budget_gb", "workers")
 # than Colorful-Moving-MNIST, its own image size and SimCLR's colour strength for that kind of image (0.5 CIFAR,
 # 1.0 photos): it starts from the simclr augmentation recipe
 DATASETS = {"cmnist": (("digit_size", "digits", "backgrounds", "digit_colors", "root", "download", "seed"), ()),
-            "shapes": ((), ()), "cifar10": (("root", "download"), (32, 0.5)),
+            "shapes": ((), ()), "scattered-shapes": ((), ()), "cifar10": (("root", "download"), (32, 0.5)),
             "cifar100": (("root", "download"), (32, 0.5)),
             "stl10": (("download", *_FILES, "unlabelled"), (96, 1.0)),
             "folder": ((*_FILES, "classes_file", "channels"), (64, 1.0)),

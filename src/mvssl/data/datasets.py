@@ -9,6 +9,8 @@ train and test images with int64 labels.
   100,000 unlabelled images (label -1) beside the labelled train split when ``unlabelled``.
 - ``shapes``: Colour Shapes (``data.shapes``), generated offline: five shapes in random colours
   over tinted textured backgrounds (labels: the shape).
+- ``scattered-shapes``: Scattered Shapes (``data.scattered_shapes``), generated offline: a grid of
+  copies of one shape at random sizes and positions, so a crop keeps the label (labels: the shape).
 - ``folder``: any ImageFolder (``root/<class>/<image>``), with ``train/`` and ``test/``
   (or ``val/``) subfolders, or one folder split 80/20 per class with a fixed seed.
   Images of any size and mode are centre-cropped square and resized to ``image_size``;
@@ -34,13 +36,14 @@ from .files import FileSplits, FolderFiles, decode_all, resize_square, unreadabl
 from .folders import IMAGE_EXTENSIONS, Listing, class_folders, image_files, loose_images, unique
 from .hf import hf_files
 from .labelled import LabelledImages
+from .scattered_shapes import scattered_shapes
 from .shapes import colour_shapes
 from .stl10 import SIDE, stl10_files
 from .webdataset import shard_files
 
 TORCHVISION = {"cifar10": "CIFAR10", "cifar100": "CIFAR100"}
 STREAMABLE = ("stl10", "folder", "webdataset", "hf")  # the datasets that can stay on disk
-DATASETS = ("cmnist", "shapes", *TORCHVISION, "stl10", "folder", "webdataset", "hf")
+DATASETS = ("cmnist", "shapes", "scattered-shapes", *TORCHVISION, "stl10", "folder", "webdataset", "hf")
 ANY_CHANNELS = ("folder", "webdataset", "hf")  # the datasets that read data.channels
 
 
@@ -271,6 +274,8 @@ def load_dataset(name: str, root: str = "data", image_size: int | None = None, d
         data = cmnist_dataset(cmnist_config, target)
     elif name == "shapes":
         return colour_shapes(image_size or 16)
+    elif name == "scattered-shapes":
+        return scattered_shapes(image_size or 32)
     elif name in TORCHVISION:
         data = torchvision_dataset(name, root, download)
     else:

@@ -14,7 +14,7 @@ def reads_root(data: dict) -> bool:
     """Whether the dataset a data config describes reads files under ``data.root``."""
     if data["dataset"] == "cmnist":
         return data.get("digits") == "mnist" or data.get("backgrounds") == "stl10"
-    return data["dataset"] != "shapes"
+    return data["dataset"] not in ("shapes", "scattered-shapes")
 
 
 def resolved_root(cfg: dict) -> str:
