@@ -49,7 +49,7 @@ def command(module_file: str):
             outputs = functools.partial(outputs, quick=args.quick)
         return stop_on_failure(lambda: run_study(None, out=args.out, resume=args.resume, jobs=args.jobs,
                                                  quick=args.quick, study=declared, extra_plots=outputs,
-                                                 precision=args.precision,
+                                                 precision=args.precision, seeds_in_one_model=args.seeds_in_one_model,
                                                  echo=lambda *a, **k: print(*a, **k, flush=True)))
 
     return name, section["help"], add_arguments, run, study
