@@ -10,7 +10,6 @@ command writes the before/after table with the reason for every verdict that cha
 new verdicts."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 COMMAND = "rejudge"
@@ -38,16 +37,15 @@ def committed(data: dict, ref: str) -> dict:
 
 
 def _old_text(c: dict) -> str:
-    ci = c.get("ci95")
-    return f"{c['verdict']} {c['effect']:+.2f}" + (f" ± {ci:.2f}" if ci is not None and math.isfinite(ci) else "")
+    from ..studies.stats import pm
+
+    return f"{c['verdict']} {pm(c['effect'], c.get('ci95'), missing='')}"
 
 
 def _new_text(c: dict) -> str:
     from ..studies.writer import effect_text
 
-    if c["verdict"] == "not testable":
-        return "not testable"
-    return f"{c['verdict']} {effect_text(c)}"
+    return "not testable" if c["verdict"] == "not testable" else f"{c['verdict']} {effect_text(c)}"
 
 
 def change_reason(pred, new: dict, old: list[dict], m: int) -> str:
