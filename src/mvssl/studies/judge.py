@@ -18,7 +18,7 @@ import numpy as np
 from scipy import stats as sps
 
 from .spec import Gate, Prediction, Study
-from .stats import CONTRADICTED, INCONCLUSIVE, SUPPORTED, t_halfwidth
+from .stats import CONTRADICTED, INCONCLUSIVE, SUPPORTED, pm, t_halfwidth
 
 NOT_TESTABLE = "not testable"
 
@@ -65,7 +65,7 @@ def gate_result(gate: Gate, arm: str, study: Study, values: dict, random: dict, 
         mean, half = t_interval(d, 0.95)
         passed = mean - half > 0
         return {**out, "passed": passed, "effect": mean, "ci95": half, "difference": sign * mean,
-                "detail": f"{arm} minus random init on {m}: {_pm(sign * mean, half)}"
+                "detail": f"{arm} minus random init on {m}: {pm(sign * mean, half)}"
                           + ("" if passed else " (interval not clear of 0 in the good direction)")}
     if not own:
         return {**out, "passed": False, "effect": None, "ci95": None, "detail": f"{arm}: {m} not measured"}
@@ -104,10 +104,6 @@ def gates_for(pred: Prediction, study: Study, results: dict) -> list[dict]:
 
 
 # --- predictions -------------------------------------------------------------------------
-def _pm(mean: float, half) -> str:
-    return f"{mean:+.2f}" + (f" ± {half:.2f}" if half is not None and math.isfinite(half) else " (no interval)")
-
-
 def judge_contrast(contrast, values: dict, level: float) -> dict:
     seeds = common_seeds(values, contrast.arms(), contrast.measures())
     per_seed = contrast.per_seed(values, seeds)
@@ -167,7 +163,7 @@ def judge_learns(pred: Prediction, study: Study, values: dict, random: dict, lev
     mean, half = t_interval(d, level) if d else (math.nan, math.inf)
     return {"effect": mean, "ci": half, "ci95": t_interval(d, 0.95)[1] if d else math.inf, "seeds": seeds,
             "verdict": decide(mean, half),
-            "why": f"{pred.arm} minus its random-init twin on {pred.measure} (good direction): {_pm(mean, half)} at "
+            "why": f"{pred.arm} minus its random-init twin on {pred.measure} (good direction): {pm(mean, half)} at "
                    f"level {level:.4f}" + ("" if seeds else "; no random-init value measured")}
 
 
@@ -233,7 +229,7 @@ def judge(study: Study, values: dict, random: dict, chance: dict | None = None, 
                  if study.correction == "bonferroni" else "none (95% intervals)", "level": level}
         if pred.type == "contrast":
             r = judge_contrast(pred.contrasts[0], values, level)
-            r["why"] = f"{r['contrast']}: {_pm(r['effect'], r['ci'])} at level {level:.4f}"
+            r["why"] = f"{r['contrast']}: {pm(r['effect'], r['ci'])} at level {level:.4f}"
         elif pred.type == "all_of":
             r = judge_all_of(pred, values, level)
         elif pred.type == "learns":
@@ -270,7 +266,7 @@ def short_gate_text(failed: list[dict], most: int = 2) -> str:
     parts = []
     for g in failed[:most]:
         if g.get("effect") is not None and g["gate"] == "learns":
-            parts.append(f"{g['arm']} minus random init on {g['measure']}: {_pm(g['difference'], g.get('ci95'))}")
+            parts.append(f"{g['arm']} minus random init on {g['measure']}: {pm(g['difference'], g.get('ci95'))}")
         else:
             parts.append(f"{g['arm']} ({g['measure']})")
     more = f" and {len(failed) - most} more" if len(failed) > most else ""

@@ -4,10 +4,9 @@ with their references, the gates, the verdicts of claims and of design checks ap
 earlier version's verdicts) and the plot set of :mod:`mvssl.studies.plots`."""
 from __future__ import annotations
 
-import math
 
 from .results import fmt
-from .stats import summarize
+from .stats import pm, summarize
 
 
 def _cell(values: dict) -> str:
@@ -51,14 +50,9 @@ def gates_table(gates: list[dict]) -> str:
                            for g in gates])
 
 
-def effect_text(c: dict, digits: int = 2) -> str:
+def effect_text(c: dict, digits: int = 2, missing: str = " (no interval)") -> str:
     """The effect that decided, with the interval that decided (corrected level)."""
-    if c.get("interval"):
-        lo, hi = c["interval"]
-        return f"{c['effect']:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
-    ci = c.get("ci", c.get("ci95"))
-    finite = ci is not None and math.isfinite(ci)
-    return f"{c['effect']:+.{digits}f}" + (f" ± {ci:.{digits}f}" if finite else " (no interval)")
+    return pm(c["effect"], c.get("ci", c.get("ci95")), digits, missing, c.get("interval"))
 
 
 def verdicts_table(claims: list[dict]) -> str:
@@ -82,9 +76,7 @@ def parts_list(claims: list[dict]) -> str:
     lines = []
     for c in claims:
         for part in c.get("parts") or []:
-            ci = part.get("ci")
-            lines.append(f"- {c['id']}: `{part['contrast']}` {part['effect']:+.2f}"
-                         + (f" ± {ci:.2f}" if ci is not None and math.isfinite(ci) else ""))
+            lines.append(f"- {c['id']}: `{part['contrast']}` {pm(part['effect'], part.get('ci'), missing='')}")
     return ("\n\nThe parts of each all-of:\n\n" + "\n".join(lines)) if lines else ""
 
 
