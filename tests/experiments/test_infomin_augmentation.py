@@ -106,3 +106,23 @@ def test_tiny_ladder_run_writes_results(tmp_path):
     assert data["complete"] and len(data["points"]) == len(ARMS) and len(data["claims"]) == 3
     assert data["study"]["file"] == "study.yaml" and (out / "accuracy_vs_nce.png").exists()
     assert all(len(p["runs"]) == 2 for p in data["points"])
+
+
+def test_the_i_nce_reads_are_kept_by_what_they_depend_on(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setenv("MVSSL_CACHE_DIR", str(tmp_path / "cache"))
+    calls = []
+    monkeypatch.setattr(aug, "critic_curve", lambda source, k, cps, seed, lr: calls.append(seed) or [0.5, 1.0 + seed])
+    aug._curve.cache_clear()
+    run = SimpleNamespace(which="trained", run_dir="a", seed=3, config={
+        "data": {"image_size": 16, "digit_size": 12, "backgrounds": "noise"},
+        "views": {"name": "compose", "compose": ["crop"], "branches": "both", "min_scale": 0.5}})
+    assert aug.i_nce(run, k=8, steps=4) == 4.0 and aug.i_nce(run, k=8, steps=4, read="gain") == 3.5
+    aug._curve.cache_clear()
+    twin = SimpleNamespace(**{**vars(run), "run_dir": "b"})  # another run of the same views: read from disk
+    assert aug.i_nce(twin, k=8, steps=4) == 4.0 and calls == [3]
+    aug.i_nce(SimpleNamespace(**{**vars(run), "seed": 4}), k=8, steps=4)  # another seed: a new critic
+    assert calls == [3, 4] and len(list((tmp_path / "cache" / "i_nce").glob("*.json"))) == 2
+    assert aug.i_nce(SimpleNamespace(**{**vars(run), "which": "random init"}), k=8, steps=4) is None
+    aug._curve.cache_clear()

@@ -67,14 +67,33 @@ def critic_curve(source, k: int, checkpoints, seed: int, lr: float = 2e-3, width
     return out
 
 
+CURVE_VERSION = 1  # raise when critic_curve's procedure changes: the cached reads below are then not reused
+
+
 @lru_cache(maxsize=8)
 def _curve(run_dir: str, data: str, views: str, seed: int, k: int, steps: int, critic_seeds: int, lr: float):
-    from ..build import build_dataset, build_view_source, resolve
+    """(read at steps // 2, read at steps), averaged over the critic seeds. The critic sees only the
+    views (never the run's encoder, nor its precision), so the reads are kept on disk under the
+    cache folder (``data.array_cache.cache_dir()/i_nce``), named by a hash of everything they depend
+    on, and another run of the same views (the fp32 twin of a bf16 study) reads them back."""
+    import hashlib
 
+    from ..build import build_dataset, build_view_source, resolve
+    from ..data.array_cache import cache_dir
+
+    key = json.dumps([CURVE_VERSION, torch.__version__, data, views, seed, k, steps, critic_seeds, lr])
+    path = cache_dir() / "i_nce" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+    if path.exists():
+        return tuple(json.loads(path.read_text())["reads"])
     cfg = resolve({"data": json.loads(data), "views": json.loads(views)})
     source = build_view_source(cfg, build_dataset(cfg, "train"))
     curves = [critic_curve(source, k, [steps // 2, steps], s, lr) for s in range(seed, seed + critic_seeds)]
-    return tuple(statistics.fmean(c[i] for c in curves) for i in range(2))
+    reads = tuple(statistics.fmean(c[i] for c in curves) for i in range(2))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{id(reads)}")
+    tmp.write_text(json.dumps({"key": json.loads(key), "reads": reads}))
+    tmp.replace(path)
+    return reads
 
 
 def i_nce(run, k: int = 64, steps: int = 200, critic_seeds: int = 1, lr: float = 2e-3, read: str = "end",
