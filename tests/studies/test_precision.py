@@ -54,7 +54,8 @@ def test_every_arm_trains_in_the_precision_asked_and_the_results_record_it(tmp_p
                     "pinned-seed1": pinned}  # auto leaves an arm's own precision; any other overrides it
     data = json.loads((out / "results.json").read_text())
     assert data["precision"] == precision and data["run_precisions"] == sorted({a, pinned})
-    assert f"precision: {precision} (`--precision`" in (out / "results.md").read_text()
+    assert f"precision: {precision} (`--precision`; the runs reported {', '.join(sorted({a, pinned}))}; stages " \
+        in (out / "results.md").read_text()
     assert data["study"]["sha256"] == __import__("hashlib").sha256(STUDY.encode()).hexdigest()  # not in the hash
 
 

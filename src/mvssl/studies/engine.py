@@ -307,7 +307,8 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
         verdicts = judge(study, values, random, chance, quick=quick)
         ran = sorted({str(m["precision"]) for _, m in trained.values() if isinstance(m, dict) and "precision" in m})
         return write_results(exp, study, values, random, paths, chance, verdicts, reg, earlier, extra_plots, complete,
-                             {"precision": precision, "run_precisions": ran})
+                             {"precision": precision, "run_precisions": ran,
+                              "stages": any(a.train is not None for a in study.arms.values())})
 
     last_write = [float("-inf")]
 
