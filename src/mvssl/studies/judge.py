@@ -182,15 +182,25 @@ def judge_trend(pred: Prediction, study: Study, values: dict, level: float) -> d
         sign = -1.0  # a peak of goodness: a trough of an error
     table = sign * np.array([[values[a][pred.measure][s] for s in seeds] for a in arms], dtype=float)
     xs = np.arange(len(arms), dtype=float)
+    along = [np.array(list(values.get(a, {}).get(pred.along, {}).values()), dtype=float) for a in arms] \
+        if pred.along else None
+    if along is not None:  # each arm at its mean of the other measure, resampled over its own seeds below
+        if any(len(v) == 0 for v in along):
+            return {"effect": math.nan, "ci": None, "interval": [-math.inf, math.inf], "level": level, "seeds": seeds,
+                    "verdict": INCONCLUSIVE, "peak_arm": None, "why": f"{pred.along} not measured on every arm"}
+        xs = np.array([v.mean() for v in along])
     stat, k = _trend_stat(pred.type, xs, table)
     rng = np.random.default_rng(0)
     boot = []
     for _ in range(study.bootstrap):
         pick = rng.integers(0, len(seeds), len(seeds))
+        if along is not None:
+            xs = np.array([v[rng.integers(0, len(v), len(v))].mean() for v in along])
         boot.append(_trend_stat(pred.type, xs, table[:, pick])[0])
     lo, hi = np.quantile(boot, [(1 - level) / 2, 1 - (1 - level) / 2])
     verdict = SUPPORTED if lo > 0 else CONTRADICTED if hi < 0 else INCONCLUSIVE
-    what = "rank correlation along the knob" if pred.type == "monotone" else \
+    what = f"rank correlation with the arms' mean {pred.along}" if along is not None else \
+        "rank correlation along the knob" if pred.type == "monotone" else \
         f"min(rho up to the peak at {arms[k]}, -rho after it)"
     return {"effect": stat, "ci": None, "interval": [float(lo), float(hi)], "level": level, "seeds": seeds,
             "verdict": verdict, "peak_arm": arms[k] if k >= 0 else None,

@@ -92,6 +92,7 @@ class Prediction:
     unit: str = ""
     was: list = field(default_factory=list)
     trend_arms: list | None = None  # monotone / peak: these arms (default: all), by their x
+    along: str | None = None  # monotone: rank against this measure's arm means instead of the arms' x
     arm: str | None = None  # learns: the arm that must beat its random-init twin
 
     def arms(self, study: "Study") -> list[str]:
@@ -103,7 +104,7 @@ class Prediction:
 
     def measures(self) -> list[str]:
         if self.type in ("monotone", "peak", "learns"):
-            return [self.measure]
+            return [self.measure, *([self.along] if self.along else [])]
         return sorted({m for c in self.contrasts for m in c.measures()})
 
 
@@ -474,6 +475,10 @@ def _predictions(value, arms: dict, measures: dict, knob, errors: _Errors) -> li
             pred.measure = spec.get("measure")
             pred.direction = spec.get("direction", p.get("direction", "increasing"))
             pred.trend_arms = spec.get("arms")
+            pred.along = spec.get("along")
+            if pred.along is not None and (pred.type != "monotone" or pred.along not in measures):
+                errors.add(f"{key}.{pred.type}.along", f"{pred.along!r}: a measure of this study, for a monotone "
+                           "prediction only")
             if pred.measure not in measures:
                 errors.add(f"{key}.{pred.type}", f"unknown measure {pred.measure!r} (measures: {', '.join(measures)})")
             if pred.direction not in ("increasing", "decreasing"):
