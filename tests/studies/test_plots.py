@@ -32,3 +32,11 @@ def test_every_plot_of_the_set_is_drawn_where_it_applies(tmp_path):
     points = _points([(a, None) for a in study.arms], with_nce=False)  # no knob values, no I_NCE: bars only
     assert plot_set(study, points, {}, named) == ["arms.png"] and sorted(p.name for p in named.iterdir()) == [
         "arms.png"]
+
+
+def test_accuracy_against_a_measure_named_i_nce_of_a_study_s_own_kind(tmp_path):
+    own = KNOB.replace("nce: {measure: i_nce}", "i_nce: {measure: mvssl.experiments.infomin_augmentation.i_nce}")
+    study = loads(own, "own.yaml")
+    points = [{**p, "metrics": {"acc": p["metrics"]["acc"], "i_nce": p["metrics"]["nce"]}}
+              for p in _points([(a, study.arms[a].x) for a in study.arms])]
+    assert "accuracy_vs_nce.png" in plot_set(study, points, {"acc": 10.0}, tmp_path)

@@ -143,22 +143,40 @@ def section(j: dict) -> list[str]:
     return lines
 
 
+def results_folder(j: dict) -> Path:
+    """The ``docs/NAME_results`` folder whose committed results a re-judged study reads (they may
+    have moved to its ``versions/`` when a later version of the study ran there)."""
+    source = Path(j["study"].path).parent / j["study"].source
+    return next((p for p in source.parents if p.name.endswith("_results")), source.parent)
+
+
+def later_version(j: dict) -> dict | None:
+    """The engine's results.json of a later version of the study in the same folder, if one ran there."""
+    import json
+
+    path = results_folder(j) / "results.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    return data if "study" in data and path.resolve() != (Path(j["study"].path).parent / j["study"].source).resolve() \
+        else None
+
+
 def readme_results(judged: list[dict]) -> list[dict]:
-    """Results-like entries (``mvssl study report``'s input) of the new verdicts."""
+    """Results-like entries (``mvssl study report``'s input) of the new verdicts: the re-judged
+    committed ones, or those of a later version of the study run on the engine in the same folder."""
     out = []
     for j in judged:
-        data = j["data"]
+        later = later_version(j)
+        data = later or j["data"]
         out.append({"experiment": j["study"].name, "command": data["command"], "quick": data.get("quick", False),
                     "complete": data.get("complete", True), "wall_seconds": data.get("wall_seconds", 0.0),
-                    "claims": j["result"]["claims"]})
+                    "claims": later["claims"] if later else j["result"]["claims"]})
     return out
 
 
 def docs_links(judged: list[dict], readme: Path) -> dict:
     links = {}
     for j in judged:
-        folder = Path(j["study"].path).parent / j["study"].source
-        name = folder.parent.name.removesuffix("_results")
+        name = results_folder(j).name.removesuffix("_results")
         for candidate in (name, name.removesuffix("_sequence")):
             page_path = readme.parent / "docs" / f"{candidate}.md"
             if page_path.exists():

@@ -93,9 +93,11 @@ def knob_lines(study, points: list[dict], path: Path) -> bool:
     return True
 
 
-def accuracy_vs_nce(study, points: list[dict], path: Path) -> bool:
-    """Every accuracy (measures in %) against the I_NCE of the arms' views, error bars both ways."""
-    nce = next((m for m, s in study.measures.items() if s.get("measure") == "i_nce"), None)
+def accuracy_vs_nce(study, points: list[dict], path: Path, chance: dict | None = None) -> bool:
+    """Every accuracy (measures in %) against the I_NCE of the arms' views (the measure of kind
+    ``i_nce``, or one named ``i_nce``), error bars both ways; random init and chance as lines."""
+    nce = next((m for m, s in study.measures.items() if s.get("measure") == "i_nce"), None) or \
+        ("i_nce" if "i_nce" in study.measures else None)
     acc = [m for m, s in study.measures.items() if s.get("unit") == "%"]
     rows = [p for p in points if nce in p["metrics"]]
     if nce is None or not acc or not rows:
@@ -108,6 +110,11 @@ def accuracy_vs_nce(study, points: list[dict], path: Path) -> bool:
                         fmt="o", capsize=3, label=m)
             for p in use:
                 ax.annotate(p["arm"], (p["metrics"][nce]["mean"], p["metrics"][m]["mean"]), fontsize=7)
+            rand = [p["random_init"][m]["mean"] for p in use if m in p.get("random_init", {})]
+            if rand:
+                ax.axhline(sum(rand) / len(rand), color="grey", ls="--", label=f"{m}: random init (mean of the twins)")
+            if m in (chance or {}):
+                ax.axhline(chance[m], color="black", ls=":", label=f"{m}: chance")
         _finish(ax, f"I_NCE of the arm's views ({study.measures[nce].get('unit', 'nats')})", "accuracy (%)",
                 "accuracy against I_NCE (mean ± 95% CI both ways)")
     return True
@@ -117,6 +124,6 @@ def plot_set(study, points: list[dict], chance: dict, out: Path) -> list[str]:
     names = ["arms.png"]
     bars(study, points, chance, out / "arms.png")
     for name, drawn in (("knob.png", knob_lines(study, points, out / "knob.png")),
-                        ("accuracy_vs_nce.png", accuracy_vs_nce(study, points, out / "accuracy_vs_nce.png"))):
+                        ("accuracy_vs_nce.png", accuracy_vs_nce(study, points, out / "accuracy_vs_nce.png", chance))):
         names += [name] if drawn else []
     return names
