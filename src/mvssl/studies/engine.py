@@ -189,7 +189,7 @@ def train_stage(exp: Experiment, arm, cfg: dict, name: str) -> tuple[str, dict]:
     if metrics is None:
         started = time.perf_counter()
         metrics = exp.attempt(name, stage_task, (arm.train, cfg, str(exp.run_path(name)), arm.stage))
-        exp.trained_line(name, time.perf_counter() - started, f" ({arm.train})")
+        exp.trained_line(name, time.perf_counter() - started, how=f" ({arm.train})")
     return str(exp.run_path(name).relative_to(exp.out)), metrics
 
 
