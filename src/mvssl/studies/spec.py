@@ -140,11 +140,20 @@ class _Errors:
     def add(self, key: str, message: str) -> None:
         self.lines.append(f"{self.path}: {key}: {message}")
 
-    def unknown_keys(self, mapping: dict, known, prefix: str = "") -> None:
+    def unknown_keys(self, mapping: dict, known, prefix: str = "", what: str = "unknown key") -> None:
         """One line per key of ``mapping`` that is not in ``known``, named ``prefix.key``."""
         for key in mapping:
             if key not in known:
-                self.add(f"{prefix}.{key}" if prefix else str(key), f"unknown key (known: {', '.join(known)})")
+                self.add(f"{prefix}.{key}" if prefix else str(key), f"{what} (known: {', '.join(known)})")
+
+    def importable(self, path, key: str) -> None:
+        """A line for a ``package.module.function`` that cannot be imported."""
+        from .measures import resolve_user_function
+
+        try:
+            resolve_user_function(path)
+        except (ImportError, AttributeError, ValueError) as err:
+            self.add(key, f"{path!r}: cannot import it ({err})")
 
     def raise_if_any(self) -> None:
         if self.lines:
@@ -302,10 +311,7 @@ def _arms(raw: dict, seeds: list, source, errors: _Errors, quick_arms) -> tuple[
         arm_seeds = _seeds(spec.pop("seeds"), f"arms.{name}.seeds", errors) if "seeds" in spec else list(seeds)
         x = spec.pop("x", None)
         if source is not None:
-            for key in spec:
-                if key not in SOURCE_ARM_KEYS:
-                    errors.add(f"arms.{name}.{key}", f"unknown key for an arm read from {source} "
-                               f"(known: {', '.join(SOURCE_ARM_KEYS)})")
+            errors.unknown_keys(spec, SOURCE_ARM_KEYS, f"arms.{name}", f"unknown key for an arm read from {source}")
             arms[name] = Arm(name, {}, arm_seeds, x=x, point=spec.get("point", name),
                              random_point=spec.get("random_init"))
         else:
@@ -318,12 +324,7 @@ def _arms(raw: dict, seeds: list, source, errors: _Errors, quick_arms) -> tuple[
             if options and stage is None:
                 errors.add(f"arms.{name}.stage", "options of a train stage: name the stage (train: package.fn)")
             if stage is not None:
-                from .measures import resolve_user_function
-
-                try:
-                    resolve_user_function(stage)
-                except (ImportError, AttributeError, ValueError) as err:
-                    errors.add(f"arms.{name}.train", f"{stage!r}: cannot import it ({err})")
+                errors.importable(stage, f"arms.{name}.train")
             reads, rep = spec.pop("reads", None), spec.pop("representation", "backbone")
             if rep not in REPRESENTATIONS:
                 errors.add(f"arms.{name}.representation", f"{rep!r}: one of {', '.join(REPRESENTATIONS)}")
@@ -342,7 +343,7 @@ def _dotted(key: str, value) -> dict:
 
 
 def _measures(value, source, errors: _Errors) -> dict:
-    from .measures import REGISTRY, resolve_user_function
+    from .measures import REGISTRY
 
     if value is None:
         errors.add("measures", "name at least one measure")
@@ -376,10 +377,7 @@ def _measures(value, source, errors: _Errors) -> dict:
             spec.setdefault("higher_is_better", measure.higher_is_better)
             spec.setdefault("unit", measure.unit)
         elif isinstance(kind, str) and "." in kind:
-            try:
-                resolve_user_function(kind)
-            except (ImportError, AttributeError, ValueError) as err:
-                errors.add(f"measures.{name}.measure", f"{kind!r}: cannot import it ({err})")
+            errors.importable(kind, f"measures.{name}.measure")
             spec.setdefault("higher_is_better", True)
             spec.setdefault("unit", "")
         else:
