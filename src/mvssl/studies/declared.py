@@ -203,4 +203,5 @@ def rendered(raw: dict, given: dict | None = None, quick: bool = False, seeds: i
                                 f"(keys: {', '.join(OPTION_KEYS)}; types: {', '.join(TYPES)})")
     seeds = seeds if seeds is not None else section.get("seeds", 3)
     names = names_of(section, given or {}, quick, seeds)
-    return render({k: v for k, v in raw.items() if k != "experiment"}, names)
+    out = render({k: v for k, v in raw.items() if k != "experiment"}, names)
+    return {**out, "precisions": section["precisions"]} if "precisions" in section else out

@@ -31,10 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .contrast import Contrast, ContrastError, parse
+from .results import PRECISIONS
 
 TOP_KEYS = ("study", "description", "base", "arms", "knob", "seeds", "measures", "references", "gates",
             "predictions", "differences", "correction", "alpha", "bootstrap", "quick", "source", "claims_doc",
-            "stages")
+            "stages", "precisions")
 PREDICTION_KEYS = ("id", "kind", "claim", "says", "refuted_by", "contrast", "all_of", "monotone", "peak", "learns",
                    "direction", "unit", "was", "measure")
 TYPES = ("contrast", "all_of", "monotone", "peak", "learns")
@@ -128,6 +129,7 @@ class Study:
     source: str | None = None
     raw: dict = field(default_factory=dict)
     differences: dict = field(default_factory=dict)  # name -> Contrast: reported with a 95% interval, not judged
+    precisions: tuple = PRECISIONS  # the --precision values its stages honour
 
     def seeds(self) -> list:
         return sorted({s for a in self.arms.values() for s in a.seeds})
@@ -226,6 +228,9 @@ def loads(text: str, path: str = "<study>", quick: bool = False) -> Study:
     alpha = raw.get("alpha", 0.05)
     if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         errors.add("alpha", f"{alpha!r}: a level between 0 and 1, such as 0.05")
+    precisions = raw.get("precisions", list(PRECISIONS))
+    if not isinstance(precisions, list) or not precisions or not set(precisions) <= set(PRECISIONS):
+        errors.add("precisions", f"{precisions!r}: the --precision values its stages honour, of {', '.join(PRECISIONS)}")
     bootstrap = raw.get("bootstrap", 2000)
     if not isinstance(bootstrap, int) or bootstrap < 100:
         errors.add("bootstrap", f"{bootstrap!r}: resamples, an integer of at least 100")
@@ -235,7 +240,7 @@ def loads(text: str, path: str = "<study>", quick: bool = False) -> Study:
     return Study(name=name, path=path, sha256=file_hash(text), text=text, description=str(raw.get("description", "")),
                  base=base, arms=arms, knob=knob, measures=measures, references=references, gates=gates,
                  predictions=predictions, correction=correction, alpha=float(alpha), bootstrap=bootstrap,
-                 source=source, raw=raw, differences=differences)
+                 source=source, raw=raw, differences=differences, precisions=tuple(precisions))
 
 
 def _mapping(value, key: str, errors: _Errors) -> dict:
