@@ -46,10 +46,10 @@ from .finish import describe_data, finish_run
 from .metrics_log import METRICS_FILE, write_rows_atomic
 from .module import step_seed
 from .monitor import EmbeddingMonitor
+from .new_run import new_run_config, training_module
 from .optim import replanned_lr
 from .precision import resolve_precision
 from .preflight import check_machine
-from .run import _new_run_config, _training_module
 from .run_folder import place_run_folder
 from .threads import apply_thread_rule
 
@@ -253,7 +253,7 @@ def _device(t: dict) -> torch.device:
 def train_seeds(user_configs: list[dict], echo=print) -> list[tuple[Path, dict]]:
     """Train the K configs (one config at K seeds, each with its own ``trainer.name``) as one
     stacked model; returns each seed's (run folder, metrics), as ``train`` does for one run."""
-    cfgs = [_new_run_config(u)[0] for u in user_configs]
+    cfgs = [new_run_config(u)[0] for u in user_configs]
     for cfg in cfgs:
         check_batchable(cfg)
     _same_but_seed(cfgs)
@@ -270,7 +270,7 @@ def train_seeds(user_configs: list[dict], echo=print) -> list[tuple[Path, dict]]
     modules, probe_classes = [], 0
     for cfg in cfgs:  # each seed's module exactly as its own run builds it
         L.seed_everything(cfg["trainer"]["seed"], workers=True, verbose=False)
-        module, probe_classes = _training_module(cfg, dataset, echo)
+        module, probe_classes = training_module(cfg, dataset, echo)
         modules.append(module)
     with contextlib.ExitStack() as held:
         run_dirs = [place_run_folder(cfg, held) for cfg in cfgs]
@@ -363,7 +363,7 @@ def batchable(user_configs: list[dict]) -> str | None:
     """None when ``train_seeds`` takes these configs (one config at several seeds), else why not
     (the line it would refuse them with)."""
     try:
-        cfgs = [_new_run_config(u)[0] for u in user_configs]
+        cfgs = [new_run_config(u)[0] for u in user_configs]
         for cfg in cfgs:
             check_batchable(cfg)
         _same_but_seed(cfgs)
