@@ -40,7 +40,7 @@ from ..data.files import FileSplits
 from ..build import build_dataset
 from ..data.batches import IndexBatches
 from ..methods.base import n_global_views
-from ..nn import cosine_momentum, ema_update
+from ..methods.byol import BYOL, byol_pass
 from ..nn.stacked import seed_state, stack_state, stacked_like
 from .finish import describe_data, finish_run
 from .metrics_log import METRICS_FILE, write_rows_atomic
@@ -167,20 +167,10 @@ class StackedBYOL(nn.Module):
         self.base_momentum, self.momentum = first.base_momentum, first.momentum
 
     def forward(self, views: list[torch.Tensor]):
-        n_global = n_global_views([v[0] for v in views])
-        h = [self.backbone(v) for v in views]
-        z = [self.projector(hv) for hv in h]
-        p = [self.predictor(zv) for zv in z]
-        with torch.no_grad():
-            z_target = [self.target_projector(self.target_backbone(v)) for v in views[:n_global]]
-        pairs = [(v, t) for t in range(n_global) for v in range(len(views)) if v != t]
-        loss = sum(_byol_losses(p[v], z_target[t]) for v, t in pairs) / len(pairs)
+        loss, h, z = byol_pass(self, views, n_global_views([v[0] for v in views]), _byol_losses)
         return loss, h[0], z
 
-    def on_step_end(self, step: int, max_steps: int) -> None:
-        self.momentum = cosine_momentum(step, max_steps, self.base_momentum)
-        ema_update(self.target_backbone, self.backbone, self.momentum)
-        ema_update(self.target_projector, self.projector, self.momentum)
+    on_step_end = BYOL.on_step_end  # the same EMA update, elementwise over the stacked tensors
 
 
 def _byol_losses(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
