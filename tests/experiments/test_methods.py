@@ -42,3 +42,12 @@ def test_quick_run_writes_the_table_from_metrics_and_refuses_other_configs(tmp_p
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
     with pytest.raises(ValueError, match="method section differs from the recipe"):
         methods.table_row("simclr", run_dir, quick=True)
+    # --from-runs tabulates folders already trained with the recipe's (full) command: a quick run is refused
+    import shutil
+
+    shutil.copytree(run_dir, tmp_path / "runs" / "simclr")
+    assert cli.main(["experiment", "methods", "--methods", "simclr", "--from-runs", str(tmp_path / "runs"),
+                     "--out", str(tmp_path / "table")]) == 2
+    assert "simclr: the run's method section differs from the recipe" in capsys.readouterr().err
+    assert cli.main(["experiment", "methods", "--methods", "nope", "--from-runs", str(tmp_path / "runs")]) == 2
+    assert "--methods: unknown nope" in capsys.readouterr().err

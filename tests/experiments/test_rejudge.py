@@ -37,7 +37,7 @@ def test_the_published_page_and_readme_table_are_computed(monkeypatch):
 
 def test_a_baseline_that_does_not_beat_random_init_makes_the_cmc_comparison_not_testable(monkeypatch):
     monkeypatch.chdir(ROOT)
-    [cmc] = rejudge.rejudge([rejudge.STUDIES / "cmc_views.yaml"])
+    [cmc] = rejudge.rejudge([rejudge.STUDIES / "cmc_views_rejudged.yaml"])
     points = {p["arm"]: p["metrics"]["l_linear_top1_pct"]["per_seed"] for p in cmc["data"]["points"]}
     d = np.array(points["2 views (L / ab), predictive"]) - np.array(points["random init"])
     half = sps.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
@@ -52,7 +52,7 @@ def test_a_baseline_that_does_not_beat_random_init_makes_the_cmc_comparison_not_
 
 def test_one_measured_difference_is_one_verdict(monkeypatch):
     monkeypatch.chdir(ROOT)
-    [vl] = rejudge.rejudge([rejudge.STUDIES / "view_learning.yaml"])
+    [vl] = rejudge.rejudge([rejudge.STUDIES / "view_learning_rejudged.yaml"])
     committed = json.loads((ROOT / "docs" / "view_learning_results" / "results.json").read_text())["claims"]
     assert sum(1 for c in committed if c["verdict"] == "contradicted" and round(c["effect"], 1) == -18.1) >= 3
     effects = [round(r["new"]["effect"], 1) for r in vl["rows"] if r["new"]["verdict"] != "not testable"]

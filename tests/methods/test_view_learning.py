@@ -311,8 +311,8 @@ TINY = ["--gen-steps", "2", "--critic-steps", "2", "--cmc-steps", "2", "--fresh-
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--spaces", "lab"], "--spaces: unknown colour space"),
-    (["--views", "bogus"], "--views: unknown kind"),
+    (["--spaces", "lab"], "--spaces: unknown lab; choose from rgb, ydbdr"),
+    (["--views", "bogus"], "--views: unknown bogus; choose from raw, unsupervised"),
     (["--labelled-fraction", "0"], r"--labelled-fraction must be in \(0, 1\]"),
     (["--labelled-fraction", "1.5"], r"--labelled-fraction must be in \(0, 1\]"),
     (["--labelled-fraction", "0.001"], "at least 5 per class"),
@@ -335,14 +335,17 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path, capsys, argv,
 
 
 def _parsed(*argv):
-    """The command's arguments as its own parser reads them (its real defaults)."""
+    """The options' values as the command reads them (its real defaults and quick values)."""
     import argparse
 
     from mvssl.experiments.view_learning import add_arguments
+    from mvssl.studies.declared import values
+    from mvssl.studies.experiment import section_of
 
     p = argparse.ArgumentParser()
     add_arguments(p)
-    return p.parse_args(list(argv))
+    args = p.parse_args(list(argv))
+    return values(section_of("view_learning"), vars(args), args.quick)
 
 
 def test_no_warm_up_is_refused_only_where_a_state_must_be_scored():
@@ -363,6 +366,8 @@ def test_no_warm_up_is_refused_only_where_a_state_must_be_scored():
 def test_stl10_defaults_are_the_papers_setting(tmp_path, monkeypatch):
     """--dataset stl10 without --image-size / --labelled-fraction: 96-px images, every labelled
     training image labelled, the unlabelled images in the pool (shapes keep 5%)."""
+    import argparse
+
     from tests.data.fakedata import trust_checksums, write_stl10
 
     from mvssl.experiments.view_learning import load_data, settings
@@ -374,7 +379,7 @@ def test_stl10_defaults_are_the_papers_setting(tmp_path, monkeypatch):
         args = _parsed("--quick", "--dataset", dataset, "--root", str(tmp_path), "--views", "raw")
         fractions[dataset] = settings(args)["labelled_fraction"]
         if dataset == "stl10":
-            data = load_data(args, {"labelled_fraction": fractions[dataset]})
+            data = load_data(argparse.Namespace(**args), {"labelled_fraction": fractions[dataset]})
             assert data.pool.shape[-2:] == (96, 96) and len(data.pool) == 90 and len(data.labelled_index) == 60
     assert fractions == {"stl10": 1.0, "shapes": 0.05}
 

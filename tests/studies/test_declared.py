@@ -64,3 +64,17 @@ def test_a_bad_template_is_one_line_naming_the_file(tmp_path):
     s = loads("study: inc\ninclude: base.yaml\nexperiment: {help: x}\narms: {a: {}, b: {}}\nmeasures: [linear]\n"
               "predictions: [{id: p, contrast: 'a.linear - b.linear > 0'}]\n", str(tmp_path / "inc.yaml"))
     assert s.base["trainer"]["max_steps"] == 7  # the included file's option and base
+
+
+def test_an_experiment_passes_its_execution_options_to_the_engine(monkeypatch, tmp_path):
+    """``mvssl experiment NAME`` takes --seeds-in-one-model and --precision as ``mvssl study run`` does."""
+    from mvssl.cli import main
+    from mvssl.studies import engine
+
+    seen = {}
+    monkeypatch.setattr(engine, "run_study", lambda path, **kw: seen.update(kw))
+    assert main(["experiment", "simclr-head", "--quick", "--out", str(tmp_path / "o"), "--seeds-in-one-model",
+                 "--precision", "32"]) == 0
+    assert seen["seeds_in_one_model"] is True and seen["precision"] == "32" and seen["study"].name == "simclr-head"
+    assert main(["experiment", "simclr-head", "--quick", "--out", str(tmp_path / "o")]) == 0
+    assert seen["seeds_in_one_model"] is False and seen["precision"] == "auto"

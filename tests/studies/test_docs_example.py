@@ -87,7 +87,8 @@ def test_the_docs_example_study_runs_end_to_end(example, capsys):
 
     # --resume reuses every finished run and measure: nothing trains again, the same values
     assert main(["study", "run", str(STUDY), "--quick", "--out", "out", "--jobs", "1", "--resume"]) == 0
-    assert "[trained]" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "[trained" not in out and "colour-jitter: 0 runs to train (1 at a time), 4 to measure" in out
     again = json.loads(Path("out/results.json").read_text())
     assert again["points"] == data["points"]
     # nothing is overwritten silently: the same folder without --resume is refused

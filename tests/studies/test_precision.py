@@ -41,8 +41,13 @@ def _run(tmp_path, out, *extra):
 
 @pytest.mark.parametrize("precision, a, pinned", [("auto", "auto", "32"), ("32", "32", "32"),
                                                   ("bf16-mixed", "bf16-mixed", "bf16-mixed")])
-def test_every_arm_trains_in_the_precision_asked_and_the_results_record_it(tmp_path, precision, a, pinned):
+def test_every_arm_trains_in_the_precision_asked_and_the_results_record_it(tmp_path, capsys, precision, a, pinned):
     assert _run(tmp_path, "out", *(["--precision", precision] if precision != "auto" else [])) == 0
+    lines = capsys.readouterr().out.splitlines()  # rule 9: a line when it starts, then one per run with an ETA
+    assert lines[0] == "precise: 6 runs to train (1 at a time), 6 to measure; a line as each finishes, with the time left"
+    trained = [line for line in lines if line.startswith("[trained ")]
+    assert [line.split("] ")[0] for line in trained] == [f"[trained {k}/6" for k in range(1, 7)]
+    assert all("training ETA" in line for line in trained)
     out = tmp_path / "out"
     seen = {d.name: json.loads((d / "metrics.json").read_text())["precision"] for d in (out / "encoders").iterdir()}
     assert seen == {"a-seed0": a, "a-seed1": a, "b-seed0": a, "b-seed1": a, "pinned-seed0": pinned,

@@ -179,7 +179,8 @@ def test_resume_refuses_a_run_trained_with_other_settings(tmp_path):
     cfg = _tiny_run(0)
     lines = []
     Experiment("demo", _args(tmp_path, jobs="1"), total_runs=1, echo=lines.append).train(cfg, "run")
-    assert len(lines) == 1 and lines[0].startswith("[trained] run in ")  # a run trained here says so
+    assert len(lines) == 1 and lines[0].startswith("[trained 1/1] run in ")  # a run trained here says so,
+    assert "elapsed, training ETA 0:00)" in lines[0]  # with the time left (rule 9)
     again = Experiment("demo", _args(tmp_path, jobs="1", resume=True), total_runs=1, echo=lines.append)
     path, metrics = again.train(cfg, "run")  # the same settings: reused, silently
     assert len(lines) == 1

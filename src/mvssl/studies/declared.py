@@ -8,10 +8,12 @@ experiment:
     steps: {type: int, default: 300, quick: 60, min: 10, help: training steps per encoder}
     dataset: {default: shapes, choices: [shapes, cifar10], help: ...}
     augmentations: {type: strs, default: [crop, color], help: ...}   # comma-separated
+    spaces: {type: words, default: [rgb, ydbdr], help: ...}           # separated by spaces
   prepare: package.module.fn   # optional: fn(values) -> more values, checks that need data
   let: {warmup: "${min(20, steps // 5)}"}                           # computed in order
   require: [["'crop' in augmentations", "--augmentations must include crop"]]
   outputs: package.module.fn   # optional: fn(out, points) -> [files]: the experiment's own outputs
+  precisions: [auto, "32"]     # optional: the --precision values its stages honour (default: all)
 description: "... ${steps} steps ..."
 base: {trainer: {max_steps: "${steps}"}}
 ```
@@ -31,9 +33,10 @@ import ast
 import math
 
 # comma-separated lists are parsed by element type
-TYPES = {"int": int, "float": float, "str": str, "ints": int, "floats": float, "strs": str, "flag": bool}
+TYPES = {"int": int, "float": float, "str": str, "ints": int, "floats": float, "strs": str, "flag": bool,
+         "words": str}  # words: names separated by spaces (--views raw unsupervised)
 OPTION_KEYS = ("type", "default", "quick", "choices", "min", "help", "flag", "metavar")
-SECTION_KEYS = ("help", "quick_help", "options", "prepare", "let", "require", "seeds", "outputs")
+SECTION_KEYS = ("help", "quick_help", "options", "prepare", "let", "require", "seeds", "outputs", "precisions")
 FUNCTIONS = {f.__name__: f for f in (min, max, round, abs, int, float, str, len, sorted, sum, any, all, list, dict,
                                      range, zip, enumerate, set, tuple, bool)}
 FUNCTIONS.update(sqrt=math.sqrt, log=math.log, floor=math.floor)
@@ -114,7 +117,8 @@ def add_options(parser, section: dict) -> None:
         else:
             parser.add_argument(flag, dest=name, metavar=spec.get("metavar"), help=help_text,
                                 choices=spec.get("choices") if kind in ("int", "float", "str") else None,
-                                type=TYPES[kind] if kind in ("int", "float", "str") else str)
+                                type=TYPES[kind] if kind in ("int", "float", "str") else str,
+                                **({"nargs": "+"} if kind == "words" else {}))
 
 
 def _quick_text(value) -> str:
@@ -141,12 +145,12 @@ def values(section: dict, given: dict, quick: bool) -> dict:
         except ValueError:
             raise TemplateError(f"{flag}: expected {'comma-separated ' * kind.endswith('s')}"
                                 f"{ {'int': 'integer', 'float': 'number'}.get(kind.rstrip('s'), 'name')}s, got {value!r}") from None
-        items = value if isinstance(value, list) else [value]
+        items = value if isinstance(value, list) else [] if value is None else [value]
         bad = [v for v in items if spec.get("choices") and v not in spec["choices"]]
         if bad:
             raise TemplateError(f"{flag}: unknown {', '.join(map(str, bad))}; choose from "
                                 f"{', '.join(map(str, spec['choices']))}")
-        low = [v for v in items if spec.get("min") is not None and v is not None and v < spec["min"]]
+        low = [v for v in items if spec.get("min") is not None and v < spec["min"]]
         if low:
             raise TemplateError(f"{flag} must be at least {spec['min']}, got {low[0]}")
         out[name] = value

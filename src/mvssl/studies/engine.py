@@ -189,7 +189,7 @@ def train_stage(exp: Experiment, arm, cfg: dict, name: str) -> tuple[str, dict]:
     if metrics is None:
         started = time.perf_counter()
         metrics = exp.attempt(name, stage_task, (arm.train, cfg, str(exp.run_path(name)), arm.stage))
-        exp.echo(f"[trained] {name} in {time.perf_counter() - started:.0f} s ({arm.train})")
+        exp.trained_line(name, time.perf_counter() - started, f" ({arm.train})")
     return str(exp.run_path(name).relative_to(exp.out)), metrics
 
 
@@ -232,21 +232,6 @@ def seed_groups(exp: Experiment, ahead: list[tuple[dict, str]]) -> tuple[list[li
     return groups, rest
 
 
-def run_declared(raw: dict, args, echo=print, extra_plots=None) -> dict:
-    """Run a study an experiment declares from its options (``mvssl experiment NAME``): the
-    declaration is written to ``OUT/study.yaml`` and registered like a study file (its hash,
-    and the commit of the mvssl that declared it)."""
-    import yaml
-
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
-    text = f"# declared by mvssl experiment {raw['study']}\n" + yaml.safe_dump(raw, sort_keys=False)
-    study = spec_mod.loads(text, f"mvssl experiment {raw['study']}", quick=False)
-    return run_study(None, out=args.out, resume=args.resume, new_version=getattr(args, "new_version", False),
-                     jobs=args.jobs, quick=args.quick, echo=echo, study=study, extra_plots=extra_plots,
-                     precision=getattr(args, "precision", "auto"))
-
-
 def run_study(path: str | Path | None, out: str | None = None, resume: bool = False, new_version: bool = False,
               jobs="auto", quick: bool = False, echo=print, study: spec_mod.Study | None = None,
               extra_plots=None, seeds_in_one_model: bool = False, precision: str = "auto") -> dict:
@@ -282,6 +267,10 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
         return deep_update(cfg, {"eval": {"random_baseline": True},
                                  "trainer": {"precision": own if precision == "auto" else precision}})
 
+    exp.to_train = sum(1 for arm, seed in runs if arm.reads is None and not (
+        resume and (exp.run_path(f"{arm.name}-seed{seed}") / "metrics.json").exists()))
+    echo(f"{study.name}: {exp.to_train} runs to train ({exp.jobs} at a time" + (", longest first" if exp.jobs > 1
+         else "") + f"), {len(runs)} to measure; a line as each finishes, with the time left")
     ahead = [(config(arm, seed), f"{arm.name}-seed{seed}") for arm, seed in runs if arm.train is arm.reads is None]
     stages = [(arm.train, config(arm, seed), str(exp.run_path(f"{arm.name}-seed{seed}")), arm.stage)
               for arm, seed in runs if arm.train is not None and exp._finished(f"{arm.name}-seed{seed}") is None]

@@ -10,12 +10,7 @@ def command(module_file: str):
     """``COMMAND, HELP, add_arguments, run, study`` of ``mvssl experiment NAME`` for the study
     file beside ``module_file`` (``simclr_head.py`` -> ``simclr_head.yaml``); ``study(args)`` is
     the validated study that ``run(args)`` runs."""
-    from pathlib import Path
-
-    from ..config_text import parse_yaml
-
-    path = Path(module_file).with_suffix(".yaml")
-    raw = included(parse_yaml(path.read_text(), str(path)), path)[0]
+    path, raw = declaration(module_file)
     section, name = raw["experiment"], path.stem.replace("_", "-")
 
     def add_arguments(parser) -> None:
@@ -37,16 +32,42 @@ def command(module_file: str):
                      f"mvssl experiment {name}")
 
     def run(args) -> int:
+        import functools
+        import inspect
+
         from .commands.run import stop_on_failure
         from .engine import run_study
 
         from .measures import resolve_user_function
 
+        if args.precision not in section.get("precisions", [args.precision]):
+            raise ValueError(f"--precision {args.precision}: {name} trains in {' or '.join(section['precisions'])} "
+                             "only (its own loops have no other path)")
         declared = study(args)
         outputs = resolve_user_function(section["outputs"]) if section.get("outputs") else None
+        if outputs is not None and "quick" in inspect.signature(outputs).parameters:  # a hook that reads it
+            outputs = functools.partial(outputs, quick=args.quick)
         return stop_on_failure(lambda: run_study(None, out=args.out, resume=args.resume, jobs=args.jobs,
                                                  quick=args.quick, study=declared, extra_plots=outputs,
-                                                 precision=args.precision,
+                                                 precision=args.precision, seeds_in_one_model=args.seeds_in_one_model,
                                                  echo=lambda *a, **k: print(*a, **k, flush=True)))
 
     return name, section["help"], add_arguments, run, study
+
+
+def declaration(module_file: str):
+    """The study file beside ``module_file`` (a path, or the stem of a module of
+    ``mvssl.experiments``) and its content, includes merged."""
+    from pathlib import Path
+
+    from ..config_text import parse_yaml
+
+    path = Path(module_file).with_suffix(".yaml")
+    if not path.is_absolute() and len(path.parts) == 1:
+        path = Path(__file__).parents[1] / "experiments" / path
+    return path, included(parse_yaml(path.read_text(), str(path)), path)[0]
+
+
+def section_of(stem: str) -> dict:
+    """The ``experiment`` section of the study file ``mvssl/experiments/STEM.yaml``."""
+    return declaration(stem)[1]["experiment"]

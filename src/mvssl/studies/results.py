@@ -37,10 +37,15 @@ def add_common_arguments(p, seeds: int = 3, quick_help: str = "a smoke run of a 
                    help=f"encoders trained at once, each in its own single-threaded process (default auto: one "
                    f"per CPU core this process may use, at most {MAX_AUTO_JOBS}, 1 when a GPU is visible; 1: train in "
                    "this process)")
-    add_precision_argument(p)
+    add_execution_arguments(p)
 
 
-def add_precision_argument(p) -> None:
+def add_execution_arguments(p) -> None:
+    """``--seeds-in-one-model`` and ``--precision``: how a study's runs train (``mvssl study run``
+    and every ``mvssl experiment NAME``)."""
+    p.add_argument("--seeds-in-one-model", action="store_true",
+                   help="train each arm's seeds as one batched model where it can (SimCLR, BYOL on the convnet: "
+                   "docs/performance.md); other arms train one run at a time")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="trainer.precision of every arm and of the supervised references (default auto: as the study "
                    "file says, trainer.precision auto for the arms, fp32 for the supervised references); recorded in "
@@ -96,6 +101,7 @@ class Experiment:
         self.out.mkdir(parents=True, exist_ok=True)
         self.command = "mvssl " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else f"mvssl experiment {name}"
         self.total, self.done_runs, self.started = max(1, total_runs), 0, time.perf_counter()
+        self.to_train, self.trained_here = max(1, total_runs), 0  # runs this attempt trains (the engine counts them)
         self.resume = bool(args.resume)
         self.jobs = parse_jobs(getattr(args, "jobs", 1))
         self.trained: dict[str, dict] = {}  # runs trained ahead by train_ahead: name -> metrics
@@ -121,6 +127,14 @@ class Experiment:
         eta = elapsed / self.done_runs * left
         self.echo(f"[{self.done_runs}/{self.total}] {what}: {headline}  ({_clock(elapsed)} elapsed, "
                   f"ETA {_clock(eta)})")
+
+    def trained_line(self, name: str, seconds: float, how: str = "") -> None:
+        """The progress line of a run trained in this process (``--jobs 1``): elapsed and the
+        training's ETA (the pool's workers have their own, :meth:`map`)."""
+        self.trained_here += 1
+        eta = self.elapsed() / self.trained_here * max(0, self.to_train - self.trained_here)
+        self.echo(f"[trained {self.trained_here}/{self.to_train}] {name} in {_clock(seconds)}{how}  "
+                  f"({_clock(self.elapsed())} elapsed, training ETA {_clock(eta)})")
 
     # --- runs -----------------------------------------------------------------------------
     def run_path(self, name: str) -> Path:
@@ -176,8 +190,7 @@ class Experiment:
         if metrics is None:
             started = time.perf_counter()
             metrics = self.attempt(name, _train_quietly, self._run_config(cfg, name))
-            self.echo(f"[trained] {name} in {_clock(time.perf_counter() - started)}  ({_clock(self.elapsed())} "
-                      "elapsed)")
+            self.trained_line(name, time.perf_counter() - started)
         return str(self.run_path(name).relative_to(self.out)), metrics
 
     def train_ahead(self, runs: list[tuple[dict, str]], also: list[tuple] = ()) -> list:

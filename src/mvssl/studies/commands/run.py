@@ -7,7 +7,7 @@ DATA_REFUSAL = "the study file's base config names the data"
 
 
 def add_arguments(p) -> None:
-    from ..results import MAX_AUTO_JOBS, add_precision_argument
+    from ..results import MAX_AUTO_JOBS, add_execution_arguments
 
     p.add_argument("file", help="the study file (YAML)")
     p.add_argument("--out", help="output folder (default runs/<study>-<time>)")
@@ -19,10 +19,7 @@ def add_arguments(p) -> None:
                    "verdicts are marked quick and never quoted")
     p.add_argument("--jobs", default="auto", help=f"encoders trained at once (default auto: one per usable CPU core, "
                    f"at most {MAX_AUTO_JOBS}; 1 with a GPU)")
-    p.add_argument("--seeds-in-one-model", action="store_true",
-                   help="train each arm's seeds as one batched model where it can (SimCLR, BYOL on the convnet: "
-                   "docs/performance.md); other arms train one run at a time")
-    add_precision_argument(p)
+    add_execution_arguments(p)
 
 
 def run(args) -> int:
