@@ -145,10 +145,28 @@ def section(j: dict) -> list[str]:
     return lines
 
 
+def engine_results(docs: Path = Path("docs")) -> dict:
+    """The engine's own complete, non-quick results committed as ``docs/*_results/results.json``
+    (a results.json that records its study), by experiment: a later version of a study that
+    replaces the re-judged verdicts of that experiment in the README's table."""
+    import json
+
+    found = {}
+    for path in sorted(docs.glob("*_results/results.json")):
+        data = json.loads(path.read_text())
+        if "study" in data and data.get("complete", True) and not data.get("quick"):
+            found[data["experiment"]] = data
+    return found
+
+
 def readme_results(judged: list[dict]) -> list[dict]:
-    """Results-like entries (``mvssl study report``'s input) of the new verdicts."""
-    out = []
+    """Results-like entries (``mvssl study report``'s input) of the new verdicts; an experiment
+    whose newer version the engine ran and committed (:func:`engine_results`) gets that one's."""
+    out, newer = [], engine_results()
     for j in judged:
+        if j["study"].name in newer:
+            out.append(newer.pop(j["study"].name))
+            continue
         data = j["data"]
         out.append({"experiment": j["study"].name, "command": data["command"], "quick": data.get("quick", False),
                     "complete": data.get("complete", True), "wall_seconds": data.get("wall_seconds", 0.0),
