@@ -18,9 +18,10 @@ def test_the_published_page_and_readme_table_are_computed(monkeypatch):
     monkeypatch.chdir(ROOT)
     judged = rejudge.rejudge()
     assert len(judged) == 11  # every docs/*_results/results.json written before the engine
-    before_the_engine = {p.name for p in (ROOT / "docs").glob("*_results") if (p / "results.json").exists()
-                         and "study" not in json.loads((p / "results.json").read_text())}  # a study's is judged already
-    assert {Path(j["study"].source).parent.name for j in judged} == before_the_engine
+    before_the_engine = {p.name for p in (ROOT / "docs").glob("*_results")  # a study's is judged already
+                         if any("study" not in json.loads(f.read_text())  # the earlier versions kept under versions/
+                                for f in [p / "results.json", *p.glob("versions/*/results.json")] if f.exists())}
+    assert {rejudge.results_folder(j).name for j in judged} == before_the_engine
     assert (ROOT / "docs" / "studies_rejudged.md").read_text() == rejudge.page(judged)
     readme = (ROOT / "README.md").read_text()
     table = readme.split(START, 1)[1].split(END, 1)[0].strip()
@@ -58,3 +59,27 @@ def test_one_measured_difference_is_one_verdict(monkeypatch):
     effects = [round(r["new"]["effect"], 1) for r in vl["rows"] if r["new"]["verdict"] != "not testable"]
     assert effects.count(-18.1) <= 1
     assert len(vl["rows"]) == 3 and "one fact once" in vl["rows"][0]["reason"]
+
+
+def test_the_readme_row_of_a_study_rerun_on_the_engine_shows_the_later_version(tmp_path):
+    from types import SimpleNamespace
+
+    folder = tmp_path / "docs" / "x_results"
+    (folder / "versions" / "1-None").mkdir(parents=True)
+    (tmp_path / "studies").mkdir()
+    old = {"command": "old command", "claims": [{"id": "a", "verdict": "supported"}]}
+    (folder / "versions" / "1-None" / "results.json").write_text(json.dumps(old))
+    study = SimpleNamespace(name="x", path=str(tmp_path / "studies" / "x_rejudged.yaml"),
+                            source="../docs/x_results/versions/1-None/results.json")
+    j = {"study": study, "data": old, "result": {"claims": [{"id": "a", "verdict": "inconclusive"}]}}
+    assert rejudge.results_folder(j).resolve() == folder.resolve()
+    [row] = rejudge.readme_results([j])
+    assert row["command"] == "old command" and row["claims"][0]["verdict"] == "inconclusive"  # re-judged
+    later = {"study": {"sha256": "abc"}, "command": "new command", "wall_seconds": 5.0,
+             "claims": [{"id": "b", "verdict": "contradicted"}]}
+    (folder / "results.json").write_text(json.dumps(later))
+    [row] = rejudge.readme_results([j])
+    assert row["command"] == "new command" and row["claims"] == later["claims"]
+    (tmp_path / "README.md").write_text("")
+    (tmp_path / "docs" / "x.md").write_text("")
+    assert rejudge.docs_links([j], tmp_path / "README.md") == {"x": "docs/x.md"}

@@ -185,6 +185,37 @@ correction: none
     assert {c["verdict"] for c in judge(s, flat, {})["claims"]} <= {stats.INCONCLUSIVE}
 
 
+def test_monotone_along_another_measure_ranks_the_arms_by_its_mean_not_by_their_x():
+    text = """
+study: along
+source: results.json
+arms: {k0: {point: k, x: 0}, k1: {point: k, x: 1}, k2: {point: k, x: 2}, k3: {point: k, x: 3}}
+measures: {acc: {metric: acc}, nce: {metric: nce}}
+predictions: [{id: less-nce-more-acc, monotone: {measure: acc, along: nce, direction: decreasing}},
+              {id: by-x, monotone: acc}]
+correction: none
+"""
+    s = loads(text, "along.yaml")
+    # accuracy rises along x, but the arms' nce does not fall along x: k2 has the most, k1 the least
+    nce = {"k0": [3.0, 3.1, 2.9], "k1": [0.5, 0.6, 0.4], "k2": [4.0, 4.1, 3.9], "k3": [1.0, 1.1, 0.9]}
+    acc = {"k0": [10, 11, 12, 10], "k1": [40, 41, 39, 42], "k2": [5, 6, 4, 5], "k3": [30, 29, 31, 30]}
+    values = table(**{a: {"acc": acc[a], "nce": nce[a]} for a in acc})  # nce on 3 of the 4 seeds
+    out = {c["id"]: c for c in judge(s, values, {})["claims"]}
+    assert out["less-nce-more-acc"]["verdict"] == stats.SUPPORTED  # acc ranks exactly against nce
+    assert out["less-nce-more-acc"]["effect"] == pytest.approx(sps.spearmanr(
+        np.repeat([3.0, 0.5, 4.0, 1.0], 4), -np.array(sum((acc[a] for a in acc), [])))[0])
+    assert out["by-x"]["verdict"] == stats.INCONCLUSIVE  # along x the same accuracies zig-zag
+    rising_nce = table(**{a: {"acc": acc[a], "nce": [v + 10 * (acc[a][0] > 20) for v in nce[a]]} for a in acc})
+    out = {c["id"]: c for c in judge(s, rising_nce, {})["claims"]}
+    assert out["less-nce-more-acc"]["verdict"] == stats.CONTRADICTED  # now the accurate arms have the most nce
+    missing = table(**{a: {"acc": acc[a], **({"nce": nce[a]} if a != "k3" else {})} for a in acc})
+    out = {c["id"]: c for c in judge(s, missing, {})["claims"]}
+    assert out["less-nce-more-acc"]["verdict"] == stats.INCONCLUSIVE
+    assert "nce not measured on every arm" in out["less-nce-more-acc"]["evidence"]
+    with pytest.raises(Exception, match="along"):
+        loads(text.replace("{id: by-x, monotone: acc}", "{id: by-x, peak: {measure: acc, along: nce}}"), "along.yaml")
+
+
 BAD_STUDY = """
 study: bad
 colour: red

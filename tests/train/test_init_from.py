@@ -13,6 +13,7 @@ from mvssl.build import build_method, resolve
 from mvssl.cli import main
 from mvssl.export import export_encoder
 from mvssl.train import train
+from mvssl.train.init import record_origin
 from mvssl.train.run import _new_run_config
 from tests.train.run_files import encoder_weights
 
@@ -60,6 +61,11 @@ def test_an_exported_safetensors_encoder_starts_a_run_like_its_encoder_pt(source
     method, _ = build_method(cfg, num_samples=100, initial=initial)
     for key, value in encoder_weights(source_run).items():
         assert torch.equal(method.backbone.state_dict()[key], value), key
+    said = []  # an encoder holds no head: weights-origin.json says the projector was drawn fresh
+    origin = record_origin(tmp_path, cfg, initial, method, echo=said.append)
+    assert (origin["carried"], origin["redrawn"], origin["method_state_in_file"]) == ([], ["projector"], False)
+    assert json.loads((tmp_path / "weights-origin.json").read_text()) == origin
+    assert "carried over: none (the file holds the backbone only), redrawn: projector" in said[0]
 
 
 def test_another_method_keeps_the_backbone_copies_it_into_its_target_and_redraws_other_heads(source_run):

@@ -211,11 +211,14 @@ predictions: [{id: p, contrast: "simclr.linear - moco.linear > 0"}]
 """
 
 
-def test_the_study_engine_trains_an_arms_seeds_in_one_model_and_the_rest_alone(tmp_path):
+def test_the_study_engine_trains_an_arms_seeds_in_one_model_and_the_rest_alone(tmp_path, capsys):
     study = tmp_path / "tiny.yaml"
     study.write_text(STUDY)
     out = tmp_path / "out"
     assert main(["study", "run", str(study), "--out", str(out), "--jobs", "1", "--seeds-in-one-model"]) == 0
+    trained = [line.rsplit(" in ", 1)[0] for line in capsys.readouterr().out.splitlines() if line.startswith("[trained")]
+    assert trained == ["[trained 2/4] simclr (2 seeds in one model)", "[trained 3/4] moco-seed0",
+                       "[trained 4/4] moco-seed1"]  # a progress line for the batched group too (rule 9)
     for arm, together in (("simclr", [0, 1]), ("moco", None)):
         for seed in (0, 1):
             metrics = json.loads((out / "encoders" / f"{arm}-seed{seed}" / "metrics.json").read_text())

@@ -10,7 +10,6 @@ command writes the before/after table with the reason for every verdict that cha
 new verdicts."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 COMMAND = "rejudge"
@@ -38,16 +37,15 @@ def committed(data: dict, ref: str) -> dict:
 
 
 def _old_text(c: dict) -> str:
-    ci = c.get("ci95")
-    return f"{c['verdict']} {c['effect']:+.2f}" + (f" ± {ci:.2f}" if ci is not None and math.isfinite(ci) else "")
+    from ..studies.stats import pm
+
+    return f"{c['verdict']} {pm(c['effect'], c.get('ci95'), missing='')}"
 
 
 def _new_text(c: dict) -> str:
     from ..studies.writer import effect_text
 
-    if c["verdict"] == "not testable":
-        return "not testable"
-    return f"{c['verdict']} {effect_text(c)}"
+    return "not testable" if c["verdict"] == "not testable" else f"{c['verdict']} {effect_text(c)}"
 
 
 def change_reason(pred, new: dict, old: list[dict], m: int) -> str:
@@ -145,40 +143,40 @@ def section(j: dict) -> list[str]:
     return lines
 
 
-def engine_results(docs: Path = Path("docs")) -> dict:
-    """The engine's own complete, non-quick results committed as ``docs/*_results/results.json``
-    (a results.json that records its study), by experiment: a later version of a study that
-    replaces the re-judged verdicts of that experiment in the README's table."""
+def results_folder(j: dict) -> Path:
+    """The ``docs/NAME_results`` folder whose committed results a re-judged study reads (they may
+    have moved to its ``versions/`` when a later version of the study ran there)."""
+    source = Path(j["study"].path).parent / j["study"].source
+    return next((p for p in source.parents if p.name.endswith("_results")), source.parent)
+
+
+def later_version(j: dict) -> dict | None:
+    """The engine's results.json of a later version of the study in the same folder, if one ran there."""
     import json
 
-    found = {}
-    for path in sorted(docs.glob("*_results/results.json")):
-        data = json.loads(path.read_text())
-        if "study" in data and data.get("complete", True) and not data.get("quick"):
-            found[data["experiment"]] = data
-    return found
+    path = results_folder(j) / "results.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    return data if "study" in data and path.resolve() != (Path(j["study"].path).parent / j["study"].source).resolve() \
+        else None
 
 
 def readme_results(judged: list[dict]) -> list[dict]:
-    """Results-like entries (``mvssl study report``'s input) of the new verdicts; an experiment
-    whose newer version the engine ran and committed (:func:`engine_results`) gets that one's."""
-    out, newer = [], engine_results()
+    """Results-like entries (``mvssl study report``'s input) of the new verdicts: the re-judged
+    committed ones, or those of a later version of the study run on the engine in the same folder."""
+    out = []
     for j in judged:
-        if j["study"].name in newer:
-            out.append(newer.pop(j["study"].name))
-            continue
-        data = j["data"]
+        later = later_version(j)
+        data = later or j["data"]
         out.append({"experiment": j["study"].name, "command": data["command"], "quick": data.get("quick", False),
                     "complete": data.get("complete", True), "wall_seconds": data.get("wall_seconds", 0.0),
-                    "claims": j["result"]["claims"]})
+                    "claims": later["claims"] if later else j["result"]["claims"]})
     return out
 
 
 def docs_links(judged: list[dict], readme: Path) -> dict:
     links = {}
     for j in judged:
-        folder = Path(j["study"].path).parent / j["study"].source
-        name = folder.parent.name.removesuffix("_results")
+        name = results_folder(j).name.removesuffix("_results")
         for candidate in (name, name.removesuffix("_sequence")):
             page_path = readme.parent / "docs" / f"{candidate}.md"
             if page_path.exists():

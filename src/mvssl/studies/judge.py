@@ -18,7 +18,7 @@ import numpy as np
 from scipy import stats as sps
 
 from .spec import Gate, Prediction, Study
-from .stats import CONTRADICTED, INCONCLUSIVE, SUPPORTED, t_halfwidth
+from .stats import CONTRADICTED, INCONCLUSIVE, SUPPORTED, pm, t_halfwidth
 
 NOT_TESTABLE = "not testable"
 
@@ -48,6 +48,15 @@ def common_seeds(values: dict, arms: list[str], measures: list[str]) -> list:
     return sorted(set.intersection(*sets)) if sets else []
 
 
+def over_twin(study: Study, arm: str, m: str, values: dict, random: dict) -> tuple[float, list, list]:
+    """(sign of the measure's good direction, the seeds measured on ``arm`` and on its random-init
+    twin, the arm minus its twin on ``m`` per seed in the good direction)."""
+    sign = 1.0 if study.measures[m].get("higher_is_better", True) else -1.0
+    own, ref = values.get(arm, {}).get(m, {}), random.get(arm, {}).get(m, {})
+    seeds = sorted(set(own) & set(ref))
+    return sign, seeds, [sign * (own[s] - ref[s]) for s in seeds]
+
+
 # --- gates ------------------------------------------------------------------------------
 def gate_result(gate: Gate, arm: str, study: Study, values: dict, random: dict, chance: dict) -> dict:
     """Does ``arm`` pass ``gate``? The effect is in the measure's good direction (positive: in play)."""
@@ -56,16 +65,14 @@ def gate_result(gate: Gate, arm: str, study: Study, values: dict, random: dict, 
     own = values.get(arm, {}).get(m, {})
     out = {"gate": gate.kind, "arm": arm, "measure": m}
     if gate.kind == "learns":
-        ref = random.get(arm, {}).get(m, {})
-        seeds = sorted(set(own) & set(ref))
+        sign, seeds, d = over_twin(study, arm, m, values, random)
         if not seeds:
             return {**out, "passed": False, "effect": None, "ci95": None,
                     "detail": f"{arm} on {m}: no random-init value measured, so it cannot be shown to learn"}
-        d = [sign * (own[s] - ref[s]) for s in seeds]
         mean, half = t_interval(d, 0.95)
         passed = mean - half > 0
         return {**out, "passed": passed, "effect": mean, "ci95": half, "difference": sign * mean,
-                "detail": f"{arm} minus random init on {m}: {_pm(sign * mean, half)}"
+                "detail": f"{arm} minus random init on {m}: {pm(sign * mean, half)}"
                           + ("" if passed else " (interval not clear of 0 in the good direction)")}
     if not own:
         return {**out, "passed": False, "effect": None, "ci95": None, "detail": f"{arm}: {m} not measured"}
@@ -104,10 +111,6 @@ def gates_for(pred: Prediction, study: Study, results: dict) -> list[dict]:
 
 
 # --- predictions -------------------------------------------------------------------------
-def _pm(mean: float, half) -> str:
-    return f"{mean:+.2f}" + (f" ± {half:.2f}" if half is not None and math.isfinite(half) else " (no interval)")
-
-
 def judge_contrast(contrast, values: dict, level: float) -> dict:
     seeds = common_seeds(values, contrast.arms(), contrast.measures())
     per_seed = contrast.per_seed(values, seeds)
@@ -160,14 +163,11 @@ def _trend_stat(kind: str, xs: list, table: np.ndarray) -> tuple[float, int]:
 
 def judge_learns(pred: Prediction, study: Study, values: dict, random: dict, level: float) -> dict:
     """The arm minus its random-init twin on the measure, per seed, in the measure's good direction."""
-    sign = 1.0 if study.measures[pred.measure].get("higher_is_better", True) else -1.0
-    own, ref = values.get(pred.arm, {}).get(pred.measure, {}), random.get(pred.arm, {}).get(pred.measure, {})
-    seeds = sorted(set(own) & set(ref))
-    d = [sign * (own[s] - ref[s]) for s in seeds]
+    _, seeds, d = over_twin(study, pred.arm, pred.measure, values, random)
     mean, half = t_interval(d, level) if d else (math.nan, math.inf)
     return {"effect": mean, "ci": half, "ci95": t_interval(d, 0.95)[1] if d else math.inf, "seeds": seeds,
             "verdict": decide(mean, half),
-            "why": f"{pred.arm} minus its random-init twin on {pred.measure} (good direction): {_pm(mean, half)} at "
+            "why": f"{pred.arm} minus its random-init twin on {pred.measure} (good direction): {pm(mean, half)} at "
                    f"level {level:.4f}" + ("" if seeds else "; no random-init value measured")}
 
 
@@ -186,15 +186,25 @@ def judge_trend(pred: Prediction, study: Study, values: dict, level: float) -> d
         sign = -1.0  # a peak of goodness: a trough of an error
     table = sign * np.array([[values[a][pred.measure][s] for s in seeds] for a in arms], dtype=float)
     xs = np.arange(len(arms), dtype=float)
+    along = [np.array(list(values.get(a, {}).get(pred.along, {}).values()), dtype=float) for a in arms] \
+        if pred.along else None
+    if along is not None:  # each arm at its mean of the other measure, resampled over its own seeds below
+        if any(len(v) == 0 for v in along):
+            return {"effect": math.nan, "ci": None, "interval": [-math.inf, math.inf], "level": level, "seeds": seeds,
+                    "verdict": INCONCLUSIVE, "peak_arm": None, "why": f"{pred.along} not measured on every arm"}
+        xs = np.array([v.mean() for v in along])
     stat, k = _trend_stat(pred.type, xs, table)
     rng = np.random.default_rng(0)
     boot = []
     for _ in range(study.bootstrap):
         pick = rng.integers(0, len(seeds), len(seeds))
+        if along is not None:
+            xs = np.array([v[rng.integers(0, len(v), len(v))].mean() for v in along])
         boot.append(_trend_stat(pred.type, xs, table[:, pick])[0])
     lo, hi = np.quantile(boot, [(1 - level) / 2, 1 - (1 - level) / 2])
     verdict = SUPPORTED if lo > 0 else CONTRADICTED if hi < 0 else INCONCLUSIVE
-    what = "rank correlation along the knob" if pred.type == "monotone" else \
+    what = f"rank correlation with the arms' mean {pred.along}" if along is not None else \
+        "rank correlation along the knob" if pred.type == "monotone" else \
         f"min(rho up to the peak at {arms[k]}, -rho after it)"
     return {"effect": stat, "ci": None, "interval": [float(lo), float(hi)], "level": level, "seeds": seeds,
             "verdict": verdict, "peak_arm": arms[k] if k >= 0 else None,
@@ -223,7 +233,7 @@ def judge(study: Study, values: dict, random: dict, chance: dict | None = None, 
                  if study.correction == "bonferroni" else "none (95% intervals)", "level": level}
         if pred.type == "contrast":
             r = judge_contrast(pred.contrasts[0], values, level)
-            r["why"] = f"{r['contrast']}: {_pm(r['effect'], r['ci'])} at level {level:.4f}"
+            r["why"] = f"{r['contrast']}: {pm(r['effect'], r['ci'])} at level {level:.4f}"
         elif pred.type == "all_of":
             r = judge_all_of(pred, values, level)
         elif pred.type == "learns":
@@ -260,7 +270,7 @@ def short_gate_text(failed: list[dict], most: int = 2) -> str:
     parts = []
     for g in failed[:most]:
         if g.get("effect") is not None and g["gate"] == "learns":
-            parts.append(f"{g['arm']} minus random init on {g['measure']}: {_pm(g['difference'], g.get('ci95'))}")
+            parts.append(f"{g['arm']} minus random init on {g['measure']}: {pm(g['difference'], g.get('ci95'))}")
         else:
             parts.append(f"{g['arm']} ({g['measure']})")
     more = f" and {len(failed) - most} more" if len(failed) > most else ""

@@ -6,7 +6,6 @@ verdict is shown with the gate that failed."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from ..studies.results import RESULTS_JSON
@@ -48,13 +47,10 @@ def claim_name(claim_id: str) -> tuple[str, str]:
 
 
 def effect_text(c: dict) -> str:
-    """The effect that decided, with the interval that decided (``ci``, else ``ci95``)."""
-    if c.get("interval"):
-        lo, hi = c["interval"]
-        return f"{c['effect']:+.2f} [{lo:+.2f}, {hi:+.2f}]"
-    ci = c.get("ci", c.get("ci95"))
-    effect = f"{c['effect']:+.1f}" + (f" ± {ci:.1f}" if ci is not None and math.isfinite(ci) else "")
-    return f"{effect} {c.get('unit', '')}".strip()
+    """The effect that decided, with the interval that decided (``ci``, else ``ci95``), and its unit."""
+    from .writer import effect_text as text
+
+    return text(c) if c.get("interval") else f"{text(c, 1, '')} {c.get('unit', '')}".strip()
 
 
 def kind_and_claim(c: dict, experiment: str = "") -> tuple[str, str]:

@@ -19,6 +19,15 @@ def t_halfwidth(values: list[float]) -> float:
     return float(_scipy_stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n))
 
 
+def pm(effect: float, ci, digits: int = 2, missing: str = " (no interval)", interval=None) -> str:
+    """``+1.23 ± 0.45`` (``missing`` where there is no finite ``ci``), or ``+1.23 [+0.10, +2.00]``
+    for an ``interval``: how every study output prints an effect."""
+    if interval:
+        return f"{effect:+.{digits}f} [{interval[0]:+.{digits}f}, {interval[1]:+.{digits}f}]"
+    finite = ci is not None and math.isfinite(ci)
+    return f"{effect:+.{digits}f}" + (f" ± {ci:.{digits}f}" if finite else missing)
+
+
 def summarize(values) -> dict:
     """``{"mean", "ci95", "per_seed"}`` of per-seed values."""
     values = [float(v) for v in values]

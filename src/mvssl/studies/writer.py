@@ -4,10 +4,9 @@ with their references, the gates, the verdicts of claims and of design checks ap
 earlier version's verdicts) and the plot set of :mod:`mvssl.studies.plots`."""
 from __future__ import annotations
 
-import math
 
 from .results import fmt
-from .stats import summarize
+from .stats import pm, summarize
 
 
 def _cell(values: dict) -> str:
@@ -51,14 +50,9 @@ def gates_table(gates: list[dict]) -> str:
                            for g in gates])
 
 
-def effect_text(c: dict, digits: int = 2) -> str:
+def effect_text(c: dict, digits: int = 2, missing: str = " (no interval)") -> str:
     """The effect that decided, with the interval that decided (corrected level)."""
-    if c.get("interval"):
-        lo, hi = c["interval"]
-        return f"{c['effect']:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
-    ci = c.get("ci", c.get("ci95"))
-    finite = ci is not None and math.isfinite(ci)
-    return f"{c['effect']:+.{digits}f}" + (f" ± {ci:.{digits}f}" if finite else " (no interval)")
+    return pm(c["effect"], c.get("ci", c.get("ci95")), digits, missing, c.get("interval"))
 
 
 def verdicts_table(claims: list[dict]) -> str:
@@ -82,9 +76,7 @@ def parts_list(claims: list[dict]) -> str:
     lines = []
     for c in claims:
         for part in c.get("parts") or []:
-            ci = part.get("ci")
-            lines.append(f"- {c['id']}: `{part['contrast']}` {part['effect']:+.2f}"
-                         + (f" ± {ci:.2f}" if ci is not None and math.isfinite(ci) else ""))
+            lines.append(f"- {c['id']}: `{part['contrast']}` {pm(part['effect'], part.get('ci'), missing='')}")
     return ("\n\nThe parts of each all-of:\n\n" + "\n".join(lines)) if lines else ""
 
 
@@ -101,9 +93,10 @@ def versions_section(earlier: list[dict]) -> str:
 
 def precision_text(run: dict) -> str:
     """results.md's precision line: the ``--precision`` asked for and what the trained runs report."""
-    ran = ", ".join(run.get("run_precisions") or []) or "none reported"
-    return (f"precision: {run['precision']} (`--precision`; the runs of mvssl train trained in {ran}; supervised "
-            f"references in {'bf16-mixed' if run['precision'] == 'bf16-mixed' else '32'})")
+    ran = ", ".join(run.get("run_precisions") or [])
+    return (f"precision: {run['precision']} (`--precision`" + (f"; the runs reported {ran}" if ran else "")
+            + (f"; stages (supervised references: {'bf16-mixed' if run['precision'] == 'bf16-mixed' else '32'}) "
+               "follow their own loops" if run.get("stages") else "") + ")")
 
 
 def markdown(study, values, random, chance, verdicts, reg, earlier, run: dict | None = None) -> str:
