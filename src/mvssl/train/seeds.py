@@ -240,13 +240,19 @@ def _device(t: dict) -> torch.device:
     return torch.device("cuda" if wants_gpu else "cpu")
 
 
-def train_seeds(user_configs: list[dict], echo=print) -> list[tuple[Path, dict]]:
-    """Train the K configs (one config at K seeds, each with its own ``trainer.name``) as one
-    stacked model; returns each seed's (run folder, metrics), as ``train`` does for one run."""
+def _batchable_configs(user_configs: list[dict]) -> list[dict]:
+    """The resolved configs, refused in one line unless one config at several seeds that batches."""
     cfgs = [new_run_config(u)[0] for u in user_configs]
     for cfg in cfgs:
         check_batchable(cfg)
     _same_but_seed(cfgs)
+    return cfgs
+
+
+def train_seeds(user_configs: list[dict], echo=print) -> list[tuple[Path, dict]]:
+    """Train the K configs (one config at K seeds, each with its own ``trainer.name``) as one
+    stacked model; returns each seed's (run folder, metrics), as ``train`` does for one run."""
+    cfgs = _batchable_configs(user_configs)
     cfg0, k = cfgs[0], len(cfgs)
     check_machine(cfg0)
     device = _device(cfg0["trainer"])
@@ -353,10 +359,7 @@ def batchable(user_configs: list[dict]) -> str | None:
     """None when ``train_seeds`` takes these configs (one config at several seeds), else why not
     (the line it would refuse them with)."""
     try:
-        cfgs = [new_run_config(u)[0] for u in user_configs]
-        for cfg in cfgs:
-            check_batchable(cfg)
-        _same_but_seed(cfgs)
+        _batchable_configs(user_configs)
     except (ConfigError, ValueError) as err:
         return str(err)
     return None
