@@ -158,3 +158,21 @@ def test_a_resume_continues_from_its_checkpoint_without_the_weight_file(source_r
     weights.unlink()  # the checkpoint holds the weights now
     _, metrics = train({"trainer": {"max_steps": 3}}, resume=run_dir, echo=lambda *_: None)
     assert metrics["steps"] == 3 and metrics["resumed_from_step"] == 2
+
+
+def test_another_method_starts_from_the_encoder_the_run_kept_the_same_method_continues_its_backbone(tmp_path):
+    """I-JEPA keeps its EMA target encoder (encoder.pt); its context encoder is method.backbone."""
+    run_dir, _ = train({"method": {"name": "ijepa", "predictor_width": 16, "predictor_depth": 1,
+                                   "predictor_heads": 2, "base_momentum": 0.5},
+                        "backbone": {"name": "vit-mini"}, "data": {"image_size": 16, "digit_size": 12},
+                        "optim": {"batch_size": 8, "warmup_steps": 1}, "eval": {"enabled": False},
+                        "trainer": {"max_steps": 2, "progress": False, "out_dir": str(tmp_path), "name": "ijepa"}},
+                       echo=lambda *_: None)
+    kept = encoder_weights(run_dir)
+    context = {k.removeprefix("backbone."): v for k, v in _checkpoint_method(run_dir).items()
+               if k.startswith("backbone.")}
+    assert not torch.equal(kept["patch_embed.weight"], context["patch_embed.weight"])
+    for method, expected in (("mae", kept), ("ijepa", context)):
+        cfg, initial = new_run_config({"trainer": {"init_from": str(run_dir)}, "method": {"name": method}})
+        built, _ = build_method(cfg, num_samples=100, initial=initial)
+        assert all(torch.equal(v, expected[k]) for k, v in built.backbone.state_dict().items()), method
