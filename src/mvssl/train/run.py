@@ -66,7 +66,7 @@ def _loggers(run_dir: Path, start: dict, extra: str):
 def train(user_config: dict | None = None, echo=print, resume: str | Path | None = None) -> tuple[Path, dict]:
     """Train from a config, or with ``resume=RUN_DIR`` continue that run exactly from its
     newest complete checkpoint (``user_config`` may then only hold the keys in
-    ``config.RESUME_OVERRIDABLE``, or a larger ``trainer.max_steps`` to train longer).
+    ``config.schema.RESUME_OVERRIDABLE``, or a larger ``trainer.max_steps`` to train longer).
     The run folder is locked while this writes it."""
     with contextlib.ExitStack() as held:
         return _train(user_config, echo, resume, held)
