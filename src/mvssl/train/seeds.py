@@ -330,6 +330,9 @@ def _fit(cfgs: list[dict], modules: list, run_dirs: list[Path], device, precisio
         total.backward()
         lr = o["lr"] * (replanned_lr(step, o["warmup_steps"], [t["max_steps"]]) if sched else 1.0)
         opt.step()
+        # what the step's forward used, logged as a single run logs its method's logs (BYOL: train/momentum)
+        step_logs = {"train/momentum": torch.tensor(stacked.method.momentum).item()} \
+            if hasattr(stacked.method, "momentum") else {}
         if hasattr(stacked.method, "on_step_end"):  # EMA targets, after the update (as SSLModule.optimizer_step)
             stacked.method.on_step_end(step + 1, t["max_steps"])
         if sched is not None:
@@ -338,7 +341,8 @@ def _fit(cfgs: list[dict], modules: list, run_dirs: list[Path], device, precisio
             accs = (((logits.argmax(-1) == y) & (y >= 0)).sum(1) / (y >= 0).sum(1).clamp(min=1)).tolist() \
                 if stacked.probe is not None else [None] * k
             for i in range(k):
-                row = {"epoch": step // epoch_steps, "step": step, "train/loss": values[i], "train/lr": lr, "train/skipped_steps": 0.0}
+                row = {"epoch": step // epoch_steps, "step": step, "train/loss": values[i], "train/lr": lr,
+                       "train/skipped_steps": 0.0, **step_logs}
                 if accs[i] is not None:
                     row["train/probe_acc"] = accs[i]
                 row.update({f"monitor/{name}": v for name, v in monitors[i].measure(
