@@ -203,7 +203,8 @@ def build_method(cfg: dict, num_samples: int | None = None, initial: Weights | N
     as keyword arguments, plus what its class ``needs`` from the run (``methods.base.NEEDS``).
     ``initial``: weights for the backbone, loaded before the method is made (so EMA targets and
     teachers copy them); when they come from an mvssl checkpoint, the method's other tensors
-    (heads, targets) are carried over where their names and shapes match (``carry_method_state``)."""
+    (heads, targets) are carried over where their names and shapes match (``carry_method_state``);
+    ``--init-from`` an encoder file carries none and says so (``carried_state``)."""
     cls = METHODS[cfg["method"]["name"]]
     if initial is not None and "backbone_factory" in cls.needs:
         raise ConfigError(f"method {cfg['method']['name']} builds its own encoders (one per view): it cannot start "
@@ -222,7 +223,8 @@ def build_method(cfg: dict, num_samples: int | None = None, initial: Weights | N
     method = cls(backbone, dim, **kwargs)
     if fitted is not None:
         method.initial_fit = fitted
-    if initial is not None and initial.method_state:
+    if initial is not None and (initial.method_state or cfg["trainer"].get("init_from")):
+        # --init-from an encoder (encoder.pt, an export): nothing beside the backbone to carry, all redrawn
         method.carried_state = carry_method_state(method, initial.method_state)
     return method, dim
 

@@ -51,6 +51,33 @@ def test_matrix_cells_are_the_diagonal_and_every_ordered_pair():
     assert [p.id for p in only_pair.predictions] == ["no-single-suffices"]
 
 
+def test_augmentation_study_defaults_to_scattered_shapes_and_gates_the_predicted_best_arm():
+    s = _declared(simclr_augmentations)
+    assert s.base["data"]["dataset"] == "scattered-shapes" and s.base["data"]["image_size"] == 32
+    assert s.base["views"]["min_scale"] == 0.4  # every such crop is >= 2 cells of 8 px: a whole copy in it
+    assert [(g.kind, g.arms) for g in s.gates] == [("learns", ["crop-color"]), ("ceiling", None)]
+    assert all(p.refuted_by for p in s.predictions)
+    assert _declared(simclr_head).seeds() == [0, 1, 2, 3, 4]  # the head study's headline: 5 seeds
+
+
+def test_augmentation_study_gates_only_the_arm_predicted_best():
+    """crop alone failing to learn (its colour shortcut) is the predicted effect: it must not make
+    the claims untestable; crop -> color failing to learn must."""
+    from mvssl.studies.judge import judge
+
+    s = _declared(simclr_augmentations, "--augmentations", "crop,color,blur")
+    m = "linear_top1_pct"
+    cells = ["crop", "crop-color", "crop-blur", "color-crop", "color", "color-blur", "blur-crop", "blur-color", "blur"]
+    values = {c: {m: {0: 40.0, 1: 41.0, 2: 40.5}} for c in cells}
+    values["crop-color"] = {m: {0: 70.0, 1: 72.0, 2: 71.0}}
+    random = {c: {m: {0: 40.0, 1: 41.5, 2: 40.0}} for c in cells}  # nothing but crop -> color learns
+    verdicts = {c["id"]: c["verdict"] for c in judge(s, values, random)["claims"]}
+    assert verdicts == {"crop-color-best-pair": "supported", "no-single-suffices": "supported"}
+    values["crop-color"] = {m: {0: 40.0, 1: 41.0, 2: 40.0}}
+    verdicts = {c["id"]: c["verdict"] for c in judge(s, values, random)["claims"]}
+    assert set(verdicts.values()) == {"not testable"}
+
+
 def test_augmentation_study_verdicts_follow_the_numbers():
     from mvssl.studies.judge import judge
 

@@ -151,3 +151,41 @@ def test_the_registered_distillation_study_file_is_valid(capsys):
     assert main(["study", "check", str(study)]) == 0
     out = capsys.readouterr().out
     assert "distill-beats-simclr [claim]" in out and "6 runs" in out
+
+
+def test_checkpoints_leave_the_frozen_teacher_out_and_a_resume_rebuilds_it_bitwise(teacher_encoder, tmp_path):
+    import shutil
+
+    from mvssl.build import load_method
+    from mvssl.train import train
+    from tests.train.run_files import encoder_weights
+
+    def resume_a_copy(name):  # from the step-4 checkpoint
+        shutil.copytree(reference, tmp_path / name)
+        (tmp_path / name / "checkpoints" / "last.ckpt").unlink()
+        (tmp_path / name / "encoder.pt").unlink()
+        messages = []
+        train({}, echo=messages.append, resume=tmp_path / name)
+        return messages
+
+    cfg = {"method": {"name": "distill", "teacher": str(teacher_encoder), "proj_hidden_dim": 32},
+           "backbone": {"width": 2}, "data": {"image_size": 16, "digit_size": 8},
+           "optim": {"batch_size": 16, "warmup_steps": 1}, "eval": {"enabled": False},
+           "trainer": {"max_steps": 6, "checkpoint_every": 4, "progress": False, "out_dir": str(tmp_path),
+                       "name": "whole", "precision": "32"}}
+    reference, _ = train(cfg, echo=lambda *_: None)
+    saved = torch.load(reference / "checkpoints" / "step0000004.ckpt", weights_only=True)
+    assert not [k for k in saved["state_dict"] if k.startswith("method.teacher.")]
+    assert [k for k in saved["state_dict"] if k.startswith("method.projector.")]
+    teacher, _ = build_teacher(resolve(cfg))
+    assert saved["mvssl_state"]["teachers"] == {"teacher": teacher.digest()}
+    _, method = load_method(reference)  # the teacher rebuilt from its file, the rest from the checkpoint
+    assert all(torch.equal(v, teacher.net.state_dict()[k]) for k, v in method.teacher.net.state_dict().items())
+    assert any("(step 4)" in m for m in resume_a_copy("resumed"))
+    a, b = encoder_weights(reference), encoder_weights(tmp_path / "resumed")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    torch.manual_seed(4)  # another teacher at the same path: resuming would silently distil another network
+    Encoder.from_config(resolve({"backbone": {"width": 4}, "data": {"image_size": 16, "digit_size": 8}})).save(
+        teacher_encoder)
+    with pytest.raises(ValueError, match="method.teacher .*teacher.pt: its weights are not those this run trained"):
+        resume_a_copy("changed")

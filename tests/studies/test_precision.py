@@ -54,7 +54,8 @@ def test_every_arm_trains_in_the_precision_asked_and_the_results_record_it(tmp_p
                     "pinned-seed1": pinned}  # auto leaves an arm's own precision; any other overrides it
     data = json.loads((out / "results.json").read_text())
     assert data["precision"] == precision and data["run_precisions"] == sorted({a, pinned})
-    assert f"precision: {precision} (`--precision`" in (out / "results.md").read_text()
+    assert f"precision: {precision} (`--precision`; the runs reported {', '.join(sorted({a, pinned}))}; stages " \
+        in (out / "results.md").read_text()
     assert data["study"]["sha256"] == __import__("hashlib").sha256(STUDY.encode()).hexdigest()  # not in the hash
 
 
@@ -74,12 +75,23 @@ def test_resume_refuses_another_precision_in_one_line(tmp_path, capsys):
     assert len(err) == 1 and "trainer.precision = '32', but this experiment asks for 'bf16-mixed'" in err[0], err
 
 
-def test_a_bad_precision_is_refused_before_anything_is_created(tmp_path):
+def test_a_bad_precision_is_refused_before_anything_is_created(tmp_path, capsys):
     with pytest.raises(SystemExit) as err:
         _run(tmp_path, "out", "--precision", "16")
     assert err.value.code == 2 and not (tmp_path / "out").exists()
     assert main(["experiment", "view-learning", "--precision", "bf16-mixed", "--out", str(tmp_path / "vl")]) == 2
     assert not (tmp_path / "vl").exists()  # its own fp32 loops: refused, not ignored
+    from mvssl.studies.experiment import declaration
+
+    vl_file = str(declaration("view_learning")[0])  # the same file run as a study: refused too
+    assert main(["study", "run", vl_file, "--precision", "bf16-mixed", "--out", str(tmp_path / "vl")]) == 2
+    assert not (tmp_path / "vl").exists()
+    assert "--precision bf16-mixed: study view-learning runs in auto or 32 only" in capsys.readouterr().err
+    study = tmp_path / "precise.yaml"
+    study.write_text(STUDY + "precisions: [auto, '16-mixed']\n")
+    assert main(["study", "check", str(study)]) == 2
+    assert "precise.yaml: precisions: ['auto', '16-mixed']: the --precision values its stages honour" in \
+        capsys.readouterr().err
 
 
 def _supervised(precision: str) -> list[torch.Tensor]:

@@ -211,11 +211,14 @@ predictions: [{id: p, contrast: "simclr.linear - moco.linear > 0"}]
 """
 
 
-def test_the_study_engine_trains_an_arms_seeds_in_one_model_and_the_rest_alone(tmp_path):
+def test_the_study_engine_trains_an_arms_seeds_in_one_model_and_the_rest_alone(tmp_path, capsys):
     study = tmp_path / "tiny.yaml"
     study.write_text(STUDY)
     out = tmp_path / "out"
     assert main(["study", "run", str(study), "--out", str(out), "--jobs", "1", "--seeds-in-one-model"]) == 0
+    trained = [line.rsplit(" in ", 1)[0] for line in capsys.readouterr().out.splitlines() if line.startswith("[trained")]
+    assert trained == ["[trained 2/4] simclr (2 seeds in one model)", "[trained 3/4] moco-seed0",
+                       "[trained 4/4] moco-seed1"]  # a progress line for the batched group too (rule 9)
     for arm, together in (("simclr", [0, 1]), ("moco", None)):
         for seed in (0, 1):
             metrics = json.loads((out / "encoders" / f"{arm}-seed{seed}" / "metrics.json").read_text())
@@ -240,3 +243,19 @@ def test_a_killed_batched_run_leaves_folders_that_resume_trains_alone_from_step_
     assert metrics["steps"] == 3 and metrics["resumed_from_step"] == 0  # from step 0: no checkpoint
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["trainer"]["seed"] == 1
     assert mvssl.load(run_dir).embed(torch.zeros(1, 3, 16, 16, dtype=torch.uint8)).shape == (1, 32)
+
+
+def test_batched_byol_logs_the_momentum_its_single_run_logs(tmp_path):
+    import csv
+
+    batched = _tiny_argv(tmp_path, "--method", "byol")
+    single = batched[:1] + batched[3:]  # without --seeds 2: seed 0 alone
+    single[single.index("tiny")] = "single"
+    assert main(batched) == 0 and main(single) == 0
+
+    def momentum(name):
+        with open(tmp_path / "runs" / name / "logs" / "metrics.csv", newline="") as f:
+            return [float(row["train/momentum"]) for row in csv.DictReader(f) if row.get("train/momentum")]
+
+    assert momentum("tiny-seed0") == momentum("single") and len(momentum("single")) == 2
+    assert momentum("single")[0] < momentum("single")[1] < 1  # the cosine schedule rises

@@ -3,7 +3,7 @@
 missing one fails first, and refuses a batch larger than it."""
 from __future__ import annotations
 
-DEFAULT_SIZE = {"shapes": 16, "cifar10": 32, "cifar100": 32, "stl10": 64}
+DEFAULT_SIZE = {"shapes": 16, "scattered-shapes": 32, "cifar10": 32, "cifar100": 32, "stl10": 64}
 
 
 def prepare(values: dict) -> dict:

@@ -109,7 +109,8 @@ def add_options(parser, section: dict) -> None:
     for name, spec in (section.get("options") or {}).items():
         kind, flag = spec.get("type", "str"), option_flag(name, spec)
         default = spec.get("default")
-        shown = ",".join(map(_text, default)) if isinstance(default, list) else _text(default)
+        shown = (" " if kind == "words" else ",").join(map(_text, default)) if isinstance(default, list) \
+            else _text(default)
         extra = f" (default {shown}" + (f"; --quick {_quick_text(spec['quick'])})" if "quick" in spec else ")")
         help_text = spec.get("help", "") + ("" if kind == "flag" or default is None else extra)
         if kind == "flag":
@@ -202,4 +203,5 @@ def rendered(raw: dict, given: dict | None = None, quick: bool = False, seeds: i
                                 f"(keys: {', '.join(OPTION_KEYS)}; types: {', '.join(TYPES)})")
     seeds = seeds if seeds is not None else section.get("seeds", 3)
     names = names_of(section, given or {}, quick, seeds)
-    return render({k: v for k, v in raw.items() if k != "experiment"}, names)
+    out = render({k: v for k, v in raw.items() if k != "experiment"}, names)
+    return {**out, "precisions": section["precisions"]} if "precisions" in section else out

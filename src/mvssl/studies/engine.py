@@ -102,13 +102,13 @@ def check_version(out: Path, study: spec_mod.Study, resume: bool, new_version: b
         shutil.move(str(png), str(archive / png.name))
 
 
-def check_precision(out: Path | None, precision: str, resume: bool) -> None:
-    """``--resume`` continues a study in the precision it was run in (results.json's
-    ``precision``; an older one without it ran in auto): another is refused before anything trains."""
-    from .results import PRECISIONS
-
-    if precision not in PRECISIONS:
-        raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+def check_precision(out: Path | None, precision: str, resume: bool, study: spec_mod.Study) -> None:
+    """A precision the study's stages do not honour (its ``precisions``) is refused; ``--resume``
+    continues a study in the precision it was run in (results.json's ``precision``; an older one
+    without it ran in auto): another is refused before anything trains."""
+    if precision not in study.precisions:
+        raise ValueError(f"--precision {precision}: study {study.name} runs in {' or '.join(study.precisions)} only "
+                         "(its stages have no other path)")
     path = out / RESULTS_JSON if out is not None else None
     if resume and path is not None and path.exists():
         earlier = json.loads(path.read_text()).get("precision", "auto")
@@ -189,7 +189,7 @@ def train_stage(exp: Experiment, arm, cfg: dict, name: str) -> tuple[str, dict]:
     if metrics is None:
         started = time.perf_counter()
         metrics = exp.attempt(name, stage_task, (arm.train, cfg, str(exp.run_path(name)), arm.stage))
-        exp.trained_line(name, time.perf_counter() - started, f" ({arm.train})")
+        exp.trained_line(name, time.perf_counter() - started, how=f" ({arm.train})")
     return str(exp.run_path(name).relative_to(exp.out)), metrics
 
 
@@ -251,7 +251,7 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
     args = SimpleNamespace(seeds=max(1, len(study.seeds())), quick=quick, out=out, resume=resume, jobs=jobs)
     if out is not None:
         check_version(Path(out), study, resume, new_version)
-    check_precision(Path(out) if out is not None else None, precision, resume)
+    check_precision(Path(out) if out is not None else None, precision, resume, study)
     runs = [(arm, seed) for arm in study.arms.values() for seed in arm.seeds]
     exp = Experiment(study.name, args, total_runs=len(runs), echo=echo)
     exp.seeds = study.seeds()
@@ -307,7 +307,8 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
         verdicts = judge(study, values, random, chance, quick=quick)
         ran = sorted({str(m["precision"]) for _, m in trained.values() if isinstance(m, dict) and "precision" in m})
         return write_results(exp, study, values, random, paths, chance, verdicts, reg, earlier, extra_plots, complete,
-                             {"precision": precision, "run_precisions": ran})
+                             {"precision": precision, "run_precisions": ran,
+                              "stages": any(a.train is not None for a in study.arms.values())})
 
     last_write = [float("-inf")]
 

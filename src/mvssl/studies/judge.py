@@ -48,6 +48,15 @@ def common_seeds(values: dict, arms: list[str], measures: list[str]) -> list:
     return sorted(set.intersection(*sets)) if sets else []
 
 
+def over_twin(study: Study, arm: str, m: str, values: dict, random: dict) -> tuple[float, list, list]:
+    """(sign of the measure's good direction, the seeds measured on ``arm`` and on its random-init
+    twin, the arm minus its twin on ``m`` per seed in the good direction)."""
+    sign = 1.0 if study.measures[m].get("higher_is_better", True) else -1.0
+    own, ref = values.get(arm, {}).get(m, {}), random.get(arm, {}).get(m, {})
+    seeds = sorted(set(own) & set(ref))
+    return sign, seeds, [sign * (own[s] - ref[s]) for s in seeds]
+
+
 # --- gates ------------------------------------------------------------------------------
 def gate_result(gate: Gate, arm: str, study: Study, values: dict, random: dict, chance: dict) -> dict:
     """Does ``arm`` pass ``gate``? The effect is in the measure's good direction (positive: in play)."""
@@ -56,12 +65,10 @@ def gate_result(gate: Gate, arm: str, study: Study, values: dict, random: dict, 
     own = values.get(arm, {}).get(m, {})
     out = {"gate": gate.kind, "arm": arm, "measure": m}
     if gate.kind == "learns":
-        ref = random.get(arm, {}).get(m, {})
-        seeds = sorted(set(own) & set(ref))
+        sign, seeds, d = over_twin(study, arm, m, values, random)
         if not seeds:
             return {**out, "passed": False, "effect": None, "ci95": None,
                     "detail": f"{arm} on {m}: no random-init value measured, so it cannot be shown to learn"}
-        d = [sign * (own[s] - ref[s]) for s in seeds]
         mean, half = t_interval(d, 0.95)
         passed = mean - half > 0
         return {**out, "passed": passed, "effect": mean, "ci95": half, "difference": sign * mean,
@@ -156,10 +163,7 @@ def _trend_stat(kind: str, xs: list, table: np.ndarray) -> tuple[float, int]:
 
 def judge_learns(pred: Prediction, study: Study, values: dict, random: dict, level: float) -> dict:
     """The arm minus its random-init twin on the measure, per seed, in the measure's good direction."""
-    sign = 1.0 if study.measures[pred.measure].get("higher_is_better", True) else -1.0
-    own, ref = values.get(pred.arm, {}).get(pred.measure, {}), random.get(pred.arm, {}).get(pred.measure, {})
-    seeds = sorted(set(own) & set(ref))
-    d = [sign * (own[s] - ref[s]) for s in seeds]
+    _, seeds, d = over_twin(study, pred.arm, pred.measure, values, random)
     mean, half = t_interval(d, level) if d else (math.nan, math.inf)
     return {"effect": mean, "ci": half, "ci95": t_interval(d, 0.95)[1] if d else math.inf, "seeds": seeds,
             "verdict": decide(mean, half),

@@ -128,10 +128,10 @@ class Experiment:
         self.echo(f"[{self.done_runs}/{self.total}] {what}: {headline}  ({_clock(elapsed)} elapsed, "
                   f"ETA {_clock(eta)})")
 
-    def trained_line(self, name: str, seconds: float, how: str = "") -> None:
-        """The progress line of a run trained in this process (``--jobs 1``): elapsed and the
-        training's ETA (the pool's workers have their own, :meth:`map`)."""
-        self.trained_here += 1
+    def trained_line(self, name: str, seconds: float, runs: int = 1, how: str = "") -> None:
+        """The progress line of ``runs`` runs trained in this process (``--jobs 1``): elapsed and
+        the training's ETA (the pool's workers have their own, :meth:`map`)."""
+        self.trained_here += runs
         eta = self.elapsed() / self.trained_here * max(0, self.to_train - self.trained_here)
         self.echo(f"[trained {self.trained_here}/{self.to_train}] {name} in {_clock(seconds)}{how}  "
                   f"({_clock(self.elapsed())} elapsed, training ETA {_clock(eta)})")
@@ -206,7 +206,13 @@ class Experiment:
         todo = [(self._run_config(cfg, name), name) for cfg, name in runs if self._finished(name, cfg) is None]
         also = list(also)
         if self.jobs < 2 or len(todo) + len(also) < 2:
-            return [self.attempt(label, fn, item) for fn, item, label in also]
+            done = []
+            for fn, item, label in also:  # here, one by one: a progress line each (a batched group counts its seeds)
+                started = time.perf_counter()
+                done.append(self.attempt(label, fn, item))
+                self.trained_line(label, time.perf_counter() - started, len(done[-1]) if isinstance(done[-1], list)
+                                  else 1)
+            return done
         names = [name for _, name in todo]
         tasks = [(_train_quietly, cfg) for cfg, _ in todo] + [(fn, item) for fn, item, _ in also]
         results = self.map(call_task, tasks, what="trained", labels=names + [label for _, _, label in also])

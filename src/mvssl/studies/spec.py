@@ -31,10 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .contrast import Contrast, ContrastError, parse
+from .results import PRECISIONS
 
 TOP_KEYS = ("study", "description", "base", "arms", "knob", "seeds", "measures", "references", "gates",
             "predictions", "differences", "correction", "alpha", "bootstrap", "quick", "source", "claims_doc",
-            "stages")
+            "stages", "precisions")
 PREDICTION_KEYS = ("id", "kind", "claim", "says", "refuted_by", "contrast", "all_of", "monotone", "peak", "learns",
                    "direction", "unit", "was", "measure")
 TYPES = ("contrast", "all_of", "monotone", "peak", "learns")
@@ -128,6 +129,7 @@ class Study:
     source: str | None = None
     raw: dict = field(default_factory=dict)
     differences: dict = field(default_factory=dict)  # name -> Contrast: reported with a 95% interval, not judged
+    precisions: tuple = PRECISIONS  # the --precision values its stages honour
 
     def seeds(self) -> list:
         return sorted({s for a in self.arms.values() for s in a.seeds})
@@ -140,11 +142,20 @@ class _Errors:
     def add(self, key: str, message: str) -> None:
         self.lines.append(f"{self.path}: {key}: {message}")
 
-    def unknown_keys(self, mapping: dict, known, prefix: str = "") -> None:
+    def unknown_keys(self, mapping: dict, known, prefix: str = "", what: str = "unknown key") -> None:
         """One line per key of ``mapping`` that is not in ``known``, named ``prefix.key``."""
         for key in mapping:
             if key not in known:
-                self.add(f"{prefix}.{key}" if prefix else str(key), f"unknown key (known: {', '.join(known)})")
+                self.add(f"{prefix}.{key}" if prefix else str(key), f"{what} (known: {', '.join(known)})")
+
+    def importable(self, path, key: str) -> None:
+        """A line for a ``package.module.function`` that cannot be imported."""
+        from .measures import resolve_user_function
+
+        try:
+            resolve_user_function(path)
+        except (ImportError, AttributeError, ValueError) as err:
+            self.add(key, f"{path!r}: cannot import it ({err})")
 
     def raise_if_any(self) -> None:
         if self.lines:
@@ -217,6 +228,9 @@ def loads(text: str, path: str = "<study>", quick: bool = False) -> Study:
     alpha = raw.get("alpha", 0.05)
     if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         errors.add("alpha", f"{alpha!r}: a level between 0 and 1, such as 0.05")
+    precisions = raw.get("precisions", list(PRECISIONS))
+    if not isinstance(precisions, list) or not precisions or not set(precisions) <= set(PRECISIONS):
+        errors.add("precisions", f"{precisions!r}: the --precision values its stages honour, of {', '.join(PRECISIONS)}")
     bootstrap = raw.get("bootstrap", 2000)
     if not isinstance(bootstrap, int) or bootstrap < 100:
         errors.add("bootstrap", f"{bootstrap!r}: resamples, an integer of at least 100")
@@ -226,7 +240,7 @@ def loads(text: str, path: str = "<study>", quick: bool = False) -> Study:
     return Study(name=name, path=path, sha256=file_hash(text), text=text, description=str(raw.get("description", "")),
                  base=base, arms=arms, knob=knob, measures=measures, references=references, gates=gates,
                  predictions=predictions, correction=correction, alpha=float(alpha), bootstrap=bootstrap,
-                 source=source, raw=raw, differences=differences)
+                 source=source, raw=raw, differences=differences, precisions=tuple(precisions))
 
 
 def _mapping(value, key: str, errors: _Errors) -> dict:
@@ -302,10 +316,7 @@ def _arms(raw: dict, seeds: list, source, errors: _Errors, quick_arms) -> tuple[
         arm_seeds = _seeds(spec.pop("seeds"), f"arms.{name}.seeds", errors) if "seeds" in spec else list(seeds)
         x = spec.pop("x", None)
         if source is not None:
-            for key in spec:
-                if key not in SOURCE_ARM_KEYS:
-                    errors.add(f"arms.{name}.{key}", f"unknown key for an arm read from {source} "
-                               f"(known: {', '.join(SOURCE_ARM_KEYS)})")
+            errors.unknown_keys(spec, SOURCE_ARM_KEYS, f"arms.{name}", f"unknown key for an arm read from {source}")
             arms[name] = Arm(name, {}, arm_seeds, x=x, point=spec.get("point", name),
                              random_point=spec.get("random_init"))
         else:
@@ -318,12 +329,7 @@ def _arms(raw: dict, seeds: list, source, errors: _Errors, quick_arms) -> tuple[
             if options and stage is None:
                 errors.add(f"arms.{name}.stage", "options of a train stage: name the stage (train: package.fn)")
             if stage is not None:
-                from .measures import resolve_user_function
-
-                try:
-                    resolve_user_function(stage)
-                except (ImportError, AttributeError, ValueError) as err:
-                    errors.add(f"arms.{name}.train", f"{stage!r}: cannot import it ({err})")
+                errors.importable(stage, f"arms.{name}.train")
             reads, rep = spec.pop("reads", None), spec.pop("representation", "backbone")
             if rep not in REPRESENTATIONS:
                 errors.add(f"arms.{name}.representation", f"{rep!r}: one of {', '.join(REPRESENTATIONS)}")
@@ -342,7 +348,7 @@ def _dotted(key: str, value) -> dict:
 
 
 def _measures(value, source, errors: _Errors) -> dict:
-    from .measures import REGISTRY, resolve_user_function
+    from .measures import REGISTRY
 
     if value is None:
         errors.add("measures", "name at least one measure")
@@ -376,10 +382,7 @@ def _measures(value, source, errors: _Errors) -> dict:
             spec.setdefault("higher_is_better", measure.higher_is_better)
             spec.setdefault("unit", measure.unit)
         elif isinstance(kind, str) and "." in kind:
-            try:
-                resolve_user_function(kind)
-            except (ImportError, AttributeError, ValueError) as err:
-                errors.add(f"measures.{name}.measure", f"{kind!r}: cannot import it ({err})")
+            errors.importable(kind, f"measures.{name}.measure")
             spec.setdefault("higher_is_better", True)
             spec.setdefault("unit", "")
         else:

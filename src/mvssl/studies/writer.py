@@ -93,9 +93,10 @@ def versions_section(earlier: list[dict]) -> str:
 
 def precision_text(run: dict) -> str:
     """results.md's precision line: the ``--precision`` asked for and what the trained runs report."""
-    ran = ", ".join(run.get("run_precisions") or []) or "none reported"
-    return (f"precision: {run['precision']} (`--precision`; the runs of mvssl train trained in {ran}; supervised "
-            f"references in {'bf16-mixed' if run['precision'] == 'bf16-mixed' else '32'})")
+    ran = ", ".join(run.get("run_precisions") or [])
+    return (f"precision: {run['precision']} (`--precision`" + (f"; the runs reported {ran}" if ran else "")
+            + (f"; stages (supervised references: {'bf16-mixed' if run['precision'] == 'bf16-mixed' else '32'}) "
+               "follow their own loops" if run.get("stages") else "") + ")")
 
 
 def markdown(study, values, random, chance, verdicts, reg, earlier, run: dict | None = None) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..config import ConfigError, deep_update
 from ..weights import Weights, WeightsError, describe, file_sha256, fit_state_dict, read_weights
-from ..build import build_backbone_from
+from ..build import build_backbone_from, encoder_state
 
 ORIGIN_FILE = "weights-origin.json"
 ARCHITECTURE = ("name", "width", "cifar_stem", "patch_size")
@@ -50,6 +50,8 @@ def with_initial_weights(user: dict | None) -> tuple[dict, Weights | None]:
     asked = _section(user, "method").get("name", user.get("method") if isinstance(user.get("method"), str) else None)
     if asked is None or asked == trained["method"].get("name"):
         defaults["method"] = dict(trained["method"])
+    elif weights.kind == "mvssl-checkpoint":  # another method starts from the encoder RUN kept (I-JEPA: its target)
+        weights.tensors = encoder_state(weights)
     if isinstance(user.get("method"), str):
         user["method"] = {"name": user["method"]}
     user = deep_update(defaults, user)
@@ -82,16 +84,18 @@ def check_architecture(cfg: dict, weights: Weights | None) -> None:
 
 def record_origin(run_dir: Path, cfg: dict, weights: Weights, method, echo=print) -> dict:
     """``RUN/weights-origin.json``: the file the run started from (path, SHA-256, kind), how its
-    keys were fitted, and for ``--init-from`` which method parts carried over or were redrawn."""
+    keys were fitted, and for ``--init-from`` which method parts carried over or were redrawn
+    (``method_state_in_file`` false: an encoder file, only its backbone was there to carry)."""
     fit, carried = getattr(method, "initial_fit", None), getattr(method, "carried_state", None)
     origin = {"option": "--init-from" if cfg["trainer"]["init_from"] else "backbone.weights",
               "source": cfg["trainer"]["init_from"] or cfg["backbone"]["weights"], "file": str(weights.path.resolve()),
               "sha256": file_sha256(weights.path), "kind": weights.kind, "tensors": len(weights.tensors),
               "prefix_stripped": fit.prefix if fit else "", "head_dropped": fit.dropped if fit else []}
     if carried is not None:
-        origin.update(carried)
+        origin.update(carried, method_state_in_file=bool(weights.method_state))
     (run_dir / ORIGIN_FILE).write_text(json.dumps(origin, indent=2))
     echo(f"weights: {describe(weights, fit) if fit is not None else weights.path}"
-         + (f"; method parts carried over: {', '.join(carried['carried']) or 'none'}, redrawn: "
+         + (f"; method parts carried over: {', '.join(carried['carried']) or 'none'}"
+            f"{'' if weights.method_state else ' (the file holds the backbone only)'}, redrawn: "
             f"{', '.join(carried['redrawn']) or 'none'}" if carried is not None else ""))
     return origin

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..nn.teacher import FrozenTeacher
 from .optim import build_optimizer, replanned_lr
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,13 @@ class SSLModule(L.LightningModule):
                                      "skips_in_a_row": self.skips_in_a_row, "rng": capture_rng(),
                                      "unreadable": sorted(self.unreadable),
                                      "log_row": self._unlogged_row(), "lr_ends": self.lr_ends or [
-                                         self.config["trainer"]["max_steps"]]}
+                                         self.config["trainer"]["max_steps"]],
+                                     "teachers": {name: m.digest() for name, m in self._frozen_teachers()}}
+
+    def _frozen_teachers(self):
+        """(name, module) of the method's frozen teachers: their weights are not in the checkpoint
+        (``nn.teacher``), only their digests, checked when the run resumes."""
+        return [(name, m) for name, m in self.method.named_modules() if isinstance(m, FrozenTeacher)]
 
     def _unlogged_row(self) -> dict | None:
         """The metrics row of this step when it is a logging step, for a checkpoint written
@@ -122,6 +129,12 @@ class SSLModule(L.LightningModule):
         self.skips_in_a_row = state["skips_in_a_row"]
         self.unreadable = set(state.get("unreadable", []))
         self._pending_rng = state["rng"]
+        saved = state.get("teachers", {})  # checkpoints from before: the teacher's weights are in the state dict
+        changed = [name for name, m in self._frozen_teachers() if name in saved and saved[name] != m.digest()]
+        if changed:
+            raise ValueError(f"method.teacher {self.config['method'].get('teacher')}: its weights are not those this "
+                             "run trained with (the file changed since the checkpoint was written); put the original "
+                             "back to resume, or start a new run")
 
     def on_train_start(self) -> None:
         if self._pending_rng is not None:  # as late as possible: nothing may draw after it
