@@ -61,6 +61,22 @@ def test_experiment_writes_results_json_and_md(tmp_path):
     assert "over 2 attempts" in (tmp_path / "exp" / "results.md").read_text()
 
 
+def test_an_attempt_killed_before_it_wrote_results_still_counts_in_the_wall_time(tmp_path, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    first = Experiment("demo", _args(tmp_path), total_runs=2, echo=lambda *_: None)
+    clock[0] += 30.0
+    first.progress("run a", "acc 50%")  # then the attempt is killed: no results.json was written
+    clock[0] += 1000.0  # time after the last progress line is lost with the kill
+    assert not (tmp_path / "exp" / "results.json").exists()
+    resumed = Experiment("demo", _args(tmp_path, resume=True), total_runs=1, echo=lambda *_: None)
+    clock[0] += 20.0
+    point = {"arm": "a", "value": 1.0, "metrics": {"acc": stats.summarize([50.0])}, "runs": []}
+    resumed.write([point], [], "| t |\n|---|", "Demo", complete=False)
+    data = json.loads((tmp_path / "exp" / "results.json").read_text())
+    assert data["wall_seconds_attempts"] == [30.0, 20.0] and data["wall_seconds"] == 50.0
+
+
 def test_a_complete_write_records_the_hosts_matmul_speed_and_an_incomplete_one_does_not(tmp_path):
     import torch
 

@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 
 RESULTS_JSON, RESULTS_MD, ENCODERS, FAILED = "results.json", "results.md", "encoders", "failed.txt"
+WALL_JSON = "wall.json"  # every attempt's wall time so far, kept at each progress line (a killed attempt counts)
 PRECISIONS = ("auto", "32", "bf16-mixed")  # --precision: every arm's trainer.precision (auto: each arm's own)
 MAX_AUTO_JOBS = 8  # --jobs auto: at most this many training processes (about 1 GB of memory each)
 
@@ -90,7 +91,7 @@ class Experiment:
             raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
         if args.resume and not args.out:
             raise ValueError("--resume continues the experiment in --out; name that folder")
-        self.name, self.quick, self.echo = name, bool(args.quick), echo
+        self.name, self.quick, self._print = name, bool(args.quick), echo
         self.seeds = list(range(args.seeds))
         self.out = Path(args.out or f"runs/{name}-{datetime.now():%Y%m%d-%H%M%S}")
         if (self.out / RESULTS_JSON).exists() and not args.resume:
@@ -108,12 +109,30 @@ class Experiment:
         self.earlier_walls = self._earlier_walls() if self.resume else []
 
     def _earlier_walls(self) -> list[float]:
-        """Wall times of the earlier attempts of a resumed experiment (from its results.json)."""
-        try:
-            earlier = json.loads((self.out / RESULTS_JSON).read_text())
-        except (OSError, ValueError):
-            return []
-        return list(earlier.get("wall_seconds_attempts") or [earlier.get("wall_seconds", 0.0)])
+        """Wall times of the earlier attempts of a resumed experiment: from ``wall.json``, which
+        every progress line updates (so an attempt killed before it wrote results counts), or
+        from the results.json of a folder written before that file existed."""
+        for name, key in ((WALL_JSON, "attempts"), (RESULTS_JSON, "wall_seconds_attempts")):
+            try:
+                earlier = json.loads((self.out / name).read_text())
+            except (OSError, ValueError):
+                continue
+            return list(earlier.get(key) or [earlier.get("wall_seconds", 0.0)])
+        return []
+
+    def attempts(self) -> list[float]:
+        """The wall time of every attempt, this one's so far last; kept in ``wall.json``."""
+        attempts = self.earlier_walls + [self.elapsed()]
+        if self.out.is_dir():
+            from ..checkpoint_io import write_text_atomic
+
+            write_text_atomic(self.out / WALL_JSON, json.dumps({"attempts": attempts}))
+        return attempts
+
+    def echo(self, line: str) -> None:
+        """Print one progress line and keep the wall time spent so far."""
+        self._print(line)
+        self.attempts()
 
     # --- progress -------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -290,7 +309,7 @@ class Experiment:
         run cut off later keeps what it measured."""
         for c in claims:
             c["quick"] = self.quick
-        attempts = self.earlier_walls + [self.elapsed()]
+        attempts = self.attempts()
         wall = sum(attempts)
         host = None
         if complete:  # the host's speed as the run ends (a VM's speed moves with its host's load)
@@ -318,7 +337,7 @@ class Experiment:
                 + f".\n\nCommand: `{self.command}`\n")
         (self.out / RESULTS_MD).write_text(text)
         if complete:
-            self.echo(f"\n{markdown}\n\nwall time {wall:.0f} s; wrote {self.out}/"
+            self._print(f"\n{markdown}\n\nwall time {wall:.0f} s; wrote {self.out}/"
                       f"{RESULTS_MD} and {RESULTS_JSON}")
 
 
