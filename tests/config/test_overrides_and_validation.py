@@ -56,7 +56,7 @@ def test_bad_config_fails_before_training_naming_the_key(user, message):
 
 
 def test_batch_larger_than_the_dataset_names_the_key_and_the_limit():
-    from mvssl.train.run import check_batch_fits
+    from mvssl.train.new_run import check_batch_fits
 
     with pytest.raises(ConfigError, match=r"optim.batch_size \(256\) is larger than the training set \(100 images"
                                           r" of data.dataset 'cmnist'\); choose at most 100"):

@@ -264,3 +264,18 @@ def test_shard_order_reads_each_shard_front_to_back_and_resumes_exactly(packed):
     assert other_seed != order  # the shards are shuffled by the seed
     resumed = [b["indices"] for b in streamed_batches(train, 3, seed=2, start=2, workers=0, blocks=blocks)]
     assert all(torch.equal(a, b) for a, b in zip(epoch[2:], resumed))
+
+
+def test_indexing_reads_each_label_with_its_header_one_read_per_member(tmp_path, monkeypatch):
+    import mvssl.data.webdataset as wds
+
+    with tarfile.open(tmp_path / "l-0.tar", "w", format=tarfile.USTAR_FORMAT) as tar:
+        for i in range(7):
+            _add(tar, f"{i:03d}.png", b"x" * 700)  # not decoded by the index
+            _add(tar, f"{i:03d}.cls", str(i % 3).encode())
+    reads = []
+    real = os.pread
+    monkeypatch.setattr(wds.os, "pread", lambda fd, n, offset: reads.append(offset) or real(fd, n, offset))
+    index = wds.index_shards(str(tmp_path / "l-{0..0}.tar"))
+    assert index.labels == [i % 3 for i in range(7)] and index.skipped == []
+    assert len(reads) == 14 + 1  # one read per member's header (the label in the block after it), and the end

@@ -14,7 +14,7 @@ from mvssl.cli import main
 from mvssl.export import export_encoder
 from mvssl.train import train
 from mvssl.train.init import record_origin
-from mvssl.train.run import _new_run_config
+from mvssl.train.new_run import new_run_config
 from tests.train.run_files import encoder_weights
 
 TINY = {"data": {"image_size": 16, "digit_size": 12}, "backbone": {"width": 4},
@@ -44,7 +44,7 @@ def _checkpoint_method(run_dir: Path) -> dict:
 
 def test_init_from_takes_the_runs_backbone_and_heads_and_records_the_path(source_run, tmp_path):
     user = {"trainer": {"init_from": str(source_run), "out_dir": str(tmp_path)}, "data": {"backgrounds": "noise"}}
-    cfg, initial = _new_run_config(user)
+    cfg, initial = new_run_config(user)
     assert cfg["backbone"]["width"] == 4 and cfg["method"]["proj_dim"] == 16  # the source run's architecture
     assert cfg["trainer"]["init_from"] == str(source_run.resolve())
     method, _ = build_method(cfg, num_samples=100, initial=initial)
@@ -56,7 +56,7 @@ def test_init_from_takes_the_runs_backbone_and_heads_and_records_the_path(source
 
 def test_an_exported_safetensors_encoder_starts_a_run_like_its_encoder_pt(source_run, tmp_path):
     written = export_encoder(source_run, "safetensors", tmp_path / "encoder.safetensors")
-    cfg, initial = _new_run_config({"trainer": {"init_from": written["file"], "out_dir": str(tmp_path)}})
+    cfg, initial = new_run_config({"trainer": {"init_from": written["file"], "out_dir": str(tmp_path)}})
     assert initial.kind == "mvssl-encoder" and cfg["backbone"]["width"] == 4  # the architecture in its metadata
     method, _ = build_method(cfg, num_samples=100, initial=initial)
     for key, value in encoder_weights(source_run).items():
@@ -69,7 +69,7 @@ def test_an_exported_safetensors_encoder_starts_a_run_like_its_encoder_pt(source
 
 
 def test_another_method_keeps_the_backbone_copies_it_into_its_target_and_redraws_other_heads(source_run):
-    cfg, initial = _new_run_config({"trainer": {"init_from": str(source_run)}, "method": {"name": "byol"}})
+    cfg, initial = new_run_config({"trainer": {"init_from": str(source_run)}, "method": {"name": "byol"}})
     method, _ = build_method(cfg, num_samples=100, initial=initial)
     backbone = encoder_weights(source_run)
     for key, value in backbone.items():
@@ -126,7 +126,7 @@ def test_backbone_weights_from_a_prefixed_state_dict_start_the_run(source_run, t
     state = {f"model.{k}": v for k, v in encoder_weights(source_run).items()}
     state["model.head.weight"] = torch.zeros(3, 32)
     torch.save({"model": state}, prefixed)
-    cfg, initial = _new_run_config(tiny(tmp_path, "w", backbone={"weights": str(prefixed)}))
+    cfg, initial = new_run_config(tiny(tmp_path, "w", backbone={"weights": str(prefixed)}))
     method, _ = build_method(cfg, num_samples=100, initial=initial)
     assert cfg["backbone"]["weights"] == str(prefixed.resolve())
     for key, value in encoder_weights(source_run).items():
@@ -158,3 +158,21 @@ def test_a_resume_continues_from_its_checkpoint_without_the_weight_file(source_r
     weights.unlink()  # the checkpoint holds the weights now
     _, metrics = train({"trainer": {"max_steps": 3}}, resume=run_dir, echo=lambda *_: None)
     assert metrics["steps"] == 3 and metrics["resumed_from_step"] == 2
+
+
+def test_another_method_starts_from_the_encoder_the_run_kept_the_same_method_continues_its_backbone(tmp_path):
+    """I-JEPA keeps its EMA target encoder (encoder.pt); its context encoder is method.backbone."""
+    run_dir, _ = train({"method": {"name": "ijepa", "predictor_width": 16, "predictor_depth": 1,
+                                   "predictor_heads": 2, "base_momentum": 0.5},
+                        "backbone": {"name": "vit-mini"}, "data": {"image_size": 16, "digit_size": 12},
+                        "optim": {"batch_size": 8, "warmup_steps": 1}, "eval": {"enabled": False},
+                        "trainer": {"max_steps": 2, "progress": False, "out_dir": str(tmp_path), "name": "ijepa"}},
+                       echo=lambda *_: None)
+    kept = encoder_weights(run_dir)
+    context = {k.removeprefix("backbone."): v for k, v in _checkpoint_method(run_dir).items()
+               if k.startswith("backbone.")}
+    assert not torch.equal(kept["patch_embed.weight"], context["patch_embed.weight"])
+    for method, expected in (("mae", kept), ("ijepa", context)):
+        cfg, initial = new_run_config({"trainer": {"init_from": str(run_dir)}, "method": {"name": method}})
+        built, _ = build_method(cfg, num_samples=100, initial=initial)
+        assert all(torch.equal(v, expected[k]) for k, v in built.backbone.state_dict().items()), method

@@ -243,3 +243,19 @@ def test_a_killed_batched_run_leaves_folders_that_resume_trains_alone_from_step_
     assert metrics["steps"] == 3 and metrics["resumed_from_step"] == 0  # from step 0: no checkpoint
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["trainer"]["seed"] == 1
     assert mvssl.load(run_dir).embed(torch.zeros(1, 3, 16, 16, dtype=torch.uint8)).shape == (1, 32)
+
+
+def test_batched_byol_logs_the_momentum_its_single_run_logs(tmp_path):
+    import csv
+
+    batched = _tiny_argv(tmp_path, "--method", "byol")
+    single = batched[:1] + batched[3:]  # without --seeds 2: seed 0 alone
+    single[single.index("tiny")] = "single"
+    assert main(batched) == 0 and main(single) == 0
+
+    def momentum(name):
+        with open(tmp_path / "runs" / name / "logs" / "metrics.csv", newline="") as f:
+            return [float(row["train/momentum"]) for row in csv.DictReader(f) if row.get("train/momentum")]
+
+    assert momentum("tiny-seed0") == momentum("single") and len(momentum("single")) == 2
+    assert momentum("single")[0] < momentum("single")[1] < 1  # the cosine schedule rises

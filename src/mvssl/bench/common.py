@@ -53,21 +53,23 @@ def interleaved(fns: dict, repeats: int = 3, warmup: int = 1, first: dict | None
     ``first`` (a dict) receives the seconds of each one's first call (compiling, if it does)."""
     for name, fn in fns.items():
         for i in range(warmup):
-            sync()
-            start = time.perf_counter()
-            fn()
-            sync()
+            seconds = _timed(fn)
             if i == 0 and first is not None:
-                first[name] = time.perf_counter() - start
+                first[name] = seconds
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            sync()
-            start = time.perf_counter()
-            fn()
-            sync()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(_timed(fn))
     return {name: sorted(t)[len(t) // 2] for name, t in times.items()}
+
+
+def _timed(fn) -> float:
+    """Seconds of one call of ``fn()``, the device's queued work included."""
+    sync()
+    start = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - start
 
 
 def _rss_bytes() -> int:

@@ -7,8 +7,7 @@ import copy
 from types import SimpleNamespace
 from typing import Any, Callable
 
-from .schema import (BOUNDS, DATASET_DEFAULTS, DATASETS, DEFAULTS, DERIVED, RESUME_EXTENDABLE,
-                     RESUME_OVERRIDABLE, SCHEMA, VIEW_RECIPES, ConfigError, Key)
+from .schema import BOUNDS, DATASET_DEFAULTS, DATASETS, DEFAULTS, DERIVED, SCHEMA, VIEW_RECIPES, ConfigError, Key
 
 MAX_STEPS = 10**9  # beyond any run: a typo such as 1e20 otherwise trains (and prints) nothing, ever
 # rules between keys: (what is wrong, the message), both in terms of the config's sections, p (processes),

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .labelled import LabelledImages
-from .shapes import MIN_COLOUR_DISTANCE, SHAPES, SUPERSAMPLE, shape_masks
+from .shapes import SHAPES, SUPERSAMPLE, paint, shape_masks
 
 EXTENT = 1.05  # every shape of shape_masks lies within EXTENT * radius of its centre along each axis
 RADIUS = (0.26, 0.4)  # of the cell side
@@ -67,16 +67,7 @@ def render_scattered_shapes(n: int, size: int, generator: torch.Generator, grid:
     mask = torch.cat(parts).float().reshape(n, grid, grid, big, big).permute(0, 1, 3, 2, 4)
     mask = F.avg_pool2d(mask.reshape(n, 1, grid * big, grid * big), SUPERSAMPLE)
 
-    tint = torch.rand(n, 3, generator=g)
-    fill = torch.rand(n, 3, generator=g)
-    close = (fill - tint).abs().amax(1) < MIN_COLOUR_DISTANCE
-    fill = torch.where(close[:, None], (tint + 0.5) % 1.0, fill)  # the copies stand out from the background
-    coarse = torch.rand(n, 3, 4, 4, generator=g) - 0.5
-    texture = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False) * 0.25
-    texture = texture + (torch.rand(n, 3, size, size, generator=g) - 0.5) * 0.12
-    background = (tint[:, :, None, None] + texture).clamp(0, 1)
-    image = background * (1 - mask) + fill[:, :, None, None] * mask
-    return (image * 255).round().clamp(0, 255).to(torch.uint8), labels
+    return paint(mask, g), labels  # one fill colour for every copy, one background tint
 
 
 @lru_cache(maxsize=2)

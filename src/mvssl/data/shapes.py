@@ -52,16 +52,24 @@ def render_shapes(n: int, size: int, generator: torch.Generator) -> tuple[torch.
     mask = masks[labels, torch.arange(n)].float()[:, None]  # [n, 1, big, big]
     mask = F.avg_pool2d(mask, SUPERSAMPLE)
 
+    return paint(mask, g), labels
+
+
+def paint(mask: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """uint8 [n, 3, S, S] of shape masks [n, 1, S, S] (coverage in [0, 1]): a fill colour on a
+    textured background of another tint (drawn per image, at least ``MIN_COLOUR_DISTANCE`` apart
+    in some channel, so the shape is visible)."""
+    n, size = mask.shape[0], mask.shape[-1]
     tint = torch.rand(n, 3, generator=g)
     fill = torch.rand(n, 3, generator=g)
     close = (fill - tint).abs().amax(1) < MIN_COLOUR_DISTANCE
-    fill = torch.where(close[:, None], (tint + 0.5) % 1.0, fill)  # guarantee the shape is visible
+    fill = torch.where(close[:, None], (tint + 0.5) % 1.0, fill)
     coarse = torch.rand(n, 3, 4, 4, generator=g) - 0.5
     texture = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False) * 0.25
     texture = texture + (torch.rand(n, 3, size, size, generator=g) - 0.5) * 0.12
     background = (tint[:, :, None, None] + texture).clamp(0, 1)
     image = background * (1 - mask) + fill[:, :, None, None] * mask
-    return (image * 255).round().clamp(0, 255).to(torch.uint8), labels
+    return (image * 255).round().clamp(0, 255).to(torch.uint8)
 
 
 def colour_shapes(image_size: int = 16, train_size: int = 2000, test_size: int = 1000, seed: int = 0):

@@ -91,13 +91,16 @@ def _pax(data: bytes) -> dict[str, str]:
     return records
 
 
-def tar_files(fd: int, length: int):
+def tar_files(fd: int, length: int, small: dict[int, bytes] | None = None):
     """(name, data offset, size) of every regular file of an uncompressed tar (ustar, pax and
-    GNU long names), from its headers alone, one ``os.pread`` each. Raises ``EOFError`` where
+    GNU long names), from its headers alone, one ``os.pread`` each. With ``small``, each read
+    takes the block after the header too, and a member of at most one block (a ``cls`` label)
+    is put in ``small`` under its data offset: no second read for it. Raises ``EOFError`` where
     the archive is cut short and ``ValueError`` at a header that is not one (a bad checksum)."""
     offset, overrides = 0, {}
     while True:
-        header = os.pread(fd, BLOCK, offset)
+        header = os.pread(fd, BLOCK if small is None else 2 * BLOCK, offset)
+        after, header = header[BLOCK:], header[:BLOCK]
         if len(header) < BLOCK:
             if header.strip(b"\0") or offset == 0:
                 raise EOFError(f"the archive ends inside a header at byte {offset}")
@@ -122,13 +125,16 @@ def tar_files(fd: int, length: int):
             name = overrides.get("path") or joined.decode("utf-8", "surrogateescape")
             size = int(overrides.get("size", size))
             if flag in REGULAR:
+                if small is not None and size <= len(after):
+                    small[data] = after[:size]
                 yield name, data, size
             overrides = {}
         offset = data + -(-size // BLOCK) * BLOCK
 
 
 def index_shard(path: str, index: ShardIndex) -> None:
-    """Add the samples of one shard to ``index`` (headers only, plus each small ``cls``)."""
+    """Add the samples of one shard to ``index`` (headers only, each read with the block after it,
+    which holds a ``cls`` label whole)."""
     try:
         f = open(path, "rb")
     except OSError as err:
@@ -137,9 +143,10 @@ def index_shard(path: str, index: ShardIndex) -> None:
     with f:
         fd = f.fileno()
         samples: dict[str, dict[str, tuple[int, int]]] = {}
+        small: dict[int, bytes] = {}  # contents read with their header: the labels
         problem = None
         try:
-            for name, offset, size in tar_files(fd, os.fstat(fd).st_size):
+            for name, offset, size in tar_files(fd, os.fstat(fd).st_size, small):
                 key, entry = split_key(name)
                 samples.setdefault(key, {})[entry] = (offset, size)
         except (EOFError, ValueError, OSError) as err:
@@ -155,7 +162,7 @@ def index_shard(path: str, index: ShardIndex) -> None:
             label = -1
             if LABEL_ENTRY in entries:
                 offset, size = entries[LABEL_ENTRY]
-                text = os.pread(fd, size, offset).strip()
+                text = (small[offset] if offset in small else os.pread(fd, size, offset)).strip()
                 try:
                     label = int(text)
                 except ValueError:

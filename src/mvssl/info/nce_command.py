@@ -33,10 +33,14 @@ def add_arguments(p) -> None:
     p.add_argument("--split", default="L,ab", help="colorspace: channel groups, e.g. L,ab or Y,DbDr")
     p.add_argument("--dataset", default="cmnist", choices=tuple(DATASETS),
                    help="whose training images make the views: cmnist (rendered frames; the only one with "
-                        "factor-shared views) or another of mvssl train's datasets (folder: an ImageFolder at --root)")
-    p.add_argument("--root", default="data", help="where torchvision datasets or the image folder live")
+                        "factor-shared views) or another of mvssl train's datasets (folder, webdataset and hf read "
+                        "--root as --data.root does: docs/data.md)")
+    p.add_argument("--root", default="data", help="where the data lives: torchvision's folder, an image folder, a "
+                                                  "WebDataset shard pattern (shards-{0000..0009}.tar) or a Hugging "
+                                                  "Face dataset folder")
     p.add_argument("--download", action="store_true", help="fetch a torchvision dataset if missing")
-    p.add_argument("--strict", action="store_true", help="folder: fail on an unreadable image instead of skipping")
+    p.add_argument("--strict", action="store_true", help="folder, webdataset: fail on an unreadable image or a "
+                                                         "damaged shard instead of skipping it")
     p.add_argument("--image-size", type=int, help="image side in pixels (default: the dataset's mvssl train default, "
                                                   "24 for cmnist)")
     p.add_argument("--digit-size", type=int, help="cmnist: digit side in pixels (default 16)")

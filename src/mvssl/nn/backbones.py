@@ -14,21 +14,24 @@ def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
     return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
 
 
+def convnet_convs(width: int, in_channels: int = 3) -> list[tuple[int, int, int]]:
+    """(in channels, out channels, stride) of the ConvNet's eight 3x3 convolutions, in order."""
+    convs, cin = [], in_channels
+    for i, w in enumerate([width, 2 * width, 4 * width, 8 * width]):
+        convs += [(cin, w, 1 if i == 0 else 2), (w, w, 1)]
+        cin = w
+    return convs
+
+
 class ConvNet(nn.Module):
     """Four stages of two 3x3 conv-BN-ReLU layers, widths w, 2w, 4w, 8w, downsampling by
     stride 2 at the start of stages 2-4, then global average pooling (D = 8w)."""
 
     def __init__(self, width: int = 32, in_channels: int = 3):
         super().__init__()
-        widths = [width, 2 * width, 4 * width, 8 * width]
-        layers: list[nn.Module] = []
-        cin = in_channels
-        for i, w in enumerate(widths):
-            layers += _conv_bn_relu(cin, w, stride=1 if i == 0 else 2) + _conv_bn_relu(w, w)
-            cin = w
-        self.features = nn.Sequential(*layers)
+        self.features = nn.Sequential(*[m for conv in convnet_convs(width, in_channels) for m in _conv_bn_relu(*conv)])
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.out_dim = widths[-1]
+        self.out_dim = 8 * width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.features(x)).flatten(1)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .backbones import ConvNet
+from .backbones import ConvNet, convnet_convs
 
 
 class StackedConvNet(nn.Module):
@@ -26,17 +26,13 @@ class StackedConvNet(nn.Module):
     def __init__(self, k: int, width: int, in_channels: int = 3):
         super().__init__()
         self.k = k
-        widths = [width, 2 * width, 4 * width, 8 * width]
         layers: list[nn.Module] = []
-        cin = in_channels
-        for i, w in enumerate(widths):  # the same indices as ConvNet.features: the state-dict keys match
-            for stride in (1 if i == 0 else 2, 1):
-                layers += [nn.Conv2d(k * cin, k * w, 3, stride, 1, bias=False, groups=k), nn.BatchNorm2d(k * w),
-                           nn.ReLU(inplace=True)]
-                cin = w
+        for cin, cout, stride in convnet_convs(width, in_channels):  # ConvNet.features' indices: the keys match
+            layers += [nn.Conv2d(k * cin, k * cout, 3, stride, 1, bias=False, groups=k), nn.BatchNorm2d(k * cout),
+                       nn.ReLU(inplace=True)]
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.out_dim = widths[-1]
+        self.out_dim = 8 * width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k, n = x.shape[:2]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..config import ConfigError, deep_update
 from ..weights import Weights, WeightsError, describe, file_sha256, fit_state_dict, read_weights
-from ..build import build_backbone_from
+from ..build import build_backbone_from, encoder_state
 
 ORIGIN_FILE = "weights-origin.json"
 ARCHITECTURE = ("name", "width", "cifar_stem", "patch_size")
@@ -50,6 +50,8 @@ def with_initial_weights(user: dict | None) -> tuple[dict, Weights | None]:
     asked = _section(user, "method").get("name", user.get("method") if isinstance(user.get("method"), str) else None)
     if asked is None or asked == trained["method"].get("name"):
         defaults["method"] = dict(trained["method"])
+    elif weights.kind == "mvssl-checkpoint":  # another method starts from the encoder RUN kept (I-JEPA: its target)
+        weights.tensors = encoder_state(weights)
     if isinstance(user.get("method"), str):
         user["method"] = {"name": user["method"]}
     user = deep_update(defaults, user)

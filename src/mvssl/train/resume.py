@@ -5,7 +5,8 @@ import json
 from pathlib import Path
 
 from ..build import resolve
-from ..config import RESUME_EXTENDABLE, RESUME_OVERRIDABLE, ConfigError, deep_update, written_config
+from ..config import ConfigError, deep_update, written_config
+from ..config.schema import RESUME_EXTENDABLE, RESUME_OVERRIDABLE
 from ..checkpoint_io import latest_complete_checkpoint, remove_partial_writes
 from .relocate import ROOT_KEY, pop_root_override, relocated_root
 from .run_folder import CONFIG_FILE, read_run_config, write_config

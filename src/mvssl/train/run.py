@@ -15,29 +15,26 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.utilities import rank_zero_only
 
-from ..build import build_dataset, build_method, build_view_source, resolve
+from ..build import build_dataset
 from ..checkpoint_io import CHECKPOINT_DIR
 from ..config import ConfigError
 from ..data.batches import IndexBatches
-from ..data.datasets import LabelledImages
 from ..data.files import FileSplits
 from ..data.streaming import resolve_workers, streamed_batches
-from ..nn import convert_to_global_batchnorm
 from .checkpoints import SafeCheckpointIO
-from .compile_rule import resolve_compile, use_compile_cache
 from .cluster import RUN_DIR_ENV, joins_another_process, launched_by_ddp
 from .console import quiet_lightning
-from .finish import describe_data, finish_run, report_skipped, skipped_images
-from .init import check_architecture, record_origin, with_initial_weights
+from .finish import describe_data, finish_run, skipped_images
+from .init import record_origin
 from .loggers import extra_logger, require_logger
 from .metrics_log import METRICS_FILE, MetricsLogger, continue_metrics_log
 from .module import SSLModule
 from .monitor import EmbeddingMonitor
+from .new_run import new_run_config, training_module
 from .precision import resolve_precision
 from .preemption import PreemptionCheckpoint
 from .preflight import check_machine
 from .progress import StepProgress, ThreadWatch
-from .relocate import resolved_root
 from .resume import finished_run, prepare_resume
 from .threads import apply_thread_rule
 from .run_folder import place_run_folder, run_lock
@@ -69,7 +66,7 @@ def _loggers(run_dir: Path, start: dict, extra: str):
 def train(user_config: dict | None = None, echo=print, resume: str | Path | None = None) -> tuple[Path, dict]:
     """Train from a config, or with ``resume=RUN_DIR`` continue that run exactly from its
     newest complete checkpoint (``user_config`` may then only hold the keys in
-    ``config.RESUME_OVERRIDABLE``, or a larger ``trainer.max_steps`` to train longer).
+    ``config.schema.RESUME_OVERRIDABLE``, or a larger ``trainer.max_steps`` to train longer).
     The run folder is locked while this writes it."""
     with contextlib.ExitStack() as held:
         return _train(user_config, echo, resume, held)
@@ -77,7 +74,7 @@ def train(user_config: dict | None = None, echo=print, resume: str | Path | None
 
 def _train(user_config: dict | None, echo, resume: str | Path | None, held: contextlib.ExitStack):
     if resume is None:
-        cfg, initial = _new_run_config(user_config)
+        cfg, initial = new_run_config(user_config)
         ckpt_path, start, run_dir = None, {"batches_trained": 0, "global_step": None}, None
     else:
         run_dir = _lock_for_resume(resume, held)
@@ -86,14 +83,14 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
             return run_dir, done
         cfg, ckpt_path, start = prepare_resume(run_dir, user_config or {}, echo)
         # a run killed before its first checkpoint starts again from the weights it started from
-        initial = _new_run_config(cfg)[1] if ckpt_path is None else None
+        initial = new_run_config(cfg)[1] if ckpt_path is None else None
     t = cfg["trainer"]
     check_machine(cfg)
     threads = apply_thread_rule(t["devices"] * t["num_nodes"])
     require_logger(t["logger"])
     L.seed_everything(t["seed"], workers=True, verbose=False)
     dataset = build_dataset(cfg, "train")  # before a new run folder: a missing dataset leaves nothing behind
-    module, probe_classes = _training_module(cfg, dataset, echo, initial)
+    module, probe_classes = training_module(cfg, dataset, echo, initial)
     module.lr_ends = start.get("lr_ends")  # a resumed extension's learning-rate plan
     # the folder only now: a method argument its constructor rejects leaves nothing behind
     run_dir = run_dir or place_run_folder(cfg, held)
@@ -114,17 +111,6 @@ def _train(user_config: dict | None, echo, resume: str | Path | None, held: cont
     return run_dir, finish_run(cfg, run_dir, module.method, dataset, metrics, probe_classes, echo)
 
 
-def _new_run_config(user_config: dict | None):
-    """The resolved config of a new run and the weights it starts from (None: random init)."""
-    user, initial = with_initial_weights(user_config)
-    cfg = resolve(user)
-    check_architecture(cfg, initial)
-    if cfg["method"].get("teacher"):  # distill: the teacher file wherever the run is resumed from
-        cfg["method"]["teacher"] = str(Path(cfg["method"]["teacher"]).expanduser().resolve())
-    cfg["data"]["root"] = resolved_root(cfg)  # the run can be resumed from anywhere
-    return cfg, initial
-
-
 def _lock_for_resume(resume: str | Path, held: contextlib.ExitStack) -> Path:
     """The run folder to resume, locked by the process that writes it (``held`` keeps the lock)."""
     run_dir = Path(resume)
@@ -133,32 +119,6 @@ def _lock_for_resume(resume: str | Path, held: contextlib.ExitStack) -> Path:
     if not launched_by_ddp() and not joins_another_process():
         held.enter_context(run_lock(run_dir))
     return run_dir
-
-
-def _training_module(cfg: dict, dataset, echo, initial=None) -> tuple[SSLModule, int]:
-    """The method on its views, wrapped for Lightning, and the number of classes its online
-    probe reads (0: an unlabelled folder has no probe)."""
-    t = cfg["trainer"]
-    check_batch_fits(cfg, len(dataset))
-    report_skipped(list(getattr(dataset, "skipped", [])), "", echo)
-    source = build_view_source(cfg, dataset)
-    method, dim = build_method(cfg, num_samples=len(dataset), initial=initial)
-    if t["sync_batchnorm"]:  # also on CPU, where torch.nn.SyncBatchNorm does not run
-        method = convert_to_global_batchnorm(method)
-    if t["channels_last"]:
-        method = method.to(memory_format=torch.channels_last)
-    if isinstance(dataset, (LabelledImages, FileSplits)):  # an unlabelled folder (< 2 classes) has no probe
-        probe_target, probe_classes = ("label", len(dataset.classes)) if len(dataset.classes) >= 2 else (None, 0)
-    else:
-        probe_target, probe_classes = "digit", 10
-    module = SSLModule(cfg, method, source, dim, probe_target=probe_target, probe_classes=probe_classes)
-    compiled, module.compile_note = resolve_compile(t["compile"], cfg["backbone"]["name"], t["accelerator"],
-                                                    t["max_steps"])
-    if compiled:
-        use_compile_cache()  # inductor's graphs kept between runs (train/compile_rule.py)
-        # in place (nn.Module.compile): checkpoint keys stay "method.backbone...", not "method._orig_mod..."
-        module.method.compile()
-    return module, probe_classes
 
 
 def _trainer(cfg: dict, run_dir: Path, start: dict, echo) -> tuple[L.Trainer, str]:
@@ -214,11 +174,3 @@ def training_loader(cfg: dict, dataset, start: int, echo=print):
          f"(data.in_memory {cfg['data']['in_memory']}){resumed}")
     blocks = dataset.train.shard_blocks() if cfg["data"].get("shard_order") else None  # webdataset: shard by shard
     return streamed_batches(dataset.train, batch_size, t["seed"], start, workers, pin, blocks)
-
-
-def check_batch_fits(cfg: dict, num_items: int) -> None:
-    """The one check that needs the dataset: a full batch must fit in it."""
-    if cfg["optim"]["batch_size"] > num_items:
-        raise ConfigError(f"optim.batch_size ({cfg['optim']['batch_size']}) is larger than the training set "
-                          f"({num_items} images of data.dataset {cfg['data']['dataset']!r}); choose at most "
-                          f"{num_items}")

@@ -40,16 +40,16 @@ from ..data.files import FileSplits
 from ..build import build_dataset
 from ..data.batches import IndexBatches
 from ..methods.base import n_global_views
-from ..nn import cosine_momentum, ema_update
+from ..methods.byol import BYOL, byol_pass
 from ..nn.stacked import seed_state, stack_state, stacked_like
 from .finish import describe_data, finish_run
 from .metrics_log import METRICS_FILE, write_rows_atomic
 from .module import step_seed
 from .monitor import EmbeddingMonitor
+from .new_run import new_run_config, training_module
 from .optim import replanned_lr
 from .precision import resolve_precision
 from .preflight import check_machine
-from .run import _new_run_config, _training_module
 from .run_folder import place_run_folder
 from .threads import apply_thread_rule
 
@@ -167,20 +167,10 @@ class StackedBYOL(nn.Module):
         self.base_momentum, self.momentum = first.base_momentum, first.momentum
 
     def forward(self, views: list[torch.Tensor]):
-        n_global = n_global_views([v[0] for v in views])
-        h = [self.backbone(v) for v in views]
-        z = [self.projector(hv) for hv in h]
-        p = [self.predictor(zv) for zv in z]
-        with torch.no_grad():
-            z_target = [self.target_projector(self.target_backbone(v)) for v in views[:n_global]]
-        pairs = [(v, t) for t in range(n_global) for v in range(len(views)) if v != t]
-        loss = sum(_byol_losses(p[v], z_target[t]) for v, t in pairs) / len(pairs)
+        loss, h, z = byol_pass(self, views, n_global_views([v[0] for v in views]), _byol_losses)
         return loss, h[0], z
 
-    def on_step_end(self, step: int, max_steps: int) -> None:
-        self.momentum = cosine_momentum(step, max_steps, self.base_momentum)
-        ema_update(self.target_backbone, self.backbone, self.momentum)
-        ema_update(self.target_projector, self.projector, self.momentum)
+    on_step_end = BYOL.on_step_end  # the same EMA update, elementwise over the stacked tensors
 
 
 def _byol_losses(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -250,13 +240,19 @@ def _device(t: dict) -> torch.device:
     return torch.device("cuda" if wants_gpu else "cpu")
 
 
-def train_seeds(user_configs: list[dict], echo=print) -> list[tuple[Path, dict]]:
-    """Train the K configs (one config at K seeds, each with its own ``trainer.name``) as one
-    stacked model; returns each seed's (run folder, metrics), as ``train`` does for one run."""
-    cfgs = [_new_run_config(u)[0] for u in user_configs]
+def _batchable_configs(user_configs: list[dict]) -> list[dict]:
+    """The resolved configs, refused in one line unless one config at several seeds that batches."""
+    cfgs = [new_run_config(u)[0] for u in user_configs]
     for cfg in cfgs:
         check_batchable(cfg)
     _same_but_seed(cfgs)
+    return cfgs
+
+
+def train_seeds(user_configs: list[dict], echo=print) -> list[tuple[Path, dict]]:
+    """Train the K configs (one config at K seeds, each with its own ``trainer.name``) as one
+    stacked model; returns each seed's (run folder, metrics), as ``train`` does for one run."""
+    cfgs = _batchable_configs(user_configs)
     cfg0, k = cfgs[0], len(cfgs)
     check_machine(cfg0)
     device = _device(cfg0["trainer"])
@@ -270,7 +266,7 @@ def train_seeds(user_configs: list[dict], echo=print) -> list[tuple[Path, dict]]
     modules, probe_classes = [], 0
     for cfg in cfgs:  # each seed's module exactly as its own run builds it
         L.seed_everything(cfg["trainer"]["seed"], workers=True, verbose=False)
-        module, probe_classes = _training_module(cfg, dataset, echo)
+        module, probe_classes = training_module(cfg, dataset, echo)
         modules.append(module)
     with contextlib.ExitStack() as held:
         run_dirs = [place_run_folder(cfg, held) for cfg in cfgs]
@@ -334,6 +330,9 @@ def _fit(cfgs: list[dict], modules: list, run_dirs: list[Path], device, precisio
         total.backward()
         lr = o["lr"] * (replanned_lr(step, o["warmup_steps"], [t["max_steps"]]) if sched else 1.0)
         opt.step()
+        # what the step's forward used, logged as a single run logs its method's logs (BYOL: train/momentum)
+        step_logs = {"train/momentum": torch.tensor(stacked.method.momentum).item()} \
+            if hasattr(stacked.method, "momentum") else {}
         if hasattr(stacked.method, "on_step_end"):  # EMA targets, after the update (as SSLModule.optimizer_step)
             stacked.method.on_step_end(step + 1, t["max_steps"])
         if sched is not None:
@@ -342,7 +341,8 @@ def _fit(cfgs: list[dict], modules: list, run_dirs: list[Path], device, precisio
             accs = (((logits.argmax(-1) == y) & (y >= 0)).sum(1) / (y >= 0).sum(1).clamp(min=1)).tolist() \
                 if stacked.probe is not None else [None] * k
             for i in range(k):
-                row = {"epoch": step // epoch_steps, "step": step, "train/loss": values[i], "train/lr": lr, "train/skipped_steps": 0.0}
+                row = {"epoch": step // epoch_steps, "step": step, "train/loss": values[i], "train/lr": lr,
+                       "train/skipped_steps": 0.0, **step_logs}
                 if accs[i] is not None:
                     row["train/probe_acc"] = accs[i]
                 row.update({f"monitor/{name}": v for name, v in monitors[i].measure(
@@ -363,10 +363,7 @@ def batchable(user_configs: list[dict]) -> str | None:
     """None when ``train_seeds`` takes these configs (one config at several seeds), else why not
     (the line it would refuse them with)."""
     try:
-        cfgs = [_new_run_config(u)[0] for u in user_configs]
-        for cfg in cfgs:
-            check_batchable(cfg)
-        _same_but_seed(cfgs)
+        _batchable_configs(user_configs)
     except (ConfigError, ValueError) as err:
         return str(err)
     return None

@@ -8,8 +8,10 @@ from ..colour import MEAN, STD
 from .ops import ColorJitter, GaussianBlur, Grayscale, Op, Params, ResizedCrop, Solarize
 from .randaugment import RandAugment
 
+
 def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(255.0) if images.dtype == torch.uint8 else images
+
 
 class Recipe:
     """``recipe(images, generator, reuse={"color": params}) -> (view, params_by_op)``.
@@ -53,9 +55,11 @@ class Recipe:
             params[op.name] = p
         return normalize(x, self.mean, self.std), params
 
+
 def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
     scale = 1 / torch.tensor(std, device=x.device, dtype=x.dtype)[:, None, None]
     return torch.addcmul(-torch.tensor(mean, device=x.device, dtype=x.dtype)[:, None, None] * scale, x, scale)
+
 
 def simclr(size: int, strength: float = 0.5, blur: bool | None = None, min_scale: float = 0.08, **norm) -> Recipe:
     """SimCLR (Chen et al. 2020, App. A): random resized crop + flip, colour distortion of
@@ -72,6 +76,7 @@ def simclr(size: int, strength: float = 0.5, blur: bool | None = None, min_scale
         ops.append(GaussianBlur(p=0.5))
     return Recipe(ops, **norm)
 
+
 def byol(size: int, **norm) -> list[Recipe]:
     """BYOL's two asymmetric recipes (Grill et al. 2020, Table 6): blur 1.0/0.1, solarize 0/0.2."""
     def one(blur_p, sol_p):
@@ -83,6 +88,7 @@ def byol(size: int, **norm) -> list[Recipe]:
             Solarize(p=sol_p),
         ], **norm)
     return [one(1.0, 0.0), one(0.1, 0.2)]
+
 
 def crop(size: int, min_scale: float = 0.08, **norm) -> Recipe:
     """Random resized crop + horizontal flip only (CMC, Tian et al. 2019): no colour
