@@ -120,8 +120,8 @@ class Experiment:
             return list(earlier.get(key) or [earlier.get("wall_seconds", 0.0)])
         return []
 
-    def attempts(self) -> list[float]:
-        """The wall time of every attempt, this one's so far last; kept in ``wall.json``."""
+    def record_attempts(self) -> list[float]:
+        """The wall time of every attempt, this one's so far last, written to ``wall.json`` and returned."""
         attempts = self.earlier_walls + [self.elapsed()]
         if self.out.is_dir():
             from ..checkpoint_io import write_text_atomic
@@ -132,7 +132,7 @@ class Experiment:
     def echo(self, line: str) -> None:
         """Print one progress line and keep the wall time spent so far."""
         self._print(line)
-        self.attempts()
+        self.record_attempts()
 
     # --- progress -------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -309,7 +309,7 @@ class Experiment:
         run cut off later keeps what it measured."""
         for c in claims:
             c["quick"] = self.quick
-        attempts = self.attempts()
+        attempts = self.record_attempts()
         wall = sum(attempts)
         host = None
         if complete:  # the host's speed as the run ends (a VM's speed moves with its host's load)
