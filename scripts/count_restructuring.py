@@ -63,6 +63,9 @@ COMMITS = [
     ("8258b29", "train/finish: one trained + random-init pair; image_inputs: one uint16 scaling"),
     ("e280fbc", "methods/er: one ER forward in the mixin"),
     ("968c4ca", "one centred-square resize for background photos and embed's lists"),
+    # the fifth session
+    ("68798eb", "data: docstrings that restated docs/data.md"),
+    ("dac0b6d", "top-level modules: docstrings that restated docs/domain.md or the code"),
 ]
 
 
