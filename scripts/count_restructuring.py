@@ -74,6 +74,8 @@ COMMITS = [
     ("7d472a3", "views, nn: class docstrings that repeated another docstring"),
     ("1862f1f", "info nce: its report through eval.report.write_report"),
     ("37c2626", "encoder.embed: docstring names image_inputs instead of repeating it"),
+    ("bfaa5f5", "four one-line helpers used once inlined"),
+    ("418c84b", "data.datasets: keep_in_memory without its two one-use helpers"),
 ]
 
 
