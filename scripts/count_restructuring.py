@@ -63,6 +63,13 @@ COMMITS = [
     ("8258b29", "train/finish: one trained + random-init pair; image_inputs: one uint16 scaling"),
     ("e280fbc", "methods/er: one ER forward in the mixin"),
     ("968c4ca", "one centred-square resize for background photos and embed's lists"),
+    # the fifth session
+    ("68798eb", "data: docstrings that restated docs/data.md"),
+    ("dac0b6d", "top-level modules: docstrings that restated docs/domain.md or the code"),
+    ("677bbde", "views: docstrings that restated docs/views.md or the code"),
+    ("a37cc28", "eval, info, nn: docstrings that restated docs/evaluation.md, docs/er.md or the code"),
+    ("ef4d1b2", "methods: docstrings that restated docs/methods.md or the code"),
+    ("d1fe519", "train, losses: docstrings with measured figures or restating the code"),
 ]
 
 

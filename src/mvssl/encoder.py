@@ -26,17 +26,10 @@ REPRESENTATIONS = ("backbone", "looc", "looc++", "projection")
 
 
 class Encoder(nn.Module):
-    """A frozen backbone plus the preprocessing it was trained with.
-
-    ``embed(uint8 [N, 3, H, W]) -> float [N, D]`` keeps the centred square of a non-square
-    image, resizes to ``image_size`` if needed (``preprocess``), normalises with the training mean/std and runs the backbone in eval mode, in batches.
-    ``backbone`` is a plain ``nn.Module`` to take downstream.
-
-    An encoder trained with LooC also keeps its n + 1 projection ``heads``:
-    ``embed(x, representation="looc++")`` is the concatenation of the L2-normalised
-    embedding spaces [N, (n + 1) d]; the default (``"backbone"``, alias ``"looc"``) is the
-    backbone feature V.
-    """
+    """A frozen backbone plus the preprocessing it was trained with (``preprocess``): ``embed`` gives
+    features, ``backbone`` is a plain ``nn.Module`` to take downstream. An encoder trained with LooC also
+    keeps its n + 1 projection ``heads``: ``representation="looc++"`` concatenates the L2-normalised
+    embedding spaces [N, (n + 1) d]; the default (``"backbone"``, alias ``"looc"``) is the backbone feature V."""
 
     def __init__(self, backbone: nn.Module, image_size: int, mean, std, config: dict | None = None,
                  heads: nn.ModuleList | None = None, projector: nn.Module | None = None):

@@ -1,20 +1,7 @@
-"""One image file -> uint8 RGB, whatever its mode, with every rule stated (docs/data.md).
-
-PIL's own ``convert("RGB")`` is right for the 8-bit modes (1, L, P, RGB, CMYK, YCbCr, LAB,
-HSV, ...) but wrong for the rest:
-- 16-bit and 32-bit integer images (``I;16``, ``I;16B``, ``I``) and float images (``F``) are
-  clipped at 255, so a 16-bit photo comes out pure white. Here they are scaled by their real
-  range: 16-bit values by 255/65535; 32-bit integers the same when they lie in 0..65535
-  (how 16-bit TIFF and older PNG readers hand them over), otherwise from their own min..max;
-  floats times 255 when they lie in [0, 1], as they are when they lie in [0, 255], otherwise
-  from their own min..max (NaN counts as the minimum). A constant image outside these
-  ranges becomes black.
-- EXIF orientation is ignored, so a phone photo stored sideways stays sideways. Here it is
-  applied.
-- Transparency is dropped, showing whatever colour happens to sit under a transparent
-  pixel. Here an image with alpha (LA, PA, RGBA, a palette or a colour key with
-  transparency) is composited over black: ``rgb * alpha / 255``.
-"""
+"""One image file -> uint8 RGB, whatever its mode. PIL's own ``convert("RGB")`` is right for the 8-bit
+modes but clips 16-bit, 32-bit and float images at 255 (a 16-bit photo comes out white), ignores EXIF
+orientation and shows whatever colour sits under a transparent pixel; the rule used instead for each
+mode is in docs/data.md's table (scaled by the real range, EXIF applied, alpha over black)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,11 +1,6 @@
-"""Linear probes on frozen features.
-
-Protocol: features are standardised with the training set's mean and std; the L2
-strength is chosen on a stratified 20% validation split of the training set, then the
-probe is refit on the whole training set and scored once on the test set.
-Classification: multinomial logistic regression fitted to convergence with full-batch
-L-BFGS. Regression: closed-form ridge.
-"""
+"""Linear probes on frozen features (docs/evaluation.md): standardised features, the L2 strength chosen on
+a stratified 20% validation split, then refit on the whole training set and tested once; multinomial
+logistic regression by full-batch L-BFGS, or closed-form ridge for regression."""
 from __future__ import annotations
 
 from dataclasses import dataclass

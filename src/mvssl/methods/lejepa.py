@@ -16,14 +16,11 @@ from .base import MethodOutput, encode_views, n_global_views
 
 
 class LeJEPA(nn.Module):
-    """Paper values (Alg. 1, the reference ``MINIMAL.md``): projector MLP 2048-2048 with BN
-    and ReLU to 16 dimensions (its minimal example), lambda
-    (``sigreg_weight``) 0.05 (the reference code's default; the paper sweeps 0.01-0.1), 1024 slices redrawn
-    every step, 17 knots on [0, 3]; 2 global + 6 local views (``--views.name multicrop``).
-    Defaults here are the paper's except the projector, 1024 wide and 64 out, for small
-    backbones. The slices come from the step's seeded generator (the same seed gives the
-    same run); under DDP the projections are gathered (differentiably) so SIGReg tests the
-    global batch, each process with its own slices."""
+    """Paper values (Alg. 1, the reference ``MINIMAL.md``): projector 2048-2048 (BN, ReLU) to 16 dimensions,
+    ``sigreg_weight`` 0.05 (the paper sweeps 0.01-0.1), 1024 slices redrawn every step, 17 knots on [0, 3],
+    2 global + 6 local views. Here the projector is 1024 wide and 64 out, for small backbones. The slices
+    come from the step's seeded generator; under DDP the projections are gathered (differentiably), each
+    process with its own slices."""
 
     accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
 

@@ -16,17 +16,11 @@ from .base import MethodOutput, n_global_views, require_vit
 
 
 class MAE(nn.Module):
-    """Paper values (Sec. 3-4, Table 1): mask ratio 0.75, decoder 8 blocks of width 512
-    (16 heads), normalised-pixel targets, sine-cosine position embeddings in the decoder.
-    Defaults here are the paper's except the decoder, 2 blocks of width 128 with 4 heads
-    (the paper's Table 1a-b: one block already fine-tunes as well; ViT-Tiny is 192 wide).
-
-    Every view of the first size is masked and reconstructed independently (the default
-    pairs: both). The ViT's feature is the average of its patch tokens (``vit_pool``; the
-    paper probes a class token and reports average pooling "works similarly", its
-    fine-tuning code pools): the evaluation after training and ``mvssl.load`` average the
-    tokens of whole images, the online probe and the monitors the visible tokens of the
-    masked encoding (free). The mask comes from the step's seeded generator."""
+    """Paper values (Sec. 3-4, Table 1): mask ratio 0.75, decoder 8 blocks of width 512 (16 heads),
+    normalised-pixel targets, sine-cosine positions in the decoder. Here the decoder is 2 blocks of width
+    128 with 4 heads (Table 1a-b: one block already fine-tunes as well). Every view of the first size is
+    masked separately; the ViT is read by averaging its patch tokens (``vit_pool``; docs/methods.md says why
+    and what the probe reads). The mask comes from the step's seeded generator."""
 
     needs = ("backbone",)  # see base.NEEDS
     step_inputs = ("generator",)  # draws the masks

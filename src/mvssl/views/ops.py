@@ -1,16 +1,9 @@
-"""Batched, per-sample random augmentations on the training device.
-
-Every op has two halves: ``sample(n, generator, device) -> params`` draws one set of
-parameters per image, and ``apply(x, params) -> x`` uses them. Ops that can be one of LooC's
-augmentations also have ``differ(params, generator) -> params``: parameters that give every
-image a value of the op *different* from the given one (LooC's keys that must differ from
-the query in that augmentation). Keeping the halves apart
-is what lets a recipe record every parameter it drew and reuse any of them for another
-view (LooC's leave-one-out keys, factor-shared views). Images are float [B, C, H, W]
-in [0, 1]; no op loops over images in Python. Colour jitter, grayscale and Sobel need RGB
-(C = 3) and raise otherwise; crop, flip, rotation, blur, solarize (per channel), cutout act
-on any number of channels.
-"""
+"""Batched, per-sample random augmentations on the training device (docs/views.md). Every op has two
+halves, ``sample(n, generator, device) -> params`` and ``apply(x, params) -> x``, so a recipe records
+every parameter it drew and can reuse any of them for another view (LooC's keys, factor-shared views);
+LooC's ops also have ``differ(params, generator)``: parameters giving every image another value of the
+op. Images are float [B, C, H, W] in [0, 1]; no op loops over images. Colour jitter, grayscale and Sobel
+need RGB; the other ops act on any number of channels."""
 from __future__ import annotations
 
 import math
@@ -136,14 +129,10 @@ def _gray(x):
 
 
 class ColorJitter(Op):
-    """Brightness, contrast, saturation and hue jitter, applied with probability ``p``
-    (SimCLR: strength s gives 0.8s, 0.8s, 0.8s, 0.2s, p = 0.8).
-
-    The four adjustments are linear in RGB, so they are composed into one affine map
-    per image (brightness, then contrast about the mean grey, then saturation about the
-    pixel's grey, then a hue rotation about the grey axis) and applied with one batched
-    matmul, clamping to [0, 1] once at the end. torchvision instead clamps after each
-    adjustment, shuffles their order per image and shifts hue in HSV."""
+    """Brightness, contrast, saturation and hue jitter with probability ``p`` (SimCLR: strength s gives
+    0.8s, 0.8s, 0.8s, 0.2s, p = 0.8). The four are linear in RGB, so they compose into one affine map per
+    image (brightness, contrast about the mean grey, saturation about the pixel's grey, a hue rotation
+    about the grey axis), applied at once and clamped once; torchvision clamps after each and shifts hue in HSV."""
 
     name = "color"
 

@@ -133,15 +133,11 @@ class ChannelSplitViews(ViewSource):
 
 
 class LabelledPool(ViewSource):
-    """View learning's data: a fixed uint8 training pool [N, 3, H, W] with ``labels`` (-1: none)
-    and a labelled part, ``labelled_fraction`` of each class drawn from ``seed`` and split into
-    two fixed halves ("fit", "held"). It hands out float RGB batches in [0, 1] with random
-    horizontal flips (a subclass may augment more: ``augment``), drawn with an explicit
-    generator: ``unlabelled(n, g)`` from the whole pool, ``labelled(n, g, part)`` from the
-    labelled part or one of its halves. The pool stays in host memory and batches are drawn
-    there (one CPU random generator, so a seed gives the same batches everywhere); :meth:`to`
-    names the device they are delivered on. As a ``ViewSource`` it gives one view per image
-    (the batch a view generator reads) and the labels."""
+    """View learning's data: a fixed uint8 pool [N, 3, H, W] with ``labels`` (-1: none) and a labelled part,
+    ``labelled_fraction`` of each class (from ``seed``) in two fixed halves ("fit", "held"). Hands out float
+    RGB batches in [0, 1] with random flips (``augment``), drawn on the host with one CPU generator so a seed
+    gives the same batches everywhere: ``unlabelled(n, g)``, ``labelled(n, g, part)``; :meth:`to` names the
+    device they are delivered on. As a ``ViewSource``: one view per image and the labels."""
 
     task = "label"
     device = torch.device("cpu")
