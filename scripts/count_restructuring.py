@@ -70,6 +70,10 @@ COMMITS = [
     ("a37cc28", "eval, info, nn: docstrings that restated docs/evaluation.md, docs/er.md or the code"),
     ("ef4d1b2", "methods: docstrings that restated docs/methods.md or the code"),
     ("d1fe519", "train, losses: docstrings with measured figures or restating the code"),
+    ("22125cf", "methods: one at_least for seven constructors' bound checks"),
+    ("7d472a3", "views, nn: class docstrings that repeated another docstring"),
+    ("1862f1f", "info nce: its report through eval.report.write_report"),
+    ("37c2626", "encoder.embed: docstring names image_inputs instead of repeating it"),
 ]
 
 

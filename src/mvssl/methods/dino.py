@@ -11,7 +11,7 @@ from torch import nn
 from ..losses import dino_loss
 from ..losses.er import cross_entropy_reconstruction, marginal_entropy
 from ..nn import Centre, DINOHead, cosine_momentum, cosine_schedule, ema_update, frozen_copy
-from .base import MethodOutput, encode_views, n_global_views
+from .base import MethodOutput, at_least, encode_views, n_global_views
 
 
 class DINO(nn.Module):
@@ -42,10 +42,8 @@ class DINO(nn.Module):
                  centre_momentum: float = 0.9, base_momentum: float = 0.99, clip_grad: float = 3.0,
                  freeze_last_layer_steps: int = 31, weight_decay_start: float = 0.04, weight_decay_end: float = 0.4):
         super().__init__()
-        for key, value in (("clip_grad", clip_grad), ("freeze_last_layer_steps", freeze_last_layer_steps),
-                           ("weight_decay_start", weight_decay_start), ("weight_decay_end", weight_decay_end)):
-            if value < 0:
-                raise ValueError(f"method.{key}: must be >= 0, got {value}")
+        at_least(0, clip_grad=clip_grad, freeze_last_layer_steps=freeze_last_layer_steps,
+                 weight_decay_start=weight_decay_start, weight_decay_end=weight_decay_end)
         self.clip_grad, self.freeze_last_layer_steps = clip_grad, freeze_last_layer_steps
         self.weight_decay_start, self.weight_decay_end = weight_decay_start, weight_decay_end
         self.backbone = backbone

@@ -14,7 +14,7 @@ from ..losses import dino_loss
 from ..losses.dinov2 import ibot_patch_loss, koleo_loss
 from ..nn import Centre
 from ..views.masking import RandomRatioPatchMask
-from .base import MethodOutput, encode_views, n_global_views, require_vit
+from .base import MethodOutput, at_least, encode_views, n_global_views, require_vit
 from .dino import DINO
 
 
@@ -34,9 +34,7 @@ class DINOv2(DINO):
                  head_batch_norm: bool = False, **kwargs):
         require_vit(backbone, "dinov2")
         super().__init__(backbone, feature_dim, head_batch_norm=head_batch_norm, **kwargs)
-        for key, value in (("ibot_weight", ibot_weight), ("koleo_weight", koleo_weight)):
-            if value < 0:
-                raise ValueError(f"method.{key}: must be >= 0, got {value}")
+        at_least(0, ibot_weight=ibot_weight, koleo_weight=koleo_weight)
         self.masking = self.patch_masks(dict(mask_ratio_min=mask_ratio_min, mask_ratio_max=mask_ratio_max,
                                              mask_probability=mask_probability))
         self.ibot_weight, self.koleo_weight = ibot_weight, koleo_weight

@@ -12,7 +12,7 @@ from torch import nn
 from ..distributed import gather_with_grad
 from ..losses.lejepa import lejepa_invariance, lejepa_loss, sigreg, sigreg_directions
 from ..nn import mlp
-from .base import MethodOutput, encode_views, n_global_views
+from .base import MethodOutput, at_least, encode_views, n_global_views
 
 
 class LeJEPA(nn.Module):
@@ -32,11 +32,8 @@ class LeJEPA(nn.Module):
         super().__init__()
         if not 0.0 <= sigreg_weight <= 1.0:
             raise ValueError(f"method.sigreg_weight: must be in [0, 1], got {sigreg_weight}")
-        for key, value in (("num_slices", num_slices), ("proj_dim", proj_dim), ("t_max", t_max)):
-            if value <= 0:
-                raise ValueError(f"method.{key}: must be > 0, got {value}")
-        if knots < 2:
-            raise ValueError(f"method.knots: must be >= 2, got {knots}")
+        at_least(0, True, num_slices=num_slices, proj_dim=proj_dim, t_max=t_max)
+        at_least(2, knots=knots)
         self.backbone = backbone
         self.projector = mlp([feature_dim, proj_hidden_dim, proj_hidden_dim, proj_dim])
         self.sigreg_weight, self.num_slices, self.knots, self.t_max = sigreg_weight, num_slices, knots, t_max

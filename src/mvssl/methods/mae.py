@@ -12,7 +12,7 @@ from torch import nn
 from ..losses.masked import mae_loss
 from ..nn.masked_decoder import MaskedDecoder
 from ..views.masking import RandomPatchMask, check_mask_ratio, patchify
-from .base import MethodOutput, n_global_views, require_vit
+from .base import MethodOutput, at_least, n_global_views, require_vit
 
 
 class MAE(nn.Module):
@@ -31,10 +31,7 @@ class MAE(nn.Module):
                  decoder_depth: int = 2, decoder_heads: int = 4, normalise_pixels: bool = True):
         super().__init__()
         require_vit(backbone, "mae")
-        for key, value in (("decoder_width", decoder_width), ("decoder_depth", decoder_depth),
-                           ("decoder_heads", decoder_heads)):
-            if value <= 0:
-                raise ValueError(f"method.{key}: must be > 0, got {value}")
+        at_least(0, True, decoder_width=decoder_width, decoder_depth=decoder_depth, decoder_heads=decoder_heads)
         if decoder_width % decoder_heads or decoder_width % 4:
             raise ValueError(f"method.decoder_width: {decoder_width} must be divisible by 4 and by decoder_heads "
                              f"{decoder_heads}")

@@ -16,7 +16,7 @@ from torch import nn
 from ..distributed import gather_from_all_ranks, gather_with_grad
 from ..losses import nnclr_loss
 from ..nn import EmbeddingQueue, mlp
-from .base import MethodOutput, encode_pair
+from .base import MethodOutput, at_least, encode_pair
 
 
 class NNCLR(nn.Module):
@@ -31,8 +31,7 @@ class NNCLR(nn.Module):
     def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 1024, proj_dim: int = 256,
                  pred_hidden_dim: int = 1024, temperature: float = 0.1, queue_size: int = 2048):
         super().__init__()
-        if queue_size < 1:
-            raise ValueError(f"method.queue_size: must be >= 1, got {queue_size}")
+        at_least(1, queue_size=queue_size)
         self.backbone = backbone
         self.projector = mlp([feature_dim, proj_hidden_dim, proj_hidden_dim, proj_dim], last_batch_norm=True)
         self.predictor = mlp([proj_dim, pred_hidden_dim, proj_dim])

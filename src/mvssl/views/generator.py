@@ -119,15 +119,11 @@ class ColourFrontEnd(nn.Module):
 
 
 class ViewGenerator(nn.Module):
-    """g: RGB [B, 3, H, W] in [0, 1] -> y [B, 3, H, W]; ``views(x)`` gives [y_1, y_{2:3}].
-
-    ``num_layers`` coupling layers cycle through ``PARTITIONS``; ``coupling`` is "additive"
-    (all volume-preserving), "affine" (all), or "mixed" (alternating, additive first).
-    ``linear_layers`` :class:`LinearCoupling` layers come first, cycling through the partitions
-    ``([1, 2], [0])`` (view 1 gains a linear combination of view 2's channels) and
-    ``([0], [1, 2])``. ``num_layers=0`` and ``linear_layers=0`` is the raw colour space (no
-    learnable parameters).
-    """
+    """g: RGB [B, 3, H, W] in [0, 1] -> y [B, 3, H, W]; ``views(x)`` gives [y_1, y_{2:3}]. First
+    ``linear_layers`` ``LinearCoupling`` layers, cycling through ``([1, 2], [0])`` (view 1 gains a linear
+    combination of view 2's channels) and ``([0], [1, 2])``, then ``num_layers`` couplings through
+    ``PARTITIONS``, "additive", "affine" or "mixed" (alternating, additive first). With neither: the raw
+    colour space, no learnable parameters."""
 
     def __init__(self, space: str = "rgb", num_layers: int = 6, coupling: str = "mixed", hidden: int = 16,
                  linear_layers: int = 0):

@@ -147,10 +147,8 @@ class ColorJitter(Op):
         return {"brightness": factor(self.b), "contrast": factor(self.c), "saturation": factor(self.s), "hue": hue}
 
     def differ(self, p, g):
-        """Jitter always on, brightness/contrast/saturation drawn afresh, and a hue at least
-        ``hue / 2`` turns from ``p``'s (between ``hue / 2`` and ``hue`` away, either way round
-        the circle; with hue 0.5, the whole circle, this is a quarter to three quarters of a
-        turn away)."""
+        """Jitter always on, brightness/contrast/saturation drawn afresh, and a hue between ``hue / 2`` and
+        ``hue`` turns from ``p``'s, either way round the circle."""
         n, device = len(p["hue"]), p["hue"].device
         fresh = {k: _uniform(n, max(0.0, 1 - v), 1 + v, g, device)
                  for k, v in (("brightness", self.b), ("contrast", self.c), ("saturation", self.s))}
@@ -271,10 +269,9 @@ SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
 
 
 class Sobel(Toggle):
-    """Sobel filtering (SimCLR Fig. 4): the gradient magnitude of the grey image,
-    sqrt(G_x^2 + G_y^2) with the 3x3 Sobel kernels and replicated borders, divided by its
-    largest possible value (4 sqrt 2) and written to all three channels; applied with
-    probability ``p``. Every colour is gone, edges stay."""
+    """Sobel filtering (SimCLR Fig. 4) with probability ``p``: the grey image's gradient magnitude
+    sqrt(G_x^2 + G_y^2) (3x3 kernels, replicated borders) over its largest value 4 sqrt 2, in all three
+    channels: every colour gone, edges kept."""
 
     name = "sobel"
 
@@ -290,10 +287,8 @@ class Sobel(Toggle):
 
 
 class GaussianNoise(Op):
-    """Additive Gaussian noise with a per-image standard deviation U(``sigma``), clamped to
-    [0, 1]; applied with probability ``p``. The noise itself is drawn in ``sample`` (it is a
-    parameter like any other, so another view can reuse it), hence the op knows the image
-    ``size``."""
+    """Additive Gaussian noise of per-image std U(``sigma``), clamped to [0, 1], with probability ``p``. The
+    noise is drawn in ``sample`` (a parameter another view can reuse), so the op knows the image ``size``."""
 
     name = "noise"
 

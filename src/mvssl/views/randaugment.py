@@ -84,10 +84,8 @@ RANDAUGMENT_OPS = {"autocontrast": autocontrast, "equalize": equalize, "posteriz
 
 
 class RandAugment(Op):
-    """``n_ops`` ops per image, drawn uniformly with replacement from ``ops`` (names in
-    ``RANDAUGMENT_OPS``), applied in order at magnitude ``magnitude`` (RandAugment's M / 30:
-    M = 10 -> 0.33) with a random sign. Params: ``ops`` [B, n_ops] op indices and
-    ``magnitude`` [B, n_ops] signed magnitudes."""
+    """``n_ops`` ops per image, drawn uniformly with replacement from ``ops`` (``RANDAUGMENT_OPS``), applied in
+    order at ``magnitude`` (RandAugment's M / 30) with a random sign. Params: ``ops`` and ``magnitude`` [B, n_ops]."""
 
     name = "randaug"
 

@@ -58,10 +58,9 @@ def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
 
 
 def simclr(size: int, strength: float = 0.5, blur: bool | None = None, min_scale: float = 0.08, **norm) -> Recipe:
-    """SimCLR (Chen et al. 2020, App. A): random resized crop + flip, colour distortion of
-    strength s (jitter 0.8s/0.8s/0.8s/0.2s with p=0.8, grayscale p=0.2), Gaussian blur
-    p=0.5 for large images. The paper uses s=1 on ImageNet and s=0.5 on CIFAR-10, where
-    blur is left out; by default blur is on for images of 64 px and up."""
+    """SimCLR (Chen et al. 2020, App. A): crop + flip, colour distortion of strength s (jitter
+    0.8s/0.8s/0.8s/0.2s, p=0.8; grayscale p=0.2), and blur p=0.5 from 64 px (the paper: s=1 on ImageNet,
+    s=0.5 and no blur on CIFAR-10)."""
     blur = size >= 64 if blur is None else blur
     ops: list[Op] = [
         ResizedCrop(size, scale=(min_scale, 1.0)),
@@ -123,10 +122,9 @@ def multicrop(global_size: int, local_size: int, n_global: int = 2, n_local: int
 
 
 def infomin(size: int, min_scale: float = 0.08, n_ops: int = 2, magnitude: float = 10 / 30, **norm) -> Recipe:
-    """InfoMin Aug (Tian et al. 2020, Sec. 4.2): augmentations strong enough to lower the
-    information two views share -- random resized crop (area ``min_scale``-1) + flip,
-    colour jitter (0.4, 0.4, 0.4, 0.1 with p=0.8), grayscale p=0.2, Gaussian blur p=0.5,
-    then RandAugment (``n_ops`` ops at ``magnitude``; the paper's N=2, M=10 -> 10/30)."""
+    """InfoMin Aug (Tian et al. 2020, Sec. 4.2), strong enough to lower what two views share: crop (area
+    ``min_scale``-1) + flip, jitter (0.4, 0.4, 0.4, 0.1, p=0.8), grayscale p=0.2, blur p=0.5, then
+    RandAugment (``n_ops`` at ``magnitude``; the paper's N=2, M=10 -> 10/30)."""
     return Recipe([
         ResizedCrop(size, scale=(min_scale, 1.0)),
         ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8),

@@ -92,11 +92,9 @@ class FactorSharedViews(ViewSource):
 
 
 class ClipViews(FactorSharedViews):
-    """InfoMin's sequence setting (Fig. 4): view 1 a clip of ``frames`` frames of a moving
-    digit, stacked along channels (uint8 frames rendered, then normalised by ``recipe``:
-    [B, 3 * frames, H, W]); view 2 one frame sharing ``shared`` with the clip's next frame
-    (``ColorfulMovingMNIST.clip_pair``). The targets are view 2's factors: the frame an
-    encoder of single frames (and its online probe) sees."""
+    """InfoMin's sequence setting (Fig. 4; ``ColorfulMovingMNIST.clip_pair``): view 1 the clip's ``frames``
+    frames stacked along channels [B, 3 * frames, H, W], view 2 one frame; the targets are view 2's factors,
+    what an encoder of single frames (and its online probe) sees."""
 
     def __init__(self, dataset: ColorfulMovingMNIST, shared=("digit",), frames: int = 3):
         super().__init__(dataset, shared)
