@@ -63,6 +63,20 @@ COMMITS = [
     ("8258b29", "train/finish: one trained + random-init pair; image_inputs: one uint16 scaling"),
     ("e280fbc", "methods/er: one ER forward in the mixin"),
     ("968c4ca", "one centred-square resize for background photos and embed's lists"),
+    # the fifth session
+    ("b833d5f", "issue 38's slow mvssl experiment --help, fixed by the speed helper (cli.py grew)"),
+    ("68798eb", "data: docstrings that restated docs/data.md"),
+    ("dac0b6d", "top-level modules: docstrings that restated docs/domain.md or the code"),
+    ("677bbde", "views: docstrings that restated docs/views.md or the code"),
+    ("a37cc28", "eval, info, nn: docstrings that restated docs/evaluation.md, docs/er.md or the code"),
+    ("ef4d1b2", "methods: docstrings that restated docs/methods.md or the code"),
+    ("d1fe519", "train, losses: docstrings with measured figures or restating the code"),
+    ("22125cf", "methods: one at_least for seven constructors' bound checks"),
+    ("7d472a3", "views, nn: class docstrings that repeated another docstring"),
+    ("1862f1f", "info nce: its report through eval.report.write_report"),
+    ("37c2626", "encoder.embed: docstring names image_inputs instead of repeating it"),
+    ("bfaa5f5", "four one-line helpers used once inlined"),
+    ("418c84b", "data.datasets: keep_in_memory without its two one-use helpers"),
 ]
 
 

@@ -1,9 +1,7 @@
-"""From a config to the objects of a run: the whole config resolved and checked against the
-registries of the layers below (``resolve``, with ``checks``), then dataset, view source, backbone, heads
-and method, and a trained method loaded back from its run folder (``load_method``).
-
-It sits below ``encoder``, ``train``, ``eval`` and ``info``: loading an encoder or
-measuring a run builds through here and never imports the trainer."""
+"""From a config to the objects of a run: the config resolved and checked against the registries of the
+layers below (``resolve``, ``checks``), then dataset, view source, backbone, heads and method, and a
+trained method loaded back from its run folder (``load_method``). Below ``encoder``, ``train``, ``eval``
+and ``info``, so loading an encoder or measuring a run never imports the trainer."""
 from __future__ import annotations
 
 import functools
@@ -199,12 +197,10 @@ def build_projector(cfg: dict) -> torch.nn.Module | None:
 
 def build_method(cfg: dict, num_samples: int | None = None, initial: Weights | None = None
                  ) -> tuple[torch.nn.Module, int]:
-    """The method and the dimension of the features its online probe reads: its config section
-    as keyword arguments, plus what its class ``needs`` from the run (``methods.base.NEEDS``).
-    ``initial``: weights for the backbone, loaded before the method is made (so EMA targets and
-    teachers copy them); when they come from an mvssl checkpoint, the method's other tensors
-    (heads, targets) are carried over where their names and shapes match (``carry_method_state``);
-    ``--init-from`` an encoder file carries none and says so (``carried_state``)."""
+    """The method and the feature dimension its online probe reads: its config section as keyword arguments
+    plus what its class ``needs`` from the run (``methods.base.NEEDS``). ``initial``: backbone weights,
+    loaded before the method is made (so EMA targets and teachers copy them); from an mvssl checkpoint the
+    method's other tensors are carried over where names and shapes match (``carry_method_state``)."""
     cls = METHODS[cfg["method"]["name"]]
     if initial is not None and "backbone_factory" in cls.needs:
         raise ConfigError(f"method {cfg['method']['name']} builds its own encoders (one per view): it cannot start "

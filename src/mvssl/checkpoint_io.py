@@ -1,10 +1,7 @@
-"""Checkpoint I/O, for every file mvssl writes with ``torch.save`` (training checkpoints,
-encoders, feature caches): an atomic save (``save_atomic``), a load that never runs code
-(``safe_torch_load``: ``weights_only=True``) and content checksums (a SHA-256 over every key,
-value and tensor byte of the saved object, stored inside the object under ``CHECKSUM_KEY`` and
-verified on load, so one flipped bit anywhere in the content is detected instead of loading
-silently). Also where a run keeps its training checkpoints and which one to resume from
-(``latest_complete_checkpoint``). A leaf: it imports nothing of mvssl but ``ConfigError``."""
+"""Checkpoint I/O for every file mvssl writes with ``torch.save``: an atomic save (``save_atomic``), a load
+that never runs code (``safe_torch_load``: ``weights_only=True``), a content checksum stored inside the
+object and verified on load (one flipped bit is detected instead of loading silently), and which of a
+run's checkpoints to resume from. A leaf: it imports nothing of mvssl but ``ConfigError``."""
 from __future__ import annotations
 
 import hashlib

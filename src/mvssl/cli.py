@@ -3,7 +3,8 @@
 ``experiment``, ``info`` and ``bench`` are command groups filled from packages: every module of
 ``mvssl.experiments`` (or ``mvssl.info``, ``mvssl.bench``) that defines ``COMMAND`` (its name),
 ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int`` becomes ``mvssl GROUP COMMAND``.
-A new experiment is a new module; nothing here changes.
+A new experiment is a new module; nothing here changes. ``mvssl.experiments`` lists its commands
+from the study files without importing them (``listing``), so only the experiment named is imported.
 
 Imports inside functions, in all of mvssl, are for two things only: heavy optional dependencies
 (matplotlib, umap, timm, torchvision's datasets, wandb/tensorboard loggers, safetensors, PIL, ...),
@@ -184,17 +185,42 @@ def command_modules(package: str) -> list:
     return sorted((m for m in modules if hasattr(m, "COMMAND")), key=lambda m: m.COMMAND)
 
 
-def _group_parsers(sub, only: str | None = None) -> None:
+def listed_commands(package: str, named: str | None) -> list:
+    """The command modules of ``package`` (``command_modules``); where the package lists its commands
+    without importing them (a ``listing()``, as ``mvssl.experiments`` does), only the one ``named``
+    is imported and the others are ``(COMMAND, HELP)`` pairs: ``mvssl experiment --help`` imports no
+    experiment, ``mvssl experiment NAME`` only NAME's module."""
+    listing = getattr(importlib.import_module(package), "listing", None)
+    if listing is None:
+        return command_modules(package)
+    out = []
+    for module, command, helptext in listing():
+        if command is None or helptext is None or command == named:
+            loaded = importlib.import_module(f"{package}.{module}")
+            if hasattr(loaded, "COMMAND"):
+                out.append(loaded)
+        else:
+            out.append((command, helptext))
+    return sorted(out, key=lambda m: m[0] if isinstance(m, tuple) else m.COMMAND)
+
+
+def _group_parsers(sub, only: str | None = None, named: str | None = None) -> None:
     for group, (package, helptext) in COMMAND_GROUPS.items():
         if only is not None and group != only:  # another command runs: no need to import this group
             sub.add_parser(group, help=helptext, description=helptext)
             continue
-        modules = command_modules(package)
+        try:
+            modules = command_modules(package) if only is None else listed_commands(package, named)
+        except ModuleNotFoundError:
+            modules = []
         if not modules:
             continue
         gp = sub.add_parser(group, help=helptext, description=helptext)
         commands = gp.add_subparsers(dest="subcommand", required=True)
         for module in modules:
+            if isinstance(module, tuple):  # listed, not imported: another command of the group runs
+                commands.add_parser(module[0], help=module[1], description=module[1])
+                continue
             p = commands.add_parser(module.COMMAND, help=module.HELP, description=module.HELP)
             module.add_arguments(p)
             p.set_defaults(func=lambda args, extra, m=module, g=group: _run_command(m, args, extra, g))
@@ -224,11 +250,12 @@ def _run_command(module, args, extra: list[str], group: str = "") -> int:
 EVAL_HELP = "evaluate a trained encoder"
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+def build_parser(command: str | None = None, subcommand: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; with ``command`` ("" for none), only that command is built in
     full and the others are one help line each, so ``mvssl --help`` or ``mvssl train`` import
     none of the modules the other commands need (the parser of every experiment, benchmark
-    and evaluation pulls in torch)."""
+    and evaluation pulls in torch); in a group that lists its commands without importing them,
+    only ``subcommand`` is built in full (``listed_commands``)."""
     parser = argparse.ArgumentParser(prog="mvssl", description="Multi-view self-supervised learning.")
     parser.add_argument("--version", action="version", version=f"mvssl {__version__}",
                         help="print the version and exit")
@@ -255,7 +282,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         _eval_parsers(sub)
     else:
         sub.add_parser("eval", help=EVAL_HELP, description=EVAL_HELP)
-    _group_parsers(sub, command)
+    _group_parsers(sub, command, subcommand)
     return parser
 
 
@@ -287,7 +314,8 @@ def _one_line_warnings() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     _one_line_warnings()
-    parser = build_parser(next((a for a in argv if not a.startswith("-")), ""))
+    words = [a for a in argv if not a.startswith("-")] + ["", None]  # the command, and a group's command
+    parser = build_parser(words[0], words[1])
     args, extra = parser.parse_known_args(argv)
     try:
         return args.func(args, extra)

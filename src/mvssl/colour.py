@@ -1,23 +1,11 @@
-"""Colour: batched, differentiable colour-space conversions (CMC's channel-split views, the
-view generator's front end), hue rotations (colour jitter, the digits' colours) and the
-normalisation every recipe applies. A leaf: it imports nothing of mvssl, so ``data``,
-``views`` and ``nn`` all use it.
-
-Every conversion maps float [B, 3, H, W] to float [B, 3, H, W]; RGB is sRGB in [0, 1].
-
-- Lab (CIE 1976 L*a*b*, D65 white, 2-degree observer): sRGB -> linear RGB -> XYZ -> Lab,
-  with L in [0, 100] and a, b roughly in [-128, 127].
-- YDbDr (the SECAM colour space): a linear map, Y in [0, 1], Db and Dr in [-1.333, 1.333].
-- HSV (hexcone model): hue H in [0, 1) (0 for greys), saturation S = (max - min) / max and
-  value V = max of R, G, B, each in [0, 1].
-
-``channel_ranges(space)`` gives each channel's range over the sRGB cube; ``ChannelSplit``
-turns normalised RGB views into CMC's channel views (``"L,ab"``, ``"Y,Db,Dr"``,
-``"L,a,b,S"``, ...) with every channel scaled from that range to [-1, 1]; the views may take
-channels from more than one space. Images of any number of channels (multispectral bands)
-are split by channel index instead (``"0-5,6-12"``, ``"0+3,1-2"``): any grouping of the
-channels, each view the normalised channels as they are.
-"""
+"""Colour: batched, differentiable colour-space conversions (CMC's channel-split views, the view
+generator's front end), hue rotations and the normalisation every recipe applies. A leaf: it imports
+nothing of mvssl, so ``data``, ``views`` and ``nn`` all use it. Conversions map float [B, 3, H, W]
+to float [B, 3, H, W], RGB being sRGB in [0, 1]: Lab (CIE 1976, D65, 2-degree observer; L in
+[0, 100]), YDbDr (SECAM, linear) and HSV (hexcone; H in [0, 1), 0 for greys). ``ChannelSplit``
+makes CMC's channel views (``"L,ab"``, ``"L,a,b,S"``: from one space or several, each channel scaled
+from its range over the sRGB cube to [-1, 1]), or for any number of channels views by channel index
+(``"0-5,6-12"``, ``"0+3,1-2"``)."""
 from __future__ import annotations
 
 import functools

@@ -26,17 +26,10 @@ REPRESENTATIONS = ("backbone", "looc", "looc++", "projection")
 
 
 class Encoder(nn.Module):
-    """A frozen backbone plus the preprocessing it was trained with.
-
-    ``embed(uint8 [N, 3, H, W]) -> float [N, D]`` keeps the centred square of a non-square
-    image, resizes to ``image_size`` if needed (``preprocess``), normalises with the training mean/std and runs the backbone in eval mode, in batches.
-    ``backbone`` is a plain ``nn.Module`` to take downstream.
-
-    An encoder trained with LooC also keeps its n + 1 projection ``heads``:
-    ``embed(x, representation="looc++")`` is the concatenation of the L2-normalised
-    embedding spaces [N, (n + 1) d]; the default (``"backbone"``, alias ``"looc"``) is the
-    backbone feature V.
-    """
+    """A frozen backbone plus the preprocessing it was trained with (``preprocess``): ``embed`` gives
+    features, ``backbone`` is a plain ``nn.Module`` to take downstream. An encoder trained with LooC also
+    keeps its n + 1 projection ``heads``: ``representation="looc++"`` concatenates the L2-normalised
+    embedding spaces [N, (n + 1) d]; the default (``"backbone"``, alias ``"looc"``) is the backbone feature V."""
 
     def __init__(self, backbone: nn.Module, image_size: int, mean, std, config: dict | None = None,
                  heads: nn.ModuleList | None = None, projector: nn.Module | None = None):
@@ -95,14 +88,10 @@ class Encoder(nn.Module):
     @torch.no_grad()
     def embed(self, images, batch_size: int = 500, representation: str = "backbone",
               tokens: bool = False) -> torch.Tensor:
-        """Images -> float features [N, D]; N may be 0. ``images``: uint8 or float (in [0, 1]),
-        channels first or last, a batch or one image, greyscale or RGB, PIL images or image
-        file paths, or a list of these (``image_inputs``). ``representation``: ``"backbone"``
-        (the features a probe reads), ``"projection"`` (the projection head's output, for
-        methods that have one) or ``"looc++"`` (LooC). ``tokens=True``: dense features instead of
-        one vector per image, for the backbone only: a ViT's patch tokens [N, L, D] (row-major,
-        without the class token), a convnet's last feature map [N, C, h, w]
-        (``nn.backbones.spatial_features``)."""
+        """Images (anything ``image_inputs`` lists) -> float features [N, D]; N may be 0. ``representation``:
+        ``"backbone"`` (what a probe reads), ``"projection"`` (the projection head's output, for methods with
+        one) or ``"looc++"``. ``tokens=True``: the backbone's dense features, a ViT's patch tokens [N, L, D]
+        (row-major, no class token) or a convnet's last feature map [N, C, h, w] (``spatial_features``)."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
         images = as_image_batch(images, self.image_size, len(self.mean))

@@ -1,16 +1,8 @@
-"""``mvssl export RUN --format onnx|torchscript|safetensors``: a trained encoder outside mvssl.
-
-The ONNX and TorchScript models take uint8 images [N, 3, S, S] at the encoder's image size S
-(any N) and give what ``Encoder.embed`` gives for them: the pixels scaled to [0, 1] and
-normalised with the training mean and std inside the model, then the backbone (with
-``--tokens``, its dense features: ``Encoder.embed(..., tokens=True)``). Images of other sizes
-are resized by ``Encoder.embed`` only: resize them to S first (or call ``Encoder.preprocess``).
-After writing, the export runs the file (onnxruntime for ONNX, when installed) on seeded images
-and reports the largest difference from ``Encoder.embed``.
-
-``safetensors`` writes the backbone's tensors with the encoder's config in the file's metadata;
-``mvssl.load`` reads it back as an Encoder.
-"""
+"""``mvssl export RUN --format onnx|torchscript|safetensors``: a trained encoder outside mvssl
+(docs/domain.md). The ONNX and TorchScript models take uint8 [N, 3, S, S] at the encoder's size S and
+give what ``Encoder.embed`` gives (scaling and normalisation inside the model; ``--tokens``: dense
+features); the written file is run on seeded images and its largest difference from ``Encoder.embed``
+reported. ``safetensors`` keeps the config in the file's metadata, so ``mvssl.load`` reads it back."""
 from __future__ import annotations
 
 import json

@@ -1,17 +1,9 @@
-"""What ``Encoder.embed`` accepts, turned into the uint8 [N, 3, H, W] batch it embeds.
-
-- a torch tensor or numpy array, of one image or a batch, channels first or last:
-  [N, C, H, W] or [N, H, W, C] (C = 3, or 1 for greyscale, repeated to RGB); one image
-  [C, H, W], [H, W, C] or [H, W] (greyscale). With C in both places (tiny images) channels
-  first wins;
-- uint8 values as they are; uint16 scaled by 255/65535 (as 16-bit files are, ``data/decode.py``);
-  float (and other integer) values taken in [0, 1] for floats and [0, 255] for integers, and
-  refused outside, as is NaN;
-- a PIL image or a path to an image file (any mode, decoded by the folder loader's rules),
-  or a list or tuple of any of these; images of different sizes are each centre-cropped
-  square and resized to the encoder's ``size`` before they are stacked.
-
-Anything else raises one ``ValueError`` saying what was given and what is accepted."""
+"""What ``Encoder.embed`` accepts, turned into the uint8 [N, 3, H, W] batch it embeds: a tensor or numpy
+array of one image or a batch, channels first or last ([N, C, H, W], [N, H, W, C], [C, H, W], [H, W, C],
+[H, W]; C = 3, or 1 repeated to RGB; channels first wins when C is in both places), uint8 as it is,
+uint16 scaled by 255/65535, floats taken in [0, 1] and other integers in [0, 255] (refused outside, as
+is NaN); a PIL image or an image file path (the folder loader's rules); or a list of these, each
+centre-cropped square and resized to ``size`` before stacking. Anything else: one ``ValueError``."""
 from __future__ import annotations
 
 import os

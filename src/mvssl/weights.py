@@ -1,16 +1,9 @@
-"""Weights from disk for a backbone (``backbone.weights``, ``--init-from``, a distillation
-teacher): a torchvision, timm or Hugging Face state dict (``.pt``/``.pth``/``.bin``, or a
-folder with ``model.safetensors`` / ``pytorch_model.bin``), a ``.safetensors`` file, or an
-mvssl run folder, ``encoder.pt``, training checkpoint or ``mvssl export --format safetensors``
-file (these carry their config; ``mvssl.load`` reads them through ``read_weights`` too).
-
-Files are read without running code: ``torch.load(weights_only=True)`` (a pickle that asks
-for Python objects is refused, naming them, before anything is unpickled) or safetensors.
-Keys are fitted to the backbone: a wrapper prefix (``module.``, ``model.``, ``backbone.``,
-an HF model name, ...) is found by matching key endings, a classifier head (``fc``, ``head``,
-``classifier``, ...) that the backbone does not have is dropped, and anything else that does
-not fit -- missing keys, unexpected keys, other shapes -- refuses the file in one line.
-A leaf: it imports nothing of mvssl but ``checkpoint_io``."""
+"""Weights from disk for a backbone (``backbone.weights``, ``--init-from``, a distillation teacher): a
+torchvision, timm or Hugging Face state dict, a ``.safetensors`` file, or an mvssl run, encoder,
+checkpoint or safetensors export (these carry their config; ``mvssl.load`` reads them here too). Files
+are read without running code (``weights_only=True`` or safetensors); keys are fitted to the backbone
+(a wrapper prefix found by key endings, a classifier head dropped), and anything else that does not fit
+refuses the file in one line (docs/domain.md). A leaf: it imports nothing of mvssl but ``checkpoint_io``."""
 from __future__ import annotations
 
 import hashlib

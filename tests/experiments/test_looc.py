@@ -43,9 +43,13 @@ def _arm(rotation, hue, digit, noise=(0.0, 0.5, -0.5)):
                                                                       ("digit", digit))}
 
 
+def _judged(looc_study, arms, random_digit=20):
+    random = {a: _arm(20, 30, random_digit) for a in arms}
+    return {c["id"]: c for c in judge(looc_study, arms, random)["claims"]}
+
+
 def _verdicts(looc_study, arms, random_digit=20):
-    random = {a: _arm(30, 50, random_digit) for a in arms}
-    return {c["id"]: c["verdict"] for c in judge(looc_study, arms, random)["claims"]}
+    return {i: c["verdict"] for i, c in _judged(looc_study, arms, random_digit).items()}
 
 
 def test_looc_verdicts_follow_the_numbers_either_way(looc_study):
@@ -53,7 +57,8 @@ def test_looc_verdicts_follow_the_numbers_either_way(looc_study):
             "looc": _arm(60, 75, 59), "looc-pp": _arm(65, 80, 61, (0, 0.2, -0.1))}
     verdicts = _verdicts(looc_study, good)
     assert all(v == "supported" for v in verdicts.values()), verdicts
-    bad = {**good, "looc": _arm(20, 30, 40), "looc-pp": _arm(20, 30, 40)}
+    # LooC learns every task (above its random-init twin) but keeps less than MoCo: refuted
+    bad = {**good, "looc": _arm(25, 35, 40), "looc-pp": _arm(25, 35, 40)}
     verdicts = _verdicts(looc_study, bad)
     assert [verdicts[i] for i in ("looc-keeps-dependent", "looc-pp-keeps-dependent", "looc-invariant",
                                   "looc-pp-invariant", "looc-pp-best")] == ["contradicted"] * 5
@@ -61,6 +66,11 @@ def test_looc_verdicts_follow_the_numbers_either_way(looc_study):
     unlearned = {**good, "moco": _arm(30, 40, 20)}
     verdicts = _verdicts(looc_study, unlearned)
     assert verdicts["looc-invariant"] == "not testable" and verdicts["moco-learns-digit"] == "not testable"
+    # LooC below its own random-init twin on rotation: not testable (naming arm and gate), never contradicted
+    judged = _judged(looc_study, {**good, "looc": _arm(19, 75, 59, (0.0, 0.3, -0.3))})
+    assert judged["looc-keeps-dependent"]["verdict"] == "not testable"
+    assert "looc minus random init on rotation" in judged["looc-keeps-dependent"]["reason"]
+    assert judged["looc-pp-keeps-dependent"]["verdict"] == "supported"  # its own gates pass
 
 
 def test_experiment_options_fail_before_training(tmp_path, capsys):

@@ -77,4 +77,17 @@ def test_an_experiment_passes_its_execution_options_to_the_engine(monkeypatch, t
                  "--precision", "32"]) == 0
     assert seen["seeds_in_one_model"] is True and seen["precision"] == "32" and seen["study"].name == "simclr-head"
     assert main(["experiment", "simclr-head", "--quick", "--out", str(tmp_path / "o")]) == 0
-    assert seen["seeds_in_one_model"] is False and seen["precision"] == "auto"
+    assert seen["seeds_in_one_model"] is False and seen["precision"] == "auto" and seen["new_version"] is False
+    assert main(["experiment", "simclr-head", "--quick", "--out", str(tmp_path / "o"), "--new-version"]) == 0
+    assert seen["new_version"] is True
+
+
+def test_an_experiment_refuses_a_folder_of_another_version_and_names_new_version(tmp_path, capsys):
+    from mvssl.cli import main
+
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "results.json").write_text('{"study": {"sha256": "' + "0" * 64 + '"}, "claims": []}')
+    assert main(["experiment", "simclr-head", "--quick", "--out", str(out)]) == 2
+    assert "--new-version" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["results.json"]  # nothing trained, nothing moved

@@ -293,3 +293,12 @@ def test_interrupted_experiment_stops_its_workers_at_once(tmp_path):
     left = _left_after(workers, 5)
     assert code not in (None, 0), "the interrupted experiment did not stop within 20 s"
     assert not left, f"workers {left} kept running after the interrupt"
+
+
+def test_the_readme_row_gives_an_absolute_out_folder_as_out():
+    from mvssl.studies.report import portable
+
+    assert portable("mvssl experiment er --jobs 1 --out /work/runs/er-v2 --precision 32") == \
+        "mvssl experiment er --jobs 1 --out OUT --precision 32"
+    assert portable("mvssl experiment er --out=/tmp/x") == "mvssl experiment er --out OUT"
+    assert portable("mvssl experiment er --out docs/er_results") == "mvssl experiment er --out docs/er_results"

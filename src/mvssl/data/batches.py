@@ -7,21 +7,13 @@ import torch.distributed as dist
 
 
 class IndexBatches:
-    """Shuffled index batches, a fresh permutation every epoch from (seed, epoch).
+    """Shuffled index batches, a fresh permutation every epoch from (seed, epoch). Under DDP each rank
+    takes a disjoint slice of every global batch. ``start``: the batches already trained (a resumed run
+    continues the same order). ``blocks`` (a partition of the items, e.g. each shard's samples) makes
+    the order sequential within shuffled blocks, so consecutive indices are neighbours on disk.
 
-    Under DDP each rank takes a disjoint slice of every global batch, so the global batch
-    is the same whatever the number of processes. ``start`` is the number of batches
-    already trained on (counted over all epochs): a resumed run passes it and continues
-    the same order from the next batch.
-
-    ``blocks`` (index tensors that partition the items, e.g. the samples of each shard in file
-    order) makes the order sequential within blocks: each epoch the blocks are shuffled and
-    each is taken front to back, so consecutive indices are neighbours on disk.
-
-    There is deliberately no ``state_dict``: Lightning snapshots a stateful loader after
-    its fetcher has already drawn the *next* batch, one batch ahead of the weights in the
-    same checkpoint. The trainer counts the batches that reached ``training_step`` instead.
-    """
+    There is deliberately no ``state_dict``: Lightning snapshots a stateful loader after its fetcher
+    has drawn the *next* batch; the trainer counts the batches that reached ``training_step`` instead."""
 
     def __init__(self, num_items: int, batch_size: int, seed: int = 0, drop_last: bool = True, start: int = 0,
                  blocks: list[torch.Tensor] | None = None):

@@ -1,13 +1,7 @@
-"""Colorful-Moving-MNIST (InfoMin, Tian et al. 2020, Sec. 3 and Table 1).
-
-Every frame has three factors of variation: the digit (a real MNIST instance and its
-class), the digit's position, and the background (a crop of one of ten natural photos,
-whose class is the background factor). Frames are rendered in batches with tensor ops,
-so making a training batch never loops over images in Python.
-
-Factor-shared pairs (`pair`) keep exactly a chosen subset of {digit, background,
-position} between two frames and draw the rest afresh: the views of Table 1.
-"""
+"""Colorful-Moving-MNIST (InfoMin, Tian et al. 2020, Sec. 3 and Table 1): frames with three factors,
+the digit (a real MNIST instance), its position and the background (a crop of one of ten photos),
+rendered in batches with tensor ops. ``pair`` keeps a chosen subset of the factors between two
+frames and draws the rest afresh: the views of Table 1."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,18 +48,9 @@ class ColorfulMovingMNIST:
             absolute hue quadrant is visible (``mvssl experiment looc``'s hue task).
     """
 
-    def __init__(
-        self,
-        split: str = "train",
-        seed: int = 0,
-        image_size: int = 64,
-        digit_size: int | None = None,
-        digits: str = "offline",
-        backgrounds: str = "photos",
-        root: str = "data",
-        download: bool = False,
-        digit_colors: str = "white",
-    ):
+    def __init__(self, split: str = "train", seed: int = 0, image_size: int = 64, digit_size: int | None = None,
+                 digits: str = "offline", backgrounds: str = "photos", root: str = "data", download: bool = False,
+                 digit_colors: str = "white"):
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         digit_size = digit_size or max(8, round(28 * image_size / 64))
@@ -134,16 +119,10 @@ class ColorfulMovingMNIST:
         n = len(digit_index)
         return FrameFactors(digit_index.to(self.device), *self._draw_backgrounds(n, generator), self._draw_positions(n, generator))
 
-    def pair(
-        self, indices: torch.Tensor, shared, generator: torch.Generator
-    ) -> tuple[FrameFactors, FrameFactors]:
-        """Factors of two frames per index that share the factors in ``shared``.
-
-        The first frame shows digit instance ``indices[b]``; every factor of the second
-        frame not shared is drawn afresh (a digit is a new random instance). ``shared`` lists
-        factors (shared by every pair) or maps factors to the probability that a pair shares
-        them, drawn per pair (see :func:`share_probabilities`).
-        """
+    def pair(self, indices: torch.Tensor, shared, generator: torch.Generator) -> tuple[FrameFactors, FrameFactors]:
+        """Factors of two frames per index: the first shows digit instance ``indices[b]``; the second
+        shares the factors in ``shared`` (a list, or factor -> probability per pair: ``share_probabilities``)
+        and draws the rest afresh (a digit is a new random instance)."""
         first, other, _ = self._pair(indices, shared, generator)
         return first, other
 
@@ -194,11 +173,8 @@ class ColorfulMovingMNIST:
 
     def factors(self, f: FrameFactors) -> dict[str, torch.Tensor]:
         """Batched factor labels: digit class, background class and position (y, x)."""
-        return {
-            "digit": self.labels[f.digit_index],
-            "background": self.background_classes[f.background_index],
-            "position": f.position.clone(),
-        }
+        return {"digit": self.labels[f.digit_index], "background": self.background_classes[f.background_index],
+                "position": f.position.clone()}
 
     def frames(self, indices: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The fixed frames ``ds[i]`` for many i at once (all of them by default)."""
@@ -220,10 +196,8 @@ class ColorfulMovingMNIST:
         return torch.where(raw > span, period - raw, raw)
 
     def sequence(self, index: int, length: int = 20, generator: torch.Generator | None = None):
-        """A moving-digit clip: digit ``index`` bounces across a fixed background crop.
-
-        Returns uint8 [T, 3, H, W] frames and their factors (position changes per frame).
-        """
+        """uint8 [T, 3, H, W] frames of digit ``index`` bouncing across a fixed background crop, and their
+        factors."""
         g = generator or torch.Generator().manual_seed(self.seed * 7919 + index)
         start = self.draw(torch.tensor([index], device=self.device), g)
         velocity = self._velocities(1, g)
@@ -259,11 +233,8 @@ class ColorfulMovingMNIST:
             raise IndexError(f"index {i} out of range for {len(self)} frames")
         i = i % len(self)
         image, factors = self.frames(torch.tensor([i], device=self.device))
-        return image[0], {
-            "digit": int(factors["digit"][0]),
-            "background": int(factors["background"][0]),
-            "position": (int(factors["position"][0, 0]), int(factors["position"][0, 1])),
-        }
+        return image[0], {"digit": int(factors["digit"][0]), "background": int(factors["background"][0]),
+                          "position": (int(factors["position"][0, 0]), int(factors["position"][0, 1]))}
 
 
 def share_probabilities(shared) -> dict[str, float]:

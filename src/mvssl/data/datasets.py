@@ -1,26 +1,7 @@
-"""Labelled image datasets for evaluation, all returned the same way: uint8 [N, 3, H, W]
-train and test images with int64 labels.
-
-- ``cmnist``: the built-in Colorful-Moving-MNIST fixed frames (labels: digit or background).
-- ``cifar10``, ``cifar100``: through torchvision, read from ``root``; fetched only when
-  ``download=True``. torchvision reads the CIFAR batches with ``pickle``, so point ``root``
-  only at files you downloaded from the official source.
-- ``stl10``: its official binary files under ``root/stl10_binary`` (``data.stl10``), with the
-  100,000 unlabelled images (label -1) beside the labelled train split when ``unlabelled``.
-- ``shapes``: Colour Shapes (``data.shapes``), generated offline: five shapes in random colours
-  over tinted textured backgrounds (labels: the shape).
-- ``scattered-shapes``: Scattered Shapes (``data.scattered_shapes``), generated offline: a grid of
-  copies of one shape at random sizes and positions, so a crop keeps the label (labels: the shape).
-- ``folder``: any ImageFolder (``root/<class>/<image>``), with ``train/`` and ``test/``
-  (or ``val/``) subfolders, or one folder split 80/20 per class with a fixed seed.
-  Images of any size and mode are centre-cropped square and resized to ``image_size``;
-  unreadable files are skipped and listed (``strict=True`` raises instead); ``classes_file``
-  keeps only the classes it lists (ImageNet-100 style); classes without images are left out.
-
-``stl10`` and ``folder`` are first listed as files (``files.FileSplits``); ``in_memory``
-(true, false or ``"auto"``: whether the decoded set fits ``memory_budget_gb``) decides
-whether they are decoded into ``LabelledImages`` now or returned as files to stream.
-"""
+"""Labelled image datasets for evaluation, all returned as uint8 [N, 3, H, W] train and test images with
+int64 labels: ``cmnist``, ``cifar10``/``cifar100`` (torchvision, which unpickles: official files only),
+``stl10``, ``shapes``, ``scattered-shapes`` and ``folder`` (docs/data.md). ``stl10`` and ``folder`` are
+listed as files (``files.FileSplits``) and decoded now or streamed as ``in_memory`` says."""
 from __future__ import annotations
 
 import os
@@ -139,13 +120,9 @@ def _without_empty_classes(train: FolderFiles, test: FolderFiles, classes: list[
 
 def image_folder_files(root: str, image_size: int, classes_file: str | None = None, test_fraction: float = 0.2,
                        seed: int = 0, channels: int = 3) -> FileSplits:
-    """The files of an image folder: ``train/`` and ``test/`` (or ``val/``) subfolders, or one
-    folder of class folders split ``test_fraction`` per class with ``seed``; only the classes
-    in ``classes_file`` if given. Images directly in the folder, beside class folders, are
-    trained on unlabelled (-1). A folder with no class folder, or with one, is unlabelled:
-    every image trains, and there is no test split to evaluate on (``FileSplits.classes``
-    holds fewer than two classes). Each file on disk is listed once, however many paths or
-    links reach it, so no file is on both sides of a split (``folders.py``)."""
+    """The files of an image folder, listed and split as docs/data.md says (``train/`` and ``test/`` or a
+    seeded per-class split; images beside class folders, or a folder with under two classes, train
+    unlabelled); each file on disk once (``folders.py``), so no file is on both sides of a split."""
     root_path = Path(root)
     if root_path.exists() and not root_path.is_dir():
         raise NotADirectoryError(f"image folder {root!r} is a file, not a folder of images")
@@ -178,18 +155,6 @@ def image_folder_files(root: str, image_size: int, classes_file: str | None = No
     return FileSplits(train, test, classes)
 
 
-def in_memory_budget(budget_gb: float | None) -> int:
-    """Bytes the decoded images may take: ``budget_gb``, or a quarter of this machine's RAM."""
-    if budget_gb is not None:
-        return int(budget_gb * 2**30)
-    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
-
-
-def decoded_bytes(files: FileSplits, copies: int = 1) -> int:
-    """What decoding both splits into uint8 tensors takes, in each of ``copies`` processes."""
-    return (len(files.train) + len(files.test)) * files.train.channels * files.train.size ** 2 * copies
-
-
 def check_channels(files: FileSplits, probe: int = 16) -> None:
     """The first readable training image must have ``channels`` channels: a ``ValueError``
     naming both counts otherwise (before anything is trained or created). Later images of
@@ -205,10 +170,13 @@ def check_channels(files: FileSplits, probe: int = 16) -> None:
 
 
 def keep_in_memory(files: FileSplits, in_memory, budget_gb: float | None = None, copies: int = 1) -> bool:
-    """``in_memory`` true / false, or ``"auto"``: true when the decoded set fits the budget."""
-    if in_memory == "auto":
-        return decoded_bytes(files, copies) <= in_memory_budget(budget_gb)
-    return bool(in_memory)
+    """``in_memory`` true / false, or ``"auto"``: true when both splits decoded into uint8, in each of ``copies``
+    processes, fit ``budget_gb`` (default: a quarter of this machine's RAM)."""
+    if in_memory != "auto":
+        return bool(in_memory)
+    budget = (int(budget_gb * 2**30) if budget_gb is not None
+              else os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4)
+    return (len(files.train) + len(files.test)) * files.train.channels * files.train.size ** 2 * copies <= budget
 
 
 def to_memory(files: FileSplits, strict: bool) -> LabelledImages:

@@ -1,20 +1,7 @@
-"""One image file -> uint8 RGB, whatever its mode, with every rule stated (docs/data.md).
-
-PIL's own ``convert("RGB")`` is right for the 8-bit modes (1, L, P, RGB, CMYK, YCbCr, LAB,
-HSV, ...) but wrong for the rest:
-- 16-bit and 32-bit integer images (``I;16``, ``I;16B``, ``I``) and float images (``F``) are
-  clipped at 255, so a 16-bit photo comes out pure white. Here they are scaled by their real
-  range: 16-bit values by 255/65535; 32-bit integers the same when they lie in 0..65535
-  (how 16-bit TIFF and older PNG readers hand them over), otherwise from their own min..max;
-  floats times 255 when they lie in [0, 1], as they are when they lie in [0, 255], otherwise
-  from their own min..max (NaN counts as the minimum). A constant image outside these
-  ranges becomes black.
-- EXIF orientation is ignored, so a phone photo stored sideways stays sideways. Here it is
-  applied.
-- Transparency is dropped, showing whatever colour happens to sit under a transparent
-  pixel. Here an image with alpha (LA, PA, RGBA, a palette or a colour key with
-  transparency) is composited over black: ``rgb * alpha / 255``.
-"""
+"""One image file -> uint8 RGB, whatever its mode. PIL's own ``convert("RGB")`` is right for the 8-bit
+modes but clips 16-bit, 32-bit and float images at 255 (a 16-bit photo comes out white), ignores EXIF
+orientation and shows whatever colour sits under a transparent pixel; the rule used instead for each
+mode is in docs/data.md's table (scaled by the real range, EXIF applied, alpha over black)."""
 from __future__ import annotations
 
 import numpy as np
@@ -48,10 +35,6 @@ def _to_eight_bit(values: np.ndarray, mode: str) -> np.ndarray:
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
-def _has_alpha(image) -> bool:
-    return image.mode in ("LA", "PA", "RGBA", "La", "RGBa") or "transparency" in image.info
-
-
 def rgb_array(image) -> np.ndarray:
     """uint8 [H, W, 3] of an opened PIL image of any mode (the rules in the module docstring)."""
     mode = image.mode
@@ -63,7 +46,7 @@ def rgb_array(image) -> np.ndarray:
     if mode in PREMULTIPLIED:  # already multiplied by alpha: over black is the colour channels as they are
         rgba = np.asarray(image, dtype=np.uint8)
         return np.repeat(rgba[..., :1], 3, axis=2) if mode == "La" else np.ascontiguousarray(rgba[..., :3])
-    if _has_alpha(image):
+    if image.mode in ("LA", "PA", "RGBA", "La", "RGBa") or "transparency" in image.info:
         rgba = np.asarray(image.convert("RGBA"), dtype=np.uint16)
         return ((rgba[..., :3] * rgba[..., 3:] + 127) // 255).astype(np.uint8)
     return np.asarray(image.convert("RGB"), dtype=np.uint8)

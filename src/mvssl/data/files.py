@@ -1,7 +1,6 @@
-"""Images on disk, read one at a time: an image folder's files or rows of STL-10's binary
-files. The in-memory path decodes them all once, up front (``decode_all``); the streaming
-path (``data/streaming.py``) decodes each batch in DataLoader workers. Both read through
-``ImageFiles.read``, so a file gives the same uint8 [3, S, S] either way."""
+"""Images on disk, read one at a time (an image folder's files or rows of STL-10's binary files), by the
+in-memory path (``decode_all``, once up front) and the streaming path (``data/streaming.py``) alike,
+through ``ImageFiles.read``: a file gives the same uint8 [3, S, S] either way."""
 from __future__ import annotations
 
 import os
@@ -38,11 +37,9 @@ def centre_square_resized(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def decode_image(path, size: int, channels: int = 3, name: str | None = None) -> torch.Tensor:
-    """uint8 [channels, size, size] of an image file or file object (``name``: its file name):
-    any size and mode converted to RGB by ``decode.rgb_array`` (16-bit and float images scaled
-    by their real range, transparency over black, EXIF rotation applied), or to ``channels``
-    bands by ``decode.decode_bands`` (``.npy`` arrays of any number of bands), centre square
-    crop resized with PIL (bicubic); raises one of ``unreadable_errors()``."""
+    """uint8 [channels, size, size] of an image file or file object (``name``: its file name), decoded by
+    ``decode.decode_bands`` (the rules of docs/data.md), its centre square resized with PIL (bicubic);
+    raises one of ``unreadable_errors()``."""
     return torch.from_numpy(np.array(decode_bands(path, size, channels, name))).permute(2, 0, 1).contiguous()
 
 

@@ -1,11 +1,6 @@
-"""Listing an image folder's files: symbolic links followed once, each file kept once.
-
-A link may point back up its own tree (a loop), or two links may reach one folder or one
-file. Walking such a tree naively (``os.walk(followlinks=True)``) lists the same images
-dozens of times, on both sides of a train/test split: the probe then tests on its own
-training images. Here every folder is entered once and every file (a file on disk, whatever
-path or link reaches it: same device and inode) is listed once, at its first path in
-sorted order; what was left out is said in one line."""
+"""Listing an image folder's files: every folder entered once and every file on disk (device and inode)
+listed once, at its first path in sorted order. ``os.walk(followlinks=True)`` would list the images
+behind a link loop dozens of times, on both sides of a train/test split."""
 from __future__ import annotations
 
 import os

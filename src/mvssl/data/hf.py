@@ -1,17 +1,7 @@
-"""Hugging Face datasets on disk: a dataset saved with ``save_to_disk`` (read with
-``datasets.load_from_disk``, memory-mapped) or a folder of parquet files (read through the
-``datasets`` package's parquet builder, which converts them once into its memory-mapped
-cache; nothing is downloaded). Both need the ``datasets`` package (``pip install
-'mvssl[scale]'``).
-
-Images are read from column ``image_key`` (default ``image``): the ``datasets`` Image
-feature (encoded bytes, or a path), raw encoded bytes, a path, or an array of any number of
-bands ([H, W], [H, W, C] or [C, H, W]); they are decoded by the folder decoder
-(``data/decode.py``). Labels from ``label_key`` (default ``label``, optional): integers (-1:
-unlabelled; a ClassLabel's names become the class names) or strings (sorted, numbered).
-Splits: a saved ``DatasetDict``'s ``train`` and ``test`` (or ``validation``); parquet files
-named ``train*`` / ``test*`` or ``validation*`` (or in such folders); otherwise every row
-trains and a seeded 20% of each class is held out, as in an image folder."""
+"""Hugging Face datasets on disk (docs/data.md): a ``save_to_disk`` dataset or a folder of parquet files,
+memory-mapped by the ``datasets`` package (``pip install 'mvssl[scale]'``; nothing is downloaded). Images
+(an Image feature, encoded bytes, a path or an array of bands) go through the folder decoder; labels are
+integers (-1 unlabelled) or strings; without a test split a seeded 20% of each class is held out."""
 from __future__ import annotations
 
 import io

@@ -1,9 +1,6 @@
-"""What a run's image folder held: the relative path and size of every image file, hashed.
-
-A run stores it (``RUN/data-manifest.json``) so that its data can move: a resume may point
-``data.root`` at another folder when that folder holds the same files (same relative paths,
-same sizes), and a different dataset under the old name is refused. File contents are not
-read (a manifest of a million images takes one ``stat`` per file)."""
+"""What a run's image folder held: the relative path and size of every image file, hashed, in
+``RUN/data-manifest.json``, so a resume may point ``data.root`` at another folder holding the same
+files while a different dataset under the old name is refused. Contents are not read (one ``stat`` a file)."""
 from __future__ import annotations
 
 import hashlib

@@ -15,13 +15,10 @@ SHARD_NAME = "shard-{:06d}.tar"
 
 def pack_folder(folder: str, out: str, shard_size: int, image_size: int | None = None, seed: int = 0,
                 echo=print, channels: int = 3) -> dict:
-    """``mvssl data pack``: write the images of ``folder`` (an image folder as ``data.dataset
-    folder`` reads it: class folders give ``cls`` labels, their sorted names numbered from 0,
-    in ``OUT/classes.txt``) into shards of ``shard_size`` samples, ``OUT/shard-000000.tar``
-    ..., in a seeded random order (every shard holds every class). The files' bytes are
-    copied as they are, or with ``image_size`` decoded (``channels`` of them) and re-encoded
-    at that size, as PNG (1 or 3 channels) or ``.npy`` (other counts; unreadable files are
-    then left out and counted). Returns what was written, with the pattern for ``data.root``."""
+    """Write the images of ``folder`` (as ``data.dataset folder`` lists them; class folders give ``cls``
+    labels, their names in ``OUT/classes.txt``) into shards of ``shard_size`` samples in a seeded random
+    order (every shard holds every class): the files' bytes as they are, or with ``image_size`` re-encoded
+    at that size (PNG for 1 or 3 channels, else ``.npy``). Returns what was written and the ``data.root``."""
     import webdataset as wds
 
     out_path = Path(out)

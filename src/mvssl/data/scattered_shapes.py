@@ -1,18 +1,11 @@
 """Scattered Shapes: Colour Shapes' five shapes as a texture, so that a crop keeps the label.
 
-Every image is a ``grid`` x ``grid`` array of cells; every cell holds one copy of the image's
-shape (disk, square, triangle, cross, ring: the label) at a random size and a random position
-inside the cell. The layout (centres and sizes) is drawn independently of the label, so where
-things are says nothing about the class; only the outline of each copy does. All copies share
-one fill colour and the background one tint (drawn per image, independent of the label), so two
-crops of an image can still be matched by colour alone: the shortcut SimCLR's colour
-distortion removes (Chen et al. 2020, Sec. 3).
-
-Each copy lies wholly inside its cell, so a window at least two cells wide and high holds at
-least one whole copy: at 32 px with a 4 x 4 grid (8-px cells) that is any crop of 16 x 16 px or
-more, which every random resized crop of area >= 0.34 with aspect 3/4-4/3 is. The label
-survives the crop; the layout does not.
-"""
+A ``grid`` x ``grid`` array of cells, each holding one copy of the image's shape (the label) at a random
+size and position inside the cell, drawn independently of the label; one fill colour and one background
+tint per image, so crops can still be matched by colour alone (the shortcut SimCLR's colour distortion
+removes, Chen et al. 2020, Sec. 3). Each copy lies wholly inside its cell, so a window two cells wide
+and high holds a whole copy: at 32 px on a 4 x 4 grid, any crop of 16 x 16 px or more, which every
+random resized crop of area >= 0.34 with aspect 3/4-4/3 is."""
 from __future__ import annotations
 
 from functools import lru_cache

@@ -1,16 +1,10 @@
 """Colour Shapes: an offline labelled image set where colour is a shortcut between crops.
 
-Every image shows one of five shapes (disk, square, triangle, cross, ring: the label) of a
-random size at a random position, filled with a random colour, over a textured background
-(smooth noise) tinted with another random colour. Shape and background colours are drawn
-per image and independently of the label, so two crops of one image can be matched by
-their colour histograms alone (the shortcut SimCLR's colour distortion removes, Chen et al.
-2020, Sec. 3 and Fig. 6), while the label lives only in the shape's outline.
-
-Images are rendered at 4x resolution and average-pooled, so edges are anti-aliased. The
-same ``seed`` gives the same images; the train and test splits are drawn from different
-generators.
-"""
+One of five shapes (the label) of random size and position, in a random colour over a textured
+background of another random tint, both drawn independently of the label: two crops can be matched by
+their colour histograms alone (the shortcut SimCLR's colour distortion removes, Chen et al. 2020, Sec. 3
+and Fig. 6), while the label lives only in the outline. Rendered at 4x and average-pooled (anti-aliased
+edges); train and test come from different generators."""
 from __future__ import annotations
 
 import torch

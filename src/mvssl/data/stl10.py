@@ -1,8 +1,6 @@
-"""STL-10 (Coates et al. 2011) from its official binary files, ``ROOT/stl10_binary/``:
-``{train,test,unlabeled}_X.bin`` hold 96 x 96 RGB images as uint8, each 3 x 96 x 96 stored
-column-major; ``{train,test}_y.bin`` one uint8 label 1..10 per image; ``class_names.txt``
-one name a line. The images are read row by row from memory maps (``files.BinaryFiles``),
-so the 100,000 unlabelled images (2.8 GB) need not fit in RAM."""
+"""STL-10 (Coates et al. 2011) from its official binary files under ``ROOT/stl10_binary/`` (layout in
+docs/data.md), read row by row from memory maps (``files.BinaryFiles``), so the 100,000 unlabelled
+images (2.8 GB) need not fit in RAM."""
 from __future__ import annotations
 
 import os

@@ -1,14 +1,8 @@
-"""The streaming data path: a ``torch.utils.data.DataLoader`` whose ``data.workers`` processes
-read and decode the images of each batch (``files.ImageFiles.read``, the same decode as the
-in-memory path) into uint8 batches ``{"images", "labels", "indices", "unreadable", "reasons"}``;
-the views are then made on the training device exactly as from in-memory images.
-
-The order is the in-memory path's: ``batches.IndexBatches`` is the loader's batch sampler
-(a permutation per epoch from the seed, each DDP rank its own disjoint slice of every
-global batch, ``start`` batches skipped on resume), so a run streams the same batches
-whatever the number of workers. An unreadable file is replaced by the next readable one in
-file order (the batch keeps its size and the run its order) and named in ``unreadable``;
-the evaluation's loader drops it instead."""
+"""The streaming data path (docs/data.md): a DataLoader whose ``data.workers`` processes decode each batch
+with ``files.ImageFiles.read`` (the in-memory path's decode), in the order of ``batches.IndexBatches``
+(its batch sampler), so a run streams the same batches whatever the number of workers. An unreadable
+file is replaced by the next readable one in file order and named in ``unreadable``; the evaluation's
+loader drops it instead."""
 from __future__ import annotations
 
 import functools

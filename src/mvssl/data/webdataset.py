@@ -1,22 +1,8 @@
-"""WebDataset shards: tar files whose members are grouped into samples by key
-(``train/0001.jpg`` and ``train/0001.cls`` are sample ``train/0001``'s image and label), the
-format of the ``webdataset`` package, named by a brace pattern such as
-``shards/train-{000000..000099}.tar``.
-
-The shards are indexed once, when the run starts: each tar's headers (not its images) are
-read (``tar_files``: ustar, pax and GNU long names, written from the format's definition) to
-find every sample's image (its byte offset and size in the shard) and its ``cls`` label.
-Training then reads image i with one ``os.pread`` (``ShardFiles``), so the
-shards go through the same streamed path as an image folder (``data/streaming.py``): the
-same order (a permutation per epoch from the seed), the same one slice of every global batch
-per DDP process, the same decoder, and exact resume with any number of workers. Every image
-is read once an epoch, by one process. Shards must be files (a local disk or a shared file
-system: NFS, Lustre, a bucket mounted with FUSE); URLs and ``pipe:`` are not read.
-
-Damaged shards are found while indexing: a missing shard, a truncated one (the samples
-whose bytes are complete are kept) and a sample without an image are left out and counted
-(``skipped``; ``strict`` raises instead, before training). An image that does not decode is
-found while streaming, as in a folder."""
+"""WebDataset shards (docs/data.md): tar files whose members are grouped into samples by key, named by a
+brace pattern. Each tar's headers (not its images) are read once when the run starts (``tar_files``,
+written from the format's definition); image i is then one ``os.pread`` (``ShardFiles``), so shards go
+through the streamed path of image folders: the same decoder and order, exact resume, one slice of
+every global batch per DDP process. Damaged shards are found while indexing and counted (``skipped``)."""
 from __future__ import annotations
 
 import io

@@ -1,23 +1,6 @@
-"""ImageNet-C-style corruptions (Hendrycks & Dietterich 2019) on batches of uint8 images
-[N, 3, H, W], each at severities 1-5, in batched torch (JPEG goes through PIL image by image).
-
-Severity parameters (index = severity - 1), from the ImageNet-C tables where they do not
-depend on resolution:
-
-- gaussian_noise: add N(0, sigma^2) per pixel and channel, sigma on [0, 1] images.
-- gaussian_blur: separable Gaussian of std sigma pixels, edges replicated. ImageNet-C's
-  sigmas are for 224-px images; the library's are 16-96 px, so the CIFAR-10-C sigmas
-  (for 32 px) are used, scaled by side / 32 for larger images (never scaled below them:
-  a 0.2-px blur on a 16-px image would change nothing).
-- contrast: x -> (x - m) * c + m, with m the image's mean intensity.
-- brightness: add c to the HSV value channel (hue and saturation kept), clipped to 1.
-- pixelate: replace every c x c block of pixels by its mean (c = 2..6 pixels).
-  ImageNet-C resamples to a fraction of the side (0.6 ... 0.25); at non-integer ratios
-  that aliases, so severity 1 (0.6) changes a 32-px image more than severity 2 (0.5).
-  Whole-pixel blocks grow monotonically and are on the scale of ImageNet-C's 1.7-4 px
-  blocks at 224 px.
-- jpeg: re-encode at JPEG quality c.
-"""
+"""ImageNet-C-style corruptions (Hendrycks & Dietterich 2019) of uint8 images [N, 3, H, W] at severities
+1-5, in batched torch (JPEG through PIL image by image); the parameters and why blur and pixelate depart
+from ImageNet-C (images of 16-96 px, not 224) are in docs/evaluation.md."""
 from __future__ import annotations
 
 import io

@@ -1,10 +1,6 @@
-"""Frozen features of a dataset, computed once per (encoder, dataset) and cached.
-
-The cache file is ``<cache_dir>/<dataset>-<key>.pt`` where the key hashes the dataset
-description and the encoder's config and weights, so a different checkpoint or dataset
-never reuses stale features. Delete the file (or pass ``cache_dir=None``) to recompute;
-an image folder whose files changed on disk keeps its key, so recompute after editing it.
-"""
+"""Frozen features of a dataset, computed once per (encoder, dataset) and cached in
+``<cache_dir>/<dataset>-<key>.pt``, the key hashing the dataset description and the encoder's config and
+weights. An image folder whose files changed on disk keeps its key: delete the file to recompute."""
 from __future__ import annotations
 
 import hashlib

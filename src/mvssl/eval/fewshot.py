@@ -1,14 +1,6 @@
-"""N-way K-shot episodes on frozen features, classified by prototypes (Snell et al. 2017,
-with cosine similarity).
-
-An episode draws ``n_way`` classes (among those with at least ``k_shot + n_query``
-items), then ``k_shot`` support and ``n_query`` query items per class, all without
-replacement. Features are L2-normalised; each class prototype is the mean of its
-normalised support features; a query takes the class of the prototype with the highest
-cosine similarity. The score is the mean episode accuracy with a 95% interval,
-1.96 * std / sqrt(episodes) (std over episodes, Bessel-corrected). Everything is drawn
-from one ``torch.Generator``, so a seed fixes every episode.
-"""
+"""N-way K-shot episodes on frozen features, classified by cosine prototypes (Snell et al. 2017): the mean
+episode accuracy with a 95% interval, 1.96 * std / sqrt(episodes), every episode drawn from one seeded
+``torch.Generator`` (protocol: docs/evaluation.md)."""
 from __future__ import annotations
 
 import math

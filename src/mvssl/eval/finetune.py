@@ -1,20 +1,9 @@
-"""Fine-tuning: the whole backbone trained with a linear head on labelled images, beside the
-frozen linear probe and the same architecture trained from scratch on the same budget.
-
-Protocol (``finetune``): the training images are split, seeded and stratified, into 80% to fit
-and 20% to choose the step; the network is the encoder's backbone (a copy) plus a linear head,
-trained with AdamW and cross-entropy on batches drawn with the seed, ``steps`` steps, a linear
-warm-up over the first 10% and a cosine decay to 0. The head learns at ``lr``, the backbone at
-``lr * backbone_lr_scale`` (0.1 by default: pretrained features move slower than the new head;
-``layer_decay`` < 1 also scales each earlier block of the backbone down by that factor per block,
-so the first layers move least). Every ``steps / 10`` steps the held-out 20% is scored; the weights
-of the best score are tested once. Images go through ``Encoder.preprocess`` (the encoder's size,
-mean and std) and, while training, a random horizontal flip when ``flip`` (off by default: digits
-are not mirror-symmetric).
-
-``scratch`` runs the same protocol on a randomly initialised backbone of the same architecture
-(seeded), with the backbone at the head's learning rate (nothing to preserve), for the same steps.
-"""
+"""Fine-tuning: the whole backbone (a copy) with a linear head on labelled images, against the frozen
+linear probe and the same architecture trained from scratch (``scratch``: seeded, the backbone at the
+head's rate) for the same steps. Protocol in docs/evaluation.md: a seeded 80/20 split picks the step,
+AdamW with warm-up and cosine decay, the backbone at ``lr * backbone_lr_scale`` (pretrained features
+move slower than a new head; ``layer_decay`` slows earlier blocks more), the best held-out step tested
+once; images through ``Encoder.preprocess``, flipped only with ``flip`` (digits are not mirror-symmetric)."""
 from __future__ import annotations
 
 import copy

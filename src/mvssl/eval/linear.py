@@ -1,11 +1,6 @@
-"""Linear probes on frozen features.
-
-Protocol: features are standardised with the training set's mean and std; the L2
-strength is chosen on a stratified 20% validation split of the training set, then the
-probe is refit on the whole training set and scored once on the test set.
-Classification: multinomial logistic regression fitted to convergence with full-batch
-L-BFGS. Regression: closed-form ridge.
-"""
+"""Linear probes on frozen features (docs/evaluation.md): standardised features, the L2 strength chosen on
+a stratified 20% validation split, then refit on the whole training set and tested once; multinomial
+logistic regression by full-batch L-BFGS, or closed-form ridge for regression."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,11 +17,6 @@ RIDGE_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0)
 
 def _t(x) -> torch.Tensor:
     return x.detach().cpu().float() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x)).float()
-
-
-def _standardize(train: torch.Tensor, test: torch.Tensor):
-    mean, std = train.mean(0), train.std(0) + 1e-6
-    return (train - mean) / std, (test - mean) / std
 
 
 def fit_logistic(x: torch.Tensor, y: torch.Tensor, num_classes: int, l2: float, max_iter: int = 300,
@@ -108,7 +98,9 @@ def fit_ridge(x: torch.Tensor, y: torch.Tensor, alpha: float) -> torch.Tensor:
 
 def ridge_probe(train_x, train_y, test_x, test_y, alpha_grid=RIDGE_GRID, seed: int = 0) -> dict:
     """Mean Euclidean error of a ridge regression of vector targets (e.g. positions)."""
-    xtr, xte = _standardize(_t(train_x), _t(test_x))
+    xtr, xte = _t(train_x), _t(test_x)
+    mean, std = xtr.mean(0), xtr.std(0) + 1e-6
+    xtr, xte = (xtr - mean) / std, (xte - mean) / std
     ytr, yte = _t(train_y), _t(test_y)
     fit, val = validation_split(len(xtr), None, seed=seed)
 

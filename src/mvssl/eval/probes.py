@@ -1,10 +1,6 @@
-"""Colorful-Moving-MNIST factor probes (InfoMin Table 1): digit and background
-classification error (%) and digit localisation error (pixels) of linear probes on
-frozen features, plus kNN digit accuracy.
-
-Probes train on the fixed frames of the train split (one per training digit) and are
-scored on the fixed frames of the test split (digits never seen in training).
-"""
+"""Colorful-Moving-MNIST factor probes (InfoMin Table 1): digit and background error (%) and digit
+localisation error (px) of linear probes on frozen features, plus kNN digit accuracy; fitted on the
+train split's fixed frames, scored on the test split's (digits never seen in training)."""
 from __future__ import annotations
 
 import functools

@@ -1,12 +1,7 @@
-"""A label-free quality figure for encoders trained on images without labels.
-
-RankMe (Garrido et al., "RankMe: Assessing the downstream performance of pretrained
-self-supervised representations by their rank", ICML 2023): the exponential of the entropy
-of the normalised singular values of a matrix of embeddings,
-``exp(-sum_k p_k log p_k)``, ``p_k = sigma_k / sum_j sigma_j + eps``. It lies between 1
-(every embedding on one line: collapse) and min(N, D); the paper finds it tracks linear-probe
-accuracy across hyperparameters of one method. A higher figure than a random-init encoder's
-says the training spread the images out; it is not an accuracy."""
+"""RankMe (Garrido et al. 2023), a label-free figure for encoders trained without labels: the exponential
+of the entropy of the normalised singular values of the embeddings, ``exp(-sum_k p_k log p_k)``,
+``p_k = sigma_k / sum_j sigma_j + eps``, between 1 (collapse) and min(N, D). Higher than a random-init
+encoder's says training spread the images out; it is not an accuracy."""
 from __future__ import annotations
 
 import torch

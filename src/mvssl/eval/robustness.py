@@ -1,15 +1,7 @@
-"""Robustness of a frozen encoder to corrupted test images.
-
-For every encoder (the evaluated one and a reference), a linear probe is fitted on its
-clean training features (``fit_linear_classifier``: logistic regression, L2 chosen on a
-validation split). The test images are corrupted once per (corruption, severity), in
-chunks with a generator seeded from (seed, corruption, severity, chunk), and every
-encoder sees the same corrupted images. The top-1 error E[c, s] of each probe is recorded.
-
-Corruption error (Hendrycks & Dietterich 2019): CE_c = sum_s E[c, s] / sum_s E_ref[c, s];
-mCE is the mean of CE_c over corruptions (in %; below 100 means more robust than the
-reference). The reference is by default a random-init encoder of the same architecture.
-"""
+"""Robustness of a frozen encoder to corrupted test images: a linear probe per encoder (the evaluated one
+and a reference, by default random init) on its clean features; every encoder sees the same corrupted
+images (seeded per corruption, severity and chunk). Corruption error (Hendrycks & Dietterich 2019):
+CE_c = sum_s E[c, s] / sum_s E_ref[c, s], mCE the mean over corruptions (%; below 100: more robust)."""
 from __future__ import annotations
 
 from typing import Iterable

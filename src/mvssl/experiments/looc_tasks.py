@@ -1,17 +1,23 @@
 """Downstream tasks and head analysis for ``mvssl experiment looc``.
 
 Tasks on the experiment's Colorful-Moving-MNIST frames (black background, warm-coloured
-digits; probes train on the 4,000 fixed train frames and are scored on the 1,000 fixed test
-frames, whose digits were never seen in training):
+digits; probes train on frames of the fixed train split and are scored on frames of the fixed
+test split, whose digits were never seen in training):
 
 - ``rotation``: each frame is turned by k x 90 degrees, k drawn per frame; predict k (4 classes).
   Needs exactly what an encoder invariant to four-way rotation discards; the digit's upright
-  is the only cue (the background is black).
+  is the only cue (the background is black). Only digits whose four turns are all told apart
+  (``ROTATION_DIGITS``: no turn of them reads as a digit, so the upright is defined).
 - ``hue``: each frame's colours are rotated about the grey axis by k / 4 of a turn; predict k
   (4 classes). Every digit's own hue lies in the first quarter of the circle, so k is the
   frame's hue quadrant; training jitters hue over the whole circle, so this needs exactly
   what an encoder invariant to colour jitter discards.
-- ``digit``: the digit class, which no augmentation changes (the invariant task).
+- ``digit``: the digit class, on upright frames, of the digits whose class no turn changes
+  (``INVARIANT_DIGITS``: 6 and 9 are left out, a 6 turned half round reads as a 9): the task
+  invariant to both augmentations.
+
+``READS_AS`` declares what a digit turned by k quarter turns reads as (None: no digit); the
+two digit sets are derived from it, and the tests check the table against the frames.
 """
 from __future__ import annotations
 
@@ -21,6 +27,20 @@ from ..eval.linear import LinearClassifier
 from ..colour import hue_rotation
 
 TRANSFORM_CLASSES = 4
+# (digit, quarter turns) -> the digit it reads as; a turn not listed reads as no digit
+READS_AS = {(d, 0): d for d in range(10)} | {(6, 2): 9, (9, 2): 6, (0, 2): 0, (1, 2): 1, (8, 2): 8,
+                                             (0, 1): 0, (0, 3): 0}
+
+
+def reads_as(digit: int, turns: int) -> int | None:
+    """The digit that ``digit`` turned by ``turns`` quarter turns reads as (None: none)."""
+    return READS_AS.get((digit, turns % TRANSFORM_CLASSES))
+
+
+# the digit task's classes: no turn makes one of them read as another digit
+INVARIANT_DIGITS = tuple(d for d in range(10) if all(reads_as(d, k) in (None, d) for k in range(TRANSFORM_CLASSES)))
+# the rotation task's digits: no turn but none reads as a digit, so the upright is defined
+ROTATION_DIGITS = tuple(d for d in range(10) if all(reads_as(d, k) is None for k in range(1, TRANSFORM_CLASSES)))
 
 
 def rotated(images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,17 +63,23 @@ def hue_shifted(images: torch.Tensor, generator: torch.Generator) -> tuple[torch
 
 def make_tasks(frames: dict, seed: int, sizes: tuple[int, int] | None = None) -> dict[str, dict]:
     """{task: {"train": (uint8 images, labels), "test": (...)}} from ``probe_frames`` output,
-    on ``sizes = (train, test)`` frames of each split drawn at random (all by default; the
-    frames are stored in digit order, so a prefix would not do)."""
+    on at most ``sizes = (train, test)`` frames of each split drawn at random (all by default;
+    the frames are stored in digit order, so a prefix would not do): the digit task on
+    ``INVARIANT_DIGITS``, the rotation task on ``ROTATION_DIGITS``, the hue task on every digit."""
     g = torch.Generator().manual_seed(seed)
     tasks: dict[str, dict] = {"rotation": {}, "hue": {}, "digit": {}}
     for split, size in zip(("train", "test"), sizes or (None, None)):
         images, factors = frames[split]
-        keep = torch.randperm(len(images), generator=g)[:size]
-        images, digits = images.cpu()[keep], factors["digit"].cpu()[keep]
-        tasks["digit"][split] = (images, digits)
-        tasks["rotation"][split] = rotated(images, g)
-        tasks["hue"][split] = hue_shifted(images, g)
+        images, digits = images.cpu(), factors["digit"].cpu()
+
+        def draw(kept: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+            pool = torch.nonzero(torch.isin(digits, torch.tensor(kept)))[:, 0]
+            keep = pool[torch.randperm(len(pool), generator=g)[:size]]
+            return images[keep], digits[keep]
+
+        tasks["digit"][split] = draw(INVARIANT_DIGITS)
+        tasks["rotation"][split] = rotated(draw(ROTATION_DIGITS)[0], g)
+        tasks["hue"][split] = hue_shifted(draw(tuple(range(10)))[0], g)
     return tasks
 
 

@@ -1,16 +1,7 @@
 """``mvssl info er RUN``: entropy, reconstruction and I_ER of a trained run's projections
-(Rodriguez-Galvez et al. 2023; estimators in ``mvssl.losses.er``, defined in docs/er.md).
-
-The run's method (backbone *and* heads: projector, predictor, DINO head and teacher,
-SwAV prototypes) is rebuilt from its config and newest complete checkpoint; view pairs
-are made by the run's own view source (``build``), on the training split by
-default. Continuous measures (every method): Z1, Z2 = the L2-normalised projections of
-views 1 and 2; H(Z2) by the vMF KDE (the ER authors' average and expectation estimators and
-leave-one-out, absolute: vMF constant included); reconstruction E[log q(Z2 | Z1)] with q = vMF(mean direction, kappa) where the
-mean direction is Z1 itself, and also the predictor's output for BYOL/SimSiam. Discrete
-measures (DINO, SwAV): Y2 = view 2's training target (DINO's centred, sharpened teacher
-distribution; SwAV's Sinkhorn codes), H(Y2) of its batch mean, reconstruction = minus
-the cross-entropy to view 1's student distribution."""
+(Rodriguez-Galvez et al. 2023; the measures are defined in docs/er.md, the estimators are
+``mvssl.losses.er``). The run's whole method (heads, teacher, prototypes) is rebuilt from its config and
+newest complete checkpoint, and its own view source makes the view pairs (training split by default)."""
 from __future__ import annotations
 
 import json

@@ -1,24 +1,12 @@
-"""I_NCE of a view pair: the InfoNCE lower bound on the mutual information two views share
-(van den Oord et al. 2018; the estimate InfoMin plots, Tian et al. 2020, Sec. 3).
-
-A fresh critic pair -- two small encoders f1, f2 (a ConvNet and a linear map to an
-embedding: ``nn.critic.TwoViewCritic`` with linear heads, the critic view learning uses too) --
-is trained (``nn.critic.fit_critic``) to pick, for each view-1 sample, its own view 2 among K
-candidates (itself and K - 1 other samples' views 2), by minimising the InfoNCE loss
-``mvssl.losses.cross_view_nce`` in both directions. On held-out pairs, never seen while
-training the critic,
+"""I_NCE of a view pair: the InfoNCE lower bound on the information two views share (van den Oord et al.
+2018; the estimate InfoMin plots, Tian et al. 2020, Sec. 3). A fresh critic pair
+(``nn.critic.TwoViewCritic`` with linear heads, view learning's critic too) is trained to pick each
+view-1 sample's own view 2 among K candidates; on held-out pairs, never seen while training it,
 
     I_NCE = log K - L_NCE  <=  I(v1; v2),
 
-so the estimate is a lower bound that can never exceed log K: an estimate within
-``saturation_margin`` of log K is *saturated* -- the views may share far more than it says.
-Estimates are repeated over seeds (critic initialisation, train/held-out split, batches and
-views all follow the seed) and reported as mean and standard deviation.
-
-A view pair is any view source (``source(indices, generator) -> ([v1, v2], targets)``):
-augmentation recipes (``AugmentedViews``), factor-shared views (``FactorSharedViews``),
-patch pairs (``PatchPairViews``), colour-space splits (``ChannelSplitViews``).
-"""
+so an estimate within ``saturation_margin`` of log K is *saturated*: the views may share far more.
+Repeated over seeds (critic, split, batches and views follow the seed). A view pair is any view source."""
 from __future__ import annotations
 
 import math
@@ -95,13 +83,10 @@ def _one_seed(source, k, steps, seed, width, embed_dim, temperature, lr, heldout
 def estimate_nce(view_source, k: int = 64, steps: int = 300, seeds=(0, 1, 2), width: int = 8, embed_dim: int = 64,
                  temperature: float = 0.1, lr: float = 2e-3, heldout_fraction: float = 0.2, eval_batches: int = 8,
                  saturation_margin: float = 0.1, device="cpu", on_seed=None) -> NCEEstimate:
-    """Train a fresh critic pair per seed for ``steps`` Adam steps on batches of ``k`` pairs
-    and estimate I_NCE = log k - L_NCE on ``eval_batches`` batches of held-out pairs (the
-    ``heldout_fraction`` of the source's items never used for training the critic).
-
-    ``temperature`` scales the cosine similarities (logits lie in [-1/t, 1/t], so t = 0.1
-    lets the critic reach log k for k up to a few thousand). ``on_seed(done, total, value)``
-    is called after each seed (progress)."""
+    """Per seed, train a fresh critic pair for ``steps`` Adam steps on batches of ``k`` pairs and estimate
+    I_NCE = log k - L_NCE on ``eval_batches`` batches of the held-out pairs (``heldout_fraction``).
+    ``temperature`` scales the cosine logits to [-1/t, 1/t] (t = 0.1 lets the critic reach log k up to a
+    few thousand). ``on_seed(done, total, value)`` reports progress."""
     if k < 2:
         raise ValueError(f"k (candidates per query) must be at least 2, got {k}")
     if steps < 1 or not seeds:

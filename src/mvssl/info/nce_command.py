@@ -3,7 +3,6 @@
 with K, the spread over seeds and the saturation flag; writes nce.json and nce.md."""
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 from ..build import build_dataset, build_view_source, resolve
 from ..config import DATASETS, ConfigError, written_config
 from ..eta import progress_line
-from ..eval.report import markdown_table
+from ..eval.report import markdown_table, write_report
 from ..views.sources import ChannelSplitViews
 from .nce import estimate_nce
 
@@ -106,14 +105,11 @@ def run(args) -> int:
         args.views, f"recipe {args.views} applied twice (strength {cfg['views']['strength']:g}, min scale "
                     f"{args.min_scale:g})")
     out = Path(args.out or f"runs/nce-{datetime.now():%Y%m%d-%H%M%S}")
-    out.mkdir(parents=True, exist_ok=True)
     result = {"views": described, "dataset": cfg["data"]["dataset"], "images": data,
               "view_config": written_config(cfg)["views"], "image_size": cfg["data"]["image_size"], **est.to_dict()}
-    (out / "nce.json").write_text(json.dumps(result, indent=2))
     rows = [[described, est.k, round(est.log_k, 3), f"{est.mean:.3f} +- {est.std:.3f}", len(est.per_seed),
              "yes" if est.saturated else "no"]]
     table = markdown_table(["views", "K", "log K", "I_NCE (nats)", "seeds", "saturated"], rows)
-    (out / "nce.md").write_text(f"# I_NCE of a view pair ({data})\n\n{table}\n\n"
-                                f"{est.summary()}\n")
+    write_report(out, "nce", result, f"I_NCE of a view pair ({data})", f"{table}\n\n{est.summary()}")
     print(f"{described}: {est.summary()}\nwrote {out}/nce.{{json,md}}")
     return 0

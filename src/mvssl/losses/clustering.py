@@ -9,24 +9,13 @@ from ..distributed import all_reduce_max, all_reduce_sum
 
 @torch.no_grad()
 def sinkhorn(scores: torch.Tensor, epsilon: float = 0.05, iterations: int = 3) -> torch.Tensor:
-    """Soft cluster assignments (codes) by the Sinkhorn-Knopp algorithm (SwAV, Caron et
-    al. 2020, Eq. 3-4 and Alg. 1; Cuturi 2013).
-
-    ``scores`` is [B, K]: the similarity of each of B samples to each of K prototypes.
-    The codes solve max_Q Tr(Q^T C^T Z) + epsilon H(Q) over the transportation polytope
-    where every sample carries mass 1/B and every prototype receives mass 1/K:
-    Q = exp(scores / epsilon) is normalised to total mass 1, then each of ``iterations``
-    rounds scales the prototype columns to sum to 1/K and then the sample rows to sum
-    to 1/B. The result is multiplied by B, so that
-
-      * each row (sample) of the returned [B, K] codes sums to exactly 1 (a distribution
-        over prototypes: the last step of every round normalises rows), and
-      * each column (prototype) sums to B/K up to the error left after ``iterations``
-        rounds (exact in the limit; equal partition of the batch among prototypes).
-
-    Under DDP the sums run over the samples of every process (B is the global batch).
-    No gradient flows through the codes.
-    """
+    """Codes by the Sinkhorn-Knopp algorithm (SwAV, Caron et al. 2020, Eq. 3-4 and Alg. 1; Cuturi 2013) from
+    ``scores`` [B, K], the similarity of B samples to K prototypes: the solution of
+    max_Q Tr(Q^T C^T Z) + epsilon H(Q) over the transportation polytope (mass 1/B per sample, 1/K per
+    prototype). Q = exp(scores / epsilon), normalised to total mass 1; each of ``iterations`` rounds scales
+    the columns to 1/K, then the rows to 1/B; times B, every row of the codes sums to exactly 1 and every
+    column to B/K up to what the rounds leave (equal partition of the batch). Under DDP the sums run over
+    every process (B is the global batch). No gradient flows through the codes."""
     q = scores.detach().float() / epsilon
     q = torch.exp(q - all_reduce_max(q.max().clone()))  # a common shift cancels in the normalisations
     batch = q.new_tensor(float(len(q)))

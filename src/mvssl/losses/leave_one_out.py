@@ -6,15 +6,10 @@ import torch.nn.functional as F
 
 
 def leave_one_out_masks(n_augmentations: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Positive and negative masks, each bool [S, N, M * N], of query a against key (m, b)
-    at column m * N + b, in every embedding space s = 0..n (S = M = n + 1; key m is k_m).
-
-    - Z_0 (invariant to every augmentation): every key of the same image is a positive.
-    - Z_i (i >= 1, sensitive to a_i only): k_i of the same image is the only positive;
-      the other keys of the same image (they differ from q in a_i) are negatives.
-
-    Keys of other images in the batch are neither: MoCo's negatives come from the queue.
-    """
+    """Positive and negative masks, each bool [S, N, M * N], of query a against key (m, b) at column
+    m * N + b, in every space s = 0..n (S = M = n + 1; key m is k_m). Z_0: every key of the same image is a
+    positive. Z_i: only k_i of the same image is; the image's other keys (they differ from q in a_i) are
+    negatives. Keys of other images are neither: MoCo's negatives come from the queue."""
     s = n_augmentations + 1
     space = torch.arange(s)[:, None]
     key = torch.arange(s)[None, :]

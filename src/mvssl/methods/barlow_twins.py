@@ -12,7 +12,7 @@ from torch import nn
 from ..distributed import gather_with_grad
 from ..losses import barlow_twins_loss
 from ..nn import mlp
-from .base import MethodOutput, encode_pair
+from .base import MethodOutput, at_least, encode_pair
 
 
 class BarlowTwins(nn.Module):
@@ -26,8 +26,7 @@ class BarlowTwins(nn.Module):
     def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 1024, proj_dim: int = 1024,
                  lambda_offdiag: float = 0.0051):
         super().__init__()
-        if lambda_offdiag < 0:
-            raise ValueError(f"method.lambda_offdiag: must be >= 0, got {lambda_offdiag}")
+        at_least(0, lambda_offdiag=lambda_offdiag)
         self.backbone = backbone
         self.projector = mlp([feature_dim, proj_hidden_dim, proj_hidden_dim, proj_dim])
         self.lambda_offdiag = lambda_offdiag

@@ -49,6 +49,13 @@ def hyperparameters(method: type) -> dict[str, Any]:
     return {**inherited, **own}
 
 
+def at_least(least: float, strictly: bool = False, **values) -> None:
+    """``ValueError`` naming ``method.KEY`` for the first value below ``least`` (or equal to it, ``strictly``)."""
+    for key, value in values.items():
+        if value < least or (strictly and value == least):
+            raise ValueError(f"method.{key}: must be {'>' if strictly else '>='} {least:g}, got {value}")
+
+
 def require_vit(backbone: torch.nn.Module, method: str) -> None:
     """For a method whose class sets ``requires_vit`` and is built directly, not through
     config (which refuses another backbone first: checks.check_names)."""

@@ -14,20 +14,15 @@ from .base import MethodOutput, n_global_views
 
 
 class BYOL(nn.Module):
-    """Paper sizes: projector 4096 -> 256, predictor 4096 -> 256, tau_base 0.996, the
-    predictor trained at the encoder's learning rate. Defaults here are scaled down for small
-    images and CPU budgets: heads 1024 wide, tau_base 0.99 (tau rises to 1 on a cosine either
-    way), and the predictor learns 10x faster (``predictor_lr_scale``; a relatively faster
-    predictor helps non-contrastive learning, Tian et al. 2021; what the two scales reached:
-    docs/methods.md). Every one is a config key.
+    """Paper sizes: projector 4096 -> 256, predictor 4096 -> 256, tau_base 0.996, the predictor at the
+    encoder's learning rate. Here, for small images and CPU budgets: heads 1024 wide, tau_base 0.99 (tau
+    rises to 1 on a cosine either way), and the predictor learns 10x faster (``predictor_lr_scale``; a
+    relatively faster predictor helps non-contrastive learning, Tian et al. 2021; docs/methods.md).
 
-    Views: each view goes through the networks in its own forward pass, so BatchNorm
-    normalises each view with its own statistics, as the reference code does (its
-    ``apply_once_fn`` per view). The target's BN statistics are its own (the EMA moves
-    parameters only, as in the reference). The target encodes the global views (those of
-    ``views[0]``'s size), the online network every view; each online prediction is regressed
-    on the target projection of every *other* global view, and the loss is the mean over
-    those pairs (with two views the symmetrised loss of the paper, halved)."""
+    Each view goes through the networks in its own pass (BN statistics per view, the reference's
+    ``apply_once_fn``); the target's BN statistics are its own (the EMA moves parameters only). The target
+    encodes the global views, the online network every view; each prediction is regressed on the target
+    projection of every *other* global view, averaged over those pairs (two views: the paper's loss, halved)."""
 
     accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
 

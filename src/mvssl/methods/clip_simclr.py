@@ -1,17 +1,12 @@
-"""SimCLR between a clip and a frame: InfoMin's sequence setting on Colorful-Moving-MNIST
-(Tian et al. 2020, Fig. 4: v1 = x_{1:k}, v2 shares factors with the next frame x_{k+1}).
-
-One frame encoder f reads every frame. The clip's k per-frame features, concatenated in
-time order, go through a clip head g_1 (an MLP, so it can combine frames: it sees the
-motion and can predict where the digit moves next); the single frame's features go
-through a frame head g_2. NT-Xent between g_1(f(x_1), ..., f(x_k)) and g_2(f(v2)):
+"""SimCLR between a clip and a frame: InfoMin's sequence setting (Tian et al. 2020, Fig. 4: v1 = x_{1:k},
+v2 shares factors with the next frame x_{k+1}). One frame encoder f reads every frame; the clip's k
+features, concatenated in time order, go through an MLP clip head g_1 (so it can read the motion and
+predict where the digit moves next), the single frame's through a frame head g_2:
 
     h_t = f(x_t),  z_1 = g_1([h_1; ...; h_k]),  z_2 = g_2(f(v2)),  L = NT-Xent(z_1, z_2)
 
-The saved encoder is f, a single-frame encoder like every other method's, so the Table 1
-probes read it unchanged; the online probe reads f(v2). ``frames`` comes from
-``views.frames`` (the clip view's length). Under DDP the projections are gathered from
-every process, as in SimCLR."""
+The saved encoder is f, a single-frame encoder, so the Table 1 probes read it unchanged; the online
+probe reads f(v2). ``frames`` is ``views.frames``. Projections are gathered under DDP, as in SimCLR."""
 from __future__ import annotations
 
 import torch

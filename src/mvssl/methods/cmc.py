@@ -1,39 +1,29 @@
-"""CMC, Contrastive Multiview Coding (Tian, Krishnan & Isola 2019): an image is split into
-colour-channel views (L | ab of Lab, Y | DbDr of YDbDr, or any number of channel groups,
-from one colour space or several, such as Y | Db | Dr or L | a | b | S with S the HSV
-saturation), each view has its own encoder f_v and projection head g_v, and the views are
-contrasted pairwise over a view graph:
+"""CMC, Contrastive Multiview Coding (Tian, Krishnan & Isola 2019): an image is split into colour-channel
+views (L | ab, Y | DbDr, Y | Db | Dr, L | a | b | S with S the HSV saturation, or channel groups of any
+number of bands), each with its own encoder f_v and head g_v, contrasted pairwise over a view graph:
 
     z_v = g_v(f_v(view_v))                         for v = 1..M
     core view:  L = sum_{j>1} L(V_1, V_j)          every view against view 1
     full graph: L = sum_{i<j} L(V_i, V_j)          every pair
     L(V_i, V_j) = L^{V_i,V_j} + L^{V_j,V_i}        (``losses.cmc_loss``)
 
-Negatives are the batch's other samples (``negatives="batch"``; under DDP the global batch's) or, as in the paper,
-``num_negatives`` entries drawn from a per-view memory bank of embeddings indexed by
-dataset sample (``negatives="bank"``), refreshed by momentum (0.5) after each step. The
-paper draws K negatives per anchor; here one draw of K is shared by the step's anchors
-(the same expected loss, and a [K, D] read instead of [N, K, D]). K must stay well below
-the training-set size N, or an anchor's own stored embedding turns up among its
-negatives (for about K/N of the anchors): the default K = 256 is 6% of Colorful-Moving-
-MNIST's 4000 frames, the fraction that worked for MoCo's queue (see ``moco.py``; the
-paper's 16384 is for ImageNet's 1.28M), and K >= N is refused.
+Negatives are the (global) batch's other samples (``negatives="batch"``) or, as in the paper,
+``num_negatives`` entries of a per-view memory bank indexed by sample (``"bank"``, momentum 0.5). One
+draw of K is shared by the step's anchors (the paper draws per anchor: the same expected loss, a [K, D]
+read instead of [N, K, D]). K must stay well below the training-set size N, or an anchor's own stored
+embedding turns up among its negatives (for about K/N of the anchors): K = 256 is 6% of 4000 frames, as
+for MoCo's queue; K >= N is refused.
 
-Inputs: the view source gives either one RGB image per sample (every channel view comes
-from it: the paper's setting, with crop + flip and no colour augmentation) or one RGB
-image per channel view (view v is split from image v, e.g. different crops per view).
-``objective="predictive"`` is the cross-view prediction baseline the paper compares with
-(colorization / split-brain style, its Sec. 4): the same encoders, and for every edge (i, j)
-of the view graph, both directions, an MLP decoder predicts view j's channels (average-pooled
-to ``target_size`` x ``target_size``) from view i's features h_i, with a squared-error loss:
+The view source gives one RGB image per sample (the paper's setting: crop + flip, no colour
+augmentation) or one per channel view. ``objective="predictive"`` is the paper's cross-view prediction
+baseline (Sec. 4): for every directed edge (i -> j) an MLP decoder predicts view j's channels,
+average-pooled to ``target_size``, from h_i:
 
     L = mean over directed edges (i -> j) of || d_ij(h_i) - pool(view_j) ||^2
 
-The images arrive normalised by the recipe; ``SplitEncoder`` undoes that before the
-colour conversion. The features the online probe reads, and the ``backbone`` a run
-saves, are the concatenated per-view features of the first image (the paper evaluates
-the concatenation of the L and ab features).
-"""
+``SplitEncoder`` undoes the recipe's normalisation before the colour conversion. The probe's features
+and the saved ``backbone`` are the concatenated per-view features of the first image (the paper
+evaluates the concatenation of L and ab)."""
 from __future__ import annotations
 
 import torch

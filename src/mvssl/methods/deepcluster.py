@@ -1,25 +1,18 @@
-"""DeepCluster v2 (Caron et al. 2020, App. A, the SwAV paper's improved DeepCluster):
-offline clustering. A memory holds the latest L2-normalised projection of every training
-sample for each of the two global crops; once per epoch, spherical k-means on that memory
-(``losses.spherical_kmeans``) gives every sample a cluster and the centroids become the
-prototypes, which stay fixed until the next clustering. Every crop's projection then
-predicts its sample's cluster by a softmax over its scores against the prototypes
-(``losses.deepcluster_loss``). Several clusterings ("heads") may run side by side; head h
-clusters the memory of global crop h mod 2.
+"""DeepCluster v2 (Caron et al. 2020, App. A, the SwAV paper's improved DeepCluster): offline clustering.
+A memory holds the latest normalised projection of every sample for each of the two global crops; once
+an epoch, spherical k-means on it (``losses.spherical_kmeans``) gives every sample a cluster and the
+centroids become fixed prototypes. Head h clusters the memory of global crop h mod 2. Per step (batch
+indices i):
 
-Algorithm, per step (dataset indices i of the batch):
     z_v = normalise(projector(f(x_v)))                           (every crop)
     at each epoch boundary: for each head h, k-means on memory[h mod 2] -> prototypes C_h,
         assignments a_h (samples not in the memory yet get none and are left out of the loss)
     loss = mean_h deepcluster_loss([z_v C_h^T], a_h[i], tau)
     memory[c][i] <- z_c for the global crops c = 0, 1            (gathered from every DDP process)
 
-The reference fills the memory with a forward pass over the dataset before training;
-here the first epoch's training steps fill it, so the loss is zero until the first
-clustering (one epoch: num_samples // global batch steps, 31 at batch 128 on
-Colorful-Moving-MNIST's 4000 frames). An epoch is counted in steps: the trainer's batches
-draw a fresh permutation per epoch. Under DDP the memory and the k-means (seeded by the
-step, so every process draws the same initial centroids) are the same on every process."""
+The reference fills the memory with a pass over the dataset first; here the first epoch's steps do, so
+the loss is zero until the first clustering. An epoch is num_samples // global batch steps; under DDP
+the memory and the k-means (seeded by the step) are the same on every process."""
 from __future__ import annotations
 
 import torch
@@ -35,10 +28,9 @@ ASSIGNED_CROPS = 2  # global crops kept in the memory (the reference's crops_for
 
 
 class DeepClusterV2(nn.Module):
-    """Paper values: projector 2048 -> 128, three heads of 3000 prototypes, temperature 0.1,
-    10 k-means iterations, prototypes never trained (the reference freezes them for 1e10
-    iterations). Here the projector is 1024 wide with 300 prototypes per head (scaled down
-    for small images and CPU budgets, as SwAV's K here); the rest as in the paper."""
+    """Paper values: projector 2048 -> 128, three heads of 3000 prototypes, temperature 0.1, 10 k-means
+    iterations, prototypes never trained. Here the projector is 1024 wide with 300 prototypes per head
+    (for small images and CPU budgets, as SwAV's K); the rest as in the paper."""
 
     accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
 

@@ -11,34 +11,24 @@ from torch import nn
 from ..losses import dino_loss
 from ..losses.er import cross_entropy_reconstruction, marginal_entropy
 from ..nn import Centre, DINOHead, cosine_momentum, cosine_schedule, ema_update, frozen_copy
-from .base import MethodOutput, encode_views, n_global_views
+from .base import MethodOutput, at_least, encode_views, n_global_views
 
 
 class DINO(nn.Module):
-    """Paper values (Alg. 1, App. C): head 2048-2048 -> bottleneck 256 -> K = 65536 with
-    the last layer's norm fixed, student temperature 0.1, teacher temperature warmed up
-    linearly from 0.04 to 0.07 over the first 30 epochs, centre momentum 0.9, teacher
-    momentum 0.996 -> 1 on a cosine. Defaults here are scaled down for small images and
-    CPU budgets: head 1024 hidden, K = 256, warm-up counted in steps, BN in the head (the
-    official code's ``use_bn_in_head``, off for ViTs: with a small ConvNet the pooled
-    features of all images point almost the same way, so without BN the teacher's centred
-    outputs are nearly constant), the last layer's norm learnable, teacher temperature
-    0.02 -> 0.04, teacher momentum 0.99 -> 1: with the paper's temperatures and a fixed norm
-    the teacher's targets went uniform here (loss at log K, nothing learnt), with these its
-    entropy stays below log K (the runs: docs/methods.md).
+    """Paper values (Alg. 1, App. C): head 2048-2048 -> bottleneck 256 -> K = 65536 with the last layer's norm
+    fixed, student temperature 0.1, teacher temperature 0.04 -> 0.07 over 30 epochs, centre momentum 0.9,
+    teacher momentum 0.996 -> 1 (cosine). Here, for small images and CPU budgets: head 1024 hidden, K = 256,
+    warm-up in steps, BN in the head (``use_bn_in_head``, off for ViTs: a small ConvNet's pooled features all
+    point almost one way, so without BN the teacher's centred outputs are nearly constant), the last layer's
+    norm learnable, teacher temperature 0.02 -> 0.04 and momentum 0.99 -> 1: with the paper's temperatures
+    and a fixed norm the teacher's targets went uniform here (loss at log K; docs/methods.md).
 
-    The three stabilisers of the official ``main_dino.py`` run between the backward pass and
-    the optimiser step (``before_optimizer_step``), with the paper's values: each student
-    parameter's gradient clipped to norm ``clip_grad`` 3.0 (per tensor, as the official
-    ``clip_gradients``; 0 turns it off); the last layer's gradients dropped for the first
-    ``freeze_last_layer_steps`` steps (the official code: the first epoch; 31 steps is one
-    epoch of Colorful-Moving-MNIST's 4000 frames at batch 128); and the weight decay of the
-    decayed parameter groups (every group with a matrix; biases and norms have none) on a
-    cosine from ``weight_decay_start`` 0.04 to ``weight_decay_end`` 0.4, which replaces
-    ``optim.weight_decay`` for DINO (setting both to one value keeps it constant). The online
-    linear probe shares the optimiser's groups and so the schedule.
-
-    Global views are the leading views of ``views[0]``'s size (see ``n_global_views``)."""
+    The official ``main_dino.py``'s three stabilisers run between backward and the optimiser step
+    (``before_optimizer_step``), with the paper's values: per-tensor gradient clipping to ``clip_grad`` 3.0
+    (0: off); the last layer's gradients dropped for ``freeze_last_layer_steps`` (the official first epoch:
+    31 steps of 4000 frames at batch 128); and the decayed groups' weight decay on a cosine from
+    ``weight_decay_start`` 0.04 to ``weight_decay_end`` 0.4, replacing ``optim.weight_decay`` (the online
+    probe shares the groups and so the schedule). Global views: the leading views of ``views[0]``'s size."""
 
     accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
 
@@ -52,10 +42,8 @@ class DINO(nn.Module):
                  centre_momentum: float = 0.9, base_momentum: float = 0.99, clip_grad: float = 3.0,
                  freeze_last_layer_steps: int = 31, weight_decay_start: float = 0.04, weight_decay_end: float = 0.4):
         super().__init__()
-        for key, value in (("clip_grad", clip_grad), ("freeze_last_layer_steps", freeze_last_layer_steps),
-                           ("weight_decay_start", weight_decay_start), ("weight_decay_end", weight_decay_end)):
-            if value < 0:
-                raise ValueError(f"method.{key}: must be >= 0, got {value}")
+        at_least(0, clip_grad=clip_grad, freeze_last_layer_steps=freeze_last_layer_steps,
+                 weight_decay_start=weight_decay_start, weight_decay_end=weight_decay_end)
         self.clip_grad, self.freeze_last_layer_steps = clip_grad, freeze_last_layer_steps
         self.weight_decay_start, self.weight_decay_end = weight_decay_start, weight_decay_end
         self.backbone = backbone

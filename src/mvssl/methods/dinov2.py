@@ -14,23 +14,17 @@ from ..losses import dino_loss
 from ..losses.dinov2 import ibot_patch_loss, koleo_loss
 from ..nn import Centre
 from ..views.masking import RandomRatioPatchMask
-from .base import MethodOutput, encode_views, n_global_views, require_vit
+from .base import MethodOutput, at_least, encode_views, n_global_views, require_vit
 from .dino import DINO
 
 
 class DINOv2(DINO):
-    """Paper values (Sec. 4, App. / the official ``ssl_default_config.yaml``): iBOT loss
-    weight 1.0, KoLeo weight 0.1 (summed over the global crops), half of the images masked,
-    each with a share of 0.1-0.5 of its patches, one head shared by the class and patch
-    tokens (``ibot.separate_head: false``), no BN in the head; DINO's values otherwise.
-    Differences: the centring is DINO's running mean (DINOv2 uses Sinkhorn-Knopp; iBOT the
-    running mean, one centre for the patch outputs beside the class outputs'), the masks are
-    random patches rather than blocks, and the DINO defaults here (``methods.dino``: K = 256,
-    a sharper teacher) are scaled down for small images and CPU budgets.
-
-    ViT only (the mask token replaces patch embeddings). The features the online probe reads
-    are the student's class tokens of the first global view (masked for half the images);
-    ``mvssl.load`` returns the student ViT, read by its class token, as DINO's."""
+    """Paper values (Sec. 4 and the official ``ssl_default_config.yaml``): iBOT loss weight 1.0, KoLeo 0.1
+    (summed over the global crops), half of the images masked with a share of 0.1-0.5 of their patches, one
+    head for class and patch tokens, no BN in the head; DINO's otherwise. Differences: DINO's running-mean
+    centring (DINOv2: Sinkhorn-Knopp), random patches rather than blocks, and DINO's defaults scaled down here.
+    ViT only. The probe reads the student's class tokens of the first global view (masked for half the
+    images); ``mvssl.load`` returns the student ViT, read by its class token."""
 
     step_inputs = ("generator",)  # draws the masks
     requires_vit = True  # config refuses another backbone (checks.check_names)
@@ -40,9 +34,7 @@ class DINOv2(DINO):
                  head_batch_norm: bool = False, **kwargs):
         require_vit(backbone, "dinov2")
         super().__init__(backbone, feature_dim, head_batch_norm=head_batch_norm, **kwargs)
-        for key, value in (("ibot_weight", ibot_weight), ("koleo_weight", koleo_weight)):
-            if value < 0:
-                raise ValueError(f"method.{key}: must be >= 0, got {value}")
+        at_least(0, ibot_weight=ibot_weight, koleo_weight=koleo_weight)
         self.masking = self.patch_masks(dict(mask_ratio_min=mask_ratio_min, mask_ratio_max=mask_ratio_max,
                                              mask_probability=mask_probability))
         self.ibot_weight, self.koleo_weight = ibot_weight, koleo_weight

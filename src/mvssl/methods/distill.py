@@ -1,18 +1,11 @@
-"""Distillation of a frozen teacher into a (smaller) student, across views.
-
-The teacher f_t is any encoder with weights on disk (``method.teacher``: an mvssl run,
-``encoder.pt`` or checkpoint, or a torchvision / timm / Hugging Face state dict with
-``method.teacher_backbone`` naming its architecture); it is never trained and stays in eval
-mode. The student f_s is the run's backbone, followed by a projector g (an MLP to the teacher's
-feature dimension). For the views x_1..x_V of each image,
+"""Distillation of a frozen teacher f_t (``method.teacher``: an mvssl run, encoder or checkpoint, or a
+torchvision / timm / Hugging Face state dict of ``method.teacher_backbone``; never trained, in eval mode)
+into the run's backbone f_s followed by a projector g to the teacher's dimension. For views x_1..x_V:
 
     L = mean over the pairs (a, b) of  1 - cos(g(f_s(x_a)), f_t(x_b))       (cosine_distillation_loss)
 
-with ``pairs`` ``"cross"`` (a != b: the student must predict the teacher's feature of the
-*other* view, so it learns the invariances the views share, as DINO's student does),
-``"same"`` (a == b: plain feature mimicking) or ``"all"``. The student's backbone features
-are what an encoder keeps; g is dropped with the other heads.
-"""
+``pairs``: ``"cross"`` (a != b: the student predicts the teacher's feature of the *other* view, so it
+learns the invariances the views share, as DINO's student does), ``"same"`` (plain mimicking) or ``"all"``."""
 from __future__ import annotations
 
 import torch

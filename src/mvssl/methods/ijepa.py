@@ -18,18 +18,13 @@ from .base import MethodOutput, n_global_views, require_vit
 
 
 class IJEPA(nn.Module):
-    """Paper values (Sec. 4, App. C): 4 target blocks of scale 0.15-0.2 and aspect ratio
-    0.75-1.5, a context block of scale 0.85-1.0 (aspect 1) with the targets removed, EMA
-    momentum 0.996 -> 1 (linear in the paper; the cosine schedule of BYOL and DINO here),
-    predictor 384 wide and 6-12 deep, smooth-L1 loss on layer-normalised targets. Defaults
-    here are the paper's except the predictor, 96 wide, 4 blocks, 4 heads, for ViT-Tiny.
-
-    As in the paper, the encoder a run keeps (``mvssl.load``, the evaluation) is the
-    *target* encoder read by average pooling of its patch tokens (``encoder_backbone``,
-    ``vit_pool``); the online probe and the monitors read the same pooled target tokens of
-    the whole image, which the step computes anyway. mvssl's ViT has a class token, which
-    I-JEPA's has not: here it rides along with the context into the predictor. Every view
-    of the first size is masked separately (the default pairs: both)."""
+    """Paper values (Sec. 4, App. C): 4 target blocks of scale 0.15-0.2 and aspect 0.75-1.5, a context block
+    of scale 0.85-1.0 (aspect 1) without the targets, EMA momentum 0.996 -> 1 (linear there; the cosine of
+    BYOL and DINO here), predictor 384 wide and 6-12 deep, smooth-L1 on layer-normalised targets. Here the
+    predictor is 96 wide, 4 blocks, 4 heads, for ViT-Tiny. As in the paper the encoder a run keeps is the
+    *target* encoder, average-pooled (``encoder_backbone``, ``vit_pool``), which the probe and monitors read
+    too. mvssl's ViT has a class token; it rides along with the context into the predictor. Every view of
+    the first size is masked separately."""
 
     needs = ("backbone",)  # see base.NEEDS
     step_inputs = ("generator",)  # draws the blocks

@@ -12,18 +12,15 @@ from torch import nn
 from ..distributed import gather_with_grad
 from ..losses.lejepa import lejepa_invariance, lejepa_loss, sigreg, sigreg_directions
 from ..nn import mlp
-from .base import MethodOutput, encode_views, n_global_views
+from .base import MethodOutput, at_least, encode_views, n_global_views
 
 
 class LeJEPA(nn.Module):
-    """Paper values (Alg. 1, the reference ``MINIMAL.md``): projector MLP 2048-2048 with BN
-    and ReLU to 16 dimensions (its minimal example), lambda
-    (``sigreg_weight``) 0.05 (the reference code's default; the paper sweeps 0.01-0.1), 1024 slices redrawn
-    every step, 17 knots on [0, 3]; 2 global + 6 local views (``--views.name multicrop``).
-    Defaults here are the paper's except the projector, 1024 wide and 64 out, for small
-    backbones. The slices come from the step's seeded generator (the same seed gives the
-    same run); under DDP the projections are gathered (differentiably) so SIGReg tests the
-    global batch, each process with its own slices."""
+    """Paper values (Alg. 1, the reference ``MINIMAL.md``): projector 2048-2048 (BN, ReLU) to 16 dimensions,
+    ``sigreg_weight`` 0.05 (the paper sweeps 0.01-0.1), 1024 slices redrawn every step, 17 knots on [0, 3],
+    2 global + 6 local views. Here the projector is 1024 wide and 64 out, for small backbones. The slices
+    come from the step's seeded generator; under DDP the projections are gathered (differentiably), each
+    process with its own slices."""
 
     accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
 
@@ -35,11 +32,8 @@ class LeJEPA(nn.Module):
         super().__init__()
         if not 0.0 <= sigreg_weight <= 1.0:
             raise ValueError(f"method.sigreg_weight: must be in [0, 1], got {sigreg_weight}")
-        for key, value in (("num_slices", num_slices), ("proj_dim", proj_dim), ("t_max", t_max)):
-            if value <= 0:
-                raise ValueError(f"method.{key}: must be > 0, got {value}")
-        if knots < 2:
-            raise ValueError(f"method.knots: must be >= 2, got {knots}")
+        at_least(0, True, num_slices=num_slices, proj_dim=proj_dim, t_max=t_max)
+        at_least(2, knots=knots)
         self.backbone = backbone
         self.projector = mlp([feature_dim, proj_hidden_dim, proj_hidden_dim, proj_dim])
         self.sigreg_weight, self.num_slices, self.knots, self.t_max = sigreg_weight, num_slices, knots, t_max

@@ -1,21 +1,13 @@
-"""LooC, Leave-one-out Contrastive Learning (Xiao et al. 2021, "What Should Not Be
-Contrastive in Contrastive Learning"): a shared backbone with n + 1 projection heads, each
-head an embedding space. Z_0 is invariant to every augmentation; Z_i is invariant to every
-augmentation but a_i. Built on MoCo v2: every head has a momentum key head and its own queue.
+"""LooC, Leave-one-out Contrastive Learning (Xiao et al. 2021): a shared backbone with n + 1 projection
+heads, each an embedding space; Z_0 is invariant to every augmentation, Z_i to every one but a_i. Built
+on MoCo v2: every head has a momentum key head and its own queue. Per step (views from ``views.looc``):
 
-Algorithm, per step (views from ``mvssl.views.looc``: q, k_0 with every parameter drawn
-afresh, and k_i sharing only a_i's parameters with q):
-    V = f(q);  q_s = h_s(V) for s = 0..n                        (query backbone and heads)
-    k_{s,m} = h'_s(f'(k_m)) for every space s and key m          (momentum encoders, no gradient)
-    Z_0: every k_m is a positive of q;  Z_i: only k_i is, the other keys of the image are negatives
-    loss = leave_one_out_loss(q, k, queues)                      (``mvssl.losses``; queue negatives too)
-    update f, h_s by SGD; f', h'_s <- m f', h'_s + (1 - m) f, h_s  (``on_step_end``)
-    enqueue k_{s,s} into space s's queue (space 0: k_0)
+    V = f(q);  q_s = h_s(V) for s = 0..n;  k_{s,m} = h'_s(f'(k_m)) (momentum encoders, no gradient)
+    Z_0: every k_m is a positive of q;  Z_i: only k_i is, the image's other keys are negatives
+    loss = leave_one_out_loss(q, k, queues);  EMA update in ``on_step_end``;  enqueue k_{s,s} in space s
 
-Representations: LooC is V (the backbone feature); LooC++ is the concatenation of the
-L2-normalised embeddings [h_0(V), ..., h_n(V)] (``mvssl.load(...).embed(x, representation="looc++")``).
-Defaults follow ``MoCo``'s for small data (m = 0.99, K = 256, tau = 0.2, 2048-d hidden layer).
-"""
+LooC's representation is V; LooC++ concatenates the L2-normalised [h_0(V), ..., h_n(V)]
+(``embed(x, representation="looc++")``). Defaults are MoCo's for small data."""
 from __future__ import annotations
 
 import torch

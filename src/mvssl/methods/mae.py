@@ -12,21 +12,15 @@ from torch import nn
 from ..losses.masked import mae_loss
 from ..nn.masked_decoder import MaskedDecoder
 from ..views.masking import RandomPatchMask, check_mask_ratio, patchify
-from .base import MethodOutput, n_global_views, require_vit
+from .base import MethodOutput, at_least, n_global_views, require_vit
 
 
 class MAE(nn.Module):
-    """Paper values (Sec. 3-4, Table 1): mask ratio 0.75, decoder 8 blocks of width 512
-    (16 heads), normalised-pixel targets, sine-cosine position embeddings in the decoder.
-    Defaults here are the paper's except the decoder, 2 blocks of width 128 with 4 heads
-    (the paper's Table 1a-b: one block already fine-tunes as well; ViT-Tiny is 192 wide).
-
-    Every view of the first size is masked and reconstructed independently (the default
-    pairs: both). The ViT's feature is the average of its patch tokens (``vit_pool``; the
-    paper probes a class token and reports average pooling "works similarly", its
-    fine-tuning code pools): the evaluation after training and ``mvssl.load`` average the
-    tokens of whole images, the online probe and the monitors the visible tokens of the
-    masked encoding (free). The mask comes from the step's seeded generator."""
+    """Paper values (Sec. 3-4, Table 1): mask ratio 0.75, decoder 8 blocks of width 512 (16 heads),
+    normalised-pixel targets, sine-cosine positions in the decoder. Here the decoder is 2 blocks of width
+    128 with 4 heads (Table 1a-b: one block already fine-tunes as well). Every view of the first size is
+    masked separately; the ViT is read by averaging its patch tokens (``vit_pool``; docs/methods.md says why
+    and what the probe reads). The mask comes from the step's seeded generator."""
 
     needs = ("backbone",)  # see base.NEEDS
     step_inputs = ("generator",)  # draws the masks
@@ -37,10 +31,7 @@ class MAE(nn.Module):
                  decoder_depth: int = 2, decoder_heads: int = 4, normalise_pixels: bool = True):
         super().__init__()
         require_vit(backbone, "mae")
-        for key, value in (("decoder_width", decoder_width), ("decoder_depth", decoder_depth),
-                           ("decoder_heads", decoder_heads)):
-            if value <= 0:
-                raise ValueError(f"method.{key}: must be > 0, got {value}")
+        at_least(0, True, decoder_width=decoder_width, decoder_depth=decoder_depth, decoder_heads=decoder_heads)
         if decoder_width % decoder_heads or decoder_width % 4:
             raise ValueError(f"method.decoder_width: {decoder_width} must be divisible by 4 and by decoder_heads "
                              f"{decoder_heads}")

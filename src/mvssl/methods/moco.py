@@ -1,28 +1,16 @@
-"""MoCo v2 (He et al. 2020; Chen et al. 2020, "Improved Baselines with Momentum Contrastive
-Learning"): a query encoder f_q (backbone + 2-layer MLP head), a key encoder f_k that is
-an exponential moving average of f_q, and InfoNCE of each query against its key and a
-queue of K earlier keys.
+"""MoCo v2 (He et al. 2020; Chen et al. 2020, "Improved Baselines with Momentum Contrastive Learning"): a
+query encoder f_q (backbone + 2-layer MLP head), a key encoder f_k, an EMA of f_q, and InfoNCE of each
+query against its key and a queue of K earlier keys. Per step (MoCo Alg. 1):
 
-Algorithm (MoCo Alg. 1), per step:
-    q = f_q(x_q), k = f_k(x_k) (no gradient)
-    loss = InfoNCE(q, k, queue)                  (the symmetric variant also adds (x_k, x_q))
-    update f_q by SGD; f_k <- m f_k + (1 - m) f_q (``on_step_end``)
-    enqueue k (gathered from all DDP ranks), dequeue the oldest keys
+    q = f_q(x_q), k = f_k(x_k) (no gradient);  loss = InfoNCE(q, k, queue)
+    update f_q;  f_k <- m f_k + (1 - m) f_q (``on_step_end``);  enqueue k (every DDP rank's), dequeue the oldest
 
-Shuffle-free: there is no shuffling BN across GPUs; the queue is kept correct under DDP
-by enqueuing the keys of every rank. Defaults for small data (Colorful-Moving-MNIST,
-runs of a few hundred to a few thousand steps):
-
-- m = 0.99, not the paper's 0.999: the key encoder remembers ~1/(1-m) steps, and 1000
-  steps would span most of a short run and keep keys near the random initialisation.
-- K = 256, not the paper's 65536 (ImageNet) or the usual 4096 (CIFAR): the queue must
-  stay a small fraction of the training set N, because a sample's own key from its
-  previous epoch sits in the queue as a negative for about K/N of the queries, and
-  pushes away exactly what the views share. The paper's 65536 / 1.28M is 5%; 256 of
-  Colorful-Moving-MNIST's 4000 frames is 6% (the digit error against K: docs/methods.md).
-  Raise K with the dataset; K >= N is refused.
-- The symmetric variant averages InfoNCE(q1, k2) and InfoNCE(q2, k1) and enqueues both keys.
-"""
+The symmetric variant averages InfoNCE(q1, k2) and InfoNCE(q2, k1) and enqueues both keys. No shuffling
+BN. Defaults for short runs on small data: m = 0.99, not 0.999 (the key encoder remembers ~1/(1-m) steps,
+which would span most of a short run); K = 256, not 65536: a sample's own key from its previous epoch
+sits in the queue as a negative for about K/N of the queries and pushes away what the views share, so K
+must stay a small fraction of the training set N (the paper's 65536 / 1.28M is 5%; 256 / 4000 frames
+6%; figures in docs/methods.md). K >= N is refused."""
 from __future__ import annotations
 
 import torch

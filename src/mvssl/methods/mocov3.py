@@ -1,14 +1,10 @@
-"""MoCo v3 (Chen, Xie & He 2021, "An Empirical Study of Training Self-Supervised Vision
-Transformers"): a query encoder (backbone, projector, predictor) and a momentum encoder
-(backbone, projector: an EMA of the query's), no queue. Each view's prediction must pick
-the momentum encoder's key of the other view of its image out of the batch's keys.
+"""MoCo v3 (Chen, Xie & He 2021): a query encoder (backbone, projector, predictor) and a momentum encoder
+(backbone, projector: an EMA of the query's), no queue. Per step (Alg. 1):
 
-Algorithm (MoCo v3 Alg. 1), per step:
     q1, q2 = predictor(projector(f(x1))), predictor(projector(f(x2)))   (one pass per view)
     k1, k2 = f_m(x1), f_m(x2)                                             (no gradient)
     loss = ctr(q1, k2) + ctr(q2, k1)          (``losses.mocov3_loss``; keys gathered under DDP)
-    update f by the optimiser; f_m <- m f_m + (1 - m) f, m on the cosine schedule to 1
-"""
+    update f; f_m <- m f_m + (1 - m) f, m on the cosine schedule to 1"""
 from __future__ import annotations
 
 import torch

@@ -1,16 +1,12 @@
-"""NNCLR (Dwibedi et al. 2021, "With a Little Help from My Friends: Nearest-Neighbor
-Contrastive Learning of Visual Representations"): contrastive learning whose positive for
-a view is not its own projection but that projection's nearest neighbour in a support set
-Q, a FIFO queue of earlier projections; the negatives are the batch's other predictions.
+"""NNCLR (Dwibedi et al. 2021): contrastive learning whose positive for a view is the nearest neighbour of
+its projection in a support set Q (a FIFO queue of earlier projections); the negatives are the batch's
+other predictions. Per step:
 
-Algorithm, per step:
     z_v = projector(f(x_v)), p_v = predictor(z_v)                    (one pass per view)
     loss = 1/2 ( NCE(NN(z1, Q), p2) + NCE(NN(z2, Q), p1) )           (``losses.nnclr_loss``)
     enqueue z1 (gathered from every DDP process, so all hold the same Q), drop the oldest
 
-The support set starts empty and is searched only where it is filled; on the very first
-step, when it holds nothing, the (global) batch's view-1 projections stand in for it.
-"""
+Q is searched only where filled; on the first step the batch's view-1 projections stand in for it."""
 from __future__ import annotations
 
 import torch
@@ -20,7 +16,7 @@ from torch import nn
 from ..distributed import gather_from_all_ranks, gather_with_grad
 from ..losses import nnclr_loss
 from ..nn import EmbeddingQueue, mlp
-from .base import MethodOutput, encode_pair
+from .base import MethodOutput, at_least, encode_pair
 
 
 class NNCLR(nn.Module):
@@ -35,8 +31,7 @@ class NNCLR(nn.Module):
     def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 1024, proj_dim: int = 256,
                  pred_hidden_dim: int = 1024, temperature: float = 0.1, queue_size: int = 2048):
         super().__init__()
-        if queue_size < 1:
-            raise ValueError(f"method.queue_size: must be >= 1, got {queue_size}")
+        at_least(1, queue_size=queue_size)
         self.backbone = backbone
         self.projector = mlp([feature_dim, proj_hidden_dim, proj_hidden_dim, proj_dim], last_batch_norm=True)
         self.predictor = mlp([proj_dim, pred_hidden_dim, proj_dim])

@@ -12,17 +12,12 @@ from .base import MethodOutput, n_global_views
 
 
 class SimSiam(nn.Module):
-    """Paper sizes (ImageNet): projector 3 layers of 2048 with BN on every layer output,
-    predictor 2048 -> 512 -> 2048 (a bottleneck), trained at the encoder's learning rate (the
-    paper keeps it fixed rather than decayed). Defaults here are halved, and the predictor
-    learns 10x faster (``predictor_lr_scale``; Tian et al. 2021 find a relatively faster
-    predictor helps non-contrastive learning; at the encoder's rate the embeddings collapsed
-    to a low rank here: docs/methods.md): scaled down for small images and CPU budgets.
-
-    Each view goes through the networks in its own forward pass (BN statistics per view),
-    as in the reference code. Algorithm 1: z1, z2 = f(x1), f(x2); p1, p2 = h(z1), h(z2);
-    L = D(p1, sg(z2)) / 2 + D(p2, sg(z1)) / 2. With more than two views, the mean over
-    ordered pairs (prediction of any view, projection of another global view)."""
+    """Paper sizes (ImageNet): projector 3 layers of 2048 with BN on every output, predictor 2048 -> 512 ->
+    2048, at the encoder's (fixed) learning rate. Here halved, and the predictor learns 10x faster
+    (``predictor_lr_scale``; a relatively faster predictor helps non-contrastive learning, Tian et al. 2021;
+    at the encoder's rate the embeddings collapsed to a low rank here: docs/methods.md). Each view in its
+    own pass (BN statistics per view). Alg. 1: p_v = h(f(x_v)), L = D(p1, sg(z2)) / 2 + D(p2, sg(z1)) / 2;
+    with more views, the mean over (prediction of any view, projection of another global view)."""
 
     accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
 

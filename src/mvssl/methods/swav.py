@@ -14,20 +14,16 @@ from .base import MethodOutput, encode_views, n_global_views
 
 
 class SwAV(nn.Module):
-    """Paper values: projector 2048 -> 128, K = 3000 prototypes, epsilon 0.05, 3 Sinkhorn
-    iterations, temperature 0.1, prototypes frozen for the first epoch (313 iterations),
-    a queue of 3840 embeddings from epoch 15 for small batches. Defaults here are scaled
-    down for small images and CPU budgets (K = 300, projector 1024 -> 128, queue off with
-    ``queue_length`` 0, prototypes frozen for 100 steps) and the projector ends in a BN
-    without affine parameters (``output_batch_norm``), which centres the batch's embeddings
-    before the L2 norm: without it the embeddings of all images drew together on small
-    images, the codes went uniform (entropy log K) and nothing was learnt (the runs:
-    docs/methods.md).
+    """Paper values: projector 2048 -> 128, K = 3000 prototypes, epsilon 0.05, 3 Sinkhorn iterations,
+    temperature 0.1, prototypes frozen for the first epoch (313 iterations), a queue of 3840 from epoch 15
+    for small batches. Here, for small images and CPU budgets: K = 300, projector 1024 -> 128, no queue
+    (``queue_length`` 0), prototypes frozen for 100 steps, and the projector ends in an affine-free BN
+    (``output_batch_norm``) that centres the embeddings before the L2 norm: without it they drew together
+    on small images, the codes went uniform (entropy log K) and nothing was learnt (docs/methods.md).
 
-    Codes are computed for the global views (``views[0]``'s size) only. With a queue, each
-    global view's stored embeddings (``queue_views`` must equal the number of global
-    views) are scored alongside the batch once ``queue_start_step`` steps have passed and the
-    queue is full (the reference starts using it when its last row is filled)."""
+    Codes are computed for the global views only. With a queue (``queue_views`` = the number of global
+    views), each global view's stored embeddings join the batch's scores once ``queue_start_step`` steps
+    have passed and the queue is full (as the reference: when its last row is filled)."""
 
     accepts_multicrop = True  # views of two sizes: global crops first (see n_global_views)
 

@@ -12,7 +12,7 @@ from torch import nn
 from ..distributed import gather_with_grad
 from ..losses import vicreg_terms
 from ..nn import mlp
-from .base import MethodOutput, encode_pair
+from .base import MethodOutput, at_least, encode_pair
 
 
 class VICReg(nn.Module):
@@ -27,9 +27,7 @@ class VICReg(nn.Module):
     def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 1024, proj_dim: int = 1024,
                  sim_weight: float = 25.0, var_weight: float = 25.0, cov_weight: float = 1.0):
         super().__init__()
-        for key, value in (("sim_weight", sim_weight), ("var_weight", var_weight), ("cov_weight", cov_weight)):
-            if value < 0:
-                raise ValueError(f"method.{key}: must be >= 0, got {value}")
+        at_least(0, sim_weight=sim_weight, var_weight=var_weight, cov_weight=cov_weight)
         self.backbone = backbone
         self.projector = mlp([feature_dim, proj_hidden_dim, proj_hidden_dim, proj_dim])
         self.sim_weight, self.var_weight, self.cov_weight = sim_weight, var_weight, cov_weight

@@ -10,10 +10,6 @@ from torch import nn
 from .vit import VIT_SIZES, ViT
 
 
-def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-
-
 def convnet_convs(width: int, in_channels: int = 3) -> list[tuple[int, int, int]]:
     """(in channels, out channels, stride) of the ConvNet's eight 3x3 convolutions, in order."""
     convs, cin = [], in_channels
@@ -29,7 +25,8 @@ class ConvNet(nn.Module):
 
     def __init__(self, width: int = 32, in_channels: int = 3):
         super().__init__()
-        self.features = nn.Sequential(*[m for conv in convnet_convs(width, in_channels) for m in _conv_bn_relu(*conv)])
+        self.features = nn.Sequential(*[m for cin, cout, stride in convnet_convs(width, in_channels) for m in (
+            nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))])
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.out_dim = 8 * width
 
@@ -52,14 +49,11 @@ def torchvision_resnet(name: str, cifar_stem: bool, in_channels: int = 3) -> tup
 
 
 def smallest_bf16_cpu_side(name: str, cifar_stem: bool) -> int:
-    """The smallest image side at which no 3x3 stride-2 convolution of backbone ``name`` meets a
-    1x1 feature map (1: none ever does, or not known: ViTs, ``timm:``). On such a map the
-    convolution's bf16 weight gradient on a CPU (oneDNN, torch 2.14) returns whatever was in
-    memory for the taps that see only padding, instead of zeros: weights go non-finite within
-    a few steps. A stride-2 stage halves the side rounding up, so its input is 1x1 at sides up
-    to 2**k for k halvings before it: the ImageNet stem (7x7 stride 2, max-pool) and two more
-    stages put layer4's first convolution on 1x1 up to 16 px; the CIFAR stem and the ConvNet
-    (stride 1 first) reach it up to 4 px."""
+    """The smallest image side at which no 3x3 stride-2 convolution of backbone ``name`` meets a 1x1 feature
+    map (1: none does, or not known: ViTs, ``timm:``). There, the bf16 weight gradient on a CPU (oneDNN,
+    torch 2.14) holds uninitialised memory for the padding-only taps instead of zeros. Each stride-2 stage
+    halves the side rounding up: the ImageNet stem puts layer4's first convolution on 1x1 up to 16 px; the
+    CIFAR stem and the ConvNet up to 4 px."""
     if name == "convnet" or (name.startswith("resnet") and cifar_stem):
         return 5
     return 17 if name.startswith("resnet") else 1

@@ -19,12 +19,11 @@ HEADS = ("mlp", "linear")
 
 
 class TwoViewCritic(nn.Module):
-    """f1, f2 (one backbone per view: ``channels`` input channels each), projection heads to
-    ``proj_dim`` (``head="mlp"``: Linear - BN - ReLU - Linear through twice the feature width;
-    ``"linear"``: one linear map), and ``num_classes`` > 0: linear classifiers c1, c2 on the
-    features. ``features`` (the concatenation, as CMC evaluates) is what a linear probe reads.
-    The parameters are drawn in the order each critic has always used (the mlp critic both
-    backbones first, the linear one view by view), so a seed gives the weights it gave before."""
+    """f1, f2 (one backbone per view, ``channels`` input channels each), projection heads to ``proj_dim``
+    (``"mlp"``: Linear - BN - ReLU - Linear through twice the feature width; ``"linear"``), and with
+    ``num_classes`` > 0 linear classifiers c1, c2 on the features. ``features`` (concatenated, as CMC
+    evaluates) is what a linear probe reads. Parameters are drawn in each critic's historical order, so a
+    seed gives the weights it always gave."""
 
     def __init__(self, num_classes: int = 0, backbone: str = "convnet", width: int = 16, proj_dim: int = 64,
                  temperature: float = 0.1, channels: tuple[int, int] = (1, 2), head: str = "mlp"):

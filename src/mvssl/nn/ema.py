@@ -18,14 +18,9 @@ def frozen_copy(online: nn.Module) -> nn.Module:
 
 @torch.no_grad()
 def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
-    """theta_target <- m * theta_target + (1 - m) * theta_online, parameter by parameter.
-
-    Buffers (BatchNorm running statistics) are left alone: the target keeps the ones its
-    own forward passes accumulate. That is what the reference code of every EMA method here
-    does: MoCo's momentum update loops over ``parameters()`` only, DINO's teacher update
-    (``main_dino.py``) likewise, and BYOL's (``byol_experiment.py``) averages the target's
-    params while its BN state comes from the target's own forward pass.
-    """
+    """theta_target <- m * theta_target + (1 - m) * theta_online, parameter by parameter. Buffers (BatchNorm
+    statistics) are left alone: the target keeps those its own forward passes accumulate, as the reference
+    code of MoCo, DINO (``main_dino.py``) and BYOL (``byol_experiment.py``) does."""
     if not 0.0 <= momentum <= 1.0:
         raise ValueError(f"EMA momentum must be in [0, 1], got {momentum}")
     target_params, online_params = list(target.parameters()), list(online.parameters())

@@ -7,10 +7,8 @@ from torch import nn
 
 
 def mlp(dims: list[int], batch_norm: bool = True, last_batch_norm: bool = False) -> nn.Sequential:
-    """Linear layers through ``dims`` with BN + ReLU between them (SimCLR v2 / BYOL style).
-
-    ``mlp([512, 2048, 128])`` is Linear(512, 2048) - BN - ReLU - Linear(2048, 128).
-    """
+    """Linear layers through ``dims`` with BN + ReLU between them (SimCLR v2 / BYOL style):
+    ``mlp([512, 2048, 128])`` is Linear(512, 2048) - BN - ReLU - Linear(2048, 128)."""
     if len(dims) < 2:
         raise ValueError(f"an MLP needs at least input and output sizes, got {dims}")
     layers: list[nn.Module] = []

@@ -1,8 +1,6 @@
-"""Decoders over masked patches. MAE's light decoder (He et al. 2022, Sec. 3 "MAE
-decoder"): the encoded visible tokens and one shared, learned mask token for every hidden
-patch, with fixed 2-D sine-cosine position embeddings, through a few narrow transformer
-blocks, to the pixels of every patch; and I-JEPA's predictor, from the context tokens to
-the target encoder's tokens at the target patches."""
+"""Decoders over masked patches: MAE's light decoder (He et al. 2022, Sec. 3) from the visible tokens and
+a shared mask token at every hidden patch to the pixels of every patch, and I-JEPA's predictor; both
+with fixed 2-D sine-cosine positions and a few narrow transformer blocks."""
 from __future__ import annotations
 
 import torch
@@ -57,11 +55,9 @@ class MaskedDecoder(_NarrowTransformer):
 
 
 class JEPAPredictor(_NarrowTransformer):
-    """I-JEPA's predictor (Assran et al. 2023, Sec. 3): a narrow ViT that reads the context
-    encoder's tokens (with their positions) and one mask token per target patch (carrying
-    only that patch's position), and returns, at each target position, a prediction of the
-    target encoder's token [B, t, width]. Positions are fixed 2-D sine-cosine embeddings.
-    A leading class token (no position) rides along with the context, when given."""
+    """I-JEPA's predictor (Assran et al. 2023, Sec. 3): a narrow ViT reading the context encoder's tokens
+    (with their positions; a leading class token rides along) and one mask token per target patch carrying
+    only its position; returns a prediction of the target encoder's token at each target [B, t, width]."""
 
     def __init__(self, width: int, predictor_width: int, depth: int, heads: int):
         super().__init__(width, predictor_width, depth, heads)

@@ -10,12 +10,8 @@ from ..distributed import gather_from_all_ranks
 
 class MemoryBank(nn.Module):
     """``bank[indices]`` reads stored embeddings; ``update(indices, z, momentum)`` sets
-
-        v_i <- normalise(m * v_i + (1 - m) * normalise(z_i))
-
-    for the samples of the step (gathered from every DDP rank, so all ranks hold the same
-    bank). Entries start as random unit vectors (Wu et al. 2018; Tian et al. 2019).
-    """
+    v_i <- normalise(m * v_i + (1 - m) * normalise(z_i)) for the step's samples (gathered from every DDP
+    rank, so all ranks hold the same bank). Entries start as random unit vectors (Wu et al. 2018)."""
 
     def __init__(self, num_samples: int, dim: int):
         super().__init__()

@@ -9,13 +9,9 @@ from ..distributed import gather_from_all_ranks
 
 
 class NegativesQueue(nn.Module):
-    """``size`` keys of dimension ``dim``, initialised to random unit vectors (fewer than the
-    ``num_samples`` training images, where given).
-
-    ``enqueue(keys)`` gathers the keys of every DDP rank (so all ranks hold the same
-    queue) and overwrites the oldest entries; ``pointer`` is where the next key goes.
-    Both live in buffers, so checkpoints carry the queue.
-    """
+    """``size`` keys of dimension ``dim``, initialised to random unit vectors. ``enqueue(keys)`` gathers every
+    DDP rank's keys (all ranks hold the same queue) and overwrites the oldest; queue and ``pointer`` are
+    buffers, so checkpoints carry them."""
 
     def __init__(self, size: int, dim: int, num_samples: int | None = None):
         super().__init__()

@@ -9,14 +9,10 @@ from ..distributed import all_reduce_sum, world_size
 
 
 class Centre(nn.Module):
-    """DINO's centre c (Caron et al. 2021, Eq. 4): an EMA of the teacher's mean output,
-
-        c <- m c + (1 - m) (1 / B) sum_i g_t(x_i)
-
-    where the mean runs over the whole batch of every process under DDP. ``varying_count``: the
-    processes may hold different numbers of rows, none at all (iBOT's masked patches, DINOv2):
-    the mean is over every row of every process, and with no row anywhere c stays, without a
-    host synchronisation."""
+    """DINO's centre c (Caron et al. 2021, Eq. 4), an EMA of the teacher's mean output over the whole batch
+    of every process:  c <- m c + (1 - m) (1 / B) sum_i g_t(x_i).  ``varying_count``: processes may hold
+    different numbers of rows, or none (iBOT's masked patches): the mean is over every row of every
+    process, and with no row anywhere c stays, without a host synchronisation."""
 
     def __init__(self, dim: int, momentum: float = 0.9, varying_count: bool = False):
         super().__init__()
@@ -36,11 +32,10 @@ class Centre(nn.Module):
 
 
 class EmbeddingQueue(nn.Module):
-    """The last ``length`` embeddings of each of ``n_crops`` crops, newest first. SwAV's
-    queue (per process): their prototype scores join the batch's when Sinkhorn computes
-    codes (more samples for the equipartition constraint with small batches), once the
-    queue is full; they get no loss themselves. NNCLR's support set (one crop; it pushes
-    the embeddings of every process). ``filled`` counts how many rows hold embeddings so far."""
+    """The last ``length`` embeddings of each of ``n_crops`` crops, newest first; ``filled`` counts the rows
+    filled so far. SwAV's queue (per process): once full, their prototype scores join the batch's in
+    Sinkhorn (more samples for the equipartition), with no loss of their own. NNCLR's support set (one
+    crop, pushed the embeddings of every process)."""
 
     def __init__(self, n_crops: int, length: int, dim: int):
         super().__init__()

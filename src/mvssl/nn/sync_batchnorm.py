@@ -24,10 +24,9 @@ class _SumOverRanks(torch.autograd.Function):
 
 
 class GlobalBatchNorm(_BatchNorm):
-    """BatchNorm{1,2,3}d with the same parameters and buffers (so state dicts load either
-    way). In training under DDP, the per-channel mean and variance are those of the global
-    batch, from one all-reduce of [sum, sum of squares, count] per layer (fp32); the
-    gradient flows through the all-reduce. Otherwise it is plain ``F.batch_norm``."""
+    """BatchNorm{1,2,3}d with the same parameters and buffers (so state dicts load either way); in training
+    under DDP the per-channel mean and variance are the global batch's, from one fp32 all-reduce of [sum,
+    sum of squares, count] per layer, the gradient flowing through it. Otherwise plain ``F.batch_norm``."""
 
     def _check_input_dim(self, x: torch.Tensor) -> None:
         if x.dim() < 2:

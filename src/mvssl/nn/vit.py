@@ -25,13 +25,10 @@ def transformer_blocks(width: int, heads: int, depth: int) -> nn.TransformerEnco
 
 
 class ViT(nn.Module):
-    """``patch_size`` px patches (4 suits 24-32 px images: 6 x 6 to 8 x 8 tokens), each
-    linearly embedded to ``width``; ``depth`` blocks of pre-norm multi-head self-attention
-    (``heads``) and a GELU MLP (4 x width); returns the normalised class token [N, width]
-    (``pool="cls"``) or the mean of the normalised patch tokens (``pool="mean"``).
-    Images of any size divisible by the patch size are accepted (multi-crop's small crops
-    too): the 8 x 8 table of position embeddings is resized bicubically to the image's
-    grid, as DINO's ``interpolate_pos_encoding``."""
+    """The ViT of ``transformer_blocks`` on ``patch_size`` px patches (4 suits 24-32 px images), returning the
+    normalised class token [N, width] (``pool="cls"``) or the mean of the normalised patch tokens
+    (``"mean"``). Any image size divisible by the patch size is accepted: the 8 x 8 position embeddings are
+    resized bicubically to the image's grid, as DINO's ``interpolate_pos_encoding``."""
 
     def __init__(self, width: int = 192, depth: int = 12, heads: int = 3, patch_size: int = 4, in_channels: int = 3,
                  pool: str = "cls"):

@@ -44,8 +44,8 @@ def command(module_file: str):
         outputs = resolve_user_function(section["outputs"]) if section.get("outputs") else None
         if outputs is not None and "quick" in inspect.signature(outputs).parameters:  # a hook that reads it
             outputs = functools.partial(outputs, quick=args.quick)
-        return stop_on_failure(lambda: run_study(None, out=args.out, resume=args.resume, jobs=args.jobs,
-                                                 quick=args.quick, study=declared, extra_plots=outputs,
+        return stop_on_failure(lambda: run_study(None, out=args.out, resume=args.resume, new_version=args.new_version,
+                                                 jobs=args.jobs, quick=args.quick, study=declared, extra_plots=outputs,
                                                  precision=args.precision, seeds_in_one_model=args.seeds_in_one_model,
                                                  echo=lambda *a, **k: print(*a, **k, flush=True)))
 

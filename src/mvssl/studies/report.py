@@ -6,6 +6,7 @@ verdict is shown with the gate that failed."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from ..studies.results import RESULTS_JSON
@@ -73,6 +74,11 @@ def verdict_text(c: dict) -> str:
     return f"{label}: {c['verdict']} {effect_text(c)}"
 
 
+def portable(command: str) -> str:
+    """The command as a reader can run it: an absolute ``--out`` folder (one machine's path) reads ``--out OUT``."""
+    return re.sub(r"--out(=|\s+)/\S+", "--out OUT", command)
+
+
 def claims_rows(results: list[dict], docs: dict[str, str], kind: str = "claim") -> list[list[str]]:
     """One row per claim (of ``kind``) of each output, its verdicts grouped: the verdict
     counts, every verdict's deciding effect, then where it comes from."""
@@ -93,7 +99,7 @@ def claims_rows(results: list[dict], docs: dict[str, str], kind: str = "claim") 
             order = sorted(counts, key=lambda v: VERDICT_ORDER.index(v) if v in VERDICT_ORDER else len(VERDICT_ORDER))
             tally = ", ".join(f"{counts[v]} {v}" for v in order) if len(verdicts) > 1 else verdicts[0]["verdict"]
             rows.append([f"`{name}`", f"**{tally}{flags}**", "; ".join(verdict_text(c) for c in verdicts),
-                         f"{where}: `{data['command']}` ({data['wall_seconds'] / 60:.0f} min)"])
+                         f"{where}: `{portable(data['command'])}` ({data['wall_seconds'] / 60:.0f} min)"])
     return rows
 
 

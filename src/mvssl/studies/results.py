@@ -23,7 +23,9 @@ from pathlib import Path
 RESULTS_JSON, RESULTS_MD, ENCODERS, FAILED = "results.json", "results.md", "encoders", "failed.txt"
 WALL_JSON = "wall.json"  # every attempt's wall time so far, kept at each progress line (a killed attempt counts)
 PRECISIONS = ("auto", "32", "bf16-mixed")  # --precision: every arm's trainer.precision (auto: each arm's own)
-MAX_AUTO_JOBS = 8  # --jobs auto: at most this many training processes (about 1 GB of memory each)
+MAX_AUTO_JOBS = 8
+NEW_VERSION_HELP = ("--out holds results of an earlier version of this study: keep them under versions/ and run this "
+                    "version beside them")  # --jobs auto: at most this many training processes (about 1 GB of memory each)
 
 
 def add_common_arguments(p, seeds: int = 3, quick_help: str = "a smoke run of a few minutes (its verdicts are "
@@ -34,6 +36,7 @@ def add_common_arguments(p, seeds: int = 3, quick_help: str = "a smoke run of a 
     p.add_argument("--out", help="output folder (default runs/<experiment>-<time>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the experiment in --out: reuse its finished runs, train the rest")
+    p.add_argument("--new-version", action="store_true", help=NEW_VERSION_HELP)
     p.add_argument("--jobs", default="auto",
                    help=f"encoders trained at once, each in its own single-threaded process (default auto: one "
                    f"per CPU core this process may use, at most {MAX_AUTO_JOBS}, 1 when a GPU is visible; 1: train in "

@@ -1,9 +1,7 @@
-"""Where a new run's weights come from: ``backbone.weights FILE`` (any state dict that fits the
-backbone) or ``--init-from RUN`` (continue pretraining: an mvssl run's backbone and the method
-tensors that match, on new data). Both are read and checked before a run folder exists, and
-the run records what it started from (``weights-origin.json``, beside the resolved paths in
-``config.yaml``). Neither is ``--resume``: a resume continues one run exactly, these start a new
-one."""
+"""Where a new run's weights come from: ``backbone.weights FILE`` (any state dict that fits the backbone)
+or ``--init-from RUN`` (continue pretraining on new data: the run's backbone and the method tensors that
+match). Both are read and checked before a run folder exists and recorded in ``weights-origin.json``.
+Neither is ``--resume``, which continues one run exactly."""
 from __future__ import annotations
 
 import json

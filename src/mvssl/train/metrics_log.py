@@ -1,11 +1,7 @@
-"""``logs/metrics.csv`` that survives kills and resumes: each logged step exactly once.
-
-Lightning's CSV writer deletes an existing ``metrics.csv`` when it opens it and rewrites
-it in place when a new column appears; ``MetricsLogger`` keeps the file and rewrites it
-atomically. A resumed run first cuts the log back to the steps its checkpoint has
-trained (``continue_metrics_log``), and adds the checkpoint's own row: Lightning logs a
-step's row right *after* that step's checkpoint is written, so a kill in between would
-otherwise lose it (the resumed run does not train that step again)."""
+"""``logs/metrics.csv`` that survives kills and resumes: each logged step exactly once. Lightning's CSV
+writer deletes an existing file when it opens it; ``MetricsLogger`` keeps it and rewrites it atomically.
+A resumed run cuts the log back to the steps its checkpoint trained and adds the checkpoint's own row:
+Lightning logs a step's row right *after* its checkpoint, so a kill in between would lose it."""
 from __future__ import annotations
 
 import csv

@@ -61,15 +61,11 @@ def collapse_message(std: float, rank: float, min_std: float, min_rank: float, s
 
 
 class EmbeddingMonitor(L.Callback):
-    """Logs ``monitor/embedding_std``, ``monitor/effective_rank`` (of view 1's projections)
-    and, with ``trainer.er_monitor`` (on by default) and at least two views,
-    ``monitor/entropy_average``, ``monitor/entropy_expectation``, ``monitor/entropy_loo``,
-    ``monitor/reconstruction`` and ``monitor/i_er`` (``er_measures`` with kappa
-    ``trainer.er_kappa``), every ``trainer.log_every`` steps, from the embeddings
-    ``SSLModule`` keeps of that step (``monitor_embeddings``, detached). (DINO logs the
-    entropy and reconstruction of its teacher's targets itself: ``train/target_entropy``.)
-    Warns once, on the log and on stdout, when the std or the effective rank says collapse.
-    Cost per logged step: one N x N similarity matrix and one SVD of [N, D]."""
+    """Logs ``monitor/embedding_std`` and ``monitor/effective_rank`` (of view 1's projections) and, with
+    ``trainer.er_monitor`` and two views or more, ``er_measures`` as ``monitor/...`` (kappa
+    ``trainer.er_kappa``), every ``trainer.log_every`` steps, from the detached embeddings ``SSLModule``
+    keeps of that step. Warns once, on the log and on stdout, when the std or the effective rank says
+    collapse. Cost per logged step: one N x N similarity matrix and one SVD of [N, D]."""
 
     def __init__(self, min_std: float, min_rank: float, er: bool = True, kappa: float = 10.0):
         self.min_std, self.min_rank, self.er, self.kappa = min_std, min_rank, er, kappa

@@ -1,11 +1,6 @@
-"""A run's training curves, one figure per topic, each with a caption for the run summary:
-
-- ``training.png``: the loss and the learning rate (and any term the method logs itself:
-  BYOL's EMA momentum, DINO's teacher temperature, ...), with skipped steps marked;
-- ``online_probe.png``: the online linear probe's accuracy on each logged training batch;
-- ``monitor.png``: the collapse monitor (embedding std, effective rank) and the ER monitor
-  (entropy, reconstruction, I_ER; docs/er.md).
-"""
+"""A run's training curves, one figure per topic with a caption for the run summary: ``training.png``
+(loss, learning rate and any term the method logs, skipped steps marked), ``online_probe.png`` (the
+online probe's accuracy on each logged batch), ``monitor.png`` (collapse and ER monitors; docs/er.md)."""
 from __future__ import annotations
 
 import csv

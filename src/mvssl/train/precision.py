@@ -18,14 +18,9 @@ def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
 
 
 def cpu_has_fast_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """True where bf16 was measured faster than fp32: CPUs with AMX tiles for bf16
-    (``amx_bf16``), and AMD CPUs with AVX512-BF16 (Zen 4 and later). On a 2-core AMD EPYC
-    (family 25, AVX512-BF16, no AMX) a bf16 matmul ran at about 2.1x fp32 and a bf16-autocast
-    default SimCLR step at 1.3-1.6x fp32 + channels_last (docs/performance.md). Not on an
-    Intel Xeon with AVX512-BF16 but no AMX (``avx512_bf16``/``avx512_fp16``): a bf16 matmul
-    there ran at ~0.5x fp32 and a bf16 SimCLR step at 0.88x (default ConvNet) and 0.85x
-    (ResNet-18); nor with plain AVX-512, where oneDNN emulates bf16 (a matmul at 0.22x fp32).
-    See ``mvssl bench train``."""
+    """True where bf16 was measured faster than fp32 (docs/performance.md, ``mvssl bench train``): CPUs with
+    AMX tiles for bf16 (``amx_bf16``) and AMD CPUs with AVX512-BF16 (Zen 4 and later); not an Intel Xeon
+    with AVX512-BF16 but no AMX, nor plain AVX-512 (oneDNN emulates bf16 there)."""
     flags = cpu_flags(cpuinfo)
     if "amx_bf16" in flags:
         return True

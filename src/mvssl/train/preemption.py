@@ -1,14 +1,9 @@
-"""Preemption: SIGTERM (what a cluster sends before it kills a job) and SIGUSR1 (what SLURM
-sends ahead of the time limit with ``--signal=USR1@SECONDS``) stop a run cleanly.
-
-The signal only sets a flag. At the end of the step being trained, the run writes the
-checkpoint it would have written had that step been a ``trainer.checkpoint_every`` step (the
-same file, the same top-k pruning, the same ``last.ckpt``), and stops with ``Preempted``:
-the command line prints how to resume and exits 143 (128 + SIGTERM, what a shell reports for
-a process SIGTERM ended), so ``mvssl train ... && mvssl eval ...`` stops there and a
-scheduler sees a failed, requeueable job. Resuming from that checkpoint continues bitwise as
-an uninterrupted run (``tests/train/test_preemption.py``). Under several processes the ranks agree
-on the flag every step (one all-reduce of a boolean), so they all stop at the same step."""
+"""Preemption: SIGTERM (a cluster's warning before it kills a job) and SIGUSR1 (SLURM's
+``--signal=USR1@SECONDS``) stop a run cleanly. The signal only sets a flag; at the end of the step the
+run writes the checkpoint a ``trainer.checkpoint_every`` step would have written and stops with
+``Preempted``: the command line exits 143 (128 + SIGTERM), so ``mvssl train ... && mvssl eval ...``
+stops there and a scheduler sees a requeueable job; the resume continues bitwise. Under several
+processes the ranks agree on the flag every step (one all-reduce), so they stop at the same step."""
 from __future__ import annotations
 
 import os

@@ -1,24 +1,11 @@
-"""SimCLR's augmentation study (Chen et al. 2020, Sec. 3.1, Figs. 4-5): views made by one
-augmentation or a composition of several, applied to one branch of the pair (the paper's
-protocol: the other branch is the unaugmented image) or to both (drawn independently).
-
-Each name stands for what SimCLR calls one transformation:
-
-- ``crop``: random resized crop (area ``min_scale``-1, aspect 3/4-4/3) + horizontal flip;
-- ``cutout``: a black square of 25-50% of the side at a random position;
-- ``color``: colour distortion of strength s (jitter 0.8s/0.8s/0.8s/0.2s with p = 0.8, then
-  grayscale with p = 0.2), SimCLR's colour jitter + colour drop;
-- ``sobel``: Sobel gradient magnitude of the grey image (every colour gone);
-- ``noise``: additive Gaussian noise, sigma U(0.05, 0.2);
-- ``blur``: Gaussian blur, sigma U(0.1, 2) px, kernel 10% of the side;
-- ``rotate``: rotation by 0, 90, 180 or 270 degrees;
-- ``randaugment``: RandAugment, N = 2 ops at magnitude 10/30 (InfoMin Aug's last addition).
-
-An empty composition is no augmentation: with ``branches="both"`` the two views are the
-same image (the first rung of InfoMin's augmentation ladder).
-
-A composition applies its names in order (``["crop", "color"]``: crop, then colour).
-"""
+"""SimCLR's augmentation study (Chen et al. 2020, Sec. 3.1, Figs. 4-5): views made by one augmentation or
+a composition of several, applied in order (``["crop", "color"]``: crop, then colour) to one branch of
+the pair (the paper's protocol: the other branch is the unaugmented image) or to both (drawn
+independently). Each name is one of SimCLR's transformations: ``crop`` (random resized crop + flip),
+``cutout`` (a black square of 25-50% of the side), ``color`` (jitter 0.8s/0.8s/0.8s/0.2s with p = 0.8,
+then grayscale p = 0.2), ``sobel``, ``noise`` (sigma U(0.05, 0.2)), ``blur`` (sigma U(0.1, 2) px),
+``rotate`` (quarter turns), ``randaugment`` (N = 2 at 10/30, InfoMin Aug's last stage). An empty
+composition with ``branches="both"`` gives two identical views (InfoMin's ladder's first rung)."""
 from __future__ import annotations
 
 import torch

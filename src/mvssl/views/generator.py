@@ -1,26 +1,20 @@
-"""InfoMin's learned view generator (Tian et al. 2020, Sec. 4.1): an invertible flow that acts
-on the three colour channels of every pixel independently (all layers are 1x1), so a view is a
-learned per-pixel colour space. The output is split into g(X)_1 (channel 0) and g(X)_{2:3}
-(channels 1-2), the two views CMC contrasts.
+"""InfoMin's learned view generator (Tian et al. 2020, Sec. 4.1): an invertible flow on the three colour
+channels of every pixel independently (all layers 1x1), so a view is a learned per-pixel colour space,
+split into g(X)_1 (channel 0) and g(X)_{2:3} (channels 1-2), the two views CMC contrasts.
 
     RGB in [0, 1] --fixed front end--> z in [-1, 1]^3 --coupling layers--> y = g(x)
 
-Front end (``space``): ``"rgb"`` scales RGB to [-1, 1]; ``"ydbdr"`` converts to YDbDr
-(``colour.rgb_to_ydbdr``) and scales each channel from its sRGB-gamut range to [-1, 1].
-Both are linear, so with no coupling layers ``g`` is exactly the raw channel split of that space.
+Front end (``space``, linear): ``"rgb"`` scaled to [-1, 1], or ``"ydbdr"`` with each channel scaled
+from its sRGB-gamut range; with no coupling layers ``g`` is the raw channel split of that space.
+Coupling layers (Dinh et al.) read the conditioning channels x_c with a per-pixel MLP:
 
-Coupling layers (Dinh et al.): the channels are partitioned into a conditioning set c and a
-transformed set t; a per-pixel MLP m (1x1 convolutions) reads x_c only:
+    additive (NICE):     y_t = x_t + t(x_c),                  log|det J| = 0
+    affine (RealNVP):    y_t = x_t * exp(s(x_c)) + t(x_c),    log|det J| = sum_t s
 
-    additive (volume-preserving, NICE):  y_t = x_t + t(x_c),                  log|det J| = 0
-    affine (RealNVP):                    y_t = x_t * exp(s(x_c)) + t(x_c),    log|det J| = sum_t s
-
-with s = tanh(.) and t = tanh(.) bounded to [-1, 1] per layer: the views stay in a bounded range,
-so the adversarial generator cannot "lower" the critic's bound just by blowing up their scale
-(it did, unbounded, in trial runs). y_c = x_c in both, so each layer inverts in closed
-form. The MLPs' last layers start at zero: an untrained generator *is* the raw colour space, and
-learning moves away from it. ``forward`` returns log|det dg/dx| summed over pixels, front end included.
-"""
+with s, t = tanh(.) bounded to [-1, 1] per layer, so the adversarial generator cannot lower the
+critic's bound by blowing up the views' scale (it did, unbounded). y_c = x_c, so each layer inverts in
+closed form. The MLPs' last layers start at zero: an untrained generator *is* the raw colour space.
+``forward`` returns log|det dg/dx| summed over pixels, front end included."""
 from __future__ import annotations
 
 import torch
@@ -125,15 +119,11 @@ class ColourFrontEnd(nn.Module):
 
 
 class ViewGenerator(nn.Module):
-    """g: RGB [B, 3, H, W] in [0, 1] -> y [B, 3, H, W]; ``views(x)`` gives [y_1, y_{2:3}].
-
-    ``num_layers`` coupling layers cycle through ``PARTITIONS``; ``coupling`` is "additive"
-    (all volume-preserving), "affine" (all), or "mixed" (alternating, additive first).
-    ``linear_layers`` :class:`LinearCoupling` layers come first, cycling through the partitions
-    ``([1, 2], [0])`` (view 1 gains a linear combination of view 2's channels) and
-    ``([0], [1, 2])``. ``num_layers=0`` and ``linear_layers=0`` is the raw colour space (no
-    learnable parameters).
-    """
+    """g: RGB [B, 3, H, W] in [0, 1] -> y [B, 3, H, W]; ``views(x)`` gives [y_1, y_{2:3}]. First
+    ``linear_layers`` ``LinearCoupling`` layers, cycling through ``([1, 2], [0])`` (view 1 gains a linear
+    combination of view 2's channels) and ``([0], [1, 2])``, then ``num_layers`` couplings through
+    ``PARTITIONS``, "additive", "affine" or "mixed" (alternating, additive first). With neither: the raw
+    colour space, no learnable parameters."""
 
     def __init__(self, space: str = "rgb", num_layers: int = 6, coupling: str = "mixed", hidden: int = 16,
                  linear_layers: int = 0):

@@ -1,26 +1,11 @@
-"""Leave-one-out views (LooC, Xiao et al. 2021, Sec. 3 and Fig. 2).
+"""Leave-one-out views (LooC, Xiao et al. 2021, Sec. 3 and Fig. 2), in the order [q, k_0, k_1, ..., k_n],
+for augmentations a_1..a_n applied after an independent random crop + flip: the query q draws every
+parameter; k_0 draws each a_j with a value different from q's; k_i reuses q's parameters of a_i
+(``reuse``) and draws every other a_j different from q's, so q and k_i differ in everything but a_i.
 
-For augmentations a_1..a_n (applied after an independent random crop + flip):
-
-- the query q draws every parameter;
-- the key k_0 draws every parameter afresh (q and k_0 share only the image), each a_j with
-  a value different from the query's;
-- the key k_i reuses the query's parameters of a_i and draws every other a_j with a value
-  different from the query's, so q and k_i differ in everything but a_i.
-
-"Different" (``Op.differ``) is what keeps the negatives of the loss honest: in space Z_i
-every key of the image but k_i is a negative of q, and a negative that happened to share
-q's value of a_i (a 1-in-4 chance for an independent four-way rotation, 1 in 2 for the
-on/off of blur) would be a positive in disguise. Drawn independently, a query has about
-0.75 such contradictory negatives per space with four-way rotation; drawn to differ, none
-(tested).
-
-Built on the views engine's recorded parameters: one ``Recipe`` makes every view, and
-k_i passes ``reuse={a_i: params_of_q[a_i]}``. Crop and flip are drawn independently for
-every view (they are not among the a_i).
-
-Views come in the order [q, k_0, k_1, ..., k_n] (``n + 2`` tensors).
-"""
+"Different" (``Op.differ``) keeps the loss's negatives honest: in space Z_i every key but k_i is a
+negative of q, and one that happened to share q's value of a_i (1 in 4 for an independent four-way
+rotation) would be a positive in disguise: about 0.75 per space drawn independently, none drawn to differ."""
 from __future__ import annotations
 
 import torch

@@ -56,13 +56,10 @@ class RandomPatchMask:
 
 
 class RandomRatioPatchMask:
-    """iBOT's and DINOv2's masking of the student's global crops (Zhou et al. 2022, Sec. 3.2;
-    Oquab et al. 2023, Sec. 4): each image is masked with probability ``probability``, and a
-    masked image hides a uniformly random subset of its patches whose share is drawn
-    uniformly in ``ratio`` = (min, max) per image (DINOv2: 0.5 and 0.1-0.5; its collator
-    spreads the ratios evenly over the batch and masks blocks, here they are drawn
-    independently and the patches at random, as iBOT's "rand" masking). One ``masked`` [N, L]
-    bool tensor, with the draws (``chosen``, ``ratio``) recorded."""
+    """iBOT's and DINOv2's masking of the student's global crops (Zhou et al. 2022, Sec. 3.2; Oquab et al.
+    2023, Sec. 4): each image is masked with probability ``probability``, hiding a uniformly random subset of
+    its patches whose share is drawn uniformly in ``ratio`` per image (DINOv2's collator spreads the ratios
+    over the batch and masks blocks; here iBOT's "rand" masking). ``masked`` [N, L] bool, with the draws."""
 
     name = "ratio_patch_mask"
 
@@ -94,13 +91,11 @@ def _block_indices(corners: torch.Tensor, height: int, width: int, cols: int) ->
 
 
 class MultiBlockMask:
-    """I-JEPA's multi-block masking (Assran et al. 2023, Sec. 3): ``n_targets`` target blocks
-    of scale ``target_scale`` (fraction of the patches) and aspect ratio ``target_aspect``
-    (height / width), and one context block of scale ``context_scale`` and aspect 1 with
-    every target patch removed from it. As the paper's collator, one block size is drawn
-    per batch (so every image's target blocks have the same number of patches and stack
-    into one tensor) and the positions per image; an image whose context keeps more patches
-    than the batch's fewest keeps its first ones, so the context is rectangular too."""
+    """I-JEPA's multi-block masking (Assran et al. 2023, Sec. 3): ``n_targets`` target blocks of scale
+    ``target_scale`` and aspect (height / width) ``target_aspect``, and one context block of scale
+    ``context_scale``, aspect 1, without the target patches. As the paper's collator, one block size per
+    batch (so the targets stack) and the positions per image; a context longer than the batch's shortest
+    keeps its first patches, so the context is rectangular too."""
 
     name = "multi_block_mask"
     MIN_CONTEXT = 4  # the paper's collator keeps at least 4 patches in every mask (min_keep)

@@ -1,16 +1,9 @@
-"""Batched, per-sample random augmentations on the training device.
-
-Every op has two halves: ``sample(n, generator, device) -> params`` draws one set of
-parameters per image, and ``apply(x, params) -> x`` uses them. Ops that can be one of LooC's
-augmentations also have ``differ(params, generator) -> params``: parameters that give every
-image a value of the op *different* from the given one (LooC's keys that must differ from
-the query in that augmentation). Keeping the halves apart
-is what lets a recipe record every parameter it drew and reuse any of them for another
-view (LooC's leave-one-out keys, factor-shared views). Images are float [B, C, H, W]
-in [0, 1]; no op loops over images in Python. Colour jitter, grayscale and Sobel need RGB
-(C = 3) and raise otherwise; crop, flip, rotation, blur, solarize (per channel), cutout act
-on any number of channels.
-"""
+"""Batched, per-sample random augmentations on the training device (docs/views.md). Every op has two
+halves, ``sample(n, generator, device) -> params`` and ``apply(x, params) -> x``, so a recipe records
+every parameter it drew and can reuse any of them for another view (LooC's keys, factor-shared views);
+LooC's ops also have ``differ(params, generator)``: parameters giving every image another value of the
+op. Images are float [B, C, H, W] in [0, 1]; no op loops over images. Colour jitter, grayscale and Sobel
+need RGB; the other ops act on any number of channels."""
 from __future__ import annotations
 
 import math
@@ -136,14 +129,10 @@ def _gray(x):
 
 
 class ColorJitter(Op):
-    """Brightness, contrast, saturation and hue jitter, applied with probability ``p``
-    (SimCLR: strength s gives 0.8s, 0.8s, 0.8s, 0.2s, p = 0.8).
-
-    The four adjustments are linear in RGB, so they are composed into one affine map
-    per image (brightness, then contrast about the mean grey, then saturation about the
-    pixel's grey, then a hue rotation about the grey axis) and applied with one batched
-    matmul, clamping to [0, 1] once at the end. torchvision instead clamps after each
-    adjustment, shuffles their order per image and shifts hue in HSV."""
+    """Brightness, contrast, saturation and hue jitter with probability ``p`` (SimCLR: strength s gives
+    0.8s, 0.8s, 0.8s, 0.2s, p = 0.8). The four are linear in RGB, so they compose into one affine map per
+    image (brightness, contrast about the mean grey, saturation about the pixel's grey, a hue rotation
+    about the grey axis), applied at once and clamped once; torchvision clamps after each and shifts hue in HSV."""
 
     name = "color"
 
@@ -158,10 +147,8 @@ class ColorJitter(Op):
         return {"brightness": factor(self.b), "contrast": factor(self.c), "saturation": factor(self.s), "hue": hue}
 
     def differ(self, p, g):
-        """Jitter always on, brightness/contrast/saturation drawn afresh, and a hue at least
-        ``hue / 2`` turns from ``p``'s (between ``hue / 2`` and ``hue`` away, either way round
-        the circle; with hue 0.5, the whole circle, this is a quarter to three quarters of a
-        turn away)."""
+        """Jitter always on, brightness/contrast/saturation drawn afresh, and a hue between ``hue / 2`` and
+        ``hue`` turns from ``p``'s, either way round the circle."""
         n, device = len(p["hue"]), p["hue"].device
         fresh = {k: _uniform(n, max(0.0, 1 - v), 1 + v, g, device)
                  for k, v in (("brightness", self.b), ("contrast", self.c), ("saturation", self.s))}
@@ -282,10 +269,9 @@ SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
 
 
 class Sobel(Toggle):
-    """Sobel filtering (SimCLR Fig. 4): the gradient magnitude of the grey image,
-    sqrt(G_x^2 + G_y^2) with the 3x3 Sobel kernels and replicated borders, divided by its
-    largest possible value (4 sqrt 2) and written to all three channels; applied with
-    probability ``p``. Every colour is gone, edges stay."""
+    """Sobel filtering (SimCLR Fig. 4) with probability ``p``: the grey image's gradient magnitude
+    sqrt(G_x^2 + G_y^2) (3x3 kernels, replicated borders) over its largest value 4 sqrt 2, in all three
+    channels: every colour gone, edges kept."""
 
     name = "sobel"
 
@@ -301,10 +287,8 @@ class Sobel(Toggle):
 
 
 class GaussianNoise(Op):
-    """Additive Gaussian noise with a per-image standard deviation U(``sigma``), clamped to
-    [0, 1]; applied with probability ``p``. The noise itself is drawn in ``sample`` (it is a
-    parameter like any other, so another view can reuse it), hence the op knows the image
-    ``size``."""
+    """Additive Gaussian noise of per-image std U(``sigma``), clamped to [0, 1], with probability ``p``. The
+    noise is drawn in ``sample`` (a parameter another view can reuse), so the op knows the image ``size``."""
 
     name = "noise"
 

@@ -1,11 +1,7 @@
-"""Two patches of one image whose centres lie a given distance apart (InfoMin, Tian et
-al. 2020, Sec. 3.2, Fig. 3: the further apart, the less the two views share).
-
-For each image a direction is drawn uniformly among those in which two ``patch``-pixel
-patches ``distance`` pixels apart fit inside the image, then the first patch's centre is
-drawn uniformly among the places where both fit. Patches are cut with ``ResizedCrop``
-(one batched ``grid_sample``) at their own size, without flips.
-"""
+"""Two patches of one image whose centres lie a given distance apart (InfoMin, Tian et al. 2020,
+Sec. 3.2, Fig. 3: the further apart, the less they share): a direction drawn uniformly among those
+where both fit, then the first centre uniformly among the places where both fit; cut with ``ResizedCrop``
+at their own size, without flips."""
 from __future__ import annotations
 
 import math

@@ -1,12 +1,7 @@
-"""RandAugment-style ops (Cubuk et al. 2020), batched: every image gets ``n_ops`` ops
-drawn from a small set, each at magnitude ``magnitude`` in [0, 1] (with a random sign
-for the geometric ones). InfoMin's strongest recipe ("InfoMin Aug", Tian et al. 2020,
-Sec. 4.2) ends with such a RandAugment stage.
-
-Each op below maps float [B, 3, H, W] in [0, 1] and a per-image signed magnitude [B]
-to images of the same shape; ``RandAugment.apply`` runs each op once on the images that
-drew it, so the loop is over op types (a handful), never over images.
-"""
+"""RandAugment-style ops (Cubuk et al. 2020), batched, for InfoMin Aug's last stage (Tian et al. 2020,
+Sec. 4.2): every image gets ``n_ops`` ops from a small set at magnitude ``magnitude`` in [0, 1] (a
+random sign for the geometric ones). Each op maps float [B, 3, H, W] and signed magnitudes [B] to
+images; ``RandAugment.apply`` loops over op types (a handful), never over images."""
 from __future__ import annotations
 
 import torch
@@ -89,10 +84,8 @@ RANDAUGMENT_OPS = {"autocontrast": autocontrast, "equalize": equalize, "posteriz
 
 
 class RandAugment(Op):
-    """``n_ops`` ops per image, drawn uniformly with replacement from ``ops`` (names in
-    ``RANDAUGMENT_OPS``), applied in order at magnitude ``magnitude`` (RandAugment's M / 30:
-    M = 10 -> 0.33) with a random sign. Params: ``ops`` [B, n_ops] op indices and
-    ``magnitude`` [B, n_ops] signed magnitudes."""
+    """``n_ops`` ops per image, drawn uniformly with replacement from ``ops`` (``RANDAUGMENT_OPS``), applied in
+    order at ``magnitude`` (RandAugment's M / 30) with a random sign. Params: ``ops`` and ``magnitude`` [B, n_ops]."""
 
     name = "randaug"
 

@@ -14,14 +14,10 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 
 
 class Recipe:
-    """``recipe(images, generator, reuse={"color": params}) -> (view, params_by_op)``.
-
-    ``reuse`` maps an op name to parameters recorded by an earlier call: that op applies
-    them instead of drawing new ones (they must have been drawn for the same batch).
-    ``differ`` maps an op name to such parameters too: that op draws parameters giving every
-    image a different value (``Op.differ``).
-    The view is normalised with ``mean`` / ``std``.
-    """
+    """``recipe(images, generator, reuse={"color": params}) -> (view, params_by_op)``, normalised with
+    ``mean`` / ``std``. ``reuse`` maps an op name to parameters an earlier call recorded for the same
+    batch, applied instead of new draws; ``differ`` maps an op name to such parameters, and that op
+    draws a different value for every image (``Op.differ``)."""
 
     def __init__(self, ops: list[Op], mean=MEAN, std=STD):
         names = [op.name for op in ops]
@@ -62,10 +58,9 @@ def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
 
 
 def simclr(size: int, strength: float = 0.5, blur: bool | None = None, min_scale: float = 0.08, **norm) -> Recipe:
-    """SimCLR (Chen et al. 2020, App. A): random resized crop + flip, colour distortion of
-    strength s (jitter 0.8s/0.8s/0.8s/0.2s with p=0.8, grayscale p=0.2), Gaussian blur
-    p=0.5 for large images. The paper uses s=1 on ImageNet and s=0.5 on CIFAR-10, where
-    blur is left out; by default blur is on for images of 64 px and up."""
+    """SimCLR (Chen et al. 2020, App. A): crop + flip, colour distortion of strength s (jitter
+    0.8s/0.8s/0.8s/0.2s, p=0.8; grayscale p=0.2), and blur p=0.5 from 64 px (the paper: s=1 on ImageNet,
+    s=0.5 and no blur on CIFAR-10)."""
     blur = size >= 64 if blur is None else blur
     ops: list[Op] = [
         ResizedCrop(size, scale=(min_scale, 1.0)),
@@ -99,18 +94,12 @@ def crop(size: int, min_scale: float = 0.08, **norm) -> Recipe:
 def multicrop(global_size: int, local_size: int, n_global: int = 2, n_local: int = 6,
               global_scale=(0.4, 1.0), local_scale=(0.05, 0.4), strength: float = 0.5, blur: bool | None = None,
               **norm) -> list[Recipe]:
-    """Multi-crop (SwAV, Caron et al. 2020, Sec. 3.2; DINO's recipe, Caron et al. 2021,
-    App. D): ``n_global`` crops of ``global_size`` px covering ``global_scale`` of the
-    image area, then ``n_local`` crops of ``local_size`` px covering ``local_scale``;
-    one recipe per view, global crops first. Every crop gets flip, colour jitter of
-    strength s (0.8s, 0.8s, 0.4s, 0.2s with p=0.8; s=0.5 is DINO's 0.4/0.4/0.2/0.1) and
-    grayscale p=0.2; global crops after the first also get solarize p=0.2. With blur
-    (default on from 64 px, as in ``simclr``) the crops get DINO's asymmetric blur
-    probabilities: 1.0 on the first global crop, 0.1 on the other global crops, 0.5 on
-    local crops.
-
-    Methods tell the crops apart by size (``mvssl.methods.n_global_views``), so local
-    crops must be smaller than global ones."""
+    """Multi-crop (SwAV, Caron et al. 2020, Sec. 3.2; DINO's recipe, 2021, App. D): ``n_global`` crops of
+    ``global_size`` px over ``global_scale`` of the area, then ``n_local`` crops of ``local_size`` px over
+    ``local_scale``, one recipe per view. Every crop gets flip, jitter of strength s (0.8s, 0.8s, 0.4s, 0.2s,
+    p=0.8; s=0.5 is DINO's) and grayscale p=0.2; global crops after the first solarize p=0.2; blur (on from
+    64 px) with DINO's probabilities 1.0 / 0.1 / 0.5 (first global / other global / local). Methods tell
+    crops apart by size (``methods.n_global_views``), so local crops must be smaller."""
     if local_size >= global_size:
         raise ValueError(f"local crops ({local_size} px) must be smaller than global crops ({global_size} px)")
     blur = global_size >= 64 if blur is None else blur
@@ -133,10 +122,9 @@ def multicrop(global_size: int, local_size: int, n_global: int = 2, n_local: int
 
 
 def infomin(size: int, min_scale: float = 0.08, n_ops: int = 2, magnitude: float = 10 / 30, **norm) -> Recipe:
-    """InfoMin Aug (Tian et al. 2020, Sec. 4.2): augmentations strong enough to lower the
-    information two views share -- random resized crop (area ``min_scale``-1) + flip,
-    colour jitter (0.4, 0.4, 0.4, 0.1 with p=0.8), grayscale p=0.2, Gaussian blur p=0.5,
-    then RandAugment (``n_ops`` ops at ``magnitude``; the paper's N=2, M=10 -> 10/30)."""
+    """InfoMin Aug (Tian et al. 2020, Sec. 4.2), strong enough to lower what two views share: crop (area
+    ``min_scale``-1) + flip, jitter (0.4, 0.4, 0.4, 0.1, p=0.8), grayscale p=0.2, blur p=0.5, then
+    RandAugment (``n_ops`` at ``magnitude``; the paper's N=2, M=10 -> 10/30)."""
     return Recipe([
         ResizedCrop(size, scale=(min_scale, 1.0)),
         ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8),

@@ -92,11 +92,9 @@ class FactorSharedViews(ViewSource):
 
 
 class ClipViews(FactorSharedViews):
-    """InfoMin's sequence setting (Fig. 4): view 1 a clip of ``frames`` frames of a moving
-    digit, stacked along channels (uint8 frames rendered, then normalised by ``recipe``:
-    [B, 3 * frames, H, W]); view 2 one frame sharing ``shared`` with the clip's next frame
-    (``ColorfulMovingMNIST.clip_pair``). The targets are view 2's factors: the frame an
-    encoder of single frames (and its online probe) sees."""
+    """InfoMin's sequence setting (Fig. 4; ``ColorfulMovingMNIST.clip_pair``): view 1 the clip's ``frames``
+    frames stacked along channels [B, 3 * frames, H, W], view 2 one frame; the targets are view 2's factors,
+    what an encoder of single frames (and its online probe) sees."""
 
     def __init__(self, dataset: ColorfulMovingMNIST, shared=("digit",), frames: int = 3):
         super().__init__(dataset, shared)
@@ -133,15 +131,11 @@ class ChannelSplitViews(ViewSource):
 
 
 class LabelledPool(ViewSource):
-    """View learning's data: a fixed uint8 training pool [N, 3, H, W] with ``labels`` (-1: none)
-    and a labelled part, ``labelled_fraction`` of each class drawn from ``seed`` and split into
-    two fixed halves ("fit", "held"). It hands out float RGB batches in [0, 1] with random
-    horizontal flips (a subclass may augment more: ``augment``), drawn with an explicit
-    generator: ``unlabelled(n, g)`` from the whole pool, ``labelled(n, g, part)`` from the
-    labelled part or one of its halves. The pool stays in host memory and batches are drawn
-    there (one CPU random generator, so a seed gives the same batches everywhere); :meth:`to`
-    names the device they are delivered on. As a ``ViewSource`` it gives one view per image
-    (the batch a view generator reads) and the labels."""
+    """View learning's data: a fixed uint8 pool [N, 3, H, W] with ``labels`` (-1: none) and a labelled part,
+    ``labelled_fraction`` of each class (from ``seed``) in two fixed halves ("fit", "held"). Hands out float
+    RGB batches in [0, 1] with random flips (``augment``), drawn on the host with one CPU generator so a seed
+    gives the same batches everywhere: ``unlabelled(n, g)``, ``labelled(n, g, part)``; :meth:`to` names the
+    device they are delivered on. As a ``ViewSource``: one view per image and the labels."""
 
     task = "label"
     device = torch.device("cpu")

@@ -1,26 +1,19 @@
 """The adversarial loop of view learning, driven by a ``Schedule``: which player moves when.
 
-In the adversarial modes ("unsupervised", "semi-supervised") every generator step is preceded
-by ``critic_steps - 1`` critic-only steps (the critic raises the bound on the current, frozen
-views of fresh batches; in "semi-supervised" its encoders and classifiers also descend the CE
-on a labelled batch), so the generator lowers the bound of a critic that has caught up with it
-rather than one it has just outrun. ``critic_warmup`` critic-only steps run before the first
-generator step, so the generator's first gradients come from a critic that already reads the
-views. ``critic_reset`` > 0 redraws the critic (weights, BatchNorm statistics, optimiser state)
-every that many generator steps and warms the new one up, so the generator cannot keep lowering
-the bound of one critic by exploiting its blind spots: it must remove what a critic trained from
-scratch reads.
+In the adversarial modes every generator step follows ``critic_steps - 1`` critic-only steps on the
+current, frozen views (in "semi-supervised" the critic's encoders and classifiers also descend the CE of
+a labelled batch), so the generator lowers the bound of a critic that has caught up with it, not one it
+has just outrun; ``critic_warmup`` critic-only steps run before its first step. ``critic_reset`` > 0
+redraws the critic (weights, BN statistics, optimiser state) every that many generator steps and warms
+the new one up, so the generator must remove what a critic trained from scratch reads rather than
+exploit one critic's blind spots.
 
-``select_best`` (adversarial modes, with ``critic_warmup`` > 0) keeps, of the generator's states
-at the start, at every critic reset and at the end, the one whose views score lowest against a
-critic *just warmed up on them* (re-initialised and trained ``critic_warmup`` steps on the
-frozen views, never played against): the mean I_NCE of its last ``SELECT_STEPS`` warm-up
-batches, plus ``ce_weight`` times the CE of a labelled batch in the semi-supervised mode (a
-held-half batch with ``ce_split``). That critic approximates the inner max of the min-max
-objective at that state, so this is the usual pick of the iterate with the best objective, made
-from training batches only. The generator and its own critic (the adversary that played it) are
-set to the pick.
-"""
+``select_best`` (adversarial modes, ``critic_warmup`` > 0) keeps, of the generator's states at the
+start, at every reset and at the end, the one whose views score lowest against a critic *just warmed up
+on them* (never played against): the mean I_NCE of its last ``SELECT_STEPS`` warm-up batches, plus
+``ce_weight`` times a labelled batch's CE in the semi-supervised mode. That critic approximates the
+min-max objective's inner max at that state, so this is the usual pick of the iterate with the best
+objective, from training batches only. The generator and its own critic are set to the pick."""
 from __future__ import annotations
 
 import copy

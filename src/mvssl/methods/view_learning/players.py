@@ -1,15 +1,9 @@
-"""The players of view learning and the loss of one step.
-
-I_NCE = log N - L_NCE, with L_NCE CMC's two-sided in-batch loss averaged over the two
-directions (``losses.cmc_loss`` / 2) over a batch of N images. Every step makes one update
-of all players: the encoders and heads descend L_NCE (raising the bound) while the generator
-gets the *reversed* gradient of the same loss (a gradient-reversal layer between g and the
-encoders), so it lowers the bound. As in the paper, labelled and unlabelled batches are used
-in turn within a step: the cross-entropy terms are computed on a labelled batch only, and
-there the encoders, classifiers and generator all descend the CE (the encoders carry the
-classifiers' features, so they are not adversaries of the CE). The paper has lambda = 1
-(``ce_weight``).
-"""
+"""The players of view learning and the loss of one step. I_NCE = log N - L_NCE, with L_NCE CMC's two-sided
+in-batch loss over both directions (``losses.cmc_loss`` / 2). Each step updates all players: the
+encoders and heads descend L_NCE (raising the bound), the generator gets its *reversed* gradient (a
+gradient-reversal layer), lowering it. As in the paper, the CE terms use a labelled batch only, and there
+encoders, classifiers and generator all descend the CE (the encoders carry the classifiers' features, so
+they are not its adversaries); the paper's lambda (``ce_weight``) is 1."""
 from __future__ import annotations
 
 import math

@@ -7,14 +7,12 @@ DATA_REFUSAL = "the study file's base config names the data"
 
 
 def add_arguments(p) -> None:
-    from ..results import MAX_AUTO_JOBS, add_execution_arguments
+    from ..results import MAX_AUTO_JOBS, NEW_VERSION_HELP, add_execution_arguments
 
     p.add_argument("file", help="the study file (YAML)")
     p.add_argument("--out", help="output folder (default runs/<study>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the study in --out: reuse its finished runs")
-    p.add_argument("--new-version", action="store_true",
-                   help="--out holds results of an earlier version of this study file: keep them under "
-                   "versions/ and run this version beside them")
+    p.add_argument("--new-version", action="store_true", help=NEW_VERSION_HELP)
     p.add_argument("--quick", action="store_true", help="apply the file's quick overrides: a smoke run whose "
                    "verdicts are marked quick and never quoted")
     p.add_argument("--jobs", default="auto", help=f"encoders trained at once (default auto: one per usable CPU core, "
