@@ -120,3 +120,24 @@ def test_a_tiny_looc_study_measures_looc_plus_plus_on_loocs_runs(tmp_path):
     assert set(reliance) == {"rotation", "hue", "digit"}
     assert sum(reliance["digit"]["weight_share"]) == pytest.approx(1.0)
     assert (out / "looc_heads.png").exists() and (out / "arms.png").exists()
+
+
+def test_the_versions_table_reads_every_cell_from_the_outputs(tmp_path, capsys):
+    from mvssl.experiments import looc_versions
+
+    out = tmp_path / "v2"
+    out.mkdir()
+    claims = [{"id": "looc-invariant", "verdict": "supported", "effect": 3.25, "ci": 1.5},
+              {"id": "color-is-learnable", "verdict": "not testable", "failed_gate": "learns failed on moco-no-color"}]
+    (out / "results.json").write_text(json.dumps({"claims": claims, "complete": False}))
+    table = looc_versions.table([("v2 bf16", out)])
+    rows = {line.split(" | ")[0].strip("| `"): line for line in table.splitlines()[2:]}
+    assert "v2 bf16 (incomplete)" in table.splitlines()[0]
+    assert rows["looc-invariant"].endswith("| supported +3.25 ± 1.50 |")
+    # version 1's design check (re-judged id colour-is-learnable) sits on the row of version 2's id
+    assert "supported +58.23 ± 6.39" in rows["color-is-learnable"]
+    assert rows["color-is-learnable"].endswith("| not testable: learns failed on moco-no-color |")
+    assert rows["looc-pp-best"].endswith("| - |")  # not in this output
+    with pytest.raises(SystemExit) as exit_:
+        looc_versions.main([f"v2={tmp_path / 'missing'}"])
+    assert exit_.value.code == 2 and "missing" in capsys.readouterr().err
