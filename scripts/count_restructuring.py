@@ -64,6 +64,7 @@ COMMITS = [
     ("e280fbc", "methods/er: one ER forward in the mixin"),
     ("968c4ca", "one centred-square resize for background photos and embed's lists"),
     # the fifth session
+    ("b833d5f", "issue 38's slow mvssl experiment --help, fixed by the speed helper (cli.py grew)"),
     ("68798eb", "data: docstrings that restated docs/data.md"),
     ("dac0b6d", "top-level modules: docstrings that restated docs/domain.md or the code"),
     ("677bbde", "views: docstrings that restated docs/views.md or the code"),
@@ -74,6 +75,8 @@ COMMITS = [
     ("7d472a3", "views, nn: class docstrings that repeated another docstring"),
     ("1862f1f", "info nce: its report through eval.report.write_report"),
     ("37c2626", "encoder.embed: docstring names image_inputs instead of repeating it"),
+    ("bfaa5f5", "four one-line helpers used once inlined"),
+    ("418c84b", "data.datasets: keep_in_memory without its two one-use helpers"),
 ]
 
 

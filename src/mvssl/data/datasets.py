@@ -155,18 +155,6 @@ def image_folder_files(root: str, image_size: int, classes_file: str | None = No
     return FileSplits(train, test, classes)
 
 
-def in_memory_budget(budget_gb: float | None) -> int:
-    """Bytes the decoded images may take: ``budget_gb``, or a quarter of this machine's RAM."""
-    if budget_gb is not None:
-        return int(budget_gb * 2**30)
-    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
-
-
-def decoded_bytes(files: FileSplits, copies: int = 1) -> int:
-    """What decoding both splits into uint8 tensors takes, in each of ``copies`` processes."""
-    return (len(files.train) + len(files.test)) * files.train.channels * files.train.size ** 2 * copies
-
-
 def check_channels(files: FileSplits, probe: int = 16) -> None:
     """The first readable training image must have ``channels`` channels: a ``ValueError``
     naming both counts otherwise (before anything is trained or created). Later images of
@@ -182,10 +170,13 @@ def check_channels(files: FileSplits, probe: int = 16) -> None:
 
 
 def keep_in_memory(files: FileSplits, in_memory, budget_gb: float | None = None, copies: int = 1) -> bool:
-    """``in_memory`` true / false, or ``"auto"``: true when the decoded set fits the budget."""
-    if in_memory == "auto":
-        return decoded_bytes(files, copies) <= in_memory_budget(budget_gb)
-    return bool(in_memory)
+    """``in_memory`` true / false, or ``"auto"``: true when both splits decoded into uint8, in each of ``copies``
+    processes, fit ``budget_gb`` (default: a quarter of this machine's RAM)."""
+    if in_memory != "auto":
+        return bool(in_memory)
+    budget = (int(budget_gb * 2**30) if budget_gb is not None
+              else os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4)
+    return (len(files.train) + len(files.test)) * files.train.channels * files.train.size ** 2 * copies <= budget
 
 
 def to_memory(files: FileSplits, strict: bool) -> LabelledImages:

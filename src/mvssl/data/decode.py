@@ -35,10 +35,6 @@ def _to_eight_bit(values: np.ndarray, mode: str) -> np.ndarray:
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
-def _has_alpha(image) -> bool:
-    return image.mode in ("LA", "PA", "RGBA", "La", "RGBa") or "transparency" in image.info
-
-
 def rgb_array(image) -> np.ndarray:
     """uint8 [H, W, 3] of an opened PIL image of any mode (the rules in the module docstring)."""
     mode = image.mode
@@ -50,7 +46,7 @@ def rgb_array(image) -> np.ndarray:
     if mode in PREMULTIPLIED:  # already multiplied by alpha: over black is the colour channels as they are
         rgba = np.asarray(image, dtype=np.uint8)
         return np.repeat(rgba[..., :1], 3, axis=2) if mode == "La" else np.ascontiguousarray(rgba[..., :3])
-    if _has_alpha(image):
+    if image.mode in ("LA", "PA", "RGBA", "La", "RGBa") or "transparency" in image.info:
         rgba = np.asarray(image.convert("RGBA"), dtype=np.uint16)
         return ((rgba[..., :3] * rgba[..., 3:] + 127) // 255).astype(np.uint8)
     return np.asarray(image.convert("RGB"), dtype=np.uint8)

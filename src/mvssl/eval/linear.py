@@ -19,11 +19,6 @@ def _t(x) -> torch.Tensor:
     return x.detach().cpu().float() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x)).float()
 
 
-def _standardize(train: torch.Tensor, test: torch.Tensor):
-    mean, std = train.mean(0), train.std(0) + 1e-6
-    return (train - mean) / std, (test - mean) / std
-
-
 def fit_logistic(x: torch.Tensor, y: torch.Tensor, num_classes: int, l2: float, max_iter: int = 300,
                  init: torch.Tensor | None = None) -> torch.Tensor:
     """Weights [D + 1, C] minimising mean cross-entropy + l2 * ||W||^2 (bias not penalised)."""
@@ -103,7 +98,9 @@ def fit_ridge(x: torch.Tensor, y: torch.Tensor, alpha: float) -> torch.Tensor:
 
 def ridge_probe(train_x, train_y, test_x, test_y, alpha_grid=RIDGE_GRID, seed: int = 0) -> dict:
     """Mean Euclidean error of a ridge regression of vector targets (e.g. positions)."""
-    xtr, xte = _standardize(_t(train_x), _t(test_x))
+    xtr, xte = _t(train_x), _t(test_x)
+    mean, std = xtr.mean(0), xtr.std(0) + 1e-6
+    xtr, xte = (xtr - mean) / std, (xte - mean) / std
     ytr, yte = _t(train_y), _t(test_y)
     fit, val = validation_split(len(xtr), None, seed=seed)
 

@@ -10,10 +10,6 @@ from torch import nn
 from .vit import VIT_SIZES, ViT
 
 
-def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-
-
 def convnet_convs(width: int, in_channels: int = 3) -> list[tuple[int, int, int]]:
     """(in channels, out channels, stride) of the ConvNet's eight 3x3 convolutions, in order."""
     convs, cin = [], in_channels
@@ -29,7 +25,8 @@ class ConvNet(nn.Module):
 
     def __init__(self, width: int = 32, in_channels: int = 3):
         super().__init__()
-        self.features = nn.Sequential(*[m for conv in convnet_convs(width, in_channels) for m in _conv_bn_relu(*conv)])
+        self.features = nn.Sequential(*[m for cin, cout, stride in convnet_convs(width, in_channels) for m in (
+            nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))])
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.out_dim = 8 * width
 

@@ -47,10 +47,6 @@ def run_lock(run_dir: Path):
         os.close(fd)
 
 
-def has_checkpoint(run_dir: Path) -> bool:
-    return any((run_dir / CHECKPOINT_DIR).glob("*.ckpt"))
-
-
 def make_run_dir(cfg: dict, held: contextlib.ExitStack) -> Path:
     """A new run folder, locked (the lock stays in ``held``); refuses a folder that holds a run."""
     t = cfg["trainer"]
@@ -61,7 +57,8 @@ def make_run_dir(cfg: dict, held: contextlib.ExitStack) -> Path:
     (run_dir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
     held.enter_context(run_lock(run_dir))
     if (run_dir / CONFIG_FILE).exists():
-        started = "" if has_checkpoint(run_dir) else " (it has no checkpoint yet: --resume trains it from step 0)"
+        started = "" if any((run_dir / CHECKPOINT_DIR).glob("*.ckpt")) else (
+            " (it has no checkpoint yet: --resume trains it from step 0)")
         raise FileExistsError(f"{run_dir} already holds a run{started}; choose another trainer.name, or continue it "
                               f"with: mvssl train --resume {run_dir}")
     return run_dir
