@@ -36,7 +36,7 @@ def pilot_config(options: list[str], seed: int) -> dict:
 
     defaults = argparse.ArgumentParser()
     er.add_arguments(defaults)
-    study = er.study(defaults.parse_args(["--seeds", "1", "--dino-steps", str(PILOT_STEPS)]))  # its own defaults
+    study = er.study(defaults.parse_args(["--seeds", "1", "--families", "byol,dino", "--dino-steps", str(PILOT_STEPS)]))  # its own defaults
     return deep_update(arm_config(study, study.arms["dino-default"], seed), parse_overrides(options))
 
 

@@ -19,23 +19,26 @@ def _study(*argv):
 
 @pytest.fixture(scope="module")
 def er_study():
-    return _study()
+    return _study("--families", "byol,dino")
 
 
-SEEDS = (0, 1, 2)
+SEEDS = (0, 1, 2, 3, 4)
+TIGHT = (0.0, 0.01, -0.01, 0.02, -0.02)
 
 
-def _values(entropy_change, reconstruction_change, base_error, er_error, noise=(0.0, 0.05, -0.05),
-            entropy_low=3.0):
-    """(values, random) of every arm and measure over three seeds, as the engine hands them to judge."""
+def _values(entropy_change=0.0, reconstruction_change=2.0, base=(60, 60, 60), er=(40, 40, 40), noise=TIGHT,
+            entropy_low=3.0, loo_change=None, base_rank=20.0, er_rank=30.0):
+    """(values, random) of every arm and measure over five seeds, as the engine hands them to judge;
+    ``base`` and ``er`` are the digit errors of the base method and its ER variant in the settings
+    default, small, ema."""
     def arm(error, rank):
         per = {"err": error, "rank": rank, "recon_byol": reconstruction_change, "recon_dino": reconstruction_change,
-               "h_loo": entropy_change, "h_exp": entropy_change, "h_teacher": entropy_change,
-               "h_teacher_low": entropy_low}
+               "h_loo": entropy_change if loo_change is None else loo_change, "h_exp": entropy_change,
+               "h_teacher": entropy_change, "h_teacher_low": entropy_low}
         return {m: {s: v + n for s, n in zip(SEEDS, noise)} for m, v in per.items()}
-    values = {f"{m}-{s}": arm(er_error if m.startswith("er-") else base_error, 20 if m.startswith("er-") else 10)
-              for m in METHODS for s in SETTINGS}
-    random = {a: {"err": dict(zip(SEEDS, (85.0, 86.0, 84.0)))} for a in values}
+    values = {f"{m}-{s}": arm((er if m.startswith("er-") else base)[i], er_rank if m.startswith("er-") else base_rank)
+              for m in METHODS for i, s in enumerate(SETTINGS)}
+    random = {a: {"err": dict(zip(SEEDS, (85.0, 86.0, 84.0, 85.5, 84.5)))} for a in values}
     return values, random
 
 
@@ -43,30 +46,72 @@ def _verdicts(er_study, values, kind=None):
     return {c["id"]: c for c in judge(er_study, *values)["claims"] if kind is None or c.get("claim") == kind}
 
 
-def test_verdicts_follow_the_measurements_either_way(er_study):
-    tolerance = 0.1 * math.log(64)
-    good = _verdicts(er_study, _values(entropy_change=0.1 * tolerance, reconstruction_change=2.0, base_error=60,
-                                       er_error=40, noise=(0.0, 0.01, -0.01)))  # Bonferroni over 9: tight seeds
-    assert all(c["verdict"] == "supported" for c in good.values()), good
-    assert sum(c["claim"] == "er.entropy" for c in good.values()) == 2
-    assert sum(c["claim"] == "er.stability" for c in good.values()) == 4
-    moving = _verdicts(er_study, _values(entropy_change=3 * tolerance, reconstruction_change=2.0, base_error=40,
-                                         er_error=30, noise=(0.0, 0.01, -0.01)))
-    assert [c["verdict"] for c in moving.values() if c["claim"] == "er.entropy"] == ["contradicted"] * 2
-    worse = _verdicts(er_study, _values(0.0, 2.0, base_error=40, er_error=60), "er.stability")
-    assert [c["verdict"] for c in worse.values()] == ["contradicted"] * 4
+def test_stability_is_judged_on_the_difference_in_differences(er_study):
+    """The claim is an interaction: ER helps *more* in the hard setting. An ER gain of the same
+    size in every setting (a main effect, what version 1 judged) is no support; a gain that only
+    appears in the hard setting is; a gain larger at the default is a refutation. The effect is
+    the mean over seeds of (base - ER, hard) - (base - ER, default), computed here by hand."""
+    same_gain = _verdicts(er_study, _values(base=(60, 70, 75), er=(40, 50, 55),
+                                            noise=(0.0, 1.0, -1.0, 2.0, -2.0)), "er.stability")
+    assert len(same_gain) == 4 and all(c["verdict"] == "inconclusive" for c in same_gain.values()), same_gain
+    larger = _verdicts(er_study, _values(base=(60, 80, 75), er=(58, 55, 50)), "er.stability")
+    assert all(c["verdict"] == "supported" for c in larger.values()), larger
+    small = larger["er-byol-gain-small"]
+    by_hand = sum(((80 + n) - (55 + n)) - ((60 + n) - (58 + n)) for n in TIGHT) / len(TIGHT)
+    assert small["effect"] == pytest.approx(by_hand) and by_hand == pytest.approx(23.0)
+    assert larger["er-byol-gain-ema"]["effect"] == pytest.approx((75 - 50) - (60 - 58))
+    reversed_ = _verdicts(er_study, _values(base=(70, 60, 60), er=(40, 50, 50)), "er.stability")
+    assert all(c["verdict"] == "contradicted" for c in reversed_.values()), reversed_
+
+
+def test_entropy_bands_follow_each_estimators_range(er_study):
+    """0.1 of each estimator's range: log N (N = 64) for `expectation`, kappa (10) for leave-one-out,
+    log K (256) for DINO's targets. A leave-one-out change of 0.7 nats is inside its band of 1 nat
+    but would lie outside the expectation estimator's 0.416."""
+    band_exp, band_loo = 0.1 * math.log(64), 0.1 * 10.0
+    assert 0.7 < band_loo and 0.7 > band_exp
+    inside = _verdicts(er_study, _values(entropy_change=0.1 * band_exp, loo_change=0.7), "er.entropy")
+    assert inside["byol-entropy-constant"]["verdict"] == "supported"
+    assert inside["dino-entropy-constant"]["verdict"] == "supported"
+    band_teacher = 0.1 * math.log(256)
+    assert band_exp < 0.5 < band_teacher  # outside the batch KDE's band, inside the targets' band
+    exp_out = _verdicts(er_study, _values(entropy_change=0.5, loo_change=0.0), "er.entropy")
+    assert exp_out["byol-entropy-constant"]["verdict"] == "contradicted"
+    assert exp_out["dino-entropy-constant"]["verdict"] == "supported"
+    loo_out = _verdicts(er_study, _values(entropy_change=0.0, loo_change=-1.5), "er.entropy")
+    assert loo_out["byol-entropy-constant"]["verdict"] == "contradicted"
+    falling = _verdicts(er_study, _values(entropy_change=0.0, reconstruction_change=-1.0), "er.entropy")
+    assert all(c["verdict"] == "contradicted" for c in falling.values())
+
+
+def test_a_base_method_near_collapse_makes_its_predictions_not_testable(er_study):
+    """The rank gate: BYOL's final effective rank at the default batch at or below --min-rank (10)
+    stops every prediction that uses byol-default, and names the gate; DINO's are still judged."""
+    collapsed = _verdicts(er_study, _values(base=(60, 80, 75), er=(58, 55, 50), base_rank=5.0, er_rank=30.0))
+    for pid in ("byol-entropy-constant", "er-byol-gain-small", "er-byol-gain-ema", "er-byol-term-acts",
+                "dino-entropy-constant", "er-dino-gain-small"):
+        assert collapsed[pid]["verdict"] == "not testable", pid
+        assert "floor" in collapsed[pid]["reason"], collapsed[pid]["reason"]
+    assert _study("--min-rank", "4").gates[1].at == 4.0
+    judged = _verdicts(er_study, _values(base=(60, 80, 75), er=(58, 55, 50), base_rank=12.0, er_rank=30.0))
+    assert judged["er-byol-gain-small"]["verdict"] == "supported"
+
+
+def test_rank_comparisons_are_design_checks_not_claims(er_study):
+    kinds = {p.id: (p.kind, p.claim) for p in er_study.predictions}
+    assert kinds["er-byol-term-acts"] == ("design", None) and kinds["er-dino-term-acts"] == ("design", None)
+    assert {c for k, c in kinds.values() if k == "claim"} == {"er.entropy", "er.stability"}
+    assert not any("rank" in c.text for p in er_study.predictions if p.kind == "claim" for c in p.contrasts)
 
 
 def test_entropy_is_not_testable_where_nothing_was_learnt_or_the_measure_sits_on_its_ceiling(er_study):
     from mvssl.experiments.er import DINO_PROTOTYPES
 
-    tolerance = 0.1 * math.log(64)
-    unlearnt = _verdicts(er_study, _values(0.1 * tolerance, 2.0, base_error=85.5, er_error=40), "er.entropy")
+    unlearnt = _verdicts(er_study, _values(0.0, 2.0, base=(85.5, 85.5, 85.5), er=(40, 40, 40)), "er.entropy")
     assert [c["verdict"] for c in unlearnt.values()] == ["not testable"] * 2  # base error = random init
     assert all("learns failed" in c["reason"] for c in unlearnt.values())
     ceiling = math.log(DINO_PROTOTYPES)
-    at_ceiling = _verdicts(er_study, _values(0.01, 2.0, base_error=60, er_error=40, noise=(0.0, 0.01, -0.01),
-                                             entropy_low=ceiling - 0.02), "er.entropy")
+    at_ceiling = _verdicts(er_study, _values(0.01, 2.0, entropy_low=ceiling - 0.02), "er.entropy")
     assert at_ceiling["dino-entropy-constant"]["verdict"] == "not testable"
     assert "ceiling" in at_ceiling["dino-entropy-constant"]["reason"]
     assert at_ceiling["byol-entropy-constant"]["verdict"] == "supported"  # the KDE estimates have no such ceiling
@@ -92,7 +137,11 @@ def test_ends_and_curve_measures_from_the_logged_columns(tmp_path):
 @pytest.mark.parametrize("bad, message", [(["--small-batch", "1"], "--small-batch 1"), (["--batch", "1"], "--batch 1"),
                                           (["--small-batch", "24"], "divide"), (["--steps", "2"], "--steps"),
                                           (["--dino-steps", "3"], "--dino-steps must be at least 4"),
-                                          (["--low-momentum", "1.0"], "--low-momentum")])
+                                          (["--low-momentum", "1.0"], "--low-momentum"),
+                                          (["--momentum", "-0.1"], "--momentum"),
+                                          (["--families", "byol,swav"], "--families: unknown swav"),
+                                          (["--families", "byol,byol"], "twice"),
+                                          (["--first-seed", "-1"], "--first-seed")])
 def test_bad_options_fail_naming_them(bad, message):
     with pytest.raises(ValueError, match=message):
         _study(*bad)
@@ -100,14 +149,21 @@ def test_bad_options_fail_naming_them(bad, message):
 
 def test_arms_follow_the_options():
     s = _study()
-    assert list(s.arms) == [f"{m}-{x}" for x in SETTINGS for m in METHODS]
-    steps = {a: s.arms[a].overrides["trainer"]["max_steps"] for a in ("byol-default", "dino-default", "er-dino-small")}
+    assert list(s.arms) == [f"{m}-{x}" for x in SETTINGS for m in ("byol", "er-byol")]  # BYOL family by default
+    assert s.seeds() == [0, 1, 2, 3, 4] and _study("--seeds", "2", "--first-seed", "100").seeds() == [100, 101]
+    assert [p.id for p in s.predictions] == ["byol-learns", "byol-entropy-constant", "er-byol-gain-small",
+                                             "er-byol-gain-ema", "er-byol-term-acts"]
+    assert not any("teacher" in m or m == "recon_dino" for m in s.measures)
+    both = _study("--families", "byol,dino")
+    assert list(both.arms) == [f"{m}-{x}" for x in SETTINGS for m in METHODS]
+    steps = {a: both.arms[a].overrides["trainer"]["max_steps"] for a in ("byol-default", "dino-default", "er-dino-small")}
     assert steps == {"byol-default": 400, "dino-default": 1200, "er-dino-small": 4800}  # 64 / 16 x as many at batch 16
-    ema = s.arms["er-byol-ema"].overrides["method"]
+    ema = both.arms["er-byol-ema"].overrides["method"]
     assert ema == {"name": "er-byol", "base_momentum": 0.5, "er_entropy_weight": 1.0, "er_kappa": 10.0}
-    assert s.arms["dino-small"].overrides["method"]["out_dim"] == 256 and s.arms["dino-small"].overrides[
+    assert _study("--momentum", "0.996").arms["byol-small"].overrides["method"]["base_momentum"] == 0.996
+    assert both.arms["dino-small"].overrides["method"]["out_dim"] == 256 and both.arms["dino-small"].overrides[
         "optim"]["batch_size"] == 16
-    quick = _study("--quick", "--steps", "8")
+    quick = _study("--quick", "--steps", "8", "--families", "byol,dino")
     assert quick.arms["byol-default"].overrides["trainer"]["max_steps"] == 8
     assert quick.arms["dino-default"].overrides["trainer"]["max_steps"] == 12
     assert quick.measures["err"]["train_frames"] == 800
@@ -126,8 +182,8 @@ def test_experiment_end_to_end_writes_every_run_and_computed_claims(tmp_path):
     from mvssl import cli
 
     out = tmp_path / "er"
-    argv = ["experiment", "er", "--quick", "--seeds", "2", "--steps", "4", "--dino-steps", "6", "--batch", "8", "--small-batch", "4",
-            "--jobs", "1", "--out", str(out)]
+    argv = ["experiment", "er", "--quick", "--seeds", "2", "--steps", "4", "--dino-steps", "6", "--batch", "8",
+            "--small-batch", "4", "--families", "byol,dino", "--jobs", "1", "--out", str(out)]
     assert cli.main(argv) == 0
     result = json.loads((out / "results.json").read_text())
     assert result["experiment"] == "er" and result["complete"] and result["seeds"] == [0, 1]
@@ -149,19 +205,19 @@ def test_experiment_end_to_end_writes_every_run_and_computed_claims(tmp_path):
                     batch, steps, method)
                 assert mvssl.load(out / run).embed(images).shape[0] == 3
     claims = [c.get("claim") or c["kind"] for c in result["claims"]]
-    assert claims.count("design") == 3 and claims.count("er.stability") == 4 and claims.count("er.entropy") == 2
+    assert claims.count("design") == 4 and claims.count("er.stability") == 4 and claims.count("er.entropy") == 2
     assert all(c["verdict"] in ("supported", "inconclusive", "contradicted", "not testable")
                for c in result["claims"])
     assert (out / "results.md").exists() and all((out / f"er_curves_{s}.png").exists() for s in SETTINGS)
 
 
 def test_stability_is_not_testable_where_the_er_arm_does_not_learn(er_study):
-    """The ER arm fails (error above random init's 84-86%): its lower error than a failing base
-    is no evidence, so the stability predictions are not testable and name the gate. Where the
-    ER variant learns and the base does not, they are judged (supported): the base failing at a
-    small batch is the effect itself."""
-    both_fail = _verdicts(er_study, _values(0.0, 2.0, base_error=89.5, er_error=88.5), "er.stability")
+    """The ER arm fails in the hard setting (error above random init's 84-86%): its lower error
+    than a failing base is no evidence, so the stability predictions are not testable and name
+    the gate. Where the ER variant learns and the base does not, they are judged: the base failing
+    at a small batch is the effect itself."""
+    both_fail = _verdicts(er_study, _values(base=(60, 89.5, 89.5), er=(58, 88.5, 88.5)), "er.stability")
     assert len(both_fail) == 4 and all(c["verdict"] == "not testable" for c in both_fail.values())
     assert all("learns failed" in c["reason"] and "er-" in c["reason"] for c in both_fail.values())
-    rescued = _verdicts(er_study, _values(0.0, 2.0, base_error=89.5, er_error=60.0), "er.stability")
+    rescued = _verdicts(er_study, _values(base=(60, 89.5, 89.5), er=(58, 60.0, 60.0)), "er.stability")
     assert all(c["verdict"] == "supported" for c in rescued.values())

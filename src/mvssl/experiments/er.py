@@ -75,7 +75,7 @@ def digit_error(run, train_frames: int, test_frames: int) -> float:
 
 def plot(out, points: list[dict]) -> list[str]:
     """Entropy and reconstruction over training, mean over seeds with the seeds' range, per
-    setting and family (read back from every run's metrics.csv)."""
+    setting and family trained (read back from every run's metrics.csv)."""
     from ..studies.plots import figure
 
     panels = [("byol", "monitor/entropy_loo", "BYOL: H(Z2), leave-one-out KDE"),
@@ -83,6 +83,7 @@ def plot(out, points: list[dict]) -> list[str]:
               ("dino", "train/target_entropy", "DINO: H(teacher targets)"),
               ("dino", "train/target_reconstruction", "DINO: reconstruction")]
     runs = {p["arm"]: p["runs"] for p in points}
+    panels = [p for p in panels if f"{p[0]}-default" in runs]  # the families trained (--families)
     for setting in SETTINGS:
         with figure(out / f"er_curves_{setting}.png", len(panels), (4 * len(panels), 3)) as (fig, axes):
             for ax, (family, column, title) in zip(axes, panels):
