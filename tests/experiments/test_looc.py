@@ -148,3 +148,16 @@ def test_the_versions_table_reads_every_cell_from_the_outputs(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         looc_versions.main([f"v2={tmp_path / 'missing'}"])
     assert exit_.value.code == 2 and "missing" in capsys.readouterr().err
+
+
+def test_the_gains_table_is_each_arms_per_seed_difference_from_its_twin(tmp_path):
+    from mvssl.experiments import looc_versions
+
+    def point(arm, own, twin):
+        return {"arm": arm, "metrics": {"digit": {"per_seed": own}}, "random_init": {"digit": {"per_seed": twin}}}
+
+    (tmp_path / "results.json").write_text(json.dumps({"wall_seconds": 12.4, "points": [
+        point("looc", [50.0, 40.0], [45.5, 42.0]), point("moco", [60.0, 61.0], [45.5, 42.0])]}))
+    row = looc_versions.gains([("P", tmp_path)]).splitlines()[2].split(" | ")
+    assert row[1] == "+4.5, -2.0" and row[2] == "-"  # LooC digit; rotation not measured
+    assert row[7] == "+14.5, +19.0" and row[-1] == "12 |"

@@ -5,6 +5,10 @@ before/after table): version 1 as committed and as re-judged under the study rul
 read from the outputs.
 
     python -m mvssl.experiments.looc_versions [--page docs/looc.md] NAME=FOLDER ...
+    python -m mvssl.experiments.looc_versions --gains [--page docs/looc.md] NAME=FOLDER ...
+
+``--gains``: instead, each output's per-seed gain over the random-init twin of MoCo, LooC and
+LooC++ on the digit, rotation and hue tasks (the pilots' table), and its wall time.
 """
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ import json
 from pathlib import Path
 
 START, END = "<!-- looc-versions:start -->", "<!-- looc-versions:end -->"
+GAINS_START, GAINS_END = "<!-- looc-gains:start -->", "<!-- looc-gains:end -->"
+GAIN_ARMS, GAIN_TASKS = ("looc", "looc-pp", "moco"), ("digit", "rotation", "hue")
 REJUDGED = Path(__file__).with_name("studies") / "looc_rejudged.yaml"
 SAME = {"colour-is-learnable": "color-is-learnable", "rotation-is-learnable": "rotate-is-learnable"}  # v1 ids -> v2's
 
@@ -51,10 +57,35 @@ def table(outputs: list[tuple[str, Path]]) -> str:
                                                     for pid, cells in rows.items()])
 
 
+def gains(outputs: list[tuple[str, Path]]) -> str:
+    """Markdown: per output, each arm's gain over its random-init twin per seed on each task."""
+    from ..eval.report import markdown_table
+
+    names = {"looc": "LooC", "looc-pp": "LooC++", "moco": "MoCo"}
+    headers = ["output", *(f"{names[a]} {t}" for a in GAIN_ARMS for t in GAIN_TASKS), "wall (s)"]
+    rows = []
+    for name, folder in outputs:
+        data = json.loads((Path(folder) / "results.json").read_text())
+        points = {pt["arm"]: pt for pt in data["points"]}
+        cells = []
+        for arm in GAIN_ARMS:
+            for task in GAIN_TASKS:
+                pt = points.get(arm)
+                if pt is None or task not in pt["metrics"]:
+                    cells.append("-")
+                    continue
+                own, twin = pt["metrics"][task]["per_seed"], pt["random_init"][task]["per_seed"]
+                cells.append(", ".join(f"{a - b:+.1f}" for a, b in zip(own, twin)))
+        rows.append([name, *cells, f"{data.get('wall_seconds', 0):.0f}"])
+    return markdown_table(headers, rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mvssl.experiments.looc_versions", description=__doc__.splitlines()[0])
     p.add_argument("outputs", nargs="+", metavar="NAME=FOLDER", help="a column name and an output folder")
     p.add_argument("--page", help=f"write the table between {START} and {END} of this page")
+    p.add_argument("--gains", action="store_true", help="the per-seed gains over random init instead (between "
+                                                         f"{GAINS_START} and {GAINS_END})")
     args = p.parse_args(argv)
     pairs = []
     for item in args.outputs:
@@ -62,12 +93,13 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or not (Path(folder) / "results.json").is_file():
             p.exit(2, f"{item}: expected NAME=FOLDER with FOLDER/results.json\n")
         pairs.append((name, Path(folder)))
-    text = table(pairs)
+    text = gains(pairs) if args.gains else table(pairs)
     if args.page:
         from ..studies.report import replace_between_markers
 
         page = Path(args.page)
-        page.write_text(replace_between_markers(page.read_text(), text, START, END))
+        markers = (GAINS_START, GAINS_END) if args.gains else (START, END)
+        page.write_text(replace_between_markers(page.read_text(), text, *markers))
     print(text)
     return 0
 
