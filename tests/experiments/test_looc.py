@@ -31,6 +31,12 @@ def test_arms_follow_the_augmentations():
     assert s.arms["moco-no-color"].overrides == {"method": {"name": "moco"},
                                                  "views": {"name": "looc-pair", "augmentations": ["rotate"]}}
     assert s.arms["looc-pp"].reads == "looc" and s.arms["looc-pp"].representation == "looc++"
+    # the pilots' --arms: only those arms (looc brings looc-pp), and only the predictions they can judge
+    pilot = _study("--arms", "moco,looc", "--seeds", "2")
+    assert list(pilot.arms) == ["moco", "looc", "looc-pp"] and pilot.seeds() == [0, 1]
+    assert [p.id for p in pilot.predictions] == ["moco-learns-digit", "looc-keeps-dependent", "looc-invariant",
+                                                 "looc-pp-keeps-dependent", "looc-pp-invariant"]
+    assert {(g.kind, g.measure): g.arms for g in pilot.gates}[("learns", "rotation")] == ["looc", "looc-pp"]
     one = _study("--augmentations", "color", "--quick")
     assert list(one.arms) == ["moco", "looc", "looc-pp"] and one.base["trainer"]["max_steps"] == 25
     assert [p.id for p in one.predictions] == ["moco-learns-digit", "looc-keeps-dependent", "looc-invariant",
@@ -77,7 +83,8 @@ def test_experiment_options_fail_before_training(tmp_path, capsys):
     from mvssl.cli import main
 
     for bad, message in ((["--augmentations", "color,jpeg"], "jpeg"), (["--batch-size", "3"], "--batch-size 3"),
-                         (["--steps", "2"], "--steps")):
+                         (["--steps", "2"], "--steps"), (["--lr", "0"], "--lr must be positive"),
+                         (["--arms", "moco,simclr"], "--arms: unknown simclr")):
         assert main(["experiment", "looc", "--out", str(tmp_path / "x"), *bad]) != 0
         assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
