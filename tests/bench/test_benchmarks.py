@@ -182,3 +182,20 @@ def test_bench_train_lightly_needs_a_resnet(tmp_path, capsys):
                  "--lightly", "--repeats", "1", "--out", str(tmp_path / "r")]) == 2
     assert capsys.readouterr().err.strip() == "mvssl: error: --lightly compares a ResNet step; --backbone convnet is not one"
     assert not (tmp_path / "r").exists()
+
+
+def test_mvssls_side_of_a_lightly_run_has_lightlys_head_and_temperature():
+    """The default SimCLR head is narrower than lightly's; beside lightly (--lightly) mvssl's step
+    gets lightly's head and temperature, so both sides do the same work."""
+    from types import SimpleNamespace
+
+    from mvssl.bench.lightly_step import LIGHTLY_HEAD, LIGHTLY_TEMPERATURE
+    from mvssl.bench.train import build
+    from mvssl.build import resolve
+
+    args = SimpleNamespace(method="simclr", size=16, backbone="convnet", width=4, device="cpu", lightly=True)
+    beside = build(args, num_samples=8)
+    assert beside.projector[0].out_features == LIGHTLY_HEAD[0] and beside.temperature == LIGHTLY_TEMPERATURE
+    alone = build(SimpleNamespace(**{**vars(args), "lightly": False}), num_samples=8)
+    default = resolve()["method"]
+    assert alone.projector[0].out_features == default["proj_hidden_dim"] and alone.temperature == default["temperature"]

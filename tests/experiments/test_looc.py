@@ -31,6 +31,12 @@ def test_arms_follow_the_augmentations():
     assert s.arms["moco-no-color"].overrides == {"method": {"name": "moco"},
                                                  "views": {"name": "looc-pair", "augmentations": ["rotate"]}}
     assert s.arms["looc-pp"].reads == "looc" and s.arms["looc-pp"].representation == "looc++"
+    # the pilots' --arms: only those arms (looc brings looc-pp), and only the predictions they can judge
+    pilot = _study("--arms", "moco,looc", "--seeds", "2")
+    assert list(pilot.arms) == ["moco", "looc", "looc-pp"] and pilot.seeds() == [0, 1]
+    assert [p.id for p in pilot.predictions] == ["moco-learns-digit", "looc-keeps-dependent", "looc-invariant",
+                                                 "looc-pp-keeps-dependent", "looc-pp-invariant"]
+    assert {(g.kind, g.measure): g.arms for g in pilot.gates}[("learns", "rotation")] == ["looc", "looc-pp"]
     one = _study("--augmentations", "color", "--quick")
     assert list(one.arms) == ["moco", "looc", "looc-pp"] and one.base["trainer"]["max_steps"] == 25
     assert [p.id for p in one.predictions] == ["moco-learns-digit", "looc-keeps-dependent", "looc-invariant",
@@ -77,7 +83,8 @@ def test_experiment_options_fail_before_training(tmp_path, capsys):
     from mvssl.cli import main
 
     for bad, message in ((["--augmentations", "color,jpeg"], "jpeg"), (["--batch-size", "3"], "--batch-size 3"),
-                         (["--steps", "2"], "--steps")):
+                         (["--steps", "2"], "--steps"), (["--lr", "0"], "--lr must be positive"),
+                         (["--arms", "moco,simclr"], "--arms: unknown simclr")):
         assert main(["experiment", "looc", "--out", str(tmp_path / "x"), *bad]) != 0
         assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
@@ -120,3 +127,37 @@ def test_a_tiny_looc_study_measures_looc_plus_plus_on_loocs_runs(tmp_path):
     assert set(reliance) == {"rotation", "hue", "digit"}
     assert sum(reliance["digit"]["weight_share"]) == pytest.approx(1.0)
     assert (out / "looc_heads.png").exists() and (out / "arms.png").exists()
+
+
+def test_the_versions_table_reads_every_cell_from_the_outputs(tmp_path, capsys):
+    from mvssl.experiments import looc_versions
+
+    out = tmp_path / "v2"
+    out.mkdir()
+    claims = [{"id": "looc-invariant", "verdict": "supported", "effect": 3.25, "ci": 1.5},
+              {"id": "color-is-learnable", "verdict": "not testable", "failed_gate": "learns failed on moco-no-color"}]
+    (out / "results.json").write_text(json.dumps({"claims": claims, "complete": False}))
+    table = looc_versions.table([("v2 bf16", out)])
+    rows = {line.split(" | ")[0].strip("| `"): line for line in table.splitlines()[2:]}
+    assert "v2 bf16 (incomplete)" in table.splitlines()[0]
+    assert rows["looc-invariant"].endswith("| supported +3.25 ± 1.50 |")
+    # version 1's design check (re-judged id colour-is-learnable) sits on the row of version 2's id
+    assert "supported +58.23 ± 6.39" in rows["color-is-learnable"]
+    assert rows["color-is-learnable"].endswith("| not testable: learns failed on moco-no-color |")
+    assert rows["looc-pp-best"].endswith("| - |")  # not in this output
+    with pytest.raises(SystemExit) as exit_:
+        looc_versions.main([f"v2={tmp_path / 'missing'}"])
+    assert exit_.value.code == 2 and "missing" in capsys.readouterr().err
+
+
+def test_the_gains_table_is_each_arms_per_seed_difference_from_its_twin(tmp_path):
+    from mvssl.experiments import looc_versions
+
+    def point(arm, own, twin):
+        return {"arm": arm, "metrics": {"digit": {"per_seed": own}}, "random_init": {"digit": {"per_seed": twin}}}
+
+    (tmp_path / "results.json").write_text(json.dumps({"wall_seconds": 12.4, "points": [
+        point("looc", [50.0, 40.0], [45.5, 42.0]), point("moco", [60.0, 61.0], [45.5, 42.0])]}))
+    row = looc_versions.gains([("P", tmp_path)]).splitlines()[2].split(" | ")
+    assert row[1] == "+4.5, -2.0" and row[2] == "-"  # LooC digit; rotation not measured
+    assert row[7] == "+14.5, +19.0" and row[-1] == "12 |"

@@ -15,6 +15,8 @@ from torch import nn
 from ..nn.backbones import torchvision_resnet
 
 VARIANTS = ("fp32", "bf16+cl")
+# lightly's SimCLR head (hidden, out) and NT-Xent temperature; mvssl's side of a --lightly run uses the same
+LIGHTLY_HEAD, LIGHTLY_TEMPERATURE = (2048, 128), 0.5
 
 
 def lightly_steps(backbone: str, size: int, batch: int, device: str, variants=VARIANTS) -> dict:
@@ -37,11 +39,11 @@ def lightly_steps(backbone: str, size: int, batch: int, device: str, variants=VA
     for variant in variants:
         torch.manual_seed(0)
         net, dim = torchvision_resnet(backbone, cifar_stem=True)
-        model = nn.Sequential(net, SimCLRProjectionHead(dim, 2048, 128)).to(device).train()
+        model = nn.Sequential(net, SimCLRProjectionHead(dim, *LIGHTLY_HEAD)).to(device).train()
         cl = variant.endswith("+cl")
         if cl:
             model = model.to(memory_format=torch.channels_last)
-        loss_fn = NTXentLoss(temperature=0.5)
+        loss_fn = NTXentLoss(temperature=LIGHTLY_TEMPERATURE)
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
         dtype = torch.bfloat16 if variant.startswith("bf16") else None
 

@@ -21,7 +21,7 @@ from ..views import AugmentedViews, multicrop, simclr
 from ..eval.report import markdown_table
 from .common import (add_common_arguments, plain_args, apply_threads, describe, interleaved, machine,
                      peak_memory, write_report)
-from .lightly_step import lightly_steps
+from .lightly_step import LIGHTLY_HEAD, LIGHTLY_TEMPERATURE, lightly_steps
 from .matmul import matmul_fns, peaks
 
 COMMAND = "train"
@@ -49,6 +49,8 @@ def view_source(size: int, views: int, local_crops: int, local_size: int, pool: 
 def build(args, num_samples: int):
     overrides = {"method": {"name": getattr(args, "one_method", args.method)}, "data": {"image_size": args.size, "digit_size": min(16, args.size)},
                  "backbone": {"name": args.backbone, "width": args.width, "cifar_stem": True}}
+    if getattr(args, "lightly", False) and overrides["method"]["name"] == "simclr":  # lightly's head and loss
+        overrides["method"].update(proj_hidden_dim=LIGHTLY_HEAD[0], temperature=LIGHTLY_TEMPERATURE)
     method, _ = build_method(resolve(overrides), num_samples=num_samples)
     return method.to(args.device)
 

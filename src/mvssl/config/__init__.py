@@ -7,7 +7,8 @@ import copy
 from types import SimpleNamespace
 from typing import Any, Callable
 
-from .schema import BOUNDS, DATASET_DEFAULTS, DATASETS, DEFAULTS, DERIVED, SCHEMA, VIEW_RECIPES, ConfigError, Key
+from .schema import (BOUNDS, DATASET_DEFAULTS, DATASETS, DEFAULTS, DERIVED, REGISTERED_DEFAULTS, SCHEMA, VIEW_RECIPES,
+                     ConfigError, Key)
 
 MAX_STEPS = 10**9  # beyond any run: a typo such as 1e20 otherwise trains (and prints) nothing, ever
 # rules between keys: (what is wrong, the message), both in terms of the config's sections, p (processes),
@@ -91,6 +92,18 @@ def resolve_config(user: dict | None, hyperparameters: Callable[[str], dict]) ->
     refuse_keys_that_do_nothing(cfg, user, "views")  # the recipe's row is the views' schema
     _check(cfg)
     return cfg
+
+
+def as_registered(user: dict) -> dict:
+    """``user`` (a config as given, not resolved) with ``REGISTERED_DEFAULTS`` under it: every key
+    it leaves out whose default changed after the registered studies were written gets the value
+    they were written with; what it gives stays."""
+    user = copy.deepcopy(user)
+    if isinstance(user.get("method"), str):
+        user["method"] = {"name": user["method"]}
+    method = user.get("method", {})
+    name = method.get("name", DEFAULTS["method"]["name"]) if isinstance(method, dict) else None
+    return deep_update({**REGISTERED_DEFAULTS, "method": REGISTERED_DEFAULTS["method"].get(name, {})}, user)
 
 
 def refuse_keys_that_do_nothing(cfg: dict, user: dict, section: str) -> None:

@@ -104,6 +104,12 @@ DATASET_DEFAULTS = {name: {"data": {"image_size": own[0]}, "views": {"name": "si
 # defaults that follow trainer.max_steps, so a short run works without touching them
 DERIVED = {("optim", "warmup_steps"): ("min(50, trainer.max_steps // 5)", lambda steps: min(50, steps // 5)),
            ("trainer", "checkpoint_every"): ("min(200, trainer.max_steps)", lambda steps: min(200, steps))}
+# the defaults the registered studies were written against, where a default has changed since (per method
+# for a method's hyperparameters): a study arm that leaves such a key out resolves to the value it was
+# registered with (``config.as_registered``, in ``studies.spec.arm_config``), so a new default of
+# ``mvssl train`` changes no registered study (check: scripts/dump_studies.py before and after, diff -r)
+REGISTERED_DEFAULTS: dict[str, dict] = {"trainer": {"max_steps": 1500},
+                                        "method": {"simclr": {"temperature": 0.5, "proj_hidden_dim": 2048}}}
 # a resume may raise it to train longer (not bitwise an N-step run from scratch: the schedule stretches)
 RESUME_EXTENDABLE = ("trainer", "max_steps")
 RESUME_OVERRIDABLE = {(s, k) for s, keys in SCHEMA.items() for k, v in keys.items() if v.resumable}

@@ -521,7 +521,7 @@ def _contrast(text, key: str, arms: dict, measures: dict, errors: _Errors) -> Co
 def _check_configs(base: dict, arms: dict, errors: _Errors) -> None:
     """Every arm must be a valid ``mvssl train`` config (base + its overrides)."""
     from ..build import resolve
-    from ..config import ConfigError, deep_update
+    from ..config import ConfigError, as_registered, deep_update
 
     for name, arm in arms.items():
         if arm.reads is not None:  # measured on another arm's runs
@@ -531,13 +531,15 @@ def _check_configs(base: dict, arms: dict, errors: _Errors) -> None:
                            f"{sorted(set(arm.seeds) - set(arms[arm.reads].seeds))}")
             continue
         try:
-            resolve(deep_update(base, arm.overrides))
+            resolve(as_registered(deep_update(base, arm.overrides)))
         except ConfigError as err:
             key = "base" if not arm.overrides else f"arms.{name}"
             errors.add(key, f"not a valid mvssl train config: {str(err).splitlines()[0]}")
 
 
 def arm_config(study: Study, arm: Arm, seed: int) -> dict:
-    from ..config import deep_update
+    """The ``mvssl train`` config of one run: base, the arm's overrides, the seed, over the defaults
+    the registered studies were written against (``config.as_registered``)."""
+    from ..config import as_registered, deep_update
 
-    return deep_update(deep_update(study.base, arm.overrides), {"trainer": {"seed": seed}})
+    return as_registered(deep_update(deep_update(study.base, arm.overrides), {"trainer": {"seed": seed}}))

@@ -174,8 +174,11 @@ class SSLModule(L.LightningModule):
                 return self._non_finite(value, saved_buffers)
         self._skipping, self.skips_in_a_row = False, 0
         loss = out.loss
+        # the row's values only where Lightning writes it (every trainer.log_every steps): its bookkeeping of
+        # each logged value cost more than the probe and the loss together at the default ConvNet's size
+        row = self.trainer._logger_connector.should_update_logs
         logs = {"train/loss": out.loss.detach(), "train/lr": self._scheduled_lr(),
-                **{f"train/{k}": v for k, v in out.logs.items()}}
+                **{f"train/{k}": v for k, v in out.logs.items()}} if row else {}
         if self.probe is not None:
             logits, y = self.probe(out.features.detach().float()), targets[self.probe_target]
             known = y >= 0  # unlabelled images (STL-10's) have label -1
@@ -185,19 +188,18 @@ class SSLModule(L.LightningModule):
             else:  # over the labelled ones only; 0 (with a gradient of 0 for every rank) if there are none
                 probe_loss = F.cross_entropy(logits, y, ignore_index=-1, reduction="sum") / known.sum().clamp(min=1)
             loss = loss + probe_loss
-            correct = (logits.argmax(1) == y) & known
-            if self.deferred_checks:
-                logs["train/probe_acc"] = correct.sum() / known.sum().clamp(min=1)
-            elif bool(known.any()):
-                logs["train/probe_acc"] = correct[known].float().mean()
+            if row:
+                correct = (logits.argmax(1) == y) & known
+                if self.deferred_checks:
+                    logs["train/probe_acc"] = correct.sum() / known.sum().clamp(min=1)
+                elif bool(known.any()):
+                    logs["train/probe_acc"] = correct[known].float().mean()
         if out.embeddings and logging_step:
             self.monitor_embeddings = [e.detach() for e in out.embeddings[:2]]
-        logs["train/skipped_steps"] = float(self.skipped_steps)
-        # only where Lightning writes the row (every trainer.log_every steps): its bookkeeping of each
-        # logged value cost more than the probe and the loss together at the default ConvNet's size
-        if self.trainer._logger_connector.should_update_logs:
+        if row:
+            logs["train/skipped_steps"] = float(self.skipped_steps)
             self.log_dict(logs, prog_bar=False, on_step=True, sync_dist=False)
-        if logging_step or not self.deferred_checks:  # the bar's loss is read on the host: not every step there
+        if logging_step:  # the progress bar's and lines' loss: that of the last logging step
             self.log("loss", out.loss.detach(), prog_bar=True, logger=False)
         return loss
 
