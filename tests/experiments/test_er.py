@@ -221,3 +221,14 @@ def test_stability_is_not_testable_where_the_er_arm_does_not_learn(er_study):
     assert all("learns failed" in c["reason"] and "er-" in c["reason"] for c in both_fail.values())
     rescued = _verdicts(er_study, _values(base=(60, 89.5, 89.5), er=(58, 60.0, 60.0)), "er.stability")
     assert all(c["verdict"] == "supported" for c in rescued.values())
+
+
+def test_the_study_file_validates(capsys):
+    from pathlib import Path
+
+    from mvssl import cli
+
+    path = Path(er.__file__).with_name("er.yaml")
+    assert cli.main(["study", "check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "is valid" in out and "30 runs" in out and "predictions (5" in out
