@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mvssl.experiments.looc_versions", description=__doc__.splitlines()[0])
     p.add_argument("outputs", nargs="+", metavar="NAME=FOLDER", help="a column name and an output folder")
     p.add_argument("--page", help=f"write the table between {START} and {END} of this page")
+    p.add_argument("--marker", default="looc-gains", help="with --gains: the markers' name (default %(default)s)")
     p.add_argument("--gains", action="store_true", help="the per-seed gains over random init instead (between "
                                                          f"{GAINS_START} and {GAINS_END})")
     args = p.parse_args(argv)
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         from ..studies.report import replace_between_markers
 
         page = Path(args.page)
-        markers = (GAINS_START, GAINS_END) if args.gains else (START, END)
+        markers = (f"<!-- {args.marker}:start -->", f"<!-- {args.marker}:end -->") if args.gains else (START, END)
         page.write_text(replace_between_markers(page.read_text(), text, *markers))
     print(text)
     return 0
