@@ -5,6 +5,7 @@
 # BEFORE_SRC: the src/ folder of the code to compare against (e.g. `git archive OLD src | tar -x -C old`,
 # then old/src); without it the "before" default run is skipped. Prints the machine, its CPU flags and
 # the load around every part; each part's full output is in OUT/*.log. SMOKE=1: tiny sizes, a dry run of the script.
+# QUALITY=1: also the default run's digit error on seeds 0-2, before and now (part 8, ~10 more minutes).
 set -u
 if [ -n "${SMOKE:-}" ]; then
   DEFAULT=(--trainer.max_steps 20); REP=1; LOOP=10; RESNET=(--batch 8 --size 16); STUDY=(--steps 3 --seeds 2 --repeats 1)
@@ -109,4 +110,20 @@ S5=("${STUDY[@]}"); S5[3]=5
 mvssl study bench simclr-head "${S5[@]}" --out "$OUT/study5-simclr-head" > "$OUT/study5-simclr-head.log" 2>&1
 sed -n '1,20p' "$OUT/study5-simclr-head/study.md" 2>/dev/null || tail -5 "$OUT/study5-simclr-head.log"
 load
+if [ -n "${QUALITY:-}" ]; then  # opt-in (about 10 minutes): the default run's digit error on seeds 0-2, before and now
+  echo; echo "== 8. default mvssl train, seeds 0 1 2, before and now (one thread each, one at a time)"
+  cells=()
+  for s in 0 1 2; do
+    for who in before now; do
+      [ "$who" = before ] && [ -z "$BEFORE" ] && continue
+      run=mvssl; [ "$who" = before ] && run=old_mvssl
+      rm -rf "$OUT/seeds/$who-s$s"
+      OMP_NUM_THREADS=1 MVSSL_CACHE_DIR="$OUT/cache" $run train --trainer.seed "$s" --trainer.out_dir "$OUT/seeds/$who-s$s" \
+        --trainer.progress false "${DEFAULT[@]}" > "$OUT/seeds-$who-s$s.log" 2>&1
+      cells+=("$who=$OUT/seeds/$who-s$s")
+    done
+  done
+  "$PY" scripts/seed_table.py "${cells[@]}"
+  load
+fi
 echo; echo "== done"; date -u; uptime

@@ -141,7 +141,7 @@ def test_ends_and_curve_measures_from_the_logged_columns(tmp_path):
                                           (["--momentum", "-0.1"], "--momentum"),
                                           (["--families", "byol,swav"], "--families: unknown swav"),
                                           (["--families", "byol,byol"], "twice"),
-                                          (["--first-seed", "-1"], "--first-seed")])
+                                          (["--first-seed", "-1"], "--first-seed"), (["--lr", "0"], "--lr must be > 0")])
 def test_bad_options_fail_naming_them(bad, message):
     with pytest.raises(ValueError, match=message):
         _study(*bad)
@@ -161,6 +161,8 @@ def test_arms_follow_the_options():
     ema = both.arms["er-byol-ema"].overrides["method"]
     assert ema == {"name": "er-byol", "base_momentum": 0.5, "er_entropy_weight": 1.0, "er_kappa": 10.0}
     assert _study("--momentum", "0.996").arms["byol-small"].overrides["method"]["base_momentum"] == 0.996
+    lrs = {a: both.arms[a].overrides["optim"].get("lr") for a in ("byol-default", "er-byol-small", "dino-ema")}
+    assert lrs == {"byol-default": 5e-4, "er-byol-small": 5e-4, "dino-ema": None}  # version 3: BYOL family's lr only
     assert both.arms["dino-small"].overrides["method"]["out_dim"] == 256 and both.arms["dino-small"].overrides[
         "optim"]["batch_size"] == 16
     quick = _study("--quick", "--steps", "8", "--families", "byol,dino")

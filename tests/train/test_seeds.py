@@ -83,6 +83,8 @@ def test_each_seed_starts_from_its_own_runs_weights_and_two_steps_equal_its_own_
     tiny = {**TINY, "method": {**TINY["method"], "name": method}, "optim": {**TINY["optim"], "name": optimiser}}
     if method == "byol":
         tiny["method"].update(pred_hidden_dim=32)
+    else:  # the temperature these tolerances were set at: at 0.1 a few elements whose gradient is near 0 differ
+        tiny["method"].update(temperature=0.5)  # by up to ~2e-4 after two steps (Adam scales up the rounding again)
     user = {**tiny, "trainer": {**TINY["trainer"], "out_dir": str(tmp_path / "single")}}
     singles = _single_run_modules(monkeypatch, seed_configs(user, 3))
     batched = []

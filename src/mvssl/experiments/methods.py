@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from ..build import resolve
+from ..config import REGISTERED_DEFAULTS, as_registered
 from ..config_text import parse_overrides
 from ..studies.declared import values as option_values
 from ..studies.experiment import command, section_of
@@ -33,7 +34,10 @@ def recipe_args(method: str, steps: int = STEPS, quick: bool = False) -> list[st
 
 
 def recipe_command(method: str, steps: int = STEPS, quick: bool = False) -> str:
-    return "mvssl train " + " ".join(recipe_args(method, steps, quick))
+    """The command that trains a row, with the hyperparameters the study resolves over where the
+    method's defaults changed since (``config.as_registered``)."""
+    pinned = [a for k, v in REGISTERED_DEFAULTS["method"].get(method, {}).items() for a in (f"--method.{k}", str(v))]
+    return "mvssl train " + " ".join(recipe_args(method, steps, quick) + pinned)
 
 
 def train_method(method: str, out_dir: Path, steps: int = STEPS, quick: bool = False, echo=print):
@@ -41,14 +45,14 @@ def train_method(method: str, out_dir: Path, steps: int = STEPS, quick: bool = F
     width-4 encoder, not a measurement); returns (run folder, metrics)."""
     from ..train import train
 
-    config = parse_overrides(recipe_args(method, steps, quick))
+    config = as_registered(parse_overrides(recipe_args(method, steps, quick)))
     config["trainer"].update(out_dir=str(out_dir), name=method, progress=False)
     return train(config, echo=echo)
 
 
 def check_recipe(method: str, config: dict, quick: bool = False) -> None:
     """A run folder made with anything but the recipe's command would mislabel a row: refuse it."""
-    expected = resolve(parse_overrides(recipe_args(method, config["trainer"]["max_steps"], quick)))
+    expected = resolve(as_registered(parse_overrides(recipe_args(method, config["trainer"]["max_steps"], quick))))
     for section in ("method", "data", "views", "backbone", "optim"):
         if config[section] != expected[section]:
             diff = {k: (config[section].get(k), v) for k, v in expected[section].items()

@@ -32,8 +32,8 @@ def projection_head(head: str, feature_dim: int, hidden_dim: int, out_dim: int) 
 class SimCLR(nn.Module):
     needs = ("backbone",)  # see base.NEEDS
 
-    def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 2048,
-                 proj_dim: int = 128, temperature: float = 0.5, head: str = "mlp"):
+    def __init__(self, backbone: nn.Module, feature_dim: int, proj_hidden_dim: int = 512,
+                 proj_dim: int = 128, temperature: float = 0.1, head: str = "mlp"):
         super().__init__()
         self.backbone = backbone
         self.projector = projection_head(head, feature_dim, proj_hidden_dim, proj_dim)

@@ -183,9 +183,11 @@ def stage_task(item: tuple) -> dict:
     return metrics
 
 
-def train_stage(exp: Experiment, arm, cfg: dict, name: str) -> tuple[str, dict]:
-    """An arm trained by its own stage (:func:`stage_task`), reused by ``--resume`` like any run."""
-    metrics = exp._finished(name, cfg)
+def train_stage(exp: Experiment, arm, cfg: dict, name: str, stated: dict) -> tuple[str, dict]:
+    """An arm trained by its own stage (:func:`stage_task`), reused by ``--resume`` like any run; the
+    stage writes its own config.yaml, compared with what the study ``stated`` for the arm (not the
+    ``mvssl train`` defaults it resolves over: those are not the stage's)."""
+    metrics = exp._finished(name, stated)
     if metrics is None:
         started = time.perf_counter()
         metrics = exp.attempt(name, stage_task, (arm.train, cfg, str(exp.run_path(name)), arm.stage))
@@ -261,8 +263,8 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
         reg.update({"file": "study.yaml", "commit": git_commit(Path(__file__), Path(__file__).parents[1]),
                     "declared_by": study.path})
 
-    def config(arm, seed) -> dict:  # trainer.precision always named, so that --resume compares it run by run
-        cfg = spec_mod.arm_config(study, arm, seed)
+    def config(arm, seed, registered=True) -> dict:  # trainer.precision always named: --resume compares it
+        cfg = spec_mod.arm_config(study, arm, seed, registered)
         own = cfg["trainer"].get("precision", "auto")
         return deep_update(cfg, {"eval": {"random_baseline": True},
                                  "trainer": {"precision": own if precision == "auto" else precision}})
@@ -292,7 +294,7 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
     for arm, seed in sorted(runs, key=lambda r: r[0].reads is not None):  # the arms that read others last
         cfg, name = config(arm, seed), f"{arm.reads or arm.name}-seed{seed}"
         rel, metrics = (trained[name] if arm.reads is not None else exp.train(cfg, name) if arm.train is None else
-                        train_stage(exp, arm, cfg, name))
+                        train_stage(exp, arm, cfg, name, config(arm, seed, registered=False)))
         trained[name] = rel, metrics
         paths[arm.name].append(rel)
     for arm, seed in runs:

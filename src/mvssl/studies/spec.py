@@ -537,9 +537,10 @@ def _check_configs(base: dict, arms: dict, errors: _Errors) -> None:
             errors.add(key, f"not a valid mvssl train config: {str(err).splitlines()[0]}")
 
 
-def arm_config(study: Study, arm: Arm, seed: int) -> dict:
+def arm_config(study: Study, arm: Arm, seed: int, registered: bool = True) -> dict:
     """The ``mvssl train`` config of one run: base, the arm's overrides, the seed, over the defaults
-    the registered studies were written against (``config.as_registered``)."""
+    the registered studies were written against (``config.as_registered``; not with ``registered`` false)."""
     from ..config import as_registered, deep_update
 
-    return as_registered(deep_update(deep_update(study.base, arm.overrides), {"trainer": {"seed": seed}}))
+    cfg = deep_update(deep_update(study.base, arm.overrides), {"trainer": {"seed": seed}})
+    return as_registered(cfg) if registered else cfg
