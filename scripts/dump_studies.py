@@ -25,7 +25,7 @@ CASES = {
     "simclr-augmentations@opts": ["--augmentations", "crop,color,blur", "--branches", "both"],
     "simclr-scale@opts": ["--batch-sizes", "16,64", "--epochs", "1,3", "--lr-scaling", "linear"],
     "cmc-views@opts": ["--steps", "40", "--width", "4"],
-    "infomin-augmentation@opts": ["--backgrounds", "photos", "--k", "32", "--train-steps", "20", "--nce-seeds", "5"],
+    "infomin-augmentation@opts": ["--nce-steps", "50", "--k", "32", "--train-steps", "20", "--nce-seeds", "5"],
     "infomin-factors@sequence": ["--sequence", "--frames", "3", "--image-size", "20"],
     "reverse-u@opts": ["--knobs", "patch-distance", "--image-size", "24", "--patch-distance-values", "0,0.3,0.6,1"],
     "methods@opts": ["--methods", "simclr,byol,ijepa", "--steps", "50", "--seeds", "2"],
