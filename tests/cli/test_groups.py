@@ -34,26 +34,18 @@ def test_experiment_listing_reads_every_command_without_importing_it():
     """``mvssl experiment --help`` took 2.2 s (7.5 s under load) importing every experiment, four of
     them torch; the listing comes from the study files and the modules' text, and says what importing
     every module says."""
-    import subprocess
-    from pathlib import Path
-
-    import mvssl
     from mvssl.experiments import listing
+    from tests.cli.fresh_process import run_in_fresh_process
 
     imported = {m.COMMAND: m.HELP for m in cli.command_modules("mvssl.experiments")}
     assert {command: helptext for _, command, helptext in listing()} == imported and len(imported) >= 10
-    src = str(Path(mvssl.__file__).resolve().parents[1])
-    probe = ("import sys, contextlib, io\nfrom mvssl.cli import main\n"
-             "for argv in (['experiment', '--help'], ['experiment', 'simclr-head', '--help']):\n"
-             "    out = io.StringIO()\n"
-             "    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):\n"
-             "        main(argv)\n"
-             "    print(out.getvalue().replace(chr(10), ' '))\n"
-             "    print(sorted(m.split('.')[-1] for m in sys.modules if m.startswith('mvssl.experiments.')),"
-             " 'torch' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", probe], env={"PYTHONPATH": src}, capture_output=True, text=True,
-                         check=True).stdout.splitlines()
-    assert all(command in out[0] for command in imported) and imported["simclr-head"] in " ".join(out[0].split())
-    assert out[1] == "[] False"  # the listing imported no experiment, and no torch
-    assert out[2].startswith("usage: mvssl experiment simclr-head") and "--width" in out[2]
-    assert out[3].startswith("['simclr_head']")  # only the experiment named
+
+    def experiments(modules):
+        return sorted(m.split(".")[-1] for m in modules if m.startswith("mvssl.experiments."))
+
+    (listed,), modules = run_in_fresh_process(["experiment", "--help"])
+    assert all(command in listed for command in imported) and imported["simclr-head"] in " ".join(listed.split())
+    assert experiments(modules) == [] and "torch" not in modules  # the listing imported no experiment, and no torch
+    (usage,), modules = run_in_fresh_process(["experiment", "simclr-head", "--help"])
+    assert usage.startswith("usage: mvssl experiment simclr-head") and "--width" in usage
+    assert experiments(modules) == ["simclr_head"]  # only the experiment named
