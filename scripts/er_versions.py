@@ -1,0 +1,57 @@
+"""docs/er.md's before/after tables of the ER study, read from committed results.json files: version 1
+re-judged under the study rules, version 1's per-seed values under version 2's difference-in-differences,
+then each later output given; and each output's per-seed differences-in-differences and final ranks.
+
+    PYTHONPATH=src python scripts/er_versions.py docs/er_results/versions/1-None/results.json \
+        "version 2, bf16=docs/er_results/versions/2-316298c7d4bd/results.json" \
+        "version 3, bf16=docs/er_results/results.json" "version 3, fp32=docs/er_results/fp32/results.json"
+"""
+import json
+import math
+import sys
+
+import numpy as np
+from scipy import stats as sps
+from mvssl.experiments import rejudge
+
+def fmt(c):
+    e, h = c.get("effect"), c.get("ci")
+    s = c["verdict"]
+    if s == "not testable":
+        return f"not testable ({c.get('failed_gate') or c.get('reason')}; effect {e:+.2f} ± {h:.2f})"
+    return f"{s} {e:+.2f} ± {h:.2f}"
+
+js = rejudge.rejudge()
+v1 = {c["id"]: c for c in [j for j in js if j["study"].name == "er"][0]["result"]["claims"]}
+v1json = json.load(open(sys.argv[1]))
+err = {p["arm"]: p["metrics"]["digit_error"]["per_seed"] for p in v1json["points"] if "digit_error" in p["metrics"]}
+def did(hard):
+    b = {"small": "small batch", "ema": "weak EMA"}[hard]
+    per = [(bs - es) - (bd - ed) for bs, es, bd, ed in zip(err[f"byol ({b})"], err[f"er-byol ({b})"],
+                                                         err["byol (default batch)"], err["er-byol (default batch)"])]
+    n = len(per); m = sum(per) / n; sd = float(np.std(per, ddof=1))
+    h95 = sps.t.ppf(0.975, n - 1) * sd / math.sqrt(n); h99 = sps.t.ppf(1 - 0.01 / 2, n - 1) * sd / math.sqrt(n)
+    return f"{m:+.2f} ± {h95:.2f} (95%), ± {h99:.2f} (99%); per seed " + ", ".join(f"{x:+.1f}" for x in per)
+labels = [a.split("=", 1)[0] for a in sys.argv[2:]]
+outs = [json.load(open(a.split("=", 1)[1])) for a in sys.argv[2:]]
+v2 = [{c["id"]: c for c in o["claims"]} for o in outs]
+rows = [("byol-learns", "byol-learns", None), ("byol-entropy-constant", "byol-entropy-constant", None),
+        ("er-byol-gain-small", "er-byol-small", "small"), ("er-byol-gain-ema", "er-byol-ema", "ema"),
+        ("er-byol-term-acts", "er-term-acts", None), ("dino-learns", "dino-learns", None),
+        ("dino-entropy-constant", "dino-entropy-constant", None), ("er-dino-gain-small", "er-dino-small", None),
+        ("er-dino-gain-ema", "er-dino-ema", None), ("er-dino-term-acts", "er-term-acts", None)]
+print("| prediction (versions 2, 3) | version 1, committed, re-judged (its own prediction) | version 1's per-seed values, version 2's contrast | "
+      + " | ".join(labels) + " |")
+print("|---|---|---|" + "---|" * len(outs))
+for new, old, hard in rows:
+    cells = [f"`{new}`", f"`{old}`: {fmt(v1[old])}", did(hard) if hard else "-"]
+    cells += [fmt(v[new]) if new in v else "not in the default (no DINO arm trained)" for v in v2]
+    print("| " + " | ".join(cells) + " |")
+print()
+print("| output | DiD small batch, per seed | DiD weak EMA, per seed | byol-default final rank, per seed |")
+print("|---|---|---|---|")
+for label, o in zip(labels, outs):
+    e = {p["arm"]: dict(zip(o["seeds"], p["metrics"]["err"]["per_seed"])) for p in o["points"] if p["arm"] != "random init"}
+    r = {p["arm"]: p["metrics"]["rank"]["per_seed"] for p in o["points"] if "rank" in p["metrics"]}
+    d = lambda h: ", ".join(f"{(e[f'byol-{h}'][s] - e[f'er-byol-{h}'][s]) - (e['byol-default'][s] - e['er-byol-default'][s]):+.1f}" for s in o["seeds"])
+    print(f"| {label} (seeds {', '.join(map(str, o['seeds']))}) | {d('small')} | {d('ema')} | {', '.join(f'{x:.1f}' for x in r['byol-default'])} |")
