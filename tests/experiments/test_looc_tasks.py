@@ -104,3 +104,68 @@ def test_make_tasks_draws_at_most_the_sizes_asked(frames):
     assert {t: (len(out[t]["train"][0]), len(out[t]["test"][0])) for t in out} == {
         "rotation": (100, 50), "hue": (100, 50), "digit": (100, 50)}
     assert looc_tasks.make_tasks(frames, seed=0, sizes=(100, 50))["digit"]["train"][1].equal(out["digit"]["train"][1])
+
+
+# ---- version 3: digits coloured from a few hues shared by many instances (data.digit_colors warm4 / warm8)
+
+def _hue_turns(images: torch.Tensor) -> torch.Tensor:
+    """Per frame, the hue (in turns, [0, 1)) of its summed colour, measured about the grey axis from
+    pure red in the direction ``colour.hue_rotation`` turns: on a black background every pixel is the
+    digit's colour times its coverage, so the sum has the digit's hue."""
+    c = images.double().sum((2, 3))
+    p = c - c.mean(1, keepdim=True)
+    e1 = torch.tensor([2.0, -1.0, -1.0], dtype=torch.double) / 6 ** 0.5  # red, off the grey axis
+    e2 = torch.tensor([0.0, 1.0, -1.0], dtype=torch.double) / 2 ** 0.5  # grey axis x red
+    return (torch.atan2(p @ e2, p @ e1) / (2 * torch.pi)) % 1.0
+
+
+def _clusters(hues: torch.Tensor, gap: float = 0.004) -> list[torch.Tensor]:
+    """Measured hues grouped where sorted neighbours lie within ``gap`` turns of each other."""
+    values = hues.sort().values
+    cuts = torch.nonzero(values.diff() > gap)[:, 0] + 1
+    return list(torch.tensor_split(values, cuts.tolist()))
+
+
+@pytest.fixture(scope="module")
+def shared_frames():
+    from mvssl.eval.probes import probe_frames
+
+    return probe_frames({**DATA, "digit_colors": "warm4"})
+
+
+def test_version_3_frames_share_four_hues_each_worn_by_many_instances_of_every_digit(shared_frames, frames):
+    for split in ("train", "test"):
+        images, factors = shared_frames[split]
+        hues = _hue_turns(images)
+        groups = _clusters(hues)
+        assert len(groups) == 4  # per frame: every digit wears one of 4 hues
+        assert all(len(g) > len(images) / 8 for g in groups)  # each shared by about a quarter of the instances
+        assert float(hues.max()) < 0.25  # all in the first quadrant: the hue task's k is the frame's quadrant
+        centre = torch.stack([g.mean() for g in groups])
+        wears = (hues[:, None] - centre[None]).abs().argmin(1)
+        for digit in range(10):  # colour does not name the class: every digit wears every hue
+            assert set(wears[factors["digit"] == digit].tolist()) == {0, 1, 2, 3}
+    # the check can fail: version 2's digits (warm) each wear their own hue, no hue is worn by many
+    hues = _hue_turns(frames["train"][0])
+    assert max(int(((hues - h).abs() < 0.002).sum()) for h in hues[:200]) < len(hues) / 20
+
+
+def test_eight_shared_hues_with_warm8():
+    from mvssl.data.colorful_mnist import ColorfulMovingMNIST
+
+    ds = ColorfulMovingMNIST("train", image_size=16, digit_size=12, backgrounds="black", digit_colors="warm8")
+    images, _ = ds.frames(torch.arange(0, len(ds), 5))
+    assert len(_clusters(_hue_turns(images), gap=0.002)) == 8
+
+
+def test_the_hue_task_label_is_the_quadrant_of_each_frames_hue_with_shared_hues(shared_frames):
+    tasks = make_tasks(shared_frames, seed=5, sizes=(600, 300))
+    for split in ("train", "test"):
+        images, k = tasks["hue"][split]
+        hues = _hue_turns(images)
+        assert torch.equal((hues * TRANSFORM_CLASSES).floor().long(), k)  # per image
+        assert len(_clusters(hues, gap=0.002)) == 16  # 4 shared hues x 4 turns: the hue is one of them
+        # the label survives the augmentation the hue task must survive (rotation): per image, a turned
+        # frame has the same hue quadrant
+        turned, _ = looc_tasks.rotated(images, torch.Generator().manual_seed(0))
+        assert torch.equal((_hue_turns(turned) * TRANSFORM_CLASSES).floor().long(), k)

@@ -49,7 +49,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "data": dict(
         dataset=Key("cmnist", tuple(DATASETS)),
         image_size=Key(24, "> 0"), digit_size=Key(16, "> 0"), digits=Key("offline", ("offline", "mnist")),
-        backgrounds=Key("photos", ("photos", "stl10", "noise", "black")), digit_colors=Key("white", ("white", "warm")),
+        backgrounds=Key("photos", ("photos", "stl10", "noise", "black")), digit_colors=Key("white", ("white", "warm", "warm4", "warm8")),
         root="data", download=False, strict=False,  # strict (folder): fail on an unreadable image, not skip it
         seed=Key(0, ">= 0"), in_memory=Key("auto", ("auto", True, False)),  # folder, stl10: false streams from disk
         memory_budget_gb=Key(None, "> 0", "float", why="a number of GiB > 0, or null for a quarter of the RAM"),

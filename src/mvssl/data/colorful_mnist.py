@@ -45,7 +45,10 @@ class ColorfulMovingMNIST:
         digit_colors: "white" (every digit white) or "warm": each digit instance gets its own
             fixed, saturated colour whose hue lies in the first quarter of the hue circle
             (pure red turned by a uniform [0, 1/4) turn about the grey axis), so a frame's
-            absolute hue quadrant is visible (``mvssl experiment looc``'s hue task).
+            absolute hue quadrant is visible (``mvssl experiment looc``'s hue task); "warm4" /
+            "warm8": the same quarter split into 4 / 8 equal bins, every instance drawn one of
+            the bins' centre hues, so a hue is shared by about 1/4 / 1/8 of the instances and
+            no longer tells one instance from another (LooC version 3).
     """
 
     def __init__(self, split: str = "train", seed: int = 0, image_size: int = 64, digit_size: int | None = None,
@@ -262,16 +265,21 @@ def share_probabilities(shared) -> dict[str, float]:
     return probs
 
 
-DIGIT_COLOURS = ("white", "warm")
+DIGIT_COLOURS = ("white", "warm", "warm4", "warm8")
 
 
 def _digit_colours(n: int, kind: str, seed: int) -> torch.Tensor:
     """float [n, 3] in 0..255: the colour of each digit instance."""
     if kind == "white":
         return torch.full((n, 3), 255.0)
-    if kind != "warm":
+    if kind not in DIGIT_COLOURS:
         raise ValueError(f"digit_colors must be one of {list(DIGIT_COLOURS)}, got {kind!r}")
-    hue = torch.rand(n, generator=torch.Generator().manual_seed(10_007 + seed)) / 4
+    g = torch.Generator().manual_seed(10_007 + seed)
+    if kind == "warm":
+        hue = torch.rand(n, generator=g) / 4
+    else:  # warmK: K hues shared by many instances, the centres of K equal bins of the first quarter turn
+        shared = int(kind[len("warm"):])
+        hue = (torch.randint(shared, (n,), generator=g).float() + 0.5) / (4 * shared)
     red = torch.tensor([1.0, 0.0, 0.0])
     return (hue_rotation(hue) @ red).clamp(0, 1) * 255.0
 
