@@ -133,7 +133,8 @@ def sides(args, study, arm) -> list[dict]:
     common = parse_sets(args.set)
     out = [{"label": "before: as registered, one at a time", "overrides": {}, "stacked": False}]
     for n in args.after_steps or [None]:
-        overrides = deep_update(common, {"trainer": {"max_steps": n}}) if n else common
+        # the study's steps option sets both: one checkpoint, at the end
+        overrides = deep_update(common, {"trainer": {"max_steps": n, "checkpoint_every": n}}) if n else common
         label = ", ".join(args.set + ([f"trainer.max_steps={n}"] if n else []))
         out.append({"label": f"after: {label}; {k} seeds in one model", "overrides": overrides, "stacked": True})
     for side in out:
