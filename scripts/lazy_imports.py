@@ -7,7 +7,7 @@ only for heavy optional dependencies"):
 (b) lazy for start-up: the importing module is loaded by a command line that imports no torch
     (``mvssl --help``, ``mvssl experiment NAME --help``, ...: every command's ``--help``, each run
     in a fresh process; those that load torch anyway do not count), and the target is not
-    loaded by those command lines: importing it at module level would load it there, and what
+    loaded by one of them: importing it at module level would load it there, and what
     it imports (one such import chain brought torch into every ``mvssl experiment --help``);
 (c) anything else.
 
@@ -152,8 +152,8 @@ def main() -> int:
     for module, line, target, statement, written in imports:
         if heavy(statement) and not imported_at_top(module, target):
             cls, why = "a", heavy(statement)
-        elif module in loaded_by and target not in set.union(*(fresh_loaded(c, loaded_by) for c in loaded_by[module])):
-            cls, why = "b", f"{module} is loaded by `mvssl {sorted(loaded_by[module])[0]}` (no torch), {target} is not"
+        elif module in loaded_by and (lean := [c for c in sorted(loaded_by[module]) if c not in loaded_by.get(target, ())]):
+            cls, why = "b", f"{module} is loaded by `mvssl {lean[0]}` (no torch), {target} is not"
         else:
             cls, why = "c", ""
         part = "studies/experiments" if module.split(".")[1:2] in (["studies"], ["experiments"]) else "core"
@@ -179,10 +179,6 @@ def imported_at_top(module: str, target: str) -> bool:
                any(n.split(".")[0] == top for n in ([a.name for a in node.names] if isinstance(node, ast.Import)
                                                     else [node.module or ""] if not node.level else []))
                for node in ast.parse(path.read_text()).body)
-
-
-def fresh_loaded(command: str, loaded_by: dict[str, set[str]]) -> set[str]:
-    return {m for m, commands in loaded_by.items() if command in commands}
 
 
 if __name__ == "__main__":
