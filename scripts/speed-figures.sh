@@ -6,12 +6,20 @@
 # then old/src); without it the "before" default run is skipped. Prints the machine, its CPU flags and
 # the load around every part; each part's full output is in OUT/*.log. SMOKE=1: tiny sizes, a dry run of the script.
 # QUALITY=1: also the default run's digit error on seeds 0-2, before and now (part 8, ~10 more minutes).
+# PARTS="2 5": run only those parts (default: 1 to 7). Quiet durations (2 cores, load ~1): part 1 ~1 min,
+# 2 ~3 min (with BEFORE), 3 ~3 min, 4 ~3 min, 5 ~15 min (the registered equal-quality comparison, ~11 min,
+# and the old src's encoder, ~1.5 min, then simclr-augmentations' timing ~2 min), 6 ~2 min, 7 ~2 min.
 set -u
 if [ -n "${SMOKE:-}" ]; then
   DEFAULT=(--trainer.max_steps 20); REP=1; LOOP=10; RESNET=(--batch 8 --size 16); STUDY=(--steps 3 --seeds 2 --repeats 1)
+  EQUAL=(--steps 3 --seeds 2 --seed-start 10 --repeats 1 --after-steps 250)
 else
   DEFAULT=(); REP=9; RESNET=(--size 32); STUDY=(--steps 40 --seeds 3 --repeats 3)
+  # docs/performance.md, "registered before the runs", B: the arm as registered vs today's recipe at fewer steps
+  EQUAL=(--seeds 5 --seed-start 10 --after-steps 250 400 --full)
 fi
+PARTS=" ${PARTS:-1 2 3 4 5 6 7} "
+part() { [[ "$PARTS" == *" $1 "* ]]; }
 OUT=${1:?usage: speed-figures.sh OUT [BEFORE_SRC]}
 BEFORE=${2:-}
 PY=${PYTHON:-python}
@@ -40,6 +48,7 @@ echo "cpu flags (vector/bf16/amx): $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\
 "$PY" -c "import torch; print('torch', torch.__version__, 'capability', torch.backends.cpu.get_cpu_capability(), 'threads', torch.get_num_threads())"
 git rev-parse --short HEAD 2>/dev/null
 
+if part 1; then
 echo; echo "== 1. start-up + evaluation of the default job (a 1-step run: wall less its training), empty caches then warm"
 for cache in cold warm; do
   [ "$cache" = cold ] && rm -rf "$OUT/cache"
@@ -58,7 +67,8 @@ if [ -n "$BEFORE" ]; then
   echo "   before, warm array cache: wall $t s, of which training 1 step $train s: start-up + evaluation $(echo "$t - $train" | bc) s"
   load
 fi
-
+fi
+if part 2; then
 echo; echo "== 2. default mvssl train, end to end (warm caches), before and now"
 for who in before now; do
   [ "$who" = before ] && [ -z "$BEFORE" ] && continue
@@ -70,7 +80,8 @@ for who in before now; do
   head -1 "$OUT/default-$who.log" | cut -c1-300
   load
 done
-
+fi
+if part 3; then
 echo; echo "== 3. the default ConvNet step: bf16+cl vs compile (cold inductor cache), fp32+cl; profile"
 rm -rf "$OUT/inductor"
 TORCHINDUCTOR_CACHE_DIR="$OUT/inductor" mvssl bench train --backbone convnet --width 16 --size 24 \
@@ -83,7 +94,8 @@ TORCHINDUCTOR_CACHE_DIR="$OUT/inductor" mvssl bench train --backbone convnet --w
   --variants bf16+cl bf16+cl+compile --repeats $REP --no-memory > "$OUT/convnet-warm.log" 2>&1
 grep -E "^\| bf16|compiling took" "$OUT/convnet-warm.log"
 load
-
+fi
+if part 4; then
 echo; echo "== 4. ResNet-18 SimCLR step (CIFAR stem, 32 px, batch 128): fp32+cl, bf16+cl, +compile, lightly"
 rm -rf "$OUT/inductor-r"
 TORCHINDUCTOR_CACHE_DIR="$OUT/inductor-r" mvssl bench train --backbone resnet18 "${RESNET[@]}" \
@@ -91,13 +103,41 @@ TORCHINDUCTOR_CACHE_DIR="$OUT/inductor-r" mvssl bench train --backbone resnet18 
   > "$OUT/resnet.log" 2>&1
 cat "$OUT/resnet/train.md"
 load
-
-echo; echo "== 5. encoders per core-hour of small-backbone experiments' first arms: one at a time vs several seeds in one model"
-for name in simclr-head simclr-augmentations; do
-  mvssl study bench "$name" "${STUDY[@]}" --out "$OUT/study-$name" > "$OUT/study-$name.log" 2>&1
-  sed -n '1,20p' "$OUT/study-$name/study.md" 2>/dev/null || tail -5 "$OUT/study-$name.log"
+fi
+if part 5; then
+echo; echo "== 5. encoders per core-hour at equal probe quality: simclr-head's first arm as registered (seeds one at a time) vs today's recipe at fewer steps (seeds in one model)"
+mvssl study bench simclr-head "${EQUAL[@]}" --set method.temperature=0.1 --set method.proj_hidden_dim=512 \
+  --out "$OUT/study-equal" > "$OUT/study-equal.log" 2>&1
+cat "$OUT/study-equal/study.md" 2>/dev/null || tail -5 "$OUT/study-equal.log"
+load
+if [ -n "$BEFORE" ]; then
+  echo "   the old src, one encoder of the registered arm (seed 10, in process, one thread):"
+  PYTHONPATH="$NOW" "$PY" -c "
+import sys, yaml; from pathlib import Path; from mvssl.studies.commands import bench as b
+s = b.find_study('simclr-head'); a = b.first_arm(s)
+yaml.safe_dump(b.arm_configs(s, a, 1, None, Path(sys.argv[1]), 'old', {}, 10)[0], open(sys.argv[2], 'w'))" \
+    "$OUT/runs" "$OUT/arm-registered.yaml"
+  [ -n "${SMOKE:-}" ] && sed -i 's/^  max_steps: .*/  max_steps: 3/; s/^  checkpoint_every: .*/  checkpoint_every: 3/; s/^  warmup_steps: .*/  warmup_steps: 0/' "$OUT/arm-registered.yaml"
+  rm -rf "$OUT/runs/old-seed10"
+  OMP_NUM_THREADS=1 PYTHONPATH="$BEFORE" "$PY" scripts/encoder_seconds.py "$OUT/arm-registered.yaml" > "$OUT/old-encoder.json" 2> "$OUT/old-encoder.log"
+  "$PY" - "$OUT/old-encoder.json" "$OUT/study-equal/study.json" <<'EOF'
+import json, sys
+old = json.load(open(sys.argv[1]))
+ways = json.load(open(sys.argv[2]))["ways"]
+print(f"   old src: {old['wall_seconds']:.1f} s per encoder (training {old['train_seconds']:.1f} s): "
+      f"{3600 / old['wall_seconds']:.1f} encoders per core-hour")
+for label, w in ways.items():
+    print(f"   {label}: {w['encoders_per_core_hour']:.1f} encoders per core-hour, "
+          f"{w['encoders_per_core_hour'] * old['wall_seconds'] / 3600:.2f}x the old src")
+EOF
   load
-done
+fi
+echo "   simclr-augmentations' first arm, timing only: one at a time vs several seeds in one model"
+mvssl study bench simclr-augmentations "${STUDY[@]}" --out "$OUT/study-simclr-augmentations" > "$OUT/study-simclr-augmentations.log" 2>&1
+sed -n '1,20p' "$OUT/study-simclr-augmentations/study.md" 2>/dev/null || tail -5 "$OUT/study-simclr-augmentations.log"
+load
+fi
+if part 6; then
 echo; echo "== 6. the training loop beyond the step (cProfile, ${LOOP:=150} default steps, one thread), before and now"
 for who in before now; do
   [ "$who" = before ] && [ -z "$BEFORE" ] && continue
@@ -105,11 +145,14 @@ for who in before now; do
   echo "   $who:"; PYTHONPATH="$src" "$PY" scripts/loop_profile.py "$OUT/runs" "$LOOP" 2>&1 | grep -E "^ |steps:" | sed 's/^/   /'
 done
 load
+fi
+if part 7; then
 echo; echo "== 7. the same with the 5 seeds the equivalence check uses (simclr-head)"
 S5=("${STUDY[@]}"); S5[3]=5
 mvssl study bench simclr-head "${S5[@]}" --out "$OUT/study5-simclr-head" > "$OUT/study5-simclr-head.log" 2>&1
 sed -n '1,20p' "$OUT/study5-simclr-head/study.md" 2>/dev/null || tail -5 "$OUT/study5-simclr-head.log"
 load
+fi
 if [ -n "${QUALITY:-}" ]; then  # opt-in (about 10 minutes): the default run's digit error on seeds 0-2, before and now
   echo; echo "== 8. default mvssl train, seeds 0 1 2, before and now (one thread each, one at a time)"
   cells=()

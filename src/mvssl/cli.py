@@ -6,10 +6,10 @@
 A new experiment is a new module; nothing here changes. ``mvssl.experiments`` lists its commands
 from the study files without importing them (``listing``), so only the experiment named is imported.
 
-Imports inside functions, in all of mvssl, are for two things only: heavy optional dependencies
-(matplotlib, umap, timm, torchvision's datasets, wandb/tensorboard loggers, safetensors, PIL, ...),
-and here, a command's own modules, imported when the command runs, so that ``mvssl --help`` and
-``mvssl eval --help`` load no torch. Everything else is imported at the top of its module."""
+Imports inside functions are for two things only: heavy optional dependencies (matplotlib, umap,
+timm, torchvision's datasets, wandb/tensorboard loggers, safetensors, ...), and here, a command's
+own modules, imported when it runs, so that ``mvssl --help`` and ``mvssl eval --help`` load no
+torch (``scripts/lazy_imports.py`` classifies every import inside a function)."""
 from __future__ import annotations
 
 import argparse

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, ImageOps
 
 from .data.decode import decode_bands, rgb_array
 from .data.files import centre_square_resized
@@ -78,8 +79,6 @@ def _from_array(images, channels: int = 3) -> torch.Tensor:
 
 
 def _from_pil_or_path(item) -> torch.Tensor:
-    from PIL import Image, ImageOps
-
     if isinstance(item, (str, os.PathLike)):
         if not Path(item).is_file():
             raise _refuse(f"no such image file {str(item)!r}")
@@ -108,8 +107,6 @@ def _bands_of_path(item, size: int, channels: int) -> torch.Tensor:
 
 
 def _one(item, size: int = 0, channels: int = 3) -> torch.Tensor:
-    from PIL import Image
-
     if isinstance(item, (torch.Tensor, np.ndarray)):
         return _from_array(item, channels)
     if channels != 3 and isinstance(item, (str, os.PathLike)):

@@ -1,6 +1,8 @@
 """mvssl study bench: which study and arm it measures, bad input, and (slow) a real side-by-side run."""
 import json
 
+import yaml
+
 import pytest
 
 from mvssl.studies.commands import bench as bench_study
@@ -64,5 +66,71 @@ def test_one_at_a_time_and_stacked_side_by_side(tmp_path):
     data = json.loads((tmp_path / "report" / "study.json").read_text())
     assert data["arm"] == "a" and data["arm_steps"] == 200 and data["stacked_refused"] is None
     ways = list(data["ways"].values())
-    assert len(ways) == 2 and ways[0]["times_one_at_a_time"] == 1.0
+    assert len(ways) == 2 and ways[0]["times_first"] == 1.0
     assert all(w["encoders_per_core_hour"] > 0 for w in ways)
+
+
+def test_overrides_and_fresh_seeds_reach_the_after_side_only(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(STUDY)
+    study = bench_study.find_study(str(path))
+    arm = bench_study.first_arm(study)
+    parser = __import__("argparse").ArgumentParser()
+    bench_study.add_arguments(parser)
+    args = parser.parse_args([str(path), "--seeds", "2", "--seed-start", "10", "--set", "method.temperature=0.1",
+                              "--set", "optim.lr=0.0031", "--after-steps", "150", "120"])
+    ways = bench_study.sides(args, study, arm)
+    assert [w["stacked"] for w in ways] == [False, True, True] and ways[0]["overrides"] == {}
+    before, after = ([resolve(c) for c in bench_study.arm_configs(study, arm, 2, None, tmp_path, "t", w["overrides"], 10)]
+                     for w in (ways[0], ways[2]))
+    assert [c["trainer"]["seed"] for c in before + after] == [10, 11, 10, 11]
+    assert [c["trainer"]["max_steps"] for c in before + after] == [200, 200, 120, 120]
+    assert {c["method"]["temperature"] for c in before} == {0.2} and {c["method"]["temperature"] for c in after} == {0.1}
+    assert {c["optim"]["lr"] for c in after} == {0.0031} and {c["optim"]["lr"] for c in before} != {0.0031}
+    plain = parser.parse_args([str(path)])
+    assert [w["overrides"] for w in bench_study.sides(plain, study, arm)] == [{}, {}]
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--set", "temperature=0.1"], "write section.key=value"),
+    (["--set", "method.temperature"], "write section.key=value"),
+    (["--set", "method.temperature=abc"], "expected a number"),
+    (["--set", "method.no_such_key=1"], "unknown config key"),
+    (["--set", "method.temperature=-1"], "must be > 0"),
+    (["--after-steps", "0"], "--after-steps at least 1"),
+    (["--after-steps", "3"], "must be smaller than trainer.max_steps"),
+    (["--full", "--seeds", "1"], "give --seeds 2 or more"),
+])
+def test_bad_after_sides_are_one_line_exit_2_and_nothing_is_made(tmp_path, capsys, monkeypatch, extra, says):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny.yaml").write_text(STUDY)
+    assert main(["study", "bench", "tiny.yaml", "--work-dir", "runs", "--out", "report"] + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mvssl: error:") and says in err and len(err.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]
+
+
+@pytest.mark.slow
+def test_full_before_and_after_report_each_seeds_probe_and_the_paired_difference(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(STUDY)
+    assert main(["study", "bench", str(path), "--seeds", "2", "--seed-start", "3", "--set", "method.temperature=0.1",
+                 "--after-steps", "60", "--full", "--work-dir", str(tmp_path / "runs"),
+                 "--out", str(tmp_path / "report")]) == 0
+    data = json.loads((tmp_path / "report" / "study.json").read_text())
+    before, after = data["ways"]
+    assert data["ways"][before]["steps"] == 200 and data["ways"][after]["steps"] == 60
+    assert data["ways"][after]["stacked"] and not data["ways"][before]["stacked"]
+    probes = {}
+    for side, tag in ((before, "side0"), (after, "side1")):
+        for seed in (3, 4):
+            run = tmp_path / "runs" / f"{tag}-r0-seed{seed}"
+            metrics = json.loads((run / "metrics.json").read_text())
+            trainer = yaml.safe_load((run / "config.yaml").read_text())["trainer"]
+            assert (trainer["max_steps"], trainer["seed"]) == (data["ways"][side]["steps"], seed)
+            probes[side, seed] = 100.0 - metrics["eval"]["trained"]["digit_error_pct"]  # the tiny study: digits
+            assert data["quality"]["per_seed"][side][str(seed)] == pytest.approx(probes[side, seed])
+    diff = data["quality"]["differences"][after]
+    assert diff["per_seed"] == pytest.approx([probes[after, s] - probes[before, s] for s in (3, 4)])
+    assert diff["equal"] == (diff["mean"] - diff["ci95"] >= -2.0)
+    assert "paired difference" in (tmp_path / "report" / "study.md").read_text()

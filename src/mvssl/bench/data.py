@@ -17,18 +17,29 @@ measuring process, which the table's machine line (cores, load) lets the reader 
 from __future__ import annotations
 
 import itertools
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from argparse import Namespace
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
+from ..data.batches import IndexBatches
+from ..data.datasets import image_folder_files
+from ..data.files import decode_all
+from ..data.pack import pack_folder
+from ..data.streaming import streamed_batches
+from ..data.webdataset import index_shards, shard_files
 from ..eval.report import markdown_table
+from ..views import AugmentedViews, simclr
 from .common import add_common_arguments, apply_threads, describe, interleaved, machine, plain_args, \
     write_report
+from .train import make_step, parse_variant
 
 COMMAND = "data"
 HELP = "peak memory of mvssl train and images/s of the data path: in memory vs streamed from disk"
@@ -37,8 +48,6 @@ HELP = "peak memory of mvssl train and images/s of the data path: in memory vs s
 def write_jpeg_folder(root: Path, count: int, size: int, classes: int = 10, seed: int = 0) -> Path:
     """``count`` JPEGs of ``size`` px in ``classes`` class folders (class-tinted noise); kept
     and reused when the folder already holds them."""
-    from PIL import Image
-
     marker = root / f".complete-{count}-{size}"
     if marker.exists():
         return root
@@ -56,13 +65,9 @@ def write_jpeg_folder(root: Path, count: int, size: int, classes: int = 10, seed
 
 def shards_of(folder: Path, shard_size: int) -> str:
     """The shards of ``folder`` (``mvssl data pack``, kept beside it and reused): their pattern."""
-    from ..data.pack import pack_folder
-
     out = folder.with_name(f"{folder.name}-shards{shard_size}")
     marker = out / ".pattern"
     if not marker.exists():
-        import shutil
-
         shutil.rmtree(out, ignore_errors=True)
         marker.parent.mkdir(parents=True)
         pattern = pack_folder(str(folder), str(out), shard_size, echo=lambda *_: None)["pattern"]
@@ -122,8 +127,6 @@ def memory_rows(args, work: Path) -> tuple[list[list], dict]:
 
 def index_seconds(pattern: str) -> tuple[float, int]:
     """Seconds to index the shards of ``pattern`` (their tar headers), and the samples found."""
-    from ..data.webdataset import index_shards
-
     started = time.perf_counter()
     index = index_shards(pattern)
     return time.perf_counter() - started, len(index.items)
@@ -133,13 +136,6 @@ def data_path_fns(args, root: Path, pattern: str) -> dict:
     """``name -> fn()`` running ``args.rounds_batches`` batches of the data path: in memory
     (index batches into decoded images), streamed from the folder and from its shards with
     each number of workers, each followed by the SimCLR views of the batch."""
-    from ..data.batches import IndexBatches
-    from ..data.datasets import image_folder_files
-    from ..data.files import decode_all
-    from ..data.streaming import streamed_batches
-    from ..data.webdataset import shard_files
-    from ..views import AugmentedViews, simclr
-
     files = image_folder_files(str(root), args.size).train
     shard_train = shard_files(pattern, args.size).train
     source = AugmentedViews(None, {}, [simclr(args.size) for _ in range(2)])
@@ -168,10 +164,6 @@ def data_path_fns(args, root: Path, pattern: str) -> dict:
 
 
 def resnet_step_fn(args):
-    from argparse import Namespace
-
-    from .train import make_step, parse_variant
-
     step_args = Namespace(method="simclr", backbone="resnet18", width=16, size=args.size, batch=args.step_batch, views=2,
                           local_crops=0, local_size=16, device="cpu")
     step = make_step(step_args, parse_variant("fp32+cl"), max(4 * args.batch, 1024))[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 
 import torch
+from PIL import Image
 from torch import nn
 
 from ..nn.backbones import torchvision_resnet
@@ -29,8 +30,6 @@ def lightly_steps(backbone: str, size: int, batch: int, device: str, variants=VA
         raise ValueError("--lightly needs the lightly package (pip install lightly)") from None
     if not backbone.startswith("resnet"):
         raise ValueError(f"--lightly compares a ResNet step; --backbone {backbone} is not one")
-    from PIL import Image
-
     pool = torch.randint(0, 256, (max(4 * batch, 512), size, size, 3), dtype=torch.uint8,
                          generator=torch.Generator().manual_seed(0)).numpy()
     images = [Image.fromarray(a) for a in pool[:batch]]

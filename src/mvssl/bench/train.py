@@ -12,6 +12,7 @@ import contextlib
 import copy
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..build import resolve
@@ -108,8 +109,6 @@ def count_flops(method, source, generator, indices) -> tuple[int, int]:
 
 
 def profile_step(step, rows: int = 15) -> str:
-    from torch.profiler import ProfilerActivity, profile
-
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         step()
     return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)

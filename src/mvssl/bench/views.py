@@ -4,6 +4,7 @@ Use ``--threads 1`` for a per-core figure (the PIL pipeline runs on one core any
 from __future__ import annotations
 
 import torch
+from PIL import Image
 
 from ..views import simclr
 from ..eval.report import markdown_table
@@ -35,8 +36,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from PIL import Image
-
     apply_threads(args)
     info = machine()
     images = torch.randint(0, 256, (args.batch, 3, args.size, args.size), dtype=torch.uint8,

@@ -4,6 +4,7 @@ with their source file or package version. A folder that cannot be written only 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -58,8 +59,6 @@ def cached_arrays(name: str, key: str, compute: Callable[[], dict[str, np.ndarra
 def cached_json(name: str, key: str, compute: Callable[[], dict]) -> dict:
     """``compute()`` (a JSON-able dict), or the copy a previous process stored as ``name-key.json``
     (written whole or not at all; a damaged file is recomputed)."""
-    import json
-
     path = cache_dir() / f"{name}-{key}.json"
     try:
         return json.loads(path.read_text())

@@ -5,6 +5,7 @@ mode is in docs/data.md's table (scaled by the real range, EXIF applied, alpha o
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image, ImageOps
 
 from ..colour import GREY_WEIGHTS
 
@@ -62,8 +63,6 @@ def centre_square(height: int, width: int) -> tuple[int, int, int]:
 def decode_file(path: str, size: int) -> np.ndarray:
     """uint8 [size, size, 3]: the file's centred square (``centre_square``), converted by
     ``rgb_array`` and resized with PIL (bicubic); raises what PIL raises for a bad file."""
-    from PIL import Image, ImageOps
-
     with Image.open(path) as im:
         im.load()
         im = ImageOps.exif_transpose(im) or im  # a phone photo stored sideways, upright as it is shown
@@ -122,8 +121,6 @@ def array_bands(values: np.ndarray) -> np.ndarray:
 def _resize_bands(bands: np.ndarray, size: int) -> np.ndarray:
     """uint8 [size, size, C] of the centred square of uint8 [H, W, C], resized band by band
     with PIL's bicubic filter (for three bands: exactly what resizing the RGB image gives)."""
-    from PIL import Image
-
     top, left, side = centre_square(*bands.shape[:2])
     bands = bands[top:top + side, left:left + side]
     if bands.shape[:2] == (size, size):
@@ -146,8 +143,6 @@ def _pil_bands(path, channels: int, name: str) -> np.ndarray:
     """uint8 [H, W, channels] of an image file (EXIF rotation applied): 3 by the RGB rules
     above, 1 the BT.601 luma of those (a grey image as it is), other counts the image's
     bands as stored when it has that many (RGBA or CMYK: 4)."""
-    from PIL import Image, ImageOps
-
     with Image.open(path) as im:
         im.load()
         im = ImageOps.exif_transpose(im) or im

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from .decode import centre_square, decode_bands
 from .splits import validation_split
@@ -17,8 +18,6 @@ from .splits import validation_split
 
 def unreadable_errors() -> tuple[type[Exception], ...]:
     """What decoding a damaged or non-image file raises (PIL, numpy)."""
-    from PIL import Image
-
     return OSError, ValueError, SyntaxError, Image.DecompressionBombError
 
 

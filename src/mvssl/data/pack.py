@@ -2,9 +2,12 @@
 reads them)."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from .datasets import image_folder_files
 from .files import unreadable_errors
@@ -60,11 +63,6 @@ def pack_folder(folder: str, out: str, shard_size: int, image_size: int | None =
 
 def _encoded(image: torch.Tensor) -> tuple[bytes, str]:
     """(bytes, entry) of uint8 [C, H, W]: a PNG of 1 or 3 channels, else a ``.npy`` array."""
-    import io
-
-    import numpy as np
-    from PIL import Image
-
     buffer = io.BytesIO()
     if image.shape[0] in (1, 3):
         Image.fromarray(image.permute(1, 2, 0).numpy().squeeze(2) if image.shape[0] == 1 else

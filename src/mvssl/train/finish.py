@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from .. import __version__
 from ..data.datasets import LabelledImages
 from ..data.files import FileSplits, decode_all
 from ..data.splits import seeded_subset
@@ -102,8 +103,6 @@ def random_init_key(cfg: dict) -> str:
     """What the random-init encoder's probes depend on: its architecture and seed (the backbone,
     method and data sections, the seed), the probe frames (data), the probes' settings (eval),
     and the torch and mvssl versions; not how long or how the run trained."""
-    from .. import __version__
-
     parts = {s: cfg.get(s) for s in ("data", "backbone", "method", "eval")}
     return source_key(json.dumps(parts, sort_keys=True, default=str), cfg["trainer"]["seed"], torch.__version__,
                       __version__)

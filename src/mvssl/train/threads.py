@@ -25,13 +25,16 @@ from __future__ import annotations
 
 import math
 import os
+import time
+
+import torch
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _TORCH_DEFAULT: int | None = None
 _RULE_SET: int | None = None  # the count the rule last set in this process
 
 
-def _caller_chose(torch) -> bool:
+def _caller_chose() -> bool:
     """Whether a caller changed torch's thread count since the rule last set it."""
     return _RULE_SET is not None and torch.get_num_threads() != _RULE_SET
 
@@ -63,8 +66,6 @@ def busy_cores(samples: int = 20, every: float = 0.01, stat: str = "/proc/stat",
     """Other runnable threads on the machine now: the mean over ``samples`` reads of
     ``procs_running`` less this process's own running threads (its OpenMP threads spin while
     it trains); the 1-minute load average where there is no ``/proc/stat``."""
-    import time
-
     counts = []
     for i in range(samples):
         try:
@@ -95,13 +96,11 @@ def threads_for(usable: int, busy: float, processes: int = 1) -> int:
 def apply_thread_rule(processes: int = 1, environ=os.environ) -> str:
     """Set torch's thread count by :func:`threads_for` unless the user chose one in the
     environment; returns what was decided, for the run's first line."""
-    import torch
-
     chosen = next((name for name in THREAD_VARIABLES if environ.get(name)), None)
     if chosen is not None:
         return f"{torch.get_num_threads()} thread(s) ({chosen}={environ[chosen]})"
     global _TORCH_DEFAULT, _RULE_SET
-    if _caller_chose(torch):
+    if _caller_chose():
         return f"{torch.get_num_threads()} thread(s) (set by the caller with torch.set_num_threads)"
     if _TORCH_DEFAULT is None:  # torch's own choice (one per physical core) before any call here changed it
         _TORCH_DEFAULT = torch.get_num_threads()
@@ -115,10 +114,8 @@ def apply_thread_rule(processes: int = 1, environ=os.environ) -> str:
 def recheck_threads(processes: int = 1, samples: int = 5) -> tuple[int, int] | None:
     """During a run: the thread rule again with the load of now (``samples`` reads), applied when
     it changes the count; (before, after) when it did, else None. Not when the user chose a count."""
-    import torch
-
     global _RULE_SET
-    if any(os.environ.get(name) for name in THREAD_VARIABLES) or _TORCH_DEFAULT is None or _caller_chose(torch):
+    if any(os.environ.get(name) for name in THREAD_VARIABLES) or _TORCH_DEFAULT is None or _caller_chose():
         return None
     before = torch.get_num_threads()
     after = threads_for(min(len(usable_cores()), _TORCH_DEFAULT), busy_cores(samples), processes)

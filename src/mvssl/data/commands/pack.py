@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..pack import pack_folder
+
 COMMAND = "pack"
 HELP = "write an image folder as WebDataset shards (tar files) for --data.dataset webdataset"
 
@@ -20,8 +22,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..pack import pack_folder
-
     if args.shard_size < 1:
         raise ValueError(f"--shard-size {args.shard_size}: must be at least 1 image per shard")
     if args.image_size is not None and args.image_size < 1:
