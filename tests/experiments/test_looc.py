@@ -161,3 +161,26 @@ def test_the_gains_table_is_each_arms_per_seed_difference_from_its_twin(tmp_path
     row = looc_versions.gains([("P", tmp_path)]).splitlines()[2].split(" | ")
     assert row[1] == "+4.5, -2.0" and row[2] == "-"  # LooC digit; rotation not measured
     assert row[7] == "+14.5, +19.0" and row[-1] == "12 |"
+
+
+def test_version_3s_pilot_rule_needs_both_seeds_five_points_up_and_prefers_the_cheaper_within_two(tmp_path):
+    from mvssl.experiments import looc_versions
+
+    def output(name, looc, moco):
+        folder = tmp_path / name
+        folder.mkdir()
+        point = lambda arm, own: {"arm": arm, "metrics": {"digit": {"per_seed": own}},  # noqa: E731
+                                  "random_init": {"digit": {"per_seed": [40.0, 40.0]}}}
+        (folder / "results.json").write_text(json.dumps({"points": [point("looc", looc), point("moco", moco)]}))
+        return name, folder
+
+    short = output("Q1", [46.0, 60.0], [50.0, 50.0])   # smaller LooC gain +6: qualifies
+    middle = output("Q2", [47.5, 47.9], [50.0, 50.0])  # +7.5, within 2 of the best: cheaper than Q3
+    long = output("Q3", [49.0, 49.2], [50.0, 50.0])    # +9.0: the largest smaller gain
+    bad_moco = output("Q4", [60.0, 60.0], [50.0, 39.0])  # MoCo below its twin on one seed
+    one_seed = output("Q5", [44.9, 80.0], [50.0, 50.0])  # +4.9 on one seed
+    assert looc_versions.qualifies(json.loads((short[1] / "results.json").read_text())) == (True, 6.0)
+    assert looc_versions.choose([short, middle, long]) == "Q2"
+    assert looc_versions.choose([short, long]) == "Q3"
+    assert looc_versions.choose([bad_moco, one_seed]) is None
+    assert "picks: none" in looc_versions.rule_table([bad_moco, one_seed])

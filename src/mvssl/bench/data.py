@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data.batches import IndexBatches
+from ..data.batches import IndexBatches, endless
 from ..data.datasets import image_folder_files
 from ..data.files import decode_all
 from ..data.pack import pack_folder
@@ -142,10 +142,6 @@ def data_path_fns(args, root: Path, pattern: str) -> dict:
     generator = torch.Generator().manual_seed(0)
     images, _, _ = decode_all(files, strict=True)
 
-    def endless(loader):
-        while True:
-            yield from loader
-
     def runner(batches, to_images):
         def fn():
             for batch in itertools.islice(batches, args.batches):
@@ -166,8 +162,7 @@ def data_path_fns(args, root: Path, pattern: str) -> dict:
 def resnet_step_fn(args):
     step_args = Namespace(method="simclr", backbone="resnet18", width=16, size=args.size, batch=args.step_batch, views=2,
                           local_crops=0, local_size=16, device="cpu")
-    step = make_step(step_args, parse_variant("fp32+cl"), max(4 * args.batch, 1024))[0]
-    return step
+    return make_step(step_args, parse_variant("fp32+cl"), max(4 * args.batch, 1024))[0]
 
 
 def add_arguments(parser) -> None:

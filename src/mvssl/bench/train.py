@@ -150,7 +150,7 @@ def run(args) -> int:
     num_samples = max(4 * args.batch, 1024)
     steps = {name: make_step(args, v, num_samples) for name, v in variants.items()}
     first = next(iter(steps.values()))
-    forward_flops, counted_flops = count_flops(first[2], first[3], first[4], first[5])
+    forward_flops, counted_flops = count_flops(*first[2:])
     step_flops = 3 * forward_flops  # lightly's step (--lightly): the same backbone and head sizes, so the same FLOPs
     if args.lightly:
         steps.update({name: (fn,) for name, fn in lightly_steps(args.backbone, args.size, args.batch,
@@ -245,7 +245,7 @@ def run_side_by_side(args, methods: list[str]) -> int:
         for v, variant in variants.items():
             steps[(name, v)] = make_step(one, variant, num_samples)
         first = steps[(name, next(iter(variants)))]
-        flops[name] = count_flops(first[2], first[3], first[4], first[5])
+        flops[name] = count_flops(*first[2:])
     seconds, peak, info_before, info = timed_beside_matmul(args, {f"{m} {v}": s[0] for (m, v), s in steps.items()})
     rows, data = [], {}
     for (name, v), step in steps.items():

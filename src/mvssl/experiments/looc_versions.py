@@ -8,7 +8,9 @@ read from the outputs.
     python -m mvssl.experiments.looc_versions --gains [--page docs/looc.md] NAME=FOLDER ...
 
 ``--gains``: instead, each output's per-seed gain over the random-init twin of MoCo, LooC and
-LooC++ on the digit, rotation and hue tasks (the pilots' table), and its wall time.
+LooC++ on the digit, rotation and hue tasks (the pilots' table), and its wall time. ``--rule``
+(with ``--gains``): also version 3's registered pilot rule (``looc.yaml``): whether each output
+qualifies, and which output the rule picks (outputs given cheapest first).
 """
 from __future__ import annotations
 
@@ -80,11 +82,56 @@ def gains(outputs: list[tuple[str, Path]]) -> str:
     return markdown_table(headers, rows)
 
 
+QUALIFY_MIN_GAIN, WITHIN = 5.0, 2.0  # version 3's pilot rule, registered in looc.yaml before the pilots ran
+
+
+def _digit_gains(data: dict, arm: str) -> list[float]:
+    pt = next((p for p in data["points"] if p["arm"] == arm), None)
+    if pt is None or "digit" not in pt["metrics"]:
+        return []
+    return [a - b for a, b in zip(pt["metrics"]["digit"]["per_seed"], pt["random_init"]["digit"]["per_seed"])]
+
+
+def qualifies(data: dict) -> tuple[bool, float | None]:
+    """Version 3's pilot rule on one output: LooC beats its random-init twin on the digit by at
+    least 5 points on every seed and MoCo beats its twin on every seed; and LooC's smaller gain."""
+    looc, moco = _digit_gains(data, "looc"), _digit_gains(data, "moco")
+    smaller = min(looc) if looc else None
+    return bool(looc and moco and smaller >= QUALIFY_MIN_GAIN and min(moco) > 0), smaller
+
+
+def choose(outputs: list[tuple[str, Path]]) -> str | None:
+    """The rule's pick among outputs given cheapest first: of the qualifying ones, the largest
+    smaller LooC digit gain, or the cheapest qualifying one within 2 points of it; None if none."""
+    ok = []
+    for name, folder in outputs:
+        good, smaller = qualifies(json.loads((Path(folder) / "results.json").read_text()))
+        if good:
+            ok.append((name, smaller))
+    if not ok:
+        return None
+    best = max(g for _, g in ok)
+    return next(name for name, g in ok if g >= best - WITHIN)
+
+
+def rule_table(outputs: list[tuple[str, Path]]) -> str:
+    from ..eval.report import markdown_table
+
+    rows = []
+    for name, folder in outputs:
+        good, smaller = qualifies(json.loads((Path(folder) / "results.json").read_text()))
+        rows.append([name, "-" if smaller is None else f"{smaller:+.1f}", "yes" if good else "no"])
+    pick = choose(outputs)
+    return (markdown_table(["output", "LooC digit gain, smaller seed", "qualifies"], rows)
+            + f"\n\nThe registered rule picks: {pick or 'none (no output qualifies)'}.")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mvssl.experiments.looc_versions", description=__doc__.splitlines()[0])
     p.add_argument("outputs", nargs="+", metavar="NAME=FOLDER", help="a column name and an output folder")
     p.add_argument("--page", help=f"write the table between {START} and {END} of this page")
     p.add_argument("--marker", default="looc-gains", help="with --gains: the markers' name (default %(default)s)")
+    p.add_argument("--rule", action="store_true", help="with --gains: also version 3's pilot rule (outputs cheapest first)")
     p.add_argument("--gains", action="store_true", help="the per-seed gains over random init instead (between "
                                                          f"{GAINS_START} and {GAINS_END})")
     args = p.parse_args(argv)
@@ -95,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             p.exit(2, f"{item}: expected NAME=FOLDER with FOLDER/results.json\n")
         pairs.append((name, Path(folder)))
     text = gains(pairs) if args.gains else table(pairs)
+    if args.gains and args.rule:
+        text += "\n\n" + rule_table(pairs)
     if args.page:
         from ..studies.report import replace_between_markers
 

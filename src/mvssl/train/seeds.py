@@ -38,7 +38,7 @@ from torch import nn
 from ..config import ConfigError, deep_update
 from ..data.files import FileSplits
 from ..build import build_dataset
-from ..data.batches import IndexBatches
+from ..data.batches import IndexBatches, endless
 from ..methods.base import n_global_views
 from ..methods.byol import BYOL, byol_pass
 from ..nn.stacked import seed_state, stack_state, stacked_like
@@ -48,7 +48,7 @@ from .module import step_seed
 from .monitor import EmbeddingMonitor
 from .new_run import new_run_config, training_module
 from .optim import replanned_lr
-from .precision import resolve_precision
+from .precision import on_gpu, resolve_precision
 from .preflight import check_machine
 from .run_folder import place_run_folder
 from .threads import apply_thread_rule
@@ -230,16 +230,6 @@ def stacked_param_groups(stacked: StackedRun, single: nn.Module, lr: float, weig
             for (scale, decay), params in groups.items()]
 
 
-def _batches(order: IndexBatches):
-    while True:  # one epoch after another, as Lightning iterates the loader
-        yield from order
-
-
-def _device(t: dict) -> torch.device:
-    wants_gpu = t["accelerator"] in ("gpu", "cuda") or (t["accelerator"] == "auto" and torch.cuda.is_available())
-    return torch.device("cuda" if wants_gpu else "cpu")
-
-
 def _batchable_configs(user_configs: list[dict]) -> list[dict]:
     """The resolved configs, refused in one line unless one config at several seeds that batches."""
     cfgs = [new_run_config(u)[0] for u in user_configs]
@@ -255,7 +245,7 @@ def train_seeds(user_configs: list[dict], echo=print) -> list[tuple[Path, dict]]
     cfgs = _batchable_configs(user_configs)
     cfg0, k = cfgs[0], len(cfgs)
     check_machine(cfg0)
-    device = _device(cfg0["trainer"])
+    device = torch.device("cuda" if on_gpu(cfg0["trainer"]["accelerator"]) else "cpu")
     precision = resolve_precision(cfg0["trainer"]["precision"], cfg0["trainer"]["accelerator"])
     if precision not in ("32", "bf16-mixed"):
         raise ConfigError(f"trainer.precision {precision}: several seeds in one model take 32 or bf16-mixed")
@@ -300,7 +290,7 @@ def _fit(cfgs: list[dict], modules: list, run_dirs: list[Path], device, precisio
         opt, lambda step: replanned_lr(step, o["warmup_steps"], [t["max_steps"]]))
     sources = [m.view_source.to(device) for m in modules]
     orders = [IndexBatches(len(sources[0]), o["batch_size"], seed=c["trainer"]["seed"]) for c in cfgs]
-    first_batches, epoch_steps = [_batches(order) for order in orders], len(orders[0])
+    first_batches, epoch_steps = [endless(order) for order in orders], len(orders[0])
     generators = [torch.Generator(device=device) for _ in cfgs]
     monitors = [EmbeddingMonitor(t["collapse_std"], t["collapse_rank"], er=t["er_monitor"], kappa=t["er_kappa"])
                 for _ in cfgs]
