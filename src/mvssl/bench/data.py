@@ -1,19 +1,9 @@
 """The data path, in memory against streamed from disk, on generated JPEG folders and the
-WebDataset shards packed from them (``mvssl data pack``):
-
-- peak resident memory of a short ``mvssl train`` (a subprocess; its ``VmHWM``, read until
-  it exits) on folders of, by default, 5,000 and 40,000 images, with ``data.in_memory``
-  true and false, and on their shards (``--shard-size`` images each, so 8x more shards for
-  8x more images) streamed: the in-memory run holds every decoded image, a streamed one a few
-  batches (and, from shards, the index of every sample: its shard, offset and size);
-- images/s of the data path with the views engine (a batch of images, then its views), in
-  memory, streamed from the folder and streamed from its shards (in the images' random order
-  and with ``data.shard_order``) with 0, 1 and 2 decoding workers, in interleaved rounds beside a ResNet-18 SimCLR training step at the same size
-  (``bench train``'s step), so the table says whether the data path could hold a training
-  step back; and the seconds it takes to index the shards (read their tar headers).
-
-Decoding workers are processes: on a machine with few cores they compete with the
-measuring process, which the table's machine line (cores, load) lets the reader judge."""
+WebDataset shards packed from them (``mvssl data pack``; docs/data.md, "Measured"): peak
+resident memory of a short ``mvssl train`` (a subprocess: its ``VmHWM``, read until it exits),
+images/s of the data path with the views engine beside a ResNet-18 SimCLR step (``bench train``'s)
+in interleaved rounds, and the seconds to index the shards. Decoding workers are processes: on
+a machine with few cores they compete with the measuring one (the machine line gives the load)."""
 from __future__ import annotations
 
 import itertools

@@ -1,10 +1,8 @@
 """Training throughput of one method: images/s of the whole step (views made on the device,
 forward, backward, optimiser step, EMA hooks) and achieved FLOP/s as a fraction of this
 machine's matmul peak, measured in the same rounds so load from other processes hits both.
-
-FLOPs: the method's forward is counted by ``torch.utils.flop_counter.FlopCounterMode``
-(convolutions, matmuls; element-wise ops are not counted), and a training step is counted
-as 3x the forward (forward + backward). The counted forward+backward is reported beside."""
+A step counts as 3x the forward's FLOPs (``FlopCounterMode``; docs/performance.md, "How FLOPs
+are counted"), the counted forward+backward beside it."""
 from __future__ import annotations
 
 import argparse

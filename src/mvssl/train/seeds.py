@@ -1,26 +1,10 @@
 """Several seeds in one model (``mvssl train --seeds K``, ``train_seeds``): the K seeds of one
-config trained side by side as one K-wide network (``nn/stacked.py``: grouped convolutions,
-BatchNorm over K x C channels, batched matrix products), one optimiser step for all of them.
-
-Each seed is the run ``mvssl train --trainer.seed S`` would make, except for rounding:
-- its initial weights are that run's, bitwise (built by the same code after the same seeding);
-- its data order (``IndexBatches`` with its seed) and views (the step's generator seeded by
-  ``step_seed(S, 0, step)``) are that run's;
-- its loss, gradients, BatchNorm statistics and optimiser state are its own: nothing in the
-  stacked network mixes seeds, and AdamW/SGD update every element on its own (a weight decay
-  that depends on the tensor's shape is chosen by the single network's shape);
-- it writes its own ordinary run folder (config.yaml with its seed, logs, encoder.pt, the
-  evaluation, metrics.json) that ``mvssl.load`` and ``mvssl eval`` read.
-It is not bitwise a separate run: a grouped convolution and a batched matrix product sum in
-another order than the single ones, and bf16 rounds those sums, so the weights drift apart
-over training like two runs on different thread counts (docs/performance.md measures that
-the probe accuracies agree within the run-to-run spread).
-
-Limits: SimCLR and BYOL (its EMA targets update elementwise) on the convnet backbone, in-memory
-data, one process (CPU or one GPU), trainer.on_nan stop, AdamW or SGD; anything else is refused in one line before any folder
-exists. The batched run writes no checkpoints: a killed batched run is trained again (each
-seed's folder, which has no checkpoint, is retrained from step 0 alone by ``mvssl train
---resume RUN``, as any run killed before its first checkpoint)."""
+config trained side by side as one K-wide network (``nn/stacked.py``), one optimiser step for
+all of them, each seed into its own run folder. Each seed is the run ``mvssl train
+--trainer.seed S`` would make (its initial weights bitwise, its data order and views: seeded by
+``step_seed(S, 0, step)``) except for the rounding of grouped and batched sums; what is and is
+not the same, the limits (``check_batchable``) and the measured equivalence: docs/performance.md,
+"Several seeds in one model". The batched run writes no checkpoints."""
 from __future__ import annotations
 
 import contextlib
