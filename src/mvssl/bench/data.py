@@ -27,8 +27,8 @@ from ..data.streaming import streamed_batches
 from ..data.webdataset import index_shards, shard_files
 from ..eval.report import markdown_table
 from ..views import AugmentedViews, simclr
-from .common import add_common_arguments, apply_threads, describe, interleaved, machine, plain_args, \
-    write_report
+from .common import add_common_arguments, describe, interleaved, machine, plain_args, \
+    started, write_report
 from .train import make_step, parse_variant
 
 COMMAND = "data"
@@ -176,10 +176,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    apply_threads(args)
+    info_before = started(args)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work_dir or tmp)
-        info_before = machine()
         text, data = [], {"machine": info_before, "args": plain_args(args)}
         if not args.no_memory:
             rows, data["memory"] = memory_rows(args, work)

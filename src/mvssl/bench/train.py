@@ -18,8 +18,8 @@ from ..build import build_method
 from ..train.optim import build_optimizer
 from ..views import AugmentedViews, multicrop, simclr
 from ..eval.report import markdown_table
-from .common import (add_common_arguments, plain_args, apply_threads, describe, interleaved, machine,
-                     peak_memory, write_report)
+from .common import (add_common_arguments, plain_args, describe, interleaved, machine,
+                     peak_memory, started, write_report)
 from .lightly_step import LIGHTLY_HEAD, LIGHTLY_TEMPERATURE, lightly_steps
 from .matmul import matmul_fns, peaks
 
@@ -140,7 +140,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    apply_threads(args)
+    started(args)
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
     if len(methods) > 1:
         return run_side_by_side(args, methods)
