@@ -77,6 +77,11 @@ COMMITS = [
     ("37c2626", "encoder.embed: docstring names image_inputs instead of repeating it"),
     ("bfaa5f5", "four one-line helpers used once inlined"),
     ("418c84b", "data.datasets: keep_in_memory without its two one-use helpers"),
+    # the sixth session
+    ("456da61", "imports: the core's in-function imports of class (c) to module level"),
+    ("036f41c", "one endless(batches); seeds' device via on_gpu; eval probes' defaults from the data parser"),
+    ("5bf4aab", "train/seeds, threads, compile_rule, module, nn/stacked, bench: docstrings that restated docs"),
+    ("13ccca6", "bench: one started(args) instead of apply_threads + machine()"),
 ]
 
 

@@ -123,10 +123,8 @@ def _eval_parsers(sub) -> None:
         if name == "knn":
             p.add_argument("--chunk-size", type=int, default=KNN_CHUNK,
                            help=f"test features per similarity block (default {KNN_CHUNK})")
-        else:  # the probes read the encoder's own rendered frames
-            p.set_defaults(dataset="cmnist", root="data", download=False, image_size=None, strict=False,
-                           target="digit", no_cache=True, batch_size=500, seed=0, in_memory="auto",
-                           memory_budget_gb=None, workers=None, classes_file=None)
+        else:  # the probes read the encoder's own rendered frames: the data options' defaults but these
+            p.set_defaults(**{**vars(data.parse_args([])), "dataset": "cmnist", "root": "data", "no_cache": True})
     fs = protocols.add_parser("fewshot", parents=common, help="N-way K-shot episodes, cosine prototypes")
     fs.add_argument("--ways", type=int, default=WAYS, help=f"classes per episode (default {WAYS})")
     fs.add_argument("--shots", type=int, nargs="+", default=list(SHOTS),

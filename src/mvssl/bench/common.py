@@ -138,6 +138,8 @@ def add_common_arguments(parser) -> None:
     parser.add_argument("--out", help="folder for NAME.md and NAME.json")
 
 
-def apply_threads(args) -> None:
+def started(args) -> dict:
+    """``--threads`` applied; the machine as the benchmark starts."""
     if args.threads:
         torch.set_num_threads(args.threads)
+    return machine()

@@ -1,19 +1,9 @@
 """The data path, in memory against streamed from disk, on generated JPEG folders and the
-WebDataset shards packed from them (``mvssl data pack``):
-
-- peak resident memory of a short ``mvssl train`` (a subprocess; its ``VmHWM``, read until
-  it exits) on folders of, by default, 5,000 and 40,000 images, with ``data.in_memory``
-  true and false, and on their shards (``--shard-size`` images each, so 8x more shards for
-  8x more images) streamed: the in-memory run holds every decoded image, a streamed one a few
-  batches (and, from shards, the index of every sample: its shard, offset and size);
-- images/s of the data path with the views engine (a batch of images, then its views), in
-  memory, streamed from the folder and streamed from its shards (in the images' random order
-  and with ``data.shard_order``) with 0, 1 and 2 decoding workers, in interleaved rounds beside a ResNet-18 SimCLR training step at the same size
-  (``bench train``'s step), so the table says whether the data path could hold a training
-  step back; and the seconds it takes to index the shards (read their tar headers).
-
-Decoding workers are processes: on a machine with few cores they compete with the
-measuring process, which the table's machine line (cores, load) lets the reader judge."""
+WebDataset shards packed from them (``mvssl data pack``; docs/data.md, "Measured"): peak
+resident memory of a short ``mvssl train`` (a subprocess: its ``VmHWM``, read until it exits),
+images/s of the data path with the views engine beside a ResNet-18 SimCLR step (``bench train``'s)
+in interleaved rounds, and the seconds to index the shards. Decoding workers are processes: on
+a machine with few cores they compete with the measuring one (the machine line gives the load)."""
 from __future__ import annotations
 
 import itertools
@@ -29,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data.batches import IndexBatches
+from ..data.batches import IndexBatches, endless
 from ..data.datasets import image_folder_files
 from ..data.files import decode_all
 from ..data.pack import pack_folder
@@ -37,8 +27,8 @@ from ..data.streaming import streamed_batches
 from ..data.webdataset import index_shards, shard_files
 from ..eval.report import markdown_table
 from ..views import AugmentedViews, simclr
-from .common import add_common_arguments, apply_threads, describe, interleaved, machine, plain_args, \
-    write_report
+from .common import add_common_arguments, describe, interleaved, machine, plain_args, \
+    started, write_report
 from .train import make_step, parse_variant
 
 COMMAND = "data"
@@ -142,10 +132,6 @@ def data_path_fns(args, root: Path, pattern: str) -> dict:
     generator = torch.Generator().manual_seed(0)
     images, _, _ = decode_all(files, strict=True)
 
-    def endless(loader):
-        while True:
-            yield from loader
-
     def runner(batches, to_images):
         def fn():
             for batch in itertools.islice(batches, args.batches):
@@ -166,8 +152,7 @@ def data_path_fns(args, root: Path, pattern: str) -> dict:
 def resnet_step_fn(args):
     step_args = Namespace(method="simclr", backbone="resnet18", width=16, size=args.size, batch=args.step_batch, views=2,
                           local_crops=0, local_size=16, device="cpu")
-    step = make_step(step_args, parse_variant("fp32+cl"), max(4 * args.batch, 1024))[0]
-    return step
+    return make_step(step_args, parse_variant("fp32+cl"), max(4 * args.batch, 1024))[0]
 
 
 def add_arguments(parser) -> None:
@@ -191,10 +176,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    apply_threads(args)
+    info_before = started(args)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work_dir or tmp)
-        info_before = machine()
         text, data = [], {"machine": info_before, "args": plain_args(args)}
         if not args.no_memory:
             rows, data["memory"] = memory_rows(args, work)

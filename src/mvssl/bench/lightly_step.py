@@ -1,10 +1,7 @@
-"""The same SimCLR training step written with lightly (``mvssl bench train --lightly``), to
-measure beside mvssl's in the same interleaved rounds: the same torchvision ResNet (CIFAR
-stem when mvssl's has one), lightly's projection head and NT-Xent loss, and lightly's own
-per-image views (``SimCLRTransform`` on PIL images, one image at a time, as its DataLoader
-would make them in the training process), SGD as in mvssl's bench step. ``fp32`` as lightly
-runs by default; ``bf16+cl`` with bf16 autocast and channels_last added by hand. Needs the
-optional ``lightly`` package."""
+"""The same SimCLR training step written with lightly (``mvssl bench train --lightly``;
+docs/performance.md, "Against lightly"): the same torchvision ResNet, lightly's head, loss and
+per-image views (one image at a time, as its DataLoader would make them in the training process),
+SGD as in mvssl's bench step. Needs the optional ``lightly`` package."""
 from __future__ import annotations
 
 import contextlib

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..eval.report import markdown_table
-from .common import add_common_arguments, apply_threads, describe, interleaved, machine, write_report
+from .common import add_common_arguments, describe, interleaved, started, write_report
 
 COMMAND = "matmul"
 HELP = "peak matmul throughput in fp32 and bf16 (GFLOP/s), square matrices of a few sizes"
@@ -53,8 +53,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    apply_threads(args)
-    info = machine()
+    info = started(args)
     fns, flops = matmul_fns(args.sizes, args.dtypes, args.device)
     seconds = interleaved(fns, repeats=max(args.repeats, 3))
     best = peaks(seconds, flops)

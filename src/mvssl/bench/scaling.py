@@ -11,8 +11,8 @@ import torch
 
 from ..losses import nt_xent
 from ..eval.report import markdown_table
-from .common import (add_common_arguments, plain_args, apply_threads, describe, interleaved, machine,
-                     peak_memory, write_report)
+from .common import (add_common_arguments, plain_args, describe, interleaved, peak_memory,
+                     started, write_report)
 from .train import make_step
 
 COMMAND = "scaling"
@@ -51,8 +51,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    apply_threads(args)
-    info = machine()
+    info = started(args)
     variant = {"precision": args.precision, "cl": args.precision == "bf16", "compile": False, "fused": False}
     configs = {}  # name -> (step fn, images per step, group, x value)
     for b in args.loss_batches:

@@ -1,10 +1,8 @@
 """Training throughput of one method: images/s of the whole step (views made on the device,
 forward, backward, optimiser step, EMA hooks) and achieved FLOP/s as a fraction of this
 machine's matmul peak, measured in the same rounds so load from other processes hits both.
-
-FLOPs: the method's forward is counted by ``torch.utils.flop_counter.FlopCounterMode``
-(convolutions, matmuls; element-wise ops are not counted), and a training step is counted
-as 3x the forward (forward + backward). The counted forward+backward is reported beside."""
+A step counts as 3x the forward's FLOPs (``FlopCounterMode``; docs/performance.md, "How FLOPs
+are counted"), the counted forward+backward beside it."""
 from __future__ import annotations
 
 import argparse
@@ -20,8 +18,8 @@ from ..build import build_method
 from ..train.optim import build_optimizer
 from ..views import AugmentedViews, multicrop, simclr
 from ..eval.report import markdown_table
-from .common import (add_common_arguments, plain_args, apply_threads, describe, interleaved, machine,
-                     peak_memory, write_report)
+from .common import (add_common_arguments, plain_args, describe, interleaved, machine,
+                     peak_memory, started, write_report)
 from .lightly_step import LIGHTLY_HEAD, LIGHTLY_TEMPERATURE, lightly_steps
 from .matmul import matmul_fns, peaks
 
@@ -142,7 +140,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    apply_threads(args)
+    started(args)
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
     if len(methods) > 1:
         return run_side_by_side(args, methods)
@@ -150,7 +148,7 @@ def run(args) -> int:
     num_samples = max(4 * args.batch, 1024)
     steps = {name: make_step(args, v, num_samples) for name, v in variants.items()}
     first = next(iter(steps.values()))
-    forward_flops, counted_flops = count_flops(first[2], first[3], first[4], first[5])
+    forward_flops, counted_flops = count_flops(*first[2:])
     step_flops = 3 * forward_flops  # lightly's step (--lightly): the same backbone and head sizes, so the same FLOPs
     if args.lightly:
         steps.update({name: (fn,) for name, fn in lightly_steps(args.backbone, args.size, args.batch,
@@ -245,7 +243,7 @@ def run_side_by_side(args, methods: list[str]) -> int:
         for v, variant in variants.items():
             steps[(name, v)] = make_step(one, variant, num_samples)
         first = steps[(name, next(iter(variants)))]
-        flops[name] = count_flops(first[2], first[3], first[4], first[5])
+        flops[name] = count_flops(*first[2:])
     seconds, peak, info_before, info = timed_beside_matmul(args, {f"{m} {v}": s[0] for (m, v), s in steps.items()})
     rows, data = [], {}
     for (name, v), step in steps.items():

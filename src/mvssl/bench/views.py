@@ -8,7 +8,7 @@ from PIL import Image
 
 from ..views import simclr
 from ..eval.report import markdown_table
-from .common import add_common_arguments, plain_args, apply_threads, describe, interleaved, machine, write_report
+from .common import add_common_arguments, plain_args, describe, interleaved, started, write_report
 
 COMMAND = "views"
 HELP = "SimCLR views/s: the batched views engine vs a per-image PIL (torchvision) pipeline"
@@ -36,8 +36,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    apply_threads(args)
-    info = machine()
+    info = started(args)
     images = torch.randint(0, 256, (args.batch, 3, args.size, args.size), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(0))
     pil_images = [Image.fromarray(img.permute(1, 2, 0).numpy()) for img in images]

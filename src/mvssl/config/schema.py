@@ -82,7 +82,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         warmup_steps=Key(None, ">= 0", "int"),  # DERIVED
         schedule=Key("cosine", ("cosine", "constant"))),
     "trainer": dict(
-        max_steps=Key(600, "> 0"), seed=Key(0, ">= 0"),  # max_steps: a resume may raise it (RESUME_EXTENDABLE)
+        max_steps=Key(700, "> 0"), seed=Key(0, ">= 0"),  # max_steps: a resume may raise it (RESUME_EXTENDABLE)
         precision=Key("auto", ("auto", "32", "bf16-mixed", "16-mixed")), channels_last=True,
         accelerator=Key("auto", ("auto", "cpu", "gpu", "cuda", "mps")), devices=Key(1, "> 0"),
         num_nodes=Key(1, "> 0"), strategy="auto", sync_batchnorm=False, log_every=Key(10, "> 0", **R),

@@ -56,3 +56,8 @@ class IndexBatches:
     def position(self) -> int:
         """Batches handed out so far, over all epochs (the ``start`` that continues from here)."""
         return self.epoch * len(self) + self.served
+
+
+def endless(batches):
+    while True:  # one epoch after another, as Lightning iterates the loader
+        yield from batches

@@ -8,6 +8,8 @@ import json
 import torch
 
 from ..studies.experiment import command
+from ..build import build_dataset
+from ..eval.linear import linear_probe
 
 COMMAND, HELP, add_arguments, run, study = command(__file__)
 
@@ -26,9 +28,6 @@ _DATA: dict = {}
 def l_probe(run) -> float:
     """The study's measure ``l_linear_top1_pct``: the linear probe of the L encoder's features
     (the trained run, or its random-init twin), on the dataset's own split."""
-    from ..build import build_dataset
-    from ..eval.linear import linear_probe
-
     key = json.dumps(run.config["data"], sort_keys=True, default=str)
     if key not in _DATA:
         _DATA[key] = build_dataset(run.config)

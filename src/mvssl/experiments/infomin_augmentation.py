@@ -4,6 +4,7 @@ the study is declared in ``infomin_augmentation.yaml`` beside this module
 check (the critic's estimate at half its steps and at the end) are here."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import statistics
@@ -12,6 +13,11 @@ from functools import lru_cache
 import torch
 
 from ..studies.experiment import command
+from ..build import build_dataset, build_view_source, resolve
+from ..data.array_cache import cache_dir
+from ..eval.probes import cached_probe_frames
+from ..nn.critic import TwoViewCritic, fit_critic
+from .reverse_u import probe
 
 COMMAND, HELP, add_arguments, run, study = command(__file__)
 
@@ -19,9 +25,6 @@ COMMAND, HELP, add_arguments, run, study = command(__file__)
 def digit_acc(run) -> float:
     """The study's measure: the digit linear probe (reverse_u's :func:`probe`) of the run's
     encoder or its random-init twin, on the probe frames of the run's data."""
-    from ..eval.probes import cached_probe_frames
-    from .reverse_u import probe
-
     return probe(run.encoder, cached_probe_frames(json.dumps(run.config["data"], sort_keys=True)), ("digit",))["digit"]
 
 
@@ -32,8 +35,6 @@ def critic_curve(source, k: int, checkpoints, seed: int, lr: float = 2e-3, width
     step counts). The last value is ``estimate_nce(source, k, steps=checkpoints[-1], seeds=[seed])``'s:
     the earlier reads draw their held-out batches from a generator of their own, so they do not
     change the critic's training. A critic has converged when its last reads agree within their noise."""
-    from ..nn.critic import TwoViewCritic, fit_critic
-
     checkpoints = [int(c) for c in checkpoints]
     if not checkpoints or checkpoints[0] < 1 or sorted(set(checkpoints)) != checkpoints:
         raise ValueError(f"checkpoints must be increasing step counts >= 1, got {checkpoints}")
@@ -76,11 +77,6 @@ def _curve(run_dir: str, data: str, views: str, seed: int, k: int, steps: int, c
     views (never the run's encoder, nor its precision), so the reads are kept on disk under the
     cache folder (``data.array_cache.cache_dir()/i_nce``), named by a hash of everything they depend
     on, and another run of the same views (the fp32 twin of a bf16 study) reads them back."""
-    import hashlib
-
-    from ..build import build_dataset, build_view_source, resolve
-    from ..data.array_cache import cache_dir
-
     key = json.dumps([CURVE_VERSION, torch.__version__, data, views, seed, k, steps, critic_seeds, lr])
     path = cache_dir() / "i_nce" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
     if path.exists():

@@ -10,11 +10,15 @@ import json
 import time
 from pathlib import Path
 
+import yaml
+
 from ..build import resolve
 from ..config import REGISTERED_DEFAULTS, as_registered
 from ..config_text import parse_overrides
 from ..studies.declared import values as option_values
 from ..studies.experiment import command, section_of
+from ..studies.plots import figure
+from ..train import train
 
 COMMAND, HELP, add_arguments, _run_study, study = command(__file__)
 _SECTION = section_of("methods")
@@ -43,8 +47,6 @@ def recipe_command(method: str, steps: int = STEPS, quick: bool = False) -> str:
 def train_method(method: str, out_dir: Path, steps: int = STEPS, quick: bool = False, echo=print):
     """Train one recipe into ``out_dir/<method>`` (``quick``: a smoke run of the pipeline with a
     width-4 encoder, not a measurement); returns (run folder, metrics)."""
-    from ..train import train
-
     config = as_registered(parse_overrides(recipe_args(method, steps, quick)))
     config["trainer"].update(out_dir=str(out_dir), name=method, progress=False)
     return train(config, echo=echo)
@@ -63,8 +65,6 @@ def check_recipe(method: str, config: dict, quick: bool = False) -> None:
 
 def table_row(method: str, run_dir: Path, quick: bool = False) -> dict:
     """One row from a run folder's metrics.json and config.yaml (nothing typed in)."""
-    import yaml
-
     metrics = json.loads((run_dir / "metrics.json").read_text())
     config = resolve(yaml.safe_load((run_dir / "config.yaml").read_text()))  # with the keys that do not apply
     check_recipe(method, config, quick)
@@ -92,8 +92,6 @@ def markdown(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    from ..studies.plots import figure
-
     x = range(len(rows))
     with figure(path, 1, (1.1 * len(rows) + 2, 3.5), dpi=120) as (_, (ax,)):
         ax.bar([i - 0.2 for i in x], [r["digit_error_trained"] for r in rows], 0.4, label="trained")

@@ -10,6 +10,7 @@ command writes the before/after table with the reason for every verdict that cha
 new verdicts."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 COMMAND = "rejudge"
@@ -152,8 +153,6 @@ def results_folder(j: dict) -> Path:
 
 def later_version(j: dict) -> dict | None:
     """The engine's results.json of a later version of the study in the same folder, if one ran there."""
-    import json
-
     path = results_folder(j) / "results.json"
     data = json.loads(path.read_text()) if path.exists() else {}
     return data if "study" in data and path.resolve() != (Path(j["study"].path).parent / j["study"].source).resolve() \

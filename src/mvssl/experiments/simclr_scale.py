@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from ..studies.experiment import command
 
 COMMAND, HELP, add_arguments, run, study = command(__file__)
@@ -14,8 +16,6 @@ def train_supervised(cfg: dict, run_dir: Path) -> dict:
     """The study's stage for a supervised arm: cross-entropy through a linear head
     (``supervised.py``) with the arm's batch, steps, optimiser and seed; the encoder kept in the
     run folder and evaluated as ``mvssl train`` evaluates its runs (beside its random-init twin)."""
-    import yaml
-
     from ..build import build_dataset
     from ..train.finish import evaluate_labelled
     from .supervised import train_supervised_labels

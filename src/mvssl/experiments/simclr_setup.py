@@ -3,6 +3,9 @@
 missing one fails first, and refuses a batch larger than it."""
 from __future__ import annotations
 
+from ..build import build_dataset, resolve
+from ..config import ConfigError
+
 DEFAULT_SIZE = {"shapes": 16, "scattered-shapes": 32, "cifar10": 32, "cifar100": 32, "stl10": 64}
 
 
@@ -10,9 +13,6 @@ def prepare(values: dict) -> dict:
     """``size`` (the image side), ``n_images`` (training images) and ``chance`` (%) of the
     chosen data; a batch (``batch_size``, or each of ``batch_sizes``) larger than the training
     set is refused, naming the option."""
-    from ..build import build_dataset, resolve
-    from ..config import ConfigError
-
     size = values["image_size"] or DEFAULT_SIZE[values["dataset"]]
     cfg = resolve({"data": {"dataset": values["dataset"], "root": values["root"], "download": values["download"],
                             "image_size": size}, "views": {"name": "simclr"}})

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from ..encoder import Encoder
 from ..build import build_dataset
 from ..train.optim import build_optimizer, warmup_cosine
+from ..views.ops import ResizedCrop
+from ..views.recipes import Recipe
 
 
 def train_supervised_digit(cfg: dict, steps: int, seed: int = 0) -> Encoder:
@@ -37,9 +39,6 @@ def train_supervised_labels(cfg: dict, images: torch.Tensor, labels: torch.Tenso
     labelled uint8 ``images`` with cross-entropy through a linear head: the supervised
     reference of SimCLR's scale study. Each batch gets a random resized crop + flip
     (``views.min_scale``), the standard supervised augmentation."""
-    from ..views.ops import ResizedCrop
-    from ..views.recipes import Recipe
-
     torch.manual_seed(seed)
     encoder = Encoder.from_config(cfg)
     size = images.shape[-1]

@@ -12,12 +12,19 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
+import yaml
 
 from ..methods.view_learning import (LearnedViewsEncoder, Schedule, TwoViewCritic, ViewLearning, embed,
                                      fresh_critic_bound, held_out_bound, refresh_batch_norm, train_views)
 from ..studies.experiment import command
 from ..views.generator import ViewGenerator
-from .view_learning_data import SplitShapes, colour_snr, oracle_generator
+from ..data.datasets import load_dataset
+from ..data.splits import MIN_LABELS_PER_CLASS, seeded_subset
+from ..encoder import Encoder, preprocessing
+from ..eval.commands import resolve_device as device_of
+from ..eval.linear import linear_probe
+from ..studies.plots import figure
+from .view_learning_data import SplitShapes, colour_snr, oracle_generator, ImageSetViews
 
 COMMAND, HELP, add_arguments, run, study = command(__file__)
 
@@ -35,8 +42,6 @@ def settings(values: dict) -> dict:
     """The stage's settings from the options' values, checked before anything trains (each error
     names its option). Fills in ``values["views"]`` when it was not given (every kind this
     dataset supports) and ``values["labelled_fraction"]`` (the dataset's default)."""
-    from ..data.splits import MIN_LABELS_PER_CLASS
-
     views = values["views"] = values.get("views") or [v for v in VIEW_KINDS
                                                       if v != "oracle" or values["dataset"] in ORACLE_DATASETS]
     if "oracle" in views and values["dataset"] not in ORACLE_DATASETS:
@@ -75,8 +80,6 @@ def prepare(values: dict) -> dict:
 def resolve_device(accelerator: str) -> str:
     """``--trainer.accelerator`` (auto, cpu, gpu) as a torch device name; gpu without a visible
     CUDA device is an error."""
-    from ..eval.commands import resolve_device as device_of
-
     if accelerator == "gpu" and not torch.cuda.is_available():
         raise ValueError("--trainer.accelerator gpu: no CUDA device is visible (use auto or cpu)")
     return str(device_of({"gpu": "cuda"}.get(accelerator, accelerator)))
@@ -86,24 +89,17 @@ def load_data(args, cfg: dict):
     size = args.image_size or IMAGE_SIZE.get(args.dataset, 32)
     if args.dataset == "shapes":
         return SplitShapes(size, labelled_fraction=cfg["labelled_fraction"])
-    from ..data.datasets import load_dataset
-    from .view_learning_data import ImageSetViews
-
     data = load_dataset(args.dataset, args.root, size, args.download,
                         unlabelled=args.dataset == "stl10")
     return ImageSetViews(data, cfg["labelled_fraction"])
 
 
 def _subset(images, labels: dict, max_items: int, seed: int):
-    from ..data.splits import seeded_subset
-
     keep = seeded_subset(len(images), max_items, seed)
     return images[keep], {t: y[keep] for t, y in labels.items()}
 
 
 def _probe(generator, critic, probe: dict, seed: int) -> dict:
-    from ..eval.linear import linear_probe
-
     (xtr, ytr), (xte, yte) = probe["train"], probe["test"]
     ftr, fte = embed(generator, critic, xtr), embed(generator, critic, xte)
     return {t: 100 * linear_probe(ftr, ytr[t], fte, yte[t], seed=seed)["top1"] for t in ytr}
@@ -172,10 +168,6 @@ def save_row(run_dir: Path, generator: ViewGenerator, encoders: TwoViewCritic, r
     """A standard run folder that ``mvssl.load`` reads: ``encoder.pt`` (generator and CMC
     encoders as one backbone, ``methods.view_learning.LearnedViewsEncoder``), ``config.yaml`` and
     ``row.json`` (the row's numbers and settings)."""
-    import yaml
-
-    from ..encoder import Encoder, preprocessing
-
     layers = {"raw": (0, 0), "oracle": (0, 1)}.get(cfg["views"], (cfg["layers"], cfg.get("linear_layers", 0)))
     method = {"name": "view-learning", "space": cfg["space"], "views": cfg["views"], "coupling": cfg["coupling"],
               "layers": layers[0], "linear_layers": layers[1],
@@ -230,8 +222,6 @@ def row_value(run, key: str, task: str | None = None) -> float | None:
 
 def plot_curves(out: Path, points: list[dict]) -> list[str]:
     """The generator's own critic's I_NCE over its training, mean over seeds, per learned arm."""
-    from ..studies.plots import figure
-
     with figure(out / "view_learning.png", 1, (7, 4)) as (fig, (ax,)):
         for p in points:
             curves = [json.loads((out / r / "row.json").read_text())["row"]["generator_i_nce_curve"] for r in p["runs"]]

@@ -1,7 +1,5 @@
 """K copies of one small network trained side by side as one wider network (several seeds in one
-model, ``train/seeds.py``): the ConvNet's convolutions become grouped convolutions (``groups=K``,
-seed k's filters in group k), BatchNorm runs over K x C channels (statistics are per channel, so
-each seed keeps its own), and linear layers become batched matrix products. Nothing mixes the
+model, ``train/seeds.py``; docs/performance.md says how each layer stacks). Nothing mixes the
 seeds: the output of seed k depends only on seed k's input and weights, so the gradient of the
 sum of the K losses is, for each seed's weights, that seed's own gradient.
 

@@ -31,6 +31,10 @@ from __future__ import annotations
 
 import ast
 import math
+from pathlib import Path
+
+from ..config import deep_update
+from ..config_text import parse_yaml
 
 # comma-separated lists are parsed by element type
 TYPES = {"int": int, "float": float, "str": str, "ints": int, "floats": float, "strs": str, "flag": bool,
@@ -177,11 +181,6 @@ def names_of(section: dict, given: dict, quick: bool, seeds: int) -> dict:
 def included(raw: dict, path) -> tuple[dict, str]:
     """``raw`` over the study file its ``include`` names (beside ``path``; mappings merged, this
     file winning), and the included file's text ("" without one)."""
-    from pathlib import Path
-
-    from ..config import deep_update
-    from ..config_text import parse_yaml
-
     if "include" not in raw:
         return raw, ""
     other = Path(path).parent / raw["include"]

@@ -22,8 +22,12 @@ from types import SimpleNamespace
 from ..checkpoint_io import write_text_atomic
 from . import spec as spec_mod
 from .judge import judge
-from .measures import Run, measure
 from .results import RESULTS_JSON, RESULTS_MD, ENCODERS, Experiment
+from ..build import resolve, build_encoder_backbone
+from ..config import deep_update
+from .measures import Run, measure, resolve_user_function
+from ..train.seeds import batchable, train_seeds_quietly
+from .writer import write_results
 
 MEASURES_JSON = "study_measures.json"  # beside each run: its measures, reused by --resume
 VERSIONS = "versions"
@@ -173,9 +177,6 @@ def stage_task(item: tuple) -> dict:
     the run's config.yaml and encoder.pt and returns what its measures read, as ``mvssl train``
     returns its evaluation), then write metrics.json, the finished mark: a module-level task, so
     that stage runs share the ``--jobs`` pool with the other runs."""
-    from ..build import resolve
-    from .measures import resolve_user_function
-
     stage, cfg, run_dir, options = item
     Path(run_dir).mkdir(parents=True)
     metrics = resolve_user_function(stage)(resolve(cfg), Path(run_dir), **options)
@@ -198,8 +199,6 @@ def train_stage(exp: Experiment, arm, cfg: dict, name: str, stated: dict) -> tup
 def _cost(cfg: dict) -> int:
     """A run's work, to start the longest first: images seen (steps x batch, defaults included)
     x pixels x parameters of its backbone (a ViT arm costs many convnet arms of the same steps)."""
-    from ..build import resolve
-
     full = resolve(cfg)
     size = _backbone_parameters(json.dumps({k: full[k] for k in ("method", "backbone", "data")}, sort_keys=True,
                                            default=str))
@@ -208,8 +207,6 @@ def _cost(cfg: dict) -> int:
 
 @functools.lru_cache(maxsize=64)
 def _backbone_parameters(sections: str) -> int:
-    from ..build import build_encoder_backbone
-
     try:
         return sum(p.numel() for p in build_encoder_backbone(json.loads(sections)).parameters())
     except Exception:  # an architecture that needs its data to be built (or a stage's own): cost it as one
@@ -219,8 +216,6 @@ def _backbone_parameters(sections: str) -> int:
 def seed_groups(exp: Experiment, ahead: list[tuple[dict, str]]) -> tuple[list[list[tuple[dict, str]]], list]:
     """``--seeds-in-one-model``: each arm's unfinished seeds that ``train/seeds.py`` trains as one
     stacked model (a group per arm), and the runs left to train one by one."""
-    from ..train.seeds import batchable
-
     by_arm: dict = {}
     for cfg, name in ahead:
         by_arm.setdefault(name.rsplit("-seed", 1)[0], []).append((cfg, name))
@@ -241,11 +236,6 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
     results (as written). ``extra_plots(out, points) -> [file names]`` draws an experiment's own
     figures beside the plot set. ``precision`` (``--precision``) is every arm's trainer.precision
     (``auto``: the arm's own); it is recorded, not hashed: an execution setting like ``jobs``."""
-    from ..build import resolve
-    from ..config import deep_update
-    from ..train.seeds import train_seeds_quietly
-    from .writer import write_results
-
     declared = study is not None
     study = study or spec_mod.load(path, quick=quick)
     if study.source is not None:

@@ -3,7 +3,14 @@ section: :mod:`mvssl.studies.declared`): each module of ``mvssl.experiments`` wh
 lies beside it is ``COMMAND, HELP, add_arguments, run, study = command(__file__)``."""
 from __future__ import annotations
 
+import functools
+import inspect
+from pathlib import Path
+
+import yaml
+
 from .declared import add_options, included, rendered
+from ..config_text import parse_yaml
 
 
 def command(module_file: str):
@@ -21,8 +28,6 @@ def command(module_file: str):
         add_options(parser, section)
 
     def study(args):
-        import yaml
-
         from .spec import loads
 
         if args.seeds < 1:
@@ -32,9 +37,6 @@ def command(module_file: str):
                      f"mvssl experiment {name}")
 
     def run(args) -> int:
-        import functools
-        import inspect
-
         from .commands.run import stop_on_failure
         from .engine import run_study
 
@@ -55,10 +57,6 @@ def command(module_file: str):
 def declaration(module_file: str):
     """The study file beside ``module_file`` (a path, or the stem of a module of
     ``mvssl.experiments``) and its content, includes merged."""
-    from pathlib import Path
-
-    from ..config_text import parse_yaml
-
     path = Path(module_file).with_suffix(".yaml")
     if not path.is_absolute() and len(path.parts) == 1:
         path = Path(__file__).parents[1] / "experiments" / path

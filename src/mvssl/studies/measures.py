@@ -16,6 +16,13 @@ from pathlib import Path
 
 import torch
 
+from ..build import build_method, encoder_attribute, load_method, build_view_source, resolve, build_dataset
+from ..encoder import Encoder, load
+from ..eval.linear import linear_probe
+from ..info.er import measure_run
+from ..info.nce import estimate_nce
+from ..train.monitor import effective_rank
+
 
 @dataclass
 class Run:
@@ -28,9 +35,6 @@ class Run:
 
     @cached_property
     def encoder(self):
-        from ..build import resolve
-        from ..encoder import Encoder, load
-
         if self.which == "trained":
             return load(self.run_dir)
         torch.manual_seed(self.seed)  # the same draw as the run's own random-init baseline
@@ -41,8 +45,6 @@ class Run:
         return self.encoder.embed(images, representation=self.representation)
 
     def dataset(self, split: str = "train"):
-        from ..build import build_dataset
-
         return build_dataset(self.config, split)
 
     def eval_metric(self, *keys: str):
@@ -82,9 +84,6 @@ def projections(run: Run, images: torch.Tensor) -> torch.Tensor:
     """z = g(h) of ``images``: the method loaded from the run's newest complete checkpoint
     (``build.load_method``) or, for ``random init``, drawn with the run's seed. h comes from the
     backbone the run keeps as its encoder (``build.encoder_attribute``: I-JEPA's EMA target)."""
-    from ..build import build_method, encoder_attribute, load_method
-    from ..encoder import Encoder
-
     if run.which == "trained":
         method = load_method(run.run_dir)[1]
     else:
@@ -105,8 +104,6 @@ def _labelled(run: Run):
 
 
 def _linear_z(run: Run) -> float:
-    from ..eval.linear import linear_probe
-
     data = _labelled(run)
     ztr, zte = projections(run, data.train_images), projections(run, data.test_images)
     return 100 * linear_probe(ztr, data.train_labels, zte, data.test_labels)["top1"]
@@ -120,9 +117,6 @@ def _i_nce(run: Run, k: int = 64, steps: int = 200, critic_seeds: int = 1) -> fl
     """I_NCE of the arm's view pair (a property of the views, not of the encoder)."""
     if run.which != "trained":
         return None
-    from ..info.nce import estimate_nce
-    from ..build import build_view_source
-
     source = build_view_source(run.config, run.dataset("train"))
     return float(estimate_nce(source, k=k, steps=steps, seeds=range(run.seed, run.seed + critic_seeds)).mean)
 
@@ -130,15 +124,11 @@ def _i_nce(run: Run, k: int = 64, steps: int = 200, critic_seeds: int = 1) -> fl
 def _er(run: Run, estimate: str = "i_er", kappa: float = 10.0, batches: int = 4) -> float | None:
     if run.which != "trained":
         return None
-    from ..info.er import measure_run
-
     return float(measure_run(run.run_dir, kappa=kappa, batches=batches, seed=run.seed)["estimates"][estimate])
 
 
 @torch.no_grad()
 def _effective_rank(run: Run, images: int = 512) -> float:
-    from ..train.monitor import effective_rank
-
     data = run.dataset()
     x = data.train_images[:images] if hasattr(data, "train_images") else \
         torch.stack([data[i][0] for i in range(min(images, len(data)))])

@@ -20,6 +20,10 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
+import yaml
+
+from ..config import deep_update
+
 RESULTS_JSON, RESULTS_MD, ENCODERS, FAILED = "results.json", "results.md", "encoders", "failed.txt"
 WALL_JSON = "wall.json"  # every attempt's wall time so far, kept at each progress line (a killed attempt counts)
 PRECISIONS = ("auto", "32", "bf16-mixed")  # --precision: every arm's trainer.precision (auto: each arm's own)
@@ -166,8 +170,6 @@ class Experiment:
         """A run reused by ``--resume`` must have been trained with what the experiment asks
         now (its steps, batch, method...): every setting ``cfg`` names is compared with the run's
         saved config.yaml; a setting that config does not record (an older mvssl) is not."""
-        import yaml
-
         if cfg is None or not (run_dir / "config.yaml").exists():
             return
         saved = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
@@ -200,8 +202,6 @@ class Experiment:
         return None
 
     def _run_config(self, cfg: dict, name: str) -> dict:
-        from ..config import deep_update
-
         return deep_update(cfg, {"trainer": {"out_dir": str(self.out / ENCODERS), "name": name, "progress": False}})
 
     def train(self, cfg: dict, name: str) -> tuple[str, dict]:

@@ -32,6 +32,11 @@ from pathlib import Path
 
 from .contrast import Contrast, ContrastError, parse
 from .results import PRECISIONS
+from ..build import resolve
+from ..config import ConfigError, as_registered, deep_update
+from ..config_text import parse_yaml
+from .declared import TemplateError, included, rendered
+from .measures import REGISTRY, resolve_user_function
 
 TOP_KEYS = ("study", "description", "base", "arms", "knob", "seeds", "measures", "references", "gates",
             "predictions", "differences", "correction", "alpha", "bootstrap", "quick", "source", "claims_doc",
@@ -150,8 +155,6 @@ class _Errors:
 
     def importable(self, path, key: str) -> None:
         """A line for a ``package.module.function`` that cannot be imported."""
-        from .measures import resolve_user_function
-
         try:
             resolve_user_function(path)
         except (ImportError, AttributeError, ValueError) as err:
@@ -177,8 +180,6 @@ def load(path: str | Path, quick: bool = False) -> Study:
 
 
 def loads(text: str, path: str = "<study>", quick: bool = False) -> Study:
-    from ..config_text import parse_yaml
-
     errors = _Errors(path)
     try:
         raw = parse_yaml(text, path)
@@ -187,8 +188,6 @@ def loads(text: str, path: str = "<study>", quick: bool = False) -> Study:
     if not isinstance(raw, dict):
         raise StudyError(f"{path}: (top level): a study is a mapping with study, arms, measures, predictions...")
     if "include" in raw or "experiment" in raw:  # a declared experiment (studies/declared.py)
-        from .declared import TemplateError, included, rendered
-
         try:
             raw, extra = included(raw, path)
             text += extra  # the hash covers the included file too
@@ -204,8 +203,6 @@ def loads(text: str, path: str = "<study>", quick: bool = False) -> Study:
     qk = _mapping(raw.get("quick", {}), "quick", errors)
     errors.unknown_keys(qk, QUICK_KEYS, "quick")
     if quick:
-        from ..config import deep_update
-
         base = deep_update(base, _mapping(qk.get("base", {}), "quick.base", errors))
     seeds = _seeds(qk.get("seeds") if quick and "seeds" in qk else raw.get("seeds", 3), "seeds", errors)
     arms, knob = _arms(raw, seeds, source, errors, qk.get("arms") if quick else None)
@@ -309,8 +306,6 @@ def _arms(raw: dict, seeds: list, source, errors: _Errors, quick_arms) -> tuple[
             continue
         spec = _mapping(spec, f"arms.{name}", errors)
         if quick_arms and name in quick_arms:
-            from ..config import deep_update
-
             spec = deep_update(spec, quick_arms[name] or {})
         spec = dict(spec)
         arm_seeds = _seeds(spec.pop("seeds"), f"arms.{name}.seeds", errors) if "seeds" in spec else list(seeds)
@@ -348,8 +343,6 @@ def _dotted(key: str, value) -> dict:
 
 
 def _measures(value, source, errors: _Errors) -> dict:
-    from .measures import REGISTRY
-
     if value is None:
         errors.add("measures", "name at least one measure")
         return {}
@@ -520,9 +513,6 @@ def _contrast(text, key: str, arms: dict, measures: dict, errors: _Errors) -> Co
 
 def _check_configs(base: dict, arms: dict, errors: _Errors) -> None:
     """Every arm must be a valid ``mvssl train`` config (base + its overrides)."""
-    from ..build import resolve
-    from ..config import ConfigError, as_registered, deep_update
-
     for name, arm in arms.items():
         if arm.reads is not None:  # measured on another arm's runs
             arm.overrides = arms[arm.reads].overrides
@@ -540,7 +530,5 @@ def _check_configs(base: dict, arms: dict, errors: _Errors) -> None:
 def arm_config(study: Study, arm: Arm, seed: int, registered: bool = True) -> dict:
     """The ``mvssl train`` config of one run: base, the arm's overrides, the seed, over the defaults
     the registered studies were written against (``config.as_registered``; not with ``registered`` false)."""
-    from ..config import as_registered, deep_update
-
     cfg = deep_update(deep_update(study.base, arm.overrides), {"trainer": {"seed": seed}})
     return as_registered(cfg) if registered else cfg

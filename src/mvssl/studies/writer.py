@@ -5,8 +5,12 @@ earlier version's verdicts) and the plot set of :mod:`mvssl.studies.plots`."""
 from __future__ import annotations
 
 
+import json
+
 from .results import fmt
 from .stats import pm, summarize
+from ..eval.report import markdown_table
+from .plots import plot_set
 
 
 def _cell(values: dict) -> str:
@@ -14,8 +18,6 @@ def _cell(values: dict) -> str:
 
 
 def arms_table(study, values: dict, random: dict, chance: dict) -> str:
-    from ..eval.report import markdown_table
-
     measures = list(study.measures)
     rows = []
     for arm in study.arms:
@@ -41,8 +43,6 @@ def arms_table(study, values: dict, random: dict, chance: dict) -> str:
 
 
 def gates_table(gates: list[dict]) -> str:
-    from ..eval.report import markdown_table
-
     if not gates:
         return "(no gates declared)"
     return markdown_table(["gate", "arm", "measure", "passed", "detail"],
@@ -56,8 +56,6 @@ def effect_text(c: dict, digits: int = 2, missing: str = " (no interval)") -> st
 
 
 def verdicts_table(claims: list[dict]) -> str:
-    from ..eval.report import markdown_table
-
     if not claims:
         return "(none)"
     rows = []
@@ -116,8 +114,6 @@ def markdown(study, values, random, chance, verdicts, reg, earlier, run: dict | 
 
 def differences_section(rows) -> str:
     """The study's ``differences``: reported with their 95% intervals, not judged."""
-    from ..eval.report import markdown_table
-
     if not rows:
         return ""
     return ("## Differences (reported, not judged: 95% intervals, outside the correction)\n\n" + markdown_table(
@@ -129,10 +125,6 @@ def write_results(exp, study, values, random, paths, chance, verdicts, reg, earl
                   complete: bool = True, run: dict | None = None) -> dict:
     """Write results.json and results.md (the plots only once ``complete``); ``run`` holds the
     execution settings recorded beside the results (``precision``, ``run_precisions``)."""
-    import json
-
-    from .plots import plot_set
-
     pts = points(study, values, random, paths)
     plots = (plot_set(study, pts, chance, exp.out) + (extra_plots(exp.out, pts) if extra_plots else [])) \
         if complete else []

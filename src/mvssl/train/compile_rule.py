@@ -1,16 +1,8 @@
-"""``trainer.compile auto``: compile the method where it was measured to pay, end to end.
-
-``torch.compile`` costs its compile time once per process (less where inductor's on-disk FX
-graph cache already holds the graphs) and saves a fraction of every step. It pays for a run
-when ``compile seconds < steps x seconds saved a step``. ``PAYS`` holds, per backbone family
-and device class, the run length from which it was measured to pay (``mvssl bench train
---variants bf16+cl bf16+cl+compile``, which prints the compile time, the saving and the
-break-even; docs/performance.md, "Compile"); None: it did not pay on any length measured, or
-was never measured there, and the run stays eager, as before ``auto`` existed.
-
-The compile cache: inductor keeps compiled graphs in ``TORCHINDUCTOR_CACHE_DIR``; unless that
-is set, a compiled run points it at ``$MVSSL_CACHE_DIR/inductor`` (``data/array_cache``), so that
-the runs of an experiment, and later experiments, reuse the graphs of the first."""
+"""``trainer.compile auto``: compile the method where it was measured to pay, end to end: a run pays
+when ``compile seconds < steps x seconds saved a step``. ``PAYS`` holds, per backbone family and
+device class, the run length from which it did (docs/performance.md, "Compile", with the
+measurements); None: it never paid, or was never measured there, and the run stays eager. A
+compiled run keeps inductor's graphs in ``$MVSSL_CACHE_DIR/inductor`` for the runs after it."""
 from __future__ import annotations
 
 import os
@@ -19,16 +11,11 @@ from ..data.array_cache import cache_dir
 from .precision import cpu_has_fast_bf16, on_gpu
 
 # (backbone family, device class) -> the shortest run (steps) for which compiling paid, or None
-# (2-core AMD EPYC Zen 4, bf16 autocast + channels_last, docs/performance.md "Compile"):
+# (2-core AMD EPYC Zen 4, bf16 autocast + channels_last); not listed: not measured, eager
 PAYS: dict[tuple[str, str], int | None] = {
-    # the default ConvNet step (width 16, 24 px, batch 128) was no faster compiled (0.89-0.93x), and
-    # compiling took 63-137 s: never repaid
-    ("convnet", "cpu-bf16"): None,
-    # ResNet-18 (CIFAR stem, 32 px, batch 128): 1.06x quiet (issue 39), 1.17x on one thread under
-    # load, where 153 s of compiling was repaid after 90 steps; from 1000 steps leaves a margin for
-    # a quiet machine's smaller saving
+    ("convnet", "cpu-bf16"): None,  # the default ConvNet step was no faster compiled
+    # ResNet-18 repaid its compile time after 90-444 steps: 1000 leaves a quiet machine's margin
     ("resnet", "cpu-bf16"): 1000,
-    # not measured on this machine class (plain AVX-512/AVX2 CPUs, ViTs, timm, GPUs): eager, as before
 }
 
 

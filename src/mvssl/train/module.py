@@ -1,10 +1,6 @@
 """The LightningModule that trains any method: views from a view source, the method's
-loss, an online linear probe on detached features, and the step-indexed schedule.
-
-Resume is exact because everything a step depends on is either module state (the
-method's parameters and buffers: EMA targets, queues, centres), optimiser/scheduler
-state that Lightning saves, or derived from ``batches_trained`` (the data position and
-the views' generator, reseeded every step), plus the global RNG states saved here."""
+loss, an online linear probe on detached features, and the step-indexed schedule. What a
+checkpoint holds, so that a resumed run is exact: docs/reliability.md."""
 from __future__ import annotations
 
 import logging
@@ -52,9 +48,7 @@ def restore_rng(rng: dict) -> None:
 
 
 class SSLModule(L.LightningModule):
-    """Methods must keep every piece of state that evolves during training (EMA
-    teachers, queues, centres, counters) in parameters or buffers: those are saved and
-    restored with the checkpoint; plain attributes are not."""
+    """A method's evolving state must be in parameters or buffers (docs/reliability.md)."""
 
     def __init__(self, config: dict, method: nn.Module, view_source, feature_dim: int,
                  probe_target: str | None = None, probe_classes: int = 0):

@@ -1,26 +1,10 @@
 """Several seeds in one model (``mvssl train --seeds K``, ``train_seeds``): the K seeds of one
-config trained side by side as one K-wide network (``nn/stacked.py``: grouped convolutions,
-BatchNorm over K x C channels, batched matrix products), one optimiser step for all of them.
-
-Each seed is the run ``mvssl train --trainer.seed S`` would make, except for rounding:
-- its initial weights are that run's, bitwise (built by the same code after the same seeding);
-- its data order (``IndexBatches`` with its seed) and views (the step's generator seeded by
-  ``step_seed(S, 0, step)``) are that run's;
-- its loss, gradients, BatchNorm statistics and optimiser state are its own: nothing in the
-  stacked network mixes seeds, and AdamW/SGD update every element on its own (a weight decay
-  that depends on the tensor's shape is chosen by the single network's shape);
-- it writes its own ordinary run folder (config.yaml with its seed, logs, encoder.pt, the
-  evaluation, metrics.json) that ``mvssl.load`` and ``mvssl eval`` read.
-It is not bitwise a separate run: a grouped convolution and a batched matrix product sum in
-another order than the single ones, and bf16 rounds those sums, so the weights drift apart
-over training like two runs on different thread counts (docs/performance.md measures that
-the probe accuracies agree within the run-to-run spread).
-
-Limits: SimCLR and BYOL (its EMA targets update elementwise) on the convnet backbone, in-memory
-data, one process (CPU or one GPU), trainer.on_nan stop, AdamW or SGD; anything else is refused in one line before any folder
-exists. The batched run writes no checkpoints: a killed batched run is trained again (each
-seed's folder, which has no checkpoint, is retrained from step 0 alone by ``mvssl train
---resume RUN``, as any run killed before its first checkpoint)."""
+config trained side by side as one K-wide network (``nn/stacked.py``), one optimiser step for
+all of them, each seed into its own run folder. Each seed is the run ``mvssl train
+--trainer.seed S`` would make (its initial weights bitwise, its data order and views: seeded by
+``step_seed(S, 0, step)``) except for the rounding of grouped and batched sums; what is and is
+not the same, the limits (``check_batchable``) and the measured equivalence: docs/performance.md,
+"Several seeds in one model". The batched run writes no checkpoints."""
 from __future__ import annotations
 
 import contextlib
@@ -38,7 +22,7 @@ from torch import nn
 from ..config import ConfigError, deep_update
 from ..data.files import FileSplits
 from ..build import build_dataset
-from ..data.batches import IndexBatches
+from ..data.batches import IndexBatches, endless
 from ..methods.base import n_global_views
 from ..methods.byol import BYOL, byol_pass
 from ..nn.stacked import seed_state, stack_state, stacked_like
@@ -48,7 +32,7 @@ from .module import step_seed
 from .monitor import EmbeddingMonitor
 from .new_run import new_run_config, training_module
 from .optim import replanned_lr
-from .precision import resolve_precision
+from .precision import on_gpu, resolve_precision
 from .preflight import check_machine
 from .run_folder import place_run_folder
 from .threads import apply_thread_rule
@@ -230,16 +214,6 @@ def stacked_param_groups(stacked: StackedRun, single: nn.Module, lr: float, weig
             for (scale, decay), params in groups.items()]
 
 
-def _batches(order: IndexBatches):
-    while True:  # one epoch after another, as Lightning iterates the loader
-        yield from order
-
-
-def _device(t: dict) -> torch.device:
-    wants_gpu = t["accelerator"] in ("gpu", "cuda") or (t["accelerator"] == "auto" and torch.cuda.is_available())
-    return torch.device("cuda" if wants_gpu else "cpu")
-
-
 def _batchable_configs(user_configs: list[dict]) -> list[dict]:
     """The resolved configs, refused in one line unless one config at several seeds that batches."""
     cfgs = [new_run_config(u)[0] for u in user_configs]
@@ -255,7 +229,7 @@ def train_seeds(user_configs: list[dict], echo=print) -> list[tuple[Path, dict]]
     cfgs = _batchable_configs(user_configs)
     cfg0, k = cfgs[0], len(cfgs)
     check_machine(cfg0)
-    device = _device(cfg0["trainer"])
+    device = torch.device("cuda" if on_gpu(cfg0["trainer"]["accelerator"]) else "cpu")
     precision = resolve_precision(cfg0["trainer"]["precision"], cfg0["trainer"]["accelerator"])
     if precision not in ("32", "bf16-mixed"):
         raise ConfigError(f"trainer.precision {precision}: several seeds in one model take 32 or bf16-mixed")
@@ -300,7 +274,7 @@ def _fit(cfgs: list[dict], modules: list, run_dirs: list[Path], device, precisio
         opt, lambda step: replanned_lr(step, o["warmup_steps"], [t["max_steps"]]))
     sources = [m.view_source.to(device) for m in modules]
     orders = [IndexBatches(len(sources[0]), o["batch_size"], seed=c["trainer"]["seed"]) for c in cfgs]
-    first_batches, epoch_steps = [_batches(order) for order in orders], len(orders[0])
+    first_batches, epoch_steps = [endless(order) for order in orders], len(orders[0])
     generators = [torch.Generator(device=device) for _ in cfgs]
     monitors = [EmbeddingMonitor(t["collapse_std"], t["collapse_rank"], er=t["er_monitor"], kappa=t["er_kappa"])
                 for _ in cfgs]

@@ -1,26 +1,12 @@
-"""How many CPU threads a training process uses, and pinning ``--jobs`` workers to cores.
-
-The rule (docs/performance.md, "Threads"): a process may use the cores it is allowed to run
-on (``os.sched_getaffinity``; at most torch's own default, one thread per physical core, so a
-machine with SMT gets no more threads than before), less those that other processes keep busy now (rounded, half a
-busy core counting as a whole one), at least one::
+"""How many CPU threads a training process uses, and pinning ``--jobs`` workers to cores. The rule
+(docs/performance.md, "Threads", with why and what it was measured to save): the cores this
+process may use (its affinity, at most torch's default), less those other processes keep busy now::
 
     threads = clamp(usable - floor(busy + 0.5), 1, usable)       # then // processes under DDP
 
-``busy`` is the mean number of other runnable threads in 20 samples of ``procs_running``
-(``/proc/stat``, less this process's running threads) 10 ms apart, taken when the run starts and
-again every 30 s while it trains (``ThreadWatch``, train/progress.py), so a run that started on a
-quiet machine drops to fewer threads when others start, and takes them back; not the load average,
-which lags a minute behind: right after one run ends it would still count that run, and the
-next run of a script would start on one thread on a quiet machine.
-
-Why not simply every core: the eager CPU kernels split each op over the threads and wait for
-the slowest. When another process holds one of the cores, every op waits for a thread that is
-not running, and a two-thread step on a 2-core machine at load 3 took 10-25x longer than on
-a quiet one, while a one-thread step took about 2x. ``OMP_NUM_THREADS`` (or ``MKL_NUM_THREADS``)
-set by the user wins over the rule, so does a count a Python caller set with
-``torch.set_num_threads`` after the rule's last choice (or before its first, as its ceiling), and ``--jobs`` workers of an experiment run one thread each,
-each on a core of its own (``pin_worker``)."""
+``busy``: the mean of ``procs_running`` (``/proc/stat``) less this process's running threads, not
+the load average, which lags a minute behind (a script's next run would still count the last one).
+``OMP_NUM_THREADS``/``MKL_NUM_THREADS``, or a count set with ``torch.set_num_threads``, win."""
 from __future__ import annotations
 
 import math

@@ -2,6 +2,8 @@
 line naming the file and the key); a study with a ``source`` is judged from that file here."""
 from __future__ import annotations
 
+import sys
+
 COMMAND = "check"
 HELP = "validate a study file (unknown keys, invalid arm configs, predictions naming unknown arms or measures)"
 DATA_REFUSAL = "the study file's base config names the data"
@@ -25,8 +27,6 @@ def describe(study) -> str:
 
 
 def run(args) -> int:
-    import sys
-
     from ..spec import StudyError, load
 
     failed = False

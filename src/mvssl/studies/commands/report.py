@@ -3,17 +3,15 @@ per claim of the papers and the design checks in a group of their own (``--readm
 between the claims markers of a README)."""
 from __future__ import annotations
 
+from ..report import add_arguments as common, run as report
+
 COMMAND = "report"
 HELP = "gather the verdicts of study outputs into one table (the README's claims table)"
 
 
 def add_arguments(p) -> None:
-    from ..report import add_arguments as common
-
     common(p)
 
 
 def run(args) -> int:
-    from ..report import run as report
-
     return report(args)

@@ -1,14 +1,16 @@
 """``mvssl study run FILE.yaml``: train, measure and judge a study (docs/studies.md)."""
 from __future__ import annotations
 
+import sys
+
+from ..results import MAX_AUTO_JOBS, NEW_VERSION_HELP, add_execution_arguments, parse_jobs, RunFailed
+
 COMMAND = "run"
 HELP = "run a study file: train its arms x seeds, take its measures, judge its predictions"
 DATA_REFUSAL = "the study file's base config names the data"
 
 
 def add_arguments(p) -> None:
-    from ..results import MAX_AUTO_JOBS, NEW_VERSION_HELP, add_execution_arguments
-
     p.add_argument("file", help="the study file (YAML)")
     p.add_argument("--out", help="output folder (default runs/<study>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the study in --out: reuse its finished runs")
@@ -22,8 +24,6 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from ..engine import run_study
-    from ..results import parse_jobs
-
     parse_jobs(args.jobs)  # a bad --jobs fails before anything is created
     if args.resume and not args.out:
         raise ValueError("--resume continues the study in --out; name that folder")
@@ -35,10 +35,6 @@ def run(args) -> int:
 
 def stop_on_failure(run) -> int:
     """Run a study; a failed run ends it with one line naming the run (exit 1)."""
-    import sys
-
-    from ..results import RunFailed
-
     try:
         run()
     except RunFailed as err:
