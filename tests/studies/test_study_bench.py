@@ -87,6 +87,7 @@ def test_overrides_and_fresh_seeds_reach_the_after_side_only(tmp_path):
     assert [c["trainer"]["max_steps"] for c in before + after] == [200, 200, 120, 120]
     assert {c["method"]["temperature"] for c in before} == {0.2} and {c["method"]["temperature"] for c in after} == {0.1}
     assert {c["optim"]["lr"] for c in after} == {0.0031} and {c["optim"]["lr"] for c in before} != {0.0031}
+    assert bench_study.pick_arm(study, "b").name == "b" and bench_study.pick_arm(study, None).name == "a"
     plain = parser.parse_args([str(path)])
     assert [w["overrides"] for w in bench_study.sides(plain, study, arm)] == [{}, {}]
 
@@ -100,6 +101,8 @@ def test_overrides_and_fresh_seeds_reach_the_after_side_only(tmp_path):
     (["--after-steps", "0"], "--after-steps at least 1"),
     (["--after-steps", "3"], "must be smaller than trainer.max_steps"),
     (["--full", "--seeds", "1"], "give --seeds 2 or more"),
+    (["--arm", "again"], "not an arm of study tiny that mvssl train trains (those are: a, b)"),
+    (["--arm", "zzz"], "--arm zzz: not an arm"),
 ])
 def test_bad_after_sides_are_one_line_exit_2_and_nothing_is_made(tmp_path, capsys, monkeypatch, extra, says):
     monkeypatch.chdir(tmp_path)

@@ -34,6 +34,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--steps", type=int, default=40, help="training steps measured per run (scaled to the "
                                                               "arm's own steps; not with --full)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds of the arm (K of the stacked model)")
+    parser.add_argument("--arm", help="the arm measured (default: the first arm that mvssl train trains)")
     parser.add_argument("--seed-start", type=int, default=0, help="the first seed (seeds SEED_START .. +K-1)")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds (medians reported; not with --full)")
     parser.add_argument("--threads", type=int, default=1,
@@ -101,6 +102,18 @@ def first_arm(study):
     raise ValueError(f"study {study.name}: no arm is trained by mvssl train")
 
 
+def pick_arm(study, name: str | None):
+    """The arm ``--arm`` names (one that ``mvssl train`` trains), or the first such arm."""
+    if name is None:
+        return first_arm(study)
+    arm = study.arms.get(name)
+    if arm is None or arm.train is not None or arm.reads is not None:
+        trainable = [a.name for a in study.arms.values() if a.train is None and a.reads is None]
+        raise ValueError(f"--arm {name}: not an arm of study {study.name} that mvssl train trains "
+                         f"(those are: {', '.join(trainable)})")
+    return arm
+
+
 def arm_configs(study, arm, seeds: int, steps: int | None, out: Path, tag: str, overrides: dict | None = None,
                 seed_start: int = 0) -> list[dict]:
     """The arm's configs for ``seeds`` seeds from ``seed_start``, with ``overrides`` on top, shortened to
@@ -161,7 +174,7 @@ def run(args) -> int:
     if args.full and args.seeds < 2:
         raise ValueError("--full compares per seed: give --seeds 2 or more")
     study = find_study(args.name)
-    arm = first_arm(study)
+    arm = pick_arm(study, args.arm)
     ways = sides(args, study, arm)
     measured = None if args.full else args.steps
     repeats = 1 if args.full else args.repeats
@@ -223,7 +236,7 @@ def run(args) -> int:
     how = ("every side trained once at its own steps" if args.full else
            f"{args.steps} steps measured per run, medians of {repeats} interleaved rounds, scaled to each side's steps")
     text = (f"machine: {describe(info)} (load before: {info_before['load_average_1min']:.2f})\n"
-            f"study {study.name}, first arm {arm.name!r}: {cfg['method']['name']}, {cfg['backbone']['name']} "
+            f"study {study.name}, arm {arm.name!r}: {cfg['method']['name']}, {cfg['backbone']['name']} "
             f"width {cfg['backbone']['width']}, {cfg['data']['image_size']} px, batch {cfg['optim']['batch_size']}, "
             f"{cfg['trainer']['max_steps']} steps as registered; {seeds}; {args.threads} thread(s); {how}\n\n"
             + markdown_table(["way", "steps", "train ms per step per encoder", "other s per encoder",
