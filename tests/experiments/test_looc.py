@@ -84,8 +84,13 @@ def test_experiment_options_fail_before_training(tmp_path, capsys):
 
     for bad, message in ((["--augmentations", "color,jpeg"], "jpeg"), (["--batch-size", "3"], "--batch-size 3"),
                          (["--steps", "2"], "--steps"), (["--lr", "0"], "--lr must be positive"),
-                         (["--arms", "moco,simclr"], "--arms: unknown simclr")):
-        assert main(["experiment", "looc", "--out", str(tmp_path / "x"), *bad]) != 0
+                         (["--arms", "moco,simclr"], "--arms: unknown simclr"), (["--colors", "blue"], "blue"),
+                         (["--first-seed", "-1"], "--first-seed")):
+        try:
+            code = main(["experiment", "looc", "--out", str(tmp_path / "x"), *bad])
+        except SystemExit as exit_:  # argparse's choices
+            code = exit_.code
+        assert code == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
