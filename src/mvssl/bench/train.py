@@ -106,12 +106,6 @@ def count_flops(method, source, generator, indices) -> tuple[int, int]:
     return forward_counter.get_total_flops(), both_counter.get_total_flops()
 
 
-def profile_step(step, rows: int = 15) -> str:
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        step()
-    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
-
-
 def add_arguments(parser) -> None:
     parser.add_argument("--method", default="simclr",
                         help="the method whose training step is measured; several, comma-separated "
@@ -184,7 +178,10 @@ def run(args) -> int:
               "fastest step)")
     text += compile_cost(seconds, firsts, data, args.compile_steps) + versus_lightly(seconds, variants)
     for name in args.profile:
-        text += f"\n\nprofile of one {name} step:\n" + profile_step(steps[name][0])
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            steps[name][0]()
+        text += f"\n\nprofile of one {name} step:\n" + prof.key_averages().table(sort_by="self_cpu_time_total",
+                                                                                 row_limit=15)
     write_report(args.out, "train", text, {"machine": info, "args": plain_args(args), "forward_flops": forward_flops,
                                            "counted_fwd_bwd_flops": counted_flops, "matmul_peak_gflops": peak,
                                            "views_seconds": seconds["views only"], "variants": data})
