@@ -82,6 +82,7 @@ COMMITS = [
     ("036f41c", "one endless(batches); seeds' device via on_gpu; eval probes' defaults from the data parser"),
     ("5bf4aab", "train/seeds, threads, compile_rule, module, nn/stacked, bench: docstrings that restated docs"),
     ("13ccca6", "bench: one started(args) instead of apply_threads + machine()"),
+    ("9ac26e2", "bench: three helpers used once inlined"),
 ]
 
 
