@@ -86,6 +86,10 @@ COMMITS = [
     ("5bf4aab", "train/seeds, threads, compile_rule, module, nn/stacked, bench: docstrings that restated docs"),
     ("13ccca6", "bench: one started(args) instead of apply_threads + machine()"),
     ("9ac26e2", "bench: three helpers used once inlined"),
+    # the sixth session, second helper (code only)
+    ("4d663aa", "config.as_config_error: one shape for ten try/except sites; is_head, Grayscale.__init__"),
+    ("b2451f6", "data: cmnist backgrounds table, torchvision tensors; bench train: two one-use helpers"),
+    ("70f431a", "methods/er: ERBYOL's repeated class attribute"),
 ]
 
 
