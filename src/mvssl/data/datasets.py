@@ -38,13 +38,11 @@ def torchvision_dataset(name: str, root: str, download: bool = False) -> Labelle
         raise FileNotFoundError(f"{name} not found under {root!r} ({err}); pass --download (download=True) to "
                                 "fetch it from its official source") from err
 
-    def images(ds) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()  # stored HWC
+    def tensors(ds) -> tuple[torch.Tensor, torch.Tensor]:  # images stored HWC
+        return (torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous(),
+                torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64))
 
-    def labels(ds) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
-
-    return LabelledImages(images(train), labels(train), images(test), labels(test), list(train.classes))
+    return LabelledImages(*tensors(train), *tensors(test), list(train.classes))
 
 
 def folder_classes(root: Path, classes_file: str | None) -> list[str]:
