@@ -90,6 +90,8 @@ COMMITS = [
     ("4d663aa", "config.as_config_error: one shape for ten try/except sites; is_head, Grayscale.__init__"),
     ("b2451f6", "data: cmnist backgrounds table, torchvision tensors; bench train: two one-use helpers"),
     ("70f431a", "methods/er: ERBYOL's repeated class attribute"),
+    ("98ceebf", "data/hf: an early return nothing needs, _labels; data/pack: the bands-last array once"),
+    ("44087aa", "one byol_loss for one seed and for several in one model; byol_pass without loss_fn"),
 ]
 
 
