@@ -92,6 +92,7 @@ COMMITS = [
     ("70f431a", "methods/er: ERBYOL's repeated class attribute"),
     ("98ceebf", "data/hf: an early return nothing needs, _labels; data/pack: the bands-last array once"),
     ("44087aa", "one byol_loss for one seed and for several in one model; byol_pass without loss_fn"),
+    ("3c03c44", "data.datasets.folder_files without its unused size; views/generator: Coupling._params"),
 ]
 
 
