@@ -4,8 +4,11 @@ other issues added to the core in the same weeks. Each commit is counted as
 ``git diff --numstat -M COMMIT^ COMMIT -- src/mvssl ':(exclude)src/mvssl/experiments'
 ':(exclude)src/mvssl/studies'`` (moves count only the lines they change). Also prints the lines per
 package now. Run from the repository root: ``python scripts/count_restructuring.py``."""
+import ast
+import io
 import subprocess
 import sys
+import tokenize
 from pathlib import Path
 
 CORE = ["src/mvssl", ":(exclude)src/mvssl/experiments", ":(exclude)src/mvssl/studies"]
@@ -82,6 +85,14 @@ COMMITS = [
     ("036f41c", "one endless(batches); seeds' device via on_gpu; eval probes' defaults from the data parser"),
     ("5bf4aab", "train/seeds, threads, compile_rule, module, nn/stacked, bench: docstrings that restated docs"),
     ("13ccca6", "bench: one started(args) instead of apply_threads + machine()"),
+    ("9ac26e2", "bench: three helpers used once inlined"),
+    # the sixth session, second helper (code only)
+    ("4d663aa", "config.as_config_error: one shape for ten try/except sites; is_head, Grayscale.__init__"),
+    ("b2451f6", "data: cmnist backgrounds table, torchvision tensors; bench train: two one-use helpers"),
+    ("70f431a", "methods/er: ERBYOL's repeated class attribute"),
+    ("98ceebf", "data/hf: an early return nothing needs, _labels; data/pack: the bands-last array once"),
+    ("44087aa", "one byol_loss for one seed and for several in one model; byol_pass without loss_fn"),
+    ("3c03c44", "data.datasets.folder_files without its unused size; views/generator: Coupling._params"),
 ]
 
 
@@ -98,14 +109,54 @@ def counted(commit: str) -> tuple[int, int]:
     return added, removed
 
 
+KINDS = ("docstring", "comment", "blank", "code")
+
+
+def kinds(text: str) -> dict[str, int]:
+    """Lines of a Python file by kind: docstring (a string statement), comment (only a comment),
+    blank, code (the rest)."""
+    lines = text.splitlines()
+    doc = set()
+    try:
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                doc.update(range(node.lineno, node.end_lineno + 1))
+        comments = {t.start[0] for t in tokenize.generate_tokens(io.StringIO(text).readline)
+                    if t.type == tokenize.COMMENT and not lines[t.start[0] - 1].split("#")[0].strip()}
+    except (SyntaxError, tokenize.TokenError):
+        return {"code": len(lines)}
+    out = dict.fromkeys(KINDS, 0)
+    for i, line in enumerate(lines, 1):
+        out["docstring" if i in doc else "comment" if i in comments else "blank" if not line.strip() else "code"] += 1
+    return out
+
+
+def split(commit: str) -> dict[str, int]:
+    """Net lines by kind that ``commit`` changed in the core's Python files."""
+    net = dict.fromkeys(KINDS, 0)
+    for line in git("diff", "--name-status", "-M", f"{commit}^", commit, "--", *CORE).splitlines():
+        status, *paths = line.split("\t")
+        before, after = (paths[0], paths[-1])
+        for rev, path, sign in ((f"{commit}^", before, -1), (commit, after, 1)):
+            if not path.endswith(".py") or (status == "A" and sign < 0) or (status == "D" and sign > 0):
+                continue
+            for kind, n in kinds(git("show", f"{rev}:{path}")).items():
+                net[kind] += sign * n
+    return net
+
+
 def main() -> int:
     total_added = total_removed = 0
+    total = dict.fromkeys(KINDS, 0)
     for commit, what in COMMITS:
         added, removed = counted(commit)
         total_added, total_removed = total_added + added, total_removed + removed
-        print(f"{commit}  +{added:<5} -{removed:<5} net {added - removed:+5}  {what}")
+        by_kind = split(commit)
+        total = {k: total[k] + by_kind[k] for k in KINDS}
+        print(f"{commit}  +{added:<5} -{removed:<5} net {added - removed:+5}  ("
+              + " ".join(f"{k} {v:+d}" for k, v in by_kind.items()) + f")  {what}")
     print(f"issue 38, {len(COMMITS)} commits: +{total_added} -{total_removed}, net {total_added - total_removed:+d} "
-          "lines in the core")
+          "lines in the core: " + ", ".join(f"{k} {v:+d}" for k, v in total.items()))
     root, lines = Path("src/mvssl"), {}
     for path in root.rglob("*.py"):
         parts = path.relative_to(root).parts

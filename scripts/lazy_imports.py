@@ -2,8 +2,8 @@
 only for heavy optional dependencies"):
 
 (a) a heavy or optional third-party package: one that ``pyproject.toml`` does not require, or a
-    required one whose import takes at least ``HEAVY_SECONDS`` beside torch (measured here, in a
-    fresh process each, after ``import torch``);
+    required one whose slowest import here takes at least ``HEAVY_SECONDS`` beside torch (measured
+    in a fresh process each, after ``import torch``; under load every time grows);
 (b) lazy for start-up: the importing module is loaded by a command line that imports no torch
     (``mvssl --help``, ``mvssl experiment NAME --help``, ...: every command's ``--help``, each run
     in a fresh process; those that load torch anyway do not count), and the target is not
@@ -25,7 +25,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path("src/mvssl")
-HEAVY_SECONDS = 0.05
+HEAVY_SECONDS = 0.1
 _PROBE = """import contextlib, io, json, sys
 from mvssl.cli import main
 with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
@@ -121,18 +121,22 @@ def required_distributions() -> set[str]:
     return seen
 
 
-@functools.cache
-def heavy(statement: str) -> str:
-    """Why the third-party import ``statement`` counts as heavy or optional, or ""."""
-    top = statement.split()[1].split(".")[0]
-    if top in sys.stdlib_module_names or top in ("mvssl", "torch"):
-        return ""
-    dists = {_name(d) for d in importlib.metadata.packages_distributions().get(top, [])}
-    if not dists & REQUIRED:
-        return "optional (not required by pyproject.toml)"
-    seconds = float(subprocess.run([sys.executable, "-c", _TIMED, statement], capture_output=True, text=True,
-                                   check=True).stdout)
-    return f"required, {seconds:.2f} s to import beside torch" if seconds >= HEAVY_SECONDS else ""
+def heavy_packages(statements: set[str]) -> dict[str, str]:
+    """The third-party packages of ``statements`` that count as heavy or optional, with why: a package
+    is heavy when its slowest import among ``statements`` takes ``HEAVY_SECONDS`` or more."""
+    out = {}
+    for top in sorted({s.split()[1].split(".")[0] for s in statements}):
+        if top in sys.stdlib_module_names or top in ("mvssl", "torch"):
+            continue
+        if not {_name(d) for d in importlib.metadata.packages_distributions().get(top, [])} & REQUIRED:
+            out[top] = "optional (not required by pyproject.toml)"
+            continue
+        timed = {s: float(subprocess.run([sys.executable, "-c", _TIMED, s], capture_output=True, text=True,
+                                         check=True).stdout) for s in statements if s.split()[1].split(".")[0] == top}
+        slowest = max(timed, key=timed.get)
+        if timed[slowest] >= HEAVY_SECONDS:
+            out[top] = f"required, {timed[slowest]:.2f} s to run `{slowest}` beside torch"
+    return out
 
 
 REQUIRED = required_distributions()
@@ -147,11 +151,12 @@ def main() -> int:
             light.append(" ".join(argv))
             for m in modules:
                 loaded_by.setdefault(m, set()).add(" ".join(argv))
+    heavy = heavy_packages({statement for _, _, _, statement, _ in imports})
     counts: dict[tuple[str, str], int] = {}
     rows = []
     for module, line, target, statement, written in imports:
-        if heavy(statement) and not imported_at_top(module, target):
-            cls, why = "a", heavy(statement)
+        if target.split(".")[0] in heavy and not imported_at_top(module, target):
+            cls, why = "a", heavy[target.split(".")[0]]
         elif module in loaded_by and (lean := [c for c in sorted(loaded_by[module]) if c not in loaded_by.get(target, ())]):
             cls, why = "b", f"{module} is loaded by `mvssl {lean[0]}` (no torch), {target} is not"
         else:
@@ -162,8 +167,7 @@ def main() -> int:
     if "--list" in sys.argv:
         print("\n".join(rows))
     print(f"light command lines (no torch): {len(light)}: " + "; ".join(light))
-    print("heavy or optional: " + "; ".join(f"{k}: {v}" for k, v in sorted({s.split()[1]: heavy(s) for _, _, _, s, _
-                                                                              in imports if heavy(s)}.items())))
+    print("heavy or optional: " + "; ".join(f"{k}: {v}" for k, v in heavy.items()))
     for part in ("core", "studies/experiments"):
         print(f"{part}: " + ", ".join(f"({c}) {counts.get((part, c), 0)}" for c in "abc")
               + f", {sum(counts.get((part, c), 0) for c in 'abc')} in all")

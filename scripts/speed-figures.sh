@@ -7,8 +7,9 @@
 # the load around every part; each part's full output is in OUT/*.log. SMOKE=1: tiny sizes, a dry run of the script.
 # QUALITY=1: also the default run's digit error on seeds 0-2, before and now (part 8, ~10 more minutes).
 # PARTS="2 5": run only those parts (default: 1 to 7). Quiet durations (2 cores, load ~1): part 1 ~1 min,
-# 2 ~3 min (with BEFORE), 3 ~3 min, 4 ~3 min, 5 ~15 min (the registered equal-quality comparison, ~11 min,
-# and the old src's encoder, ~1.5 min, then simclr-augmentations' timing ~2 min), 6 ~2 min, 7 ~2 min.
+# 2 ~3 min (with BEFORE), 3 ~3 min, 4 ~3 min, 5 ~26 min (the registered equal-quality comparisons of
+# simclr-head's arm none and simclr-augmentations' arm crop-color, ~11-12 min each, and with BEFORE the old
+# src's encoder of each, ~1.5 min each), 6 ~2 min, 7 ~2 min.
 set -u
 if [ -n "${SMOKE:-}" ]; then
   DEFAULT=(--trainer.max_steps 20); REP=1; LOOP=10; RESNET=(--batch 8 --size 16); STUDY=(--steps 3 --seeds 2 --repeats 1)
@@ -105,22 +106,25 @@ cat "$OUT/resnet/train.md"
 load
 fi
 if part 5; then
-echo; echo "== 5. encoders per core-hour at equal probe quality: simclr-head's first arm as registered (seeds one at a time) vs today's recipe at fewer steps (seeds in one model)"
-mvssl study bench simclr-head "${EQUAL[@]}" --set method.temperature=0.1 --set method.proj_hidden_dim=512 \
-  --out "$OUT/study-equal" > "$OUT/study-equal.log" 2>&1
-cat "$OUT/study-equal/study.md" 2>/dev/null || tail -5 "$OUT/study-equal.log"
-load
-if [ -n "$BEFORE" ]; then
-  echo "   the old src, one encoder of the registered arm (seed 10, in process, one thread):"
+echo; echo "== 5. encoders per core-hour at equal probe quality (docs/performance.md, B and B2): an arm as registered (seeds one at a time) vs today's recipe at fewer steps (seeds in one model)"
+for study_arm in simclr-head:none simclr-augmentations:crop-color; do
+  study=${study_arm%%:*}; arm=${study_arm#*:}
+  echo "   $study, arm $arm:"
+  mvssl study bench "$study" --arm "$arm" "${EQUAL[@]}" --set method.temperature=0.1 --set method.proj_hidden_dim=512 \
+    --out "$OUT/equal-$study" > "$OUT/equal-$study.log" 2>&1
+  cat "$OUT/equal-$study/study.md" 2>/dev/null || tail -5 "$OUT/equal-$study.log"
+  load
+  [ -z "$BEFORE" ] && continue
+  echo "   the old src, one encoder of the same arm as registered (seed 10, in process, one thread):"
   PYTHONPATH="$NOW" "$PY" -c "
 import sys, yaml; from pathlib import Path; from mvssl.studies.commands import bench as b
-s = b.find_study('simclr-head'); a = b.first_arm(s)
-yaml.safe_dump(b.arm_configs(s, a, 1, None, Path(sys.argv[1]), 'old', {}, 10)[0], open(sys.argv[2], 'w'))" \
-    "$OUT/runs" "$OUT/arm-registered.yaml"
-  [ -n "${SMOKE:-}" ] && sed -i 's/^  max_steps: .*/  max_steps: 3/; s/^  checkpoint_every: .*/  checkpoint_every: 3/; s/^  warmup_steps: .*/  warmup_steps: 0/' "$OUT/arm-registered.yaml"
-  rm -rf "$OUT/runs/old-seed10"
-  OMP_NUM_THREADS=1 PYTHONPATH="$BEFORE" "$PY" scripts/encoder_seconds.py "$OUT/arm-registered.yaml" > "$OUT/old-encoder.json" 2> "$OUT/old-encoder.log"
-  "$PY" - "$OUT/old-encoder.json" "$OUT/study-equal/study.json" <<'EOF'
+s = b.find_study(sys.argv[3]); a = b.pick_arm(s, sys.argv[4])
+yaml.safe_dump(b.arm_configs(s, a, 1, None, Path(sys.argv[1]), 'old-' + sys.argv[3], {}, 10)[0], open(sys.argv[2], 'w'))" \
+    "$OUT/runs" "$OUT/arm-$study.yaml" "$study" "$arm"
+  [ -n "${SMOKE:-}" ] && sed -i 's/^  max_steps: .*/  max_steps: 3/; s/^  checkpoint_every: .*/  checkpoint_every: 3/; s/^  warmup_steps: .*/  warmup_steps: 0/' "$OUT/arm-$study.yaml"
+  rm -rf "$OUT/runs/old-$study-seed10"
+  OMP_NUM_THREADS=1 PYTHONPATH="$BEFORE" "$PY" scripts/encoder_seconds.py "$OUT/arm-$study.yaml" > "$OUT/old-$study.json" 2> "$OUT/old-$study.log"
+  "$PY" - "$OUT/old-$study.json" "$OUT/equal-$study/study.json" <<'EOF'
 import json, sys
 old = json.load(open(sys.argv[1]))
 ways = json.load(open(sys.argv[2]))["ways"]
@@ -131,11 +135,7 @@ for label, w in ways.items():
           f"{w['encoders_per_core_hour'] * old['wall_seconds'] / 3600:.2f}x the old src")
 EOF
   load
-fi
-echo "   simclr-augmentations' first arm, timing only: one at a time vs several seeds in one model"
-mvssl study bench simclr-augmentations "${STUDY[@]}" --out "$OUT/study-simclr-augmentations" > "$OUT/study-simclr-augmentations.log" 2>&1
-sed -n '1,20p' "$OUT/study-simclr-augmentations/study.md" 2>/dev/null || tail -5 "$OUT/study-simclr-augmentations.log"
-load
+done
 fi
 if part 6; then
 echo; echo "== 6. the training loop beyond the step (cProfile, ${LOOP:=150} default steps, one thread), before and now"

@@ -11,7 +11,7 @@ import torch
 
 from .checkpoint_io import latest_complete_checkpoint
 from .checks import check_names
-from .config import ConfigError, multicrop_sizes, refuse_keys_that_do_nothing, resolve_config
+from .config import ConfigError, as_config_error, multicrop_sizes, refuse_keys_that_do_nothing, resolve_config
 from .config_text import load_yaml
 from .data import ColorfulMovingMNIST
 from .data.datasets import LabelledImages, load_dataset
@@ -232,10 +232,8 @@ def build_teacher(cfg: dict) -> tuple[FrozenTeacher, int]:
     ``method.teacher_backbone`` (``teacher_width``, ``teacher_cifar_stem``), fed the views as
     they are. A teacher that reads other channels than the student's images is refused."""
     m, wanted = cfg["method"], cfg["data"].get("channels", 3)
-    try:
+    with as_config_error(f"method.teacher {m['teacher']}: ", WeightsError):
         weights = read_weights(m["teacher"])
-    except WeightsError as err:
-        raise ConfigError(f"method.teacher {m['teacher']}: {err}") from None
     weights.tensors = encoder_state(weights)  # of a checkpoint, the backbone the run keeps (I-JEPA: its EMA target)
     if isinstance(weights.config, dict) and isinstance(weights.config.get("backbone"), dict):
         net, name = build_encoder_backbone(weights.config), weights.config["backbone"]["name"]
@@ -245,19 +243,15 @@ def build_teacher(cfg: dict) -> tuple[FrozenTeacher, int]:
                           "architecture with method.teacher_backbone (e.g. resnet18, convnet, timm:NAME)")
     else:
         name, image_size = m["teacher_backbone"], None
-        try:
+        with as_config_error("method.teacher_backbone: "):
             net, _ = build_backbone(name, m["teacher_width"], m["teacher_cifar_stem"], in_channels=wanted)
-        except ValueError as err:
-            raise ConfigError(f"method.teacher_backbone: {err}") from None
     first = next((t for t in weights.tensors.values() if t.ndim == 4), None)  # the first convolution's kernel
     channels = first_conv_channels(net) if first is None or first.shape[1] == wanted else first.shape[1]
     if channels is not None and channels != wanted:
         raise ConfigError(f"method.teacher {m['teacher']}: it reads {channels}-channel images, the student's views "
                           f"have {wanted}")
-    try:
+    with as_config_error("method.teacher: ", WeightsError):
         load_into(net, weights, f"teacher {name}")
-    except WeightsError as err:
-        raise ConfigError(f"method.teacher: {err}") from None
     teacher = FrozenTeacher(net, image_size)
     with torch.no_grad():
         dim = teacher(torch.zeros(2, wanted, cfg["data"]["image_size"], cfg["data"]["image_size"])).shape[-1]

@@ -3,7 +3,7 @@ backbones, factors, augmentations, view compositions, colour-space views and wha
 declares it needs (``requires_vit``, ``accepts_multicrop``, ``own_views``, ``rgb_only``, ...).
 ``build.resolve`` runs it before anything is created; every error names its key."""
 from .colour import parse_views
-from .config import ConfigError, multicrop_sizes, written_config
+from .config import ConfigError, as_config_error, multicrop_sizes, written_config
 from .data import FACTORS
 from .data.colorful_mnist import share_probabilities
 from .data.datasets import STREAMABLE
@@ -18,10 +18,8 @@ from .views.patches import max_distance
 def check_names(cfg: dict) -> None:
     """The keys whose allowed values are registries of data, views, nn and methods."""
     v, d = cfg["views"], cfg["data"]
-    try:
+    with as_config_error("views.shared: "):
         share_probabilities(v["shared"])
-    except ValueError as err:
-        raise ConfigError(f"views.shared: {err}") from None
     if not v["shared"]:
         raise ConfigError(f"views.shared: must name at least one of {list(FACTORS)} (with ':0' to share it never)")
     if d["in_memory"] is False and d["dataset"] not in STREAMABLE:
@@ -52,10 +50,8 @@ def check_names(cfg: dict) -> None:
     if bad or not v["augmentations"] or len(set(v["augmentations"])) != len(v["augmentations"]):
         raise ConfigError(f"views.augmentations: {v['augmentations']} must be distinct names from "
                           f"{sorted(AUGMENTATIONS)} (bad: {bad})")
-    try:
+    with as_config_error():
         check_composition(v["compose"])
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
     _check_channels(cfg)
     _check_backbone(cfg)
 
@@ -68,10 +64,8 @@ def _check_channels(cfg: dict) -> None:
     channel indices that the images have."""
     n, method = cfg["data"]["channels"], cfg["method"]
     if method["name"] == "cmc":
-        try:
+        with as_config_error(f"method.channels {method['channels']!r}: "):
             spaces, groups = parse_views(method["channels"])
-        except ValueError as err:
-            raise ConfigError(f"method.channels {method['channels']!r}: {err}") from None
         if spaces and n != 3:
             raise ConfigError(f"method.channels {method['channels']!r}: colour-space views need RGB images, and "
                               f"data.channels is {n}: name channel indices instead, such as "
@@ -92,10 +86,8 @@ def _check_channels(cfg: dict) -> None:
 def _check_backbone(cfg: dict) -> None:
     b = cfg["backbone"]
     if b["name"].startswith(TIMM_PREFIX):
-        try:
+        with as_config_error():
             check_timm_model(b["name"][len(TIMM_PREFIX):])
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
     elif b["name"] not in BACKBONES:
         raise ConfigError(f"backbone.name: {b['name']!r} is not one of {list(BACKBONES)} or {TIMM_PREFIX}NAME")
     method = METHODS[cfg["method"]["name"]]
@@ -103,10 +95,8 @@ def _check_backbone(cfg: dict) -> None:
         raise ConfigError(f"backbone.name {b['name']}: method {cfg['method']['name']} needs a ViT "
                           f"({' or '.join(VIT_SIZES)})")
     if hasattr(method, "check_hyperparameters"):  # values a method can check before anything is built
-        try:
+        with as_config_error():
             method.check_hyperparameters(cfg["method"])
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
     if b["name"] in VIT_SIZES:
         sizes = {"data.image_size": cfg["data"]["image_size"]}
         if cfg["views"]["name"] == "multicrop":

@@ -160,11 +160,6 @@ def best_prefix(source: list[str], target: set[str]) -> str:
     return min(counts, key=lambda p: (-counts[p], len(p)))
 
 
-def is_head(key: str) -> bool:
-    """A key of a classifier head, after any wrapper prefix (``model.head.fc.weight``)."""
-    return any(part in HEAD_NAMES for part in key.split(".")[:-1][-2:])
-
-
 @dataclass
 class Fitted:
     state_dict: dict[str, torch.Tensor]
@@ -182,7 +177,7 @@ def fit_state_dict(tensors: dict[str, torch.Tensor], module: nn.Module, what: st
         name = key[len(prefix):] if key.startswith(prefix) else None
         if name is not None and name in expected:
             fitted[name] = value
-        elif is_head(key):
+        elif any(part in HEAD_NAMES for part in key.split(".")[:-1][-2:]):  # a classifier head: model.head.fc.weight
             dropped.append(key)
         else:
             unexpected.append(f"{key} {_shape(value)}")

@@ -48,7 +48,7 @@ def test_a_clean_folder_lists_what_torchvision_lists_in_the_same_order(tmp_path)
     write_image_folder(root, classes=3, per_class=5, corrupt=0)
     (root / "c1" / "deeper").mkdir()
     (root / "c1" / "deeper" / "x.PNG").write_bytes((root / "c1" / os.listdir(root / "c1")[0]).read_bytes())
-    files = as_files(folder_files(root, ["c0", "c1", "c2"], 16, Listing(root)), 16)  # before the split
+    files = as_files(folder_files(root, ["c0", "c1", "c2"], Listing(root)), 16)  # before the split
     reference = make_dataset(str(root), {"c0": 0, "c1": 1, "c2": 2}, extensions=IMG_EXTENSIONS)
     assert files.items == [p for p, _ in reference]
     assert files.labels.tolist() == [y for _, y in reference]

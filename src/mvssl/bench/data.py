@@ -115,13 +115,6 @@ def memory_rows(args, work: Path) -> tuple[list[list], dict]:
     return rows, data
 
 
-def index_seconds(pattern: str) -> tuple[float, int]:
-    """Seconds to index the shards of ``pattern`` (their tar headers), and the samples found."""
-    started = time.perf_counter()
-    index = index_shards(pattern)
-    return time.perf_counter() - started, len(index.items)
-
-
 def data_path_fns(args, root: Path, pattern: str) -> dict:
     """``name -> fn()`` running ``args.rounds_batches`` batches of the data path: in memory
     (index batches into decoded images), streamed from the folder and from its shards with
@@ -147,12 +140,6 @@ def data_path_fns(args, root: Path, pattern: str) -> dict:
             fns[f"streamed from {source_name}, {w} worker{'s' if w != 1 else ''}"] = runner(endless(loader),
                                                                                            lambda b: b["images"])
     return fns
-
-
-def resnet_step_fn(args):
-    step_args = Namespace(method="simclr", backbone="resnet18", width=16, size=args.size, batch=args.step_batch, views=2,
-                          local_crops=0, local_size=16, device="cpu")
-    return make_step(step_args, parse_variant("fp32+cl"), max(4 * args.batch, 1024))[0]
 
 
 def add_arguments(parser) -> None:
@@ -191,14 +178,18 @@ def run(args) -> int:
         indexing = {}
         for count in args.counts:
             where = shards_of(write_jpeg_folder(work / f"jpeg{count}-{args.size}", count, args.size), args.shard_size)
-            seconds, samples = index_seconds(where)
-            indexing[count] = {"seconds": seconds, "samples": samples, "shards": -(-count // args.shard_size)}
+            started_at = time.perf_counter()  # reading the shards' tar headers, not their images
+            samples = len(index_shards(where).items)
+            indexing[count] = {"seconds": time.perf_counter() - started_at, "samples": samples,
+                               "shards": -(-count // args.shard_size)}
         data["indexing"] = indexing
         text.append("Indexing the shards when a run starts (their tar headers, not their images):\n\n" + markdown_table(
             ["images", "shards", "seconds"], [[f"{v['samples']:,}", v["shards"], f"{v['seconds']:.2f}"]
                                               for v in indexing.values()]))
         fns = data_path_fns(args, root, pattern)
-        step = None if args.no_step else resnet_step_fn(args)
+        step = None if args.no_step else make_step(Namespace(
+            method="simclr", backbone="resnet18", width=16, size=args.size, batch=args.step_batch, views=2,
+            local_crops=0, local_size=16, device="cpu"), parse_variant("fp32+cl"), max(4 * args.batch, 1024))[0]
         timed = {**fns, **({"ResNet-18 SimCLR step": step} if step else {})}
         seconds = interleaved(timed, repeats=args.repeats, warmup=1)
         per_round = {name: args.batches * args.batch if name in fns else args.step_batch for name in timed}

@@ -61,7 +61,6 @@ def make_step(args, variant: dict, num_samples: int):
     if variant["cl"]:
         method = method.to(memory_format=torch.channels_last)
     opt = build_optimizer(method, "sgd", 0.01, 1e-4, 0.9, fused=variant["fused"])
-    forward = method
     if variant["compile"]:
         method.compile()  # in place, as the trainer does
     source = view_source(args.size, args.views, args.local_crops, args.local_size, num_samples, args.device)
@@ -75,7 +74,7 @@ def make_step(args, variant: dict, num_samples: int):
         if variant["cl"]:
             views = [v.contiguous(memory_format=torch.channels_last) for v in views]
         with torch.autocast(args.device, dtype=dtype) if dtype else contextlib.nullcontext():
-            loss = forward(views).loss
+            loss = method(views).loss
         if scaler is None:
             loss.backward()
             opt.step()
@@ -88,10 +87,7 @@ def make_step(args, variant: dict, num_samples: int):
         if hook is not None:
             hook(1, 1000)
 
-    def views_only():
-        source(indices, generator)
-
-    return step, views_only, method, source, generator, indices
+    return step, lambda: source(indices, generator), method, source, generator, indices  # the step, the views alone
 
 
 def count_flops(method, source, generator, indices) -> tuple[int, int]:
@@ -104,12 +100,6 @@ def count_flops(method, source, generator, indices) -> tuple[int, int]:
         out = method(views)
         out.loss.backward()
     return forward_counter.get_total_flops(), both_counter.get_total_flops()
-
-
-def profile_step(step, rows: int = 15) -> str:
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        step()
-    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
 def add_arguments(parser) -> None:
@@ -182,20 +172,20 @@ def run(args) -> int:
                               "GFLOP/s (counted)", "peak MiB"], rows)
             + f"\n\nmaking the views alone: {seconds['views only'] * 1000:.1f} ms ({100 * views_share:.1f}% of the "
               "fastest step)")
-    text += compile_cost(seconds, firsts, data, args.compile_steps) + versus_lightly(seconds, variants)
+    theirs = [name for name in seconds if name.startswith("lightly ")]  # --lightly: each variant vs each
+    versus = [f"mvssl {ours} vs {other}: {seconds[other] / seconds[ours]:.2f}x" for ours in variants
+              for other in theirs]
+    text += compile_cost(seconds, firsts, data, args.compile_steps)
+    text += "\n\n" + "\n".join(versus) if versus else ""
     for name in args.profile:
-        text += f"\n\nprofile of one {name} step:\n" + profile_step(steps[name][0])
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            steps[name][0]()
+        text += f"\n\nprofile of one {name} step:\n" + prof.key_averages().table(sort_by="self_cpu_time_total",
+                                                                                 row_limit=15)
     write_report(args.out, "train", text, {"machine": info, "args": plain_args(args), "forward_flops": forward_flops,
                                            "counted_fwd_bwd_flops": counted_flops, "matmul_peak_gflops": peak,
                                            "views_seconds": seconds["views only"], "variants": data})
     return 0
-
-
-def versus_lightly(seconds: dict, variants: dict) -> str:
-    """Each mvssl variant's step speed as a multiple of each lightly step's (--lightly)."""
-    theirs = [name for name in seconds if name.startswith("lightly ")]
-    lines = [f"mvssl {ours} vs {other}: {seconds[other] / seconds[ours]:.2f}x" for ours in variants for other in theirs]
-    return "\n\n" + "\n".join(lines) if lines else ""
 
 
 def compile_cost(seconds: dict, firsts: dict, data: dict, run_steps: int) -> str:

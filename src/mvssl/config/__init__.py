@@ -3,6 +3,7 @@ by the tables and by ``RULES`` between keys; every error names its key), what a 
 of it; ``config_text`` reads configs from options and YAML. It imports nothing else of mvssl:
 ``build.resolve`` hands in the method's hyperparameters and checks the names other layers own
 (methods, backbones, factors, augmentations); call that one."""
+import contextlib
 import copy
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -162,6 +163,15 @@ def multicrop_sizes(views: dict, image_size: int) -> tuple[int, int]:
     """(global, local) crop sides of the multicrop recipe, defaults filled in."""
     global_size = views["global_size"] or image_size
     return global_size, views["local_size"] or max(1, round(global_size * 96 / 224))
+
+
+@contextlib.contextmanager
+def as_config_error(prefix: str = "", kind: type[Exception] = ValueError):
+    """A ``kind`` error raised by a layer below as a ``ConfigError``: ``prefix`` + its message."""
+    try:
+        yield
+    except kind as err:
+        raise ConfigError(f"{prefix}{err}") from None
 
 
 def deep_update(base: dict, extra: dict) -> dict:

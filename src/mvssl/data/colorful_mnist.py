@@ -73,17 +73,13 @@ class ColorfulMovingMNIST:
         self.digit_rgb = _digit_colours(len(self.labels), digit_colors, seed * 2 + (split == "test"))
 
         bg_size = 2 * image_size  # a crop covers a quarter of the photo: crops differ, class stays visible
-        if backgrounds == "photos":
-            bgs: Backgrounds = photo_backgrounds(bg_size)
-        elif backgrounds == "stl10":
-            bgs = stl10_backgrounds(bg_size, root, download)
-        elif backgrounds == "noise":
-            bgs = noise_backgrounds(bg_size)
-        elif backgrounds == "black":
-            bgs = Backgrounds(torch.zeros(1, bg_size, bg_size, 3, dtype=torch.uint8), torch.zeros(1, dtype=torch.long),
-                              ("black",))
-        else:
+        black = torch.zeros(1, bg_size, bg_size, 3, dtype=torch.uint8)
+        make = {"photos": lambda: photo_backgrounds(bg_size), "noise": lambda: noise_backgrounds(bg_size),
+                "stl10": lambda: stl10_backgrounds(bg_size, root, download),
+                "black": lambda: Backgrounds(black, torch.zeros(1, dtype=torch.long), ("black",))}
+        if backgrounds not in make:
             raise ValueError(f"backgrounds must be 'photos', 'stl10', 'noise' or 'black', got {backgrounds!r}")
+        bgs: Backgrounds = make[backgrounds]()
         self.backgrounds, self.background_classes, self.background_names = bgs.images, bgs.classes, bgs.names
         self.num_background_classes = int(self.background_classes.max()) + 1
 

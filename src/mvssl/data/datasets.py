@@ -38,13 +38,11 @@ def torchvision_dataset(name: str, root: str, download: bool = False) -> Labelle
         raise FileNotFoundError(f"{name} not found under {root!r} ({err}); pass --download (download=True) to "
                                 "fetch it from its official source") from err
 
-    def images(ds) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()  # stored HWC
+    def tensors(ds) -> tuple[torch.Tensor, torch.Tensor]:  # images stored HWC
+        return (torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous(),
+                torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64))
 
-    def labels(ds) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
-
-    return LabelledImages(images(train), labels(train), images(test), labels(test), list(train.classes))
+    return LabelledImages(*tensors(train), *tensors(test), list(train.classes))
 
 
 def folder_classes(root: Path, classes_file: str | None) -> list[str]:
@@ -68,7 +66,7 @@ def folder_classes(root: Path, classes_file: str | None) -> list[str]:
     return sorted(set(names))
 
 
-def folder_files(root: Path, classes: list[str], size: int, listing: Listing) -> list[tuple[list[str], int]]:
+def folder_files(root: Path, classes: list[str], listing: Listing) -> list[tuple[list[str], int]]:
     """(paths, label) of each class folder under ``root``, each folder walked once."""
     listing.claim([root / name for name in classes])
     return [(image_files(root / name, listing), label) for label, name in enumerate(classes)]
@@ -134,14 +132,13 @@ def image_folder_files(root: str, image_size: int, classes_file: str | None = No
         classes = folder_classes(root_path / "train", classes_file)
         # a file under both train/ and test/ (a link, a hard link) stays in train/ only
         listing.claim([test_dir / name for name in classes])
-        train, test = unique_files([folder_files(root_path / "train", classes, image_size, listing),
-                                    folder_files(test_dir, classes, image_size, listing)], listing, image_size)
+        train, test = unique_files([folder_files(root_path / "train", classes, listing),
+                                    folder_files(test_dir, classes, listing)], listing, image_size)
         _check_not_empty(train, root_path / "train")
     else:
         classes = folder_classes(root_path, classes_file)
         loose = [(loose_images(root_path) if classes_file is None else [], -1)]
-        files, loose = unique_files([folder_files(root_path, classes, image_size, listing), loose], listing,
-                                    image_size)
+        files, loose = unique_files([folder_files(root_path, classes, listing), loose], listing, image_size)
         _check_not_empty(files + loose, root_path)
         train, test = (files + loose).split(test_fraction, seed)  # one class or none: every image trains
     message = listing.message()

@@ -27,11 +27,8 @@ def _datasets():
 
 
 def _parquet_splits(root: Path) -> dict[str, list[str]]:
-    files = sorted(str(p) for p in root.rglob("*.parquet"))
-    if not files:
-        return {}
     splits: dict[str, list[str]] = {}
-    for path in files:
+    for path in sorted(str(p) for p in root.rglob("*.parquet")):
         parts = [p.lower() for p in Path(path).relative_to(root).parts]
         name = next((s for s in ("train", *TEST_SPLITS) for part in parts if part.startswith(s)), "train")
         splits.setdefault("test" if name in TEST_SPLITS else "train", []).append(path)
@@ -117,9 +114,7 @@ def _labels(ds, key: str | None) -> tuple[list, list[str]]:
     """The raw label of each row (None: unlabelled) and the class names of a ClassLabel."""
     if key is None:
         return [None] * len(ds), []
-    feature = ds.features[key]
-    names = list(getattr(feature, "names", []) or [])
-    return list(ds[key]), names
+    return list(ds[key]), list(getattr(ds.features[key], "names", []) or [])
 
 
 def hf_files(root: str, image_size: int, channels: int = 3, image_key: str | None = None,

@@ -63,11 +63,10 @@ def pack_folder(folder: str, out: str, shard_size: int, image_size: int | None =
 
 def _encoded(image: torch.Tensor) -> tuple[bytes, str]:
     """(bytes, entry) of uint8 [C, H, W]: a PNG of 1 or 3 channels, else a ``.npy`` array."""
-    buffer = io.BytesIO()
+    buffer, bands_last = io.BytesIO(), image.permute(1, 2, 0).numpy()
     if image.shape[0] in (1, 3):
-        Image.fromarray(image.permute(1, 2, 0).numpy().squeeze(2) if image.shape[0] == 1 else
-                        image.permute(1, 2, 0).numpy()).save(buffer, format="PNG")
+        Image.fromarray(bands_last.squeeze(2) if image.shape[0] == 1 else bands_last).save(buffer, format="PNG")
         return buffer.getvalue(), "png"
     # channels last: a square image's bands are then never mistaken for its rows (decode.array_bands)
-    np.save(buffer, image.permute(1, 2, 0).numpy(), allow_pickle=False)
+    np.save(buffer, bands_last, allow_pickle=False)
     return buffer.getvalue(), "npy"

@@ -13,11 +13,11 @@ def byol_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
     with q the online prediction [N, D] and z' the target projection [N, D], which gets
     no gradient (sg(z')). The paper's symmetrised loss adds the same term with the two
-    views swapped.
+    views swapped. Leading dimensions are kept: [K, N, D] -> [K] (several seeds in one model).
     """
     p = F.normalize(prediction.float(), dim=-1)
     z = F.normalize(target.detach().float(), dim=-1)
-    return (2 - 2 * (p * z).sum(-1)).mean()
+    return (2 - 2 * (p * z).sum(-1)).mean(-1)
 
 
 def simsiam_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

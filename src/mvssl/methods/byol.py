@@ -3,8 +3,6 @@ predictor q_theta) learns to predict the projection of another view made by a ta
 network (f_xi, g_xi), an exponential moving average of the online one. No negatives."""
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 from torch import nn
 
@@ -41,7 +39,7 @@ class BYOL(nn.Module):
         self.momentum = base_momentum
 
     def forward(self, views: list[torch.Tensor]) -> MethodOutput:
-        loss, h, z = byol_pass(self, views, n_global_views(views), byol_loss)
+        loss, h, z = byol_pass(self, views, n_global_views(views))
         return MethodOutput(loss=loss, features=h[0], embeddings=z,
                             logs={"momentum": torch.tensor(self.momentum, device=h[0].device)})
 
@@ -52,15 +50,15 @@ class BYOL(nn.Module):
         ema_update(self.target_projector, self.projector, self.momentum)
 
 
-def byol_pass(net: nn.Module, views: list[torch.Tensor], n_global: int, loss_fn: Callable):
+def byol_pass(net: nn.Module, views: list[torch.Tensor], n_global: int):
     """(loss, features h, projections z) of BYOL's step for a module with BYOL's five networks
     (``BYOL``, or several seeds stacked in one: ``train/seeds.py``): each view through the online
     networks in its own pass, as the reference code; the target encodes the first ``n_global``
-    views; ``loss_fn(prediction, target)`` averaged over every (view, other global view) pair."""
+    views; ``byol_loss(prediction, target)`` averaged over every (view, other global view) pair."""
     h = [net.backbone(v) for v in views]
     z = [net.projector(hv) for hv in h]
     p = [net.predictor(zv) for zv in z]
     with torch.no_grad():
         z_target = [net.target_projector(net.target_backbone(v)) for v in views[:n_global]]
     pairs = [(v, t) for t in range(n_global) for v in range(len(views)) if v != t]
-    return sum(loss_fn(p[v], z_target[t]) for v, t in pairs) / len(pairs), h, z
+    return sum(byol_loss(p[v], z_target[t]) for v, t in pairs) / len(pairs), h, z

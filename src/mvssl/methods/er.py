@@ -53,8 +53,6 @@ class _ContinuousER(_ER):
 
 
 class ERBYOL(_ContinuousER, BYOL):
-    loss_per_unit_cosine = 2.0
-
     def __init__(self, backbone: nn.Module, feature_dim: int, *, er_kappa: float = 10.0,
                  er_entropy_weight: float = 1.0, er_reconstruction_weight: float = 1.0, **byol_hyperparameters):
         super().__init__(backbone, feature_dim, **byol_hyperparameters)

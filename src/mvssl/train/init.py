@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..config import ConfigError, deep_update
+from ..config import ConfigError, as_config_error, deep_update
 from ..weights import Weights, WeightsError, describe, file_sha256, fit_state_dict, read_weights
 from ..build import build_backbone_from, encoder_state
 
@@ -58,10 +58,8 @@ def with_initial_weights(user: dict | None) -> tuple[dict, Weights | None]:
 
 
 def _read(path, option: str, prefer_checkpoint: bool = False) -> Weights:
-    try:
+    with as_config_error(f"{option} {path}: ", WeightsError):
         return read_weights(path, prefer_checkpoint=prefer_checkpoint)
-    except WeightsError as err:
-        raise ConfigError(f"{option} {path}: {err}") from None
 
 
 def check_architecture(cfg: dict, weights: Weights | None) -> None:
@@ -74,10 +72,9 @@ def check_architecture(cfg: dict, weights: Weights | None) -> None:
     if diff:
         raise ConfigError(f"--init-from {cfg['trainer']['init_from']}: continuing pretraining keeps the architecture: "
                           + "; ".join(diff))
-    try:  # the weights must fit before a run folder is made
+    # the weights must fit before a run folder is made
+    with as_config_error(f"--init-from {cfg['trainer']['init_from']}: {weights.path}: ", WeightsError):
         fit_state_dict(weights.tensors, build_backbone_from(cfg)[0], f"backbone {cfg['backbone']['name']}")
-    except WeightsError as err:
-        raise ConfigError(f"--init-from {cfg['trainer']['init_from']}: {weights.path}: {err}") from None
 
 
 def record_origin(run_dir: Path, cfg: dict, weights: Weights, method, echo=print) -> dict:

@@ -151,17 +151,10 @@ class StackedBYOL(nn.Module):
         self.base_momentum, self.momentum = first.base_momentum, first.momentum
 
     def forward(self, views: list[torch.Tensor]):
-        loss, h, z = byol_pass(self, views, n_global_views([v[0] for v in views]), _byol_losses)
+        loss, h, z = byol_pass(self, views, n_global_views([v[0] for v in views]))
         return loss, h[0], z
 
     on_step_end = BYOL.on_step_end  # the same EMA update, elementwise over the stacked tensors
-
-
-def _byol_losses(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``losses.byol_loss`` of each seed: [K, N, D] each -> [K]."""
-    p = F.normalize(prediction.float(), dim=-1)
-    z = F.normalize(target.detach().float(), dim=-1)
-    return (2 - 2 * (p * z).sum(-1)).mean(1)
 
 
 STACKED = {"simclr": StackedSimCLR, "byol": StackedBYOL}

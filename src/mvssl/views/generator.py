@@ -49,10 +49,7 @@ class Coupling(nn.Module):
 
     def _params(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = torch.tanh(self.net(x[:, self.cond]))
-        if not self.affine:
-            return torch.zeros_like(out), out
-        log_s, shift = out.chunk(2, 1)
-        return log_s, shift
+        return out.chunk(2, 1) if self.affine else (torch.zeros_like(out), out)  # (log s, shift)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         log_s, shift = self._params(x)

@@ -176,7 +176,7 @@ class ColorJitter(Op):
 class Toggle(Op):
     """An op applied to each image with probability ``p``: whether is its one parameter."""
 
-    def __init__(self, p: float):
+    def __init__(self, p: float = 0.2):
         self.p = p
 
     def sample(self, n, g, device):
@@ -188,9 +188,6 @@ class Toggle(Op):
 
 class Grayscale(Toggle):
     name = "gray"
-
-    def __init__(self, p: float = 0.2):
-        super().__init__(p)
 
     def apply(self, x, p):
         m = p["apply"][:, None, None, None]
