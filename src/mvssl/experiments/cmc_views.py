@@ -1,5 +1,5 @@
-"""CMC (Tian, Krishnan & Isola 2019): 2, 3 or 4 colour-channel views, core and full graph, against
-cross-view prediction; the study is declared in ``cmc_views.yaml`` beside this module
+"""CMC (Tian, Krishnan & Isola 2019): L with the views a, b and S added in every order (version 2),
+against cross-view prediction; the study is declared in ``cmc_views.yaml`` beside this module
 (docs/cmc_views.md). Its headline measure, the linear probe of the L encoder, is here."""
 from __future__ import annotations
 
