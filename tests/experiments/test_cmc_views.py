@@ -129,3 +129,37 @@ def test_tiny_cmc_run_writes_every_arm_and_its_verdicts(tmp_path):
     assert four["value"] == ["L,a,b,S", "core", "contrastive"] and len(four["metrics"][L]["per_seed"]) == 2
     encoder = load(out / four["runs"][0])  # 4 encoders of width 4: 4 x 32 features
     assert encoder.embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)).shape == (2, 128)
+
+
+def _pilot(folder, steps, gains_by_arm, wall=100.0):
+    """A pilot output as the engine writes it: results.json (per-seed L probe and twins), study.yaml."""
+    import yaml
+
+    folder.mkdir()
+    points = [{"arm": arm, "metrics": {L: {"seeds": [100, 101], "per_seed": [40.0 + g for g in gs]}},
+               "random_init": {L: {"seeds": [100, 101], "per_seed": [40.0, 40.0]}}} for arm, gs in gains_by_arm.items()]
+    (folder / "results.json").write_text(json.dumps({"points": points, "wall_seconds": wall, "seeds": [100, 101]}))
+    arms = {arm: {"trainer": {"max_steps": steps}, "optim": {"lr": 0.002}, "method": {"target_size": 8}}
+            for arm in gains_by_arm}
+    (folder / "study.yaml").write_text(yaml.safe_dump({"arms": arms}))
+    return folder
+
+
+def test_pilot_table_applies_the_registered_rule(tmp_path, capsys):
+    from mvssl.experiments import cmc_pilots
+
+    q1 = _pilot(tmp_path / "q1", 500, {"p-a": [2.3, 9.2], "p-a-b-s": [5.0, 6.0]})  # one seed below 5
+    q2 = _pilot(tmp_path / "q2", 500, {"p-a": [5.0, 7.0], "p-a-b-s": [6.0, 8.0]})
+    q4 = _pilot(tmp_path / "q4", 1500, {"p-a": [9.0, 9.0], "p-a-b-s": [9.0, 9.0]})
+    assert cmc_pilots.main([f"Q1={q1}", f"Q2={q2}", f"Q4={q4}"]) == 0
+    out = capsys.readouterr().out
+    assert "p-a +2.3 / +9.2" in out and "| Q1 |" in out and "The rule picks **Q2** (500 steps" in out
+    assert cmc_pilots.main([f"Q1={q1}"]) == 0
+    assert "None of these pilots qualifies: the predictive arms keep Q1's setting" in capsys.readouterr().out
+    page = tmp_path / "page.md"
+    page.write_text(f"before\n{cmc_pilots.START}\nold\n{cmc_pilots.END}\nafter\n")
+    assert cmc_pilots.main([f"Q4={q4}", "--page", str(page)]) == 0
+    assert "old" not in page.read_text() and "picks **Q4** (1500 steps" in page.read_text()
+    with pytest.raises(SystemExit) as bad:
+        cmc_pilots.main([f"Q9={tmp_path / 'missing'}"])
+    assert bad.value.code == 2

@@ -18,11 +18,19 @@ measure per seed with each after side's paired difference to before (95% Student
 "equal" when it lies above -``--margin``): encoders per core-hour at equal probe quality."""
 from __future__ import annotations
 
+import argparse
 import importlib
+import json
+import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
+
+from ...config import deep_update
+from ...config_text import parse_overrides
 
 COMMAND = "bench"
 HELP = "encoders per core-hour of an experiment's first arm: seeds one at a time vs several seeds in one model"
@@ -59,8 +67,6 @@ def add_arguments(parser) -> None:
 def parse_sets(items: list[str]) -> dict:
     """``["method.temperature=0.1", ...]`` -> nested overrides (values as YAML scalars); a bad item is
     one ValueError line."""
-    from ...config_text import parse_overrides
-
     for item in items:
         key, eq, value = item.partition("=")
         if not eq or not key or not value or "." not in key or key.startswith("-"):
@@ -87,8 +93,6 @@ def find_study(name: str):
     if study is None or not Path(module.__file__).with_suffix(".yaml").exists():
         raise ValueError(f"{name}: its study is built in Python, not declared in a study file; give its study file, "
                          "or an experiment declared in one (e.g. simclr-head, simclr-augmentations, cmc-views)")
-    import argparse
-
     parser = argparse.ArgumentParser()
     module.add_arguments(parser)
     return study(parser.parse_args([]))
@@ -119,7 +123,6 @@ def arm_configs(study, arm, seeds: int, steps: int | None, out: Path, tag: str, 
     """The arm's configs for ``seeds`` seeds from ``seed_start``, with ``overrides`` on top, shortened to
     ``steps`` (its warm-up too, if longer; ``steps`` None: its own steps)."""
     from ...build import resolve
-    from ...config import deep_update
     from ..spec import arm_config
 
     base = deep_update(arm_config(study, arm, seed_start), overrides or {})
@@ -137,7 +140,6 @@ def sides(args, study, arm) -> list[dict]:
     model; with them the arm as registered one at a time (before) vs each after side in one model.
     Each side's config is resolved here, so a bad override fails before anything trains."""
     from ...build import resolve
-    from ...config import deep_update
 
     k = args.seeds
     if not args.set and not args.after_steps:
@@ -157,8 +159,6 @@ def sides(args, study, arm) -> list[dict]:
 
 
 def run(args) -> int:
-    import os
-
     import torch
 
     from ...bench.common import describe, machine, plain_args, write_report
@@ -287,8 +287,6 @@ def _quality(study, runs: dict, ways: list[dict], margin: float) -> dict:
 
 
 def _config(run_dir: Path) -> dict:
-    import yaml
-
     return yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
 
 
@@ -298,8 +296,6 @@ def _median(values: list[float]) -> float:
 
 def _train_seconds(work: Path, tag: str, r: int, stacked: bool) -> float:
     """The training seconds the runs of one round recorded (a stacked run records its own once)."""
-    import json
-
     seconds = [json.loads(p.read_text())["train_seconds"] for p in sorted(work.glob(f"{tag}-r{r}-seed*/metrics.json"))]
     if not seconds:
         raise RuntimeError(f"no finished runs {tag}-r{r}-seed* in {work}")
