@@ -5,6 +5,9 @@ are here."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+
+import yaml
 
 from ..studies.experiment import command
 
@@ -30,8 +33,6 @@ _MEASURED: dict = {}
 
 
 def _probe_all(run, sizes, episodes, corruption_images, severities) -> dict:
-    from dataclasses import replace
-
     from ..eval import corruption_errors, fewshot_eval, fit_linear_classifier, mean_corruption_error
     from ..eval.linear import topk_accuracy
     from ..eval.probes import probe_frames
@@ -70,8 +71,6 @@ def reliance_plot(out, points: list[dict]) -> list[str]:
     """The study's own outputs: which embedding space LooC++'s probes rely on (mean over seeds),
     ``looc_reliance.json`` and ``looc_heads.png``."""
     from .looc_tasks import plot_reliance
-
-    import yaml
 
     folders = [out / r for p in points if p["arm"] == "looc-pp" for r in p["runs"] if (out / r / RELIANCE).exists()]
     if not folders:

@@ -25,6 +25,7 @@ import torch
 
 from ..eval.linear import LinearClassifier
 from ..colour import hue_rotation
+from ..studies.plots import figure
 
 TRANSFORM_CLASSES = 4
 # (digit, quarter turns) -> the digit it reads as; a turn not listed reads as no digit
@@ -111,8 +112,6 @@ def space_reliance(probe: LinearClassifier, features: torch.Tensor, labels: torc
 
 def plot_reliance(reliance: dict[str, dict], space_names: list[str], path) -> None:
     """Grouped bars per task: the share per embedding space, one panel per measure."""
-    from ..studies.plots import figure
-
     tasks = list(reliance)
     width = 0.8 / len(space_names)
     panels = (("top_contributor", "correct predictions whose largest\ncontribution (activation x weight) is from the head"),

@@ -18,6 +18,12 @@ import argparse
 import json
 from pathlib import Path
 
+from ..eval.report import markdown_table
+from ..studies.report import replace_between_markers
+from ..studies.stats import pm
+from ..studies.writer import effect_text
+from .rejudge import rejudge
+
 START, END = "<!-- looc-versions:start -->", "<!-- looc-versions:end -->"
 GAINS_START, GAINS_END = "<!-- looc-gains:start -->", "<!-- looc-gains:end -->"
 GAIN_ARMS, GAIN_TASKS = ("looc", "looc-pp", "moco"), ("digit", "rotation", "hue")
@@ -26,8 +32,6 @@ SAME = {"colour-is-learnable": "color-is-learnable", "rotation-is-learnable": "r
 
 
 def _cell(c: dict | None) -> str:
-    from ..studies.writer import effect_text
-
     if c is None:
         return "-"
     if c["verdict"] == "not testable":
@@ -36,16 +40,11 @@ def _cell(c: dict | None) -> str:
 
 
 def _committed_cell(old: list[dict]) -> str:
-    from ..studies.stats import pm
-
     return "; ".join(f"{c['verdict']} {pm(c['effect'], c.get('ci95'), missing='')}" for c in old) or "-"
 
 
 def table(outputs: list[tuple[str, Path]]) -> str:
     """Markdown: a row per prediction id (version 1's ids first), a column per version/output."""
-    from ..eval.report import markdown_table
-    from .rejudge import rejudge
-
     (v1,) = rejudge([REJUDGED])
     rows = {SAME.get(r["prediction"].id, r["prediction"].id): {"v1 committed": _committed_cell(r["old"]), "v1 re-judged": _cell(r["new"])}
             for r in v1["rows"]}
@@ -61,8 +60,6 @@ def table(outputs: list[tuple[str, Path]]) -> str:
 
 def gains(outputs: list[tuple[str, Path]]) -> str:
     """Markdown: per output, each arm's gain over its random-init twin per seed on each task."""
-    from ..eval.report import markdown_table
-
     names = {"looc": "LooC", "looc-pp": "LooC++", "moco": "MoCo"}
     headers = ["output", *(f"{names[a]} {t}" for a in GAIN_ARMS for t in GAIN_TASKS), "wall (s)"]
     rows = []
@@ -115,8 +112,6 @@ def choose(outputs: list[tuple[str, Path]]) -> str | None:
 
 
 def rule_table(outputs: list[tuple[str, Path]]) -> str:
-    from ..eval.report import markdown_table
-
     rows = []
     for name, folder in outputs:
         good, smaller = qualifies(json.loads((Path(folder) / "results.json").read_text()))
@@ -145,8 +140,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.gains and args.rule:
         text += "\n\n" + rule_table(pairs)
     if args.page:
-        from ..studies.report import replace_between_markers
-
         page = Path(args.page)
         markers = (f"<!-- {args.marker}:start -->", f"<!-- {args.marker}:end -->") if args.gains else (START, END)
         page.write_text(replace_between_markers(page.read_text(), text, *markers))
