@@ -93,6 +93,9 @@ COMMITS = [
     ("98ceebf", "data/hf: an early return nothing needs, _labels; data/pack: the bands-last array once"),
     ("44087aa", "one byol_loss for one seed and for several in one model; byol_pass without loss_fn"),
     ("3c03c44", "data.datasets.folder_files without its unused size; views/generator: Coupling._params"),
+    # the sixth session, third helper (code only, modules under 200 lines)
+    ("e2b92fe", "nn.ema_update of tuples of modules: one call per EMA in five methods"),
+    ("fc84592", "views/randaugment: one _shear for shear_x and shear_y"),
 ]
 
 

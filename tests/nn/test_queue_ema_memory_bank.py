@@ -59,6 +59,17 @@ def test_ema_update_formula():
         ema_update(target, online, 1.5)
 
 
+def test_ema_update_of_tuples_pairs_modules_in_order():
+    online, target = (nn.Linear(3, 2), nn.Linear(2, 4)), (nn.Linear(3, 2), nn.Linear(2, 4))
+    before = [p.clone() for m in target for p in m.parameters()]
+    ema_update(target, online, 0.75)
+    after = [p for m in target for p in m.parameters()]
+    for t, b, o in zip(after, before, [p for m in online for p in m.parameters()], strict=True):
+        torch.testing.assert_close(t, 0.75 * b + 0.25 * o)
+    with pytest.raises(ValueError, match="same shapes"):
+        ema_update(target, online[::-1], 0.5)
+
+
 def test_ema_leaves_buffers_and_frozen_copy_is_untrainable():
     online = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
     target = frozen_copy(online)

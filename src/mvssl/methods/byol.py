@@ -33,8 +33,7 @@ class BYOL(nn.Module):
         self.backbone = backbone
         self.projector = mlp([feature_dim, proj_hidden_dim, proj_dim])
         self.predictor = mlp([proj_dim, pred_hidden_dim, proj_dim])
-        self.target_backbone = frozen_copy(backbone)
-        self.target_projector = frozen_copy(self.projector)
+        self.target_backbone, self.target_projector = frozen_copy(backbone), frozen_copy(self.projector)
         self.base_momentum = base_momentum
         self.momentum = base_momentum
 
@@ -46,8 +45,7 @@ class BYOL(nn.Module):
     def on_step_end(self, step: int, max_steps: int) -> None:
         """After each optimiser step: xi <- tau xi + (1 - tau) theta, with tau on the cosine schedule."""
         self.momentum = cosine_momentum(step, max_steps, self.base_momentum)
-        ema_update(self.target_backbone, self.backbone, self.momentum)
-        ema_update(self.target_projector, self.projector, self.momentum)
+        ema_update((self.target_backbone, self.target_projector), (self.backbone, self.projector), self.momentum)
 
 
 def byol_pass(net: nn.Module, views: list[torch.Tensor], n_global: int):

@@ -48,8 +48,7 @@ class DINO(nn.Module):
         self.weight_decay_start, self.weight_decay_end = weight_decay_start, weight_decay_end
         self.backbone = backbone
         self.head = DINOHead(feature_dim, out_dim, head_hidden_dim, bottleneck_dim, norm_last_layer, head_batch_norm)
-        self.teacher_backbone = frozen_copy(backbone)
-        self.teacher_head = frozen_copy(self.head)
+        self.teacher_backbone, self.teacher_head = frozen_copy(backbone), frozen_copy(self.head)
         self.centre = Centre(out_dim, centre_momentum)
         self.student_temperature = student_temperature
         self.warmup_teacher_temperature, self.teacher_temperature = warmup_teacher_temperature, teacher_temperature
@@ -105,8 +104,7 @@ class DINO(nn.Module):
         """After each optimiser step: the teacher follows the student by EMA (cosine momentum)."""
         self.step.fill_(step)
         momentum = cosine_momentum(step, max_steps, self.base_momentum)
-        ema_update(self.teacher_backbone, self.backbone, momentum)
-        ema_update(self.teacher_head, self.head, momentum)
+        ema_update((self.teacher_backbone, self.teacher_head), (self.backbone, self.head), momentum)
 
 
 @torch.no_grad()

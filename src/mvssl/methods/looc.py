@@ -67,5 +67,4 @@ class LooC(nn.Module):
         return MethodOutput(loss=loss, features=h, embeddings=[q[0], k[0, 0]], logs=logs)
 
     def on_step_end(self, step: int, max_steps: int) -> None:
-        ema_update(self.key_backbone, self.backbone, self.momentum)
-        ema_update(self.key_projectors, self.projectors, self.momentum)
+        ema_update((self.key_backbone, self.key_projectors), (self.backbone, self.projectors), self.momentum)

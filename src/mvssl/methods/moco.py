@@ -50,5 +50,4 @@ class MoCo(nn.Module):
         return MethodOutput(loss=loss, features=h[:n], embeddings=[q[0], k[0]])
 
     def on_step_end(self, step: int, max_steps: int) -> None:
-        ema_update(self.key_backbone, self.backbone, self.momentum)
-        ema_update(self.key_projector, self.projector, self.momentum)
+        ema_update((self.key_backbone, self.key_projector), (self.backbone, self.projector), self.momentum)

@@ -44,5 +44,4 @@ class MoCoV3(nn.Module):
 
     def on_step_end(self, step: int, max_steps: int) -> None:
         momentum = cosine_momentum(step, max_steps, self.base_momentum)
-        ema_update(self.momentum_backbone, self.backbone, momentum)
-        ema_update(self.momentum_projector, self.projector, momentum)
+        ema_update((self.momentum_backbone, self.momentum_projector), (self.backbone, self.projector), momentum)

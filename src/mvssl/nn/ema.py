@@ -17,13 +17,15 @@ def frozen_copy(online: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
-    """theta_target <- m * theta_target + (1 - m) * theta_online, parameter by parameter. Buffers (BatchNorm
-    statistics) are left alone: the target keeps those its own forward passes accumulate, as the reference
-    code of MoCo, DINO (``main_dino.py``) and BYOL (``byol_experiment.py``) does."""
+def ema_update(target: nn.Module | tuple, online: nn.Module | tuple, momentum: float) -> None:
+    """theta_target <- m * theta_target + (1 - m) * theta_online, parameter by parameter (of two modules, or of
+    two tuples of modules, paired in order). Buffers (BatchNorm statistics) are left alone: the target keeps
+    those its own forward passes accumulate, as the reference code of MoCo, DINO (``main_dino.py``) and BYOL
+    (``byol_experiment.py``) does."""
     if not 0.0 <= momentum <= 1.0:
         raise ValueError(f"EMA momentum must be in [0, 1], got {momentum}")
-    target_params, online_params = list(target.parameters()), list(online.parameters())
+    params = lambda m: [p for each in (m if isinstance(m, tuple) else (m,)) for p in each.parameters()]  # noqa: E731
+    target_params, online_params = params(target), params(online)
     if [p.shape for p in target_params] != [p.shape for p in online_params]:
         raise ValueError("target and online networks must have parameters of the same shapes")
     for t, o in zip(target_params, online_params):

@@ -4,6 +4,8 @@ random sign for the geometric ones). Each op maps float [B, 3, H, W] and signed 
 images; ``RandAugment.apply`` loops over op types (a handful), never over images."""
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 
@@ -65,18 +67,14 @@ def rotate(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     return _affine(x, a)
 
 
-def shear_x(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """Shear horizontally by 0.3 m."""
+def _shear(x: torch.Tensor, m: torch.Tensor, row: int) -> torch.Tensor:
+    """Shear by 0.3 m: horizontally (``row`` 0: ``shear_x``) or vertically (``row`` 1: ``shear_y``)."""
     a = torch.eye(2, device=x.device).repeat(len(x), 1, 1)
-    a[:, 0, 1] = 0.3 * m.float()
+    a[:, row, 1 - row] = 0.3 * m.float()
     return _affine(x, a)
 
 
-def shear_y(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """Shear vertically by 0.3 m."""
-    a = torch.eye(2, device=x.device).repeat(len(x), 1, 1)
-    a[:, 1, 0] = 0.3 * m.float()
-    return _affine(x, a)
+shear_x, shear_y = partial(_shear, row=0), partial(_shear, row=1)
 
 
 RANDAUGMENT_OPS = {"autocontrast": autocontrast, "equalize": equalize, "posterize": posterize,
