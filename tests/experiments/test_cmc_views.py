@@ -48,6 +48,10 @@ def test_pilot_options_reach_only_the_predictive_arms():
     assert p["method"] == {"channels": "L,a,b,S", "graph": "core", "objective": "predictive", "target_size": 4}
     assert p["optim"]["lr"] == 0.006 and p["trainer"]["max_steps"] == 1500
     assert "optim" not in s.arms["c-a-b-s"].overrides and s.base["trainer"]["max_steps"] == 500
+    q6 = _study("--pred-targets", "standardised")  # Q6: the targets standardised per image and channel, predictive arms only
+    assert all(q6.arms[a].overrides["method"]["standardise_targets"] is True for a in ("p-a", "p-a-b", "p-a-b-s"))
+    assert all("standardise_targets" not in q6.arms[a].overrides["method"] for a in q6.arms if a.startswith("c-"))
+    assert "standardise_targets" not in _study().arms["p-a"].overrides["method"]  # off unless asked
     pilot = _study("--seeds", "2", "--first-seed", "100", "--arms", "p-a,p-a-b-s")
     assert list(pilot.arms) == ["p-a", "p-a-b-s"] and pilot.seeds() == [100, 101]
     assert [(p.id, p.kind) for p in pilot.predictions] == [("p-a-learns", "design"), ("p-a-b-s-learns", "design")]
@@ -131,7 +135,7 @@ def test_tiny_cmc_run_writes_every_arm_and_its_verdicts(tmp_path):
     assert encoder.embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)).shape == (2, 128)
 
 
-def _pilot(folder, steps, gains_by_arm, wall=100.0):
+def _pilot(folder, steps, gains_by_arm, wall=100.0, standardise=False):
     """A pilot output as the engine writes it: results.json (per-seed L probe and twins), study.yaml."""
     import yaml
 
@@ -139,8 +143,8 @@ def _pilot(folder, steps, gains_by_arm, wall=100.0):
     points = [{"arm": arm, "metrics": {L: {"seeds": [100, 101], "per_seed": [40.0 + g for g in gs]}},
                "random_init": {L: {"seeds": [100, 101], "per_seed": [40.0, 40.0]}}} for arm, gs in gains_by_arm.items()]
     (folder / "results.json").write_text(json.dumps({"points": points, "wall_seconds": wall, "seeds": [100, 101]}))
-    arms = {arm: {"trainer": {"max_steps": steps}, "optim": {"lr": 0.002}, "method": {"target_size": 8}}
-            for arm in gains_by_arm}
+    method = {"target_size": 8, **({"standardise_targets": True} if standardise else {})}
+    arms = {arm: {"trainer": {"max_steps": steps}, "optim": {"lr": 0.002}, "method": method} for arm in gains_by_arm}
     (folder / "study.yaml").write_text(yaml.safe_dump({"arms": arms}))
     return folder
 
@@ -154,6 +158,10 @@ def test_pilot_table_applies_the_registered_rule(tmp_path, capsys):
     assert cmc_pilots.main([f"Q1={q1}", f"Q2={q2}", f"Q4={q4}"]) == 0
     out = capsys.readouterr().out
     assert "p-a +2.3 / +9.2" in out and "| Q1 |" in out and "The rule picks **Q2** (500 steps" in out
+    q6 = _pilot(tmp_path / "q6", 500, {"p-a": [6.0, 5.5], "p-a-b-s": [7.0, 5.0]}, standardise=True)
+    assert cmc_pilots.main([f"Q1={q1}", f"Q6={q6}"]) == 0
+    assert "The rule picks **Q6** (500 steps, lr 0.002, target 8x8 standardised per image and channel)" in \
+        capsys.readouterr().out
     assert cmc_pilots.main([f"Q1={q1}"]) == 0
     assert "None of these pilots qualifies: the predictive arms keep Q1's setting" in capsys.readouterr().out
     page = tmp_path / "page.md"

@@ -31,11 +31,14 @@ def gains(data: dict) -> dict[str, list[float]]:
 
 
 def setting(folder: Path) -> str:
-    """The predictive arms' steps, learning rate and target side, read from the rendered study."""
+    """The predictive arms' steps, learning rate, target side and whether their targets are standardised,
+    read from the rendered study."""
     study = yaml.safe_load((folder / "study.yaml").read_text())
-    found = {(a["trainer"]["max_steps"], a["optim"]["lr"], a["method"]["target_size"])
+    found = {(a["trainer"]["max_steps"], a["optim"]["lr"], a["method"]["target_size"],
+              bool(a["method"].get("standardise_targets")))
              for name, a in study["arms"].items() if name.startswith("p-")}
-    return "; ".join(f"{steps} steps, lr {lr:g}, target {size}x{size}" for steps, lr, size in sorted(found))
+    return "; ".join(f"{steps} steps, lr {lr:g}, target {size}x{size}" + (" standardised per image and channel" * std)
+                     for steps, lr, size, std in sorted(found))
 
 
 def qualifies(data: dict) -> bool:
