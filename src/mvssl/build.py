@@ -184,15 +184,18 @@ def build_encoder_heads(cfg: dict) -> torch.nn.ModuleList | None:
                       m["proj_dim"])
 
 
-def build_projector(cfg: dict) -> torch.nn.Module | None:
-    """The architecture of ``method.projector`` for this config (what ``Encoder.embed(...,
+def build_projector(cfg: dict, state: dict) -> torch.nn.Module | None:
+    """``method.projector`` of this config holding ``state`` (what ``Encoder.embed(...,
     representation="projection")`` runs after the backbone), or None for a method without one."""
     try:
         method, _ = build_method(cfg, num_samples=2 * cfg["optim"]["batch_size"])  # a memory's length: any will do
     except Exception:  # noqa: BLE001 - a config this method no longer builds from: the encoder loads without it
         return None
     projector = getattr(method, "projector", None)
-    return projector if isinstance(projector, torch.nn.Module) else None
+    if not isinstance(projector, torch.nn.Module):
+        return None
+    projector.load_state_dict(state)
+    return projector
 
 
 def build_method(cfg: dict, num_samples: int | None = None, initial: Weights | None = None

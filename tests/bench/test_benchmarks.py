@@ -79,6 +79,14 @@ def test_bench_views_and_matmul_run(tmp_path):
     assert set(json.loads((tmp_path / "matmul.json").read_text())["peak"]) == {"fp32", "bf16"}
 
 
+def test_bench_report_files_hold_the_printed_table_untitled_and_the_data(tmp_path, capsys):
+    assert main(["bench", "matmul", "--sizes", "64", "--repeats", "1", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    text = printed[:printed.index(f"wrote {tmp_path / 'matmul'}.md and .json")]
+    assert (tmp_path / "matmul.md").read_text() == text and text.startswith("machine: ")
+    assert set(json.loads((tmp_path / "matmul.json").read_text())["peak"]) == {"fp32", "bf16"}
+
+
 def test_crop_grid_is_the_affine_grid_it_replaces():
     op, g = ResizedCrop(12), torch.Generator().manual_seed(0)
     x, p = torch.rand(6, 3, 16, 16), op.sample(6, g, "cpu")
