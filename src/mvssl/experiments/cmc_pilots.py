@@ -21,6 +21,12 @@ from pathlib import Path
 
 import yaml
 
+from ..eval.report import markdown_table
+from ..studies.report import replace_between_markers
+from ..studies.stats import pm
+from ..studies.writer import effect_text
+from .rejudge import rejudge
+
 START, END = "<!-- cmc-pilots:start -->", "<!-- cmc-pilots:end -->"
 VERSIONS_START, VERSIONS_END = "<!-- cmc-versions:start -->", "<!-- cmc-versions:end -->"
 REJUDGED = Path(__file__).with_name("studies") / "cmc_views_rejudged.yaml"
@@ -54,8 +60,6 @@ def qualifies(data: dict) -> bool:
 
 
 def table(outputs: list[tuple[str, Path]]) -> str:
-    from ..eval.report import markdown_table
-
     rows, picked = [], None
     for name, folder in outputs:
         data = json.loads((folder / "results.json").read_text())
@@ -75,8 +79,6 @@ def table(outputs: list[tuple[str, Path]]) -> str:
 
 
 def _verdict(c: dict) -> str:
-    from ..studies.writer import effect_text
-
     if c["verdict"] == "not testable":
         return "not testable: " + c.get("failed_gate", c.get("reason", ""))
     return f"{c['verdict']} {effect_text(c)}"
@@ -84,10 +86,6 @@ def _verdict(c: dict) -> str:
 
 def versions(outputs: list[tuple[str, Path]]) -> str:
     """Markdown: a row per prediction id (version 1's first), a column per version / output."""
-    from ..eval.report import markdown_table
-    from ..studies.stats import pm
-    from .rejudge import rejudge
-
     (v1,) = rejudge([REJUDGED])
     rows = {r["prediction"].id: {"v1 committed": "; ".join(f"{c['verdict']} {pm(c['effect'], c.get('ci95'), missing='')}"
                                                            for c in r["old"]) or "-",
@@ -117,8 +115,6 @@ def main(argv: list[str] | None = None) -> int:
         pairs.append((name, Path(folder)))
     text = versions(pairs) if args.versions else table(pairs)
     if args.page:
-        from ..studies.report import replace_between_markers
-
         page = Path(args.page)
         markers = (VERSIONS_START, VERSIONS_END) if args.versions else (START, END)
         page.write_text(replace_between_markers(page.read_text(), text, *markers))
