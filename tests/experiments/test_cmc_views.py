@@ -35,6 +35,8 @@ def test_every_order_of_adding_the_views_runs_through_the_arms():
             assert method["channels"].split(",") == ["L"] + [CHANNEL[v] for v in sorted(order[:k], key="abs".index)]
             assert method["graph"] == "core" and method["objective"] == "contrastive"
     assert s.seeds() == list(SEEDS) and [g.kind for g in s.gates] == ["learns"] and s.gates[0].arms is None
+    quick = _study("--quick")  # the 4-minute smoke run: 2 seeds, 30 steps, every arm
+    assert quick.seeds() == [0, 1] and list(quick.arms) == list(s.arms) and quick.base["trainer"]["max_steps"] == 30
     assert [p.id for p in s.predictions] == ["more-views-better", "every-added-view-helps",
                                              "contrastive-beats-predictive"]
     assert all(p.refuted_by for p in s.predictions) and s.correction == "bonferroni"
