@@ -32,6 +32,21 @@ def did(hard):
     n = len(per); m = sum(per) / n; sd = float(np.std(per, ddof=1))
     h95 = sps.t.ppf(0.975, n - 1) * sd / math.sqrt(n); h99 = sps.t.ppf(1 - 0.01 / 2, n - 1) * sd / math.sqrt(n)
     return f"{m:+.2f} ± {h95:.2f} (95%), ± {h99:.2f} (99%); per seed " + ", ".join(f"{x:+.1f}" for x in per)
+# DINO is in no later default; `--families byol,dino` trains version 1's DINO recipe unchanged, so version 1's
+# own dino-default ranks say what each version's rank floor (read from its output) makes of it
+dino_rank = next(p["metrics"]["effective_rank"]["per_seed"] for p in v1json["points"] if p["arm"] == "dino (default batch)")
+
+
+def no_dino(o):
+    gate = next(g for g in o["gates"] if g["gate"] == "floor" and g["arm"] == "byol-default")
+    mean = next(p["metrics"]["rank"]["mean"] for p in o["points"] if p["arm"] == "byol-default")
+    floor = mean - gate["effect"]
+    return (f"not testable: no DINO arm in the default; at its recipe (`--families byol,dino`, version 1's) "
+            f"version 1's dino-default ends at rank {np.mean(dino_rank):.2f} (per seed "
+            f"{', '.join(f'{x:.1f}' for x in dino_rank)}), {'below' if np.mean(dino_rank) <= floor else 'above'} "
+            f"the rank floor {floor:g}")
+
+
 labels = [a.split("=", 1)[0] for a in sys.argv[2:]]
 outs = [json.load(open(a.split("=", 1)[1])) for a in sys.argv[2:]]
 v2 = [{c["id"]: c for c in o["claims"]} for o in outs]
@@ -45,7 +60,7 @@ print("| prediction (versions 2, 3) | version 1, committed, re-judged (its own p
 print("|---|---|---|" + "---|" * len(outs))
 for new, old, hard in rows:
     cells = [f"`{new}`", f"`{old}`: {fmt(v1[old])}", did(hard) if hard else "-"]
-    cells += [fmt(v[new]) if new in v else "not in the default (no DINO arm trained)" for v in v2]
+    cells += [fmt(v[new]) if new in v else no_dino(o) for v, o in zip(v2, outs)]
     print("| " + " | ".join(cells) + " |")
 print()
 print("| output | DiD small batch, per seed | DiD weak EMA, per seed | byol-default final rank, per seed |")
