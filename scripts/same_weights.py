@@ -4,8 +4,9 @@ same thread count, ``--trainer.precision 32``), then
 
     python scripts/same_weights.py OLD_RUN NEW_RUN
 
-compares ``encoder.pt`` and the whole method in ``checkpoints/last.ckpt`` tensor by tensor
-(every parameter and buffer: EMA targets, queues, banks, centres) and exits 1 if any differs.
+compares ``encoder.pt`` (its backbone and any projector or LooC heads it keeps) and the whole method
+in ``checkpoints/last.ckpt`` tensor by tensor (every parameter and buffer: EMA targets, queues, banks,
+centres) and exits 1 if any differs.
 Example (from a checkout of the old commit, then of the new one, OUT differing):
 
     OMP_NUM_THREADS=1 mvssl train --method byol --trainer.max_steps 20 --trainer.precision 32 \\
@@ -17,7 +18,10 @@ import torch
 
 
 def tensors(run: str, name: str) -> dict:
-    return torch.load(f"{run}/{name}", map_location="cpu", weights_only=True)["state_dict"]
+    """Every tensor of the file's state dicts (``state_dict``; an encoder's ``heads_state_dict`` and
+    ``projector_state_dict`` too), keyed ``part/name``."""
+    saved = torch.load(f"{run}/{name}", map_location="cpu", weights_only=True)
+    return {f"{part}/{k}": v for part, state in saved.items() if part.endswith("state_dict") for k, v in state.items()}
 
 
 def main(old: str, new: str) -> int:

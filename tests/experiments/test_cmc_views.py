@@ -35,6 +35,8 @@ def test_every_order_of_adding_the_views_runs_through_the_arms():
             assert method["channels"].split(",") == ["L"] + [CHANNEL[v] for v in sorted(order[:k], key="abs".index)]
             assert method["graph"] == "core" and method["objective"] == "contrastive"
     assert s.seeds() == list(SEEDS) and [g.kind for g in s.gates] == ["learns"] and s.gates[0].arms is None
+    quick = _study("--quick")  # the 4-minute smoke run: 2 seeds, 30 steps, every arm
+    assert quick.seeds() == [0, 1] and list(quick.arms) == list(s.arms) and quick.base["trainer"]["max_steps"] == 30
     assert [p.id for p in s.predictions] == ["more-views-better", "every-added-view-helps",
                                              "contrastive-beats-predictive"]
     assert all(p.refuted_by for p in s.predictions) and s.correction == "bonferroni"
@@ -45,13 +47,17 @@ def test_every_order_of_adding_the_views_runs_through_the_arms():
 def test_pilot_options_reach_only_the_predictive_arms():
     s = _study("--pred-steps", "1500", "--pred-lr", "0.006", "--pred-target", "4")
     p = s.arms["p-a-b-s"].overrides
-    assert p["method"] == {"channels": "L,a,b,S", "graph": "core", "objective": "predictive", "target_size": 4}
+    assert p["method"] == {"channels": "L,a,b,S", "graph": "core", "objective": "predictive", "target_size": 4,
+                           "standardise_targets": True}  # version 3: Q6's standardised targets by default
     assert p["optim"]["lr"] == 0.006 and p["trainer"]["max_steps"] == 1500
     assert "optim" not in s.arms["c-a-b-s"].overrides and s.base["trainer"]["max_steps"] == 500
     q6 = _study("--pred-targets", "standardised")  # Q6: the targets standardised per image and channel, predictive arms only
     assert all(q6.arms[a].overrides["method"]["standardise_targets"] is True for a in ("p-a", "p-a-b", "p-a-b-s"))
     assert all("standardise_targets" not in q6.arms[a].overrides["method"] for a in q6.arms if a.startswith("c-"))
-    assert "standardise_targets" not in _study().arms["p-a"].overrides["method"]  # off unless asked
+    assert q6.arms == _study().arms  # version 3's default
+    pooled = _study("--pred-targets", "pooled")  # version 2's setting (Q1): the method's default, no key
+    assert pooled.arms["p-a"].overrides["method"] == {"channels": "L,a", "graph": "core", "objective": "predictive",
+                                                      "target_size": 8}
     pilot = _study("--seeds", "2", "--first-seed", "100", "--arms", "p-a,p-a-b-s")
     assert list(pilot.arms) == ["p-a", "p-a-b-s"] and pilot.seeds() == [100, 101]
     assert [(p.id, p.kind) for p in pilot.predictions] == [("p-a-learns", "design"), ("p-a-b-s-learns", "design")]
@@ -170,4 +176,25 @@ def test_pilot_table_applies_the_registered_rule(tmp_path, capsys):
     assert "old" not in page.read_text() and "picks **Q4** (1500 steps" in page.read_text()
     with pytest.raises(SystemExit) as bad:
         cmc_pilots.main([f"Q9={tmp_path / 'missing'}"])
+    assert bad.value.code == 2
+
+
+def test_versions_table_reads_version_1_and_every_output_given(tmp_path, capsys):
+    from mvssl.experiments import cmc_pilots
+
+    claims = [{"id": "more-views-better", "verdict": "supported", "effect": 6.5, "ci": 2.25},
+              {"id": "every-added-view-helps", "verdict": "inconclusive", "effect": 1.0, "ci": 3.0},
+              {"id": "contrastive-beats-predictive", "verdict": "not testable", "effect": 0.0,
+               "failed_gate": "learns failed on p-a"}]
+    (tmp_path / "results.json").write_text(json.dumps({"claims": claims}))
+    assert cmc_pilots.main(["--versions", f"v2 bf16={tmp_path}"]) == 0
+    rows = {line.split(" | ")[0].strip("| `"): line.split(" | ") for line in capsys.readouterr().out.splitlines()[2:]}
+    assert list(rows) == ["more-views-better", "contrastive-beats-predictive", "every-added-view-helps"]
+    more, beats, every = rows["more-views-better"], rows["contrastive-beats-predictive"], rows["every-added-view-helps"]
+    assert more[2].startswith("inconclusive +11.97") and more[3].strip(" |") == "supported +6.50 ± 2.25"
+    assert beats[1].startswith("supported +11.80") and beats[2].startswith("not testable: learns failed on v2-pred")
+    assert beats[3].strip(" |") == "not testable: learns failed on p-a"
+    assert every[1] == "-" and every[3].strip(" |") == "inconclusive +1.00 ± 3.00"
+    with pytest.raises(SystemExit) as bad:  # --versions needs results.json only; a folder without it: exit 2
+        cmc_pilots.main(["--versions", f"v2={tmp_path / 'missing'}"])
     assert bad.value.code == 2
