@@ -3,8 +3,8 @@
 ``experiment``, ``info`` and ``bench`` are command groups filled from packages: every module of
 ``mvssl.experiments`` (or ``mvssl.info``, ``mvssl.bench``) that defines ``COMMAND`` (its name),
 ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int`` becomes ``mvssl GROUP COMMAND``.
-A new experiment is a new module; nothing here changes. ``mvssl.experiments`` lists its commands
-from the study files without importing them (``listing``), so only the experiment named is imported.
+A new experiment is a new module; nothing here changes. A group lists its commands without importing
+them (``listed_commands``), so only the command named is imported, and a group's --help no torch.
 
 Imports inside functions are for two things only: heavy optional dependencies (matplotlib, umap,
 timm, torchvision's datasets, wandb/tensorboard loggers, safetensors, ...), and here, a command's
@@ -13,11 +13,13 @@ torch (``scripts/lazy_imports.py`` classifies every import inside a function).""
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import pkgutil
 import os
 import sys
 import warnings
+from pathlib import Path
 
 from . import __version__
 from .config import SCHEMA, ConfigError, deep_update
@@ -75,6 +77,29 @@ def _cmd_eval(args, extra: list[str]) -> int:
 
     run_protocol(args)
     return 0
+
+
+EXPORT_HELP = ("export a trained encoder: ONNX or TorchScript (uint8 images at the encoder's size in, features "
+               "out, checked against Encoder.embed) or safetensors weights")
+
+
+def _export_parser(sub) -> None:
+    """``mvssl export``'s options, here so that its --help imports no torch (``export.py`` does)."""
+    p = sub.add_parser("export", help=EXPORT_HELP, description=EXPORT_HELP)
+    p.add_argument("run", help="run folder, encoder.pt or checkpoint")
+    p.add_argument("--format", required=True, choices=["onnx", "torchscript", "safetensors"],
+                   help="onnx, torchscript or safetensors")
+    p.add_argument("--out", help="file to write (default: RUN/export/encoder.EXT)")
+    p.add_argument("--tokens", action="store_true", help="dense features (ViT patch tokens, convnet feature maps) "
+                   "instead of one vector per image")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.set_defaults(func=_cmd_export)
+
+
+def _cmd_export(args, extra: list[str]) -> int:
+    from . import export
+
+    return _run_command(export, args, extra, "export")
 
 
 def _eval_parsers(sub) -> None:
@@ -183,16 +208,29 @@ def command_modules(package: str) -> list:
     return sorted((m for m in modules if hasattr(m, "COMMAND")), key=lambda m: m.COMMAND)
 
 
+def literal_listing(package) -> list[tuple[str, str | None, str | None]]:
+    """``(module, COMMAND, HELP)`` of each module of ``package`` that sets ``COMMAND``, read from its text
+    without importing it; None where a value is not a string literal (the command line imports that one)."""
+    found = []
+    for info in pkgutil.iter_modules(package.__path__):
+        path, values = Path(package.__path__[0]) / f"{info.name}.py", {}
+        for node in ast.parse(path.read_text(), str(path)).body if path.is_file() else []:
+            for target in getattr(node, "targets", []):
+                if isinstance(target, ast.Name) and target.id in ("COMMAND", "HELP"):
+                    values[target.id] = node.value.value if isinstance(node.value, ast.Constant) else None
+        if "COMMAND" in values:
+            found.append((info.name, values["COMMAND"], values.get("HELP")))
+    return found
+
+
 def listed_commands(package: str, named: str | None) -> list:
-    """The command modules of ``package`` (``command_modules``); where the package lists its commands
-    without importing them (a ``listing()``, as ``mvssl.experiments`` does), only the one ``named``
-    is imported and the others are ``(COMMAND, HELP)`` pairs: ``mvssl experiment --help`` imports no
-    experiment, ``mvssl experiment NAME`` only NAME's module."""
-    listing = getattr(importlib.import_module(package), "listing", None)
-    if listing is None:
-        return command_modules(package)
+    """The command modules of ``package`` (``command_modules``), listed without importing them (the package's
+    own ``listing()``, as ``mvssl.experiments`` has, else ``literal_listing``): only the one ``named`` is
+    imported and the others are ``(COMMAND, HELP)`` pairs, so ``mvssl bench --help`` imports no benchmark
+    (nor torch), ``mvssl experiment NAME`` only NAME's module."""
+    pkg = importlib.import_module(package)
     out = []
-    for module, command, helptext in listing():
+    for module, command, helptext in getattr(pkg, "listing", lambda: literal_listing(pkg))():
         if command is None or helptext is None or command == named:
             loaded = importlib.import_module(f"{package}.{module}")
             if hasattr(loaded, "COMMAND"):
@@ -269,11 +307,7 @@ def build_parser(command: str | None = None, subcommand: str | None = None) -> a
                  "--data.dataset folder --data.root DIR trains on your own images)")
     tr.set_defaults(func=_cmd_train)
     if command is None or command == "export":
-        from . import export  # its parser only: torch loads when it runs
-
-        ex = sub.add_parser("export", help=export.COMMAND_HELP, description=export.COMMAND_HELP)
-        export.add_arguments(ex)
-        ex.set_defaults(func=lambda args, extra: _run_command(export, args, extra, "export"))
+        _export_parser(sub)
     else:
         sub.add_parser("export", help="export a trained encoder (onnx, torchscript, safetensors)")
     if command is None or command == "eval":

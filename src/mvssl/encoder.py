@@ -53,9 +53,7 @@ class Encoder(nn.Module):
             self.heads.load_state_dict(method.projectors.state_dict())
         projector = getattr(method, "projector", None)
         if isinstance(projector, nn.Module):  # embed(..., representation="projection")
-            self.projector = build_projector(self.config)
-            if self.projector is not None:
-                self.projector.load_state_dict(projector.state_dict())
+            self.projector = build_projector(self.config, projector.state_dict())
 
     def _representation_fn(self, representation: str):
         if representation not in REPRESENTATIONS:
@@ -145,9 +143,7 @@ def load(path: str | Path) -> Encoder:
                 raise ValueError("it is a LooC encoder without its embedding heads")
             enc.heads.load_state_dict(heads)
         if projector:
-            enc.projector = build_projector(config)
-            if enc.projector is not None:
-                enc.projector.load_state_dict(projector)
+            enc.projector = build_projector(config, projector)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"{path} is not a usable mvssl encoder: its weights do not fit the architecture its "

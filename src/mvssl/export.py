@@ -119,18 +119,7 @@ def export_encoder(run: str | Path, fmt: str, out: str | Path | None = None, tok
     return result
 
 
-COMMAND = "export"
-COMMAND_HELP = ("export a trained encoder: ONNX or TorchScript (uint8 images at the encoder's size in, features "
-                "out, checked against Encoder.embed) or safetensors weights")
-
-
-def add_arguments(p) -> None:
-    p.add_argument("run", help="run folder, encoder.pt or checkpoint")
-    p.add_argument("--format", required=True, choices=list(FORMATS), help="onnx, torchscript or safetensors")
-    p.add_argument("--out", help="file to write (default: RUN/export/encoder.EXT)")
-    p.add_argument("--tokens", action="store_true", help="dense features (ViT patch tokens, convnet feature maps) "
-                   "instead of one vector per image")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+COMMAND = "export"  # its options: cli.py's _export_parser
 
 
 def run(args) -> int:

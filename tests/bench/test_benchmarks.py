@@ -79,6 +79,14 @@ def test_bench_views_and_matmul_run(tmp_path):
     assert set(json.loads((tmp_path / "matmul.json").read_text())["peak"]) == {"fp32", "bf16"}
 
 
+def test_bench_report_files_hold_the_printed_table_untitled_and_the_data(tmp_path, capsys):
+    assert main(["bench", "matmul", "--sizes", "64", "--repeats", "1", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    text = printed[:printed.index(f"wrote {tmp_path / 'matmul'}.md and .json")]
+    assert (tmp_path / "matmul.md").read_text() == text and text.startswith("machine: ")
+    assert set(json.loads((tmp_path / "matmul.json").read_text())["peak"]) == {"fp32", "bf16"}
+
+
 def test_crop_grid_is_the_affine_grid_it_replaces():
     op, g = ResizedCrop(12), torch.Generator().manual_seed(0)
     x, p = torch.rand(6, 3, 16, 16), op.sample(6, g, "cpu")
@@ -137,6 +145,22 @@ def test_bench_data_measures_a_subprocess_peak_and_the_data_path(tmp_path):
     assert set(rates) == {"in memory", *(f"streamed from {s}, {w}" for s in ("folder", "shards", "shards in shard order")
                                          for w in ("0 workers", "1 worker"))} and min(rates.values()) > 0
     assert report["indexing"]["30"] == {"seconds": report["indexing"]["30"]["seconds"], "samples": 30, "shards": 4}
+
+
+def test_bench_data_sizes_its_training_step_source_by_the_step_batch(tmp_path, monkeypatch):
+    import mvssl.bench.data as bench_data
+
+    seen = {}
+
+    def fake_step(args, variant, num_samples):  # the ResNet step's arguments, without running it
+        seen.update(batch=args.batch, num_samples=num_samples)
+        return (lambda: None), None
+
+    monkeypatch.setattr(bench_data, "make_step", fake_step)
+    assert main(["bench", "data", "--no-memory", "--counts", "30", "--size", "8", "--batch", "4", "--step-batch",
+                 "2000", "--batches", "1", "--workers", "0", "--repeats", "1", "--work-dir", str(tmp_path),
+                 "--shard-size", "8"]) == 0
+    assert seen["batch"] == 2000 and seen["num_samples"] >= 2000  # a step indexes that many of the source's images
 
 
 def test_bench_train_measures_several_methods_side_by_side(tmp_path, capsys):

@@ -37,3 +37,25 @@ def test_top_level_help_and_version_import_no_torch():
     assert out[0].startswith("usage: mvssl [-h] [--version]") and out[1] == f"mvssl {mvssl.__version__}"
     assert out[2].startswith("usage: mvssl train") and out[4].startswith("usage: mvssl eval knn")
     assert "torch" not in modules and "lightning" not in modules  # eval's options come from eval/options.py, not from the protocols
+
+
+def test_group_and_export_help_import_no_torch_and_a_command_only_its_module():
+    """``mvssl bench | info | data | study --help`` list their commands from the modules' text
+    (``cli.literal_listing``) and ``mvssl export --help`` is built in cli.py: none of them imports torch
+    (each did); ``mvssl bench matmul --help`` imports the one benchmark named."""
+    from mvssl import cli
+    from tests.cli.fresh_process import run_in_fresh_process
+
+    from mvssl.export import FORMATS
+
+    groups = {package: group for group, (package, _) in cli.COMMAND_GROUPS.items() if group != "experiment"}
+    printed, modules = run_in_fresh_process(*[[group, "--help"] for group in groups.values()], ["export", "--help"])
+    assert "torch" not in modules and "lightning" not in modules
+    for package, listed in zip(groups, printed):
+        imported = {m.COMMAND: m.HELP for m in cli.command_modules(package)}
+        assert imported and all(c in listed and "".join(h.split()) in "".join(listed.split()) for c, h in imported.items())
+    assert printed[-1].startswith("usage: mvssl export") and "--opset" in printed[-1]
+    assert "{" + ",".join(FORMATS) + "}" in printed[-1]  # the formats export.py writes
+    (usage,), modules = run_in_fresh_process(["bench", "matmul", "--help"])
+    assert usage.startswith("usage: mvssl bench matmul") and "--sizes" in usage
+    assert sorted(m for m in modules if m.startswith("mvssl.bench.")) == ["mvssl.bench.common", "mvssl.bench.matmul"]

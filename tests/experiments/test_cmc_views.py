@@ -35,6 +35,8 @@ def test_every_order_of_adding_the_views_runs_through_the_arms():
             assert method["channels"].split(",") == ["L"] + [CHANNEL[v] for v in sorted(order[:k], key="abs".index)]
             assert method["graph"] == "core" and method["objective"] == "contrastive"
     assert s.seeds() == list(SEEDS) and [g.kind for g in s.gates] == ["learns"] and s.gates[0].arms is None
+    quick = _study("--quick")  # the 4-minute smoke run: 2 seeds, 30 steps, every arm
+    assert quick.seeds() == [0, 1] and list(quick.arms) == list(s.arms) and quick.base["trainer"]["max_steps"] == 30
     assert [p.id for p in s.predictions] == ["more-views-better", "every-added-view-helps",
                                              "contrastive-beats-predictive"]
     assert all(p.refuted_by for p in s.predictions) and s.correction == "bonferroni"
@@ -45,9 +47,17 @@ def test_every_order_of_adding_the_views_runs_through_the_arms():
 def test_pilot_options_reach_only_the_predictive_arms():
     s = _study("--pred-steps", "1500", "--pred-lr", "0.006", "--pred-target", "4")
     p = s.arms["p-a-b-s"].overrides
-    assert p["method"] == {"channels": "L,a,b,S", "graph": "core", "objective": "predictive", "target_size": 4}
+    assert p["method"] == {"channels": "L,a,b,S", "graph": "core", "objective": "predictive", "target_size": 4,
+                           "standardise_targets": True}  # version 3: Q6's standardised targets by default
     assert p["optim"]["lr"] == 0.006 and p["trainer"]["max_steps"] == 1500
     assert "optim" not in s.arms["c-a-b-s"].overrides and s.base["trainer"]["max_steps"] == 500
+    q6 = _study("--pred-targets", "standardised")  # Q6: the targets standardised per image and channel, predictive arms only
+    assert all(q6.arms[a].overrides["method"]["standardise_targets"] is True for a in ("p-a", "p-a-b", "p-a-b-s"))
+    assert all("standardise_targets" not in q6.arms[a].overrides["method"] for a in q6.arms if a.startswith("c-"))
+    assert q6.arms == _study().arms  # version 3's default
+    pooled = _study("--pred-targets", "pooled")  # version 2's setting (Q1): the method's default, no key
+    assert pooled.arms["p-a"].overrides["method"] == {"channels": "L,a", "graph": "core", "objective": "predictive",
+                                                      "target_size": 8}
     pilot = _study("--seeds", "2", "--first-seed", "100", "--arms", "p-a,p-a-b-s")
     assert list(pilot.arms) == ["p-a", "p-a-b-s"] and pilot.seeds() == [100, 101]
     assert [(p.id, p.kind) for p in pilot.predictions] == [("p-a-learns", "design"), ("p-a-b-s-learns", "design")]
@@ -131,7 +141,7 @@ def test_tiny_cmc_run_writes_every_arm_and_its_verdicts(tmp_path):
     assert encoder.embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)).shape == (2, 128)
 
 
-def _pilot(folder, steps, gains_by_arm, wall=100.0):
+def _pilot(folder, steps, gains_by_arm, wall=100.0, standardise=False):
     """A pilot output as the engine writes it: results.json (per-seed L probe and twins), study.yaml."""
     import yaml
 
@@ -139,8 +149,8 @@ def _pilot(folder, steps, gains_by_arm, wall=100.0):
     points = [{"arm": arm, "metrics": {L: {"seeds": [100, 101], "per_seed": [40.0 + g for g in gs]}},
                "random_init": {L: {"seeds": [100, 101], "per_seed": [40.0, 40.0]}}} for arm, gs in gains_by_arm.items()]
     (folder / "results.json").write_text(json.dumps({"points": points, "wall_seconds": wall, "seeds": [100, 101]}))
-    arms = {arm: {"trainer": {"max_steps": steps}, "optim": {"lr": 0.002}, "method": {"target_size": 8}}
-            for arm in gains_by_arm}
+    method = {"target_size": 8, **({"standardise_targets": True} if standardise else {})}
+    arms = {arm: {"trainer": {"max_steps": steps}, "optim": {"lr": 0.002}, "method": method} for arm in gains_by_arm}
     (folder / "study.yaml").write_text(yaml.safe_dump({"arms": arms}))
     return folder
 
@@ -154,6 +164,10 @@ def test_pilot_table_applies_the_registered_rule(tmp_path, capsys):
     assert cmc_pilots.main([f"Q1={q1}", f"Q2={q2}", f"Q4={q4}"]) == 0
     out = capsys.readouterr().out
     assert "p-a +2.3 / +9.2" in out and "| Q1 |" in out and "The rule picks **Q2** (500 steps" in out
+    q6 = _pilot(tmp_path / "q6", 500, {"p-a": [6.0, 5.5], "p-a-b-s": [7.0, 5.0]}, standardise=True)
+    assert cmc_pilots.main([f"Q1={q1}", f"Q6={q6}"]) == 0
+    assert "The rule picks **Q6** (500 steps, lr 0.002, target 8x8 standardised per image and channel)" in \
+        capsys.readouterr().out
     assert cmc_pilots.main([f"Q1={q1}"]) == 0
     assert "None of these pilots qualifies: the predictive arms keep Q1's setting" in capsys.readouterr().out
     page = tmp_path / "page.md"
@@ -162,4 +176,25 @@ def test_pilot_table_applies_the_registered_rule(tmp_path, capsys):
     assert "old" not in page.read_text() and "picks **Q4** (1500 steps" in page.read_text()
     with pytest.raises(SystemExit) as bad:
         cmc_pilots.main([f"Q9={tmp_path / 'missing'}"])
+    assert bad.value.code == 2
+
+
+def test_versions_table_reads_version_1_and_every_output_given(tmp_path, capsys):
+    from mvssl.experiments import cmc_pilots
+
+    claims = [{"id": "more-views-better", "verdict": "supported", "effect": 6.5, "ci": 2.25},
+              {"id": "every-added-view-helps", "verdict": "inconclusive", "effect": 1.0, "ci": 3.0},
+              {"id": "contrastive-beats-predictive", "verdict": "not testable", "effect": 0.0,
+               "failed_gate": "learns failed on p-a"}]
+    (tmp_path / "results.json").write_text(json.dumps({"claims": claims}))
+    assert cmc_pilots.main(["--versions", f"v2 bf16={tmp_path}"]) == 0
+    rows = {line.split(" | ")[0].strip("| `"): line.split(" | ") for line in capsys.readouterr().out.splitlines()[2:]}
+    assert list(rows) == ["more-views-better", "contrastive-beats-predictive", "every-added-view-helps"]
+    more, beats, every = rows["more-views-better"], rows["contrastive-beats-predictive"], rows["every-added-view-helps"]
+    assert more[2].startswith("inconclusive +11.97") and more[3].strip(" |") == "supported +6.50 ± 2.25"
+    assert beats[1].startswith("supported +11.80") and beats[2].startswith("not testable: learns failed on v2-pred")
+    assert beats[3].strip(" |") == "not testable: learns failed on p-a"
+    assert every[1] == "-" and every[3].strip(" |") == "inconclusive +1.00 ± 3.00"
+    with pytest.raises(SystemExit) as bad:  # --versions needs results.json only; a folder without it: exit 2
+        cmc_pilots.main(["--versions", f"v2={tmp_path / 'missing'}"])
     assert bad.value.code == 2

@@ -76,6 +76,13 @@ def test_info_er_on_a_tiny_run_writes_json_and_markdown(tiny_byol, tmp_path, cap
     assert "--batch-size 1" in capsys.readouterr().err
 
 
+def test_info_er_markdown_opens_with_a_title_like_every_report(tiny_byol, tmp_path):
+    assert main(["info", "er", str(tiny_byol), "--batch-size", "8", "--batches", "1", "--out", str(tmp_path)]) == 0
+    first, blank, *rest = (tmp_path / "er.md").read_text().splitlines()
+    assert first == f"# Entropy, reconstruction and I_ER of {tiny_byol.name} (byol)" and blank == ""
+    assert rest[0].startswith(f"Entropy and reconstruction of `{tiny_byol}` (byol)")
+
+
 def test_info_er_measures_dino_discretely_with_its_teacher():
     torch.manual_seed(0)
     backbone, dim = build_backbone("convnet", width=4)

@@ -149,3 +149,25 @@ def test_tiny_training_run_lowers_the_loss(negatives):
     losses = train_on_source(m, view_source("crop", 1), steps=25, pass_indices=negatives == "bank")
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     assert last < first - 0.1, (first, last)
+
+
+def test_standardised_targets_are_each_images_channel_layout_with_zero_mean_and_unit_variance():
+    x = _images()
+    plain = _cmc(channels="L,a,b", graph="core", objective="predictive", target_size=4)
+    m = _cmc(channels="L,a,b", graph="core", objective="predictive", target_size=4, standardise_targets=True)
+    assert not plain.standardise_targets  # off by default
+    h = m.backbone.encode(x)
+    parts = m.backbone.split(x[0])
+    pooled = [F.adaptive_avg_pool2d(p, 4) for p in parts]
+    # the reference, written out: per image and channel, over the 4 x 4 positions, population variance
+    mean = [p.mean(dim=(2, 3), keepdim=True) for p in pooled]
+    var = [((p - mu) ** 2).mean(dim=(2, 3), keepdim=True) for p, mu in zip(pooled, mean)]
+    targets = [((p - mu) / torch.sqrt(v + 1e-5)).flatten(1) for p, mu, v in zip(pooled, mean, var)]
+    assert all(abs(t.mean(1)).max() < 1e-4 and abs(t.var(1, unbiased=False) - 1).max() < 1e-2 for t in targets)
+    expected = sum(F.mse_loss(d(h[i]), targets[j]) for d, (i, j) in zip(m.decoders, m.directed)) / len(m.directed)
+    torch.testing.assert_close(m(x).loss, expected)
+    # the plain loss regresses the pooled values themselves: a different number on the same weights
+    plain.load_state_dict(m.state_dict())
+    raw = sum(F.mse_loss(d(h[i]), pooled[j].flatten(1)) for d, (i, j) in zip(m.decoders, m.directed)) / 4
+    torch.testing.assert_close(plain(x).loss, raw)
+    assert abs(plain(x).loss - m(x).loss) > 1e-3

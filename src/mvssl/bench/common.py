@@ -4,7 +4,6 @@ machine slow them alike), peak memory of a call, and the report files."""
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import platform
 import threading
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from ..eval.report import write_report as write_files
 from ..train.precision import cpu_flags, resolve_precision
 
 
@@ -116,14 +116,11 @@ def peak_memory(fn) -> int:
 
 
 def write_report(out: str | None, name: str, text: str, data: dict) -> None:
-    """Print ``text``; with ``--out DIR`` also write DIR/NAME.md and DIR/NAME.json."""
+    """Print ``text``; with ``--out DIR`` also write DIR/NAME.md and DIR/NAME.json (untitled)."""
     print(text)
     if out:
-        folder = Path(out)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{name}.md").write_text(text + "\n")
-        (folder / f"{name}.json").write_text(json.dumps(data, indent=2, default=str))
-        print(f"wrote {folder / name}.md and .json")
+        write_files(Path(out), name, data, None, text)
+        print(f"wrote {Path(out) / name}.md and .json")
 
 
 def plain_args(args) -> dict:

@@ -7,6 +7,11 @@ the order given (the registered order Q1, Q2, ...), or, if none does, the first 
 Nothing is typed: every cell is read from the outputs.
 
     python -m mvssl.experiments.cmc_pilots [--page docs/cmc_views.md] NAME=FOLDER ...
+    python -m mvssl.experiments.cmc_pilots --versions [--page docs/cmc_views.md] NAME=FOLDER ...
+
+``--versions``: instead, the study's verdicts across its versions, one row per prediction: version 1
+as committed and as re-judged under the study rules (``studies/cmc_views_rejudged.yaml``), then each
+engine output given (a folder holding ``results.json``: a version's run in one precision).
 """
 from __future__ import annotations
 
@@ -16,7 +21,15 @@ from pathlib import Path
 
 import yaml
 
+from ..eval.report import markdown_table
+from ..studies.report import replace_between_markers
+from ..studies.stats import pm
+from ..studies.writer import effect_text
+from .rejudge import rejudge
+
 START, END = "<!-- cmc-pilots:start -->", "<!-- cmc-pilots:end -->"
+VERSIONS_START, VERSIONS_END = "<!-- cmc-versions:start -->", "<!-- cmc-versions:end -->"
+REJUDGED = Path(__file__).with_name("studies") / "cmc_views_rejudged.yaml"
 MEASURE, MARGIN = "l_linear_top1_pct", 5.0
 
 
@@ -31,11 +44,14 @@ def gains(data: dict) -> dict[str, list[float]]:
 
 
 def setting(folder: Path) -> str:
-    """The predictive arms' steps, learning rate and target side, read from the rendered study."""
+    """The predictive arms' steps, learning rate, target side and whether their targets are standardised,
+    read from the rendered study."""
     study = yaml.safe_load((folder / "study.yaml").read_text())
-    found = {(a["trainer"]["max_steps"], a["optim"]["lr"], a["method"]["target_size"])
+    found = {(a["trainer"]["max_steps"], a["optim"]["lr"], a["method"]["target_size"],
+              bool(a["method"].get("standardise_targets")))
              for name, a in study["arms"].items() if name.startswith("p-")}
-    return "; ".join(f"{steps} steps, lr {lr:g}, target {size}x{size}" for steps, lr, size in sorted(found))
+    return "; ".join(f"{steps} steps, lr {lr:g}, target {size}x{size}" + (" standardised per image and channel" * std)
+                     for steps, lr, size, std in sorted(found))
 
 
 def qualifies(data: dict) -> bool:
@@ -44,8 +60,6 @@ def qualifies(data: dict) -> bool:
 
 
 def table(outputs: list[tuple[str, Path]]) -> str:
-    from ..eval.report import markdown_table
-
     rows, picked = [], None
     for name, folder in outputs:
         data = json.loads((folder / "results.json").read_text())
@@ -64,23 +78,46 @@ def table(outputs: list[tuple[str, Path]]) -> str:
     return text + "\n\n" + rule
 
 
+def _verdict(c: dict) -> str:
+    if c["verdict"] == "not testable":
+        return "not testable: " + c.get("failed_gate", c.get("reason", ""))
+    return f"{c['verdict']} {effect_text(c)}"
+
+
+def versions(outputs: list[tuple[str, Path]]) -> str:
+    """Markdown: a row per prediction id (version 1's first), a column per version / output."""
+    (v1,) = rejudge([REJUDGED])
+    rows = {r["prediction"].id: {"v1 committed": "; ".join(f"{c['verdict']} {pm(c['effect'], c.get('ci95'), missing='')}"
+                                                           for c in r["old"]) or "-",
+                                 "v1 re-judged": _verdict(r["new"])} for r in v1["rows"]}
+    names = ["v1 committed", "v1 re-judged"]
+    for name, folder in outputs:
+        data = json.loads((folder / "results.json").read_text())
+        names.append(name + ("" if data.get("complete", True) else " (incomplete)"))
+        for c in data["claims"]:
+            rows.setdefault(c["id"], {})[names[-1]] = _verdict(c)
+    return markdown_table(["prediction", *names], [[f"`{pid}`", *(cells.get(n, "-") for n in names)]
+                                                    for pid, cells in rows.items()])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mvssl.experiments.cmc_pilots", description=__doc__.splitlines()[0])
     p.add_argument("outputs", nargs="+", metavar="NAME=FOLDER", help="a pilot's name and output folder, in the registered order")
-    p.add_argument("--page", help=f"write the table between {START} and {END} of this page")
+    p.add_argument("--page", help=f"write the table between {START} and {END} of this page "
+                                  f"({VERSIONS_START} and {VERSIONS_END} with --versions)")
+    p.add_argument("--versions", action="store_true", help="every version's verdicts instead of the pilot table")
     args = p.parse_args(argv)
-    pairs = []
+    pairs, needs = [], ("results.json",) if args.versions else ("results.json", "study.yaml")
     for item in args.outputs:
         name, sep, folder = item.partition("=")
-        if not sep or not (Path(folder) / "results.json").is_file() or not (Path(folder) / "study.yaml").is_file():
-            p.exit(2, f"{item}: expected NAME=FOLDER with FOLDER/results.json and FOLDER/study.yaml\n")
+        if not sep or not all((Path(folder) / f).is_file() for f in needs):
+            p.exit(2, f"{item}: expected NAME=FOLDER with {' and '.join('FOLDER/' + f for f in needs)}\n")
         pairs.append((name, Path(folder)))
-    text = table(pairs)
+    text = versions(pairs) if args.versions else table(pairs)
     if args.page:
-        from ..studies.report import replace_between_markers
-
         page = Path(args.page)
-        page.write_text(replace_between_markers(page.read_text(), text, START, END))
+        markers = (VERSIONS_START, VERSIONS_END) if args.versions else (START, END)
+        page.write_text(replace_between_markers(page.read_text(), text, *markers))
     print(text)
     return 0
 

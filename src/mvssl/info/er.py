@@ -4,7 +4,6 @@
 newest complete checkpoint, and its own view source makes the view pairs (training split by default)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -16,6 +15,7 @@ from ..methods import SwAV
 from ..losses.er import (ENTROPY_ESTIMATORS, cross_entropy_reconstruction, marginal_entropy, vmf_kde_entropy,
                          vmf_log_normaliser, vmf_reconstruction_error)
 from ..build import build_dataset, build_view_source, load_method, resolve
+from ..eval.report import write_report
 
 COMMAND = "er"
 HELP = "entropy, reconstruction and I_ER of a trained run's projections (docs/er.md)"
@@ -133,10 +133,9 @@ def markdown(result: dict) -> str:
 def run(args) -> int:
     result = measure_run(args.run, args.kappa, args.batch_size, args.batches, args.split, args.seed, args.root)
     out = Path(args.out) if args.out else Path(args.run) / "info"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "er.json").write_text(json.dumps(result, indent=2))
     text = markdown(result)
-    (out / "er.md").write_text(text + "\n")
+    title = f"Entropy, reconstruction and I_ER of {Path(args.run).name} ({result['method']})"
+    json_path, md_path = write_report(out, "er", result, title, text)
     print(text)
-    print(f"\nwrote {out / 'er.json'} and {out / 'er.md'}")
+    print(f"\nwrote {json_path} and {md_path}")
     return 0

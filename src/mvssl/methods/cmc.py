@@ -21,6 +21,10 @@ average-pooled to ``target_size``, from h_i:
 
     L = mean over directed edges (i -> j) of || d_ij(h_i) - pool(view_j) ||^2
 
+``standardise_targets=True`` (default off) standardises each pooled target per image and channel over its
+target_size x target_size positions (zero mean, unit variance, 1e-5 added to the variance: ``F.layer_norm`` without weights), so the
+decoder cannot lower the loss by predicting an image's mean colour, only its layout.
+
 ``SplitEncoder`` undoes the recipe's normalisation before the colour conversion. The probe's features
 and the saved ``backbone`` are the concatenated per-view features of the first image (the paper
 evaluates the concatenation of L and ab)."""
@@ -45,7 +49,8 @@ class CMC(nn.Module):
     def __init__(self, backbone_factory: BackboneFactory, num_samples: int, channels: str = "L,ab",
                  graph: str = "full", proj_hidden_dim: int = 2048, proj_dim: int = 128,
                  temperature: float = 0.07, negatives: str = "batch", num_negatives: int = 256,
-                 bank_momentum: float = 0.5, objective: str = "contrastive", target_size: int = 8):
+                 bank_momentum: float = 0.5, objective: str = "contrastive", target_size: int = 8,
+                 standardise_targets: bool = False):
         super().__init__()
         if objective not in ("contrastive", "predictive"):
             raise ValueError(f"method.objective: {objective!r} is not 'contrastive' or 'predictive'")
@@ -63,7 +68,7 @@ class CMC(nn.Module):
         self.banks = nn.ModuleList(MemoryBank(num_samples, proj_dim) for _ in self.projectors) \
             if negatives == "bank" else None
         self.temperature, self.num_negatives, self.bank_momentum = temperature, num_negatives, bank_momentum
-        self.objective, self.target_size = objective, target_size
+        self.objective, self.target_size, self.standardise_targets = objective, target_size, standardise_targets
         directed = [(i, j) for a, b in self.pairs for i, j in ((a, b), (b, a))]
         self.directed = directed if objective == "predictive" else []
         channels = self.backbone.split.channels
@@ -72,8 +77,11 @@ class CMC(nn.Module):
 
     def prediction_loss(self, views: list[torch.Tensor], h: list[torch.Tensor]) -> torch.Tensor:
         parts = [self.backbone.split(x) for x in views]
-        targets = [F.adaptive_avg_pool2d(parts[v if len(parts) > 1 else 0][v], self.target_size).flatten(1)
+        targets = [F.adaptive_avg_pool2d(parts[v if len(parts) > 1 else 0][v], self.target_size)
                    for v in range(len(h))]
+        if self.standardise_targets:
+            targets = [F.layer_norm(t, t.shape[-2:]) for t in targets]
+        targets = [t.flatten(1) for t in targets]
         losses = [F.mse_loss(d(h[i]), targets[j].detach()) for d, (i, j) in zip(self.decoders, self.directed)]
         return sum(losses) / len(losses)
 

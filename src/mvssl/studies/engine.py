@@ -229,6 +229,18 @@ def seed_groups(exp: Experiment, ahead: list[tuple[dict, str]]) -> tuple[list[li
     return groups, rest
 
 
+def one_model(trained: dict) -> dict:
+    """results.json's ``seeds_in_one_model``: per arm, the groups of seeds that trained as one
+    stacked model (each run's metrics.json says so); a run not named trained alone. A stacked seed
+    equals its separate run only up to rounding (docs/performance.md), so results depend on it."""
+    groups: dict = {}
+    for name, (_, metrics) in sorted(trained.items()):
+        seeds = metrics.get("seeds_in_one_model") if isinstance(metrics, dict) else None
+        if seeds and seeds not in groups.setdefault(name.rsplit("-seed", 1)[0], []):
+            groups[name.rsplit("-seed", 1)[0]].append(seeds)
+    return groups
+
+
 def run_study(path: str | Path | None, out: str | None = None, resume: bool = False, new_version: bool = False,
               jobs="auto", quick: bool = False, echo=print, study: spec_mod.Study | None = None,
               extra_plots=None, seeds_in_one_model: bool = False, precision: str = "auto") -> dict:
@@ -299,7 +311,8 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
         verdicts = judge(study, values, random, chance, quick=quick)
         ran = sorted({str(m["precision"]) for _, m in trained.values() if isinstance(m, dict) and "precision" in m})
         return write_results(exp, study, values, random, paths, chance, verdicts, reg, earlier, extra_plots, complete,
-                             {"precision": precision, "run_precisions": ran,
+                             {"precision": precision, "run_precisions": ran, "jobs": exp.jobs,
+                              "seeds_in_one_model": one_model(trained),
                               "stages": any(a.train is not None for a in study.arms.values())})
 
     last_write = [float("-inf")]

@@ -97,13 +97,25 @@ def precision_text(run: dict) -> str:
                "follow their own loops" if run.get("stages") else "") + ")")
 
 
+def training_text(run: dict) -> str:
+    """results.md's line on how the seeds trained: several in one model (``--seeds-in-one-model``),
+    which equals separate runs only up to rounding, or each alone; and ``--jobs``."""
+    groups = run.get("seeds_in_one_model")
+    if groups is None:
+        return ""
+    together = "; ".join(f"{arm} seeds {', '.join(', '.join(map(str, g)) for g in gs)}" for arm, gs in groups.items())
+    return ("; seeds trained as one model (`--seeds-in-one-model`): " + together + ", every other run alone"
+            if together else "; every run trained alone") + (f"; `--jobs` {run['jobs']}" if "jobs" in run else "")
+
+
 def markdown(study, values, random, chance, verdicts, reg, earlier, run: dict | None = None) -> str:
     claims = [c for c in verdicts["claims"] if c["kind"] == "claim"]
     design = [c for c in verdicts["claims"] if c["kind"] == "design"]
     correction = ("Bonferroni" if study.correction == "bonferroni" else "none")
     run = run or {"precision": "auto"}
     return (f"{study.description}\n\nStudy file `{reg['file']}` (sha256 `{reg['sha256'][:16]}`, commit "
-            f"`{reg['commit']}`); {precision_text(run)}. Intervals of the predictions: correction {correction} over "
+            f"`{reg['commit']}`); {precision_text(run)}{training_text(run)}. Intervals of the predictions: "
+            f"correction {correction} over "
             f"{verdicts['predictions']} predictions, level {100 * verdicts['level']:.2f}%; the table below gives "
             f"95% intervals.\n\n## Arms\n\n{arms_table(study, values, random, chance)}\n\n"
             f"## Gates\n\n{gates_table(verdicts['gates'])}\n\n"
@@ -124,7 +136,8 @@ def differences_section(rows) -> str:
 def write_results(exp, study, values, random, paths, chance, verdicts, reg, earlier, extra_plots=None,
                   complete: bool = True, run: dict | None = None) -> dict:
     """Write results.json and results.md (the plots only once ``complete``); ``run`` holds the
-    execution settings recorded beside the results (``precision``, ``run_precisions``)."""
+    execution settings recorded beside the results (``precision``, ``run_precisions``, ``jobs``,
+    ``seeds_in_one_model``)."""
     pts = points(study, values, random, paths)
     plots = (plot_set(study, pts, chance, exp.out) + (extra_plots(exp.out, pts) if extra_plots else [])) \
         if complete else []

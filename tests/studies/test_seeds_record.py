@@ -1,0 +1,41 @@
+"""results.json and results.md say which seeds trained as one stacked model (--seeds-in-one-model)
+and at how many --jobs: a stacked seed equals its separate run only up to rounding, which grows
+over training (docs/performance.md), so two runs of one study differ where this differs."""
+import json
+
+from mvssl.cli import main
+
+STUDY = """
+study: tiny-record
+base:
+  data: {image_size: 16, digit_size: 8}
+  backbone: {width: 4}
+  method: {proj_hidden_dim: 16, proj_dim: 8}
+  optim: {batch_size: 16}
+  trainer: {max_steps: 3, er_monitor: false}
+arms:
+  simclr: {method: {name: simclr}}
+  moco: {method: {name: moco, queue_size: 64}}
+seeds: 2
+measures: [linear]
+predictions: [{id: p, contrast: "simclr.linear - moco.linear > 0"}]
+"""
+
+
+def _run(tmp_path, name, *flags):
+    study = tmp_path / "tiny.yaml"
+    study.write_text(STUDY)
+    out = tmp_path / name
+    assert main(["study", "run", str(study), "--out", str(out), "--jobs", "1", *flags]) == 0
+    return json.loads((out / "results.json").read_text()), (out / "results.md").read_text()
+
+
+def test_results_name_the_seeds_trained_as_one_model_and_the_jobs(tmp_path):
+    data, md = _run(tmp_path, "together", "--seeds-in-one-model")
+    assert data["seeds_in_one_model"] == {"simclr": [[0, 1]]}  # moco has no stacked form: alone
+    assert data["jobs"] == 1
+    assert "seeds trained as one model (`--seeds-in-one-model`): simclr seeds 0, 1, every other run alone; " \
+           "`--jobs` 1" in md
+    data, md = _run(tmp_path, "alone")
+    assert data["seeds_in_one_model"] == {}
+    assert "every run trained alone; `--jobs` 1" in md
