@@ -130,6 +130,25 @@ def versions(outputs: list[tuple[str, Path]]) -> str:
                                                     for pid, cells in rows.items()])
 
 
+def seed_differences(data: dict) -> dict[str, list[float]]:
+    """Per prediction (contrast ``a.m - b.m > 0``), the paired per-seed differences, read from the points."""
+    values = {(pt["arm"], m): dict(zip(v["seeds"], v["per_seed"])) for pt in data["points"] for m, v in pt["metrics"].items()}
+    out = {}
+    for c in data["claims"]:
+        left, right = (tuple(term.strip().split(".")) for term in c["contrast"].split(">")[0].split(" - "))
+        out[c["id"]] = [values[left][s] - values[right][s] for s in c["seeds"]]
+    return out
+
+
+def seeds_table(outputs: list[tuple[str, Path]]) -> str:
+    """Markdown: a row per prediction, a column per output: its paired per-seed differences."""
+    per = [(name, seed_differences(json.loads((folder / "results.json").read_text()))) for name, folder in outputs]
+    ids = list(dict.fromkeys(pid for _, d in per for pid in d))
+    return markdown_table(["prediction (per seed, in seed order)", *(name for name, _ in per)],
+                          [[f"`{pid}`", *(", ".join(f"{v:+.1f}" for v in d[pid]) if pid in d else "-" for _, d in per)]
+                           for pid in ids])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mvssl.experiments.simclr_head_pilots",
                                 description=__doc__.splitlines()[0])
@@ -144,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or not all((Path(folder) / f).is_file() for f in needs):
             p.exit(2, f"{item}: expected NAME=FOLDER with {' and '.join('FOLDER/' + f for f in needs)}\n")
         pairs.append((name, Path(folder)))
-    text = versions(pairs) if args.versions else table(pairs)
+    text = versions(pairs) + "\n\nPaired per-seed differences:\n\n" + seeds_table(pairs) if args.versions else table(pairs)
     if args.page:
         page = Path(args.page)
         markers = (VERSIONS_START, VERSIONS_END) if args.versions else (START, END)
