@@ -96,6 +96,12 @@ COMMITS = [
     # the sixth session, third helper (code only, modules under 200 lines)
     ("e2b92fe", "nn.ema_update of tuples of modules: one call per EMA in five methods"),
     ("fc84592", "views/randaugment: one _shear for shear_x and shear_y"),
+    # the seventh session (core4)
+    ("aebe594", "info er: its report through eval.report.write_report (which gives er.md its title)"),
+    ("a8a09fc", "bench: its reports through eval.report.write_report (one report writer)"),
+    ("2ac73b2", "build.build_projector loads the head: encoder.py's two build-then-load copies"),
+    ("926e29e", "build_dataset makes cmnist through data.datasets.cmnist_splits"),
+    ("512b942", "train/seeds: stacked optimiser groups through optim.param_groups"),
 ]
 
 

@@ -14,7 +14,7 @@ from .checks import check_names
 from .config import ConfigError, as_config_error, multicrop_sizes, refuse_keys_that_do_nothing, resolve_config
 from .config_text import load_yaml
 from .data import ColorfulMovingMNIST
-from .data.datasets import LabelledImages, load_dataset
+from .data.datasets import LabelledImages, cmnist_splits, load_dataset
 from .data.files import FileSplits
 from .methods import METHODS
 from .methods.base import hyperparameters
@@ -74,9 +74,7 @@ def build_dataset(cfg: dict, split: str = "train", warn=None) -> ColorfulMovingM
                             in_memory=d["in_memory"], memory_budget_gb=d["memory_budget_gb"],
                             classes_file=d["classes_file"], unlabelled=d["unlabelled"], copies=cfg["trainer"]["devices"],
                             channels=channels(cfg), image_key=d["image_key"], label_key=d["label_key"], warn=warn)
-    return ColorfulMovingMNIST(split=split, seed=d["seed"], image_size=d["image_size"], digit_size=d["digit_size"],
-                               digits=d["digits"], backgrounds=d["backgrounds"], root=d["root"],
-                               download=d["download"], digit_colors=d["digit_colors"])
+    return cmnist_splits(d, (split,))[split]
 
 
 def build_view_source(cfg: dict, dataset: ColorfulMovingMNIST | LabelledImages | FileSplits):

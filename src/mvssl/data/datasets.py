@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import schema
 from .colorful_mnist import ColorfulMovingMNIST
 from .decode import ChannelMismatch
 from .files import FileSplits, FolderFiles, decode_all, resize_square, unreadable_errors
@@ -187,11 +188,10 @@ def image_folder(root: str, image_size: int, strict: bool = False, test_fraction
                  seed: int = 0) -> LabelledImages:
     return to_memory(image_folder_files(root, image_size, test_fraction=test_fraction, seed=seed), strict)
 
-def cmnist_splits(data_cfg: dict) -> dict:
-    """The train and test Colorful-Moving-MNIST datasets a data config describes."""
-    kw = {k: data_cfg[k] for k in ("image_size", "digit_size", "digits", "backgrounds", "root", "download", "seed",
-                                  "digit_colors")}
-    return {split: ColorfulMovingMNIST(split=split, **kw) for split in ("train", "test")}
+def cmnist_splits(data_cfg: dict, splits: tuple[str, ...] = ("train", "test")) -> dict:
+    """The Colorful-Moving-MNIST datasets (train and test, or ``splits``) a data config describes."""
+    kw = {k: data_cfg[k] for k in ("image_size", *schema.DATASETS["cmnist"][0])}  # the data keys cmnist reads
+    return {split: ColorfulMovingMNIST(split=split, **kw) for split in splits}
 
 
 def cmnist_dataset(data_cfg: dict, target: str = "digit") -> LabelledImages:

@@ -53,7 +53,9 @@ def add_execution_arguments(p) -> None:
     and every ``mvssl experiment NAME``)."""
     p.add_argument("--seeds-in-one-model", action="store_true",
                    help="train each arm's seeds as one batched model where it can (SimCLR, BYOL on the convnet: "
-                   "docs/performance.md); other arms train one run at a time")
+                   "docs/performance.md); other arms train one run at a time. A batched seed equals its own run "
+                   "only up to rounding, which after hundreds of steps can move its results by a few points; recorded in "
+                   "results.json and results.md")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="trainer.precision of every arm and of the supervised references (default auto: as the study "
                    "file says, trainer.precision auto for the arms, fp32 for the supervised references); recorded in "

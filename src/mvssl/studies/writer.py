@@ -114,7 +114,8 @@ def markdown(study, values, random, chance, verdicts, reg, earlier, run: dict | 
     correction = ("Bonferroni" if study.correction == "bonferroni" else "none")
     run = run or {"precision": "auto"}
     return (f"{study.description}\n\nStudy file `{reg['file']}` (sha256 `{reg['sha256'][:16]}`, commit "
-            f"`{reg['commit']}`); {precision_text(run)}{training_text(run)}. Intervals of the predictions: correction {correction} over "
+            f"`{reg['commit']}`); {precision_text(run)}{training_text(run)}. Intervals of the predictions: "
+            f"correction {correction} over "
             f"{verdicts['predictions']} predictions, level {100 * verdicts['level']:.2f}%; the table below gives "
             f"95% intervals.\n\n## Arms\n\n{arms_table(study, values, random, chance)}\n\n"
             f"## Gates\n\n{gates_table(verdicts['gates'])}\n\n"
