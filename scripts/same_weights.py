@@ -13,6 +13,7 @@ Example (from a checkout of the old commit, then of the new one, OUT differing):
         --eval.enabled false --optim.batch_size 64 --trainer.out_dir OUT --trainer.name byol
 """
 import sys
+from pathlib import Path
 
 import torch
 
@@ -27,6 +28,11 @@ def tensors(run: str, name: str) -> dict:
 def main(old: str, new: str) -> int:
     same = True
     for name in ("encoder.pt", "checkpoints/last.ckpt"):
+        present = [run for run in (old, new) if Path(run, name).is_file()]
+        if len(present) < 2:  # in neither: several seeds in one model write no checkpoint
+            print(f"{name}: " + (f"only in {present[0]}" if present else "in neither run"))
+            same = same and not present
+            continue
         a, b = tensors(old, name), tensors(new, name)
         differ = sorted(set(a) ^ set(b)) + [k for k in sorted(set(a) & set(b)) if not torch.equal(a[k], b[k])]
         print(f"{name}: {len(a)} tensors, {len(differ)} differ" + (f": {differ[:5]}" if differ else " (bitwise equal)"))

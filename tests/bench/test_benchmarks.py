@@ -147,6 +147,22 @@ def test_bench_data_measures_a_subprocess_peak_and_the_data_path(tmp_path):
     assert report["indexing"]["30"] == {"seconds": report["indexing"]["30"]["seconds"], "samples": 30, "shards": 4}
 
 
+def test_bench_data_sizes_its_training_step_source_by_the_step_batch(tmp_path, monkeypatch):
+    import mvssl.bench.data as bench_data
+
+    seen = {}
+
+    def fake_step(args, variant, num_samples):  # the ResNet step's arguments, without running it
+        seen.update(batch=args.batch, num_samples=num_samples)
+        return (lambda: None), None
+
+    monkeypatch.setattr(bench_data, "make_step", fake_step)
+    assert main(["bench", "data", "--no-memory", "--counts", "30", "--size", "8", "--batch", "4", "--step-batch",
+                 "2000", "--batches", "1", "--workers", "0", "--repeats", "1", "--work-dir", str(tmp_path),
+                 "--shard-size", "8"]) == 0
+    assert seen["batch"] == 2000 and seen["num_samples"] >= 2000  # a step indexes that many of the source's images
+
+
 def test_bench_train_measures_several_methods_side_by_side(tmp_path, capsys):
     assert main(["bench", "train", "--method", "simclr,lejepa", "--backbone", "convnet", "--width", "4", "--size", "8",
                  "--batch", "8", "--variants", "fp32", "--repeats", "1", "--matmul-sizes", "64", "--no-memory",

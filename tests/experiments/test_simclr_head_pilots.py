@@ -95,3 +95,15 @@ def test_command_line_writes_between_the_markers_and_rejects_a_bad_folder(tmp_pa
     with pytest.raises(SystemExit) as e:
         pilots.main([f"Q1={tmp_path / 'missing'}"])
     assert e.value.code == 2
+
+
+def test_version_3_default_is_the_temperature_the_rule_picks_from_the_committed_pilots():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "docs" / "simclr_head_results" / "pilots"
+    outputs = [(name, root / folder) for name, folder in [("Q1", "v3-q1-t0.1"), ("Q2", "v3-q2-t0.2")]
+               if (root / folder / "results.json").is_file()]
+    assert outputs and outputs[0][0] == "Q1"
+    chosen, _ = pilots.pick([(name, pilots.per_seed(json.loads((f / "results.json").read_text()))) for name, f in outputs])
+    expected = pilots.temperature(dict(outputs)[chosen]) if chosen else pilots.FALLBACK
+    assert _declared().base["method"]["temperature"] == expected

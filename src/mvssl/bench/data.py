@@ -189,7 +189,7 @@ def run(args) -> int:
         fns = data_path_fns(args, root, pattern)
         step = None if args.no_step else make_step(Namespace(
             method="simclr", backbone="resnet18", width=16, size=args.size, batch=args.step_batch, views=2,
-            local_crops=0, local_size=16, device="cpu"), parse_variant("fp32+cl"), max(4 * args.batch, 1024))[0]
+            local_crops=0, local_size=16, device="cpu"), parse_variant("fp32+cl"), max(4 * args.step_batch, 1024))[0]
         timed = {**fns, **({"ResNet-18 SimCLR step": step} if step else {})}
         seconds = interleaved(timed, repeats=args.repeats, warmup=1)
         per_round = {name: args.batches * args.batch if name in fns else args.step_batch for name in timed}

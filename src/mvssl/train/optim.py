@@ -40,19 +40,20 @@ class LARS(torch.optim.Optimizer):
         return loss
 
 
-def param_groups(module: nn.Module, weight_decay: float, lr: float,
-                 lr_scales: dict[str, float] | None = None) -> list[dict]:
-    """No weight decay on biases and normalisation parameters. ``lr_scales`` maps a
+def param_groups(module: nn.Module, weight_decay: float, lr: float, lr_scales: dict[str, float] | None = None,
+                 ndims: dict[str, int] | None = None) -> list[dict]:
+    """No weight decay on biases and normalisation parameters (1-D; by ``ndims``' count where it names the
+    parameter: several seeds stacked in one, whose stacked bias is 2-D). ``lr_scales`` maps a
     parameter-name prefix (e.g. ``"method.predictor"``) to a multiplier of ``lr`` for the
     parameters under it (SimSiam's and BYOL's faster predictor); the schedule scales every
     group's lr alike, so the ratio holds throughout."""
-    lr_scales = lr_scales or {}
+    lr_scales, ndims = lr_scales or {}, ndims or {}
     groups: dict[tuple[float, bool], list] = {}
     for name, p in module.named_parameters():
         if not p.requires_grad:
             continue
         scale = next((s for prefix, s in lr_scales.items() if name == prefix or name.startswith(prefix + ".")), 1.0)
-        groups.setdefault((scale, p.ndim > 1), []).append(p)
+        groups.setdefault((scale, ndims.get(name, p.ndim) > 1), []).append(p)
     return [{"params": params, "lr": lr * scale, "weight_decay": weight_decay if decay else 0.0}
             for (scale, decay), params in sorted(groups.items(), key=lambda kv: (kv[0][0], not kv[0][1]))]
 

@@ -31,7 +31,7 @@ from .metrics_log import METRICS_FILE, write_rows_atomic
 from .module import step_seed
 from .monitor import EmbeddingMonitor
 from .new_run import new_run_config, training_module
-from .optim import replanned_lr
+from .optim import param_groups, replanned_lr
 from .precision import on_gpu, resolve_precision
 from .preflight import check_machine
 from .run_folder import place_run_folder
@@ -195,16 +195,8 @@ def stacked_param_groups(stacked: StackedRun, single: nn.Module, lr: float, weig
     """``optim.param_groups`` of the single run, for the stacked parameters: weight decay where the
     single tensor has more than one dimension (not the stacked one's: a stacked bias is 2-D), and
     the method's ``lr_scales`` (BYOL's predictor)."""
-    shapes = {name: p.ndim for name, p in single.named_parameters()}
     scales = {f"method.{name}": s for name, s in getattr(stacked.method, "lr_scales", {}).items()}
-    groups: dict[tuple[float, bool], list] = {}
-    for name, p in stacked.named_parameters():
-        if not p.requires_grad:  # EMA targets
-            continue
-        scale = next((s for prefix, s in scales.items() if name.startswith(prefix + ".")), 1.0)
-        groups.setdefault((scale, shapes[name] > 1), []).append(p)
-    return [{"params": params, "lr": lr * scale, "weight_decay": weight_decay if decay else 0.0}
-            for (scale, decay), params in groups.items()]
+    return param_groups(stacked, weight_decay, lr, scales, {name: p.ndim for name, p in single.named_parameters()})
 
 
 def _batchable_configs(user_configs: list[dict]) -> list[dict]:
