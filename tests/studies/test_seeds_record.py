@@ -34,8 +34,16 @@ def test_results_name_the_seeds_trained_as_one_model_and_the_jobs(tmp_path):
     data, md = _run(tmp_path, "together", "--seeds-in-one-model")
     assert data["seeds_in_one_model"] == {"simclr": [[0, 1]]}  # moco has no stacked form: alone
     assert data["jobs"] == 1
-    assert "seeds trained as one model (`--seeds-in-one-model`): simclr seeds 0, 1, every other run alone; " \
+    assert "seeds trained as one model (`--seeds-in-one-model`): simclr [0, 1], every other run alone; " \
            "`--jobs` 1" in md
     data, md = _run(tmp_path, "alone")
     assert data["seeds_in_one_model"] == {}
     assert "every run trained alone; `--jobs` 1" in md
+
+
+def test_each_model_of_an_arm_is_named_apart():
+    from mvssl.studies.writer import training_text
+    text = training_text({"jobs": 2, "seeds_in_one_model": {"byol": [[0, 1, 2], [3, 4]], "simclr": [[0, 1]]}})
+    assert text == ("; seeds trained as one model (`--seeds-in-one-model`): byol [0, 1, 2], [3, 4]; simclr [0, 1], "
+                    "every other run alone; `--jobs` 2")
+    assert training_text({"precision": "auto"}) == ""  # results written before the engine recorded it
