@@ -94,6 +94,7 @@ def _parse(argv):
     (["--knobs", "shared-information", "--shared-information-values=-1,-0.5,0.5,1,2"], "sweet spot 0"),
     (["--patch-distance-values", "0,2,4,8,10,13"], "whole px"),
     (["--nce-seeds", "4"], "--nce-seeds 4"),
+    (["--full", "--seeds", "4"], "leave --seeds out"),
     (["--train-steps", "5"], "--train-steps"),
 ])
 def test_reverse_u_refuses_bad_options_before_training(tmp_path, argv, message):
