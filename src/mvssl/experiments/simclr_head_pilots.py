@@ -28,6 +28,7 @@ from ..eval.report import markdown_table
 from ..studies.report import replace_between_markers
 from ..studies.stats import pm
 from ..studies.writer import effect_text
+from .rejudge import rejudge
 
 START, END = "<!-- simclr-head-pilots:start -->", "<!-- simclr-head-pilots:end -->"
 VERSIONS_START, VERSIONS_END = "<!-- simclr-head-versions:start -->", "<!-- simclr-head-versions:end -->"
@@ -114,8 +115,6 @@ def verdict_cell(c: dict) -> str:
 
 def versions(outputs: list[tuple[str, Path]]) -> str:
     """Markdown: a row per prediction, a column per version (version 1 committed and re-judged first)."""
-    from .rejudge import rejudge
-
     (v1,) = rejudge([REJUDGED])
     names = ["v1 committed (pre-engine)", "v1 re-judged"]
     rows = {r["prediction"].id: {names[0]: "; ".join(f"{c['verdict']} {pm(c['effect'], c.get('ci95'), missing='')}"
