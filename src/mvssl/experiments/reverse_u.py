@@ -100,7 +100,7 @@ def convergence(out, points: list[dict]) -> list[str]:
 
 def plot(path: Path, points: list[dict]) -> bool:
     """Digit accuracy against I_NCE, one panel per knob: points joined in knob order, error bars
-    both ways, each point's knob value beside it (offset to alternate sides), the sweet spot ringed,
+    both ways, each point's knob value beside it (offsets turning round four corners), the sweet spot ringed,
     random init (the twins' mean) and chance as lines."""
     from ..studies.plots import figure
 
@@ -117,8 +117,8 @@ def plot(path: Path, points: list[dict]) -> bool:
                     else 0.0 for p in use] for m in ("i_nce", "digit_acc")]
             ax.errorbar(xs, ys, xerr=err[0], yerr=err[1], fmt="o-", capsize=3, color="tab:blue", label="trained")
             for i, (p, x, y) in enumerate(zip(use, xs, ys)):
-                ax.annotate(f"{p['value']:g}", (x, y), xytext=(6, 8 if i % 2 else -12), textcoords="offset points",
-                            fontsize=8)
+                ax.annotate(f"{p['value']:g}", (x, y), xytext=[(6, 6), (-16, -12), (6, -12), (-16, 6)][i % 4],
+                            textcoords="offset points", fontsize=8)
                 if p["value"] == SWEET[knob]:
                     ax.plot([x], [y], "o", ms=14, mfc="none", mec="tab:red", label="sweet spot (by design)")
             rand = [p["random_init"]["digit_acc"]["mean"] for p in use if "digit_acc" in p.get("random_init", {})]
