@@ -107,3 +107,27 @@ def test_version_3_default_is_the_temperature_the_rule_picks_from_the_committed_
     chosen, _ = pilots.pick([(name, pilots.per_seed(json.loads((f / "results.json").read_text()))) for name, f in outputs])
     expected = pilots.temperature(dict(outputs)[chosen]) if chosen else pilots.FALLBACK
     assert _declared().base["method"]["temperature"] == expected
+
+
+def test_versions_table_reads_every_output_and_version_1_re_judged(tmp_path):
+    folder = tmp_path / "v9"
+    folder.mkdir()
+    claims = [{"id": "head-helps", "verdict": "supported", "effect": 7.25, "ci": 1.5},
+              {"id": "h-beats-z", "verdict": "not testable", "failed_gate": "mlp does not learn"}]
+    (folder / "results.json").write_text(json.dumps({"claims": claims, "complete": False}))
+    text = pilots.versions([("v9 bf16", folder)])
+    lines = {line.split(" | ")[0].strip("| `"): line for line in text.splitlines()[2:]}
+    assert text.splitlines()[0].endswith("| v9 bf16 (incomplete) |")
+    assert lines["head-helps"].endswith("| supported +7.25 ± 1.50 |")
+    assert lines["h-beats-z"].endswith("| not testable: mlp does not learn |")
+    assert lines["nonlinear-beats-linear"].endswith("| - |")  # not in this output
+    assert "supported +2.77 ± 1.29" in lines["head-helps"]  # version 1's committed per-seed values, re-judged
+
+
+def test_per_seed_differences_are_paired_by_seed_from_the_points():
+    point = lambda arm, h, z: {"arm": arm, "metrics": {"h": {"seeds": [3, 1], "per_seed": h},  # noqa: E731
+                                                        "z": {"seeds": [3, 1], "per_seed": z}}}
+    data = {"points": [point("none", [80.0, 70.0], [80.0, 70.0]), point("mlp", [85.5, 69.0], [84.0, 60.0])],
+            "claims": [{"id": "head-helps", "contrast": "mlp.h - none.h > 0", "seeds": [1, 3]},
+                       {"id": "h-beats-z", "contrast": "mlp.h - mlp.z > 0", "seeds": [1, 3]}]}
+    assert pilots.seed_differences(data) == {"head-helps": [-1.0, 5.5], "h-beats-z": [9.0, 1.5]}

@@ -10,6 +10,11 @@ MLP - none; if none passes those, version 2's temperature 0.5. Nothing is typed:
 read from the outputs.
 
     python -m mvssl.experiments.simclr_head_pilots [--page docs/simclr_head.md] NAME=FOLDER ...
+    python -m mvssl.experiments.simclr_head_pilots --versions [--page docs/simclr_head.md] NAME=FOLDER ...
+
+``--versions``: instead, every version's verdicts, a row per prediction: version 1 as committed
+(pre-engine) and re-judged under the study rules (``studies/simclr_head_rejudged.yaml``), then one
+column per engine output given (a version's run in one precision).
 """
 from __future__ import annotations
 
@@ -21,8 +26,13 @@ import yaml
 
 from ..eval.report import markdown_table
 from ..studies.report import replace_between_markers
+from ..studies.stats import pm
+from ..studies.writer import effect_text
+from .rejudge import rejudge
 
 START, END = "<!-- simclr-head-pilots:start -->", "<!-- simclr-head-pilots:end -->"
+VERSIONS_START, VERSIONS_END = "<!-- simclr-head-versions:start -->", "<!-- simclr-head-versions:end -->"
+REJUDGED = Path(__file__).with_name("studies") / "simclr_head_rejudged.yaml"
 H = "h_linear_top1_pct"
 LEARNS, AT_MOST, EFFECT, FALLBACK = 20.0, 97.0, 4.0, 0.5
 
@@ -97,22 +107,66 @@ def table(outputs: list[tuple[str, Path]]) -> str:
     return text + "\n\n" + rule
 
 
+def verdict_cell(c: dict) -> str:
+    if c["verdict"] == "not testable":
+        return "not testable: " + c.get("failed_gate", c.get("reason", ""))
+    return f"{c['verdict']}{' (quick)' if c.get('quick') else ''} {effect_text(c)}"
+
+
+def versions(outputs: list[tuple[str, Path]]) -> str:
+    """Markdown: a row per prediction, a column per version (version 1 committed and re-judged first)."""
+    (v1,) = rejudge([REJUDGED])
+    names = ["v1 committed (pre-engine)", "v1 re-judged"]
+    rows = {r["prediction"].id: {names[0]: "; ".join(f"{c['verdict']} {pm(c['effect'], c.get('ci95'), missing='')}"
+                                                     for c in r["old"]) or "-",
+                                 names[1]: verdict_cell(r["new"])} for r in v1["rows"]}
+    for name, folder in outputs:
+        data = json.loads((folder / "results.json").read_text())
+        names.append(name + ("" if data.get("complete", True) else " (incomplete)"))
+        for c in data["claims"]:
+            rows.setdefault(c["id"], {})[names[-1]] = verdict_cell(c)
+    return markdown_table(["prediction", *names], [[f"`{pid}`", *(cells.get(n, "-") for n in names)]
+                                                    for pid, cells in rows.items()])
+
+
+def seed_differences(data: dict) -> dict[str, list[float]]:
+    """Per prediction (contrast ``a.m - b.m > 0``), the paired per-seed differences, read from the points."""
+    values = {(pt["arm"], m): dict(zip(v["seeds"], v["per_seed"])) for pt in data["points"] for m, v in pt["metrics"].items()}
+    out = {}
+    for c in data["claims"]:
+        left, right = (tuple(term.strip().split(".")) for term in c["contrast"].split(">")[0].split(" - "))
+        out[c["id"]] = [values[left][s] - values[right][s] for s in c["seeds"]]
+    return out
+
+
+def seeds_table(outputs: list[tuple[str, Path]]) -> str:
+    """Markdown: a row per prediction, a column per output: its paired per-seed differences."""
+    per = [(name, seed_differences(json.loads((folder / "results.json").read_text()))) for name, folder in outputs]
+    ids = list(dict.fromkeys(pid for _, d in per for pid in d))
+    return markdown_table(["prediction (per seed, in seed order)", *(name for name, _ in per)],
+                          [[f"`{pid}`", *(", ".join(f"{v:+.1f}" for v in d[pid]) if pid in d else "-" for _, d in per)]
+                           for pid in ids])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mvssl.experiments.simclr_head_pilots",
                                 description=__doc__.splitlines()[0])
     p.add_argument("outputs", nargs="+", metavar="NAME=FOLDER", help="a pilot's name and output folder, in the registered order")
-    p.add_argument("--page", help=f"write the table between {START} and {END} of this page")
+    p.add_argument("--page", help=f"write the table between {START} and {END} of this page "
+                                  f"({VERSIONS_START} and {VERSIONS_END} with --versions)")
+    p.add_argument("--versions", action="store_true", help="every version's verdicts instead of the pilot table")
     args = p.parse_args(argv)
-    pairs = []
+    pairs, needs = [], ("results.json",) if args.versions else ("results.json", "study.yaml")
     for item in args.outputs:
         name, sep, folder = item.partition("=")
-        if not sep or not (Path(folder) / "results.json").is_file() or not (Path(folder) / "study.yaml").is_file():
-            p.exit(2, f"{item}: expected NAME=FOLDER with FOLDER/results.json and FOLDER/study.yaml\n")
+        if not sep or not all((Path(folder) / f).is_file() for f in needs):
+            p.exit(2, f"{item}: expected NAME=FOLDER with {' and '.join('FOLDER/' + f for f in needs)}\n")
         pairs.append((name, Path(folder)))
-    text = table(pairs)
+    text = versions(pairs) + "\n\nPaired per-seed differences:\n\n" + seeds_table(pairs) if args.versions else table(pairs)
     if args.page:
         page = Path(args.page)
-        page.write_text(replace_between_markers(page.read_text(), text, START, END))
+        markers = (VERSIONS_START, VERSIONS_END) if args.versions else (START, END)
+        page.write_text(replace_between_markers(page.read_text(), text, *markers))
     print(text)
     return 0
 
