@@ -100,6 +100,8 @@ COMMITS = [
     ("aebe594", "info er: its report through eval.report.write_report (which gives er.md its title)"),
     ("a8a09fc", "bench: its reports through eval.report.write_report (one report writer)"),
     ("2ac73b2", "build.build_projector loads the head: encoder.py's two build-then-load copies"),
+    ("926e29e", "build_dataset makes cmnist through data.datasets.cmnist_splits"),
+    ("512b942", "train/seeds: stacked optimiser groups through optim.param_groups"),
 ]
 
 

@@ -4,7 +4,8 @@ then each later output given; and each output's per-seed differences-in-differen
 
     PYTHONPATH=src python scripts/er_versions.py docs/er_results/versions/1-None/results.json \
         "version 2, bf16=docs/er_results/versions/2-316298c7d4bd/results.json" \
-        "version 3, bf16=docs/er_results/results.json" "version 3, fp32=docs/er_results/fp32/results.json"
+        "version 3, bf16=docs/er_results/results.json" "version 3, fp32=docs/er_results/fp32/results.json" \
+        "version 4 (8 seeds), bf16=docs/er_results/v4-8seeds/results.json"
 """
 import json
 import math

@@ -10,12 +10,16 @@ only for heavy optional dependencies"):
     loaded by one of them: importing it at module level would load it there, and what
     it imports (one such import chain brought torch into every ``mvssl experiment --help``);
 (c) anything else.
+The target of ``from PKG import name`` is PKG.name where that is a module, the module ``name`` comes
+from where PKG loads its names on first use (a module-level ``__getattr__``: mvssl.eval, mvssl.data),
+else PKG.
 
 Run from the repository root: ``PYTHONPATH=src python scripts/lazy_imports.py [--list]``; it prints
 the counts per class (all of mvssl, and the core without studies/ and experiments/), and with
 ``--list`` every import with its class."""
 import ast
 import functools
+import importlib
 import importlib.metadata
 import json
 import re
@@ -59,8 +63,14 @@ def target_of(module: str, is_package: bool, node) -> tuple[str, str]:
         base = base[:len(base) - (node.level - 1)]
     package = ".".join(base + [node.module] if node.module else base) if node.level else node.module
     statement = f"from {package} import {', '.join(a.name for a in node.names)}"
-    sub = ROOT.parent / package.replace(".", "/") / node.names[0].name
-    return (f"{package}.{node.names[0].name}" if sub.with_suffix(".py").exists() or sub.is_dir() else package), statement
+    folder = ROOT.parent / package.replace(".", "/")
+    sub = folder / node.names[0].name
+    if sub.with_suffix(".py").exists() or sub.is_dir():
+        return f"{package}.{node.names[0].name}", statement
+    if (folder / "__init__.py").is_file() and "\ndef __getattr__(" in (folder / "__init__.py").read_text():
+        # a package that loads its names on first use (mvssl.eval, mvssl.data): the module the name comes from
+        return getattr(getattr(importlib.import_module(package), node.names[0].name), "__module__", package), statement
+    return package, statement
 
 
 def in_function_imports() -> list[tuple[str, int, str, str, str]]:

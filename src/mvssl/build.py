@@ -104,7 +104,8 @@ def build_view_source(cfg: dict, dataset: ColorfulMovingMNIST | LabelledImages |
     if v["name"] == "compose":
         return composition_views(images, factors, size, v["compose"], v["branches"], v["strength"], v["min_scale"])
     if v["name"] == "patches":
-        return PatchPairViews(images, factors, v["patch_size"], v["patch_distance"])
+        return PatchPairViews(images, factors, v["patch_size"], v["patch_distance"],
+                              digit_box=cfg["data"]["digit_size"] if v["patch_within"] == "digit" else None)
     if v["name"] == "byol":
         return AugmentedViews(images, factors, byol(size))
     if v["name"] == "multicrop":

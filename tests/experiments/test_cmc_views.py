@@ -188,7 +188,8 @@ def test_versions_table_reads_version_1_and_every_output_given(tmp_path, capsys)
                "failed_gate": "learns failed on p-a"}]
     (tmp_path / "results.json").write_text(json.dumps({"claims": claims}))
     assert cmc_pilots.main(["--versions", f"v2 bf16={tmp_path}"]) == 0
-    rows = {line.split(" | ")[0].strip("| `"): line.split(" | ") for line in capsys.readouterr().out.splitlines()[2:]}
+    first = capsys.readouterr().out.split("\n\n")[0]  # the verdicts (then the gates table)
+    rows = {line.split(" | ")[0].strip("| `"): line.split(" | ") for line in first.splitlines()[2:]}
     assert list(rows) == ["more-views-better", "contrastive-beats-predictive", "every-added-view-helps"]
     more, beats, every = rows["more-views-better"], rows["contrastive-beats-predictive"], rows["every-added-view-helps"]
     assert more[2].startswith("inconclusive +11.97") and more[3].strip(" |") == "supported +6.50 ± 2.25"
@@ -198,3 +199,22 @@ def test_versions_table_reads_version_1_and_every_output_given(tmp_path, capsys)
     with pytest.raises(SystemExit) as bad:  # --versions needs results.json only; a folder without it: exit 2
         cmc_pilots.main(["--versions", f"v2={tmp_path / 'missing'}"])
     assert bad.value.code == 2
+
+
+def test_versions_gates_and_flips_between_precisions(tmp_path):
+    from mvssl.experiments import cmc_pilots
+
+    def output(name, verdict, passed):
+        folder = tmp_path / name
+        folder.mkdir()
+        claims = [{"id": "more-views-better", "verdict": verdict, "effect": 2.0, "ci": 1.5},
+                  {"id": "every-added-view-helps", "verdict": "supported", "effect": 4.0, "ci": 1.0}]
+        gates = [{"gate": "learns", "arm": "p-a", "passed": passed, "effect": 3.0 if passed else 1.0, "ci95": 2.0}]
+        (folder / "results.json").write_text(json.dumps({"claims": claims, "gates": gates}))
+        return folder
+
+    text = cmc_pilots.versions([("bf16", output("bf16", "supported", True)), ("fp32", output("fp32", "inconclusive", False))])
+    assert "| learns `p-a` | passed +3.00 ± 2.00 | **failed** +1.00 ± 2.00 |" in text
+    assert text.endswith("Verdicts that differ between bf16 and fp32: `more-views-better` (supported / inconclusive).")
+    same = cmc_pilots.versions([("a", output("a", "supported", True)), ("b", output("b", "supported", True))])
+    assert same.endswith("No verdict differs between a and b.")

@@ -64,16 +64,20 @@ def test_shared_information_knob_moves_through_the_three_regimes(cmnist16):
     assert torch.equal(a.digit_index, b.digit_index) and not torch.equal(cmnist16.render(a), cmnist16.render(b))
 
 
-def test_patch_distance_knob_uses_noise_frames_filled_by_the_digit():
-    s = reverse_u.study(_parse(["--knobs", "patch-distance", "--image-size", "24"]))
-    assert list(s.arms) == ["patch-0", "patch-0p25", "patch-0p5", "patch-0p75", "patch-1"]
-    far = s.arms["patch-1"].overrides
-    assert far["data"] == {"image_size": 24, "digit_size": 24, "backgrounds": "noise", "seed": 0}
-    assert far["views"]["patch_size"] == 12 and far["views"]["name"] == "patches"
-    assert far["views"]["patch_distance"] == pytest.approx(2 ** 0.5 * (24 - 12), abs=1e-3)
-    assert far["views"]["patch_distance"] <= 2 ** 0.5 * (24 - 12)  # never past the end
-    with pytest.raises(ValueError, match="fractions"):
-        reverse_u.study(_parse(["--patch-distance-values", "0,0.5,1.5"]))
+def test_patch_distance_knob_keeps_both_patches_in_the_digit_at_whole_px():
+    s = reverse_u.study(_parse(["--knobs", "patch-distance"]))
+    assert list(s.arms) == ["patch-0", "patch-2", "patch-4", "patch-8", "patch-10", "patch-12"]
+    far = s.arms["patch-12"].overrides
+    assert far["data"] == {"image_size": 24, "digit_size": 20, "backgrounds": "noise", "seed": 0}
+    assert far["views"] == {"name": "patches", "patch_size": 8, "patch_within": "digit", "patch_distance": 12}
+    full = reverse_u.study(_parse(["--knobs", "patch-distance", "--full"]))
+    assert [a.x for a in full.arms.values()] == [0, 1, 2, 3, 4, 5, 6, 8, 10, 12] and full.raw["seeds"] == [0, 1, 2, 3, 4]
+    assert full.measures["i_nce"]["steps"] == 3000 and full.measures["i_nce"]["seeds_below"] == 3
+    sides = {p.id: p.trend_arms for p in full.predictions}
+    assert sides["patch-excess-side"][-1] == sides["patch-missing-side"][0] == "patch-8"  # the sweet spot in both
+    assert sides["patch-missing-side"] == ["patch-8", "patch-10", "patch-12"]
+    with pytest.raises(ValueError, match="whole px"):
+        reverse_u.study(_parse(["--patch-distance-values", "0,3.5,8,10,12"]))
 
 
 def _parse(argv):
@@ -85,8 +89,12 @@ def _parse(argv):
 @pytest.mark.parametrize("argv, message", [
     (["--knobs", "bogus"], "--knobs: unknown bogus"),
     (["--seeds", "0"], "--seeds"),
-    (["--knobs", "shared-information", "--shared-information-values", "0,3"], "at least 3"),
     (["--knobs", "shared-information", "--shared-information-values", "0,1,3"], "\\[-1, 2\\]"),
+    (["--knobs", "shared-information", "--shared-information-values=-1,-0.5,0,1"], "two values besides it"),
+    (["--knobs", "shared-information", "--shared-information-values=-1,-0.5,0.5,1,2"], "sweet spot 0"),
+    (["--patch-distance-values", "0,2,4,8,10,13"], "whole px"),
+    (["--nce-seeds", "4"], "--nce-seeds 4"),
+    (["--full", "--seeds", "4"], "leave --seeds out"),
     (["--train-steps", "5"], "--train-steps"),
 ])
 def test_reverse_u_refuses_bad_options_before_training(tmp_path, argv, message):
@@ -101,17 +109,17 @@ def test_tiny_reverse_u_sweep_writes_results_and_keeps_encoders(tmp_path, capsys
     import mvssl
 
     out = tmp_path / "ru"
-    args = _parse(["--knobs", "shared-information", "--shared-information-values=-1,0,2", "--seeds", "2",
+    args = _parse(["--quick", "--knobs", "shared-information", "--shared-information-values=-1,0,2", "--seeds", "2",
                    "--train-steps", "10", "--nce-steps", "5", "--nce-seeds", "2", "--k", "16", "--out", str(out)])
     assert reverse_u.run(args) == 0
     data = json.loads((out / "results.json").read_text())
     assert data["experiment"] == "reverse-u" and data["complete"] and len(data["points"]) == 3
     nce = [p["metrics"]["i_nce"]["mean"] for p in data["points"]]
     assert nce[2] > nce[0]  # identical frames share more than unrelated ones
-    assert data["claims"][0]["id"] == "shared-information" and data["claims"][0]["claim"] == "infomin.reverse-u"
+    assert data["claims"][0]["id"] == "shared-peak" and data["claims"][0]["claim"] == "infomin.reverse-u"
     assert data["claims"][0]["verdict"] in ("supported", "contradicted", "inconclusive", "not testable")
     for p in data["points"]:
-        assert set(p["random_init"]) == {"digit_acc", "background_acc"}
+        assert set(p["random_init"]) == {"digit_acc"}
         assert len(p["metrics"]["digit_acc"]["per_seed"]) == 2 and len(p["runs"]) == 2
         for run in p["runs"]:
             assert mvssl.load(out / run).embed(torch.zeros(2, 3, 16, 16, dtype=torch.uint8)).shape[0] == 2
@@ -197,13 +205,13 @@ def test_sequence_config_trains_clip_views_with_clip_simclr():
     assert cfg["views"]["frames"] == 3 and cfg["views"]["shared"] == ["position"]
 
 
-@pytest.mark.parametrize("argv", [[], ["--quick"], ["--image-size", "24"]])
+@pytest.mark.parametrize("argv", [[], ["--quick"], ["--full"]])
 def test_every_default_knob_value_is_a_valid_config(argv):
     from mvssl.build import resolve
     from mvssl.studies.spec import arm_config
 
     s = reverse_u.study(_parse(argv))
-    assert len(s.arms) == (6 if argv == ["--quick"] else 12)
+    assert len(s.arms) == {(): 12, ("--quick",): 6, ("--full",): 20}[tuple(argv)]
     for arm in s.arms.values():
         resolve(arm_config(s, arm, 0))  # the farthest patch distance included
 
@@ -213,7 +221,7 @@ def test_reverse_u_peak_is_judged_along_the_knob_not_along_noisy_i_nce():
     middle value lowest): the peak is judged along the knob, whose ends stay the ends."""
     from mvssl.studies.judge import judge
 
-    s = reverse_u.study(_parse(["--knobs", "shared-information", "--shared-information-values=2,-1,0"]))
+    s = reverse_u.study(_parse(["--quick", "--knobs", "shared-information", "--shared-information-values=2,-1,0"]))
     names = ["shared-m1", "shared-0", "shared-2"]
     assert list(s.arms) == names and [s.arms[n].x for n in names] == [-1.0, 0.0, 2.0]
 

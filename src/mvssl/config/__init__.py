@@ -23,6 +23,14 @@ RULES: list[tuple[Callable[[SimpleNamespace], bool], str]] = [
      "data.dataset cmnist (got {data.dataset!r}); use an augmentation recipe such as --views.name simclr"),
     (lambda c: c.views.name == "clip" and c.data.dataset != "cmnist",
      "views.name: clip views need data.dataset cmnist (got {data.dataset!r})"),
+    (lambda c: c.views.name == "patches" and c.views.patch_within == "digit" and c.data.dataset != "cmnist",
+     "views.patch_within: digit needs data.dataset cmnist (got {data.dataset!r}): only its frames say where the digit is"),
+    (lambda c: c.views.name == "patches" and c.views.patch_within == "digit" and not (
+        0 < c.views.patch_size <= c.data.digit_size and float(c.views.patch_distance).is_integer()
+        and 0 <= c.views.patch_distance <= c.data.digit_size - c.views.patch_size),
+     "views.patch_within digit: views.patch_size ({views.patch_size}) must be in 1..data.digit_size "
+     "({data.digit_size}) and views.patch_distance ({views.patch_distance}) a whole number of px from 0 to "
+     "digit_size - patch_size"),
     (lambda c: c.views.name == "multicrop" and c.g > c.data.image_size,
      "views.global_size ({g}) cannot exceed data.image_size ({data.image_size})"),
     (lambda c: c.views.name == "multicrop" and c.l >= c.g, "views.local_size ({l}) must be smaller than "

@@ -29,7 +29,7 @@ _CROP = ("min_scale", "n_views")
 VIEW_RECIPES = {"factor-shared": ("shared", "augment"), "simclr": (*_CROP, "strength"), "byol": (),
                 "multicrop": ("strength", "n_global", "n_local", "global_size", "local_size", "global_min_scale",
                               "local_min_scale", "local_max_scale"),
-                "crop": _CROP, "infomin": _CROP, "patches": ("patch_size", "patch_distance"),
+                "crop": _CROP, "infomin": _CROP, "patches": ("patch_size", "patch_distance", "patch_within"),
                 "looc": ("augmentations", "min_scale"), "looc-pair": ("augmentations", "min_scale"),
                 "compose": ("compose", "branches", "strength", "min_scale"), "clip": ("shared", "frames")}
 
@@ -73,6 +73,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         augmentations=["color", "rotate", "blur"],  # looc: one embedding space left out per augmentation
         compose=["crop", "color"], branches=Key("both", ("one", "both")),  # SimCLR's augmentations in this order
         patch_size=12, patch_distance=0.0,  # patches: two patches of each image (InfoMin Fig. 3)
+        patch_within=Key("frame", ("frame", "digit")),  # patches: anywhere, or both in the digit's box (cmnist)
         frames=Key(3, "in [1, 16]")),  # clip: a clip of the moving digit against one frame
     "backbone": dict(name="convnet", width=Key(16, "> 0"), cifar_stem=True, patch_size=Key(4, "> 0"),
                      weights=Key(None, kind="str")),  # a weight file or run to start from (weights.py); stored resolved

@@ -96,8 +96,32 @@ def versions(outputs: list[tuple[str, Path]]) -> str:
         names.append(name + ("" if data.get("complete", True) else " (incomplete)"))
         for c in data["claims"]:
             rows.setdefault(c["id"], {})[names[-1]] = _verdict(c)
-    return markdown_table(["prediction", *names], [[f"`{pid}`", *(cells.get(n, "-") for n in names)]
+    text = markdown_table(["prediction", *names], [[f"`{pid}`", *(cells.get(n, "-") for n in names)]
                                                     for pid, cells in rows.items()])
+    return "\n\n".join([text, gates(outputs)] + ([flips(outputs)] if len(outputs) > 1 else []))
+
+
+def gates(outputs: list[tuple[str, Path]]) -> str:
+    """Markdown: each output's gates (an arm's gain over its random-init twin, 95% interval), a row per gate."""
+    rows: dict[str, dict[str, str]] = {}
+    for name, folder in outputs:
+        for g in json.loads((folder / "results.json").read_text()).get("gates", []):
+            rows.setdefault(f"{g['gate']} `{g['arm']}`", {})[name] = \
+                f"{'passed' if g['passed'] else '**failed**'} {pm(g['effect'], g.get('ci95'), missing='')}"
+    return markdown_table(["gate (95% interval)", *(n for n, _ in outputs)],
+                          [[gate, *(cells.get(n, "-") for n, _ in outputs)] for gate, cells in rows.items()])
+
+
+def flips(outputs: list[tuple[str, Path]]) -> str:
+    """One line: the predictions whose verdict differs between the outputs given."""
+    verdicts: dict[str, list[str]] = {}
+    for _, folder in outputs:
+        for c in json.loads((folder / "results.json").read_text())["claims"]:
+            verdicts.setdefault(c["id"], []).append(c["verdict"])
+    changed = [f"`{pid}` ({' / '.join(v)})" for pid, v in verdicts.items() if len(set(v)) > 1 or len(v) < len(outputs)]
+    between = " and ".join(n for n, _ in outputs)
+    return (f"Verdicts that differ between {between}: " + "; ".join(changed) + "." if changed
+            else f"No verdict differs between {between}.")
 
 
 def main(argv: list[str] | None = None) -> int:

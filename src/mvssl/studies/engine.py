@@ -22,7 +22,7 @@ from types import SimpleNamespace
 from ..checkpoint_io import write_text_atomic
 from . import spec as spec_mod
 from .judge import judge
-from .results import RESULTS_JSON, RESULTS_MD, ENCODERS, Experiment
+from .results import RESULTS_JSON, RESULTS_MD, ENCODERS, Experiment, one_thread_here, parse_jobs
 from ..build import resolve, build_encoder_backbone
 from ..config import deep_update
 from .measures import Run, measure, resolve_user_function
@@ -247,7 +247,15 @@ def run_study(path: str | Path | None, out: str | None = None, resume: bool = Fa
     """Train, measure and judge the study in ``path`` (or the declared ``study``); returns the
     results (as written). ``extra_plots(out, points) -> [file names]`` draws an experiment's own
     figures beside the plot set. ``precision`` (``--precision``) is every arm's trainer.precision
-    (``auto``: the arm's own); it is recorded, not hashed: an execution setting like ``jobs``."""
+    (``auto``: the arm's own); it is recorded, not hashed: an execution setting like ``jobs``.
+    Every run trains on one thread on the CPU at any ``jobs`` (``one_thread_here``)."""
+    with one_thread_here(parse_jobs(jobs)):
+        return _run_study(path, out, resume, new_version, jobs, quick, echo, study, extra_plots, seeds_in_one_model,
+                          precision)
+
+
+def _run_study(path, out, resume, new_version, jobs, quick, echo, study, extra_plots, seeds_in_one_model,
+               precision) -> dict:
     declared = study is not None
     study = study or spec_mod.load(path, quick=quick)
     if study.source is not None:

@@ -9,6 +9,7 @@ folders are reused, unfinished ones trained again.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -44,7 +45,7 @@ def add_common_arguments(p, seeds: int = 3, quick_help: str = "a smoke run of a 
     p.add_argument("--jobs", default="auto",
                    help=f"encoders trained at once, each in its own single-threaded process (default auto: one "
                    f"per CPU core this process may use, at most {MAX_AUTO_JOBS}, 1 when a GPU is visible; 1: train in "
-                   "this process)")
+                   "this process, on one thread too: the results do not depend on --jobs)")
     add_execution_arguments(p)
 
 
@@ -374,6 +375,31 @@ def _one_thread(counter=None, cores=()) -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+@contextlib.contextmanager
+def one_thread_here(jobs: int):
+    """At ``--jobs 1`` a study trains and measures its runs in this process: on one thread there too,
+    as each ``--jobs`` worker does (``_one_thread``), and with no thread rule re-deciding the count by
+    the machine's load (``train/threads.py``). A count of threads changes the rounding of a run, so
+    without this a study's numbers depended on ``--jobs`` and on the load. Not on a GPU; the
+    environment and torch's count are restored afterwards."""
+    import torch
+
+    if jobs != 1 or torch.cuda.is_available():
+        yield
+        return
+    saved, threads = os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads()
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = saved
+        torch.set_num_threads(threads)
 
 
 def _exit_with_parent(parent: int, every: float = 1.0) -> None:

@@ -103,7 +103,7 @@ def training_text(run: dict) -> str:
     groups = run.get("seeds_in_one_model")
     if groups is None:
         return ""
-    together = "; ".join(f"{arm} seeds {', '.join(', '.join(map(str, g)) for g in gs)}" for arm, gs in groups.items())
+    together = "; ".join(f"{arm} {', '.join(map(str, gs))}" for arm, gs in groups.items())  # a list per model
     return ("; seeds trained as one model (`--seeds-in-one-model`): " + together + ", every other run alone"
             if together else "; every run trained alone") + (f"; `--jobs` {run['jobs']}" if "jobs" in run else "")
 

@@ -1,7 +1,10 @@
 """Two patches of one image whose centres lie a given distance apart (InfoMin, Tian et al. 2020,
 Sec. 3.2, Fig. 3: the further apart, the less they share): a direction drawn uniformly among those
 where both fit, then the first centre uniformly among the places where both fit; cut with ``ResizedCrop``
-at their own size, without flips."""
+at their own size, without flips. ``within="digit"`` (Colorful-Moving-MNIST) keeps both patches inside
+the digit's box instead, pixel-aligned, their top-left corners a Chebyshev distance apart
+(``digit_patch_corners``): every pair holds the digit, distance 0 is one patch twice and from the patch
+side on the two share no pixel."""
 from __future__ import annotations
 
 import math
@@ -52,18 +55,62 @@ def cut_patches(images: torch.Tensor, centres: torch.Tensor, patch: int) -> torc
     return ResizedCrop(patch).apply(images, {"box": box, "flip": no_flip})
 
 
+def digit_patch_corners(position: torch.Tensor, box: int, patch: int, distance: int, g: torch.Generator):
+    """[n, 2] (y, x) top-left pixels of the first and the second ``patch``-px patch, both inside the
+    ``box``-px digit box whose top-left pixel is ``position`` [n, 2], with max(|dy|, |dx|) = ``distance``
+    between them: the offset uniform among the integer ones at that distance, then the first corner
+    uniform among the places where both patches fit in the box."""
+    room = box - patch
+    if not 0 < patch <= box:
+        raise ValueError(f"views.patch_size must be in (0, {box}] (the digit's box, data.digit_size), got {patch}")
+    if distance != int(distance) or not 0 <= distance <= room:
+        raise ValueError(f"views.patch_distance: patches within the digit are a whole number of px apart, 0 to "
+                         f"{room} (data.digit_size - views.patch_size); got {distance:g}")
+    d, n, dev = int(distance), len(position), position.device
+    side = torch.arange(-d, d + 1)
+    ring = torch.cartesian_prod(side, side)
+    ring = ring[ring.abs().amax(1) == d]  # the 8d offsets at distance d (one, zero, at d = 0)
+    offset = ring[torch.randint(len(ring), (n,), generator=g, device=g.device).cpu()].to(dev)
+    lo, hi = (-offset).clamp(min=0), room - offset.clamp(min=0)
+    u = torch.rand(n, 2, generator=g, device=g.device).to(dev)
+    first = position + lo + (u * (hi - lo + 1)).long().clamp(max=hi - lo)
+    return first, first + offset
+
+
+def take_patches(images: torch.Tensor, corners: torch.Tensor, patch: int) -> torch.Tensor:
+    """The [B, C, patch, patch] pixels of ``images`` whose top-left pixels are ``corners`` [B, 2]."""
+    ar = torch.arange(patch, device=images.device)
+    rows, cols = corners[:, 0, None] + ar, corners[:, 1, None] + ar
+    batch = torch.arange(len(images), device=images.device)[:, None, None]
+    return images.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
 class PatchPairViews(InMemoryViews):
     """A view source: two ``patch``-pixel patches of each image, centres ``distance`` px
-    apart, each then passed through ``recipe`` (identity by default: normalisation only)."""
+    apart, each then passed through ``recipe`` (identity by default: normalisation only). With
+    ``digit_box`` (the digit's side in px) both patches lie inside each frame's digit box (its
+    ``position`` target) and ``distance`` is ``digit_patch_corners``'."""
 
     def __init__(self, images: torch.Tensor, targets: dict[str, torch.Tensor], patch: int, distance: float,
-                 recipe: Recipe | None = None):
+                 recipe: Recipe | None = None, digit_box: int | None = None):
         super().__init__(images, targets)
         if images.shape[-1] != images.shape[-2]:
             raise ValueError(f"patch pairs need square images, got {tuple(images.shape)}")
-        sample_patch_pairs(1, images.shape[-1], patch, distance, torch.Generator())  # fail early on bad sizes
-        self.patch, self.distance = patch, float(distance)
+        if digit_box is None:
+            sample_patch_pairs(1, images.shape[-1], patch, distance, torch.Generator())  # fail early on bad sizes
+        else:
+            if "position" not in targets:
+                raise ValueError("views.patch_within digit needs frames whose digit position is known (data.dataset cmnist)")
+            digit_patch_corners(torch.zeros(1, 2, dtype=torch.long), digit_box, patch, distance, torch.Generator())
+        self.patch, self.distance, self.digit_box = patch, float(distance), digit_box
         self.recipe = recipe or identity()
+
+    def views_of(self, batch: torch.Tensor, targets: dict[str, torch.Tensor], generator: torch.Generator):
+        if self.digit_box is None:
+            return super().views_of(batch, targets, generator)
+        x = to_float(batch)
+        corners = digit_patch_corners(targets["position"], self.digit_box, self.patch, self.distance, generator)
+        return [self.recipe(take_patches(x, c, self.patch), generator)[0] for c in corners], targets
 
     def make_views(self, batch: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
         x = to_float(batch)
@@ -71,4 +118,4 @@ class PatchPairViews(InMemoryViews):
         return [self.recipe(cut_patches(x, c, self.patch), generator)[0] for c in (first, second)]
 
 
-__all__ = ["PatchPairViews", "sample_patch_pairs", "cut_patches", "max_distance"]
+__all__ = ["PatchPairViews", "sample_patch_pairs", "cut_patches", "max_distance", "digit_patch_corners", "take_patches"]
