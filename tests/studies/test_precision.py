@@ -57,6 +57,9 @@ def test_every_arm_trains_in_the_precision_asked_and_the_results_record_it(tmp_p
     assert f"precision: {precision} (`--precision`; the runs reported {', '.join(sorted({a, pinned}))}; stages " \
         in (out / "results.md").read_text()
     assert data["study"]["sha256"] == __import__("hashlib").sha256(STUDY.encode()).hexdigest()  # not in the hash
+    machine = data["machine"]  # the machine line does not say "precision auto: bf16-mixed" for a --precision 32 run
+    assert ("precision auto: not used (--precision" in machine) == (precision != "auto"), machine
+    assert f"--precision {precision}; auto would pick " in machine or precision == "auto", machine
 
 
 def test_resume_refuses_another_precision_in_one_line(tmp_path, capsys):

@@ -78,10 +78,15 @@ def parse_jobs(text) -> int:
     return jobs
 
 
-def machine_description() -> str:
+def machine_description(precision: str = "auto") -> str:
+    """The machine line; under ``--precision`` other than auto it names the precision the runs were
+    asked for, and what auto would have picked here only beside it."""
     from ..bench.common import describe, machine
 
-    return describe(machine())
+    info = machine()
+    if precision != "auto":
+        info["auto_precision"] = f"not used (--precision {precision}; auto would pick {info['auto_precision']})"
+    return describe(info)
 
 
 def fmt(summary: dict, digits: int = 1) -> str:
@@ -323,7 +328,7 @@ class Experiment:
 
             host = single_thread_fp32_gflops()
         data = {"experiment": self.name, "command": self.command, "quick": self.quick, "complete": complete,
-                "wall_seconds": wall, "wall_seconds_attempts": attempts, "machine": machine_description(),
+                "wall_seconds": wall, "wall_seconds_attempts": attempts, "machine": machine_description((extra or {}).get("precision", "auto")),
                 "host_fp32_gflops_1thread": host,
                 "seeds": self.seeds,
                 "points": points, "claims": claims, **(extra or {})}
