@@ -75,11 +75,14 @@ def test_the_readme_row_of_a_study_rerun_on_the_engine_shows_the_later_version(t
     assert rejudge.results_folder(j).resolve() == folder.resolve()
     [row] = rejudge.readme_results([j])
     assert row["command"] == "old command" and row["claims"][0]["verdict"] == "inconclusive"  # re-judged
+    study.raw = {"reproduce": "version 1: git checkout v1 && old command"}  # the command now runs a later version
+    [row] = rejudge.readme_results([j])
+    assert row["command"] == "version 1: git checkout v1 && old command"
     later = {"study": {"sha256": "abc"}, "command": "new command", "wall_seconds": 5.0,
              "claims": [{"id": "b", "verdict": "contradicted"}]}
     (folder / "results.json").write_text(json.dumps(later))
     [row] = rejudge.readme_results([j])
-    assert row["command"] == "new command" and row["claims"] == later["claims"]
+    assert row["command"] == "new command" and row["claims"] == later["claims"]  # a later output: its own command
     (tmp_path / "README.md").write_text("")
     (tmp_path / "docs" / "x.md").write_text("")
     assert rejudge.docs_links([j], tmp_path / "README.md") == {"x": "docs/x.md"}

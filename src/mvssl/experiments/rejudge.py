@@ -161,12 +161,15 @@ def later_version(j: dict) -> dict | None:
 
 def readme_results(judged: list[dict]) -> list[dict]:
     """Results-like entries (``mvssl study report``'s input) of the new verdicts: the re-judged
-    committed ones, or those of a later version of the study run on the engine in the same folder."""
+    committed ones, or those of a later version of the study run on the engine in the same folder.
+    A re-judged study's ``reproduce`` (when its experiment's command now runs a later, registered
+    version) replaces the command the committed output recorded."""
     out = []
     for j in judged:
         later = later_version(j)
         data = later or j["data"]
-        out.append({"experiment": j["study"].name, "command": data["command"], "quick": data.get("quick", False),
+        reproduce = None if later else getattr(j["study"], "raw", {}).get("reproduce")  # an older version's way
+        out.append({"experiment": j["study"].name, "command": reproduce or data["command"], "quick": data.get("quick", False),
                     "complete": data.get("complete", True), "wall_seconds": data.get("wall_seconds", 0.0),
                     "claims": later["claims"] if later else j["result"]["claims"]})
     return out

@@ -40,7 +40,7 @@ from .measures import REGISTRY, resolve_user_function
 
 TOP_KEYS = ("study", "description", "base", "arms", "knob", "seeds", "measures", "references", "gates",
             "predictions", "differences", "correction", "alpha", "bootstrap", "quick", "source", "claims_doc",
-            "stages", "precisions")
+            "stages", "precisions", "reproduce")
 PREDICTION_KEYS = ("id", "kind", "claim", "says", "refuted_by", "contrast", "all_of", "monotone", "peak", "learns",
                    "direction", "unit", "was", "measure")
 TYPES = ("contrast", "all_of", "monotone", "peak", "learns")
