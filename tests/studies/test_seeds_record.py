@@ -4,22 +4,7 @@ over training (docs/performance.md), so two runs of one study differ where this 
 import json
 
 from mvssl.cli import main
-
-STUDY = """
-study: tiny-record
-base:
-  data: {image_size: 16, digit_size: 8}
-  backbone: {width: 4}
-  method: {proj_hidden_dim: 16, proj_dim: 8}
-  optim: {batch_size: 16}
-  trainer: {max_steps: 3, er_monitor: false}
-arms:
-  simclr: {method: {name: simclr}}
-  moco: {method: {name: moco, queue_size: 64}}
-seeds: 2
-measures: [linear]
-predictions: [{id: p, contrast: "simclr.linear - moco.linear > 0"}]
-"""
+from tests.train.test_seeds import STUDY  # the same two-arm study (simclr stacks, moco does not)
 
 
 def _run(tmp_path, name, *flags):
